@@ -1,0 +1,1 @@
+"""healthledger: a consortium ledger for public health and medical governance."""

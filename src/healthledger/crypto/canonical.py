@@ -1,0 +1,116 @@
+"""The canonical JSON profile (ARCHITECTURE.md section 4).
+
+RFC 8785 (JCS) restricted so that a sorted, compact serialisation *is* the canonical
+form: no floats (integers only, within the IEEE-754 safe range that JCS numbers can
+carry exactly), object keys ASCII only (so UTF-16 and code-point ordering agree),
+strings valid Unicode without lone surrogates. Everything hashed or signed is
+hashed or signed over these bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from healthledger.crypto.errors import CanonicalEncodingError
+
+MAX_SAFE_INTEGER = 2**53 - 1
+"""The largest integer a JCS number represents exactly."""
+
+MAX_DEPTH = 64
+"""Nesting beyond this is refused: no record of ours is that deep."""
+
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+)
+
+
+def check_canonical(value: Any, *, _depth: int = 0) -> None:
+    """Raise CanonicalEncodingError unless ``value`` fits the canonical profile."""
+    if _depth > MAX_DEPTH:
+        raise CanonicalEncodingError(f"nesting deeper than {MAX_DEPTH} levels")
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise CanonicalEncodingError(f"integer {value} outside ±(2**53 - 1)")
+        return
+    if isinstance(value, str):
+        _check_string(value)
+        return
+    if isinstance(value, float):
+        raise CanonicalEncodingError(
+            "floats are not allowed: use integers in minor units or decimal strings"
+        )
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise CanonicalEncodingError(f"object key {key!r} is not a string")
+            if not key.isascii():
+                raise CanonicalEncodingError(f"object key {key!r} is not ASCII")
+            check_canonical(item, _depth=_depth + 1)
+        return
+    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        for item in value:
+            check_canonical(item, _depth=_depth + 1)
+        return
+    raise CanonicalEncodingError(f"type {type(value).__name__} has no canonical JSON form")
+
+
+def _check_string(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CanonicalEncodingError("string holds a lone surrogate") from exc
+
+
+def canonical_json(value: Any) -> bytes:
+    """Encode ``value`` in the canonical JSON profile, as UTF-8 bytes."""
+    check_canonical(value)
+    return _ENCODER.encode(value).encode("utf-8")
+
+
+def canonical_json_unchecked(value: Any) -> bytes:
+    """Encode a value already known to fit the profile (built by our own code)."""
+    return _ENCODER.encode(value).encode("utf-8")
+
+
+def parse_canonical(data: bytes) -> Any:
+    """Parse JSON bytes, refusing floats, duplicate keys and non-canonical values."""
+
+    def no_float(text: str) -> Any:
+        raise CanonicalEncodingError(f"float {text} is not allowed")
+
+    def no_constant(text: str) -> Any:
+        raise CanonicalEncodingError(f"{text} is not allowed")
+
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, item in pairs:
+            if key in result:
+                raise CanonicalEncodingError(f"duplicate object key {key!r}")
+            result[key] = item
+        return result
+
+    try:
+        value = json.loads(
+            data,
+            parse_float=no_float,
+            parse_constant=no_constant,
+            object_pairs_hook=unique_keys,
+        )
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, CanonicalEncodingError):
+            raise
+        raise CanonicalEncodingError(f"not valid JSON: {exc}") from exc
+    check_canonical(value)
+    return value
+
+
+def is_canonical(data: bytes) -> bool:
+    """True if ``data`` is exactly the canonical encoding of the value it holds."""
+    try:
+        return canonical_json(parse_canonical(data)) == data
+    except CanonicalEncodingError:
+        return False

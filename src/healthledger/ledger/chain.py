@@ -1,0 +1,111 @@
+"""The validate-and-commit pipeline: turns ordered transactions into committed blocks."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from healthledger.crypto.canonical import canonical_json_unchecked
+from healthledger.crypto.hashing import ZERO_HASH
+from healthledger.ledger.block import (
+    GENESIS_STATE_ROOT,
+    Block,
+    BlockHeader,
+    state_root_after,
+    tx_root_of,
+)
+from healthledger.ledger.errors import InvalidBlock
+from healthledger.ledger.merkle import MerkleLog
+from healthledger.ledger.state import StateUpdate
+from healthledger.ledger.store import BlockCommit, LedgerStore
+from healthledger.ledger.transaction import Transaction, ValidationCode
+from healthledger.ledger.validation import BlockValidation, Validator
+
+
+class Chain:
+    """One peer's ledger: the store, the global log and the validator."""
+
+    def __init__(self, store: LedgerStore, validator: Validator) -> None:
+        self.store = store
+        self.validator = validator
+        head = store.head()
+        self.log = MerkleLog(store, 0 if head is None else head.log_size)
+        self._lock = threading.Lock()
+
+    def height(self) -> int:
+        """Number of committed blocks."""
+        return self.store.height()
+
+    def is_committed(self, tx_id: str) -> bool:
+        """True if ``tx_id`` already appears in a committed block."""
+        return self.store.tx_location(tx_id) is not None
+
+    def commit_genesis(self, tx: Transaction, *, timestamp: int) -> Block:
+        """Commit the genesis block: its one transaction's writes are the consortium's
+        root of trust and are applied without endorsement."""
+        if self.store.height() != 0:
+            raise InvalidBlock("the ledger already has a genesis block")
+        updates = tuple(
+            StateUpdate(w.ns, w.key, w.value, w.delete, (0, 0), tx.tx_id)
+            for w in tx.response.rwset.writes
+        )
+        return self._commit([tx], BlockValidation((ValidationCode.VALID,), updates), timestamp)
+
+    def append(self, transactions: Sequence[Transaction], *, timestamp: int) -> Block:
+        """Validate ``transactions`` in order and commit them as the next block."""
+        with self._lock:
+            head = self.store.head()
+            if head is None:
+                raise InvalidBlock("the ledger has no genesis block")
+            timestamp = max(timestamp, head.timestamp)
+            validation = self.validator.validate_block(
+                transactions,
+                state=self.store,
+                height=head.height + 1,
+                timestamp=timestamp,
+                is_committed=self.is_committed,
+            )
+            return self._commit(transactions, validation, timestamp)
+
+    def build_block(
+        self,
+        transactions: Sequence[Transaction],
+        validation: BlockValidation,
+        timestamp: int,
+    ) -> tuple[Block, BlockCommit]:
+        """The block that follows the head, and what committing it writes."""
+        head = self.store.head()
+        append = self.log.plan_append([tx.leaf_hash for tx in transactions])
+        tx_root = tx_root_of(transactions)
+        header = BlockHeader(
+            height=0 if head is None else head.height + 1,
+            prev_hash=ZERO_HASH if head is None else head.hash,
+            tx_root=tx_root,
+            state_root=state_root_after(
+                GENESIS_STATE_ROOT if head is None else head.state_root,
+                tx_root,
+                validation.codes,
+            ),
+            log_size=append.size,
+            log_root=append.root.hex(),
+            timestamp=timestamp,
+        )
+        block = Block(header, tuple(transactions), validation.codes)
+        commit = BlockCommit(
+            block=block,
+            block_bytes=canonical_json_unchecked(block.to_json()),
+            updates=validation.updates,
+            log_append=append,
+        )
+        return block, commit
+
+    def _commit(
+        self,
+        transactions: Sequence[Transaction],
+        validation: BlockValidation,
+        timestamp: int,
+    ) -> Block:
+        block, commit = self.build_block(transactions, validation, timestamp)
+        self.store.commit(commit)
+        self.log.advance(commit.log_append)
+        return block

@@ -1,0 +1,274 @@
+"""SQLite implementation of the ledger store.
+
+WAL journal with ``synchronous=FULL``: a commit returns only after its WAL frames
+are synced, so an acknowledged block survives power loss, and a process killed
+mid-commit leaves the previous block as the head (the transaction never landed).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from healthledger.crypto.canonical import canonical_json_unchecked
+from healthledger.ledger.block import FORMAT_VERSION, BlockHeader
+from healthledger.ledger.errors import NotFound, StorageError
+from healthledger.ledger.state import HistoryEntry, VersionedValue
+from healthledger.ledger.store import BlockCommit, TxLocation
+from healthledger.ledger.transaction import ValidationCode
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blocks (
+    height INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    header TEXT NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS txs (
+    log_index INTEGER PRIMARY KEY,
+    tx_id TEXT NOT NULL,
+    height INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    code TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS txs_by_id ON txs (tx_id);
+CREATE TABLE IF NOT EXISTS state (
+    ns TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    height INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    PRIMARY KEY (ns, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history (
+    ns TEXT NOT NULL,
+    key TEXT NOT NULL,
+    height INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    tx_id TEXT NOT NULL,
+    value TEXT,
+    PRIMARY KEY (ns, key, height, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log_nodes (
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+"""
+
+
+class SqliteStore:
+    """A ledger store in one SQLite file (or ``:memory:``)."""
+
+    def __init__(self, path: Path | str, *, synchronous: str = "FULL") -> None:
+        if synchronous not in {"FULL", "NORMAL", "OFF", "EXTRA"}:
+            raise ValueError(f"unknown synchronous mode {synchronous!r}")
+        self.path = str(path)
+        try:
+            self._db = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(SCHEMA)
+            self._check_version()
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"cannot open ledger store {self.path}: {exc}") from exc
+        self._lock = threading.RLock()
+        self._head: BlockHeader | None = self._load_head()
+
+    def _check_version(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
+        if row is None:
+            self._db.execute(
+                "INSERT INTO meta VALUES ('format_version', ?)", (str(FORMAT_VERSION),)
+            )
+        elif int(row[0]) != FORMAT_VERSION:
+            raise StorageError(
+                f"store format version {row[0]} is not {FORMAT_VERSION}: run the migration"
+            )
+
+    def _load_head(self) -> BlockHeader | None:
+        row = self._db.execute(
+            "SELECT header FROM blocks ORDER BY height DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else BlockHeader.from_json(json.loads(row[0]))
+
+    def height(self) -> int:
+        """Number of committed blocks."""
+        return 0 if self._head is None else self._head.height + 1
+
+    def head(self) -> BlockHeader | None:
+        """Header of the last block."""
+        return self._head
+
+    def block_bytes(self, height: int) -> bytes:
+        """Stored canonical block."""
+        with self._lock:
+            row = self._db.execute("SELECT body FROM blocks WHERE height=?", (height,)).fetchone()
+        if row is None:
+            raise NotFound(f"no block at height {height}")
+        return bytes(row[0])
+
+    def header(self, height: int) -> BlockHeader:
+        """Header of a block."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT header FROM blocks WHERE height=?", (height,)
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"no block at height {height}")
+        return BlockHeader.from_json(json.loads(row[0]))
+
+    def tx_location(self, tx_id: str) -> TxLocation | None:
+        """First occurrence of a transaction id."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT log_index, tx_id, height, idx, code FROM txs WHERE tx_id=? "
+                "ORDER BY log_index LIMIT 1",
+                (tx_id,),
+            ).fetchone()
+        return None if row is None else _location(row)
+
+    def tx_at_log_index(self, log_index: int) -> TxLocation:
+        """The transaction at a global log position."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT log_index, tx_id, height, idx, code FROM txs WHERE log_index=?",
+                (log_index,),
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"no transaction at log index {log_index}")
+        return _location(row)
+
+    def get_node(self, level: int, index: int) -> bytes | None:
+        """A global-log node."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT hash FROM log_nodes WHERE level=? AND idx=?", (level, index)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def get_state(self, ns: str, key: str) -> VersionedValue | None:
+        """Current value of a key."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value, height, idx FROM state WHERE ns=? AND key=?", (ns, key)
+            ).fetchone()
+        if row is None:
+            return None
+        return VersionedValue(json.loads(row[0]), (row[1], row[2]))
+
+    def range_state(
+        self, ns: str, start: str, end: str, limit: int
+    ) -> Iterator[tuple[str, VersionedValue]]:
+        """Keys in [start, end)."""
+        if end:
+            sql = (
+                "SELECT key, value, height, idx FROM state WHERE ns=? AND key>=? AND key<? "
+                "ORDER BY key LIMIT ?"
+            )
+            params: tuple[Any, ...] = (ns, start, end, limit)
+        else:
+            sql = (
+                "SELECT key, value, height, idx FROM state WHERE ns=? AND key>=? "
+                "ORDER BY key LIMIT ?"
+            )
+            params = (ns, start, limit)
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        for key, value, height, idx in rows:
+            yield key, VersionedValue(json.loads(value), (height, idx))
+
+    def key_history(self, ns: str, key: str, limit: int) -> list[HistoryEntry]:
+        """Changes of a key, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT h.tx_id, h.height, h.idx, h.value, json_extract(b.header, '$.timestamp') "
+                "FROM history h JOIN blocks b ON b.height = h.height "
+                "WHERE h.ns=? AND h.key=? ORDER BY h.height DESC, h.idx DESC LIMIT ?",
+                (ns, key, limit),
+            ).fetchall()
+        return [
+            HistoryEntry(
+                tx_id=tx_id,
+                version=(height, idx),
+                timestamp=int(timestamp),
+                value=None if value is None else json.loads(value),
+                deleted=value is None,
+            )
+            for tx_id, height, idx, value, timestamp in rows
+        ]
+
+    def commit(self, commit: BlockCommit) -> None:
+        """Write one block and everything it changes in one SQLite transaction."""
+        block = commit.block
+        header = block.header
+        expected = self.height()
+        if header.height != expected:
+            raise StorageError(f"block {header.height} out of order: next is {expected}")
+        log_start = header.log_size - len(block.transactions)
+        tx_rows = [
+            (log_start + i, tx.tx_id, header.height, i, str(code))
+            for i, (tx, code) in enumerate(zip(block.transactions, block.codes, strict=True))
+        ]
+        state_puts = []
+        state_dels = []
+        history_rows = []
+        for u in commit.updates:
+            encoded = None if u.deleted else canonical_json_unchecked(u.value).decode("utf-8")
+            if encoded is None:
+                state_dels.append((u.ns, u.key))
+            else:
+                state_puts.append((u.ns, u.key, encoded, u.version[0], u.version[1]))
+            history_rows.append((u.ns, u.key, u.version[0], u.version[1], u.tx_id, encoded))
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute(
+                    "INSERT INTO blocks (height, hash, header, body) VALUES (?, ?, ?, ?)",
+                    (
+                        header.height,
+                        header.hash,
+                        canonical_json_unchecked(header.to_json()).decode("ascii"),
+                        commit.block_bytes,
+                    ),
+                )
+                self._db.executemany("INSERT INTO txs VALUES (?, ?, ?, ?, ?)", tx_rows)
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)", state_puts
+                )
+                self._db.executemany("DELETE FROM state WHERE ns=? AND key=?", state_dels)
+                self._db.executemany(
+                    "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)", history_rows
+                )
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO log_nodes VALUES (?, ?, ?)", commit.log_append.nodes
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise StorageError(f"cannot commit block {header.height}: {exc}") from exc
+            self._head = header
+
+    def raw(self) -> sqlite3.Connection:
+        """The underlying connection, for offline audit and tests only."""
+        return self._db
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+
+def _location(row: tuple[Any, ...]) -> TxLocation:
+    log_index, tx_id, height, idx, code = row
+    return TxLocation(tx_id, height, idx, ValidationCode(code), log_index)

@@ -1,0 +1,106 @@
+"""World state views: versioned keys, per-key history, range queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from healthledger.ledger.transaction import Version
+
+
+@dataclass(frozen=True)
+class VersionedValue:
+    """A state value and the version that wrote it."""
+
+    value: Any
+    version: Version
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One change of a key: who wrote it, when, and the value (None if deleted)."""
+
+    tx_id: str
+    version: Version
+    timestamp: int
+    value: Any
+    deleted: bool
+
+
+class StateView(Protocol):
+    """Read access to world state at one point of the chain."""
+
+    def get_state(self, ns: str, key: str) -> VersionedValue | None:
+        """The current value of ``key`` in namespace ``ns``, or None."""
+        ...
+
+    def range_state(
+        self, ns: str, start: str, end: str, limit: int
+    ) -> Iterator[tuple[str, VersionedValue]]:
+        """Keys in [start, end) in key order (end "" means no upper bound)."""
+        ...
+
+    def key_history(self, ns: str, key: str, limit: int) -> list[HistoryEntry]:
+        """Changes of ``key``, newest first."""
+        ...
+
+
+@dataclass(frozen=True)
+class StateUpdate:
+    """One write a valid transaction applies."""
+
+    ns: str
+    key: str
+    value: Any
+    deleted: bool
+    version: Version
+    tx_id: str
+
+
+class OverlayState:
+    """Committed state plus the writes of earlier valid transactions in the same block."""
+
+    def __init__(self, base: StateView) -> None:
+        self._base = base
+        self._pending: dict[tuple[str, str], VersionedValue | None] = {}
+
+    def get_state(self, ns: str, key: str) -> VersionedValue | None:
+        """The value as of the transactions applied so far."""
+        pending = self._pending.get((ns, key), _MISSING)
+        if pending is not _MISSING:
+            return pending  # type: ignore[return-value]
+        return self._base.get_state(ns, key)
+
+    def range_state(
+        self, ns: str, start: str, end: str, limit: int
+    ) -> Iterator[tuple[str, VersionedValue]]:
+        """Merge committed keys with pending writes, in key order."""
+        merged: dict[str, VersionedValue | None] = {
+            k: v for k, v in self._base.range_state(ns, start, end, limit + len(self._pending))
+        }
+        for (pns, pkey), value in self._pending.items():
+            if pns == ns and pkey >= start and (not end or pkey < end):
+                merged[pkey] = value
+        count = 0
+        for key in sorted(merged):
+            item = merged[key]
+            if item is None:
+                continue
+            yield key, item
+            count += 1
+            if count >= limit:
+                return
+
+    def key_history(self, ns: str, key: str, limit: int) -> list[HistoryEntry]:
+        """History as committed (pending writes are not history yet)."""
+        return self._base.key_history(ns, key, limit)
+
+    def apply(self, update: StateUpdate) -> None:
+        """Make ``update`` visible to later transactions of the block."""
+        self._pending[(update.ns, update.key)] = (
+            None if update.deleted else VersionedValue(update.value, update.version)
+        )
+
+
+_MISSING = object()

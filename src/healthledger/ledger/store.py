@@ -1,0 +1,95 @@
+"""The storage interface of the ledger: blocks, transaction index, world state, log nodes.
+
+SQLite (ledger.sqlite_store) is the default implementation; the interface admits
+another (PostgreSQL) for large deployments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from healthledger.ledger.block import Block, BlockHeader
+from healthledger.ledger.merkle import LogAppend
+from healthledger.ledger.state import HistoryEntry, StateUpdate, VersionedValue
+from healthledger.ledger.transaction import ValidationCode
+
+
+@dataclass(frozen=True)
+class TxLocation:
+    """Where a transaction sits in the chain."""
+
+    tx_id: str
+    height: int
+    index: int
+    code: ValidationCode
+    log_index: int
+    """Position of the transaction in the global log."""
+
+
+@dataclass(frozen=True)
+class BlockCommit:
+    """Everything one block changes, written in a single atomic step."""
+
+    block: Block
+    block_bytes: bytes
+    """Canonical encoding of the block, stored as is."""
+    updates: Sequence[StateUpdate]
+    log_append: LogAppend
+    """The global log's new nodes, size and root."""
+
+
+class LedgerStore(Protocol):
+    """Durable storage of one peer's copy of the ledger."""
+
+    def height(self) -> int:
+        """Number of committed blocks (the next block's height)."""
+        ...
+
+    def head(self) -> BlockHeader | None:
+        """Header of the last committed block, or None before genesis."""
+        ...
+
+    def block_bytes(self, height: int) -> bytes:
+        """The stored canonical encoding of block ``height``; NotFound if absent."""
+        ...
+
+    def header(self, height: int) -> BlockHeader:
+        """Header of block ``height``; NotFound if absent."""
+        ...
+
+    def tx_location(self, tx_id: str) -> TxLocation | None:
+        """The first committed occurrence of ``tx_id``, or None."""
+        ...
+
+    def tx_at_log_index(self, log_index: int) -> TxLocation:
+        """The transaction at a global log position; NotFound if absent."""
+        ...
+
+    def get_node(self, level: int, index: int) -> bytes | None:
+        """A perfect-subtree node of the global log (merkle.NodeReader)."""
+        ...
+
+    def get_state(self, ns: str, key: str) -> VersionedValue | None:
+        """Current value of a key."""
+        ...
+
+    def range_state(
+        self, ns: str, start: str, end: str, limit: int
+    ) -> Iterator[tuple[str, VersionedValue]]:
+        """Keys in [start, end) in order; end "" means no upper bound."""
+        ...
+
+    def key_history(self, ns: str, key: str, limit: int) -> list[HistoryEntry]:
+        """Changes of a key, newest first."""
+        ...
+
+    def commit(self, commit: BlockCommit) -> None:
+        """Write a block, its transaction index, state changes and log nodes atomically
+        and durably; raise StorageError and change nothing if that fails."""
+        ...
+
+    def close(self) -> None:
+        """Release the store."""
+        ...

@@ -1,0 +1,127 @@
+"""The demo consortium: a Guangdong-style provincial health network, each
+organisation with its own CA and identities per role."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from healthledger.contracts.contract import Contract
+from healthledger.contracts.genesis import OrganisationSpec, genesis_transaction
+from healthledger.crypto.certs import (
+    issue_ca_certificate,
+    issue_identity_certificate,
+    load_certificate,
+)
+from healthledger.crypto.envelope import VaultKey
+from healthledger.crypto.keys import SigningKey, encode_b64
+from healthledger.ledger.transaction import Transaction
+from healthledger.node.keystore import KeyEntry, Keystore
+
+YEAR_MS = 365 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class OrgPlan:
+    """A demo organisation and the people and machines it registers."""
+
+    id: str
+    name: str
+    kind: str
+    identities: tuple[tuple[str, str], ...]
+    """(name, role) pairs; every organisation also gets ``admin`` and ``peer0``."""
+    region: str = "440000"
+    """GB/T 2260 code of the organisation's region."""
+
+
+DEMO_ORGS: tuple[OrgPlan, ...] = (
+    OrgPlan("gd-commission", "Guangdong Provincial Health Commission", "commission",
+            (("officer-chen", "officer"),)),
+    OrgPlan("gd-cdc", "Guangdong Provincial CDC", "cdc",
+            (("epi-wang", "epidemiologist"), ("epi-zhao", "epidemiologist"))),
+    OrgPlan("gz-first-hospital", "Guangzhou First People's Hospital", "hospital",
+            (("dr-li", "doctor"), ("lab-huang", "lab"), ("nurse-lin", "nurse")), "440100"),
+    OrgPlan("sz-peoples-hospital", "Shenzhen People's Hospital", "hospital",
+            (("dr-zhang", "doctor"), ("lab-wu", "lab")), "440300"),
+    OrgPlan("lingnan-bio", "Lingnan Biologics (vaccine maker)", "manufacturer",
+            (("qa-liu", "quality"), ("ops-he", "operator"))),
+    OrgPlan("pearl-logistics", "Pearl River Pharma Logistics", "distributor",
+            (("ops-guo", "operator"), ("driver-ma", "driver"))),
+    OrgPlan("yuexiu-pharmacy", "Yuexiu Community Pharmacy", "pharmacy",
+            (("pharm-xu", "pharmacist"),), "440104"),
+    OrgPlan("gd-insurance", "Guangdong Medical Insurance Co.", "insurer",
+            (("adjuster-sun", "adjuster"),)),
+    OrgPlan("gd-redcross", "Guangdong Red Cross Charity", "charity",
+            (("accountant-zhou", "accountant"),)),
+    OrgPlan("gd-mpa", "Guangdong Medical Products Administration", "regulator",
+            (("inspector-feng", "inspector"), ("auditor-tang", "auditor"))),
+)
+
+FOUNDER = "gd-commission/admin"
+
+
+@dataclass(frozen=True)
+class Consortium:
+    """Everything made to found a consortium: keys, certificates and genesis."""
+
+    keystore: Keystore
+    organisations: tuple[OrganisationSpec, ...]
+    genesis: Transaction
+
+
+def create_consortium(
+    *,
+    plans: Sequence[OrgPlan],
+    contracts: Sequence[type[Contract]],
+    now_ms: int,
+    random: Callable[[int], bytes] = os.urandom,
+    founder: str = FOUNDER,
+) -> Consortium:
+    """Make CAs, identities and vault keys for ``plans`` and the genesis transaction."""
+    not_before, not_after = now_ms - 24 * 3600 * 1000, now_ms + 5 * YEAR_MS
+    keystore = Keystore({}, {}, random=random)
+    organisations = []
+    certs = []
+    for plan in plans:
+        ca_key = SigningKey.from_seed(random(32))
+        ca_pem = issue_ca_certificate(
+            org=plan.id, key=ca_key, not_before_ms=not_before, not_after_ms=not_after
+        )
+        organisations.append(
+            OrganisationSpec(plan.id, plan.name, plan.kind, ca_pem, {"region": plan.region})
+        )
+        members = (("admin", "admin"), ("peer0", "peer"), *plan.identities)
+        for serial, (name, role) in enumerate(members, start=2):
+            key = SigningKey.from_seed(random(32))
+            pem = issue_identity_certificate(
+                ca_pem=ca_pem,
+                ca_key=ca_key,
+                role=role,
+                name=name,
+                public_key=key.public_bytes(),
+                not_before_ms=not_before,
+                not_after_ms=not_after,
+                serial=serial,
+                attributes={"region": plan.region},
+            )
+            certs.append(pem)
+            keystore.add(KeyEntry(f"{plan.id}/{name}", load_certificate(pem), key))
+        vault_key = VaultKey.from_bytes(random(32))
+        keystore.vault_keys[plan.id] = {
+            "x25519": encode_b64(vault_key.private_bytes()),
+            "secret": encode_b64(random(32)),
+        }
+    founder_entry = keystore.get(founder)
+    if founder_entry is None:
+        raise ValueError(f"founder {founder} is not among the identities")
+    genesis = genesis_transaction(
+        organisations=organisations,
+        identity_certs=certs,
+        contracts=contracts,
+        founder=founder,
+        founder_key=founder_entry.key,
+        timestamp=now_ms,
+        nonce=random(16).hex(),
+    )
+    return Consortium(keystore, tuple(organisations), genesis)

@@ -1,0 +1,154 @@
+"""The embedded node: one process, a solo orderer, SQLite storage under a data folder
+(ARCHITECTURE.md section 5), holding every demo organisation's keys."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from healthledger.contracts.contract import Contract
+from healthledger.contracts.runtime import ContractRuntime
+from healthledger.crypto.envelope import VaultKey
+from healthledger.crypto.keys import decode_b64
+from healthledger.ledger.sqlite_store import SqliteStore
+from healthledger.ledger.transaction import SignedProposal
+from healthledger.node.consortium import DEMO_ORGS, OrgPlan, create_consortium
+from healthledger.node.errors import NodeError
+from healthledger.node.keystore import Keystore
+from healthledger.node.peer import Peer, Receipt
+from healthledger.node.vault import Vault, VaultSet
+from healthledger.ordering.solo import SoloOrderer, wall_clock_ms
+
+LEDGER_FILE = "ledger.sqlite"
+KEYSTORE_FILE = "keystore.json"
+NODE_FILE = "node.json"
+
+
+class DataDirError(NodeError):
+    """The data folder is missing, already used, or not a healthledger data folder."""
+
+
+class EmbeddedNode:
+    """A whole consortium's ledger in one process, for the demo and for tests."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        contracts: Sequence[type[Contract]],
+        clock: Callable[[], int] = wall_clock_ms,
+        max_block_tx: int = 500,
+        batch_timeout_s: float = 0.05,
+        synchronous: str = "FULL",
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        if not (self.data_dir / NODE_FILE).exists():
+            raise DataDirError(f"{self.data_dir} is not a healthledger data folder")
+        self.keystore = Keystore.load(self.data_dir / KEYSTORE_FILE)
+        self.clock = clock
+        store = SqliteStore(self.data_dir / LEDGER_FILE, synchronous=synchronous)
+        vault_dir = self.data_dir / "vaults"
+        vault_dir.mkdir(exist_ok=True)
+        vaults = {
+            org: Vault(
+                vault_dir / f"{org}.sqlite",
+                org=org,
+                key=VaultKey.from_bytes(decode_b64(material["x25519"])),
+                secret=decode_b64(material["secret"]),
+            )
+            for org, material in self.keystore.vault_keys.items()
+        }
+        self.peer = Peer(
+            store=store,
+            runtime=ContractRuntime(contracts),
+            orderer=SoloOrderer(
+                max_block_tx=max_block_tx, batch_timeout_s=batch_timeout_s, clock=clock
+            ),
+            endorsers=self.keystore.peers(),
+            vaults=VaultSet(vaults),
+            clock=clock,
+        )
+        self._running = False
+
+    @classmethod
+    def create(
+        cls,
+        data_dir: Path,
+        *,
+        contracts: Sequence[type[Contract]],
+        plans: Sequence[OrgPlan] = DEMO_ORGS,
+        clock: Callable[[], int] = wall_clock_ms,
+        **options: Any,
+    ) -> EmbeddedNode:
+        """Found a new consortium in an empty ``data_dir`` and commit its genesis block."""
+        data_dir = Path(data_dir)
+        if (data_dir / NODE_FILE).exists():
+            raise DataDirError(f"{data_dir} already holds a ledger")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        now = clock()
+        consortium = create_consortium(plans=plans, contracts=contracts, now_ms=now)
+        consortium.keystore.save(data_dir / KEYSTORE_FILE)
+        (data_dir / NODE_FILE).write_text(
+            json.dumps(
+                {
+                    "format": 1,
+                    "mode": "embedded",
+                    "organisations": [o.id for o in consortium.organisations],
+                },
+                indent=1,
+            )
+        )
+        node = cls(data_dir, contracts=contracts, clock=clock, **options)
+        node.peer.bootstrap(consortium.genesis, timestamp=now)
+        return node
+
+    def start(self) -> EmbeddedNode:
+        """Start ordering and committing."""
+        if not self._running:
+            self.peer.start()
+            self._running = True
+        return self
+
+    def stop(self) -> None:
+        """Commit what is ordered and close the stores."""
+        if self._running:
+            self.peer.stop()
+            self._running = False
+        self.peer.vaults.close()
+        self.peer.store.close()
+
+    def __enter__(self) -> EmbeddedNode:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def propose(
+        self, identity: str, contract: str, function: str, args: dict[str, Any]
+    ) -> SignedProposal:
+        """A proposal signed with ``identity``'s key (demo custody)."""
+        return self.keystore.propose(identity, contract, function, args, timestamp=self.clock())
+
+    def invoke(
+        self,
+        identity: str,
+        contract: str,
+        function: str,
+        args: dict[str, Any],
+        *,
+        timeout: float = 30.0,
+    ) -> tuple[Receipt, Any]:
+        """Sign as ``identity``, endorse, order and wait for the commit."""
+        return self.peer.invoke(self.propose(identity, contract, function, args), timeout=timeout)
+
+    def query(self, identity: str, contract: str, function: str, args: dict[str, Any]) -> Any:
+        """Run a query as ``identity``."""
+        return self.peer.evaluate(self.propose(identity, contract, function, args))

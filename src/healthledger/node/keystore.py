@@ -1,0 +1,114 @@
+"""Identity keys held by a node: its peers' endorsement keys and, in the demo, every
+demo identity's key (demo custody: the server signs for whoever logs in).
+
+The keystore is a JSON file under the data folder, written atomically with mode 0600.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from healthledger.crypto.certs import Certificate, load_certificate
+from healthledger.crypto.keys import SigningKey
+from healthledger.ledger.transaction import Proposal, SignedProposal
+
+
+@dataclass(frozen=True)
+class KeyEntry:
+    """One identity's certificate and private key."""
+
+    id: str
+    cert: Certificate
+    key: SigningKey
+
+
+class Keystore:
+    """Identity keys by id, plus each organisation's vault key material."""
+
+    def __init__(
+        self,
+        entries: dict[str, KeyEntry],
+        vault_keys: dict[str, dict[str, str]],
+        *,
+        random: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self._entries = entries
+        self.vault_keys = vault_keys
+        self._random = random
+
+    @classmethod
+    def load(cls, path: Path) -> Keystore:
+        """Read a keystore file."""
+        data = json.loads(path.read_text())
+        entries = {}
+        for item in data["identities"]:
+            cert = load_certificate(item["cert"])
+            entries[item["id"]] = KeyEntry(
+                item["id"], cert, SigningKey.from_pem(item["key"].encode())
+            )
+        return cls(entries, data.get("vault_keys", {}))
+
+    def save(self, path: Path) -> None:
+        """Write the keystore atomically, readable by the owner only."""
+        data: dict[str, Any] = {
+            "identities": [
+                {"id": e.id, "cert": e.cert.pem, "key": e.key.to_pem().decode("ascii")}
+                for e in self._entries.values()
+            ],
+            "vault_keys": self.vault_keys,
+        }
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=1)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+    def add(self, entry: KeyEntry) -> None:
+        """Hold a new identity's key."""
+        self._entries[entry.id] = entry
+
+    def get(self, identity_id: str) -> KeyEntry | None:
+        """The entry of ``identity_id``."""
+        return self._entries.get(identity_id)
+
+    def ids(self) -> list[str]:
+        """Every identity held."""
+        return sorted(self._entries)
+
+    def entries(self) -> list[KeyEntry]:
+        """Every entry held."""
+        return [self._entries[i] for i in self.ids()]
+
+    def peers(self) -> list[tuple[str, SigningKey]]:
+        """Endorsing identities (role ``peer``) and their keys."""
+        return [(e.id, e.key) for e in self.entries() if e.cert.role == "peer"]
+
+    def propose(
+        self,
+        identity_id: str,
+        contract: str,
+        function: str,
+        args: dict[str, Any],
+        *,
+        timestamp: int,
+    ) -> SignedProposal:
+        """A proposal signed by ``identity_id`` with a fresh nonce."""
+        entry = self._entries.get(identity_id)
+        if entry is None:
+            raise KeyError(f"no key held for {identity_id}")
+        proposal = Proposal(
+            contract=contract,
+            function=function,
+            args=args,
+            creator=identity_id,
+            nonce=self._random(16).hex(),
+            timestamp=timestamp,
+        )
+        return SignedProposal.sign(proposal, entry.key)

@@ -1,0 +1,351 @@
+"""A peer: endorse, order, validate, commit, query (ARCHITECTURE.md section 3)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from healthledger.contracts.errors import AccessDenied, ContractError
+from healthledger.contracts.policy import OutOf, choose_endorsers
+from healthledger.contracts.rules import MembershipResolver, PolicyEndorsementRule, requirement
+from healthledger.contracts.runtime import ContractRuntime
+from healthledger.crypto.canonical import parse_canonical
+from healthledger.crypto.errors import SignatureError
+from healthledger.crypto.keys import SigningKey, encode_b64, verify_signature
+from healthledger.ledger.block import Block
+from healthledger.ledger.chain import Chain
+from healthledger.ledger.errors import NotFound
+from healthledger.ledger.merkle import verify_inclusion
+from healthledger.ledger.store import LedgerStore, TxLocation
+from healthledger.ledger.transaction import (
+    SignedProposal,
+    Transaction,
+    ValidationCode,
+    sign_endorsement,
+)
+from healthledger.ledger.validation import Validator
+from healthledger.node.errors import (
+    BadRequest,
+    CommitTimeout,
+    DuplicateTransaction,
+    EndorsementFailed,
+    NodeUnavailable,
+)
+from healthledger.node.events import EventHub
+from healthledger.node.metrics import NodeMetrics
+from healthledger.node.vault import VaultSet
+from healthledger.ordering.orderer import Batch, Orderer, OrderingError
+
+MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
+"""Proposals older or newer than this are refused at endorsement (replay window)."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Where a transaction committed and how it was judged."""
+
+    tx_id: str
+    height: int
+    index: int
+    code: ValidationCode
+    block_hash: str
+    log_index: int
+    timestamp: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "tx_id": self.tx_id,
+            "height": self.height,
+            "index": self.index,
+            "code": str(self.code),
+            "valid": self.code is ValidationCode.VALID,
+            "block_hash": self.block_hash,
+            "log_index": self.log_index,
+            "timestamp": self.timestamp,
+        }
+
+
+def new_validator() -> Validator:
+    """The validator every peer uses."""
+    return Validator(identities=MembershipResolver(), endorsement=PolicyEndorsementRule())
+
+
+class Peer:
+    """One organisation's peer (or, embedded, every organisation's)."""
+
+    def __init__(
+        self,
+        *,
+        store: LedgerStore,
+        runtime: ContractRuntime,
+        orderer: Orderer,
+        endorsers: Sequence[tuple[str, SigningKey]],
+        vaults: VaultSet,
+        clock: Callable[[], int],
+    ) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.chain = Chain(store, new_validator())
+        self.events = EventHub(store)
+        self.metrics = NodeMetrics()
+        self.vaults = vaults
+        self._orderer = orderer
+        self._endorsers = list(endorsers)
+        self._clock = clock
+        self._resolver = MembershipResolver()
+        self._pending: dict[str, Future[Receipt]] = {}
+        self._pending_lock = threading.Lock()
+        self._started = False
+        self.metrics.height.set(store.height())
+
+    # --- life cycle -------------------------------------------------------------
+
+    def bootstrap(self, genesis: Transaction, *, timestamp: int) -> Block:
+        """Commit the genesis block of a new ledger."""
+        block = self.chain.commit_genesis(genesis, timestamp=timestamp)
+        self._after_commit(block)
+        return block
+
+    def start(self) -> None:
+        """Settle private data left pending by a crash, then start ordering."""
+        for tx_id in {t for v in self.vaults.all() for t in v.pending_tx_ids()}:
+            location = self.store.tx_location(tx_id)
+            if location is not None:
+                self.vaults.settle(tx_id, valid=location.code is ValidationCode.VALID)
+        self._orderer.start(self._deliver)
+        self._started = True
+
+    def stop(self) -> None:
+        """Commit what is ordered, then stop."""
+        self._orderer.stop()
+        self._started = False
+        self.events.close()
+        with self._pending_lock:
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(NodeUnavailable("the node stopped before commit"))
+            self._pending.clear()
+
+    def now(self) -> int:
+        """The node's clock, Unix milliseconds."""
+        return self._clock()
+
+    # --- execute ---------------------------------------------------------------
+
+    def check_proposal(self, signed: SignedProposal) -> None:
+        """Refuse a proposal whose creator, signature or timestamp is not acceptable."""
+        identity = self._resolver.resolve(signed.proposal.creator, self.store)
+        if identity is None:
+            raise AccessDenied(f"{signed.proposal.creator} is not a registered identity")
+        if identity.revoked:
+            raise AccessDenied(f"{signed.proposal.creator} has been revoked")
+        try:
+            verify_signature(identity.public_key, signed.signature, signed.signed_bytes)
+        except SignatureError as exc:
+            raise BadRequest(f"proposal signature: {exc}") from exc
+        skew = abs(signed.proposal.timestamp - self._clock())
+        if skew > MAX_CLOCK_SKEW_MS:
+            raise BadRequest(
+                f"proposal timestamp is {skew // 1000} s from the node's clock "
+                f"(at most {MAX_CLOCK_SKEW_MS // 1000} s)"
+            )
+
+    def endorse(self, signed: SignedProposal) -> Transaction:
+        """Simulate a proposal and endorse the result with the identities its policies need."""
+        self.check_proposal(signed)
+        if self.store.tx_location(signed.tx_id) is not None:
+            raise DuplicateTransaction(f"transaction {signed.tx_id} is already committed")
+        proposal = signed.proposal
+        caller = self.runtime.caller(proposal.creator, self.store, at_ms=self._clock())
+        response = self.runtime.simulate(
+            proposal, tx_id=signed.tx_id, caller=caller, state=self.store, private=self.vaults
+        )
+        need = requirement(self.store, proposal.contract, proposal.function, response.rwset.writes)
+        if need.failure is not None:
+            raise EndorsementFailed(need.reason)
+        combined = need.policies[0] if len(need.policies) == 1 else OutOf(
+            len(need.policies), need.policies
+        )
+        available = []
+        for identity_id, key in self._endorsers:
+            identity = self._resolver.resolve(identity_id, self.store)
+            if identity is not None and not identity.revoked:
+                available.append(((identity.org, identity.role), identity_id, key))
+        chosen = choose_endorsers(combined, [a[0] for a in available])
+        if chosen is None:
+            raise EndorsementFailed(f"this peer cannot satisfy the endorsement policy {combined}")
+        endorsements = []
+        used: set[int] = set()
+        for signer in chosen:
+            i = next(i for i, a in enumerate(available) if a[0] == signer and i not in used)
+            used.add(i)
+            _, identity_id, key = available[i]
+            endorsements.append(
+                sign_endorsement(signed.tx_id, response, endorser=identity_id, key=key)
+            )
+        self.metrics.endorsements.inc()
+        return Transaction(signed, response, tuple(endorsements))
+
+    def submit(self, tx: Transaction) -> Future[Receipt]:
+        """Send an endorsed transaction to ordering; the future resolves at commit."""
+        if not self._started:
+            raise NodeUnavailable("the node is not accepting transactions")
+        future: Future[Receipt] = Future()
+        with self._pending_lock:
+            if tx.tx_id in self._pending or self.store.tx_location(tx.tx_id) is not None:
+                self.metrics.rejections.labels("duplicate").inc()
+                raise DuplicateTransaction(f"transaction {tx.tx_id} was already submitted")
+            self._pending[tx.tx_id] = future
+        try:
+            self._orderer.submit(tx)
+        except OrderingError as exc:
+            with self._pending_lock:
+                self._pending.pop(tx.tx_id, None)
+            raise NodeUnavailable(str(exc)) from exc
+        return future
+
+    def invoke(self, signed: SignedProposal, *, timeout: float = 30.0) -> tuple[Receipt, Any]:
+        """Endorse, order and wait for commit; returns the receipt and the function's result."""
+        tx = self.endorse(signed)
+        return self.wait(self.submit(tx), tx.tx_id, timeout), tx.response.result
+
+    @staticmethod
+    def wait(future: Future[Receipt], tx_id: str, timeout: float) -> Receipt:
+        """The receipt of a submitted transaction, or CommitTimeout."""
+        try:
+            return future.result(timeout)
+        except TimeoutError as exc:
+            raise CommitTimeout(f"{tx_id} did not commit within {timeout} s") from exc
+
+    def evaluate(self, signed: SignedProposal) -> Any:
+        """Run a query function as the proposal's signed creator."""
+        self.check_proposal(signed)
+        proposal = signed.proposal
+        caller = self.runtime.caller(proposal.creator, self.store, at_ms=self._clock())
+        return self.runtime.evaluate(
+            contract=proposal.contract,
+            function=proposal.function,
+            args=dict(proposal.args),
+            caller=caller,
+            state=self.store,
+            timestamp=proposal.timestamp,
+            private=self.vaults,
+        )
+
+    # --- commit ----------------------------------------------------------------
+
+    def _deliver(self, batch: Batch) -> None:
+        started = time.perf_counter()
+        block = self.chain.append(batch.transactions, timestamp=batch.timestamp)
+        self.metrics.commit_seconds.observe(time.perf_counter() - started)
+        self._after_commit(block)
+
+    def _after_commit(self, block: Block) -> None:
+        header = block.header
+        log_start = header.log_size - len(block.transactions)
+        resolved = []
+        for index, (tx, code) in enumerate(zip(block.transactions, block.codes, strict=True)):
+            valid = code is ValidationCode.VALID
+            if tx.response.rwset.private:
+                self.vaults.settle(tx.tx_id, valid=valid)
+            self.metrics.transactions.labels(str(code)).inc()
+            resolved.append(
+                Receipt(
+                    tx.tx_id,
+                    header.height,
+                    index,
+                    code,
+                    header.hash,
+                    log_start + index,
+                    header.timestamp,
+                )
+            )
+        with self._pending_lock:
+            futures = [(self._pending.pop(r.tx_id, None), r) for r in resolved]
+        for future, receipt in futures:
+            if future is not None and not future.done():
+                future.set_result(receipt)
+        self.metrics.blocks.inc()
+        self.metrics.height.set(header.height + 1)
+        self.events.notify()
+
+    # --- read ------------------------------------------------------------------
+
+    def block(self, height: int) -> Block:
+        """Committed block ``height``; NotFound if absent."""
+        return Block.from_json(parse_canonical(self.store.block_bytes(height)))
+
+    def locate(self, tx_id: str) -> TxLocation:
+        """Where ``tx_id`` committed; NotFound if it did not."""
+        location = self.store.tx_location(tx_id)
+        if location is None:
+            raise NotFound(f"no committed transaction {tx_id}")
+        return location
+
+    def transaction(self, tx_id: str) -> tuple[Transaction, TxLocation]:
+        """A committed transaction and where it is."""
+        location = self.locate(tx_id)
+        return self.block(location.height).transactions[location.index], location
+
+    def receipt(self, tx_id: str) -> Receipt:
+        """The receipt of a committed transaction."""
+        location = self.locate(tx_id)
+        header = self.store.header(location.height)
+        return Receipt(
+            tx_id,
+            location.height,
+            location.index,
+            location.code,
+            header.hash,
+            location.log_index,
+            header.timestamp,
+        )
+
+    def inclusion_proof(self, tx_id: str, tree_size: int | None = None) -> dict[str, Any]:
+        """RFC 9162 inclusion proof of ``tx_id`` in the global log (field names of the
+        RFC 9162 vector files, hashes in base64), with the block it belongs to."""
+        tx, location = self.transaction(tx_id)
+        size = self.chain.log.size if tree_size is None else tree_size
+        if not location.log_index < size <= self.chain.log.size:
+            raise NotFound(f"tree size must be in ({location.log_index}, {self.chain.log.size}]")
+        proof = self.chain.log.inclusion_proof(location.log_index, size)
+        root = self.chain.log.root(size)
+        verify_inclusion(
+            leaf_index=location.log_index,
+            tree_size=size,
+            leaf_hash=tx.leaf_hash,
+            proof=proof,
+            root=root,
+        )
+        return {
+            "leafIdx": location.log_index,
+            "treeSize": size,
+            "root": encode_b64(root),
+            "leafHash": encode_b64(tx.leaf_hash),
+            "proof": [encode_b64(p) for p in proof],
+            "txId": tx_id,
+            "txHash": tx.tx_hash.hex(),
+            "height": location.height,
+            "code": str(location.code),
+        }
+
+    def consistency_proof(self, size1: int, size2: int | None = None) -> dict[str, Any]:
+        """RFC 9162 consistency proof between two sizes of the global log."""
+        size2 = self.chain.log.size if size2 is None else size2
+        if not 0 < size1 <= size2 <= self.chain.log.size:
+            raise NotFound(f"sizes must satisfy 0 < size1 <= size2 <= {self.chain.log.size}")
+        return {
+            "size1": size1,
+            "size2": size2,
+            "root1": encode_b64(self.chain.log.root(size1)),
+            "root2": encode_b64(self.chain.log.root(size2)),
+            "proof": [encode_b64(p) for p in self.chain.log.consistency_proof(size1, size2)],
+        }
+
+
+__all__ = ["ContractError", "Peer", "Receipt", "new_validator"]

@@ -1,0 +1,1 @@
+"""healthledger.ordering"""

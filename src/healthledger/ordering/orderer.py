@@ -1,0 +1,49 @@
+"""The Orderer protocol: puts transactions in one total order and cuts blocks.
+
+Implementations: ``solo`` (in process, for the embedded node) and, planned,
+``jetstream`` (a NATS JetStream cluster). An orderer never validates; it only
+orders and batches. Batches carry their own timestamp so that every peer builds
+the same block from the same batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from healthledger.ledger.transaction import Transaction
+
+
+class OrderingError(Exception):
+    """The orderer cannot take a transaction now (stopped, full or unreachable)."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Transactions cut into one block, in order, with the ordering time."""
+
+    sequence: int
+    """0, 1, 2, ... in delivery order."""
+    transactions: tuple[Transaction, ...]
+    timestamp: int
+    """Unix milliseconds at which the batch was cut."""
+
+
+Deliver = Callable[[Batch], None]
+
+
+class Orderer(Protocol):
+    """Orders transactions and delivers batches to one peer."""
+
+    def start(self, deliver: Deliver) -> None:
+        """Begin delivering batches, in order, to ``deliver``."""
+        ...
+
+    def submit(self, tx: Transaction) -> None:
+        """Queue ``tx`` for ordering; raise OrderingError if it cannot be taken."""
+        ...
+
+    def stop(self) -> None:
+        """Stop after delivering what has been cut; later submits raise OrderingError."""
+        ...

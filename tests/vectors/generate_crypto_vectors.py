@@ -212,7 +212,9 @@ def canonical_cases() -> dict[str, Case]:
         # numbers and literals
         "int-zero": _valid("zero", "0", "0"),
         "int-minus-zero": _valid("-0 is the integer 0 and is written 0", "-0", "0"),
-        "int-max-safe": _valid("2**53 - 1, the largest integer allowed", "9007199254740991", "9007199254740991"),
+        "int-max-safe": _valid(
+            "2**53 - 1, the largest integer allowed", "9007199254740991", "9007199254740991"
+        ),
         "int-min-safe": _valid(
             "-(2**53 - 1), the smallest integer allowed", "-9007199254740991", "-9007199254740991"
         ),
@@ -228,7 +230,9 @@ def canonical_cases() -> dict[str, Case]:
         "empty-containers-nested": _valid(
             "empty containers as values", '{"c":"","b":[],"a":{}}', '{"a":{},"b":[],"c":""}'
         ),
-        "nesting-64-arrays": _valid("64 nested arrays: the deepest allowed", deep64_array, deep64_array),
+        "nesting-64-arrays": _valid(
+            "64 nested arrays: the deepest allowed", deep64_array, deep64_array
+        ),
         "nesting-64-objects": _valid(
             "64 nested objects: the deepest allowed", deep64_object, deep64_object
         ),
@@ -425,9 +429,7 @@ def signature_cases() -> dict[str, Case]:
         signature=_b64(other.sign(_MESSAGE.encode("utf-8"))),
     )
     broken("signature-truncated", "signature cut to 63 bytes", signature=_b64(signature[:63]))
-    broken(
-        "signature-too-long", "signature with a 65th byte", signature=_b64(signature + b"\x00")
-    )
+    broken("signature-too-long", "signature with a 65th byte", signature=_b64(signature + b"\x00"))
     broken("signature-empty", "empty signature", signature="")
     broken("signature-not-base64", "signature is not base64", signature="not base64!")
     broken(
@@ -661,44 +663,84 @@ def envelope_cases() -> dict[str, Case]:
 
         return change
 
-    broken("sealed-ciphertext-bit-flip-first", "first payload bit flipped",
-           flip("sealed", "ciphertext", 0, 0))
-    broken("sealed-ciphertext-bit-flip-tag", "last bit of the payload's GCM tag flipped",
-           flip("sealed", "ciphertext", -1, 7))
+    broken(
+        "sealed-ciphertext-bit-flip-first",
+        "first payload bit flipped",
+        flip("sealed", "ciphertext", 0, 0),
+    )
+    broken(
+        "sealed-ciphertext-bit-flip-tag",
+        "last bit of the payload's GCM tag flipped",
+        flip("sealed", "ciphertext", -1, 7),
+    )
     broken("sealed-nonce-bit-flip", "payload nonce bit flipped", flip("sealed", "nonce", 5, 3))
-    broken("wrapped-ciphertext-bit-flip", "wrapped data key bit flipped",
-           flip("wrapped", "ciphertext", 0, 0))
-    broken("wrapped-ciphertext-bit-flip-tag", "last bit of the wrap's GCM tag flipped",
-           flip("wrapped", "ciphertext", -1, 7))
+    broken(
+        "wrapped-ciphertext-bit-flip",
+        "wrapped data key bit flipped",
+        flip("wrapped", "ciphertext", 0, 0),
+    )
+    broken(
+        "wrapped-ciphertext-bit-flip-tag",
+        "last bit of the wrap's GCM tag flipped",
+        flip("wrapped", "ciphertext", -1, 7),
+    )
     broken("wrapped-nonce-bit-flip", "wrap nonce bit flipped", flip("wrapped", "nonce", 0, 0))
-    broken("ephemeral-key-bit-flip", "ephemeral public key bit flipped (another point)",
-           flip("wrapped", "ephemeral_public", 0, 0))
+    broken(
+        "ephemeral-key-bit-flip",
+        "ephemeral public key bit flipped (another point)",
+        flip("wrapped", "ephemeral_public", 0, 0),
+    )
     broken(
         "ephemeral-key-high-bit",
         "top bit of the ephemeral public key flipped: X25519 ignores it, so the shared "
         "secret is unchanged; only binding the key bytes into HKDF catches it",
         flip("wrapped", "ephemeral_public", 31, 7),
     )
-    broken("ephemeral-key-low-order", "ephemeral public key of order 1 (all zeros)",
-           put("wrapped", "ephemeral_public", _b64(bytes(32))))
-    broken("associated-data-changed", "opened for another record id",
-           set_top("associated_data", _b64(b"hospital-a/records/obs-0002")))
-    broken("associated-data-empty", "opened with empty associated data",
-           set_top("associated_data", ""))
-    broken("recipient-wrong", "another vault's key",
-           set_top("recipient_private", _b64(_OTHER_RECIPIENT)))
-    broken("sealed-ciphertext-short", "payload ciphertext shorter than a GCM tag",
-           cut("sealed", "ciphertext", 15))
-    broken("sealed-ciphertext-truncated", "payload ciphertext missing its last byte",
-           cut("sealed", "ciphertext", len(_PLAINTEXT) + 15))
+    broken(
+        "ephemeral-key-low-order",
+        "ephemeral public key of order 1 (all zeros)",
+        put("wrapped", "ephemeral_public", _b64(bytes(32))),
+    )
+    broken(
+        "associated-data-changed",
+        "opened for another record id",
+        set_top("associated_data", _b64(b"hospital-a/records/obs-0002")),
+    )
+    broken(
+        "associated-data-empty", "opened with empty associated data", set_top("associated_data", "")
+    )
+    broken(
+        "recipient-wrong",
+        "another vault's key",
+        set_top("recipient_private", _b64(_OTHER_RECIPIENT)),
+    )
+    broken(
+        "sealed-ciphertext-short",
+        "payload ciphertext shorter than a GCM tag",
+        cut("sealed", "ciphertext", 15),
+    )
+    broken(
+        "sealed-ciphertext-truncated",
+        "payload ciphertext missing its last byte",
+        cut("sealed", "ciphertext", len(_PLAINTEXT) + 15),
+    )
     broken("sealed-nonce-short", "11-byte payload nonce", cut("sealed", "nonce", 11))
     broken("wrapped-ciphertext-short", "47-byte wrapped key", cut("wrapped", "ciphertext", 47))
-    broken("ephemeral-key-short", "31-byte ephemeral public key",
-           cut("wrapped", "ephemeral_public", 31))
-    broken("sealed-ciphertext-not-base64", "payload ciphertext is not base64",
-           put("sealed", "ciphertext", "not base64!"))
-    broken("sealed-ciphertext-not-string", "payload ciphertext is a number",
-           put("sealed", "ciphertext", 12))
+    broken(
+        "ephemeral-key-short",
+        "31-byte ephemeral public key",
+        cut("wrapped", "ephemeral_public", 31),
+    )
+    broken(
+        "sealed-ciphertext-not-base64",
+        "payload ciphertext is not base64",
+        put("sealed", "ciphertext", "not base64!"),
+    )
+    broken(
+        "sealed-ciphertext-not-string",
+        "payload ciphertext is a number",
+        put("sealed", "ciphertext", 12),
+    )
 
     def non_canonical_padding(case: Case) -> None:
         # 32 bytes leave 2 unused bits in the last base64 digit; set one of them.
@@ -707,17 +749,29 @@ def envelope_cases() -> dict[str, Case]:
         last = alphabet.index(text[-2])
         case["wrapped"]["ephemeral_public"] = text[:-2] + alphabet[last | 1] + "="
 
-    broken("ephemeral-key-non-canonical-base64",
-           "ephemeral key in base64 with a non-zero padding bit", non_canonical_padding)
+    broken(
+        "ephemeral-key-non-canonical-base64",
+        "ephemeral key in base64 with a non-zero padding bit",
+        non_canonical_padding,
+    )
     broken("wrapped-version-2", "unknown format version", put("wrapped", "v", 2))
-    broken("sealed-version-true", "version true, which Python would compare equal to 1",
-           put("sealed", "v", True))
+    broken(
+        "sealed-version-true",
+        "version true, which Python would compare equal to 1",
+        put("sealed", "v", True),
+    )
     broken("sealed-version-missing", "no version field", drop("sealed", "v"))
     broken("wrapped-field-missing", "wrapped key without its nonce", drop("wrapped", "nonce"))
-    broken("wrapped-field-extra", "wrapped key with an unknown field",
-           put("wrapped", "recipient", "hospital-b"))
-    broken("sealed-not-object", "sealed payload is a JSON array",
-           set_top("sealed", [valid["sealed"]["nonce"], valid["sealed"]["ciphertext"]]))
+    broken(
+        "wrapped-field-extra",
+        "wrapped key with an unknown field",
+        put("wrapped", "recipient", "hospital-b"),
+    )
+    broken(
+        "sealed-not-object",
+        "sealed payload is a JSON array",
+        set_top("sealed", [valid["sealed"]["nonce"], valid["sealed"]["ciphertext"]]),
+    )
     return cases
 
 

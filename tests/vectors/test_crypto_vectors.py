@@ -39,7 +39,7 @@ def _load(path: Path) -> dict[str, Any]:
     return case
 
 
-def _params(folder: str) -> Any:
+def _params(folder: str) -> pytest.MarkDecorator:
     return pytest.mark.parametrize("path", _files(folder), ids=lambda path: path.name)
 
 

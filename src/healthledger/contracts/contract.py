@@ -110,7 +110,9 @@ def _args_model(cls: type, fn: Callable[..., Any]) -> type[pydantic.BaseModel]:
         raise TypeError(f"{cls.__name__}.{fn.__name__} must take (self, ctx, *, ...)")
     for param in params[2:]:
         if param.kind is not inspect.Parameter.KEYWORD_ONLY:
-            raise TypeError(f"{cls.__name__}.{fn.__name__}: argument {param.name} must be keyword-only")
+            raise TypeError(
+                f"{cls.__name__}.{fn.__name__}: argument {param.name} must be keyword-only"
+            )
         if param.name not in hints:
             raise TypeError(f"{cls.__name__}.{fn.__name__}: argument {param.name} needs a type")
         if _contains_float(hints[param.name]):
@@ -118,9 +120,7 @@ def _args_model(cls: type, fn: Callable[..., Any]) -> type[pydantic.BaseModel]:
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[param.name] = (hints[param.name], default)
     config = pydantic.ConfigDict(strict=True, extra="forbid")
-    return pydantic.create_model(  # type: ignore[call-overload,no-any-return]
-        f"{cls.__name__}_{fn.__name__}_args", __config__=config, **fields
-    )
+    return pydantic.create_model(f"{cls.__name__}_{fn.__name__}_args", __config__=config, **fields)
 
 
 class Contract:

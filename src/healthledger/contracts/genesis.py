@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from healthledger.contracts.contract import Contract
-from healthledger.contracts.rules import LIFECYCLE, MEMBERSHIP, definition_key, identity_key, org_key
+from healthledger.contracts.rules import (
+    LIFECYCLE,
+    MEMBERSHIP,
+    definition_key,
+    identity_key,
+    org_key,
+)
 from healthledger.contracts.system.lifecycle import CONFIG_KEY, definition_of
 from healthledger.contracts.system.membership import identity_record
 from healthledger.crypto.certs import load_certificate
@@ -30,7 +36,8 @@ class OrganisationSpec:
     id: str
     name: str
     kind: str
-    """commission, cdc, hospital, manufacturer, distributor, pharmacy, insurer, charity, regulator..."""
+    """commission, cdc, hospital, manufacturer, distributor, pharmacy, insurer, charity or
+    regulator."""
     ca_cert: str
     attributes: dict[str, str] = field(default_factory=dict)
 

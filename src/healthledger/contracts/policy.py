@@ -75,7 +75,7 @@ def parse_policy(text: str) -> Policy:
             break
         match = _TOKEN.match(text, pos)
         if match is None:
-            raise PolicyError(f"unexpected text at position {pos}: {text[pos:pos + 12]!r}")
+            raise PolicyError(f"unexpected text at position {pos}: {text[pos : pos + 12]!r}")
         if match.group(1):
             tokens.append(("op", match.group(1)))
         elif match.group(2):
@@ -176,10 +176,11 @@ def principals(policy: Policy) -> list[Principal]:
     return [p for rule in policy.rules for p in principals(rule)]
 
 
-def choose_endorsers(policy: Policy, available: Sequence[Signer]) -> list[Signer] | None:
-    """A small set of ``available`` signers that satisfies ``policy``, or None."""
+def choose_endorsers_indexed(policy: Policy, available: Sequence[Signer]) -> list[int] | None:
+    """Indexes of a small set of ``available`` signers that satisfies ``policy``
+    (earlier ones preferred), or None."""
     free = frozenset(range(len(available)))
     left = _satisfy(policy, free, available)
     if left is None:
         return None
-    return [available[i] for i in sorted(free - left)]
+    return sorted(free - left)

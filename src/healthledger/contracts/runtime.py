@@ -130,7 +130,7 @@ def _run(contract: Contract, ctx: Context, function: str, args: dict[str, Any]) 
         result = contract.call(ctx, function, args)
     except ContractError:
         raise
-    except Exception as exc:  # noqa: BLE001 - contract code is the boundary; report, don't crash
+    except Exception as exc:
         raise ContractFailure(
             f"{contract.name}.{function} failed: {type(exc).__name__}: {exc}"
         ) from exc

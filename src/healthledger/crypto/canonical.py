@@ -10,7 +10,6 @@ hashed or signed over these bytes.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from healthledger.crypto.errors import CanonicalEncodingError
@@ -28,8 +27,6 @@ _ENCODER = json.JSONEncoder(
 
 def check_canonical(value: Any, *, _depth: int = 0) -> None:
     """Raise CanonicalEncodingError unless ``value`` fits the canonical profile."""
-    if _depth > MAX_DEPTH:
-        raise CanonicalEncodingError(f"nesting deeper than {MAX_DEPTH} levels")
     if value is None or isinstance(value, bool):
         return
     if isinstance(value, int):
@@ -43,7 +40,8 @@ def check_canonical(value: Any, *, _depth: int = 0) -> None:
         raise CanonicalEncodingError(
             "floats are not allowed: use integers in minor units or decimal strings"
         )
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
+        _check_depth(_depth)
         for key, item in value.items():
             if not isinstance(key, str):
                 raise CanonicalEncodingError(f"object key {key!r} is not a string")
@@ -51,11 +49,17 @@ def check_canonical(value: Any, *, _depth: int = 0) -> None:
                 raise CanonicalEncodingError(f"object key {key!r} is not ASCII")
             check_canonical(item, _depth=_depth + 1)
         return
-    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+    if isinstance(value, list | tuple):
+        _check_depth(_depth)
         for item in value:
             check_canonical(item, _depth=_depth + 1)
         return
     raise CanonicalEncodingError(f"type {type(value).__name__} has no canonical JSON form")
+
+
+def _check_depth(depth: int) -> None:
+    if depth >= MAX_DEPTH:
+        raise CanonicalEncodingError(f"nesting deeper than {MAX_DEPTH} levels")
 
 
 def _check_string(text: str) -> None:
@@ -94,8 +98,14 @@ def parse_canonical(data: bytes) -> Any:
         return result
 
     try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CanonicalEncodingError("JSON text must be UTF-8") from exc
+    if text.startswith("\ufeff"):
+        raise CanonicalEncodingError("JSON text must not start with a byte order mark")
+    try:
         value = json.loads(
-            data,
+            text,
             parse_float=no_float,
             parse_constant=no_constant,
             object_pairs_hook=unique_keys,

@@ -143,9 +143,7 @@ def issue_identity_certificate(
         .not_valid_after(_from_ms(not_after_ms))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.UnrecognizedExtension(
-                ATTRIBUTES_OID, canonical_json(dict(attributes or {}))
-            ),
+            x509.UnrecognizedExtension(ATTRIBUTES_OID, canonical_json(dict(attributes or {}))),
             critical=False,
         )
     )
@@ -181,8 +179,8 @@ def _attributes(cert: x509.Certificate) -> Mapping[str, str]:
 
 def load_certificate(pem: str | bytes) -> Certificate:
     """Parse a PEM certificate of ours; raise CertificateError if it is not one."""
-    data = pem.encode("ascii") if isinstance(pem, str) else pem
     try:
+        data = pem.encode("ascii") if isinstance(pem, str) else pem
         cert = x509.load_pem_x509_certificate(data)
     except (ValueError, TypeError) as exc:
         raise CertificateError(f"not a PEM certificate: {exc}") from exc
@@ -208,9 +206,7 @@ def load_certificate(pem: str | bytes) -> Certificate:
         role=_subject_field(cert, NameOID.ORGANIZATIONAL_UNIT_NAME, "role (OU)"),
         name=_subject_field(cert, NameOID.COMMON_NAME, "name (CN)"),
         attributes=_attributes(cert),
-        public_key=public.public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        ),
+        public_key=public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw),
         serial=cert.serial_number,
         not_before_ms=_utc_ms(cert.not_valid_before_utc),
         not_after_ms=_utc_ms(cert.not_valid_after_utc),

@@ -13,8 +13,10 @@ Wrapping (one wrap per recipient, ECIES style):
    || recipient_public, length=32)``;
 4. ``ciphertext = AES-256-GCM(kek, nonce, data_key, associated_data=none)``.
 
-Every failure to decode or open raises :class:`DecryptionError`, never an exception of
-the underlying library, so callers handle one error type.
+Every failure (a malformed record, key or length, a wrong key, tampering) raises
+:class:`DecryptionError`, never an exception of the underlying library, so callers
+handle one error type. The one exception is an injected random source that returns the
+wrong number of bytes: that is a programming error and raises :class:`CryptoError`.
 """
 
 from __future__ import annotations

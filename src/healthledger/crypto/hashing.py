@@ -28,8 +28,4 @@ def hash_canonical(value: Any) -> str:
 
 def is_hex_hash(text: object) -> bool:
     """True if ``text`` is a 64-character lowercase hex SHA-256 digest."""
-    return (
-        isinstance(text, str)
-        and len(text) == 64
-        and all(c in "0123456789abcdef" for c in text)
-    )
+    return isinstance(text, str) and len(text) == 64 and all(c in "0123456789abcdef" for c in text)

@@ -105,9 +105,13 @@ def decode_b64(text: object, *, what: str = "value") -> bytes:
     if not isinstance(text, str):
         raise SignatureError(f"{what} must be a base64 string")
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
         raise SignatureError(f"{what} is not valid base64") from exc
+    # One spelling per value: otherwise ids hashed over the text would be malleable.
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise SignatureError(f"{what} is not canonical base64")
+    return raw
 
 
 def encode_b64(data: bytes) -> str:

@@ -58,7 +58,15 @@ class BlockHeader:
     @classmethod
     def from_json(cls, obj: Any) -> BlockHeader:
         """Parse a header."""
-        fields = {"height", "prev_hash", "tx_root", "state_root", "log_size", "log_root", "timestamp"}
+        fields = {
+            "height",
+            "prev_hash",
+            "tx_root",
+            "state_root",
+            "log_size",
+            "log_root",
+            "timestamp",
+        }
         if not isinstance(obj, Mapping) or set(obj) != fields:
             raise InvalidBlock(f"block header must have exactly the fields {sorted(fields)}")
         for name in ("height", "log_size", "timestamp"):
@@ -111,7 +119,12 @@ class Block:
     @classmethod
     def from_json(cls, obj: Any) -> Block:
         """Parse a block; structural checks only (see ledger.audit for the rest)."""
-        if not isinstance(obj, Mapping) or set(obj) != {"version", "header", "transactions", "codes"}:
+        if not isinstance(obj, Mapping) or set(obj) != {
+            "version",
+            "header",
+            "transactions",
+            "codes",
+        }:
             raise InvalidBlock("block must have exactly version, header, transactions, codes")
         if obj["version"] != FORMAT_VERSION:
             raise InvalidBlock(f"unsupported block format version {obj['version']!r}")

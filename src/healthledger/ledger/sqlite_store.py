@@ -71,9 +71,7 @@ class SqliteStore:
             raise ValueError(f"unknown synchronous mode {synchronous!r}")
         self.path = str(path)
         try:
-            self._db = sqlite3.connect(
-                self.path, check_same_thread=False, isolation_level=None
-            )
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -96,9 +94,7 @@ class SqliteStore:
             )
 
     def _load_head(self) -> BlockHeader | None:
-        row = self._db.execute(
-            "SELECT header FROM blocks ORDER BY height DESC LIMIT 1"
-        ).fetchone()
+        row = self._db.execute("SELECT header FROM blocks ORDER BY height DESC LIMIT 1").fetchone()
         return None if row is None else BlockHeader.from_json(json.loads(row[0]))
 
     def height(self) -> int:
@@ -120,9 +116,7 @@ class SqliteStore:
     def header(self, height: int) -> BlockHeader:
         """Header of a block."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT header FROM blocks WHERE height=?", (height,)
-            ).fetchone()
+            row = self._db.execute("SELECT header FROM blocks WHERE height=?", (height,)).fetchone()
         if row is None:
             raise NotFound(f"no block at height {height}")
         return BlockHeader.from_json(json.loads(row[0]))
@@ -246,9 +240,7 @@ class SqliteStore:
                     "INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)", state_puts
                 )
                 self._db.executemany("DELETE FROM state WHERE ns=? AND key=?", state_dels)
-                self._db.executemany(
-                    "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)", history_rows
-                )
+                self._db.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)", history_rows)
                 self._db.executemany(
                     "INSERT OR REPLACE INTO log_nodes VALUES (?, ?, ?)", commit.log_append.nodes
                 )

@@ -103,9 +103,12 @@ class EventHub:
     def wait_for_height(self, height: int, timeout: float) -> bool:
         """Wait until block ``height`` is committed; False on timeout or close."""
         with self._changed:
-            return self._changed.wait_for(
-                lambda: self._closed or self._store.height() > height, timeout
-            ) and self._store.height() > height
+            return (
+                self._changed.wait_for(
+                    lambda: self._closed or self._store.height() > height, timeout
+                )
+                and self._store.height() > height
+            )
 
     def read(self, after: str | None, *, limit: int = 1000) -> list[LedgerEvent]:
         """Committed events after event id ``after`` (None: from the start), at most ``limit``."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from healthledger.contracts.errors import AccessDenied, ContractError
-from healthledger.contracts.policy import OutOf, choose_endorsers
+from healthledger.contracts.policy import choose_endorsers_indexed, satisfied
 from healthledger.contracts.rules import MembershipResolver, PolicyEndorsementRule, requirement
 from healthledger.contracts.runtime import ContractRuntime
 from healthledger.crypto.canonical import parse_canonical
@@ -168,22 +168,23 @@ class Peer:
         need = requirement(self.store, proposal.contract, proposal.function, response.rwset.writes)
         if need.failure is not None:
             raise EndorsementFailed(need.reason)
-        combined = need.policies[0] if len(need.policies) == 1 else OutOf(
-            len(need.policies), need.policies
-        )
         available = []
         for identity_id, key in self._endorsers:
             identity = self._resolver.resolve(identity_id, self.store)
             if identity is not None and not identity.revoked:
                 available.append(((identity.org, identity.role), identity_id, key))
-        chosen = choose_endorsers(combined, [a[0] for a in available])
-        if chosen is None:
-            raise EndorsementFailed(f"this peer cannot satisfy the endorsement policy {combined}")
+        chosen: list[int] = []
+        # Narrow per-key policies first, so a broad contract policy can reuse their endorsers.
+        for policy in reversed(need.policies):
+            if satisfied(policy, [available[i][0] for i in chosen]):
+                continue
+            order = chosen + [i for i in range(len(available)) if i not in chosen]
+            picked = choose_endorsers_indexed(policy, [available[i][0] for i in order])
+            if picked is None:
+                raise EndorsementFailed(f"this peer cannot satisfy the endorsement policy {policy}")
+            chosen.extend(order[i] for i in picked if order[i] not in chosen)
         endorsements = []
-        used: set[int] = set()
-        for signer in chosen:
-            i = next(i for i, a in enumerate(available) if a[0] == signer and i not in used)
-            used.add(i)
+        for i in chosen:
             _, identity_id, key = available[i]
             endorsements.append(
                 sign_endorsement(signed.tx_id, response, endorser=identity_id, key=key)

@@ -45,7 +45,9 @@ class Lifecycle(Contract):
             raise Rejected(f"{contract} {version} is already committed")
         approval = {**definition, "org": ctx.caller.org, "approver": ctx.caller.id}
         ctx.put(f"approval/{contract}/{version}/{ctx.caller.org}", approval)
-        ctx.emit("contract_approved", {"contract": contract, "version": version, "org": ctx.caller.org})
+        ctx.emit(
+            "contract_approved", {"contract": contract, "version": version, "org": ctx.caller.org}
+        )
         return approval
 
     @transaction()
@@ -60,7 +62,9 @@ class Lifecycle(Contract):
             raise Rejected(f"{contract} {version} has no approvals")
         strip = ("org", "approver")
         wanted = {k: v for k, v in approvals[0].items() if k not in strip}
-        agreeing = [a for a in approvals if {k: v for k, v in a.items() if k not in strip} == wanted]
+        agreeing = [
+            a for a in approvals if {k: v for k, v in a.items() if k not in strip} == wanted
+        ]
         signers = [(a["org"], "admin") for a in agreeing]
         if not satisfied(parse_policy(config["policy"]), signers):
             raise Rejected(

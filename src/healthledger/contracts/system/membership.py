@@ -34,7 +34,9 @@ class Membership(Contract):
         except CertificateError as exc:
             raise Rejected(f"certificate: {exc}") from exc
         if parsed.org != ctx.caller.org:
-            raise AccessDenied(f"an admin of {ctx.caller.org} cannot register {parsed.org} identities")
+            raise AccessDenied(
+                f"an admin of {ctx.caller.org} cannot register {parsed.org} identities"
+            )
         org = ctx.get(org_key(parsed.org))
         if not isinstance(org, dict):
             raise Rejected(f"organisation {parsed.org} is not a member")
@@ -94,7 +96,7 @@ class Membership(Contract):
         return [value for _, value in ctx.range(prefix, prefix[:-1] + "0", limit=10_000)]
 
     @query()
-    def identity(self, ctx: Context, *, id: str) -> dict[str, Any]:  # noqa: A002
+    def identity(self, ctx: Context, *, id: str) -> dict[str, Any]:
         """One identity record."""
         record = ctx.get(identity_key(id))
         if not isinstance(record, dict):

@@ -38,12 +38,15 @@ def value(node: EmbeddedNode, key: str) -> Any:
     return None if item is None else item.value
 
 
-def reendorse(node: EmbeddedNode, signed: SignedProposal, response: ProposalResponse,
-              endorser: str = PEER) -> Transaction:
+def reendorse(
+    node: EmbeddedNode, signed: SignedProposal, response: ProposalResponse, endorser: str = PEER
+) -> Transaction:
     entry = node.keystore.get(endorser)
     assert entry is not None
     return Transaction(
-        signed, response, (sign_endorsement(signed.tx_id, response, endorser=endorser, key=entry.key),)
+        signed,
+        response,
+        (sign_endorsement(signed.tx_id, response, endorser=endorser, key=entry.key),),
     )
 
 
@@ -60,8 +63,14 @@ def test_duplicate_in_one_block_and_across_blocks(idle_node: EmbeddedNode) -> No
 
 def test_unknown_creator(idle_node: EmbeddedNode) -> None:
     stranger = SigningKey.generate()
-    proposal = Proposal("notebook", "put", {"key": "a", "value": 1}, "gz-first-hospital/ghost",
-                        "0" * 32, idle_node.clock())
+    proposal = Proposal(
+        "notebook",
+        "put",
+        {"key": "a", "value": 1},
+        "gz-first-hospital/ghost",
+        "0" * 32,
+        idle_node.clock(),
+    )
     signed = SignedProposal.sign(proposal, stranger)
     model = endorsed(idle_node, HOSPITAL, "put", key="a", value=1)
     assert append(idle_node, reendorse(idle_node, signed, model.response)) == ["UNKNOWN_IDENTITY"]
@@ -153,9 +162,7 @@ def test_write_outside_own_namespace_is_illegal(idle_node: EmbeddedNode) -> None
     sneaky = ProposalResponse(
         ReadWriteSet(writes=(KeyWrite("membership", "identity/gz-first-hospital/x", {"a": 1}),))
     )
-    assert append(idle_node, reendorse(idle_node, tx.signed_proposal, sneaky)) == [
-        "ILLEGAL_WRITE"
-    ]
+    assert append(idle_node, reendorse(idle_node, tx.signed_proposal, sneaky)) == ["ILLEGAL_WRITE"]
     assert idle_node.peer.store.get_state("membership", "identity/gz-first-hospital/x") is None
 
 
@@ -187,9 +194,17 @@ def test_invalid_transactions_stay_in_block_with_codes(idle_node: EmbeddedNode) 
 @pytest.mark.parametrize("code", list(ValidationCode))
 def test_every_code_is_covered(code: ValidationCode) -> None:
     covered = {
-        "VALID", "DUPLICATE_TXID", "UNKNOWN_IDENTITY", "BAD_SIGNATURE", "BAD_ENDORSEMENT",
-        "IDENTITY_REVOKED", "CERTIFICATE_EXPIRED", "ENDORSEMENT_POLICY_FAILURE", "ILLEGAL_WRITE",
-        "UNKNOWN_CONTRACT", "MVCC_READ_CONFLICT",
+        "VALID",
+        "DUPLICATE_TXID",
+        "UNKNOWN_IDENTITY",
+        "BAD_SIGNATURE",
+        "BAD_ENDORSEMENT",
+        "IDENTITY_REVOKED",
+        "CERTIFICATE_EXPIRED",
+        "ENDORSEMENT_POLICY_FAILURE",
+        "ILLEGAL_WRITE",
+        "UNKNOWN_CONTRACT",
+        "MVCC_READ_CONFLICT",
         # MALFORMED is for wire transactions that do not parse (ordering from a stream).
         "MALFORMED",
     }

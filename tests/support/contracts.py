@@ -59,8 +59,12 @@ class Notebook(Contract):
         raise ZeroDivisionError(key)
 
     @transaction()
-    def keep_secret(self, ctx: Context, *, key: str, secret: str) -> None:
-        """Private data: the value in the caller org's vault, a commitment on chain."""
+    def keep_secret(self, ctx: Context, *, key: str) -> None:
+        """Private data from the transient map: the value in the caller org's vault, a
+        commitment on chain."""
+        secret = ctx.transient.get("secret")
+        if not isinstance(secret, str):
+            raise Rejected("transient field 'secret' (a string) is required")
         ctx.put_private(f"{ctx.caller.org}/secrets", key, {"secret": secret})
         ctx.put(key, {"has_secret": True})
 

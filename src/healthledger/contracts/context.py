@@ -69,8 +69,10 @@ class Context:
         timestamp: int,
         readonly: bool,
         private: PrivateData | None = None,
+        transient: Mapping[str, Any] | None = None,
     ) -> None:
         self._ns = namespace
+        self._transient: Mapping[str, Any] = transient or {}
         self._state = state
         self._caller = caller
         self._tx_id = tx_id
@@ -86,6 +88,11 @@ class Context:
     def caller(self) -> Caller:
         """The identity that signed the proposal."""
         return self._caller
+
+    @property
+    def transient(self) -> Mapping[str, Any]:
+        """Private inputs sent to the endorser beside the proposal (never on chain)."""
+        return self._transient
 
     @property
     def tx_id(self) -> str:

@@ -138,35 +138,41 @@ def _parse(tokens: list[tuple[str, str]], i: int) -> tuple[Policy, int]:
 
 def satisfied(policy: Policy, signers: Sequence[Signer]) -> bool:
     """True if distinct ``signers`` satisfy ``policy`` (each used at most once)."""
-    return _satisfy(policy, frozenset(range(len(signers))), signers) is not None
+    return bool(_remainders(policy, frozenset(range(len(signers))), signers, {}))
 
 
-def _satisfy(
-    policy: Policy, free: frozenset[int], signers: Sequence[Signer]
-) -> frozenset[int] | None:
-    """The signers left after satisfying ``policy`` from ``free``, or None."""
+Memo = dict[tuple[int, frozenset[int]], frozenset[frozenset[int]]]
+
+
+def _remainders(
+    policy: Policy, free: frozenset[int], signers: Sequence[Signer], memo: Memo
+) -> frozenset[frozenset[int]]:
+    """Every set of signers that can be left over after satisfying ``policy`` from
+    ``free`` (empty if it cannot be satisfied). Exhaustive, so no greedy choice of a
+    signer for one principal can starve another; memoised per call."""
+    key = (id(policy), free)
+    if key in memo:
+        return memo[key]
     if isinstance(policy, Principal):
-        for i in sorted(free):
-            if policy.matches(*signers[i]):
-                return free - {i}
-        return None
-    return _satisfy_n(policy.rules, policy.n, free, signers)
+        result = frozenset(free - {i} for i in free if policy.matches(*signers[i]))
+    else:
+        result = _remainders_n(policy.rules, policy.n, free, signers, memo)
+    memo[key] = result
+    return result
 
 
-def _satisfy_n(
-    rules: tuple[Policy, ...], n: int, free: frozenset[int], signers: Sequence[Signer]
-) -> frozenset[int] | None:
+def _remainders_n(
+    rules: tuple[Policy, ...], n: int, free: frozenset[int], signers: Sequence[Signer], memo: Memo
+) -> frozenset[frozenset[int]]:
     if n == 0:
-        return free
+        return frozenset({free})
     if len(rules) < n:
-        return None
+        return frozenset()
     first, rest = rules[0], rules[1:]
-    after = _satisfy(first, free, signers)
-    if after is not None:
-        result = _satisfy_n(rest, n - 1, after, signers)
-        if result is not None:
-            return result
-    return _satisfy_n(rest, n, free, signers)
+    options: set[frozenset[int]] = set(_remainders_n(rest, n, free, signers, memo))
+    for after in _remainders(first, free, signers, memo):
+        options.update(_remainders_n(rest, n - 1, after, signers, memo))
+    return frozenset(options)
 
 
 def principals(policy: Policy) -> list[Principal]:
@@ -177,10 +183,11 @@ def principals(policy: Policy) -> list[Principal]:
 
 
 def choose_endorsers_indexed(policy: Policy, available: Sequence[Signer]) -> list[int] | None:
-    """Indexes of a small set of ``available`` signers that satisfies ``policy``
-    (earlier ones preferred), or None."""
+    """Indexes of a smallest set of ``available`` signers that satisfies ``policy``
+    (earlier ones preferred on ties), or None."""
     free = frozenset(range(len(available)))
-    left = _satisfy(policy, free, available)
-    if left is None:
+    options = _remainders(policy, free, available, {})
+    if not options:
         return None
-    return sorted(free - left)
+    best = max(options, key=lambda left: (len(left), sorted(left, reverse=True)))
+    return sorted(free - best)

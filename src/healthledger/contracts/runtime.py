@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from healthledger.contracts.context import Caller, Context, PrivateData
@@ -10,6 +10,7 @@ from healthledger.contracts.contract import Contract
 from healthledger.contracts.errors import (
     AccessDenied,
     ContractError,
+    InvalidArguments,
     StateError,
     UnknownContract,
     UnknownFunction,
@@ -18,7 +19,7 @@ from healthledger.contracts.rules import MembershipResolver, contract_definition
 from healthledger.crypto.canonical import check_canonical
 from healthledger.crypto.errors import CanonicalEncodingError
 from healthledger.ledger.state import StateView
-from healthledger.ledger.transaction import Proposal, ProposalResponse
+from healthledger.ledger.transaction import Proposal, ProposalResponse, transient_digest
 from healthledger.ledger.validation import Identity
 
 
@@ -76,8 +77,16 @@ class ContractRuntime:
         caller: Caller,
         state: StateView,
         private: PrivateData | None,
+        transient: Mapping[str, Any] | None = None,
     ) -> ProposalResponse:
-        """Run a transaction function against ``state`` and return what it read and wrote."""
+        """Run a transaction function against ``state`` and return what it read and wrote.
+
+        ``transient`` is private input bound to the proposal by its transient_hash;
+        the contract sees it as ``ctx.transient`` and it never reaches the chain."""
+        if (transient is None) != (proposal.transient_hash is None) or (
+            transient is not None and transient_digest(transient) != proposal.transient_hash
+        ):
+            raise InvalidArguments("transient data does not match the proposal's transient_hash")
         contract = self.contract(proposal.contract, state)
         if contract.spec(proposal.function).kind != "transaction":
             raise UnknownFunction(f"{proposal.contract}.{proposal.function} is a query")
@@ -89,6 +98,7 @@ class ContractRuntime:
             timestamp=proposal.timestamp,
             readonly=False,
             private=private,
+            transient=transient,
         )
         result = _run(contract, ctx, proposal.function, dict(proposal.args))
         return ProposalResponse(ctx.rwset(), ctx.events(), result)

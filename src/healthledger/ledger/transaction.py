@@ -16,7 +16,7 @@ from typing import Any
 
 from healthledger.crypto.canonical import canonical_json, check_canonical
 from healthledger.crypto.errors import CryptoError
-from healthledger.crypto.hashing import sha256, sha256_hex
+from healthledger.crypto.hashing import is_hex_hash, sha256, sha256_hex
 from healthledger.crypto.keys import SigningKey, decode_b64, encode_b64
 from healthledger.ledger.errors import InvalidTransaction
 from healthledger.ledger.merkle import leaf_hash
@@ -96,10 +96,14 @@ class Proposal:
     """32 hex characters, fresh for every proposal."""
     timestamp: int
     """Client time of creation, Unix milliseconds."""
+    transient_hash: str | None = None
+    """Hex SHA-256 of the canonical transient map, if the call carries one: private
+    inputs (personal data) go to the endorser beside the proposal, never on chain;
+    the client includes a random salt in the map so this hash reveals nothing."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form of the proposal."""
-        return {
+        obj = {
             "contract": self.contract,
             "function": self.function,
             "args": dict(self.args),
@@ -107,13 +111,18 @@ class Proposal:
             "nonce": self.nonce,
             "timestamp": self.timestamp,
         }
+        if self.transient_hash is not None:
+            obj["transient_hash"] = self.transient_hash
+        return obj
 
     @classmethod
     def from_json(cls, obj: Any) -> Proposal:
         """Parse and check a proposal's JSON form."""
         where = "proposal"
         obj = _exact_keys(
-            obj, {"contract", "function", "args", "creator", "nonce", "timestamp"}, where
+            obj,
+            {"contract", "function", "args", "creator", "nonce", "timestamp", "transient_hash"},
+            where,
         )
         contract = _field(obj, "contract", str, where)
         function = _field(obj, "function", str, where)
@@ -130,7 +139,11 @@ class Proposal:
             check_canonical(args)
         except CryptoError as exc:
             raise InvalidTransaction(f"{where}: args: {exc}") from exc
-        return cls(contract, function, args, creator, nonce, timestamp)
+        transient_hash = None
+        if "transient_hash" in obj:
+            transient_hash = _field(obj, "transient_hash", str, where)
+            _require(is_hex_hash(transient_hash), f"{where}: transient_hash must be a hex SHA-256")
+        return cls(contract, function, args, creator, nonce, timestamp, transient_hash)
 
 
 @dataclass(frozen=True)
@@ -165,6 +178,11 @@ class SignedProposal:
     def tx_id(self) -> str:
         """The transaction id: hex SHA-256 of the canonical signed proposal."""
         return sha256_hex(canonical_json(self.to_json()))
+
+
+def transient_digest(transient: Mapping[str, Any]) -> str:
+    """The transient_hash of a transient map."""
+    return sha256_hex(canonical_json(dict(transient)))
 
 
 def _decode_signature(value: object, what: str) -> bytes:

@@ -15,7 +15,7 @@ from healthledger.crypto.envelope import VaultKey
 from healthledger.crypto.keys import decode_b64
 from healthledger.ledger.sqlite_store import SqliteStore
 from healthledger.ledger.transaction import SignedProposal
-from healthledger.node.consortium import DEMO_ORGS, OrgPlan, create_consortium
+from healthledger.node.consortium import DEMO_ORGS, FOUNDER, OrgPlan, create_consortium
 from healthledger.node.errors import NodeError
 from healthledger.node.keystore import Keystore
 from healthledger.node.peer import Peer, Receipt
@@ -81,15 +81,19 @@ class EmbeddedNode:
         contracts: Sequence[type[Contract]],
         plans: Sequence[OrgPlan] = DEMO_ORGS,
         clock: Callable[[], int] = wall_clock_ms,
+        founder: str = FOUNDER,
         **options: Any,
     ) -> EmbeddedNode:
-        """Found a new consortium in an empty ``data_dir`` and commit its genesis block."""
+        """Found a new consortium in an empty ``data_dir`` and commit its genesis block
+        (signed by ``founder``, an identity of ``plans``)."""
         data_dir = Path(data_dir)
         if (data_dir / NODE_FILE).exists():
             raise DataDirError(f"{data_dir} already holds a ledger")
         data_dir.mkdir(parents=True, exist_ok=True)
         now = clock()
-        consortium = create_consortium(plans=plans, contracts=contracts, now_ms=now)
+        consortium = create_consortium(
+            plans=plans, contracts=contracts, now_ms=now, founder=founder
+        )
         consortium.keystore.save(data_dir / KEYSTORE_FILE)
         (data_dir / NODE_FILE).write_text(
             json.dumps(
@@ -132,10 +136,18 @@ class EmbeddedNode:
         self.stop()
 
     def propose(
-        self, identity: str, contract: str, function: str, args: dict[str, Any]
+        self,
+        identity: str,
+        contract: str,
+        function: str,
+        args: dict[str, Any],
+        *,
+        transient: dict[str, Any] | None = None,
     ) -> SignedProposal:
         """A proposal signed with ``identity``'s key (demo custody)."""
-        return self.keystore.propose(identity, contract, function, args, timestamp=self.clock())
+        return self.keystore.propose(
+            identity, contract, function, args, timestamp=self.clock(), transient=transient
+        )
 
     def invoke(
         self,
@@ -145,9 +157,13 @@ class EmbeddedNode:
         args: dict[str, Any],
         *,
         timeout: float = 30.0,
+        transient: dict[str, Any] | None = None,
     ) -> tuple[Receipt, Any]:
-        """Sign as ``identity``, endorse, order and wait for the commit."""
-        return self.peer.invoke(self.propose(identity, contract, function, args), timeout=timeout)
+        """Sign as ``identity``, endorse, order and wait for the commit; ``transient``
+        (private inputs) is salted, bound by hash and never put on chain."""
+        salted = None if transient is None else self.keystore.with_salt(transient)
+        signed = self.propose(identity, contract, function, args, transient=salted)
+        return self.peer.invoke(signed, timeout=timeout, transient=salted)
 
     def query(self, identity: str, contract: str, function: str, args: dict[str, Any]) -> Any:
         """Run a query as ``identity``."""

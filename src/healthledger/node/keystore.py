@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from healthledger.crypto.certs import Certificate, load_certificate
 from healthledger.crypto.keys import SigningKey
-from healthledger.ledger.transaction import Proposal, SignedProposal
+from healthledger.ledger.transaction import Proposal, SignedProposal, transient_digest
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,10 @@ class Keystore:
         args: dict[str, Any],
         *,
         timestamp: int,
+        transient: Mapping[str, Any] | None = None,
     ) -> SignedProposal:
-        """A proposal signed by ``identity_id`` with a fresh nonce."""
+        """A proposal signed by ``identity_id`` with a fresh nonce; ``transient`` (already
+        salted, see with_salt) is bound by its hash."""
         entry = self._entries.get(identity_id)
         if entry is None:
             raise KeyError(f"no key held for {identity_id}")
@@ -110,5 +112,10 @@ class Keystore:
             creator=identity_id,
             nonce=self._random(16).hex(),
             timestamp=timestamp,
+            transient_hash=None if transient is None else transient_digest(transient),
         )
         return SignedProposal.sign(proposal, entry.key)
+
+    def with_salt(self, transient: Mapping[str, Any]) -> dict[str, Any]:
+        """``transient`` plus a random salt, so its hash on chain cannot be guessed."""
+        return {**transient, "_salt": self._random(16).hex()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -155,15 +155,24 @@ class Peer:
                 f"(at most {MAX_CLOCK_SKEW_MS // 1000} s)"
             )
 
-    def endorse(self, signed: SignedProposal) -> Transaction:
-        """Simulate a proposal and endorse the result with the identities its policies need."""
+    def endorse(
+        self, signed: SignedProposal, *, transient: Mapping[str, Any] | None = None
+    ) -> Transaction:
+        """Simulate a proposal and endorse the result with the identities its policies need.
+
+        ``transient``: private inputs bound by the proposal's transient_hash."""
         self.check_proposal(signed)
         if self.store.tx_location(signed.tx_id) is not None:
             raise DuplicateTransaction(f"transaction {signed.tx_id} is already committed")
         proposal = signed.proposal
         caller = self.runtime.caller(proposal.creator, self.store, at_ms=self._clock())
         response = self.runtime.simulate(
-            proposal, tx_id=signed.tx_id, caller=caller, state=self.store, private=self.vaults
+            proposal,
+            tx_id=signed.tx_id,
+            caller=caller,
+            state=self.store,
+            private=self.vaults,
+            transient=transient,
         )
         need = requirement(self.store, proposal.contract, proposal.function, response.rwset.writes)
         if need.failure is not None:
@@ -210,9 +219,15 @@ class Peer:
             raise NodeUnavailable(str(exc)) from exc
         return future
 
-    def invoke(self, signed: SignedProposal, *, timeout: float = 30.0) -> tuple[Receipt, Any]:
+    def invoke(
+        self,
+        signed: SignedProposal,
+        *,
+        timeout: float = 30.0,
+        transient: Mapping[str, Any] | None = None,
+    ) -> tuple[Receipt, Any]:
         """Endorse, order and wait for commit; returns the receipt and the function's result."""
-        tx = self.endorse(signed)
+        tx = self.endorse(signed, transient=transient)
         return self.wait(self.submit(tx), tx.tx_id, timeout), tx.response.result
 
     @staticmethod

@@ -17,6 +17,7 @@ from typing import Any
 from healthledger.crypto.canonical import canonical_json_unchecked
 from healthledger.ledger.block import FORMAT_VERSION, BlockHeader
 from healthledger.ledger.errors import NotFound, StorageError
+from healthledger.ledger.migrations import migrate
 from healthledger.ledger.state import HistoryEntry, VersionedValue
 from healthledger.ledger.store import BlockCommit, TxLocation
 from healthledger.ledger.transaction import ValidationCode
@@ -88,10 +89,8 @@ class SqliteStore:
             self._db.execute(
                 "INSERT INTO meta VALUES ('format_version', ?)", (str(FORMAT_VERSION),)
             )
-        elif int(row[0]) != FORMAT_VERSION:
-            raise StorageError(
-                f"store format version {row[0]} is not {FORMAT_VERSION}: run the migration"
-            )
+        else:
+            migrate(self._db, found=int(row[0]), wanted=FORMAT_VERSION)
 
     def _load_head(self) -> BlockHeader | None:
         row = self._db.execute("SELECT header FROM blocks ORDER BY height DESC LIMIT 1").fetchone()

@@ -154,7 +154,13 @@ class Contract:
     @classmethod
     def code_hash(cls) -> str:
         """Hex SHA-256 of the contract's source: what the lifecycle approves."""
-        return hashlib.sha256(inspect.getsource(cls).encode("utf-8")).hexdigest()
+        # Looked up on every endorsement; reading the source is slow, and the class's own
+        # __dict__ keeps a subclass from inheriting its parent's hash.
+        cached = cls.__dict__.get("_code_hash")
+        if not isinstance(cached, str):
+            cached = hashlib.sha256(inspect.getsource(cls).encode("utf-8")).hexdigest()
+            type.__setattr__(cls, "_code_hash", cached)
+        return cached
 
     @classmethod
     def spec(cls, function: str) -> FunctionSpec:

@@ -116,6 +116,23 @@ class Block:
             "codes": [str(c) for c in self.codes],
         }
 
+    @cached_property
+    def canonical(self) -> bytes:
+        """The canonical encoding of the block: what a store keeps and a peer sends."""
+        # Assembled from each transaction's cached canonical bytes (keys in sorted
+        # order) rather than re-encoding every transaction inside one big object.
+        return (
+            b'{"codes":'
+            + canonical_json([str(c) for c in self.codes])
+            + b',"header":'
+            + canonical_json(self.header.to_json())
+            + b',"transactions":['
+            + b",".join(tx.canonical for tx in self.transactions)
+            + b'],"version":'
+            + canonical_json(FORMAT_VERSION)
+            + b"}"
+        )
+
     @classmethod
     def from_json(cls, obj: Any) -> Block:
         """Parse a block; structural checks only (see ledger.audit for the rest)."""

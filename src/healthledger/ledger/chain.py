@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from healthledger.crypto.canonical import canonical_json_unchecked
 from healthledger.crypto.hashing import ZERO_HASH
 from healthledger.ledger.block import (
     GENESIS_STATE_ROOT,
@@ -93,7 +92,7 @@ class Chain:
         block = Block(header, tuple(transactions), validation.codes)
         commit = BlockCommit(
             block=block,
-            block_bytes=canonical_json_unchecked(block.to_json()),
+            block_bytes=block.canonical,
             updates=validation.updates,
             log_append=append,
         )

@@ -13,6 +13,8 @@ so the ledger stays free of contract logic.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -75,12 +77,54 @@ class BlockValidation:
     updates: tuple[StateUpdate, ...]
 
 
+SignatureCheck = Callable[[Ed25519PublicKey, bytes, bytes], bool]
+"""``(public_key, signature, message) -> True`` if the Ed25519 signature verifies."""
+
+PARALLEL_MIN_SIGNATURES = 32
+"""Below this many signatures in a block, starting threads costs more than it saves."""
+
+
+def check_signature(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    """True if ``signature`` is ``public_key``'s Ed25519 signature over ``message``."""
+    try:
+        verify_signature(public_key, signature, message)
+    except SignatureError:
+        return False
+    return True
+
+
 class Validator:
     """Validates the transactions of a block against committed state."""
 
-    def __init__(self, *, identities: IdentityResolver, endorsement: EndorsementRule) -> None:
+    def __init__(
+        self,
+        *,
+        identities: IdentityResolver,
+        endorsement: EndorsementRule,
+        signature_check: SignatureCheck = check_signature,
+        threads: int | None = None,
+    ) -> None:
+        """``threads`` (default: one per core) check a block's signatures side by side:
+        OpenSSL releases the GIL while it verifies, and verification is most of the work."""
         self._identities = identities
         self._endorsement = endorsement
+        self._check = signature_check
+        self._threads = max(1, os.cpu_count() or 1) if threads is None else max(1, threads)
+
+    @property
+    def identities(self) -> IdentityResolver:
+        """How this validator finds identities."""
+        return self._identities
+
+    def with_signature_check(self, check: SignatureCheck, *, threads: int = 1) -> Validator:
+        """The same rules, with Ed25519 checks made by ``check`` (e.g. looked up among
+        checks already made elsewhere) on ``threads`` threads."""
+        return Validator(
+            identities=self._identities,
+            endorsement=self._endorsement,
+            signature_check=check,
+            threads=threads,
+        )
 
     def validate_block(
         self,
@@ -92,12 +136,15 @@ class Validator:
         is_committed: Callable[[str], bool],
     ) -> BlockValidation:
         """Validate ``transactions`` as block ``height`` ordered at ``timestamp``."""
+        checks = _BlockChecks(self._identities, self._check, len(transactions))
+        if self._threads > 1:
+            checks.prefetch(transactions, state, timestamp, self._threads)
         overlay = OverlayState(state)
         seen: set[str] = set()
         codes: list[ValidationCode] = []
         updates: list[StateUpdate] = []
         for index, tx in enumerate(transactions):
-            code = self._validate_tx(tx, overlay, timestamp, seen, is_committed)
+            code = self._validate_tx(index, tx, overlay, timestamp, seen, is_committed, checks)
             seen.add(tx.tx_id)
             codes.append(code)
             if code is not ValidationCode.VALID:
@@ -108,39 +155,38 @@ class Validator:
                 )
                 overlay.apply(update)
                 updates.append(update)
+                if self._identities.touches_membership(write.ns):
+                    checks.forget_identities()
         return BlockValidation(tuple(codes), tuple(updates))
 
     def _validate_tx(
         self,
+        index: int,
         tx: Transaction,
         state: OverlayState,
         timestamp: int,
         seen: set[str],
         is_committed: Callable[[str], bool],
+        checks: _BlockChecks,
     ) -> ValidationCode:
         if tx.tx_id in seen or is_committed(tx.tx_id):
             return ValidationCode.DUPLICATE_TXID
-        creator = self._identities.resolve(tx.proposal.creator, state)
+        creator = checks.resolve(tx.proposal.creator, state)
         code = _check_signer(creator, timestamp)
         if code is not None:
             return code
         assert creator is not None
-        try:
-            verify_signature(
-                creator.public_key, tx.signed_proposal.signature, tx.signed_proposal.signed_bytes
-            )
-        except SignatureError:
+        signed = tx.signed_proposal
+        if not checks.verify(creator.public_key, signed.signature, signed.signed_bytes):
             return ValidationCode.BAD_SIGNATURE
         endorsers = []
-        payload = endorsement_payload(tx.tx_id, tx.response)
+        payload = checks.payload(index, tx)
         for endorsement in unique_endorsers(tx.endorsements):
-            endorser = self._identities.resolve(endorsement.endorser, state)
+            endorser = checks.resolve(endorsement.endorser, state)
             if _check_signer(endorser, timestamp) is not None:
                 return ValidationCode.BAD_ENDORSEMENT
             assert endorser is not None
-            try:
-                verify_signature(endorser.public_key, endorsement.signature, payload)
-            except SignatureError:
+            if not checks.verify(endorser.public_key, endorsement.signature, payload):
                 return ValidationCode.BAD_ENDORSEMENT
             endorsers.append(endorser)
         code = self._endorsement.check(tx, endorsers, state)
@@ -151,6 +197,87 @@ class Validator:
             if (None if current is None else current.version) != read.version:
                 return ValidationCode.MVCC_READ_CONFLICT
         return ValidationCode.VALID
+
+
+class _BlockChecks:
+    """Per-block memo of identities, endorsement payloads and signature outcomes.
+
+    Identities are cached until a write to a membership namespace, the only writes
+    that can change them. Signatures are checked up front, on several threads, for
+    the signers the committed state names; the in-order pass reuses an outcome only
+    for the same key, signature and message, so a signer changed earlier in the same
+    block is still checked against the key it has at its turn.
+    """
+
+    def __init__(self, identities: IdentityResolver, check: SignatureCheck, size: int) -> None:
+        self._identities = identities
+        self._check = check
+        self._known: dict[str, Identity | None] = {}
+        self._payloads: list[bytes | None] = [None] * size
+        self._outcomes: dict[tuple[bytes, bytes], tuple[Ed25519PublicKey, bool]] = {}
+
+    def resolve(self, identity_id: str, state: StateView) -> Identity | None:
+        """The identity as ``state`` has it (cached until forget_identities)."""
+        if identity_id in self._known:
+            return self._known[identity_id]
+        identity = self._identities.resolve(identity_id, state)
+        self._known[identity_id] = identity
+        return identity
+
+    def forget_identities(self) -> None:
+        """Membership changed: resolve identities afresh."""
+        self._known.clear()
+
+    def payload(self, index: int, tx: Transaction) -> bytes:
+        """The bytes the endorsers of transaction ``index`` signed."""
+        payload = self._payloads[index]
+        if payload is None:
+            payload = self._payloads[index] = endorsement_payload(tx.tx_id, tx.response)
+        return payload
+
+    def verify(self, public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+        """The outcome of a signature check, made now unless already made."""
+        done = self._outcomes.get((signature, message))
+        if done is not None and (done[0] is public_key or done[0] == public_key):
+            return done[1]
+        return self._check(public_key, signature, message)
+
+    def prefetch(
+        self, transactions: Sequence[Transaction], state: StateView, timestamp: int, threads: int
+    ) -> None:
+        """Check, side by side on ``threads`` threads, the signatures of every signer
+        that ``state`` (the committed state before the block) knows and accepts."""
+        jobs: list[tuple[Ed25519PublicKey, bytes, bytes]] = []
+        for index, tx in enumerate(transactions):
+            creator = self.resolve(tx.proposal.creator, state)
+            if creator is None or _check_signer(creator, timestamp) is not None:
+                continue
+            signed = tx.signed_proposal
+            jobs.append((creator.public_key, signed.signature, signed.signed_bytes))
+            for endorsement in unique_endorsers(tx.endorsements):
+                endorser = self.resolve(endorsement.endorser, state)
+                if endorser is not None and _check_signer(endorser, timestamp) is None:
+                    jobs.append(
+                        (endorser.public_key, endorsement.signature, self.payload(index, tx))
+                    )
+        if len(jobs) < PARALLEL_MIN_SIGNATURES:
+            return
+        chunks = [jobs[i::threads] for i in range(threads)]
+        results: list[list[bool]] = [[] for _ in chunks]
+
+        def run(i: int) -> None:
+            results[i] = [self._check(*job) for job in chunks[i]]
+
+        helpers = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(1, threads)]
+        for helper in helpers:
+            helper.start()
+        run(0)
+        for helper in helpers:
+            helper.join()
+        # A helper that failed left its results empty: those signatures are checked in order.
+        for chunk, outcomes in zip(chunks, results, strict=True):
+            for (public_key, signature, message), ok in zip(chunk, outcomes, strict=False):
+                self._outcomes[(signature, message)] = (public_key, ok)
 
 
 def _check_signer(identity: Identity | None, timestamp: int) -> ValidationCode | None:

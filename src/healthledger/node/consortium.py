@@ -4,7 +4,7 @@ organisation with its own CA and identities per role."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from healthledger.contracts.contract import Contract
@@ -17,7 +17,7 @@ from healthledger.crypto.certs import (
 from healthledger.crypto.envelope import VaultKey
 from healthledger.crypto.keys import SigningKey, encode_b64
 from healthledger.ledger.transaction import Transaction
-from healthledger.node.keystore import KeyEntry, Keystore
+from healthledger.node.keystore import CaEntry, KeyEntry, Keystore
 
 YEAR_MS = 365 * 24 * 3600 * 1000
 
@@ -134,6 +134,7 @@ def create_consortium(
         organisations.append(
             OrganisationSpec(plan.id, plan.name, plan.kind, ca_pem, {"region": plan.region})
         )
+        keystore.cas[plan.id] = CaEntry(plan.id, ca_pem, ca_key)
         members = (("admin", "admin"), ("peer0", "peer"), *plan.identities)
         for serial, (name, role) in enumerate(members, start=2):
             key = SigningKey.from_seed(random(32))
@@ -168,3 +169,37 @@ def create_consortium(
         nonce=random(16).hex(),
     )
     return Consortium(keystore, tuple(organisations), genesis)
+
+
+def issue_identity(
+    keystore: Keystore,
+    *,
+    org: str,
+    name: str,
+    role: str,
+    now_ms: int,
+    attributes: Mapping[str, str] | None = None,
+    random: Callable[[int], bytes] = os.urandom,
+) -> KeyEntry:
+    """A new identity ``org/name``: a fresh key and a certificate from the org's CA,
+    whose key ``keystore`` must hold; the entry is added to ``keystore``. Registering
+    it on the ledger (membership.register_identity) is up to the caller."""
+    ca = keystore.cas.get(org)
+    if ca is None:
+        raise KeyError(f"the keystore holds no CA key of {org}")
+    key = SigningKey.from_seed(random(32))
+    pem = issue_identity_certificate(
+        ca_pem=ca.cert_pem,
+        ca_key=ca.key,
+        role=role,
+        name=name,
+        public_key=key.public_bytes(),
+        not_before_ms=now_ms - 24 * 3600 * 1000,
+        not_after_ms=now_ms + 5 * YEAR_MS,
+        # Random serials keep certificates of one CA distinct across demo runs.
+        serial=int.from_bytes(random(8), "big") | 1 << 63,
+        attributes=dict(attributes or {}),
+    )
+    entry = KeyEntry(f"{org}/{name}", load_certificate(pem), key)
+    keystore.add(entry)
+    return entry

@@ -27,18 +27,31 @@ class KeyEntry:
     key: SigningKey
 
 
+@dataclass(frozen=True)
+class CaEntry:
+    """An organisation's CA certificate and key (demo custody: lets the demo issue
+    certificates for new staff of any organisation)."""
+
+    org: str
+    cert_pem: str
+    key: SigningKey
+
+
 class Keystore:
-    """Identity keys by id, plus each organisation's vault key material."""
+    """Identity keys by id, each organisation's vault key material and, in the demo,
+    each organisation's CA key."""
 
     def __init__(
         self,
         entries: dict[str, KeyEntry],
         vault_keys: dict[str, dict[str, str]],
         *,
+        cas: dict[str, CaEntry] | None = None,
         random: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self._entries = entries
         self.vault_keys = vault_keys
+        self.cas = {} if cas is None else cas
         self._random = random
 
     @classmethod
@@ -51,7 +64,13 @@ class Keystore:
             entries[item["id"]] = KeyEntry(
                 item["id"], cert, SigningKey.from_pem(item["key"].encode())
             )
-        return cls(entries, data.get("vault_keys", {}))
+        cas = {
+            item["org"]: CaEntry(
+                item["org"], item["cert"], SigningKey.from_pem(item["key"].encode())
+            )
+            for item in data.get("cas", [])
+        }
+        return cls(entries, data.get("vault_keys", {}), cas=cas)
 
     def save(self, path: Path) -> None:
         """Write the keystore atomically, readable by the owner only."""
@@ -61,6 +80,10 @@ class Keystore:
                 for e in self._entries.values()
             ],
             "vault_keys": self.vault_keys,
+            "cas": [
+                {"org": c.org, "cert": c.cert_pem, "key": c.key.to_pem().decode("ascii")}
+                for c in self.cas.values()
+            ],
         }
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -1,0 +1,100 @@
+"""The FastAPI application: REST + JSON under ``/api/v1``, SSE, OpenAPI and metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from healthledger.api import problems
+from healthledger.api.body_limit import BodyLimit
+from healthledger.api.docs import install_reference
+from healthledger.api.events import BlockSignal, events_router
+from healthledger.api.routes_ledger import ledger_router
+from healthledger.api.routes_tx import demo_router, transactions_router
+from healthledger.api.services import CUSTODY_NOTICE, LedgerReader
+from healthledger.api.transactor import Transactor
+from healthledger.api.verifier import Verifier
+from healthledger.node.embedded import EmbeddedNode
+
+MAX_BODY_BYTES = 1024 * 1024
+"""Request bodies above this are refused with 413 before they are read."""
+
+DESCRIPTION = f"""
+A permissioned consortium ledger for public health.
+
+Every write is a transaction signed by a registered identity: build a proposal
+`{{contract, function, args, creator, nonce, timestamp}}`, sign its canonical JSON
+with the identity's Ed25519 key, then either `POST /api/v1/invoke` (the node
+endorses, orders and waits) or `POST /api/v1/proposals/endorse` followed by
+`POST /api/v1/transactions`.
+
+Errors are RFC 9457 problem details (`application/problem+json`); each `type` is
+documented under `/api/v1/problems/`. An endorsement policy that no available
+endorsers can satisfy is **422** (`endorsement-failed`); a contract rule refusing
+the call in the current state is **409** (`rejected`).
+
+{problems.__doc__}
+"""
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    """The services behind the routes; the web console uses the same ones."""
+
+    reader: LedgerReader
+    transactor: Transactor
+    verifier: Verifier
+    signal: BlockSignal
+    demo_custody: bool
+
+
+def create_api(
+    node: EmbeddedNode, *, demo_custody: bool = False, max_body_bytes: int = MAX_BODY_BYTES
+) -> FastAPI:
+    """The API app over ``node``; with ``demo_custody`` the server signs for demo identities."""
+    services = ApiServices(
+        reader=LedgerReader(node.peer, custody="demo" if demo_custody else "client"),
+        transactor=Transactor(node, demo_custody=demo_custody),
+        verifier=Verifier(node.peer),
+        signal=BlockSignal(node.peer),
+        demo_custody=demo_custody,
+    )
+    description = DESCRIPTION
+    if demo_custody:
+        description = f"**{CUSTODY_NOTICE}**\n\n" + description
+    app = FastAPI(
+        title="healthledger API",
+        version="1",
+        description=description,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.state.services = services
+    problems.install_problem_handlers(app)
+    app.include_router(transactions_router(services.transactor))
+    if demo_custody:
+        app.include_router(demo_router(services.transactor))
+    app.include_router(ledger_router(services.reader, services.verifier))
+    app.include_router(events_router(node.peer, services.signal))
+
+    install_reference(app)
+    registry = node.peer.metrics.registry
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    def metrics() -> Response:
+        """The node's metrics in the Prometheus text format."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def services_of(app: FastAPI) -> ApiServices:
+    """The services of an app made by :func:`create_api`."""
+    services = getattr(app.state, "services", None)
+    if not isinstance(services, ApiServices):
+        raise TypeError("this app was not made by create_api")
+    return services

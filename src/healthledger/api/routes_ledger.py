@@ -1,0 +1,119 @@
+"""Read routes: status, blocks, transactions, receipts, state history, proofs, membership."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Path, Query
+
+from healthledger.api.problems import PROBLEM_TYPES, ApiError, problem
+from healthledger.api.schemas import PROBLEM_CONTENT, ReceiptOut, StatusOut
+from healthledger.api.services import MAX_PAGE, LedgerReader
+from healthledger.api.verifier import Verifier
+from healthledger.ledger.transaction import NAME_RE
+
+TxId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="Transaction id (hex).")]
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"content": PROBLEM_CONTENT, "description": "Not found"},
+    422: {"content": PROBLEM_CONTENT, "description": "Invalid request"},
+}
+
+
+def ledger_router(reader: LedgerReader, verifier: Verifier) -> APIRouter:
+    """Read-only routes over the chain, the global log and membership state."""
+    router = APIRouter(prefix="/api/v1", responses=_NOT_FOUND)
+
+    @router.get("/status", tags=["chain"], summary="Chain head and global log")
+    def status() -> StatusOut:
+        """Height, head hash, global log size and root, and the custody mode."""
+        return StatusOut.model_validate(reader.status())
+
+    @router.get("/blocks", tags=["chain"], summary="List blocks")
+    def blocks(
+        start: Annotated[
+            int | None, Query(alias="from", ge=0, description="First height of the page.")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
+        order: Annotated[Literal["asc", "desc"], Query()] = "desc",
+    ) -> dict[str, Any]:
+        """Block summaries, newest first by default; ``next`` is the ``from`` of the
+        following page."""
+        return reader.blocks(start, limit, order).to_json()
+
+    @router.get("/blocks/{height}", tags=["chain"], summary="One block")
+    def block(height: Annotated[int, Path(ge=0)]) -> dict[str, Any]:
+        """A block in its hashed JSON form, with its hash and transaction ids."""
+        return reader.block_json(reader.block(height))
+
+    @router.get("/transactions/{tx_id}", tags=["chain"], summary="One transaction")
+    def transaction(tx_id: TxId) -> dict[str, Any]:
+        """A committed transaction, where it sits and its validation code."""
+        return reader.transaction(tx_id)[1]
+
+    @router.get("/transactions/{tx_id}/receipt", tags=["chain"], summary="A receipt")
+    def receipt(tx_id: TxId) -> ReceiptOut:
+        """The receipt of a committed transaction."""
+        return ReceiptOut.model_validate(reader.receipt(tx_id))
+
+    @router.get("/state/{contract}/{key:path}/history", tags=["state"], summary="Key history")
+    def history(
+        contract: Annotated[str, Path(pattern=NAME_RE.pattern)],
+        key: str,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """Every change of a state key, newest first."""
+        return {"contract": contract, "key": key, "history": reader.history(contract, key, limit)}
+
+    @router.get("/proofs/inclusion/{tx_id}", tags=["proofs"], summary="Inclusion proof")
+    def inclusion(
+        tx_id: TxId, tree_size: Annotated[int | None, Query(ge=1)] = None
+    ) -> dict[str, Any]:
+        """RFC 9162 inclusion proof of a transaction in the global log (hashes in base64)."""
+        return reader.inclusion_proof(tx_id, tree_size)
+
+    @router.get("/proofs/consistency", tags=["proofs"], summary="Consistency proof")
+    def consistency(
+        first: Annotated[int, Query(ge=1)], second: Annotated[int | None, Query(ge=1)] = None
+    ) -> dict[str, Any]:
+        """RFC 9162 consistency proof between two sizes of the global log."""
+        return reader.consistency_proof(first, second)
+
+    @router.post("/proofs/verify", tags=["proofs"], summary="Verify a proof or receipt")
+    def verify(
+        submitted: Annotated[
+            Any,
+            Body(
+                description="An inclusion proof (leafIdx, treeSize, root, leafHash, proof), "
+                "a receipt, or a transaction id string."
+            ),
+        ],
+    ) -> dict[str, Any]:
+        """Whether a proof, receipt or transaction id is genuine for this ledger, and why."""
+        return verifier.check(submitted).to_json()
+
+    @router.get("/consortium/organisations", tags=["consortium"], summary="Organisations")
+    def organisations() -> list[dict[str, Any]]:
+        """Member organisations, from membership state."""
+        return reader.organisations()
+
+    @router.get("/consortium/identities", tags=["consortium"], summary="Identities")
+    def identities(
+        org: Annotated[str | None, Query(pattern=NAME_RE.pattern)] = None,
+    ) -> list[dict[str, Any]]:
+        """Registered identities with role, certificate, validity and status."""
+        return reader.identities(org)
+
+    @router.get("/problems", tags=["problems"], summary="Problem types")
+    def problem_types() -> list[dict[str, Any]]:
+        """Every problem type this API returns."""
+        return [t.to_json() for t in PROBLEM_TYPES.values()]
+
+    @router.get("/problems/{slug}", tags=["problems"], summary="One problem type")
+    def problem_type(slug: str) -> dict[str, Any]:
+        """What one problem type means."""
+        kind = PROBLEM_TYPES.get(slug)
+        if kind is None:
+            raise ApiError(problem("not-found", f"no problem type {slug!r}"))
+        return kind.to_json()
+
+    return router

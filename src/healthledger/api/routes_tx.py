@@ -1,0 +1,133 @@
+"""Write and query routes: endorse, submit, invoke, query, and the demo-custody calls."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from healthledger.api.schemas import (
+    PROBLEM_RESPONSES,
+    DemoCallBody,
+    InvokeOut,
+    QueryOut,
+    ReceiptOut,
+    SignedProposalBody,
+    SubmittedOut,
+    TransactionBody,
+)
+from healthledger.api.services import CUSTODY_NOTICE
+from healthledger.api.transactor import MAX_WAIT_S, Transactor
+from healthledger.crypto.canonical import parse_canonical
+
+Timeout = Annotated[
+    float,
+    Query(gt=0, le=MAX_WAIT_S, description="Seconds to wait for the commit (at most 60)."),
+]
+
+
+async def canonical_body(request: Request) -> Any:
+    """The exact body the client sent, parsed in the canonical JSON profile (no floats,
+    no duplicate keys): what the ledger verifies is what was signed."""
+    return parse_canonical(await request.body())
+
+
+def transactions_router(transactor: Transactor) -> APIRouter:
+    """Routes that endorse, order and query with client-signed proposals."""
+    router = APIRouter(prefix="/api/v1", tags=["transactions"], responses=PROBLEM_RESPONSES)
+
+    @router.post(
+        "/proposals/endorse",
+        summary="Endorse a signed proposal",
+        responses={200: {"model": TransactionBody, "description": "The endorsed transaction"}},
+    )
+    async def endorse(request: Request, body: SignedProposalBody) -> dict[str, Any]:
+        """Simulate a signed proposal and return the endorsed transaction for the client
+        to check and submit to ``POST /api/v1/transactions``."""
+        signed = transactor.signed_proposal(await canonical_body(request))
+        endorsed = await run_in_threadpool(transactor.endorse, signed)
+        return endorsed.to_json()
+
+    @router.post(
+        "/transactions",
+        summary="Submit an endorsed transaction",
+        responses={
+            200: {"model": ReceiptOut, "description": "Committed: the receipt"},
+            202: {"model": SubmittedOut, "description": "Accepted for ordering (wait=false)"},
+        },
+    )
+    async def submit(
+        request: Request,
+        body: TransactionBody,
+        wait: Annotated[bool, Query(description="Wait for the commit.")] = True,
+        timeout: Timeout = 30.0,
+    ) -> JSONResponse:
+        """Check an endorsed transaction against the current state, order it and (by
+        default) wait for its receipt."""
+        tx = transactor.transaction(await canonical_body(request))
+        location = f"/api/v1/transactions/{tx.tx_id}/receipt"
+        if not wait:
+            await transactor.submit_nowait(tx)
+            return JSONResponse(
+                {"tx_id": tx.tx_id, "status": "submitted", "receipt": location},
+                status_code=202,
+                headers={"Location": location},
+            )
+        receipt = await transactor.submit(tx, timeout=timeout)
+        return JSONResponse(receipt.to_json(), headers={"Location": location})
+
+    @router.post("/invoke", summary="Endorse, order and await a signed proposal")
+    async def invoke(
+        request: Request, body: SignedProposalBody, timeout: Timeout = 30.0
+    ) -> InvokeOut:
+        """Endorse, order and await a client-signed proposal of a transaction function."""
+        signed = transactor.signed_proposal(await canonical_body(request))
+        receipt, result = await transactor.invoke(signed, timeout=timeout)
+        return InvokeOut.model_validate(
+            {"receipt": receipt.to_json(), "result": result, "custody": "client"}
+        )
+
+    @router.post("/query", summary="Run a signed query")
+    async def query(request: Request, body: SignedProposalBody) -> QueryOut:
+        """Run a query function as the proposal's signed creator; nothing is ordered."""
+        signed = transactor.signed_proposal(await canonical_body(request))
+        result = await transactor.query(signed)
+        return QueryOut(result=result, custody="client")
+
+    return router
+
+
+def demo_router(transactor: Transactor) -> APIRouter:
+    """Demo custody: the server signs with the key it holds for the named identity."""
+    router = APIRouter(
+        prefix="/api/v1/demo",
+        tags=["demo custody"],
+        responses=PROBLEM_RESPONSES,
+    )
+    notice = {"custody": "demo", "custody_notice": CUSTODY_NOTICE}
+
+    @router.post("/invoke", summary="Invoke as a demo identity (server signs)")
+    async def demo_invoke(
+        request: Request, body: DemoCallBody, timeout: Timeout = 30.0
+    ) -> dict[str, Any]:
+        """Sign as ``identity`` with the server-held demo key, endorse, order and await.
+        Demo custody only: never in production."""
+        raw = await canonical_body(request)
+        signed = transactor.demo_proposal(
+            raw["identity"], raw["contract"], raw["function"], raw.get("args", {})
+        )
+        receipt, result = await transactor.invoke(signed, timeout=timeout)
+        return {"receipt": receipt.to_json(), "result": result, "tx_id": signed.tx_id, **notice}
+
+    @router.post("/query", summary="Query as a demo identity (server signs)")
+    async def demo_query(request: Request, body: DemoCallBody) -> dict[str, Any]:
+        """Run a query signed with the server-held demo key of ``identity``."""
+        raw = await canonical_body(request)
+        signed = transactor.demo_proposal(
+            raw["identity"], raw["contract"], raw["function"], raw.get("args", {})
+        )
+        return {"result": await transactor.query(signed), **notice}
+
+    return router

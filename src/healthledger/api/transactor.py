@@ -1,0 +1,166 @@
+"""Writes and queries: read what a client sent, endorse, check, order and await the commit.
+
+A transaction is checked against the current state before it is ordered, so that a
+forged, replayed or unendorsed transaction is refused with a problem and never
+lands in a block. (A transaction that passes may still be invalidated at commit by
+a concurrent write; its receipt then says so.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from healthledger.api.problems import ApiError, ValidationRefused, problem
+from healthledger.ledger.transaction import SignedProposal, Transaction, ValidationCode
+from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.errors import DuplicateTransaction
+from healthledger.node.peer import Receipt
+
+MAX_WAIT_S = 60.0
+"""The longest a request may wait for its transaction to commit."""
+
+
+@dataclass(frozen=True)
+class DemoIdentity:
+    """An identity whose key the server holds in demo custody."""
+
+    id: str
+    org: str
+    name: str
+    role: str
+
+
+def _require_signature(signed: object, where: str) -> None:
+    if not isinstance(signed, Mapping) or signed.get("signature") in (None, ""):
+        raise ApiError(
+            problem(
+                "unsigned",
+                f"{where} carries no signature: every proposal is signed by its creator",
+                headers={"WWW-Authenticate": 'Signature realm="healthledger", alg="ed25519"'},
+            )
+        )
+
+
+class Transactor:
+    """Turns client requests into endorsed, ordered, committed transactions."""
+
+    def __init__(self, node: EmbeddedNode, *, demo_custody: bool) -> None:
+        self.node = node
+        self.peer = node.peer
+        self.demo_custody = demo_custody
+
+    # --- parsing -------------------------------------------------------------------
+
+    @staticmethod
+    def signed_proposal(raw: Any) -> SignedProposal:
+        """A signed proposal from its JSON form; 401 if unsigned, 422 if malformed."""
+        _require_signature(raw, "the proposal")
+        return SignedProposal.from_json(raw)
+
+    @staticmethod
+    def transaction(raw: Any) -> Transaction:
+        """A transaction from its JSON form; 401 if unsigned, 422 if malformed."""
+        signed = raw.get("signed_proposal") if isinstance(raw, Mapping) else None
+        _require_signature(signed, "the transaction's proposal")
+        return Transaction.from_json(raw)
+
+    def demo_proposal(
+        self, identity: str, contract: str, function: str, args: dict[str, Any]
+    ) -> SignedProposal:
+        """A proposal the server signs with ``identity``'s demo key."""
+        if not self.demo_custody:
+            raise ApiError(problem("not-found", "demo custody is not enabled on this node"))
+        if self.node.keystore.get(identity) is None:
+            raise ApiError(problem("access-denied", f"no demo key is held for {identity}"))
+        return self.node.propose(identity, contract, function, args)
+
+    def demo_identities(self) -> list[DemoIdentity]:
+        """The identities whose keys the server holds (empty without demo custody)."""
+        if not self.demo_custody:
+            return []
+        return [
+            DemoIdentity(e.id, e.cert.org, e.cert.name, e.cert.role)
+            for e in self.node.keystore.entries()
+        ]
+
+    # --- execute, check, order ---------------------------------------------------------
+
+    def endorse(self, signed: SignedProposal) -> Transaction:
+        """Simulate and endorse a proposal."""
+        return self.peer.endorse(signed)
+
+    def precheck(self, tx: Transaction) -> None:
+        """Refuse ``tx`` unless it would validate against the current state."""
+        self.peer.check_proposal(tx.signed_proposal)
+        store = self.peer.store
+        if store.tx_location(tx.tx_id) is not None:
+            raise DuplicateTransaction(f"transaction {tx.tx_id} is already committed")
+        outcome = self.peer.chain.validator.validate_block(
+            [tx],
+            state=store,
+            height=store.height(),
+            timestamp=self.peer.now(),
+            is_committed=self.peer.chain.is_committed,
+        )
+        code = outcome.codes[0]
+        if code is not ValidationCode.VALID:
+            raise ValidationRefused(code, tx.tx_id)
+
+    def checked_submit(self, tx: Transaction) -> Future[Receipt]:
+        """Precheck ``tx`` and send it to ordering."""
+        self.precheck(tx)
+        return self.peer.submit(tx)
+
+    async def committed(self, future: Future[Receipt], tx_id: str, timeout: float) -> Receipt:
+        """The receipt once ``tx_id`` commits valid; problem otherwise. Awaits without
+        holding a thread."""
+        timeout = min(timeout, MAX_WAIT_S)
+        try:
+            receipt = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout)
+        except TimeoutError as exc:
+            raise ApiError(
+                problem(
+                    "commit-timeout",
+                    f"{tx_id} did not commit within {timeout:g} s; fetch its receipt later",
+                    extensions={
+                        "tx_id": tx_id,
+                        "receipt": f"/api/v1/transactions/{tx_id}/receipt",
+                    },
+                )
+            ) from exc
+        if receipt.code is not ValidationCode.VALID:
+            raise ApiError(
+                problem(
+                    "transaction-invalidated",
+                    f"{tx_id} committed in block {receipt.height} but was marked "
+                    f"{receipt.code} and changed nothing",
+                    extensions={"receipt": receipt.to_json()},
+                )
+            )
+        return receipt
+
+    async def submit(self, tx: Transaction, *, timeout: float) -> Receipt:
+        """Check, order and await a client-assembled transaction."""
+        future = await run_in_threadpool(self.checked_submit, tx)
+        return await self.committed(future, tx.tx_id, timeout)
+
+    async def submit_nowait(self, tx: Transaction) -> None:
+        """Check and order a transaction without waiting for its commit."""
+        await run_in_threadpool(self.checked_submit, tx)
+
+    async def invoke(self, signed: SignedProposal, *, timeout: float) -> tuple[Receipt, Any]:
+        """Endorse, order and await a proposal; the receipt and the function's result."""
+        tx = await run_in_threadpool(self.endorse, signed)
+        future = await run_in_threadpool(self.peer.submit, tx)
+        receipt = await self.committed(future, tx.tx_id, timeout)
+        return receipt, tx.response.result
+
+    async def query(self, signed: SignedProposal) -> Any:
+        """Run a query function as the proposal's creator."""
+        return await run_in_threadpool(self.peer.evaluate, signed)

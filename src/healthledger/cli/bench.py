@@ -1,0 +1,309 @@
+"""Benchmarks that print figures: commit throughput, offline verify rate, proof times.
+
+They run on a temporary one-organisation consortium whose genesis deploys a tiny
+benchmark contract, ``bench.put``, writing one key per transaction under a policy
+of one peer, so every transaction carries two signatures to check: its creator's
+and one endorser's.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import wait as wait_all
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from healthledger.cli.bench_contract import BenchContract
+from healthledger.contracts.system import SYSTEM_CONTRACTS
+from healthledger.crypto.keys import SigningKey, verify_signature
+from healthledger.ledger.audit import AuditReport, Progress, audit_store
+from healthledger.ledger.merkle import InMemoryNodes, MerkleLog, leaf_hash, verify_inclusion
+from healthledger.ledger.transaction import Transaction, ValidationCode
+from healthledger.node.consortium import OrgPlan
+from healthledger.node.embedded import LEDGER_FILE, EmbeddedNode
+from healthledger.node.peer import new_validator
+
+BENCH_ORG = "bench-org"
+BENCH_CLIENT = f"{BENCH_ORG}/client"
+BENCH_PLANS = (OrgPlan(BENCH_ORG, "Benchmark organisation", "hospital", (("client", "client"),)),)
+SIGNATURES_PER_TX = 2
+"""What validating one benchmark transaction verifies: the creator's and one endorser's."""
+
+
+def bench_node(data_dir: Path, *, synchronous: str = "FULL") -> EmbeddedNode:
+    """A new benchmark consortium in ``data_dir`` (not started)."""
+    return EmbeddedNode.create(
+        data_dir,
+        contracts=(*SYSTEM_CONTRACTS, BenchContract),
+        plans=BENCH_PLANS,
+        founder=f"{BENCH_ORG}/admin",
+        synchronous=synchronous,
+    )
+
+
+def endorse_puts(node: EmbeddedNode, count: int, *, start: int = 0) -> list[Transaction]:
+    """``count`` signed and endorsed ``bench.put`` transactions, not yet submitted."""
+    return [
+        node.peer.endorse(
+            node.propose(BENCH_CLIENT, "bench", "put", {"key": f"k{i:09d}", "value": i})
+        )
+        for i in range(start, start + count)
+    ]
+
+
+def commit_all(node: EmbeddedNode, transactions: Sequence[Transaction]) -> tuple[float, int]:
+    """Submit every transaction to a started node and wait for all to commit; returns
+    (seconds from the first submit to the last commit, transactions not VALID)."""
+    started = time.perf_counter()
+    futures = [node.peer.submit(tx) for tx in transactions]
+    wait_all(futures)
+    seconds = time.perf_counter() - started
+    invalid = sum(1 for f in futures if f.result().code is not ValidationCode.VALID)
+    return seconds, invalid
+
+
+@dataclass(frozen=True)
+class CommitFigures:
+    """Outcome of ``bench commit``."""
+
+    transactions: int
+    seconds: float
+    blocks: int
+    invalid: int
+    endorse_per_s: float
+    verify_per_s: float
+    peak_rss_mb: float
+    cores: int
+
+    @property
+    def tx_per_s(self) -> float:
+        """Committed transactions per second, first submit to last commit."""
+        return self.transactions / self.seconds
+
+    @property
+    def ceiling(self) -> float:
+        """Transactions per second if checking signatures on every core were all there is."""
+        return self.verify_per_s / SIGNATURES_PER_TX
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (the figures ``bench commit --json`` prints)."""
+        return {
+            "benchmark": "commit",
+            "mode": "pre-endorsed: signing and endorsing happen before the clock starts; "
+            "timed is ordering, validation and durable commit (synchronous=FULL)",
+            "transactions": self.transactions,
+            "seconds": round(self.seconds, 3),
+            "tx_per_s": round(self.tx_per_s, 1),
+            "blocks": self.blocks,
+            "invalid": self.invalid,
+            "endorse_per_s": round(self.endorse_per_s, 1),
+            "verify_per_s": round(self.verify_per_s, 1),
+            "signatures_per_tx": SIGNATURES_PER_TX,
+            "verify_ceiling_tx_per_s": round(self.ceiling, 1),
+            "ratio_to_verify_ceiling": round(self.tx_per_s / self.ceiling, 3),
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "cores": self.cores,
+        }
+
+
+def commit_benchmark(
+    transactions: int, *, status: Callable[[str], None] | None = None
+) -> CommitFigures:
+    """Commit ``transactions`` pre-endorsed ``bench.put`` calls through the embedded
+    node (solo orderer, SQLite with synchronous=FULL), then measure this machine's
+    Ed25519 verify rate on every core."""
+    say = status or (lambda _message: None)
+    with tempfile.TemporaryDirectory(prefix="healthledger-bench-") as tmp:
+        node = bench_node(Path(tmp) / "data")
+        try:
+            say(f"signing and endorsing {transactions} transactions")
+            started = time.perf_counter()
+            txs = endorse_puts(node, transactions)
+            endorse_per_s = transactions / (time.perf_counter() - started)
+            say("committing")
+            node.start()
+            seconds, invalid = commit_all(node, txs)
+            blocks = node.peer.store.height() - 1
+        finally:
+            node.stop()
+    peak_rss_mb = peak_rss()
+    say("measuring the Ed25519 verify rate on every core")
+    cores = os.cpu_count() or 1
+    return CommitFigures(
+        transactions=transactions,
+        seconds=seconds,
+        blocks=blocks,
+        invalid=invalid,
+        endorse_per_s=endorse_per_s,
+        verify_per_s=verify_rate(processes=cores),
+        peak_rss_mb=peak_rss_mb,
+        cores=cores,
+    )
+
+
+def peak_rss() -> float:
+    """Peak resident set size of this process, MB."""
+    # ru_maxrss is in KiB on Linux (bytes on macOS, where this reads high).
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def verify_rate(*, processes: int, seconds: float = 1.0) -> float:
+    """Ed25519 verifications per second of this machine, one process per core."""
+    context = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    )
+    with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+        results = list(pool.map(_verify_loop, [seconds] * processes))
+    return sum(count / elapsed for count, elapsed in results)
+
+
+def _verify_loop(seconds: float) -> tuple[int, float]:
+    key = SigningKey.from_seed(bytes(range(32)))
+    public = key.key.public_key()
+    # A message about the size of a benchmark transaction's endorsement payload.
+    message = bytes(random.Random(7).randbytes(600))
+    signature = key.sign(message)
+    count = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+    while time.perf_counter() < deadline:
+        for _ in range(100):
+            verify_signature(public, signature, message)
+        count += 100
+    return count, time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class VerifyFigures:
+    """Outcome of ``bench verify``."""
+
+    transactions: int
+    build_seconds: float
+    report: AuditReport
+    verify_per_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form."""
+        ceiling = self.verify_per_s / SIGNATURES_PER_TX
+        return {
+            "benchmark": "verify",
+            "transactions": self.report.transactions,
+            "blocks": self.report.blocks,
+            "build_seconds": round(self.build_seconds, 3),
+            "seconds": round(self.report.seconds, 3),
+            "tx_per_s": round(self.report.tx_per_s, 1),
+            "workers": self.report.workers,
+            "verify_per_s": round(self.verify_per_s, 1),
+            "verify_ceiling_tx_per_s": round(ceiling, 1),
+            "ratio_to_verify_ceiling": round(self.report.tx_per_s / ceiling, 3),
+        }
+
+
+def verify_benchmark(
+    transactions: int,
+    *,
+    status: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
+) -> VerifyFigures:
+    """Build a ledger of ``transactions`` ``bench.put`` calls, audit it offline, and
+    measure this machine's Ed25519 verify rate on every core for comparison."""
+    say = status or (lambda _message: None)
+    with tempfile.TemporaryDirectory(prefix="healthledger-bench-") as tmp:
+        # Durability is not what is measured here: build without fsync.
+        node = bench_node(Path(tmp) / "data", synchronous="OFF")
+        started = time.perf_counter()
+        try:
+            say(f"building a ledger of {transactions} transactions")
+            txs = endorse_puts(node, transactions)
+            node.start()
+            commit_all(node, txs)
+        finally:
+            node.stop()
+        build_seconds = time.perf_counter() - started
+        say("auditing")
+        report = audit_store(
+            Path(tmp) / "data" / LEDGER_FILE, validator=new_validator(), progress=progress
+        )
+    say("measuring the Ed25519 verify rate on every core")
+    return VerifyFigures(
+        transactions, build_seconds, report, verify_rate(processes=os.cpu_count() or 1)
+    )
+
+
+@dataclass(frozen=True)
+class ProofFigures:
+    """Outcome of ``bench proof``: times in milliseconds."""
+
+    leaves: int
+    build_seconds: float
+    samples: int
+    proof_ms: list[float]
+    verify_ms: list[float]
+    proof_length: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "benchmark": "proof",
+            "leaves": self.leaves,
+            "build_seconds": round(self.build_seconds, 3),
+            "samples": self.samples,
+            "proof_median_ms": round(statistics.median(self.proof_ms), 4),
+            "proof_p99_ms": round(_p99(self.proof_ms), 4),
+            "verify_median_ms": round(statistics.median(self.verify_ms), 4),
+            "verify_p99_ms": round(_p99(self.verify_ms), 4),
+            "mean_proof_hashes": round(self.proof_length, 1),
+        }
+
+
+def proof_benchmark(leaves: int = 1_000_000, *, samples: int = 2000, seed: int = 1) -> ProofFigures:
+    """Build a global log of ``leaves`` leaves (nodes in memory), then time inclusion
+    proofs (with the root they lead to) and their verification at random leaves."""
+    nodes = InMemoryNodes()
+    log = MerkleLog(nodes, 0)
+    started = time.perf_counter()
+    batch = 10_000
+    for first in range(0, leaves, batch):
+        append = log.plan_append(
+            [leaf_hash(i.to_bytes(8, "big")) for i in range(first, min(first + batch, leaves))]
+        )
+        nodes.put_nodes(append.nodes)
+        log.advance(append)
+    build_seconds = time.perf_counter() - started
+    rng = random.Random(seed)
+    proof_ms: list[float] = []
+    verify_ms: list[float] = []
+    lengths = 0
+    for _ in range(samples):
+        index = rng.randrange(leaves)
+        leaf = leaf_hash(index.to_bytes(8, "big"))
+        t0 = time.perf_counter()
+        proof = log.inclusion_proof(index)
+        root = log.root()
+        t1 = time.perf_counter()
+        verify_inclusion(
+            leaf_index=index,
+            tree_size=leaves,
+            leaf_hash=leaf,
+            proof=proof,
+            root=root,
+        )
+        t2 = time.perf_counter()
+        proof_ms.append((t1 - t0) * 1000)
+        verify_ms.append((t2 - t1) * 1000)
+        lengths += len(proof)
+    return ProofFigures(leaves, build_seconds, samples, proof_ms, verify_ms, lengths / samples)
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]

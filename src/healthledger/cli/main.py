@@ -1,0 +1,386 @@
+"""The ``healthledger`` command (ARCHITECTURE.md section 7).
+
+Every failure a user can cause (a bad path, a folder that is not a ledger, a
+corrupt file, a tampered block) ends as one red line on stderr and exit code 1
+(the ledger or the operation failed) or 2 (the input is not usable), never a
+stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from healthledger.cli import bench as benchmarks
+from healthledger.cli.apps import INSTALLED_APPS, installed_contracts
+from healthledger.cli.demo import open_or_create, platform_traffic_size, simulate_platform
+from healthledger.contracts.errors import ContractError
+from healthledger.crypto.errors import CryptoError
+from healthledger.ledger.audit import AuditReport, audit_store
+from healthledger.ledger.errors import InvalidBlock, LedgerError, StorageError
+from healthledger.node.embedded import LEDGER_FILE, NODE_FILE, DataDirError, EmbeddedNode
+from healthledger.node.errors import NodeError
+from healthledger.node.peer import new_validator
+from healthledger.ordering.orderer import OrderingError
+
+EXIT_FAILED = 1
+"""The ledger failed verification, or the operation could not be done."""
+EXIT_UNUSABLE = 2
+"""The input is not usable: no such path, not a ledger, an unreadable file."""
+
+TX_ID_RE = re.compile(r"^[0-9a-f]{64}$")
+
+app = typer.Typer(
+    name="healthledger",
+    help="A permissioned consortium ledger for public health.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+class CliError(Exception):
+    """A failure to report as one line, with the exit code to end with."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _out() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _err() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    line = " ".join(message.split()) or "failed"
+    _err().print(Text(f"error: {line}", style="bold red"))
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    """Turn any error into one red line and an exit code."""
+    try:
+        yield
+    except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+        raise
+    except CliError as exc:
+        _fail(str(exc), exc.code)
+    except InvalidBlock as exc:
+        _fail(str(exc), EXIT_FAILED)
+    except (StorageError, DataDirError, sqlite3.DatabaseError) as exc:
+        _fail(str(exc), EXIT_UNUSABLE)
+    except (LedgerError, NodeError, ContractError, CryptoError, OrderingError) as exc:
+        _fail(str(exc), EXIT_FAILED)
+    except OSError as exc:
+        _fail(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "), EXIT_UNUSABLE)
+    except KeyboardInterrupt:
+        _fail("interrupted", EXIT_FAILED)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+        _fail(f"internal error: {type(exc).__name__}: {exc}", EXIT_FAILED)
+
+
+@contextmanager
+def _progress(enabled: bool, description: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A Rich progress bar on stderr, given to the work as ``update(done, total)``."""
+    console = _err()
+    # Off the terminal a live bar only adds stray lines to logs and captured output.
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    task = bar.add_task(description, total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield update
+
+
+# --- folders -----------------------------------------------------------------
+
+
+def _ledger_file(path: Path) -> Path:
+    """The ledger file of a data folder (or the file itself)."""
+    if not path.exists():
+        raise CliError(f"{path} does not exist", EXIT_UNUSABLE)
+    if path.is_dir():
+        ledger = path / LEDGER_FILE
+        if not ledger.is_file():
+            raise CliError(
+                f"{path} is not a healthledger data folder (no {LEDGER_FILE})", EXIT_UNUSABLE
+            )
+        return ledger
+    return path
+
+
+def _open_node(data: Path) -> EmbeddedNode:
+    """The embedded node of an existing data folder, not started."""
+    if not data.is_dir():
+        raise CliError(f"{data} is not a folder", EXIT_UNUSABLE)
+    if not (data / NODE_FILE).is_file():
+        raise CliError(f"{data} is not a healthledger data folder (no {NODE_FILE})", EXIT_UNUSABLE)
+    try:
+        return EmbeddedNode(data, contracts=installed_contracts())
+    except (ValueError, KeyError, TypeError) as exc:
+        # json and the keystore's own parsing report a corrupt keystore this way.
+        raise CliError(
+            f"{data} holds an unreadable keystore or node file: {exc}", EXIT_UNUSABLE
+        ) from exc
+
+
+def _serve(node: EmbeddedNode, *, host: str, port: int, demo_custody: bool) -> None:
+    """Serve the web console of ``node`` until interrupted."""
+    import uvicorn
+
+    try:
+        # Imported here: only serving needs the web layer.
+        from healthledger.web.console import create_console
+    except ImportError as exc:
+        raise CliError(f"the web console is not available: {exc}", EXIT_FAILED) from exc
+
+    class QuietServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            # uvicorn re-raises a caught Ctrl-C after its graceful shutdown, and asyncio
+            # then cancels the finished lifespan task and logs a traceback: the shutdown
+            # is done by then, so there is nothing left to re-raise for.
+            self._captured_signals.clear()
+
+    console_app = create_console(node, demo_custody=demo_custody)
+    server = QuietServer(uvicorn.Config(console_app, host=host, port=port, log_level="warning"))
+    _out().print(f"console at [bold]http://{host}:{port}/[/bold]  (Ctrl-C to stop)")
+    # A second Ctrl-C during the graceful shutdown still ends it: a normal stop too.
+    with suppress(KeyboardInterrupt):
+        server.run()
+    _out().print("stopped")
+
+
+# --- commands ------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    data: Path = typer.Option(Path("demo-data"), "--data", help="Data folder."),
+    port: int = typer.Option(8000, "--port", help="Port of the web console."),
+    no_serve: bool = typer.Option(False, "--no-serve", help="Build and stop, no console."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the simulated traffic."),
+) -> None:
+    """Found the demo consortium (or reopen DATA), run simulated traffic, serve the console."""
+    with _reported():
+        if data.exists() and not data.is_dir():
+            raise CliError(f"{data} is not a folder", EXIT_UNUSABLE)
+        if data.is_dir() and any(data.iterdir()) and not (data / NODE_FILE).exists():
+            raise CliError(f"{data} is not empty and holds no healthledger ledger", EXIT_UNUSABLE)
+        rng = random.Random(seed)
+        node, created = open_or_create(data, installed_contracts())
+        try:
+            node.start()
+            out = _out()
+            out.print(f"{'founded' if created else 'reopened'} the demo consortium in {data}")
+            with _progress(True, "platform traffic") as update:
+                total = platform_traffic_size(node)
+                done = 0
+
+                def tick(_label: str) -> None:
+                    nonlocal done
+                    done += 1
+                    if update is not None:
+                        update(done, total)
+
+                summary = simulate_platform(node, rng, advance=tick)
+            for installed in INSTALLED_APPS:
+                with _progress(True, f"{installed.name} traffic"):
+                    installed.simulate(node, rng)
+            codes = ", ".join(f"{n} {code}" for code, n in sorted(summary.codes.items()))
+            out.print(
+                f"committed {sum(summary.codes.values())} transactions ({codes}); "
+                f"height {node.peer.store.height()}, "
+                f"{len(summary.registered)} staff registered, {len(summary.revoked)} revoked"
+            )
+            if not no_serve:
+                _serve(node, host=host, port=port, demo_custody=True)
+        finally:
+            node.stop()
+
+
+@app.command()
+def node(
+    data: Path = typer.Option(..., "--data", help="Data folder of an existing ledger."),
+    port: int = typer.Option(8000, "--port", help="Port of the web console."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+) -> None:
+    """Serve an existing data folder."""
+    with _reported():
+        embedded = _open_node(data)
+        try:
+            embedded.start()
+            _serve(embedded, host=host, port=port, demo_custody=False)
+        finally:
+            embedded.stop()
+
+
+@app.command()
+def verify(
+    path: Path = typer.Argument(..., help="Data folder (or its ledger.sqlite)."),
+    json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Audit a whole ledger offline: hashes, roots, every validation decision, state."""
+    with _reported():
+        ledger = _ledger_file(path)
+        try:
+            with _progress(not json_output, "verifying blocks") as update:
+                report = audit_store(ledger, validator=new_validator(), progress=update)
+        except InvalidBlock as exc:
+            if json_output:
+                print(json.dumps({"path": str(ledger), "ok": False, "error": str(exc)}))
+            raise
+        if json_output:
+            print(json.dumps(report.to_json()))
+        else:
+            _print_report(report)
+
+
+def _print_report(report: AuditReport) -> None:
+    codes = ", ".join(f"{n} {code}" for code, n in sorted(report.codes.items()))
+    out = _out()
+    out.print(
+        f"[bold green]ok[/bold green] {report.path}: {report.blocks} blocks, "
+        f"{report.transactions} transactions ({codes}) checked in {report.seconds:.2f} s "
+        f"({report.tx_per_s:,.0f} tx/s)"
+    )
+    out.print(
+        f"head {report.head_hash}  log size {report.log_size}  root {report.log_root}  "
+        f"state keys {report.state_keys}"
+    )
+
+
+@app.command()
+def proof(
+    data: Path = typer.Option(..., "--data", help="Data folder of the ledger."),
+    txid: str | None = typer.Argument(None, help="Transaction id (default: the latest)."),
+) -> None:
+    """Print the RFC 9162 inclusion proof of a transaction in the global log, as JSON."""
+    with _reported():
+        if txid is not None and not TX_ID_RE.match(txid):
+            raise CliError(f"{txid!r} is not a transaction id (64 hex digits)", EXIT_UNUSABLE)
+        embedded = _open_node(data)
+        try:
+            size = embedded.peer.chain.log.size
+            if txid is None:
+                if size == 0:
+                    raise CliError(f"{data} holds no transaction", EXIT_FAILED)
+                txid = embedded.peer.store.tx_at_log_index(size - 1).tx_id
+            document = embedded.peer.inclusion_proof(txid)
+        finally:
+            embedded.stop()
+        print(json.dumps(document, indent=2))
+
+
+# --- benchmarks ------------------------------------------------------------------
+
+
+def _figures(title: str, figures: dict[str, Any]) -> None:
+    table = Table(title=title, show_header=False)
+    for name, value in figures.items():
+        table.add_row(name, f"{value:,}" if isinstance(value, int | float) else str(value))
+    _out().print(table)
+
+
+@bench_app.command("commit")
+def bench_commit(
+    tx: int = typer.Option(5000, "--tx", min=1, help="Transactions to commit."),
+    json_output: bool = typer.Option(False, "--json", help="Print figures as one JSON line."),
+) -> None:
+    """Committed tx/s of pre-endorsed transactions (ordering, validation, durable commit)."""
+    with _reported():
+        status = None if json_output else (lambda m: _err().print(f"[dim]{m}…[/dim]"))
+        figures = benchmarks.commit_benchmark(tx, status=status).to_json()
+        if json_output:
+            print(json.dumps(figures))
+        else:
+            _figures("bench commit", figures)
+
+
+@bench_app.command("verify")
+def bench_verify(
+    tx: int = typer.Option(10_000, "--tx", min=1, help="Transactions in the ledger."),
+    json_output: bool = typer.Option(False, "--json", help="Print figures as one JSON line."),
+) -> None:
+    """Offline verify rate (healthledger verify) of a freshly built ledger."""
+    with _reported():
+        status = None if json_output else (lambda m: _err().print(f"[dim]{m}…[/dim]"))
+        with _progress(not json_output, "verifying blocks") as update:
+            result = benchmarks.verify_benchmark(tx, status=status, progress=update)
+        figures = result.to_json()
+        if json_output:
+            print(json.dumps(figures))
+        else:
+            _figures("bench verify", figures)
+
+
+@bench_app.command("proof")
+def bench_proof(
+    leaves: int = typer.Option(1_000_000, "--leaves", min=1, help="Size of the log."),
+    samples: int = typer.Option(2000, "--samples", min=1, help="Proofs to time."),
+    json_output: bool = typer.Option(False, "--json", help="Print figures as one JSON line."),
+) -> None:
+    """Inclusion-proof generation and verification times over a large global log."""
+    with _reported():
+        if not json_output:
+            _err().print(f"[dim]building a log of {leaves:,} leaves…[/dim]")
+        figures = benchmarks.proof_benchmark(leaves, samples=samples).to_json()
+        if json_output:
+            print(json.dumps(figures))
+        else:
+            _figures("bench proof", figures)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``healthledger`` console script."""
+    try:
+        app(args=None if argv is None else list(argv), prog_name="healthledger")
+    except Exception as exc:  # noqa: BLE001 - nothing reaches the user as a traceback
+        _err().print(Text(f"error: internal error: {type(exc).__name__}: {exc}", style="bold red"))
+        raise SystemExit(EXIT_FAILED) from None
+
+
+if __name__ == "__main__":
+    main()

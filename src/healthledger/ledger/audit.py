@@ -1,0 +1,631 @@
+"""Offline audit of a ledger store: re-derive everything a peer committed and compare.
+
+``audit_store`` opens a SQLite ledger file read-only and, block by block in height
+order, checks that
+
+- the stored body is exactly the canonical encoding of the block it holds, and the
+  ``header`` and ``hash`` columns are that block's header and hash;
+- heights run 0, 1, 2, ... and each ``prev_hash`` is the previous block's hash;
+- ``tx_root`` is the RFC 9162 root over the block's transactions, and ``log_size`` and
+  ``log_root`` are those of a global log rebuilt here from the transactions;
+- replaying the blocks through a fresh in-memory store with the given validator gives
+  the same validation codes, state root and header (so the same decisions);
+
+and finally that the stored world state, key history, transaction index and global-log
+nodes are exactly those the replay produced, so no row is there that no block explains.
+
+Verifier style: it returns an :class:`AuditReport` or raises one typed error,
+:class:`~healthledger.ledger.errors.InvalidBlock` naming the first bad block (or row),
+or :class:`~healthledger.ledger.errors.StorageError` if the file cannot be read as a
+ledger at all.
+
+Ed25519 checks are most of the cost. For larger ledgers they are made ahead of the
+replay by worker processes, which find each signer's key in the stored (untrusted)
+final state; the replay then looks up the outcome of exactly the same check (same key,
+signature and message) and makes the check itself whenever the workers did not, so
+what the workers read can only make the audit slower, never wrong.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import multiprocessing
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from healthledger.crypto.canonical import canonical_json, canonical_json_unchecked
+from healthledger.crypto.errors import CryptoError
+from healthledger.crypto.hashing import ZERO_HASH, sha256_hex
+from healthledger.crypto.keys import decode_b64
+from healthledger.ledger.block import FORMAT_VERSION, Block, BlockHeader, tx_root_of
+from healthledger.ledger.chain import Chain
+from healthledger.ledger.errors import InvalidBlock, LedgerError, StorageError
+from healthledger.ledger.merkle import InMemoryNodes, MerkleLog
+from healthledger.ledger.sqlite_store import SqliteStore
+from healthledger.ledger.state import HistoryEntry, VersionedValue
+from healthledger.ledger.validation import (
+    IdentityResolver,
+    Validator,
+    check_signature,
+)
+
+Progress = Callable[[int, int], None]
+"""Called as ``progress(blocks_done, blocks_total)`` after each block."""
+
+PARALLEL_MIN_TRANSACTIONS = 4096
+"""Below this many transactions, starting worker processes costs more than it saves."""
+
+_CHUNK_TRANSACTIONS = 1024
+"""About this many transactions per unit of work sent to a worker process."""
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """What a clean audit checked."""
+
+    path: str
+    """The ledger file audited."""
+    blocks: int
+    """Blocks checked (the genesis block included)."""
+    transactions: int
+    """Transactions checked, valid or not."""
+    codes: dict[str, int]
+    """Transactions per validation code."""
+    head_hash: str
+    """Hash of the last block."""
+    state_root: str
+    """State root of the last block."""
+    log_size: int
+    """Size of the global log."""
+    log_root: str
+    """Hex root of the global log."""
+    state_keys: int
+    """Keys in the world state."""
+    workers: int
+    """Worker processes that checked signatures ahead of the replay (0: none)."""
+    prechecked: int
+    """Signature checks of the replay answered by the workers' outcomes."""
+    checked_in_replay: int
+    """Signature checks the replay made itself (with workers: those they missed)."""
+    seconds: float
+    """Wall time of the audit."""
+    stored_rows: dict[str, int] = field(default_factory=dict)
+    """Rows compared per table."""
+
+    @property
+    def tx_per_s(self) -> float:
+        """Transactions audited per second."""
+        return self.transactions / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "path": self.path,
+            "ok": True,
+            "blocks": self.blocks,
+            "transactions": self.transactions,
+            "codes": dict(sorted(self.codes.items())),
+            "head_hash": self.head_hash,
+            "state_root": self.state_root,
+            "log_size": self.log_size,
+            "log_root": self.log_root,
+            "state_keys": self.state_keys,
+            "workers": self.workers,
+            "prechecked": self.prechecked,
+            "checked_in_replay": self.checked_in_replay,
+            "seconds": round(self.seconds, 3),
+            "tx_per_s": round(self.tx_per_s, 1),
+            "stored_rows": dict(sorted(self.stored_rows.items())),
+        }
+
+
+def audit_store(
+    path: Path | str,
+    *,
+    validator: Validator,
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> AuditReport:
+    """Audit the ledger file at ``path`` with ``validator`` (the one every peer uses).
+
+    ``workers`` is how many processes check signatures ahead of the replay; by default
+    one per core for ledgers of at least PARALLEL_MIN_TRANSACTIONS transactions, else 0.
+    Raises InvalidBlock naming the first bad block, or StorageError if ``path`` is not
+    a readable ledger store.
+    """
+    started = time.perf_counter()
+    uri = _read_only_uri(path)
+    db = _open(uri, path)
+    try:
+        return _Audit(db, uri, str(path), validator, progress, workers).run(started)
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"cannot read ledger store {path}: {exc}") from exc
+    finally:
+        db.close()
+
+
+def _read_only_uri(path: Path | str) -> str:
+    resolved = Path(path).resolve()
+    if not resolved.is_file():
+        raise StorageError(f"no ledger store at {path}")
+    return resolved.as_uri() + "?mode=ro"
+
+
+def _open(uri: str, path: Path | str) -> sqlite3.Connection:
+    try:
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open ledger store {path}: {exc}") from exc
+    try:
+        # One read transaction for the whole audit: a consistent snapshot even if a
+        # node is committing to the same file meanwhile.
+        db.execute("BEGIN")
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise StorageError(f"{path} is not a readable ledger store: {exc}") from exc
+    missing = {"meta", "blocks", "txs", "state", "history", "log_nodes"} - tables
+    if missing:
+        db.close()
+        raise StorageError(f"{path} is not a ledger store: no table(s) {sorted(missing)}")
+    return db
+
+
+class _Audit:
+    """One audit run: the stored file, the replay and the checks between them."""
+
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        uri: str,
+        path: str,
+        validator: Validator,
+        progress: Progress | None,
+        workers: int | None,
+    ) -> None:
+        self.db = db
+        self.uri = uri
+        self.path = path
+        self.validator = validator
+        self.progress = progress
+        self.workers = workers
+        self.nodes = InMemoryNodes()
+        self.log = MerkleLog(self.nodes, 0)
+        self.log_sizes: list[int] = []
+        """log_size after each block, to tell which block made a log node."""
+
+    def run(self, started: float) -> AuditReport:
+        """Check everything; the report, or the first problem as an error."""
+        self._check_meta()
+        total_blocks = self.db.execute("SELECT COUNT(*) FROM blocks").fetchone()[0]
+        total_txs = self.db.execute("SELECT COUNT(*) FROM txs").fetchone()[0]
+        if total_blocks == 0:
+            raise InvalidBlock("block 0: the store holds no blocks")
+        workers = self.workers
+        if workers is None:
+            workers = (os.cpu_count() or 1) if total_txs >= PARALLEL_MIN_TRANSACTIONS else 0
+        checks = _SignatureOutcomes()
+        pool: ProcessPoolExecutor | None = None
+        replay_validator = self.validator
+        if workers > 0:
+            try:
+                pool = ProcessPoolExecutor(
+                    max_workers=workers,
+                    mp_context=_worker_context(),
+                    initializer=_worker_start,
+                    initargs=(self.uri, self.validator.identities),
+                )
+                checks.schedule(pool, _chunks(total_blocks, total_txs))
+                replay_validator = self.validator.with_signature_check(checks.check, threads=1)
+            except OSError:
+                # No processes to be had (limits, sandbox): the replay checks everything.
+                if pool is not None:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                pool, workers, replay_validator = None, 0, self.validator
+        try:
+            replay = SqliteStore(":memory:", synchronous="OFF")
+            try:
+                summary = self._replay_blocks(Chain(replay, replay_validator), checks, total_blocks)
+                rows = self._compare_tables(replay)
+            finally:
+                replay.close()
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        head, txs, codes = summary
+        return AuditReport(
+            path=self.path,
+            blocks=head.height + 1,
+            transactions=txs,
+            codes=codes,
+            head_hash=head.hash,
+            state_root=head.state_root,
+            log_size=head.log_size,
+            log_root=head.log_root,
+            state_keys=rows["state"],
+            workers=workers,
+            prechecked=checks.hits,
+            checked_in_replay=checks.misses,
+            seconds=time.perf_counter() - started,
+            stored_rows=rows,
+        )
+
+    def _check_meta(self) -> None:
+        row = self.db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
+        if row is None or row[0] != str(FORMAT_VERSION):
+            # Audited as it is, never migrated: an older store needs a node to migrate it.
+            found = None if row is None else row[0]
+            raise StorageError(
+                f"{self.path}: store format version {found!r} is not {FORMAT_VERSION} "
+                "(a node migrates an older store when it opens it)"
+            )
+
+    # --- blocks ----------------------------------------------------------------
+
+    def _replay_blocks(
+        self, chain: Chain, checks: _SignatureOutcomes, total: int
+    ) -> tuple[BlockHeader, int, dict[str, int]]:
+        previous: BlockHeader | None = None
+        txs = 0
+        codes: dict[str, int] = {}
+        rows = self.db.execute("SELECT height, hash, header, body FROM blocks ORDER BY height")
+        for expected_height, (height, hash_column, header_column, body) in enumerate(rows):
+            if height != expected_height:
+                raise InvalidBlock(
+                    f"block {expected_height}: missing (next stored block is {height})"
+                )
+            block = self._check_stored_block(height, hash_column, header_column, body, previous)
+            checks.wait_for(height)
+            self._check_replay(chain, block, height)
+            previous = block.header
+            txs += len(block.transactions)
+            for code in block.codes:
+                codes[str(code)] = codes.get(str(code), 0) + 1
+            if self.progress is not None:
+                self.progress(height + 1, total)
+        assert previous is not None  # the caller made sure there is a block
+        return previous, txs, codes
+
+    def _check_stored_block(
+        self,
+        height: int,
+        hash_column: object,
+        header_column: object,
+        body: object,
+        previous: BlockHeader | None,
+    ) -> Block:
+        """Everything about block ``height`` that needs no replay."""
+        if not isinstance(body, bytes):
+            raise InvalidBlock(f"block {height}: body is not a blob")
+        try:
+            raw = json.loads(body, parse_float=_no_float, parse_constant=_no_float)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidBlock(f"block {height}: body is not canonical JSON: {exc}") from exc
+        try:
+            block = Block.from_json(raw)
+        except InvalidBlock as exc:
+            raise InvalidBlock(_name_block(height, str(exc))) from exc
+        header = block.header
+        try:
+            header_bytes = canonical_json(header.to_json())
+            leaves = [tx.leaf_hash for tx in block.transactions]
+            encoded = block.canonical
+        except CryptoError as exc:
+            raise InvalidBlock(f"block {height}: not in the canonical profile: {exc}") from exc
+        if body != encoded:
+            raise InvalidBlock(
+                f"block {height}: stored body is not the canonical encoding of its block"
+            )
+        if header.height != height:
+            raise InvalidBlock(f"block {height}: header says height {header.height}")
+        if header_column != header_bytes.decode("ascii"):
+            raise InvalidBlock(f"block {height}: header column differs from the body's header")
+        if hash_column != header.hash:
+            raise InvalidBlock(f"block {height}: hash column is not the hash of its header")
+        expected_prev = ZERO_HASH if previous is None else previous.hash
+        if header.prev_hash != expected_prev:
+            raise InvalidBlock(f"block {height}: prev_hash does not link to block {height - 1}")
+        if header.tx_root != tx_root_of(block.transactions):
+            raise InvalidBlock(f"block {height}: tx_root is not the root of its transactions")
+        append = self.log.plan_append(leaves)
+        if header.log_size != append.size:
+            raise InvalidBlock(
+                f"block {height}: log_size {header.log_size}, but the log holds {append.size}"
+            )
+        if header.log_root != append.root.hex():
+            raise InvalidBlock(f"block {height}: log_root is not the root of the global log")
+        self.nodes.put_nodes(append.nodes)
+        self.log.advance(append)
+        self.log_sizes.append(append.size)
+        return block
+
+    def _check_replay(self, chain: Chain, stored: Block, height: int) -> None:
+        """Replay block ``height`` and compare every decision with the stored block."""
+        header = stored.header
+        try:
+            if height == 0:
+                if len(stored.transactions) != 1:
+                    raise InvalidBlock("block 0: genesis must hold exactly one transaction")
+                replayed = chain.commit_genesis(stored.transactions[0], timestamp=header.timestamp)
+            else:
+                replayed = chain.append(stored.transactions, timestamp=header.timestamp)
+        except CryptoError as exc:
+            raise InvalidBlock(f"block {height}: cannot replay: {exc}") from exc
+        except LedgerError as exc:
+            if isinstance(exc, InvalidBlock) and str(exc).startswith(f"block {height}"):
+                raise
+            raise InvalidBlock(f"block {height}: cannot replay: {exc}") from exc
+        for index, (mine, theirs) in enumerate(zip(replayed.codes, stored.codes, strict=True)):
+            if mine != theirs:
+                raise InvalidBlock(
+                    f"block {height}: transaction {index} is stored as {theirs}, "
+                    f"but validation gives {mine}"
+                )
+        if replayed.header.state_root != header.state_root:
+            raise InvalidBlock(f"block {height}: state_root differs from the replayed state")
+        if replayed.header != header:
+            diff = [k for k, v in replayed.header.to_json().items() if header.to_json()[k] != v]
+            raise InvalidBlock(f"block {height}: header field(s) {diff} differ from the replay")
+
+    # --- tables ----------------------------------------------------------------
+
+    def _compare_tables(self, replay: SqliteStore) -> dict[str, int]:
+        """Compare each derived table of the stored file with the replay's, merging
+        the two by primary key, so a row that is missing, extra or different is named."""
+        mine = replay.raw()
+        counts = {}
+        for table, columns, key_width, block_of in (
+            ("txs", ("log_index", "tx_id", "height", "idx", "code"), 1, _column(2)),
+            ("state", ("ns", "key", "value", "height", "idx"), 2, _column(3)),
+            ("history", ("ns", "key", "height", "idx", "tx_id", "value"), 4, _column(2)),
+            ("log_nodes", ("level", "idx", "hash"), 2, self._block_of_node),
+        ):
+            order = ", ".join(columns[:key_width])
+            sql = f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}"  # noqa: S608
+            stored_rows, replayed_rows = self.db.execute(sql), mine.execute(sql)
+            stored, replayed = next(stored_rows, None), next(replayed_rows, None)
+            count = 0
+            while stored is not None or replayed is not None:
+                if stored == replayed:
+                    count += 1
+                    stored, replayed = next(stored_rows, None), next(replayed_rows, None)
+                    continue
+                if replayed is None or (
+                    stored is not None
+                    and _sql_order(stored[:key_width]) < _sql_order(replayed[:key_width])
+                ):
+                    assert stored is not None
+                    row, height, problem = (
+                        stored,
+                        block_of(stored),
+                        "is stored but no block explains it",
+                    )
+                elif stored is None or _sql_order(stored[:key_width]) > _sql_order(
+                    replayed[:key_width]
+                ):
+                    row, height, problem = replayed, block_of(replayed), "is missing from the store"
+                else:
+                    row, height, problem = replayed, block_of(replayed), "differs from the replay"
+                last = len(self.log_sizes) - 1
+                height = height if 0 <= height <= last else last
+                raise InvalidBlock(
+                    f"block {height}: {table} row {_describe(row, key_width)} {problem}"
+                )
+            counts[table] = count
+        return counts
+
+    def _block_of_node(self, row: tuple[Any, ...]) -> int:
+        level, index = row[0], row[1]
+        if not isinstance(level, int) or not isinstance(index, int) or not 0 <= level < 64:
+            return len(self.log_sizes) - 1
+        last_leaf = ((index + 1) << level) - 1
+        return min(bisect.bisect_right(self.log_sizes, last_leaf), len(self.log_sizes) - 1)
+
+
+def _column(i: int) -> Callable[[tuple[Any, ...]], int]:
+    def block_of(row: tuple[Any, ...]) -> int:
+        value = row[i]
+        return value if isinstance(value, int) else -1
+
+    return block_of
+
+
+def _describe(row: tuple[Any, ...], key_width: int) -> str:
+    key = row[:key_width]
+    return "(" + ", ".join(repr(v.hex() if isinstance(v, bytes) else v) for v in key) + ")"
+
+
+def _sql_order(values: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
+    """A sort key agreeing with SQLite's order: NULL, numbers, text, blobs (by bytes)."""
+    return tuple(
+        (0, 0)
+        if v is None
+        else (1, v)
+        if isinstance(v, int | float)
+        else (2, v)
+        if isinstance(v, str)
+        else (3, bytes(v))
+        for v in values
+    )
+
+
+def _name_block(height: int, message: str) -> str:
+    return message if message.startswith(f"block {height}") else f"block {height}: {message}"
+
+
+def _no_float(text: str) -> Any:
+    raise ValueError(f"{text} is not allowed in canonical JSON")
+
+
+# --- signature checks ahead of the replay ----------------------------------------------
+
+
+def _digest(public_key: bytes, signature: bytes, message: bytes) -> bytes:
+    """Names one check: a 32-byte key and a 64-byte signature make the split unambiguous."""
+    return hashlib.sha256(public_key + signature + message).digest()
+
+
+class _SignatureOutcomes:
+    """The checks worker processes found to verify, merged in block order."""
+
+    def __init__(self) -> None:
+        self.hits = 0
+        self.misses = 0
+        self._verified: set[bytes] = set()
+        self._pending: list[tuple[int, Future[list[bytes]]]] = []
+        """(first height, checks of the blocks from there) in height order."""
+
+    def schedule(self, pool: ProcessPoolExecutor, chunks: Sequence[tuple[int, int]]) -> None:
+        """Send every chunk of heights to the workers."""
+        self._pending = [
+            (first, pool.submit(_worker_verify, first, last)) for first, last in chunks
+        ]
+        self._pending.reverse()
+
+    def wait_for(self, height: int) -> None:
+        """Merge the outcomes of every chunk that starts at or before ``height``."""
+        while self._pending and self._pending[-1][0] <= height:
+            _, future = self._pending.pop()
+            try:
+                self._verified.update(future.result())
+            except Exception:  # noqa: BLE001, S112 - only hints are lost: the replay checks
+                continue
+
+    def check(self, public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+        """A SignatureCheck: a worker's positive outcome for this very check, or check now."""
+        if _digest(public_key.public_bytes_raw(), signature, message) in self._verified:
+            self.hits += 1
+            return True
+        self.misses += 1
+        return check_signature(public_key, signature, message)
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    # fork starts a worker in milliseconds and needs no importable __main__; workers
+    # touch nothing the parent's other threads may hold (no console, no open store).
+    if "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _chunks(total_blocks: int, total_txs: int) -> list[tuple[int, int]]:
+    """(first, last) height ranges of about _CHUNK_TRANSACTIONS transactions each."""
+    per_chunk = max(1, _CHUNK_TRANSACTIONS * total_blocks // max(total_txs, 1))
+    return [
+        (first, min(first + per_chunk, total_blocks) - 1)
+        for first in range(0, total_blocks, per_chunk)
+    ]
+
+
+class _StoredState:
+    """The stored final world state, read-only: where workers look for signers' keys."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def get_state(self, ns: str, key: str) -> VersionedValue | None:
+        """The stored value of a key."""
+        row = self._db.execute(
+            "SELECT value, height, idx FROM state WHERE ns=? AND key=?", (ns, key)
+        ).fetchone()
+        return None if row is None else VersionedValue(json.loads(row[0]), (row[1], row[2]))
+
+    def range_state(
+        self, ns: str, start: str, end: str, limit: int
+    ) -> Iterator[tuple[str, VersionedValue]]:
+        """Stored keys in [start, end)."""
+        rows = self._db.execute(
+            "SELECT key, value, height, idx FROM state WHERE ns=? AND key>=? "
+            "AND (?='' OR key<?) ORDER BY key LIMIT ?",
+            (ns, start, end, end, limit),
+        )
+        for key, value, height, idx in rows:
+            yield key, VersionedValue(json.loads(value), (height, idx))
+
+    def key_history(self, ns: str, key: str, limit: int) -> list[HistoryEntry]:
+        """Not needed to find keys."""
+        return []
+
+
+class _Worker:
+    """A worker process's read-only view of the store and the keys it has found."""
+
+    def __init__(self, uri: str, identities: IdentityResolver) -> None:
+        self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
+        self._state = _StoredState(self._db)
+        self._identities = identities
+        self._keys: dict[str, tuple[Ed25519PublicKey, bytes] | None] = {}
+
+    def verify_blocks(self, first: int, last: int) -> list[bytes]:
+        """Digests of the signature checks of blocks first..last that verify."""
+        verified: list[bytes] = []
+        rows = self._db.execute(
+            "SELECT body FROM blocks WHERE height BETWEEN ? AND ? ORDER BY height", (first, last)
+        )
+        for (body,) in rows:
+            try:
+                transactions = json.loads(body)["transactions"]
+            except (LookupError, TypeError, ValueError):
+                continue
+            for tx in transactions if isinstance(transactions, list) else ():
+                try:
+                    self._verify_tx(tx, verified)
+                except (LookupError, TypeError, ValueError, AttributeError, CryptoError):
+                    continue  # malformed: the replay reports it
+        return verified
+
+    def _verify_tx(self, tx: Any, verified: list[bytes]) -> None:
+        # The same bytes Transaction computes, straight from the parsed JSON: a block
+        # body is canonical, so re-encoding a part gives that part's canonical form.
+        signed = tx["signed_proposal"]
+        signed_bytes = canonical_json_unchecked(signed["proposal"])
+        self._verify(signed["proposal"]["creator"], signed["signature"], signed_bytes, verified)
+        tx_id = sha256_hex(canonical_json_unchecked(signed))
+        payload = (
+            b'{"response":'
+            + canonical_json_unchecked(tx["response"])
+            + b',"tx_id":'
+            + canonical_json_unchecked(tx_id)
+            + b"}"
+        )
+        for endorsement in tx["endorsements"]:
+            self._verify(endorsement["endorser"], endorsement["signature"], payload, verified)
+
+    def _verify(
+        self, identity_id: str, signature_b64: str, message: bytes, verified: list[bytes]
+    ) -> None:
+        if identity_id not in self._keys:
+            identity = self._identities.resolve(identity_id, self._state)
+            self._keys[identity_id] = (
+                None
+                if identity is None
+                else (identity.public_key, identity.public_key.public_bytes_raw())
+            )
+        key = self._keys[identity_id]
+        signature = decode_b64(signature_b64, what="signature")
+        if key is not None and check_signature(key[0], signature, message):
+            verified.append(_digest(key[1], signature, message))
+
+
+# Set in each worker process by its pool's initializer; never used in the parent.
+_worker: _Worker | None = None
+
+
+def _worker_start(uri: str, identities: IdentityResolver) -> None:
+    global _worker
+    _worker = _Worker(uri, identities)
+
+
+def _worker_verify(first: int, last: int) -> list[bytes]:
+    assert _worker is not None, "not a worker process"
+    return _worker.verify_blocks(first, last)

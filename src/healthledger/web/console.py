@@ -1,0 +1,98 @@
+"""The web console: the API plus server-rendered pages (Jinja2), one app.
+
+The pages reach the ledger only through the API's services (``api.app.services_of``):
+the same reader, transactor and verifier the JSON routes use.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from healthledger.api.app import create_api, services_of
+from healthledger.api.problems import install_problem_handlers
+from healthledger.node.embedded import EmbeddedNode
+from healthledger.web.pages import page_router
+from healthledger.web.session import COOKIE_NAME
+from healthledger.web.views import WEB_DIR, Console, LoginRequired, local_path
+
+
+def _session_router(console: Console) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/login", response_class=HTMLResponse)
+    def login_page(
+        request: Request, next_path: Annotated[str, Query(alias="next")] = "/"
+    ) -> HTMLResponse:
+        """Choose a demo identity."""
+        return console.render(
+            request,
+            "login.html",
+            console.viewer(request),
+            groups=console.login_choices(),
+            next=local_path(next_path),
+        )
+
+    @router.post("/login")
+    def login(
+        request: Request,
+        identity: Annotated[str, Form()],
+        csrf: Annotated[str, Form()],
+        next_path: Annotated[str, Form(alias="next")] = "/",
+    ) -> Response:
+        """Log in as a demo identity whose key the server holds."""
+        console.check_csrf(None, csrf)
+        held = {d.id for d in console.services.transactor.demo_identities()}
+        if identity not in held:
+            return console.render(
+                request,
+                "login.html",
+                None,
+                status=403,
+                groups=console.login_choices(),
+                next=local_path(next_path),
+                error=f"No demo key is held for {identity}.",
+            )
+        response = RedirectResponse(local_path(next_path), status_code=303)
+        response.set_cookie(
+            COOKIE_NAME,
+            console.sessions.issue(identity),
+            max_age=console.sessions.max_age_s,
+            httponly=True,
+            samesite="strict",
+            path="/",
+        )
+        return response
+
+    @router.post("/logout")
+    def logout(request: Request, csrf: Annotated[str, Form()]) -> Response:
+        """Forget the session."""
+        viewer = console.viewer(request)
+        console.check_csrf(viewer, csrf)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE_NAME, path="/")
+        return response
+
+    return router
+
+
+def create_console(node: EmbeddedNode, *, demo_custody: bool = True) -> FastAPI:
+    """The API app of ``node`` plus the console's pages; with ``demo_custody`` (the
+    default for the demo) the server signs for the demo identity a user logs in as."""
+    app = create_api(node, demo_custody=demo_custody)
+    console = Console(services_of(app))
+    install_problem_handlers(app, html=console.render_problem)
+
+    async def to_login(request: Request, exc: Exception) -> Response:
+        target = exc.next_path if isinstance(exc, LoginRequired) else "/"
+        return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+
+    app.add_exception_handler(LoginRequired, to_login)
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    app.include_router(_session_router(console))
+    app.include_router(page_router(console))
+    return app

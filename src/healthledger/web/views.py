@@ -1,0 +1,171 @@
+"""What the console's pages share: the viewer, the templates, filters and the services."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from healthledger.api.app import ApiServices
+from healthledger.api.problems import ApiError, Problem, problem
+from healthledger.api.services import CUSTODY_NOTICE
+from healthledger.web.session import COOKIE_NAME, SessionSigner
+
+WEB_DIR = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is logged in: a demo identity and what membership says of it."""
+
+    id: str
+    org: str
+    org_name: str
+    role: str
+    status: str
+
+
+class LoginRequired(Exception):
+    """The page needs a logged-in demo identity."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+def format_ms(ms: object) -> str:
+    """Unix milliseconds as a UTC date and time."""
+    if not isinstance(ms, int):
+        return "—"
+    moment = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def short(text: object, keep: int = 12) -> str:
+    """A long hash cut to its first characters."""
+    value = str(text)
+    return value if len(value) <= keep + 1 else value[:keep] + "…"
+
+
+def pretty(value: Any) -> str:
+    """Indented JSON for display."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def local_path(target: str | None) -> str:
+    """``target`` if it is a path on this site, else ``/`` (no open redirects)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+class Console:
+    """What every page needs: the services, the templates and the session signer."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self.services = services
+        self.reader = services.reader
+        self.demo_custody = services.demo_custody
+        self.sessions = SessionSigner()
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(WEB_DIR / "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        env.filters.update(ms=format_ms, short=short, pretty=pretty)
+        env.globals.update(custody_notice=CUSTODY_NOTICE, demo_custody=self.demo_custody)
+        self.templates = Jinja2Templates(env=env)
+
+    def viewer(self, request: Request) -> Viewer | None:
+        """The logged-in identity, if its session is genuine and its key is held."""
+        if not self.demo_custody:
+            return None
+        identity = self.sessions.read(request.cookies.get(COOKIE_NAME))
+        if identity is None:
+            return None
+        held = {d.id: d for d in self.services.transactor.demo_identities()}
+        demo = held.get(identity)
+        if demo is None:
+            return None
+        record = self.reader.identity(identity) or {}
+        names = {o["id"]: o.get("name", o["id"]) for o in self.reader.organisations()}
+        return Viewer(
+            demo.id,
+            demo.org,
+            str(names.get(demo.org, demo.org)),
+            demo.role,
+            str(record.get("status", "unregistered")),
+        )
+
+    def require_viewer(self, request: Request) -> Viewer | None:
+        """The viewer; with demo custody, a login is required."""
+        viewer = self.viewer(request)
+        if viewer is None and self.demo_custody:
+            query = f"?{request.url.query}" if request.url.query else ""
+            raise LoginRequired(request.url.path + query)
+        return viewer
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        viewer: Viewer | None,
+        *,
+        status: int = 200,
+        **context: Any,
+    ) -> HTMLResponse:
+        """A page, with the viewer and a CSRF token for its forms."""
+        return self.templates.TemplateResponse(
+            request,
+            template,
+            {
+                "viewer": viewer,
+                "csrf": self.sessions.csrf_token(viewer.id if viewer else None),
+                "path": request.url.path,
+                **context,
+            },
+            status_code=status,
+        )
+
+    def render_problem(self, request: Request, found: Problem) -> HTMLResponse:
+        """An error page for a problem met while rendering a page."""
+        return self.render(
+            request, "error.html", self.viewer(request), status=found.status, problem=found
+        )
+
+    def check_csrf(self, viewer: Viewer | None, token: str) -> None:
+        """Refuse a form post whose CSRF token does not match the session."""
+        if not self.sessions.check_csrf(viewer.id if viewer else None, token):
+            raise ApiError(problem("access-denied", "the form has expired; reload the page"))
+
+    def login_choices(self) -> list[tuple[str, list[Mapping[str, str]]]]:
+        """Demo identities by organisation: (organisation name, identities)."""
+        organisations = {o["id"]: o for o in self.reader.organisations()}
+        statuses = {i["id"]: i.get("status", "") for i in self.reader.identities()}
+        groups: dict[str, list[Mapping[str, str]]] = {}
+        for demo in self.services.transactor.demo_identities():
+            groups.setdefault(demo.org, []).append(
+                {
+                    "id": demo.id,
+                    "name": demo.name,
+                    "role": demo.role,
+                    "status": str(statuses.get(demo.id, "unregistered")),
+                }
+            )
+        return [
+            (str(organisations.get(org, {}).get("name", org)), sorted(items, key=_role_order))
+            for org, items in sorted(groups.items())
+        ]
+
+
+def _role_order(item: Mapping[str, str]) -> tuple[int, str]:
+    order = {"admin": 0, "peer": 2}
+    return order.get(item["role"], 1), item["name"]

@@ -284,7 +284,9 @@ def read_sse(text: str) -> list[dict[str, Any]]:
     return events
 
 
-def test_events_stream_and_resume(client: TestClient) -> None:
+def test_events_stream_and_resume(client: TestClient, node: EmbeddedNode) -> None:
+    for n in range(2):  # at least five events: blocks 0..2 and two contract events
+        invoke(client, node, "gd-cdc/epi-wang", "note", {"key": f"ev{n}", "text": "x"})
     with client.stream("GET", "/api/v1/events?limit=5") as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")

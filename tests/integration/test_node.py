@@ -209,3 +209,23 @@ def test_endorsement_fails_when_no_peer_can_satisfy(node: EmbeddedNode) -> None:
     node.invoke(DOCTOR, "notebook", "lock", {"key": "k", "policy": "'nobody.peer'"})
     with pytest.raises(EndorsementFailed):
         node.invoke(DOCTOR, "notebook", "put", {"key": "k", "value": 1})
+
+
+def test_submit_prechecks_forged_and_unendorsed_transactions(node: EmbeddedNode) -> None:
+    from dataclasses import replace
+
+    from healthledger.node.errors import TransactionRefused
+
+    tx = node.peer.endorse(node.propose(DOCTOR, "notebook", "put", {"key": "a", "value": 1}))
+    before = height_and_state(node)
+    with pytest.raises(TransactionRefused) as caught:
+        node.peer.submit(replace(tx, endorsements=()))
+    assert caught.value.code == "ENDORSEMENT_POLICY_FAILURE"
+    forged = bytearray(tx.signed_proposal.signature)
+    forged[1] ^= 4
+    with pytest.raises(BadRequest):
+        node.peer.submit(
+            replace(tx, signed_proposal=replace(tx.signed_proposal, signature=bytes(forged)))
+        )
+    assert height_and_state(node) == before
+    node.peer.wait(node.peer.submit(tx), tx.tx_id, 10)

@@ -62,11 +62,13 @@ from healthledger.ledger.errors import (
 from healthledger.ledger.transaction import ValidationCode
 from healthledger.node.errors import (
     BadRequest,
+    BadSignature,
     CommitTimeout,
     DuplicateTransaction,
     EndorsementFailed,
     NodeError,
     NodeUnavailable,
+    TransactionRefused,
 )
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -304,15 +306,6 @@ class ApiError(Exception):
         self.problem = problem
 
 
-class ValidationRefused(Exception):
-    """A submitted transaction would not validate against the current state."""
-
-    def __init__(self, code: ValidationCode, tx_id: str) -> None:
-        super().__init__(f"transaction {tx_id} would be marked {code}")
-        self.code = code
-        self.tx_id = tx_id
-
-
 _CODE_PROBLEMS: Mapping[ValidationCode, tuple[str, str]] = {
     ValidationCode.MALFORMED: ("invalid-transaction", "the transaction is malformed"),
     ValidationCode.DUPLICATE_TXID: ("duplicate-transaction", "already committed: a replay"),
@@ -364,7 +357,7 @@ def problem_for(exc: BaseException) -> Problem:
     """The problem to report for ``exc``; anything unknown is a 500 without detail."""
     if isinstance(exc, ApiError):
         return exc.problem
-    if isinstance(exc, ValidationRefused):
+    if isinstance(exc, TransactionRefused):
         slug, why = _CODE_PROBLEMS[exc.code]
         headers = _WWW_AUTHENTICATE if PROBLEM_TYPES[slug].status == 401 else None
         return problem(
@@ -377,7 +370,7 @@ def problem_for(exc: BaseException) -> Problem:
         return _request_validation_problem(exc)
     if isinstance(exc, StarletteHTTPException):
         return _http_problem(exc)
-    if isinstance(exc, BadRequest) and isinstance(exc.__cause__, SignatureError):
+    if isinstance(exc, BadSignature):
         return problem("bad-signature", str(exc), headers=_WWW_AUTHENTICATE)
     if isinstance(exc, InvalidArguments):
         errors = [
@@ -443,7 +436,7 @@ HtmlRenderer = Callable[[Request, Problem], Awaitable[Response] | Response]
 
 HANDLED: tuple[type[Exception], ...] = (
     ApiError,
-    ValidationRefused,
+    TransactionRefused,
     RequestValidationError,
     StarletteHTTPException,
     ContractError,
@@ -464,6 +457,15 @@ def install_problem_handlers(app: FastAPI, *, html: HtmlRenderer | None = None) 
 
     async def handle(request: Request, exc: Exception) -> Response:
         found = problem_for(exc)
+        if found.status >= 500:
+            log.warning(
+                "%s %s -> %d %s: %s",
+                request.method,
+                request.url.path,
+                found.status,
+                found.title,
+                found.detail,
+            )
         if html is not None and not is_api_path(request.url.path):
             rendered = html(request, found)
             return await rendered if isinstance(rendered, Awaitable) else rendered

@@ -16,10 +16,9 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from healthledger.api.problems import ApiError, ValidationRefused, problem
+from healthledger.api.problems import ApiError, problem
 from healthledger.ledger.transaction import SignedProposal, Transaction, ValidationCode
 from healthledger.node.embedded import EmbeddedNode
-from healthledger.node.errors import DuplicateTransaction
 from healthledger.node.peer import Receipt
 
 MAX_WAIT_S = 60.0
@@ -95,27 +94,9 @@ class Transactor:
         """Simulate and endorse a proposal."""
         return self.peer.endorse(signed)
 
-    def precheck(self, tx: Transaction) -> None:
-        """Refuse ``tx`` unless it would validate against the current state."""
-        self.peer.check_proposal(tx.signed_proposal)
-        store = self.peer.store
-        if store.tx_location(tx.tx_id) is not None:
-            raise DuplicateTransaction(f"transaction {tx.tx_id} is already committed")
-        outcome = self.peer.chain.validator.validate_block(
-            [tx],
-            state=store,
-            height=store.height(),
-            timestamp=self.peer.now(),
-            is_committed=self.peer.chain.is_committed,
-        )
-        code = outcome.codes[0]
-        if code is not ValidationCode.VALID:
-            raise ValidationRefused(code, tx.tx_id)
-
     def checked_submit(self, tx: Transaction) -> Future[Receipt]:
         """Precheck ``tx`` and send it to ordering."""
-        self.precheck(tx)
-        return self.peer.submit(tx)
+        return self.peer.submit(tx, precheck=True)
 
     async def committed(self, future: Future[Receipt], tx_id: str, timeout: float) -> Receipt:
         """The receipt once ``tx_id`` commits valid; problem otherwise. Awaits without

@@ -112,7 +112,12 @@ def simulate_platform(
         )
         _run(node, [revoke], summary, tick)
         summary.revoked.append(leaver)
-        _wait(node, [(node.peer.submit(stale), stale, f"stale commit by {leaver}")], summary, tick)
+        _wait(
+            node,
+            [(node.peer.submit(stale, precheck=False), stale, f"stale commit by {leaver}")],
+            summary,
+            tick,
+        )
 
     commit = Call(
         _founder(node),
@@ -131,7 +136,7 @@ def _run(node: EmbeddedNode, calls: Sequence[Call], summary: TrafficSummary, tic
     pending = []
     for call in calls:
         tx = node.peer.endorse(node.propose(call.identity, call.contract, call.function, call.args))
-        pending.append((node.peer.submit(tx), tx, call.label))
+        pending.append((node.peer.submit(tx, precheck=False), tx, call.label))
     _wait(node, pending, summary, tick)
 
 

@@ -30,6 +30,14 @@ class Chain:
         head = store.head()
         self.log = MerkleLog(store, 0 if head is None else head.log_size)
         self._lock = threading.Lock()
+        # Held while a block becomes visible in the store and the log advances, so
+        # readers never see a head whose log_size the in-memory log has not reached.
+        self._publish = threading.Lock()
+
+    def log_size(self) -> int:
+        """Size of the global log as of the last fully published block."""
+        with self._publish:
+            return self.log.size
 
     def height(self) -> int:
         """Number of committed blocks."""
@@ -105,6 +113,7 @@ class Chain:
         timestamp: int,
     ) -> Block:
         block, commit = self.build_block(transactions, validation, timestamp)
-        self.store.commit(commit)
-        self.log.advance(commit.log_append)
+        with self._publish:
+            self.store.commit(commit)
+            self.log.advance(commit.log_append)
         return block

@@ -1,5 +1,7 @@
 """Errors a peer reports to its clients."""
 
+from healthledger.ledger.transaction import ValidationCode
+
 
 class NodeError(Exception):
     """Base class of the node layer's errors."""
@@ -14,7 +16,20 @@ class EndorsementFailed(NodeError):
 
 
 class BadRequest(NodeError):
-    """The request is malformed or its signature does not verify."""
+    """The request is malformed, stale, or its signature does not verify."""
+
+
+class BadSignature(BadRequest):
+    """A proposal's signature does not verify against its creator's certificate."""
+
+
+class TransactionRefused(NodeError):
+    """A submitted transaction would be marked invalid: refused before ordering."""
+
+    def __init__(self, code: ValidationCode, tx_id: str) -> None:
+        super().__init__(f"transaction {tx_id} would be marked {code}")
+        self.code = code
+        self.tx_id = tx_id
 
 
 class CommitTimeout(NodeError):

@@ -30,10 +30,12 @@ from healthledger.ledger.transaction import (
 from healthledger.ledger.validation import Validator
 from healthledger.node.errors import (
     BadRequest,
+    BadSignature,
     CommitTimeout,
     DuplicateTransaction,
     EndorsementFailed,
     NodeUnavailable,
+    TransactionRefused,
 )
 from healthledger.node.events import EventHub
 from healthledger.node.metrics import NodeMetrics
@@ -147,7 +149,7 @@ class Peer:
         try:
             verify_signature(identity.public_key, signed.signature, signed.signed_bytes)
         except SignatureError as exc:
-            raise BadRequest(f"proposal signature: {exc}") from exc
+            raise BadSignature(f"proposal signature: {exc}") from exc
         skew = abs(signed.proposal.timestamp - self._clock())
         if skew > MAX_CLOCK_SKEW_MS:
             raise BadRequest(
@@ -201,8 +203,30 @@ class Peer:
         self.metrics.endorsements.inc()
         return Transaction(signed, response, tuple(endorsements))
 
-    def submit(self, tx: Transaction) -> Future[Receipt]:
-        """Send an endorsed transaction to ordering; the future resolves at commit."""
+    def precheck(self, tx: Transaction) -> None:
+        """Refuse ``tx`` unless it would validate against the current state, so that a
+        forged, replayed or unendorsed transaction never reaches a block."""
+        self.check_proposal(tx.signed_proposal)
+        if self.store.tx_location(tx.tx_id) is not None:
+            raise DuplicateTransaction(f"transaction {tx.tx_id} is already committed")
+        outcome = self.chain.validator.validate_block(
+            [tx],
+            state=self.store,
+            height=self.store.height(),
+            timestamp=self._clock(),
+            is_committed=self.chain.is_committed,
+        )
+        if outcome.codes[0] is not ValidationCode.VALID:
+            self.metrics.rejections.labels(str(outcome.codes[0])).inc()
+            raise TransactionRefused(outcome.codes[0], tx.tx_id)
+
+    def submit(self, tx: Transaction, *, precheck: bool = True) -> Future[Receipt]:
+        """Send an endorsed transaction to ordering; the future resolves at commit.
+
+        ``precheck=False`` skips the validation dry run, for transactions this peer has
+        just endorsed itself (every peer still validates them in their block)."""
+        if precheck:
+            self.precheck(tx)
         if not self._started:
             raise NodeUnavailable("the node is not accepting transactions")
         future: Future[Receipt] = Future()
@@ -228,7 +252,7 @@ class Peer:
     ) -> tuple[Receipt, Any]:
         """Endorse, order and wait for commit; returns the receipt and the function's result."""
         tx = self.endorse(signed, transient=transient)
-        return self.wait(self.submit(tx), tx.tx_id, timeout), tx.response.result
+        return self.wait(self.submit(tx, precheck=False), tx.tx_id, timeout), tx.response.result
 
     @staticmethod
     def wait(future: Future[Receipt], tx_id: str, timeout: float) -> Receipt:
@@ -326,9 +350,10 @@ class Peer:
         """RFC 9162 inclusion proof of ``tx_id`` in the global log (field names of the
         RFC 9162 vector files, hashes in base64), with the block it belongs to."""
         tx, location = self.transaction(tx_id)
-        size = self.chain.log.size if tree_size is None else tree_size
-        if not location.log_index < size <= self.chain.log.size:
-            raise NotFound(f"tree size must be in ({location.log_index}, {self.chain.log.size}]")
+        current = self.chain.log_size()
+        size = current if tree_size is None else tree_size
+        if not location.log_index < size <= current:
+            raise NotFound(f"tree size must be in ({location.log_index}, {current}]")
         proof = self.chain.log.inclusion_proof(location.log_index, size)
         root = self.chain.log.root(size)
         verify_inclusion(
@@ -352,9 +377,10 @@ class Peer:
 
     def consistency_proof(self, size1: int, size2: int | None = None) -> dict[str, Any]:
         """RFC 9162 consistency proof between two sizes of the global log."""
-        size2 = self.chain.log.size if size2 is None else size2
-        if not 0 < size1 <= size2 <= self.chain.log.size:
-            raise NotFound(f"sizes must satisfy 0 < size1 <= size2 <= {self.chain.log.size}")
+        current = self.chain.log_size()
+        size2 = current if size2 is None else size2
+        if not 0 < size1 <= size2 <= current:
+            raise NotFound(f"sizes must satisfy 0 < size1 <= size2 <= {current}")
         return {
             "size1": size1,
             "size2": size2,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from healthledger.api.problems import ApiError, ValidationRefused, problem, problem_for
+from healthledger.api.problems import ApiError, problem, problem_for
 from healthledger.contracts.errors import ContractError
 from healthledger.crypto.errors import CryptoError
 from healthledger.ledger.errors import LedgerError
@@ -16,7 +16,7 @@ from healthledger.node.errors import NodeError
 from healthledger.web.views import Console, Viewer
 
 PAGE_SIZE = 20
-REFUSALS = (ApiError, ValidationRefused, ContractError, NodeError, LedgerError, CryptoError)
+REFUSALS = (ApiError, ContractError, NodeError, LedgerError, CryptoError)
 """Errors a write from the console reports on the page instead of as an error page."""
 
 

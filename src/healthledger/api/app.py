@@ -17,6 +17,7 @@ from healthledger.api.routes_tx import demo_router, transactions_router
 from healthledger.api.services import CUSTODY_NOTICE, LedgerReader
 from healthledger.api.transactor import Transactor
 from healthledger.api.verifier import Verifier
+from healthledger.apps.registry import INSTALLED_APPS
 from healthledger.node.embedded import EmbeddedNode
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -80,6 +81,10 @@ def create_api(
         app.include_router(demo_router(services.transactor))
     app.include_router(ledger_router(services.reader, services.verifier))
     app.include_router(events_router(node.peer, services.signal))
+    for installed in INSTALLED_APPS:
+        if installed.api_routes is not None:
+            router = installed.api_routes(node)
+            app.include_router(router, prefix=f"/api/v1/{installed.name}", tags=[installed.name])
 
     install_reference(app)
     registry = node.peer.metrics.registry

@@ -60,6 +60,9 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+for _installed in INSTALLED_APPS:
+    if _installed.cli is not None:
+        app.add_typer(_installed.cli(), name=_installed.name, help=_installed.title)
 
 
 class CliError(Exception):
@@ -227,8 +230,13 @@ def demo(
 
                 summary = simulate_platform(node, rng, advance=tick)
             for installed in INSTALLED_APPS:
+                if installed.simulate is None:
+                    continue
                 with _progress(True, f"{installed.name} traffic"):
-                    installed.simulate(node, rng)
+                    counts = installed.simulate(node, rng)
+                out.print(
+                    f"{installed.name}: " + ", ".join(f"{n} {what}" for what, n in counts.items())
+                )
             codes = ", ".join(f"{n} {code}" for code, n in sorted(summary.codes.items()))
             out.print(
                 f"committed {sum(summary.codes.values())} transactions ({codes}); "

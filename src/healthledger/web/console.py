@@ -6,7 +6,7 @@ the same reader, transactor and verifier the JSON routes use.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, Query, Request
@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from healthledger.api.app import create_api, services_of
 from healthledger.api.problems import install_problem_handlers
+from healthledger.apps.registry import INSTALLED_APPS
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.web.pages import page_router
 from healthledger.web.session import COOKIE_NAME
@@ -80,6 +81,37 @@ def _session_router(console: Console) -> APIRouter:
     return router
 
 
+class ConsolePageKit:
+    """The console's layout, session and CSRF, lent to application pages (apps.PageKit)."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+
+    def identity(self, request: Request) -> str | None:
+        """The logged-in demo identity, or None."""
+        viewer = self._console.viewer(request)
+        return None if viewer is None else viewer.id
+
+    def require_identity(self, request: Request) -> str:
+        """The logged-in identity, or a redirect to the login page."""
+        viewer = self._console.viewer(request)
+        if viewer is None:
+            query = f"?{request.url.query}" if request.url.query else ""
+            raise LoginRequired(request.url.path + query)
+        return viewer.id
+
+    def render(
+        self, request: Request, template: str, *, status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        """An application page inside the console's layout."""
+        viewer = self._console.viewer(request)
+        return self._console.render(request, template, viewer, status=status, **context)
+
+    def check_csrf(self, request: Request, token: str) -> None:
+        """Refuse a form whose CSRF token is not this session's."""
+        self._console.check_csrf(self._console.viewer(request), token)
+
+
 def create_console(node: EmbeddedNode, *, demo_custody: bool = True) -> FastAPI:
     """The API app of ``node`` plus the console's pages; with ``demo_custody`` (the
     default for the demo) the server signs for the demo identity a user logs in as."""
@@ -95,4 +127,8 @@ def create_console(node: EmbeddedNode, *, demo_custody: bool = True) -> FastAPI:
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     app.include_router(_session_router(console))
     app.include_router(page_router(console))
+    kit = ConsolePageKit(console)
+    for installed in INSTALLED_APPS:
+        if installed.pages is not None:
+            app.include_router(installed.pages(node, kit), prefix=f"/{installed.name}")
     return app

@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from healthledger.api.app import ApiServices
 from healthledger.api.problems import ApiError, Problem, problem
 from healthledger.api.services import CUSTODY_NOTICE
+from healthledger.apps.registry import INSTALLED_APPS
 from healthledger.web.session import COOKIE_NAME, SessionSigner
 
 WEB_DIR = Path(__file__).parent
@@ -75,13 +76,19 @@ class Console:
         self.reader = services.reader
         self.demo_custody = services.demo_custody
         self.sessions = SessionSigner()
+        folders = [WEB_DIR / "templates"]
+        folders += [a.templates for a in INSTALLED_APPS if a.templates is not None]
         env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(WEB_DIR / "templates"),
+            loader=jinja2.FileSystemLoader(folders),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
         )
         env.filters.update(ms=format_ms, short=short, pretty=pretty)
-        env.globals.update(custody_notice=CUSTODY_NOTICE, demo_custody=self.demo_custody)
+        env.globals.update(
+            custody_notice=CUSTODY_NOTICE,
+            demo_custody=self.demo_custody,
+            app_nav=[(f"/{a.name}", a.title) for a in INSTALLED_APPS if a.pages is not None],
+        )
         self.templates = Jinja2Templates(env=env)
 
     def viewer(self, request: Request) -> Viewer | None:

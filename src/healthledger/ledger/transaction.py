@@ -14,7 +14,11 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
-from healthledger.crypto.canonical import canonical_json, check_canonical
+from healthledger.crypto.canonical import (
+    canonical_json,
+    canonical_json_unchecked,
+    check_canonical,
+)
 from healthledger.crypto.errors import CryptoError
 from healthledger.crypto.hashing import is_hex_hash, sha256, sha256_hex
 from healthledger.crypto.keys import SigningKey, decode_b64, encode_b64
@@ -115,6 +119,13 @@ class Proposal:
             obj["transient_hash"] = self.transient_hash
         return obj
 
+    def __post_init__(self) -> None:
+        # Checked once here, so every later encoding of the proposal can skip the check.
+        try:
+            check_canonical(self.args)
+        except CryptoError as exc:
+            raise InvalidTransaction(f"proposal: args: {exc}") from exc
+
     @classmethod
     def from_json(cls, obj: Any) -> Proposal:
         """Parse and check a proposal's JSON form."""
@@ -135,10 +146,6 @@ class Proposal:
         _require(bool(IDENTITY_RE.match(creator)), f"{where}: bad creator id {creator!r}")
         _require(bool(NONCE_RE.match(nonce)), f"{where}: nonce must be 32 lowercase hex chars")
         _require(timestamp >= 0, f"{where}: timestamp must be non-negative")
-        try:
-            check_canonical(args)
-        except CryptoError as exc:
-            raise InvalidTransaction(f"{where}: args: {exc}") from exc
         transient_hash = None
         if "transient_hash" in obj:
             transient_hash = _field(obj, "transient_hash", str, where)
@@ -172,7 +179,7 @@ class SignedProposal:
     @cached_property
     def signed_bytes(self) -> bytes:
         """The bytes the creator signed."""
-        return canonical_json(self.proposal.to_json())
+        return canonical_json_unchecked(self.proposal.to_json())
 
     @cached_property
     def canonical(self) -> bytes:
@@ -367,7 +374,9 @@ class ProposalResponse:
 def endorsement_payload(tx_id: str, response: ProposalResponse) -> bytes:
     """The bytes an endorser signs: the transaction id and the response it computed."""
     # Same bytes as canonical_json({"tx_id": ..., "response": ...}): keys in sorted order.
-    return b'{"response":' + response.canonical + b',"tx_id":' + canonical_json(tx_id) + b"}"
+    return (
+        b'{"response":' + response.canonical + b',"tx_id":' + canonical_json_unchecked(tx_id) + b"}"
+    )
 
 
 @dataclass(frozen=True)
@@ -438,7 +447,8 @@ class Transaction:
         """The canonical encoding of the whole transaction."""
         # Assembled from the parts' cached canonical bytes (keys in sorted order), so the
         # response, the largest part, is checked and encoded once per transaction.
-        endorsements = canonical_json([e.to_json() for e in self.endorsements])
+        # Endorsements hold only checked ids and base64 text.
+        endorsements = canonical_json_unchecked([e.to_json() for e in self.endorsements])
         return (
             b'{"endorsements":'
             + endorsements

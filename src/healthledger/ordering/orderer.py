@@ -1,7 +1,7 @@
 """The Orderer protocol: puts transactions in one total order and cuts blocks.
 
-Implementations: ``solo`` (in process, for the embedded node) and, planned,
-``jetstream`` (a NATS JetStream cluster). An orderer never validates; it only
+Implementations: ``solo`` (in process, for the embedded node) and ``jetstream``
+(a NATS JetStream cluster). An orderer never validates; it only
 orders and batches. Batches carry their own timestamp so that every peer builds
 the same block from the same batch.
 """
@@ -28,6 +28,9 @@ class Batch:
     transactions: tuple[Transaction, ...]
     timestamp: int
     """Unix milliseconds at which the batch was cut."""
+    stream_seq: int | None = None
+    """Stream sequence of the message that closed the batch (``jetstream``; None for
+    ``solo``). A peer that records it with the block resumes after it on restart."""
 
 
 Deliver = Callable[[Batch], None]

@@ -1,0 +1,1 @@
+"""Epidemic reporting: notifiable case reports, CDC review, who sees what (issue 5)."""

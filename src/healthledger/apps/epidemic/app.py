@@ -1,0 +1,17 @@
+"""The epidemic application as the platform mounts it."""
+
+from __future__ import annotations
+
+from healthledger.apps.base import App
+from healthledger.apps.epidemic.contract import Epidemic
+from healthledger.apps.epidemic.routes import build_router
+from healthledger.apps.epidemic.simulate import simulate
+
+APP = App(
+    name="epidemic",
+    title="Epidemic reporting",
+    contracts=(Epidemic,),
+    simulate=simulate,
+    api_routes=build_router,
+)
+"""Notifiable case reporting, CDC review and who sees what (ARCHITECTURE.md section 6)."""

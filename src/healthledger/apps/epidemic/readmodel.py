@@ -1,0 +1,128 @@
+"""The monitoring read model: case rows in DuckDB, fed from the block event stream.
+
+It holds only what the contract's events carry (no pseudonymous ids, nothing
+personal), remembers the last event id it applied, and can be thrown away and
+rebuilt from the chain at any time (:meth:`CaseReadModel.rebuild`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from healthledger.node.events import EventHub, LedgerEvent
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cases (
+    case_id VARCHAR PRIMARY KEY,
+    disease VARCHAR NOT NULL,
+    classification VARCHAR NOT NULL,
+    onset INTEGER NOT NULL,
+    diagnosis INTEGER NOT NULL,
+    region VARCHAR NOT NULL,
+    reporter_org VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    outcome VARCHAR NOT NULL DEFAULT 'under-treatment'
+);
+CREATE TABLE IF NOT EXISTS cursor (id INTEGER PRIMARY KEY, last_event VARCHAR);
+"""
+CONTRACT = "epidemic"
+BATCH = 1000
+
+
+class CaseReadModel:
+    """Case rows for dashboards, kept up to date from ``hub``."""
+
+    def __init__(self, hub: EventHub, path: Path | str = ":memory:") -> None:
+        self._hub = hub
+        self._db = duckdb.connect(str(path))
+        self._db.execute(SCHEMA)
+
+    @property
+    def last_event(self) -> str | None:
+        """The id of the last event applied, or None."""
+        row = self._db.execute("SELECT last_event FROM cursor WHERE id = 0").fetchone()
+        return None if row is None else str(row[0])
+
+    def catch_up(self) -> int:
+        """Apply every committed event not yet applied; return how many were read."""
+        total = 0
+        while True:
+            events = self._hub.read(self.last_event, limit=BATCH)
+            if not events:
+                return total
+            self._db.execute("BEGIN")
+            try:
+                for event in events:
+                    self._apply(event)
+                self._db.execute("INSERT OR REPLACE INTO cursor VALUES (0, ?)", [events[-1].id])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            total += len(events)
+
+    def rebuild(self) -> int:
+        """Forget everything and replay the chain from the start."""
+        self._db.execute("DELETE FROM cases")
+        self._db.execute("DELETE FROM cursor")
+        return self.catch_up()
+
+    def _apply(self, event: LedgerEvent) -> None:
+        if event.kind != "contract" or event.data.get("contract") != CONTRACT:
+            return
+        name, payload = event.data["name"], event.data["payload"]
+        if name in ("case_reported", "case_amended"):
+            self._db.execute(
+                "INSERT OR REPLACE INTO cases (case_id, disease, classification, onset, "
+                "diagnosis, region, reporter_org, status, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+                "COALESCE((SELECT outcome FROM cases WHERE case_id = ?), 'under-treatment'))",
+                [
+                    payload["case_id"],
+                    payload["disease"],
+                    payload["classification"],
+                    payload["onset"],
+                    payload["diagnosis"],
+                    payload["region"],
+                    payload["reporter_org"],
+                    payload["status"],
+                    payload["case_id"],
+                ],
+            )
+        elif name == "case_reviewed":
+            self._db.execute(
+                "UPDATE cases SET status = ? WHERE case_id = ?",
+                [payload["status"], payload["case_id"]],
+            )
+        elif name == "case_outcome":
+            self._db.execute(
+                "UPDATE cases SET outcome = ? WHERE case_id = ?",
+                [payload["outcome"], payload["case_id"]],
+            )
+
+    def counts(self) -> list[dict[str, Any]]:
+        """Cases (rejected excluded) by disease, region and classification."""
+        rows = self._db.execute(
+            "SELECT disease, region, classification, count(*) FROM cases "
+            "WHERE status <> 'rejected' GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+        return [
+            {"disease": d, "region": r, "classification": c, "count": int(n)} for d, r, c, n in rows
+        ]
+
+    def epidemic_curve(self, disease: str, *, region: str | None = None) -> list[tuple[int, int]]:
+        """(onset day, cases) for ``disease``, rejected excluded; ``region`` limits to a
+        region code prefix (``4401`` for a city's districts)."""
+        sql = "SELECT onset, count(*) FROM cases WHERE status <> 'rejected' AND disease = ?"
+        params: list[Any] = [disease]
+        if region is not None:
+            sql += " AND starts_with(region, ?)"
+            params.append(region)
+        rows = self._db.execute(sql + " GROUP BY onset ORDER BY onset", params).fetchall()
+        return [(int(day), int(n)) for day, n in rows]
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()

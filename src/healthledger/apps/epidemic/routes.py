@@ -1,0 +1,62 @@
+"""API routes of the epidemic application, mounted at ``/api/v1/epidemic``.
+
+Errors are the platform's (InvalidArguments and friends); the API maps them to
+RFC 9457 problem details. Submitting a report needs the personal data to travel
+in a proposal's transient map, which the platform's signed-proposal endpoints do
+not carry yet; until they do, these routes check and convert reports and list the
+reference data, and reports are invoked through the node (demo, simulator, CLI).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pydantic
+from fastapi import APIRouter
+
+from healthledger.apps.epidemic.diseases import NOTIFIABLE_DISEASES
+from healthledger.apps.epidemic.intake import from_fhir_bundle, from_form
+from healthledger.node.embedded import EmbeddedNode
+
+
+class ReportCheck(pydantic.BaseModel):
+    """A report to check: a FHIR R4 Bundle or the plain form."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    format: Literal["fhir", "form"]
+    report: dict[str, Any]
+
+
+def build_router(node: EmbeddedNode) -> APIRouter:
+    """The router the API mounts under ``/api/v1/epidemic``."""
+    del node  # reference data and conversion need no ledger access yet
+    router = APIRouter()
+
+    @router.get("/diseases", summary="Notifiable diseases and their ICD-10 codes")
+    def diseases() -> list[dict[str, Any]]:
+        """The notifiable diseases a case may be reported for."""
+        return [
+            {
+                "id": d.id,
+                "name": d.name,
+                "law_class": d.law_class,
+                "icd10": [low if low == high else f"{low}-{high}" for low, high in d.icd10],
+            }
+            for d in NOTIFIABLE_DISEASES
+        ]
+
+    @router.post("/reports/check", summary="Check and convert a case report")
+    def check_report(body: ReportCheck) -> dict[str, Any]:
+        """The ``report_case`` arguments a report becomes, and which personal fields
+        will travel privately (names only, never values); problems name each field."""
+        convert = from_fhir_bundle if body.format == "fhir" else from_form
+        submission = convert(body.report)
+        return {
+            "contract": "epidemic",
+            "function": "report_case",
+            "args": submission.args,
+            "private_fields": sorted(submission.transient["patient"]),
+        }
+
+    return router

@@ -1,0 +1,23 @@
+"""The supply application's entry in the platform registry."""
+
+from __future__ import annotations
+
+from healthledger.apps.base import App
+from healthledger.apps.supply.cli import build_cli
+from healthledger.apps.supply.contracts import SupplyContract
+from healthledger.apps.supply.pages import PUBLIC_PAGES, TEMPLATES, build_pages
+from healthledger.apps.supply.routes import api_routes
+from healthledger.apps.supply.simulate import simulate
+
+APP = App(
+    name="supply",
+    title="Supply traceability",
+    contracts=(SupplyContract,),
+    simulate=simulate,
+    api_routes=api_routes,
+    pages=build_pages,
+    templates=TEMPLATES,
+    public_pages=PUBLIC_PAGES,
+    cli=build_cli,
+)
+"""Drugs, vaccines and epidemic supplies from maker to patient (ARCHITECTURE.md section 6)."""

@@ -1,0 +1,112 @@
+"""Public verification of a pack by its GS1 Digital Link URI (API and public page alike).
+
+Reads committed state of the supply namespace straight from the peer: no identity,
+no contract query, nothing signed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from healthledger.apps.supply.digital_link import DigitalLinkError, PackLink, parse_pack_link
+from healthledger.contracts.errors import InvalidArguments
+from healthledger.node.embedded import EmbeddedNode
+
+CONTRACT = "supply"
+_TRAIL_FIELDS = (
+    "op",
+    "org",
+    "location",
+    "destination",
+    "at",
+    "event_hash",
+    "accepted",
+    "temperature_range_dc",
+)
+STATUSES = ("genuine", "unknown", "dispensed", "recalled", "expired", "quarantined")
+
+
+class PublicLedger:
+    """The public view of supply state: read straight from the peer's committed state."""
+
+    def __init__(self, node: EmbeddedNode) -> None:
+        self.node = node
+
+    def get(self, key: str) -> Any:
+        """A committed value of the supply namespace, or None."""
+        found = self.node.peer.store.get_state(CONTRACT, key)
+        return None if found is None else found.value
+
+    def trail(self, unit: str) -> list[Any]:
+        """The events that touched ``unit``, oldest first."""
+        prefix = f"trail/{unit}/"
+        return [
+            v.value
+            for _, v in self.node.peer.store.range_state(CONTRACT, prefix, prefix + "~", 1000)
+        ]
+
+    def status(self, link: PackLink, record: Any, today: str) -> str:
+        """genuine | unknown | dispensed | recalled | expired | quarantined."""
+        if record is None or record.get("lot") != link.lot:
+            return "unknown"
+        if record.get("recalled") or self.get(f"recalled_lot/{record['gtin']}/{record['lot']}"):
+            return "recalled"
+        if record["status"] in ("dispensed", "administered", "decommissioned", "destroyed"):
+            return "dispensed"
+        if min(record["expiry"], link.expiry_date().isoformat()) < today:
+            return "expired"
+        if record.get("quarantined"):
+            return "quarantined"
+        return "genuine"
+
+
+def _link(uri: str) -> PackLink:
+    try:
+        return parse_pack_link(uri)
+    except DigitalLinkError as exc:
+        raise InvalidArguments(
+            f"not a pack's GS1 Digital Link URI: {exc}", [{"field": "uri", "message": str(exc)}]
+        ) from exc
+
+
+def parse_link(uri: str) -> PackLink:
+    """The pack link of ``uri``; InvalidArguments (a 422 answer) says what is wrong."""
+    try:
+        return parse_pack_link(uri)
+    except DigitalLinkError as exc:
+        raise InvalidArguments(
+            f"not a pack's GS1 Digital Link URI: {exc}", [{"field": "uri", "message": str(exc)}]
+        ) from exc
+
+
+def verify_pack(node: EmbeddedNode, uri: str) -> dict[str, Any]:
+    """Status, provenance trail and the inclusion proof of the unit's latest event."""
+    ledger = PublicLedger(node)
+    link = parse_link(uri)
+    record = ledger.get(f"unit/{link.unit}")
+    today = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=node.clock())).date()
+    status = ledger.status(link, record, today.isoformat())
+    answer: dict[str, Any] = {
+        "uri": link.uri(),
+        "gtin": link.gtin,
+        "lot": link.lot,
+        "serial": link.serial,
+        "expiry": link.expiry_date().isoformat(),
+        "status": status,
+        "product": None,
+        "trail": [],
+        "proof": None,
+    }
+    if status == "unknown":
+        return answer
+    product = ledger.get(f"product/{link.gtin}")
+    answer["product"] = (
+        None
+        if product is None
+        else {k: product[k] for k in ("name", "dosage_form", "maker", "temp_min_dc", "temp_max_dc")}
+    )
+    answer["trail"] = [{k: t.get(k) for k in _TRAIL_FIELDS} for t in ledger.trail(link.unit)]
+    if record.get("last_tx"):
+        answer["proof"] = node.peer.inclusion_proof(record["last_tx"])
+    return answer

@@ -1,0 +1,408 @@
+"""The JetStream orderer: a NATS JetStream cluster puts transactions in one total order
+(ARCHITECTURE.md section 5).
+
+Every peer publishes the transactions it is given to one replicated stream, with the
+transaction id as the message id so that JetStream drops a resubmission, and every
+peer reads the whole stream back with an ordered consumer and cuts blocks from it with
+a ``BlockCutter``. Block boundaries and timestamps come from the stream alone (stream
+sequence and the stream leader's timestamps), so every peer derives byte-identical
+blocks without trusting any one of them to cut. A block closes on size, or on a time
+tick in the stream: a peer whose open block has waited the batch timeout publishes a
+tick; ticks from different peers for the same block share a message id, so the
+stream usually keeps one of them.
+
+The nats client is asyncio; it runs on its own thread and event loop, and the public
+methods are synchronous like ``SoloOrderer``'s. Batches are delivered on a separate
+thread so a slow commit never stalls the client's heartbeats and flow control.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import ConsumerConfig, DeliverPolicy, DiscardPolicy, StorageType, StreamConfig
+from nats.js.client import JetStreamContext
+
+from healthledger.ledger.transaction import Transaction
+from healthledger.ordering.cutter import BlockCutter, EntryKind, StreamEntry
+from healthledger.ordering.orderer import Deliver, OrderingError
+from healthledger.ordering.solo import wall_clock_ms
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MSG_ID_HEADER = "Nats-Msg-Id"
+_STOP = object()
+_RETRYABLE = (
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionReconnectingError,
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
+)
+_STREAM_IN_USE = 10058
+_ATTEMPT_TIMEOUT_S = 1.0
+"""One publish attempt waits this long for its ack before it is retried (same id)."""
+"""JetStream API error code: a stream of that name exists with another configuration."""
+
+
+def stream_time_ms(reply: str) -> int:
+    """Stream timestamp (Unix ms) of a JetStream message, from its ack subject.
+
+    Parsed from the integer nanoseconds in the subject (not nats-py's float-derived
+    datetime) so the value is exact."""
+    tokens = reply.split(".")
+    index = 7 if len(tokens) == 9 else Msg.Ack.Timestamp
+    return int(tokens[index]) // 1_000_000
+
+
+class JetStreamOrderer:
+    """Orders transactions through a NATS JetStream stream and cuts blocks from it."""
+
+    def __init__(
+        self,
+        *,
+        servers: Sequence[str],
+        stream: str = "HL_TX",
+        subject_prefix: str = "hl",
+        replicas: int = 3,
+        max_block_tx: int = 500,
+        batch_timeout_s: float = 0.05,
+        start_seq: int = 1,
+        publish_timeout_s: float = 15.0,
+        connect_timeout_s: float = 5.0,
+        reconnect_grace_s: float = 1.0,
+        duplicate_window_s: float = 120.0,
+        clock: Callable[[], int] = wall_clock_ms,
+        name: str | None = None,
+    ) -> None:
+        if start_seq < 1:
+            raise ValueError("start_seq must be at least 1")
+        self.servers = list(servers)
+        self.stream = stream
+        self.tx_subject = f"{subject_prefix}.tx"
+        self.tick_subject = f"{subject_prefix}.tick"
+        self._filter = f"{subject_prefix}.*"
+        self.replicas = replicas
+        self.start_seq = start_seq
+        self.publish_timeout_s = publish_timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.reconnect_grace_s = reconnect_grace_s
+        self.duplicate_window_s = duplicate_window_s
+        self.name = name
+        self._timeout_s = batch_timeout_s
+        self._clock = clock
+        self._cutter = BlockCutter(
+            max_block_tx=max_block_tx, batch_timeout_ms=round(batch_timeout_s * 1000)
+        )
+        self._entries: queue.Queue[object] = queue.Queue()
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread: threading.Thread | None = None
+        self._deliver_thread: threading.Thread | None = None
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._sub: Any = None
+        self._last_received = start_seq - 1
+        self._behind = 0
+        self._running = False
+        self._stopped = False
+        self._connected = threading.Event()
+        self.last_stream_seq = start_seq - 1
+        """Stream sequence of the closing message of the last delivered batch."""
+
+    # --- life cycle -------------------------------------------------------------
+
+    def start(self, deliver: Deliver) -> None:
+        """Connect, make sure the stream exists, and start consuming from ``start_seq``."""
+        if self._loop_thread is not None:
+            raise OrderingError("orderer already started")
+        self._loop_thread = threading.Thread(
+            target=self._loop.run_forever, name="jetstream-loop", daemon=True
+        )
+        self._loop_thread.start()
+        try:
+            self._call(self._connect(), self.connect_timeout_s + self.publish_timeout_s)
+        except OrderingError:
+            self._stopped = True
+            self._shutdown_loop()
+            raise
+        self._deliver_thread = threading.Thread(
+            target=self._run, args=(deliver,), name="jetstream-deliver", daemon=True
+        )
+        self._deliver_thread.start()
+        self._running = True
+
+    def submit(self, tx: Transaction) -> None:
+        """Publish ``tx`` and wait until the stream has stored it (on a quorum of
+        replicas); a resubmission of the same id is acknowledged as a duplicate."""
+        if not self._running or self._nc is None:
+            raise OrderingError("the orderer is not running")
+        # A client that lost its server usually finds another within a moment; with
+        # the whole cluster down, refuse after that moment rather than the ack timeout.
+        if not self._connected.wait(self.reconnect_grace_s):
+            raise OrderingError(
+                "NATS is unavailable: not connected to any server of the ordering cluster"
+            )
+        self._call(self._publish_tx(tx), self.publish_timeout_s + 1.0)
+
+    def stop(self) -> None:
+        """Stop consuming, deliver every batch already cut from what was received, and
+        disconnect. An open block is dropped: a restart from ``last_stream_seq + 1``
+        reads it again."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._running = False
+        if self._loop_thread is None:
+            return
+        try:
+            self._call(self._disconnect(), 10.0)
+        except OrderingError as exc:
+            log.warning("closing the NATS connection: %s", exc)
+        if self._deliver_thread is not None:
+            self._entries.put(_STOP)
+            self._deliver_thread.join()
+        self._shutdown_loop()
+
+    # --- the asyncio side -------------------------------------------------------
+
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError as exc:
+            future.cancel()
+            raise OrderingError(f"NATS did not answer within {timeout:g} s") from exc
+
+    def _shutdown_loop(self) -> None:
+        try:
+            self._call(_cancel_tasks(), 5.0)
+        except OrderingError:
+            log.warning("some NATS client tasks did not finish")
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._loop_thread is not None:
+            self._loop_thread.join()
+        self._loop.close()
+
+    async def _connect(self) -> None:
+        try:
+            self._nc = await asyncio.wait_for(self._open_connection(), self.connect_timeout_s)
+        except (OSError, TimeoutError, nats.errors.Error) as exc:
+            reason = str(exc) or f"no server answered within {self.connect_timeout_s:g} s"
+            raise OrderingError(
+                f"NATS is unavailable at {', '.join(self.servers)}: {reason}"
+            ) from exc
+        self._connected.set()
+        self._js = self._nc.jetstream(timeout=self.publish_timeout_s)
+        try:
+            await self._ensure_stream()
+            await self._subscribe()
+        except OrderingError:
+            await self._nc.close()
+            raise
+
+    async def _subscribe(self) -> None:
+        assert self._js is not None
+        try:
+            self._sub = await self._js.subscribe(
+                self._filter,
+                stream=self.stream,
+                cb=self._on_message,
+                ordered_consumer=True,
+                idle_heartbeat=1.0,
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                config=ConsumerConfig(opt_start_seq=self.start_seq),
+            )
+        except (nats.errors.Error, nats.js.errors.Error) as exc:
+            raise OrderingError(f"cannot consume stream {self.stream}: {exc}") from exc
+
+    async def _open_connection(self) -> Client:
+        return await nats.connect(
+            servers=self.servers,
+            name=self.name,
+            connect_timeout=max(1, round(self.connect_timeout_s)),
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.25,
+            error_cb=self._on_error,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
+        )
+
+    async def _ensure_stream(self) -> None:
+        assert self._js is not None
+        config = StreamConfig(
+            name=self.stream,
+            subjects=[self.tx_subject, self.tick_subject],
+            storage=StorageType.FILE,
+            num_replicas=self.replicas,
+            duplicate_window=self.duplicate_window_s,
+            discard=DiscardPolicy.OLD,
+            deny_delete=True,
+            deny_purge=True,
+        )
+        try:
+            await self._js.add_stream(config)
+        except nats.js.errors.BadRequestError as exc:
+            if exc.err_code != _STREAM_IN_USE:
+                raise OrderingError(f"cannot create stream {self.stream}: {exc}") from exc
+            # Another peer created it first, or an operator tuned it: use it as it is.
+            info = await self._js.stream_info(self.stream)
+            log.info("using existing stream %s (%s)", self.stream, info.config.subjects)
+        except (nats.errors.Error, nats.js.errors.Error) as exc:
+            raise OrderingError(f"cannot create stream {self.stream}: {exc}") from exc
+
+    async def _publish_tx(self, tx: Transaction) -> None:
+        assert self._js is not None
+        deadline = time.monotonic() + self.publish_timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise OrderingError(
+                    f"the ordering cluster did not acknowledge {tx.tx_id} within "
+                    f"{self.publish_timeout_s:g} s (no quorum?); resubmitting it is safe"
+                )
+            if not await self._await_connection():
+                raise OrderingError(
+                    "NATS is unavailable: lost the connection to every server of the "
+                    f"ordering cluster; {tx.tx_id} may or may not be ordered, resubmitting "
+                    "it is safe"
+                )
+            try:
+                await self._js.publish(
+                    self.tx_subject,
+                    tx.canonical,
+                    timeout=min(remaining, _ATTEMPT_TIMEOUT_S),
+                    stream=self.stream,
+                    headers={MSG_ID_HEADER: tx.tx_id},
+                )
+                return
+            except _RETRYABLE as exc:
+                # A stream electing a new leader answers nothing or "unavailable" for a
+                # moment; the message id makes a retry safe (JetStream drops duplicates).
+                log.debug("publishing %s: %r; retrying", tx.tx_id, exc)
+                await asyncio.sleep(0.05)
+            except (nats.errors.Error, nats.js.errors.Error) as exc:
+                raise OrderingError(f"the ordering cluster refused {tx.tx_id}: {exc}") from exc
+
+    async def _await_connection(self) -> bool:
+        """True once connected; False if still not after the reconnect grace."""
+        assert self._nc is not None
+        deadline = time.monotonic() + self.reconnect_grace_s
+        while not self._nc.is_connected:
+            if time.monotonic() >= deadline or self._nc.is_closed:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+    async def _publish_tick(self, msg_id: str) -> None:
+        if self._js is None or self._nc is None or not self._nc.is_connected:
+            return
+        try:
+            await self._js.publish(
+                self.tick_subject,
+                str(self._clock()).encode("ascii"),
+                timeout=self.publish_timeout_s,
+                stream=self.stream,
+                headers={MSG_ID_HEADER: msg_id},
+            )
+        except (nats.errors.Error, nats.js.errors.Error) as exc:
+            log.debug("tick %s not published: %s", msg_id, exc)
+
+    async def _disconnect(self) -> None:
+        if self._sub is not None:
+            try:
+                await self._sub.unsubscribe()
+            except (nats.errors.Error, nats.js.errors.Error) as exc:
+                log.debug("unsubscribe: %s", exc)
+        if self._nc is not None and not self._nc.is_closed:
+            await self._nc.close()
+
+    async def _on_message(self, msg: Msg) -> None:
+        metadata = msg.metadata
+        seq = metadata.sequence.stream
+        if seq <= self._last_received:
+            return  # redelivered after the ordered consumer was recreated
+        if seq != self._last_received + 1:
+            log.warning("stream %s: gap from %d to %d", self.stream, self._last_received, seq)
+        self._last_received = seq
+        self._behind = metadata.num_pending
+        kind = EntryKind.TICK if msg.subject == self.tick_subject else EntryKind.TX
+        self._entries.put(StreamEntry(seq, stream_time_ms(msg.reply), kind, msg.data))
+
+    async def _on_error(self, exc: Exception) -> None:
+        # Refused connections while reconnecting repeat every 0.25 s per server; the
+        # disconnect itself is already reported.
+        log.log(logging.DEBUG if isinstance(exc, OSError) else logging.WARNING, "NATS: %s", exc)
+
+    async def _on_disconnected(self) -> None:
+        self._connected.clear()
+        if not self._stopped:
+            log.warning("NATS: disconnected; reconnecting")
+
+    async def _on_reconnected(self) -> None:
+        self._connected.set()
+        log.info("NATS: reconnected")
+
+    # --- the delivery thread ----------------------------------------------------
+
+    def _run(self, deliver: Deliver) -> None:
+        tick_due = 0.0
+        ticks = 0
+        while True:
+            open_seq = self._cutter.open_seq
+            wait = None if open_seq is None else max(0.0, tick_due - time.monotonic())
+            try:
+                item = self._entries.get(timeout=wait)
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                return
+            if item is None:
+                # The open block has waited the timeout; a peer that is still reading
+                # the backlog leaves the ticking to the stream it has not read yet.
+                if open_seq is not None and self._behind == 0 and self._entries.empty():
+                    self._loop.call_soon_threadsafe(
+                        self._spawn_tick, f"tick-{self.stream}-{open_seq}-{ticks}"
+                    )
+                ticks += 1
+                tick_due = time.monotonic() + self._timeout_s
+                continue
+            assert isinstance(item, StreamEntry)
+            batch = self._cutter.feed(item)
+            if open_seq is None and self._cutter.open_seq is not None:
+                tick_due = time.monotonic() + self._timeout_s
+                ticks = 0
+            if batch is not None:
+                try:
+                    deliver(batch)
+                except Exception:
+                    # A peer must never skip a block: stop delivering and let the
+                    # operator restart from the last committed stream sequence.
+                    log.exception("delivering batch at stream sequence %s", batch.stream_seq)
+                    return
+                assert batch.stream_seq is not None
+                self.last_stream_seq = batch.stream_seq
+
+    def _spawn_tick(self, msg_id: str) -> None:
+        self._loop.create_task(self._publish_tick(msg_id))
+
+
+async def _cancel_tasks() -> None:
+    """Cancel every other task of the running loop and wait for them."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

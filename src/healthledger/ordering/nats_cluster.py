@@ -242,6 +242,23 @@ class NatsCluster:
                 return str(leader)
         return None
 
+    def _meta_sees(self, live: int) -> bool:
+        """True if the meta leader counts ``live`` members (itself included) as current,
+        so that replicated streams can be placed."""
+        for i in range(self.size):
+            if not self.running(i):
+                continue
+            try:
+                meta = self._monitor(i, "/jsz").get("meta_cluster") or {}
+            except (OSError, ValueError):
+                continue
+            if not meta.get("leader") or meta.get("leader") != self.name(i):
+                continue
+            replicas = meta.get("replicas") or []
+            current = [r for r in replicas if r.get("current") and not r.get("offline")]
+            return len(current) + 1 >= live
+        return False
+
     def stream_leader(self, stream: str) -> int | None:
         """Index of the member leading ``stream``'s Raft group, if one is known."""
         for i in range(self.size):
@@ -284,7 +301,7 @@ class NatsCluster:
                         f"see {self.server_dir(i) / 'server.log'}"
                     )
             live = [i for i in range(self.size) if self.running(i)]
-            if live and all(self.healthy(i) for i in live) and self.meta_leader() is not None:
+            if live and all(self.healthy(i) for i in live) and self._meta_sees(len(live)):
                 return
             time.sleep(0.1)
         raise NatsClusterError(f"the NATS cluster had no JetStream meta leader after {timeout} s")

@@ -45,9 +45,11 @@ def transactions_router(transactor: Transactor) -> APIRouter:
     )
     async def endorse(request: Request, body: SignedProposalBody) -> dict[str, Any]:
         """Simulate a signed proposal and return the endorsed transaction for the client
-        to check and submit to ``POST /api/v1/transactions``."""
-        signed = transactor.signed_proposal(await canonical_body(request))
-        endorsed = await run_in_threadpool(transactor.endorse, signed)
+        to check and submit to ``POST /api/v1/transactions``. A ``transient`` object
+        beside the proposal (bound by its ``transient_hash``) goes to the contract
+        only; the transaction returned holds none of it."""
+        signed, transient = transactor.signed_call(await canonical_body(request))
+        endorsed = await run_in_threadpool(transactor.endorse, signed, transient)
         return endorsed.to_json()
 
     @router.post(
@@ -82,9 +84,10 @@ def transactions_router(transactor: Transactor) -> APIRouter:
     async def invoke(
         request: Request, body: SignedProposalBody, timeout: Timeout = 30.0
     ) -> InvokeOut:
-        """Endorse, order and await a client-signed proposal of a transaction function."""
-        signed = transactor.signed_proposal(await canonical_body(request))
-        receipt, result = await transactor.invoke(signed, timeout=timeout)
+        """Endorse, order and await a client-signed proposal of a transaction function,
+        with optional private inputs in ``transient`` (see ``/proposals/endorse``)."""
+        signed, transient = transactor.signed_call(await canonical_body(request))
+        receipt, result = await transactor.invoke(signed, timeout=timeout, transient=transient)
         return InvokeOut.model_validate(
             {"receipt": receipt.to_json(), "result": result, "custody": "client"}
         )
@@ -113,12 +116,17 @@ def demo_router(transactor: Transactor) -> APIRouter:
         request: Request, body: DemoCallBody, timeout: Timeout = 30.0
     ) -> dict[str, Any]:
         """Sign as ``identity`` with the server-held demo key, endorse, order and await.
-        Demo custody only: never in production."""
+        Demo custody only: never in production. ``transient`` is salted by the server
+        and bound by hash; it is never stored on chain, logged or echoed."""
         raw = await canonical_body(request)
-        signed = transactor.demo_proposal(
-            raw["identity"], raw["contract"], raw["function"], raw.get("args", {})
+        signed, transient = transactor.demo_call(
+            raw["identity"],
+            raw["contract"],
+            raw["function"],
+            raw.get("args", {}),
+            raw.get("transient"),
         )
-        receipt, result = await transactor.invoke(signed, timeout=timeout)
+        receipt, result = await transactor.invoke(signed, timeout=timeout, transient=transient)
         return {"receipt": receipt.to_json(), "result": result, "tx_id": signed.tx_id, **notice}
 
     @router.post("/query", summary="Query as a demo identity (server signs)")

@@ -30,6 +30,11 @@ class ProposalBody(BaseModel):
     creator: str = Field(pattern=IDENTITY_RE.pattern, description="Signer, ``org/name``.")
     nonce: str = Field(pattern=NONCE_RE.pattern, description="32 lowercase hex characters.")
     timestamp: int = Field(ge=0, description="Client time, Unix milliseconds.")
+    transient_hash: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="Hex SHA-256 of the canonical ``transient`` map sent beside the proposal.",
+    )
 
 
 class SignedProposalBody(BaseModel):
@@ -42,6 +47,15 @@ class SignedProposalBody(BaseModel):
         default=None,
         pattern=_B64,
         description="Base64 Ed25519 signature (64 bytes); required, 401 if missing.",
+    )
+    transient: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "Private inputs for the contract (e.g. a patient's personal data), bound by the "
+            "proposal's ``transient_hash`` (hex SHA-256 of the canonical map, which should "
+            "carry a random ``_salt``). Given to the endorsing peer only: never ordered, "
+            "stored on chain, logged or echoed."
+        ),
     )
 
 
@@ -134,6 +148,10 @@ class DemoCallBody(BaseModel):
     contract: str = Field(pattern=NAME_RE.pattern)
     function: str = Field(pattern=NAME_RE.pattern)
     args: dict[str, Any] = Field(default_factory=dict)
+    transient: dict[str, Any] | None = Field(
+        default=None,
+        description="Private inputs; the server salts them and binds them by hash.",
+    )
 
 
 class ReceiptOut(BaseModel):

@@ -63,6 +63,19 @@ class Transactor:
         return SignedProposal.from_json(raw)
 
     @staticmethod
+    def signed_call(raw: Any) -> tuple[SignedProposal, dict[str, Any] | None]:
+        """A signed proposal and the private inputs beside it (``transient``), which the
+        proposal's transient_hash binds; the endorsing peer checks that binding."""
+        transient = None
+        if isinstance(raw, Mapping) and "transient" in raw:
+            raw = dict(raw)
+            transient = raw.pop("transient")
+            if transient is not None and not isinstance(transient, Mapping):
+                # Name the field, never its content: it may be personal data.
+                raise ApiError(problem("validation-error", "transient must be a JSON object"))
+        return Transactor.signed_proposal(raw), None if transient is None else dict(transient)
+
+    @staticmethod
     def transaction(raw: Any) -> Transaction:
         """A transaction from its JSON form; 401 if unsigned, 422 if malformed."""
         signed = raw.get("signed_proposal") if isinstance(raw, Mapping) else None
@@ -73,11 +86,25 @@ class Transactor:
         self, identity: str, contract: str, function: str, args: dict[str, Any]
     ) -> SignedProposal:
         """A proposal the server signs with ``identity``'s demo key."""
+        signed, _ = self.demo_call(identity, contract, function, args)
+        return signed
+
+    def demo_call(
+        self,
+        identity: str,
+        contract: str,
+        function: str,
+        args: dict[str, Any],
+        transient: dict[str, Any] | None = None,
+    ) -> tuple[SignedProposal, dict[str, Any] | None]:
+        """A proposal the server signs with ``identity``'s demo key, and ``transient``
+        salted (so its hash on chain cannot be guessed) and bound by that hash."""
         if not self.demo_custody:
             raise ApiError(problem("not-found", "demo custody is not enabled on this node"))
         if self.node.keystore.get(identity) is None:
             raise ApiError(problem("access-denied", f"no demo key is held for {identity}"))
-        return self.node.propose(identity, contract, function, args)
+        salted = None if transient is None else self.node.keystore.with_salt(transient)
+        return self.node.propose(identity, contract, function, args, transient=salted), salted
 
     def demo_identities(self) -> list[DemoIdentity]:
         """The identities whose keys the server holds (empty without demo custody)."""
@@ -90,9 +117,11 @@ class Transactor:
 
     # --- execute, check, order ---------------------------------------------------------
 
-    def endorse(self, signed: SignedProposal) -> Transaction:
-        """Simulate and endorse a proposal."""
-        return self.peer.endorse(signed)
+    def endorse(
+        self, signed: SignedProposal, transient: Mapping[str, Any] | None = None
+    ) -> Transaction:
+        """Simulate and endorse a proposal; ``transient`` reaches the contract only."""
+        return self.peer.endorse(signed, transient=transient)
 
     def checked_submit(self, tx: Transaction) -> Future[Receipt]:
         """Precheck ``tx`` and send it to ordering."""
@@ -135,9 +164,15 @@ class Transactor:
         """Check and order a transaction without waiting for its commit."""
         await run_in_threadpool(self.checked_submit, tx)
 
-    async def invoke(self, signed: SignedProposal, *, timeout: float) -> tuple[Receipt, Any]:
+    async def invoke(
+        self,
+        signed: SignedProposal,
+        *,
+        timeout: float,
+        transient: Mapping[str, Any] | None = None,
+    ) -> tuple[Receipt, Any]:
         """Endorse, order and await a proposal; the receipt and the function's result."""
-        tx = await run_in_threadpool(self.endorse, signed)
+        tx = await run_in_threadpool(self.endorse, signed, transient)
         future = await run_in_threadpool(self.peer.submit, tx)
         receipt = await self.committed(future, tx.tx_id, timeout)
         return receipt, tx.response.result

@@ -33,12 +33,18 @@ from rich.table import Table
 from rich.text import Text
 
 from healthledger.cli import bench as benchmarks
+from healthledger.cli import network as consortium_network
 from healthledger.cli.apps import INSTALLED_APPS, installed_contracts
 from healthledger.cli.demo import open_or_create, platform_traffic_size, simulate_platform
 from healthledger.contracts.errors import ContractError
 from healthledger.crypto.errors import CryptoError
 from healthledger.ledger.audit import AuditReport, audit_store
 from healthledger.ledger.errors import InvalidBlock, LedgerError, StorageError
+from healthledger.node.consortium_peer import (
+    DEFAULT_CHECKPOINT_EVERY,
+    open_consortium_peer,
+    peer_org,
+)
 from healthledger.node.embedded import LEDGER_FILE, NODE_FILE, DataDirError, EmbeddedNode
 from healthledger.node.errors import NodeError
 from healthledger.node.peer import new_validator
@@ -60,9 +66,19 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+network_app = typer.Typer(
+    help="A consortium on this machine: a NATS JetStream cluster and one peer per organisation.",
+    no_args_is_help=True,
+)
+app.add_typer(network_app, name="network")
 for _installed in INSTALLED_APPS:
     if _installed.cli is not None:
-        app.add_typer(_installed.cli(), name=_installed.name, help=_installed.title)
+        _app_cli = _installed.cli()
+        app.add_typer(_app_cli, name=_installed.name, help=_installed.title)
+        # An application's own `bench` command also answers as `healthledger bench <app>`.
+        for _command in _app_cli.registered_commands:
+            if _command.name == "bench" and _command.callback is not None:
+                bench_app.command(name=_installed.name, help=_command.help)(_command.callback)
 
 
 class CliError(Exception):
@@ -94,7 +110,7 @@ def _reported() -> Iterator[None]:
         yield
     except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
         raise
-    except CliError as exc:
+    except (CliError, consortium_network.NetworkError) as exc:
         _fail(str(exc), exc.code)
     except InvalidBlock as exc:
         _fail(str(exc), EXIT_FAILED)
@@ -153,13 +169,25 @@ def _ledger_file(path: Path) -> Path:
     return path
 
 
-def _open_node(data: Path) -> EmbeddedNode:
-    """The embedded node of an existing data folder, not started."""
+def _open_node(
+    data: Path, jetstream: Sequence[str] = (), *, checkpoint_every: int = 0
+) -> EmbeddedNode:
+    """The node of an existing data folder, not started; with ``jetstream`` (NATS
+    URLs) a consortium peer ordering through that cluster."""
     if not data.is_dir():
         raise CliError(f"{data} is not a folder", EXIT_UNUSABLE)
     if not (data / NODE_FILE).is_file():
         raise CliError(f"{data} is not a healthledger data folder (no {NODE_FILE})", EXIT_UNUSABLE)
     try:
+        if jetstream:
+            if peer_org(data) is None:
+                raise CliError(f"{data} is not a consortium peer folder", EXIT_UNUSABLE)
+            return open_consortium_peer(
+                data,
+                contracts=installed_contracts(),
+                servers=list(jetstream),
+                checkpoint_every=checkpoint_every or DEFAULT_CHECKPOINT_EVERY,
+            )
         return EmbeddedNode(data, contracts=installed_contracts())
     except (ValueError, KeyError, TypeError) as exc:
         # json and the keystore's own parsing report a corrupt keystore this way.
@@ -254,13 +282,35 @@ def node(
     data: Path = typer.Option(..., "--data", help="Data folder of an existing ledger."),
     port: int = typer.Option(8000, "--port", help="Port of the web console."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    jetstream: str = typer.Option(
+        "",
+        "--jetstream",
+        help="Comma-separated NATS URLs: run a consortium peer ordering through JetStream.",
+    ),
+    demo_custody: bool = typer.Option(
+        False, "--demo-custody", hidden=True, help="Sign for the identities whose keys are held."
+    ),
+    checkpoint_every: int = typer.Option(
+        DEFAULT_CHECKPOINT_EVERY,
+        "--checkpoint-every",
+        min=1,
+        help="With --jetstream: sign a checkpoint every this many blocks.",
+    ),
 ) -> None:
     """Serve an existing data folder."""
     with _reported():
-        embedded = _open_node(data)
+        servers = [u.strip() for u in jetstream.split(",") if u.strip()]
+        if not servers and (data / NODE_FILE).is_file() and peer_org(data) is not None:
+            # A solo orderer here would fork this peer off the consortium's chain.
+            raise CliError(
+                f"{data} is a consortium peer folder: give --jetstream with the NATS URLs",
+                EXIT_UNUSABLE,
+            )
+        embedded = _open_node(data, servers, checkpoint_every=checkpoint_every)
         try:
+            # A consortium peer serves queries while NATS is down and keeps retrying.
             embedded.start()
-            _serve(embedded, host=host, port=port, demo_custody=False)
+            _serve(embedded, host=host, port=port, demo_custody=demo_custody)
         finally:
             embedded.stop()
 
@@ -320,6 +370,100 @@ def proof(
         finally:
             embedded.stop()
         print(json.dumps(document, indent=2))
+
+
+# --- network -----------------------------------------------------------------------
+
+
+@network_app.command("up")
+def network_up(
+    data: Path = typer.Option(..., "--data", help="Folder of the network (created if new)."),
+    orgs: int = typer.Option(3, "--orgs", help="Organisations of the demo consortium (3-10)."),
+    base_port: int | None = typer.Option(
+        None, "--base-port", help="First port: NATS takes 9 from here, then one per peer."
+    ),
+    checkpoint_every: int = typer.Option(
+        DEFAULT_CHECKPOINT_EVERY,
+        "--checkpoint-every",
+        help="Each peer signs a checkpoint every this many blocks.",
+    ),
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for health."),
+) -> None:
+    """Start a NATS JetStream cluster and one peer per organisation, in the background."""
+    with _reported():
+        say = _out().print
+        consortium_network.up(
+            data,
+            orgs=orgs,
+            base_port=base_port,
+            checkpoint_every=checkpoint_every,
+            timeout=timeout,
+            say=say,
+        )
+        say(f"network up; 'healthledger network down --data {data}' stops it")
+
+
+@network_app.command("status")
+def network_status(
+    data: Path = typer.Option(..., "--data", help="Folder of the network."),
+    json_output: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+) -> None:
+    """Each peer's height, head block hash, lag and health; each NATS server's health."""
+    with _reported():
+        report = consortium_network.status(data)
+        if json_output:
+            print(json.dumps(report))
+            return
+        table = Table(title=f"network {report['network']}")
+        for column in ("org", "url", "height", "head block", "lag", "checkpoint", "health"):
+            table.add_column(column)
+        for peer in report["peers"]:
+            checkpoint = peer["checkpoint"]
+            table.add_row(
+                peer["org"],
+                peer["url"],
+                str(peer["height"] if peer["height"] is not None else "-"),
+                (peer["block_hash"] or "-")[:16],
+                str(peer["lag"] if peer["lag"] is not None else "-"),
+                "-" if checkpoint is None else f"{checkpoint['height']}",
+                "[red]DIVERGED[/red]"
+                if peer["diverged"]
+                else "[green]ok[/green]"
+                if peer["healthy"]
+                else "[red]down[/red]",
+            )
+        for server in report["nats"]:
+            table.add_row(
+                f"nats {server['name']}",
+                server["url"],
+                "",
+                "",
+                "",
+                "",
+                "[green]ok[/green]" if server["healthy"] else "[red]down[/red]",
+            )
+        out = _out()
+        out.print(table)
+        out.print("common head" if report["common_head"] else "[yellow]no common head[/yellow]")
+        checkpoints = report["checkpoints"]
+        for divergence in checkpoints["divergences"]:
+            out.print(
+                f"[bold red]ALARM[/bold red] checkpoints disagree at height "
+                f"{divergence['height']}: "
+                + ", ".join(f"{o} {h[:16]}" for o, h in divergence["views"].items())
+            )
+        for org, problems in checkpoints["invalid"].items():
+            out.print(f"[bold red]ALARM[/bold red] {org}: invalid checkpoint {problems[0]}")
+
+
+@network_app.command("down")
+def network_down(
+    data: Path = typer.Option(..., "--data", help="Folder of the network."),
+    timeout: float = typer.Option(10.0, "--timeout", help="Seconds before SIGKILL."),
+) -> None:
+    """Stop the peers, then the NATS servers (SIGTERM, then SIGKILL after --timeout)."""
+    with _reported():
+        consortium_network.down(data, timeout=timeout, say=_out().print)
 
 
 # --- benchmarks ------------------------------------------------------------------

@@ -58,8 +58,16 @@ class Chain:
         )
         return self._commit([tx], BlockValidation((ValidationCode.VALID,), updates), timestamp)
 
-    def append(self, transactions: Sequence[Transaction], *, timestamp: int) -> Block:
-        """Validate ``transactions`` in order and commit them as the next block."""
+    def append(
+        self,
+        transactions: Sequence[Transaction],
+        *,
+        timestamp: int,
+        stream_seq: int | None = None,
+    ) -> Block:
+        """Validate ``transactions`` in order and commit them as the next block;
+        ``stream_seq`` (the ordering stream position that closed the batch) is stored
+        with it atomically."""
         with self._lock:
             head = self.store.head()
             if head is None:
@@ -72,13 +80,14 @@ class Chain:
                 timestamp=timestamp,
                 is_committed=self.is_committed,
             )
-            return self._commit(transactions, validation, timestamp)
+            return self._commit(transactions, validation, timestamp, stream_seq)
 
     def build_block(
         self,
         transactions: Sequence[Transaction],
         validation: BlockValidation,
         timestamp: int,
+        stream_seq: int | None = None,
     ) -> tuple[Block, BlockCommit]:
         """The block that follows the head, and what committing it writes."""
         head = self.store.head()
@@ -103,6 +112,7 @@ class Chain:
             block_bytes=block.canonical,
             updates=validation.updates,
             log_append=append,
+            stream_seq=stream_seq,
         )
         return block, commit
 
@@ -111,8 +121,9 @@ class Chain:
         transactions: Sequence[Transaction],
         validation: BlockValidation,
         timestamp: int,
+        stream_seq: int | None = None,
     ) -> Block:
-        block, commit = self.build_block(transactions, validation, timestamp)
+        block, commit = self.build_block(transactions, validation, timestamp, stream_seq)
         with self._publish:
             self.store.commit(commit)
             self.log.advance(commit.log_append)

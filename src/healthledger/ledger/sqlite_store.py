@@ -22,6 +22,9 @@ from healthledger.ledger.state import HistoryEntry, VersionedValue
 from healthledger.ledger.store import BlockCommit, TxLocation
 from healthledger.ledger.transaction import ValidationCode
 
+ORDERING_POSITION = "ordering_position"
+"""Key in ``meta`` of the ordering stream position of the last block that carried one."""
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS blocks (
@@ -200,6 +203,14 @@ class SqliteStore:
             for tx_id, height, idx, value, timestamp in rows
         ]
 
+    def ordering_position(self) -> int:
+        """Stream position recorded by the last commit that carried one; 0 if none."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM meta WHERE key=?", (ORDERING_POSITION,)
+            ).fetchone()
+        return 0 if row is None else int(row[0])
+
     def commit(self, commit: BlockCommit) -> None:
         """Write one block and everything it changes in one SQLite transaction."""
         block = commit.block
@@ -243,6 +254,12 @@ class SqliteStore:
                 self._db.executemany(
                     "INSERT OR REPLACE INTO log_nodes VALUES (?, ?, ?)", commit.log_append.nodes
                 )
+                if commit.stream_seq is not None:
+                    # Same transaction as the block: a crash keeps both or neither.
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                        (ORDERING_POSITION, str(commit.stream_seq)),
+                    )
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 if self._db.in_transaction:

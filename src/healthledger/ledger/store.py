@@ -38,6 +38,9 @@ class BlockCommit:
     updates: Sequence[StateUpdate]
     log_append: LogAppend
     """The global log's new nodes, size and root."""
+    stream_seq: int | None = None
+    """Ordering stream position of the message that closed this block (``jetstream``),
+    recorded with the block so that a restarted peer resumes right after it."""
 
 
 class LedgerStore(Protocol):
@@ -83,6 +86,10 @@ class LedgerStore(Protocol):
 
     def key_history(self, ns: str, key: str, limit: int) -> list[HistoryEntry]:
         """Changes of a key, newest first."""
+        ...
+
+    def ordering_position(self) -> int:
+        """Ordering stream position recorded with the last block that carried one; 0 if none."""
         ...
 
     def commit(self, commit: BlockCommit) -> None:

@@ -15,16 +15,19 @@ from healthledger.crypto.envelope import VaultKey
 from healthledger.crypto.keys import decode_b64
 from healthledger.ledger.sqlite_store import SqliteStore
 from healthledger.ledger.transaction import SignedProposal
+from healthledger.node.checkpoint import CheckpointWriter
 from healthledger.node.consortium import DEMO_ORGS, FOUNDER, OrgPlan, create_consortium
 from healthledger.node.errors import NodeError
 from healthledger.node.keystore import Keystore
 from healthledger.node.peer import Peer, Receipt
 from healthledger.node.vault import Vault, VaultSet
+from healthledger.ordering.orderer import Orderer
 from healthledger.ordering.solo import SoloOrderer, wall_clock_ms
 
 LEDGER_FILE = "ledger.sqlite"
 KEYSTORE_FILE = "keystore.json"
 NODE_FILE = "node.json"
+CHECKPOINT_DIR = "checkpoints"
 
 
 class DataDirError(NodeError):
@@ -43,10 +46,19 @@ class EmbeddedNode:
         max_block_tx: int = 500,
         batch_timeout_s: float = 0.05,
         synchronous: str = "FULL",
+        orderer: Orderer | None = None,
+        resume_orderer: Callable[[int], Orderer] | None = None,
+        checkpoint_every: int = 0,
     ) -> None:
+        """``orderer`` replaces the solo orderer; ``resume_orderer`` makes one from the
+        stream position to resume at (one past the store's recorded position);
+        ``checkpoint_every`` > 0 signs a checkpoint every that many blocks with the
+        node's (first) peer identity, under ``checkpoints/``."""
         self.data_dir = Path(data_dir)
         if not (self.data_dir / NODE_FILE).exists():
             raise DataDirError(f"{self.data_dir} is not a healthledger data folder")
+        self.mode = str(json.loads((self.data_dir / NODE_FILE).read_text()).get("mode", ""))
+        """``embedded`` (every organisation's keys) or ``consortium`` (one organisation's)."""
         self.keystore = Keystore.load(self.data_dir / KEYSTORE_FILE)
         self.clock = clock
         store = SqliteStore(self.data_dir / LEDGER_FILE, synchronous=synchronous)
@@ -61,12 +73,26 @@ class EmbeddedNode:
             )
             for org, material in self.keystore.vault_keys.items()
         }
+        if orderer is None and resume_orderer is not None:
+            orderer = resume_orderer(store.ordering_position() + 1)
+        if orderer is None:
+            orderer = SoloOrderer(
+                max_block_tx=max_block_tx, batch_timeout_s=batch_timeout_s, clock=clock
+            )
+        checkpoints = None
+        peers = self.keystore.peers()
+        if checkpoint_every > 0 and peers:
+            checkpoints = CheckpointWriter(
+                self.data_dir / CHECKPOINT_DIR,
+                every=checkpoint_every,
+                name=peers[0][0],
+                key=peers[0][1],
+            )
         self.peer = Peer(
+            checkpoints=checkpoints,
             store=store,
             runtime=ContractRuntime(contracts),
-            orderer=SoloOrderer(
-                max_block_tx=max_block_tx, batch_timeout_s=batch_timeout_s, clock=clock
-            ),
+            orderer=orderer,
             endorsers=self.keystore.peers(),
             vaults=VaultSet(vaults),
             clock=clock,
@@ -109,10 +135,12 @@ class EmbeddedNode:
         node.peer.bootstrap(consortium.genesis, timestamp=now)
         return node
 
-    def start(self) -> EmbeddedNode:
-        """Start ordering and committing."""
+    def start(self, *, retry: bool | None = None) -> EmbeddedNode:
+        """Start ordering and committing; with ``retry`` (by default, for a consortium
+        peer) an unreachable orderer does not fail the start: queries work and writes
+        are refused until it connects."""
         if not self._running:
-            self.peer.start()
+            self.peer.start(retry=self.mode == "consortium" if retry is None else retry)
             self._running = True
         return self
 

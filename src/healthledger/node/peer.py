@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -13,13 +15,14 @@ from healthledger.contracts.errors import AccessDenied, ContractError
 from healthledger.contracts.policy import choose_endorsers_indexed, satisfied
 from healthledger.contracts.rules import MembershipResolver, PolicyEndorsementRule, requirement
 from healthledger.contracts.runtime import ContractRuntime
-from healthledger.crypto.canonical import parse_canonical
+from healthledger.crypto.canonical import canonical_json_unchecked, parse_canonical
 from healthledger.crypto.errors import SignatureError
+from healthledger.crypto.hashing import sha256
 from healthledger.crypto.keys import SigningKey, encode_b64, verify_signature
 from healthledger.ledger.block import Block
 from healthledger.ledger.chain import Chain
 from healthledger.ledger.errors import NotFound
-from healthledger.ledger.merkle import verify_inclusion
+from healthledger.ledger.merkle import leaf_hash, verify_inclusion
 from healthledger.ledger.store import LedgerStore, TxLocation
 from healthledger.ledger.transaction import (
     SignedProposal,
@@ -28,6 +31,7 @@ from healthledger.ledger.transaction import (
     sign_endorsement,
 )
 from healthledger.ledger.validation import Validator
+from healthledger.node.checkpoint import CheckpointWriter, origin_of
 from healthledger.node.errors import (
     BadRequest,
     BadSignature,
@@ -41,6 +45,8 @@ from healthledger.node.events import EventHub
 from healthledger.node.metrics import NodeMetrics
 from healthledger.node.vault import VaultSet
 from healthledger.ordering.orderer import Batch, Orderer, OrderingError
+
+log = logging.getLogger(__name__)
 
 MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
 """Proposals older or newer than this are refused at endorsement (replay window)."""
@@ -89,7 +95,10 @@ class Peer:
         endorsers: Sequence[tuple[str, SigningKey]],
         vaults: VaultSet,
         clock: Callable[[], int],
+        reconnect_interval_s: float = 2.0,
+        checkpoints: CheckpointWriter | None = None,
     ) -> None:
+        """``checkpoints`` signs a checkpoint every K committed blocks."""
         self.store = store
         self.runtime = runtime
         self.chain = Chain(store, new_validator())
@@ -103,6 +112,14 @@ class Peer:
         self._pending: dict[str, Future[Receipt]] = {}
         self._pending_lock = threading.Lock()
         self._started = False
+        self._reconnect_interval_s = reconnect_interval_s
+        self._start_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._retry_thread: threading.Thread | None = None
+        self.checkpoints = checkpoints
+        self._origin: str | None = None
+        self.ordering_error: str | None = None
+        """Why ordering is not running (the orderer could not start), or None."""
         self.metrics.height.set(store.height())
 
     # --- life cycle -------------------------------------------------------------
@@ -113,18 +130,60 @@ class Peer:
         self._after_commit(block)
         return block
 
-    def start(self) -> None:
-        """Settle private data left pending by a crash, then start ordering."""
+    def start(self, *, retry: bool = False) -> None:
+        """Settle private data left pending by a crash, then start ordering.
+
+        With ``retry``, an orderer that cannot start now (NATS down) does not fail the
+        peer: queries keep working, writes are refused with NodeUnavailable, and the
+        orderer is started again in the background until it runs."""
         for tx_id in {t for v in self.vaults.all() for t in v.pending_tx_ids()}:
             location = self.store.tx_location(tx_id)
             if location is not None:
                 self.vaults.settle(tx_id, valid=location.code is ValidationCode.VALID)
-        self._orderer.start(self._deliver)
-        self._started = True
+        if not retry:
+            self._orderer.start(self._deliver)
+            self._started = True
+            return
+        if self._try_start_ordering():
+            return
+        self._retry_thread = threading.Thread(
+            target=self._retry_ordering, name="peer-ordering-retry", daemon=True
+        )
+        self._retry_thread.start()
+
+    def _try_start_ordering(self) -> bool:
+        with self._start_lock:
+            if self._stopping.is_set():
+                return True
+            try:
+                self._orderer.start(self._deliver)
+            except OrderingError as exc:
+                self.ordering_error = str(exc)
+                return False
+            self.ordering_error = None
+            self._started = True
+            return True
+
+    def _retry_ordering(self) -> None:
+        log.warning("ordering unavailable (%s); retrying in the background", self.ordering_error)
+        while not self._stopping.wait(self._reconnect_interval_s):
+            if self._try_start_ordering():
+                if not self._stopping.is_set():
+                    log.info("ordering started")
+                return
+
+    @property
+    def accepting(self) -> bool:
+        """True while the peer takes transactions (ordering runs)."""
+        return self._started
 
     def stop(self) -> None:
         """Commit what is ordered, then stop."""
-        self._orderer.stop()
+        self._stopping.set()
+        with self._start_lock:
+            self._orderer.stop()
+        if self._retry_thread is not None:
+            self._retry_thread.join()
         self._started = False
         self.events.close()
         with self._pending_lock:
@@ -228,6 +287,11 @@ class Peer:
         if precheck:
             self.precheck(tx)
         if not self._started:
+            if self.ordering_error is not None:
+                raise NodeUnavailable(
+                    f"writes are refused while ordering is unavailable ({self.ordering_error}); "
+                    "queries keep working and the node keeps retrying"
+                )
             raise NodeUnavailable("the node is not accepting transactions")
         future: Future[Receipt] = Future()
         with self._pending_lock:
@@ -281,7 +345,9 @@ class Peer:
 
     def _deliver(self, batch: Batch) -> None:
         started = time.perf_counter()
-        block = self.chain.append(batch.transactions, timestamp=batch.timestamp)
+        block = self.chain.append(
+            batch.transactions, timestamp=batch.timestamp, stream_seq=batch.stream_seq
+        )
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
         self._after_commit(block)
 
@@ -312,7 +378,21 @@ class Peer:
                 future.set_result(receipt)
         self.metrics.blocks.inc()
         self.metrics.height.set(header.height + 1)
+        if self.checkpoints is not None:
+            self._checkpoint(block)
         self.events.notify()
+
+    def _checkpoint(self, block: Block) -> None:
+        assert self.checkpoints is not None
+        if self._origin is None:
+            self._origin = origin_of(
+                block.header if block.header.height == 0 else self.store.header(0)
+            )
+        try:
+            self.checkpoints.observe(block.header, origin=self._origin)
+        except OSError as exc:
+            # The block is committed; a missing checkpoint only delays a comparison.
+            log.warning("checkpoint at height %d not written: %s", block.header.height, exc)
 
     # --- read ------------------------------------------------------------------
 
@@ -349,7 +429,9 @@ class Peer:
     def inclusion_proof(self, tx_id: str, tree_size: int | None = None) -> dict[str, Any]:
         """RFC 9162 inclusion proof of ``tx_id`` in the global log (field names of the
         RFC 9162 vector files, hashes in base64), with the block it belongs to."""
-        tx, location = self.transaction(tx_id)
+        location = self.locate(tx_id)
+        tx_hash = self._tx_hash(location)
+        tx_leaf = leaf_hash(tx_hash)
         current = self.chain.log_size()
         size = current if tree_size is None else tree_size
         if not location.log_index < size <= current:
@@ -359,7 +441,7 @@ class Peer:
         verify_inclusion(
             leaf_index=location.log_index,
             tree_size=size,
-            leaf_hash=tx.leaf_hash,
+            leaf_hash=tx_leaf,
             proof=proof,
             root=root,
         )
@@ -367,13 +449,20 @@ class Peer:
             "leafIdx": location.log_index,
             "treeSize": size,
             "root": encode_b64(root),
-            "leafHash": encode_b64(tx.leaf_hash),
+            "leafHash": encode_b64(tx_leaf),
             "proof": [encode_b64(p) for p in proof],
             "txId": tx_id,
-            "txHash": tx.tx_hash.hex(),
+            "txHash": tx_hash.hex(),
             "height": location.height,
             "code": str(location.code),
         }
+
+    def _tx_hash(self, location: TxLocation) -> bytes:
+        """The hash of a committed transaction, without parsing and checking its whole
+        block: a stored block is canonical, so re-encoding one parsed transaction gives
+        its canonical bytes (the proof is verified against the log before it is served)."""
+        raw = json.loads(self.store.block_bytes(location.height))
+        return sha256(canonical_json_unchecked(raw["transactions"][location.index]))
 
     def consistency_proof(self, size1: int, size2: int | None = None) -> dict[str, Any]:
         """RFC 9162 consistency proof between two sizes of the global log."""

@@ -127,7 +127,10 @@ class JetStreamOrderer:
     # --- life cycle -------------------------------------------------------------
 
     def start(self, deliver: Deliver) -> None:
-        """Connect, make sure the stream exists, and start consuming from ``start_seq``."""
+        """Connect, make sure the stream exists, and start consuming from ``start_seq``;
+        after an OrderingError (NATS unavailable) it may be called again."""
+        if self._stopped:
+            raise OrderingError("the orderer was stopped")
         if self._loop_thread is not None:
             raise OrderingError("orderer already started")
         self._loop_thread = threading.Thread(
@@ -137,8 +140,12 @@ class JetStreamOrderer:
         try:
             self._call(self._connect(), self.connect_timeout_s + self.publish_timeout_s)
         except OrderingError:
-            self._stopped = True
+            # Leave the orderer as new, so that a later start() can try again.
             self._shutdown_loop()
+            self._loop = asyncio.new_event_loop()
+            self._loop_thread = None
+            self._nc = self._js = None
+            self._connected.clear()
             raise
         self._deliver_thread = threading.Thread(
             target=self._run, args=(deliver,), name="jetstream-deliver", daemon=True
@@ -168,6 +175,7 @@ class JetStreamOrderer:
         self._stopped = True
         self._running = False
         if self._loop_thread is None:
+            self._loop.close()
             return
         try:
             self._call(self._disconnect(), 10.0)

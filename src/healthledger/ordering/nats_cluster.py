@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -99,14 +100,26 @@ class NatsCluster:
         size: int = 3,
         sync_always: bool = True,
         binary: str | None = None,
+        ports: Sequence[ServerPorts] | None = None,
+        detached: bool = False,
     ) -> None:
+        """``ports`` fixes each member's ports (default: free ones); ``detached`` starts
+        the servers in their own session, so they outlive the process that started them
+        and a Ctrl-C at its terminal does not reach them."""
         if size < 1:
             raise ValueError("a cluster needs at least one server")
+        if ports is not None and len(ports) != size:
+            raise ValueError(f"{len(ports)} port sets for {size} servers")
         self.base_dir = Path(base_dir)
         self.size = size
         self.sync_always = sync_always
         self.binary = binary or find_nats_server()
-        self.ports = [ServerPorts(free_port(), free_port(), free_port()) for _ in range(size)]
+        self.detached = detached
+        self.ports = (
+            list(ports)
+            if ports is not None
+            else [ServerPorts(free_port(), free_port(), free_port()) for _ in range(size)]
+        )
         self._procs: list[subprocess.Popen[bytes] | None] = [None] * size
         self._logs: list[IO[bytes] | None] = [None] * size
 
@@ -154,6 +167,10 @@ class NatsCluster:
         self.wait_ready(timeout=timeout)
         return self
 
+    def launch(self, index: int) -> None:
+        """Start member ``index`` without waiting for it (see wait_ready)."""
+        self._spawn(index)
+
     def _spawn(self, index: int) -> None:
         if self.running(index):
             return
@@ -164,6 +181,7 @@ class NatsCluster:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            start_new_session=self.detached,
         )
 
     def running(self, index: int) -> bool:
@@ -222,6 +240,16 @@ class NatsCluster:
         self.stop()
 
     # --- health -----------------------------------------------------------------
+
+    def release(self) -> None:
+        """Forget the processes without stopping them (a detached cluster that another
+        command will stop by process id)."""
+        for i in range(self.size):
+            log = self._logs[i]
+            if log is not None:
+                log.close()
+            self._logs[i] = None
+            self._procs[i] = None
 
     def _monitor(self, index: int, path: str) -> Any:
         url = f"http://127.0.0.1:{self.ports[index].monitor}{path}"

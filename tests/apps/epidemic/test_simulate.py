@@ -6,7 +6,7 @@ import json
 import random
 
 from healthledger.apps.epidemic.readmodel import CaseReadModel
-from healthledger.apps.epidemic.simulate import SeirParams, run, run_seir, simulate
+from healthledger.apps.epidemic.simulate import SeirParams, run, run_seir, setup_demo, simulate
 from healthledger.node.embedded import EmbeddedNode
 
 DISTRICTS = ["440104", "440106", "440304"]
@@ -31,7 +31,24 @@ def test_the_outbreak_grows_then_spreads_beyond_the_first_district() -> None:
 
 
 def test_an_unconfigured_node_simulates_nothing(bare_node: EmbeddedNode) -> None:
-    assert simulate(bare_node, random.Random(1)) == {"cases": 0}
+    assert run(bare_node, random.Random(1), SMALL) == ({"cases": 0}, [])
+
+
+def test_demo_setup_writes_guangdong_once_then_simulates_an_outbreak(
+    bare_node: EmbeddedNode,
+) -> None:
+    assert setup_demo(bare_node) == 144
+    regions = bare_node.query("gd-cdc/epi-wang", "epidemic", "aggregates", {})
+    assert regions == []  # no cases yet
+    assert setup_demo(bare_node) == 0  # the commission's table is already on chain
+    counts = simulate(bare_node, random.Random(5))
+    assert counts["regions defined"] == 0
+    assert counts["cases"] > 200 and counts["refused"] == 0
+    model = CaseReadModel(bare_node.peer.events)
+    model.catch_up()
+    places = {row["region"] for row in model.counts()}
+    assert len(places) > 10  # spread beyond the first district
+    assert "440103" in places  # Liwan, where it starts
 
 
 def test_simulated_reports_reach_the_chain_without_personal_data(node: EmbeddedNode) -> None:

@@ -158,3 +158,41 @@ def test_vocabulary_table_matches_the_epcis_context() -> None:
 
     walk(context)
     assert {k: tuple(sorted(v)) for k, v in terms.items()} == VOCABULARY_TERMS
+
+
+@pytest.mark.parametrize("field", ["sourceList", "destinationList", "bizTransactionList"])
+def test_json_key_order_inside_a_pair_does_not_change_the_hash(field: str) -> None:
+    value = {"sourceList": "source", "destinationList": "destination"}.get(field, "bizTransaction")
+    entry = {"type": "owning_party" if field != "bizTransactionList" else "po"}
+    entry[value] = (
+        "urn:epc:id:pgln:0614141.00000"
+        if field != "bizTransactionList"
+        else "urn:epcglobal:cbv:bt:0614141073467:PO123"
+    )
+    reversed_entry = dict(reversed(list(entry.items())))
+
+    def doc(item: dict[str, str]) -> str:
+        return json.dumps(
+            {
+                "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+                "type": "EPCISDocument",
+                "schemaVersion": "2.0",
+                "creationDate": "2026-01-05T10:00:00Z",
+                "epcisBody": {
+                    "eventList": [
+                        {
+                            "type": "ObjectEvent",
+                            "eventTime": "2026-01-05T09:00:00.000+08:00",
+                            "eventTimeZoneOffset": "+08:00",
+                            "epcList": ["urn:epc:id:sgtin:0614141.107346.2017"],
+                            "action": "OBSERVE",
+                            field: [item],
+                        }
+                    ]
+                },
+            }
+        )
+
+    normal, swapped = event_hashes(doc(entry))[0], event_hashes(doc(reversed_entry))[0]
+    assert f"{field}type=" in normal.prehash
+    assert swapped.prehash == normal.prehash and swapped.hash == normal.hash

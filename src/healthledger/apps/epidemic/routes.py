@@ -1,10 +1,10 @@
 """API routes of the epidemic application, mounted at ``/api/v1/epidemic``.
 
 Errors are the platform's (InvalidArguments and friends); the API maps them to
-RFC 9457 problem details. Submitting a report needs the personal data to travel
-in a proposal's transient map, which the platform's signed-proposal endpoints do
-not carry yet; until they do, these routes check and convert reports and list the
-reference data, and reports are invoked through the node (demo, simulator, CLI).
+RFC 9457 problem details. These routes check and convert reports and list the
+reference data; a report is then submitted like any other write, through
+``POST /api/v1/invoke`` (or ``/proposals/endorse``) with the personal data in the
+``transient`` object beside the signed proposal, bound by its ``transient_hash``.
 """
 
 from __future__ import annotations

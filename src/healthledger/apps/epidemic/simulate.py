@@ -16,13 +16,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from healthledger.apps.epidemic.batch import Call, commit_all
 from healthledger.apps.epidemic.dates import day_of_ms, iso
+from healthledger.apps.epidemic.provision import configure
 from healthledger.apps.epidemic.pseudonym import resident_id_check
-from healthledger.contracts.errors import ContractError
+from healthledger.apps.epidemic.readmodel import CaseReadModel
+from healthledger.apps.epidemic.regions import GUANGDONG, province_table
+from healthledger.apps.epidemic.warning import record_alerts
 from healthledger.node.embedded import EmbeddedNode
 
 FAMILY = ("Chen", "Li", "Wang", "Zhang", "Liu", "Huang", "Zhao", "Wu", "Zhou", "Xu", "Lin", "He")
 GIVEN = ("Wei", "Fang", "Min", "Jie", "Lei", "Yan", "Tao", "Hui", "Jun", "Ping", "Xin", "Yu")
+WINDOW = 200
+"""Cases whose reports are endorsed and ordered together."""
 STREETS = ("Zhongshan", "Huanshi", "Dongfeng", "Jiefang", "Binjiang", "Shennan", "Huaqiang")
 
 
@@ -40,13 +46,29 @@ class SeirParams:
     gamma: float = 1 / 4
     """1 / infectious period (days)."""
     mixing: float = 0.05
-    """Share of contacts made outside one's own district."""
+    """Share of contacts made outside one's own district, across the province."""
+    city_mixing: float = 0.0
+    """Share of contacts made in other districts of one's own city (same first four
+    digits of the GB/T 2260 code)."""
     seeds: int = 3
     """Infectious people in the first district on day 0."""
     reported_share: float = 0.3
     icd10: str = "J10.1"
     duplicate_share: float = 0.03
     """Share of reported people reported again by another hospital."""
+
+
+DEMO_PARAMS = SeirParams(
+    population=10_000,
+    days=50,
+    beta=0.55,
+    mixing=0.02,
+    city_mixing=0.15,
+    seeds=5,
+    reported_share=0.1,
+)
+"""The demo's outbreak over Guangdong: it starts in Liwan (Guangzhou), spreads
+through the city first and then along the province; about six hundred reports."""
 
 
 @dataclass(frozen=True)
@@ -95,11 +117,21 @@ def run_seir(
     i[0] += params.seeds
     first_day = last_day - params.days + 1
     cases: list[SimulatedCase] = []
+    city_of = [code[:4] for code in districts]
     for t in range(params.days):
         mean_prevalence = sum(i) / (n * len(districts))
+        city_infectious: dict[str, list[int]] = {}
+        for d, city in enumerate(city_of):
+            city_infectious.setdefault(city, []).append(i[d])
+        city_prevalence = {c: sum(v) / (n * len(v)) for c, v in city_infectious.items()}
+        own = 1 - params.mixing - params.city_mixing
         new_i = []
         for d in range(len(districts)):
-            force = params.beta * ((1 - params.mixing) * i[d] / n + params.mixing * mean_prevalence)
+            force = params.beta * (
+                own * i[d] / n
+                + params.city_mixing * city_prevalence[city_of[d]]
+                + params.mixing * mean_prevalence
+            )
             infected = _binomial(rng, s[d], 1 - math.exp(-force))
             onsets = _binomial(rng, e[d], 1 - math.exp(-params.sigma))
             removed = _binomial(rng, i[d], 1 - math.exp(-params.gamma))
@@ -124,9 +156,32 @@ def _state(node: EmbeddedNode, prefix: str) -> dict[str, Any]:
 
 
 def simulate(node: EmbeddedNode, rng: random.Random) -> Mapping[str, int]:
-    """App.simulate: report a seeded outbreak through ``node`` (see :func:`run`)."""
-    counts, _ = run(node, rng)
-    return counts
+    """App.simulate: set the demo up if the chain has no region table yet (see
+    :func:`setup_demo`), then report a seeded outbreak through ``node`` (see :func:`run`)."""
+    configured = setup_demo(node)
+    counts, _ = run(node, rng, DEMO_PARAMS)
+    alerts = 0
+    reviewers = [e.id for e in node.keystore.entries() if e.cert.role == "epidemiologist"]
+    if reviewers:
+        model = CaseReadModel(node.peer.events)
+        try:
+            today = day_of_ms(node.clock())
+            alerts = len(record_alerts(node, model, reviewers[0], today=today))
+        finally:
+            model.close()
+    return {**counts, "alerts": alerts, "regions defined": configured}
+
+
+def setup_demo(node: EmbeddedNode, province: str = GUANGDONG) -> int:
+    """The commission writes ``province``'s region table from the region package on
+    chain and registers the reporting organisations; the CDC installs the demo
+    pseudonymisation key. Nothing happens on a chain that has regions already.
+    Returns how many regions were written."""
+    if _state(node, "region/"):
+        return 0
+    table = province_table(province)
+    configure(node, table)
+    return len(table)
 
 
 def run(
@@ -139,7 +194,7 @@ def run(
     orgs = _state(node, "org/")
     hospitals = sorted(k.split("/", 1)[1] for k, v in orgs.items() if v["kind"] == "hospital")
     cdc = sorted(k.split("/", 1)[1] for k, v in orgs.items() if v["kind"] == "cdc")
-    districts = sorted(r["code"] for r in regions.values() if r["level"] == "district")
+    districts = _places(regions)
     if not districts or not hospitals or not _state(node, "pseudonymisation"):
         return {"cases": 0}, []
     staff = _staff(node, hospitals)
@@ -153,48 +208,62 @@ def run(
     outbreak = run_seir(districts, rng, params, last_day=today)
     counts = {"cases": 0, "duplicates": 0, "reviewed": 0, "refused": 0}
     population: list[dict[str, str]] = []
-    for case in outbreak:
-        people = person(case.serial, case.region, rng)
-        population.append(people)
-        org = _hospital_for(case.region, hospitals, orgs, rng)
-        reports = [org]
-        if len(hospitals) > 1 and rng.random() < params.duplicate_share:
-            reports.append(rng.choice([h for h in hospitals if h != org]))
-        for reporter_org in reports:
-            identity, role = rng.choice(staff[reporter_org])
-            args = {
-                "disease": params.icd10,
-                "classification": "confirmed"
-                if role == "lab"
-                else rng.choice(("suspected", "probable")),
-                "onset_date": iso(case.onset),
-                "diagnosis_date": case.diagnosis,
-                "region": case.region,
-            }
-            try:
-                _, result = node.invoke(
-                    identity, "epidemic", "report_case", args, transient={"patient": people}
+    for start in range(0, len(outbreak), WINDOW):
+        # Reports of distinct people touch distinct keys, so a window of them is
+        # endorsed and ordered together; a second hospital's report of the same
+        # person waits for the first to commit, so that the contract links the two.
+        waves: tuple[list[Call], list[Call]] = ([], [])
+        for case in outbreak[start : start + WINDOW]:
+            people = person(case.serial, case.region, rng)
+            population.append(people)
+            org = _hospital_for(case.region, hospitals, orgs, rng)
+            reporters = [org]
+            if len(hospitals) > 1 and rng.random() < params.duplicate_share:
+                reporters.append(rng.choice([h for h in hospitals if h != org]))
+            for wave, reporter_org in zip(waves, reporters, strict=False):
+                identity, role = rng.choice(staff[reporter_org])
+                args = {
+                    "disease": params.icd10,
+                    "classification": "confirmed"
+                    if role == "lab"
+                    else rng.choice(("suspected", "probable")),
+                    "onset_date": iso(case.onset),
+                    "diagnosis_date": case.diagnosis,
+                    "region": case.region,
+                }
+                wave.append(Call(identity, "report_case", args, {"patient": people}))
+        reviews: list[Call] = []
+        for wave in waves:
+            for call, result in zip(wave, commit_all(node, wave), strict=True):
+                if result is None:
+                    counts["refused"] += 1
+                    continue
+                counts["cases"] += 1
+                counts["duplicates"] += sum(
+                    1 for link in result["links"] if link["kind"] == "duplicate"
                 )
-            except ContractError:
-                counts["refused"] += 1
-                continue
-            counts["cases"] += 1
-            counts["duplicates"] += sum(
-                1 for link in result["links"] if link["kind"] == "duplicate"
-            )
-            if reviewers and rng.random() < 0.8:
-                decision = "confirm" if args["classification"] != "suspected" else "request_info"
-                extra: dict[str, Any] = (
-                    {} if decision == "confirm" else {"fields": ["lab-evidence"]}
-                )
-                node.invoke(
-                    rng.choice(reviewers),
-                    "epidemic",
-                    decision,
-                    {"case_id": result["case_id"], **extra},
-                )
-                counts["reviewed"] += 1
+                if reviewers and rng.random() < 0.8:
+                    confirm = call.args["classification"] != "suspected"
+                    reviews.append(
+                        Call(
+                            rng.choice(reviewers),
+                            "confirm" if confirm else "request_info",
+                            {"case_id": result["case_id"]}
+                            if confirm
+                            else {"case_id": result["case_id"], "fields": ["lab-evidence"]},
+                        )
+                    )
+        counts["reviewed"] += sum(1 for r in commit_all(node, reviews) if r is not None)
     return counts, population
+
+
+def _places(regions: dict[str, Any]) -> list[str]:
+    """Where people live: regions below a province that contain no other region (the
+    districts, and cities without districts such as Dongguan and Zhongshan)."""
+    parents = {r["parent"] for r in regions.values() if r.get("parent")}
+    return sorted(
+        r["code"] for r in regions.values() if r["level"] != "province" and r["code"] not in parents
+    )
 
 
 def _staff(node: EmbeddedNode, hospitals: list[str]) -> dict[str, list[tuple[str, str]]]:

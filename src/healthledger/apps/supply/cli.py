@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import platform
 from pathlib import Path
 
 import typer
@@ -35,5 +37,41 @@ def build_cli() -> typer.Typer:
             raise typer.Exit(1) from None
         for item in hashes:
             typer.echo(item.hash)
+
+    @cli.command("bench")
+    def bench(
+        events: int = typer.Option(2_000, "--events", min=1, help="EPCIS events to ingest."),
+        per_document: int = typer.Option(50, "--per-document", min=1, max=1000),
+        clients: int = typer.Option(4, "--clients", min=1, max=64, help="Capturing threads."),
+        store_events: int = typer.Option(
+            100_000, "--store-events", min=1, help="Read-model size for the trace (goal 10^6)."
+        ),
+        samples: int = typer.Option(500, "--samples", min=10, help="Trace and verify samples."),
+        json_output: bool = typer.Option(False, "--json", help="Print figures as one JSON line."),
+    ) -> None:
+        """Ingest rate, one unit's trace p99 among many stored events, verify p99.
+
+        The defaults run in well under a minute; the issue's goal is measured with
+        ``--store-events 1000000``."""
+        from healthledger.apps.supply.bench import supply_benchmark
+
+        def say(message: str) -> None:
+            if not json_output:
+                typer.echo(message, err=True)
+
+        figures = supply_benchmark(
+            events=events,
+            per_document=per_document,
+            clients=clients,
+            store_events=store_events,
+            samples=samples,
+            status=say,
+        ).to_json()
+        figures["machine"] = f"{platform.machine()} {platform.processor() or ''}".strip()
+        if json_output:
+            typer.echo(json.dumps(figures))
+            return
+        for name, value in figures.items():
+            typer.echo(f"{name:>24}  {value}")
 
     return cli

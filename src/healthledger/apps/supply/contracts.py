@@ -23,62 +23,36 @@ No PHI: an administration records only a pseudonymous person id.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal
 
-import pydantic
-
-from healthledger.apps.supply.digital_link import check_digit
+from healthledger.apps.supply.aggregation import (
+    anchor_key,
+    container_record,
+    depth_below,
+    height_above,
+    maker_of,
+    unit_key,
+    with_descendants,
+)
+from healthledger.apps.supply.capture_step import (
+    DATE,
+    EVENT_HASH,
+    GLN,
+    MAKER_ROLES,
+    MAX_DEPTH,
+    REGULATOR_ROLES,
+    UNIT_ID,
+    CaptureStep,
+    Operation,
+    day_of,
+    valid_gs1_key,
+)
 from healthledger.contracts.context import Context
 from healthledger.contracts.contract import Contract, query, transaction
 from healthledger.contracts.errors import AccessDenied, Rejected
 
-Operation = Literal[
-    "commission", "pack", "unpack", "ship", "receive", "observe", "dispense", "decommission",
-    "destroy",
-]  # fmt: skip
-EVENT_HASH = re.compile(r"^ni:///sha-256;[0-9a-f]{64}\?ver=CBV2\.0$")
-UNIT_ID = re.compile(r"^(01/\d{14}/21/[\x21-\x7e]{1,20}|00/\d{18})$")
-"""A serialised unit (GTIN + serial) or a logistic unit (SSCC), as Digital Link path."""
-GLN = re.compile(r"^\d{13}$")
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-REGULATOR_ROLES = ("inspector",)
-MAKER_ROLES = ("admin", "quality")
-MAX_DEPTH = 4
-"""Pallet > case > pack > unit: deeper aggregation is refused."""
-
-
-class CaptureStep(pydantic.BaseModel):
-    """One EPCIS event reduced to its custody effect (built off chain from the event)."""
-
-    model_config = pydantic.ConfigDict(strict=True, extra="forbid", frozen=True)
-
-    event_hash: str
-    op: Operation
-    units: list[str] = pydantic.Field(min_length=0, max_length=1000)
-    """Unit ids (Digital Link paths ``01/<gtin>/21/<serial>`` or ``00/<sscc>``)."""
-    parent: str | None = None
-    """The aggregating unit (pack / unpack)."""
-    location: str | None = None
-    """GLN where it happened (readPoint or bizLocation)."""
-    destination: str | None = None
-    """GLN a shipment is bound for."""
-    lot: str | None = None
-    expiry: str | None = None
-    """``YYYY-MM-DD`` (commission)."""
-    temperatures_dc: list[int] = pydantic.Field(default_factory=list, max_length=10_000)
-    """Temperature readings of the event's sensors, tenths of a degree Celsius."""
-
-
-def valid_gs1_key(digits: str, length: int) -> bool:
-    """``digits`` is ``length`` digits whose last is the GS1 check digit."""
-    return (
-        len(digits) == length and digits.isdigit() and check_digit(digits[:-1]) == int(digits[-1])
-    )
-
-
-def _day(timestamp_ms: int) -> date:
-    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=timestamp_ms)).date()
+__all__ = ["CaptureStep", "Operation", "SupplyContract", "valid_gs1_key"]
 
 
 class SupplyContract(Contract):
@@ -164,9 +138,9 @@ class SupplyContract(Contract):
         step = CaptureStep(event_hash=event_hash, op="dispense", units=[unit], location=site)
         outcome = self._apply(ctx, step, 0)
         if outcome["accepted"]:
-            record = ctx.get(_unit_key(unit)) or {}
+            record = ctx.get(unit_key(unit)) or {}
             record["status"] = "administered"
-            ctx.put(_unit_key(unit), record)
+            ctx.put(unit_key(unit), record)
             ctx.emit(
                 "vaccine_administered",
                 {
@@ -208,7 +182,7 @@ class SupplyContract(Contract):
                 if record["gtin"] != gtin or record["lot"] != lot:
                     raise Rejected(f"{unit} is not of GTIN {gtin} lot {lot}")
                 record["recalled"] = recall_id
-                ctx.put(_unit_key(unit), record)
+                ctx.put(unit_key(unit), record)
         ctx.emit("supply_recall", {"recall": recall_id, "gtin": gtin, "lot": lot})
         return {"recall": recall_id}
 
@@ -222,7 +196,7 @@ class SupplyContract(Contract):
     @query()
     def unit(self, ctx: Context, *, unit: str) -> Any:
         """A unit's current record, or None."""
-        return ctx.get(_unit_key(unit))
+        return ctx.get(unit_key(unit))
 
     @query()
     def trail(self, ctx: Context, *, unit: str) -> list[Any]:
@@ -233,7 +207,7 @@ class SupplyContract(Contract):
     @query()
     def anchor(self, ctx: Context, *, event_hash: str) -> Any:
         """The on-chain anchor of an event hash, or None."""
-        return ctx.get(_anchor_key(event_hash))
+        return ctx.get(anchor_key(event_hash))
 
     @query()
     def alerts(self, ctx: Context) -> list[Any]:
@@ -248,7 +222,7 @@ class SupplyContract(Contract):
     def _apply(self, ctx: Context, step: CaptureStep, index: int) -> dict[str, Any]:
         if not EVENT_HASH.match(step.event_hash):
             raise Rejected(f"event {index}: {step.event_hash!r} is not a CBV 2.0 event hash")
-        if ctx.get(_anchor_key(step.event_hash)) is not None:
+        if ctx.get(anchor_key(step.event_hash)) is not None:
             raise Rejected(f"event {index}: {step.event_hash} is already anchored")
         for unit in [*step.units, *([step.parent] if step.parent else [])]:
             if not UNIT_ID.match(unit):
@@ -285,16 +259,16 @@ class SupplyContract(Contract):
         }
         if accepted and step.temperatures_dc:
             alerts += self._cold_chain(ctx, step, touched)
-        ctx.put(_anchor_key(step.event_hash), anchor)
+        ctx.put(anchor_key(step.event_hash), anchor)
         for unit in touched:
-            record = ctx.get(_unit_key(unit))
+            record = ctx.get(unit_key(unit))
             if record is None:
                 continue
             seq = record.get("seq", 0) + 1
             record["seq"] = seq
             record["last_event"] = step.event_hash
             record["last_tx"] = ctx.tx_id
-            ctx.put(_unit_key(unit), record)
+            ctx.put(unit_key(unit), record)
             ctx.put(
                 f"trail/{unit}/{seq:08d}",
                 {
@@ -339,17 +313,17 @@ class SupplyContract(Contract):
                 raise AccessDenied(
                     f"{unit}: only {product['maker']}, the maker of GTIN {gtin}, may commission it"
                 )
-            if ctx.get(_unit_key(unit)) is not None:
+            if ctx.get(unit_key(unit)) is not None:
                 raise Rejected(f"{unit} is already commissioned")
             expiry = step.expiry
             if expiry is None:
                 expiry = (
-                    _day(ctx.timestamp) + timedelta(days=product["shelf_life_days"])
+                    day_of(ctx.timestamp) + timedelta(days=product["shelf_life_days"])
                 ).isoformat()
             elif not DATE.match(expiry):
                 raise Rejected(f"expiry {expiry!r} is not YYYY-MM-DD")
             ctx.put(
-                _unit_key(unit),
+                unit_key(unit),
                 {
                     "unit": unit,
                     "gtin": gtin,
@@ -372,24 +346,25 @@ class SupplyContract(Contract):
     def _pack(self, ctx: Context, step: CaptureStep) -> None:
         if step.parent is None or not step.units:
             raise Rejected("packing needs a parent and children")
-        parent = ctx.get(_unit_key(step.parent))
+        parent = ctx.get(unit_key(step.parent))
         if parent is None:
             if not step.parent.startswith("00/"):
                 raise Rejected(f"{step.parent}: an unknown parent must be an SSCC")
-            parent = _container(step.parent, ctx.caller.org, step.location)
+            parent = container_record(step.parent, ctx.caller.org, step.location)
         self._require_custody(ctx, parent, "pack into")
         for unit in step.units:
             child = self._unit(ctx, unit)
             self._require_custody(ctx, child, "pack")
             if child["parent"] not in (None, step.parent):
                 raise Rejected(f"{unit} is already packed in {child['parent']}")
-            if unit == step.parent or _depth(ctx, child) + _height(ctx, step.parent) >= MAX_DEPTH:
+            nested = depth_below(ctx, child) + height_above(ctx, step.parent)
+            if unit == step.parent or nested >= MAX_DEPTH:
                 raise Rejected(f"{unit} cannot be packed into {step.parent}")
             child["parent"] = step.parent
-            ctx.put(_unit_key(unit), child)
+            ctx.put(unit_key(unit), child)
             if unit not in parent["children"]:
                 parent["children"].append(unit)
-        ctx.put(_unit_key(step.parent), parent)
+        ctx.put(unit_key(step.parent), parent)
 
     def _unpack(self, ctx: Context, step: CaptureStep) -> None:
         if step.parent is None:
@@ -401,9 +376,9 @@ class SupplyContract(Contract):
                 raise Rejected(f"{unit} is not in {step.parent}")
             child = self._unit(ctx, unit)
             child["parent"] = None
-            ctx.put(_unit_key(unit), child)
+            ctx.put(unit_key(unit), child)
             parent["children"].remove(unit)
-        ctx.put(_unit_key(step.parent), parent)
+        ctx.put(unit_key(step.parent), parent)
 
     def _ship(self, ctx: Context, step: CaptureStep) -> None:
         if step.destination is None:
@@ -415,11 +390,11 @@ class SupplyContract(Contract):
             self._require_custody(ctx, record, "ship")
             if record["parent"] is not None:
                 raise Rejected(f"{unit} is packed in {record['parent']}: ship the parent")
-            for member in _with_descendants(ctx, unit):
+            for member in with_descendants(ctx, unit):
                 item = self._unit(ctx, member)
                 item["status"] = "in_transit"
                 item["destination"] = step.destination
-                ctx.put(_unit_key(member), item)
+                ctx.put(unit_key(member), item)
 
     def _receive(self, ctx: Context, step: CaptureStep) -> None:
         for unit in step.units:
@@ -431,7 +406,7 @@ class SupplyContract(Contract):
                 raise AccessDenied(
                     f"{unit} is bound for GLN {record['destination']}, not for {ctx.caller.org}"
                 )
-            for member in _with_descendants(ctx, unit):
+            for member in with_descendants(ctx, unit):
                 item = self._unit(ctx, member)
                 item.update(
                     status="active",
@@ -439,11 +414,11 @@ class SupplyContract(Contract):
                     location=record["destination"],
                     destination=None,
                 )
-                ctx.put(_unit_key(member), item)
+                ctx.put(unit_key(member), item)
 
     def _observe(self, ctx: Context, step: CaptureStep) -> tuple[str, str, str] | None:
         for unit in step.units:
-            record = ctx.get(_unit_key(unit))
+            record = ctx.get(unit_key(unit))
             if record is None:
                 return ("unknown_serial", unit, f"{unit} was never commissioned")
             if record["custodian"] != ctx.caller.org and record["status"] != "in_transit":
@@ -458,7 +433,7 @@ class SupplyContract(Contract):
         if len(step.units) != 1:
             raise Rejected("dispense one unit at a time")
         unit = step.units[0]
-        record = ctx.get(_unit_key(unit))
+        record = ctx.get(unit_key(unit))
         if record is None:
             return ("unknown_serial", unit, f"{unit} was never commissioned")
         if record["status"] in ("dispensed", "administered"):
@@ -476,11 +451,11 @@ class SupplyContract(Contract):
             return ("recalled_dispensed", unit, f"{unit} is recalled")
         if record["quarantined"]:
             return ("quarantined_dispensed", unit, f"{unit} is quarantined")
-        if record["expiry"] < _day(ctx.timestamp).isoformat():
+        if record["expiry"] < day_of(ctx.timestamp).isoformat():
             return ("expired_sold", unit, f"{unit} expired on {record['expiry']}")
         record["status"] = "dispensed"
         record["location"] = step.location or record["location"]
-        ctx.put(_unit_key(unit), record)
+        ctx.put(unit_key(unit), record)
         return None
 
     def _decommission(self, ctx: Context, step: CaptureStep) -> None:
@@ -493,24 +468,24 @@ class SupplyContract(Contract):
         for unit in step.units:
             record = self._unit(ctx, unit)
             self._require_custody(ctx, record, verb)
-            for member in _with_descendants(ctx, unit):
+            for member in with_descendants(ctx, unit):
                 item = self._unit(ctx, member)
                 item["status"] = status
-                ctx.put(_unit_key(member), item)
+                ctx.put(unit_key(member), item)
 
     def _cold_chain(self, ctx: Context, step: CaptureStep, touched: list[str]) -> int:
         """Quarantine every unit whose product's storage range a reading left."""
         low, high = min(step.temperatures_dc), max(step.temperatures_dc)
         quarantined: dict[str | None, list[str]] = {}
         for unit in touched:
-            record = ctx.get(_unit_key(unit))
+            record = ctx.get(unit_key(unit))
             if record is None or record["gtin"] is None or record["quarantined"]:
                 continue
             product = ctx.get(f"product/{record['gtin']}")
             if product is None or product["temp_min_dc"] <= low <= high <= product["temp_max_dc"]:
                 continue
             record["quarantined"] = True
-            ctx.put(_unit_key(unit), record)
+            ctx.put(unit_key(unit), record)
             quarantined.setdefault(record["maker"], []).append(unit)
         for maker, units in quarantined.items():
             self._alert(
@@ -540,7 +515,7 @@ class SupplyContract(Contract):
         record["quarantined"] = False
         if decision == "destroy":
             record["status"] = "destroyed"
-        ctx.put(_unit_key(unit), record)
+        ctx.put(unit_key(unit), record)
         decided = {
             "unit": unit,
             "decision": decision,
@@ -556,7 +531,7 @@ class SupplyContract(Contract):
     # --- helpers -----------------------------------------------------------------
 
     def _unit(self, ctx: Context, unit: str) -> dict[str, Any]:
-        record = ctx.get(_unit_key(unit))
+        record = ctx.get(unit_key(unit))
         if record is None:
             raise Rejected(f"{unit} is not a commissioned unit")
         return dict(record)
@@ -585,7 +560,7 @@ class SupplyContract(Contract):
     def _touched(self, ctx: Context, step: CaptureStep) -> list[str]:
         touched: list[str] = []
         for unit in [*step.units, *([step.parent] if step.parent else [])]:
-            for member in _with_descendants(ctx, unit):
+            for member in with_descendants(ctx, unit):
                 if member not in touched:
                     touched.append(member)
         return touched
@@ -602,8 +577,8 @@ class SupplyContract(Contract):
         units: list[str] | None = None,
     ) -> None:
         if maker is None:
-            record = ctx.get(_unit_key(unit))
-            maker = record["maker"] if record else _maker_of(ctx, unit)
+            record = ctx.get(unit_key(unit))
+            maker = record["maker"] if record else maker_of(ctx, unit)
         alert = {
             "kind": kind,
             "unit": unit,
@@ -617,65 +592,3 @@ class SupplyContract(Contract):
         }
         ctx.put(f"alert/{ctx.timestamp:015d}/{event_hash[14:30]}/{kind}/{maker}", alert)
         ctx.emit("supply_alert", alert)
-
-
-def _unit_key(unit: str) -> str:
-    return f"unit/{unit}"
-
-
-def _anchor_key(event_hash: str) -> str:
-    return f"anchor/{event_hash[14:78]}"
-
-
-def _container(unit: str, org: str, location: str | None) -> dict[str, Any]:
-    return {
-        "unit": unit,
-        "gtin": None,
-        "serial": unit[3:],
-        "lot": None,
-        "expiry": None,
-        "maker": org,
-        "status": "active",
-        "custodian": org,
-        "location": location,
-        "destination": None,
-        "parent": None,
-        "children": [],
-        "recalled": None,
-        "quarantined": False,
-        "seq": 0,
-    }
-
-
-def _maker_of(ctx: Context, unit: str) -> str | None:
-    if unit.startswith("01/"):
-        product = ctx.get(f"product/{unit[3:17]}")
-        if product is not None:
-            return str(product["maker"])
-    return None
-
-
-def _with_descendants(ctx: Context, unit: str, depth: int = 0) -> list[str]:
-    if depth > MAX_DEPTH:
-        raise Rejected(f"aggregation under {unit} is deeper than {MAX_DEPTH}")
-    record = ctx.get(_unit_key(unit))
-    found = [unit]
-    for child in (record or {}).get("children", []):
-        found.extend(_with_descendants(ctx, child, depth + 1))
-    return found
-
-
-def _depth(ctx: Context, record: dict[str, Any]) -> int:
-    """How many levels hang under ``record`` (a lone unit: 0)."""
-    children = record.get("children") or []
-    return 1 + max(_depth(ctx, ctx.get(_unit_key(c)) or {}) for c in children) if children else 0
-
-
-def _height(ctx: Context, unit: str) -> int:
-    """How many parents ``unit`` sits in."""
-    record = ctx.get(_unit_key(unit))
-    height = 0
-    while record is not None and record.get("parent") and height <= MAX_DEPTH:
-        height += 1
-        record = ctx.get(_unit_key(record["parent"]))
-    return height

@@ -300,6 +300,10 @@ def _json_tree(obj: Any, namespaces: dict[str, str]) -> Node:
         return ("", _json_scalar(text), [])
     if not any(k in obj for k in _PAIRED):
         node[2].sort(key=_sort_key)
+    else:
+        # A (type, value) pair reads type first whatever the JSON key order (which means
+        # nothing in JSON); a stable sort keeps the rest as written.
+        node[2].sort(key=lambda child: child[0] != "type")
     return node
 
 

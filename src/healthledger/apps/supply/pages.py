@@ -3,28 +3,84 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from starlette.datastructures import UploadFile
 
 from healthledger.apps.base import PageKit
-from healthledger.apps.supply.verification import verify_pack
+from healthledger.apps.supply.dashboards import (
+    RECALL_BUCKETS,
+    recall_dashboard,
+    unit_trace,
+    when,
+)
+from healthledger.apps.supply.photo import MAX_PHOTO_BYTES, UnreadablePhoto, qr_text
+from healthledger.apps.supply.queries import lot_whereabouts
+from healthledger.apps.supply.verification import PublicLedger, verify_pack
 from healthledger.contracts.errors import InvalidArguments
 from healthledger.node.embedded import EmbeddedNode
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PUBLIC_PAGES = ("/supply/verify",)
+_FORM_OVERHEAD = 64 * 1024
+"""Room for the multipart envelope and the other fields around the photo."""
 
 
 def build_pages(node: EmbeddedNode, kit: PageKit) -> APIRouter:
-    """The supply pages: the public pack verification page."""
+    """The supply pages: unit and lot trace, recalls, alerts (logged in) and the public
+    pack verification page (by URI or by photo)."""
     router = APIRouter()
+    ledger = PublicLedger(node)
 
-    @router.get("/verify", response_class=HTMLResponse)
-    def verify_page(request: Request, uri: str = "") -> HTMLResponse:
-        """Public: verify a pack by its Digital Link URI; a bad URI is a clear answer."""
-        answer, problem = None, None
-        if uri:
+    @router.get("", response_class=HTMLResponse)
+    def index(request: Request) -> HTMLResponse:
+        """Where to go in the supply application."""
+        kit.require_identity(request)
+        return kit.render(request, "supply/index.html")
+
+    @router.get("/trace", response_class=HTMLResponse)
+    def trace(request: Request, unit: str = "", gtin: str = "", lot: str = "") -> HTMLResponse:
+        """A unit's timeline and temperature chart, or where a lot's units are now."""
+        kit.require_identity(request)
+        unit, gtin, lot = unit.strip()[:128], gtin.strip()[:14], lot.strip()[:20]
+        found = unit_trace(ledger, unit) if unit else None
+        whereabouts = lot_whereabouts(ledger, gtin, lot) if gtin and lot and not unit else None
+        problem = None
+        if unit and found is None:
+            problem = f"No unit {unit} is known to this ledger."
+        elif whereabouts is not None and not whereabouts["units"]:
+            problem = f"No unit of GTIN {gtin} lot {lot} is known to this ledger."
+        return kit.render(
+            request,
+            "supply/trace.html",
+            status=404 if problem else 200,
+            query={"unit": unit, "gtin": gtin, "lot": lot},
+            trace=found,
+            lot=whereabouts,
+            problem=problem,
+        )
+
+    @router.get("/recalls", response_class=HTMLResponse)
+    def recalls(request: Request) -> HTMLResponse:
+        """Every recall: units located, returned, destroyed and still missing."""
+        kit.require_identity(request)
+        return kit.render(
+            request, "supply/recalls.html", recalls=recall_dashboard(ledger), buckets=RECALL_BUCKETS
+        )
+
+    @router.get("/alerts", response_class=HTMLResponse)
+    def alerts(request: Request) -> HTMLResponse:
+        """The counterfeit, diversion and cold-chain alerts the viewer may see, newest first."""
+        identity = kit.require_identity(request)
+        found = node.query(identity, "supply", "alerts", {})
+        shown = [{**a, "when": when(a.get("at"))} for a in reversed(found)]
+        return kit.render(request, "supply/alerts.html", alerts=shown)
+
+    def answer_page(request: Request, uri: str, problem: str | None) -> HTMLResponse:
+        answer: dict[str, Any] | None = None
+        if uri and problem is None:
             try:
                 answer = verify_pack(node, uri[:512])
             except InvalidArguments as exc:
@@ -33,9 +89,39 @@ def build_pages(node: EmbeddedNode, kit: PageKit) -> APIRouter:
             request,
             "supply/verify.html",
             status=422 if problem else 200,
-            uri=uri,
+            uri=uri[:512],
             answer=answer,
             problem=problem,
+            max_photo_mb=MAX_PHOTO_BYTES // (1024 * 1024),
         )
 
+    @router.get("/verify", response_class=HTMLResponse)
+    def verify_page(request: Request, uri: str = "") -> HTMLResponse:
+        """Public: verify a pack by its Digital Link URI; a bad URI is a clear answer."""
+        return answer_page(request, uri, None)
+
+    @router.post("/verify", response_class=HTMLResponse)
+    async def verify_photo(request: Request) -> HTMLResponse:
+        """Public: verify a pack from an uploaded photo of its QR code (decoded here)."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_PHOTO_BYTES + _FORM_OVERHEAD:
+            return answer_page(request, "", _too_large())
+        async with request.form(max_files=1, max_fields=4) as form:
+            kit.check_csrf(request, str(form.get("csrf", "")))
+            photo = form.get("photo")
+            if not isinstance(photo, UploadFile):
+                return answer_page(request, "", "choose a photo of the pack's QR code")
+            data = await photo.read(MAX_PHOTO_BYTES + 1)
+        if len(data) > MAX_PHOTO_BYTES:
+            return answer_page(request, "", _too_large())
+        try:
+            uri = qr_text(data)
+        except UnreadablePhoto as exc:
+            return answer_page(request, "", str(exc))
+        return answer_page(request, uri, None)
+
     return router
+
+
+def _too_large() -> str:
+    return f"the photo is larger than {MAX_PHOTO_BYTES // (1024 * 1024)} MB"

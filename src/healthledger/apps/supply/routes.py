@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
+from starlette.datastructures import UploadFile
 
 from healthledger.apps.supply.digital_link import (
     DigitalLinkError,
@@ -13,6 +16,13 @@ from healthledger.apps.supply.digital_link import (
     pack_link,
     qr_png,
     qr_svg,
+)
+from healthledger.apps.supply.event_store import EventQuery, EventStore, check_event, event_time_ms
+from healthledger.apps.supply.photo import MAX_PHOTO_BYTES, UnreadablePhoto, qr_text
+from healthledger.apps.supply.queries import (
+    container_contents,
+    epcis_query_document,
+    lot_whereabouts,
 )
 from healthledger.apps.supply.service import CaptureConfig, CaptureService
 from healthledger.apps.supply.verification import PublicLedger, verify_pack
@@ -32,7 +42,8 @@ class CaptureBody(BaseModel):
 def build_router(node: EmbeddedNode, *, config: CaptureConfig | None = None) -> APIRouter:
     """The supply API over ``node``."""
     router = APIRouter()
-    service = CaptureService(node, config=config)
+    events = EventStore.of(node)
+    service = CaptureService(node, config=config, events=events)
     ledger = PublicLedger(node)
 
     @router.post("/capture", summary="Capture an EPCIS 2.0 document (demo custody)")
@@ -54,11 +65,65 @@ def build_router(node: EmbeddedNode, *, config: CaptureConfig | None = None) -> 
             )
         return {"unit": record, "trail": ledger.trail(unit)}
 
+    @router.get("/units/{unit:path}/contents", summary="What a case or pallet contains")
+    def contents(unit: str) -> dict[str, Any]:
+        """The container's current contents, as a tree through every aggregation level."""
+        return container_contents(ledger, unit)
+
+    @router.get("/lots/{gtin}/{lot}", summary="Where a lot is now")
+    def lot(gtin: str, lot: str) -> dict[str, Any]:
+        """Every unit of the lot with its custodian, location and status, and counts."""
+        return lot_whereabouts(ledger, gtin, lot)
+
+    @router.get("/events", summary="EPCIS 2.0 event query (subset), as EPCISQueryDocument")
+    def query_events(
+        match_epc: Annotated[str | None, Query(alias="MATCH_epc", max_length=512)] = None,
+        eq_biz_step: Annotated[str | None, Query(alias="EQ_bizStep", max_length=256)] = None,
+        ge_event_time: Annotated[str | None, Query(alias="GE_eventTime")] = None,
+        lt_event_time: Annotated[str | None, Query(alias="LT_eventTime")] = None,
+        per_page: Annotated[int, Query(alias="perPage", ge=1, le=10_000)] = 100,
+    ) -> Response:
+        """Events by EPC (URN or Digital Link; the unit itself, a child or a parent),
+        bizStep and eventTime range, in capture order, as EPCIS 2.0 JSON-LD."""
+        query = EventQuery(
+            epc=match_epc,
+            biz_step=eq_biz_step,
+            ge_event_time_ms=_time("GE_eventTime", ge_event_time),
+            lt_event_time_ms=_time("LT_eventTime", lt_event_time),
+            limit=per_page,
+        )
+        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=node.clock())
+        document = epcis_query_document(
+            events, query, creation_date=moment.isoformat(timespec="milliseconds")
+        )
+        return Response(json.dumps(document), media_type="application/ld+json")
+
+    @router.get("/events/check", summary="Check a stored event against its on-chain anchor")
+    def check(event_hash: Annotated[str, Query(max_length=128)]) -> dict[str, Any]:
+        """Recompute the stored event's CBV 2.0 hash; compare it with the anchor on chain
+        and give the anchoring transaction's inclusion proof (``verdict``: intact,
+        tampered or unanchored)."""
+        return check_event(node, events, event_hash)
+
     @router.get("/verify", summary="Verify a pack by its GS1 Digital Link URI (public)")
     def verify(uri: str = Query(..., max_length=512)) -> dict[str, Any]:
         """Status (genuine, unknown, dispensed, recalled, expired, quarantined), provenance
         and the inclusion proof of the unit's latest event. Needs no identity."""
         return verify_pack(node, uri)
+
+    @router.post("/verify/photo", summary="Verify a pack from a photo of its QR code (public)")
+    async def verify_photo(request: Request) -> dict[str, Any]:
+        """Multipart field ``photo``: the QR is decoded here, then answered as ``GET
+        /verify``. An unreadable photo is a 422 problem saying why."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_PHOTO_BYTES + 64 * 1024:
+            raise UnreadablePhoto(f"the photo is larger than {MAX_PHOTO_BYTES // 2**20} MB")
+        async with request.form(max_files=1, max_fields=2) as form:
+            photo = form.get("photo")
+            if not isinstance(photo, UploadFile):
+                raise UnreadablePhoto("send the photo as the multipart field 'photo'")
+            data = await photo.read(MAX_PHOTO_BYTES + 1)
+        return verify_pack(node, qr_text(data))
 
     @router.get("/qr.svg", summary="A pack's QR code (SVG)")
     def qr_as_svg(gtin: str, lot: str, serial: str, expiry: str) -> Response:
@@ -71,6 +136,17 @@ def build_router(node: EmbeddedNode, *, config: CaptureConfig | None = None) -> 
         return Response(qr_png(_pack(gtin, lot, serial, expiry)), media_type="image/png")
 
     return router
+
+
+def _time(name: str, raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    found = event_time_ms(raw)
+    if found is None:
+        raise InvalidArguments(
+            f"{name} is not a date-time with a zone", [{"field": name, "message": "bad time"}]
+        )
+    return found
 
 
 def _pack(gtin: str, lot: str, serial: str, expiry: str) -> PackLink:

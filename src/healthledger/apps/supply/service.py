@@ -13,6 +13,7 @@ from typing import Any
 
 from healthledger.apps.supply.digital_link import normalise
 from healthledger.apps.supply.event_hash import EpcisDocumentError, event_hashes
+from healthledger.apps.supply.event_store import EventStore
 from healthledger.apps.supply.schema import EpcisSchema, default_schema_path
 from healthledger.contracts.errors import InvalidArguments
 from healthledger.node.embedded import EmbeddedNode
@@ -153,8 +154,16 @@ def capture_step(event: dict[str, Any], event_hash: str, index: int) -> dict[str
 class CaptureService:
     """Capture EPCIS documents into the supply contract of one node."""
 
-    def __init__(self, node: EmbeddedNode, *, config: CaptureConfig | None = None) -> None:
+    def __init__(
+        self,
+        node: EmbeddedNode,
+        *,
+        config: CaptureConfig | None = None,
+        events: EventStore | None = None,
+    ) -> None:
         self.node = node
+        self.events = events
+        """Where committed event documents are kept (None: not kept)."""
         config = config or CaptureConfig()
         path = config.schema_path or default_schema_path()
         self.schema = None if path is None else EpcisSchema(path=path)
@@ -188,4 +197,11 @@ class CaptureService:
         (demo custody: the node must hold that identity's key). All or nothing."""
         steps = self.prepare(document)
         receipt, result = self.node.invoke(identity, CONTRACT, "capture", {"steps": steps})
+        if self.events is not None:
+            events = document["epcisBody"]["eventList"]
+            self.events.add(
+                receipt.tx_id,
+                document.get("@context"),
+                [(s["event_hash"], e) for s, e in zip(steps, events, strict=True)],
+            )
         return {"receipt": receipt.to_json(), "result": result, "tx_id": receipt.tx_id}

@@ -19,6 +19,7 @@ from typing import Any
 
 from healthledger.apps.supply.digital_link import check_digit
 from healthledger.apps.supply.event_hash import event_hashes
+from healthledger.apps.supply.event_store import EventStore
 from healthledger.apps.supply.service import CONTRACT, capture_step
 from healthledger.contracts.errors import ContractError
 from healthledger.node.embedded import EmbeddedNode
@@ -77,6 +78,7 @@ class _Run:
         self.rng = rng
         self.counts: Counter[str] = Counter()
         self.clock = node.clock()
+        self.events = EventStore.of(node)
 
     def when(self) -> str:
         self.clock += self.rng.randint(60_000, 3_600_000)
@@ -122,10 +124,15 @@ class _Run:
             capture_step(e, h.hash, i) for i, (e, h) in enumerate(zip(events, hashes, strict=True))
         ]
         try:
-            _, result = self.node.invoke(identity, CONTRACT, "capture", {"steps": steps})
+            receipt, result = self.node.invoke(identity, CONTRACT, "capture", {"steps": steps})
         except ContractError:
             self.counts["refused"] += 1
             return None
+        self.events.add(
+            receipt.tx_id,
+            document["@context"],
+            [(step["event_hash"], e) for step, e in zip(steps, events, strict=True)],
+        )
         self.counts["events"] += len(events)
         self.counts["alerts"] += int(result["alerts"])
         return result
@@ -159,6 +166,13 @@ def _master_data(node: EmbeddedNode) -> int:
 def simulate(node: EmbeddedNode, rng: random.Random, *, cases: int = 3) -> Mapping[str, int]:
     """Run the demo's supply traffic through ``node``; return what it did."""
     run = _Run(node, rng)
+    try:
+        return _traffic(run, node, rng, cases)
+    finally:
+        run.events.close()
+
+
+def _traffic(run: _Run, node: EmbeddedNode, rng: random.Random, cases: int) -> dict[str, int]:
     run.counts["master_data"] = _master_data(node)
     batch = hashlib.sha256(f"{run.clock}:{rng.random()}".encode()).hexdigest()[:6].upper()
     for case_no in range(cases):

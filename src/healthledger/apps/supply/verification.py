@@ -6,6 +6,7 @@ no contract query, nothing signed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,6 +38,11 @@ class PublicLedger:
         """A committed value of the supply namespace, or None."""
         found = self.node.peer.store.get_state(CONTRACT, key)
         return None if found is None else found.value
+
+    def range(self, prefix: str, limit: int = 10_000_000) -> Iterator[tuple[str, Any]]:
+        """Committed ``(key, value)`` pairs of the supply namespace under ``prefix``."""
+        for key, found in self.node.peer.store.range_state(CONTRACT, prefix, prefix + "~", limit):
+            yield key, found.value
 
     def trail(self, unit: str) -> list[Any]:
         """The events that touched ``unit``, oldest first."""

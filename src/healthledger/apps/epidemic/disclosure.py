@@ -1,0 +1,117 @@
+"""Public statistics under differential privacy: case counts per city and disease
+released with two-sided geometric noise (the discrete Laplace mechanism), small
+released counts suppressed.
+
+Why our own mechanism: no maintained DP library (OpenDP, diffprivlib) is installed and
+the project adds no dependency for it; the two-sided geometric mechanism is a few lines,
+works on integers (no floating-point Laplace, whose low bits leak: Mironov, CCS 2012),
+and its distribution is tested (tests/apps/epidemic/test_disclosure.py).
+
+Privacy unit and budget: one case report. The cells of a release (city x disease) are
+disjoint, so a report changes one cell by one (sensitivity 1) and a release costs
+``EPSILON`` by parallel composition. Suppression acts on the noisy count, so it is
+post-processing and costs nothing. A release is made once per day and then served as
+is, so that asking again cannot average the noise away: the budget spent is ``EPSILON``
+per day per node.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+EPSILON = 0.5
+"""Privacy loss of one daily release."""
+SUPPRESS_BELOW = 10
+"""Released (noisy) counts below this are shown as suppressed."""
+
+
+def geometric_noise(epsilon: float, rng: random.Random) -> int:
+    """A draw of the two-sided geometric distribution P(k) proportional to exp(-epsilon
+    |k|): the difference of two geometric variables with success probability
+    1 - exp(-epsilon), each drawn by inversion."""
+    if epsilon <= 0:
+        raise ValueError("epsilon must be positive")
+    alpha = math.exp(-epsilon)
+    log_alpha = math.log(alpha)
+
+    def failures() -> int:
+        return math.floor(math.log(1.0 - rng.random()) / log_alpha)
+
+    return failures() - failures()
+
+
+def geometric_pmf(k: int, epsilon: float) -> float:
+    """P(noise = k) of :func:`geometric_noise`."""
+    alpha = math.exp(-epsilon)
+    return (1 - alpha) / (1 + alpha) * alpha ** abs(k)
+
+
+@dataclass(frozen=True)
+class Release:
+    """One day's public statistics."""
+
+    day: int
+    epsilon: float
+    suppress_below: int
+    rows: tuple[dict[str, Any], ...]
+    """{region, name, disease, count | None (suppressed)}"""
+
+    def to_json(self) -> dict[str, Any]:
+        """The release as served (counts only; nothing about the true values)."""
+        return {
+            "day": self.day,
+            "epsilon": self.epsilon,
+            "mechanism": "two-sided geometric (discrete Laplace), sensitivity 1",
+            "suppress_below": self.suppress_below,
+            "rows": [dict(r) for r in self.rows],
+        }
+
+
+def noisy_release(
+    true_counts: Mapping[tuple[str, str], int],
+    names: Mapping[str, str],
+    *,
+    day: int,
+    rng: random.Random,
+    epsilon: float = EPSILON,
+    suppress_below: int = SUPPRESS_BELOW,
+) -> Release:
+    """Noise every (region, disease) count, clamp at zero, suppress small ones."""
+    rows = []
+    for (region, disease), count in sorted(true_counts.items()):
+        noisy = max(0, count + geometric_noise(epsilon, rng))
+        rows.append(
+            {
+                "region": region,
+                "name": names.get(region, region),
+                "disease": disease,
+                "count": noisy if noisy >= suppress_below else None,
+            }
+        )
+    return Release(day, epsilon, suppress_below, tuple(rows))
+
+
+class PublicStatistics:
+    """Makes at most one release per day and serves it unchanged."""
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self._rng = rng or random.SystemRandom()
+        self._lock = threading.Lock()
+        self._release: Release | None = None
+
+    def release(
+        self,
+        day: int,
+        counts: Callable[[], Mapping[tuple[str, str], int]],
+        names: Mapping[str, str],
+    ) -> Release:
+        """Today's release, made from ``counts()`` the first time it is asked for."""
+        with self._lock:
+            if self._release is None or self._release.day != day:
+                self._release = noisy_release(counts(), names, day=day, rng=self._rng)
+            return self._release

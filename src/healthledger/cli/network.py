@@ -1,0 +1,478 @@
+"""``healthledger network up|status|down``: a whole consortium on this machine
+(ARCHITECTURE.md section 5): a three-server NATS JetStream cluster and one peer
+process per organisation, each with its own data folder, keys and API port.
+
+Layout of the network folder DIR::
+
+    DIR/network.json        organisations, ports and process ids
+    DIR/nats/n1..n3/        each NATS server's configuration, store and log
+    DIR/peers/genesis.json  the consortium's genesis transaction
+    DIR/peers/<org>/        one peer's data folder (that organisation's keys only)
+    DIR/logs/<org>.log      one peer's output
+
+Every process is started in its own session, so it outlives the command that started
+it; ``down`` stops them by process id (SIGTERM, then SIGKILL after a timeout).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from healthledger.cli.apps import installed_contracts
+from healthledger.ledger.errors import LedgerError
+from healthledger.ledger.sqlite_store import SqliteStore
+from healthledger.node.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    compare,
+    origin_of,
+    read_notes,
+    verify_peer_note,
+)
+from healthledger.node.consortium import DEMO_ORGS
+from healthledger.node.consortium_peer import DEFAULT_CHECKPOINT_EVERY, found_consortium
+from healthledger.node.embedded import CHECKPOINT_DIR, LEDGER_FILE
+from healthledger.ordering.nats_cluster import NatsCluster, NatsClusterError, ServerPorts, free_port
+
+NETWORK_FILE = "network.json"
+NATS_SERVERS = 3
+MIN_ORGS = 3
+CHECKPOINTS_COMPARED = 50
+"""Status compares each peer's most recent this many checkpoints."""
+
+
+class NetworkError(Exception):
+    """The network cannot be brought up, inspected or stopped as asked."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class NatsProcess:
+    """One NATS server of the network."""
+
+    name: str
+    client: int
+    cluster: int
+    monitor: int
+    pid: int | None = None
+
+
+@dataclass
+class PeerProcess:
+    """One organisation's peer process."""
+
+    org: str
+    port: int
+    pid: int | None = None
+
+
+@dataclass
+class Network:
+    """What ``network.json`` records."""
+
+    orgs: list[str]
+    nats: list[NatsProcess]
+    peers: list[PeerProcess]
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+    format: int = 1
+
+    @property
+    def servers(self) -> list[str]:
+        """Client URLs of the NATS servers."""
+        return [f"nats://127.0.0.1:{n.client}" for n in self.nats]
+
+    def save(self, root: Path) -> None:
+        """Write ``network.json`` atomically."""
+        tmp = root / (NETWORK_FILE + ".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=1))
+        os.replace(tmp, root / NETWORK_FILE)
+
+    @classmethod
+    def load(cls, root: Path) -> Network:
+        """Read ``network.json`` of ``root``; NetworkError if there is none."""
+        if not root.exists():
+            raise NetworkError(f"{root} does not exist", 2)
+        if not root.is_dir():
+            raise NetworkError(f"{root} is not a folder", 2)
+        path = root / NETWORK_FILE
+        if not path.is_file():
+            raise NetworkError(f"{root} holds no network (no {NETWORK_FILE})", 2)
+        try:
+            data = json.loads(path.read_text())
+            return cls(
+                orgs=list(data["orgs"]),
+                nats=[NatsProcess(**n) for n in data["nats"]],
+                peers=[PeerProcess(**p) for p in data["peers"]],
+                checkpoint_every=int(data.get("checkpoint_every", DEFAULT_CHECKPOINT_EVERY)),
+                format=int(data.get("format", 1)),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise NetworkError(f"{path} is not readable: {exc}", 2) from exc
+
+
+# --- processes -------------------------------------------------------------------
+
+
+def alive(pid: int | None, marker: str) -> bool:
+    """True if ``pid`` runs and is ours (its command line mentions ``marker``, so a
+    recycled process id after a reboot is never signalled)."""
+    if pid is None:
+        return False
+    try:
+        # Reap it if it is our own finished child (a zombie still answers kill 0).
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return True  # no /proc: trust the recorded id
+    return marker.encode() in cmdline
+
+
+def terminate(pids: Sequence[int | None], marker: str, *, timeout: float) -> int:
+    """SIGTERM every live process of ``pids``, then SIGKILL those still running after
+    ``timeout`` seconds; returns how many were running."""
+    running = [pid for pid in pids if pid is not None and alive(pid, marker)]
+    for pid in running:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while any(alive(pid, marker) for pid in running) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in running:
+        if alive(pid, marker):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5.0
+    while any(alive(pid, marker) for pid in running) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return len(running)
+
+
+def port_free(port: int) -> bool:
+    """True if nothing listens on 127.0.0.1:``port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the servers themselves bind: a port left in TIME_WAIT by the last run is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def http_json(url: str, *, timeout: float = 2.0) -> Any:
+    """GET ``url`` and parse its JSON body."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our own local URL
+        return json.loads(response.read())
+
+
+# --- up --------------------------------------------------------------------------
+
+
+def _plan_ports(orgs: int, base_port: int | None) -> tuple[list[ServerPorts], list[int]]:
+    if base_port is None:
+        nats = [ServerPorts(free_port(), free_port(), free_port()) for _ in range(NATS_SERVERS)]
+        return nats, [free_port() for _ in range(orgs)]
+    nats = [
+        ServerPorts(base_port + 3 * i, base_port + 3 * i + 1, base_port + 3 * i + 2)
+        for i in range(NATS_SERVERS)
+    ]
+    first_peer = base_port + 3 * NATS_SERVERS + 1
+    return nats, [first_peer + i for i in range(orgs)]
+
+
+def _check_ports(network: Network) -> None:
+    ports = [p for n in network.nats for p in (n.client, n.cluster, n.monitor)]
+    ports += [p.port for p in network.peers]
+    if max(ports) > 65535 or min(ports) < 1:
+        raise NetworkError(f"ports {min(ports)}-{max(ports)} are out of range", 2)
+    for port in ports:
+        if not port_free(port):
+            raise NetworkError(
+                f"port {port} is already in use on 127.0.0.1; stop what uses it or "
+                "choose another --base-port",
+                2,
+            )
+
+
+def up(
+    root: Path,
+    *,
+    orgs: int,
+    base_port: int | None,
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+    timeout: float = 60.0,
+    say: Callable[[str], None] = print,
+) -> Network:
+    """Found (or restart) the network in ``root`` and wait until every part is healthy."""
+    root = root.absolute()
+    if checkpoint_every < 1:
+        raise NetworkError("--checkpoint-every must be at least 1", 2)
+    if not MIN_ORGS <= orgs <= len(DEMO_ORGS):
+        raise NetworkError(f"--orgs must be between {MIN_ORGS} and {len(DEMO_ORGS)}", 2)
+    if root.exists() and not root.is_dir():
+        raise NetworkError(f"{root} is not a folder", 2)
+    if not root.parent.is_dir():
+        raise NetworkError(f"{root.parent} does not exist", 2)
+    marker = str(root)
+    if (root / NETWORK_FILE).exists():
+        network = Network.load(root)
+        pids = [n.pid for n in network.nats] + [p.pid for p in network.peers]
+        if any(alive(pid, marker) for pid in pids):
+            raise NetworkError(
+                f"a network is already running in {root}; run "
+                f"'healthledger network down --data {root}' first"
+            )
+        if len(network.orgs) != orgs:
+            raise NetworkError(
+                f"{root} holds a network of {len(network.orgs)} organisations, not {orgs}", 2
+            )
+        say(f"restarting the network in {root}")
+    else:
+        if root.is_dir() and any(root.iterdir()):
+            raise NetworkError(f"{root} is not empty and holds no network", 2)
+        nats_ports, peer_ports = _plan_ports(orgs, base_port)
+        plans = DEMO_ORGS[:orgs]
+        network = Network(
+            orgs=[p.id for p in plans],
+            nats=[
+                NatsProcess(f"n{i + 1}", p.client, p.cluster, p.monitor)
+                for i, p in enumerate(nats_ports)
+            ],
+            peers=[PeerProcess(p.id, port) for p, port in zip(plans, peer_ports, strict=True)],
+            checkpoint_every=checkpoint_every,
+        )
+        _check_ports(network)
+        root.mkdir(exist_ok=True)
+        found_consortium(root / "peers", plans=plans, contracts=installed_contracts())
+        network.save(root)
+        say(f"founded a consortium of {orgs} organisations in {root}")
+    _check_ports(network)
+    try:
+        _start(root, network, timeout=timeout, say=say)
+    except BaseException:
+        down(root, timeout=5.0, say=lambda _m: None)
+        raise
+    return network
+
+
+def _start(root: Path, network: Network, *, timeout: float, say: Callable[[str], None]) -> None:
+    try:
+        cluster = NatsCluster(
+            root / "nats",
+            size=len(network.nats),
+            ports=[ServerPorts(n.client, n.cluster, n.monitor) for n in network.nats],
+            detached=True,
+        )
+    except NatsClusterError as exc:
+        raise NetworkError(str(exc)) from exc
+    cluster.write_configs()
+    for i in range(cluster.size):
+        cluster.launch(i)
+        network.nats[i].pid = cluster.pid(i)
+    network.save(root)
+    try:
+        cluster.wait_ready(timeout=timeout)
+    except NatsClusterError as exc:
+        raise NetworkError(str(exc)) from exc
+    finally:
+        cluster.release()
+    say(f"NATS JetStream cluster up: {', '.join(network.servers)}")
+    logs = root / "logs"
+    logs.mkdir(exist_ok=True)
+    for peer in network.peers:
+        with (logs / f"{peer.org}.log").open("ab") as log:
+            proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [
+                    sys.executable,
+                    "-m",
+                    "healthledger.cli.main",
+                    "node",
+                    "--data",
+                    str(root / "peers" / peer.org),
+                    "--port",
+                    str(peer.port),
+                    "--jetstream",
+                    ",".join(network.servers),
+                    "--demo-custody",
+                    "--checkpoint-every",
+                    str(network.checkpoint_every),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        peer.pid = proc.pid
+        network.save(root)
+    deadline = time.monotonic() + timeout
+    waiting = list(network.peers)
+    while waiting:
+        for peer in list(waiting):
+            if not alive(peer.pid, str(root)):
+                raise NetworkError(f"the peer of {peer.org} exited; see {logs / f'{peer.org}.log'}")
+            try:
+                http_json(f"http://127.0.0.1:{peer.port}/api/v1/status", timeout=1.0)
+            except (OSError, ValueError):
+                continue
+            waiting.remove(peer)
+            say(f"peer {peer.org}: http://127.0.0.1:{peer.port}/")
+        if waiting and time.monotonic() > deadline:
+            names = ", ".join(p.org for p in waiting)
+            raise NetworkError(f"peers not healthy after {timeout:g} s: {names}")
+        if waiting:
+            time.sleep(0.2)
+
+
+# --- status ------------------------------------------------------------------------
+
+
+def status(root: Path) -> dict[str, Any]:
+    """Each peer's height, head hash, lag and health, and each NATS server's health."""
+    root = root.absolute()
+    network = Network.load(root)
+    peers: list[dict[str, Any]] = []
+    for peer in network.peers:
+        item: dict[str, Any] = {
+            "org": peer.org,
+            "url": f"http://127.0.0.1:{peer.port}/",
+            "pid": peer.pid if alive(peer.pid, str(root)) else None,
+            "height": None,
+            "block_hash": None,
+            "lag": None,
+            "healthy": False,
+        }
+        try:
+            answer = http_json(f"http://127.0.0.1:{peer.port}/api/v1/status")
+        except (OSError, ValueError) as exc:
+            item["error"] = str(getattr(exc, "reason", exc))
+        else:
+            item.update(
+                height=int(answer["height"]),
+                block_hash=answer.get("head_hash"),
+                log_size=answer.get("log_size"),
+                log_root=answer.get("log_root"),
+                healthy=True,
+            )
+        peers.append(item)
+    heights = [p["height"] for p in peers if p["height"] is not None]
+    top = max(heights, default=0)
+    for item in peers:
+        if item["height"] is not None:
+            item["lag"] = top - item["height"]
+    nats = []
+    for server in network.nats:
+        try:
+            health = http_json(f"http://127.0.0.1:{server.monitor}/healthz")
+            healthy = health.get("status") == "ok"
+        except (OSError, ValueError):
+            healthy = False
+        nats.append(
+            {
+                "name": server.name,
+                "url": f"nats://127.0.0.1:{server.client}",
+                "pid": server.pid if alive(server.pid, str(root)) else None,
+                "healthy": healthy,
+            }
+        )
+    hashes = {p["block_hash"] for p in peers if p["healthy"]}
+    common = all(p["healthy"] for p in peers) and len(hashes) == 1 and top > 0
+    checkpoints = _checkpoints(root, network)
+    minority = {org for d in checkpoints["divergences"] for org in d["minority"]}
+    for item in peers:
+        item["checkpoint"] = checkpoints["latest"].get(item["org"])
+        item["diverged"] = item["org"] in minority
+    del checkpoints["latest"]
+    return {
+        "network": str(root),
+        "peers": peers,
+        "nats": nats,
+        "common_head": common,
+        "checkpoints": checkpoints,
+    }
+
+
+def _checkpoints(root: Path, network: Network) -> dict[str, Any]:
+    """Every peer's recent signed checkpoints, verified against the consortium's
+    membership and compared: an alarm if any disagree or fail verification."""
+    report: dict[str, Any] = {
+        "every": network.checkpoint_every,
+        "latest": {},
+        "divergences": [],
+        "invalid": {},
+        "alarm": False,
+    }
+    ledgers = [root / "peers" / p.org / LEDGER_FILE for p in network.peers]
+    reference = next((path for path in ledgers if path.is_file()), None)
+    if reference is None:
+        return report
+    try:
+        store = SqliteStore(reference)
+    except LedgerError as exc:
+        report["invalid"]["*"] = [f"cannot open {reference}: {exc}"]
+        report["alarm"] = True
+        return report
+    try:
+        origin = origin_of(store.header(0))
+        verified: dict[str, dict[int, Checkpoint]] = {}
+        for peer in network.peers:
+            notes = read_notes(root / "peers" / peer.org / CHECKPOINT_DIR)
+            good: dict[int, Checkpoint] = {}
+            for height in sorted(notes)[-CHECKPOINTS_COMPARED:]:
+                try:
+                    good[height] = verify_peer_note(
+                        notes[height], org=peer.org, state=store, origin=origin
+                    )
+                except CheckpointError as exc:
+                    report["invalid"].setdefault(peer.org, []).append(f"{height}: {exc}")
+            verified[peer.org] = good
+            if good:
+                last = good[max(good)]
+                report["latest"][peer.org] = {"height": last.height, "block_hash": last.block_hash}
+    finally:
+        store.close()
+    report["divergences"] = [d.to_json() for d in compare(verified)]
+    report["alarm"] = bool(report["divergences"] or report["invalid"])
+    return report
+
+
+# --- down --------------------------------------------------------------------------
+
+
+def down(root: Path, *, timeout: float = 10.0, say: Callable[[str], None] = print) -> int:
+    """Stop every peer, then every NATS server; returns how many processes were stopped.
+    Stopping a network that is already down does nothing."""
+    root = root.absolute()
+    network = Network.load(root)
+    marker = str(root)
+    stopped = 0
+    # Peers first, so none is left publishing to a cluster that is going away.
+    for group in (network.peers, network.nats):
+        stopped += terminate([p.pid for p in group], marker, timeout=timeout)
+        for proc in group:
+            proc.pid = None
+        network.save(root)
+    say(f"stopped {stopped} processes" if stopped else f"no process of {root} was running")
+    return stopped

@@ -1,0 +1,133 @@
+"""The epidemic dashboard in headless Chromium: figures drawn from the chain, and a
+new report shown live (server-sent events) without reloading the page."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from healthledger.apps.epidemic.provision import configure
+from healthledger.apps.epidemic.readmodel import CaseReadModel
+from healthledger.apps.epidemic.regions import RegionTable
+from healthledger.apps.epidemic.simulate import SeirParams, run
+from healthledger.apps.epidemic.warning import record_alerts
+from healthledger.node.embedded import EmbeddedNode
+from healthledger.web.console import create_console
+from tests.apps.epidemic.conftest import CONTRACTS, TEST_REGIONS
+from tests.apps.epidemic.support import person, report, today
+from tests.browser.test_console import CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = pytest.mark.browser
+EPI = "gd-cdc/epi-wang"
+SCREENSHOT = Path("/tmp/healthledger-epidemic-dashboard.png")
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
+    """A node after a small simulated outbreak over the test regions, alerts recorded."""
+    path = tmp_path_factory.mktemp("epidemic-console") / "node"
+    started = EmbeddedNode.create(path, contracts=CONTRACTS, batch_timeout_s=0.005).start()
+    configure(started, RegionTable.from_source(TEST_REGIONS))
+    run(
+        started, random.Random(21), SeirParams(population=600, days=30, reported_share=0.5, seeds=4)
+    )
+    model = CaseReadModel(started.peer.events)
+    record_alerts(started, model, EPI, today=today(started))
+    model.close()
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def base_url(node: EmbeddedNode) -> Iterator[str]:
+    """The console on a port the OS picks."""
+    config = uvicorn.Config(
+        create_console(node),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="epidemic-console", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the console did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, base_url: str) -> Iterator[Page]:
+    """A fresh context: no session cookie."""
+    context = browser.new_context(base_url=base_url)
+    context.set_default_timeout(10_000)
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def log_in(page: Page, identity: str) -> None:
+    """Log in through the login page."""
+    page.goto("/login")
+    page.get_by_label("Identity (by organisation and role)").select_option(identity)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_test_id("viewer")).to_have_text(identity)
+
+
+def test_dashboard_draws_the_chain_and_updates_live(page: Page, node: EmbeddedNode) -> None:
+    log_in(page, EPI)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Epidemic").click()
+    expect(page.get_by_role("heading", name="Epidemic monitoring")).to_be_visible()
+    figures = page.request.get("/epidemic/figures.json?disease=influenza").json()
+    total = figures["total"]
+    expect(page.locator("#total")).to_have_text(str(total))
+    expect(page.locator("#curve rect.bar")).to_have_count(len(figures["curve"]))
+    expect(page.locator("#map circle.bubble")).to_have_count(len(figures["places"]))
+    expect(page.locator("#rt polygon.band")).to_have_count(1 if figures["rt"] else 0)
+    expect(page.locator("#alert-count")).to_have_text(str(len(figures["alerts"])))
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    # A hospital reports a new case: the page shows it without a reload.
+    page.evaluate("window.notReloaded = true")
+    report(node, "gz-first-hospital/dr-li", person(777))
+    expect(page.locator("#total")).to_have_text(str(total + 1))
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_an_organisation_outside_reporting_sees_no_figures(page: Page) -> None:
+    log_in(page, "gd-insurance/admin")
+    page.goto("/epidemic")
+    expect(page.locator("#refused")).to_be_visible()
+    expect(page.locator("#figures")).to_have_count(0)
+
+
+def test_public_statistics_page_needs_no_login(page: Page) -> None:
+    page.goto("/epidemic/public")
+    assert page.url.endswith("/epidemic/public")
+    expect(page.get_by_role("heading", name="Public epidemic statistics")).to_be_visible()
+    expect(page.locator("#epsilon")).to_have_text("ε = 0.5")
+    expect(page.locator("#public-counts")).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download CSV").click()
+    assert download.value.suggested_filename.startswith("epidemic-public-")

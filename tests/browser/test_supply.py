@@ -1,0 +1,246 @@
+"""The public pack verification page in headless Chromium: a QR photo uploaded without login.
+
+The QR PNG is the one the app itself serves (``/api/v1/supply/qr.png``); the
+server decodes it with zxing-cpp and answers with the pack's status and trail.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from healthledger.apps.registry import installed_contracts
+from healthledger.node.embedded import EmbeddedNode
+from healthledger.web.console import create_console
+from tests.apps.supply.conftest import (
+    GTIN,
+    HOSPITAL,
+    HOSPITAL_GLN,
+    MAKER,
+    MAKER_OPS,
+    PHARMACY,
+    PHARMACY_GLN,
+    PLANT,
+    capture,
+    step,
+    unit,
+)
+from tests.browser.test_console import CHROMIUM, CHROMIUM_ARGS, log_in
+
+REGULATOR = "gd-mpa/inspector-feng"
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
+    """A node where pack P1 is genuine and pack P2 is recalled."""
+    started = EmbeddedNode.create(
+        tmp_path_factory.mktemp("supply") / "node",
+        contracts=installed_contracts(),
+        batch_timeout_s=0.005,
+    ).start()
+    started.invoke(
+        MAKER,
+        "supply",
+        "register_product",
+        {
+            "gtin": GTIN,
+            "name": "Influenza vaccine 0.5 ml",
+            "dosage_form": "injection",
+            "temp_min_dc": 20,
+            "temp_max_dc": 80,
+            "shelf_life_days": 365,
+        },
+    )
+    started.invoke(MAKER_OPS, "supply", "register_location", {"gln": PLANT, "name": "Plant"})
+    started.invoke(PHARMACY, "supply", "register_location", {"gln": PHARMACY_GLN, "name": "Shop"})
+    started.invoke(HOSPITAL, "supply", "register_location", {"gln": HOSPITAL_GLN, "name": "Ward"})
+    capture(
+        started,
+        MAKER_OPS,
+        step(
+            "commission-browser",
+            "commission",
+            [unit("P1"), unit("P2"), unit("P3")],
+            location=PLANT,
+            lot="L1",
+            expiry="2099-12-31",
+        ),
+    )
+    capture(
+        started,
+        MAKER_OPS,
+        step("ship-browser", "ship", [unit("P1")], location=PLANT, destination=PHARMACY_GLN),
+    )
+    capture(  # a warm storeroom: P3 is quarantined by contract
+        started,
+        MAKER_OPS,
+        step("storeroom", "observe", [unit("P3")], location=PLANT, temperatures_dc=[45, 60, 95]),
+    )
+    capture(  # a counterfeit at the pharmacy
+        started,
+        PHARMACY,
+        step("fake", "dispense", [unit("FAKE1")], location=PHARMACY_GLN),
+    )
+    started.invoke(
+        MAKER,
+        "supply",
+        "recall",
+        {"gtin": GTIN, "lot": "L1", "reason": "vial glass defect", "units": [unit("P2")]},
+    )
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def base_url(node: EmbeddedNode) -> Iterator[str]:
+    """The console served by uvicorn on 127.0.0.1 and a port the OS picks."""
+    config = uvicorn.Config(
+        create_console(node),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="supply-console", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the console did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Debian Chromium."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, base_url: str) -> Iterator[Page]:
+    """A fresh context: no session cookie, nobody logged in."""
+    context = browser.new_context(base_url=base_url)
+    context.set_default_timeout(10_000)
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def qr_png_of(page: Page, serial: str, tmp_path: Path) -> Path:
+    """The pack's QR code as the app serves it, saved as a file to upload."""
+    response = page.request.get(
+        "/api/v1/supply/qr.png",
+        params={"gtin": GTIN, "lot": "L1", "serial": serial, "expiry": "991231"},
+    )
+    assert response.ok and response.headers["content-type"] == "image/png"
+    saved = tmp_path / f"{serial}.png"
+    saved.write_bytes(response.body())
+    return saved
+
+
+def upload(page: Page, photo: Path) -> None:
+    page.goto("/supply/verify")
+    page.get_by_label("Or upload a photo of the QR code").set_input_files(photo)
+    page.get_by_role("button", name="Verify photo").click()
+
+
+def test_an_uploaded_qr_png_verifies_as_genuine(page: Page, tmp_path: Path) -> None:
+    upload(page, qr_png_of(page, "P1", tmp_path))
+    expect(page.locator("#pack-status")).to_have_text("genuine")
+    expect(page.locator("#pack-uri")).to_contain_text(f"/01/{GTIN}/10/L1/21/P1")
+    trail = page.locator("#trail tbody tr")
+    expect(trail).to_have_count(2)
+    expect(trail.nth(0)).to_contain_text("commission")
+    expect(trail.nth(0)).to_contain_text("lingnan-bio")
+    expect(trail.nth(1)).to_contain_text("ship")
+    expect(page.locator("#verdict")).to_contain_text("Latest event")
+    expect(page.get_by_test_id("viewer")).to_have_count(0)
+
+
+def test_a_recalled_pack_shows_recalled(page: Page, tmp_path: Path) -> None:
+    upload(page, qr_png_of(page, "P2", tmp_path))
+    expect(page.locator("#pack-status")).to_have_text("recalled")
+
+
+def test_an_unreadable_image_is_a_clear_message(page: Page, tmp_path: Path) -> None:
+    junk = tmp_path / "blurred.png"
+    junk.write_bytes(b"\x89PNG\r\n\x1a\n this is not really an image")
+    upload(page, junk)
+    expect(page.locator("#verdict h2")).to_have_text("Cannot verify")
+    expect(page.locator("#verdict-reason")).to_contain_text("not a readable image")
+    expect(page.locator("#photo-form")).to_be_visible()
+
+
+def test_a_unit_trace_shows_its_timeline_and_temperature_chart(page: Page) -> None:
+    log_in(page, REGULATOR)
+    page.goto("/supply")
+    page.get_by_role("link", name="Trace a unit or a lot").click()
+    page.get_by_label("Unit (").fill(unit("P3"))
+    page.get_by_role("button", name="Trace unit").click()
+    expect(page.locator("#unit-status")).to_contain_text("quarantined")
+    timeline = page.locator("#timeline li")
+    expect(timeline).to_have_count(2)
+    expect(timeline.nth(0)).to_contain_text("commission")
+    expect(timeline.nth(1)).to_contain_text("4.5 to 9.5 °C")
+    chart = page.get_by_test_id("temperature-chart")
+    expect(chart).to_be_visible()
+    expect(chart.locator("line.excursion")).to_have_count(1)
+    expect(chart.locator("rect.storage-range")).to_have_count(1)
+
+
+def test_a_lot_trace_shows_where_the_lot_is(page: Page) -> None:
+    log_in(page, REGULATOR)
+    page.goto("/supply/trace")
+    page.get_by_label("GTIN", exact=True).fill(GTIN)
+    page.get_by_label("Lot", exact=True).fill("L1")
+    page.get_by_role("button", name="Trace lot").click()
+    expect(page.locator("#lot-units li")).to_have_count(3)
+    expect(page.locator("#lot-places")).to_contain_text("in_transit")
+    page.locator("#lot-units a", has_text=unit("P1")).click()
+    expect(page.locator("#timeline li")).to_have_count(2)
+    expect(page.locator("#no-readings")).to_be_visible()
+
+
+def test_an_unknown_unit_is_a_clear_message(page: Page) -> None:
+    log_in(page, REGULATOR)
+    page.goto("/supply/trace?unit=01/00000000000000/21/NOPE")
+    expect(page.locator("#trace-problem")).to_contain_text("No unit")
+
+
+def test_the_recall_dashboard_counts_units(page: Page) -> None:
+    log_in(page, REGULATOR)
+    page.goto("/supply/recalls")
+    recall = page.get_by_test_id("recall")
+    expect(recall).to_have_count(1)
+    expect(recall).to_contain_text("vial glass defect")
+    expect(recall.locator('[data-bucket="returned"]')).to_have_text("1")
+    expect(recall.locator('[data-bucket="missing"]')).to_have_text("0")
+
+
+def test_the_alerts_list_shows_counterfeit_and_excursion(page: Page) -> None:
+    log_in(page, REGULATOR)
+    page.goto("/supply/alerts")
+    expect(page.locator('#alerts tr[data-kind="unknown_serial"]')).to_have_count(1)
+    expect(page.locator('#alerts tr[data-kind="temperature_excursion"]')).to_have_count(1)
+
+
+def test_the_console_pages_need_a_login(page: Page) -> None:
+    page.goto("/supply/alerts")
+    expect(page).to_have_url(re.compile(r"/login\?next=/supply/alerts$"))

@@ -1,0 +1,190 @@
+"""``healthledger network up|status|down`` as a real command: three NATS servers and
+three peer processes, transactions through different peers' APIs, a common head, and
+nothing left running after ``down``."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from healthledger.apps.supply.digital_link import check_digit
+from healthledger.cli.network import Network, alive
+from healthledger.node.checkpoint import open_note, sign_note
+from healthledger.node.embedded import KEYSTORE_FILE
+from healthledger.node.keystore import Keystore
+
+pytestmark = pytest.mark.slow
+
+ORGS = 3
+
+
+def healthledger(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the command in a subprocess, as an operator would."""
+    return subprocess.run(
+        [sys.executable, "-m", "healthledger.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def gln(n: int) -> str:
+    """A valid 13-digit GLN."""
+    digits = f"{690000000000 + n:012d}"
+    return digits + str(check_digit(digits))
+
+
+def demo_invoke(port: int, identity: str, args: dict[str, Any]) -> dict[str, Any]:
+    body = {
+        "identity": identity,
+        "contract": "supply",
+        "function": "register_location",
+        "args": args,
+    }
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/demo/invoke",
+        data=json.dumps(body, sort_keys=True, separators=(",", ":")).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
+
+
+def pids(root: Path) -> list[int]:
+    """Process ids the network recorded, live or not."""
+    network = Network.load(root)
+    return [p.pid for p in network.peers if p.pid] + [n.pid for n in network.nats if n.pid]
+
+
+@pytest.fixture
+def network_dir(tmp_path: Path) -> Iterator[Path]:
+    root = tmp_path / "net"
+    started: list[int] = []
+    yield root
+    if (root / "network.json").exists():
+        started = pids(root)
+        healthledger("network", "down", "--data", str(root), "--timeout", "5")
+    for pid in started:  # never leave a process behind, even when the test failed
+        if alive(pid, str(root.absolute())):
+            os.kill(pid, 9)
+
+
+def test_network_up_reaches_a_common_head_and_down_leaves_nothing(network_dir: Path) -> None:
+    up = healthledger(
+        "network", "up", "--orgs", str(ORGS), "--data", str(network_dir), "--checkpoint-every", "2"
+    )
+    assert up.returncode == 0, up.stderr
+    network = Network.load(network_dir)
+    assert len(network.peers) == ORGS and len(network.nats) == 3
+    running = pids(network_dir)
+    assert len(running) == ORGS + 3
+    assert all(alive(pid, str(network_dir.absolute())) for pid in running)
+
+    again = healthledger("network", "up", "--orgs", str(ORGS), "--data", str(network_dir))
+    assert again.returncode == 1
+    assert "already running" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+
+    tx_ids = []
+    for i in range(6):
+        peer = network.peers[i % ORGS]
+        answer = demo_invoke(peer.port, f"{peer.org}/admin", {"gln": gln(i), "name": f"d{i}"})
+        assert answer["receipt"]["valid"]
+        tx_ids.append(answer["tx_id"])
+    # A peer holds only its own organisation's keys.
+    other = network.peers[1]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        demo_invoke(other.port, f"{network.peers[0].org}/admin", {"gln": gln(99), "name": "x"})
+    assert refused.value.code == 403
+
+    deadline = time.monotonic() + 30
+    while True:
+        result = healthledger("network", "status", "--data", str(network_dir), "--json")
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        heads = {(p["height"], p["block_hash"]) for p in report["peers"]}
+        if (len(heads) == 1 and report["peers"][0]["height"] >= 7) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(report["peers"]) == ORGS
+    assert all(p["healthy"] and p["lag"] == 0 for p in report["peers"]), report
+    assert len(heads) == 1 and report["common_head"]
+    assert all(s["healthy"] for s in report["nats"])
+    # Every peer signed checkpoints at heights 2, 4, 6; they agree.
+    checkpoints = report["checkpoints"]
+    assert checkpoints["every"] == 2 and not checkpoints["alarm"], checkpoints
+    assert all(p["checkpoint"]["height"] >= 6 and not p["diverged"] for p in report["peers"])
+    assert len({p["checkpoint"]["block_hash"] for p in report["peers"]}) == 1
+
+    # One peer signs a checkpoint of a forked chain: status names it.
+    forked = network.peers[2]
+    folder = network_dir / "peers" / forked.org
+    keystore = Keystore.load(folder / KEYSTORE_FILE)
+    [(name, key)] = keystore.peers()
+    real = (folder / "checkpoints" / "4.note").read_text()
+    honest = open_note(
+        real, name=name, public_key=key.public_bytes(), origin=real.split("\n", 1)[0]
+    )
+    fork = replace(honest, block_hash="00" * 32)
+    (folder / "checkpoints" / "4.note").write_text(sign_note(fork, name=name, key=key))
+    report = json.loads(
+        healthledger("network", "status", "--data", str(network_dir), "--json").stdout
+    )
+    assert report["checkpoints"]["alarm"]
+    [divergence] = report["checkpoints"]["divergences"]
+    assert divergence["height"] == 4 and divergence["minority"] == [forked.org]
+    assert [p["org"] for p in report["peers"] if p["diverged"]] == [forked.org]
+    table = healthledger("network", "status", "--data", str(network_dir))
+    assert "ALARM" in table.stdout and "DIVERGED" in table.stdout
+    # A note signed by another organisation's key is refused, not counted.
+    (folder / "checkpoints" / "4.note").write_text(real.replace(forked.org, network.peers[0].org))
+    report = json.loads(
+        healthledger("network", "status", "--data", str(network_dir), "--json").stdout
+    )
+    assert forked.org in report["checkpoints"]["invalid"]
+
+    for tx_id in tx_ids:  # every transaction is on every peer
+        for peer in network.peers:
+            url = f"http://127.0.0.1:{peer.port}/api/v1/transactions/{tx_id}/receipt"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                assert json.loads(response.read())["tx_id"] == tx_id
+
+    down = healthledger("network", "down", "--data", str(network_dir))
+    assert down.returncode == 0, down.stderr
+    assert not any(alive(pid, str(network_dir.absolute())) for pid in running)
+    assert healthledger("network", "down", "--data", str(network_dir)).returncode == 0
+    status = json.loads(
+        healthledger("network", "status", "--data", str(network_dir), "--json").stdout
+    )
+    assert not any(p["healthy"] for p in status["peers"])
+
+
+def test_network_errors_are_one_line(tmp_path: Path) -> None:
+    missing = healthledger("network", "status", "--data", str(tmp_path / "nope"))
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == f"error: {tmp_path / 'nope'} does not exist"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    down = healthledger("network", "down", "--data", str(empty))
+    assert down.returncode == 2 and "holds no network" in down.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        up = healthledger("network", "up", "--data", str(tmp_path / "n"), "--base-port", str(port))
+    assert up.returncode == 2
+    assert up.stderr.strip().startswith(f"error: port {port} is already in use")
+    assert not (tmp_path / "n").exists()

@@ -82,7 +82,9 @@ class Child:
     def _read(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            self.lines.append(line.strip())
+            # A kill can cut the last line short: only whole lines were acknowledged.
+            if line.endswith("\n"):
+                self.lines.append(line.strip())
 
     def wait_for_commits(self, count: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

@@ -106,6 +106,8 @@ class LedgerReader:
             "state_root": None if head is None else head.state_root,
             "log_size": 0 if head is None else head.log_size,
             "log_root": None if head is None else head.log_root,
+            "accepting_writes": self.peer.accepting,
+            "ordering_error": self.peer.ordering_error,
             "custody": self.custody,
             "custody_notice": CUSTODY_NOTICE if self.custody == "demo" else None,
         }

@@ -334,8 +334,11 @@ def _start(root: Path, network: Network, *, timeout: float, say: Callable[[str],
             if not alive(peer.pid, str(root)):
                 raise NetworkError(f"the peer of {peer.org} exited; see {logs / f'{peer.org}.log'}")
             try:
-                http_json(f"http://127.0.0.1:{peer.port}/api/v1/status", timeout=1.0)
+                answer = http_json(f"http://127.0.0.1:{peer.port}/api/v1/status", timeout=1.0)
             except (OSError, ValueError):
+                continue
+            # Serving queries is not enough: wait until its orderer takes writes too.
+            if not answer.get("accepting_writes"):
                 continue
             waiting.remove(peer)
             say(f"peer {peer.org}: http://127.0.0.1:{peer.port}/")
@@ -374,6 +377,7 @@ def status(root: Path) -> dict[str, Any]:
                 block_hash=answer.get("head_hash"),
                 log_size=answer.get("log_size"),
                 log_root=answer.get("log_root"),
+                accepting_writes=bool(answer.get("accepting_writes")),
                 healthy=True,
             )
         peers.append(item)

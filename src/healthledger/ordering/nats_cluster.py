@@ -115,6 +115,7 @@ class NatsCluster:
         self.sync_always = sync_always
         self.binary = binary or find_nats_server()
         self.detached = detached
+        self._fixed_ports = ports is not None
         self.ports = (
             list(ports)
             if ports is not None
@@ -159,13 +160,26 @@ class NatsCluster:
 
     # --- life cycle -------------------------------------------------------------
 
-    def start(self, *, timeout: float = 20.0) -> NatsCluster:
-        """Start every member and wait until the cluster has a JetStream meta leader."""
-        self.write_configs()
-        for i in range(self.size):
-            self._spawn(i)
-        self.wait_ready(timeout=timeout)
-        return self
+    def start(self, *, timeout: float = 20.0, attempts: int = 3) -> NatsCluster:
+        """Start every member and wait until the cluster has a JetStream meta leader.
+
+        With ports chosen here, another process may take one between the choice and the
+        server's bind: then start again on fresh ports (up to ``attempts`` times)."""
+        for attempt in range(1, attempts + 1):
+            self.write_configs()
+            for i in range(self.size):
+                self._spawn(i)
+            try:
+                self.wait_ready(timeout=timeout)
+                return self
+            except NatsClusterError:
+                if self._fixed_ports or attempt == attempts:
+                    raise
+                self.stop()
+                self.ports = [
+                    ServerPorts(free_port(), free_port(), free_port()) for _ in range(self.size)
+                ]
+        raise AssertionError("unreachable")
 
     def launch(self, index: int) -> None:
         """Start member ``index`` without waiting for it (see wait_ready)."""

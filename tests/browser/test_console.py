@@ -8,32 +8,19 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from healthledger.contracts.system import SYSTEM_CONTRACTS
 from healthledger.node.embedded import EmbeddedNode
-from healthledger.web.console import create_console
+from tests.browser.conftest import log_in
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 BANNER = (
     "Demo custody mode: the server holds every demo identity's private key and signs for "
     "the identity you log in as. Never use this mode in production."
@@ -55,57 +42,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     )
     yield started
     started.stop()
-
-
-@pytest.fixture(scope="module")
-def base_url(node: EmbeddedNode) -> Iterator[str]:
-    """The console served by uvicorn on 127.0.0.1 and a port the OS picks."""
-    config = uvicorn.Config(
-        create_console(node),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="console-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the console did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium."""
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser, base_url: str) -> Iterator[Page]:
-    """A fresh context: no session cookie."""
-    context = browser.new_context(base_url=base_url)
-    context.set_default_timeout(10_000)
-    opened = context.new_page()
-    yield opened
-    context.close()
-
-
-def log_in(page: Page, identity: str) -> None:
-    """Log in through the login page."""
-    page.goto("/login")
-    page.get_by_label("Identity (by organisation and role)").select_option(identity)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_test_id("viewer")).to_have_text(identity)
 
 
 def test_login_shows_identity_org_and_banner(page: Page) -> None:

@@ -4,14 +4,11 @@ new report shown live (server-sent events) without reloading the page."""
 from __future__ import annotations
 
 import random
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from healthledger.apps.epidemic.provision import configure
 from healthledger.apps.epidemic.readmodel import CaseReadModel
@@ -19,10 +16,9 @@ from healthledger.apps.epidemic.regions import RegionTable
 from healthledger.apps.epidemic.simulate import SeirParams, run
 from healthledger.apps.epidemic.warning import record_alerts
 from healthledger.node.embedded import EmbeddedNode
-from healthledger.web.console import create_console
 from tests.apps.epidemic.conftest import CONTRACTS, TEST_REGIONS
 from tests.apps.epidemic.support import person, report, today
-from tests.browser.test_console import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.conftest import log_in
 
 pytestmark = pytest.mark.browser
 EPI = "gd-cdc/epi-wang"
@@ -43,57 +39,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     model.close()
     yield started
     started.stop()
-
-
-@pytest.fixture(scope="module")
-def base_url(node: EmbeddedNode) -> Iterator[str]:
-    """The console on a port the OS picks."""
-    config = uvicorn.Config(
-        create_console(node),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="epidemic-console", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the console did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Headless Chromium."""
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser, base_url: str) -> Iterator[Page]:
-    """A fresh context: no session cookie."""
-    context = browser.new_context(base_url=base_url)
-    context.set_default_timeout(10_000)
-    opened = context.new_page()
-    yield opened
-    context.close()
-
-
-def log_in(page: Page, identity: str) -> None:
-    """Log in through the login page."""
-    page.goto("/login")
-    page.get_by_label("Identity (by organisation and role)").select_option(identity)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_test_id("viewer")).to_have_text(identity)
 
 
 def test_dashboard_draws_the_chain_and_updates_live(page: Page, node: EmbeddedNode) -> None:

@@ -7,18 +7,14 @@ server decodes it with zxing-cpp and answers with the pack's status and trail.
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from healthledger.apps.registry import installed_contracts
 from healthledger.node.embedded import EmbeddedNode
-from healthledger.web.console import create_console
 from tests.apps.supply.conftest import (
     GTIN,
     HOSPITAL,
@@ -32,7 +28,7 @@ from tests.apps.supply.conftest import (
     step,
     unit,
 )
-from tests.browser.test_console import CHROMIUM, CHROMIUM_ARGS, log_in
+from tests.browser.conftest import log_in
 
 REGULATOR = "gd-mpa/inspector-feng"
 
@@ -98,49 +94,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     )
     yield started
     started.stop()
-
-
-@pytest.fixture(scope="module")
-def base_url(node: EmbeddedNode) -> Iterator[str]:
-    """The console served by uvicorn on 127.0.0.1 and a port the OS picks."""
-    config = uvicorn.Config(
-        create_console(node),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="supply-console", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the console did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium."""
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser, base_url: str) -> Iterator[Page]:
-    """A fresh context: no session cookie, nobody logged in."""
-    context = browser.new_context(base_url=base_url)
-    context.set_default_timeout(10_000)
-    opened = context.new_page()
-    yield opened
-    context.close()
 
 
 def qr_png_of(page: Page, serial: str, tmp_path: Path) -> Path:

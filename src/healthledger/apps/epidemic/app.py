@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from healthledger.apps.base import App
+from healthledger.apps.epidemic.cli import build_cli
 from healthledger.apps.epidemic.contract import Epidemic
 from healthledger.apps.epidemic.pages import PUBLIC_PAGES, TEMPLATES, build_pages
 from healthledger.apps.epidemic.routes import build_router
@@ -17,5 +18,6 @@ APP = App(
     pages=build_pages,
     templates=TEMPLATES,
     public_pages=PUBLIC_PAGES,
+    cli=build_cli,
 )
 """Notifiable case reporting, CDC review and who sees what (ARCHITECTURE.md section 6)."""

@@ -53,6 +53,34 @@ CONTRACT = "epidemic"
 BATCH = 1000
 
 
+def _reported_row(event: LedgerEvent) -> list[Any] | None:
+    """The case row a ``case_reported`` or ``case_amended`` event writes, else None."""
+    if event.kind != "contract" or event.data.get("contract") != CONTRACT:
+        return None
+    if event.data["name"] not in ("case_reported", "case_amended"):
+        return None
+    payload = event.data["payload"]
+    return [
+        payload["case_id"],
+        payload["disease"],
+        payload["classification"],
+        payload["onset"],
+        payload["diagnosis"],
+        payload["region"],
+        payload["reporter_org"],
+        payload["status"],
+    ]
+
+
+def _touches_cases(event: LedgerEvent) -> bool:
+    """True for an event that changes existing case rows (a review, an outcome)."""
+    return (
+        event.kind == "contract"
+        and event.data.get("contract") == CONTRACT
+        and event.data["name"] in ("case_reviewed", "case_outcome")
+    )
+
+
 class CaseReadModel:
     """Case rows for dashboards, kept up to date from ``hub``."""
 
@@ -76,8 +104,21 @@ class CaseReadModel:
                 return total
             self._db.execute("BEGIN")
             try:
+                reported: dict[str, list[Any]] = {}
                 for event in events:
-                    self._apply(event)
+                    row = _reported_row(event)
+                    if row is not None and row[0] not in reported:
+                        # One statement for a run of new reports: DuckDB's cost is per
+                        # statement, not per row.
+                        reported[row[0]] = row
+                        continue
+                    if row is not None or _touches_cases(event):
+                        self._insert(reported)
+                    if row is not None:
+                        reported[row[0]] = row
+                    else:
+                        self._apply(event)
+                self._insert(reported)
                 self._db.execute("INSERT OR REPLACE INTO cursor VALUES (0, ?)", [events[-1].id])
                 self._db.execute("COMMIT")
             except BaseException:
@@ -92,28 +133,30 @@ class CaseReadModel:
         self._db.execute("DELETE FROM cursor")
         return self.catch_up()
 
+    def _insert(self, reported: dict[str, list[Any]]) -> None:
+        """Write pending reported or amended cases (distinct ids), keeping outcomes, and
+        forget them."""
+        if not reported:
+            return
+        columns = list(zip(*reported.values(), strict=True))
+        # Parallel unnests zip the columns back into rows.
+        self._db.execute(
+            "INSERT OR REPLACE INTO cases (case_id, disease, classification, onset, "
+            "diagnosis, region, reporter_org, status, outcome) "
+            "SELECT v.*, COALESCE(c.outcome, 'under-treatment') FROM ("
+            "SELECT unnest($1::VARCHAR[]) AS case_id, unnest($2::VARCHAR[]), "
+            "unnest($3::VARCHAR[]), unnest($4::INTEGER[]), unnest($5::INTEGER[]), "
+            "unnest($6::VARCHAR[]), unnest($7::VARCHAR[]), unnest($8::VARCHAR[])"
+            ") v LEFT JOIN cases c ON c.case_id = v.case_id",
+            [list(column) for column in columns],
+        )
+        reported.clear()
+
     def _apply(self, event: LedgerEvent) -> None:
         if event.kind != "contract" or event.data.get("contract") != CONTRACT:
             return
         name, payload = event.data["name"], event.data["payload"]
-        if name in ("case_reported", "case_amended"):
-            self._db.execute(
-                "INSERT OR REPLACE INTO cases (case_id, disease, classification, onset, "
-                "diagnosis, region, reporter_org, status, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                "COALESCE((SELECT outcome FROM cases WHERE case_id = ?), 'under-treatment'))",
-                [
-                    payload["case_id"],
-                    payload["disease"],
-                    payload["classification"],
-                    payload["onset"],
-                    payload["diagnosis"],
-                    payload["region"],
-                    payload["reporter_org"],
-                    payload["status"],
-                    payload["case_id"],
-                ],
-            )
-        elif name == "case_reviewed":
+        if name == "case_reviewed":
             self._db.execute(
                 "UPDATE cases SET status = ? WHERE case_id = ?",
                 [payload["status"], payload["case_id"]],
@@ -135,6 +178,11 @@ class CaseReadModel:
                 "UPDATE cases SET outcome = ? WHERE case_id = ?",
                 [payload["outcome"], payload["case_id"]],
             )
+
+    def size(self) -> int:
+        """Case rows held, rejected included."""
+        row = self._db.execute("SELECT count(*) FROM cases").fetchone()
+        return 0 if row is None else int(row[0])
 
     def counts(self) -> list[dict[str, Any]]:
         """Cases (rejected excluded) by disease, region and classification."""

@@ -35,6 +35,7 @@ from rich.text import Text
 from healthledger.cli import bench as benchmarks
 from healthledger.cli import network as consortium_network
 from healthledger.cli.apps import INSTALLED_APPS, installed_contracts
+from healthledger.cli.bench_network import network_benchmark
 from healthledger.cli.demo import open_or_create, platform_traffic_size, simulate_platform
 from healthledger.contracts.errors import ContractError
 from healthledger.crypto.errors import CryptoError
@@ -523,6 +524,22 @@ def bench_proof(
             print(json.dumps(figures))
         else:
             _figures("bench proof", figures)
+
+
+@bench_app.command("network")
+def bench_network(
+    tx: int = typer.Option(3000, "--tx", min=1, help="Transactions to commit."),
+    peers: int = typer.Option(3, "--peers", min=1, help="Peers that each commit every block."),
+    json_output: bool = typer.Option(False, "--json", help="Print figures as one JSON line."),
+) -> None:
+    """Committed tx/s and submit-to-commit-on-every-peer latency over three NATS servers."""
+    with _reported():
+        status = None if json_output else (lambda m: _err().print(f"[dim]{m}…[/dim]"))
+        figures = network_benchmark(tx, peers=peers, status=status).to_json()
+        if json_output:
+            print(json.dumps(figures))
+        else:
+            _figures("bench network", figures)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -473,7 +473,13 @@ def network_down(
 def _figures(title: str, figures: dict[str, Any]) -> None:
     table = Table(title=title, show_header=False)
     for name, value in figures.items():
-        table.add_row(name, f"{value:,}" if isinstance(value, int | float) else str(value))
+        if isinstance(value, bool):
+            shown = "true" if value else "false"
+        elif isinstance(value, int | float):
+            shown = f"{value:,}"
+        else:
+            shown = str(value)
+        table.add_row(name, shown)
     _out().print(table)
 
 

@@ -1,1 +1,70 @@
-"""healthledger.apps"""
+"""What an application gives the platform (ARCHITECTURE.md section 6).
+
+Each application package under ``apps/`` exposes one :class:`App`: its contracts
+(deployed in the genesis of a new consortium), a simulator of realistic demo
+traffic, its API routes (mounted under ``/api/v1/<name>``), its console pages
+(mounted under ``/<name>``) and its CLI commands (``healthledger <name> ...``).
+The API, web and CLI layers mount what ``apps.registry.INSTALLED_APPS`` lists; an
+app never imports another app's internals (it uses contract calls and events).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import typer
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from healthledger.contracts.contract import Contract
+from healthledger.node.embedded import EmbeddedNode
+
+
+class PageKit(Protocol):
+    """What the console lends an application's pages: its layout, session and CSRF."""
+
+    def identity(self, request: Request) -> str | None:
+        """The logged-in demo identity (``org/name``), or None."""
+        ...
+
+    def require_identity(self, request: Request) -> str:
+        """The logged-in identity; redirects to the login page if there is none."""
+        ...
+
+    def render(
+        self, request: Request, template: str, *, status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        """Render ``template`` (from the app's template folder, which may extend
+        ``base.html``) inside the console's layout."""
+        ...
+
+    def check_csrf(self, request: Request, token: str) -> None:
+        """Refuse a form post whose CSRF token is not this session's."""
+        ...
+
+
+Simulate = Callable[[EmbeddedNode, random.Random], Mapping[str, int]]
+"""Run demo traffic; return counts to report (e.g. ``{"events": 120}``)."""
+
+
+@dataclass(frozen=True)
+class App:
+    """One application's contribution to the platform."""
+
+    name: str
+    """Short lowercase name: URL prefix and CLI group (e.g. ``supply``)."""
+    title: str
+    """Human title, shown in the console's navigation."""
+    contracts: Sequence[type[Contract]]
+    simulate: Simulate | None = None
+    api_routes: Callable[[EmbeddedNode], APIRouter] | None = None
+    pages: Callable[[EmbeddedNode, PageKit], APIRouter] | None = None
+    templates: Path | None = None
+    """Folder of the app's Jinja2 templates (names should start with ``<name>/``)."""
+    public_pages: Sequence[str] = field(default_factory=tuple)
+    """Paths of the app's pages that need no login (e.g. a public verify page)."""
+    cli: Callable[[], typer.Typer] | None = None

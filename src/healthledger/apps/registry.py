@@ -1,10 +1,10 @@
-"""The applications every node installs, in demo order (see apps.base.App)."""
+"""The applications every node installs, in demo order (see healthledger.apps.App)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from healthledger.apps.base import App
+from healthledger.apps import App
 from healthledger.apps.epidemic.app import APP as EPIDEMIC
 from healthledger.apps.supply.app import APP as SUPPLY
 from healthledger.contracts.contract import Contract

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from healthledger.apps.base import App
+from healthledger.apps import App
 from healthledger.apps.registry import INSTALLED_APPS, installed_contracts
 
 __all__ = ["INSTALLED_APPS", "App", "installed_contracts"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from healthledger.apps.base import App
+from healthledger.apps import App
 from healthledger.apps.epidemic.cli import build_cli
 from healthledger.apps.epidemic.contract import Epidemic
 from healthledger.apps.epidemic.pages import PUBLIC_PAGES, TEMPLATES, build_pages

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from healthledger.apps.base import PageKit
+from healthledger.apps import PageKit
 from healthledger.apps.epidemic import charts
 from healthledger.apps.epidemic.dashboard import Dashboard, Scope, regions_on_chain, scope_of
 from healthledger.apps.epidemic.dates import day_of_ms, iso

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from healthledger.apps.base import App
+from healthledger.apps import App
 from healthledger.apps.supply.cli import build_cli
 from healthledger.apps.supply.contracts import SupplyContract
 from healthledger.apps.supply.pages import PUBLIC_PAGES, TEMPLATES, build_pages

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import UploadFile
 
-from healthledger.apps.base import PageKit
+from healthledger.apps import PageKit
 from healthledger.apps.supply.dashboards import (
     RECALL_BUCKETS,
     recall_dashboard,

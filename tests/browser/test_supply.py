@@ -17,14 +17,13 @@ from healthledger.apps.registry import installed_contracts
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.supply.conftest import (
     GTIN,
-    HOSPITAL,
-    HOSPITAL_GLN,
     MAKER,
     MAKER_OPS,
     PHARMACY,
     PHARMACY_GLN,
     PLANT,
     capture,
+    register_master_data,
     step,
     unit,
 )
@@ -43,22 +42,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
         contracts=installed_contracts(),
         batch_timeout_s=0.005,
     ).start()
-    started.invoke(
-        MAKER,
-        "supply",
-        "register_product",
-        {
-            "gtin": GTIN,
-            "name": "Influenza vaccine 0.5 ml",
-            "dosage_form": "injection",
-            "temp_min_dc": 20,
-            "temp_max_dc": 80,
-            "shelf_life_days": 365,
-        },
-    )
-    started.invoke(MAKER_OPS, "supply", "register_location", {"gln": PLANT, "name": "Plant"})
-    started.invoke(PHARMACY, "supply", "register_location", {"gln": PHARMACY_GLN, "name": "Shop"})
-    started.invoke(HOSPITAL, "supply", "register_location", {"gln": HOSPITAL_GLN, "name": "Ward"})
+    register_master_data(started)
     capture(
         started,
         MAKER_OPS,

@@ -10,6 +10,8 @@ app never imports another app's internals (it uses contract calls and events).
 
 from __future__ import annotations
 
+import json
+import platform
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,3 +70,25 @@ class App:
     public_pages: Sequence[str] = field(default_factory=tuple)
     """Paths of the app's pages that need no login (e.g. a public verify page)."""
     cli: Callable[[], typer.Typer] | None = None
+
+
+def bench_status(json_output: bool) -> Callable[[str], None]:
+    """Where an application benchmark reports progress: stderr, silent with ``--json``."""
+
+    def say(message: str) -> None:
+        if not json_output:
+            typer.echo(message, err=True)
+
+    return say
+
+
+def print_figures(figures: Mapping[str, Any], *, json_output: bool) -> None:
+    """Print benchmark figures with the machine they ran on: one JSON line with ``--json``
+    (so the last line parses), else one aligned line per figure."""
+    shown = {**figures, "machine": f"{platform.machine()} {platform.processor() or ''}".strip()}
+    if json_output:
+        typer.echo(json.dumps(shown))
+        return
+    width = max(len(name) for name in shown)
+    for name, value in shown.items():
+        typer.echo(f"{name:>{width}}  {value}")

@@ -470,6 +470,14 @@ def network_down(
 # --- benchmarks ------------------------------------------------------------------
 
 
+def _emit_figures(title: str, figures: dict[str, Any], *, json_output: bool) -> None:
+    """One JSON line with ``--json`` (the last line parses), else a table."""
+    if json_output:
+        print(json.dumps(figures))
+    else:
+        _figures(title, figures)
+
+
 def _figures(title: str, figures: dict[str, Any]) -> None:
     table = Table(title=title, show_header=False)
     for name, value in figures.items():
@@ -492,10 +500,7 @@ def bench_commit(
     with _reported():
         status = None if json_output else (lambda m: _err().print(f"[dim]{m}…[/dim]"))
         figures = benchmarks.commit_benchmark(tx, status=status).to_json()
-        if json_output:
-            print(json.dumps(figures))
-        else:
-            _figures("bench commit", figures)
+        _emit_figures("bench commit", figures, json_output=json_output)
 
 
 @bench_app.command("verify")
@@ -509,10 +514,7 @@ def bench_verify(
         with _progress(not json_output, "verifying blocks") as update:
             result = benchmarks.verify_benchmark(tx, status=status, progress=update)
         figures = result.to_json()
-        if json_output:
-            print(json.dumps(figures))
-        else:
-            _figures("bench verify", figures)
+        _emit_figures("bench verify", figures, json_output=json_output)
 
 
 @bench_app.command("proof")
@@ -526,10 +528,7 @@ def bench_proof(
         if not json_output:
             _err().print(f"[dim]building a log of {leaves:,} leaves…[/dim]")
         figures = benchmarks.proof_benchmark(leaves, samples=samples).to_json()
-        if json_output:
-            print(json.dumps(figures))
-        else:
-            _figures("bench proof", figures)
+        _emit_figures("bench proof", figures, json_output=json_output)
 
 
 @bench_app.command("network")
@@ -542,10 +541,7 @@ def bench_network(
     with _reported():
         status = None if json_output else (lambda m: _err().print(f"[dim]{m}…[/dim]"))
         figures = network_benchmark(tx, peers=peers, status=status).to_json()
-        if json_output:
-            print(json.dumps(figures))
-        else:
-            _figures("bench network", figures)
+        _emit_figures("bench network", figures, json_output=json_output)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -58,8 +58,7 @@ def node(tmp_path: Path) -> Iterator[EmbeddedNode]:
     created.stop()
 
 
-@pytest.fixture
-def supply(node: EmbeddedNode) -> EmbeddedNode:
+def register_master_data(node: EmbeddedNode) -> EmbeddedNode:
     """Master data: the maker's product and plant, the warehouse, the pharmacy, the hospital."""
     node.invoke(
         MAKER,
@@ -79,6 +78,12 @@ def supply(node: EmbeddedNode) -> EmbeddedNode:
     node.invoke(PHARMACY, "supply", "register_location", {"gln": PHARMACY_GLN, "name": "Shop"})
     node.invoke(HOSPITAL, "supply", "register_location", {"gln": HOSPITAL_GLN, "name": "Ward"})
     return node
+
+
+@pytest.fixture
+def supply(node: EmbeddedNode) -> EmbeddedNode:
+    """A node with the master data registered."""
+    return register_master_data(node)
 
 
 def capture(node: EmbeddedNode, identity: str, *steps: dict[str, Any]) -> Any:

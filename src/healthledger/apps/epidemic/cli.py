@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import platform
-
 import typer
+
+from healthledger.apps import bench_status, print_figures
 
 
 def build_cli() -> typer.Typer:
@@ -38,23 +37,14 @@ def build_cli() -> typer.Typer:
         is measured with ``--aggregate-rows 10000000``."""
         from healthledger.apps.epidemic.bench import epidemic_benchmark
 
-        def say(message: str) -> None:
-            if not json_output:
-                typer.echo(message, err=True)
-
         figures = epidemic_benchmark(
             reports=reports,
             clients=clients,
             aggregate_rows=aggregate_rows,
             samples=samples,
             freshness_samples=freshness,
-            status=say,
+            status=bench_status(json_output),
         ).to_json()
-        figures["machine"] = f"{platform.machine()} {platform.processor() or ''}".strip()
-        if json_output:
-            typer.echo(json.dumps(figures))
-            return
-        for name, value in figures.items():
-            typer.echo(f"{name:>26}  {value}")
+        print_figures(figures, json_output=json_output)
 
     return cli

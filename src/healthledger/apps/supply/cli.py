@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import platform
 from pathlib import Path
 
 import typer
 
+from healthledger.apps import bench_status, print_figures
 from healthledger.apps.supply.event_hash import EpcisDocumentError, event_hashes
 
 
@@ -55,23 +54,14 @@ def build_cli() -> typer.Typer:
         ``--store-events 1000000``."""
         from healthledger.apps.supply.bench import supply_benchmark
 
-        def say(message: str) -> None:
-            if not json_output:
-                typer.echo(message, err=True)
-
         figures = supply_benchmark(
             events=events,
             per_document=per_document,
             clients=clients,
             store_events=store_events,
             samples=samples,
-            status=say,
+            status=bench_status(json_output),
         ).to_json()
-        figures["machine"] = f"{platform.machine()} {platform.processor() or ''}".strip()
-        if json_output:
-            typer.echo(json.dumps(figures))
-            return
-        for name, value in figures.items():
-            typer.echo(f"{name:>24}  {value}")
+        print_figures(figures, json_output=json_output)
 
     return cli

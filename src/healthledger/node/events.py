@@ -8,13 +8,15 @@ restart. An event id is ``height`` for a block event and
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from healthledger.crypto.canonical import parse_canonical
-from healthledger.ledger.block import Block
+from healthledger.crypto.canonical import canonical_json_unchecked
+from healthledger.crypto.hashing import sha256_hex
+from healthledger.ledger.block import BlockHeader
 from healthledger.ledger.store import LedgerStore
 from healthledger.ledger.transaction import ValidationCode
 
@@ -40,11 +42,16 @@ def parse_event_id(text: str) -> tuple[int, int, int]:
     return int(parts[0]), int(parts[1]), int(parts[2])
 
 
-def block_events(block: Block) -> list[LedgerEvent]:
-    """The block event and the contract events of the valid transactions of ``block``."""
-    header = block.header
+def block_events(stored: bytes) -> list[LedgerEvent]:
+    """The block event and the contract events of the valid transactions of a stored
+    block. Committed blocks were checked when they were made, so events are read from
+    the stored JSON without re-parsing and re-checking every transaction (followers
+    read every block; an audit is `healthledger verify`)."""
+    raw = json.loads(stored)
+    header = BlockHeader.from_json(raw["header"])
+    codes: list[str] = raw["codes"]
     counts: dict[str, int] = {}
-    for code in block.codes:
+    for code in codes:
         counts[code] = counts.get(code, 0) + 1
     events = [
         LedgerEvent(
@@ -55,25 +62,26 @@ def block_events(block: Block) -> list[LedgerEvent]:
                 "height": header.height,
                 "hash": header.hash,
                 "timestamp": header.timestamp,
-                "tx_count": len(block.transactions),
+                "tx_count": len(codes),
                 "codes": counts,
             },
         )
     ]
-    for t, (tx, code) in enumerate(zip(block.transactions, block.codes, strict=True)):
-        if code is not ValidationCode.VALID:
+    for t, (tx, code) in enumerate(zip(raw["transactions"], codes, strict=True)):
+        if code != ValidationCode.VALID or not tx["response"]["events"]:
             continue
-        for e, event in enumerate(tx.response.events):
+        tx_id = sha256_hex(canonical_json_unchecked(tx["signed_proposal"]))
+        for e, event in enumerate(tx["response"]["events"]):
             events.append(
                 LedgerEvent(
                     id=f"{header.height}:{t}:{e}",
                     kind="contract",
                     height=header.height,
                     data={
-                        "contract": tx.proposal.contract,
-                        "name": event.name,
-                        "payload": event.payload,
-                        "tx_id": tx.tx_id,
+                        "contract": tx["signed_proposal"]["proposal"]["contract"],
+                        "name": event["name"],
+                        "payload": event["payload"],
+                        "tx_id": tx_id,
                         "timestamp": header.timestamp,
                     },
                 )
@@ -116,8 +124,7 @@ class EventHub:
         height = max(start[0], 0)
         result: list[LedgerEvent] = []
         while height < self._store.height() and len(result) < limit:
-            block = Block.from_json(parse_canonical(self._store.block_bytes(height)))
-            for event in block_events(block):
+            for event in block_events(self._store.block_bytes(height)):
                 if parse_event_id(event.id) > start:
                     result.append(event)
             height += 1

@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from healthledger.contracts.errors import AccessDenied
 from healthledger.crypto.canonical import canonical_json
 from healthledger.crypto.envelope import (
     Sealed,
@@ -178,8 +179,6 @@ class VaultSet:
 
     def stage(self, tx_id: str, collection: str, key: str, value: Any) -> PrivateWrite:
         """Stage a value in the owning organisation's vault."""
-        from healthledger.contracts.errors import AccessDenied
-
         vault = self._vaults.get(collection.split("/", 1)[0])
         if vault is None:
             raise AccessDenied(f"this peer holds no vault for collection {collection!r}")

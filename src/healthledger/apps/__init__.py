@@ -52,6 +52,12 @@ class PageKit(Protocol):
 Simulate = Callable[[EmbeddedNode, random.Random], Mapping[str, int]]
 """Run demo traffic; return counts to report (e.g. ``{"events": 120}``)."""
 
+LiveStep = Callable[[EmbeddedNode, random.Random], Mapping[str, int]]
+"""One small round of live demo traffic, run again and again while the console is
+served (after ``simulate``); returns counts like ``Simulate``. It must be quick (a
+few transactions), keep to the state its own earlier rounds left, and raise only
+for a real fault: the demo reports the error in one line and carries on."""
+
 
 @dataclass(frozen=True)
 class App:
@@ -63,6 +69,7 @@ class App:
     """Human title, shown in the console's navigation."""
     contracts: Sequence[type[Contract]]
     simulate: Simulate | None = None
+    live_step: LiveStep | None = None
     api_routes: Callable[[EmbeddedNode], APIRouter] | None = None
     pages: Callable[[EmbeddedNode, PageKit], APIRouter] | None = None
     templates: Path | None = None

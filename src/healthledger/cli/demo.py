@@ -10,8 +10,10 @@ installed application's simulator runs after that.
 
 from __future__ import annotations
 
+import logging
 import random
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,7 @@ SURNAMES = (
     "luo", "mo", "pan", "qin", "song", "tan", "wei", "xie", "yang", "ye", "yu", "zeng",
 )  # fmt: skip
 COMMIT_TIMEOUT_S = 30.0
+LOG = logging.getLogger("healthledger.demo")
 
 Advance = Callable[[str], None]
 """Told what just committed, once per transaction (drives a progress bar)."""
@@ -240,3 +243,57 @@ def _lifecycle_round(node: EmbeddedNode) -> tuple[str, list[Call]]:
         for admin in approvers
     ]
     return version, calls
+
+
+LiveSteps = Sequence[tuple[str, Callable[[EmbeddedNode, random.Random], Mapping[str, int]]]]
+
+
+class LiveTraffic:
+    """Keeps the demo alive while the console is served: every ``every`` seconds it runs
+    one live round of each application (``App.live_step``) in a background thread.
+
+    A round that fails is logged in one line and the next round runs as usual: live
+    traffic must never take the console down with it.
+    """
+
+    def __init__(
+        self, node: EmbeddedNode, steps: LiveSteps, rng: random.Random, *, every: float
+    ) -> None:
+        if every <= 0:
+            raise ValueError("the live traffic interval must be positive")
+        self._node, self._steps, self._rng, self._every = node, steps, rng, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="demo-live-traffic", daemon=True)
+        self.rounds = 0
+        self.counts: dict[str, int] = {}
+        self.failures = 0
+
+    def start(self) -> None:
+        """Start the rounds (the first one after one interval)."""
+        self._thread.start()
+
+    def stop(self, timeout: float = COMMIT_TIMEOUT_S) -> None:
+        """Ask the rounds to end and wait for the one under way."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def run_round(self) -> None:
+        """One round of every application's live traffic."""
+        for name, step in self._steps:
+            if self._stop.is_set():
+                return
+            try:
+                counts = step(self._node, self._rng)
+            except Exception as exc:  # noqa: BLE001 - reported, and the demo goes on
+                self.failures += 1
+                LOG.warning("live %s traffic failed: %s: %s", name, type(exc).__name__, exc)
+                continue
+            for what, n in counts.items():
+                key = f"{name}.{what}"
+                self.counts[key] = self.counts.get(key, 0) + n
+        self.rounds += 1
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every):
+            self.run_round()

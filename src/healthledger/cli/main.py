@@ -36,7 +36,12 @@ from healthledger.cli import bench as benchmarks
 from healthledger.cli import network as consortium_network
 from healthledger.cli.apps import INSTALLED_APPS, installed_contracts
 from healthledger.cli.bench_network import network_benchmark
-from healthledger.cli.demo import open_or_create, platform_traffic_size, simulate_platform
+from healthledger.cli.demo import (
+    LiveTraffic,
+    open_or_create,
+    platform_traffic_size,
+    simulate_platform,
+)
 from healthledger.contracts.errors import ContractError
 from healthledger.crypto.errors import CryptoError
 from healthledger.ledger.audit import AuditReport, audit_store
@@ -224,6 +229,22 @@ def _serve(node: EmbeddedNode, *, host: str, port: int, demo_custody: bool) -> N
     _out().print("stopped")
 
 
+def _serve_live(
+    node: EmbeddedNode, rng: random.Random, *, host: str, port: int, every: float
+) -> None:
+    """Serve the demo console while each application's live traffic runs."""
+    steps = [(a.name, a.live_step) for a in INSTALLED_APPS if a.live_step is not None]
+    live = LiveTraffic(node, steps, rng, every=every) if every > 0 and steps else None
+    if live is not None:
+        live.start()
+        _out().print(f"live traffic every {every:g} s: {', '.join(name for name, _ in steps)}")
+    try:
+        _serve(node, host=host, port=port, demo_custody=True)
+    finally:
+        if live is not None:
+            live.stop()
+
+
 # --- commands ------------------------------------------------------------------
 
 
@@ -234,9 +255,17 @@ def demo(
     no_serve: bool = typer.Option(False, "--no-serve", help="Build and stop, no console."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     seed: int | None = typer.Option(None, "--seed", help="Seed of the simulated traffic."),
+    live_every: float = typer.Option(
+        3.0,
+        "--live-every",
+        help="Seconds between rounds of live traffic while serving (0: none).",
+    ),
 ) -> None:
-    """Found the demo consortium (or reopen DATA), run simulated traffic, serve the console."""
+    """Found the demo consortium (or reopen DATA), run simulated traffic, serve the console
+    with live traffic going on."""
     with _reported():
+        if live_every < 0:
+            raise CliError("--live-every must be 0 (no live traffic) or more", EXIT_UNUSABLE)
         if data.exists() and not data.is_dir():
             raise CliError(f"{data} is not a folder", EXIT_UNUSABLE)
         if data.is_dir() and any(data.iterdir()) and not (data / NODE_FILE).exists():
@@ -273,7 +302,7 @@ def demo(
                 f"{len(summary.registered)} staff registered, {len(summary.revoked)} revoked"
             )
             if not no_serve:
-                _serve(node, host=host, port=port, demo_custody=True)
+                _serve_live(node, rng, host=host, port=port, every=live_every)
         finally:
             node.stop()
 

@@ -14,7 +14,11 @@ the client's own organisation), and ``--peers`` peer processes, each resuming af
 kill from the stream position recorded with its last block. At most one NATS server is
 down at a time, so the three-replica stream keeps its quorum.
 
+With ``--batch N`` each submitter endorses N transactions and hands them to
+``Peer.submit_many`` together (their publishes in flight side by side).
+
 Usage: python benchmarks/chaos.py --minutes M [--peers 2] [--seed 7] [--submitters 8]
+[--batch 1]
 (a peer process: python benchmarks/chaos.py --peer DATA URL [URL ...])
 """
 
@@ -139,9 +143,12 @@ def height_of(data: Path) -> int:
 class Load:
     """Submitting threads on the gateway, each until ``until`` (monotonic)."""
 
-    def __init__(self, gateway: EmbeddedNode, *, submitters: int, until: float) -> None:
+    def __init__(
+        self, gateway: EmbeddedNode, *, submitters: int, until: float, batch: int = 1
+    ) -> None:
         self.gateway = gateway
         self.until = until
+        self.batch = max(1, batch)
         self.acknowledged: set[str] = set()
         self.refused = 0
         self.unconfirmed = 0
@@ -165,25 +172,36 @@ class Load:
         peer = self.gateway.peer
         count = 0
         while time.monotonic() < self.until:
-            count += 1
-            args = {"key": f"w{worker}-{count}", "value": count}
+            txs = []
             try:
-                tx = peer.endorse(self.gateway.propose(BENCH_CLIENT, "bench", "put", args))
-                future = peer.submit(tx, precheck=False)
+                for _ in range(self.batch):
+                    count += 1
+                    args = {"key": f"w{worker}-{count}", "value": count}
+                    txs.append(
+                        peer.endorse(self.gateway.propose(BENCH_CLIENT, "bench", "put", args))
+                    )
+                if self.batch == 1:
+                    futures = [peer.submit(txs[0], precheck=False)]
+                else:
+                    futures = peer.submit_many(txs, precheck=False)
             except (NodeError, OrderingError):
                 with self._lock:
-                    self.refused += 1
+                    self.refused += len(txs) or 1
                 time.sleep(0.1)
                 continue
-            try:
-                receipt = peer.wait(future, tx.tx_id, COMMIT_TIMEOUT_S)
-            except NodeError:
-                with self._lock:
-                    self.unconfirmed += 1
-                continue
-            if receipt.code is ValidationCode.VALID:
-                with self._lock:
-                    self.acknowledged.add(tx.tx_id)
+            for tx, future in zip(txs, futures, strict=True):
+                try:
+                    receipt = peer.wait(future, tx.tx_id, COMMIT_TIMEOUT_S)
+                except NodeError:
+                    with self._lock:
+                        if future.done():
+                            self.refused += 1  # not taken by the orderer
+                        else:
+                            self.unconfirmed += 1
+                    continue
+                if receipt.code is ValidationCode.VALID:
+                    with self._lock:
+                        self.acknowledged.add(tx.tx_id)
 
 
 def chain(data: Path) -> tuple[list[str], list[str]]:
@@ -198,7 +216,9 @@ def chain(data: Path) -> tuple[list[str], list[str]]:
         store.close()
 
 
-def chaos(base: Path, *, minutes: float, peers: int, seed: int, submitters: int) -> dict[str, Any]:
+def chaos(
+    base: Path, *, minutes: float, peers: int, seed: int, submitters: int, batch: int = 1
+) -> dict[str, Any]:
     """Run the load and the faults, converge, and count."""
     rng = random.Random(seed)
     cluster = NatsCluster(base / "nats", sync_always=True).start()
@@ -218,7 +238,7 @@ def chaos(base: Path, *, minutes: float, peers: int, seed: int, submitters: int)
         first_tx = 0 if head is None else head.log_size
         began = time.monotonic()
         until = began + 60 * minutes
-        load = Load(gateway, submitters=submitters, until=until).start()
+        load = Load(gateway, submitters=submitters, until=until, batch=batch).start()
         targets = [f"nats{i}" for i in range(cluster.size)] + [f"peer{i}" for i in range(peers)]
         while time.monotonic() < until:
             time.sleep(min(rng.uniform(1.0, 4.0), max(0.0, until - time.monotonic())))
@@ -315,6 +335,7 @@ def main() -> None:
     parser.add_argument("--peers", type=int, default=2, help="killable peer processes")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--submitters", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=1, help="transactions per submit call")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hl-chaos-") as tmp:
         figures = chaos(
@@ -323,6 +344,7 @@ def main() -> None:
             peers=args.peers,
             seed=args.seed,
             submitters=args.submitters,
+            batch=args.batch,
         )
     print(json.dumps(figures))
 

@@ -1,5 +1,7 @@
-"""The epidemic dashboard in headless Chromium: figures drawn from the chain, and a
-new report shown live (server-sent events) without reloading the page."""
+"""The epidemic dashboard in headless Chromium: figures drawn from the chain (curve,
+Rt, map, test positivity, vaccination coverage), a new report and a new early-warning
+alert shown live (server-sent events) without reloading the page, PNG export, and
+the public statistics with the privacy budget spent."""
 
 from __future__ import annotations
 
@@ -13,11 +15,11 @@ from playwright.sync_api import Page, expect
 from healthledger.apps.epidemic.provision import configure
 from healthledger.apps.epidemic.readmodel import CaseReadModel
 from healthledger.apps.epidemic.regions import RegionTable
-from healthledger.apps.epidemic.simulate import SeirParams, run
-from healthledger.apps.epidemic.warning import record_alerts
+from healthledger.apps.epidemic.simulate import SeirParams, define_simulated_population, run
+from healthledger.apps.epidemic.warning import LiveWarning, record_alerts
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.conftest import CONTRACTS, TEST_REGIONS
-from tests.apps.epidemic.support import person, report, today
+from tests.apps.epidemic.support import case_args, person, report, today
 from tests.browser.conftest import log_in
 
 pytestmark = pytest.mark.browser
@@ -31,9 +33,9 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     path = tmp_path_factory.mktemp("epidemic-console") / "node"
     started = EmbeddedNode.create(path, contracts=CONTRACTS, batch_timeout_s=0.005).start()
     configure(started, RegionTable.from_source(TEST_REGIONS))
-    run(
-        started, random.Random(21), SeirParams(population=600, days=30, reported_share=0.5, seeds=4)
-    )
+    params = SeirParams(population=600, days=30, reported_share=0.5, seeds=4)
+    define_simulated_population(started, params)
+    run(started, random.Random(21), params)
     model = CaseReadModel(started.peer.events)
     record_alerts(started, model, EPI, today=today(started))
     model.close()
@@ -52,11 +54,60 @@ def test_dashboard_draws_the_chain_and_updates_live(page: Page, node: EmbeddedNo
     expect(page.locator("#map circle.bubble")).to_have_count(len(figures["places"]))
     expect(page.locator("#rt polygon.band")).to_have_count(1 if figures["rt"] else 0)
     expect(page.locator("#alert-count")).to_have_text(str(len(figures["alerts"])))
+    expect(page.locator("#positivity rect.tests")).to_have_count(len(figures["positivity"]))
+    expect(page.locator("#coverage tbody tr")).to_have_count(len(figures["coverage"]))
+    first = figures["coverage"][0]
+    expect(page.locator(f'#coverage tr[data-region="{first["code"]}"] td.vaccinated')).to_have_text(
+        str(first["vaccinated"])
+    )
+    expect(page.locator("#population-source")).to_contain_text("simulated SEIR population")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="test positivity").click()
+    assert download.value.suggested_filename.startswith("epidemic-positivity-influenza-")
+    assert Path(download.value.path()).read_bytes().startswith(b"\x89PNG")
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     # A hospital reports a new case: the page shows it without a reload.
     page.evaluate("window.notReloaded = true")
     report(node, "gz-first-hospital/dr-li", person(777))
     expect(page.locator("#total")).to_have_text(str(total + 1))
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_an_early_warning_alert_appears_live_as_reports_commit(
+    page: Page, node: EmbeddedNode
+) -> None:
+    now = today(node)
+    old = case_args(node, disease="B05", region="440304", onset_date=now - 12)
+    node.invoke(
+        "sz-peoples-hospital/dr-zhang",
+        "epidemic",
+        "report_case",
+        {**old, "diagnosis_date": now - 11},
+        transient={"patient": person(880)},
+    )
+    log_in(page, EPI)
+    page.goto("/epidemic?disease=measles")
+    expect(page.locator("#shown-disease")).to_have_text("measles")
+    expect(page.locator("#alert-count")).to_have_text("0")
+    page.evaluate("window.notReloaded = true")
+    warning = LiveWarning(node, EPI)
+    warning.start()
+    try:
+        reports = [
+            case_args(node, disease="B05", region="440304", onset_date=now, diagnosis_date=now)
+            for _ in range(8)
+        ]
+        node.invoke(
+            "sz-peoples-hospital/dr-zhang",
+            "epidemic",
+            "report_cases",
+            {"reports": reports},
+            transient={"patients": [person(881 + i) for i in range(8)]},
+        )
+        expect(page.locator("#alert-count")).to_have_text("1", timeout=20_000)
+        expect(page.locator("#alerts")).to_contain_text("440300")
+    finally:
+        warning.stop()
     assert page.evaluate("window.notReloaded") is True
 
 
@@ -72,6 +123,7 @@ def test_public_statistics_page_needs_no_login(page: Page) -> None:
     assert page.url.endswith("/epidemic/public")
     expect(page.get_by_role("heading", name="Public epidemic statistics")).to_be_visible()
     expect(page.locator("#epsilon")).to_have_text("ε = 0.5")
+    expect(page.locator("#epsilon-spent")).to_contain_text("ε = 0.5 in total over 1 release")
     expect(page.locator("#public-counts")).to_be_visible()
     with page.expect_download() as download:
         page.get_by_role("link", name="Download CSV").click()

@@ -6,15 +6,22 @@ server decodes it with zxing-cpp and answers with the pack's status and trail.
 
 from __future__ import annotations
 
+import random
 import re
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+import uvicorn
+from playwright.sync_api import Browser, Page, expect
 
-from healthledger.apps.registry import installed_contracts
+from healthledger.apps.registry import INSTALLED_APPS, installed_contracts
+from healthledger.apps.supply.verification import PublicLedger
 from healthledger.node.embedded import EmbeddedNode
+from healthledger.web.console import create_console
 from tests.apps.supply.conftest import (
     GTIN,
     MAKER,
@@ -181,3 +188,134 @@ def test_the_alerts_list_shows_counterfeit_and_excursion(page: Page) -> None:
 def test_the_console_pages_need_a_login(page: Page) -> None:
     page.goto("/supply/alerts")
     expect(page).to_have_url(re.compile(r"/login\?next=/supply/alerts$"))
+
+
+# --- the demo, end to end ------------------------------------------------------------
+
+SUPPLY = next(app for app in INSTALLED_APPS if app.name == "supply")
+
+
+class DemoClock:
+    """Wall time at the start, moved on a few seconds for each round of live traffic."""
+
+    def __init__(self) -> None:
+        self.now = int(time.time() * 1000)
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, EmbeddedNode]]:
+    """The demo's supply history and a minute of its live traffic, served by the console."""
+    clock = DemoClock()
+    node = EmbeddedNode.create(
+        tmp_path_factory.mktemp("demo") / "node",
+        contracts=installed_contracts(),
+        batch_timeout_s=0.005,
+        clock=clock,
+    ).start()
+    assert SUPPLY.simulate is not None and SUPPLY.live_step is not None
+    rng = random.Random(21)
+    SUPPLY.simulate(node, rng)
+    for _ in range(20):
+        clock.now += 3_000
+        SUPPLY.live_step(node, rng)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_console(node), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
+        )
+    )
+    thread = threading.Thread(target=server.run, name="demo-console", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the console did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", node
+    server.should_exit = True
+    thread.join(10)
+    node.stop()
+
+
+def _packs(node: EmbeddedNode) -> list[dict[str, Any]]:
+    return [record for _, record in PublicLedger(node).range("unit/01/")]
+
+
+def _recalled_lots(node: EmbeddedNode) -> set[tuple[str, str]]:
+    return {(r["gtin"], r["lot"]) for _, r in PublicLedger(node).range("recall/")}
+
+
+def _qr(page: Page, pack: dict[str, Any], tmp_path: Path) -> Path:
+    expiry = pack["expiry"].replace("-", "")[2:]
+    response = page.request.get(
+        "/api/v1/supply/qr.png",
+        params={
+            "gtin": pack["gtin"],
+            "lot": pack["lot"],
+            "serial": pack["serial"],
+            "expiry": expiry,
+        },
+    )
+    assert response.ok
+    saved = tmp_path / f"{pack['serial']}.png"
+    saved.write_bytes(response.body())
+    return saved
+
+
+def test_the_demo_end_to_end(
+    browser: Browser, demo: tuple[str, EmbeddedNode], tmp_path: Path
+) -> None:
+    url, node = demo
+    recalled_lots = _recalled_lots(node)
+    sold = next(
+        p
+        for p in _packs(node)
+        if p["lot"].startswith("LV")
+        and p["status"] == "dispensed"
+        and (p["gtin"], p["lot"]) not in recalled_lots
+    )
+    recalled = next(p for p in _packs(node) if (p["gtin"], p["lot"]) in recalled_lots)
+    context = browser.new_context(base_url=url)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        log_in(page, REGULATOR)
+        # Trace a pack the live traffic sold: its case's journey reached it through the case.
+        page.goto("/supply")
+        page.get_by_role("link", name="Trace a unit or a lot").click()
+        page.get_by_label("Unit (").fill(sold["unit"])
+        page.get_by_role("button", name="Trace unit").click()
+        expect(page.locator("#unit-status")).to_contain_text("dispensed")
+        timeline = page.locator("#timeline li")
+        expect(timeline.first).to_contain_text("commission")
+        expect(timeline.last).to_contain_text("dispense")
+        shipped = timeline.filter(has_text="ship")
+        expect(shipped).to_have_count(1)
+        expect(shipped.locator(".via")).to_contain_text("via 00/")
+        expect(page.get_by_test_id("temperature-chart")).to_be_visible()
+        # The case it came in, one click away.
+        shipped.locator(".via a").click()
+        expect(page.locator("#timeline li").first).to_contain_text("pack")
+        # The recall view counts the recalled lot's units.
+        page.goto("/supply/recalls")
+        recall = page.get_by_test_id("recall").filter(has_text=f"lot {recalled['lot']}")
+        expect(recall).to_have_count(1)
+        lot = [
+            p for p in _packs(node) if (p["gtin"], p["lot"]) == (recalled["gtin"], recalled["lot"])
+        ]
+        missing = sum(p["status"] in ("dispensed", "administered") for p in lot)
+        expect(recall).to_contain_text(f"{len(lot)} unit(s)")
+        expect(recall.locator('[data-bucket="missing"]')).to_have_text(str(missing))
+        # The alerts: counterfeit attempts and cold-chain excursions.
+        page.goto("/supply/alerts")
+        expect(page.locator('#alerts tr[data-kind="unknown_serial"]').first).to_be_visible()
+        expect(page.locator('#alerts tr[data-kind="temperature_excursion"]').first).to_be_visible()
+        # A patient checks the sold pack and a recalled one with the app's own QR codes.
+        for pack, status in ((sold, "dispensed"), (recalled, "recalled")):
+            upload(page, _qr(page, pack, tmp_path))
+            expect(page.locator("#pack-status")).to_have_text(status)
+            expect(page.locator("#pack-uri")).to_contain_text(f"/21/{pack['serial']}")
+            expect(page.locator("#verdict")).to_contain_text("Latest event")
+    finally:
+        context.close()

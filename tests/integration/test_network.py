@@ -128,6 +128,22 @@ def test_network_up_reaches_a_common_head_and_down_leaves_nothing(network_dir: P
     assert checkpoints["every"] == 2 and not checkpoints["alarm"], checkpoints
     assert all(p["checkpoint"]["height"] >= 6 and not p["diverged"] for p in report["peers"])
     assert len({p["checkpoint"]["block_hash"] for p in report["peers"]}) == 1
+    # Each peer also compared the others' notes, exchanged over NATS, with its own.
+    deadline = time.monotonic() + 30
+    while True:
+        views = [
+            json.loads(
+                urllib.request.urlopen(f"http://127.0.0.1:{p.port}/api/v1/checkpoints").read()
+            )
+            for p in network.peers
+        ]
+        if all(all(o["agrees"] for o in v["peers"]) for v in views) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    for view in views:
+        assert view["state"] == "ok" and view["serving"] and view["rejected_count"] == 0
+        assert [o["agrees"] for o in view["peers"]] == [True] * ORGS, view
+    assert all(p["checkpoint_state"] == "ok" and p["serving"] for p in report["peers"])
 
     # One peer signs a checkpoint of a forked chain: status names it.
     forked = network.peers[2]

@@ -4,12 +4,18 @@ vector, a round trip, deliberately broken copies, and the comparison across peer
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from healthledger.apps.registry import installed_contracts
+from healthledger.apps.supply.digital_link import check_digit
 from healthledger.crypto.keys import SigningKey, verify_signature
+from healthledger.ledger.sqlite_store import SqliteStore
 from healthledger.node.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -17,8 +23,16 @@ from healthledger.node.checkpoint import (
     key_id,
     note_signers,
     open_note,
+    origin_of,
     sign_note,
 )
+from healthledger.node.checkpoint_exchange import DeliveryWatch
+from healthledger.node.checkpoint_guard import CheckpointGuard, CheckpointState, RejectedNote
+from healthledger.node.consortium import DEMO_ORGS
+from healthledger.node.consortium_peer import found_consortium
+from healthledger.node.embedded import KEYSTORE_FILE, LEDGER_FILE, EmbeddedNode
+from healthledger.node.keystore import Keystore
+from healthledger.node.selfcheck import ChainSelfCheck, TamperedBlock
 
 # golang.org/x/mod/sumdb/note documentation example (the signed-note reference code).
 GO_VERIFIER_KEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
@@ -29,6 +43,13 @@ GO_TEXT = (
 GO_SIGNATURE = (
     "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
 )
+
+
+def gln(n: int) -> str:
+    """A valid 13-digit GLN."""
+    digits = f"{690000000000 + n:012d}"
+    return digits + str(check_digit(digits))
+
 
 ORIGIN = "healthledger/" + "ab" * 32
 KEY = SigningKey.from_seed(bytes(range(32)))
@@ -112,3 +133,233 @@ def test_compare_names_the_minority() -> None:
     assert compare({"a": {40: CHECKPOINT}, "b": {40: CHECKPOINT}}) == []
     [tie] = compare({"a": {40: CHECKPOINT}, "b": {40: forked}})
     assert tie.minority == ("a", "b")
+
+
+# --- the guard: verified notes of the other organisations, compared with one's own ---
+
+
+@pytest.fixture(scope="module")
+def founded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Three organisations' peer folders with one genesis."""
+    root = tmp_path_factory.mktemp("consortium")
+    return found_consortium(root, plans=DEMO_ORGS[:3], contracts=installed_contracts())
+
+
+def peer_key(folder: Path) -> tuple[str, SigningKey]:
+    [(name, key)] = Keystore.load(folder / KEYSTORE_FILE).peers()
+    return name, key
+
+
+@pytest.fixture
+def guard_setup(founded: dict[str, Path]) -> Iterator[tuple[CheckpointGuard, dict[str, Any]]]:
+    orgs = sorted(founded)
+    store = SqliteStore(founded[orgs[0]] / LEDGER_FILE)
+    origin = origin_of(store.header(0))
+    rejected: list[RejectedNote] = []
+    guard = CheckpointGuard(
+        org=orgs[0], orgs=orgs, state=store, origin=origin, on_reject=rejected.append
+    )
+    keys = {org: peer_key(founded[org]) for org in orgs}
+    try:
+        yield guard, {"orgs": orgs, "origin": origin, "keys": keys, "rejected": rejected}
+    finally:
+        store.close()
+
+
+def note_of(keys: dict[str, tuple[str, SigningKey]], org: str, checkpoint: Checkpoint) -> str:
+    name, key = keys[org]
+    return sign_note(checkpoint, name=name, key=key)
+
+
+def test_the_guard_stays_ok_while_every_checkpoint_agrees(
+    guard_setup: tuple[CheckpointGuard, dict[str, Any]],
+) -> None:
+    guard, ctx = guard_setup
+    _, b, c = ctx["orgs"]
+    mine = replace(CHECKPOINT, origin=ctx["origin"])
+    guard.own(mine)
+    assert guard.receive(b, note_of(ctx["keys"], b, mine)) == mine
+    assert guard.receive(c, note_of(ctx["keys"], c, replace(mine, height=44))) is not None
+    assert guard.state is CheckpointState.OK and guard.refusal() is None
+    view = guard.to_json()
+    assert [p["agrees"] for p in view["peers"]] == [True, True, None]  # c: no common height
+
+
+def test_one_disagreeing_peer_is_an_alarm_and_two_make_this_peer_the_minority(
+    guard_setup: tuple[CheckpointGuard, dict[str, Any]],
+) -> None:
+    guard, ctx = guard_setup
+    me, b, c = ctx["orgs"]
+    mine = replace(CHECKPOINT, origin=ctx["origin"])
+    fork = replace(mine, block_hash="00" * 32)
+    guard.own(mine)
+    guard.receive(b, note_of(ctx["keys"], b, fork))
+    assert guard.state is CheckpointState.DIVERGED and guard.refusal() is None
+    [divergence] = guard.to_json()["divergences"]
+    # A tie: no group is larger, so both are named, and neither is a majority.
+    assert divergence["minority"] == [me, b] and divergence["height"] == mine.height
+    guard.receive(c, note_of(ctx["keys"], c, fork))
+    assert guard.state is CheckpointState.MINORITY
+    assert "differs from a majority" in (guard.refusal() or "")
+    # It stays stopped when a later height agrees again: only an operator clears it.
+    later = replace(mine, height=mine.height + 10)
+    guard.own(later)
+    guard.receive(b, note_of(ctx["keys"], b, later))
+    assert guard.state is CheckpointState.MINORITY
+    assert guard.divergence_count == 1
+
+
+def test_a_peer_in_the_majority_names_the_minority_and_keeps_serving(
+    guard_setup: tuple[CheckpointGuard, dict[str, Any]],
+) -> None:
+    guard, ctx = guard_setup
+    _, b, c = ctx["orgs"]
+    mine = replace(CHECKPOINT, origin=ctx["origin"])
+    guard.own(mine)
+    guard.receive(b, note_of(ctx["keys"], b, mine))
+    guard.receive(c, note_of(ctx["keys"], c, replace(mine, state_root="11" * 32)))
+    assert guard.state is CheckpointState.DIVERGED and guard.refusal() is None
+    [divergence] = guard.to_json()["divergences"]
+    assert divergence["minority"] == [c]
+
+
+def test_notes_that_cannot_be_trusted_are_reported_and_ignored(
+    guard_setup: tuple[CheckpointGuard, dict[str, Any]],
+) -> None:
+    guard, ctx = guard_setup
+    _, b, c = ctx["orgs"]
+    keys = ctx["keys"]
+    mine = replace(CHECKPOINT, origin=ctx["origin"])
+    fork = replace(mine, block_hash="00" * 32)
+    guard.own(mine)
+    stranger = SigningKey.from_seed(bytes(32))
+    cases = {
+        "other-chain": (b, note_of(keys, b, replace(fork, origin=ORIGIN))),
+        "unknown-key": (b, sign_note(fork, name=keys[b][0], key=stranger)),
+        "malformed": (b, "not a note"),
+        "bad-signature": (b, _flip_root_bit(note_of(keys, b, fork))),
+        # c's note on b's subject: not signed by a peer of b.
+        "unknown-key-org": (b, note_of(keys, c, fork)),
+        "non-member": ("nobody", note_of(keys, c, fork)),
+    }
+    for org, note in cases.values():
+        assert guard.receive(org, note) is None
+    reasons = [r.reason for r in ctx["rejected"]]
+    assert reasons == [
+        "other-chain",
+        "unknown-key",
+        "malformed",
+        "bad-signature",
+        "unknown-key",
+        "unknown-key",
+    ]
+    assert guard.state is CheckpointState.OK and guard.rejected_count == len(cases)
+    assert len(guard.to_json()["rejected"]) == len(cases)
+
+
+# --- self-check: a stored block must re-derive ---------------------------------------
+
+
+@pytest.fixture
+def committed(tmp_path: Path) -> Iterator[EmbeddedNode]:
+    """An embedded node with a few committed blocks of real transactions."""
+    node = EmbeddedNode.create(
+        tmp_path / "node", contracts=installed_contracts(), plans=DEMO_ORGS[:3]
+    ).start()
+    org = DEMO_ORGS[0].id
+    try:
+        for i in range(4):
+            node.invoke(
+                f"{org}/admin", "supply", "register_location", {"gln": gln(i), "name": f"site {i}"}
+            )
+        yield node
+    finally:
+        node.stop()
+
+
+def rewrite_body(node: EmbeddedNode, height: int, change: Callable[[bytes], bytes]) -> None:
+    db = sqlite3.connect(node.data_dir / LEDGER_FILE, timeout=10)
+    try:
+        body = bytes(db.execute("SELECT body FROM blocks WHERE height=?", (height,)).fetchone()[0])
+        with db:
+            db.execute("UPDATE blocks SET body=? WHERE height=?", (change(body), height))
+    finally:
+        db.close()
+
+
+def test_the_self_check_re_derives_an_intact_chain(committed: EmbeddedNode) -> None:
+    store = committed.peer.store
+    head = store.head()
+    assert head is not None
+    check = ChainSelfCheck(store, sweep=2)
+    for _ in range(4):  # the sweep wraps around the chain
+        check.check(head)
+    assert check.verified == head
+
+
+TAMPERING: dict[str, Callable[[bytes], bytes]] = {
+    "transaction-bytes": lambda b: b.replace(b'"name":"site ', b'"name":"SITE ', 1),
+    "validation-code": lambda b: b.replace(b'"codes":["VALID"]', b'"codes":["MVCC_READ_CONFLICT"]'),
+    "header-timestamp": lambda b: b.replace(b'"timestamp":', b'"timestamp":1', 1),
+    "not-json": lambda b: b[:-1],
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERING))
+def test_a_block_tampered_on_disk_fails_the_self_check(committed: EmbeddedNode, case: str) -> None:
+    store = committed.peer.store
+    head = store.head()
+    assert head is not None
+    rewrite_body(committed, 2, TAMPERING[case])
+    assert store.block_bytes(2) != b""
+    with pytest.raises(TamperedBlock) as found:
+        ChainSelfCheck(store).check(head)
+    assert found.value.height == 2 and found.value.reason == "tampered"
+
+
+def test_a_checkpoint_behind_the_checked_head_is_not_a_false_alarm(
+    committed: EmbeddedNode,
+) -> None:
+    store = committed.peer.store
+    head = store.head()
+    assert head is not None
+    check = ChainSelfCheck(store)
+    check.check(head)  # an idle check ran ahead of a queued checkpoint
+    check.check(store.header(head.height - 1))
+    assert check.verified == head
+    forged = replace(store.header(head.height - 1), timestamp=1)
+    with pytest.raises(TamperedBlock, match="changed after commit"):
+        check.check(forged)
+
+
+def test_the_sweep_finds_a_block_tampered_after_it_was_checked(committed: EmbeddedNode) -> None:
+    store = committed.peer.store
+    head = store.head()
+    assert head is not None
+    check = ChainSelfCheck(store, sweep=1)
+    check.check(head)
+    rewrite_body(committed, 1, TAMPERING["transaction-bytes"])
+    with pytest.raises(TamperedBlock, match="stored block 1"):
+        for _ in range(head.height + 2):
+            check.check(head)
+
+
+# --- delivery watch ----------------------------------------------------------------
+
+
+def test_delivery_is_stuck_only_when_waiting_transactions_see_no_progress() -> None:
+    now = [0.0]
+    watch = DeliveryWatch(stuck_after_s=10.0, clock=lambda: now[0])
+    assert not watch.observe(last_tx_seq=None, position=0)  # stream not read yet
+    assert not watch.observe(last_tx_seq=5, position=5)  # idle, up to date
+    now[0] = 100.0
+    assert not watch.observe(last_tx_seq=5, position=7)  # trailing ticks only
+    assert not watch.observe(last_tx_seq=20, position=7)  # a transaction waits
+    now[0] = 105.0
+    assert not watch.observe(last_tx_seq=40, position=15)  # progress: not stuck
+    now[0] = 114.0
+    assert not watch.observe(last_tx_seq=60, position=15)
+    now[0] = 116.0
+    assert watch.observe(last_tx_seq=60, position=15)  # 11 s without progress
+    assert watch.waiting_s() == 11.0
+    assert not watch.observe(last_tx_seq=60, position=60)  # caught up

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -12,15 +13,20 @@ from healthledger.api import problems
 from healthledger.api.body_limit import BodyLimit
 from healthledger.api.docs import install_reference
 from healthledger.api.events import BlockSignal, events_router
+from healthledger.api.problems import ApiError, problem
 from healthledger.api.routes_ledger import ledger_router
+from healthledger.api.routes_network import network_router
 from healthledger.api.routes_tx import demo_router, transactions_router
 from healthledger.api.services import CUSTODY_NOTICE, LedgerReader
 from healthledger.api.transactor import Transactor
 from healthledger.api.verifier import Verifier
 from healthledger.apps.registry import INSTALLED_APPS
+from healthledger.node.consortium_peer import ConsortiumNode
 from healthledger.node.embedded import EmbeddedNode
 
 MAX_BODY_BYTES = 1024 * 1024
+ALWAYS_SERVED = ("/api/v1/status", "/api/v1/checkpoints", "/api/v1/problems", "/metrics")
+"""Paths a consortium peer keeps serving after it stopped serving the ledger."""
 """Request bodies above this are refused with 413 before they are read."""
 
 DESCRIPTION = f"""
@@ -50,6 +56,12 @@ class ApiServices:
     verifier: Verifier
     signal: BlockSignal
     demo_custody: bool
+    consortium: ConsortiumNode | None = None
+    """The consortium peer behind the API (checkpoints, serving guard), if it is one."""
+
+    def refusal(self) -> str | None:
+        """Why the ledger is not served now (a forked or tampered chain), or None."""
+        return None if self.consortium is None else self.consortium.refusal()
 
 
 def create_api(
@@ -62,6 +74,7 @@ def create_api(
         verifier=Verifier(node.peer),
         signal=BlockSignal(node.peer),
         demo_custody=demo_custody,
+        consortium=node if isinstance(node, ConsortiumNode) else None,
     )
     description = DESCRIPTION
     if demo_custody:
@@ -72,6 +85,7 @@ def create_api(
         description=description,
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(_serving_guard(services))],
     )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.state.services = services
@@ -79,8 +93,17 @@ def create_api(
     app.include_router(transactions_router(services.transactor))
     if demo_custody:
         app.include_router(demo_router(services.transactor))
-    app.include_router(ledger_router(services.reader, services.verifier))
+    app.include_router(
+        ledger_router(
+            services.reader,
+            services.verifier,
+            consortium=None
+            if services.consortium is None
+            else services.consortium.consortium_status,
+        )
+    )
     app.include_router(events_router(node.peer, services.signal))
+    app.include_router(network_router(node))
     for installed in INSTALLED_APPS:
         if installed.api_routes is not None:
             router = installed.api_routes(node)
@@ -95,6 +118,21 @@ def create_api(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _serving_guard(services: ApiServices) -> Callable[[Request], None]:
+    """A dependency of every route: a consortium peer whose chain is forked (minority)
+    or tampered answers 503 with the reason, except on status, metrics, the checkpoint
+    view and the problem types."""
+
+    def guard(request: Request) -> None:
+        reason = services.refusal()
+        if reason is None or request.url.path.startswith(ALWAYS_SERVED):
+            return
+        state = None if services.consortium is None else services.consortium.guard.state
+        raise ApiError(problem("unavailable", reason, extensions={"checkpoint_state": str(state)}))
+
+    return guard
 
 
 def services_of(app: FastAPI) -> ApiServices:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query
+from pydantic import Field
 
 from healthledger.api.problems import PROBLEM_TYPES, ApiError, problem
 from healthledger.api.schemas import PROBLEM_CONTENT, ReceiptOut, StatusOut
@@ -19,14 +21,51 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def ledger_router(reader: LedgerReader, verifier: Verifier) -> APIRouter:
-    """Read-only routes over the chain, the global log and membership state."""
+class PeerStatusOut(StatusOut):
+    """The node's view of the chain head and, for a consortium peer, of the
+    consortium's checkpoints and of its own delivery."""
+
+    org: str | None = Field(None, description="The peer's organisation (consortium peers).")
+    checkpoints: dict[str, Any] | None = Field(
+        None,
+        description="Checkpoint comparison: state ok|diverged|minority|tampered, serving, "
+        "each organisation's latest verified checkpoint and whether it agrees.",
+    )
+    delivery: dict[str, Any] | None = Field(
+        None, description="Ordering stream position against the stream's last transaction."
+    )
+    healthy: bool = Field(
+        True, description="False when delivery is stuck, ordering is down or serving stopped."
+    )
+
+
+def ledger_router(
+    reader: LedgerReader,
+    verifier: Verifier,
+    *,
+    consortium: Callable[[], dict[str, Any]] | None = None,
+) -> APIRouter:
+    """Read-only routes over the chain, the global log and membership state;
+    ``consortium`` gives a consortium peer's checkpoint and delivery status."""
     router = APIRouter(prefix="/api/v1", responses=_NOT_FOUND)
 
     @router.get("/status", tags=["chain"], summary="Chain head and global log")
-    def status() -> StatusOut:
-        """Height, head hash, global log size and root, and the custody mode."""
-        return StatusOut.model_validate(reader.status())
+    def status() -> PeerStatusOut:
+        """Height, head hash, global log size and root, the custody mode and, for a
+        consortium peer, its checkpoint comparison and delivery health."""
+        answer = reader.status()
+        if consortium is not None:
+            answer.update(consortium())
+        return PeerStatusOut.model_validate(answer)
+
+    @router.get("/checkpoints", tags=["chain"], summary="Checkpoint comparison")
+    def checkpoints() -> dict[str, Any]:
+        """This peer's and the other organisations' latest signed checkpoints, how they
+        compare, and notes that were rejected (consortium peers only)."""
+        if consortium is None:
+            raise ApiError(problem("not-found", "this node is not a consortium peer"))
+        view: dict[str, Any] = consortium()["checkpoints"]
+        return view
 
     @router.get("/blocks", tags=["chain"], summary="List blocks")
     def blocks(

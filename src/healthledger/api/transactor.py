@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from healthledger.api.problems import ApiError, problem
 from healthledger.ledger.transaction import SignedProposal, Transaction, ValidationCode
 from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.gateway import consortium_gateway
 from healthledger.node.peer import Receipt
 
 MAX_WAIT_S = 60.0
@@ -53,6 +54,9 @@ class Transactor:
         self.node = node
         self.peer = node.peer
         self.demo_custody = demo_custody
+        self.gateway = consortium_gateway(node)
+        """A consortium peer's gateway, which gathers the endorsements of other
+        organisations' peers; None on an embedded node (it holds every key)."""
 
     # --- parsing -------------------------------------------------------------------
 
@@ -120,7 +124,10 @@ class Transactor:
     def endorse(
         self, signed: SignedProposal, transient: Mapping[str, Any] | None = None
     ) -> Transaction:
-        """Simulate and endorse a proposal; ``transient`` reaches the contract only."""
+        """Simulate and endorse a proposal; ``transient`` reaches the contract only (and,
+        on a consortium peer, the other organisations' peers its policies need)."""
+        if self.gateway is not None:
+            return self.gateway.endorse(signed, transient)
         return self.peer.endorse(signed, transient=transient)
 
     def checked_submit(self, tx: Transaction) -> Future[Receipt]:

@@ -3,7 +3,8 @@
 
 Shared by ``healthledger bench network`` and ``benchmarks/jetstream_commit.py``. Each peer
 works on its own copy of one benchmark consortium and commits every block of the stream;
-endorsed transactions are submitted through the peers in turn from a pool of threads.
+endorsed transactions are submitted through the peers in turn from a pool of threads,
+by default 50 at a time with ``Peer.submit_many`` (their publishes in flight together).
 A transaction counts as committed when every peer has committed its block.
 """
 
@@ -38,6 +39,10 @@ from healthledger.ordering.solo import wall_clock_ms
 CONTRACTS = (*SYSTEM_CONTRACTS, BenchContract)
 SUBMITTERS = 32
 """Threads submitting at once."""
+BATCH = 50
+"""Transactions one ``Peer.submit_many`` call takes (their acks awaited side by side)."""
+BATCH_SUBMITTERS = 8
+"""Threads submitting batches at once: ``BATCH_SUBMITTERS * BATCH`` in flight at most."""
 COMMIT_TIMEOUT_S = 120.0
 """The longest a run waits for one commit before it gives up."""
 
@@ -60,6 +65,10 @@ class NetworkFigures:
     """JetStream's fsync policy: ``always`` (fsync before ack) or ``default``."""
     load: str
     """Open loop (submit as fast as acks come) or closed loop (wait for each commit)."""
+    batch: int
+    """Transactions per submit call (1: ``Peer.submit``; more: ``Peer.submit_many``)."""
+    submitters: int
+    """Threads submitting at once."""
     blocks: int
     """Blocks the run added to each chain."""
     seconds: float
@@ -139,8 +148,13 @@ def measure(
     peers: int,
     sync_always: bool = True,
     closed_loop: bool = False,
+    batch: int = BATCH,
+    submitters: int | None = None,
 ) -> NetworkFigures:
-    """One measured run on a fresh three-server cluster and fresh copies of ``template``."""
+    """One measured run on a fresh three-server cluster and fresh copies of ``template``;
+    each of ``submitters`` threads (default: 32 one at a time, 8 for batches) hands
+    ``batch`` transactions at a time to its peer."""
+    threads = submitters or (SUBMITTERS if batch <= 1 else BATCH_SUBMITTERS)
     label = ("always" if sync_always else "default") + ("-closed" if closed_loop else "-open")
     cluster = NatsCluster(base / f"nats-{label}", sync_always=sync_always).start()
     nodes: list[Peer] = []
@@ -161,20 +175,28 @@ def measure(
         futures: list[Future[Receipt]] = []
         lock = threading.Lock()
 
-        def submit(item: tuple[int, Transaction]) -> None:
-            index, tx = item
+        def submit(item: tuple[int, list[Transaction]]) -> None:
+            index, chunk = item
             began = time.perf_counter()
-            future = nodes[index % peers].submit(tx, precheck=False)
+            peer = nodes[index % peers]
+            if len(chunk) == 1:
+                mine = [peer.submit(chunk[0], precheck=False)]
+            else:
+                mine = peer.submit_many(chunk, precheck=False)
             with lock:
-                submitted[tx.tx_id] = began
-                futures.append(future)
-            future.add_done_callback(lambda _: local.append(time.perf_counter() - began))
+                for tx, future in zip(chunk, mine, strict=True):
+                    submitted[tx.tx_id] = began
+                    futures.append(future)
+            for future in mine:
+                future.add_done_callback(lambda _: local.append(time.perf_counter() - began))
             if closed_loop:
-                future.result(COMMIT_TIMEOUT_S)
+                for future in mine:
+                    future.result(COMMIT_TIMEOUT_S)
 
+        chunks = [txs[i : i + batch] for i in range(0, len(txs), max(1, batch))]
         began = time.perf_counter()
-        with ThreadPoolExecutor(SUBMITTERS) as pool:
-            list(pool.map(submit, enumerate(txs)))
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(submit, enumerate(chunks)))
         published = time.perf_counter() - began
         receipts = [f.result(COMMIT_TIMEOUT_S) for f in futures]
         final = max(n.store.height() for n in nodes)
@@ -191,7 +213,9 @@ def measure(
             peers=peers,
             nats_servers=cluster.size,
             sync_interval="always" if sync_always else "default",
-            load=f"closed loop, {SUBMITTERS} in flight" if closed_loop else "open loop",
+            load=f"closed loop, {threads} submitters" if closed_loop else "open loop",
+            batch=max(1, batch),
+            submitters=threads,
             blocks=final - start_height,
             seconds=round(elapsed, 3),
             tx_per_s=round(len(txs) / elapsed, 1),
@@ -220,9 +244,14 @@ def identical_chains(stores: Sequence[LedgerStore]) -> bool:
 
 
 def network_benchmark(
-    tx: int, *, peers: int = 3, status: Callable[[str], None] | None = None
+    tx: int,
+    *,
+    peers: int = 3,
+    status: Callable[[str], None] | None = None,
+    batch: int = BATCH,
 ) -> NetworkFigures:
-    """``healthledger bench network``: one open-loop run, fsync before every ack."""
+    """``healthledger bench network``: one open-loop run, fsync before every ack,
+    ``batch`` transactions per submit call."""
     say = status or (lambda _: None)
     with tempfile.TemporaryDirectory(prefix="hl-bench-network-") as tmp:
         base = Path(tmp)
@@ -234,4 +263,4 @@ def network_benchmark(
         finally:
             node.stop()
         say(f"committing through 3 NATS servers and {peers} peers")
-        return measure(base, base / "template", txs, peers=peers)
+        return measure(base, base / "template", txs, peers=peers, batch=batch)

@@ -42,6 +42,9 @@ from healthledger.cli.demo import (
     platform_traffic_size,
     simulate_platform,
 )
+from healthledger.cli.network_admit import admit as network_admit
+from healthledger.cli.network_admit import new_org as network_new_org
+from healthledger.cli.network_join import join as network_join
 from healthledger.contracts.errors import ContractError
 from healthledger.crypto.errors import CryptoError
 from healthledger.ledger.audit import AuditReport, audit_store
@@ -77,6 +80,9 @@ network_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(network_app, name="network")
+network_app.command("join")(network_join)
+network_app.command("new-org")(network_new_org)
+network_app.command("admit")(network_admit)
 for _installed in INSTALLED_APPS:
     if _installed.cli is not None:
         _app_cli = _installed.cli()

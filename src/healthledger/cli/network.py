@@ -44,6 +44,7 @@ from healthledger.node.checkpoint import (
 from healthledger.node.consortium import DEMO_ORGS
 from healthledger.node.consortium_peer import DEFAULT_CHECKPOINT_EVERY, found_consortium
 from healthledger.node.embedded import CHECKPOINT_DIR, LEDGER_FILE
+from healthledger.node.gateway import write_directories
 from healthledger.ordering.nats_cluster import NatsCluster, NatsClusterError, ServerPorts, free_port
 
 NETWORK_FILE = "network.json"
@@ -302,6 +303,8 @@ def _start(root: Path, network: Network, *, timeout: float, say: Callable[[str],
     say(f"NATS JetStream cluster up: {', '.join(network.servers)}")
     logs = root / "logs"
     logs.mkdir(exist_ok=True)
+    # Each peer's gateway reaches the other organisations' peers through this directory.
+    write_directories(root / "peers", {p.org: f"http://127.0.0.1:{p.port}" for p in network.peers})
     for peer in network.peers:
         with (logs / f"{peer.org}.log").open("ab") as log:
             proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -372,13 +375,21 @@ def status(root: Path) -> dict[str, Any]:
         except (OSError, ValueError) as exc:
             item["error"] = str(getattr(exc, "reason", exc))
         else:
+            live = answer.get("checkpoints") or {}
+            delivery = answer.get("delivery") or {}
             item.update(
                 height=int(answer["height"]),
                 block_hash=answer.get("head_hash"),
                 log_size=answer.get("log_size"),
                 log_root=answer.get("log_root"),
                 accepting_writes=bool(answer.get("accepting_writes")),
-                healthy=True,
+                # Reachable, ordering, delivering and serving (not forked or tampered).
+                healthy=bool(answer.get("healthy", True)),
+                checkpoint_state=live.get("state"),
+                serving=bool(live.get("serving", True)),
+                refusal=live.get("reason"),
+                delivery_stuck=bool(delivery.get("stuck", False)),
+                rejected_notes=int(live.get("rejected_count", 0)),
             )
         peers.append(item)
     heights = [p["height"] for p in peers if p["height"] is not None]
@@ -407,8 +418,17 @@ def status(root: Path) -> dict[str, Any]:
     minority = {org for d in checkpoints["divergences"] for org in d["minority"]}
     for item in peers:
         item["checkpoint"] = checkpoints["latest"].get(item["org"])
-        item["diverged"] = item["org"] in minority
+        # Named by the notes on disk, or by the peer's own live comparison.
+        item["diverged"] = item["org"] in minority or item.get("checkpoint_state") in {
+            "minority",
+            "tampered",
+        }
     del checkpoints["latest"]
+    checkpoints["peer_states"] = {
+        p["org"]: p["checkpoint_state"] for p in peers if p.get("checkpoint_state")
+    }
+    if any(state != "ok" for state in checkpoints["peer_states"].values()):
+        checkpoints["alarm"] = True
     return {
         "network": str(root),
         "peers": peers,

@@ -15,7 +15,7 @@ from healthledger.contracts.errors import (
     UnknownContract,
     UnknownFunction,
 )
-from healthledger.contracts.rules import MembershipResolver, contract_definition
+from healthledger.contracts.rules import HeightMemo, MembershipResolver, contract_definition
 from healthledger.crypto.canonical import check_canonical
 from healthledger.crypto.errors import CanonicalEncodingError
 from healthledger.ledger.state import StateView
@@ -42,13 +42,13 @@ class ContractRuntime:
         """The installed contract classes."""
         return [type(c) for c in self._installed.values()]
 
-    def contract(self, name: str, state: StateView) -> Contract:
+    def contract(self, name: str, state: StateView, memo: HeightMemo | None = None) -> Contract:
         """The deployed contract ``name``; UnknownContract if not installed or not
         committed, or if the installed code differs from the approved hash."""
         contract = self._installed.get(name)
         if contract is None:
             raise UnknownContract(f"no contract named {name!r} is installed")
-        definition = contract_definition(state, name)
+        definition = contract_definition(state, name, memo)
         if definition is None:
             raise UnknownContract(f"contract {name!r} is not deployed on the ledger")
         if definition.get("code_hash") != type(contract).code_hash():
@@ -58,9 +58,17 @@ class ContractRuntime:
             )
         return contract
 
-    def caller(self, identity_id: str, state: StateView, *, at_ms: int) -> Caller:
-        """The registered, unrevoked, currently valid identity ``identity_id``."""
-        identity = self._resolver.resolve(identity_id, state)
+    def caller(
+        self,
+        identity_id: str,
+        state: StateView,
+        *,
+        at_ms: int,
+        resolver: MembershipResolver | None = None,
+    ) -> Caller:
+        """The registered, unrevoked, currently valid identity ``identity_id``
+        (looked up through ``resolver``, e.g. a peer's memoised one, if given)."""
+        identity = (resolver or self._resolver).resolve(identity_id, state)
         if identity is None:
             raise AccessDenied(f"{identity_id} is not a registered identity")
         if identity.revoked:
@@ -78,6 +86,7 @@ class ContractRuntime:
         state: StateView,
         private: PrivateData | None,
         transient: Mapping[str, Any] | None = None,
+        memo: HeightMemo | None = None,
     ) -> ProposalResponse:
         """Run a transaction function against ``state`` and return what it read and wrote.
 
@@ -87,7 +96,7 @@ class ContractRuntime:
             transient is not None and transient_digest(transient) != proposal.transient_hash
         ):
             raise InvalidArguments("transient data does not match the proposal's transient_hash")
-        contract = self.contract(proposal.contract, state)
+        contract = self.contract(proposal.contract, state, memo)
         if contract.spec(proposal.function).kind != "transaction":
             raise UnknownFunction(f"{proposal.contract}.{proposal.function} is a query")
         ctx = Context(
@@ -113,9 +122,10 @@ class ContractRuntime:
         state: StateView,
         timestamp: int,
         private: PrivateData | None = None,
+        memo: HeightMemo | None = None,
     ) -> Any:
         """Run a query function; it may read but not change state."""
-        target = self.contract(contract, state)
+        target = self.contract(contract, state, memo)
         if target.spec(function).kind != "query":
             raise UnknownFunction(f"{contract}.{function} is a transaction, not a query")
         ctx = Context(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -98,6 +99,49 @@ def verify_signature(public: Ed25519PublicKey | bytes, signature: bytes, message
         key.verify(signature, message)
     except InvalidSignature as exc:
         raise SignatureError("signature does not verify") from exc
+
+
+VERIFIED_MEMO_SIZE = 65_536
+"""Signatures a ``VerifiedSignatures`` memo remembers before it starts afresh."""
+
+
+class VerifiedSignatures:
+    """Signature checks that passed, remembered by their exact inputs.
+
+    Ed25519 verification is a pure function of (public key, signature, message),
+    so a peer that has verified a proposal's signature when endorsing it need not
+    verify the same bytes again in its precheck and in its block. Only successes
+    are kept, keyed by SHA-256 over the key, signature and message; the memo is
+    bounded and lives in one process."""
+
+    def __init__(self, *, max_entries: int = VERIFIED_MEMO_SIZE) -> None:
+        self._max_entries = max_entries
+        self._passed: set[bytes] = set()
+
+    def verify(self, public: Ed25519PublicKey, signature: bytes, message: bytes) -> None:
+        """As ``verify_signature``, skipping the check if these exact inputs passed it."""
+        if len(signature) != SIGNATURE_SIZE:
+            # Fixed sizes keep key || signature || message unambiguous.
+            raise SignatureError(f"an Ed25519 signature is {SIGNATURE_SIZE} bytes")
+        digest = hashlib.sha256(
+            public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            + signature
+            + message
+        ).digest()
+        if digest in self._passed:
+            return
+        verify_signature(public, signature, message)
+        if len(self._passed) >= self._max_entries:
+            self._passed.clear()
+        self._passed.add(digest)
+
+    def check(self, public: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+        """True if the signature verifies (ledger.validation.SignatureCheck)."""
+        try:
+            self.verify(public, signature, message)
+        except SignatureError:
+            return False
+        return True
 
 
 def decode_b64(text: object, *, what: str = "value") -> bytes:

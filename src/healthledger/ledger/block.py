@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from healthledger.crypto.canonical import canonical_json
 from healthledger.crypto.hashing import ZERO_HASH, is_hex_hash, sha256_hex
 from healthledger.ledger.errors import InvalidBlock, InvalidTransaction
+from healthledger.ledger.memo import cached_value
 from healthledger.ledger.merkle import root_of
 from healthledger.ledger.transaction import Transaction, ValidationCode
 
@@ -50,7 +50,7 @@ class BlockHeader:
             "timestamp": self.timestamp,
         }
 
-    @cached_property
+    @cached_value
     def hash(self) -> str:
         """Hex SHA-256 of the canonical header: the block hash."""
         return sha256_hex(canonical_json(self.to_json()))
@@ -116,7 +116,7 @@ class Block:
             "codes": [str(c) for c in self.codes],
         }
 
-    @cached_property
+    @cached_value
     def canonical(self) -> bytes:
         """The canonical encoding of the block: what a store keeps and a peer sends."""
         # Assembled from each transaction's cached canonical bytes (keys in sorted

@@ -3,6 +3,10 @@
 WAL journal with ``synchronous=FULL``: a commit returns only after its WAL frames
 are synced, so an acknowledged block survives power loss, and a process killed
 mid-commit leaves the previous block as the head (the transaction never landed).
+
+Reads do not wait for a commit: each reading thread has its own connection, and
+WAL gives every read statement the last committed snapshot while the writer syncs
+the next block. (An in-memory store has one connection, shared under a lock.)
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,9 @@ from healthledger.ledger.migrations import migrate
 from healthledger.ledger.state import HistoryEntry, VersionedValue
 from healthledger.ledger.store import BlockCommit, TxLocation
 from healthledger.ledger.transaction import ValidationCode
+
+_IN_CHUNK = 500
+"""Parameters of one ``IN (...)`` list (SQLite allows at least 999)."""
 
 ORDERING_POSITION = "ordering_position"
 """Key in ``meta`` of the ordering stream position of the last block that carried one."""
@@ -84,6 +92,12 @@ class SqliteStore:
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"cannot open ledger store {self.path}: {exc}") from exc
         self._lock = threading.RLock()
+        self._shared_reads = self.path in {":memory:", ""} or self.path.startswith("file:")
+        self._readers = threading.local()
+        self._reader_connections: list[
+            tuple[weakref.ref[threading.Thread], sqlite3.Connection]
+        ] = []
+        self._closed = False
         self._head: BlockHeader | None = self._load_head()
 
     def _check_version(self) -> None:
@@ -94,6 +108,54 @@ class SqliteStore:
             )
         else:
             migrate(self._db, found=int(row[0]), wanted=FORMAT_VERSION)
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection (opened on first use)."""
+        connection: sqlite3.Connection | None = getattr(self._readers, "connection", None)
+        if connection is None:
+            with self._lock:
+                if self._closed:
+                    raise StorageError(f"ledger store {self.path} is closed")
+                try:
+                    connection = sqlite3.connect(
+                        self.path, check_same_thread=False, isolation_level=None
+                    )
+                    connection.execute("PRAGMA query_only=ON")
+                except sqlite3.DatabaseError as exc:
+                    raise StorageError(f"cannot read ledger store {self.path}: {exc}") from exc
+                # A finished thread's connection is closed here, so threads that come
+                # and go do not leave connections behind.
+                live = []
+                for owner, reader in self._reader_connections:
+                    thread = owner()
+                    if thread is None or not thread.is_alive():
+                        reader.close()
+                    else:
+                        live.append((owner, reader))
+                live.append((weakref.ref(threading.current_thread()), connection))
+                self._reader_connections = live
+            self._readers.connection = connection
+        return connection
+
+    def _rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        """Every row of a read query, on this thread's connection; the statement is
+        finished before returning, so no read transaction stays open between calls."""
+        if self._shared_reads:
+            with self._lock:
+                return self._db.execute(sql, params).fetchall()
+        try:
+            cursor = self._reader().execute(sql, params)
+            try:
+                return cursor.fetchall()
+            finally:
+                cursor.close()
+        except sqlite3.ProgrammingError as exc:
+            # The store was closed under this thread.
+            raise StorageError(f"cannot read ledger store {self.path}: {exc}") from exc
+
+    def _row(self, sql: str, params: tuple[Any, ...]) -> Any:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
 
     def _load_head(self) -> BlockHeader | None:
         row = self._db.execute("SELECT header FROM blocks ORDER BY height DESC LIMIT 1").fetchone()
@@ -109,55 +171,74 @@ class SqliteStore:
 
     def block_bytes(self, height: int) -> bytes:
         """Stored canonical block."""
-        with self._lock:
-            row = self._db.execute("SELECT body FROM blocks WHERE height=?", (height,)).fetchone()
+        row = self._row("SELECT body FROM blocks WHERE height=?", (height,))
         if row is None:
             raise NotFound(f"no block at height {height}")
         return bytes(row[0])
 
     def header(self, height: int) -> BlockHeader:
         """Header of a block."""
-        with self._lock:
-            row = self._db.execute("SELECT header FROM blocks WHERE height=?", (height,)).fetchone()
+        row = self._row("SELECT header FROM blocks WHERE height=?", (height,))
         if row is None:
             raise NotFound(f"no block at height {height}")
         return BlockHeader.from_json(json.loads(row[0]))
 
     def tx_location(self, tx_id: str) -> TxLocation | None:
         """First occurrence of a transaction id."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT log_index, tx_id, height, idx, code FROM txs WHERE tx_id=? "
-                "ORDER BY log_index LIMIT 1",
-                (tx_id,),
-            ).fetchone()
+        row = self._row(
+            "SELECT log_index, tx_id, height, idx, code FROM txs WHERE tx_id=? "
+            "ORDER BY log_index LIMIT 1",
+            (tx_id,),
+        )
         return None if row is None else _location(row)
+
+    def committed_among(self, tx_ids: Sequence[str]) -> set[str]:
+        """Those of ``tx_ids`` that appear in a committed block."""
+        found: set[str] = set()
+        unique = list(dict.fromkeys(tx_ids))
+        for i in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[i : i + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT DISTINCT tx_id FROM txs WHERE tx_id IN ({marks})"  # noqa: S608 - placeholders only
+            rows = self._rows(sql, tuple(chunk))
+            found.update(row[0] for row in rows)
+        return found
+
+    def get_states(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], VersionedValue]:
+        """Current values of several keys (absent ones left out), a few queries in all."""
+        found: dict[tuple[str, str], VersionedValue] = {}
+        unique = list(dict.fromkeys(keys))
+        step = _IN_CHUNK // 2
+        for i in range(0, len(unique), step):
+            chunk = unique[i : i + step]
+            marks = ",".join("(?, ?)" for _ in chunk)
+            params = tuple(part for pair in chunk for part in pair)
+            sql = (
+                f"SELECT ns, key, value, height, idx FROM state WHERE (ns, key) IN (VALUES {marks})"  # noqa: S608 - placeholders only
+            )
+            rows = self._rows(sql, params)
+            for ns, key, value, height, idx in rows:
+                found[(ns, key)] = VersionedValue(json.loads(value), (height, idx))
+        return found
 
     def tx_at_log_index(self, log_index: int) -> TxLocation:
         """The transaction at a global log position."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT log_index, tx_id, height, idx, code FROM txs WHERE log_index=?",
-                (log_index,),
-            ).fetchone()
+        row = self._row(
+            "SELECT log_index, tx_id, height, idx, code FROM txs WHERE log_index=?",
+            (log_index,),
+        )
         if row is None:
             raise NotFound(f"no transaction at log index {log_index}")
         return _location(row)
 
     def get_node(self, level: int, index: int) -> bytes | None:
         """A global-log node."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT hash FROM log_nodes WHERE level=? AND idx=?", (level, index)
-            ).fetchone()
+        row = self._row("SELECT hash FROM log_nodes WHERE level=? AND idx=?", (level, index))
         return None if row is None else bytes(row[0])
 
     def get_state(self, ns: str, key: str) -> VersionedValue | None:
         """Current value of a key."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT value, height, idx FROM state WHERE ns=? AND key=?", (ns, key)
-            ).fetchone()
+        row = self._row("SELECT value, height, idx FROM state WHERE ns=? AND key=?", (ns, key))
         if row is None:
             return None
         return VersionedValue(json.loads(row[0]), (row[1], row[2]))
@@ -178,20 +259,17 @@ class SqliteStore:
                 "ORDER BY key LIMIT ?"
             )
             params = (ns, start, limit)
-        with self._lock:
-            rows = self._db.execute(sql, params).fetchall()
-        for key, value, height, idx in rows:
+        for key, value, height, idx in self._rows(sql, params):
             yield key, VersionedValue(json.loads(value), (height, idx))
 
     def key_history(self, ns: str, key: str, limit: int) -> list[HistoryEntry]:
         """Changes of a key, newest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT h.tx_id, h.height, h.idx, h.value, json_extract(b.header, '$.timestamp') "
-                "FROM history h JOIN blocks b ON b.height = h.height "
-                "WHERE h.ns=? AND h.key=? ORDER BY h.height DESC, h.idx DESC LIMIT ?",
-                (ns, key, limit),
-            ).fetchall()
+        rows = self._rows(
+            "SELECT h.tx_id, h.height, h.idx, h.value, json_extract(b.header, '$.timestamp') "
+            "FROM history h JOIN blocks b ON b.height = h.height "
+            "WHERE h.ns=? AND h.key=? ORDER BY h.height DESC, h.idx DESC LIMIT ?",
+            (ns, key, limit),
+        )
         return [
             HistoryEntry(
                 tx_id=tx_id,
@@ -205,10 +283,7 @@ class SqliteStore:
 
     def ordering_position(self) -> int:
         """Stream position recorded by the last commit that carried one; 0 if none."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT value FROM meta WHERE key=?", (ORDERING_POSITION,)
-            ).fetchone()
+        row = self._row("SELECT value FROM meta WHERE key=?", (ORDERING_POSITION,))
         return 0 if row is None else int(row[0])
 
     def commit(self, commit: BlockCommit) -> None:
@@ -272,8 +347,12 @@ class SqliteStore:
         return self._db
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database and every thread's read connection."""
         with self._lock:
+            self._closed = True
+            for _, connection in self._reader_connections:
+                connection.close()
+            self._reader_connections.clear()
             self._db.close()
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import bisect
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from healthledger.ledger.transaction import Version
 
@@ -46,6 +47,15 @@ class StateView(Protocol):
         ...
 
 
+@runtime_checkable
+class BulkStateView(StateView, Protocol):
+    """A state view that reads many keys in one round trip (a ledger store)."""
+
+    def get_states(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], VersionedValue]:
+        """Current values of several (namespace, key) pairs; absent keys are left out."""
+        ...
+
+
 @dataclass(frozen=True)
 class StateUpdate:
     """One write a valid transaction applies."""
@@ -64,12 +74,44 @@ class OverlayState:
     def __init__(self, base: StateView) -> None:
         self._base = base
         self._pending: dict[tuple[str, str], VersionedValue | None] = {}
+        self._written: dict[str, list[str]] = {}
+        """Keys written so far, sorted, per namespace."""
+        self._known: dict[tuple[str, str], VersionedValue | None] = {}
+        """Committed values read ahead (``prefetch``)."""
+
+    def prefetch(
+        self, keys: Iterable[tuple[str, str]], found: Mapping[tuple[str, str], VersionedValue]
+    ) -> None:
+        """Take ``found`` as the committed values of ``keys`` (absent: no value), read
+        from the base in one round trip instead of one read each."""
+        for pair in keys:
+            self._known[pair] = found.get(pair)
+
+    @property
+    def base(self) -> StateView:
+        """The committed state under the block's writes."""
+        return self._base
+
+    def touches(self, ns: str) -> bool:
+        """True if a transaction applied so far wrote namespace ``ns``."""
+        return ns in self._written
+
+    def wrote_between(self, ns: str, start: str, end: str) -> bool:
+        """True if a transaction applied so far wrote a key of ``ns`` in [start, end)."""
+        keys = self._written.get(ns)
+        if not keys:
+            return False
+        i = bisect.bisect_left(keys, start)
+        return i < len(keys) and keys[i] < end
 
     def get_state(self, ns: str, key: str) -> VersionedValue | None:
         """The value as of the transactions applied so far."""
         pending = self._pending.get((ns, key), _MISSING)
         if pending is not _MISSING:
             return pending  # type: ignore[return-value]
+        known = self._known.get((ns, key), _MISSING)
+        if known is not _MISSING:
+            return known  # type: ignore[return-value]
         return self._base.get_state(ns, key)
 
     def range_state(
@@ -98,7 +140,10 @@ class OverlayState:
 
     def apply(self, update: StateUpdate) -> None:
         """Make ``update`` visible to later transactions of the block."""
-        self._pending[(update.ns, update.key)] = (
+        pair = (update.ns, update.key)
+        if pair not in self._pending:
+            bisect.insort(self._written.setdefault(update.ns, []), update.key)
+        self._pending[pair] = (
             None if update.deleted else VersionedValue(update.value, update.version)
         )
 

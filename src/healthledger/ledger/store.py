@@ -74,6 +74,14 @@ class LedgerStore(Protocol):
         """A perfect-subtree node of the global log (merkle.NodeReader)."""
         ...
 
+    def committed_among(self, tx_ids: Sequence[str]) -> set[str]:
+        """Those of ``tx_ids`` that appear in a committed block (one query for a block)."""
+        ...
+
+    def get_states(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], VersionedValue]:
+        """Current values of several (namespace, key) pairs; absent keys are left out."""
+        ...
+
     def get_state(self, ns: str, key: str) -> VersionedValue | None:
         """Current value of a key."""
         ...

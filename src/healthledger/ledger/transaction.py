@@ -11,7 +11,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cached_property
 from typing import Any
 
 from healthledger.crypto.canonical import (
@@ -23,6 +22,7 @@ from healthledger.crypto.errors import CryptoError
 from healthledger.crypto.hashing import is_hex_hash, sha256, sha256_hex
 from healthledger.crypto.keys import SigningKey, decode_b64, encode_b64
 from healthledger.ledger.errors import InvalidTransaction
+from healthledger.ledger.memo import cached_value
 from healthledger.ledger.merkle import leaf_hash
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -176,12 +176,12 @@ class SignedProposal:
         proposal = Proposal.from_json(obj.get("proposal"))
         return cls(proposal, _decode_signature(obj.get("signature"), "proposal signature"))
 
-    @cached_property
+    @cached_value
     def signed_bytes(self) -> bytes:
         """The bytes the creator signed."""
         return canonical_json_unchecked(self.proposal.to_json())
 
-    @cached_property
+    @cached_value
     def canonical(self) -> bytes:
         """The canonical encoding of the signed proposal."""
         # Assembled from the already-checked proposal bytes: a nested value encodes the
@@ -189,7 +189,7 @@ class SignedProposal:
         signature = encode_b64(self.signature).encode("ascii")
         return b'{"proposal":' + self.signed_bytes + b',"signature":"' + signature + b'"}'
 
-    @cached_property
+    @cached_value
     def tx_id(self) -> str:
         """The transaction id: hex SHA-256 of the canonical signed proposal."""
         return sha256_hex(self.canonical)
@@ -364,7 +364,7 @@ class ProposalResponse:
             events.append(ContractEvent(_field(item, "name", str, "event"), item.get("payload")))
         return cls(ReadWriteSet.from_json(obj.get("rwset")), tuple(events), obj.get("result"))
 
-    @cached_property
+    @cached_value
     def canonical(self) -> bytes:
         """The canonical encoding of the response (checked once, then reused by the
         endorsement payload and the transaction encoding)."""
@@ -442,7 +442,7 @@ class Transaction:
             raise InvalidTransaction(f"response: {exc}") from exc
         return tx
 
-    @cached_property
+    @cached_value
     def canonical(self) -> bytes:
         """The canonical encoding of the whole transaction."""
         # Assembled from the parts' cached canonical bytes (keys in sorted order), so the
@@ -459,12 +459,12 @@ class Transaction:
             + b"}"
         )
 
-    @cached_property
+    @cached_value
     def tx_hash(self) -> bytes:
         """SHA-256 of the canonical transaction: the leaf of the Merkle trees."""
         return sha256(self.canonical)
 
-    @cached_property
+    @cached_value
     def leaf_hash(self) -> bytes:
         """RFC 9162 leaf hash of the transaction hash, as in tx_root and the global log."""
         return leaf_hash(self.tx_hash)

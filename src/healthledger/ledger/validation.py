@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from healthledger.crypto.errors import SignatureError
 from healthledger.crypto.keys import verify_signature
-from healthledger.ledger.state import OverlayState, StateUpdate, StateView
+from healthledger.ledger.state import BulkStateView, OverlayState, StateUpdate, StateView
 from healthledger.ledger.transaction import (
     Transaction,
     ValidationCode,
@@ -140,6 +140,11 @@ class Validator:
         if self._threads > 1:
             checks.prefetch(transactions, state, timestamp, self._threads)
         overlay = OverlayState(state)
+        if len(transactions) > 1 and isinstance(state, BulkStateView):
+            # Every read version the block checks, in one round trip.
+            reads = [(r.ns, r.key) for tx in transactions for r in tx.response.rwset.reads]
+            if reads:
+                overlay.prefetch(reads, state.get_states(reads))
         seen: set[str] = set()
         codes: list[ValidationCode] = []
         updates: list[StateUpdate] = []

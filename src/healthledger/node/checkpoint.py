@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from healthledger.crypto.keys import SigningKey, verify_signature
 from healthledger.ledger.block import BlockHeader
 from healthledger.ledger.state import StateView
 
+log = logging.getLogger(__name__)
+
 ED25519_ALG = 0x01
 """Signature type byte of Ed25519 in C2SP signed-note key ids."""
 DASH = "\u2014"
@@ -42,6 +45,12 @@ MAX_NOTE_BYTES = 8192
 
 class CheckpointError(Exception):
     """A checkpoint or signed note is malformed, for another chain, or wrongly signed."""
+
+    def __init__(self, message: str, *, reason: str = "malformed") -> None:
+        """``reason``: malformed, other-chain, unknown-key, bad-signature or tampered
+        (the label of the rejection in metrics)."""
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -163,7 +172,9 @@ def open_note(note: str, *, name: str, public_key: bytes, origin: str) -> Checkp
         raise CheckpointError("not a signed note")
     checkpoint = Checkpoint.parse((body + "\n").encode("utf-8"))
     if checkpoint.origin != origin:
-        raise CheckpointError(f"checkpoint for another chain ({checkpoint.origin})")
+        raise CheckpointError(
+            f"checkpoint for another chain ({checkpoint.origin})", reason="other-chain"
+        )
     wanted = key_id(name, public_key)
     for line in signatures[:-1].split("\n"):
         dash, _, rest = line.partition(" ")
@@ -181,9 +192,11 @@ def open_note(note: str, *, name: str, public_key: bytes, origin: str) -> Checkp
         try:
             verify_signature(public_key, raw[4:], checkpoint.body())
         except SignatureError as exc:
-            raise CheckpointError(f"bad signature by {name}: {exc}") from exc
+            raise CheckpointError(
+                f"bad signature by {name}: {exc}", reason="bad-signature"
+            ) from exc
         return checkpoint
-    raise CheckpointError(f"the note carries no signature by {name}")
+    raise CheckpointError(f"the note carries no signature by {name}", reason="unknown-key")
 
 
 class CheckpointWriter:
@@ -226,7 +239,10 @@ def verify_peer_note(note: str, *, org: str, state: StateView, origin: str) -> C
     """The checkpoint of a note signed by a registered, unrevoked peer identity of
     ``org`` (resolved from ``state``); CheckpointError otherwise."""
     resolver = MembershipResolver()
-    for name in note_signers(note):
+    signers = note_signers(note)
+    if not signers:
+        raise CheckpointError("not a signed note (no signature line)")
+    for name in signers:
         if not name.startswith(f"{org}/"):
             continue
         identity = resolver.resolve(name, state)
@@ -235,7 +251,7 @@ def verify_peer_note(note: str, *, org: str, state: StateView, origin: str) -> C
         return open_note(
             note, name=name, public_key=identity.public_key.public_bytes_raw(), origin=origin
         )
-    raise CheckpointError(f"no signature by a registered peer of {org}")
+    raise CheckpointError(f"no signature by a registered peer of {org}", reason="unknown-key")
 
 
 def read_notes(folder: Path) -> dict[int, str]:

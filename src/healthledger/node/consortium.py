@@ -203,3 +203,41 @@ def issue_identity(
     entry = KeyEntry(f"{org}/{name}", load_certificate(pem), key)
     keystore.add(entry)
     return entry
+
+
+def new_organisation(
+    *,
+    org: str,
+    name: str,
+    kind: str,
+    now_ms: int,
+    attributes: Mapping[str, str] | None = None,
+    random: Callable[[int], bytes] = os.urandom,
+) -> tuple[OrganisationSpec, Keystore]:
+    """Keys of an organisation that is not a member yet: its CA, its first admin
+    (``org/admin``) and peer (``org/peer0``), and its vault key, in a keystore of its
+    own; the spec names it for a proposal to admit it (membership.propose_organisation)."""
+    ca_key = SigningKey.from_seed(random(32))
+    ca_pem = issue_ca_certificate(
+        org=org,
+        key=ca_key,
+        not_before_ms=now_ms - 24 * 3600 * 1000,
+        not_after_ms=now_ms + 5 * YEAR_MS,
+    )
+    keystore = Keystore({}, {}, cas={org: CaEntry(org, ca_pem, ca_key)}, random=random)
+    for identity, role in (("admin", "admin"), ("peer0", "peer")):
+        issue_identity(
+            keystore,
+            org=org,
+            name=identity,
+            role=role,
+            now_ms=now_ms,
+            attributes=attributes,
+            random=random,
+        )
+    vault_key = VaultKey.from_bytes(random(32))
+    keystore.vault_keys[org] = {
+        "x25519": encode_b64(vault_key.private_bytes()),
+        "secret": encode_b64(random(32)),
+    }
+    return OrganisationSpec(org, name, kind, ca_pem, dict(attributes or {})), keystore

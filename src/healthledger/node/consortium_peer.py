@@ -10,21 +10,50 @@ resumes the stream right after the position recorded with its last block.
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from healthledger.contracts.contract import Contract
+from healthledger.node.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    origin_of,
+    read_notes,
+    verify_peer_note,
+)
+from healthledger.node.checkpoint_exchange import (
+    CHECKPOINT_STREAM,
+    CHECKPOINT_SUBJECT_PREFIX,
+    CHECKPOINTS_PER_ORG,
+    STREAM,
+    STUCK_AFTER_S,
+    SUBJECT_PREFIX,
+    CheckpointExchange,
+    CheckpointSigner,
+    DeliveryWatch,
+)
+from healthledger.node.checkpoint_guard import CheckpointGuard, CheckpointState
 from healthledger.node.consortium import FOUNDER, OrgPlan, create_consortium
-from healthledger.node.embedded import KEYSTORE_FILE, NODE_FILE, DataDirError, EmbeddedNode
+from healthledger.node.embedded import (
+    CHECKPOINT_DIR,
+    KEYSTORE_FILE,
+    NODE_FILE,
+    DataDirError,
+    EmbeddedNode,
+)
 from healthledger.node.keystore import Keystore
+from healthledger.node.selfcheck import ChainSelfCheck
 from healthledger.ordering.jetstream import JetStreamOrderer
 from healthledger.ordering.orderer import Orderer
 from healthledger.ordering.solo import wall_clock_ms
 
+log = logging.getLogger(__name__)
+
 CONSORTIUM_MODE = "consortium"
 GENESIS_FILE = "genesis.json"
-STREAM = "HL_TX"
-SUBJECT_PREFIX = "hl"
 DEFAULT_CHECKPOINT_EVERY = 10
 """A consortium peer signs a checkpoint every this many blocks."""
 
@@ -124,23 +153,219 @@ def open_consortium_peer(
     batch_timeout_s: float = 0.05,
     connect_timeout_s: float = 5.0,
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
-) -> EmbeddedNode:
+    stream: str = STREAM,
+    subject_prefix: str = SUBJECT_PREFIX,
+    checkpoint_stream: str = "",
+    stuck_after_s: float = 0.0,
+) -> ConsortiumNode:
     """The peer of a consortium folder ordering through JetStream at ``servers``, not
     started; its ``start()`` does not fail when NATS is unreachable (it serves queries
-    and keeps trying to connect)."""
+    and keeps trying to connect). It exchanges signed checkpoints over
+    ``checkpoint_stream`` (default ``HL_CKPT``, or ``<stream>_CKPT`` for another
+    ordering stream than the consortium's)."""
     org = peer_org(data_dir)
     if org is None:
         raise DataDirError(f"{data_dir} is not a consortium peer folder")
-    return EmbeddedNode(
+    if not checkpoint_stream:
+        checkpoint_stream = CHECKPOINT_STREAM if stream == STREAM else f"{stream}_CKPT"
+    return ConsortiumNode(
         data_dir,
         contracts=contracts,
+        servers=servers,
+        org=org,
         clock=clock,
         checkpoint_every=checkpoint_every,
         resume_orderer=jetstream_ordering(
             servers,
             name=f"peer-{org}",
+            stream=stream,
+            subject_prefix=subject_prefix,
             max_block_tx=max_block_tx,
             batch_timeout_s=batch_timeout_s,
             connect_timeout_s=connect_timeout_s,
         ),
+        checkpoint_stream=checkpoint_stream,
+        checkpoint_subject_prefix=f"{subject_prefix}.ckpt",
+        tx_stream=stream,
+        tx_subject=f"{subject_prefix}.tx",
+        stuck_after_s=stuck_after_s or STUCK_AFTER_S,
     )
+
+
+class ConsortiumNode(EmbeddedNode):
+    """A consortium peer: an embedded node on JetStream ordering that signs a
+    checkpoint every K blocks after re-deriving its chain, exchanges checkpoints with
+    the other organisations over NATS, compares them, and stops serving (``refusal``)
+    when its chain is forked or a stored block is tampered."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        contracts: Sequence[type[Contract]],
+        servers: Sequence[str],
+        org: str,
+        clock: Callable[[], int],
+        resume_orderer: Callable[[int], Orderer],
+        checkpoint_every: int,
+        checkpoint_stream: str = CHECKPOINT_STREAM,
+        checkpoint_subject_prefix: str = CHECKPOINT_SUBJECT_PREFIX,
+        tx_stream: str = STREAM,
+        tx_subject: str = f"{SUBJECT_PREFIX}.tx",
+        replicas: int = 3,
+        stuck_after_s: float = STUCK_AFTER_S,
+    ) -> None:
+        super().__init__(
+            data_dir,
+            contracts=contracts,
+            clock=clock,
+            resume_orderer=resume_orderer,
+            checkpoint_every=checkpoint_every,
+        )
+        self.org = org
+        info = json.loads((self.data_dir / NODE_FILE).read_text())
+        store = self.peer.store
+        self.origin = origin_of(store.header(0))
+        metrics = self.peer.metrics
+        self.guard = CheckpointGuard(
+            org=org,
+            orgs=[str(o) for o in info.get("organisations", [org])],
+            state=store,
+            origin=self.origin,
+            on_reject=lambda r: metrics.checkpoint_rejected.labels(r.reason).inc(),
+        )
+        self.exchange = CheckpointExchange(
+            servers=servers,
+            org=org,
+            on_note=self._received,
+            stream=checkpoint_stream,
+            subject_prefix=checkpoint_subject_prefix,
+            replicas=replicas,
+            tx_stream=tx_stream,
+            tx_subject=tx_subject,
+            on_poll=self._polled,
+        )
+        self.delivery = DeliveryWatch(stuck_after_s=stuck_after_s)
+        self.delivery_stuck = False
+        self.checkpoint_every = checkpoint_every
+        [(name, key)] = self.keystore.peers()[:1]
+        self.signer = CheckpointSigner(
+            self.data_dir / CHECKPOINT_DIR,
+            every=checkpoint_every,
+            name=name,
+            key=key,
+            self_check=ChainSelfCheck(store),
+            on_signed=self._signed,
+            on_tampered=self._tampered,
+        )
+        self.peer.checkpoints = self.signer
+        self._metrics_lock = threading.Lock()
+        self._divergences_counted = 0
+        self._load_own_notes()
+
+    def _load_own_notes(self) -> None:
+        """This peer's notes from before a restart, so its earlier heights compare too;
+        a note about a block its ledger no longer holds (restored from another peer)
+        is left out."""
+        notes = read_notes(self.data_dir / CHECKPOINT_DIR)
+        store = self.peer.store
+        for height in sorted(notes)[-CHECKPOINTS_PER_ORG:]:
+            try:
+                checkpoint = verify_peer_note(
+                    notes[height], org=self.org, state=store, origin=self.origin
+                )
+                if height >= store.height() or store.header(height).hash != checkpoint.block_hash:
+                    raise CheckpointError(f"its ledger holds another block {height} now")
+            except CheckpointError as exc:
+                log.warning("own checkpoint %d not used: %s", height, exc)
+                continue
+            self.guard.own(checkpoint, notes[height])
+
+    def start(self, *, retry: bool | None = None) -> ConsortiumNode:
+        """Start ordering, the signer and the checkpoint exchange."""
+        running = self._running
+        super().start(retry=retry)
+        if not running:
+            self.signer.start()
+            self.exchange.start()
+            own = self.guard.own_latest()
+            if own is not None:
+                self.exchange.publish(*own)
+        return self
+
+    def stop(self) -> None:
+        """Stop ordering and committing, then the signer and the exchange."""
+        if self._running:
+            self.peer.stop()
+            self._running = False
+        self.signer.stop()
+        self.exchange.stop()
+        super().stop()
+
+    def _signed(self, checkpoint: Checkpoint, note: str) -> None:
+        self.guard.own(checkpoint, note)
+        self.exchange.publish(checkpoint.height, note)
+        self._sync_metrics()
+
+    def _received(self, org: str, note: str) -> None:
+        if self.guard.receive(org, note) is not None:
+            self.peer.metrics.checkpoint_notes.inc()
+        self._sync_metrics()
+
+    def _tampered(self, error: str) -> None:
+        self.guard.tampered(error)
+        self._sync_metrics()
+
+    def _sync_metrics(self) -> None:
+        # Called from the signer's thread and from the exchange's.
+        with self._metrics_lock:
+            metrics = self.peer.metrics
+            state = self.guard.state
+            for value in CheckpointState:
+                metrics.checkpoint_state.labels(str(value)).set(1 if value is state else 0)
+            metrics.serving.set(0 if self.guard.refusal() else 1)
+            found = self.guard.divergence_count
+            if found > self._divergences_counted:
+                metrics.checkpoint_divergences.inc(found - self._divergences_counted)
+                self._divergences_counted = found
+
+    def _polled(self, last_tx_seq: int | None) -> None:
+        stuck = self.delivery.observe(
+            last_tx_seq=last_tx_seq, position=self.peer.store.ordering_position()
+        )
+        if stuck and not self.delivery_stuck:
+            log.error(
+                "delivery is stuck: the ordering stream holds transaction %s, this peer "
+                "stays at stream position %d",
+                last_tx_seq,
+                self.peer.store.ordering_position(),
+            )
+        self.delivery_stuck = stuck
+        self.peer.metrics.delivery_stuck.set(1 if stuck else 0)
+
+    def refusal(self) -> str | None:
+        """Why this peer does not serve API reads and writes, or None while it does."""
+        return self.guard.refusal()
+
+    def consortium_status(self) -> dict[str, Any]:
+        """The checkpoint view and delivery health, for ``/api/v1/status``."""
+        stuck = self.delivery_stuck
+        checkpoints = self.guard.to_json()
+        checkpoints["every"] = self.checkpoint_every
+        checkpoints["exchange_error"] = self.exchange.error
+        checkpoints["self_check_height"] = (
+            None
+            if self.signer.self_check.verified is None
+            else self.signer.self_check.verified.height
+        )
+        return {
+            "org": self.org,
+            "checkpoints": checkpoints,
+            "delivery": {
+                "stream_last_tx": self.exchange.last_tx_seq,
+                "position": self.peer.store.ordering_position(),
+                "stuck": stuck,
+                "waiting_s": round(self.delivery.waiting_s(), 1),
+            },
+            "healthy": not stuck and checkpoints["serving"] and self.peer.accepting,
+        }

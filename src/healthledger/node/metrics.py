@@ -34,3 +34,38 @@ class NodeMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.checkpoint_state = Gauge(
+            "healthledger_checkpoint_state",
+            "1 for this peer's checkpoint state (ok, diverged, minority, tampered), else 0",
+            ["state"],
+            registry=self.registry,
+        )
+        for state in ("ok", "diverged", "minority", "tampered"):
+            self.checkpoint_state.labels(state).set(1 if state == "ok" else 0)
+        self.checkpoint_divergences = Counter(
+            "healthledger_checkpoint_divergences",
+            "Heights at which another peer's checkpoint differed from this peer's",
+            registry=self.registry,
+        )
+        self.checkpoint_notes = Counter(
+            "healthledger_checkpoint_notes_verified",
+            "Other peers' checkpoint notes verified and compared",
+            registry=self.registry,
+        )
+        self.checkpoint_rejected = Counter(
+            "healthledger_checkpoint_notes_rejected",
+            "Checkpoint notes reported and ignored, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.serving = Gauge(
+            "healthledger_serving",
+            "1 while the peer serves API reads and writes, 0 once it stopped (see status)",
+            registry=self.registry,
+        )
+        self.serving.set(1)
+        self.delivery_stuck = Gauge(
+            "healthledger_delivery_stuck",
+            "1 while ordered transactions wait and the peer's delivery does not advance",
+            registry=self.registry,
+        )

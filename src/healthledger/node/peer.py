@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -13,12 +14,17 @@ from typing import Any
 
 from healthledger.contracts.errors import AccessDenied, ContractError
 from healthledger.contracts.policy import choose_endorsers_indexed, satisfied
-from healthledger.contracts.rules import MembershipResolver, PolicyEndorsementRule, requirement
+from healthledger.contracts.rules import (
+    HeightMemo,
+    MembershipResolver,
+    PolicyEndorsementRule,
+    requirement,
+)
 from healthledger.contracts.runtime import ContractRuntime
 from healthledger.crypto.canonical import canonical_json_unchecked, parse_canonical
 from healthledger.crypto.errors import SignatureError
 from healthledger.crypto.hashing import sha256
-from healthledger.crypto.keys import SigningKey, encode_b64, verify_signature
+from healthledger.crypto.keys import SigningKey, VerifiedSignatures, encode_b64
 from healthledger.ledger.block import Block
 from healthledger.ledger.chain import Chain
 from healthledger.ledger.errors import NotFound
@@ -30,7 +36,7 @@ from healthledger.ledger.transaction import (
     ValidationCode,
     sign_endorsement,
 )
-from healthledger.ledger.validation import Validator
+from healthledger.ledger.validation import Validator, check_signature
 from healthledger.node.checkpoint import CheckpointWriter, origin_of
 from healthledger.node.errors import (
     BadRequest,
@@ -38,6 +44,7 @@ from healthledger.node.errors import (
     CommitTimeout,
     DuplicateTransaction,
     EndorsementFailed,
+    NodeError,
     NodeUnavailable,
     TransactionRefused,
 )
@@ -78,9 +85,17 @@ class Receipt:
         }
 
 
-def new_validator() -> Validator:
-    """The validator every peer uses."""
-    return Validator(identities=MembershipResolver(), endorsement=PolicyEndorsementRule())
+def new_validator(
+    memo: HeightMemo | None = None, signatures: VerifiedSignatures | None = None
+) -> Validator:
+    """The validator every peer uses; ``memo`` (bound to the peer's store) keeps
+    identities and definitions per committed height, ``signatures`` the checks the
+    peer already made."""
+    return Validator(
+        identities=MembershipResolver(memo),
+        endorsement=PolicyEndorsementRule(memo),
+        signature_check=check_signature if signatures is None else signatures.check,
+    )
 
 
 class Peer:
@@ -101,14 +116,18 @@ class Peer:
         """``checkpoints`` signs a checkpoint every K committed blocks."""
         self.store = store
         self.runtime = runtime
-        self.chain = Chain(store, new_validator())
+        self.memo = HeightMemo(store)
+        """Identities, definitions and key-policy presence at the committed height."""
+        self.signatures = VerifiedSignatures()
+        """Signatures this peer has verified (a proposal's, again at precheck and commit)."""
+        self.chain = Chain(store, new_validator(self.memo, self.signatures))
         self.events = EventHub(store)
         self.metrics = NodeMetrics()
         self.vaults = vaults
         self._orderer = orderer
         self._endorsers = list(endorsers)
         self._clock = clock
-        self._resolver = MembershipResolver()
+        self._resolver = MembershipResolver(self.memo)
         self._pending: dict[str, Future[Receipt]] = {}
         self._pending_lock = threading.Lock()
         self._started = False
@@ -206,7 +225,7 @@ class Peer:
         if identity.revoked:
             raise AccessDenied(f"{signed.proposal.creator} has been revoked")
         try:
-            verify_signature(identity.public_key, signed.signature, signed.signed_bytes)
+            self.signatures.verify(identity.public_key, signed.signature, signed.signed_bytes)
         except SignatureError as exc:
             raise BadSignature(f"proposal signature: {exc}") from exc
         skew = abs(signed.proposal.timestamp - self._clock())
@@ -221,21 +240,28 @@ class Peer:
     ) -> Transaction:
         """Simulate a proposal and endorse the result with the identities its policies need.
 
-        ``transient``: private inputs bound by the proposal's transient_hash."""
+        ``transient``: private inputs bound by the proposal's transient_hash. Private
+        values are staged without an fsync each; one sync makes them durable before the
+        transaction can commit (see ``_sync_vaults``)."""
         self.check_proposal(signed)
         if self.store.tx_location(signed.tx_id) is not None:
             raise DuplicateTransaction(f"transaction {signed.tx_id} is already committed")
         proposal = signed.proposal
-        caller = self.runtime.caller(proposal.creator, self.store, at_ms=self._clock())
+        caller = self.runtime.caller(
+            proposal.creator, self.store, at_ms=self._clock(), resolver=self._resolver
+        )
         response = self.runtime.simulate(
             proposal,
             tx_id=signed.tx_id,
             caller=caller,
             state=self.store,
-            private=self.vaults,
+            private=self.vaults.deferred(),
             transient=transient,
+            memo=self.memo,
         )
-        need = requirement(self.store, proposal.contract, proposal.function, response.rwset.writes)
+        need = requirement(
+            self.store, proposal.contract, proposal.function, response.rwset.writes, self.memo
+        )
         if need.failure is not None:
             raise EndorsementFailed(need.reason)
         available = []
@@ -273,7 +299,8 @@ class Peer:
             state=self.store,
             height=self.store.height(),
             timestamp=self._clock(),
-            is_committed=self.chain.is_committed,
+            # Just looked up; a commit since then is caught when the id is registered.
+            is_committed=lambda _tx_id: False,
         )
         if outcome.codes[0] is not ValidationCode.VALID:
             self.metrics.rejections.labels(str(outcome.codes[0])).inc()
@@ -286,6 +313,63 @@ class Peer:
         just endorsed itself (every peer still validates them in their block)."""
         if precheck:
             self.precheck(tx)
+        self._check_accepting()
+        future: Future[Receipt] = Future()
+        self._register(tx, future)
+        try:
+            self._sync_vaults([tx])
+            self._orderer.submit(tx)
+        except NodeUnavailable:
+            self._unregister(tx.tx_id)
+            raise
+        except OrderingError as exc:
+            self._unregister(tx.tx_id)
+            raise NodeUnavailable(str(exc)) from exc
+        return future
+
+    def submit_many(
+        self, transactions: Sequence[Transaction], *, precheck: bool = True
+    ) -> list[Future[Receipt]]:
+        """Send several endorsed transactions to ordering at once: one vault sync for
+        all their private data, and the orderer takes them together (JetStream keeps
+        them in flight side by side). One future per transaction, in order; a
+        transaction refused by its precheck, or not taken by the orderer, has its
+        error (NodeError or ContractError) in its future instead of a receipt. Raises
+        NodeUnavailable, taking none, while the peer does not accept transactions."""
+        self._check_accepting()
+        futures: list[Future[Receipt]] = []
+        accepted: list[tuple[Transaction, Future[Receipt]]] = []
+        for tx in transactions:
+            future: Future[Receipt] = Future()
+            futures.append(future)
+            try:
+                if precheck:
+                    self.precheck(tx)
+                self._register(tx, future)
+            except (NodeError, ContractError) as exc:
+                future.set_exception(exc)
+                continue
+            accepted.append((tx, future))
+        if not accepted:
+            return futures
+        ordered = [tx for tx, _ in accepted]
+        outcomes: Sequence[Exception | None]
+        try:
+            self._sync_vaults(ordered)
+            outcomes = self._orderer.submit_many(ordered)
+        except (NodeUnavailable, OrderingError) as exc:
+            error = exc if isinstance(exc, NodeUnavailable) else NodeUnavailable(str(exc))
+            outcomes = [error] * len(accepted)
+        for (tx, future), outcome in zip(accepted, outcomes, strict=True):
+            if outcome is not None:
+                self._unregister(tx.tx_id)
+                if not future.done():
+                    future.set_exception(
+                        outcome if isinstance(outcome, NodeError) else NodeUnavailable(str(outcome))
+                    )
+        return futures
+
+    def _check_accepting(self) -> None:
         if not self._started:
             if self.ordering_error is not None:
                 raise NodeUnavailable(
@@ -293,19 +377,30 @@ class Peer:
                     "queries keep working and the node keeps retrying"
                 )
             raise NodeUnavailable("the node is not accepting transactions")
-        future: Future[Receipt] = Future()
+
+    def _register(self, tx: Transaction, future: Future[Receipt]) -> None:
         with self._pending_lock:
             if tx.tx_id in self._pending or self.store.tx_location(tx.tx_id) is not None:
                 self.metrics.rejections.labels("duplicate").inc()
                 raise DuplicateTransaction(f"transaction {tx.tx_id} was already submitted")
             self._pending[tx.tx_id] = future
+
+    def _unregister(self, tx_id: str) -> None:
+        with self._pending_lock:
+            self._pending.pop(tx_id, None)
+
+    def _sync_vaults(self, transactions: Sequence[Transaction], *, delivered: bool = False) -> None:
+        """Private values staged for ``transactions`` become durable before an orderer
+        that outlives this process takes them; with an in-process orderer, before
+        their block commits (``delivered``), so one fsync serves a whole block."""
+        if self._orderer.persistent == delivered:
+            return
+        if not any(tx.response.rwset.private for tx in transactions):
+            return
         try:
-            self._orderer.submit(tx)
-        except OrderingError as exc:
-            with self._pending_lock:
-                self._pending.pop(tx.tx_id, None)
-            raise NodeUnavailable(str(exc)) from exc
-        return future
+            self.vaults.sync()
+        except sqlite3.Error as exc:
+            raise NodeUnavailable(f"private data could not be stored durably: {exc}") from exc
 
     def invoke(
         self,
@@ -330,7 +425,9 @@ class Peer:
         """Run a query function as the proposal's signed creator."""
         self.check_proposal(signed)
         proposal = signed.proposal
-        caller = self.runtime.caller(proposal.creator, self.store, at_ms=self._clock())
+        caller = self.runtime.caller(
+            proposal.creator, self.store, at_ms=self._clock(), resolver=self._resolver
+        )
         return self.runtime.evaluate(
             contract=proposal.contract,
             function=proposal.function,
@@ -339,12 +436,14 @@ class Peer:
             state=self.store,
             timestamp=proposal.timestamp,
             private=self.vaults,
+            memo=self.memo,
         )
 
     # --- commit ----------------------------------------------------------------
 
     def _deliver(self, batch: Batch) -> None:
         started = time.perf_counter()
+        self._sync_vaults(batch.transactions, delivered=True)
         block = self.chain.append(
             batch.transactions, timestamp=batch.timestamp, stream_seq=batch.stream_seq
         )
@@ -355,10 +454,11 @@ class Peer:
         header = block.header
         log_start = header.log_size - len(block.transactions)
         resolved = []
+        settled = []
         for index, (tx, code) in enumerate(zip(block.transactions, block.codes, strict=True)):
             valid = code is ValidationCode.VALID
             if tx.response.rwset.private:
-                self.vaults.settle(tx.tx_id, valid=valid)
+                settled.append((tx.tx_id, valid, tx.response.rwset.private))
             self.metrics.transactions.labels(str(code)).inc()
             resolved.append(
                 Receipt(
@@ -371,6 +471,7 @@ class Peer:
                     header.timestamp,
                 )
             )
+        self.vaults.settle_block(settled)
         with self._pending_lock:
             futures = [(self._pending.pop(r.tx_id, None), r) for r in resolved]
         for future, receipt in futures:

@@ -9,6 +9,12 @@ while the chain stays intact.
 
 Staged values are written before the transaction is ordered, marked pending,
 and confirmed or dropped when its block commits, so nothing is lost to a crash.
+A value staged for the peer's own endorsement may wait in memory
+(``durable=False``); the peer calls ``sync`` before it orders the transaction,
+and one SQLite transaction and one fsync write every value staged so far (group
+commit). A value lost with the process before its sync belonged to a transaction
+that was never ordered. Settling needs no fsync of its own: a settle lost to a
+crash is redone from the ledger when the peer starts.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import hmac
 import json
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,47 +75,118 @@ class Vault:
         self._key = key
         self._secret = secret
         self._lock = threading.Lock()
+        """Held while the writing connection is used (a write may wait for an fsync)."""
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        # Reads use their own connection, so they never wait for a write's fsync.
+        self._read_lock = threading.Lock()
+        self._reader = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._buffer_lock = threading.Lock()
+        self._buffer: list[tuple[Any, ...]] = []
+        """Rows staged with ``durable=False``, written by the next ``sync``."""
+        self._staged = 0
+        """Rows ever staged (numbering them in staging order)."""
+        self._written = 0
+        """Rows staged, in order, that are written and synced."""
 
     def owns(self, collection: str) -> bool:
         """True if ``collection`` (``org/name``) belongs to this vault's organisation."""
         return collection.split("/", 1)[0] == self.org
 
-    def stage(self, tx_id: str, collection: str, key: str, value: Any) -> PrivateWrite:
-        """Seal ``value`` as pending for ``tx_id`` and return its on-chain commitment."""
+    def stage(
+        self, tx_id: str, collection: str, key: str, value: Any, *, durable: bool = True
+    ) -> PrivateWrite:
+        """Seal ``value`` as pending for ``tx_id`` and return its on-chain commitment;
+        with ``durable=False`` it is written only at the next ``sync``, which must come
+        before the transaction is ordered."""
         salt = hmac.new(
             self._secret, f"{tx_id}\n{collection}\n{key}".encode(), hashlib.sha256
         ).digest()
         aad = f"{collection}\n{key}".encode()
         sealed, data_key = seal(canonical_json(value), associated_data=aad)
         wrapped = wrap_key(data_key, self._key.public_bytes())
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO private VALUES (?, ?, ?, 'pending', ?, ?, ?)",
-                (
-                    collection,
-                    key,
-                    tx_id,
-                    salt,
-                    json.dumps(sealed.to_json()),
-                    json.dumps(wrapped.to_json()),
-                ),
-            )
+        row = (
+            collection,
+            key,
+            tx_id,
+            salt,
+            json.dumps(sealed.to_json()),
+            json.dumps(wrapped.to_json()),
+        )
+        with self._buffer_lock:
+            self._buffer.append(row)
+            self._staged += 1
+        if durable:
+            self.sync()
         return PrivateWrite(collection, key_hash(key), value_hash(salt, value))
+
+    def sync(self) -> bool:
+        """Write and fsync every value staged so far; False if there was none.
+
+        Group commit: one SQLite transaction and one fsync hold every row staged up to
+        the moment it starts; a caller that finds a sync under way waits for it and
+        then writes what was staged meanwhile, unless that sync already held it."""
+        with self._buffer_lock:
+            wanted = self._staged
+        if self._written >= wanted:
+            return False
+        with self._lock:
+            if self._written >= wanted:
+                return False
+            with self._buffer_lock:
+                rows, self._buffer = self._buffer, []
+                upto = self._staged
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO private VALUES (?, ?, ?, 'pending', ?, ?, ?)", rows
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                with self._buffer_lock:
+                    self._buffer[:0] = rows  # keep them for the next attempt
+                raise
+            self._written = upto
+            return True
+
+    @property
+    def unsynced(self) -> int:
+        """Values staged and not yet written durably."""
+        return self._staged - self._written
 
     def settle(self, tx_id: str, *, valid: bool) -> None:
         """Confirm a committed transaction's staged values, or drop an invalid one's."""
+        self.settle_many([(tx_id, valid)])
+
+    def settle_many(self, outcomes: Sequence[tuple[str, bool]]) -> None:
+        """Settle several transactions (id, valid) in one SQLite transaction. It is not
+        synced on its own: a settle lost to a crash is redone when the peer starts."""
+        if not outcomes:
+            return
+        confirmed = [(tx_id,) for tx_id, valid in outcomes if valid]
+        dropped = [(tx_id,) for tx_id, valid in outcomes if not valid]
         with self._lock:
-            if valid:
-                self._db.execute(
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(
                     "UPDATE private SET status='committed' WHERE tx_id=? AND status='pending'",
-                    (tx_id,),
+                    confirmed,
                 )
-            else:
-                self._db.execute("DELETE FROM private WHERE tx_id=? AND status='pending'", (tx_id,))
+                self._db.executemany(
+                    "DELETE FROM private WHERE tx_id=? AND status='pending'", dropped
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
 
     def pending_tx_ids(self) -> list[str]:
         """Transactions with staged values not yet settled (for recovery after a restart)."""
@@ -125,12 +203,16 @@ class Vault:
         """The latest committed value with its salt and transaction, for disclosure."""
         if not self.owns(collection):
             return None
-        with self._lock:
-            row = self._db.execute(
+        with self._read_lock:
+            cursor = self._reader.execute(
                 "SELECT tx_id, salt, sealed, wrapped_key FROM private "
                 "WHERE collection=? AND key=? AND status='committed' ORDER BY rowid DESC LIMIT 1",
                 (collection, key),
-            ).fetchone()
+            )
+            try:
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
         if row is None or row[3] is None:
             return None
         tx_id, salt, sealed, wrapped = row
@@ -155,7 +237,10 @@ class Vault:
             return cursor.rowcount
 
     def close(self) -> None:
-        """Close the vault."""
+        """Write what is staged, then close the vault."""
+        with self._read_lock:
+            self._reader.close()
+        self.sync()
         with self._lock:
             self._db.close()
 
@@ -177,17 +262,47 @@ class VaultSet:
         vault = self._vaults.get(collection.split("/", 1)[0])
         return None if vault is None else vault.read(collection, key)
 
-    def stage(self, tx_id: str, collection: str, key: str, value: Any) -> PrivateWrite:
-        """Stage a value in the owning organisation's vault."""
+    def stage(
+        self, tx_id: str, collection: str, key: str, value: Any, *, durable: bool = True
+    ) -> PrivateWrite:
+        """Stage a value in the owning organisation's vault (see ``Vault.stage``)."""
         vault = self._vaults.get(collection.split("/", 1)[0])
         if vault is None:
             raise AccessDenied(f"this peer holds no vault for collection {collection!r}")
-        return vault.stage(tx_id, collection, key, value)
+        return vault.stage(tx_id, collection, key, value, durable=durable)
+
+    def deferred(self) -> DeferredStaging:
+        """These vaults as a contract sees them, staging without waiting for the disk:
+        ``sync`` must run before a transaction that staged through them is ordered."""
+        return DeferredStaging(self)
+
+    def sync(self) -> int:
+        """Make every staged value durable; the number of vaults that had to sync."""
+        return sum(1 for vault in self._vaults.values() if vault.unsynced and vault.sync())
 
     def settle(self, tx_id: str, *, valid: bool) -> None:
         """Settle ``tx_id`` in every vault."""
+        self.settle_many([(tx_id, valid)])
+
+    def settle_many(self, outcomes: Sequence[tuple[str, bool]]) -> None:
+        """Settle several transactions (id, valid) in every vault, one SQLite
+        transaction per vault."""
+        if not outcomes:
+            return
         for vault in self._vaults.values():
-            vault.settle(tx_id, valid=valid)
+            vault.settle_many(outcomes)
+
+    def settle_block(self, outcomes: Sequence[tuple[str, bool, Sequence[PrivateWrite]]]) -> None:
+        """Settle a block's transactions (id, valid, private writes), each in the vaults
+        of the collections it wrote, one SQLite transaction per vault."""
+        by_org: dict[str, list[tuple[str, bool]]] = {}
+        for tx_id, valid, writes in outcomes:
+            for org in dict.fromkeys(w.collection.split("/", 1)[0] for w in writes):
+                by_org.setdefault(org, []).append((tx_id, valid))
+        for org, settled in by_org.items():
+            vault = self._vaults.get(org)
+            if vault is not None:
+                vault.settle_many(settled)
 
     def all(self) -> list[Vault]:
         """Every vault held."""
@@ -197,3 +312,19 @@ class VaultSet:
         """Close every vault."""
         for vault in self._vaults.values():
             vault.close()
+
+
+class DeferredStaging:
+    """A VaultSet's contract-facing side (contracts.context.PrivateData) that stages
+    values without an fsync each; ``VaultSet.sync`` makes them durable."""
+
+    def __init__(self, vaults: VaultSet) -> None:
+        self._vaults = vaults
+
+    def read(self, collection: str, key: str) -> Any | None:
+        """Committed value, if this peer holds the collection's vault."""
+        return self._vaults.read(collection, key)
+
+    def stage(self, tx_id: str, collection: str, key: str, value: Any) -> PrivateWrite:
+        """Stage a value, durable at the next ``VaultSet.sync``."""
+        return self._vaults.stage(tx_id, collection, key, value, durable=False)

@@ -55,9 +55,11 @@ _RETRYABLE = (
 _NO_PLACEMENT = 10005
 """JetStream error: no suitable peers for placement (a member is still offline)."""
 _STREAM_IN_USE = 10058
+"""JetStream API error code: a stream of that name exists with another configuration."""
 _ATTEMPT_TIMEOUT_S = 1.0
 """One publish attempt waits this long for its ack before it is retried (same id)."""
-"""JetStream API error code: a stream of that name exists with another configuration."""
+MAX_IN_FLIGHT = 256
+"""Publishes awaiting their acks at once in ``submit_many`` (all batches of a peer)."""
 
 
 def stream_time_ms(reply: str) -> int:
@@ -72,6 +74,9 @@ def stream_time_ms(reply: str) -> int:
 
 class JetStreamOrderer:
     """Orders transactions through a NATS JetStream stream and cuts blocks from it."""
+
+    persistent = True
+    """A published transaction is stored by the stream and outlives this process."""
 
     def __init__(
         self,
@@ -89,7 +94,9 @@ class JetStreamOrderer:
         duplicate_window_s: float = 120.0,
         clock: Callable[[], int] = wall_clock_ms,
         name: str | None = None,
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
+        """``max_in_flight``: publishes of one ``submit_many`` awaiting their acks at once."""
         if start_seq < 1:
             raise ValueError("start_seq must be at least 1")
         self.servers = list(servers)
@@ -104,6 +111,8 @@ class JetStreamOrderer:
         self.reconnect_grace_s = reconnect_grace_s
         self.duplicate_window_s = duplicate_window_s
         self.name = name
+        self.max_in_flight = max(1, max_in_flight)
+        self._in_flight: asyncio.Semaphore | None = None
         self._timeout_s = batch_timeout_s
         self._clock = clock
         self._cutter = BlockCutter(
@@ -165,6 +174,20 @@ class JetStreamOrderer:
                 "NATS is unavailable: not connected to any server of the ordering cluster"
             )
         self._call(self._publish_tx(tx), self.publish_timeout_s + 1.0)
+
+    def submit_many(self, transactions: Sequence[Transaction]) -> list[OrderingError | None]:
+        """Publish several transactions with up to ``max_in_flight`` awaiting their acks
+        at once (each still acknowledged only once the stream stored it, each with its
+        id as message id); per transaction, None once stored or the OrderingError."""
+        if not self._running or self._nc is None:
+            raise OrderingError("the orderer is not running")
+        if not transactions:
+            return []
+        if not self._connected.wait(self.reconnect_grace_s):
+            raise OrderingError(
+                "NATS is unavailable: not connected to any server of the ordering cluster"
+            )
+        return self._call(self._publish_all(transactions), self.publish_timeout_s + 2.0)
 
     def stop(self) -> None:
         """Stop consuming, deliver every batch already cut from what was received, and
@@ -286,9 +309,26 @@ class JetStreamOrderer:
         except (nats.errors.Error, nats.js.errors.Error) as exc:
             raise OrderingError(f"cannot read stream {self.stream}: {exc}") from exc
 
-    async def _publish_tx(self, tx: Transaction) -> None:
-        assert self._js is not None
+    async def _publish_all(self, transactions: Sequence[Transaction]) -> list[OrderingError | None]:
         deadline = time.monotonic() + self.publish_timeout_s
+        if self._in_flight is None:
+            self._in_flight = asyncio.Semaphore(self.max_in_flight)
+        in_flight = self._in_flight
+
+        async def publish(tx: Transaction) -> OrderingError | None:
+            async with in_flight:
+                try:
+                    await self._publish_tx(tx, deadline)
+                except OrderingError as exc:
+                    return exc
+                return None
+
+        return list(await asyncio.gather(*(publish(tx) for tx in transactions)))
+
+    async def _publish_tx(self, tx: Transaction, deadline: float | None = None) -> None:
+        assert self._js is not None
+        if deadline is None:
+            deadline = time.monotonic() + self.publish_timeout_s
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -8,7 +8,7 @@ the same block from the same batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,12 +39,24 @@ Deliver = Callable[[Batch], None]
 class Orderer(Protocol):
     """Orders transactions and delivers batches to one peer."""
 
+    persistent: bool
+    """True if a transaction it has taken is stored outside this process and may be
+    delivered even after this process dies (JetStream); False if it lives in this
+    process until its block commits (solo), so a crash before then drops it."""
+
     def start(self, deliver: Deliver) -> None:
         """Begin delivering batches, in order, to ``deliver``."""
         ...
 
     def submit(self, tx: Transaction) -> None:
         """Queue ``tx`` for ordering; raise OrderingError if it cannot be taken."""
+        ...
+
+    def submit_many(self, transactions: Sequence[Transaction]) -> list[OrderingError | None]:
+        """Queue several transactions at once; for each (in the order given), None if
+        it was taken, else the OrderingError that says why not. Like transactions
+        submitted from several threads, they may be ordered in any order among
+        themselves."""
         ...
 
     def stop(self) -> None:

@@ -85,11 +85,31 @@ class Console:
         )
         env.filters.update(ms=format_ms, short=short, pretty=pretty)
         env.globals.update(
+            checkpoint_alarm=self.checkpoint_alarm,
             custody_notice=CUSTODY_NOTICE,
             demo_custody=self.demo_custody,
             app_nav=[(f"/{a.name}", a.title) for a in INSTALLED_APPS if a.pages is not None],
         )
         self.templates = Jinja2Templates(env=env)
+
+    def checkpoint_alarm(self) -> str | None:
+        """The console's alarm banner: why a consortium peer stopped serving, or which
+        checkpoints disagree; None while every checkpoint agrees."""
+        node = self.services.consortium
+        if node is None:
+            return None
+        refusal = node.refusal()
+        if refusal is not None:
+            return refusal
+        view = node.guard.to_json()
+        if not view["divergences"]:
+            return None
+        latest = view["divergences"][-1]
+        others = ", ".join(f"{org} {h[:12]}" for org, h in latest["views"].items())
+        return (
+            f"checkpoint alarm: the peers' checkpoints disagree at height {latest['height']} "
+            f"({others}); see the operator guide"
+        )
 
     def viewer(self, request: Request) -> Viewer | None:
         """The logged-in identity, if its session is genuine and its key is held."""

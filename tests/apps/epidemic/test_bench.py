@@ -15,6 +15,10 @@ KEYS = {
     "clients",
     "ingest_s",
     "ingest_reports_per_s",
+    "batch_size",
+    "batched_reports",
+    "batched_ingest_s",
+    "batched_reports_per_s",
     "aggregate_rows",
     "aggregate_synthetic_rows",
     "aggregate_goal_rows",
@@ -36,7 +40,8 @@ KEYS = {
 
 
 def test_bench_prints_one_json_object_with_every_figure() -> None:
-    args = ["bench", "--reports", "20", "--aggregate-rows", "500", "--samples", "8"]
+    args = ["bench", "--reports", "20", "--batch-size", "8", "--aggregate-rows", "500"]
+    args += ["--samples", "8"]
     result = CliRunner().invoke(build_cli(), [*args, "--freshness-samples", "3", "--json"])
 
     assert result.exit_code == 0, result.output
@@ -45,7 +50,8 @@ def test_bench_prints_one_json_object_with_every_figure() -> None:
     assert figures["benchmark"] == "epidemic"
     assert figures["reports"] == 20
     assert figures["aggregate_rows"] == 500
-    assert figures["aggregate_synthetic_rows"] == 500 - 23
+    assert figures["batch_size"] == 8 and figures["batched_reports"] == 20
+    assert figures["aggregate_synthetic_rows"] == 500 - 43
     assert figures["aggregate_at_goal"] is False
     assert figures["dashboard_samples"] == 8
     assert figures["freshness_samples"] == 3

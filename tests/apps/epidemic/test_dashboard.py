@@ -3,6 +3,7 @@ transactions; the pages serve the same figures to the viewer's scope."""
 
 from __future__ import annotations
 
+import io
 import random
 import re
 from collections import Counter
@@ -11,12 +12,23 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from healthledger.apps.epidemic.dashboard import Dashboard, scope_of
 from healthledger.apps.epidemic.dates import iso
 from healthledger.apps.epidemic.readmodel import CaseReadModel
-from healthledger.apps.epidemic.simulate import SeirParams, run
-from healthledger.apps.epidemic.surveillance import cori_rt, serial_interval
+from healthledger.apps.epidemic.simulate import (
+    POPULATION_SOURCE,
+    SeirParams,
+    define_simulated_population,
+    run,
+)
+from healthledger.apps.epidemic.surveillance import (
+    cori_rt,
+    delay_distribution,
+    nowcast,
+    serial_interval,
+)
 from healthledger.apps.epidemic.warning import record_alerts
 from healthledger.contracts.errors import AccessDenied, Rejected
 from healthledger.node.embedded import EmbeddedNode
@@ -30,6 +42,7 @@ EPI = "gd-cdc/epi-wang"
 @pytest.fixture
 def outbreak(node: EmbeddedNode) -> EmbeddedNode:
     """The configured test node after a small simulated outbreak and the alert scan."""
+    define_simulated_population(node, OUTBREAK)
     run(node, random.Random(21), OUTBREAK)
     model = CaseReadModel(node.peer.events)
     record_alerts(node, model, EPI, today=today(node))
@@ -81,6 +94,76 @@ def test_dashboard_numbers_equal_those_recomputed_from_the_chain(outbreak: Embed
     }
 
 
+def chain_state(node: EmbeddedNode, prefix: str) -> list[dict[str, Any]]:
+    """Committed epidemic records under ``prefix``, not via the read model."""
+    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return [item.value for _, item in node.peer.store.range_state("epidemic", prefix, end, 100_000)]
+
+
+def test_positivity_and_coverage_equal_those_recomputed_from_the_chain(
+    outbreak: EmbeddedNode,
+) -> None:
+    node = outbreak
+    scope = scope_of(node, EPI)
+    assert scope is not None
+    figures = Dashboard(node).figures(scope, disease="influenza")
+    labs = [lab for lab in chain_state(node, "lab/") if lab["disease"] == "influenza"]
+    assert len(labs) > 20 and {lab["result"] for lab in labs} == {"positive", "negative"}
+    tests = Counter(lab["specimen_day"] for lab in labs)
+    positives = Counter(lab["specimen_day"] for lab in labs if lab["result"] == "positive")
+    shown = {p["day"]: p for p in figures["positivity"]}
+    assert sum(p["tests"] for p in shown.values()) == len(labs)
+    for day, n in tests.items():
+        assert shown[day]["tests"] == n
+        assert shown[day]["positive"] == positives.get(day, 0)
+        assert shown[day]["pct"] == round(100 * positives.get(day, 0) / n, 1)
+    first_doses = Counter(
+        v["region"][:4] + "00"
+        for v in chain_state(node, "vaccination/")
+        if v["disease"] == "influenza" and v["dose_number"] == 1
+    )
+    assert sum(first_doses.values()) > 10
+    population: Counter[str] = Counter()
+    for key, item in node.peer.store.range_state("epidemic", "population/", "population0", 1000):
+        population[key.split("/")[1][:4] + "00"] += item.value["population"]
+        assert item.value["source"] == POPULATION_SOURCE
+    coverage = {row["code"]: row for row in figures["coverage"]}
+    assert set(coverage) == set(population)
+    for city, row in coverage.items():
+        assert row["population"] == population[city]
+        assert row["vaccinated"] == first_doses.get(city, 0)
+        assert row["coverage_pct"] == round(100 * first_doses.get(city, 0) / population[city], 3)
+        assert row["source"].startswith(POPULATION_SOURCE)
+
+
+def test_the_nowcast_equals_the_one_recomputed_from_the_chain(outbreak: EmbeddedNode) -> None:
+    node = outbreak
+    scope = scope_of(node, EPI)
+    assert scope is not None
+    figures = Dashboard(node).figures(scope, disease="influenza")
+    cases = [c for c in chain_cases(node) if c["disease"] == "influenza"]
+    now = today(node)
+    delays = Counter(
+        (c["onset"], c["diagnosis"] - c["onset"]) for c in cases if c["onset"] >= now - 60
+    )
+    cdf = delay_distribution(delays, today=now)
+    assert cdf is not None and figures["nowcast"] is not None
+    assert figures["nowcast"]["delay_cdf"] == [round(f, 4) for f in cdf]
+    by_day = Counter(c["onset"] for c in cases)
+    first = min(by_day)
+    counts = [by_day.get(d, 0) for d in range(first, now + 1)]
+    expected = nowcast(counts, cdf, first_day=first, today=now)
+    for point in figures["nowcast"]["days"]:
+        i = point["day"] - first
+        assert point["observed"] == counts[i] and point["expected"] == expected.counts[i]
+        assert point["expected"] >= point["observed"]
+    assert any(point["corrected"] for point in figures["nowcast"]["days"])
+    rt = cori_rt(expected.counts, serial_interval(), first_day=first)
+    shown = {e["day"]: e["mean"] for e in figures["nowcast"]["rt"]}
+    assert shown == {e.day: round(e.mean, 3) for e in rt if expected.corrected[e.day - first]}
+    assert shown  # the recent, corrected days have an estimate
+
+
 def test_a_hospital_sees_its_own_reports_and_a_city_filter_narrows(
     outbreak: EmbeddedNode,
 ) -> None:
@@ -91,6 +174,13 @@ def test_a_hospital_sees_its_own_reports_and_a_city_filter_narrows(
     mine = dashboard.figures(own, disease="influenza")
     cases = chain_cases(node)
     assert mine["total"] == sum(1 for c in cases if c["reporter_org"] == "sz-peoples-hospital")
+    assert mine["scope_kind"] == "organisation" and mine["coverage"] == []  # a region's figure
+    own_labs = [
+        lab
+        for lab in chain_state(node, "lab/")
+        if lab["reporter_org"] == "sz-peoples-hospital" and lab["disease"] == "influenza"
+    ]
+    assert sum(p["tests"] for p in mine["positivity"]) == len(own_labs)
     province = scope_of(node, EPI)
     assert province is not None
     shenzhen = dashboard.figures(province, disease="influenza", region="440300")
@@ -146,6 +236,37 @@ def test_pages_show_the_figures_to_the_viewer_scope(console: TestClient) -> None
     panel = console.get("/epidemic/panel?disease=influenza")
     assert panel.status_code == 200 and 'id="figures"' in panel.text
     assert "<html" not in panel.text
+    tests = re.findall(r'class="tests"[^>]*data-tests="(\d+)"', page.text)
+    assert [int(n) for n in tests] == [p["tests"] for p in figures["positivity"]]
+    vaccinated = re.findall(r'<td class="vaccinated">(\d+)</td>', page.text)
+    assert [int(n) for n in vaccinated] == [c["vaccinated"] for c in figures["coverage"]]
+    assert POPULATION_SOURCE in page.text
+
+
+@pytest.mark.parametrize("name", ["curve", "rt", "positivity", "map"])
+def test_figures_export_as_png_in_the_viewer_scope(console: TestClient, name: str) -> None:
+    assert console.get(f"/epidemic/figures/{name}.png").status_code == 303  # login first
+    log_in(console, EPI)
+    response = console.get(f"/epidemic/figures/{name}.png?disease=influenza")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.content.startswith(b"\x89PNG\r\n\x1a\n")
+    image = Image.open(io.BytesIO(response.content))
+    image.load()
+    assert "influenza" in image.info["Title"] and "region 44" in image.info["Description"]
+    colours = {colour for _, colour in image.convert("RGB").getcolors(1_000_000) or []}
+    assert colours - {(255, 255, 255), (0, 0, 0)}, "something is drawn besides text"
+    assert console.get("/epidemic/figures/nothing.png").status_code == 404
+    log_in(console, "gd-insurance/admin")
+    assert console.get(f"/epidemic/figures/{name}.png").status_code == 403
+
+
+def test_coverage_exports_as_csv(console: TestClient) -> None:
+    log_in(console, EPI)
+    figures = console.get("/epidemic/figures.json?disease=influenza").json()
+    lines = console.get("/epidemic/coverage.csv?disease=influenza").text.splitlines()
+    assert lines[0] == "code,name,population,source,vaccinated,coverage_pct,linked_supply_doses"
+    assert len(lines) == len(figures["coverage"]) + 1
 
 
 def test_an_organisation_outside_reporting_is_refused(console: TestClient) -> None:
@@ -163,9 +284,17 @@ def test_public_statistics_need_no_login_state_epsilon_and_stay_fixed(
     first = console.get("/epidemic/public.json").json()
     assert console.get("/epidemic/public.json").json() == first  # one release a day
     assert first["epsilon"] == 0.5
+    assert first["releases_on_chain"] == 1 and first["epsilon_spent"] == 0.5
+    assert "ε = 0.5 in total over 1 release on chain" in page.text
     cases = chain_cases(outbreak)
-    true = Counter((c["region"][:4] + "00", c["disease"]) for c in cases)
-    assert {(r["region"], r["disease"]) for r in first["rows"]} == set(true)
+    diseases = {c["disease"] for c in cases}
+    # Every city crossed with every disease reported anywhere, zero counts included.
+    cells = {(city, d) for city in ("440100", "440300") for d in diseases}
+    assert {(r["region"], r["disease"]) for r in first["rows"]} == cells
+    recorded = outbreak.peer.store.get_state("epidemic", f"release/{first['day']}")
+    assert recorded is not None
+    assert recorded.value["epsilon_milli"] == 500
+    assert [r["count"] for r in recorded.value["rows"]] == [r["count"] for r in first["rows"]]
     for row in first["rows"]:
         assert row["count"] is None or row["count"] >= 10
     csv_text = console.get("/epidemic/public.csv").text

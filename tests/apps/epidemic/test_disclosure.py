@@ -10,12 +10,19 @@ import pytest
 
 from healthledger.apps.epidemic.disclosure import (
     PublicStatistics,
+    all_cells,
     geometric_noise,
     geometric_pmf,
     noisy_release,
 )
+from healthledger.apps.epidemic.releases import ChainReleases, Spent
+from healthledger.contracts.errors import AccessDenied, InvalidArguments, Rejected
+from healthledger.node.embedded import EmbeddedNode
+from tests.apps.epidemic.conftest import CONTRACTS
+from tests.apps.epidemic.support import today
 
 DRAWS = 40_000
+EPI = "gd-cdc/epi-wang"
 
 
 @pytest.mark.parametrize("epsilon", [0.5, 1.0, 2.0])
@@ -62,16 +69,64 @@ def test_release_suppresses_small_noisy_counts_and_never_goes_negative() -> None
     assert release.to_json()["epsilon"] == 0.5
 
 
-def test_one_release_per_day_so_noise_cannot_be_averaged_away() -> None:
-    stats = PublicStatistics(random.Random(9))
+def test_every_cell_is_released_so_its_presence_tells_nothing() -> None:
+    cells = all_cells({("440100", "influenza"): 3, ("440300", "measles"): 1}, ["440100", "440300"])
+    assert cells == {
+        ("440100", "influenza"): 3,
+        ("440100", "measles"): 0,
+        ("440300", "influenza"): 0,
+        ("440300", "measles"): 1,
+    }
+
+
+def test_one_release_per_day_kept_on_chain_so_a_restart_spends_nothing_more(
+    node: EmbeddedNode,
+) -> None:
     asked = []
 
     def counts() -> dict[tuple[str, str], int]:
         asked.append(1)
-        return {("440100", "influenza"): 300}
+        return {("440100", "influenza"): 300, ("440300", "influenza"): 2}
 
-    first = stats.release(10, counts, {})
-    assert all(stats.release(10, counts, {}) is first for _ in range(20))
+    day = today(node)
+    releases = ChainReleases(node, EPI)
+    stats = PublicStatistics(releases, random.Random(9))
+    first = stats.release(day, counts, {"440100": "Guangzhou"})
+    assert all(stats.release(day, counts, {}) is first for _ in range(20))
     assert len(asked) == 1
-    assert stats.release(11, counts, {}) is not first
-    assert len(asked) == 2
+    assert first.recorded_by == "gd-cdc"
+    assert releases.spent() == Spent(releases=1, epsilon=0.5)
+
+    data = node.data_dir
+    node.stop()
+    reopened = EmbeddedNode(data, contracts=CONTRACTS, batch_timeout_s=0.005).start()
+    try:
+        again = PublicStatistics(ChainReleases(reopened, EPI), random.Random(10))
+        served = again.release(day, counts, {"440100": "Guangzhou"})
+        assert served.rows == first.rows and len(asked) == 1  # no new noise, no new ε
+        assert ChainReleases(reopened, EPI).spent() == Spent(releases=1, epsilon=0.5)
+        assert again.release(day - 1, counts, {}).day == day - 1
+        assert len(asked) == 2
+        assert ChainReleases(reopened, EPI).spent() == Spent(releases=2, epsilon=1.0)
+    finally:
+        reopened.stop()
+
+
+def test_only_a_cdc_records_a_release_and_only_once(node: EmbeddedNode) -> None:
+    args = {
+        "day": today(node),
+        "epsilon_milli": 500,
+        "suppress_below": 10,
+        "mechanism": "two-sided geometric",
+        "rows": [{"region": "440100", "disease": "influenza", "count": 12}],
+    }
+    with pytest.raises(AccessDenied):
+        node.invoke("gz-first-hospital/dr-li", "epidemic", "record_release", args)
+    with pytest.raises(InvalidArguments, match=r"rows\[0\].count"):
+        bad = {**args, "rows": [{"region": "440100", "disease": "influenza", "count": 3}]}
+        node.invoke(EPI, "epidemic", "record_release", bad)
+    with pytest.raises(InvalidArguments, match="day: in the future"):
+        node.invoke(EPI, "epidemic", "record_release", {**args, "day": today(node) + 1})
+    node.invoke(EPI, "epidemic", "record_release", args)
+    with pytest.raises(Rejected, match="already recorded"):
+        node.invoke(EPI, "epidemic", "record_release", args)

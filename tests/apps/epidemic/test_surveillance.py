@@ -1,18 +1,23 @@
-"""Rt (Cori), doubling time and EARS against cases worked out by hand."""
+"""Rt (Cori), doubling time and EARS against cases worked out by hand; the nowcast's
+delay distribution against right-truncated reports with a known delay."""
 
 from __future__ import annotations
 
 import math
+import random
+from collections import Counter
 
 import pytest
 
 from healthledger.apps.epidemic.surveillance import (
     SERIAL_INTERVAL_MEAN,
     cori_rt,
+    delay_distribution,
     doubling_time,
     ears,
     gamma_cdf,
     gamma_quantile,
+    nowcast,
     serial_interval,
 )
 
@@ -107,3 +112,51 @@ def test_ears_c2_and_c3_need_their_history_and_small_days_never_alert() -> None:
     assert flags[0].methods == ("C1", "C2", "C3")
     assert flags[0].statistics["C2"] == pytest.approx(3 / 0.5)
     assert flags[-1].statistics["C3"] > 2
+
+
+def _truncated_reports(
+    seed: int,
+) -> tuple[list[tuple[int, int]], list[int], list[int], list[float]]:
+    """200 onsets a day over 60 days, delays with P(d) proportional to 0.6^d (d <= 14),
+    seen on day 59 only if diagnosed by then: (pairs seen, true counts, seen counts,
+    true F)."""
+    rng = random.Random(seed)
+    weights = [0.6**d for d in range(15)]
+    total = sum(weights)
+    true_cdf = [sum(weights[: d + 1]) / total for d in range(15)]
+    pairs: Counter[tuple[int, int]] = Counter()
+    true_counts, seen_counts = [], []
+    for day in range(60):
+        delays = rng.choices(range(15), weights=weights, k=200)
+        seen = [d for d in delays if day + d <= 59]
+        pairs.update((day, d) for d in seen)
+        true_counts.append(200)
+        seen_counts.append(len(seen))
+    return pairs, true_counts, seen_counts, true_cdf
+
+
+def test_the_delay_distribution_is_recovered_from_right_truncated_reports() -> None:
+    pairs, _, _, true_cdf = _truncated_reports(5)
+    estimated = delay_distribution(pairs, today=59)
+    assert estimated is not None
+    assert max(abs(e - t) for e, t in zip(estimated, true_cdf, strict=True)) < 0.02
+    # The plain histogram of what was seen is biased towards short delays.
+    seen = sum(pairs.values())
+    naive = [sum(n for (_, d), n in pairs.items() if d <= k) / seen for k in range(15)]
+    assert naive[0] - true_cdf[0] > 0.004
+    assert delay_distribution(Counter({(50, 1): 10}), today=59) is None  # too few
+
+
+def test_the_nowcast_restores_the_recent_days() -> None:
+    pairs, true_counts, seen_counts, _ = _truncated_reports(6)
+    cdf = delay_distribution(pairs, today=59)
+    assert cdf is not None
+    result = nowcast(seen_counts, cdf, first_day=0, today=59)
+    assert result.counts[:45] == seen_counts[:45]  # complete days are left alone
+    assert seen_counts[59] < 100 and not result.corrected[59]  # today: too incomplete
+    assert seen_counts[58] < 170 and result.corrected[58]
+    for day in range(45, 60):
+        if result.corrected[day]:
+            assert abs(result.counts[day] - true_counts[day]) < 25
+        else:
+            assert result.completeness[day] < 0.5 or result.completeness[day] == 1.0

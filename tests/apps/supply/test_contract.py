@@ -27,6 +27,7 @@ from tests.apps.supply.conftest import (
     event_hash,
     step,
     unit,
+    with_check,
 )
 
 PERSON = "p-4f9c2a7d1e8b3c6a"
@@ -105,7 +106,8 @@ def test_full_lifecycle_through_aggregation(supply: EmbeddedNode) -> None:
     assert [t["op"] for t in trail] == [
         "commission", "pack", "ship", "receive", "unpack", "ship", "receive", "dispense",
     ]  # fmt: skip
-    assert trail[1]["via"] is None and trail[2]["via"] is not None
+    assert [t["via"] for t in trail[:5]] == [None, None, f"00/{SSCC}", f"00/{SSCC}", f"00/{SSCC}"]
+    assert trail[5]["via"] is None
     anchor = supply.query(REGULATOR, "supply", "anchor", {"event_hash": event_hash("sell")})
     assert anchor["accepted"] and anchor["org"] == "yuexiu-pharmacy"
     capture(supply, DISTRIBUTOR, step("destroy-a2", "destroy", [unit("A2")]))
@@ -241,9 +243,32 @@ def test_administration_emits_a_pseudonymous_event(supply: EmbeddedNode) -> None
 def test_bad_steps_are_refused(supply: EmbeddedNode) -> None:
     with pytest.raises(Rejected, match=r"not a CBV 2\.0 event hash"):
         capture(supply, MAKER_OPS, {"event_hash": "sha:1", "op": "observe", "units": []})
-    with pytest.raises(Rejected, match="not a GTIN\\+serial or SSCC"):
+    with pytest.raises(Rejected, match="not a GTIN\\+serial, SSCC or asset id"):
         capture(supply, MAKER_OPS, step("x", "observe", ["01/123/21/x"]))
     with pytest.raises(InvalidArguments):
         capture(supply, MAKER_OPS, step("y", "teleport", []))
     with pytest.raises(Rejected, match="1 to 1000"):
         capture(supply, MAKER_OPS)
+
+
+def test_the_trail_names_the_container_an_event_came_through(supply: EmbeddedNode) -> None:
+    commission(supply, "N1")
+    pallet = f"00/{with_check('00695123400000009')}"
+    case = f"00/{SSCC}"
+    capture(supply, MAKER_OPS, step("pack-n1", "pack", [unit("N1")], parent=case))
+    capture(supply, MAKER_OPS, step("palletise", "pack", [case], parent=pallet))
+    ship_to(supply, MAKER_OPS, [pallet], WAREHOUSE, "ship-pallet")
+    trail = supply.query(REGULATOR, "supply", "trail", {"unit": unit("N1")})
+    assert [(t["op"], t["via"]) for t in trail] == [
+        ("commission", None),
+        ("pack", None),
+        ("pack", case),
+        ("ship", pallet),
+    ]
+    case_trail = supply.query(REGULATOR, "supply", "trail", {"unit": case})
+    assert [(t["op"], t["via"]) for t in case_trail] == [
+        ("pack", None),
+        ("pack", None),
+        ("ship", pallet),
+    ]
+    assert trail[-1]["destination"] == WAREHOUSE and trail[-1]["org"] == "lingnan-bio"

@@ -124,7 +124,7 @@ def test_history_through_aggregation_lot_and_contents(client: TestClient) -> Non
     captured(client)
     history = client.get(f"/api/v1/supply/units/01/{GTIN}/21/S1/history").json()
     assert [t["op"] for t in history["trail"]] == ["commission", "pack", "ship", "receive"]
-    assert [t["via"] for t in history["trail"]][2:] == ["parent", "parent"]
+    assert [t["via"] for t in history["trail"]] == [None, None, f"00/{SSCC}", f"00/{SSCC}"]
     contents = client.get(f"/api/v1/supply/units/00/{SSCC}/contents").json()
     assert contents["units"] == 2
     assert {c["unit"] for c in contents["container"]["children"]} == {

@@ -62,9 +62,9 @@ def test_each_violation_is_listed_with_its_path(schema: EpcisSchema) -> None:
     found = {(v.path, v.message) for v in schema.violations(broken)}
     assert (
         "/epcisBody/eventList/0/action",
-        "'JUMP' is not one of ['OBSERVE', 'ADD', 'DELETE']",
+        '"JUMP" is not one of "OBSERVE", "ADD" or "DELETE"',
     ) in found
-    assert ("/epcisBody/eventList/0", "'eventTime' is a required property") in found
+    assert ("/epcisBody/eventList/0", '"eventTime" is a required property') in found
     with pytest.raises(InvalidArguments) as raised:
         schema.check(broken)
     fields = {e["field"] for e in raised.value.errors}
@@ -74,8 +74,8 @@ def test_each_violation_is_listed_with_its_path(schema: EpcisSchema) -> None:
 
 def test_empty_document_lists_each_missing_property(schema: EpcisSchema) -> None:
     messages = {v.message for v in schema.violations({"type": "EPCISDocument"})}
-    assert "'epcisBody' is a required property" in messages
-    assert "'@context' is a required property" in messages
+    assert '"epcisBody" is a required property' in messages
+    assert '"@context" is a required property' in messages
 
 
 def test_unloadable_schema_is_a_clear_error(tmp_path: Path) -> None:

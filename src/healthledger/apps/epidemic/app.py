@@ -5,6 +5,7 @@ from __future__ import annotations
 from healthledger.apps import App
 from healthledger.apps.epidemic.cli import build_cli
 from healthledger.apps.epidemic.contract import Epidemic
+from healthledger.apps.epidemic.live import live_step
 from healthledger.apps.epidemic.pages import PUBLIC_PAGES, TEMPLATES, build_pages
 from healthledger.apps.epidemic.routes import build_router
 from healthledger.apps.epidemic.simulate import simulate
@@ -14,10 +15,12 @@ APP = App(
     title="Epidemic reporting",
     contracts=(Epidemic,),
     simulate=simulate,
+    live_step=live_step,
     api_routes=build_router,
     pages=build_pages,
     templates=TEMPLATES,
     public_pages=PUBLIC_PAGES,
     cli=build_cli,
 )
-"""Notifiable case reporting, CDC review and who sees what (ARCHITECTURE.md section 6)."""
+"""Notifiable case reporting, lab results and vaccinations, CDC review, who sees what,
+monitoring with early warning and public statistics (ARCHITECTURE.md section 6)."""

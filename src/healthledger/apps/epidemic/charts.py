@@ -72,8 +72,14 @@ def epidemic_curve(curve: Sequence[dict[str, Any]]) -> Markup:
     return _svg("Epidemic curve by onset date, with cumulative cases", body)
 
 
-def rt_chart(rt: Sequence[dict[str, Any]], first_day: int, last_day: int) -> Markup:
-    """Rt's mean as a line over its 95% credible band, with the threshold Rt = 1."""
+def rt_chart(
+    rt: Sequence[dict[str, Any]],
+    first_day: int,
+    last_day: int,
+    nowcast: Sequence[dict[str, Any]] = (),
+) -> Markup:
+    """Rt's mean as a line over its 95% credible band, with the threshold Rt = 1, and
+    the nowcast-corrected Rt's mean (dotted) when there is one."""
     if not rt:
         return _svg("Rt: too few cases to estimate", ['<text x="20" y="40">Too few cases</text>'])
     top = max(2.0, max(e["upper"] for e in rt))
@@ -109,6 +115,13 @@ def rt_chart(rt: Sequence[dict[str, Any]], first_day: int, last_day: int) -> Mar
             f"<title>{e['date']}: Rt {e['mean']:.2f} ({e['lower']:.2f}-{e['upper']:.2f})"
             "</title></circle>"
         )
+    if nowcast:
+        corrected = " ".join(f"{x(e['day']):.1f},{y(e['mean']):.1f}" for e in nowcast)
+        body.append(
+            f'<polyline class="rt-nowcast" points="{corrected}" fill="none" stroke="#8e44ad" '
+            'stroke-width="2" stroke-dasharray="2 2"><title>Rt, nowcast-corrected</title>'
+            "</polyline>"
+        )
     return _svg("Reproduction number Rt with its 95% credible interval", body)
 
 
@@ -136,3 +149,40 @@ def region_map(places: Sequence[dict[str, Any]], *, size: int = 420) -> Markup:
             f"({escape(place['code'])}): {place['count']} cases</title></circle>"
         )
     return _svg("Cases by region: bubbles at region centroids", body, width=size, height=size)
+
+
+def positivity_chart(days: Sequence[dict[str, Any]]) -> Markup:
+    """Tests per specimen day as bars, the share positive as a line (0-100%)."""
+    if not any(d["tests"] for d in days):
+        return _svg("No lab results", ['<text x="20" y="40">No lab results</text>'])
+    top = max(d["tests"] for d in days)
+    span = (WIDTH - 2 * PAD) / len(days)
+    base = HEIGHT - PAD
+    height = base - PAD / 2
+    body = _axis(top, "tests/day")
+    points = []
+    for i, day in enumerate(days):
+        h = height * day["tests"] / top
+        x = PAD + i * span
+        pct = "no tests" if day["pct"] is None else f"{day['pct']:g}% positive"
+        body.append(
+            f'<rect class="tests" x="{x:.1f}" y="{base - h:.1f}" width="{max(span - 1, 1):.1f}" '
+            f'height="{h:.1f}" fill="#a9c4ec" data-date="{day["date"]}" '
+            f'data-tests="{day["tests"]}" data-positive="{day["positive"]}"><title>{day["date"]}: '
+            f"{day['tests']} tests, {day['positive']} positive ({pct})</title></rect>"
+        )
+        if day["pct"] is not None:
+            points.append(f"{x + span / 2:.1f},{base - height * day['pct'] / 100:.1f}")
+    body.append(
+        f'<polyline class="positivity" points="{" ".join(points)}" fill="none" '
+        'stroke="#c0392b" stroke-width="2"><title>share of tests positive</title></polyline>'
+    )
+    body.append(
+        f'<text x="{WIDTH - PAD + 2}" y="{PAD / 2 + 4}" font-size="10" fill="#c0392b">100%</text>'
+    )
+    body.append(
+        f'<text x="{PAD}" y="{HEIGHT - 8}" font-size="10">{days[0]["date"]}</text>'
+        f'<text x="{WIDTH - PAD}" y="{HEIGHT - 8}" font-size="10" text-anchor="end">'
+        f"{days[-1]['date']}</text>"
+    )
+    return _svg("Lab tests per day by specimen date, with the share positive", body)

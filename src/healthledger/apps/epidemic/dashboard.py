@@ -1,6 +1,7 @@
 """The monitoring dashboard's figures, from the read model and the region table on
 chain, limited to what the viewer may see (ARCHITECTURE.md section 6; issue 5 item 5):
-a hospital its own reports, a CDC or commission its region."""
+a hospital its own reports, a CDC or commission its region and the regions granted to
+it on chain (see visibility.py)."""
 
 from __future__ import annotations
 
@@ -12,31 +13,50 @@ from typing import Any
 from healthledger.apps.epidemic.dates import day_of_ms, iso
 from healthledger.apps.epidemic.readmodel import CaseReadModel
 from healthledger.apps.epidemic.surveillance import (
+    NOWCAST_MAX_DELAY,
+    NOWCAST_MIN_COMPLETENESS,
     RT_PRIOR_MEAN,
     RT_PRIOR_SD,
     RT_WINDOW,
     SERIAL_INTERVAL_MEAN,
     SERIAL_INTERVAL_SD,
+    RtEstimate,
     cori_rt,
+    delay_distribution,
     doubling_time,
+    nowcast,
     serial_interval,
 )
 from healthledger.apps.epidemic.warning import city_of
 from healthledger.node.embedded import EmbeddedNode
 
+DELAY_HISTORY_DAYS = 60
+"""Onsets this recent give the nowcast's delay distribution."""
+
 
 @dataclass(frozen=True)
 class Scope:
-    """What a viewer may see: cases in a region (code prefix) or of one organisation."""
+    """What a viewer may see: cases in a region (code prefix) and the regions granted
+    to it (prefixes), or of one organisation."""
 
     label: str
     region_prefix: str | None = None
     org: str | None = None
+    granted: tuple[str, ...] = ()
+    """Code prefixes of regions granted on chain, in force today."""
+
+    @property
+    def prefixes(self) -> tuple[str, ...] | None:
+        """Every region code prefix in scope; None for an organisation's own reports."""
+        if self.region_prefix is None:
+            return None
+        return (self.region_prefix, *self.granted)
 
     def covers(self, region: str) -> bool:
         """True if an aggregate over ``region`` lies in this scope (an org sees its own
         reports wherever they are)."""
-        return self.region_prefix is None or region.startswith(self.region_prefix)
+        prefixes = self.prefixes
+        return prefixes is None or any(region.startswith(p) for p in prefixes)
 
 
 def region_prefix(code: str) -> str:
@@ -54,9 +74,18 @@ def regions_on_chain(node: EmbeddedNode) -> dict[str, dict[str, Any]]:
     }
 
 
+def state_prefix(node: EmbeddedNode, prefix: str) -> dict[str, Any]:
+    """Committed epidemic state under ``prefix``, by key."""
+    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return {
+        key: item.value
+        for key, item in node.peer.store.range_state("epidemic", prefix, end, 100_000)
+    }
+
+
 def scope_of(node: EmbeddedNode, identity: str) -> Scope | None:
-    """The viewer's scope from their organisation's record on chain; None for those
-    who may see protected aggregates only."""
+    """The viewer's scope from their organisation's record and the grants to it on
+    chain; None for those who may see protected aggregates only."""
     org = identity.split("/", 1)[0]
     item = node.peer.store.get_state("epidemic", f"org/{org}")
     if item is None:
@@ -64,7 +93,24 @@ def scope_of(node: EmbeddedNode, identity: str) -> Scope | None:
     record = item.value
     if record["kind"] == "hospital":
         return Scope(label=f"cases reported by {org}", org=org)
-    return Scope(label=f"region {record['region']}", region_prefix=region_prefix(record["region"]))
+    today = day_of_ms(node.clock())
+    granted = sorted(
+        {
+            region_prefix(code)
+            for grant in state_prefix(node, f"grant/{org}/").values()
+            if "revoked" not in grant and grant["from_day"] <= today <= grant["until_day"]
+            for code in grant["regions"]
+        }
+    )
+    label = f"region {record['region']}"
+    if granted:
+        label += " and regions granted on chain: " + ", ".join(granted)
+    own = region_prefix(record["region"])
+    return Scope(
+        label=label,
+        region_prefix=own,
+        granted=tuple(p for p in granted if not p.startswith(own)),
+    )
 
 
 class Dashboard:
@@ -81,19 +127,38 @@ class Dashboard:
     ) -> dict[str, Any]:
         """Every figure the dashboard shows, as plain data (also served as JSON)."""
         regions = regions_on_chain(self._node)
-        prefix = scope.region_prefix
+        prefixes = scope.prefixes
         if region and scope.covers(region):
-            prefix = region_prefix(region)
+            prefixes = (region_prefix(region),)
         with self._lock:
             self._model.catch_up()
             diseases = self._model.diseases()
             chosen = disease if disease in diseases else (diseases[0] if diseases else None)
-            rows = self._model.daily(disease=chosen, region=prefix, org=scope.org) if chosen else []
+            rows = (
+                self._model.daily(disease=chosen, region=prefixes, org=scope.org) if chosen else []
+            )
             alerts = [
                 a
                 for a in self._model.alerts(disease=chosen)
-                if prefix is None or a["region"].startswith(prefix)
+                if prefixes is None or a["region"].startswith(prefixes)
             ]
+            tests = (
+                self._model.positivity(disease=chosen, region=prefixes, org=scope.org)
+                if chosen
+                else []
+            )
+            first_doses = self._model.first_doses(disease=chosen) if chosen else []
+            delays = (
+                self._model.delays(
+                    since=day_of_ms(self._node.clock()) - DELAY_HISTORY_DAYS,
+                    disease=chosen,
+                    region=prefixes,
+                    org=scope.org,
+                )
+                if chosen
+                else {}
+            )
+            supply_doses = self._model.supply_doses()
             cursor = self._model.last_event
         today = day_of_ms(self._node.clock())
         by_day: dict[int, int] = {}
@@ -113,11 +178,19 @@ class Dashboard:
             cumulative.append(running)
         rt = cori_rt(counts, self._weights, first_day=first)
         doubling = doubling_time(counts)
+        corrected = self._nowcast(counts, delays, first, today)
         return {
             "scope": scope.label,
+            "scope_kind": "organisation" if scope.org is not None else "region",
             "disease": chosen,
             "diseases": diseases,
-            "region": prefix,
+            "region": None if prefixes is None else ",".join(prefixes),
+            "positivity": _positivity(tests, first, today),
+            # Coverage is a region's figure: a hospital's own doses over a city's
+            # population would mislead, so a hospital's dashboard shows none.
+            "coverage": []
+            if scope.org is not None
+            else self._coverage(first_doses, supply_doses, prefixes, regions),
             "today": today,
             "cursor": cursor,
             "total": running,
@@ -131,16 +204,8 @@ class Dashboard:
             "cities": [
                 _place(code, n, regions) for code, n in sorted(by_city.items(), key=_biggest)
             ],
-            "rt": [
-                {
-                    "day": e.day,
-                    "date": iso(e.day),
-                    "mean": round(e.mean, 3),
-                    "lower": round(e.lower, 3),
-                    "upper": round(e.upper, 3),
-                }
-                for e in rt
-            ],
+            "rt": _rt_points(rt),
+            "nowcast": corrected,
             "rt_method": (
                 f"Cori et al. (2013): sliding {RT_WINDOW}-day windows, gamma prior "
                 f"(mean {RT_PRIOR_MEAN:g}, sd {RT_PRIOR_SD:g}), 95% credible interval; serial "
@@ -160,6 +225,94 @@ class Dashboard:
             ],
         }
 
+    def _nowcast(
+        self, counts: list[int], delays: Mapping[tuple[int, int], int], first: int, today: int
+    ) -> dict[str, Any] | None:
+        """The recent days corrected for cases not yet diagnosed, and Rt over them; None
+        when the delay distribution cannot be estimated from the scope's cases."""
+        cdf = delay_distribution(delays, today=today)
+        if cdf is None:
+            return None
+        result = nowcast(counts, cdf, first_day=first, today=today)
+        # Rt where the nowcast changes it: windows ending on a corrected day (earlier
+        # windows equal the plain estimate), not on a day too incomplete to correct.
+        rt = [
+            e
+            for e in cori_rt(result.counts, self._weights, first_day=first)
+            if result.corrected[e.day - first]
+        ]
+        recent = range(max(0, len(counts) - NOWCAST_MAX_DELAY), len(counts))
+        return {
+            "method": (
+                "onset-to-diagnosis delay distribution over the last "
+                f"{DELAY_HISTORY_DAYS} days' onsets, estimated for right truncation by the "
+                "reverse-time hazard (Lagakos et al. 1988); each recent day's count divided by "
+                f"its expected completeness (days under {NOWCAST_MIN_COMPLETENESS:.0%} "
+                "complete are not corrected)"
+            ),
+            "delay_cdf": [round(f, 4) for f in cdf],
+            "days": [
+                {
+                    "day": first + i,
+                    "date": iso(first + i),
+                    "observed": counts[i],
+                    "expected": result.counts[i],
+                    "completeness": round(result.completeness[i], 4),
+                    "corrected": result.corrected[i],
+                }
+                for i in recent
+            ],
+            "rt": _rt_points(rt),
+        }
+
+    def _coverage(
+        self,
+        first_doses: list[tuple[str, str, int]],
+        supply_doses: list[tuple[str, str, int]],
+        prefixes: tuple[str, ...] | None,
+        regions: Mapping[str, Mapping[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """Per city in scope: population (with its source), people with a first dose
+        recorded against the chosen disease, coverage, and doses linked from supply."""
+        populations = state_prefix(self._node, "population/")
+        orgs = state_prefix(self._node, "org/")
+        people: dict[str, int] = {}
+        for _, place, n in first_doses:
+            city = city_of(place, regions)
+            people[city] = people.get(city, 0) + n
+        linked: dict[str, int] = {}
+        for org, _, n in supply_doses:
+            record = orgs.get(f"org/{org}")
+            if record is not None:
+                city = city_of(str(record["region"]), regions)
+                linked[city] = linked.get(city, 0) + n
+        population: dict[str, int] = {}
+        sources: dict[str, str] = {}
+        for key, record in populations.items():
+            code = key.split("/", 1)[1]
+            city = city_of(code, regions)
+            if code == city or f"population/{city}" not in populations:
+                population[city] = population.get(city, 0) + int(record["population"])
+                sources[city] = f"{record['source']} ({record['year']})"
+        rows = []
+        for city in sorted(set(population) | set(people) | set(linked)):
+            if prefixes is not None and not city.startswith(prefixes):
+                continue
+            pop = population.get(city)
+            vaccinated = people.get(city, 0)
+            rows.append(
+                {
+                    "code": city,
+                    "name": _name(city, regions),
+                    "population": pop,
+                    "source": sources.get(city),
+                    "vaccinated": vaccinated,
+                    "coverage_pct": None if not pop else round(100 * vaccinated / pop, 3),
+                    "linked_supply_doses": linked.get(city, 0),
+                }
+            )
+        return rows
+
     def city_counts(self) -> dict[tuple[str, str], int]:
         """Cases (rejected excluded) per (city, disease) over the whole chain: the true
         counts behind the public release, never served as they are."""
@@ -177,20 +330,58 @@ class Dashboard:
         """The cases the viewer may see, one row each, with ISO dates."""
         with self._lock:
             self._model.catch_up()
-            rows = self._model.line_list(region=scope.region_prefix, org=scope.org)
+            rows = self._model.line_list(region=scope.prefixes, org=scope.org)
         return [{**r, "onset": iso(r["onset"]), "diagnosis": iso(r["diagnosis"])} for r in rows]
 
     def aggregates(self, scope: Scope) -> list[dict[str, Any]]:
         """Exact counts per region, disease and onset date in the viewer's scope."""
         with self._lock:
             self._model.catch_up()
-            rows = self._model.daily(region=scope.region_prefix, org=scope.org)
+            rows = self._model.daily(region=scope.prefixes, org=scope.org)
         return [{"disease": d, "region": r, "onset": iso(day), "count": n} for d, r, day, n in rows]
 
     def close(self) -> None:
         """Close the read model."""
         with self._lock:
             self._model.close()
+
+
+def _rt_points(estimates: list[RtEstimate]) -> list[dict[str, Any]]:
+    return [
+        {
+            "day": e.day,
+            "date": iso(e.day),
+            "mean": round(e.mean, 3),
+            "lower": round(e.lower, 3),
+            "upper": round(e.upper, 3),
+        }
+        for e in estimates
+    ]
+
+
+def _positivity(
+    tests: list[tuple[str, str, int, int, int]], first: int, today: int
+) -> list[dict[str, Any]]:
+    """Tests and positives per specimen day from ``first`` (or the first test) to today."""
+    by_day: dict[int, list[int]] = {}
+    for _, _, day, n, positive in tests:
+        counts = by_day.setdefault(day, [0, 0])
+        counts[0] += n
+        counts[1] += positive
+    start = min([first, *by_day])
+    out = []
+    for day in range(start, today + 1):
+        n, positive = by_day.get(day, [0, 0])
+        out.append(
+            {
+                "day": day,
+                "date": iso(day),
+                "tests": n,
+                "positive": positive,
+                "pct": None if n == 0 else round(100 * positive / n, 1),
+            }
+        )
+    return out
 
 
 def _biggest(item: tuple[str, int]) -> tuple[int, str]:

@@ -7,12 +7,16 @@ the project adds no dependency for it; the two-sided geometric mechanism is a fe
 works on integers (no floating-point Laplace, whose low bits leak: Mironov, CCS 2012),
 and its distribution is tested (tests/apps/epidemic/test_disclosure.py).
 
-Privacy unit and budget: one case report. The cells of a release (city x disease) are
-disjoint, so a report changes one cell by one (sensitivity 1) and a release costs
-``EPSILON`` by parallel composition. Suppression acts on the noisy count, so it is
-post-processing and costs nothing. A release is made once per day and then served as
-is, so that asking again cannot average the noise away: the budget spent is ``EPSILON``
-per day per node.
+Privacy unit and budget: one case report. The cells of a release (every city x every
+disease reported anywhere in the province, zero counts included, so that a cell's
+presence tells nothing) are disjoint, so a report changes one cell by one
+(sensitivity 1) and a release costs ``EPSILON`` by parallel composition. Suppression
+acts on the noisy count, so it is post-processing and costs nothing. A release is made
+once per day, recorded on chain (``epidemic.record_release``: the published noisy
+counts and ε, suppressed cells without a count) and then served as recorded, so that
+asking again, restarting the node or asking another peer cannot average the noise
+away: the budget spent is ``EPSILON`` per day for the whole consortium, and the total
+spent is the sum over the releases on chain.
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ from __future__ import annotations
 import math
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 EPSILON = 0.5
 """Privacy loss of one daily release."""
+MECHANISM = "two-sided geometric (discrete Laplace), sensitivity 1"
 SUPPRESS_BELOW = 10
 """Released (noisy) counts below this are shown as suppressed."""
 
@@ -60,16 +65,30 @@ class Release:
     suppress_below: int
     rows: tuple[dict[str, Any], ...]
     """{region, name, disease, count | None (suppressed)}"""
+    recorded_by: str | None = None
+    """The organisation that recorded it on chain, None while it is not recorded."""
 
     def to_json(self) -> dict[str, Any]:
         """The release as served (counts only; nothing about the true values)."""
         return {
             "day": self.day,
             "epsilon": self.epsilon,
-            "mechanism": "two-sided geometric (discrete Laplace), sensitivity 1",
+            "mechanism": MECHANISM,
             "suppress_below": self.suppress_below,
+            "recorded_by": self.recorded_by,
             "rows": [dict(r) for r in self.rows],
         }
+
+
+def all_cells(
+    counts: Mapping[tuple[str, str], int], regions: Iterable[str]
+) -> dict[tuple[str, str], int]:
+    """``counts`` with a zero for every (region, disease) cell not in it: every region
+    crossed with every disease that has a count anywhere."""
+    diseases = {disease for _, disease in counts}
+    full = {(region, disease): 0 for region in regions for disease in diseases}
+    full.update(counts)
+    return full
 
 
 def noisy_release(
@@ -96,10 +115,24 @@ def noisy_release(
     return Release(day, epsilon, suppress_below, tuple(rows))
 
 
-class PublicStatistics:
-    """Makes at most one release per day and serves it unchanged."""
+class ReleaseRecord(Protocol):
+    """Where releases are kept (the chain: releases.ChainReleases)."""
 
-    def __init__(self, rng: random.Random | None = None) -> None:
+    def load(self, day: int, names: Mapping[str, str]) -> Release | None:
+        """The release of ``day``, if one was recorded."""
+        ...
+
+    def save(self, release: Release) -> Release:
+        """Record ``release``; the release that stands for its day (an earlier one
+        recorded by someone else wins)."""
+        ...
+
+
+class PublicStatistics:
+    """Makes at most one release per day, keeps it in ``record`` and serves it unchanged."""
+
+    def __init__(self, record: ReleaseRecord, rng: random.Random | None = None) -> None:
+        self._record = record
         self._rng = rng or random.SystemRandom()
         self._lock = threading.Lock()
         self._release: Release | None = None
@@ -110,8 +143,13 @@ class PublicStatistics:
         counts: Callable[[], Mapping[tuple[str, str], int]],
         names: Mapping[str, str],
     ) -> Release:
-        """Today's release, made from ``counts()`` the first time it is asked for."""
+        """Today's release: the one recorded for ``day``, else one made from ``counts()``
+        and recorded now."""
         with self._lock:
             if self._release is None or self._release.day != day:
-                self._release = noisy_release(counts(), names, day=day, rng=self._rng)
+                recorded = self._record.load(day, names)
+                if recorded is None:
+                    made = noisy_release(counts(), names, day=day, rng=self._rng)
+                    recorded = self._record.save(made)
+                self._release = recorded
             return self._release

@@ -1,5 +1,8 @@
-"""Case reports as they arrive, a plain form or a FHIR R4 Bundle, turned into the
-same ``epidemic.report_case`` call: public arguments and a transient patient.
+"""Reports as they arrive, turned into epidemic contract calls: public arguments and
+a transient patient. A case report comes as a plain form or a FHIR R4 Bundle
+(``report_case``); a lab result as a Bundle with a Patient and an Observation
+(``report_lab_result``); a vaccination as a Bundle with a Patient and an
+Immunization (``record_vaccination``).
 
 FHIR mapping (R4, validated with ``fhir.resources.R4B``): the Bundle holds exactly
 one Patient, one Condition and one Encounter; Condition.subject and
@@ -12,6 +15,20 @@ Encounter.subject reference the Patient.
 * region: Patient.address[0].district, as a GB/T 2260 code
 * identifier: Patient.identifier with type coding (HL7 v2 table 0203) ``NI`` or
   ``PPN``; name, phone (telecom), address text, sex and birth date go to the vault.
+
+Observation (status final, amended or corrected; subject the Patient):
+
+* test: Observation.code.coding with system ``http://loinc.org`` (observations.LAB_TESTS)
+* result: Observation.valueCodeableConcept (SNOMED CT 260373001 detected / 10828004
+  positive, 260415000 not detected / 260385009 negative, 419984006 inconclusive /
+  82334004 indeterminate), else Observation.interpretation (v3 POS, DET / NEG, ND / IND)
+* specimen date: Observation.effectiveDateTime; result date: Observation.issued
+
+Immunization (status completed; patient the Patient):
+
+* vaccine: Immunization.vaccineCode.coding with system ``http://hl7.org/fhir/sid/cvx``
+* date: Immunization.occurrenceDateTime; dose:
+  Immunization.protocolApplied[0].doseNumberPositiveInt (1 if absent); lot: lotNumber
 """
 
 from __future__ import annotations
@@ -22,11 +39,38 @@ from typing import Any, Literal
 import pydantic
 from fhir.resources.R4B.bundle import Bundle
 
+from healthledger.apps.epidemic.observations import CVX_SYSTEM, LOINC_SYSTEM
 from healthledger.contracts.errors import InvalidArguments
 
 ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
+SNOMED_SYSTEM = "http://snomed.info/sct"
+SNOMED_RESULTS = {
+    "260373001": "positive",
+    "10828004": "positive",
+    "260415000": "negative",
+    "260385009": "negative",
+    "419984006": "inconclusive",
+    "82334004": "inconclusive",
+}
+INTERPRETATIONS = {
+    "POS": "positive",
+    "DET": "positive",
+    "NEG": "negative",
+    "ND": "negative",
+    "IND": "inconclusive",
+}
+RESULT_STATUSES = ("final", "amended", "corrected")
 ID_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
 VERIFICATION = {"provisional": "suspected", "differential": "probable", "confirmed": "confirmed"}
+
+
+@dataclass(frozen=True)
+class Submission:
+    """An epidemic contract call: function, public arguments, private transient map."""
+
+    function: str
+    args: dict[str, Any]
+    transient: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -88,20 +132,22 @@ def from_form(data: dict[str, Any]) -> CaseSubmission:
     )
 
 
-def from_fhir_bundle(data: dict[str, Any]) -> CaseSubmission:
-    """The submission of a FHIR R4 Bundle; InvalidArguments naming each bad field."""
+Picked = dict[str, tuple[int, Any, str | None]]
+
+
+def _pick(data: dict[str, Any], kinds: tuple[str, ...], problems: list[dict[str, str]]) -> Picked:
+    """The one resource of each of ``kinds`` in a validated Bundle (by type)."""
     try:
         bundle = Bundle.model_validate(data)
     except pydantic.ValidationError as exc:
         raise _invalid("bundle", exc) from exc
-    problems: list[dict[str, str]] = []
     found: dict[str, list[tuple[int, Any, str | None]]] = {}
     for i, entry in enumerate(bundle.entry or []):
         resource = entry.resource
         if resource is not None:
             found.setdefault(resource.get_resource_type(), []).append((i, resource, entry.fullUrl))
-    picked: dict[str, tuple[int, Any, str | None]] = {}
-    for kind in ("Patient", "Condition", "Encounter"):
+    picked: Picked = {}
+    for kind in kinds:
         items = found.get(kind, [])
         if len(items) != 1:
             problems.append(
@@ -112,12 +158,37 @@ def from_fhir_bundle(data: dict[str, Any]) -> CaseSubmission:
             )
         else:
             picked[kind] = items[0]
-    if len(picked) < 3:
+    if len(picked) < len(kinds):
         raise _problems(problems)
-    p_index, patient, patient_url = picked["Patient"]
+    return picked
+
+
+def _patient_refs(picked: Picked) -> set[str]:
+    _, patient, patient_url = picked["Patient"]
+    return {r for r in (patient_url, f"Patient/{patient.id}" if patient.id else None) if r}
+
+
+def _region(patient: Any, pbase: str, problems: list[dict[str, str]]) -> str | None:
+    address = patient.address[0] if patient.address else None
+    if address is None or not address.district:
+        problems.append(
+            {
+                "field": f"{pbase}.address[0].district",
+                "message": "required: the GB/T 2260 region code",
+            }
+        )
+        return None
+    return str(address.district)
+
+
+def from_fhir_bundle(data: dict[str, Any]) -> CaseSubmission:
+    """The submission of a FHIR R4 Bundle; InvalidArguments naming each bad field."""
+    problems: list[dict[str, str]] = []
+    picked = _pick(data, ("Patient", "Condition", "Encounter"), problems)
+    p_index, patient, _ = picked["Patient"]
     c_index, condition, _ = picked["Condition"]
     e_index, encounter, _ = picked["Encounter"]
-    refs = {r for r in (patient_url, f"Patient/{patient.id}" if patient.id else None) if r}
+    refs = _patient_refs(picked)
     for index, resource, kind in (
         (c_index, condition, "Condition"),
         (e_index, encounter, "Encounter"),
@@ -162,20 +233,122 @@ def from_fhir_bundle(data: dict[str, Any]) -> CaseSubmission:
     else:
         args["diagnosis_date"] = _date_text(condition.recordedDate)
     pbase = f"bundle.entry[{p_index}].resource"
-    address = patient.address[0] if patient.address else None
-    if address is None or not address.district:
-        problems.append(
-            {
-                "field": f"{pbase}.address[0].district",
-                "message": "required: the GB/T 2260 region code",
-            }
-        )
-    else:
-        args["region"] = address.district
+    region = _region(patient, pbase, problems)
+    if region is not None:
+        args["region"] = region
     person = _patient_fields(patient, pbase, problems)
     if problems:
         raise _problems(problems)
     return CaseSubmission(args=args, transient={"patient": person})
+
+
+def from_lab_bundle(data: dict[str, Any]) -> Submission:
+    """A ``report_lab_result`` call from a Bundle of a Patient and an Observation."""
+    problems: list[dict[str, str]] = []
+    picked = _pick(data, ("Patient", "Observation"), problems)
+    p_index, patient, _ = picked["Patient"]
+    o_index, observation, _ = picked["Observation"]
+    base = f"bundle.entry[{o_index}].resource"
+    subject = observation.subject.reference if observation.subject else None
+    if subject not in _patient_refs(picked):
+        problems.append({"field": f"{base}.subject", "message": "must reference the Patient"})
+    if observation.status not in RESULT_STATUSES:
+        problems.append({"field": f"{base}.status", "message": f"must be one of {RESULT_STATUSES}"})
+    args: dict[str, Any] = {}
+    loinc = _codes(observation.code, LOINC_SYSTEM)
+    if len(loinc) != 1:
+        problems.append({"field": f"{base}.code", "message": f"needs one coding of {LOINC_SYSTEM}"})
+    else:
+        args["test"] = loinc[0]
+    result = _result(observation)
+    if result is None:
+        problems.append(
+            {
+                "field": f"{base}.valueCodeableConcept",
+                "message": "a SNOMED CT result (detected, not detected, ...) or an "
+                "interpretation (POS, NEG, IND) is required",
+            }
+        )
+    else:
+        args["result"] = result
+    if observation.effectiveDateTime is None:
+        problems.append({"field": f"{base}.effectiveDateTime", "message": "required (specimen)"})
+    else:
+        args["specimen_date"] = _date_text(observation.effectiveDateTime)
+    if observation.issued is None:
+        problems.append({"field": f"{base}.issued", "message": "required (result date)"})
+    else:
+        args["result_date"] = _date_text(observation.issued)
+    pbase = f"bundle.entry[{p_index}].resource"
+    region = _region(patient, pbase, problems)
+    if region is not None:
+        args["region"] = region
+    person = _patient_fields(patient, pbase, problems)
+    if problems:
+        raise _problems(problems)
+    return Submission("report_lab_result", args, {"patient": person})
+
+
+def from_immunization_bundle(data: dict[str, Any]) -> Submission:
+    """A ``record_vaccination`` call from a Bundle of a Patient and an Immunization."""
+    problems: list[dict[str, str]] = []
+    picked = _pick(data, ("Patient", "Immunization"), problems)
+    p_index, patient, _ = picked["Patient"]
+    i_index, immunization, _ = picked["Immunization"]
+    base = f"bundle.entry[{i_index}].resource"
+    subject = immunization.patient.reference if immunization.patient else None
+    if subject not in _patient_refs(picked):
+        problems.append({"field": f"{base}.patient", "message": "must reference the Patient"})
+    if immunization.status != "completed":
+        problems.append({"field": f"{base}.status", "message": "only completed doses"})
+    args: dict[str, Any] = {}
+    cvx = _codes(immunization.vaccineCode, CVX_SYSTEM)
+    if len(cvx) != 1:
+        problems.append(
+            {"field": f"{base}.vaccineCode", "message": f"needs one coding of {CVX_SYSTEM}"}
+        )
+    else:
+        args["vaccine"] = cvx[0]
+    if immunization.occurrenceDateTime is None:
+        problems.append({"field": f"{base}.occurrenceDateTime", "message": "required"})
+    else:
+        args["administered_date"] = _date_text(immunization.occurrenceDateTime)
+    applied = immunization.protocolApplied[0] if immunization.protocolApplied else None
+    dose = applied.doseNumberPositiveInt if applied is not None else None
+    if applied is not None and dose is None:
+        problems.append(
+            {
+                "field": f"{base}.protocolApplied[0].doseNumberPositiveInt",
+                "message": "the dose number, a positive integer",
+            }
+        )
+    args["dose_number"] = int(dose) if dose is not None else 1
+    if immunization.lotNumber:
+        args["lot"] = str(immunization.lotNumber)
+    pbase = f"bundle.entry[{p_index}].resource"
+    region = _region(patient, pbase, problems)
+    if region is not None:
+        args["region"] = region
+    person = _patient_fields(patient, pbase, problems)
+    if problems:
+        raise _problems(problems)
+    return Submission("record_vaccination", args, {"patient": person})
+
+
+def _codes(concept: Any, system: str) -> list[str]:
+    codings = concept.coding if concept is not None and concept.coding else []
+    return [str(c.code) for c in codings if c.system == system and c.code]
+
+
+def _result(observation: Any) -> str | None:
+    for code in _codes(observation.valueCodeableConcept, SNOMED_SYSTEM):
+        if code in SNOMED_RESULTS:
+            return SNOMED_RESULTS[code]
+    for concept in observation.interpretation or []:
+        for coding in concept.coding or []:
+            if coding.code in INTERPRETATIONS:
+                return INTERPRETATIONS[str(coding.code)]
+    return None
 
 
 def _patient_fields(patient: Any, base: str, problems: list[dict[str, str]]) -> dict[str, str]:
@@ -245,4 +418,4 @@ def _loc(part: str | int) -> str:
 
 def _problems(problems: list[dict[str, str]]) -> InvalidArguments:
     summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-    return InvalidArguments(f"invalid case report: {summary}", problems)
+    return InvalidArguments(f"invalid report: {summary}", problems)

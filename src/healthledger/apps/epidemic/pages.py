@@ -1,5 +1,11 @@
 """Console pages of the epidemic application (mounted at ``/epidemic``): the live
-monitoring dashboard for reporting and reviewing institutions."""
+monitoring dashboard for reporting and reviewing institutions, its exports (PNG
+figures, CSV line list, CSV/JSON aggregates) and the public statistics.
+
+While the console is served, the early-warning scan follows the chain
+(:class:`~healthledger.apps.epidemic.warning.LiveWarning`) if this node holds the key
+of a CDC epidemiologist (demo custody), and public releases are recorded on chain by
+that identity."""
 
 from __future__ import annotations
 
@@ -13,15 +19,26 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from healthledger.apps import PageKit
-from healthledger.apps.epidemic import charts
+from healthledger.apps.epidemic import charts, png
 from healthledger.apps.epidemic.dashboard import Dashboard, Scope, regions_on_chain, scope_of
 from healthledger.apps.epidemic.dates import day_of_ms, iso
-from healthledger.apps.epidemic.disclosure import PublicStatistics, Release
+from healthledger.apps.epidemic.disclosure import PublicStatistics, Release, all_cells
 from healthledger.apps.epidemic.readmodel import LINE_LIST_COLUMNS
+from healthledger.apps.epidemic.releases import ChainReleases, cdc_staff
+from healthledger.apps.epidemic.warning import LiveWarning, city_of
 from healthledger.node.embedded import EmbeddedNode
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PUBLIC_PAGES = ("/epidemic/public", "/epidemic/public.csv", "/epidemic/public.json")
+COVERAGE_COLUMNS = (
+    "code",
+    "name",
+    "population",
+    "source",
+    "vaccinated",
+    "coverage_pct",
+    "linked_supply_doses",
+)
 
 
 def _csv(rows: list[dict[str, Any]], columns: Sequence[str], filename: str) -> Response:
@@ -38,13 +55,26 @@ def _csv(rows: list[dict[str, Any]], columns: Sequence[str], filename: str) -> R
 
 def build_pages(node: EmbeddedNode, kit: PageKit) -> APIRouter:
     """The dashboard page, its live panel and its figures as JSON."""
-    router = APIRouter()
+    staff = cdc_staff(node)
+    publisher = staff[0] if staff else None
+    releases = ChainReleases(node, publisher)
+    warning = None if publisher is None else LiveWarning(node, publisher)
+    router = APIRouter(
+        on_startup=[] if warning is None else [warning.start],
+        on_shutdown=[] if warning is None else [warning.stop],
+    )
     dashboard = Dashboard(node)
-    public = PublicStatistics()
+    public = PublicStatistics(releases)
 
     def release() -> Release:
-        names = {code: str(r["name"]) for code, r in regions_on_chain(node).items()}
-        return public.release(day_of_ms(node.clock()), dashboard.city_counts, names)
+        regions = regions_on_chain(node)
+        names = {code: str(r["name"]) for code, r in regions.items()}
+        cities = {city_of(code, regions) for code, r in regions.items() if r["level"] != "province"}
+
+        def counts() -> dict[tuple[str, str], int]:
+            return all_cells(dashboard.city_counts(), cities)
+
+        return public.release(day_of_ms(node.clock()), counts, names)
 
     def scoped(request: Request) -> Scope | None:
         return scope_of(node, kit.require_identity(request))
@@ -56,8 +86,14 @@ def build_pages(node: EmbeddedNode, kit: PageKit) -> APIRouter:
             "f": figures,
             "charts": {
                 "curve": charts.epidemic_curve(figures["curve"]),
-                "rt": charts.rt_chart(figures["rt"], first, figures["today"]),
+                "rt": charts.rt_chart(
+                    figures["rt"],
+                    first,
+                    figures["today"],
+                    figures["nowcast"]["rt"] if figures["nowcast"] else (),
+                ),
                 "map": charts.region_map(figures["places"]),
+                "positivity": charts.positivity_chart(figures["positivity"]),
             },
         }
 
@@ -91,17 +127,56 @@ def build_pages(node: EmbeddedNode, kit: PageKit) -> APIRouter:
             dashboard.figures(scope, disease=disease[:32] or None, region=region[:6] or None)
         )
 
+    @router.get("/figures/{name}.png")
+    def figure_png(request: Request, name: str, disease: str = "", region: str = "") -> Response:
+        """One dashboard figure (curve, rt, positivity, map) as a PNG image, drawn from
+        the numbers the page shows, in the viewer's scope."""
+        scope = scoped(request)
+        draw = png.FIGURES.get(name)
+        if scope is None or draw is None:
+            return JSONResponse({"detail": "not available"}, status_code=403 if draw else 404)
+        figures = dashboard.figures(scope, disease=disease[:32] or None, region=region[:6] or None)
+        stamp = f"{figures['disease'] or 'none'}-{iso(figures['today'])}"
+        return Response(
+            draw(figures),
+            media_type="image/png",
+            headers={"Content-Disposition": f'attachment; filename="epidemic-{name}-{stamp}.png"'},
+        )
+
+    @router.get("/coverage.csv")
+    def coverage_csv(request: Request, disease: str = "") -> Response:
+        """Vaccination coverage per city in the viewer's scope, with population sources."""
+        scope = scoped(request)
+        if scope is None:
+            return JSONResponse({"detail": "aggregates only"}, status_code=403)
+        figures = dashboard.figures(scope, disease=disease[:32] or None)
+        return _csv(figures["coverage"], COVERAGE_COLUMNS, "epidemic-coverage.csv")
+
     @router.get("/public", response_class=HTMLResponse)
     def public_page(request: Request) -> HTMLResponse:
-        """Public: today's differentially private case counts per city and disease."""
+        """Public: today's differentially private case counts per city and disease, and
+        the privacy budget spent by every release so far."""
+        today = release()
         return kit.render(
-            request, "epidemic/public.html", release=release(), date=iso(release().day)
+            request,
+            "epidemic/public.html",
+            release=today,
+            date=iso(today.day),
+            spent=releases.spent(),
         )
 
     @router.get("/public.json")
     def public_json() -> JSONResponse:
-        """Public: today's release as JSON."""
-        return JSONResponse(release().to_json())
+        """Public: today's release as JSON, with the total ε spent so far."""
+        today = release().to_json()  # made and recorded first, so that it is counted
+        spent = releases.spent()
+        return JSONResponse(
+            {
+                **today,
+                "releases_on_chain": spent.releases,
+                "epsilon_spent": spent.epsilon,
+            }
+        )
 
     @router.get("/public.csv")
     def public_csv() -> Response:

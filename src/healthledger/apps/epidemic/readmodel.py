@@ -1,17 +1,26 @@
-"""The monitoring read model: case rows in DuckDB, fed from the block event stream.
+"""The monitoring read model: case, lab-result and vaccination rows in DuckDB, fed
+from the block event stream.
 
 It holds only what the contract's events carry (no pseudonymous ids, nothing
 personal), remembers the last event id it applied, and can be thrown away and
 rebuilt from the chain at any time (:meth:`CaseReadModel.rebuild`).
+
+Vaccinations given through the supply application are linked here, not re-entered:
+the supply contract's ``vaccine_administered`` event (read from the same stream,
+never by importing the supply app) becomes a dose row that names its transaction
+and event id, the product's GTIN and lot, and the administering organisation; its
+pseudonymous person id is not kept.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from healthledger.apps.epidemic.dates import day_of_ms
 from healthledger.node.events import EventHub, LedgerEvent
 
 SCHEMA = """
@@ -35,8 +44,31 @@ CREATE TABLE IF NOT EXISTS alerts (
     baseline_milli INTEGER NOT NULL,
     PRIMARY KEY (disease, region, day)
 );
+CREATE TABLE IF NOT EXISTS labs (
+    lab_id VARCHAR PRIMARY KEY,
+    test VARCHAR NOT NULL,
+    disease VARCHAR NOT NULL,
+    result VARCHAR NOT NULL,
+    specimen_day INTEGER NOT NULL,
+    region VARCHAR NOT NULL,
+    reporter_org VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS doses (
+    dose_id VARCHAR PRIMARY KEY,
+    source VARCHAR NOT NULL,
+    vaccine VARCHAR NOT NULL,
+    disease VARCHAR,
+    dose_number INTEGER,
+    day INTEGER NOT NULL,
+    region VARCHAR,
+    org VARCHAR NOT NULL,
+    lot VARCHAR,
+    tx_id VARCHAR NOT NULL
+);
 CREATE TABLE IF NOT EXISTS cursor (id INTEGER PRIMARY KEY, last_event VARCHAR);
 """
+SUPPLY_CONTRACT = "supply"
+"""The supply application's contract, whose ``vaccine_administered`` events are linked."""
 LINE_LIST_COLUMNS = (
     "case_id",
     "disease",
@@ -130,6 +162,8 @@ class CaseReadModel:
         """Forget everything and replay the chain from the start."""
         self._db.execute("DELETE FROM cases")
         self._db.execute("DELETE FROM alerts")
+        self._db.execute("DELETE FROM labs")
+        self._db.execute("DELETE FROM doses")
         self._db.execute("DELETE FROM cursor")
         return self.catch_up()
 
@@ -153,10 +187,43 @@ class CaseReadModel:
         reported.clear()
 
     def _apply(self, event: LedgerEvent) -> None:
-        if event.kind != "contract" or event.data.get("contract") != CONTRACT:
+        if event.kind != "contract":
             return
         name, payload = event.data["name"], event.data["payload"]
-        if name == "case_reviewed":
+        if event.data.get("contract") == SUPPLY_CONTRACT:
+            if name == "vaccine_administered":
+                self._link_supply_dose(event)
+            return
+        if event.data.get("contract") != CONTRACT:
+            return
+        if name == "lab_result":
+            self._db.execute(
+                "INSERT OR REPLACE INTO labs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    payload["lab_id"],
+                    payload["test"],
+                    payload["disease"],
+                    payload["result"],
+                    payload["specimen_day"],
+                    payload["region"],
+                    payload["reporter_org"],
+                ],
+            )
+        elif name == "vaccination_recorded":
+            self._db.execute(
+                "INSERT OR REPLACE INTO doses VALUES (?, 'epidemic', ?, ?, ?, ?, ?, ?, NULL, ?)",
+                [
+                    payload["vaccination_id"],
+                    payload["vaccine"],
+                    payload["disease"],
+                    payload["dose_number"],
+                    payload["day"],
+                    payload["region"],
+                    payload["reporter_org"],
+                    event.data["tx_id"],
+                ],
+            )
+        elif name == "case_reviewed":
             self._db.execute(
                 "UPDATE cases SET status = ? WHERE case_id = ?",
                 [payload["status"], payload["case_id"]],
@@ -178,6 +245,93 @@ class CaseReadModel:
                 "UPDATE cases SET outcome = ? WHERE case_id = ?",
                 [payload["outcome"], payload["case_id"]],
             )
+
+    def _link_supply_dose(self, event: LedgerEvent) -> None:
+        """A dose the supply application recorded, linked by its event id."""
+        payload = event.data["payload"]
+        at = payload.get("at")
+        org = payload.get("site_org")
+        if not isinstance(at, int) or not isinstance(org, str):
+            return  # not the event shape this model knows; nothing to link
+        self._db.execute(
+            "INSERT OR REPLACE INTO doses VALUES (?, 'supply', ?, NULL, NULL, ?, NULL, ?, ?, ?)",
+            [
+                f"supply:{event.id}",
+                f"gtin:{payload.get('gtin')}",
+                day_of_ms(at),
+                org,
+                payload.get("lot"),
+                event.data["tx_id"],
+            ],
+        )
+
+    def positivity(
+        self,
+        *,
+        disease: str | None = None,
+        region: str | Sequence[str] | None = None,
+        org: str | None = None,
+    ) -> list[tuple[str, str, int, int, int]]:
+        """(disease, region, specimen day, tests, positives): lab results by day of
+        specimen, limited to region code prefixes or one reporting organisation."""
+        sql = (
+            "SELECT disease, region, specimen_day, count(*), "
+            "count(*) FILTER (WHERE result = 'positive') FROM labs WHERE true"
+        )
+        params: list[Any] = []
+        sql = _filters(sql, params, disease=disease, region=region, org=org)
+        rows = self._db.execute(sql + " GROUP BY ALL ORDER BY ALL", params).fetchall()
+        return [(str(d), str(r), int(day), int(n), int(p)) for d, r, day, n, p in rows]
+
+    def delays(
+        self,
+        *,
+        since: int,
+        disease: str | None = None,
+        region: str | Sequence[str] | None = None,
+        org: str | None = None,
+    ) -> dict[tuple[int, int], int]:
+        """Cases (rejected excluded) per (onset day, onset-to-diagnosis delay) for onsets
+        from day ``since``: what the nowcast's delay distribution is estimated from."""
+        sql = (
+            "SELECT onset, diagnosis - onset, count(*) FROM cases "
+            "WHERE status <> 'rejected' AND onset >= ?"
+        )
+        params: list[Any] = [since]
+        sql = _filters(sql, params, disease=disease, region=region, org=org)
+        rows = self._db.execute(sql + " GROUP BY ALL", params).fetchall()
+        return {(int(onset), int(delay)): int(n) for onset, delay, n in rows}
+
+    def first_doses(
+        self, *, disease: str | None = None, org: str | None = None
+    ) -> list[tuple[str, str, int]]:
+        """(disease, region, people): first doses recorded in the epidemic contract
+        (one per person, vaccine and dose number, so a first dose is one person)."""
+        sql = (
+            "SELECT disease, region, count(*) FROM doses "
+            "WHERE source = 'epidemic' AND dose_number = 1"
+        )
+        params: list[Any] = []
+        sql = _filters(sql, params, disease=disease, org=org, org_column="org")
+        rows = self._db.execute(sql + " GROUP BY ALL ORDER BY ALL", params).fetchall()
+        return [(str(d), str(r), int(n)) for d, r, n in rows]
+
+    def supply_doses(self) -> list[tuple[str, str, int]]:
+        """(administering org, product, doses) linked from the supply application."""
+        rows = self._db.execute(
+            "SELECT org, vaccine, count(*) FROM doses WHERE source = 'supply' "
+            "GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+        return [(str(o), str(v), int(n)) for o, v, n in rows]
+
+    def linked_doses(self) -> list[dict[str, Any]]:
+        """Every dose linked from the supply application: its transaction, day, org."""
+        rows = self._db.execute(
+            "SELECT dose_id, vaccine, day, org, lot, tx_id FROM doses WHERE source = 'supply' "
+            "ORDER BY dose_id"
+        ).fetchall()
+        names = ("dose_id", "vaccine", "day", "org", "lot", "tx_id")
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def size(self) -> int:
         """Case rows held, rejected included."""
@@ -206,40 +360,31 @@ class CaseReadModel:
         return [(int(day), int(n)) for day, n in rows]
 
     def daily(
-        self, *, disease: str | None = None, region: str | None = None, org: str | None = None
+        self,
+        *,
+        disease: str | None = None,
+        region: str | Sequence[str] | None = None,
+        org: str | None = None,
     ) -> list[tuple[str, str, int, int]]:
-        """(disease, region, onset day, cases), rejected excluded; ``region`` limits to a
-        code prefix, ``org`` to one reporting organisation's cases."""
+        """(disease, region, onset day, cases), rejected excluded; ``region`` limits to
+        region code prefixes (any of them), ``org`` to one reporting organisation's cases."""
         sql = "SELECT disease, region, onset, count(*) FROM cases WHERE status <> 'rejected'"
         params: list[Any] = []
-        if disease is not None:
-            sql += " AND disease = ?"
-            params.append(disease)
-        if region is not None:
-            sql += " AND starts_with(region, ?)"
-            params.append(region)
-        if org is not None:
-            sql += " AND reporter_org = ?"
-            params.append(org)
+        sql = _filters(sql, params, disease=disease, region=region, org=org)
         rows = self._db.execute(sql + " GROUP BY ALL ORDER BY ALL", params).fetchall()
         return [(str(d), str(r), int(day), int(n)) for d, r, day, n in rows]
 
     def line_list(
-        self, *, region: str | None = None, org: str | None = None
+        self, *, region: str | Sequence[str] | None = None, org: str | None = None
     ) -> list[dict[str, Any]]:
         """Case rows (no personal data: the read model holds none), rejected included,
-        limited to a region code prefix or one reporting organisation."""
+        limited to region code prefixes or one reporting organisation."""
         sql = (
             "SELECT case_id, disease, classification, onset, diagnosis, region, "
             "reporter_org, status, outcome FROM cases WHERE true"
         )
         params: list[Any] = []
-        if region is not None:
-            sql += " AND starts_with(region, ?)"
-            params.append(region)
-        if org is not None:
-            sql += " AND reporter_org = ?"
-            params.append(org)
+        sql = _filters(sql, params, region=region, org=org)
         columns = LINE_LIST_COLUMNS
         rows = self._db.execute(sql + " ORDER BY onset, case_id", params).fetchall()
         return [dict(zip(columns, row, strict=True)) for row in rows]
@@ -275,3 +420,29 @@ class CaseReadModel:
     def close(self) -> None:
         """Close the database."""
         self._db.close()
+
+
+def _filters(
+    sql: str,
+    params: list[Any],
+    *,
+    disease: str | None = None,
+    region: str | Sequence[str] | None = None,
+    org: str | None = None,
+    org_column: str = "reporter_org",
+) -> str:
+    """``sql`` (ending in a WHERE clause) narrowed to a disease, region code prefixes
+    (any of them) and one organisation."""
+    if disease is not None:
+        sql += " AND disease = ?"
+        params.append(disease)
+    if region is not None:
+        prefixes = [region] if isinstance(region, str) else list(region)
+        sql += " AND ("
+        sql += " OR ".join("starts_with(region, ?)" for _ in prefixes) or "false"
+        sql += ")"
+        params.extend(prefixes)
+    if org is not None:
+        sql += f" AND {org_column} = ?"
+        params.append(org)
+    return sql

@@ -15,7 +15,14 @@ import pydantic
 from fastapi import APIRouter
 
 from healthledger.apps.epidemic.diseases import NOTIFIABLE_DISEASES
-from healthledger.apps.epidemic.intake import from_fhir_bundle, from_form
+from healthledger.apps.epidemic.intake import (
+    Submission,
+    from_fhir_bundle,
+    from_form,
+    from_immunization_bundle,
+    from_lab_bundle,
+)
+from healthledger.apps.epidemic.observations import LAB_TESTS, VACCINES
 from healthledger.node.embedded import EmbeddedNode
 
 
@@ -59,4 +66,35 @@ def build_router(node: EmbeddedNode) -> APIRouter:
             "private_fields": sorted(submission.transient["patient"]),
         }
 
+    @router.get("/lab-tests", summary="Lab tests a result may be reported for (LOINC)")
+    def lab_tests() -> list[dict[str, str]]:
+        """The accepted LOINC test codes and the disease each is for."""
+        return [{"loinc": t.code, "disease": t.disease, "name": t.name} for t in LAB_TESTS.values()]
+
+    @router.get("/vaccines", summary="Vaccines a dose may be recorded for (CVX)")
+    def vaccines() -> list[dict[str, str]]:
+        """The accepted CVX vaccine codes and the disease each protects against."""
+        return [{"cvx": v.code, "disease": v.disease, "name": v.name} for v in VACCINES.values()]
+
+    @router.post("/lab-results/check", summary="Check and convert a FHIR lab result")
+    def check_lab_result(bundle: dict[str, Any]) -> dict[str, Any]:
+        """The ``report_lab_result`` call a Bundle (Patient + Observation) becomes;
+        problems name each field."""
+        return _described(from_lab_bundle(bundle))
+
+    @router.post("/vaccinations/check", summary="Check and convert a FHIR immunization")
+    def check_vaccination(bundle: dict[str, Any]) -> dict[str, Any]:
+        """The ``record_vaccination`` call a Bundle (Patient + Immunization) becomes;
+        problems name each field."""
+        return _described(from_immunization_bundle(bundle))
+
     return router
+
+
+def _described(submission: Submission) -> dict[str, Any]:
+    return {
+        "contract": "epidemic",
+        "function": submission.function,
+        "args": submission.args,
+        "private_fields": sorted(submission.transient["patient"]),
+    }

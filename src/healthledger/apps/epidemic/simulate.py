@@ -4,12 +4,16 @@ A stochastic chain-binomial SEIR model per district, with a little mixing betwee
 districts, produces symptom onsets; a share of them is seen at a hospital (the one
 of the same city if there is one), diagnosed after a short delay and reported by a
 doctor or lab with synthetic personal data that goes only to the hospital's vault.
-The CDC then reviews most reports. Floats live only inside the model; everything
-sent to the ledger is integers and strings. Same seed, same outbreak.
+The CDC then reviews most reports. Labs report a test result (LOINC) for a share of
+the cases and negative results for people tested around them; a vaccination campaign
+(CVX) runs in the hospitals' cities, some people coming back for a second dose.
+Floats live only inside the model; everything sent to the ledger is integers and
+strings. Same seed, same outbreak.
 """
 
 from __future__ import annotations
 
+import datetime
 import math
 import random
 from collections.abc import Mapping
@@ -17,8 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from healthledger.apps.epidemic.batch import Call, commit_all
+from healthledger.apps.epidemic.contract import REPORTING_ROLES
+from healthledger.apps.epidemic.dashboard import state_prefix
 from healthledger.apps.epidemic.dates import day_of_ms, iso
-from healthledger.apps.epidemic.provision import configure
+from healthledger.apps.epidemic.observations import VACCINATING_ROLES
+from healthledger.apps.epidemic.provision import CONFIGURER, configure
 from healthledger.apps.epidemic.pseudonym import resident_id_check
 from healthledger.apps.epidemic.readmodel import CaseReadModel
 from healthledger.apps.epidemic.regions import GUANGDONG, province_table
@@ -29,6 +36,7 @@ FAMILY = ("Chen", "Li", "Wang", "Zhang", "Liu", "Huang", "Zhao", "Wu", "Zhou", "
 GIVEN = ("Wei", "Fang", "Min", "Jie", "Lei", "Yan", "Tao", "Hui", "Jun", "Ping", "Xin", "Yu")
 WINDOW = 200
 """Cases whose reports are endorsed and ordered together."""
+EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
 STREETS = ("Zhongshan", "Huanshi", "Dongfeng", "Jiefang", "Binjiang", "Shennan", "Huaqiang")
 
 
@@ -56,6 +64,17 @@ class SeirParams:
     icd10: str = "J10.1"
     duplicate_share: float = 0.03
     """Share of reported people reported again by another hospital."""
+    tested_share: float = 0.5
+    """Share of reported cases with a (positive) lab result on chain."""
+    negatives_per_positive: int = 2
+    """Mean negative results per positive (people tested around a case)."""
+    vaccinations: int = 120
+    """First doses given in the campaign over the outbreak's last weeks."""
+    second_dose_share: float = 0.3
+    loinc: str = "92142-9"
+    """The test: influenza A RNA by NAA."""
+    cvx: str = "150"
+    """The vaccine: influenza, injectable, quadrivalent, preservative free."""
 
 
 DEMO_PARAMS = SeirParams(
@@ -66,6 +85,8 @@ DEMO_PARAMS = SeirParams(
     city_mixing=0.15,
     seeds=5,
     reported_share=0.1,
+    tested_share=0.4,
+    vaccinations=150,
 )
 """The demo's outbreak over Guangdong: it starts in Liwan (Guangzhou), spreads
 through the city first and then along the province; about six hundred reports."""
@@ -147,18 +168,11 @@ def run_seir(
     return cases
 
 
-def _state(node: EmbeddedNode, prefix: str) -> dict[str, Any]:
-    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return {
-        key: item.value
-        for key, item in node.peer.store.range_state("epidemic", prefix, end, 100_000)
-    }
-
-
 def simulate(node: EmbeddedNode, rng: random.Random) -> Mapping[str, int]:
     """App.simulate: set the demo up if the chain has no region table yet (see
     :func:`setup_demo`), then report a seeded outbreak through ``node`` (see :func:`run`)."""
     configured = setup_demo(node)
+    define_simulated_population(node, DEMO_PARAMS)
     counts, _ = run(node, rng, DEMO_PARAMS)
     alerts = 0
     reviewers = [e.id for e in node.keystore.entries() if e.cert.role == "epidemiologist"]
@@ -177,11 +191,34 @@ def setup_demo(node: EmbeddedNode, province: str = GUANGDONG) -> int:
     chain and registers the reporting organisations; the CDC installs the demo
     pseudonymisation key. Nothing happens on a chain that has regions already.
     Returns how many regions were written."""
-    if _state(node, "region/"):
+    if state_prefix(node, "region/"):
         return 0
     table = province_table(province)
     configure(node, table)
     return len(table)
+
+
+POPULATION_SOURCE = "simulated SEIR population of the demo (not a census)"
+
+
+def define_simulated_population(node: EmbeddedNode, params: SeirParams) -> int:
+    """The commission records the simulated population of each district (the model's
+    ``params.population``), the denominator of the demo's coverage; nothing happens if
+    a population is on chain already. Returns how many regions were recorded."""
+    if state_prefix(node, "population/") or not state_prefix(node, "org/"):
+        return 0
+    districts = places_of(state_prefix(node, "region/"))
+    if not districts:
+        return 0
+    populations = [{"region": code, "population": params.population} for code in districts]
+    year = datetime.date.fromordinal(EPOCH_ORDINAL + day_of_ms(node.clock())).year
+    node.invoke(
+        CONFIGURER,
+        "epidemic",
+        "define_population",
+        {"populations": populations, "source": POPULATION_SOURCE, "year": year},
+    )
+    return len(populations)
 
 
 def run(
@@ -190,14 +227,14 @@ def run(
     """Report a seeded outbreak; return counts and the synthetic people reported. The
     epidemic app must be configured (regions, organisations, key), else nothing runs."""
     params = params or SeirParams()
-    regions = _state(node, "region/")
-    orgs = _state(node, "org/")
+    regions = state_prefix(node, "region/")
+    orgs = state_prefix(node, "org/")
     hospitals = sorted(k.split("/", 1)[1] for k, v in orgs.items() if v["kind"] == "hospital")
     cdc = sorted(k.split("/", 1)[1] for k, v in orgs.items() if v["kind"] == "cdc")
-    districts = _places(regions)
-    if not districts or not hospitals or not _state(node, "pseudonymisation"):
+    districts = places_of(regions)
+    if not districts or not hospitals or not state_prefix(node, "pseudonymisation"):
         return {"cases": 0}, []
-    staff = _staff(node, hospitals)
+    staff = staff_of(node, hospitals)
     reviewers = [
         e.id
         for org in cdc
@@ -216,7 +253,7 @@ def run(
         for case in outbreak[start : start + WINDOW]:
             people = person(case.serial, case.region, rng)
             population.append(people)
-            org = _hospital_for(case.region, hospitals, orgs, rng)
+            org = hospital_for(case.region, hospitals, orgs, rng)
             reporters = [org]
             if len(hospitals) > 1 and rng.random() < params.duplicate_share:
                 reporters.append(rng.choice([h for h in hospitals if h != org]))
@@ -254,10 +291,103 @@ def run(
                         )
                     )
         counts["reviewed"] += sum(1 for r in commit_all(node, reviews) if r is not None)
+    labs = lab_calls(outbreak, staff, orgs, hospitals, rng, params, population, today=today)
+    counts["lab results"] = _committed(node, labs)
+    vaccinators = staff_of(node, hospitals, VACCINATING_ROLES)
+    campaign = vaccination_calls(districts, vaccinators, orgs, rng, params, population, today=today)
+    counts["vaccinations"] = _committed(node, campaign)
     return counts, population
 
 
-def _places(regions: dict[str, Any]) -> list[str]:
+def _committed(node: EmbeddedNode, calls: list[Call]) -> int:
+    done = 0
+    for start in range(0, len(calls), WINDOW):
+        done += sum(1 for r in commit_all(node, calls[start : start + WINDOW]) if r is not None)
+    return done
+
+
+def lab_calls(
+    cases: list[SimulatedCase],
+    staff: dict[str, list[tuple[str, str]]],
+    orgs: dict[str, Any],
+    hospitals: list[str],
+    rng: random.Random,
+    params: SeirParams,
+    people: list[dict[str, str]],
+    *,
+    today: int,
+) -> list[Call]:
+    """Lab results: a positive for a share of ``cases`` (their patient is
+    ``people[case.serial]``) and negatives for people tested around them, by a lab of
+    the hospital of their city. The people tested negative are added to ``people``."""
+    calls = []
+    for case in cases:
+        if rng.random() >= params.tested_share:
+            continue
+        org = hospital_for(case.region, hospitals, orgs, rng)
+        labs = [identity for identity, role in staff.get(org, []) if role == "lab"]
+        if not labs:
+            continue
+        negatives = rng.randint(0, 2 * params.negatives_per_positive)
+        for positive in [True] + [False] * negatives:
+            if positive and case.serial < len(people):
+                tested = people[case.serial]  # the case's own patient: same pseudonymous id
+            else:
+                tested = person(len(people) + 100_000, case.region, rng)
+                people.append(tested)
+            specimen = case.onset + rng.choice((0, 1, 1, 2)) if positive else case.diagnosis
+            specimen = min(specimen, today)
+            args = {
+                "test": params.loinc,
+                "result": "positive" if positive else "negative",
+                "specimen_date": specimen,
+                "result_date": min(today, specimen + rng.choice((0, 1))),
+                "region": case.region,
+            }
+            calls.append(Call(rng.choice(labs), "report_lab_result", args, {"patient": tested}))
+    return calls
+
+
+def vaccination_calls(
+    districts: list[str],
+    vaccinators: dict[str, list[tuple[str, str]]],
+    orgs: dict[str, Any],
+    rng: random.Random,
+    params: SeirParams,
+    people: list[dict[str, str]],
+    *,
+    today: int,
+) -> list[Call]:
+    """A vaccination campaign over the last three weeks in the cities of the hospitals
+    with ``vaccinators``, some people coming back for a second dose; the people
+    vaccinated are added to ``people``."""
+    hospitals = sorted(vaccinators)
+    cities = {orgs[f"org/{h}"]["region"][:4] for h in hospitals}
+    places = [d for d in districts if d[:4] in cities] or districts
+    calls = []
+    for _ in range(params.vaccinations if places and hospitals else 0):
+        region = rng.choice(places)
+        org = hospital_for(region, hospitals, orgs, rng)
+        vaccinated = person(len(people) + 200_000, region, rng)
+        people.append(vaccinated)
+        day = today - rng.randint(7, 21)
+        args = {
+            "vaccine": params.cvx,
+            "dose_number": 1,
+            "administered_date": day,
+            "region": region,
+            "lot": "SIM-1",
+        }
+        transient = {"patient": vaccinated}
+        giver = rng.choice(vaccinators[org])[0]
+        calls.append(Call(giver, "record_vaccination", args, transient))
+        if rng.random() < params.second_dose_share:
+            again = {**args, "dose_number": 2, "administered_date": day + 7, "lot": "SIM-2"}
+            calls.append(Call(giver, "record_vaccination", again, transient))
+    return calls
+
+
+def places_of(regions: dict[str, Any]) -> list[str]:
     """Where people live: regions below a province that contain no other region (the
     districts, and cities without districts such as Dongguan and Zhongshan)."""
     parents = {r["parent"] for r in regions.values() if r.get("parent")}
@@ -266,16 +396,20 @@ def _places(regions: dict[str, Any]) -> list[str]:
     )
 
 
-def _staff(node: EmbeddedNode, hospitals: list[str]) -> dict[str, list[tuple[str, str]]]:
+def staff_of(
+    node: EmbeddedNode, hospitals: list[str], roles: tuple[str, ...] = REPORTING_ROLES
+) -> dict[str, list[tuple[str, str]]]:
+    """Staff of ``roles`` per hospital whose keys this node holds (demo custody); only
+    hospitals with such staff are listed."""
     staff: dict[str, list[tuple[str, str]]] = {h: [] for h in hospitals}
     for entry in node.keystore.entries():
         org = entry.id.split("/", 1)[0]
-        if org in staff and entry.cert.role in ("doctor", "lab"):
+        if org in staff and entry.cert.role in roles:
             staff[org].append((entry.id, entry.cert.role))
     return {h: s for h, s in staff.items() if s}
 
 
-def _hospital_for(
+def hospital_for(
     region: str, hospitals: list[str], orgs: dict[str, Any], rng: random.Random
 ) -> str:
     """A hospital of the same city (GB/T 2260: same first four digits), else any."""

@@ -1,15 +1,18 @@
 """Surveillance statistics over daily case counts: the reproduction number Rt by the
-Cori method, doubling time, and the EARS C1-C3 early-warning statistics.
+Cori method, doubling time, the EARS C1-C3 early-warning statistics, and a nowcast
+that corrects the most recent days for cases not yet diagnosed.
 
 Pure functions over lists of daily counts (index = day); floats live here and in
 the dashboards only, never in state. References: Cori et al., Am J Epidemiol 2013
-(EpiEstim); Hutwagner et al., J Urban Health 2003 (EARS C1-C3).
+(EpiEstim); Hutwagner et al., J Urban Health 2003 (EARS C1-C3); Lagakos, Barraj and
+De Gruttola, Biometrika 1988, and Kalbfleisch and Lawless, Stat Med 1991 (delay
+distributions from right-truncated data).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 SERIAL_INTERVAL_MEAN = 2.6
@@ -30,6 +33,13 @@ EARS_SD_FLOOR = 0.5
 make every single case an alert."""
 EARS_MIN_COUNT = 3
 """No alert on a day with fewer cases than this."""
+
+NOWCAST_MAX_DELAY = 14
+"""Onset-to-diagnosis delays longer than this are left out of the delay distribution."""
+NOWCAST_MIN_CASES = 30
+"""Fewer usable (onset, delay) pairs than this give no delay distribution."""
+NOWCAST_MIN_COMPLETENESS = 0.5
+"""Days expected to be less complete than this are not corrected (too uncertain)."""
 
 
 @dataclass(frozen=True)
@@ -235,3 +245,67 @@ def ears(counts: Sequence[int], *, first_day: int = 0) -> list[EarsFlag]:
             baseline = sum(counts[t - 7 : t]) / 7
             flags.append(EarsFlag(first_day + t, counts[t], baseline, methods, stats))
     return flags
+
+
+def delay_distribution(
+    counts: Mapping[tuple[int, int], int], *, today: int, max_delay: int = NOWCAST_MAX_DELAY
+) -> list[float] | None:
+    """F(d) = P(delay <= d | delay <= max_delay) for d = 0..max_delay, from the number of
+    cases per (onset day, onset-to-diagnosis delay) seen up to ``today``; None with
+    too few cases.
+
+    The data are right-truncated: a case with onset s is seen only once its delay is at
+    most today - s, so recent onsets show only short delays and a plain histogram is
+    biased towards them. The reverse-time hazard h(d) = P(D = d | D <= d) is estimated
+    without that bias from the cases that could have shown delay d (D <= d and
+    today - s >= d), and F(d - 1) = F(d) (1 - h(d)) from F(max_delay) = 1."""
+    usable = {
+        (onset, delay): n
+        for (onset, delay), n in counts.items()
+        if 0 <= delay <= min(max_delay, today - onset) and n > 0
+    }
+    if sum(usable.values()) < NOWCAST_MIN_CASES:
+        return None
+    cdf = [0.0] * (max_delay + 1)
+    cdf[max_delay] = 1.0
+    for d in range(max_delay, 0, -1):
+        at_d = sum(n for (_, delay), n in usable.items() if delay == d)
+        at_risk = sum(
+            n for (onset, delay), n in usable.items() if delay <= d and today - onset >= d
+        )
+        cdf[d - 1] = cdf[d] * (1 - at_d / at_risk) if at_risk else cdf[d]
+    return cdf
+
+
+@dataclass(frozen=True)
+class Nowcast:
+    """Daily counts corrected for cases not yet diagnosed."""
+
+    counts: list[int]
+    """Expected final counts per day (observed / completeness, rounded), observed
+    counts where the day is complete or too incomplete to correct."""
+    completeness: list[float]
+    """Expected share of each day's cases seen so far, F(today - day)."""
+    corrected: list[bool]
+    """True where the count was scaled up."""
+
+
+def nowcast(
+    incidence: Sequence[int],
+    cdf: Sequence[float],
+    *,
+    first_day: int,
+    today: int,
+    min_completeness: float = NOWCAST_MIN_COMPLETENESS,
+) -> Nowcast:
+    """The nowcast of ``incidence`` (``incidence[i]`` is day ``first_day + i``) under the
+    delay distribution ``cdf`` (see :func:`delay_distribution`)."""
+    counts, completeness, corrected = [], [], []
+    for i, observed in enumerate(incidence):
+        lag = today - (first_day + i)
+        share = cdf[lag] if 0 <= lag < len(cdf) else 1.0
+        scale = min_completeness <= share < 1.0
+        counts.append(round(observed / share) if scale else observed)
+        completeness.append(share)
+        corrected.append(scale)
+    return Nowcast(counts, completeness, corrected)

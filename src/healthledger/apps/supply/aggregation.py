@@ -10,7 +10,7 @@ from typing import Any
 
 from healthledger.apps.supply.capture_step import MAX_DEPTH
 from healthledger.contracts.context import Context
-from healthledger.contracts.errors import Rejected
+from healthledger.contracts.errors import AccessDenied, Rejected
 
 
 def unit_key(unit: str) -> str:
@@ -21,6 +21,27 @@ def unit_key(unit: str) -> str:
 def anchor_key(event_hash: str) -> str:
     """The state key of an event hash's anchor."""
     return f"anchor/{event_hash[14:78]}"
+
+
+def trail_key(unit: str, seq: int | None = None) -> str:
+    """The state key of a unit's ``seq``-th trail entry (None: the prefix of them all)."""
+    return f"trail/{unit}/" if seq is None else f"trail/{unit}/{seq:08d}"
+
+
+TRAIL_FIELDS = (
+    "event_hash", "op", "org", "location", "destination", "tx_id", "at", "accepted", "reason",
+    "temperature_range_dc",
+)  # fmt: skip
+"""What a trail entry tells of its event (from the event's anchor), besides ``via``."""
+
+
+def trail_entry(entry: dict[str, Any], anchor: dict[str, Any] | None) -> dict[str, Any]:
+    """A trail entry with the facts of its event read from the event's anchor. ``via`` is
+    the container named in the event through which it reached the unit (None: the unit
+    was named itself). Entries written before trails referenced anchors carry the facts."""
+    if anchor is None or "op" in entry:
+        return dict(entry)
+    return {k: anchor.get(k) for k in TRAIL_FIELDS} | {"via": entry.get("via")}
 
 
 def container_record(unit: str, org: str, location: str | None) -> dict[str, Any]:
@@ -80,3 +101,62 @@ def height_above(ctx: Context, unit: str) -> int:
         height += 1
         record = ctx.get(unit_key(record["parent"]))
     return height
+
+
+def require_unit(ctx: Context, unit: str) -> dict[str, Any]:
+    """A copy of the unit's record; Rejected if it was never commissioned."""
+    record = ctx.get(unit_key(unit))
+    if record is None:
+        raise Rejected(f"{unit} is not a commissioned unit")
+    return dict(record)
+
+
+def require_custody(ctx: Context, record: dict[str, Any], verb: str) -> None:
+    """The caller's organisation holds the unit and it is active, or AccessDenied/Rejected."""
+    if record["custodian"] != ctx.caller.org:
+        raise AccessDenied(
+            f"{ctx.caller.org} may not {verb} {record['unit']}: "
+            f"its custodian is {record['custodian']}"
+        )
+    if record["status"] != "active":
+        raise Rejected(f"{record['unit']} is {record['status']}: cannot {verb} it")
+
+
+class MasterData:
+    """Products and locations as one transaction sees them, each read from state once.
+
+    A document names the same product and locations event after event, and master
+    data changes only through its own transactions, never during a capture."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._found: dict[str, Any] = {}
+
+    def product(self, gtin: str) -> Any:
+        """The registered product of ``gtin``, or None."""
+        return self._get(f"product/{gtin}")
+
+    def location(self, gln: str) -> Any:
+        """The registered location of ``gln``, or None."""
+        return self._get(f"location/{gln}")
+
+    def _get(self, key: str) -> Any:
+        if key not in self._found:
+            self._found[key] = self._ctx.get(key)
+        return self._found[key]
+
+
+def require_own_location(ctx: Context, master: MasterData, gln: str | None) -> None:
+    """``gln`` is a registered location of the caller's organisation."""
+    if gln is None:
+        raise Rejected("the event needs a location GLN")
+    location = master.location(gln)
+    if location is None or location["org"] != ctx.caller.org:
+        raise AccessDenied(f"GLN {gln} is not a location of {ctx.caller.org}")
+
+
+def is_recalled(ctx: Context, record: dict[str, Any]) -> bool:
+    """The unit is recalled by serial or through its lot."""
+    if record.get("recalled"):
+        return True
+    return ctx.get(f"recalled_lot/{record['gtin']}/{record['lot']}") is not None

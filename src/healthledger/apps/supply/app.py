@@ -7,13 +7,14 @@ from healthledger.apps.supply.cli import build_cli
 from healthledger.apps.supply.contracts import SupplyContract
 from healthledger.apps.supply.pages import PUBLIC_PAGES, TEMPLATES, build_pages
 from healthledger.apps.supply.routes import api_routes
-from healthledger.apps.supply.simulate import simulate
+from healthledger.apps.supply.simulate import live_step, simulate
 
 APP = App(
     name="supply",
     title="Supply traceability",
     contracts=(SupplyContract,),
     simulate=simulate,
+    live_step=live_step,
     api_routes=api_routes,
     pages=build_pages,
     templates=TEMPLATES,

@@ -16,11 +16,13 @@ from healthledger.apps.supply.digital_link import check_digit
 
 Operation = Literal[
     "commission", "pack", "unpack", "ship", "receive", "observe", "dispense", "decommission",
-    "destroy",
+    "destroy", "transform", "associate", "dissociate",
 ]  # fmt: skip
 EVENT_HASH = re.compile(r"^ni:///sha-256;[0-9a-f]{64}\?ver=CBV2\.0$")
 UNIT_ID = re.compile(r"^(01/\d{14}/21/[\x21-\x7e]{1,20}|00/\d{18})$")
 """A serialised unit (GTIN + serial) or a logistic unit (SSCC), as Digital Link path."""
+ASSET_ID = re.compile(r"^(8004/\d{6,12}[\x21-\x7e]{0,24}|8003/\d{14}[\x21-\x7e]{0,16})$")
+"""A sensor or other asset (GIAI or GRAI), as Digital Link path: what association links."""
 GLN = re.compile(r"^\d{13}$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 REGULATOR_ROLES = ("inspector",)
@@ -39,7 +41,9 @@ class CaptureStep(pydantic.BaseModel):
     units: list[str] = pydantic.Field(min_length=0, max_length=1000)
     """Unit ids (Digital Link paths ``01/<gtin>/21/<serial>`` or ``00/<sscc>``)."""
     parent: str | None = None
-    """The aggregating unit (pack / unpack)."""
+    """The aggregating unit (pack / unpack), or the unit or asset sensors are associated with."""
+    outputs: list[str] = pydantic.Field(default_factory=list, max_length=1000)
+    """A transformation's outputs (its ``units`` are the inputs it consumes)."""
     location: str | None = None
     """GLN where it happened (readPoint or bizLocation)."""
     destination: str | None = None

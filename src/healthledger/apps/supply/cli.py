@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
 
 from healthledger.apps import bench_status, print_figures
+from healthledger.apps.supply.event_check import (
+    StoredEventError,
+    check_stored_event,
+    describe_check,
+)
 from healthledger.apps.supply.event_hash import EpcisDocumentError, event_hashes
 
 
@@ -36,6 +42,32 @@ def build_cli() -> typer.Typer:
             raise typer.Exit(1) from None
         for item in hashes:
             typer.echo(item.hash)
+
+    @cli.command("check")
+    def check(
+        event: str = typer.Argument(
+            ..., help="Event hash (ni:///sha-256;...?ver=CBV2.0) or the event's EPCIS eventID."
+        ),
+        data: Path = typer.Option(..., "--data", help="Data folder of the node."),
+        json_output: bool = typer.Option(False, "--json", help="Print the check as JSON."),
+    ) -> None:
+        """Check a stored EPCIS event against its on-chain anchor and inclusion proof.
+
+        Recomputes the event's CBV 2.0 hash, compares it with the anchor on chain and
+        gives the anchoring transaction's RFC 9162 inclusion proof. Exit 0 when intact,
+        1 when tampered or unanchored, 2 when it cannot be checked."""
+        try:
+            report = check_stored_event(data, event)
+        except StoredEventError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        if json_output:
+            typer.echo(json.dumps(report, indent=2))
+        else:
+            for line in describe_check(report):
+                typer.echo(line)
+        if report["verdict"] != "intact":
+            raise typer.Exit(1)
 
     @cli.command("bench")
     def bench(

@@ -17,25 +17,40 @@ Two kinds of refusal:
   as refused with its reason, the unit is left unchanged, and an alert record
   and a ``supply_alert`` event tell the maker and the regulator.
 
+Transformations (inputs consumed, outputs commissioned by their maker) and
+associations of sensors and assets with a parent have their rules in
+``transformation.py`` and ``association.py``. A unit's trail indexes the anchors
+of the events that reached it, each with the container it came through (``via``).
+
 No PHI: an administration records only a pseudonymous person id.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import timedelta
 from typing import Any, Literal
 
 from healthledger.apps.supply.aggregation import (
+    MasterData,
     anchor_key,
     container_record,
     depth_below,
     height_above,
-    maker_of,
+    is_recalled,
+    require_custody,
+    require_own_location,
+    require_unit,
+    trail_entry,
+    trail_key,
     unit_key,
     with_descendants,
 )
+from healthledger.apps.supply.alerts import quarantine_excursions, record_alert
+from healthledger.apps.supply.association import associate, dissociate
 from healthledger.apps.supply.capture_step import (
+    ASSET_ID,
     DATE,
     EVENT_HASH,
     GLN,
@@ -48,6 +63,7 @@ from healthledger.apps.supply.capture_step import (
     day_of,
     valid_gs1_key,
 )
+from healthledger.apps.supply.transformation import transform
 from healthledger.contracts.context import Context
 from healthledger.contracts.contract import Contract, query, transaction
 from healthledger.contracts.errors import AccessDenied, Rejected
@@ -121,7 +137,13 @@ class SupplyContract(Contract):
         """Anchor a document's events and apply their custody effects, all or nothing."""
         if not 1 <= len(steps) <= 1000:
             raise Rejected("a capture holds 1 to 1000 events")
-        outcomes = [self._apply(ctx, step, index) for index, step in enumerate(steps)]
+        master = MasterData(ctx)
+        outcomes = [self._apply(ctx, step, index, master) for index, step in enumerate(steps)]
+        # One contract event per document, not per event: subscribers learn what to re-read.
+        ctx.emit(
+            "supply_captured",
+            {"events": len(steps), "ops": dict(Counter(step.op for step in steps))},
+        )
         return {
             "anchored": [o["event_hash"] for o in outcomes],
             "refused": [o for o in outcomes if not o["accepted"]],
@@ -136,7 +158,7 @@ class SupplyContract(Contract):
         if not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", person):
             raise Rejected("person must be a pseudonymous id (16-128 of [A-Za-z0-9_-]), no PHI")
         step = CaptureStep(event_hash=event_hash, op="dispense", units=[unit], location=site)
-        outcome = self._apply(ctx, step, 0)
+        outcome = self._apply(ctx, step, 0, MasterData(ctx))
         if outcome["accepted"]:
             record = ctx.get(unit_key(unit)) or {}
             record["status"] = "administered"
@@ -201,8 +223,11 @@ class SupplyContract(Contract):
     @query()
     def trail(self, ctx: Context, *, unit: str) -> list[Any]:
         """The events that touched a unit (itself or through a parent), oldest first."""
-        prefix = f"trail/{unit}/"
-        return [v for _, v in ctx.range(prefix, prefix + "~")]
+        prefix = trail_key(unit)
+        return [
+            trail_entry(v, ctx.get(anchor_key(v["event_hash"])))
+            for _, v in ctx.range(prefix, prefix + "~")
+        ]
 
     @query()
     def anchor(self, ctx: Context, *, event_hash: str) -> Any:
@@ -219,35 +244,40 @@ class SupplyContract(Contract):
 
     # --- the lifecycle -----------------------------------------------------------
 
-    def _apply(self, ctx: Context, step: CaptureStep, index: int) -> dict[str, Any]:
+    def _apply(
+        self, ctx: Context, step: CaptureStep, index: int, master: MasterData
+    ) -> dict[str, Any]:
         if not EVENT_HASH.match(step.event_hash):
             raise Rejected(f"event {index}: {step.event_hash!r} is not a CBV 2.0 event hash")
         if ctx.get(anchor_key(step.event_hash)) is not None:
             raise Rejected(f"event {index}: {step.event_hash} is already anchored")
-        for unit in [*step.units, *([step.parent] if step.parent else [])]:
-            if not UNIT_ID.match(unit):
-                raise Rejected(f"event {index}: {unit!r} is not a GTIN+serial or SSCC id")
+        linking = step.op in ("associate", "dissociate")
+        for unit in [*step.units, *step.outputs, *([step.parent] if step.parent else [])]:
+            if not (UNIT_ID.match(unit) or (linking and ASSET_ID.match(unit))):
+                raise Rejected(f"event {index}: {unit!r} is not a GTIN+serial, SSCC or asset id")
         for gln in (step.location, step.destination):
             if gln is not None and not GLN.match(gln):
                 raise Rejected(f"event {index}: {gln!r} is not a GLN")
-        before = self._touched(ctx, step)  # an unpack's children are gone afterwards
-        signal = getattr(self, f"_{step.op}")(ctx, step)
+        # An unpack's children are gone afterwards; commissioned units do not exist before.
+        before = {} if step.op == "commission" else self._touched(ctx, step)
+        signal = getattr(self, f"_{step.op}")(ctx, step, master)
         accepted = signal is None
         alerts = 0
         if signal is not None:
             kind, unit, detail = signal
-            self._alert(ctx, kind, unit, step.event_hash, detail)
+            record_alert(ctx, kind, unit, step.event_hash, detail)
             alerts = 1
         touched = (
-            before + [u for u in self._touched(ctx, step) if u not in before]
+            before | {u: v for u, v in self._touched(ctx, step).items() if u not in before}
             if accepted
-            else [*step.units]
+            else dict.fromkeys(step.units)
         )
         anchor = {
             "event_hash": step.event_hash,
             "op": step.op,
             "units": step.units,
             "parent": step.parent,
+            **({"outputs": step.outputs} if step.outputs else {}),
             "location": step.location,
             "destination": step.destination,
             "org": ctx.caller.org,
@@ -256,39 +286,27 @@ class SupplyContract(Contract):
             "at": ctx.timestamp,
             "accepted": accepted,
             "reason": None if signal is None else signal[2],
+            "temperature_range_dc": (
+                [min(step.temperatures_dc), max(step.temperatures_dc)]
+                if step.temperatures_dc
+                else None
+            ),
         }
         if accepted and step.temperatures_dc:
-            alerts += self._cold_chain(ctx, step, touched)
+            alerts += quarantine_excursions(ctx, step, list(touched), master)
         ctx.put(anchor_key(step.event_hash), anchor)
-        for unit in touched:
+        for unit, via in touched.items():
             record = ctx.get(unit_key(unit))
             if record is None:
                 continue
-            seq = record.get("seq", 0) + 1
-            record["seq"] = seq
-            record["last_event"] = step.event_hash
-            record["last_tx"] = ctx.tx_id
-            ctx.put(unit_key(unit), record)
-            ctx.put(
-                f"trail/{unit}/{seq:08d}",
-                {
-                    "event_hash": step.event_hash,
-                    "op": step.op,
-                    "org": ctx.caller.org,
-                    "location": step.location,
-                    "destination": step.destination,
-                    "tx_id": ctx.tx_id,
-                    "at": ctx.timestamp,
-                    "accepted": accepted,
-                    "via": None if unit in step.units else step.parent or "parent",
-                    "temperature_range_dc": (
-                        [min(step.temperatures_dc), max(step.temperatures_dc)]
-                        if step.temperatures_dc
-                        else None
-                    ),
-                },
-            )
-        ctx.emit("supply_event", {"event_hash": step.event_hash, "op": step.op})
+            if record.get("last_event") != step.event_hash:  # not made by this very event
+                record["seq"] = record.get("seq", 0) + 1
+                record["last_event"] = step.event_hash
+                record["last_tx"] = ctx.tx_id
+                ctx.put(unit_key(unit), record)
+            # The facts of the event are in its anchor: the trail only indexes it by unit.
+            trail = {"event_hash": step.event_hash, "via": via}
+            ctx.put(trail_key(unit, record["seq"]), trail)
         return {
             "event_hash": step.event_hash,
             "accepted": accepted,
@@ -296,17 +314,17 @@ class SupplyContract(Contract):
             "alerts": alerts,
         }
 
-    def _commission(self, ctx: Context, step: CaptureStep) -> None:
+    def _commission(self, ctx: Context, step: CaptureStep, master: MasterData) -> None:
         if not step.units:
             raise Rejected("commission names no units")
         if step.lot is None or not step.lot.strip():
             raise Rejected("commission needs a lot")
-        self._own_location(ctx, step.location)
+        require_own_location(ctx, master, step.location)
         for unit in step.units:
             if not unit.startswith("01/"):
                 raise Rejected(f"{unit}: only GTIN+serial units are commissioned")
             gtin, serial = unit[3:17], unit[21:]
-            product = ctx.get(f"product/{gtin}")
+            product = master.product(gtin)
             if product is None:
                 raise Rejected(f"{unit}: GTIN {gtin} is not registered")
             if product["maker"] != ctx.caller.org:
@@ -339,11 +357,13 @@ class SupplyContract(Contract):
                     "children": [],
                     "recalled": None,
                     "quarantined": False,
-                    "seq": 0,
+                    "seq": 1,
+                    "last_event": step.event_hash,
+                    "last_tx": ctx.tx_id,
                 },
             )
 
-    def _pack(self, ctx: Context, step: CaptureStep) -> None:
+    def _pack(self, ctx: Context, step: CaptureStep, master: MasterData) -> None:
         if step.parent is None or not step.units:
             raise Rejected("packing needs a parent and children")
         parent = ctx.get(unit_key(step.parent))
@@ -366,7 +386,7 @@ class SupplyContract(Contract):
                 parent["children"].append(unit)
         ctx.put(unit_key(step.parent), parent)
 
-    def _unpack(self, ctx: Context, step: CaptureStep) -> None:
+    def _unpack(self, ctx: Context, step: CaptureStep, master: MasterData) -> None:
         if step.parent is None:
             raise Rejected("unpacking needs a parent")
         parent = self._unit(ctx, step.parent)
@@ -380,10 +400,10 @@ class SupplyContract(Contract):
             parent["children"].remove(unit)
         ctx.put(unit_key(step.parent), parent)
 
-    def _ship(self, ctx: Context, step: CaptureStep) -> None:
+    def _ship(self, ctx: Context, step: CaptureStep, master: MasterData) -> None:
         if step.destination is None:
             raise Rejected("a shipment needs a destination GLN")
-        if ctx.get(f"location/{step.destination}") is None:
+        if master.location(step.destination) is None:
             raise Rejected(f"destination GLN {step.destination} is not registered")
         for unit in step.units:
             record = self._unit(ctx, unit)
@@ -396,12 +416,12 @@ class SupplyContract(Contract):
                 item["destination"] = step.destination
                 ctx.put(unit_key(member), item)
 
-    def _receive(self, ctx: Context, step: CaptureStep) -> None:
+    def _receive(self, ctx: Context, step: CaptureStep, master: MasterData) -> None:
         for unit in step.units:
             record = self._unit(ctx, unit)
             if record["status"] != "in_transit":
                 raise Rejected(f"{unit} is not in transit (status {record['status']})")
-            bound_for = ctx.get(f"location/{record['destination']}")
+            bound_for = master.location(record["destination"])
             if bound_for is None or bound_for["org"] != ctx.caller.org:
                 raise AccessDenied(
                     f"{unit} is bound for GLN {record['destination']}, not for {ctx.caller.org}"
@@ -416,7 +436,9 @@ class SupplyContract(Contract):
                 )
                 ctx.put(unit_key(member), item)
 
-    def _observe(self, ctx: Context, step: CaptureStep) -> tuple[str, str, str] | None:
+    def _observe(
+        self, ctx: Context, step: CaptureStep, master: MasterData
+    ) -> tuple[str, str, str] | None:
         for unit in step.units:
             record = ctx.get(unit_key(unit))
             if record is None:
@@ -429,7 +451,9 @@ class SupplyContract(Contract):
                 )
         return None
 
-    def _dispense(self, ctx: Context, step: CaptureStep) -> tuple[str, str, str] | None:
+    def _dispense(
+        self, ctx: Context, step: CaptureStep, master: MasterData
+    ) -> tuple[str, str, str] | None:
         if len(step.units) != 1:
             raise Rejected("dispense one unit at a time")
         unit = step.units[0]
@@ -438,7 +462,7 @@ class SupplyContract(Contract):
             return ("unknown_serial", unit, f"{unit} was never commissioned")
         if record["status"] in ("dispensed", "administered"):
             return ("dispensed_twice", unit, f"{unit} was already {record['status']}")
-        if record["status"] in ("decommissioned", "destroyed"):
+        if record["status"] in ("decommissioned", "destroyed", "consumed"):
             return ("dispensed_twice", unit, f"{unit} was {record['status']}")
         if record["custodian"] != ctx.caller.org or record["status"] == "in_transit":
             return (
@@ -458,10 +482,19 @@ class SupplyContract(Contract):
         ctx.put(unit_key(unit), record)
         return None
 
-    def _decommission(self, ctx: Context, step: CaptureStep) -> None:
+    def _transform(self, ctx: Context, step: CaptureStep, master: MasterData) -> None:
+        transform(ctx, step, master)
+
+    def _associate(self, ctx: Context, step: CaptureStep, master: MasterData) -> None:
+        associate(ctx, step, master)
+
+    def _dissociate(self, ctx: Context, step: CaptureStep, master: MasterData) -> None:
+        dissociate(ctx, step, master)
+
+    def _decommission(self, ctx: Context, step: CaptureStep, master: MasterData) -> None:
         self._retire(ctx, step, "decommissioned", "decommission")
 
-    def _destroy(self, ctx: Context, step: CaptureStep) -> None:
+    def _destroy(self, ctx: Context, step: CaptureStep, master: MasterData) -> None:
         self._retire(ctx, step, "destroyed", "destroy")
 
     def _retire(self, ctx: Context, step: CaptureStep, status: str, verb: str) -> None:
@@ -472,33 +505,6 @@ class SupplyContract(Contract):
                 item = self._unit(ctx, member)
                 item["status"] = status
                 ctx.put(unit_key(member), item)
-
-    def _cold_chain(self, ctx: Context, step: CaptureStep, touched: list[str]) -> int:
-        """Quarantine every unit whose product's storage range a reading left."""
-        low, high = min(step.temperatures_dc), max(step.temperatures_dc)
-        quarantined: dict[str | None, list[str]] = {}
-        for unit in touched:
-            record = ctx.get(unit_key(unit))
-            if record is None or record["gtin"] is None or record["quarantined"]:
-                continue
-            product = ctx.get(f"product/{record['gtin']}")
-            if product is None or product["temp_min_dc"] <= low <= high <= product["temp_max_dc"]:
-                continue
-            record["quarantined"] = True
-            ctx.put(unit_key(unit), record)
-            quarantined.setdefault(record["maker"], []).append(unit)
-        for maker, units in quarantined.items():
-            self._alert(
-                ctx,
-                "temperature_excursion",
-                units[0],
-                step.event_hash,
-                f"{len(units)} unit(s) quarantined: readings {low}..{high} (0.1 C) "
-                "outside the storage range",
-                maker=maker,
-                units=units,
-            )
-        return len(quarantined)
 
     @transaction(roles=MAKER_ROLES)
     def decide_quarantine(
@@ -531,64 +537,20 @@ class SupplyContract(Contract):
     # --- helpers -----------------------------------------------------------------
 
     def _unit(self, ctx: Context, unit: str) -> dict[str, Any]:
-        record = ctx.get(unit_key(unit))
-        if record is None:
-            raise Rejected(f"{unit} is not a commissioned unit")
-        return dict(record)
+        return require_unit(ctx, unit)
 
     def _require_custody(self, ctx: Context, record: dict[str, Any], verb: str) -> None:
-        if record["custodian"] != ctx.caller.org:
-            raise AccessDenied(
-                f"{ctx.caller.org} may not {verb} {record['unit']}: "
-                f"its custodian is {record['custodian']}"
-            )
-        if record["status"] != "active":
-            raise Rejected(f"{record['unit']} is {record['status']}: cannot {verb} it")
-
-    def _own_location(self, ctx: Context, gln: str | None) -> None:
-        if gln is None:
-            raise Rejected("the event needs a location GLN")
-        location = ctx.get(f"location/{gln}")
-        if location is None or location["org"] != ctx.caller.org:
-            raise AccessDenied(f"GLN {gln} is not a location of {ctx.caller.org}")
+        require_custody(ctx, record, verb)
 
     def _recalled(self, ctx: Context, record: dict[str, Any]) -> bool:
-        if record.get("recalled"):
-            return True
-        return ctx.get(f"recalled_lot/{record['gtin']}/{record['lot']}") is not None
+        return is_recalled(ctx, record)
 
-    def _touched(self, ctx: Context, step: CaptureStep) -> list[str]:
-        touched: list[str] = []
-        for unit in [*step.units, *([step.parent] if step.parent else [])]:
+    def _touched(self, ctx: Context, step: CaptureStep) -> dict[str, str | None]:
+        """Every unit the event reaches, with the container named in the event through
+        which it reached it (None: the unit is named in the event itself)."""
+        named = [*step.units, *step.outputs, *([step.parent] if step.parent else [])]
+        touched: dict[str, str | None] = {}
+        for unit in named:
             for member in with_descendants(ctx, unit):
-                if member not in touched:
-                    touched.append(member)
-        return touched
-
-    def _alert(
-        self,
-        ctx: Context,
-        kind: str,
-        unit: str,
-        event_hash: str,
-        detail: str,
-        *,
-        maker: str | None = None,
-        units: list[str] | None = None,
-    ) -> None:
-        if maker is None:
-            record = ctx.get(unit_key(unit))
-            maker = record["maker"] if record else maker_of(ctx, unit)
-        alert = {
-            "kind": kind,
-            "unit": unit,
-            "units": units or [unit],
-            "event_hash": event_hash,
-            "org": ctx.caller.org,
-            "maker": maker,
-            "detail": detail,
-            "tx_id": ctx.tx_id,
-            "at": ctx.timestamp,
-        }
-        ctx.put(f"alert/{ctx.timestamp:015d}/{event_hash[14:30]}/{kind}/{maker}", alert)
-        ctx.emit("supply_alert", alert)
+                touched.setdefault(member, unit if member != unit else None)
+        return touched | dict.fromkeys(named)

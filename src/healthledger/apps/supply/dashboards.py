@@ -133,7 +133,7 @@ def _recall_bucket(record: dict[str, Any]) -> str:
     status = record.get("status")
     if status in ("destroyed", "decommissioned"):
         return "destroyed"
-    if status in ("dispensed", "administered"):
+    if status in ("dispensed", "administered", "consumed"):
         return "missing"
     if record.get("custodian") == record.get("maker") and status == "active":
         return "returned"

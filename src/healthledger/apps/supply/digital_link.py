@@ -7,6 +7,7 @@ Digital Link URI) becomes one constrained canonical Digital Link URI: the
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections.abc import Callable
@@ -272,8 +273,12 @@ _VALID = tuple(
 )
 
 
+@functools.lru_cache(maxsize=16_384)
 def normalise(uri: str) -> str | None:
-    """The constrained canonical Digital Link URI of ``uri``, or None if it carries no GS1 key."""
+    """The constrained canonical Digital Link URI of ``uri``, or None if it carries no GS1 key.
+
+    Memoised: capture normalises each EPC and location several times (event hash,
+    custody step, read-model index), and a document repeats its locations."""
     partition = uri.find(".")
     if partition < 0:
         return None

@@ -14,6 +14,7 @@ differs from everyone else's anchors nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import xml.etree.ElementTree as ElementTree
@@ -133,11 +134,20 @@ def event_hashes(document: str | bytes, *, fmt: str | None = None) -> list[Event
             parsed = json.loads(text)
         except json.JSONDecodeError as exc:
             raise EpcisDocumentError(f"not JSON: {exc}") from exc
-        events = json_events(parsed)
+        return json_document_hashes(parsed)
     else:
         raise EpcisDocumentError(f"unknown format {fmt!r}")
     result = []
     for event in events:
+        prehash = _event_prehash(event)
+        result.append(EventHash(prehash, hash_of_prehash(prehash)))
+    return result
+
+
+def json_document_hashes(document: Any) -> list[EventHash]:
+    """The pre-hash and hash of every event of an already parsed JSON-LD ``document``."""
+    result = []
+    for event in json_events(document):
         prehash = _event_prehash(event)
         result.append(EventHash(prehash, hash_of_prehash(prehash)))
     return result
@@ -415,9 +425,13 @@ def _in_order(children: list[Any], order: Order) -> str:
     """The pre-hash of the properties ``order`` names; consumed properties leave ``children``."""
     prehash = ""
     extensions = _user_extensions(children)
+    named: dict[str, list[Any]] = {}
+    for child in children:
+        if isinstance(child[0], str):
+            named.setdefault(child[0], []).append(child)
     for name, sub_order in order:
         values = []
-        for child in [c for c in children if c[0] == name]:
+        for child in named.get(name, ()):
             text = _child_prehash(child, sub_order)
             if text:
                 values.append(text)
@@ -473,7 +487,9 @@ def _generic(children: Sequence[Any]) -> str:
     return "".join(values)
 
 
+@functools.lru_cache(maxsize=16_384)
 def _canonical(text: str) -> str:
+    # Memoised: documents repeat their vocabulary, locations and dates event after event.
     for old, new in _OLD_CBV_URNS:
         text = text.replace(old, new)
     text = _numeric(text)

@@ -180,6 +180,16 @@ class EventStore:
             ).fetchone()
         return None if row is None else _stored(row)
 
+    def by_event_id(self, event_id: str) -> StoredEvent | None:
+        """The first stored event whose EPCIS ``eventID`` is ``event_id``, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT event_hash, tx_id, context, event FROM events"
+                " WHERE json_extract(event, '$.eventID') = ? ORDER BY seq LIMIT 1",
+                (event_id,),
+            ).fetchone()
+        return None if row is None else _stored(row)
+
     def count(self) -> int:
         """How many events are stored."""
         with self._lock:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from healthledger.apps.supply.digital_link import (
@@ -39,6 +40,18 @@ class CaptureBody(BaseModel):
     document: dict[str, Any]
 
 
+REBUILD_ROLES = ("admin", "inspector")
+"""Who may rebuild the read model: an organisation's admin or a regulator's inspector."""
+
+
+class RebuildBody(BaseModel):
+    """Who asks for the read model to be rebuilt (demo custody)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    identity: str
+
+
 def build_router(node: EmbeddedNode, *, config: CaptureConfig | None = None) -> APIRouter:
     """The supply API over ``node``."""
     router = APIRouter()
@@ -54,6 +67,49 @@ def build_router(node: EmbeddedNode, *, config: CaptureConfig | None = None) -> 
         if node.keystore.get(body.identity) is None:
             raise AccessDenied(f"this node holds no key for {body.identity!r} (demo custody)")
         return service.capture(body.identity, body.document)
+
+    @router.post(
+        "/capture/xml",
+        summary="Capture an EPCIS 2.0 XML document (demo custody)",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/xml": {"schema": {"type": "string"}}},
+            }
+        },
+    )
+    async def capture_xml(
+        request: Request, identity: Annotated[str, Query(max_length=256)]
+    ) -> dict[str, Any]:
+        """The body is an EPCIS 2.0 XML document (``application/xml`` or ``text/xml``):
+        checked by structure, mapped to JSON-LD, validated against the EPCIS 2.0 JSON
+        Schema and captured as ``POST /capture`` does, all or nothing; each violation
+        is listed in the problem details."""
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type not in ("application/xml", "text/xml"):
+            raise InvalidArguments(
+                "send the document as application/xml",
+                [{"field": "content-type", "message": f"{media_type or 'none'} is not XML"}],
+            )
+        if node.keystore.get(identity) is None:
+            raise AccessDenied(f"this node holds no key for {identity!r} (demo custody)")
+        data = await request.body()
+        return await run_in_threadpool(service.capture_xml, identity, data)
+
+    @router.post("/events/rebuild", summary="Rebuild the event read model from the chain")
+    def rebuild(body: RebuildBody) -> dict[str, int]:
+        """Re-derive the off-chain event store from its documents and the chain's anchors:
+        documents no anchor vouches for are dropped and the EPC index is rebuilt. Only an
+        administrator or a regulator's inspector whose key this node holds may ask."""
+        entry = node.keystore.get(body.identity)
+        if entry is None:
+            raise AccessDenied(f"this node holds no key for {body.identity!r} (demo custody)")
+        if entry.cert.role not in REBUILD_ROLES:
+            raise AccessDenied(
+                f"{body.identity} has role {entry.cert.role!r}; rebuilding the read model "
+                f"needs one of {list(REBUILD_ROLES)}"
+            )
+        return events.rebuild(ledger)
 
     @router.get("/units/{unit:path}/history", summary="History of a unit")
     def history(unit: str) -> dict[str, Any]:

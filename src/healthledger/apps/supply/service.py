@@ -5,14 +5,19 @@ The API routes, the CLI and the simulator all capture through :class:`CaptureSer
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
 from healthledger.apps.supply.digital_link import normalise
-from healthledger.apps.supply.event_hash import EpcisDocumentError, event_hashes
+from healthledger.apps.supply.epcis_xml import xml_document
+from healthledger.apps.supply.event_hash import (
+    EpcisDocumentError,
+    event_hashes,
+    json_document_hashes,
+)
 from healthledger.apps.supply.event_store import EventStore
 from healthledger.apps.supply.schema import EpcisSchema, default_schema_path
 from healthledger.contracts.errors import InvalidArguments
@@ -112,24 +117,69 @@ def temperatures_dc(event: dict[str, Any]) -> list[int]:
     return found
 
 
+def asset_id(uri: str) -> str | None:
+    """The asset id (Digital Link path ``8004/<giai>`` or ``8003/<grai>``) of an EPC."""
+    canonical = normalise(uri)
+    if canonical is None or not canonical.startswith(_ID_PREFIX):
+        return None
+    path = canonical[len(_ID_PREFIX) :]
+    return path if path.startswith(("8004/", "8003/")) else None
+
+
+def _ids(
+    epcs: Any, index: int, field: str, read: Callable[[str], str | None], what: str
+) -> list[str]:
+    found = []
+    for i, epc in enumerate(epcs or []):
+        value = read(str(epc))
+        if value is None:
+            raise InvalidArguments(
+                f"event {index}: {epc!r} is not {what}",
+                [{"field": f"/epcisBody/eventList/{index}/{field}/{i}", "message": f"not {what}"}],
+            )
+        found.append(value)
+    return found
+
+
+_UNIT = "a GS1 serialised or logistic unit"
+_ASSET = "a GS1 asset (GIAI or GRAI)"
+
+
+def _what(event: dict[str, Any], index: int) -> tuple[str, list[str], str | None, list[str]]:
+    """The operation, units, parent and outputs of an event."""
+    kind = event.get("type")
+    action = str(event.get("action"))
+    if kind == "TransformationEvent":
+        inputs = _ids(event.get("inputEPCList"), index, "inputEPCList", unit_id, _UNIT)
+        outputs = _ids(event.get("outputEPCList"), index, "outputEPCList", unit_id, _UNIT)
+        return ("transform" if inputs or outputs else "observe"), inputs, None, outputs
+    if kind == "AssociationEvent":
+        op = {"ADD": "associate", "DELETE": "dissociate"}.get(action, "observe")
+        if op == "observe":
+            return op, [], None, []
+        children = _ids(event.get("childEPCs"), index, "childEPCs", asset_id, _ASSET)
+        raw = str(event.get("parentID") or "")
+        parent = unit_id(raw) or asset_id(raw) if raw else None
+        if parent is None:
+            message = f"parentID {raw!r} is not a unit or an asset" if raw else "needs a parentID"
+            raise InvalidArguments(
+                f"event {index}: {message}",
+                [{"field": f"/epcisBody/eventList/{index}/parentID", "message": message}],
+            )
+        return op, children, parent, []
+    step = _BIZ_STEPS.get(_biz_step(event))
+    if kind == "AggregationEvent" and step not in ("pack", "unpack", "ship", "receive"):
+        step = {"ADD": "pack", "DELETE": "unpack"}.get(action, "observe")
+    field = "childEPCs" if kind == "AggregationEvent" else "epcList"
+    units = _ids(event.get(field), index, field, unit_id, _UNIT)
+    parent = unit_id(str(event["parentID"])) if event.get("parentID") else None
+    return step or "observe", units, parent, []
+
+
 def capture_step(event: dict[str, Any], event_hash: str, index: int) -> dict[str, Any]:
     """The custody step of one EPCIS JSON-LD event (the ``supply.capture`` argument)."""
     kind = event.get("type")
-    step = _BIZ_STEPS.get(_biz_step(event))
-    if kind == "AggregationEvent" and step not in ("pack", "unpack", "ship", "receive"):
-        step = {"ADD": "pack", "DELETE": "unpack"}.get(str(event.get("action")), "observe")
-    op = step or "observe"
-    epcs = event.get("childEPCs" if kind == "AggregationEvent" else "epcList") or []
-    units = []
-    for epc in epcs:
-        unit = unit_id(str(epc))
-        if unit is None:
-            raise InvalidArguments(
-                f"event {index}: {epc!r} is not a GS1 serialised or logistic unit",
-                [{"field": f"/events/{index}", "message": f"{epc!r} is not a unit id"}],
-            )
-        units.append(unit)
-    parent = unit_id(str(event["parentID"])) if event.get("parentID") else None
+    op, units, parent, outputs = _what(event, index)
     if kind == "AggregationEvent" and op in ("ship", "receive") and parent:
         units, parent = [parent], None
     location = location_gln(event.get("bizLocation")) or location_gln(event.get("readPoint"))
@@ -138,17 +188,20 @@ def capture_step(event: dict[str, Any], event_hash: str, index: int) -> dict[str
         if isinstance(entry, dict):
             destination = destination or location_gln(entry.get("destination"))
     ilmd = event.get("ilmd")
-    return {
+    found: dict[str, Any] = {
         "event_hash": event_hash,
         "op": op,
         "units": units,
         "parent": parent,
+        "outputs": outputs,
         "location": location,
         "destination": destination,
         "lot": _first(ilmd, _LOT_KEYS),
         "expiry": _first(ilmd, _EXPIRY_KEYS),
         "temperatures_dc": temperatures_dc(event),
     }
+    # Absent fields take the CaptureStep defaults: a smaller proposal to encode, sign and store.
+    return {k: v for k, v in found.items() if (v is not None and v != []) or k == "units"}
 
 
 class CaptureService:
@@ -179,7 +232,7 @@ class CaptureService:
                 [{"field": "/type", "message": "must be EPCISDocument"}],
             )
         try:
-            hashes = event_hashes(json.dumps(document), fmt="json")
+            hashes = json_document_hashes(document)
         except EpcisDocumentError as exc:
             raise InvalidArguments(str(exc), [{"field": "/", "message": str(exc)}]) from exc
         events = document["epcisBody"]["eventList"]
@@ -192,10 +245,44 @@ class CaptureService:
             capture_step(e, h.hash, i) for i, (e, h) in enumerate(zip(events, hashes, strict=True))
         ]
 
+    def prepare_xml(self, data: bytes | str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """An EPCIS 2.0 XML document as JSON-LD (checked by structure, then by the JSON
+        Schema) and the capture steps of its events. An event whose JSON-LD form would
+        not keep the event hash of its XML form is refused: the anchor must vouch for
+        what was sent, and the read model keeps the JSON-LD form."""
+        document = xml_document(data)
+        try:
+            sent = event_hashes(data, fmt="xml")
+        except (EpcisDocumentError, UnicodeDecodeError) as exc:
+            raise InvalidArguments(str(exc), [{"field": "/", "message": str(exc)}]) from exc
+        steps = self.prepare(document)
+        changed = [
+            {
+                "field": f"/EPCISBody/EventList/{i}",
+                "message": "this event hashes differently in JSON-LD (a custom-prefixed value, "
+                "a boolean or a document-level ignoreFields): send it as JSON-LD",
+            }
+            for i, (step, xml) in enumerate(zip(steps, sent, strict=True))
+            if step["event_hash"] != xml.hash
+        ]
+        if changed:
+            raise InvalidArguments(
+                f"{len(changed)} event(s) cannot be captured from XML with their event hash kept",
+                changed,
+            )
+        return document, steps
+
+    def capture_xml(self, identity: str, data: bytes | str) -> dict[str, Any]:
+        """Capture an EPCIS 2.0 XML document as :meth:`capture` does a JSON-LD one."""
+        document, steps = self.prepare_xml(data)
+        return self._anchor(identity, document, steps)
+
     def capture(self, identity: str, document: Any) -> dict[str, Any]:
         """Validate, then anchor every event in one transaction signed as ``identity``
         (demo custody: the node must hold that identity's key). All or nothing."""
-        steps = self.prepare(document)
+        return self._anchor(identity, document, self.prepare(document))
+
+    def _anchor(self, identity: str, document: Any, steps: list[dict[str, Any]]) -> dict[str, Any]:
         receipt, result = self.node.invoke(identity, CONTRACT, "capture", {"steps": steps})
         if self.events is not None:
             events = document["epcisBody"]["eventList"]

@@ -5,6 +5,9 @@ through Pearl River Logistics' refrigerated truck to Yuexiu pharmacy and to a
 hospital; packs are dispensed and administered. Now and then: a temperature
 excursion (the case is quarantined), a recall, and a counterfeit pack offered
 for sale (an unknown serial) or a pack sold twice.
+
+:func:`simulate` writes the demo's history at start; :func:`live_step` then keeps a
+few cases moving while the console is served, one step of each at a time.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from healthledger.apps.supply.aggregation import anchor_key
 from healthledger.apps.supply.digital_link import check_digit
 from healthledger.apps.supply.event_hash import event_hashes
 from healthledger.apps.supply.event_store import EventStore
 from healthledger.apps.supply.service import CONTRACT, capture_step
+from healthledger.apps.supply.verification import PublicLedger
 from healthledger.contracts.errors import ContractError
 from healthledger.node.embedded import EmbeddedNode
 
@@ -73,15 +78,23 @@ def _sscc(serial: int) -> str:
 
 
 class _Run:
-    def __init__(self, node: EmbeddedNode, rng: random.Random) -> None:
+    def __init__(
+        self,
+        node: EmbeddedNode,
+        rng: random.Random,
+        *,
+        spacing_ms: tuple[int, int] = (60_000, 3_600_000),
+    ) -> None:
         self.node = node
         self.rng = rng
         self.counts: Counter[str] = Counter()
         self.clock = node.clock()
+        self.spacing_ms = spacing_ms
+        """How far apart consecutive events are in event time (simulated history: hours)."""
         self.events = EventStore.of(node)
 
     def when(self) -> str:
-        self.clock += self.rng.randint(60_000, 3_600_000)
+        self.clock += self.rng.randint(*self.spacing_ms)
         moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=self.clock)
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -232,3 +245,213 @@ def _traffic(run: _Run, node: EmbeddedNode, rng: random.Random, cases: int) -> d
         )
         run.counts["recalls"] += 1
     return dict(run.counts)
+
+
+# --- live traffic --------------------------------------------------------------------
+
+LIVE_CASES = 3
+"""Cases kept on their way at once by the live traffic."""
+LIVE_WINDOW_MS = 600_000
+"""Live cases older than this are left alone (their SSCC serial is their start time)."""
+SITES = {PHARMACY_GLN: PHARMACY, HOSPITAL_GLN: HOSPITAL}
+_CASE_SERIAL_MS = 100
+"""A live case's SSCC serial is its start time in tenths of a second (mod 10^9)."""
+
+
+def _case_serial(at_ms: int) -> int:
+    return at_ms // _CASE_SERIAL_MS % 10**9
+
+
+def live_step(node: EmbeddedNode, rng: random.Random) -> Mapping[str, int]:
+    """One round of live traffic: each live case takes its next step (ship with a
+    temperature trace, receive and unpack, dispense a pack or two), a new case is
+    commissioned when fewer than :data:`LIVE_CASES` are on their way, and now and then
+    an excursion, a recall or a counterfeit attempt happens. Everything it needs is
+    read back from the ledger, so rounds carry on from the state earlier rounds left."""
+    run = _Run(node, rng, spacing_ms=(1, 50))
+    try:
+        if _master_data(node):
+            run.counts["master_data"] += 1
+        ledger = PublicLedger(node)
+        cases = _live_cases(ledger, node.clock())
+        moving = [case for case in cases if _advance(run, ledger, case)]
+        if len(moving) < LIVE_CASES:
+            _start_case(run)
+        _incident(run, ledger, cases)
+        return dict(run.counts)
+    finally:
+        run.events.close()
+
+
+def _live_cases(ledger: PublicLedger, now_ms: int) -> list[dict[str, Any]]:
+    """The live cases started within :data:`LIVE_WINDOW_MS`, oldest first."""
+    start = _case_serial(now_ms - LIVE_WINDOW_MS)
+    first = f"unit/00/0{COMPANY}{start:09d}"
+    if _case_serial(now_ms) < start:  # the serial wrapped round: look from zero
+        first = f"unit/00/0{COMPANY}"
+    end = f"unit/00/0{COMPANY}~"
+    found = ledger.node.peer.store.range_state(CONTRACT, first, end, 500)
+    return [record.value for _, record in found if _is_live(ledger, record.value)]
+
+
+def _is_live(ledger: PublicLedger, case: dict[str, Any]) -> bool:
+    lot = _case_lot(ledger, case)
+    return lot is not None and lot.startswith("LV")
+
+
+def _case_packs(ledger: PublicLedger, case: dict[str, Any]) -> list[dict[str, Any]]:
+    """The packs first packed into ``case`` (from its packing event's anchor)."""
+    for entry in ledger.trail(case["unit"]):
+        if entry.get("op") == "pack":
+            anchor = ledger.get(anchor_key(entry["event_hash"])) or {}
+            packs = [ledger.get(f"unit/{u}") for u in anchor.get("units", [])]
+            return [p for p in packs if p is not None]
+    return []
+
+
+def _case_lot(ledger: PublicLedger, case: dict[str, Any]) -> str | None:
+    packs = _case_packs(ledger, case)
+    return str(packs[0]["lot"]) if packs else None
+
+
+def _sellable(ledger: PublicLedger, pack: dict[str, Any], site_org: str) -> bool:
+    return (
+        pack["custodian"] == site_org
+        and pack["status"] == "active"
+        and not pack["quarantined"]
+        and not pack.get("recalled")
+        and ledger.get(f"recalled_lot/{pack['gtin']}/{pack['lot']}") is None
+    )
+
+
+def _advance(run: _Run, ledger: PublicLedger, case: dict[str, Any]) -> bool:
+    """Take ``case``'s next step; False when it has nothing left to do."""
+    sscc = _sscc_uri(case["unit"])
+    if case["status"] == "active" and case["custodian"] == "lingnan-bio" and case["children"]:
+        site_gln = run.rng.choice(sorted(SITES))
+        ship = run.event(
+            "shipping",
+            [sscc],
+            PLANT,
+            destinationList=[{"type": "location", "destination": _sgln(site_gln)}],
+        )
+        run.capture(MAKER, ship)
+        excursion = run.rng.random() < 0.15
+        readings = [run.rng.uniform(3.0, 7.5) for _ in range(3)] + ([12.4] if excursion else [])
+        run.capture(CARRIER, _transport(run, sscc, readings))
+        run.counts["excursions"] += int(excursion)
+        return True
+    if case["status"] == "in_transit":
+        site_gln = str(case["destination"])
+        site = SITES.get(site_gln)
+        if site is None:
+            return False
+        run.capture(
+            site,
+            run.event("receiving", [sscc], site_gln),
+            run.aggregation("DELETE", sscc, [], site_gln),
+        )
+        return True
+    site = SITES.get(str(case.get("location")))
+    if site is None or case["status"] != "active":
+        return False
+    site_org = site.partition("/")[0]
+    packs = _case_packs(ledger, case)
+    sellable = [p for p in packs if _sellable(ledger, p, site_org)]
+    for pack in sellable[: run.rng.randint(1, 2)]:
+        run.capture(site, run.event("dispensing", [_pack_uri(pack)], str(case["location"])))
+    held = [p for p in packs if p["custodian"] == site_org and p["status"] == "active"]
+    quarantined = [p for p in held if p["quarantined"]]
+    if quarantined:
+        _decide(run, quarantined[0])
+    recalled = [p for p in held if not p["quarantined"] and not _sellable(ledger, p, site_org)]
+    if recalled and run.rng.random() < 0.4:
+        run.capture(site, run.event("destroying", [_pack_uri(recalled[0])], str(case["location"])))
+    return bool(sellable or quarantined or recalled)
+
+
+def _transport(run: _Run, sscc: str, readings: list[float]) -> dict[str, Any]:
+    return run.event(
+        "transporting",
+        [sscc],
+        WAREHOUSE,
+        sensorElementList=[
+            {
+                "sensorReport": [
+                    {"type": "Temperature", "value": round(v, 1), "uom": "CEL"} for v in readings
+                ]
+            }
+        ],
+    )
+
+
+def _decide(run: _Run, pack: dict[str, Any]) -> None:
+    """The maker's quality decision on a quarantined pack: mostly destroy, sometimes release."""
+    decision = "release" if run.rng.random() < 0.3 else "destroy"
+    reason = "stability data cover the excursion" if decision == "release" else "excursion"
+    try:
+        run.node.invoke(
+            MAKER_QA,
+            CONTRACT,
+            "decide_quarantine",
+            {"unit": pack["unit"], "decision": decision, "reason": reason},
+        )
+    except ContractError:
+        run.counts["refused"] += 1
+        return
+    run.counts["quarantine_released" if decision == "release" else "quarantine_destroyed"] += 1
+
+
+def _start_case(run: _Run) -> None:
+    """Commission a few packs of a new live lot and pack them into a new case."""
+    now = run.node.clock()
+    serial = _case_serial(now)
+    gtin = PRODUCTS[serial % len(PRODUCTS)][0]
+    lot = f"LV{serial:09d}"
+    packs = [_sgtin(gtin, f"V{serial:09d}{i}") for i in range(run.rng.randint(3, 6))]
+    commission = run.event(
+        "commissioning",
+        packs,
+        PLANT,
+        ilmd={"cbvmda:lotNumber": lot, "cbvmda:itemExpirationDate": "2099-12-31"},
+    )
+    if run.capture(MAKER, commission, run.aggregation("ADD", _sscc(serial), packs, PLANT)):
+        run.counts["cases"] += 1
+
+
+def _incident(run: _Run, ledger: PublicLedger, cases: list[dict[str, Any]]) -> None:
+    """Now and then: a counterfeit pack or a pack sold twice, or a recall of a live lot."""
+    roll = run.rng.random()
+    at_site = [c for c in cases if c["status"] == "active" and c.get("location") in SITES]
+    if roll < 0.08 or (roll < 0.12 and not at_site):
+        gtin = PRODUCTS[0][0]
+        fake = _sgtin(gtin, f"FAKE{run.rng.randint(10_000, 99_999)}")
+        run.capture(PHARMACY, run.event("dispensing", [fake], PHARMACY_GLN))
+        run.counts["counterfeit_attempts"] += 1
+    elif roll < 0.12:
+        case = run.rng.choice(at_site)
+        sold = [p for p in _case_packs(ledger, case) if p["status"] == "dispensed"]
+        if sold:
+            site = SITES[str(case["location"])]
+            run.capture(site, run.event("dispensing", [_pack_uri(sold[0])], str(case["location"])))
+            run.counts["counterfeit_attempts"] += 1
+    elif roll < 0.16 and at_site:
+        packs = _case_packs(ledger, run.rng.choice(at_site))
+        if packs and ledger.get(f"recalled_lot/{packs[0]['gtin']}/{packs[0]['lot']}") is None:
+            args = {"gtin": packs[0]["gtin"], "lot": packs[0]["lot"], "reason": "sterility failure"}
+            try:
+                run.node.invoke(REGULATOR, CONTRACT, "recall", args)
+            except ContractError:
+                run.counts["refused"] += 1
+                return
+            run.counts["recalls"] += 1
+
+
+def _pack_uri(pack: dict[str, Any]) -> str:
+    return _sgtin(str(pack["gtin"]), str(pack["serial"]))
+
+
+def _sscc_uri(unit: str) -> str:
+    """``00/<sscc>`` as the SSCC EPC URN the simulator writes."""
+    digits = unit[3:]
+    return f"urn:epc:id:sscc:{digits[1:8]}.{digits[0]}{digits[8:17]}"

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from healthledger.apps.supply.aggregation import anchor_key, trail_entry, trail_key
 from healthledger.apps.supply.digital_link import DigitalLinkError, PackLink, parse_pack_link
 from healthledger.contracts.errors import InvalidArguments
 from healthledger.node.embedded import EmbeddedNode
@@ -24,6 +25,7 @@ _TRAIL_FIELDS = (
     "event_hash",
     "accepted",
     "temperature_range_dc",
+    "via",
 )
 STATUSES = ("genuine", "unknown", "dispensed", "recalled", "expired", "quarantined")
 
@@ -45,10 +47,11 @@ class PublicLedger:
             yield key, found.value
 
     def trail(self, unit: str) -> list[Any]:
-        """The events that touched ``unit``, oldest first."""
-        prefix = f"trail/{unit}/"
+        """The events that touched ``unit``, oldest first (each with ``via``: the container
+        named in the event through which it reached the unit, or None)."""
+        prefix = trail_key(unit)
         return [
-            v.value
+            trail_entry(v.value, self.get(anchor_key(v.value["event_hash"])))
             for _, v in self.node.peer.store.range_state(CONTRACT, prefix, prefix + "~", 1000)
         ]
 
@@ -58,7 +61,9 @@ class PublicLedger:
             return "unknown"
         if record.get("recalled") or self.get(f"recalled_lot/{record['gtin']}/{record['lot']}"):
             return "recalled"
-        if record["status"] in ("dispensed", "administered", "decommissioned", "destroyed"):
+        if record["status"] in (
+            "dispensed", "administered", "decommissioned", "destroyed", "consumed",
+        ):  # fmt: skip
             return "dispensed"
         if min(record["expiry"], link.expiry_date().isoformat()) < today:
             return "expired"

@@ -13,8 +13,15 @@ from typing import Any
 from healthledger.contracts.context import Context
 from healthledger.contracts.contract import Contract, query, transaction
 from healthledger.contracts.errors import PolicyError, Rejected
-from healthledger.contracts.policy import parse_policy, satisfied
+from healthledger.contracts.policy import parse_policy
 from healthledger.contracts.rules import definition_key
+from healthledger.contracts.system.approval import (
+    agreeing_orgs,
+    approved_body,
+    record_approval,
+    recorded_approvals,
+    require_approved,
+)
 from healthledger.crypto.hashing import is_hex_hash
 from healthledger.ledger.transaction import NAME_RE
 
@@ -43,8 +50,7 @@ class Lifecycle(Contract):
         current = ctx.get(definition_key(contract))
         if isinstance(current, dict) and current.get("version") == version:
             raise Rejected(f"{contract} {version} is already committed")
-        approval = {**definition, "org": ctx.caller.org, "approver": ctx.caller.id}
-        ctx.put(f"approval/{contract}/{version}/{ctx.caller.org}", approval)
+        approval = record_approval(ctx, f"approval/{contract}/{version}/", definition)
         ctx.emit(
             "contract_approved", {"contract": contract, "version": version, "org": ctx.caller.org}
         )
@@ -56,21 +62,12 @@ class Lifecycle(Contract):
         config = ctx.get(CONFIG_KEY)
         if not isinstance(config, dict):
             raise Rejected("the lifecycle has no policy")
-        prefix = f"approval/{contract}/{version}/"
-        approvals = [value for _, value in ctx.range(prefix, prefix[:-1] + "0")]
+        approvals = recorded_approvals(ctx, f"approval/{contract}/{version}/")
         if not approvals:
             raise Rejected(f"{contract} {version} has no approvals")
-        strip = ("org", "approver")
-        wanted = {k: v for k, v in approvals[0].items() if k not in strip}
-        agreeing = [
-            a for a in approvals if {k: v for k, v in a.items() if k not in strip} == wanted
-        ]
-        signers = [(a["org"], "admin") for a in agreeing]
-        if not satisfied(parse_policy(config["policy"]), signers):
-            raise Rejected(
-                f"{contract} {version}: approvals of {[s[0] for s in signers]} do not satisfy "
-                f"{config['policy']}"
-            )
+        wanted = approved_body(approvals[0])
+        orgs = agreeing_orgs(approvals, wanted)
+        require_approved(f"{contract} {version}", config["policy"], orgs)
         ctx.put(definition_key(contract), wanted)
         ctx.emit("contract_committed", wanted)
         return wanted
@@ -83,8 +80,7 @@ class Lifecycle(Contract):
     @query()
     def approvals(self, ctx: Context, *, contract: str, version: str) -> list[dict[str, Any]]:
         """Approvals recorded for ``contract`` at ``version``."""
-        prefix = f"approval/{contract}/{version}/"
-        return [value for _, value in ctx.range(prefix, prefix[:-1] + "0")]
+        return recorded_approvals(ctx, f"approval/{contract}/{version}/")
 
 
 def _definition(

@@ -1,8 +1,17 @@
 """The consortium membership contract: organisations, identities, revocation.
 
-Organisations and their CA certificates come from the genesis block. An
-organisation's admin registers identities whose certificates that
-organisation's CA issued; the admin, or an admin of a regulator, revokes them.
+The founding organisations and their CA certificates come from the genesis block.
+A new organisation is admitted on chain: an admin of a member proposes it (its CA
+certificate and the certificates of its first admin and peer), admins of the
+members approve (one approval per organisation, for that exact proposal), and the
+approval that makes a majority of the members writes the organisation and its
+first identities as genesis writes them. A regulator-kind organisation is
+proposed by a regulator only; a proposal is withdrawn by its proposing
+organisation or a regulator.
+
+An organisation's admin registers identities whose certificates that
+organisation's CA issued (in a role the organisation may hold, if it was admitted
+with a list of roles); the admin, or an admin of a regulator, revokes them.
 Revocation is final and takes effect for every transaction validated after it.
 """
 
@@ -14,10 +23,30 @@ from healthledger.contracts.context import Context
 from healthledger.contracts.contract import Contract, query, transaction
 from healthledger.contracts.errors import AccessDenied, Rejected
 from healthledger.contracts.rules import identity_key, org_key
+from healthledger.contracts.system.admission import admission_proposal, proposal_digest
+from healthledger.contracts.system.approval import (
+    agreeing_orgs,
+    approved,
+    majority_policy,
+    record_approval,
+    recorded_approvals,
+)
 from healthledger.crypto.certs import load_certificate, verify_issued_by
 from healthledger.crypto.errors import CertificateError
 
 REGULATOR_KIND = "regulator"
+PENDING, ADMITTED, WITHDRAWN = "pending", "admitted", "withdrawn"
+"""States of an admission proposal."""
+
+
+def admission_key(org: str) -> str:
+    """Membership state key of the proposal to admit ``org``."""
+    return f"admission/{org}"
+
+
+def admission_approvals(org: str) -> str:
+    """Membership state key prefix of the approvals of the proposal to admit ``org``."""
+    return f"admission-approval/{org}/"
 
 
 class Membership(Contract):
@@ -40,6 +69,8 @@ class Membership(Contract):
         org = ctx.get(org_key(parsed.org))
         if not isinstance(org, dict):
             raise Rejected(f"organisation {parsed.org} is not a member")
+        if "roles" in org and parsed.role not in org["roles"]:
+            raise Rejected(f"{parsed.org} may hold roles {org['roles']}, not {parsed.role!r}")
         try:
             verify_issued_by(parsed, load_certificate(org["ca_cert"]))
         except CertificateError as exc:
@@ -84,6 +115,151 @@ class Membership(Contract):
         record = ctx.get(org_key(org))
         return isinstance(record, dict) and record.get("kind") == REGULATOR_KIND
 
+    @transaction(roles=("admin",))
+    def propose_organisation(
+        self,
+        ctx: Context,
+        *,
+        org: str,
+        name: str,
+        kind: str,
+        ca_cert: str,
+        admin_cert: str,
+        peer_cert: str,
+        roles: list[str] | None = None,
+        attributes: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Propose admitting ``org`` (with the certificates of its CA, first admin and
+        first peer); counts as the caller's organisation's approval."""
+        proposal = admission_proposal(
+            org=org,
+            name=name,
+            kind=kind,
+            roles=roles or [],
+            attributes=attributes or {},
+            ca_cert=ca_cert,
+            admin_cert=admin_cert,
+            peer_cert=peer_cert,
+            at_ms=ctx.timestamp,
+        )
+        if ctx.get(org_key(org)) is not None:
+            raise Rejected(f"organisation {org} is already a member")
+        current = ctx.get(admission_key(org))
+        if isinstance(current, dict) and current["status"] == PENDING:
+            raise Rejected(f"a proposal to admit {org} is already pending")
+        if kind == REGULATOR_KIND and not self._is_regulator(ctx, ctx.caller.org):
+            raise AccessDenied("only an admin of a regulator may propose a regulator")
+        record = {
+            **proposal,
+            "digest": proposal_digest(proposal, proposed_in=ctx.tx_id),
+            "status": PENDING,
+            "proposed_by": ctx.caller.id,
+            "proposed_at": ctx.timestamp,
+            "approved_by": [],
+        }
+        ctx.emit("organisation_proposed", {"org": org, "by": ctx.caller.id})
+        return self._approve(ctx, record)
+
+    @transaction(roles=("admin",))
+    def approve_organisation(self, ctx: Context, *, org: str, digest: str) -> dict[str, Any]:
+        """Approve, for the caller's organisation, the pending proposal to admit ``org``
+        whose digest is ``digest``; the approval that makes a majority admits it."""
+        record = ctx.get(admission_key(org))
+        if not isinstance(record, dict):
+            raise Rejected(f"no proposal to admit {org}")
+        if record["status"] != PENDING:
+            raise Rejected(f"the proposal to admit {org} is {record['status']}, not pending")
+        if digest != record["digest"]:
+            raise Rejected(f"the pending proposal to admit {org} has another digest")
+        if ctx.caller.org in record["approved_by"]:
+            raise Rejected(f"{ctx.caller.org} has already approved admitting {org}")
+        return self._approve(ctx, record)
+
+    @transaction(roles=("admin",))
+    def withdraw_organisation(self, ctx: Context, *, org: str, reason: str) -> dict[str, Any]:
+        """Withdraw the pending proposal to admit ``org`` (its proposing organisation
+        or a regulator); its approvals never count again."""
+        record = ctx.get(admission_key(org))
+        if not isinstance(record, dict):
+            raise Rejected(f"no proposal to admit {org}")
+        proposer = str(record["proposed_by"]).split("/", 1)[0]
+        if ctx.caller.org != proposer and not self._is_regulator(ctx, ctx.caller.org):
+            raise AccessDenied(
+                "only an admin of the proposing organisation or of a regulator may withdraw"
+            )
+        if record["status"] != PENDING:
+            raise Rejected(f"the proposal to admit {org} is {record['status']}, not pending")
+        if not reason.strip() or len(reason) > 500:
+            raise Rejected("a reason of 1 to 500 characters is required")
+        record = {
+            **record,
+            "status": WITHDRAWN,
+            "withdrawn_by": ctx.caller.id,
+            "withdrawn_at": ctx.timestamp,
+            "reason": reason,
+        }
+        ctx.put(admission_key(org), record)
+        ctx.emit("organisation_withdrawn", {"org": org, "by": ctx.caller.id, "reason": reason})
+        return record
+
+    def _approve(self, ctx: Context, record: dict[str, Any]) -> dict[str, Any]:
+        """Record the caller's organisation's approval of ``record``; admit its
+        organisation if the approvals now make a majority of the members."""
+        org = record["org"]
+        body = {"admission": org, "digest": record["digest"]}
+        record_approval(ctx, admission_approvals(org), body)
+        orgs = agreeing_orgs(recorded_approvals(ctx, admission_approvals(org)), body)
+        # Rewriting the proposal makes two approvals in one block conflict (MVCC),
+        # so neither is lost to the other's unseen write.
+        record = {**record, "approved_by": orgs}
+        ctx.emit("organisation_approved", {"org": org, "by": ctx.caller.org})
+        if approved(majority_policy(self._members(ctx)), orgs):
+            record = {**record, "status": ADMITTED, "admitted_at": ctx.timestamp}
+            member = organisation_record(
+                id=org,
+                name=record["name"],
+                kind=record["kind"],
+                ca_cert=record["ca_cert"],
+                attributes=record["attributes"],
+                roles=record["roles"],
+                joined_at=ctx.timestamp,
+            )
+            ctx.put(org_key(org), member)
+            for pem in (record["admin_cert"], record["peer_cert"]):
+                identity = identity_record(pem, registered_at=ctx.timestamp)
+                ctx.put(identity_key(identity["id"]), identity)
+            ctx.emit("organisation_admitted", {"org": org, "approved_by": orgs})
+        ctx.put(admission_key(org), record)
+        return record
+
+    @staticmethod
+    def _members(ctx: Context) -> list[str]:
+        return [value["id"] for _, value in ctx.range("org/", "org0", limit=10_000)]
+
+    @query()
+    def admissions(self, ctx: Context, *, status: str = PENDING) -> list[dict[str, Any]]:
+        """Proposals to admit organisations in ``status`` ("" for all), each with the
+        organisations that approved it and how many approvals it needs."""
+        needed = len(self._members(ctx)) // 2 + 1
+        return [
+            {**value, "needed": needed}
+            for _, value in ctx.range("admission/", "admission0", limit=10_000)
+            if not status or value["status"] == status
+        ]
+
+    @query()
+    def admission(self, ctx: Context, *, org: str) -> dict[str, Any]:
+        """The latest proposal to admit ``org``, its approvals and how many it needs."""
+        record = ctx.get(admission_key(org))
+        if not isinstance(record, dict):
+            raise Rejected(f"no proposal to admit {org}")
+        approvals = recorded_approvals(ctx, admission_approvals(org))
+        return {
+            **record,
+            "needed": len(self._members(ctx)) // 2 + 1,
+            "approvals": [a for a in approvals if a["digest"] == record["digest"]],
+        }
+
     @query()
     def organisations(self, ctx: Context) -> list[dict[str, Any]]:
         """Every member organisation."""
@@ -121,3 +297,28 @@ def identity_record(cert_pem: str, *, registered_at: int) -> dict[str, Any]:
         "status": "active",
         "registered_at": registered_at,
     }
+
+
+def organisation_record(
+    *,
+    id: str,
+    name: str,
+    kind: str,
+    ca_cert: str,
+    attributes: dict[str, str],
+    joined_at: int,
+    roles: list[str] | None = None,
+) -> dict[str, Any]:
+    """The membership state record of an organisation, as genesis writes it; an
+    organisation admitted with ``roles`` may register identities in those only."""
+    record: dict[str, Any] = {
+        "id": id,
+        "name": name,
+        "kind": kind,
+        "ca_cert": ca_cert,
+        "attributes": dict(attributes),
+        "joined_at": joined_at,
+    }
+    if roles is not None:
+        record["roles"] = list(roles)
+    return record

@@ -1,0 +1,138 @@
+"""Live demo traffic (``App.live_step``): one small round of the outbreak while the
+console is served, so that the dashboard moves.
+
+Each round continues the outbreak the chain holds: today's infection pressure in each
+district is the renewal equation over its recent onsets (Σ w_s I_{t-s} with the
+dashboard's serial interval), and a few new cases are drawn in proportion to it, with
+onsets in the last few days (the calendar cannot run ahead of the node's clock: a
+report dated in the future is refused). A share of the new cases gets a lab result
+with negatives around it, a dose or two of the vaccination campaign is given, and the
+CDC reviews a few waiting reports. Everything is read from committed state, so a
+round keeps to what earlier rounds (and the initial simulation) left.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from healthledger.apps.epidemic.batch import Call, commit_all
+from healthledger.apps.epidemic.dashboard import state_prefix
+from healthledger.apps.epidemic.dates import day_of_ms
+from healthledger.apps.epidemic.observations import VACCINATING_ROLES
+from healthledger.apps.epidemic.releases import cdc_staff
+from healthledger.apps.epidemic.simulate import (
+    DEMO_PARAMS,
+    SeirParams,
+    SimulatedCase,
+    hospital_for,
+    lab_calls,
+    person,
+    places_of,
+    staff_of,
+    vaccination_calls,
+)
+from healthledger.apps.epidemic.surveillance import serial_interval
+from healthledger.node.embedded import EmbeddedNode
+
+MAX_NEW_CASES = 4
+MAX_REVIEWS = 3
+MAX_DOSES = 2
+SPARK = 0.05
+"""Pressure every district has from travel, so a quiet chain still sees a case."""
+
+
+def pressure(
+    cases: Mapping[str, Mapping[str, Any]], places: list[str], today: int
+) -> dict[str, float]:
+    """Today's infection pressure per district: Σ_s w_s I_{d, today-s} over recent
+    onsets (rejected reports left out)."""
+    weights = serial_interval()
+    onsets: dict[tuple[str, int], int] = {}
+    for record in cases.values():
+        if record["status"] != "rejected" and today - record["onset"] <= len(weights):
+            key = (record["region"], record["onset"])
+            onsets[key] = onsets.get(key, 0) + 1
+    return {
+        place: SPARK
+        + sum(w * onsets.get((place, today - s), 0) for s, w in enumerate(weights, start=1))
+        for place in places
+    }
+
+
+def live_step(
+    node: EmbeddedNode, rng: random.Random, params: SeirParams = DEMO_PARAMS
+) -> Mapping[str, int]:
+    """One round of live traffic (see the module docstring); counts of what committed.
+    Nothing happens on a chain where the epidemic app is not configured."""
+    regions = state_prefix(node, "region/")
+    orgs = state_prefix(node, "org/")
+    hospitals = sorted(k.split("/", 1)[1] for k, v in orgs.items() if v["kind"] == "hospital")
+    places = places_of(regions)
+    if not places or not hospitals or not state_prefix(node, "pseudonymisation"):
+        return {}
+    staff = staff_of(node, hospitals)
+    today = day_of_ms(node.clock())
+    cases = state_prefix(node, "case/")
+    weights = pressure(cases, places, today)
+    new: list[SimulatedCase] = []
+    people: list[dict[str, str]] = []
+    reports: list[Call] = []
+    for _ in range(rng.randint(1, MAX_NEW_CASES)):
+        region = rng.choices(places, weights=[weights[p] for p in places])[0]
+        onset = today - rng.choice((0, 1, 1, 2, 3))
+        diagnosis = min(today, onset + rng.choice((0, 1, 2)))
+        org = hospital_for(region, hospitals, orgs, rng)
+        if not staff.get(org):
+            continue
+        identity, role = rng.choice(staff[org])
+        patient = person(rng.randrange(1_000_000), region, rng)
+        new.append(SimulatedCase(len(people), region, onset, diagnosis))
+        people.append(patient)
+        args = {
+            "disease": params.icd10,
+            "classification": "confirmed"
+            if role == "lab"
+            else rng.choice(("suspected", "probable")),
+            "onset_date": onset,
+            "diagnosis_date": diagnosis,
+            "region": region,
+        }
+        reports.append(Call(identity, "report_case", args, {"patient": patient}))
+    reported = sum(1 for r in commit_all(node, reports) if r is not None)
+    labs = lab_calls(new, staff, orgs, hospitals, rng, params, people, today=today)
+    campaign = SeirParams(vaccinations=rng.randint(0, MAX_DOSES), second_dose_share=0.0)
+    vaccinators = staff_of(node, hospitals, VACCINATING_ROLES)
+    doses = vaccination_calls(places, vaccinators, orgs, rng, campaign, people, today=today)
+    reviews = _reviews(node, cases, rng)
+    results = commit_all(node, labs + doses + reviews)
+    done = [r is not None for r in results]
+    return {
+        "cases": reported,
+        "lab results": sum(done[: len(labs)]),
+        "vaccinations": sum(done[len(labs) : len(labs) + len(doses)]),
+        "reviewed": sum(done[len(labs) + len(doses) :]),
+    }
+
+
+def _reviews(
+    node: EmbeddedNode, cases: Mapping[str, Mapping[str, Any]], rng: random.Random
+) -> list[Call]:
+    """The CDC confirms (or asks about) a few of the oldest waiting reports."""
+    reviewers = cdc_staff(node)
+    if not reviewers:
+        return []
+    waiting = sorted(
+        (record["reported_at"], record["case_id"], record["classification"])
+        for record in cases.values()
+        if record["status"] == "reported"
+    )[:MAX_REVIEWS]
+    calls = []
+    for _, case_id, classification in waiting:
+        if classification == "suspected":
+            args: dict[str, Any] = {"case_id": case_id, "fields": ["lab-evidence"]}
+            calls.append(Call(rng.choice(reviewers), "request_info", args))
+        else:
+            calls.append(Call(rng.choice(reviewers), "confirm", {"case_id": case_id}))
+    return calls

@@ -1,0 +1,102 @@
+"""Public releases kept on chain: each day's differentially private counts are
+recorded by a CDC (``epidemic.record_release``) the first time they are asked for, and
+served from the chain after that, across restarts and peers (see disclosure.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+
+from healthledger.apps.epidemic.dashboard import state_prefix
+from healthledger.apps.epidemic.disclosure import MECHANISM, Release
+from healthledger.contracts.errors import Rejected
+from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.errors import TransactionRefused
+
+REVIEW_ROLE = "epidemiologist"
+
+
+def cdc_staff(node: EmbeddedNode, role: str = REVIEW_ROLE) -> list[str]:
+    """Identities held on this node (demo custody) of ``role`` in an organisation
+    registered on chain as a CDC, province-level CDCs first."""
+    orgs = state_prefix(node, "org/")
+    cdcs = {
+        key.split("/", 1)[1]: str(record["region"])
+        for key, record in orgs.items()
+        if record["kind"] == "cdc"
+    }
+    staff = [
+        (len(cdcs[entry.id.split("/", 1)[0]].rstrip("0")), entry.id)
+        for entry in node.keystore.entries()
+        if entry.cert.role == role and entry.id.split("/", 1)[0] in cdcs
+    ]
+    return [identity for _, identity in sorted(staff)]
+
+
+@dataclass(frozen=True)
+class Spent:
+    """The privacy budget spent by the releases on chain."""
+
+    releases: int
+    epsilon: float
+
+
+class ChainReleases:
+    """Releases as recorded on chain, recorded by ``publisher`` (a CDC epidemiologist
+    whose key this node holds); without one, releases are served but not recorded."""
+
+    def __init__(self, node: EmbeddedNode, publisher: str | None) -> None:
+        self._node = node
+        self._publisher = publisher
+
+    def load(self, day: int, names: Mapping[str, str]) -> Release | None:
+        """The release of ``day`` recorded on chain, with region names."""
+        item = self._node.peer.store.get_state("epidemic", f"release/{day}")
+        if item is None:
+            return None
+        record = item.value
+        rows = tuple(
+            {
+                "region": row["region"],
+                "name": names.get(row["region"], row["region"]),
+                "disease": row["disease"],
+                "count": row["count"],
+            }
+            for row in record["rows"]
+        )
+        return Release(
+            day=day,
+            epsilon=record["epsilon_milli"] / 1000,
+            suppress_below=record["suppress_below"],
+            rows=rows,
+            recorded_by=str(record["by"]).split("/", 1)[0],
+        )
+
+    def save(self, release: Release) -> Release:
+        """Record ``release``; if the day's release is on chain already, that one."""
+        if self._publisher is None:
+            return release
+        names = {row["region"]: str(row["name"]) for row in release.rows}
+        args = {
+            "day": release.day,
+            "epsilon_milli": round(release.epsilon * 1000),
+            "suppress_below": release.suppress_below,
+            "mechanism": MECHANISM,
+            "rows": [
+                {"region": r["region"], "disease": r["disease"], "count": r["count"]}
+                for r in release.rows
+            ],
+        }
+        # Another peer or thread recorded the day's release first (refused at endorsement,
+        # or committed invalid on a read conflict): serve that one.
+        with suppress(Rejected, TransactionRefused):
+            self._node.invoke(self._publisher, "epidemic", "record_release", args)
+        recorded = self.load(release.day, names)
+        return release if recorded is None else recorded
+
+    def spent(self) -> Spent:
+        """How many releases are on chain and the ε they spent in total."""
+        releases = state_prefix(self._node, "release/").values()
+        total_milli = sum(int(r["epsilon_milli"]) for r in releases)
+        return Spent(releases=len(releases), epsilon=total_milli / 1000)

@@ -1,0 +1,519 @@
+"""The gateway: endorsement across organisations (ARCHITECTURE.md sections 3 and 5).
+
+A consortium peer holds one organisation's keys, so it can endorse only as that
+organisation's peer. When a transaction's policies name other organisations' peers
+too, the gateway works out which ones are needed (the fewest, as
+``choose_endorsers_indexed`` picks them), sends the signed proposal (and its transient
+map, if any) to those peers' ``/api/v1/network/endorse`` over HTTP, and checks every
+answer: it must be well-formed, over the same proposal, agree with the reference
+response (same read/write set, events and result), and carry signatures by that
+organisation's registered peer identities. An answer that fails any check is reported
+with the peer named and never used; the gateway then tries other organisations the
+policies allow, and fails with every fault listed if none satisfy them.
+
+Where each organisation's peer answers is the *peer directory*, ``directory.json`` in
+the peer's data folder: ``{"format": 1, "peers": {"<org>": "<base URL>", ...}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from healthledger.contracts.errors import UnknownContract
+from healthledger.contracts.policy import Policy, choose_endorsers_indexed, satisfied
+from healthledger.contracts.rules import MEMBERSHIP, MembershipResolver, requirement
+from healthledger.crypto.canonical import canonical_json, parse_canonical
+from healthledger.crypto.errors import CryptoError, SignatureError
+from healthledger.crypto.keys import SigningKey, verify_signature
+from healthledger.ledger.errors import LedgerError
+from healthledger.ledger.state import StateView
+from healthledger.ledger.transaction import (
+    Endorsement,
+    ProposalResponse,
+    SignedProposal,
+    Transaction,
+    endorsement_payload,
+    sign_endorsement,
+)
+from healthledger.node.consortium_peer import CONSORTIUM_MODE, peer_org
+from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.errors import DuplicateTransaction, EndorsementFailed, NodeUnavailable
+from healthledger.node.peer import Peer
+
+DIRECTORY_FILE = "directory.json"
+ENDORSE_PATH = "/api/v1/network/endorse"
+PEER_ROLE = "peer"
+DEFAULT_TIMEOUT_S = 10.0
+"""How long the gateway waits for one peer's endorsement."""
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+"""A larger answer from a peer is reported as malformed without being parsed."""
+
+LocalEndorse = Callable[[SignedProposal, Mapping[str, Any] | None], Transaction]
+"""Endorses a proposal as the local organisation only (see :func:`own_endorsement`)."""
+
+
+class DirectoryError(NodeUnavailable):
+    """The peer directory is malformed: the gateway cannot reach other peers."""
+
+
+@dataclass(frozen=True)
+class PeerDirectory:
+    """Where each organisation's peer serves its API: organisation → base URL."""
+
+    peers: Mapping[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"format": 1, "peers": dict(sorted(self.peers.items()))}
+
+    @classmethod
+    def from_json(cls, data: Any) -> PeerDirectory:
+        """Parse the JSON form; DirectoryError naming what is wrong."""
+        peers = data.get("peers") if isinstance(data, Mapping) else None
+        if not isinstance(peers, Mapping):
+            raise DirectoryError("a peer directory is an object with a 'peers' object")
+        for org, url in peers.items():
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise DirectoryError(f"the peer directory's URL of {org} is not an http(s) URL")
+        return cls({str(org): str(url).rstrip("/") for org, url in peers.items()})
+
+    @classmethod
+    def load(cls, path: Path) -> PeerDirectory:
+        """The directory in ``path``; an empty one if there is no such file."""
+        if not path.is_file():
+            return cls({})
+        try:
+            return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise DirectoryError(f"{path} is not a readable peer directory: {exc}") from exc
+
+    def save(self, path: Path) -> None:
+        """Write the directory to ``path`` atomically."""
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def write_directories(peers_root: Path, urls: Mapping[str, str]) -> None:
+    """Write the same peer directory into every organisation's folder under
+    ``peers_root`` (``peers_root/<org>/directory.json``)."""
+    directory = PeerDirectory(dict(urls))
+    for org in urls:
+        folder = peers_root / org
+        if folder.is_dir():
+            directory.save(folder / DIRECTORY_FILE)
+
+
+@dataclass(frozen=True)
+class PeerFault:
+    """Why one organisation's peer gave no usable endorsement."""
+
+    org: str
+    url: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"the peer of {self.org} ({self.url}) {self.reason}"
+
+    def to_json(self) -> dict[str, str]:
+        """The JSON form."""
+        return {"org": self.org, "url": self.url, "reason": self.reason}
+
+
+class GatewayError(EndorsementFailed):
+    """The policies cannot be satisfied with the endorsements the peers gave."""
+
+    def __init__(self, message: str, faults: Sequence[PeerFault] = ()) -> None:
+        detail = "; ".join(str(f) for f in faults)
+        super().__init__(f"{message}: {detail}" if detail else message)
+        self.faults = tuple(faults)
+
+
+class BadEndorsement(Exception):
+    """An answer to an endorsement request cannot be used (the reason is the message)."""
+
+
+# --- the endorsing side ------------------------------------------------------------
+
+
+def own_endorsement(
+    peer: Peer,
+    endorsers: Sequence[tuple[str, SigningKey]],
+    signed: SignedProposal,
+    transient: Mapping[str, Any] | None = None,
+) -> Transaction:
+    """Simulate ``signed`` on ``peer`` and endorse the response with the peer identities
+    of ``endorsers`` registered on the ledger, whether or not they satisfy the policies
+    alone (a gateway gathers the rest). Refuses, as ``Peer.endorse`` does, a proposal
+    that is badly signed, stale, already committed, or for a contract this peer has not
+    installed (UnknownContract) or that is not deployed."""
+    peer.check_proposal(signed)
+    if peer.store.tx_location(signed.tx_id) is not None:
+        raise DuplicateTransaction(f"transaction {signed.tx_id} is already committed")
+    proposal = signed.proposal
+    caller = peer.runtime.caller(proposal.creator, peer.store, at_ms=peer.now())
+    response = peer.runtime.simulate(
+        proposal,
+        tx_id=signed.tx_id,
+        caller=caller,
+        state=peer.store,
+        private=peer.vaults,
+        transient=transient,
+    )
+    need = requirement(peer.store, proposal.contract, proposal.function, response.rwset.writes)
+    if need.failure is not None:
+        raise EndorsementFailed(need.reason)
+    resolver = MembershipResolver()
+    endorsements = []
+    for identity_id, key in endorsers:
+        identity = resolver.resolve(identity_id, peer.store)
+        if identity is not None and not identity.revoked and identity.role == PEER_ROLE:
+            endorsements.append(
+                sign_endorsement(signed.tx_id, response, endorser=identity_id, key=key)
+            )
+    if not endorsements:
+        raise EndorsementFailed("this peer holds no registered, unrevoked peer identity")
+    peer.metrics.endorsements.inc()
+    return Transaction(signed, response, tuple(endorsements))
+
+
+# --- checking an answer ------------------------------------------------------------
+
+
+def check_endorsed(
+    raw: Any,
+    *,
+    org: str,
+    signed: SignedProposal,
+    reference: ProposalResponse | None,
+    state: StateView,
+) -> Transaction:
+    """The transaction a peer of ``org`` answered with, if it is well-formed, over
+    ``signed``, agrees with ``reference`` (when given), and every endorsement on it is
+    by a registered, unrevoked peer identity of ``org`` whose signature verifies;
+    BadEndorsement naming the first problem otherwise."""
+    try:
+        tx = Transaction.from_json(raw)
+    except (LedgerError, CryptoError, ValueError, TypeError) as exc:
+        raise BadEndorsement(f"sent a malformed endorsement: {exc}") from exc
+    if tx.signed_proposal.canonical != signed.canonical:
+        raise BadEndorsement("endorsed a different proposal")
+    if reference is not None and tx.response.canonical != reference.canonical:
+        raise BadEndorsement(
+            "disagrees with the other endorsers (a different read/write set, events or result)"
+        )
+    if not tx.endorsements:
+        raise BadEndorsement("sent no endorsement")
+    resolver = MembershipResolver()
+    payload = endorsement_payload(tx.tx_id, tx.response)
+    for endorsement in tx.endorsements:
+        if endorsement.endorser.split("/", 1)[0] != org:
+            raise BadEndorsement(f"endorsed as {endorsement.endorser}, not as a peer of {org}")
+        identity = resolver.resolve(endorsement.endorser, state)
+        if identity is None or identity.revoked or identity.role != PEER_ROLE:
+            raise BadEndorsement(
+                f"endorsed as {endorsement.endorser}, which is not a registered peer of {org}"
+            )
+        try:
+            verify_signature(identity.public_key, endorsement.signature, payload)
+        except SignatureError as exc:
+            raise BadEndorsement(
+                f"sent an endorsement by {endorsement.endorser} whose signature does not "
+                f"verify against its certificate on the ledger ({exc})"
+            ) from exc
+    return tx
+
+
+# --- the gateway -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Signer:
+    org: str
+    role: str
+    identity: str
+
+
+class Gateway:
+    """Gathers the endorsements a proposal's policies need from the organisations'
+    peers, checks them, and assembles the transaction."""
+
+    def __init__(
+        self,
+        *,
+        state: StateView,
+        directory: Callable[[], PeerDirectory],
+        local_org: str | None = None,
+        local: LocalEndorse | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        """``state``: the ledger the policies and certificates are read from;
+        ``directory``: reads the peer directory (called once per proposal, so an
+        edited file takes effect without a restart); ``local``: endorses as
+        ``local_org`` in process (a consortium peer's own gateway), asked first."""
+        if (local is None) != (local_org is None):
+            raise ValueError("local and local_org go together")
+        self._state = state
+        self._directory = directory
+        self._local_org = local_org
+        self._local = local
+        self._timeout_s = timeout_s
+        self._transport = transport
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
+
+    def _http(self) -> httpx.Client:
+        """The HTTP client, made on first use (most proposals need no other peer) and
+        kept, so connections to the other peers are reused."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(timeout=self._timeout_s, transport=self._transport)
+            return self._client
+
+    def close(self) -> None:
+        """Close the connections to the other peers."""
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def endorse(
+        self, signed: SignedProposal, transient: Mapping[str, Any] | None = None
+    ) -> Transaction:
+        """The transaction of ``signed`` endorsed as its policies need; GatewayError
+        naming every peer whose answer was refused if they cannot be satisfied."""
+        directory = self._directory()
+        faults: list[PeerFault] = []
+        gathered: dict[str, Transaction] = {}
+        reference = self._first(signed, transient, directory, gathered, faults)
+        proposal = signed.proposal
+        need = requirement(
+            self._state, proposal.contract, proposal.function, reference.rwset.writes
+        )
+        if need.failure is not None:
+            raise EndorsementFailed(need.reason)
+        while True:
+            refused = {f.org for f in faults}
+            orgs = [o for o in directory.peers if o not in refused]
+            if self._local_org is not None and self._local_org not in orgs:
+                orgs.insert(0, self._local_org)
+            plan = self._plan(need.policies, gathered, orgs)
+            if plan is None:
+                policies = " and ".join(str(p) for p in need.policies)
+                raise GatewayError(
+                    f"the endorsement policy {policies} cannot be satisfied by the "
+                    "peers that answered",
+                    faults,
+                )
+            missing = [org for org in plan if org not in gathered]
+            if not missing:
+                break
+            for org, outcome in self._ask(directory, missing, signed, transient, reference):
+                if isinstance(outcome, PeerFault):
+                    faults.append(outcome)
+                else:
+                    gathered[org] = outcome
+        endorsements: dict[str, Endorsement] = {}
+        for org in plan:
+            for endorsement in gathered[org].endorsements:
+                endorsements.setdefault(endorsement.endorser, endorsement)
+        return Transaction(signed, reference, tuple(endorsements.values()))
+
+    def _first(
+        self,
+        signed: SignedProposal,
+        transient: Mapping[str, Any] | None,
+        directory: PeerDirectory,
+        gathered: dict[str, Transaction],
+        faults: list[PeerFault],
+    ) -> ProposalResponse:
+        """The reference response: the local peer's, or else the first remote peer's
+        that answers with a well-formed, correctly signed endorsement."""
+        if self._local is not None and self._local_org is not None:
+            try:
+                tx = self._local(signed, transient)
+            except UnknownContract as exc:
+                # Not installed here: the peers that have it simulate instead.
+                faults.append(PeerFault(self._local_org, "local", f"cannot endorse: {exc}"))
+            else:
+                gathered[self._local_org] = tx
+                return tx.response
+        for org in directory.peers:
+            if org in {f.org for f in faults}:
+                continue
+            outcome = self._ask_one(directory, org, signed, transient, None)
+            if isinstance(outcome, PeerFault):
+                faults.append(outcome)
+                continue
+            gathered[org] = outcome
+            return outcome.response
+        raise GatewayError("no peer in the directory gave an endorsement", faults)
+
+    def _plan(
+        self, policies: Sequence[Policy], gathered: Mapping[str, Transaction], orgs: Sequence[str]
+    ) -> list[str] | None:
+        """The organisations whose peers' endorsements satisfy every policy, fewest
+        first and those already gathered preferred; None if no choice does."""
+        signers: list[_Signer] = []
+        for org, tx in gathered.items():
+            signers += [_Signer(org, PEER_ROLE, e.endorser) for e in tx.endorsements]
+        # Most proposals need no other peer: then membership state is not read at all.
+        plan = _choose(policies, signers)
+        if plan is not None:
+            return plan
+        for org in orgs:
+            if org not in gathered:
+                signers += [_Signer(org, PEER_ROLE, i) for i in self._peer_identities(org)]
+        return _choose(policies, signers)
+
+    def _peer_identities(self, org: str) -> list[str]:
+        """Registered, unrevoked peer identities of ``org`` in membership state."""
+        prefix = f"identity/{org}/"
+        found = []
+        for _, record in self._state.range_state(MEMBERSHIP, prefix, prefix[:-1] + "0", 1000):
+            value = record.value
+            if (
+                isinstance(value, dict)
+                and value.get("role") == PEER_ROLE
+                and value.get("status") != "revoked"
+            ):
+                found.append(str(value.get("id")))
+        return found
+
+    def _ask(
+        self,
+        directory: PeerDirectory,
+        orgs: Sequence[str],
+        signed: SignedProposal,
+        transient: Mapping[str, Any] | None,
+        reference: ProposalResponse,
+    ) -> list[tuple[str, Transaction | PeerFault]]:
+        """Ask the peers of ``orgs`` at once; each one's transaction or fault."""
+        if len(orgs) == 1:
+            return [(orgs[0], self._ask_one(directory, orgs[0], signed, transient, reference))]
+        with ThreadPoolExecutor(max_workers=len(orgs), thread_name_prefix="gateway") as pool:
+            futures = [
+                (
+                    org,
+                    pool.submit(self._ask_one, directory, org, signed, transient, reference),
+                )
+                for org in orgs
+            ]
+            return [(org, future.result()) for org, future in futures]
+
+    def _ask_one(
+        self,
+        directory: PeerDirectory,
+        org: str,
+        signed: SignedProposal,
+        transient: Mapping[str, Any] | None,
+        reference: ProposalResponse | None,
+    ) -> Transaction | PeerFault:
+        url = directory.peers.get(org)
+        if url is None:
+            return PeerFault(org, "-", "is not in the peer directory")
+        body: dict[str, Any] = signed.to_json()
+        if transient is not None:
+            body["transient"] = dict(transient)
+        try:
+            answer = self._http().post(
+                url + ENDORSE_PATH,
+                params={"org": org},
+                content=canonical_json(body),
+                headers={"Content-Type": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            return PeerFault(org, url, f"is unreachable: {exc}")
+        if answer.status_code != 200:
+            return PeerFault(org, url, f"refused to endorse: {_problem_detail(answer)}")
+        if len(answer.content) > MAX_ANSWER_BYTES:
+            return PeerFault(org, url, "sent a malformed endorsement: the answer is too large")
+        try:
+            raw = parse_canonical(answer.content)
+        except (CryptoError, ValueError) as exc:
+            return PeerFault(org, url, f"sent a malformed endorsement: {exc}")
+        try:
+            return check_endorsed(
+                raw, org=org, signed=signed, reference=reference, state=self._state
+            )
+        except BadEndorsement as exc:
+            return PeerFault(org, url, str(exc))
+
+
+def _choose(policies: Sequence[Policy], signers: Sequence[_Signer]) -> list[str] | None:
+    """The organisations of a smallest choice of ``signers`` that satisfies every policy
+    (earlier signers preferred on ties), or None."""
+    chosen: list[int] = []
+    # Narrow per-key policies first, so a broad contract policy can reuse their endorsers.
+    for policy in reversed(policies):
+        if satisfied(policy, [(signers[i].org, signers[i].role) for i in chosen]):
+            continue
+        order = chosen + [i for i in range(len(signers)) if i not in chosen]
+        picked = choose_endorsers_indexed(
+            policy, [(signers[i].org, signers[i].role) for i in order]
+        )
+        if picked is None:
+            return None
+        chosen.extend(order[i] for i in picked if order[i] not in chosen)
+    return list(dict.fromkeys(signers[i].org for i in chosen))
+
+
+def _problem_detail(answer: httpx.Response) -> str:
+    """``status title: detail`` of a problem answer, or the status alone."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return f"HTTP {answer.status_code}"
+    if isinstance(body, dict) and isinstance(body.get("detail"), str):
+        return f"HTTP {answer.status_code} {body.get('title', '')}: {body['detail']}"
+    return f"HTTP {answer.status_code}"
+
+
+def peer_gateway(
+    peer: Peer,
+    *,
+    org: str,
+    endorsers: Sequence[tuple[str, SigningKey]],
+    directory_file: Path,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Gateway:
+    """The gateway of a consortium peer of ``org``: endorses as ``org`` in process and
+    asks the other organisations' peers listed in ``directory_file``."""
+    keys = list(endorsers)
+
+    def local(signed: SignedProposal, transient: Mapping[str, Any] | None) -> Transaction:
+        return own_endorsement(peer, keys, signed, transient)
+
+    return Gateway(
+        state=peer.store,
+        directory=lambda: PeerDirectory.load(directory_file),
+        local_org=org,
+        local=local,
+        timeout_s=timeout_s,
+    )
+
+
+def consortium_gateway(node: EmbeddedNode) -> Gateway | None:
+    """The gateway of a consortium peer's node (its peer directory beside its ledger);
+    None for an embedded node, which holds every organisation's keys itself."""
+    if node.mode != CONSORTIUM_MODE:
+        return None
+    org = peer_org(node.data_dir)
+    if org is None:
+        return None
+    return peer_gateway(
+        node.peer,
+        org=org,
+        endorsers=node.keystore.peers(),
+        directory_file=node.data_dir / DIRECTORY_FILE,
+    )

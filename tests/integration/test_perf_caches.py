@@ -10,7 +10,7 @@ from concurrent.futures import Future
 import pytest
 
 from healthledger.contracts.errors import AccessDenied
-from healthledger.ledger.transaction import Transaction, ValidationCode
+from healthledger.ledger.transaction import SignedProposal, Transaction, ValidationCode
 from healthledger.node.consortium import issue_identity
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.errors import BadSignature, DuplicateTransaction
@@ -124,8 +124,9 @@ def test_submit_many_reports_each_refusal_in_its_own_future(node: EmbeddedNode) 
     good = endorsed(node, HOSPITAL, "put", key="x", value=1)
     other = endorsed(node, HOSPITAL, "put", key="y", value=2)
     forged = endorsed(node, HOSPITAL, "put", key="z", value=3)
-    forged_signed = forged.signed_proposal.__class__(forged.signed_proposal.proposal, bytes(64))
-    forged = Transaction(forged_signed, forged.response, forged.endorsements)
+    forged = Transaction(
+        SignedProposal(forged.proposal, bytes(64)), forged.response, forged.endorsements
+    )
     futures = node.peer.submit_many([good, forged, good, other])
     assert futures[0].result(30).code is ValidationCode.VALID
     assert isinstance(futures[1].exception(30), BadSignature)

@@ -6,9 +6,10 @@ Helpers of the ``supply`` contract: they read state through the transaction's
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from healthledger.apps.supply.capture_step import MAX_DEPTH
+from healthledger.apps.supply.capture_step import DATE, MAX_DEPTH, CaptureStep, day_of
 from healthledger.contracts.context import Context
 from healthledger.contracts.errors import AccessDenied, Rejected
 
@@ -160,3 +161,48 @@ def is_recalled(ctx: Context, record: dict[str, Any]) -> bool:
     if record.get("recalled"):
         return True
     return ctx.get(f"recalled_lot/{record['gtin']}/{record['lot']}") is not None
+
+
+def new_unit(
+    ctx: Context, step: CaptureStep, master: MasterData, unit: str, *, not_a_unit: str
+) -> dict[str, Any]:
+    """The record of ``unit`` (a GTIN+serial EPC) as ``step`` brings it into being for
+    the caller, who must be its GTIN's maker: in the caller's custody at the step's
+    location, expiry from the step or the product's shelf life. ``not_a_unit`` is the
+    refusal for an EPC that is not GTIN+serial."""
+    if not unit.startswith("01/"):
+        raise Rejected(f"{unit}: {not_a_unit}")
+    gtin = unit[3:17]
+    product = master.product(gtin)
+    if product is None:
+        raise Rejected(f"{unit}: GTIN {gtin} is not registered")
+    if product["maker"] != ctx.caller.org:
+        raise AccessDenied(
+            f"{unit}: only {product['maker']}, the maker of GTIN {gtin}, may commission it"
+        )
+    if ctx.get(unit_key(unit)) is not None:
+        raise Rejected(f"{unit} is already commissioned")
+    expiry = step.expiry
+    if expiry is None:
+        expiry = (day_of(ctx.timestamp) + timedelta(days=product["shelf_life_days"])).isoformat()
+    elif not DATE.match(expiry):
+        raise Rejected(f"expiry {expiry!r} is not YYYY-MM-DD")
+    return {
+        "unit": unit,
+        "gtin": gtin,
+        "serial": unit[21:],
+        "lot": step.lot,
+        "expiry": expiry,
+        "maker": ctx.caller.org,
+        "status": "active",
+        "custodian": ctx.caller.org,
+        "location": step.location,
+        "destination": None,
+        "parent": None,
+        "children": [],
+        "recalled": None,
+        "quarantined": False,
+        "seq": 1,
+        "last_event": step.event_hash,
+        "last_tx": ctx.tx_id,
+    }

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import timedelta
 from typing import Any, Literal
 
 from healthledger.apps.supply.aggregation import (
@@ -39,6 +38,7 @@ from healthledger.apps.supply.aggregation import (
     depth_below,
     height_above,
     is_recalled,
+    new_unit,
     require_custody,
     require_own_location,
     require_unit,
@@ -51,7 +51,6 @@ from healthledger.apps.supply.alerts import quarantine_excursions, record_alert
 from healthledger.apps.supply.association import associate, dissociate
 from healthledger.apps.supply.capture_step import (
     ASSET_ID,
-    DATE,
     EVENT_HASH,
     GLN,
     MAKER_ROLES,
@@ -321,47 +320,10 @@ class SupplyContract(Contract):
             raise Rejected("commission needs a lot")
         require_own_location(ctx, master, step.location)
         for unit in step.units:
-            if not unit.startswith("01/"):
-                raise Rejected(f"{unit}: only GTIN+serial units are commissioned")
-            gtin, serial = unit[3:17], unit[21:]
-            product = master.product(gtin)
-            if product is None:
-                raise Rejected(f"{unit}: GTIN {gtin} is not registered")
-            if product["maker"] != ctx.caller.org:
-                raise AccessDenied(
-                    f"{unit}: only {product['maker']}, the maker of GTIN {gtin}, may commission it"
-                )
-            if ctx.get(unit_key(unit)) is not None:
-                raise Rejected(f"{unit} is already commissioned")
-            expiry = step.expiry
-            if expiry is None:
-                expiry = (
-                    day_of(ctx.timestamp) + timedelta(days=product["shelf_life_days"])
-                ).isoformat()
-            elif not DATE.match(expiry):
-                raise Rejected(f"expiry {expiry!r} is not YYYY-MM-DD")
-            ctx.put(
-                unit_key(unit),
-                {
-                    "unit": unit,
-                    "gtin": gtin,
-                    "serial": serial,
-                    "lot": step.lot,
-                    "expiry": expiry,
-                    "maker": ctx.caller.org,
-                    "status": "active",
-                    "custodian": ctx.caller.org,
-                    "location": step.location,
-                    "destination": None,
-                    "parent": None,
-                    "children": [],
-                    "recalled": None,
-                    "quarantined": False,
-                    "seq": 1,
-                    "last_event": step.event_hash,
-                    "last_tx": ctx.tx_id,
-                },
+            record = new_unit(
+                ctx, step, master, unit, not_a_unit="only GTIN+serial units are commissioned"
             )
+            ctx.put(unit_key(unit), record)
 
     def _pack(self, ctx: Context, step: CaptureStep, master: MasterData) -> None:
         if step.parent is None or not step.units:

@@ -10,20 +10,20 @@ reason; nothing is half done.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from healthledger.apps.supply.aggregation import (
     MasterData,
     is_recalled,
+    new_unit,
     require_custody,
     require_own_location,
     require_unit,
     unit_key,
 )
-from healthledger.apps.supply.capture_step import DATE, CaptureStep, day_of
+from healthledger.apps.supply.capture_step import DATE, CaptureStep
 from healthledger.contracts.context import Context
-from healthledger.contracts.errors import AccessDenied, Rejected
+from healthledger.contracts.errors import Rejected
 
 
 def transform(ctx: Context, step: CaptureStep, master: MasterData) -> None:
@@ -64,40 +64,9 @@ def _consumable(ctx: Context, unit: str) -> dict[str, Any]:
 
 
 def _output(ctx: Context, step: CaptureStep, master: MasterData, output: str) -> dict[str, Any]:
-    if not output.startswith("01/"):
-        raise Rejected(f"{output}: a transformation's outputs are GTIN+serial units")
-    gtin = output[3:17]
-    product = master.product(gtin)
-    if product is None:
-        raise Rejected(f"{output}: GTIN {gtin} is not registered")
-    if product["maker"] != ctx.caller.org:
-        raise AccessDenied(
-            f"{output}: only {product['maker']}, the maker of GTIN {gtin}, may commission it"
-        )
-    if ctx.get(unit_key(output)) is not None:
-        raise Rejected(f"{output} is already commissioned")
-    expiry = (
-        step.expiry
-        or (day_of(ctx.timestamp) + timedelta(days=product["shelf_life_days"])).isoformat()
+    record = new_unit(
+        ctx, step, master, output, not_a_unit="a transformation's outputs are GTIN+serial units"
     )
-    return {
-        "unit": output,
-        "gtin": gtin,
-        "serial": output[21:],
-        "lot": step.lot,
-        "expiry": expiry,
-        "maker": ctx.caller.org,
-        "status": "active",
-        "custodian": ctx.caller.org,
-        "location": step.location,
-        "destination": None,
-        "parent": None,
-        "children": [],
-        "recalled": None,
-        "quarantined": False,
-        "seq": 1,
-        "last_event": step.event_hash,
-        "last_tx": ctx.tx_id,
-        "derived_from": step.units[:20],
-        "transformation": step.event_hash,
-    }
+    record["derived_from"] = step.units[:20]
+    record["transformation"] = step.event_hash
+    return record

@@ -1,0 +1,289 @@
+"""A traffic client of a consortium network (ARCHITECTURE.md sections 3 and 5): a
+read-only replica that holds the organisations' *user* identities (demo custody) and
+has every write endorsed by the organisations' own peers.
+
+The client follows the ordering stream like any peer and validates every block as
+every peer does, so what the demo simulators read (``node.query``,
+``node.peer.store``) is committed, verified state. It holds no peer identity and
+endorses nothing itself: :class:`GatewayPeer` sends each signed proposal through a
+:class:`~healthledger.node.gateway.Gateway` to the peers its policy names, and orders
+the endorsed transaction through JetStream like any other client.
+
+Private data is staged by the peer that simulates a proposal, in that peer's own
+vaults: a private write lands on the endorsing peer, never on the client, whose
+vaults stay empty.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from healthledger.contracts.contract import Contract
+from healthledger.contracts.policy import principals
+from healthledger.contracts.rules import requirement
+from healthledger.contracts.runtime import ContractRuntime
+from healthledger.crypto.canonical import parse_canonical
+from healthledger.ledger.store import LedgerStore
+from healthledger.ledger.transaction import SignedProposal, Transaction, ValidationCode
+from healthledger.node.consortium_peer import GENESIS_FILE, jetstream_ordering
+from healthledger.node.embedded import KEYSTORE_FILE, NODE_FILE, DataDirError, EmbeddedNode
+from healthledger.node.errors import DuplicateTransaction, NodeUnavailable, TransactionRefused
+from healthledger.node.gateway import DEFAULT_TIMEOUT_S, PEER_ROLE, Gateway, PeerDirectory
+from healthledger.node.keystore import Keystore
+from healthledger.node.peer import Peer
+from healthledger.node.vault import VaultSet
+from healthledger.ordering.orderer import Orderer
+from healthledger.ordering.solo import wall_clock_ms
+
+CLIENT_MODE = "client"
+STATUS_PATH = "/api/v1/status"
+CATCH_UP_TIMEOUT_S = 30.0
+"""How long the client waits for a peer to commit the blocks it has committed itself."""
+POLL_S = 0.05
+
+
+class GatewayPeer(Peer):
+    """A replica that endorses nothing itself: each proposal is endorsed by the
+    organisations' peers through a gateway, once those peers have committed at least
+    what this replica has (so they simulate against the state the caller has read)."""
+
+    def __init__(
+        self,
+        *,
+        store: LedgerStore,
+        runtime: ContractRuntime,
+        orderer: Orderer,
+        vaults: VaultSet,
+        clock: Callable[[], int],
+        directory: PeerDirectory,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        catch_up_timeout_s: float = CATCH_UP_TIMEOUT_S,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(
+            store=store, runtime=runtime, orderer=orderer, endorsers=(), vaults=vaults, clock=clock
+        )
+        self.directory = directory
+        self._catch_up_timeout_s = catch_up_timeout_s
+        self._proposal = threading.local()
+        self.gateway = Gateway(
+            state=store,
+            directory=self._directory_for_proposal,
+            timeout_s=timeout_s,
+            transport=transport,
+        )
+        self._status = httpx.Client(timeout=timeout_s, transport=transport)
+        self._heights: dict[str, int] = {}
+        self._heights_lock = threading.Lock()
+
+    def stop(self) -> None:
+        """Stop following the stream and close the connections to the peers."""
+        super().stop()
+        self.gateway.close()
+        self._status.close()
+
+    def endorse(
+        self, signed: SignedProposal, *, transient: Mapping[str, Any] | None = None
+    ) -> Transaction:
+        """The transaction of ``signed``, endorsed by the peers its policies name
+        (GatewayError listing every peer's refusal if they cannot be satisfied)."""
+        self.check_proposal(signed)
+        if self.store.tx_location(signed.tx_id) is not None:
+            raise DuplicateTransaction(f"transaction {signed.tx_id} is already committed")
+        preferred = self.preferred_orgs(signed)
+        self.await_peers(preferred, self.store.height())
+        self._proposal.orgs = preferred
+        try:
+            return self.gateway.endorse(signed, transient)
+        finally:
+            self._proposal.orgs = None
+
+    def precheck(self, tx: Transaction) -> None:
+        """As every peer checks it, once this replica has caught up with the endorsing
+        peers: an endorser that committed a block this replica has not read yet
+        reports newer read versions, which are current, not conflicting."""
+        try:
+            super().precheck(tx)
+        except TransactionRefused as exc:
+            if exc.code is not ValidationCode.MVCC_READ_CONFLICT:
+                raise
+            orgs = [e.endorser.split("/", 1)[0] for e in tx.endorsements]
+            self.catch_up_with(orgs)
+            super().precheck(tx)
+
+    def preferred_orgs(self, signed: SignedProposal) -> list[str]:
+        """Organisations to ask first: those the contract's (or function's) policy
+        names, then the caller's own (for a policy open to any organisation)."""
+        proposal = signed.proposal
+        need = requirement(self.store, proposal.contract, proposal.function, ())
+        named = [p.org for policy in need.policies for p in principals(policy) if p.org != "*"]
+        named.append(proposal.creator.split("/", 1)[0])
+        return [org for org in dict.fromkeys(named) if org in self.directory.peers]
+
+    def _directory_for_proposal(self) -> PeerDirectory:
+        first: list[str] = getattr(self._proposal, "orgs", None) or []
+        peers = self.directory.peers
+        order = first + [org for org in peers if org not in first]
+        return PeerDirectory({org: peers[org] for org in order})
+
+    def peer_height(self, org: str) -> int | None:
+        """The height the peer of ``org`` reports now; None if it does not answer."""
+        url = self.directory.peers[org]
+        try:
+            answer = self._status.get(url + STATUS_PATH)
+            height = int(answer.json()["height"]) if answer.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return None
+        if height is not None:
+            with self._heights_lock:
+                self._heights[org] = max(height, self._heights.get(org, 0))
+        return height
+
+    def await_peers(self, orgs: Sequence[str], height: int) -> None:
+        """Wait until the peers of ``orgs`` have committed ``height`` blocks. A peer
+        that does not answer is not waited for (the gateway reports it); one that
+        answers but stays behind is NodeUnavailable after the catch-up timeout."""
+        deadline = time.monotonic() + self._catch_up_timeout_s
+        for org in orgs:
+            with self._heights_lock:
+                known = self._heights.get(org, -1)
+            while known < height:
+                answered = self.peer_height(org)
+                if answered is None:
+                    break
+                known = answered
+                if known >= height:
+                    break
+                if time.monotonic() > deadline:
+                    raise NodeUnavailable(
+                        f"the peer of {org} stays at height {known}, behind this client's "
+                        f"{height}, after {self._catch_up_timeout_s:g} s"
+                    )
+                time.sleep(POLL_S)
+
+    def catch_up_with(self, orgs: Sequence[str]) -> None:
+        """Wait until this replica has committed as many blocks as the peers of ``orgs``
+        report now (NodeUnavailable after the catch-up timeout)."""
+        target = max((h for h in map(self.peer_height, orgs) if h is not None), default=0)
+        deadline = time.monotonic() + self._catch_up_timeout_s
+        while self.store.height() < target:
+            if time.monotonic() > deadline:
+                raise NodeUnavailable(
+                    f"this client stays at height {self.store.height()}, behind the "
+                    f"peers' {target}, after {self._catch_up_timeout_s:g} s"
+                )
+            time.sleep(POLL_S)
+
+
+class TrafficClient(EmbeddedNode):
+    """A consortium client: an embedded node on a client folder that follows the
+    JetStream ordering stream as a read-only replica and whose writes are endorsed by
+    the organisations' peers of ``directory``."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        contracts: Sequence[type[Contract]],
+        servers: Sequence[str],
+        directory: PeerDirectory,
+        clock: Callable[[], int] = wall_clock_ms,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        catch_up_timeout_s: float = CATCH_UP_TIMEOUT_S,
+    ) -> None:
+        made: list[Orderer] = []
+        follow = jetstream_ordering(servers, name="traffic-client")
+
+        def resume(start_seq: int) -> Orderer:
+            orderer = follow(start_seq)
+            made.append(orderer)
+            return orderer
+
+        super().__init__(data_dir, contracts=contracts, clock=clock, resume_orderer=resume)
+        if self.mode != CLIENT_MODE:
+            self.stop()
+            raise DataDirError(f"{data_dir} is not a traffic client folder")
+        built = self.peer
+        # The same store, contracts, stream and (empty) vaults, with endorsement
+        # through the gateway instead of by keys this client does not hold.
+        self.peer = GatewayPeer(
+            store=built.store,
+            runtime=built.runtime,
+            orderer=made[0],
+            vaults=built.vaults,
+            clock=clock,
+            directory=directory,
+            timeout_s=timeout_s,
+            catch_up_timeout_s=catch_up_timeout_s,
+        )
+
+    def catch_up(self, height: int, *, timeout: float = CATCH_UP_TIMEOUT_S) -> None:
+        """Wait until this replica has committed ``height`` blocks (NodeUnavailable
+        after ``timeout`` seconds)."""
+        deadline = time.monotonic() + timeout
+        while self.peer.store.height() < height:
+            if time.monotonic() > deadline:
+                raise NodeUnavailable(
+                    f"this client stays at height {self.peer.store.height()}, behind the "
+                    f"network's {height}, after {timeout:g} s"
+                )
+            time.sleep(POLL_S)
+
+
+def user_keystore(org_folders: Sequence[Path]) -> Keystore:
+    """Every identity but the peers', every CA and every vault key material held in
+    the organisations' folders (demo custody: they lie under one network root)."""
+    entries = {}
+    vault_keys: dict[str, dict[str, str]] = {}
+    cas = {}
+    for folder in org_folders:
+        keystore = Keystore.load(folder / KEYSTORE_FILE)
+        entries.update({e.id: e for e in keystore.entries() if e.cert.role != PEER_ROLE})
+        vault_keys.update(keystore.vault_keys)
+        cas.update(keystore.cas)
+    return Keystore(entries, vault_keys, cas=cas)
+
+
+def create_client_folder(
+    folder: Path,
+    *,
+    genesis_file: Path,
+    org_folders: Sequence[Path],
+    contracts: Sequence[type[Contract]],
+    clock: Callable[[], int] = wall_clock_ms,
+) -> None:
+    """Make a traffic client folder: the user keystore of ``org_folders`` and the
+    consortium's genesis block from ``genesis_file``; the stream brings the rest."""
+    if (folder / NODE_FILE).exists():
+        raise DataDirError(f"{folder} already holds a ledger")
+    folder.mkdir(parents=True, exist_ok=True)
+    user_keystore(org_folders).save(folder / KEYSTORE_FILE)
+    organisations = [f.name for f in org_folders]
+    (folder / NODE_FILE).write_text(
+        json.dumps(
+            {"format": 1, "mode": CLIENT_MODE, "organisations": organisations}, indent=1
+        )
+    )
+    genesis = Transaction.from_json(parse_canonical(genesis_file.read_bytes()))
+    node = EmbeddedNode(folder, contracts=contracts, clock=clock)
+    try:
+        node.peer.bootstrap(genesis, timestamp=genesis.proposal.timestamp)
+    finally:
+        node.stop()
+
+
+__all__ = [
+    "CLIENT_MODE",
+    "GENESIS_FILE",
+    "GatewayPeer",
+    "TrafficClient",
+    "create_client_folder",
+    "user_keystore",
+]

@@ -3,6 +3,7 @@ gateway, serving signed checkpoints, the peer directory, and snapshots to join f
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -15,9 +16,9 @@ from healthledger.api.schemas import PROBLEM_RESPONSES, SignedProposalBody, Tran
 from healthledger.api.transactor import Transactor
 from healthledger.node.consortium_peer import peer_org
 from healthledger.node.embedded import EmbeddedNode
-from healthledger.node.gateway import DIRECTORY_FILE, PeerDirectory, own_endorsement
-from healthledger.node.snapshot import (
-    MEDIA_TYPE,
+from healthledger.node.gateway import DIRECTORY_FILE, PeerDirectory
+from healthledger.node.snapshot import MEDIA_TYPE
+from healthledger.node.snapshot_serving import (
     gather_notes,
     own_note,
     plan_snapshot,
@@ -71,7 +72,7 @@ def network_router(node: EmbeddedNode) -> APIRouter:
             )
         signed, transient = Transactor.signed_call(await canonical_body(request))
         endorsed = await run_in_threadpool(
-            own_endorsement, node.peer, node.keystore.peers(), signed, transient
+            partial(node.peer.endorse_own, signed, transient=transient)
         )
         return endorsed.to_json()
 

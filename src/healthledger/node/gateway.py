@@ -33,7 +33,7 @@ from healthledger.contracts.policy import Policy, choose_endorsers_indexed, sati
 from healthledger.contracts.rules import MEMBERSHIP, MembershipResolver, requirement
 from healthledger.crypto.canonical import canonical_json, parse_canonical
 from healthledger.crypto.errors import CryptoError, SignatureError
-from healthledger.crypto.keys import SigningKey, verify_signature
+from healthledger.crypto.keys import verify_signature
 from healthledger.ledger.errors import LedgerError
 from healthledger.ledger.state import StateView
 from healthledger.ledger.transaction import (
@@ -42,23 +42,22 @@ from healthledger.ledger.transaction import (
     SignedProposal,
     Transaction,
     endorsement_payload,
-    sign_endorsement,
 )
 from healthledger.node.consortium_peer import CONSORTIUM_MODE, peer_org
 from healthledger.node.embedded import EmbeddedNode
-from healthledger.node.errors import DuplicateTransaction, EndorsementFailed, NodeUnavailable
+from healthledger.node.errors import EndorsementFailed, NodeUnavailable
+from healthledger.node.peer import PEER_ROLE as PEER_ROLE  # the role gateways check for
 from healthledger.node.peer import Peer
 
 DIRECTORY_FILE = "directory.json"
 ENDORSE_PATH = "/api/v1/network/endorse"
-PEER_ROLE = "peer"
 DEFAULT_TIMEOUT_S = 10.0
 """How long the gateway waits for one peer's endorsement."""
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
 """A larger answer from a peer is reported as malformed without being parsed."""
 
 LocalEndorse = Callable[[SignedProposal, Mapping[str, Any] | None], Transaction]
-"""Endorses a proposal as the local organisation only (see :func:`own_endorsement`)."""
+"""Endorses a proposal as the local organisation only (see :meth:`Peer.endorse_own`)."""
 
 
 class DirectoryError(NodeUnavailable):
@@ -143,47 +142,6 @@ class BadEndorsement(Exception):
 
 
 # --- the endorsing side ------------------------------------------------------------
-
-
-def own_endorsement(
-    peer: Peer,
-    endorsers: Sequence[tuple[str, SigningKey]],
-    signed: SignedProposal,
-    transient: Mapping[str, Any] | None = None,
-) -> Transaction:
-    """Simulate ``signed`` on ``peer`` and endorse the response with the peer identities
-    of ``endorsers`` registered on the ledger, whether or not they satisfy the policies
-    alone (a gateway gathers the rest). Refuses, as ``Peer.endorse`` does, a proposal
-    that is badly signed, stale, already committed, or for a contract this peer has not
-    installed (UnknownContract) or that is not deployed."""
-    peer.check_proposal(signed)
-    if peer.store.tx_location(signed.tx_id) is not None:
-        raise DuplicateTransaction(f"transaction {signed.tx_id} is already committed")
-    proposal = signed.proposal
-    caller = peer.runtime.caller(proposal.creator, peer.store, at_ms=peer.now())
-    response = peer.runtime.simulate(
-        proposal,
-        tx_id=signed.tx_id,
-        caller=caller,
-        state=peer.store,
-        private=peer.vaults,
-        transient=transient,
-    )
-    need = requirement(peer.store, proposal.contract, proposal.function, response.rwset.writes)
-    if need.failure is not None:
-        raise EndorsementFailed(need.reason)
-    resolver = MembershipResolver()
-    endorsements = []
-    for identity_id, key in endorsers:
-        identity = resolver.resolve(identity_id, peer.store)
-        if identity is not None and not identity.revoked and identity.role == PEER_ROLE:
-            endorsements.append(
-                sign_endorsement(signed.tx_id, response, endorser=identity_id, key=key)
-            )
-    if not endorsements:
-        raise EndorsementFailed("this peer holds no registered, unrevoked peer identity")
-    peer.metrics.endorsements.inc()
-    return Transaction(signed, response, tuple(endorsements))
 
 
 # --- checking an answer ------------------------------------------------------------
@@ -483,16 +441,14 @@ def peer_gateway(
     peer: Peer,
     *,
     org: str,
-    endorsers: Sequence[tuple[str, SigningKey]],
     directory_file: Path,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Gateway:
     """The gateway of a consortium peer of ``org``: endorses as ``org`` in process and
     asks the other organisations' peers listed in ``directory_file``."""
-    keys = list(endorsers)
 
     def local(signed: SignedProposal, transient: Mapping[str, Any] | None) -> Transaction:
-        return own_endorsement(peer, keys, signed, transient)
+        return peer.endorse_own(signed, transient=transient)
 
     return Gateway(
         state=peer.store,
@@ -514,6 +470,5 @@ def consortium_gateway(node: EmbeddedNode) -> Gateway | None:
     return peer_gateway(
         node.peer,
         org=org,
-        endorsers=node.keystore.peers(),
         directory_file=node.data_dir / DIRECTORY_FILE,
     )

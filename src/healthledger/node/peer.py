@@ -12,12 +12,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from healthledger.contracts.context import PrivateData
 from healthledger.contracts.errors import AccessDenied, ContractError
 from healthledger.contracts.policy import choose_endorsers_indexed, satisfied
 from healthledger.contracts.rules import (
     HeightMemo,
     MembershipResolver,
     PolicyEndorsementRule,
+    Requirement,
     requirement,
 )
 from healthledger.contracts.runtime import ContractRuntime
@@ -31,6 +33,7 @@ from healthledger.ledger.errors import NotFound
 from healthledger.ledger.merkle import leaf_hash, verify_inclusion
 from healthledger.ledger.store import LedgerStore, TxLocation
 from healthledger.ledger.transaction import (
+    ProposalResponse,
     SignedProposal,
     Transaction,
     ValidationCode,
@@ -55,6 +58,8 @@ from healthledger.ordering.orderer import Batch, Orderer, OrderingError
 
 log = logging.getLogger(__name__)
 
+PEER_ROLE = "peer"
+"""The role of the identities a peer endorses with."""
 MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
 """Proposals older or newer than this are refused at endorsement (replay window)."""
 
@@ -243,27 +248,7 @@ class Peer:
         ``transient``: private inputs bound by the proposal's transient_hash. Private
         values are staged without an fsync each; one sync makes them durable before the
         transaction can commit (see ``_sync_vaults``)."""
-        self.check_proposal(signed)
-        if self.store.tx_location(signed.tx_id) is not None:
-            raise DuplicateTransaction(f"transaction {signed.tx_id} is already committed")
-        proposal = signed.proposal
-        caller = self.runtime.caller(
-            proposal.creator, self.store, at_ms=self._clock(), resolver=self._resolver
-        )
-        response = self.runtime.simulate(
-            proposal,
-            tx_id=signed.tx_id,
-            caller=caller,
-            state=self.store,
-            private=self.vaults.deferred(),
-            transient=transient,
-            memo=self.memo,
-        )
-        need = requirement(
-            self.store, proposal.contract, proposal.function, response.rwset.writes, self.memo
-        )
-        if need.failure is not None:
-            raise EndorsementFailed(need.reason)
+        response, need = self._simulate(signed, transient, self.vaults.deferred())
         available = []
         for identity_id, key in self._endorsers:
             identity = self._resolver.resolve(identity_id, self.store)
@@ -287,6 +272,58 @@ class Peer:
             )
         self.metrics.endorsements.inc()
         return Transaction(signed, response, tuple(endorsements))
+
+    def endorse_own(
+        self, signed: SignedProposal, *, transient: Mapping[str, Any] | None = None
+    ) -> Transaction:
+        """Simulate a proposal and endorse it with every registered, unrevoked peer
+        identity this peer holds, whether or not they satisfy the policies alone: the
+        answer to another organisation's gateway, which gathers the rest. Private values
+        are durable before this returns (the transaction is ordered by another peer)."""
+        response, _ = self._simulate(signed, transient, self.vaults)
+        endorsements = []
+        for identity_id, key in self._endorsers:
+            identity = self._resolver.resolve(identity_id, self.store)
+            if identity is not None and not identity.revoked and identity.role == PEER_ROLE:
+                endorsements.append(
+                    sign_endorsement(signed.tx_id, response, endorser=identity_id, key=key)
+                )
+        if not endorsements:
+            raise EndorsementFailed("this peer holds no registered, unrevoked peer identity")
+        self.metrics.endorsements.inc()
+        return Transaction(signed, response, tuple(endorsements))
+
+    def _simulate(
+        self,
+        signed: SignedProposal,
+        transient: Mapping[str, Any] | None,
+        private: PrivateData,
+    ) -> tuple[ProposalResponse, Requirement]:
+        """Check ``signed``, simulate it, and what its writes need endorsed; refuses a
+        proposal that is badly signed, stale, already committed, for a contract this
+        peer has not installed, or whose requirement cannot be met."""
+        self.check_proposal(signed)
+        if self.store.tx_location(signed.tx_id) is not None:
+            raise DuplicateTransaction(f"transaction {signed.tx_id} is already committed")
+        proposal = signed.proposal
+        caller = self.runtime.caller(
+            proposal.creator, self.store, at_ms=self._clock(), resolver=self._resolver
+        )
+        response = self.runtime.simulate(
+            proposal,
+            tx_id=signed.tx_id,
+            caller=caller,
+            state=self.store,
+            private=private,
+            transient=transient,
+            memo=self.memo,
+        )
+        need = requirement(
+            self.store, proposal.contract, proposal.function, response.rwset.writes, self.memo
+        )
+        if need.failure is not None:
+            raise EndorsementFailed(need.reason)
+        return response, need
 
     def precheck(self, tx: Transaction) -> None:
         """Refuse ``tx`` unless it would validate against the current state, so that a

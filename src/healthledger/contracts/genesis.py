@@ -15,8 +15,9 @@ from healthledger.contracts.rules import (
     identity_key,
     org_key,
 )
+from healthledger.contracts.system.approval import majority_policy
 from healthledger.contracts.system.lifecycle import CONFIG_KEY, definition_of
-from healthledger.contracts.system.membership import identity_record
+from healthledger.contracts.system.membership import identity_record, organisation_record
 from healthledger.crypto.certs import load_certificate
 from healthledger.crypto.keys import SigningKey
 from healthledger.ledger.transaction import (
@@ -42,12 +43,6 @@ class OrganisationSpec:
     attributes: dict[str, str] = field(default_factory=dict)
 
 
-def lifecycle_majority(orgs: Sequence[str]) -> str:
-    """The default lifecycle policy: a majority of organisations' admins."""
-    principals = ", ".join(f"'{o}.admin'" for o in orgs)
-    return f"OutOf({len(orgs) // 2 + 1}, {principals})"
-
-
 def genesis_transaction(
     *,
     organisations: Sequence[OrganisationSpec],
@@ -63,18 +58,18 @@ def genesis_transaction(
     writes: dict[tuple[str, str], Any] = {}
     for org in organisations:
         load_certificate(org.ca_cert)
-        writes[(MEMBERSHIP, org_key(org.id))] = {
-            "id": org.id,
-            "name": org.name,
-            "kind": org.kind,
-            "ca_cert": org.ca_cert,
-            "attributes": dict(org.attributes),
-            "joined_at": timestamp,
-        }
+        writes[(MEMBERSHIP, org_key(org.id))] = organisation_record(
+            id=org.id,
+            name=org.name,
+            kind=org.kind,
+            ca_cert=org.ca_cert,
+            attributes=org.attributes,
+            joined_at=timestamp,
+        )
     for pem in identity_certs:
         record = identity_record(pem, registered_at=timestamp)
         writes[(MEMBERSHIP, identity_key(record["id"]))] = record
-    policy = lifecycle_policy or lifecycle_majority([o.id for o in organisations])
+    policy = lifecycle_policy or majority_policy([o.id for o in organisations])
     writes[(LIFECYCLE, CONFIG_KEY)] = {"policy": policy}
     for contract in contracts:
         writes[(LIFECYCLE, definition_key(contract.name))] = definition_of(contract)

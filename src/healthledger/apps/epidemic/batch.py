@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 from healthledger.contracts.errors import ContractError
 from healthledger.ledger.transaction import Transaction, ValidationCode
 from healthledger.node.embedded import EmbeddedNode
-from healthledger.node.errors import TransactionRefused
-from healthledger.node.peer import Receipt
+from healthledger.node.errors import NodeError, TransactionRefused
 
 COMMIT_TIMEOUT_S = 30.0
 
@@ -29,21 +27,25 @@ class Call:
 def commit_all(node: EmbeddedNode, calls: list[Call]) -> list[Any]:
     """Endorse every call, order them together and wait for the commits: each call's
     result, or None where the contract refused it or it committed invalid."""
-    pending: list[tuple[Transaction, Future[Receipt]] | None] = []
+    endorsed: list[Transaction | None] = []
     for call in calls:
         salted = None if call.transient is None else node.keystore.with_salt(call.transient)
         signed = node.propose(call.identity, "epidemic", call.function, call.args, transient=salted)
         try:
-            tx = node.peer.endorse(signed, transient=salted)
-            pending.append((tx, node.peer.submit(tx)))
+            endorsed.append(node.peer.endorse(signed, transient=salted))
         except (ContractError, TransactionRefused):
-            pending.append(None)
+            endorsed.append(None)
+    ordered = [tx for tx in endorsed if tx is not None]
+    futures = iter(node.peer.submit_many(ordered) if ordered else [])
     results: list[Any] = []
-    for item in pending:
-        if item is None:
+    for tx in endorsed:
+        if tx is None:
             results.append(None)
             continue
-        tx, future = item
-        receipt = future.result(timeout=COMMIT_TIMEOUT_S)
+        try:
+            receipt = next(futures).result(timeout=COMMIT_TIMEOUT_S)
+        except (ContractError, NodeError):
+            results.append(None)
+            continue
         results.append(tx.response.result if receipt.code is ValidationCode.VALID else None)
     return results

@@ -146,6 +146,7 @@ def test_an_admission_short_of_a_majority_admits_nobody(
         "(membership.propose_organisation; on this machine 'healthledger network admit')"
     ]
     assert not (folder / NODE_FILE).exists()
+    assert SHORT not in Network.load(network.root).orgs  # a failed join records nothing
 
 
 def test_a_new_organisation_is_admitted_by_a_majority_and_its_peer_joins(
@@ -181,6 +182,7 @@ def test_a_new_organisation_is_admitted_by_a_majority_and_its_peer_joins(
             str(network.root / "peers" / "genesis.json"),
             "--jetstream",
             ",".join(network.cluster.urls),
+            "--no-start",  # this test runs it in process
         )
     finally:
         done.set()
@@ -189,6 +191,11 @@ def test_a_new_organisation_is_admitted_by_a_majority_and_its_peer_joins(
     assert "joined:" in joined.stdout and "not checked" not in joined.stdout
     node_file = json.loads((folder / NODE_FILE).read_text())
     assert node_file["org"] == NEW and NEW in node_file["organisations"]
+    # Joined into the network's folder: recorded, so status lists it and down stops it.
+    recorded = Network.load(network.root)
+    [peer] = [p for p in recorded.peers if p.org == NEW]
+    assert peer.joined and peer.pid is None and NEW in recorded.orgs
+    assert f"healthledger node --data {folder} --port {peer.port}" in joined.stdout
 
     network.start_peer(NEW, folder)
     try:

@@ -1,12 +1,14 @@
 """``healthledger network up|status|down`` as a real command: three NATS servers and
 three peer processes, transactions through different peers' APIs, a common head, and
-nothing left running after ``down``."""
+nothing left running after ``down``; ``network status`` names what is wrong with a
+peer (down, stuck, tampered, in the minority, diverged)."""
 
 from __future__ import annotations
 
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,16 +18,35 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
+from healthledger.api.app import create_api
+from healthledger.apps.registry import installed_contracts
 from healthledger.apps.supply.digital_link import check_digit
-from healthledger.cli.network import Network, alive
+from healthledger.cli.network import (
+    PEER_STATES,
+    NatsProcess,
+    Network,
+    PeerProcess,
+    alive,
+    peer_state,
+)
 from healthledger.node.checkpoint import open_note, sign_note
-from healthledger.node.embedded import KEYSTORE_FILE
+from healthledger.node.checkpoint_guard import CheckpointState
+from healthledger.node.consortium import DEMO_ORGS
+from healthledger.node.consortium_peer import found_consortium
+from healthledger.node.embedded import KEYSTORE_FILE, LEDGER_FILE
 from healthledger.node.keystore import Keystore
+from healthledger.ordering.nats_cluster import NatsCluster
+from tests.integration.test_gateway import serve
+from tests.support.jetstream_peer import CHECKPOINT_EVERY, Load, open_peer, wait_for
+from tests.support.nats_cluster import fresh_cluster, nats_cluster
 
 pytestmark = pytest.mark.slow
+
+__all__ = ["nats_cluster"]
 
 ORGS = 3
 
@@ -163,6 +184,7 @@ def test_network_up_reaches_a_common_head_and_down_leaves_nothing(network_dir: P
     [divergence] = report["checkpoints"]["divergences"]
     assert divergence["height"] == 4 and divergence["minority"] == [forked.org]
     assert [p["org"] for p in report["peers"] if p["diverged"]] == [forked.org]
+    assert [p["state"] for p in report["peers"]] == ["ok", "ok", "diverged"]
     table = healthledger("network", "status", "--data", str(network_dir))
     assert "ALARM" in table.stdout and "DIVERGED" in table.stdout
     # A note signed by another organisation's key is refused, not counted.
@@ -204,3 +226,121 @@ def test_network_errors_are_one_line(tmp_path: Path) -> None:
     assert up.returncode == 2
     assert up.stderr.strip().startswith(f"error: port {port} is already in use")
     assert not (tmp_path / "n").exists()
+
+
+# --- what status says of a peer ------------------------------------------------------
+
+
+def wide_status_table(root: Path) -> list[str]:
+    """The lines of ``network status`` as a table, wide enough that no cell is cut."""
+    result = subprocess.run(
+        [sys.executable, "-m", "healthledger.cli.main", "network", "status", "--data", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "250"},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def peer_states(root: Path) -> dict[str, str]:
+    result = healthledger("network", "status", "--data", str(root), "--json")
+    assert result.returncode == 0, result.stderr
+    return {p["org"]: p["state"] for p in json.loads(result.stdout)["peers"]}
+
+
+def test_status_names_a_stuck_a_tampered_and_a_down_peer(
+    tmp_path: Path, nats_cluster: NatsCluster
+) -> None:
+    """Three real consortium peers in this process over real NATS, each serving its
+    API over HTTP, described by a ``network.json``; ``network status`` runs as a
+    command. One peer's disk refuses blocks (its delivery is stuck), another has a
+    stored block changed (its self-check finds it), then the first one's API goes."""
+    cluster = fresh_cluster(nats_cluster)
+    stream = "STATUS_STATES"
+    folders = found_consortium(
+        tmp_path / "peers", plans=DEMO_ORGS[:3], contracts=installed_contracts()
+    )
+    a, b, c = (open_peer(f, stream, cluster.urls).start() for f in folders.values())
+    apis = [serve(create_api(node, demo_custody=True), f"peer-{node.org}") for node in (a, b, c)]
+    Network(
+        orgs=list(folders),
+        nats=[
+            NatsProcess(cluster.name(i), p.client, p.cluster, p.monitor)
+            for i, p in enumerate(cluster.ports)
+        ],
+        peers=[
+            PeerProcess(node.org, int(urlsplit(url).port or 0))
+            for node, (_s, _t, url) in zip((a, b, c), apis, strict=True)
+        ],
+        checkpoint_every=CHECKPOINT_EVERY,
+    ).save(tmp_path)
+    load = Load([a])
+    try:
+        wait_for(lambda: a.peer.accepting and b.peer.accepting, "the peers take writes")
+        load.start()
+        wait_for(lambda: min(n.peer.store.height() for n in (a, b, c)) >= 6, "a few blocks")
+        wait_for(lambda: set(peer_states(tmp_path).values()) == {"ok"}, "every peer ok")
+        # b's disk refuses blocks: it stops delivering rather than skip one.
+        db = sqlite3.connect(b.data_dir / LEDGER_FILE, timeout=30)
+        with db:
+            db.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON blocks "
+                "BEGIN SELECT RAISE(ABORT, 'disk refuses writes'); END"
+            )
+        db.close()
+        # c's stored block 2 is changed in place.
+        db = sqlite3.connect(c.data_dir / LEDGER_FILE, timeout=30)
+        body = bytes(db.execute("SELECT body FROM blocks WHERE height=2").fetchone()[0])
+        tampered = body.replace(b'"name":"site ', b'"name":"SITE ', 1)
+        assert tampered != body
+        with db:
+            db.execute("UPDATE blocks SET body=? WHERE height=2", (tampered,))
+        db.close()
+        wait_for(lambda: b.consortium_status()["delivery"]["stuck"], "b's delivery is stuck")
+        wait_for(lambda: c.guard.state is CheckpointState.TAMPERED, "c finds its tampered block")
+        assert peer_states(tmp_path) == {a.org: "ok", b.org: "stuck", c.org: "tampered"}
+        table = wide_status_table(tmp_path)
+        for org, shown in ((a.org, "ok"), (b.org, "stuck"), (c.org, "TAMPERED")):
+            [row] = [line for line in table if f" {org} " in line]
+            assert row.rstrip(" │").endswith(shown), row
+        assert not any("[" in line for line in table)  # no markup left in the cells
+        server, thread, _url = apis[1]
+        server.should_exit = True
+        thread.join(15)
+        assert peer_states(tmp_path)[b.org] == "down"
+    finally:
+        load.stop()
+        for server, thread, _url in apis:
+            server.should_exit = True
+            thread.join(15)
+        for node in (a, b, c):
+            node.stop()
+
+
+def status_item(**changes: Any) -> dict[str, Any]:
+    """A reachable, healthy peer's status item, with ``changes``."""
+    item = {"height": 9, "healthy": True, "accepting_writes": True, "checkpoint_state": "ok"}
+    return item | changes
+
+
+PEER_STATE_CASES = {
+    "ok": (status_item(), False),
+    "down": (status_item(height=None, healthy=False, checkpoint_state="tampered"), False),
+    "tampered": (status_item(checkpoint_state="tampered", healthy=False), True),
+    "minority": (status_item(checkpoint_state="minority", healthy=False), True),
+    "diverged": (status_item(checkpoint_state="diverged"), False),
+    "stuck": (status_item(delivery_stuck=True, healthy=False), False),
+    "no-ordering": (status_item(accepting_writes=False, healthy=False), False),
+    "unhealthy": (status_item(healthy=False), False),
+}
+
+
+@pytest.mark.parametrize("state", PEER_STATES)
+def test_each_peer_state_is_named_most_serious_first(state: str) -> None:
+    item, in_minority = PEER_STATE_CASES[state]
+    assert peer_state(item, in_minority=in_minority) == state
+    if state == "ok":
+        assert peer_state(item, in_minority=True) == "diverged"  # the notes on disk say so

@@ -29,7 +29,8 @@ from healthledger.crypto.canonical import canonical_json, parse_canonical
 from healthledger.node.consortium import issue_identity
 from healthledger.node.embedded import KEYSTORE_FILE, LEDGER_FILE, NODE_FILE
 from healthledger.node.keystore import Keystore
-from healthledger.node.snapshot import SnapshotError, install_snapshot, stream_check
+from healthledger.node.snapshot import SnapshotError
+from healthledger.node.snapshot_install import install_snapshot, stream_check
 from tests.integration.test_gateway import (
     CDC,
     COMMISSION,

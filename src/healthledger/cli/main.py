@@ -45,6 +45,7 @@ from healthledger.cli.demo import (
 from healthledger.cli.network_admit import admit as network_admit
 from healthledger.cli.network_admit import new_org as network_new_org
 from healthledger.cli.network_join import join as network_join
+from healthledger.cli.network_traffic import network_traffic
 from healthledger.contracts.errors import ContractError
 from healthledger.crypto.errors import CryptoError
 from healthledger.ledger.audit import AuditReport, audit_store
@@ -83,6 +84,7 @@ app.add_typer(network_app, name="network")
 network_app.command("join")(network_join)
 network_app.command("new-org")(network_new_org)
 network_app.command("admit")(network_admit)
+network_app.command("traffic")(network_traffic)
 for _installed in INSTALLED_APPS:
     if _installed.cli is not None:
         _app_cli = _installed.cli()
@@ -439,6 +441,19 @@ def network_up(
         say(f"network up; 'healthledger network down --data {data}' stops it")
 
 
+_PEER_STATE_CELLS = {
+    "ok": "[green]ok[/green]",
+    "down": "[red]down[/red]",
+    "tampered": "[bold red]TAMPERED[/bold red]",
+    "minority": "[bold red]MINORITY[/bold red]",
+    "diverged": "[red]DIVERGED[/red]",
+    "stuck": "[yellow]stuck[/yellow]",
+    "no-ordering": "[yellow]no ordering[/yellow]",
+    "unhealthy": "[yellow]unhealthy[/yellow]",
+}
+"""How the status table shows each of ``network.PEER_STATES``."""
+
+
 @network_app.command("status")
 def network_status(
     data: Path = typer.Option(..., "--data", help="Folder of the network."),
@@ -451,7 +466,7 @@ def network_status(
             print(json.dumps(report))
             return
         table = Table(title=f"network {report['network']}")
-        for column in ("org", "url", "height", "head block", "lag", "checkpoint", "health"):
+        for column in ("org", "url", "height", "head block", "lag", "checkpoint", "state"):
             table.add_column(column)
         for peer in report["peers"]:
             checkpoint = peer["checkpoint"]
@@ -462,11 +477,7 @@ def network_status(
                 (peer["block_hash"] or "-")[:16],
                 str(peer["lag"] if peer["lag"] is not None else "-"),
                 "-" if checkpoint is None else f"{checkpoint['height']}",
-                "[red]DIVERGED[/red]"
-                if peer["diverged"]
-                else "[green]ok[/green]"
-                if peer["healthy"]
-                else "[red]down[/red]",
+                _PEER_STATE_CELLS.get(peer["state"], peer["state"]),
             )
         for server in report["nats"]:
             table.add_row(

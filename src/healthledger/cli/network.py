@@ -11,7 +11,10 @@ Layout of the network folder DIR::
     DIR/logs/<org>.log      one peer's output
 
 Every process is started in its own session, so it outlives the command that started
-it; ``down`` stops them by process id (SIGTERM, then SIGKILL after a timeout).
+it; ``down`` stops them by process id (SIGTERM, then SIGKILL after a timeout). A peer
+brought in later with ``network join`` into ``DIR/peers/<org>`` is recorded beside
+the founders' (``joined``), started with :func:`launch_peer` as they are, listed by
+``status`` and stopped by ``down``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +83,8 @@ class PeerProcess:
     org: str
     port: int
     pid: int | None = None
+    joined: bool = False
+    """Brought in with ``network join`` rather than founded by ``network up``."""
 
 
 @dataclass
@@ -96,6 +101,11 @@ class Network:
     def servers(self) -> list[str]:
         """Client URLs of the NATS servers."""
         return [f"nats://127.0.0.1:{n.client}" for n in self.nats]
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """Base URL of each organisation's peer."""
+        return {p.org: f"http://127.0.0.1:{p.port}" for p in self.peers}
 
     def save(self, root: Path) -> None:
         """Write ``network.json`` atomically."""
@@ -246,9 +256,10 @@ def up(
                 f"a network is already running in {root}; run "
                 f"'healthledger network down --data {root}' first"
             )
-        if len(network.orgs) != orgs:
+        founders = sum(not p.joined for p in network.peers)
+        if founders != orgs:
             raise NetworkError(
-                f"{root} holds a network of {len(network.orgs)} organisations, not {orgs}", 2
+                f"{root} holds a network founded by {founders} organisations, not {orgs}", 2
             )
         say(f"restarting the network in {root}")
     else:
@@ -301,41 +312,56 @@ def _start(root: Path, network: Network, *, timeout: float, say: Callable[[str],
     finally:
         cluster.release()
     say(f"NATS JetStream cluster up: {', '.join(network.servers)}")
+    # Each peer's gateway reaches the other organisations' peers through this directory.
+    write_directories(root / "peers", network.urls)
+    for peer in network.peers:
+        launch_peer(root, network, peer)
+    wait_healthy(root, network.peers, timeout=timeout, say=say)
+
+
+def launch_peer(root: Path, network: Network, peer: PeerProcess) -> None:
+    """Start the peer process of ``peer`` (its folder ``root/peers/<org>``) in its own
+    session, its output appended to ``root/logs/<org>.log``, and record its process id."""
     logs = root / "logs"
     logs.mkdir(exist_ok=True)
-    # Each peer's gateway reaches the other organisations' peers through this directory.
-    write_directories(root / "peers", {p.org: f"http://127.0.0.1:{p.port}" for p in network.peers})
-    for peer in network.peers:
-        with (logs / f"{peer.org}.log").open("ab") as log:
-            proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [
-                    sys.executable,
-                    "-m",
-                    "healthledger.cli.main",
-                    "node",
-                    "--data",
-                    str(root / "peers" / peer.org),
-                    "--port",
-                    str(peer.port),
-                    "--jetstream",
-                    ",".join(network.servers),
-                    "--demo-custody",
-                    "--checkpoint-every",
-                    str(network.checkpoint_every),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        peer.pid = proc.pid
-        network.save(root)
+    with (logs / f"{peer.org}.log").open("ab") as log:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [
+                sys.executable,
+                "-m",
+                "healthledger.cli.main",
+                "node",
+                "--data",
+                str(root / "peers" / peer.org),
+                "--port",
+                str(peer.port),
+                "--jetstream",
+                ",".join(network.servers),
+                "--demo-custody",
+                "--checkpoint-every",
+                str(network.checkpoint_every),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    peer.pid = proc.pid
+    network.save(root)
+
+
+def wait_healthy(
+    root: Path, peers: Sequence[PeerProcess], *, timeout: float, say: Callable[[str], None]
+) -> None:
+    """Wait until every peer of ``peers`` serves and takes writes; NetworkError naming
+    the log of one that exited, or those still waiting after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    waiting = list(network.peers)
+    waiting = list(peers)
     while waiting:
         for peer in list(waiting):
             if not alive(peer.pid, str(root)):
-                raise NetworkError(f"the peer of {peer.org} exited; see {logs / f'{peer.org}.log'}")
+                log = root / "logs" / f"{peer.org}.log"
+                raise NetworkError(f"the peer of {peer.org} exited; see {log}")
             try:
                 answer = http_json(f"http://127.0.0.1:{peer.port}/api/v1/status", timeout=1.0)
             except (OSError, ValueError):
@@ -423,6 +449,7 @@ def status(root: Path) -> dict[str, Any]:
             "minority",
             "tampered",
         }
+        item["state"] = peer_state(item, in_minority=item["org"] in minority)
     del checkpoints["latest"]
     checkpoints["peer_states"] = {
         p["org"]: p["checkpoint_state"] for p in peers if p.get("checkpoint_state")
@@ -436,6 +463,40 @@ def status(root: Path) -> dict[str, Any]:
         "common_head": common,
         "checkpoints": checkpoints,
     }
+
+
+PEER_STATES = (
+    "ok",
+    "down",
+    "tampered",
+    "minority",
+    "diverged",
+    "stuck",
+    "no-ordering",
+    "unhealthy",
+)
+"""What ``status`` says of a peer, most serious first after ``ok``: unreachable; a
+stored block failed its self-check; a majority signed other checkpoints (both stop
+serving); its checkpoints disagree with another's; ordered transactions wait and its
+stream position does not move; it cannot reach the ordering cluster; it reports itself
+unhealthy for another reason."""
+
+
+def peer_state(item: Mapping[str, Any], *, in_minority: bool) -> str:
+    """One of PEER_STATES for a peer's status ``item``; ``in_minority``: the notes on
+    disk put it in the minority of a divergence."""
+    if item["height"] is None:
+        return "down"
+    live = item.get("checkpoint_state")
+    if live in {"tampered", "minority"}:
+        return str(live)
+    if in_minority or live == "diverged":
+        return "diverged"
+    if item.get("delivery_stuck"):
+        return "stuck"
+    if not item.get("accepting_writes"):
+        return "no-ordering"
+    return "ok" if item["healthy"] else "unhealthy"
 
 
 def _checkpoints(root: Path, network: Network) -> dict[str, Any]:

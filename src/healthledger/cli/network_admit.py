@@ -11,7 +11,7 @@ own peers' APIs, each signing with the admin key in its own organisation's folde
 in a real consortium each admin signs on its own machine). The approval that makes a
 majority of the members admits the organisation with its first admin and peer; then
 ``healthledger network join --org ORG --data DIR/peers/ORG ...`` brings its peer in
-from a snapshot.
+from a snapshot, records it in the network and starts it.
 """
 
 from __future__ import annotations

@@ -7,10 +7,16 @@ admit``), which registers its first peer. Otherwise, if its peer identity is not
 registered on the ledger yet and the folder holds the organisation's admin key, the
 command first registers it (``membership.register_identity``, signed by that admin,
 through the existing peer). Then it fetches a snapshot that includes the block that
-registered the peer, verifies everything in it (see ``node.snapshot``), installs it
-and copies the existing peer's directory. The peer is then started with
-``healthledger node --data DIR --jetstream URLS`` and follows the ordering stream
-from the snapshot's position.
+registered the peer, verifies everything in it (see ``node.snapshot_install``),
+installs it and copies the existing peer's directory.
+
+Into a network made by ``healthledger network up`` (the folder is ``DIR/peers/ORG``),
+the peer is recorded in ``DIR/network.json``, every peer's directory names it, and it
+is started in the background as ``up`` starts the others (``--no-start``: recorded
+only), so ``network status`` lists it and ``network down`` stops it; the NATS URLs and
+the genesis default to the network's. Elsewhere the peer is started by hand with
+``healthledger node --data DIR --jetstream URLS`` and follows the ordering stream from
+the snapshot's position.
 """
 
 from __future__ import annotations
@@ -24,19 +30,32 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from healthledger.cli.network import (
+    NETWORK_FILE,
+    Network,
+    NetworkError,
+    PeerProcess,
+    alive,
+    launch_peer,
+    port_free,
+    wait_healthy,
+)
 from healthledger.crypto.canonical import canonical_json
 from healthledger.crypto.errors import CryptoError
 from healthledger.ledger.errors import LedgerError
+from healthledger.node.consortium_peer import GENESIS_FILE
 from healthledger.node.embedded import KEYSTORE_FILE, NODE_FILE, DataDirError
 from healthledger.node.errors import NodeError
-from healthledger.node.gateway import DIRECTORY_FILE, DirectoryError, PeerDirectory
-from healthledger.node.keystore import Keystore
-from healthledger.node.snapshot import (
-    SnapshotError,
-    fetch_snapshot,
-    install_snapshot,
-    stream_check,
+from healthledger.node.gateway import (
+    DIRECTORY_FILE,
+    DirectoryError,
+    PeerDirectory,
+    write_directories,
 )
+from healthledger.node.keystore import Keystore
+from healthledger.node.snapshot import SnapshotError
+from healthledger.node.snapshot_install import fetch_snapshot, install_snapshot, stream_check
+from healthledger.ordering.nats_cluster import free_port
 from healthledger.ordering.solo import wall_clock_ms
 
 EXIT_FAILED = 1
@@ -72,25 +91,126 @@ def join(
     timeout: float = typer.Option(
         120.0, "--timeout", help="Seconds to wait for a snapshot vouched for by a majority."
     ),
+    port: int | None = typer.Option(
+        None,
+        "--port",
+        help="Into a network folder: the peer's API port (default: its earlier one or a free one).",
+    ),
+    no_start: bool = typer.Option(
+        False, "--no-start", help="Into a network folder: record the peer but do not start it."
+    ),
 ) -> None:
     """Join the consortium from a verified snapshot of an existing peer."""
     out = Console(highlight=False, soft_wrap=True)
     try:
         servers = [u.strip() for u in jetstream.split(",") if u.strip()]
+        root = _network_root(data)
+        peer = None
+        if root is not None:
+            if data.absolute().name != org:
+                raise JoinError(
+                    f"{data} is in the network's peers folder but not named {org}: "
+                    f"join into {root / 'peers' / org}",
+                    EXIT_UNUSABLE,
+                )
+            peer = _joining_peer(root, org, port)
+            servers = servers or Network.load(root).servers
+            if genesis is None and (root / "peers" / GENESIS_FILE).is_file():
+                genesis = root / "peers" / GENESIS_FILE
+        elif port is not None:
+            raise JoinError(
+                "--port applies only to a peer folder of a network (DIR/peers/ORG of "
+                "'healthledger network up')",
+                EXIT_UNUSABLE,
+            )
         height, position = _join(
             org, source.rstrip("/"), data, keystore, genesis, servers, timeout, say=out.print
         )
-    except JoinError as exc:
+        if root is None or peer is None:
+            out.print(
+                f"joined: {data} holds the ledger up to block {height}; it follows the "
+                f"ordering stream from position {position + 1} once started with "
+                f"'healthledger node --data {data} --jetstream <NATS URLs>'"
+            )
+            return
+        network = _record_joined_peer(root, peer)
+        out.print(
+            f"joined: {data} holds the ledger up to block {height}; recorded in "
+            f"{root / NETWORK_FILE}"
+        )
+        if no_start:
+            out.print(
+                f"start it with 'healthledger node --data {data} --port {peer.port} "
+                f"--jetstream {','.join(network.servers)} --checkpoint-every "
+                f"{network.checkpoint_every}'"
+            )
+            return
+        # Started as ``network up`` starts the others, waiting until it takes writes.
+        launch_peer(root, network, peer)
+        wait_healthy(root, [peer], timeout=60.0, say=out.print)
+        out.print(
+            f"the peer of {org} runs in the background; 'healthledger network down "
+            f"--data {root}' stops it with the rest"
+        )
+    except (JoinError, NetworkError) as exc:
         _fail(str(exc), exc.code)
     except (DataDirError, DirectoryError, OSError, ValueError) as exc:
         _fail(str(exc), EXIT_UNUSABLE)
     except (SnapshotError, NodeError, LedgerError, CryptoError) as exc:
         _fail(str(exc), EXIT_FAILED)
-    out.print(
-        f"joined: {data} holds the ledger up to block {height}; it follows the ordering "
-        f"stream from position {position + 1} once started with "
-        f"'healthledger node --data {data} --jetstream <NATS URLs>'"
-    )
+
+
+# --- into a network made by ``network up`` ---------------------------------------
+
+
+def _network_root(peer_folder: Path) -> Path | None:
+    """The network folder DIR when ``peer_folder`` is ``DIR/peers/<org>`` of a network
+    made by ``network up``; None otherwise."""
+    folder = peer_folder.absolute()
+    root = folder.parent.parent
+    if folder.parent.name != "peers" or not (root / NETWORK_FILE).is_file():
+        return None
+    return root
+
+
+def _joining_peer(root: Path, org: str, port: int | None) -> PeerProcess:
+    """The record the peer of ``org`` joining the network in ``root`` is to take,
+    checked before it joins: that organisation's recorded one if it had a peer here
+    before (whose process must have stopped), else a new one; on ``port`` if given,
+    else on its recorded port or a free one."""
+    network = Network.load(root)
+    recorded = next((p for p in network.peers if p.org == org), None)
+    if recorded is not None and alive(recorded.pid, str(root)):
+        raise NetworkError(
+            f"the peer of {org} recorded in {root / NETWORK_FILE} still runs "
+            f"(process {recorded.pid}); stop it first"
+        )
+    taken = {p for n in network.nats for p in (n.client, n.cluster, n.monitor)}
+    taken |= {p.port for p in network.peers if p.org != org}
+    if port is None and recorded is not None:
+        port = recorded.port
+    if port is None:
+        port = free_port()
+        while port in taken:
+            port = free_port()
+    if not 1 <= port <= 65535:
+        raise NetworkError(f"port {port} is out of range", EXIT_UNUSABLE)
+    if port in taken or not port_free(port):
+        raise NetworkError(f"port {port} is already in use; choose another --port", EXIT_UNUSABLE)
+    return PeerProcess(org, port, joined=recorded.joined if recorded else True)
+
+
+def _record_joined_peer(root: Path, peer: PeerProcess) -> Network:
+    """Record ``peer`` in ``network.json`` (in place of its organisation's earlier peer,
+    if any) and give every peer folder the directory that names it."""
+    network = Network.load(root)
+    network.peers = [p for p in network.peers if p.org != peer.org] + [peer]
+    if peer.org not in network.orgs:
+        network.orgs.append(peer.org)
+    network.save(root)
+    # The other peers' gateways read the directory afresh each time they use it.
+    write_directories(root / "peers", network.urls)
+    return network
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -83,9 +83,8 @@ class GatewayPeer(Peer):
         self._heights: dict[str, int] = {}
         self._heights_lock = threading.Lock()
 
-    def stop(self) -> None:
-        """Stop following the stream and close the connections to the peers."""
-        super().stop()
+    def close_connections(self) -> None:
+        """Close the connections to the peers."""
         self.gateway.close()
         self._status.close()
 
@@ -208,12 +207,12 @@ class TrafficClient(EmbeddedNode):
 
         super().__init__(data_dir, contracts=contracts, clock=clock, resume_orderer=resume)
         if self.mode != CLIENT_MODE:
-            self.stop()
+            super().stop()
             raise DataDirError(f"{data_dir} is not a traffic client folder")
         built = self.peer
         # The same store, contracts, stream and (empty) vaults, with endorsement
         # through the gateway instead of by keys this client does not hold.
-        self.peer = GatewayPeer(
+        self.gateway_peer = GatewayPeer(
             store=built.store,
             runtime=built.runtime,
             orderer=made[0],
@@ -223,6 +222,12 @@ class TrafficClient(EmbeddedNode):
             timeout_s=timeout_s,
             catch_up_timeout_s=catch_up_timeout_s,
         )
+        self.peer = self.gateway_peer
+
+    def stop(self) -> None:
+        """Stop following the stream, close the stores and the connections to the peers."""
+        super().stop()
+        self.gateway_peer.close_connections()
 
     def catch_up(self, height: int, *, timeout: float = CATCH_UP_TIMEOUT_S) -> None:
         """Wait until this replica has committed ``height`` blocks (NodeUnavailable
@@ -267,9 +272,7 @@ def create_client_folder(
     user_keystore(org_folders).save(folder / KEYSTORE_FILE)
     organisations = [f.name for f in org_folders]
     (folder / NODE_FILE).write_text(
-        json.dumps(
-            {"format": 1, "mode": CLIENT_MODE, "organisations": organisations}, indent=1
-        )
+        json.dumps({"format": 1, "mode": CLIENT_MODE, "organisations": organisations}, indent=1)
     )
     genesis = Transaction.from_json(parse_canonical(genesis_file.read_bytes()))
     node = EmbeddedNode(folder, contracts=contracts, clock=clock)

@@ -27,6 +27,8 @@ from healthledger.ledger.block import BlockHeader
 from healthledger.ledger.errors import LedgerError
 from healthledger.node.checkpoint import Checkpoint, CheckpointWriter
 from healthledger.node.selfcheck import ChainSelfCheck, TamperedBlock
+from healthledger.ordering.nats_tls import connect_options
+from healthledger.ordering.orderer import OrderingError
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +155,9 @@ class CheckpointExchange:
                 reconnect_time_wait=0.5,
                 error_cb=self._on_error,
                 reconnected_cb=self._on_reconnected,
+                **connect_options(),
             )
-        except (OSError, TimeoutError, nats.errors.Error) as exc:
+        except (OSError, TimeoutError, nats.errors.Error, OrderingError) as exc:
             self.error = f"NATS is unavailable: {exc or 'no server answered'}"
             return False
         self._js = self._nc.jetstream(timeout=10.0)

@@ -54,6 +54,8 @@ from healthledger.node.snapshot import (
     vouching,
 )
 from healthledger.ordering.cutter import parse_transaction
+from healthledger.ordering.nats_tls import connect_options
+from healthledger.ordering.orderer import OrderingError
 
 # --- joining -----------------------------------------------------------------------
 
@@ -266,8 +268,9 @@ def verify_position(
                 connect_timeout=timeout_s,
                 max_reconnect_attempts=2,
                 allow_reconnect=True,
+                **connect_options(),
             )
-        except (nats.errors.Error, OSError) as exc:
+        except (nats.errors.Error, OSError, OrderingError) as exc:
             raise SnapshotError(
                 f"cannot reach the ordering cluster to check the position: {exc}"
             ) from exc

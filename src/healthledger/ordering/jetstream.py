@@ -36,6 +36,7 @@ from nats.js.client import JetStreamContext
 
 from healthledger.ledger.transaction import Transaction
 from healthledger.ordering.cutter import BlockCutter, EntryKind, StreamEntry
+from healthledger.ordering.nats_tls import connect_options
 from healthledger.ordering.orderer import Deliver, OrderingError
 from healthledger.ordering.solo import wall_clock_ms
 
@@ -272,6 +273,7 @@ class JetStreamOrderer:
             error_cb=self._on_error,
             disconnected_cb=self._on_disconnected,
             reconnected_cb=self._on_reconnected,
+            **connect_options(),
         )
 
     async def _ensure_stream(self) -> None:

@@ -15,8 +15,14 @@ pytestmark = pytest.mark.slow
 KEYS = {"tx_per_s", "p50_ms", "p99_ms", "peers", "identical"}
 
 
-def test_bench_network_reports_identical_chains_as_json() -> None:
-    result = CliRunner().invoke(app, ["bench", "network", "--tx", "50", "--json"])
+@pytest.mark.parametrize(
+    ("options", "offered", "load"),
+    [([], None, "open loop"), (["--rate", "200", "--batch", "5"], 200.0, "paced open loop")],
+)
+def test_bench_network_reports_identical_chains_as_json(
+    options: list[str], offered: float | None, load: str
+) -> None:
+    result = CliRunner().invoke(app, ["bench", "network", "--tx", "50", *options, "--json"])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures.keys() >= KEYS
@@ -24,3 +30,11 @@ def test_bench_network_reports_identical_chains_as_json() -> None:
     assert figures["peers"] == 3
     assert figures["transactions"] == 50
     assert figures["invalid"] == 0
+    assert figures["offered_tx_per_s"] == offered
+    assert figures["load"].startswith(load)
+
+
+def test_bench_network_refuses_a_negative_rate() -> None:
+    result = CliRunner().invoke(app, ["bench", "network", "--rate", "-5"])
+    assert result.exit_code == 2
+    assert "rate" in result.output

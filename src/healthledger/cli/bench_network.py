@@ -87,6 +87,8 @@ class NetworkFigures:
     """Transactions committed with a code other than VALID."""
     identical: bool
     """True if every peer holds the same block hash at every height."""
+    offered_tx_per_s: float | None = None
+    """Paced open loop: the submit rate offered (None: everything at once)."""
 
     def to_json(self) -> dict[str, Any]:
         """The figures as a JSON object."""
@@ -150,10 +152,13 @@ def measure(
     closed_loop: bool = False,
     batch: int = BATCH,
     submitters: int | None = None,
+    rate: float | None = None,
 ) -> NetworkFigures:
     """One measured run on a fresh three-server cluster and fresh copies of ``template``;
     each of ``submitters`` threads (default: 32 one at a time, 8 for batches) hands
-    ``batch`` transactions at a time to its peer."""
+    ``batch`` transactions at a time to its peer. With ``rate``, chunk i is handed over
+    no sooner than ``i * batch / rate`` seconds after the start (a paced open loop:
+    latency at a sustained load rather than the queue of a burst)."""
     threads = submitters or (SUBMITTERS if batch <= 1 else BATCH_SUBMITTERS)
     label = ("always" if sync_always else "default") + ("-closed" if closed_loop else "-open")
     cluster = NatsCluster(base / f"nats-{label}", sync_always=sync_always).start()
@@ -177,6 +182,8 @@ def measure(
 
         def submit(item: tuple[int, list[Transaction]]) -> None:
             index, chunk = item
+            if rate:
+                time.sleep(max(0.0, start + index * max(1, batch) / rate - time.perf_counter()))
             began = time.perf_counter()
             peer = nodes[index % peers]
             if len(chunk) == 1:
@@ -194,7 +201,7 @@ def measure(
                     future.result(COMMIT_TIMEOUT_S)
 
         chunks = [txs[i : i + batch] for i in range(0, len(txs), max(1, batch))]
-        began = time.perf_counter()
+        began = start = time.perf_counter()
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(submit, enumerate(chunks)))
         published = time.perf_counter() - began
@@ -213,7 +220,11 @@ def measure(
             peers=peers,
             nats_servers=cluster.size,
             sync_interval="always" if sync_always else "default",
-            load=f"closed loop, {threads} submitters" if closed_loop else "open loop",
+            load=f"closed loop, {threads} submitters"
+            if closed_loop
+            else f"paced open loop, {rate:g} tx/s offered"
+            if rate
+            else "open loop",
             batch=max(1, batch),
             submitters=threads,
             blocks=final - start_height,
@@ -225,6 +236,7 @@ def measure(
             local_p50_ms=round(1000 * statistics.median(local), 1),
             invalid=sum(r.code is not ValidationCode.VALID for r in receipts),
             identical=identical_chains([n.store for n in nodes]),
+            offered_tx_per_s=rate or None,
         )
     finally:
         for clock in clocks:
@@ -249,9 +261,10 @@ def network_benchmark(
     peers: int = 3,
     status: Callable[[str], None] | None = None,
     batch: int = BATCH,
+    rate: float | None = None,
 ) -> NetworkFigures:
-    """``healthledger bench network``: one open-loop run, fsync before every ack,
-    ``batch`` transactions per submit call."""
+    """``healthledger bench network``: one open-loop run (paced at ``rate`` tx/s if
+    given), fsync before every ack, ``batch`` transactions per submit call."""
     say = status or (lambda _: None)
     with tempfile.TemporaryDirectory(prefix="hl-bench-network-") as tmp:
         base = Path(tmp)
@@ -263,4 +276,4 @@ def network_benchmark(
         finally:
             node.stop()
         say(f"committing through 3 NATS servers and {peers} peers")
-        return measure(base, base / "template", txs, peers=peers, batch=batch)
+        return measure(base, base / "template", txs, peers=peers, batch=batch, rate=rate)

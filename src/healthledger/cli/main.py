@@ -581,12 +581,22 @@ def bench_proof(
 def bench_network(
     tx: int = typer.Option(3000, "--tx", min=1, help="Transactions to commit."),
     peers: int = typer.Option(3, "--peers", min=1, help="Peers that each commit every block."),
+    rate: float = typer.Option(
+        0.0,
+        "--rate",
+        min=0.0,
+        help="Offer this many tx/s (paced) instead of submitting everything at once (0).",
+    ),
+    batch: int = typer.Option(50, "--batch", min=1, max=500, help="Transactions per submit call."),
     json_output: bool = typer.Option(False, "--json", help="Print figures as one JSON line."),
 ) -> None:
-    """Committed tx/s and submit-to-commit-on-every-peer latency over three NATS servers."""
+    """Committed tx/s and submit-to-commit-on-every-peer latency over three NATS servers:
+    a burst by default (throughput), or a paced load with --rate (latency)."""
     with _reported():
         status = None if json_output else (lambda m: _err().print(f"[dim]{m}…[/dim]"))
-        figures = network_benchmark(tx, peers=peers, status=status).to_json()
+        figures = network_benchmark(
+            tx, peers=peers, status=status, batch=batch, rate=rate or None
+        ).to_json()
         _emit_figures("bench network", figures, json_output=json_output)
 
 

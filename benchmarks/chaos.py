@@ -75,7 +75,9 @@ def run_peer(data: Path, servers: list[str]) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     node = EmbeddedNode(data, contracts=CONTRACTS, resume_orderer=ordering(servers))
-    node.start()
+    # As `healthledger node` runs a consortium peer: a peer restarted while NATS is
+    # (partly) down keeps retrying in the background instead of exiting.
+    node.start(retry=True)
     print("ready", flush=True)
     stop.wait()
     node.stop()

@@ -3,6 +3,7 @@ gateway, serving signed checkpoints, the peer directory, and snapshots to join f
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import Annotated, Any
 
@@ -10,13 +11,19 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from healthledger.api.problems import ApiError, problem
+from healthledger.api.problems import ApiError, problem, problem_for
 from healthledger.api.routes_tx import canonical_body
 from healthledger.api.schemas import PROBLEM_RESPONSES, SignedProposalBody, TransactionBody
 from healthledger.api.transactor import Transactor
+from healthledger.contracts.errors import ContractError
 from healthledger.node.consortium_peer import peer_org
 from healthledger.node.embedded import EmbeddedNode
-from healthledger.node.gateway import DIRECTORY_FILE, PeerDirectory
+from healthledger.node.gateway import (
+    CONTRACT_REFUSAL,
+    DIRECTORY_FILE,
+    PRIVATE_FIELD,
+    PeerDirectory,
+)
 from healthledger.node.snapshot import MEDIA_TYPE
 from healthledger.node.snapshot_serving import (
     gather_notes,
@@ -61,7 +68,13 @@ def network_router(node: EmbeddedNode) -> APIRouter:
         """Simulate a signed proposal and endorse the result under this peer's own
         identity only, for a gateway gathering several organisations' endorsements.
         Refused for a contract this peer has not installed, and when ``org`` names
-        another organisation: a peer never endorses as anyone else."""
+        another organisation: a peer never endorses as anyone else.
+
+        A private write to a collection of the proposal creator's organisation (which
+        this peer does not hold) is answered in ``private`` beside the transaction:
+        ``[{collection, key, salt, value}]``, for the creator's gateway to check against
+        the commitment and keep; the transaction itself holds only the commitment. A
+        write to any other organisation's collection is refused."""
         mine = consortium_org()
         if as_org is not None and as_org != mine:
             raise ApiError(
@@ -71,10 +84,20 @@ def network_router(node: EmbeddedNode) -> APIRouter:
                 )
             )
         signed, transient = Transactor.signed_call(await canonical_body(request))
-        endorsed = await run_in_threadpool(
-            partial(node.peer.endorse_own, signed, transient=transient)
-        )
-        return endorsed.to_json()
+        try:
+            endorsed = await run_in_threadpool(
+                partial(node.peer.endorse_disclosing, signed, transient=transient)
+            )
+        except ContractError as exc:
+            # Marked, so that the gateway can tell the contract's refusal (a business
+            # reason, raised to its caller as on a single node) from a faulty peer.
+            refused = problem_for(exc)
+            extensions = {**refused.extensions, CONTRACT_REFUSAL: True}
+            raise ApiError(replace(refused, extensions=extensions)) from exc
+        answer = endorsed.transaction.to_json()
+        if endorsed.private:
+            answer[PRIVATE_FIELD] = [d.to_json() for d in endorsed.private]
+        return answer
 
     @router.get(
         "/network/checkpoints/{height}",

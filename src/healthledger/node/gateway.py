@@ -11,6 +11,18 @@ organisation's registered peer identities. An answer that fails any check is rep
 with the peer named and never used; the gateway then tries other organisations the
 policies allow, and fails with every fault listed if none satisfy them.
 
+A peer that endorses may write privately to a collection of the proposal creator's
+organisation although it does not hold that vault (ARCHITECTURE.md section 1;
+Fabric's private-data dissemination): it answers the values in a ``private`` field
+beside the transaction, never in it. The gateway, on the creator's organisation's
+peer, checks each against the salted commitment in the read/write set (as the vault
+computes it), refuses a mismatch naming the peer, and stages them durably in its own
+vault before the transaction is ordered; they settle at commit as local ones do.
+
+When every peer asked refuses for a business reason (a contract error), that error is
+raised as it would be on a single node; real faults (bad signatures, malformed or
+disagreeing answers, unreachable peers) are reported with the peer named.
+
 Where each organisation's peer answers is the *peer directory*, ``directory.json`` in
 the peer's data folder: ``{"format": 1, "peers": {"<org>": "<base URL>", ...}}``.
 """
@@ -19,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,9 +41,18 @@ from typing import Any
 
 import httpx
 
-from healthledger.contracts.errors import UnknownContract
-from healthledger.contracts.policy import Policy, choose_endorsers_indexed, satisfied
+from healthledger.contracts.errors import (
+    AccessDenied,
+    ContractError,
+    InvalidArguments,
+    PolicyError,
+    Rejected,
+    UnknownContract,
+    UnknownFunction,
+)
+from healthledger.contracts.policy import Policy, choose_endorsers_indexed, principals, satisfied
 from healthledger.contracts.rules import MEMBERSHIP, MembershipResolver, requirement
+from healthledger.contracts.runtime import ContractFailure
 from healthledger.crypto.canonical import canonical_json, parse_canonical
 from healthledger.crypto.errors import CryptoError, SignatureError
 from healthledger.crypto.keys import verify_signature
@@ -47,10 +69,33 @@ from healthledger.node.consortium_peer import CONSORTIUM_MODE, peer_org
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.errors import EndorsementFailed, NodeUnavailable
 from healthledger.node.peer import PEER_ROLE as PEER_ROLE  # the role gateways check for
-from healthledger.node.peer import Peer
+from healthledger.node.peer import Endorsed, Peer
+from healthledger.node.vault import (
+    Disclosure,
+    DisclosureError,
+    VaultSet,
+    collection_org,
+    match_disclosures,
+)
 
 DIRECTORY_FILE = "directory.json"
 ENDORSE_PATH = "/api/v1/network/endorse"
+PRIVATE_FIELD = "private"
+"""The field of an endorse answer holding the private values of the creator's
+collections (beside the transaction, never in it)."""
+CONTRACT_REFUSAL = "contract_refusal"
+"""Extension of an endorse problem that is the contract's own refusal (a business
+reason), not a fault of the peer."""
+CONTRACT_PROBLEMS: Mapping[str, Callable[[str], ContractError]] = {
+    "invalid-arguments": InvalidArguments,
+    "unknown-contract": UnknownContract,
+    "unknown-function": UnknownFunction,
+    "access-denied": AccessDenied,
+    "policy-error": PolicyError,
+    "rejected": Rejected,
+    "contract-failure": ContractFailure,
+}
+"""The contract error each problem type of a contract refusal stands for."""
 DEFAULT_TIMEOUT_S = 10.0
 """How long the gateway waits for one peer's endorsement."""
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
@@ -119,6 +164,8 @@ class PeerFault:
     org: str
     url: str
     reason: str
+    error: ContractError | None = None
+    """The contract's own refusal, when that is why (a business reason, not a fault)."""
 
     def __str__(self) -> str:
         return f"the peer of {self.org} ({self.url}) {self.reason}"
@@ -135,6 +182,49 @@ class GatewayError(EndorsementFailed):
         detail = "; ".join(str(f) for f in faults)
         super().__init__(f"{message}: {detail}" if detail else message)
         self.faults = tuple(faults)
+
+
+def contract_refusal(
+    faults: Sequence[PeerFault], preferred: Sequence[str] = ()
+) -> ContractError | None:
+    """The contract error to raise when every fault in ``faults`` is a contract's
+    refusal (that of a ``preferred`` organisation's peer first, and one other than "not
+    installed" before that); None when any is a real fault."""
+    if not faults or any(f.error is None for f in faults):
+        return None
+    ranked = sorted(
+        faults,
+        key=lambda f: (isinstance(f.error, UnknownContract), f.org not in preferred),
+    )
+    return ranked[0].error
+
+
+def refusal_from_problem(answer: httpx.Response, *, marked: bool = True) -> ContractError | None:
+    """The contract error a peer's problem answer stands for, if it is marked as the
+    contract's refusal (or, with ``marked=False``, of a contract error's type); None
+    otherwise (a fault of the peer)."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or (marked and body.get(CONTRACT_REFUSAL) is not True):
+        return None
+    slug = str(body.get("type", "")).rsplit("/", 1)[-1]
+    make = CONTRACT_PROBLEMS.get(slug)
+    detail = body.get("detail")
+    if make is None or not isinstance(detail, str):
+        return None
+    if make is InvalidArguments:
+        errors = [
+            {
+                "field": str(e.get("field", "")).removeprefix("args."),
+                "message": str(e.get("message", "")),
+            }
+            for e in body.get("errors") or []
+            if isinstance(e, dict)
+        ]
+        return InvalidArguments(detail, errors)
+    return make(detail)
 
 
 class BadEndorsement(Exception):
@@ -191,6 +281,35 @@ def check_endorsed(
     return tx
 
 
+def check_disclosed(raw: Any, tx: Transaction) -> tuple[Disclosure, ...]:
+    """The private values a peer returned beside ``tx`` (its ``private`` field), if each
+    is well-formed, of a collection of the proposal creator's organisation, and matches
+    a salted commitment in the read/write set exactly as the vault computes it;
+    BadEndorsement naming the first problem otherwise (never the value)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise BadEndorsement(f"sent a malformed endorsement: '{PRIVATE_FIELD}' is not a list")
+    creator_org = tx.proposal.creator.split("/", 1)[0]
+    try:
+        disclosures = tuple(Disclosure.from_json(item) for item in raw)
+    except DisclosureError as exc:
+        raise BadEndorsement(f"sent a malformed private value: {exc}") from exc
+    for disclosure in disclosures:
+        if collection_org(disclosure.collection) != creator_org:
+            raise BadEndorsement(
+                f"returned a private value of collection {disclosure.collection!r}, which "
+                f"is not of the proposal creator's organisation ({creator_org})"
+            )
+    try:
+        match_disclosures(disclosures, tx.response.rwset.private)
+    except DisclosureError as exc:
+        raise BadEndorsement(str(exc)) from exc
+    except CryptoError as exc:  # a value outside the canonical profile
+        raise BadEndorsement(f"sent a malformed private value: {exc}") from exc
+    return disclosures
+
+
 # --- the gateway -------------------------------------------------------------------
 
 
@@ -203,7 +322,8 @@ class _Signer:
 
 class Gateway:
     """Gathers the endorsements a proposal's policies need from the organisations'
-    peers, checks them, and assembles the transaction."""
+    peers, checks them, keeps the private values they return for this organisation's
+    collections, and assembles the transaction."""
 
     def __init__(
         self,
@@ -212,19 +332,23 @@ class Gateway:
         directory: Callable[[], PeerDirectory],
         local_org: str | None = None,
         local: LocalEndorse | None = None,
+        vaults: VaultSet | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         """``state``: the ledger the policies and certificates are read from;
         ``directory``: reads the peer directory (called once per proposal, so an
         edited file takes effect without a restart); ``local``: endorses as
-        ``local_org`` in process (a consortium peer's own gateway), asked first."""
+        ``local_org`` in process (a consortium peer's own gateway), asked first;
+        ``vaults``: where the private values other peers return for this
+        organisation's collections are kept (none: such proposals are refused)."""
         if (local is None) != (local_org is None):
             raise ValueError("local and local_org go together")
         self._state = state
         self._directory = directory
         self._local_org = local_org
         self._local = local
+        self._vaults = vaults
         self._timeout_s = timeout_s
         self._transport = transport
         self._client: httpx.Client | None = None
@@ -249,10 +373,13 @@ class Gateway:
         self, signed: SignedProposal, transient: Mapping[str, Any] | None = None
     ) -> Transaction:
         """The transaction of ``signed`` endorsed as its policies need; GatewayError
-        naming every peer whose answer was refused if they cannot be satisfied."""
+        naming every peer whose answer was refused if they cannot be satisfied, or the
+        contract's error if every peer asked refused for a business reason. Private
+        values returned for this organisation's collections are durable in its vault
+        before this returns."""
         directory = self._directory()
         faults: list[PeerFault] = []
-        gathered: dict[str, Transaction] = {}
+        gathered: dict[str, Endorsed] = {}
         reference = self._first(signed, transient, directory, gathered, faults)
         proposal = signed.proposal
         need = requirement(
@@ -263,8 +390,9 @@ class Gateway:
         while True:
             refused = {f.org for f in faults}
             orgs = [o for o in directory.peers if o not in refused]
-            if self._local_org is not None and self._local_org not in orgs:
-                orgs.insert(0, self._local_org)
+            local = self._local_org
+            if local is not None and local not in orgs and local not in refused:
+                orgs.insert(0, local)
             plan = self._plan(need.policies, gathered, orgs)
             if plan is None:
                 policies = " and ".join(str(p) for p in need.policies)
@@ -283,48 +411,134 @@ class Gateway:
                     gathered[org] = outcome
         endorsements: dict[str, Endorsement] = {}
         for org in plan:
-            for endorsement in gathered[org].endorsements:
+            for endorsement in gathered[org].transaction.endorsements:
                 endorsements.setdefault(endorsement.endorser, endorsement)
+        used = {org: gathered[org] for org in plan}
+        self._keep_private(signed, reference, used, set(gathered), directory)
         return Transaction(signed, reference, tuple(endorsements.values()))
+
+    def _keep_private(
+        self,
+        signed: SignedProposal,
+        reference: ProposalResponse,
+        used: Mapping[str, Endorsed],
+        simulated: set[str],
+        directory: PeerDirectory,
+    ) -> None:
+        """Stage durably, in this organisation's vault, the private values the peers of
+        ``used`` returned (each already checked against the commitment), but those of an
+        organisation whose own peer ``simulated`` it (that peer staged them); refuses when
+        they disagree, when this gateway holds no vault for them, or when a write to a
+        collection it holds came back without its value."""
+        chosen: dict[tuple[str, str], tuple[str, Disclosure]] = {}
+        for org, endorsed in used.items():
+            for disclosure in endorsed.private:
+                place = (disclosure.collection, disclosure.key)
+                seen = chosen.setdefault(place, (org, disclosure))
+                if seen[1] != disclosure:
+                    why = f"returned another value for collection {disclosure.collection!r}"
+                    raise GatewayError(
+                        "the endorsers disagree on a private value",
+                        [
+                            PeerFault(seen[0], self._url(seen[0], directory), why),
+                            PeerFault(org, self._url(org, directory), why),
+                        ],
+                    )
+        held = {d.commitment() for _, d in chosen.values()}
+        # A collection whose own organisation's peer endorsed too was staged by that peer.
+        disclosures = [
+            d for _, d in chosen.values() if collection_org(d.collection) not in simulated
+        ]
+        for write in reference.rwset.private:
+            org = collection_org(write.collection)
+            if self._vaults is None or self._vaults.vault(org) is None or org in simulated:
+                continue  # not ours to keep, or our own peer staged it while simulating
+            if write not in held:
+                raise GatewayError(
+                    f"the endorsers wrote to collection {write.collection!r} without "
+                    "returning its value",
+                    [
+                        PeerFault(o, self._url(o, directory), "kept a private value back")
+                        for o in used
+                    ],
+                )
+        if not disclosures:
+            return
+        if self._vaults is None:
+            collection = disclosures[0].collection
+            raise EndorsementFailed(
+                f"the proposal writes private data to collection {collection!r}, which only "
+                f"the peer of {collection_org(collection)} keeps: send it through that "
+                "organisation's gateway"
+            )
+        try:
+            self._vaults.stage_disclosed(signed.tx_id, disclosures)
+        except AccessDenied as exc:
+            raise EndorsementFailed(str(exc)) from exc
+        except sqlite3.Error as exc:
+            raise NodeUnavailable(f"private data could not be stored durably: {exc}") from exc
+
+    def _url(self, org: str, directory: PeerDirectory) -> str:
+        return "local" if org == self._local_org else directory.peers.get(org, "-")
 
     def _first(
         self,
         signed: SignedProposal,
         transient: Mapping[str, Any] | None,
         directory: PeerDirectory,
-        gathered: dict[str, Transaction],
+        gathered: dict[str, Endorsed],
         faults: list[PeerFault],
     ) -> ProposalResponse:
         """The reference response: the local peer's, or else the first remote peer's
-        that answers with a well-formed, correctly signed endorsement."""
+        that answers with a well-formed, correctly signed endorsement. When the local
+        peer's contract refuses, only the organisations the policies name are asked
+        (one of them may hold what this peer lacks, such as a key in its vault); when
+        every peer asked refuses for a business reason, that contract error is raised."""
+        named = self._named_orgs(signed)
+        local_refused = False
         if self._local is not None and self._local_org is not None:
             try:
                 tx = self._local(signed, transient)
             except UnknownContract as exc:
                 # Not installed here: the peers that have it simulate instead.
-                faults.append(PeerFault(self._local_org, "local", f"cannot endorse: {exc}"))
+                faults.append(PeerFault(self._local_org, "local", f"cannot endorse: {exc}", exc))
+            except ContractError as exc:
+                faults.append(PeerFault(self._local_org, "local", f"refused: {exc}", exc))
+                local_refused = True
             else:
-                gathered[self._local_org] = tx
+                gathered[self._local_org] = Endorsed(tx)
                 return tx.response
         for org in directory.peers:
-            if org in {f.org for f in faults}:
+            if org in {f.org for f in faults} or (local_refused and org not in named):
                 continue
             outcome = self._ask_one(directory, org, signed, transient, None)
             if isinstance(outcome, PeerFault):
                 faults.append(outcome)
                 continue
             gathered[org] = outcome
-            return outcome.response
+            return outcome.transaction.response
+        refusal = contract_refusal(faults, named)
+        if refusal is not None:
+            raise refusal
         raise GatewayError("no peer in the directory gave an endorsement", faults)
 
+    def _named_orgs(self, signed: SignedProposal) -> list[str]:
+        """The organisations the contract's (or function's) policies name."""
+        proposal = signed.proposal
+        need = requirement(self._state, proposal.contract, proposal.function, ())
+        named = [p.org for policy in need.policies for p in principals(policy) if p.org != "*"]
+        return list(dict.fromkeys(named))
+
     def _plan(
-        self, policies: Sequence[Policy], gathered: Mapping[str, Transaction], orgs: Sequence[str]
+        self, policies: Sequence[Policy], gathered: Mapping[str, Endorsed], orgs: Sequence[str]
     ) -> list[str] | None:
         """The organisations whose peers' endorsements satisfy every policy, fewest
         first and those already gathered preferred; None if no choice does."""
         signers: list[_Signer] = []
-        for org, tx in gathered.items():
-            signers += [_Signer(org, PEER_ROLE, e.endorser) for e in tx.endorsements]
+        for org, endorsed in gathered.items():
+            signers += [
+                _Signer(org, PEER_ROLE, e.endorser) for e in endorsed.transaction.endorsements
+            ]
         # Most proposals need no other peer: then membership state is not read at all.
         plan = _choose(policies, signers)
         if plan is not None:
@@ -355,8 +569,8 @@ class Gateway:
         signed: SignedProposal,
         transient: Mapping[str, Any] | None,
         reference: ProposalResponse,
-    ) -> list[tuple[str, Transaction | PeerFault]]:
-        """Ask the peers of ``orgs`` at once; each one's transaction or fault."""
+    ) -> list[tuple[str, Endorsed | PeerFault]]:
+        """Ask the peers of ``orgs`` at once; each one's endorsement or fault."""
         if len(orgs) == 1:
             return [(orgs[0], self._ask_one(directory, orgs[0], signed, transient, reference))]
         with ThreadPoolExecutor(max_workers=len(orgs), thread_name_prefix="gateway") as pool:
@@ -376,7 +590,7 @@ class Gateway:
         signed: SignedProposal,
         transient: Mapping[str, Any] | None,
         reference: ProposalResponse | None,
-    ) -> Transaction | PeerFault:
+    ) -> Endorsed | PeerFault:
         url = directory.peers.get(org)
         if url is None:
             return PeerFault(org, "-", "is not in the peer directory")
@@ -393,17 +607,22 @@ class Gateway:
         except httpx.HTTPError as exc:
             return PeerFault(org, url, f"is unreachable: {exc}")
         if answer.status_code != 200:
-            return PeerFault(org, url, f"refused to endorse: {_problem_detail(answer)}")
+            return PeerFault(
+                org,
+                url,
+                f"refused to endorse: {problem_detail(answer)}",
+                refusal_from_problem(answer),
+            )
         if len(answer.content) > MAX_ANSWER_BYTES:
             return PeerFault(org, url, "sent a malformed endorsement: the answer is too large")
         try:
             raw = parse_canonical(answer.content)
         except (CryptoError, ValueError) as exc:
             return PeerFault(org, url, f"sent a malformed endorsement: {exc}")
+        private = raw.pop(PRIVATE_FIELD, None) if isinstance(raw, dict) else None
         try:
-            return check_endorsed(
-                raw, org=org, signed=signed, reference=reference, state=self._state
-            )
+            tx = check_endorsed(raw, org=org, signed=signed, reference=reference, state=self._state)
+            return Endorsed(tx, check_disclosed(private, tx))
         except BadEndorsement as exc:
             return PeerFault(org, url, str(exc))
 
@@ -426,7 +645,7 @@ def _choose(policies: Sequence[Policy], signers: Sequence[_Signer]) -> list[str]
     return list(dict.fromkeys(signers[i].org for i in chosen))
 
 
-def _problem_detail(answer: httpx.Response) -> str:
+def problem_detail(answer: httpx.Response) -> str:
     """``status title: detail`` of a problem answer, or the status alone."""
     try:
         body = answer.json()
@@ -455,6 +674,7 @@ def peer_gateway(
         directory=lambda: PeerDirectory.load(directory_file),
         local_org=org,
         local=local,
+        vaults=peer.vaults,
         timeout_s=timeout_s,
     )
 

@@ -53,7 +53,7 @@ from healthledger.node.errors import (
 )
 from healthledger.node.events import EventHub
 from healthledger.node.metrics import NodeMetrics
-from healthledger.node.vault import VaultSet
+from healthledger.node.vault import Disclosure, VaultSet
 from healthledger.ordering.orderer import Batch, Orderer, OrderingError
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,16 @@ class Receipt:
             "log_index": self.log_index,
             "timestamp": self.timestamp,
         }
+
+
+@dataclass(frozen=True)
+class Endorsed:
+    """This peer's endorsement for another organisation's gateway, and the private
+    values the proposal wrote to its creator's collections, which this peer does not
+    hold: they go back to that gateway only, never into the transaction."""
+
+    transaction: Transaction
+    private: tuple[Disclosure, ...] = ()
 
 
 def new_validator(
@@ -248,7 +258,10 @@ class Peer:
         ``transient``: private inputs bound by the proposal's transient_hash. Private
         values are staged without an fsync each; one sync makes them durable before the
         transaction can commit (see ``_sync_vaults``)."""
-        response, need = self._simulate(signed, transient, self.vaults.deferred())
+        private = self.vaults.for_proposal(
+            signed.proposal.creator, transient, durable=False, disclose=False
+        )
+        response, need = self._simulate(signed, transient, private)
         available = []
         for identity_id, key in self._endorsers:
             identity = self._resolver.resolve(identity_id, self.store)
@@ -279,8 +292,32 @@ class Peer:
         """Simulate a proposal and endorse it with every registered, unrevoked peer
         identity this peer holds, whether or not they satisfy the policies alone: the
         answer to another organisation's gateway, which gathers the rest. Private values
-        are durable before this returns (the transaction is ordered by another peer)."""
-        response, _ = self._simulate(signed, transient, self.vaults)
+        are durable before this returns (the transaction is ordered by another peer);
+        a write to a collection this peer does not hold is refused."""
+        private = self.vaults.for_proposal(signed.proposal.creator, transient, durable=True)
+        return self._endorse_as_peer(signed, transient, private)
+
+    def endorse_disclosing(
+        self, signed: SignedProposal, *, transient: Mapping[str, Any] | None = None
+    ) -> Endorsed:
+        """As ``endorse_own``, but a private write to a collection of the proposal
+        creator's organisation, which this peer does not hold, is committed to (salted
+        as every endorser salts it) and its value returned beside the endorsement, for
+        the creator's gateway to check and keep; any other foreign collection is
+        refused (see ``node.vault.ProposalStaging``)."""
+        private = self.vaults.for_proposal(
+            signed.proposal.creator, transient, durable=True, disclose=True
+        )
+        tx = self._endorse_as_peer(signed, transient, private)
+        return Endorsed(tx, tuple(private.disclosures))
+
+    def _endorse_as_peer(
+        self,
+        signed: SignedProposal,
+        transient: Mapping[str, Any] | None,
+        private: PrivateData,
+    ) -> Transaction:
+        response, _ = self._simulate(signed, transient, private)
         endorsements = []
         for identity_id, key in self._endorsers:
             identity = self._resolver.resolve(identity_id, self.store)
@@ -617,4 +654,4 @@ class Peer:
         }
 
 
-__all__ = ["ContractError", "Peer", "Receipt", "new_validator"]
+__all__ = ["ContractError", "Endorsed", "Peer", "Receipt", "new_validator"]

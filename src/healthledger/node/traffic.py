@@ -9,9 +9,13 @@ endorses nothing itself: :class:`GatewayPeer` sends each signed proposal through
 :class:`~healthledger.node.gateway.Gateway` to the peers its policy names, and orders
 the endorsed transaction through JetStream like any other client.
 
-Private data is staged by the peer that simulates a proposal, in that peer's own
-vaults: a private write lands on the endorsing peer, never on the client, whose
-vaults stay empty.
+A proposal with private inputs (a transient map) goes to the gateway of its
+creator's organisation's peer instead (``/api/v1/proposals/endorse``), the gateway a
+real client of that organisation would use: the private values it writes to that
+organisation's collections are kept in that peer's vault (staged there by the peer
+itself, or returned to that gateway by the endorsing peer and checked against their
+commitments), never on the client, whose vaults stay empty. The client checks the
+transaction it gets back as every peer will (``precheck``) before ordering it.
 """
 
 from __future__ import annotations
@@ -29,13 +33,27 @@ from healthledger.contracts.contract import Contract
 from healthledger.contracts.policy import principals
 from healthledger.contracts.rules import requirement
 from healthledger.contracts.runtime import ContractRuntime
-from healthledger.crypto.canonical import parse_canonical
+from healthledger.crypto.canonical import canonical_json, parse_canonical
+from healthledger.crypto.errors import CryptoError
+from healthledger.ledger.errors import LedgerError
 from healthledger.ledger.store import LedgerStore
 from healthledger.ledger.transaction import SignedProposal, Transaction, ValidationCode
 from healthledger.node.consortium_peer import GENESIS_FILE, jetstream_ordering
 from healthledger.node.embedded import KEYSTORE_FILE, NODE_FILE, DataDirError, EmbeddedNode
-from healthledger.node.errors import DuplicateTransaction, NodeUnavailable, TransactionRefused
-from healthledger.node.gateway import DEFAULT_TIMEOUT_S, PEER_ROLE, Gateway, PeerDirectory
+from healthledger.node.errors import (
+    DuplicateTransaction,
+    EndorsementFailed,
+    NodeUnavailable,
+    TransactionRefused,
+)
+from healthledger.node.gateway import (
+    DEFAULT_TIMEOUT_S,
+    PEER_ROLE,
+    Gateway,
+    PeerDirectory,
+    problem_detail,
+    refusal_from_problem,
+)
 from healthledger.node.keystore import Keystore
 from healthledger.node.peer import Peer
 from healthledger.node.vault import VaultSet
@@ -44,6 +62,7 @@ from healthledger.ordering.solo import wall_clock_ms
 
 CLIENT_MODE = "client"
 STATUS_PATH = "/api/v1/status"
+PROPOSAL_ENDORSE_PATH = "/api/v1/proposals/endorse"
 CATCH_UP_TIMEOUT_S = 30.0
 """How long the client waits for a peer to commit the blocks it has committed itself."""
 POLL_S = 0.05
@@ -71,6 +90,7 @@ class GatewayPeer(Peer):
             store=store, runtime=runtime, orderer=orderer, endorsers=(), vaults=vaults, clock=clock
         )
         self.directory = directory
+        self._timeout_s = timeout_s
         self._catch_up_timeout_s = catch_up_timeout_s
         self._proposal = threading.local()
         self.gateway = Gateway(
@@ -98,11 +118,52 @@ class GatewayPeer(Peer):
             raise DuplicateTransaction(f"transaction {signed.tx_id} is already committed")
         preferred = self.preferred_orgs(signed)
         self.await_peers(preferred, self.store.height())
+        creator_org = signed.proposal.creator.split("/", 1)[0]
+        if transient is not None and creator_org in self.directory.peers:
+            return self.endorse_at(creator_org, signed, transient)
         self._proposal.orgs = preferred
         try:
             return self.gateway.endorse(signed, transient)
         finally:
             self._proposal.orgs = None
+
+    def endorse_at(
+        self, org: str, signed: SignedProposal, transient: Mapping[str, Any]
+    ) -> Transaction:
+        """The transaction of ``signed`` endorsed through the gateway of ``org``'s peer,
+        which keeps the private values of ``org``'s collections; checked as every peer
+        will check it. The contract's refusal is raised as the contract error it is;
+        any other refusal is EndorsementFailed naming the peer."""
+        url = self.directory.peers[org]
+        body: dict[str, Any] = signed.to_json()
+        body["transient"] = dict(transient)
+        try:
+            answer = self._status.post(
+                url + PROPOSAL_ENDORSE_PATH,
+                content=canonical_json(body),
+                headers={"Content-Type": "application/json"},
+                # That gateway may wait as long for each peer it asks in turn.
+                timeout=3 * self._timeout_s,
+            )
+        except httpx.HTTPError as exc:
+            raise NodeUnavailable(f"the gateway of {org} ({url}) is unreachable: {exc}") from exc
+        if answer.status_code != 200:
+            refusal = refusal_from_problem(answer, marked=False)
+            if refusal is not None:
+                raise refusal
+            raise EndorsementFailed(
+                f"the gateway of {org} ({url}) refused to endorse: {problem_detail(answer)}"
+            )
+        try:
+            tx = Transaction.from_json(parse_canonical(answer.content))
+        except (LedgerError, CryptoError, ValueError, TypeError) as exc:
+            raise EndorsementFailed(
+                f"the gateway of {org} ({url}) sent a malformed transaction: {exc}"
+            ) from exc
+        if tx.signed_proposal.canonical != signed.canonical:
+            raise EndorsementFailed(f"the gateway of {org} ({url}) endorsed a different proposal")
+        self.precheck(tx)
+        return tx
 
     def precheck(self, tx: Transaction) -> None:
         """As every peer checks it, once this replica has caught up with the endorsing

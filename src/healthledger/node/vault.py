@@ -15,6 +15,18 @@ and one SQLite transaction and one fsync write every value staged so far (group
 commit). A value lost with the process before its sync belonged to a transaction
 that was never ordered. Settling needs no fsync of its own: a settle lost to a
 crash is redone from the ledger when the peer starts.
+
+In a consortium each peer holds only its own organisation's vault. A peer that
+simulates a proposal may still write to a collection of the organisation of the
+proposal's creator (``ProposalStaging`` with ``disclose``): it computes the commitment
+and hands the value, the salt and the key back to the creator's gateway only (a
+``Disclosure``), which checks it against the commitment and stages it in the
+creator's vault (``Vault.stage_disclosed``). The requester sent those values itself,
+so returning them leaks nothing; any other organisation's collection is refused.
+So that every endorser of a proposal (the creator's own peer among them) commits to
+the same salt, a write to a creator's collection from a proposal with a transient map
+is salted with an HMAC keyed by a hash of that map (which carries a random ``_salt``
+and is known only to the requester and the endorsers), not by one vault's secret.
 """
 
 from __future__ import annotations
@@ -24,7 +36,8 @@ import hmac
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +80,92 @@ def value_hash(salt: bytes, value: Any) -> str:
     return hashlib.sha256(salt + canonical_json(value)).hexdigest()
 
 
+def transient_salt_key(transient: Mapping[str, Any] | None) -> bytes | None:
+    """The key that salts writes to the proposal creator's collections: SHA-256 over a
+    domain tag and the canonical transient map; None without a transient map."""
+    if transient is None:
+        return None
+    return hashlib.sha256(b"healthledger/private-salt\n" + canonical_json(dict(transient))).digest()
+
+
+def derived_salt(salt_key: bytes, tx_id: str, collection: str, key: str) -> bytes:
+    """The salt of ``key`` of ``collection`` in ``tx_id`` under ``salt_key``."""
+    return hmac.new(salt_key, f"{tx_id}\n{collection}\n{key}".encode(), hashlib.sha256).digest()
+
+
+def collection_org(collection: str) -> str:
+    """The organisation whose vault holds ``collection`` (``org/name``)."""
+    return collection.split("/", 1)[0]
+
+
+class DisclosureError(ValueError):
+    """A disclosed private value is malformed or does not match its commitment."""
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """A private value written by a peer that does not hold its collection's vault,
+    returned to the creator's gateway beside the endorsement (never on chain, never
+    in the transaction, never logged)."""
+
+    collection: str
+    """``org/name``: the collection of the proposal creator's organisation."""
+    key: str
+    """The key in the clear (the chain holds its hash)."""
+    salt: bytes
+    """The salt the endorsing peer committed with."""
+    value: Any
+    """The value in the clear."""
+
+    def commitment(self) -> PrivateWrite:
+        """The on-chain commitment, computed as the vault computes it."""
+        return PrivateWrite(self.collection, key_hash(self.key), value_hash(self.salt, self.value))
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (salt in hex)."""
+        return {
+            "collection": self.collection,
+            "key": self.key,
+            "salt": self.salt.hex(),
+            "value": self.value,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Disclosure:
+        """Parse the JSON form; DisclosureError naming the field, never the value."""
+        if not isinstance(raw, Mapping) or set(raw) != {"collection", "key", "salt", "value"}:
+            raise DisclosureError(
+                "a private value is an object with collection, key, salt and value"
+            )
+        collection, key, salt = raw["collection"], raw["key"], raw["salt"]
+        if not isinstance(collection, str) or "/" not in collection:
+            raise DisclosureError("a private value's collection is not 'org/name'")
+        if not isinstance(key, str) or not key:
+            raise DisclosureError(f"a private value of {collection!r} has no key")
+        try:
+            salt_bytes = bytes.fromhex(salt) if isinstance(salt, str) else b""
+        except ValueError:
+            salt_bytes = b""
+        if len(salt_bytes) != hashlib.sha256().digest_size:
+            raise DisclosureError(f"a private value of {collection!r} has no 32-byte hex salt")
+        if raw["value"] is None:
+            raise DisclosureError(f"a private value of {collection!r} is null")
+        return cls(collection, key, salt_bytes, raw["value"])
+
+
+def match_disclosures(disclosures: Sequence[Disclosure], writes: Sequence[PrivateWrite]) -> None:
+    """Check that every disclosure is one of ``writes`` (same collection, key hash and
+    salted value hash, computed as the vault computes them); DisclosureError naming
+    the collection otherwise."""
+    committed = set(writes)
+    for disclosure in disclosures:
+        if disclosure.commitment() not in committed:
+            raise DisclosureError(
+                f"returned a value for collection {disclosure.collection!r} that does not "
+                "match the commitment in the read/write set"
+            )
+
+
 class Vault:
     """An organisation's encrypted private-data store, in its own SQLite file."""
 
@@ -95,15 +194,52 @@ class Vault:
         """True if ``collection`` (``org/name``) belongs to this vault's organisation."""
         return collection.split("/", 1)[0] == self.org
 
-    def stage(
-        self, tx_id: str, collection: str, key: str, value: Any, *, durable: bool = True
-    ) -> PrivateWrite:
-        """Seal ``value`` as pending for ``tx_id`` and return its on-chain commitment;
-        with ``durable=False`` it is written only at the next ``sync``, which must come
-        before the transaction is ordered."""
-        salt = hmac.new(
+    def salt(self, tx_id: str, collection: str, key: str) -> bytes:
+        """The salt this vault commits ``key`` of ``collection`` with in ``tx_id``: an
+        HMAC under the vault's secret, so nobody else can test guesses."""
+        return hmac.new(
             self._secret, f"{tx_id}\n{collection}\n{key}".encode(), hashlib.sha256
         ).digest()
+
+    def stage(
+        self,
+        tx_id: str,
+        collection: str,
+        key: str,
+        value: Any,
+        *,
+        durable: bool = True,
+        salt: bytes | None = None,
+    ) -> PrivateWrite:
+        """Seal ``value`` as pending for ``tx_id`` and return its on-chain commitment
+        (salted with ``salt``, by default this vault's own); with ``durable=False`` it is
+        written only at the next ``sync``, which must come before the transaction is
+        ordered."""
+        if salt is None:
+            salt = self.salt(tx_id, collection, key)
+        self._stage_row(tx_id, collection, key, value, salt, durable=durable)
+        return PrivateWrite(collection, key_hash(key), value_hash(salt, value))
+
+    def stage_disclosed(
+        self, tx_id: str, disclosure: Disclosure, *, durable: bool = True
+    ) -> PrivateWrite:
+        """Seal a value another peer committed to (with its own salt) as pending for
+        ``tx_id``, as ``stage`` does; AccessDenied if the collection is not ours."""
+        if not self.owns(disclosure.collection):
+            raise AccessDenied(f"collection {disclosure.collection!r} is not of {self.org}")
+        self._stage_row(
+            tx_id,
+            disclosure.collection,
+            disclosure.key,
+            disclosure.value,
+            disclosure.salt,
+            durable=durable,
+        )
+        return disclosure.commitment()
+
+    def _stage_row(
+        self, tx_id: str, collection: str, key: str, value: Any, salt: bytes, *, durable: bool
+    ) -> None:
         aad = f"{collection}\n{key}".encode()
         sealed, data_key = seal(canonical_json(value), associated_data=aad)
         wrapped = wrap_key(data_key, self._key.public_bytes())
@@ -120,7 +256,6 @@ class Vault:
             self._staged += 1
         if durable:
             self.sync()
-        return PrivateWrite(collection, key_hash(key), value_hash(salt, value))
 
     def sync(self) -> bool:
         """Write and fsync every value staged so far; False if there was none.
@@ -263,18 +398,50 @@ class VaultSet:
         return None if vault is None else vault.read(collection, key)
 
     def stage(
-        self, tx_id: str, collection: str, key: str, value: Any, *, durable: bool = True
+        self,
+        tx_id: str,
+        collection: str,
+        key: str,
+        value: Any,
+        *,
+        durable: bool = True,
+        salt: bytes | None = None,
     ) -> PrivateWrite:
         """Stage a value in the owning organisation's vault (see ``Vault.stage``)."""
-        vault = self._vaults.get(collection.split("/", 1)[0])
+        vault = self._vaults.get(collection_org(collection))
         if vault is None:
             raise AccessDenied(f"this peer holds no vault for collection {collection!r}")
-        return vault.stage(tx_id, collection, key, value, durable=durable)
+        return vault.stage(tx_id, collection, key, value, durable=durable, salt=salt)
 
-    def deferred(self) -> DeferredStaging:
-        """These vaults as a contract sees them, staging without waiting for the disk:
-        ``sync`` must run before a transaction that staged through them is ordered."""
-        return DeferredStaging(self)
+    def stage_disclosed(self, tx_id: str, disclosures: Sequence[Disclosure]) -> None:
+        """Stage values other peers committed to for ``tx_id`` in the owning vaults, all
+        durable (one sync per vault) before this returns; AccessDenied, staging none, if
+        this peer holds the vault of none of them."""
+        for disclosure in disclosures:
+            if collection_org(disclosure.collection) not in self._vaults:
+                raise AccessDenied(
+                    f"this peer holds no vault for collection {disclosure.collection!r}: its "
+                    "private values can be kept only by that organisation's peer"
+                )
+        for disclosure in disclosures:
+            vault = self._vaults[collection_org(disclosure.collection)]
+            vault.stage_disclosed(tx_id, disclosure, durable=False)
+        self.sync()
+
+    def for_proposal(
+        self,
+        creator: str,
+        transient: Mapping[str, Any] | None,
+        *,
+        durable: bool,
+        disclose: bool = False,
+    ) -> ProposalStaging:
+        """These vaults as a contract sees them while one proposal of ``creator`` is
+        simulated (see ``ProposalStaging``); with ``durable=False`` ``sync`` must run
+        before a transaction that staged through them is ordered."""
+        return ProposalStaging(
+            self, creator.split("/", 1)[0], transient, durable=durable, disclose=disclose
+        )
 
     def sync(self) -> int:
         """Make every staged value durable; the number of vaults that had to sync."""
@@ -314,17 +481,55 @@ class VaultSet:
             vault.close()
 
 
-class DeferredStaging:
-    """A VaultSet's contract-facing side (contracts.context.PrivateData) that stages
-    values without an fsync each; ``VaultSet.sync`` makes them durable."""
+class ProposalStaging:
+    """A VaultSet's contract-facing side (contracts.context.PrivateData) for one
+    proposal. A write to a collection this peer holds is staged in its vault (durably,
+    or at the next ``VaultSet.sync``); with ``disclose`` (this peer endorses for the
+    creator's gateway), one to a collection of the creator's organisation that this
+    peer does not hold is kept in ``disclosures`` to travel back to that gateway only;
+    any other collection is refused. Writes to the creator's collections are salted
+    from the transient map, so every endorser commits to the same salt."""
 
-    def __init__(self, vaults: VaultSet) -> None:
+    def __init__(
+        self,
+        vaults: VaultSet,
+        creator_org: str,
+        transient: Mapping[str, Any] | None,
+        *,
+        durable: bool,
+        disclose: bool,
+    ) -> None:
         self._vaults = vaults
+        self._creator_org = creator_org
+        self._salt_key = transient_salt_key(transient)
+        self._durable = durable
+        self._disclose = disclose
+        self.disclosures: list[Disclosure] = []
+        """The values written to the creator's collections, in order."""
 
     def read(self, collection: str, key: str) -> Any | None:
         """Committed value, if this peer holds the collection's vault."""
         return self._vaults.read(collection, key)
 
     def stage(self, tx_id: str, collection: str, key: str, value: Any) -> PrivateWrite:
-        """Stage a value, durable at the next ``VaultSet.sync``."""
-        return self._vaults.stage(tx_id, collection, key, value, durable=False)
+        """Stage a value this peer may keep, or disclose one of the creator's."""
+        org = collection_org(collection)
+        salt = None
+        if org == self._creator_org and self._salt_key is not None:
+            salt = derived_salt(self._salt_key, tx_id, collection, key)
+        if self._vaults.vault(org) is not None or not self._disclose:
+            return self._vaults.stage(
+                tx_id, collection, key, value, durable=self._durable, salt=salt
+            )
+        held = self._vaults.all()
+        if org != self._creator_org or (salt is None and not held):
+            raise AccessDenied(
+                f"this peer holds no vault for collection {collection!r}, and it is not a "
+                f"collection of the proposal creator's organisation ({self._creator_org}): "
+                "a peer writes only to its own or the requester's collections"
+            )
+        if salt is None:
+            salt = held[0].salt(tx_id, collection, key)
+        disclosure = Disclosure(collection, key, salt, value)
+        self.disclosures.append(disclosure)
+        return disclosure.commitment()

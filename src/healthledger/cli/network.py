@@ -53,6 +53,8 @@ from healthledger.ordering.nats_cluster import NatsCluster, NatsClusterError, Se
 NETWORK_FILE = "network.json"
 NATS_SERVERS = 3
 MIN_ORGS = 3
+REBIND_ATTEMPTS = 3
+"""Starts of a peer whose self-chosen port another program took meanwhile."""
 CHECKPOINTS_COMPARED = 50
 """Status compares each peer's most recent this many checkpoints."""
 
@@ -248,6 +250,7 @@ def up(
     if not root.parent.is_dir():
         raise NetworkError(f"{root.parent} does not exist", 2)
     marker = str(root)
+    rebind = False
     if (root / NETWORK_FILE).exists():
         network = Network.load(root)
         pids = [n.pid for n in network.nats] + [p.pid for p in network.peers]
@@ -266,6 +269,7 @@ def up(
         if root.is_dir() and any(root.iterdir()):
             raise NetworkError(f"{root} is not empty and holds no network", 2)
         nats_ports, peer_ports = _plan_ports(orgs, base_port)
+        rebind = base_port is None
         plans = DEMO_ORGS[:orgs]
         network = Network(
             orgs=[p.id for p in plans],
@@ -283,14 +287,24 @@ def up(
         say(f"founded a consortium of {orgs} organisations in {root}")
     _check_ports(network)
     try:
-        _start(root, network, timeout=timeout, say=say)
+        _start(root, network, timeout=timeout, say=say, rebind=rebind)
     except BaseException:
         down(root, timeout=5.0, say=lambda _m: None)
         raise
     return network
 
 
-def _start(root: Path, network: Network, *, timeout: float, say: Callable[[str], None]) -> None:
+def _start(
+    root: Path,
+    network: Network,
+    *,
+    timeout: float,
+    say: Callable[[str], None],
+    rebind: bool = False,
+) -> None:
+    """Start the NATS servers, then the peers, and wait until all are healthy. With
+    ``rebind`` (ports this command chose itself), a peer whose port another program
+    took meanwhile is started again on a fresh port."""
     try:
         cluster = NatsCluster(
             root / "nats",
@@ -316,7 +330,17 @@ def _start(root: Path, network: Network, *, timeout: float, say: Callable[[str],
     write_directories(root / "peers", network.urls)
     for peer in network.peers:
         launch_peer(root, network, peer)
-    wait_healthy(root, network.peers, timeout=timeout, say=say)
+    for attempt in range(1, REBIND_ATTEMPTS + 1):
+        try:
+            wait_healthy(root, network.peers, timeout=timeout, say=say)
+            return
+        except PeerExited as exc:
+            if not rebind or PORT_IN_USE not in exc.log_tail or attempt == REBIND_ATTEMPTS:
+                raise
+            exc.peer.port = free_port()
+            say(f"port taken: starting the peer of {exc.peer.org} on {exc.peer.port} instead")
+            write_directories(root / "peers", network.urls)
+            launch_peer(root, network, exc.peer)
 
 
 def launch_peer(root: Path, network: Network, peer: PeerProcess) -> None:
@@ -350,6 +374,25 @@ def launch_peer(root: Path, network: Network, peer: PeerProcess) -> None:
     network.save(root)
 
 
+LOG_TAIL_LINES = 5
+"""Lines of an exited peer's log quoted in the error."""
+PORT_IN_USE = "address already in use"
+
+
+class PeerExited(NetworkError):
+    """A peer process ended while starting; ``log_tail`` quotes the end of its log."""
+
+    def __init__(self, peer: PeerProcess, log: Path) -> None:
+        try:
+            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            lines = []
+        self.peer = peer
+        self.log_tail = "\n".join(line for line in lines[-LOG_TAIL_LINES:] if line.strip())
+        quoted = f"; its log ends: {self.log_tail}" if self.log_tail else " (its log is empty)"
+        super().__init__(f"the peer of {peer.org} exited; see {log}{quoted}")
+
+
 def wait_healthy(
     root: Path, peers: Sequence[PeerProcess], *, timeout: float, say: Callable[[str], None]
 ) -> None:
@@ -360,8 +403,7 @@ def wait_healthy(
     while waiting:
         for peer in list(waiting):
             if not alive(peer.pid, str(root)):
-                log = root / "logs" / f"{peer.org}.log"
-                raise NetworkError(f"the peer of {peer.org} exited; see {log}")
+                raise PeerExited(peer, root / "logs" / f"{peer.org}.log")
             try:
                 answer = http_json(f"http://127.0.0.1:{peer.port}/api/v1/status", timeout=1.0)
             except (OSError, ValueError):

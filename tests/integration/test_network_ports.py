@@ -1,0 +1,64 @@
+"""`network up` and a port another program takes between planning and binding: with
+ports it chose itself, the peer starts again on a fresh port; the error for a peer
+that exits quotes the end of its log."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from healthledger.cli import network
+from healthledger.cli.network import Network, PeerExited, PeerProcess, down, up
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def taken() -> Iterator[socket.socket]:
+    """A port some other program listens on."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    yield sock
+    sock.close()
+
+
+def test_a_peer_whose_port_was_taken_starts_on_a_fresh_one(
+    tmp_path: Path, taken: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = taken.getsockname()[1]
+    plan = network._plan_ports
+
+    def plan_with_a_taken_port(
+        orgs: int, base_port: int | None
+    ) -> tuple[list[network.ServerPorts], list[int]]:
+        nats_ports, peer_ports = plan(orgs, base_port)
+        return nats_ports, [port, *peer_ports[1:]]
+
+    # The port is taken after the check, as by another program starting meanwhile.
+    monkeypatch.setattr(network, "_plan_ports", plan_with_a_taken_port)
+    monkeypatch.setattr(network, "_check_ports", lambda _network: None)
+    root = tmp_path / "net"
+    said: list[str] = []
+    try:
+        started = up(root, orgs=3, base_port=None, timeout=120.0, say=said.append)
+        first = started.peers[0]
+        assert first.port != port
+        assert Network.load(root).peers[0].port == first.port
+        assert any("port taken" in line for line in said)
+    finally:
+        down(root, timeout=5.0, say=lambda _m: None)
+
+
+def test_the_error_for_an_exited_peer_quotes_its_log(tmp_path: Path) -> None:
+    log = tmp_path / "gd-cdc.log"
+    log.write_text("starting\n\nERROR: [Errno 98] address already in use\n", encoding="utf-8")
+    error = PeerExited(PeerProcess("gd-cdc", 8123), log)
+    assert "address already in use" in str(error)
+    assert error.log_tail.endswith("address already in use")
+    empty = PeerExited(PeerProcess("gd-cdc", 8123), tmp_path / "missing.log")
+    assert "its log is empty" in str(empty)

@@ -14,7 +14,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from healthledger.node.embedded import KEYSTORE_FILE, LEDGER_FILE
 from healthledger.node.keystore import Keystore
 from healthledger.ordering.nats_cluster import NatsCluster
 from tests.integration.test_gateway import serve
+from tests.support.cli import healthledger, pids
 from tests.support.jetstream_peer import CHECKPOINT_EVERY, Load, open_peer, wait_for
 from tests.support.nats_cluster import fresh_cluster, nats_cluster
 
@@ -49,17 +49,6 @@ pytestmark = pytest.mark.slow
 __all__ = ["nats_cluster"]
 
 ORGS = 3
-
-
-def healthledger(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the command in a subprocess, as an operator would."""
-    return subprocess.run(
-        [sys.executable, "-m", "healthledger.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def gln(n: int) -> str:
@@ -83,25 +72,6 @@ def demo_invoke(port: int, identity: str, args: dict[str, Any]) -> dict[str, Any
     with urllib.request.urlopen(request, timeout=30) as response:
         answer: dict[str, Any] = json.loads(response.read())
     return answer
-
-
-def pids(root: Path) -> list[int]:
-    """Process ids the network recorded, live or not."""
-    network = Network.load(root)
-    return [p.pid for p in network.peers if p.pid] + [n.pid for n in network.nats if n.pid]
-
-
-@pytest.fixture
-def network_dir(tmp_path: Path) -> Iterator[Path]:
-    root = tmp_path / "net"
-    started: list[int] = []
-    yield root
-    if (root / "network.json").exists():
-        started = pids(root)
-        healthledger("network", "down", "--data", str(root), "--timeout", "5")
-    for pid in started:  # never leave a process behind, even when the test failed
-        if alive(pid, str(root.absolute())):
-            os.kill(pid, 9)
 
 
 def test_network_up_reaches_a_common_head_and_down_leaves_nothing(network_dir: Path) -> None:

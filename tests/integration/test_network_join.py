@@ -18,7 +18,6 @@ import sys
 import threading
 import time
 import urllib.error
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,8 @@ import pytest
 
 from healthledger.cli.network import Network, PeerProcess, alive
 from healthledger.node.embedded import KEYSTORE_FILE, NODE_FILE
-from tests.integration.test_network import demo_invoke, gln, healthledger, pids
+from tests.integration.test_network import demo_invoke, gln
+from tests.support.cli import healthledger
 
 pytestmark = pytest.mark.slow
 
@@ -86,18 +86,6 @@ class Traffic:
                 demo_invoke(self.port, f"{self.org}/admin", args)
             except (OSError, urllib.error.HTTPError):
                 time.sleep(0.2)  # counted by nobody: the test only needs blocks
-
-
-@pytest.fixture
-def network_dir(tmp_path: Path) -> Iterator[Path]:
-    root = tmp_path / "net"
-    yield root
-    if (root / "network.json").exists():
-        started = pids(root)
-        healthledger("network", "down", "--data", str(root), "--timeout", "5")
-        for pid in started:  # never leave a process behind, even when the test failed
-            if alive(pid, str(root.absolute())):
-                os.kill(pid, 9)
 
 
 def test_a_joined_peer_is_listed_by_status_and_stopped_by_down(

@@ -14,43 +14,15 @@ nurse's transaction ordered after her revocation (IDENTITY_REVOKED)."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from healthledger.cli.network import Network, alive
+from tests.support.cli import healthledger
 
 pytestmark = pytest.mark.slow
-
-
-def healthledger(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI."""
-    return subprocess.run(
-        [sys.executable, "-m", "healthledger.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-@pytest.fixture
-def network_dir(tmp_path: Path) -> Iterator[Path]:
-    root = tmp_path / "net"
-    yield root
-    if (root / "network.json").exists():
-        network = Network.load(root)
-        started = [p.pid for p in network.peers if p.pid] + [n.pid for n in network.nats if n.pid]
-        healthledger("network", "down", "--data", str(root), "--timeout", "5")
-        for pid in started:  # never leave a process behind, even when the test failed
-            if alive(pid, str(root.absolute())):
-                os.kill(pid, 9)
 
 
 def private_rows(vault: Path, collection: str | None = None) -> int:

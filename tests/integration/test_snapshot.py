@@ -12,8 +12,6 @@ import hashlib
 import itertools
 import json
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +37,7 @@ from tests.integration.test_gateway import (
     LocalConsortium,
     serve,
 )
+from tests.support.cli import healthledger
 
 CHECKPOINT_EVERY = 2
 
@@ -78,17 +77,6 @@ class Traffic:
         thread = threading.Thread(target=loop, name="traffic", daemon=True)
         thread.start()
         return thread
-
-
-def healthledger(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI."""
-    return subprocess.run(
-        [sys.executable, "-m", "healthledger.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")

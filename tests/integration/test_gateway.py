@@ -31,8 +31,9 @@ from healthledger.ledger.transaction import ProposalResponse, Transaction, sign_
 from healthledger.node.consortium import DEMO_ORGS
 from healthledger.node.consortium_peer import found_consortium, open_consortium_peer
 from healthledger.node.embedded import KEYSTORE_FILE, EmbeddedNode
-from healthledger.node.gateway import DIRECTORY_FILE, Gateway, PeerDirectory, write_directories
+from healthledger.node.gateway import Gateway
 from healthledger.node.keystore import Keystore
+from healthledger.node.peer_directory import DIRECTORY_FILE, PeerDirectory, write_directories
 from healthledger.ordering.nats_cluster import NatsCluster
 
 PLANS = DEMO_ORGS[:3]

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from healthledger.cli.network import Network
-from healthledger.node.gateway import DIRECTORY_FILE, PeerDirectory
+from healthledger.node.peer_directory import DIRECTORY_FILE, PeerDirectory
 from tests.integration.test_gateway import CDC, COMMISSION, REGIONS, WAIT_S
 from tests.support.cli import healthledger
 

@@ -25,8 +25,8 @@ from healthledger.ledger.transaction import ValidationCode
 from healthledger.node.consortium import DEMO_ORGS
 from healthledger.node.consortium_peer import GENESIS_FILE, found_consortium
 from healthledger.node.embedded import KEYSTORE_FILE, EmbeddedNode
-from healthledger.node.gateway import PeerDirectory
 from healthledger.node.keystore import Keystore
+from healthledger.node.peer_directory import PeerDirectory
 from healthledger.node.traffic import TrafficClient, create_client_folder, user_keystore
 from tests.integration.test_gateway import (
     CDC,

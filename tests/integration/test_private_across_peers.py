@@ -33,12 +33,8 @@ from healthledger.contracts.contract import Contract, transaction
 from healthledger.crypto.canonical import canonical_json
 from healthledger.node.consortium_peer import found_consortium
 from healthledger.node.errors import EndorsementFailed
-from healthledger.node.gateway import (
-    DIRECTORY_FILE,
-    Gateway,
-    PeerDirectory,
-    write_directories,
-)
+from healthledger.node.gateway import Gateway
+from healthledger.node.peer_directory import DIRECTORY_FILE, PeerDirectory, write_directories
 from tests.integration.test_gateway import (
     CDC,
     COMMISSION,

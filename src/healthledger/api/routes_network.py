@@ -18,12 +18,8 @@ from healthledger.api.transactor import Transactor
 from healthledger.contracts.errors import ContractError
 from healthledger.node.consortium_peer import peer_org
 from healthledger.node.embedded import EmbeddedNode
-from healthledger.node.gateway import (
-    CONTRACT_REFUSAL,
-    DIRECTORY_FILE,
-    PRIVATE_FIELD,
-    PeerDirectory,
-)
+from healthledger.node.endorsement_answers import CONTRACT_REFUSAL, PRIVATE_FIELD
+from healthledger.node.peer_directory import DIRECTORY_FILE, PeerDirectory
 from healthledger.node.snapshot import MEDIA_TYPE
 from healthledger.node.snapshot_serving import (
     gather_notes,

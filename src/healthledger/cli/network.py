@@ -47,7 +47,7 @@ from healthledger.node.checkpoint import (
 from healthledger.node.consortium import DEMO_ORGS
 from healthledger.node.consortium_peer import DEFAULT_CHECKPOINT_EVERY, found_consortium
 from healthledger.node.embedded import CHECKPOINT_DIR, LEDGER_FILE
-from healthledger.node.gateway import write_directories
+from healthledger.node.peer_directory import write_directories
 from healthledger.ordering.nats_cluster import NatsCluster, NatsClusterError, ServerPorts, free_port
 
 NETWORK_FILE = "network.json"

@@ -46,13 +46,13 @@ from healthledger.ledger.errors import LedgerError
 from healthledger.node.consortium_peer import GENESIS_FILE
 from healthledger.node.embedded import KEYSTORE_FILE, NODE_FILE, DataDirError
 from healthledger.node.errors import NodeError
-from healthledger.node.gateway import (
+from healthledger.node.keystore import Keystore
+from healthledger.node.peer_directory import (
     DIRECTORY_FILE,
     DirectoryError,
     PeerDirectory,
     write_directories,
 )
-from healthledger.node.keystore import Keystore
 from healthledger.node.snapshot import SnapshotError
 from healthledger.node.snapshot_install import fetch_snapshot, install_snapshot, stream_check
 from healthledger.ordering.nats_cluster import free_port

@@ -46,7 +46,7 @@ from healthledger.node.consortium import DEMO_ORGS
 from healthledger.node.consortium_peer import GENESIS_FILE
 from healthledger.node.embedded import NODE_FILE
 from healthledger.node.errors import NodeError
-from healthledger.node.gateway import PeerDirectory
+from healthledger.node.peer_directory import PeerDirectory
 from healthledger.node.traffic import TrafficClient, create_client_folder
 from healthledger.ordering.orderer import OrderingError
 

@@ -29,8 +29,6 @@ the peer's data folder: ``{"format": 1, "peers": {"<org>": "<base URL>", ...}}``
 
 from __future__ import annotations
 
-import json
-import os
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -44,58 +42,42 @@ import httpx
 from healthledger.contracts.errors import (
     AccessDenied,
     ContractError,
-    InvalidArguments,
-    PolicyError,
-    Rejected,
     UnknownContract,
-    UnknownFunction,
 )
 from healthledger.contracts.policy import Policy, choose_endorsers_indexed, principals, satisfied
-from healthledger.contracts.rules import MEMBERSHIP, MembershipResolver, requirement
-from healthledger.contracts.runtime import ContractFailure
+from healthledger.contracts.rules import MEMBERSHIP, requirement
 from healthledger.crypto.canonical import canonical_json, parse_canonical
-from healthledger.crypto.errors import CryptoError, SignatureError
-from healthledger.crypto.keys import verify_signature
-from healthledger.ledger.errors import LedgerError
+from healthledger.crypto.errors import CryptoError
 from healthledger.ledger.state import StateView
 from healthledger.ledger.transaction import (
     Endorsement,
     ProposalResponse,
     SignedProposal,
     Transaction,
-    endorsement_payload,
 )
 from healthledger.node.consortium_peer import CONSORTIUM_MODE, peer_org
 from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.endorsement_answers import (
+    PRIVATE_FIELD,
+    BadEndorsement,
+    PeerFault,
+    check_disclosed,
+    check_endorsed,
+    contract_refusal,
+    problem_detail,
+    refusal_from_problem,
+)
 from healthledger.node.errors import EndorsementFailed, NodeUnavailable
 from healthledger.node.peer import PEER_ROLE as PEER_ROLE  # the role gateways check for
 from healthledger.node.peer import Endorsed, Peer
+from healthledger.node.peer_directory import DIRECTORY_FILE, PeerDirectory
 from healthledger.node.vault import (
     Disclosure,
-    DisclosureError,
     VaultSet,
     collection_org,
-    match_disclosures,
 )
 
-DIRECTORY_FILE = "directory.json"
 ENDORSE_PATH = "/api/v1/network/endorse"
-PRIVATE_FIELD = "private"
-"""The field of an endorse answer holding the private values of the creator's
-collections (beside the transaction, never in it)."""
-CONTRACT_REFUSAL = "contract_refusal"
-"""Extension of an endorse problem that is the contract's own refusal (a business
-reason), not a fault of the peer."""
-CONTRACT_PROBLEMS: Mapping[str, Callable[[str], ContractError]] = {
-    "invalid-arguments": InvalidArguments,
-    "unknown-contract": UnknownContract,
-    "unknown-function": UnknownFunction,
-    "access-denied": AccessDenied,
-    "policy-error": PolicyError,
-    "rejected": Rejected,
-    "contract-failure": ContractFailure,
-}
-"""The contract error each problem type of a contract refusal stands for."""
 DEFAULT_TIMEOUT_S = 10.0
 """How long the gateway waits for one peer's endorsement."""
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
@@ -105,76 +87,6 @@ LocalEndorse = Callable[[SignedProposal, Mapping[str, Any] | None], Transaction]
 """Endorses a proposal as the local organisation only (see :meth:`Peer.endorse_own`)."""
 
 
-class DirectoryError(NodeUnavailable):
-    """The peer directory is malformed: the gateway cannot reach other peers."""
-
-
-@dataclass(frozen=True)
-class PeerDirectory:
-    """Where each organisation's peer serves its API: organisation → base URL."""
-
-    peers: Mapping[str, str]
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form."""
-        return {"format": 1, "peers": dict(sorted(self.peers.items()))}
-
-    @classmethod
-    def from_json(cls, data: Any) -> PeerDirectory:
-        """Parse the JSON form; DirectoryError naming what is wrong."""
-        peers = data.get("peers") if isinstance(data, Mapping) else None
-        if not isinstance(peers, Mapping):
-            raise DirectoryError("a peer directory is an object with a 'peers' object")
-        for org, url in peers.items():
-            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-                raise DirectoryError(f"the peer directory's URL of {org} is not an http(s) URL")
-        return cls({str(org): str(url).rstrip("/") for org, url in peers.items()})
-
-    @classmethod
-    def load(cls, path: Path) -> PeerDirectory:
-        """The directory in ``path``; an empty one if there is no such file."""
-        if not path.is_file():
-            return cls({})
-        try:
-            return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
-            raise DirectoryError(f"{path} is not a readable peer directory: {exc}") from exc
-
-    def save(self, path: Path) -> None:
-        """Write the directory to ``path`` atomically."""
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1), encoding="utf-8")
-        os.replace(tmp, path)
-
-
-def write_directories(peers_root: Path, urls: Mapping[str, str]) -> None:
-    """Write the same peer directory into every organisation's folder under
-    ``peers_root`` (``peers_root/<org>/directory.json``)."""
-    directory = PeerDirectory(dict(urls))
-    for org in urls:
-        folder = peers_root / org
-        if folder.is_dir():
-            directory.save(folder / DIRECTORY_FILE)
-
-
-@dataclass(frozen=True)
-class PeerFault:
-    """Why one organisation's peer gave no usable endorsement."""
-
-    org: str
-    url: str
-    reason: str
-    error: ContractError | None = None
-    """The contract's own refusal, when that is why (a business reason, not a fault)."""
-
-    def __str__(self) -> str:
-        return f"the peer of {self.org} ({self.url}) {self.reason}"
-
-    def to_json(self) -> dict[str, str]:
-        """The JSON form."""
-        return {"org": self.org, "url": self.url, "reason": self.reason}
-
-
 class GatewayError(EndorsementFailed):
     """The policies cannot be satisfied with the endorsements the peers gave."""
 
@@ -182,132 +94,6 @@ class GatewayError(EndorsementFailed):
         detail = "; ".join(str(f) for f in faults)
         super().__init__(f"{message}: {detail}" if detail else message)
         self.faults = tuple(faults)
-
-
-def contract_refusal(
-    faults: Sequence[PeerFault], preferred: Sequence[str] = ()
-) -> ContractError | None:
-    """The contract error to raise when every fault in ``faults`` is a contract's
-    refusal (that of a ``preferred`` organisation's peer first, and one other than "not
-    installed" before that); None when any is a real fault."""
-    if not faults or any(f.error is None for f in faults):
-        return None
-    ranked = sorted(
-        faults,
-        key=lambda f: (isinstance(f.error, UnknownContract), f.org not in preferred),
-    )
-    return ranked[0].error
-
-
-def refusal_from_problem(answer: httpx.Response, *, marked: bool = True) -> ContractError | None:
-    """The contract error a peer's problem answer stands for, if it is marked as the
-    contract's refusal (or, with ``marked=False``, of a contract error's type); None
-    otherwise (a fault of the peer)."""
-    try:
-        body = answer.json()
-    except ValueError:
-        return None
-    if not isinstance(body, dict) or (marked and body.get(CONTRACT_REFUSAL) is not True):
-        return None
-    slug = str(body.get("type", "")).rsplit("/", 1)[-1]
-    make = CONTRACT_PROBLEMS.get(slug)
-    detail = body.get("detail")
-    if make is None or not isinstance(detail, str):
-        return None
-    if make is InvalidArguments:
-        errors = [
-            {
-                "field": str(e.get("field", "")).removeprefix("args."),
-                "message": str(e.get("message", "")),
-            }
-            for e in body.get("errors") or []
-            if isinstance(e, dict)
-        ]
-        return InvalidArguments(detail, errors)
-    return make(detail)
-
-
-class BadEndorsement(Exception):
-    """An answer to an endorsement request cannot be used (the reason is the message)."""
-
-
-# --- the endorsing side ------------------------------------------------------------
-
-
-# --- checking an answer ------------------------------------------------------------
-
-
-def check_endorsed(
-    raw: Any,
-    *,
-    org: str,
-    signed: SignedProposal,
-    reference: ProposalResponse | None,
-    state: StateView,
-) -> Transaction:
-    """The transaction a peer of ``org`` answered with, if it is well-formed, over
-    ``signed``, agrees with ``reference`` (when given), and every endorsement on it is
-    by a registered, unrevoked peer identity of ``org`` whose signature verifies;
-    BadEndorsement naming the first problem otherwise."""
-    try:
-        tx = Transaction.from_json(raw)
-    except (LedgerError, CryptoError, ValueError, TypeError) as exc:
-        raise BadEndorsement(f"sent a malformed endorsement: {exc}") from exc
-    if tx.signed_proposal.canonical != signed.canonical:
-        raise BadEndorsement("endorsed a different proposal")
-    if reference is not None and tx.response.canonical != reference.canonical:
-        raise BadEndorsement(
-            "disagrees with the other endorsers (a different read/write set, events or result)"
-        )
-    if not tx.endorsements:
-        raise BadEndorsement("sent no endorsement")
-    resolver = MembershipResolver()
-    payload = endorsement_payload(tx.tx_id, tx.response)
-    for endorsement in tx.endorsements:
-        if endorsement.endorser.split("/", 1)[0] != org:
-            raise BadEndorsement(f"endorsed as {endorsement.endorser}, not as a peer of {org}")
-        identity = resolver.resolve(endorsement.endorser, state)
-        if identity is None or identity.revoked or identity.role != PEER_ROLE:
-            raise BadEndorsement(
-                f"endorsed as {endorsement.endorser}, which is not a registered peer of {org}"
-            )
-        try:
-            verify_signature(identity.public_key, endorsement.signature, payload)
-        except SignatureError as exc:
-            raise BadEndorsement(
-                f"sent an endorsement by {endorsement.endorser} whose signature does not "
-                f"verify against its certificate on the ledger ({exc})"
-            ) from exc
-    return tx
-
-
-def check_disclosed(raw: Any, tx: Transaction) -> tuple[Disclosure, ...]:
-    """The private values a peer returned beside ``tx`` (its ``private`` field), if each
-    is well-formed, of a collection of the proposal creator's organisation, and matches
-    a salted commitment in the read/write set exactly as the vault computes it;
-    BadEndorsement naming the first problem otherwise (never the value)."""
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise BadEndorsement(f"sent a malformed endorsement: '{PRIVATE_FIELD}' is not a list")
-    creator_org = tx.proposal.creator.split("/", 1)[0]
-    try:
-        disclosures = tuple(Disclosure.from_json(item) for item in raw)
-    except DisclosureError as exc:
-        raise BadEndorsement(f"sent a malformed private value: {exc}") from exc
-    for disclosure in disclosures:
-        if collection_org(disclosure.collection) != creator_org:
-            raise BadEndorsement(
-                f"returned a private value of collection {disclosure.collection!r}, which "
-                f"is not of the proposal creator's organisation ({creator_org})"
-            )
-    try:
-        match_disclosures(disclosures, tx.response.rwset.private)
-    except DisclosureError as exc:
-        raise BadEndorsement(str(exc)) from exc
-    except CryptoError as exc:  # a value outside the canonical profile
-        raise BadEndorsement(f"sent a malformed private value: {exc}") from exc
-    return disclosures
 
 
 # --- the gateway -------------------------------------------------------------------
@@ -643,17 +429,6 @@ def _choose(policies: Sequence[Policy], signers: Sequence[_Signer]) -> list[str]
             return None
         chosen.extend(order[i] for i in picked if order[i] not in chosen)
     return list(dict.fromkeys(signers[i].org for i in chosen))
-
-
-def problem_detail(answer: httpx.Response) -> str:
-    """``status title: detail`` of a problem answer, or the status alone."""
-    try:
-        body = answer.json()
-    except ValueError:
-        return f"HTTP {answer.status_code}"
-    if isinstance(body, dict) and isinstance(body.get("detail"), str):
-        return f"HTTP {answer.status_code} {body.get('title', '')}: {body['detail']}"
-    return f"HTTP {answer.status_code}"
 
 
 def peer_gateway(

@@ -24,7 +24,7 @@ from healthledger.ledger.block import BlockHeader
 from healthledger.ledger.store import LedgerStore
 from healthledger.node.checkpoint import NOTE_SUFFIX, CheckpointWriter, origin_of
 from healthledger.node.embedded import CHECKPOINT_DIR
-from healthledger.node.gateway import PeerDirectory
+from healthledger.node.peer_directory import PeerDirectory
 from healthledger.node.snapshot import (
     CHECKPOINT_PATH,
     Manifest,

@@ -40,22 +40,17 @@ from healthledger.ledger.store import LedgerStore
 from healthledger.ledger.transaction import SignedProposal, Transaction, ValidationCode
 from healthledger.node.consortium_peer import GENESIS_FILE, jetstream_ordering
 from healthledger.node.embedded import KEYSTORE_FILE, NODE_FILE, DataDirError, EmbeddedNode
+from healthledger.node.endorsement_answers import problem_detail, refusal_from_problem
 from healthledger.node.errors import (
     DuplicateTransaction,
     EndorsementFailed,
     NodeUnavailable,
     TransactionRefused,
 )
-from healthledger.node.gateway import (
-    DEFAULT_TIMEOUT_S,
-    PEER_ROLE,
-    Gateway,
-    PeerDirectory,
-    problem_detail,
-    refusal_from_problem,
-)
+from healthledger.node.gateway import DEFAULT_TIMEOUT_S, PEER_ROLE, Gateway
 from healthledger.node.keystore import Keystore
 from healthledger.node.peer import Peer
+from healthledger.node.peer_directory import PeerDirectory
 from healthledger.node.vault import VaultSet
 from healthledger.ordering.orderer import Orderer
 from healthledger.ordering.solo import wall_clock_ms

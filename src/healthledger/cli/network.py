@@ -328,11 +328,27 @@ def _start(
     say(f"NATS JetStream cluster up: {', '.join(network.servers)}")
     # Each peer's gateway reaches the other organisations' peers through this directory.
     write_directories(root / "peers", network.urls)
-    for peer in network.peers:
+    start_peers(root, network, network.peers, timeout=timeout, say=say, rebind=rebind)
+
+
+def start_peers(
+    root: Path,
+    network: Network,
+    peers: Sequence[PeerProcess],
+    *,
+    timeout: float,
+    say: Callable[[str], None],
+    rebind: bool,
+) -> None:
+    """Launch ``peers`` and wait until every one serves and takes writes. With
+    ``rebind`` (ports chosen by this command, not by the operator), a peer whose port
+    another program took meanwhile is started again on a fresh port, and every peer
+    directory names the new one."""
+    for peer in peers:
         launch_peer(root, network, peer)
     for attempt in range(1, REBIND_ATTEMPTS + 1):
         try:
-            wait_healthy(root, network.peers, timeout=timeout, say=say)
+            wait_healthy(root, peers, timeout=timeout, say=say)
             return
         except PeerExited as exc:
             if not rebind or PORT_IN_USE not in exc.log_tail or attempt == REBIND_ATTEMPTS:

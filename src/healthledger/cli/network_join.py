@@ -36,9 +36,8 @@ from healthledger.cli.network import (
     NetworkError,
     PeerProcess,
     alive,
-    launch_peer,
     port_free,
-    wait_healthy,
+    start_peers,
 )
 from healthledger.crypto.canonical import canonical_json
 from healthledger.crypto.errors import CryptoError
@@ -146,8 +145,7 @@ def join(
             )
             return
         # Started as ``network up`` starts the others, waiting until it takes writes.
-        launch_peer(root, network, peer)
-        wait_healthy(root, [peer], timeout=60.0, say=out.print)
+        start_peers(root, network, [peer], timeout=60.0, say=out.print, rebind=port is None)
         out.print(
             f"the peer of {org} runs in the background; 'healthledger network down "
             f"--data {root}' stops it with the rest"

@@ -331,3 +331,55 @@ def test_two_peers_commit_identical_chains_across_a_restart(
     finally:
         a.stop()
         b.stop()
+
+
+def test_an_unanswered_consumer_request_is_asked_again(
+    nats_cluster: NatsCluster, transactions: list[Transaction], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy cluster leaving the consumer request unanswered (as seen once in CI) does
+    not fail the start: the request is asked again and every transaction is delivered
+    once."""
+    fresh_cluster(nats_cluster)
+    orderer_ = orderer(nats_cluster, "T_SETUP_RETRY")
+    real = JetStreamOrderer._subscribe
+    calls = 0
+
+    async def unanswered_once(self: JetStreamOrderer) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OrderingError(
+                "cannot consume stream: nats: timeout"
+            ) from nats.errors.TimeoutError()
+        await real(self)
+
+    monkeypatch.setattr(JetStreamOrderer, "_subscribe", unanswered_once)
+    collector = Collector()
+    orderer_.start(collector)
+    try:
+        txs = transactions[-20:]
+        assert orderer_.submit_many(txs) == [None] * len(txs)
+        collector.wait(len(txs))
+        assert collector.tx_ids() == [tx.tx_id for tx in txs]
+    finally:
+        orderer_.stop()
+    assert calls == 2
+
+
+def test_a_refused_consumer_request_is_not_asked_again(
+    nats_cluster: NatsCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh_cluster(nats_cluster)
+    orderer_ = orderer(nats_cluster, "T_SETUP_REFUSED")
+    calls = 0
+
+    async def refused(self: JetStreamOrderer) -> None:
+        nonlocal calls
+        calls += 1
+        raise OrderingError("cannot consume stream: refused") from nats.errors.Error("refused")
+
+    monkeypatch.setattr(JetStreamOrderer, "_subscribe", refused)
+    with pytest.raises(OrderingError, match="refused"):
+        orderer_.start(Collector())
+    orderer_.stop()
+    assert calls == 1

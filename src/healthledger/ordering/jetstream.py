@@ -59,6 +59,8 @@ _STREAM_IN_USE = 10058
 """JetStream API error code: a stream of that name exists with another configuration."""
 _ATTEMPT_TIMEOUT_S = 1.0
 """One publish attempt waits this long for its ack before it is retried (same id)."""
+SETUP_ATTEMPTS = 3
+"""Times the stream and consumer set-up is asked for when the cluster does not answer."""
 MAX_IN_FLIGHT = 256
 """Publishes awaiting their acks at once in ``submit_many`` (all batches of a peer)."""
 
@@ -148,7 +150,9 @@ class JetStreamOrderer:
         )
         self._loop_thread.start()
         try:
-            self._call(self._connect(), self.connect_timeout_s + self.publish_timeout_s)
+            self._call(
+                self._connect(), self.connect_timeout_s + SETUP_ATTEMPTS * self.publish_timeout_s
+            )
         except OrderingError:
             # Leave the orderer as new, so that a later start() can try again.
             self._shutdown_loop()
@@ -240,12 +244,22 @@ class JetStreamOrderer:
             ) from exc
         self._connected.set()
         self._js = self._nc.jetstream(timeout=self.publish_timeout_s)
-        try:
-            await self._ensure_stream()
-            await self._subscribe()
-        except OrderingError:
-            await self._nc.close()
-            raise
+        for attempt in range(1, SETUP_ATTEMPTS + 1):
+            try:
+                await self._ensure_stream()
+                await self._subscribe()
+                return
+            except OrderingError as exc:
+                # A busy cluster (or one still electing a stream leader) can leave the
+                # stream or consumer request unanswered. Asking again is safe: adding the
+                # same stream is idempotent, and the client subscribes to a consumer's
+                # inbox only once the consumer exists, so an unanswered ephemeral consumer
+                # delivers to nobody and expires by itself.
+                unanswered = isinstance(exc.__cause__, nats.errors.TimeoutError)
+                if not unanswered or attempt == SETUP_ATTEMPTS:
+                    await self._nc.close()
+                    raise
+                log.warning("%s; asking again (%d of %d)", exc, attempt + 1, SETUP_ATTEMPTS)
 
     async def _subscribe(self) -> None:
         assert self._js is not None

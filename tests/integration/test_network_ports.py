@@ -4,6 +4,8 @@ that exits quotes the end of its log."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,3 +64,29 @@ def test_the_error_for_an_exited_peer_quotes_its_log(tmp_path: Path) -> None:
     assert error.log_tail.endswith("address already in use")
     empty = PeerExited(PeerProcess("gd-cdc", 8123), tmp_path / "missing.log")
     assert "its log is empty" in str(empty)
+
+
+def test_a_peer_ended_from_outside_during_start_up_is_started_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_launch = network.launch_peer
+    killed: list[int] = []
+
+    def launch_then_kill_once(root: Path, net: Network, peer: PeerProcess) -> None:
+        real_launch(root, net, peer)
+        if peer.org == "gd-cdc" and not killed and peer.pid is not None:
+            os.kill(peer.pid, signal.SIGKILL)  # before it can write a line
+            killed.append(peer.pid)
+
+    monkeypatch.setattr(network, "launch_peer", launch_then_kill_once)
+    root = tmp_path / "net"
+    said: list[str] = []
+    try:
+        started = up(root, orgs=3, base_port=None, timeout=120.0, say=said.append)
+        assert killed
+        [again] = [line for line in said if "starting it again" in line]
+        assert "gd-cdc" in again and "killed by SIGKILL" in again
+        cdc = next(p for p in started.peers if p.org == "gd-cdc")
+        assert cdc.pid not in killed
+    finally:
+        down(root, timeout=5.0, say=lambda _m: None)

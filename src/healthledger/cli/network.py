@@ -54,7 +54,8 @@ NETWORK_FILE = "network.json"
 NATS_SERVERS = 3
 MIN_ORGS = 3
 REBIND_ATTEMPTS = 3
-"""Starts of a peer whose self-chosen port another program took meanwhile."""
+"""Starts of a peer during start-up: again on a fresh port when another program took
+its self-chosen one, or again as it was when it ended without writing a line."""
 CHECKPOINTS_COMPARED = 50
 """Status compares each peer's most recent this many checkpoints."""
 
@@ -141,6 +142,20 @@ class Network:
 # --- processes -------------------------------------------------------------------
 
 
+_ENDED: dict[int, int] = {}
+"""Exit codes of our own children reaped by ``alive`` (negative: killed by that signal)."""
+
+
+def ended_how(pid: int | None) -> str:
+    """How our child ``pid`` ended, in words, if ``alive`` reaped it; else ''."""
+    code = _ENDED.get(pid) if pid is not None else None
+    if code is None:
+        return ""
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
 def alive(pid: int | None, marker: str) -> bool:
     """True if ``pid`` runs and is ours (its command line mentions ``marker``, so a
     recycled process id after a reboot is never signalled)."""
@@ -148,7 +163,9 @@ def alive(pid: int | None, marker: str) -> bool:
         return False
     try:
         # Reap it if it is our own finished child (a zombie still answers kill 0).
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+        reaped, status = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            _ENDED[pid] = os.waitstatus_to_exitcode(status)
             return False
     except ChildProcessError:
         pass
@@ -343,7 +360,9 @@ def start_peers(
     """Launch ``peers`` and wait until every one serves and takes writes. With
     ``rebind`` (ports chosen by this command, not by the operator), a peer whose port
     another program took meanwhile is started again on a fresh port, and every peer
-    directory names the new one."""
+    directory names the new one. A peer that ended without writing a line (a signal
+    from outside, a crash in start-up) is started again as it was; one that said why
+    it stopped is reported."""
     for peer in peers:
         launch_peer(root, network, peer)
     for attempt in range(1, REBIND_ATTEMPTS + 1):
@@ -351,11 +370,18 @@ def start_peers(
             wait_healthy(root, peers, timeout=timeout, say=say)
             return
         except PeerExited as exc:
-            if not rebind or PORT_IN_USE not in exc.log_tail or attempt == REBIND_ATTEMPTS:
+            if attempt == REBIND_ATTEMPTS:
                 raise
-            exc.peer.port = free_port()
-            say(f"port taken: starting the peer of {exc.peer.org} on {exc.peer.port} instead")
-            write_directories(root / "peers", network.urls)
+            if rebind and PORT_IN_USE in exc.log_tail:
+                exc.peer.port = free_port()
+                say(f"port taken: starting the peer of {exc.peer.org} on {exc.peer.port} instead")
+                write_directories(root / "peers", network.urls)
+            elif exc.log_tail:
+                raise  # it said why: starting it again would fail the same way
+            else:
+                # Ended before writing a line (a signal from outside, a crash in start-up):
+                # start it once more, as a service manager would, and say so.
+                say(f"{exc}: starting it again")
             launch_peer(root, network, exc.peer)
 
 
@@ -405,8 +431,11 @@ class PeerExited(NetworkError):
             lines = []
         self.peer = peer
         self.log_tail = "\n".join(line for line in lines[-LOG_TAIL_LINES:] if line.strip())
+        how = ended_how(peer.pid)
         quoted = f"; its log ends: {self.log_tail}" if self.log_tail else " (its log is empty)"
-        super().__init__(f"the peer of {peer.org} exited; see {log}{quoted}")
+        super().__init__(
+            f"the peer of {peer.org} exited{f' ({how})' if how else ''}; see {log}{quoted}"
+        )
 
 
 def wait_healthy(

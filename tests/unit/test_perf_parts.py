@@ -190,6 +190,22 @@ def test_deferred_stages_reach_the_file_in_one_sync(tmp_path: Path) -> None:
     vault.close()
 
 
+def test_a_pending_value_reads_once_its_transaction_committed_valid(tmp_path: Path) -> None:
+    """Between a block's commit and the settling of its vaults, the ledger already shows
+    the transaction VALID: its value is readable; a newer value of a transaction not
+    (or not validly) committed is not, and the older committed one stands."""
+    vault = _vault(tmp_path / "vault.sqlite")
+    vault.stage("old", "org-a/c", "k", {"n": 1})
+    vault.settle_many([("old", True)])
+    vault.stage("new", "org-a/c", "k", {"n": 2})
+    valid: set[str] = set()
+    vault.committed_valid = valid.__contains__
+    assert vault.read("org-a/c", "k") == {"n": 1}
+    valid.add("new")
+    assert vault.read("org-a/c", "k") == {"n": 2}
+    vault.close()
+
+
 def test_concurrent_syncs_write_every_staged_value_once(tmp_path: Path) -> None:
     path = tmp_path / "vault.sqlite"
     vault = _vault(path)

@@ -144,6 +144,7 @@ class Peer:
         self._clock = clock
         self._resolver = MembershipResolver(self.memo)
         self._pending: dict[str, Future[Receipt]] = {}
+        self.vaults.follow(self._committed_valid)
         self._pending_lock = threading.Lock()
         self._started = False
         self._reconnect_interval_s = reconnect_interval_s
@@ -157,6 +158,10 @@ class Peer:
         self.metrics.height.set(store.height())
 
     # --- life cycle -------------------------------------------------------------
+
+    def _committed_valid(self, tx_id: str) -> bool:
+        location = self.store.tx_location(tx_id)
+        return location is not None and location.code is ValidationCode.VALID
 
     def bootstrap(self, genesis: Transaction, *, timestamp: int) -> Block:
         """Commit the genesis block of a new ledger."""

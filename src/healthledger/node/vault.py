@@ -36,7 +36,7 @@ import hmac
 import json
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,6 +189,9 @@ class Vault:
         """Rows ever staged (numbering them in staging order)."""
         self._written = 0
         """Rows staged, in order, that are written and synced."""
+        self.committed_valid: Callable[[str], bool] = lambda _tx_id: False
+        """Whether a transaction is committed VALID on the ledger (set by the peer), so a
+        value read between a block's commit and the settling of its vaults is found."""
 
     def owns(self, collection: str) -> bool:
         """True if ``collection`` (``org/name``) belongs to this vault's organisation."""
@@ -340,17 +343,24 @@ class Vault:
             return None
         with self._read_lock:
             cursor = self._reader.execute(
-                "SELECT tx_id, salt, sealed, wrapped_key FROM private "
-                "WHERE collection=? AND key=? AND status='committed' ORDER BY rowid DESC LIMIT 1",
+                "SELECT tx_id, salt, sealed, wrapped_key, status FROM private "
+                "WHERE collection=? AND key=? AND status IN ('committed', 'pending') "
+                "ORDER BY rowid DESC",
                 (collection, key),
             )
             try:
-                row = cursor.fetchone()
+                row = None
+                for candidate in cursor:
+                    # A pending value counts once its transaction committed VALID: the
+                    # ledger commits a block just before the peer settles its vaults.
+                    if candidate[4] == "committed" or self.committed_valid(candidate[0]):
+                        row = candidate
+                        break
             finally:
                 cursor.close()
         if row is None or row[3] is None:
             return None
-        tx_id, salt, sealed, wrapped = row
+        tx_id, salt, sealed, wrapped, _ = row
         try:
             data_key = unwrap_key(WrappedKey.from_json(json.loads(wrapped)), self._key)
             plain = open_sealed(
@@ -387,6 +397,11 @@ class VaultSet:
 
     def __init__(self, vaults: dict[str, Vault]) -> None:
         self._vaults = vaults
+
+    def follow(self, committed_valid: Callable[[str], bool]) -> None:
+        """Tell every vault how to ask the ledger whether a transaction committed VALID."""
+        for vault in self._vaults.values():
+            vault.committed_valid = committed_valid
 
     def vault(self, org: str) -> Vault | None:
         """The vault of ``org`` if this peer holds it."""

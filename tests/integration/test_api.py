@@ -102,6 +102,7 @@ def test_status_reports_head_log_and_custody(client: TestClient, node: EmbeddedN
     assert status["height"] == node.peer.store.height()
     assert status["head_hash"] == head.hash
     assert status["log_size"] == head.log_size and status["log_root"] == head.log_root
+    assert status["genesis_hash"] == node.peer.store.header(0).hash
     assert status["custody"] == "demo"
     assert "Never use this mode in production" in status["custody_notice"]
 

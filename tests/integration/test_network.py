@@ -24,14 +24,8 @@ import pytest
 from healthledger.api.app import create_api
 from healthledger.apps.registry import installed_contracts
 from healthledger.apps.supply.digital_link import check_digit
-from healthledger.cli.network import (
-    PEER_STATES,
-    NatsProcess,
-    Network,
-    PeerProcess,
-    alive,
-    peer_state,
-)
+from healthledger.cli.network import NatsProcess, Network, PeerProcess, alive
+from healthledger.cli.network_status import PEER_STATES, peer_state
 from healthledger.node.checkpoint import open_note, sign_note
 from healthledger.node.checkpoint_guard import CheckpointState
 from healthledger.node.consortium import DEMO_ORGS
@@ -40,7 +34,7 @@ from healthledger.node.embedded import KEYSTORE_FILE, LEDGER_FILE
 from healthledger.node.keystore import Keystore
 from healthledger.ordering.nats_cluster import NatsCluster
 from tests.integration.test_gateway import serve
-from tests.support.cli import healthledger, pids
+from tests.support.cli import healthledger, not_running, pids
 from tests.support.jetstream_peer import CHECKPOINT_EVERY, Load, open_peer, wait_for
 from tests.support.nats_cluster import fresh_cluster, nats_cluster
 
@@ -83,7 +77,7 @@ def test_network_up_reaches_a_common_head_and_down_leaves_nothing(network_dir: P
     assert len(network.peers) == ORGS and len(network.nats) == 3
     running = pids(network_dir)
     assert len(running) == ORGS + 3
-    assert all(alive(pid, str(network_dir.absolute())) for pid in running)
+    assert not_running(network_dir) == []
 
     again = healthledger("network", "up", "--orgs", str(ORGS), "--data", str(network_dir))
     assert again.returncode == 1

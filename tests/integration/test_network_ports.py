@@ -4,10 +4,13 @@ that exits quotes the end of its log."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -52,6 +55,82 @@ def test_a_peer_whose_port_was_taken_starts_on_a_fresh_one(
         assert first.port != port
         assert Network.load(root).peers[0].port == first.port
         assert any("port taken" in line for line in said)
+    finally:
+        down(root, timeout=5.0, say=lambda _m: None)
+
+
+class OtherChain(BaseHTTPRequestHandler):
+    """A healthy peer of another chain, as another network's peer on this machine."""
+
+    def do_GET(self) -> None:
+        body = json.dumps({"accepting_writes": True, "genesis_hash": "0" * 64}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_another_chains_peer_on_a_peers_port_is_not_taken_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = ThreadingHTTPServer(("127.0.0.1", 0), OtherChain)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    port = other.server_address[1]
+    plan = network._plan_ports
+
+    def plan_with_a_taken_port(
+        orgs: int, base_port: int | None
+    ) -> tuple[list[network.ServerPorts], list[int]]:
+        nats_ports, peer_ports = plan(orgs, base_port)
+        return nats_ports, [port, *peer_ports[1:]]
+
+    monkeypatch.setattr(network, "_plan_ports", plan_with_a_taken_port)
+    monkeypatch.setattr(network, "_check_ports", lambda _network: None)
+    root = tmp_path / "net"
+    said: list[str] = []
+    try:
+        started = up(root, orgs=3, base_port=None, timeout=120.0, say=said.append)
+        # The answer from the other chain did not count: the peer was started elsewhere.
+        assert started.peers[0].port != port
+        assert any("port taken" in line for line in said)
+        assert network.alive(started.peers[0].pid, str(root))
+    finally:
+        down(root, timeout=5.0, say=lambda _m: None)
+        other.shutdown()
+        other.server_close()
+
+
+def test_a_nats_port_taken_meanwhile_moves_the_new_cluster(
+    tmp_path: Path, taken: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = taken.getsockname()[1]
+    plan = network._plan_ports
+
+    def plan_with_a_taken_nats_port(
+        orgs: int, base_port: int | None
+    ) -> tuple[list[network.ServerPorts], list[int]]:
+        nats_ports, peer_ports = plan(orgs, base_port)
+        first = nats_ports[1]
+        return [
+            nats_ports[0],
+            network.ServerPorts(port, first.cluster, first.monitor),
+            *nats_ports[2:],
+        ], peer_ports
+
+    monkeypatch.setattr(network, "_plan_ports", plan_with_a_taken_nats_port)
+    monkeypatch.setattr(network, "_check_ports", lambda _network: None)
+    root = tmp_path / "net"
+    said: list[str] = []
+    try:
+        started = up(root, orgs=3, base_port=None, timeout=120.0, say=said.append)
+        assert port not in started.ports
+        assert Network.load(root).nats[1].client != port
+        assert any("NATS port was taken" in line for line in said)
+        assert all(network.alive(n.pid, str(root)) for n in started.nats)
     finally:
         down(root, timeout=5.0, say=lambda _m: None)
 

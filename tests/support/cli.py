@@ -31,6 +31,24 @@ def pids(root: Path) -> list[int]:
     return [p.pid for p in network.peers if p.pid] + [n.pid for n in network.nats if n.pid]
 
 
+def not_running(root: Path) -> list[str]:
+    """Each recorded process of the network in ``root`` that is not running, named with
+    the end of its log (empty when all run)."""
+    network = Network.load(root)
+    logs = [(f"peer {p.org}", p.pid, root / "logs" / f"{p.org}.log") for p in network.peers]
+    logs += [(f"NATS {n.name}", n.pid, root / "nats" / n.name / "server.log") for n in network.nats]
+    ended = []
+    for name, pid, log in logs:
+        if alive(pid, str(root.absolute())):
+            continue
+        try:
+            tail = log.read_text(errors="replace").splitlines()[-5:]
+        except OSError:
+            tail = ["(no log)"]
+        ended.append(f"{name} (process {pid}) is not running; its log ends: {tail}")
+    return ended
+
+
 @pytest.fixture
 def network_dir(tmp_path: Path) -> Iterator[Path]:
     """A folder for `healthledger network up`; afterwards the network is taken down

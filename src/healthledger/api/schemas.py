@@ -201,6 +201,10 @@ class StatusOut(BaseModel):
     state_root: str | None
     log_size: int = Field(description="Transactions in the global log.")
     log_root: str | None = Field(description="Hex RFC 9162 root of the global log.")
+    genesis_hash: str | None = Field(
+        description="Hash of block 0: the chain this node holds (a client checks it "
+        "talks to the consortium it expects)."
+    )
     accepting_writes: bool = Field(description="False while ordering is unavailable.")
     ordering_error: str | None = Field(description="Why ordering is unavailable, if it is.")
     custody: Literal["client", "demo"]

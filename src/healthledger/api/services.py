@@ -93,6 +93,7 @@ class LedgerReader:
         self.peer = peer
         self.custody: Custody = custody
         self.tally = ValidationTally(peer)
+        self._genesis: str | None = None
 
     # --- chain -------------------------------------------------------------------
 
@@ -106,11 +107,18 @@ class LedgerReader:
             "state_root": None if head is None else head.state_root,
             "log_size": 0 if head is None else head.log_size,
             "log_root": None if head is None else head.log_root,
+            "genesis_hash": None if head is None else self._genesis_hash(),
             "accepting_writes": self.peer.accepting,
             "ordering_error": self.peer.ordering_error,
             "custody": self.custody,
             "custody_notice": CUSTODY_NOTICE if self.custody == "demo" else None,
         }
+
+    def _genesis_hash(self) -> str:
+        """Hash of block 0: which chain this node holds (it never changes)."""
+        if self._genesis is None:
+            self._genesis = self.peer.store.header(0).hash
+        return self._genesis
 
     def _block_json(self, height: int) -> dict[str, Any]:
         body: dict[str, Any] = json.loads(self.peer.store.block_bytes(height))

@@ -34,6 +34,7 @@ from rich.text import Text
 
 from healthledger.cli import bench as benchmarks
 from healthledger.cli import network as consortium_network
+from healthledger.cli import network_status as consortium_status
 from healthledger.cli.apps import INSTALLED_APPS, installed_contracts
 from healthledger.cli.bench_network import network_benchmark
 from healthledger.cli.demo import (
@@ -451,7 +452,7 @@ _PEER_STATE_CELLS = {
     "no-ordering": "[yellow]no ordering[/yellow]",
     "unhealthy": "[yellow]unhealthy[/yellow]",
 }
-"""How the status table shows each of ``network.PEER_STATES``."""
+"""How the status table shows each of ``network_status.PEER_STATES``."""
 
 
 @network_app.command("status")
@@ -461,7 +462,7 @@ def network_status(
 ) -> None:
     """Each peer's height, head block hash, lag and health; each NATS server's health."""
     with _reported():
-        report = consortium_network.status(data)
+        report = consortium_status.status(data)
         if json_output:
             print(json.dumps(report))
             return

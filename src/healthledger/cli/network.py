@@ -14,13 +14,14 @@ Every process is started in its own session, so it outlives the command that sta
 it; ``down`` stops them by process id (SIGTERM, then SIGKILL after a timeout). A peer
 brought in later with ``network join`` into ``DIR/peers/<org>`` is recorded beside
 the founders' (``joined``), started with :func:`launch_peer` as they are, listed by
-``status`` and stopped by ``down``.
+``status`` (:mod:`healthledger.cli.network_status`) and stopped by ``down``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,27 +29,29 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 from typing import Any
 
 from healthledger.cli.apps import installed_contracts
 from healthledger.ledger.errors import LedgerError
 from healthledger.ledger.sqlite_store import SqliteStore
-from healthledger.node.checkpoint import (
-    Checkpoint,
-    CheckpointError,
-    compare,
-    origin_of,
-    read_notes,
-    verify_peer_note,
-)
 from healthledger.node.consortium import DEMO_ORGS
-from healthledger.node.consortium_peer import DEFAULT_CHECKPOINT_EVERY, found_consortium
-from healthledger.node.embedded import CHECKPOINT_DIR, LEDGER_FILE
+from healthledger.node.consortium_peer import (
+    DEFAULT_CHECKPOINT_EVERY,
+    found_consortium,
+)
+from healthledger.node.embedded import LEDGER_FILE
 from healthledger.node.peer_directory import write_directories
-from healthledger.ordering.nats_cluster import NatsCluster, NatsClusterError, ServerPorts, free_port
+from healthledger.ordering.nats_cluster import (
+    NatsCluster,
+    NatsClusterError,
+    ServerPorts,
+    free_port,
+    free_ports,
+    fresh_server_ports,
+)
 
 NETWORK_FILE = "network.json"
 NATS_SERVERS = 3
@@ -56,8 +59,6 @@ MIN_ORGS = 3
 REBIND_ATTEMPTS = 3
 """Starts of a peer during start-up: again on a fresh port when another program took
 its self-chosen one, or again as it was when it ended without writing a line."""
-CHECKPOINTS_COMPARED = 50
-"""Status compares each peer's most recent this many checkpoints."""
 
 
 class NetworkError(Exception):
@@ -104,6 +105,13 @@ class Network:
     def servers(self) -> list[str]:
         """Client URLs of the NATS servers."""
         return [f"nats://127.0.0.1:{n.client}" for n in self.nats]
+
+    @property
+    def ports(self) -> set[int]:
+        """Every port the network's servers and peers listen on."""
+        return {p for n in self.nats for p in (n.client, n.cluster, n.monitor)} | {
+            p.port for p in self.peers
+        }
 
     @property
     def urls(self) -> dict[str, str]:
@@ -223,8 +231,9 @@ def http_json(url: str, *, timeout: float = 2.0) -> Any:
 
 def _plan_ports(orgs: int, base_port: int | None) -> tuple[list[ServerPorts], list[int]]:
     if base_port is None:
-        nats = [ServerPorts(free_port(), free_port(), free_port()) for _ in range(NATS_SERVERS)]
-        return nats, [free_port() for _ in range(orgs)]
+        ports = free_ports(3 * NATS_SERVERS + orgs)
+        nats = [ServerPorts(*ports[3 * i : 3 * i + 3]) for i in range(NATS_SERVERS)]
+        return nats, ports[3 * NATS_SERVERS :]
     nats = [
         ServerPorts(base_port + 3 * i, base_port + 3 * i + 1, base_port + 3 * i + 2)
         for i in range(NATS_SERVERS)
@@ -320,32 +329,58 @@ def _start(
     rebind: bool = False,
 ) -> None:
     """Start the NATS servers, then the peers, and wait until all are healthy. With
-    ``rebind`` (ports this command chose itself), a peer whose port another program
-    took meanwhile is started again on a fresh port."""
-    try:
-        cluster = NatsCluster(
-            root / "nats",
-            size=len(network.nats),
-            ports=[ServerPorts(n.client, n.cluster, n.monitor) for n in network.nats],
-            detached=True,
-        )
-    except NatsClusterError as exc:
-        raise NetworkError(str(exc)) from exc
-    cluster.write_configs()
-    for i in range(cluster.size):
-        cluster.launch(i)
-        network.nats[i].pid = cluster.pid(i)
-    network.save(root)
-    try:
-        cluster.wait_ready(timeout=timeout)
-    except NatsClusterError as exc:
-        raise NetworkError(str(exc)) from exc
-    finally:
-        cluster.release()
+    ``rebind`` (a network just founded on ports this command chose itself), a server or
+    peer whose port another program took meanwhile is started again on a fresh port."""
+    _start_nats(root, network, timeout=timeout, say=say, rebind=rebind)
     say(f"NATS JetStream cluster up: {', '.join(network.servers)}")
     # Each peer's gateway reaches the other organisations' peers through this directory.
     write_directories(root / "peers", network.urls)
     start_peers(root, network, network.peers, timeout=timeout, say=say, rebind=rebind)
+    ended = [n for n in network.nats if not alive(n.pid, str(root))]
+    if ended:
+        names = ", ".join(n.name for n in ended)
+        raise NetworkError(
+            f"NATS server {names} ended while the peers started; see "
+            + ", ".join(str(root / "nats" / n.name / "server.log") for n in ended)
+        )
+
+
+def _start_nats(
+    root: Path, network: Network, *, timeout: float, say: Callable[[str], None], rebind: bool
+) -> None:
+    """Start the NATS servers of ``network`` and wait for a JetStream meta leader."""
+    for attempt in range(1, REBIND_ATTEMPTS + 1):
+        try:
+            cluster = NatsCluster(
+                root / "nats",
+                size=len(network.nats),
+                ports=[ServerPorts(n.client, n.cluster, n.monitor) for n in network.nats],
+                detached=True,
+            )
+        except NatsClusterError as exc:
+            raise NetworkError(str(exc)) from exc
+        cluster.write_configs()
+        for i in range(cluster.size):
+            cluster.launch(i)
+            network.nats[i].pid = cluster.pid(i)
+        network.save(root)
+        try:
+            cluster.wait_ready(timeout=timeout)
+            return
+        except NatsClusterError as exc:
+            if not (rebind and attempt < REBIND_ATTEMPTS and cluster.port_taken()):
+                raise NetworkError(str(exc)) from exc
+            # A new cluster holds nothing yet: start it afresh on other ports.
+            cluster.stop()
+            shutil.rmtree(root / "nats")
+            fresh = fresh_server_ports(len(network.nats), avoid=network.ports)
+            for server, ports in zip(network.nats, fresh, strict=True):
+                server.client, server.cluster, server.monitor = astuple(ports)
+                server.pid = None
+            network.save(root)
+            say("a NATS port was taken meanwhile: starting the cluster on fresh ports")
+        finally:
+            cluster.release()
 
 
 def start_peers(
@@ -363,17 +398,18 @@ def start_peers(
     directory names the new one. A peer that ended without writing a line (a signal
     from outside, a crash in start-up) is started again as it was; one that said why
     it stopped is reported."""
+    genesis = chain_genesis(root, network)
     for peer in peers:
         launch_peer(root, network, peer)
     for attempt in range(1, REBIND_ATTEMPTS + 1):
         try:
-            wait_healthy(root, peers, timeout=timeout, say=say)
+            wait_healthy(root, peers, genesis=genesis, timeout=timeout, say=say)
             return
         except PeerExited as exc:
             if attempt == REBIND_ATTEMPTS:
                 raise
             if rebind and PORT_IN_USE in exc.log_tail:
-                exc.peer.port = free_port()
+                exc.peer.port = free_port(avoid=network.ports)
                 say(f"port taken: starting the peer of {exc.peer.org} on {exc.peer.port} instead")
                 write_directories(root / "peers", network.urls)
             elif exc.log_tail:
@@ -411,6 +447,9 @@ def launch_peer(root: Path, network: Network, peer: PeerProcess) -> None:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            # Every line reaches the log at once, and a crash in native code leaves the
+            # Python stack there rather than an empty log.
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"},
         )
     peer.pid = proc.pid
     network.save(root)
@@ -438,11 +477,38 @@ class PeerExited(NetworkError):
         )
 
 
+def chain_genesis(root: Path, network: Network) -> str | None:
+    """Hash of the genesis block of the network in ``root``, read from the ledger of
+    the first peer that has one; None if none can be read."""
+    for peer in network.peers:
+        ledger = root / "peers" / peer.org / LEDGER_FILE
+        if not ledger.is_file():
+            continue
+        try:
+            store = SqliteStore(ledger)
+        except LedgerError:
+            continue
+        try:
+            return store.header(0).hash
+        except LedgerError:
+            continue
+        finally:
+            store.close()
+    return None
+
+
 def wait_healthy(
-    root: Path, peers: Sequence[PeerProcess], *, timeout: float, say: Callable[[str], None]
+    root: Path,
+    peers: Sequence[PeerProcess],
+    *,
+    genesis: str | None,
+    timeout: float,
+    say: Callable[[str], None],
 ) -> None:
-    """Wait until every peer of ``peers`` serves and takes writes; NetworkError naming
-    the log of one that exited, or those still waiting after ``timeout`` seconds."""
+    """Wait until every peer of ``peers`` serves this network's chain and takes writes;
+    NetworkError naming the log of one that exited, or those still waiting after
+    ``timeout`` seconds. An answer from another chain on a peer's port (a program that
+    took the port first) does not count: that peer fails to bind and is reported."""
     deadline = time.monotonic() + timeout
     waiting = list(peers)
     while waiting:
@@ -452,6 +518,8 @@ def wait_healthy(
             try:
                 answer = http_json(f"http://127.0.0.1:{peer.port}/api/v1/status", timeout=1.0)
             except (OSError, ValueError):
+                continue
+            if genesis is not None and answer.get("genesis_hash") != genesis:
                 continue
             # Serving queries is not enough: wait until its orderer takes writes too.
             if not answer.get("accepting_writes"):
@@ -463,171 +531,6 @@ def wait_healthy(
             raise NetworkError(f"peers not healthy after {timeout:g} s: {names}")
         if waiting:
             time.sleep(0.2)
-
-
-# --- status ------------------------------------------------------------------------
-
-
-def status(root: Path) -> dict[str, Any]:
-    """Each peer's height, head hash, lag and health, and each NATS server's health."""
-    root = root.absolute()
-    network = Network.load(root)
-    peers: list[dict[str, Any]] = []
-    for peer in network.peers:
-        item: dict[str, Any] = {
-            "org": peer.org,
-            "url": f"http://127.0.0.1:{peer.port}/",
-            "pid": peer.pid if alive(peer.pid, str(root)) else None,
-            "height": None,
-            "block_hash": None,
-            "lag": None,
-            "healthy": False,
-        }
-        try:
-            answer = http_json(f"http://127.0.0.1:{peer.port}/api/v1/status")
-        except (OSError, ValueError) as exc:
-            item["error"] = str(getattr(exc, "reason", exc))
-        else:
-            live = answer.get("checkpoints") or {}
-            delivery = answer.get("delivery") or {}
-            item.update(
-                height=int(answer["height"]),
-                block_hash=answer.get("head_hash"),
-                log_size=answer.get("log_size"),
-                log_root=answer.get("log_root"),
-                accepting_writes=bool(answer.get("accepting_writes")),
-                # Reachable, ordering, delivering and serving (not forked or tampered).
-                healthy=bool(answer.get("healthy", True)),
-                checkpoint_state=live.get("state"),
-                serving=bool(live.get("serving", True)),
-                refusal=live.get("reason"),
-                delivery_stuck=bool(delivery.get("stuck", False)),
-                rejected_notes=int(live.get("rejected_count", 0)),
-            )
-        peers.append(item)
-    heights = [p["height"] for p in peers if p["height"] is not None]
-    top = max(heights, default=0)
-    for item in peers:
-        if item["height"] is not None:
-            item["lag"] = top - item["height"]
-    nats = []
-    for server in network.nats:
-        try:
-            health = http_json(f"http://127.0.0.1:{server.monitor}/healthz")
-            healthy = health.get("status") == "ok"
-        except (OSError, ValueError):
-            healthy = False
-        nats.append(
-            {
-                "name": server.name,
-                "url": f"nats://127.0.0.1:{server.client}",
-                "pid": server.pid if alive(server.pid, str(root)) else None,
-                "healthy": healthy,
-            }
-        )
-    hashes = {p["block_hash"] for p in peers if p["healthy"]}
-    common = all(p["healthy"] for p in peers) and len(hashes) == 1 and top > 0
-    checkpoints = _checkpoints(root, network)
-    minority = {org for d in checkpoints["divergences"] for org in d["minority"]}
-    for item in peers:
-        item["checkpoint"] = checkpoints["latest"].get(item["org"])
-        # Named by the notes on disk, or by the peer's own live comparison.
-        item["diverged"] = item["org"] in minority or item.get("checkpoint_state") in {
-            "minority",
-            "tampered",
-        }
-        item["state"] = peer_state(item, in_minority=item["org"] in minority)
-    del checkpoints["latest"]
-    checkpoints["peer_states"] = {
-        p["org"]: p["checkpoint_state"] for p in peers if p.get("checkpoint_state")
-    }
-    if any(state != "ok" for state in checkpoints["peer_states"].values()):
-        checkpoints["alarm"] = True
-    return {
-        "network": str(root),
-        "peers": peers,
-        "nats": nats,
-        "common_head": common,
-        "checkpoints": checkpoints,
-    }
-
-
-PEER_STATES = (
-    "ok",
-    "down",
-    "tampered",
-    "minority",
-    "diverged",
-    "stuck",
-    "no-ordering",
-    "unhealthy",
-)
-"""What ``status`` says of a peer, most serious first after ``ok``: unreachable; a
-stored block failed its self-check; a majority signed other checkpoints (both stop
-serving); its checkpoints disagree with another's; ordered transactions wait and its
-stream position does not move; it cannot reach the ordering cluster; it reports itself
-unhealthy for another reason."""
-
-
-def peer_state(item: Mapping[str, Any], *, in_minority: bool) -> str:
-    """One of PEER_STATES for a peer's status ``item``; ``in_minority``: the notes on
-    disk put it in the minority of a divergence."""
-    if item["height"] is None:
-        return "down"
-    live = item.get("checkpoint_state")
-    if live in {"tampered", "minority"}:
-        return str(live)
-    if in_minority or live == "diverged":
-        return "diverged"
-    if item.get("delivery_stuck"):
-        return "stuck"
-    if not item.get("accepting_writes"):
-        return "no-ordering"
-    return "ok" if item["healthy"] else "unhealthy"
-
-
-def _checkpoints(root: Path, network: Network) -> dict[str, Any]:
-    """Every peer's recent signed checkpoints, verified against the consortium's
-    membership and compared: an alarm if any disagree or fail verification."""
-    report: dict[str, Any] = {
-        "every": network.checkpoint_every,
-        "latest": {},
-        "divergences": [],
-        "invalid": {},
-        "alarm": False,
-    }
-    ledgers = [root / "peers" / p.org / LEDGER_FILE for p in network.peers]
-    reference = next((path for path in ledgers if path.is_file()), None)
-    if reference is None:
-        return report
-    try:
-        store = SqliteStore(reference)
-    except LedgerError as exc:
-        report["invalid"]["*"] = [f"cannot open {reference}: {exc}"]
-        report["alarm"] = True
-        return report
-    try:
-        origin = origin_of(store.header(0))
-        verified: dict[str, dict[int, Checkpoint]] = {}
-        for peer in network.peers:
-            notes = read_notes(root / "peers" / peer.org / CHECKPOINT_DIR)
-            good: dict[int, Checkpoint] = {}
-            for height in sorted(notes)[-CHECKPOINTS_COMPARED:]:
-                try:
-                    good[height] = verify_peer_note(
-                        notes[height], org=peer.org, state=store, origin=origin
-                    )
-                except CheckpointError as exc:
-                    report["invalid"].setdefault(peer.org, []).append(f"{height}: {exc}")
-            verified[peer.org] = good
-            if good:
-                last = good[max(good)]
-                report["latest"][peer.org] = {"height": last.height, "block_hash": last.block_hash}
-    finally:
-        store.close()
-    report["divergences"] = [d.to_json() for d in compare(verified)]
-    report["alarm"] = bool(report["divergences"] or report["invalid"])
-    return report
 
 
 # --- down --------------------------------------------------------------------------

@@ -188,9 +188,7 @@ def _joining_peer(root: Path, org: str, port: int | None) -> PeerProcess:
     if port is None and recorded is not None:
         port = recorded.port
     if port is None:
-        port = free_port()
-        while port in taken:
-            port = free_port()
+        port = free_port(avoid=taken)
     if not 1 <= port <= 65535:
         raise NetworkError(f"port {port} is out of range", EXIT_UNUSABLE)
     if port in taken or not port_free(port):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -18,13 +19,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
 CLUSTER_NAME = "healthledger"
+"""Cluster name of clusters configured before each got its own (kept for their stored
+JetStream state); a new cluster is named ``healthledger-<random>``, so that its servers
+never route into another cluster on this machine whose port they were given by mistake."""
+CLUSTER_NAME_FILE = "cluster-name"
 
 
 class NatsClusterError(Exception):
@@ -44,12 +49,30 @@ def find_nats_server() -> str:
     return found
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_ports(count: int, *, avoid: Collection[int] = ()) -> list[int]:
+    """``count`` different TCP ports on 127.0.0.1 that nothing listens on right now,
+    none of them in ``avoid``. Every socket stays bound until all are chosen: ports
+    asked for one at a time may repeat (the kernel may hand out a just-closed port
+    again), and two servers of one network on one port would fail in confusing ways."""
+    held: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        while len(ports) < count:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            held.append(sock)
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+            if port not in avoid:
+                ports.append(port)
+    finally:
+        for sock in held:
+            sock.close()
+    return ports
+
+
+def free_port(*, avoid: Collection[int] = ()) -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now, not in ``avoid``."""
+    return free_ports(1, avoid=avoid)[0]
 
 
 @dataclass(frozen=True)
@@ -64,9 +87,16 @@ class ServerPorts:
     """HTTP monitoring (/healthz, /jsz)."""
 
 
+def fresh_server_ports(size: int, *, avoid: Collection[int] = ()) -> list[ServerPorts]:
+    """Client, cluster and monitor ports for ``size`` servers, all different."""
+    ports = free_ports(3 * size, avoid=avoid)
+    return [ServerPorts(*ports[3 * i : 3 * i + 3]) for i in range(size)]
+
+
 def server_config(
     *,
     name: str,
+    cluster: str = CLUSTER_NAME,
     ports: ServerPorts,
     routes: list[int],
     store_dir: Path,
@@ -83,7 +113,7 @@ def server_config(
         f"  store_dir: {json.dumps(str(store_dir))}{sync}\n"
         "}\n"
         "cluster {\n"
-        f"  name: {CLUSTER_NAME}\n"
+        f"  name: {cluster}\n"
         f"  listen: 127.0.0.1:{ports.cluster}\n"
         f"  routes: [{route_urls}]\n"
         "}\n"
@@ -116,11 +146,7 @@ class NatsCluster:
         self.binary = binary or find_nats_server()
         self.detached = detached
         self._fixed_ports = ports is not None
-        self.ports = (
-            list(ports)
-            if ports is not None
-            else [ServerPorts(free_port(), free_port(), free_port()) for _ in range(size)]
-        )
+        self.ports = list(ports) if ports is not None else fresh_server_ports(size)
         self._procs: list[subprocess.Popen[bytes] | None] = [None] * size
         self._logs: list[IO[bytes] | None] = [None] * size
 
@@ -143,14 +169,29 @@ class NatsCluster:
         """Client URLs of every member."""
         return [f"nats://127.0.0.1:{p.client}" for p in self.ports]
 
+    def cluster_name(self) -> str:
+        """This cluster's name: chosen at random when its first configuration is written
+        and kept in ``base_dir``; the old shared name for a cluster configured before."""
+        path = self.base_dir / CLUSTER_NAME_FILE
+        if path.is_file():
+            return path.read_text().strip()
+        if any(self.config_path(i).is_file() for i in range(self.size)):
+            return CLUSTER_NAME
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        name = f"{CLUSTER_NAME}-{secrets.token_hex(6)}"
+        path.write_text(name + "\n")
+        return name
+
     def write_configs(self) -> None:
         """Write every member's configuration file (idempotent)."""
+        cluster = self.cluster_name()
         for i, ports in enumerate(self.ports):
             folder = self.server_dir(i)
             (folder / "store").mkdir(parents=True, exist_ok=True)
             others = [p.cluster for j, p in enumerate(self.ports) if j != i]
             text = server_config(
                 name=self.name(i),
+                cluster=cluster,
                 ports=ports,
                 routes=others,
                 store_dir=folder / "store",
@@ -176,9 +217,7 @@ class NatsCluster:
                 if self._fixed_ports or attempt == attempts:
                     raise
                 self.stop()
-                self.ports = [
-                    ServerPorts(free_port(), free_port(), free_port()) for _ in range(self.size)
-                ]
+                self.ports = fresh_server_ports(self.size)
         raise AssertionError("unreachable")
 
     def launch(self, index: int) -> None:
@@ -264,6 +303,17 @@ class NatsCluster:
                 log.close()
             self._logs[i] = None
             self._procs[i] = None
+
+    def port_taken(self) -> bool:
+        """True if a member's log says one of its ports was in use when it started."""
+        for i in range(self.size):
+            try:
+                log = (self.server_dir(i) / "server.log").read_text(errors="replace")
+            except OSError:
+                continue
+            if "address already in use" in log:
+                return True
+        return False
 
     def _monitor(self, index: int, path: str) -> Any:
         url = f"http://127.0.0.1:{self.ports[index].monitor}{path}"

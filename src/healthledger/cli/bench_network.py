@@ -10,6 +10,8 @@ A transaction counts as committed when every peer has committed its block.
 
 from __future__ import annotations
 
+import math
+import multiprocessing
 import shutil
 import statistics
 import tempfile
@@ -18,11 +20,15 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
 from healthledger.cli.bench import bench_node, endorse_puts
 from healthledger.cli.bench_contract import BenchContract
+from healthledger.cli.bench_network_peer import PeerJob, write_transactions
+from healthledger.cli.bench_network_peer import run as run_peer
 from healthledger.contracts.runtime import ContractRuntime
 from healthledger.contracts.system import SYSTEM_CONTRACTS
 from healthledger.ledger.sqlite_store import SqliteStore
@@ -89,6 +95,9 @@ class NetworkFigures:
     """True if every peer holds the same block hash at every height."""
     offered_tx_per_s: float | None = None
     """Paced open loop: the submit rate offered (None: everything at once)."""
+    peer_processes: bool = False
+    """True if every peer ran in a process of its own (as deployed); False if all
+    shared the benchmark's process (and its interpreter lock)."""
 
     def to_json(self) -> dict[str, Any]:
         """The figures as a JSON object."""
@@ -247,6 +256,124 @@ def measure(
         cluster.stop()
 
 
+def measure_in_processes(
+    base: Path,
+    template: Path,
+    txs: list[Transaction],
+    *,
+    peers: int,
+    sync_always: bool = True,
+    batch: int = BATCH,
+    submitters: int | None = None,
+    rate: float | None = None,
+) -> NetworkFigures:
+    """As :func:`measure`, with every peer in a process of its own (as a consortium runs
+    them) submitting its share of the chunks: chunk i goes to peer ``i % peers``, as
+    there. The same ``submitters`` threads in all, shared out among the processes."""
+    threads = submitters or (SUBMITTERS if batch <= 1 else BATCH_SUBMITTERS)
+    label = ("always" if sync_always else "default") + "-processes"
+    txs_file = base / f"txs-{label}.jsonl"
+    write_transactions(txs_file, txs)
+    cluster = NatsCluster(base / f"nats-{label}", sync_always=sync_always).start()
+    spawn = multiprocessing.get_context("spawn")
+    links: list[Connection] = []
+    processes: list[BaseProcess] = []
+    folders: list[Path] = []
+    try:
+        for i in range(peers):
+            folders.append(base / f"peer-{label}-{i}")
+            shutil.copytree(template, folders[-1])
+            ours, theirs = spawn.Pipe()
+            job = PeerJob(
+                data=str(folders[-1]),
+                servers=cluster.urls,
+                txs_file=str(txs_file),
+                index=i,
+                peers=peers,
+                batch=batch,
+                threads=max(1, math.ceil(threads / peers)),
+                rate=rate,
+                closed_loop=False,
+            )
+            child = spawn.Process(target=run_peer, args=(theirs, job), daemon=True)
+            child.start()
+            theirs.close()
+            links.append(ours)
+            processes.append(child)
+        start_height = min(peer_answer(link, "ready")[0] for link in links)
+        start = time.perf_counter() + 0.05
+        for link in links:
+            link.send(("go", start))
+        reports = [peer_answer(link, "submitted") for link in links]
+        handed: dict[str, list[Any]] = {}
+        for report in reports:
+            handed.update(report[0])
+        final = max(height for _, height, _ in handed.values()) + 1
+        for link in links:
+            link.send(("until", final))
+        clocks = [peer_answer(link, "committed")[0] for link in links]
+        for process in processes:
+            process.join(COMMIT_TIMEOUT_S)
+        everywhere = {
+            tx_id: max(clock[height] for clock in clocks)
+            for tx_id, (_, height, _) in handed.items()
+        }
+        elapsed = max(everywhere.values()) - start
+        latencies = [everywhere[tx_id] - began for tx_id, (began, _, _) in handed.items()]
+        local = [value for report in reports for value in report[1]]
+        published = max(report[2] for report in reports) - start
+        stores = [SqliteStore(folder / LEDGER_FILE) for folder in folders]
+        try:
+            identical = identical_chains(stores)
+        finally:
+            for store in stores:
+                store.close()
+        return NetworkFigures(
+            transactions=len(txs),
+            peers=peers,
+            nats_servers=cluster.size,
+            sync_interval="always" if sync_always else "default",
+            load=f"paced open loop, {rate:g} tx/s offered" if rate else "open loop",
+            batch=max(1, batch),
+            submitters=threads,
+            blocks=final - start_height,
+            seconds=round(elapsed, 3),
+            tx_per_s=round(len(txs) / elapsed, 1),
+            published_tx_per_s=round(len(txs) / published, 1),
+            p50_ms=round(1000 * statistics.median(latencies), 1),
+            p99_ms=round(1000 * _percentile(latencies, 0.99), 1),
+            local_p50_ms=round(1000 * statistics.median(local), 1),
+            invalid=sum(code != ValidationCode.VALID.value for _, _, code in handed.values()),
+            identical=identical,
+            offered_tx_per_s=rate or None,
+            peer_processes=True,
+        )
+    finally:
+        for link in links:
+            link.close()
+        for process in processes:
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+        cluster.stop()
+
+
+def peer_answer(link: Connection, expected: str) -> list[Any]:
+    """The next message of a peer process, which must be ``expected``; its contents."""
+    if not link.poll(COMMIT_TIMEOUT_S):
+        raise BenchmarkFailed(f"a peer process sent no {expected!r} in time")
+    try:
+        kind, *contents = link.recv()
+    except EOFError as exc:
+        raise BenchmarkFailed(f"a peer process ended before {expected!r}") from exc
+    if kind == "failed":
+        raise BenchmarkFailed(str(contents[0]))
+    if kind != expected:
+        raise BenchmarkFailed(f"a peer process sent {kind!r}, not {expected!r}")
+    return list(contents)
+
+
 def identical_chains(stores: Sequence[LedgerStore]) -> bool:
     """True if every store has the same height and the same block hash at each height."""
     heights = {s.height() for s in stores}
@@ -262,9 +389,11 @@ def network_benchmark(
     status: Callable[[str], None] | None = None,
     batch: int = BATCH,
     rate: float | None = None,
+    in_process: bool = False,
 ) -> NetworkFigures:
     """``healthledger bench network``: one open-loop run (paced at ``rate`` tx/s if
-    given), fsync before every ack, ``batch`` transactions per submit call."""
+    given), fsync before every ack, ``batch`` transactions per submit call; each peer in
+    a process of its own unless ``in_process``."""
     say = status or (lambda _: None)
     with tempfile.TemporaryDirectory(prefix="hl-bench-network-") as tmp:
         base = Path(tmp)
@@ -275,5 +404,7 @@ def network_benchmark(
             txs = endorse_puts(node, tx)
         finally:
             node.stop()
-        say(f"committing through 3 NATS servers and {peers} peers")
-        return measure(base, base / "template", txs, peers=peers, batch=batch, rate=rate)
+        where = "in this process" if in_process else "each in its own process"
+        say(f"committing through 3 NATS servers and {peers} peers, {where}")
+        run = measure if in_process else measure_in_processes
+        return run(base, base / "template", txs, peers=peers, batch=batch, rate=rate)

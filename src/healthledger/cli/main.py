@@ -36,7 +36,7 @@ from healthledger.cli import bench as benchmarks
 from healthledger.cli import network as consortium_network
 from healthledger.cli import network_status as consortium_status
 from healthledger.cli.apps import INSTALLED_APPS, installed_contracts
-from healthledger.cli.bench_network import network_benchmark
+from healthledger.cli.bench_network import BenchmarkFailed, network_benchmark
 from healthledger.cli.demo import (
     LiveTraffic,
     open_or_create,
@@ -127,7 +127,7 @@ def _reported() -> Iterator[None]:
         raise
     except (CliError, consortium_network.NetworkError) as exc:
         _fail(str(exc), exc.code)
-    except InvalidBlock as exc:
+    except (InvalidBlock, BenchmarkFailed) as exc:
         _fail(str(exc), EXIT_FAILED)
     except (StorageError, DataDirError, sqlite3.DatabaseError) as exc:
         _fail(str(exc), EXIT_UNUSABLE)
@@ -589,6 +589,11 @@ def bench_network(
         help="Offer this many tx/s (paced) instead of submitting everything at once (0).",
     ),
     batch: int = typer.Option(50, "--batch", min=1, max=500, help="Transactions per submit call."),
+    in_process: bool = typer.Option(
+        False,
+        "--in-process",
+        help="Run every peer inside the benchmark's process (default: each its own, as deployed).",
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print figures as one JSON line."),
 ) -> None:
     """Committed tx/s and submit-to-commit-on-every-peer latency over three NATS servers:
@@ -596,7 +601,7 @@ def bench_network(
     with _reported():
         status = None if json_output else (lambda m: _err().print(f"[dim]{m}…[/dim]"))
         figures = network_benchmark(
-            tx, peers=peers, status=status, batch=batch, rate=rate or None
+            tx, peers=peers, status=status, batch=batch, rate=rate or None, in_process=in_process
         ).to_json()
         _emit_figures("bench network", figures, json_output=json_output)
 

@@ -16,11 +16,13 @@ import pytest
 
 from healthledger.apps import App
 from healthledger.apps.epidemic import pseudonym
+from healthledger.apps.epidemic.app import APP as EPIDEMIC_APP
 from healthledger.apps.epidemic.checks import PATIENT_COLLECTION
 from healthledger.apps.epidemic.dates import day_of_ms, iso
 from healthledger.apps.epidemic.simulate import person
 from healthledger.apps.registry import installed_contracts
-from healthledger.cli.network_traffic import APP_NEEDS, AppOutcome, live_rounds
+from healthledger.apps.supply.app import APP as SUPPLY_APP
+from healthledger.cli.network_traffic import AppOutcome, live_rounds, missing_for
 from healthledger.ledger.transaction import ValidationCode
 from healthledger.node.consortium import DEMO_ORGS
 from healthledger.node.consortium_peer import GENESIS_FILE, found_consortium
@@ -195,15 +197,15 @@ def test_private_data_lands_on_the_owning_organisations_peer_not_on_the_client(
 
 def test_app_needs_name_what_a_small_network_lacks() -> None:
     three = [p.id for p in PLANS]
-    assert APP_NEEDS["epidemic"].missing(three) == []
-    assert APP_NEEDS["supply"].missing(three) == [
+    assert missing_for(EPIDEMIC_APP, three) == []
+    assert missing_for(SUPPLY_APP, three) == [
         "lingnan-bio",
         "pearl-logistics",
         "yuexiu-pharmacy",
         "gd-mpa",
     ]
-    assert APP_NEEDS["supply"].missing([p.id for p in DEMO_ORGS]) == []
-    assert APP_NEEDS["epidemic"].missing([COMMISSION, CDC, "lingnan-bio"]) == ["a hospital"]
+    assert missing_for(SUPPLY_APP, [p.id for p in DEMO_ORGS]) == []
+    assert missing_for(EPIDEMIC_APP, [COMMISSION, CDC, "lingnan-bio"]) == ["a hospital"]
 
 
 def test_live_rounds_run_until_done_and_stop_an_app_that_cannot_be_endorsed(

@@ -58,6 +58,10 @@ served (after ``simulate``); returns counts like ``Simulate``. It must be quick 
 few transactions), keep to the state its own earlier rounds left, and raise only
 for a real fault: the demo reports the error in one line and carries on."""
 
+PrepareNetwork = Callable[[EmbeddedNode, Sequence[str]], None]
+"""Set up what the simulator needs over a consortium network of these organisations
+(``healthledger network traffic``), before ``simulate`` runs there; idempotent."""
+
 
 @dataclass(frozen=True)
 class App:
@@ -77,6 +81,12 @@ class App:
     public_pages: Sequence[str] = field(default_factory=tuple)
     """Paths of the app's pages that need no login (e.g. a public verify page)."""
     cli: Callable[[], typer.Typer] | None = None
+    simulator_orgs: Sequence[str] = ()
+    """Organisations the simulator acts as: over a network without one of them it is
+    skipped."""
+    simulator_kinds: Sequence[str] = ()
+    """Kinds of organisation (e.g. ``hospital``) the simulator needs one of each of."""
+    prepare_network: PrepareNetwork | None = None
 
 
 def bench_status(json_output: bool) -> Callable[[str], None]:

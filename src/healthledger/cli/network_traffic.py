@@ -30,11 +30,6 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from healthledger.apps.epidemic.checks import CDC_ORG, COMMISSION_ORG
-from healthledger.apps.epidemic.dashboard import state_prefix
-from healthledger.apps.epidemic.provision import configure, reporting_orgs
-from healthledger.apps.epidemic.regions import GUANGDONG, province_table
-from healthledger.apps.supply import simulate as supply_simulate
 from healthledger.cli.apps import INSTALLED_APPS, App, installed_contracts
 from healthledger.cli.demo import simulate_platform
 from healthledger.cli.network import Network, NetworkError, alive, http_json
@@ -58,59 +53,12 @@ IDLE_PAUSE_S = 0.5
 """Pause after a live round that committed nothing."""
 
 
-@dataclass(frozen=True)
-class AppNeeds:
-    """What an application's simulator needs in the network: these organisations, and
-    one organisation of each of these kinds."""
-
-    orgs: tuple[str, ...] = ()
-    kinds: tuple[str, ...] = ()
-
-    def missing(self, orgs: Sequence[str]) -> list[str]:
-        """What ``orgs`` lacks, in words."""
-        kinds = {p.id: p.kind for p in DEMO_ORGS}
-        gaps = [org for org in self.orgs if org not in orgs]
-        gaps += [f"a {kind}" for kind in self.kinds if kind not in {kinds.get(o) for o in orgs}]
-        return gaps
-
-
-APP_NEEDS: Mapping[str, AppNeeds] = {
-    "epidemic": AppNeeds(orgs=(COMMISSION_ORG, CDC_ORG), kinds=("hospital",)),
-    "supply": AppNeeds(
-        orgs=tuple(
-            dict.fromkeys(
-                identity.split("/", 1)[0]
-                for identity in (
-                    supply_simulate.MAKER_QA,
-                    supply_simulate.MAKER,
-                    supply_simulate.DISTRIBUTOR,
-                    supply_simulate.CARRIER,
-                    supply_simulate.PHARMACY,
-                    supply_simulate.HOSPITAL,
-                    supply_simulate.REGULATOR,
-                )
-            )
-        )
-    ),
-}
-"""The organisations each application's demo simulator acts as (an application not
-listed needs none beyond the platform's)."""
-
-
-def _prepare_epidemic(client: TrafficClient, orgs: Sequence[str]) -> None:
-    """Configure the epidemic application with the reporting organisations of this
-    network: its own demo set-up registers every demo organisation, and its simulator
-    then sends reports to hospitals that are not in a smaller network."""
-    if state_prefix(client, "region/"):
-        return
-    plans = [p for p in DEMO_ORGS if p.id in orgs]
-    configure(client, province_table(GUANGDONG), orgs=reporting_orgs(plans))
-
-
-APP_PREPARE: Mapping[str, Callable[[TrafficClient, Sequence[str]], None]] = {
-    "epidemic": _prepare_epidemic,
-}
-"""Set-up an application needs before its simulator runs over a network."""
+def missing_for(app: App, orgs: Sequence[str]) -> list[str]:
+    """What a network of ``orgs`` lacks for ``app``'s simulator, in words."""
+    kinds = {p.id: p.kind for p in DEMO_ORGS}
+    gaps = [org for org in app.simulator_orgs if org not in orgs]
+    present = {kinds.get(o) for o in orgs}
+    return gaps + [f"a {kind}" for kind in app.simulator_kinds if kind not in present]
 
 
 @dataclass
@@ -309,7 +257,7 @@ def _simulate(
     """Run ``app``'s simulator if its organisations are in the network."""
     if app.simulate is None:
         return AppOutcome(app.name, "skipped", reason="it has no simulator")
-    gaps = APP_NEEDS.get(app.name, AppNeeds()).missing(orgs)
+    gaps = missing_for(app, orgs)
     if gaps:
         return AppOutcome(
             app.name,
@@ -317,10 +265,9 @@ def _simulate(
             reason=f"it needs {', '.join(gaps)}, not in this network of {len(orgs)} "
             "organisations (network up --orgs)",
         )
-    prepare = APP_PREPARE.get(app.name)
     try:
-        if prepare is not None:
-            prepare(client, orgs)
+        if app.prepare_network is not None:
+            app.prepare_network(client, orgs)
         counts = app.simulate(client, rng)
     except (NodeError, ContractError) as exc:
         return AppOutcome(app.name, "stopped", reason=str(exc))

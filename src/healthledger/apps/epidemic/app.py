@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from healthledger.apps import App
 from healthledger.apps.epidemic.cli import build_cli
-from healthledger.apps.epidemic.contract import Epidemic
+from healthledger.apps.epidemic.contract import CDC_ORG, COMMISSION_ORG, Epidemic
 from healthledger.apps.epidemic.live import live_step
 from healthledger.apps.epidemic.pages import PUBLIC_PAGES, TEMPLATES, build_pages
+from healthledger.apps.epidemic.provision import prepare_network
 from healthledger.apps.epidemic.routes import build_router
 from healthledger.apps.epidemic.simulate import simulate
 
@@ -21,6 +22,9 @@ APP = App(
     templates=TEMPLATES,
     public_pages=PUBLIC_PAGES,
     cli=build_cli,
+    simulator_orgs=(COMMISSION_ORG, CDC_ORG),
+    simulator_kinds=("hospital",),
+    prepare_network=prepare_network,
 )
 """Notifiable case reporting, lab results and vaccinations, CDC review, who sees what,
 monitoring with early warning and public statistics (ARCHITECTURE.md section 6)."""

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from healthledger.apps.epidemic.contract import CDC_ORG, COMMISSION_ORG
 from healthledger.apps.epidemic.pseudonym import demo_key
-from healthledger.apps.epidemic.regions import RegionTable
+from healthledger.apps.epidemic.regions import GUANGDONG, RegionTable, province_table
 from healthledger.crypto.keys import decode_b64
 from healthledger.node.consortium import DEMO_ORGS, OrgPlan
 from healthledger.node.embedded import EmbeddedNode
@@ -37,6 +37,18 @@ def configure(
             CONFIGURER, "epidemic", "register_org", {"org": org, "kind": kind, "region": region}
         )
     install_demo_key(node)
+
+
+def prepare_network(node: EmbeddedNode, orgs: Sequence[str]) -> None:
+    """Configure the application with the reporting organisations of a consortium
+    network of ``orgs`` (unless its regions are already defined): the embedded demo's
+    own set-up registers every demo organisation, and the simulator would then send
+    reports to hospitals that a smaller network does not have."""
+    if any(True for _ in node.peer.store.range_state("epidemic", "region/", "region0", 1)):
+        return
+    configure(
+        node, province_table(GUANGDONG), orgs=reporting_orgs(p for p in DEMO_ORGS if p.id in orgs)
+    )
 
 
 def install_demo_key(node: EmbeddedNode) -> None:

@@ -7,7 +7,7 @@ from healthledger.apps.supply.cli import build_cli
 from healthledger.apps.supply.contracts import SupplyContract
 from healthledger.apps.supply.pages import PUBLIC_PAGES, TEMPLATES, build_pages
 from healthledger.apps.supply.routes import api_routes
-from healthledger.apps.supply.simulate import live_step, simulate
+from healthledger.apps.supply.simulate import ACTORS, live_step, simulate
 
 APP = App(
     name="supply",
@@ -20,5 +20,6 @@ APP = App(
     templates=TEMPLATES,
     public_pages=PUBLIC_PAGES,
     cli=build_cli,
+    simulator_orgs=tuple(dict.fromkeys(identity.split("/", 1)[0] for identity in ACTORS)),
 )
 """Drugs, vaccines and epidemic supplies from maker to patient (ARCHITECTURE.md section 6)."""

@@ -36,6 +36,8 @@ DISTRIBUTOR = "pearl-logistics/ops-guo"
 PHARMACY = "yuexiu-pharmacy/pharm-xu"
 HOSPITAL = "gz-first-hospital/nurse-lin"
 REGULATOR = "gd-mpa/inspector-feng"
+ACTORS = (MAKER_QA, MAKER, DISTRIBUTOR, CARRIER, PHARMACY, HOSPITAL, REGULATOR)
+"""Every identity the simulator acts as."""
 COMPANY = "6951234"
 """The maker's GS1 company prefix (demo)."""
 

@@ -10,6 +10,7 @@ import signal
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -32,31 +33,49 @@ def taken() -> Iterator[socket.socket]:
     sock.close()
 
 
-def test_a_peer_whose_port_was_taken_starts_on_a_fresh_one(
-    tmp_path: Path, taken: socket.socket, monkeypatch: pytest.MonkeyPatch
+def planned_with(
+    monkeypatch: pytest.MonkeyPatch, *, peer: int | None = None, nats_client: int | None = None
 ) -> None:
-    port = taken.getsockname()[1]
+    """Make ``network up`` plan ``peer`` as the first peer's port, or ``nats_client``
+    as the second NATS server's client port, and skip its check that they are free: as
+    if another program took the port after the check."""
     plan = network._plan_ports
 
     def plan_with_a_taken_port(
         orgs: int, base_port: int | None
     ) -> tuple[list[network.ServerPorts], list[int]]:
         nats_ports, peer_ports = plan(orgs, base_port)
-        return nats_ports, [port, *peer_ports[1:]]
+        if peer is not None:
+            peer_ports = [peer, *peer_ports[1:]]
+        if nats_client is not None:
+            second = nats_ports[1]
+            nats_ports[1] = network.ServerPorts(nats_client, second.cluster, second.monitor)
+        return nats_ports, peer_ports
 
-    # The port is taken after the check, as by another program starting meanwhile.
     monkeypatch.setattr(network, "_plan_ports", plan_with_a_taken_port)
     monkeypatch.setattr(network, "_check_ports", lambda _network: None)
-    root = tmp_path / "net"
+
+
+@contextmanager
+def network_up(root: Path) -> Iterator[tuple[Network, list[str]]]:
+    """``network up`` of three organisations in ``root`` and what it said; down after."""
     said: list[str] = []
     try:
-        started = up(root, orgs=3, base_port=None, timeout=120.0, say=said.append)
-        first = started.peers[0]
-        assert first.port != port
-        assert Network.load(root).peers[0].port == first.port
-        assert any("port taken" in line for line in said)
+        yield up(root, orgs=3, base_port=None, timeout=120.0, say=said.append), said
     finally:
         down(root, timeout=5.0, say=lambda _m: None)
+
+
+def test_a_peer_whose_port_was_taken_starts_on_a_fresh_one(
+    tmp_path: Path, taken: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = taken.getsockname()[1]
+    planned_with(monkeypatch, peer=port)
+    with network_up(tmp_path / "net") as (started, said):
+        first = started.peers[0]
+        assert first.port != port
+        assert Network.load(tmp_path / "net").peers[0].port == first.port
+        assert any("port taken" in line for line in said)
 
 
 class OtherChain(BaseHTTPRequestHandler):
@@ -80,26 +99,14 @@ def test_another_chains_peer_on_a_peers_port_is_not_taken_for_it(
     other = ThreadingHTTPServer(("127.0.0.1", 0), OtherChain)
     threading.Thread(target=other.serve_forever, daemon=True).start()
     port = other.server_address[1]
-    plan = network._plan_ports
-
-    def plan_with_a_taken_port(
-        orgs: int, base_port: int | None
-    ) -> tuple[list[network.ServerPorts], list[int]]:
-        nats_ports, peer_ports = plan(orgs, base_port)
-        return nats_ports, [port, *peer_ports[1:]]
-
-    monkeypatch.setattr(network, "_plan_ports", plan_with_a_taken_port)
-    monkeypatch.setattr(network, "_check_ports", lambda _network: None)
-    root = tmp_path / "net"
-    said: list[str] = []
+    planned_with(monkeypatch, peer=port)
     try:
-        started = up(root, orgs=3, base_port=None, timeout=120.0, say=said.append)
-        # The answer from the other chain did not count: the peer was started elsewhere.
-        assert started.peers[0].port != port
-        assert any("port taken" in line for line in said)
-        assert network.alive(started.peers[0].pid, str(root))
+        with network_up(tmp_path / "net") as (started, said):
+            # The answer from the other chain did not count: the peer was started elsewhere.
+            assert started.peers[0].port != port
+            assert any("port taken" in line for line in said)
+            assert network.alive(started.peers[0].pid, str(tmp_path / "net"))
     finally:
-        down(root, timeout=5.0, say=lambda _m: None)
         other.shutdown()
         other.server_close()
 
@@ -108,31 +115,12 @@ def test_a_nats_port_taken_meanwhile_moves_the_new_cluster(
     tmp_path: Path, taken: socket.socket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = taken.getsockname()[1]
-    plan = network._plan_ports
-
-    def plan_with_a_taken_nats_port(
-        orgs: int, base_port: int | None
-    ) -> tuple[list[network.ServerPorts], list[int]]:
-        nats_ports, peer_ports = plan(orgs, base_port)
-        first = nats_ports[1]
-        return [
-            nats_ports[0],
-            network.ServerPorts(port, first.cluster, first.monitor),
-            *nats_ports[2:],
-        ], peer_ports
-
-    monkeypatch.setattr(network, "_plan_ports", plan_with_a_taken_nats_port)
-    monkeypatch.setattr(network, "_check_ports", lambda _network: None)
-    root = tmp_path / "net"
-    said: list[str] = []
-    try:
-        started = up(root, orgs=3, base_port=None, timeout=120.0, say=said.append)
+    planned_with(monkeypatch, nats_client=port)
+    with network_up(tmp_path / "net") as (started, said):
         assert port not in started.ports
-        assert Network.load(root).nats[1].client != port
+        assert Network.load(tmp_path / "net").nats[1].client != port
         assert any("NATS port was taken" in line for line in said)
-        assert all(network.alive(n.pid, str(root)) for n in started.nats)
-    finally:
-        down(root, timeout=5.0, say=lambda _m: None)
+        assert all(network.alive(n.pid, str(tmp_path / "net")) for n in started.nats)
 
 
 def test_the_error_for_an_exited_peer_quotes_its_log(tmp_path: Path) -> None:
@@ -158,14 +146,9 @@ def test_a_peer_ended_from_outside_during_start_up_is_started_again(
             killed.append(peer.pid)
 
     monkeypatch.setattr(network, "launch_peer", launch_then_kill_once)
-    root = tmp_path / "net"
-    said: list[str] = []
-    try:
-        started = up(root, orgs=3, base_port=None, timeout=120.0, say=said.append)
+    with network_up(tmp_path / "net") as (started, said):
         assert killed
         [again] = [line for line in said if "starting it again" in line]
         assert "gd-cdc" in again and "killed by SIGKILL" in again
         cdc = next(p for p in started.peers if p.org == "gd-cdc")
         assert cdc.pid not in killed
-    finally:
-        down(root, timeout=5.0, say=lambda _m: None)

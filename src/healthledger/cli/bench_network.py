@@ -2,7 +2,9 @@
 (``sync_interval: always``) and several peers on this machine.
 
 Shared by ``healthledger bench network`` and ``benchmarks/jetstream_commit.py``. Each peer
-works on its own copy of one benchmark consortium and commits every block of the stream;
+works on its own copy of one benchmark consortium and commits every block of the stream,
+in a process of its own as a consortium runs it (``measure_in_processes``, the command's
+default) or all in this process (``measure``: they share one interpreter lock);
 endorsed transactions are submitted through the peers in turn from a pool of threads,
 by default 50 at a time with ``Peer.submit_many`` (their publishes in flight together).
 A transaction counts as committed when every peer has committed its block.
@@ -10,47 +12,43 @@ A transaction counts as committed when every peer has committed its block.
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
 from healthledger.cli.bench import bench_node, endorse_puts
-from healthledger.cli.bench_contract import BenchContract
-from healthledger.cli.bench_network_peer import PeerJob, write_transactions
+from healthledger.cli.bench_network_peer import (
+    COMMIT_TIMEOUT_S,
+    HeightClock,
+    Pacing,
+    PeerJob,
+    chunked,
+    open_bench_peer,
+    submit_chunks,
+    write_transactions,
+)
 from healthledger.cli.bench_network_peer import run as run_peer
-from healthledger.contracts.runtime import ContractRuntime
-from healthledger.contracts.system import SYSTEM_CONTRACTS
 from healthledger.ledger.sqlite_store import SqliteStore
 from healthledger.ledger.store import LedgerStore
 from healthledger.ledger.transaction import Transaction, ValidationCode
-from healthledger.node.embedded import KEYSTORE_FILE, LEDGER_FILE
-from healthledger.node.keystore import Keystore
-from healthledger.node.peer import Peer, Receipt
-from healthledger.node.vault import VaultSet
-from healthledger.ordering.jetstream import JetStreamOrderer
+from healthledger.node.embedded import LEDGER_FILE
+from healthledger.node.peer import Peer
 from healthledger.ordering.nats_cluster import NatsCluster
-from healthledger.ordering.solo import wall_clock_ms
 
-CONTRACTS = (*SYSTEM_CONTRACTS, BenchContract)
 SUBMITTERS = 32
 """Threads submitting at once."""
 BATCH = 50
 """Transactions one ``Peer.submit_many`` call takes (their acks awaited side by side)."""
 BATCH_SUBMITTERS = 8
 """Threads submitting batches at once: ``BATCH_SUBMITTERS * BATCH`` in flight at most."""
-COMMIT_TIMEOUT_S = 120.0
-"""The longest a run waits for one commit before it gives up."""
 
 
 class BenchmarkFailed(Exception):
@@ -104,51 +102,67 @@ class NetworkFigures:
         return asdict(self)
 
 
-class HeightClock:
-    """When each block height was committed on one peer (a waiting thread records it)."""
+@dataclass(frozen=True)
+class Run:
+    """What a run was: its set-up and load, for the figures."""
 
-    def __init__(self, peer: Peer, first: int) -> None:
-        self._peer = peer
-        self._next = first
-        self.committed_at: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def start(self) -> HeightClock:
-        """Begin recording."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop recording."""
-        self._stop.set()
-        self._thread.join(5)
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            if not self._peer.events.wait_for_height(self._next, 0.2):
-                continue
-            now = time.perf_counter()
-            for height in range(self._next, self._peer.store.height()):
-                self.committed_at[height] = now
-            self._next = max(self._next, self._peer.store.height())
+    transactions: int
+    peers: int
+    sync_always: bool
+    load: str
+    pacing: Pacing
+    processes: bool
 
 
-def open_bench_peer(data: Path, servers: Sequence[str], **orderer: Any) -> Peer:
-    """A peer on the benchmark consortium in ``data``, ordering through ``servers``."""
-    return Peer(
-        store=SqliteStore(data / LEDGER_FILE),
-        runtime=ContractRuntime(CONTRACTS),
-        orderer=JetStreamOrderer(servers=servers, **orderer),
-        endorsers=Keystore.load(data / KEYSTORE_FILE).peers(),
-        vaults=VaultSet({}),
-        clock=wall_clock_ms,
-    )
+@dataclass(frozen=True)
+class Timings:
+    """What a run measured, every time a ``perf_counter`` reading."""
+
+    start: float
+    handed: dict[str, float]
+    """When each transaction was handed to its peer."""
+    everywhere: dict[str, float]
+    """When each transaction's block was committed on the last peer."""
+    local: list[float]
+    done_at: float
+    codes: list[str]
+    blocks: int
 
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[int(q * (len(ordered) - 1))]
+
+
+def _figures(run: Run, timings: Timings, *, nats_servers: int, identical: bool) -> NetworkFigures:
+    elapsed = max(timings.everywhere.values()) - timings.start
+    latencies = [timings.everywhere[t] - began for t, began in timings.handed.items()]
+    return NetworkFigures(
+        transactions=run.transactions,
+        peers=run.peers,
+        nats_servers=nats_servers,
+        sync_interval="always" if run.sync_always else "default",
+        load=run.load,
+        batch=max(1, run.pacing.batch),
+        submitters=run.pacing.threads,
+        blocks=timings.blocks,
+        seconds=round(elapsed, 3),
+        tx_per_s=round(run.transactions / elapsed, 1),
+        published_tx_per_s=round(run.transactions / (timings.done_at - timings.start), 1),
+        p50_ms=round(1000 * statistics.median(latencies), 1),
+        p99_ms=round(1000 * _percentile(latencies, 0.99), 1),
+        local_p50_ms=round(1000 * statistics.median(timings.local), 1),
+        invalid=sum(code != ValidationCode.VALID.value for code in timings.codes),
+        identical=identical,
+        offered_tx_per_s=run.pacing.rate or None,
+        peer_processes=run.processes,
+    )
+
+
+def _load(closed_loop: bool, rate: float | None, threads: int) -> str:
+    if closed_loop:
+        return f"closed loop, {threads} submitters"
+    return f"paced open loop, {rate:g} tx/s offered" if rate else "open loop"
 
 
 def measure(
@@ -163,12 +177,14 @@ def measure(
     submitters: int | None = None,
     rate: float | None = None,
 ) -> NetworkFigures:
-    """One measured run on a fresh three-server cluster and fresh copies of ``template``;
-    each of ``submitters`` threads (default: 32 one at a time, 8 for batches) hands
-    ``batch`` transactions at a time to its peer. With ``rate``, chunk i is handed over
-    no sooner than ``i * batch / rate`` seconds after the start (a paced open loop:
-    latency at a sustained load rather than the queue of a burst)."""
+    """One measured run on a fresh three-server cluster and fresh copies of ``template``,
+    every peer in this process; each of ``submitters`` threads (default: 32 one at a
+    time, 8 for batches) hands ``batch`` transactions at a time to peer ``i % peers``.
+    With ``rate``, chunk i is handed over no sooner than ``i * batch / rate`` seconds
+    after the start (a paced open loop: latency at a sustained load rather than the
+    queue of a burst)."""
     threads = submitters or (SUBMITTERS if batch <= 1 else BATCH_SUBMITTERS)
+    pacing = Pacing(batch=batch, threads=threads, rate=rate, closed_loop=closed_loop)
     label = ("always" if sync_always else "default") + ("-closed" if closed_loop else "-open")
     cluster = NatsCluster(base / f"nats-{label}", sync_always=sync_always).start()
     nodes: list[Peer] = []
@@ -177,76 +193,34 @@ def measure(
         for i in range(peers):
             data = base / f"peer-{label}-{i}"
             shutil.copytree(template, data)
-            nodes.append(
-                open_bench_peer(data, cluster.urls, max_block_tx=500, batch_timeout_s=0.05)
-            )
+            nodes.append(open_bench_peer(data, cluster.urls))
         for node in nodes:
             node.start()
         start_height = nodes[0].store.height()
         clocks = [HeightClock(node, start_height).start() for node in nodes]
-        submitted: dict[str, float] = {}
-        local: list[float] = []
-        futures: list[Future[Receipt]] = []
-        lock = threading.Lock()
-
-        def submit(item: tuple[int, list[Transaction]]) -> None:
-            index, chunk = item
-            if rate:
-                time.sleep(max(0.0, start + index * max(1, batch) / rate - time.perf_counter()))
-            began = time.perf_counter()
-            peer = nodes[index % peers]
-            if len(chunk) == 1:
-                mine = [peer.submit(chunk[0], precheck=False)]
-            else:
-                mine = peer.submit_many(chunk, precheck=False)
-            with lock:
-                for tx, future in zip(chunk, mine, strict=True):
-                    submitted[tx.tx_id] = began
-                    futures.append(future)
-            for future in mine:
-                future.add_done_callback(lambda _: local.append(time.perf_counter() - began))
-            if closed_loop:
-                for future in mine:
-                    future.result(COMMIT_TIMEOUT_S)
-
-        chunks = [txs[i : i + batch] for i in range(0, len(txs), max(1, batch))]
-        began = start = time.perf_counter()
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(submit, enumerate(chunks)))
-        published = time.perf_counter() - began
-        receipts = [f.result(COMMIT_TIMEOUT_S) for f in futures]
+        start = time.perf_counter()
+        done = submit_chunks(lambda i: nodes[i % peers], chunked(txs, batch), pacing, start)
         final = max(n.store.height() for n in nodes)
         deadline = time.monotonic() + COMMIT_TIMEOUT_S
         while any(final - 1 not in c.committed_at for c in clocks):
             if time.monotonic() > deadline:
                 raise BenchmarkFailed(f"not every peer reached height {final} in time")
             time.sleep(0.005)
-        everywhere = [max(c.committed_at[r.height] for c in clocks) for r in receipts]
-        elapsed = max(everywhere) - began
-        latencies = [t - submitted[r.tx_id] for t, r in zip(everywhere, receipts, strict=True)]
-        return NetworkFigures(
-            transactions=len(txs),
-            peers=peers,
-            nats_servers=cluster.size,
-            sync_interval="always" if sync_always else "default",
-            load=f"closed loop, {threads} submitters"
-            if closed_loop
-            else f"paced open loop, {rate:g} tx/s offered"
-            if rate
-            else "open loop",
-            batch=max(1, batch),
-            submitters=threads,
+        timings = Timings(
+            start=start,
+            handed=done.handed,
+            everywhere={
+                tx_id: max(c.committed_at[r.height] for c in clocks)
+                for tx_id, r in done.receipts.items()
+            },
+            local=done.local,
+            done_at=done.done_at,
+            codes=[r.code.value for r in done.receipts.values()],
             blocks=final - start_height,
-            seconds=round(elapsed, 3),
-            tx_per_s=round(len(txs) / elapsed, 1),
-            published_tx_per_s=round(len(txs) / published, 1),
-            p50_ms=round(1000 * statistics.median(latencies), 1),
-            p99_ms=round(1000 * _percentile(latencies, 0.99), 1),
-            local_p50_ms=round(1000 * statistics.median(local), 1),
-            invalid=sum(r.code is not ValidationCode.VALID for r in receipts),
-            identical=identical_chains([n.store for n in nodes]),
-            offered_tx_per_s=rate or None,
         )
+        run = Run(len(txs), peers, sync_always, _load(closed_loop, rate, threads), pacing, False)
+        identical = identical_chains([n.store for n in nodes])
+        return _figures(run, timings, nats_servers=cluster.size, identical=identical)
     finally:
         for clock in clocks:
             clock.stop()
@@ -267,10 +241,11 @@ def measure_in_processes(
     submitters: int | None = None,
     rate: float | None = None,
 ) -> NetworkFigures:
-    """As :func:`measure`, with every peer in a process of its own (as a consortium runs
-    them) submitting its share of the chunks: chunk i goes to peer ``i % peers``, as
-    there. The same ``submitters`` threads in all, shared out among the processes."""
+    """As :func:`measure` (open loop), with every peer in a process of its own (as a
+    consortium runs them) handing over its share of the chunks: chunk i goes to peer
+    ``i % peers``, as there. The ``submitters`` threads are shared out among them."""
     threads = submitters or (SUBMITTERS if batch <= 1 else BATCH_SUBMITTERS)
+    per_peer = Pacing(batch=batch, threads=max(1, -(-threads // peers)), rate=rate)
     label = ("always" if sync_always else "default") + "-processes"
     txs_file = base / f"txs-{label}.jsonl"
     write_transactions(txs_file, txs)
@@ -284,17 +259,7 @@ def measure_in_processes(
             folders.append(base / f"peer-{label}-{i}")
             shutil.copytree(template, folders[-1])
             ours, theirs = spawn.Pipe()
-            job = PeerJob(
-                data=str(folders[-1]),
-                servers=cluster.urls,
-                txs_file=str(txs_file),
-                index=i,
-                peers=peers,
-                batch=batch,
-                threads=max(1, math.ceil(threads / peers)),
-                rate=rate,
-                closed_loop=False,
-            )
+            job = PeerJob(str(folders[-1]), cluster.urls, str(txs_file), i, peers, per_peer)
             child = spawn.Process(target=run_peer, args=(theirs, job), daemon=True)
             child.start()
             theirs.close()
@@ -314,40 +279,27 @@ def measure_in_processes(
         clocks = [peer_answer(link, "committed")[0] for link in links]
         for process in processes:
             process.join(COMMIT_TIMEOUT_S)
-        everywhere = {
-            tx_id: max(clock[height] for clock in clocks)
-            for tx_id, (_, height, _) in handed.items()
-        }
-        elapsed = max(everywhere.values()) - start
-        latencies = [everywhere[tx_id] - began for tx_id, (began, _, _) in handed.items()]
-        local = [value for report in reports for value in report[1]]
-        published = max(report[2] for report in reports) - start
+        timings = Timings(
+            start=start,
+            handed={tx_id: began for tx_id, (began, _, _) in handed.items()},
+            everywhere={
+                tx_id: max(clock[height] for clock in clocks)
+                for tx_id, (_, height, _) in handed.items()
+            },
+            local=[value for report in reports for value in report[1]],
+            done_at=max(report[2] for report in reports),
+            codes=[code for _, _, code in handed.values()],
+            blocks=final - start_height,
+        )
         stores = [SqliteStore(folder / LEDGER_FILE) for folder in folders]
         try:
             identical = identical_chains(stores)
         finally:
             for store in stores:
                 store.close()
-        return NetworkFigures(
-            transactions=len(txs),
-            peers=peers,
-            nats_servers=cluster.size,
-            sync_interval="always" if sync_always else "default",
-            load=f"paced open loop, {rate:g} tx/s offered" if rate else "open loop",
-            batch=max(1, batch),
-            submitters=threads,
-            blocks=final - start_height,
-            seconds=round(elapsed, 3),
-            tx_per_s=round(len(txs) / elapsed, 1),
-            published_tx_per_s=round(len(txs) / published, 1),
-            p50_ms=round(1000 * statistics.median(latencies), 1),
-            p99_ms=round(1000 * _percentile(latencies, 0.99), 1),
-            local_p50_ms=round(1000 * statistics.median(local), 1),
-            invalid=sum(code != ValidationCode.VALID.value for _, _, code in handed.values()),
-            identical=identical,
-            offered_tx_per_s=rate or None,
-            peer_processes=True,
-        )
+        run = Run(len(txs), peers, sync_always, _load(False, rate, threads), per_peer, True)
+        figures = _figures(run, timings, nats_servers=cluster.size, identical=identical)
+        return replace(figures, submitters=threads)
     finally:
         for link in links:
             link.close()

@@ -1,12 +1,11 @@
-"""One peer of ``healthledger bench network`` in a process of its own, as a consortium
-runs them (one peer per organisation, each its own process): it opens its copy of the
-benchmark consortium, orders through the NATS cluster, submits its share of the
-transactions when told to start, and reports when each transaction was handed over and
-when each block was committed here.
+"""The peer side of ``healthledger bench network``: a peer on a copy of the benchmark
+consortium, a clock of when it committed each height, the submitting of chunks of
+transactions (paced or not), and the life of a peer in a process of its own, as a
+consortium runs them (one peer per organisation, each its own process).
 
 Times are ``time.perf_counter()`` readings: on Linux the system-wide monotonic clock,
-so the parent compares them across processes. The conversation over ``conn`` (a
-``multiprocessing`` pipe), in order:
+so the parent compares them across processes. The conversation of a peer process with
+the benchmark over ``conn`` (a ``multiprocessing`` pipe), in order:
 
     child  -> ("ready", start_height)
     parent -> ("go", start_time)
@@ -23,17 +22,150 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from healthledger.cli.bench_contract import BenchContract
+from healthledger.contracts.runtime import ContractRuntime
+from healthledger.contracts.system import SYSTEM_CONTRACTS
+from healthledger.ledger.sqlite_store import SqliteStore
 from healthledger.ledger.transaction import Transaction
+from healthledger.node.embedded import KEYSTORE_FILE, LEDGER_FILE
+from healthledger.node.keystore import Keystore
 from healthledger.node.peer import Peer, Receipt
+from healthledger.node.vault import VaultSet
+from healthledger.ordering.jetstream import JetStreamOrderer
+from healthledger.ordering.solo import wall_clock_ms
 
+CONTRACTS = (*SYSTEM_CONTRACTS, BenchContract)
 COMMIT_TIMEOUT_S = 120.0
-"""The longest the peer waits for one commit, or for the start signal."""
+"""The longest a run waits for one commit, or for the next step."""
+MAX_BLOCK_TX = 500
+BATCH_TIMEOUT_S = 0.05
+
+Chunk = tuple[int, list[Transaction]]
+"""The i-th chunk of the run's transactions (i decides its peer and its pacing)."""
+
+
+def open_bench_peer(data: Path, servers: Sequence[str]) -> Peer:
+    """A peer on the benchmark consortium in ``data``, ordering through ``servers``."""
+    return Peer(
+        store=SqliteStore(data / LEDGER_FILE),
+        runtime=ContractRuntime(CONTRACTS),
+        orderer=JetStreamOrderer(
+            servers=servers, max_block_tx=MAX_BLOCK_TX, batch_timeout_s=BATCH_TIMEOUT_S
+        ),
+        endorsers=Keystore.load(data / KEYSTORE_FILE).peers(),
+        vaults=VaultSet({}),
+        clock=wall_clock_ms,
+    )
+
+
+def chunked(txs: list[Transaction], batch: int) -> list[Chunk]:
+    """``txs`` in numbered chunks of ``batch``."""
+    size = max(1, batch)
+    return [(i, txs[i * size : (i + 1) * size]) for i in range(math.ceil(len(txs) / size))]
+
+
+class HeightClock:
+    """When each block height was committed on one peer (a waiting thread records it)."""
+
+    def __init__(self, peer: Peer, first: int) -> None:
+        self._peer = peer
+        self._next = first
+        self.committed_at: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self) -> HeightClock:
+        """Begin recording."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop recording."""
+        self._stop.set()
+        self._thread.join(5)
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            if not self._peer.events.wait_for_height(self._next, 0.2):
+                continue
+            now = time.perf_counter()
+            for height in range(self._next, self._peer.store.height()):
+                self.committed_at[height] = now
+            self._next = max(self._next, self._peer.store.height())
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How chunks are handed over."""
+
+    batch: int
+    threads: int
+    """Threads handing chunks over at once."""
+    rate: float | None = None
+    """Paced: chunk i no sooner than ``start + i * batch / rate``; None: at once."""
+    closed_loop: bool = False
+    """Each thread waits for its chunk to commit before it takes the next."""
+
+
+@dataclass
+class Submitted:
+    """What handing chunks over gave."""
+
+    handed: dict[str, float]
+    """When each transaction was handed to its peer."""
+    receipts: dict[str, Receipt]
+    local: list[float]
+    """Seconds from hand-over to the submitting peer's commit, per transaction."""
+    done_at: float
+    """When the last chunk was acknowledged by the stream."""
+
+
+def submit_chunks(
+    peer_for: Callable[[int], Peer], chunks: Sequence[Chunk], pacing: Pacing, start: float
+) -> Submitted:
+    """Hand chunk i to ``peer_for(i)`` from ``pacing.threads`` threads; wait for every
+    receipt."""
+    handed: dict[str, float] = {}
+    local: list[float] = []
+    futures: list[tuple[str, Future[Receipt]]] = []
+    lock = threading.Lock()
+
+    def submit(item: Chunk) -> None:
+        index, chunk = item
+        if pacing.rate:
+            due = start + index * max(1, pacing.batch) / pacing.rate
+            time.sleep(max(0.0, due - time.perf_counter()))
+        began = time.perf_counter()
+        peer = peer_for(index)
+        if len(chunk) == 1:
+            mine = [peer.submit(chunk[0], precheck=False)]
+        else:
+            mine = peer.submit_many(chunk, precheck=False)
+        with lock:
+            for tx, future in zip(chunk, mine, strict=True):
+                handed[tx.tx_id] = began
+                futures.append((tx.tx_id, future))
+        for future in mine:
+            future.add_done_callback(lambda _: local.append(time.perf_counter() - began))
+        if pacing.closed_loop:
+            for future in mine:
+                future.result(COMMIT_TIMEOUT_S)
+
+    with ThreadPoolExecutor(pacing.threads) as pool:
+        list(pool.map(submit, chunks))
+    done_at = time.perf_counter()
+    receipts = {tx_id: future.result(COMMIT_TIMEOUT_S) for tx_id, future in futures}
+    return Submitted(handed, receipts, local, done_at)
+
+
+# --- a peer in a process of its own ------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -49,12 +181,7 @@ class PeerJob:
     index: int
     """Which peer this is: it submits chunk i when ``i % peers == index``."""
     peers: int
-    batch: int
-    threads: int
-    """Threads submitting at once in this process."""
-    rate: float | None
-    """Paced: chunk i no sooner than ``start + i * batch / rate``."""
-    closed_loop: bool
+    pacing: Pacing
 
 
 def read_transactions(path: Path) -> list[Transaction]:
@@ -81,29 +208,24 @@ def run(conn: Connection, job: PeerJob) -> None:
 
 
 def _run(conn: Connection, job: PeerJob) -> None:
-    # Imported here: the parent module imports this one.
-    from healthledger.cli.bench_network import HeightClock, open_bench_peer
-
-    peer = open_bench_peer(Path(job.data), job.servers, max_block_tx=500, batch_timeout_s=0.05)
+    peer = open_bench_peer(Path(job.data), job.servers)
     clock: HeightClock | None = None
     try:
         peer.start()
         _wait(lambda: peer.accepting, "the peer did not take writes in time")
-        txs = read_transactions(Path(job.txs_file))
-        size = max(1, job.batch)
-        chunks = [(i, txs[i * size : (i + 1) * size]) for i in range(math.ceil(len(txs) / size))]
+        chunks = chunked(read_transactions(Path(job.txs_file)), job.pacing.batch)
         mine = [chunk for chunk in chunks if chunk[0] % job.peers == job.index]
         start_height = peer.store.height()
         clock = HeightClock(peer, start_height).start()
         conn.send(("ready", start_height))
-        if not conn.poll(COMMIT_TIMEOUT_S):
-            raise TimeoutError("no start signal")
-        _, start = conn.recv()
-        handed, local, done_at = _submit(peer, mine, job, start)
-        conn.send(("submitted", handed, local, done_at))
-        if not conn.poll(COMMIT_TIMEOUT_S):
-            raise TimeoutError("no final height")
-        _, final = conn.recv()
+        _, start = _receive(conn, "start signal")
+        done = submit_chunks(lambda _i: peer, mine, job.pacing, start)
+        report = {
+            tx_id: [done.handed[tx_id], receipt.height, receipt.code.value]
+            for tx_id, receipt in done.receipts.items()
+        }
+        conn.send(("submitted", report, done.local, done.done_at))
+        _, final = _receive(conn, "final height")
         watched = clock
         _wait(lambda: final - 1 in watched.committed_at, f"height {final} not reached in time")
         conn.send(("committed", dict(watched.committed_at)))
@@ -114,45 +236,13 @@ def _run(conn: Connection, job: PeerJob) -> None:
         peer.store.close()
 
 
-def _submit(
-    peer: Peer, chunks: list[tuple[int, list[Transaction]]], job: PeerJob, start: float
-) -> tuple[dict[str, list[Any]], list[float], float]:
-    """Hand ``chunks`` to ``peer`` from ``job.threads`` threads; wait for every receipt."""
-    handed: dict[str, float] = {}
-    local: list[float] = []
-    futures: list[tuple[str, Future[Receipt]]] = []
-    lock = threading.Lock()
-
-    def submit(item: tuple[int, list[Transaction]]) -> None:
-        index, chunk = item
-        if job.rate:
-            time.sleep(max(0.0, start + index * max(1, job.batch) / job.rate - time.perf_counter()))
-        began = time.perf_counter()
-        if len(chunk) == 1:
-            mine = [peer.submit(chunk[0], precheck=False)]
-        else:
-            mine = peer.submit_many(chunk, precheck=False)
-        with lock:
-            for tx, future in zip(chunk, mine, strict=True):
-                handed[tx.tx_id] = began
-                futures.append((tx.tx_id, future))
-        for future in mine:
-            future.add_done_callback(lambda _: local.append(time.perf_counter() - began))
-        if job.closed_loop:
-            for future in mine:
-                future.result(COMMIT_TIMEOUT_S)
-
-    with ThreadPoolExecutor(job.threads) as pool:
-        list(pool.map(submit, chunks))
-    done_at = time.perf_counter()
-    report: dict[str, list[Any]] = {}
-    for tx_id, future in futures:
-        receipt = future.result(COMMIT_TIMEOUT_S)
-        report[tx_id] = [handed[tx_id], receipt.height, receipt.code.value]
-    return report, local, done_at
+def _receive(conn: Connection, what: str) -> Any:
+    if not conn.poll(COMMIT_TIMEOUT_S):
+        raise TimeoutError(f"no {what} from the benchmark")
+    return conn.recv()
 
 
-def _wait(condition: Any, message: str) -> None:
+def _wait(condition: Callable[[], bool], message: str) -> None:
     deadline = time.monotonic() + COMMIT_TIMEOUT_S
     while not condition():
         if time.monotonic() > deadline:

@@ -163,176 +163,153 @@ def _pick(data: dict[str, Any], kinds: tuple[str, ...], problems: list[dict[str,
     return picked
 
 
-def _patient_refs(picked: Picked) -> set[str]:
-    _, patient, patient_url = picked["Patient"]
-    return {r for r in (patient_url, f"Patient/{patient.id}" if patient.id else None) if r}
+class BundleReading:
+    """One Bundle being read: its picked Patient and resources, the contract arguments
+    found so far and every problem, each naming its field."""
+
+    def __init__(self, data: dict[str, Any], kinds: tuple[str, ...]) -> None:
+        self.problems: list[dict[str, str]] = []
+        self.picked = _pick(data, ("Patient", *kinds), self.problems)
+        self.args: dict[str, Any] = {}
+
+    def resource(self, kind: str) -> Any:
+        """The picked resource of ``kind``."""
+        return self.picked[kind][1]
+
+    def field(self, kind: str, path: str) -> str:
+        """The name of field ``path`` of the picked resource of ``kind``."""
+        return f"bundle.entry[{self.picked[kind][0]}].resource.{path}"
+
+    def problem(self, kind: str, path: str, message: str) -> None:
+        """Note that field ``path`` of ``kind`` is wrong."""
+        self.problems.append({"field": self.field(kind, path), "message": message})
+
+    def check_subject(self, kind: str, path: str, reference: Any) -> None:
+        """``reference`` (field ``path`` of ``kind``) must point at the Patient."""
+        _, patient, patient_url = self.picked["Patient"]
+        refs = {r for r in (patient_url, f"Patient/{patient.id}" if patient.id else None) if r}
+        target = reference.reference if reference is not None else None
+        if target not in refs:
+            self.problem(kind, path, f"{kind}.{path} must reference the Patient")
+
+    def take(self, arg: str, kind: str, path: str, value: Any, message: str = "required") -> None:
+        """Argument ``arg`` is ``value`` (None: missing, a problem with ``message``)."""
+        if value is None:
+            self.problem(kind, path, message)
+        else:
+            self.args[arg] = value
+
+    def take_date(
+        self, arg: str, kind: str, path: str, value: Any, message: str = "required"
+    ) -> None:
+        """Argument ``arg`` is the calendar date of FHIR date(Time) ``value``."""
+        self.take(arg, kind, path, None if value is None else _date_text(value), message)
+
+    def take_code(self, arg: str, kind: str, path: str, concept: Any, system: str) -> None:
+        """Argument ``arg`` is the one code of ``system`` in ``concept``."""
+        codes = _codes(concept, system)
+        one = codes[0] if len(codes) == 1 else None
+        self.take(arg, kind, path, one, f"needs one coding of {system}")
+
+    def patient(self) -> dict[str, str]:
+        """The region argument and the person for the vault, from the Patient; raise
+        InvalidArguments listing every problem found so far."""
+        patient = self.resource("Patient")
+        base = self.field("Patient", "").rstrip(".")
+        address = patient.address[0] if patient.address else None
+        district = str(address.district) if address is not None and address.district else None
+        self.take("region", "Patient", "address[0].district", district, REGION_REQUIRED)
+        person = _patient_fields(patient, base, self.problems)
+        if self.problems:
+            raise _problems(self.problems)
+        return person
 
 
-def _region(patient: Any, pbase: str, problems: list[dict[str, str]]) -> str | None:
-    address = patient.address[0] if patient.address else None
-    if address is None or not address.district:
-        problems.append(
-            {
-                "field": f"{pbase}.address[0].district",
-                "message": "required: the GB/T 2260 region code",
-            }
-        )
-        return None
-    return str(address.district)
+REGION_REQUIRED = "required: the GB/T 2260 region code"
 
 
 def from_fhir_bundle(data: dict[str, Any]) -> CaseSubmission:
     """The submission of a FHIR R4 Bundle; InvalidArguments naming each bad field."""
-    problems: list[dict[str, str]] = []
-    picked = _pick(data, ("Patient", "Condition", "Encounter"), problems)
-    p_index, patient, _ = picked["Patient"]
-    c_index, condition, _ = picked["Condition"]
-    e_index, encounter, _ = picked["Encounter"]
-    refs = _patient_refs(picked)
-    for index, resource, kind in (
-        (c_index, condition, "Condition"),
-        (e_index, encounter, "Encounter"),
-    ):
-        subject = resource.subject.reference if resource.subject else None
-        if subject not in refs:
-            problems.append(
-                {
-                    "field": f"bundle.entry[{index}].resource.subject",
-                    "message": f"{kind}.subject must reference the Patient",
-                }
-            )
-    args: dict[str, Any] = {}
-    base = f"bundle.entry[{c_index}].resource"
-    icd = [
-        c.code
-        for c in (condition.code.coding if condition.code and condition.code.coding else [])
-        if c.system == ICD10_SYSTEM and c.code
-    ]
-    if len(icd) != 1:
-        problems.append({"field": f"{base}.code", "message": f"needs one coding of {ICD10_SYSTEM}"})
-    else:
-        args["disease"] = icd[0]
-    status = _code(condition.verificationStatus)
-    if status not in VERIFICATION:
-        problems.append(
-            {
-                "field": f"{base}.verificationStatus",
-                "message": f"must be one of {sorted(VERIFICATION)}",
-            }
-        )
-    else:
-        args["classification"] = VERIFICATION[status]
-    if condition.onsetDateTime is None:
-        problems.append({"field": f"{base}.onsetDateTime", "message": "required"})
-    else:
-        args["onset_date"] = _date_text(condition.onsetDateTime)
-    if condition.recordedDate is None:
-        problems.append(
-            {"field": f"{base}.recordedDate", "message": "required (the diagnosis date)"}
-        )
-    else:
-        args["diagnosis_date"] = _date_text(condition.recordedDate)
-    pbase = f"bundle.entry[{p_index}].resource"
-    region = _region(patient, pbase, problems)
-    if region is not None:
-        args["region"] = region
-    person = _patient_fields(patient, pbase, problems)
-    if problems:
-        raise _problems(problems)
-    return CaseSubmission(args=args, transient={"patient": person})
+    reading = BundleReading(data, ("Condition", "Encounter"))
+    condition = reading.resource("Condition")
+    reading.check_subject("Condition", "subject", condition.subject)
+    reading.check_subject("Encounter", "subject", reading.resource("Encounter").subject)
+    reading.take_code("disease", "Condition", "code", condition.code, ICD10_SYSTEM)
+    reading.take(
+        "classification",
+        "Condition",
+        "verificationStatus",
+        VERIFICATION.get(_code(condition.verificationStatus) or ""),
+        f"must be one of {sorted(VERIFICATION)}",
+    )
+    reading.take_date("onset_date", "Condition", "onsetDateTime", condition.onsetDateTime)
+    reading.take_date(
+        "diagnosis_date",
+        "Condition",
+        "recordedDate",
+        condition.recordedDate,
+        "required (the diagnosis date)",
+    )
+    person = reading.patient()
+    return CaseSubmission(args=reading.args, transient={"patient": person})
 
 
 def from_lab_bundle(data: dict[str, Any]) -> Submission:
     """A ``report_lab_result`` call from a Bundle of a Patient and an Observation."""
-    problems: list[dict[str, str]] = []
-    picked = _pick(data, ("Patient", "Observation"), problems)
-    p_index, patient, _ = picked["Patient"]
-    o_index, observation, _ = picked["Observation"]
-    base = f"bundle.entry[{o_index}].resource"
-    subject = observation.subject.reference if observation.subject else None
-    if subject not in _patient_refs(picked):
-        problems.append({"field": f"{base}.subject", "message": "must reference the Patient"})
+    reading = BundleReading(data, ("Observation",))
+    observation = reading.resource("Observation")
+    reading.check_subject("Observation", "subject", observation.subject)
     if observation.status not in RESULT_STATUSES:
-        problems.append({"field": f"{base}.status", "message": f"must be one of {RESULT_STATUSES}"})
-    args: dict[str, Any] = {}
-    loinc = _codes(observation.code, LOINC_SYSTEM)
-    if len(loinc) != 1:
-        problems.append({"field": f"{base}.code", "message": f"needs one coding of {LOINC_SYSTEM}"})
-    else:
-        args["test"] = loinc[0]
-    result = _result(observation)
-    if result is None:
-        problems.append(
-            {
-                "field": f"{base}.valueCodeableConcept",
-                "message": "a SNOMED CT result (detected, not detected, ...) or an "
-                "interpretation (POS, NEG, IND) is required",
-            }
-        )
-    else:
-        args["result"] = result
-    if observation.effectiveDateTime is None:
-        problems.append({"field": f"{base}.effectiveDateTime", "message": "required (specimen)"})
-    else:
-        args["specimen_date"] = _date_text(observation.effectiveDateTime)
-    if observation.issued is None:
-        problems.append({"field": f"{base}.issued", "message": "required (result date)"})
-    else:
-        args["result_date"] = _date_text(observation.issued)
-    pbase = f"bundle.entry[{p_index}].resource"
-    region = _region(patient, pbase, problems)
-    if region is not None:
-        args["region"] = region
-    person = _patient_fields(patient, pbase, problems)
-    if problems:
-        raise _problems(problems)
-    return Submission("report_lab_result", args, {"patient": person})
+        reading.problem("Observation", "status", f"must be one of {RESULT_STATUSES}")
+    reading.take_code("test", "Observation", "code", observation.code, LOINC_SYSTEM)
+    reading.take(
+        "result",
+        "Observation",
+        "valueCodeableConcept",
+        _result(observation),
+        "a SNOMED CT result (detected, not detected, ...) or an "
+        "interpretation (POS, NEG, IND) is required",
+    )
+    reading.take_date(
+        "specimen_date",
+        "Observation",
+        "effectiveDateTime",
+        observation.effectiveDateTime,
+        "required (specimen)",
+    )
+    reading.take_date(
+        "result_date", "Observation", "issued", observation.issued, "required (result date)"
+    )
+    person = reading.patient()
+    return Submission("report_lab_result", reading.args, {"patient": person})
 
 
 def from_immunization_bundle(data: dict[str, Any]) -> Submission:
     """A ``record_vaccination`` call from a Bundle of a Patient and an Immunization."""
-    problems: list[dict[str, str]] = []
-    picked = _pick(data, ("Patient", "Immunization"), problems)
-    p_index, patient, _ = picked["Patient"]
-    i_index, immunization, _ = picked["Immunization"]
-    base = f"bundle.entry[{i_index}].resource"
-    subject = immunization.patient.reference if immunization.patient else None
-    if subject not in _patient_refs(picked):
-        problems.append({"field": f"{base}.patient", "message": "must reference the Patient"})
+    reading = BundleReading(data, ("Immunization",))
+    immunization = reading.resource("Immunization")
+    reading.check_subject("Immunization", "patient", immunization.patient)
     if immunization.status != "completed":
-        problems.append({"field": f"{base}.status", "message": "only completed doses"})
-    args: dict[str, Any] = {}
-    cvx = _codes(immunization.vaccineCode, CVX_SYSTEM)
-    if len(cvx) != 1:
-        problems.append(
-            {"field": f"{base}.vaccineCode", "message": f"needs one coding of {CVX_SYSTEM}"}
-        )
-    else:
-        args["vaccine"] = cvx[0]
-    if immunization.occurrenceDateTime is None:
-        problems.append({"field": f"{base}.occurrenceDateTime", "message": "required"})
-    else:
-        args["administered_date"] = _date_text(immunization.occurrenceDateTime)
+        reading.problem("Immunization", "status", "only completed doses")
+    reading.take_code(
+        "vaccine", "Immunization", "vaccineCode", immunization.vaccineCode, CVX_SYSTEM
+    )
+    reading.take_date(
+        "administered_date", "Immunization", "occurrenceDateTime", immunization.occurrenceDateTime
+    )
     applied = immunization.protocolApplied[0] if immunization.protocolApplied else None
     dose = applied.doseNumberPositiveInt if applied is not None else None
     if applied is not None and dose is None:
-        problems.append(
-            {
-                "field": f"{base}.protocolApplied[0].doseNumberPositiveInt",
-                "message": "the dose number, a positive integer",
-            }
+        reading.problem(
+            "Immunization",
+            "protocolApplied[0].doseNumberPositiveInt",
+            "the dose number, a positive integer",
         )
-    args["dose_number"] = int(dose) if dose is not None else 1
+    reading.args["dose_number"] = int(dose) if dose is not None else 1
     if immunization.lotNumber:
-        args["lot"] = str(immunization.lotNumber)
-    pbase = f"bundle.entry[{p_index}].resource"
-    region = _region(patient, pbase, problems)
-    if region is not None:
-        args["region"] = region
-    person = _patient_fields(patient, pbase, problems)
-    if problems:
-        raise _problems(problems)
-    return Submission("record_vaccination", args, {"patient": person})
+        reading.args["lot"] = str(immunization.lotNumber)
+    person = reading.patient()
+    return Submission("record_vaccination", reading.args, {"patient": person})
 
 
 def _codes(concept: Any, system: str) -> list[str]:

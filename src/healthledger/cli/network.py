@@ -184,10 +184,35 @@ def alive(pid: int | None, marker: str) -> bool:
     except PermissionError:
         return False
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        cmdline = command_line(pid)
     except OSError:
         return True  # no /proc: trust the recorded id
+    if not cmdline:
+        # Our own child read while it execs: Popen has returned but the new program's
+        # arguments are not in place yet (seen under load right after a launch). It is
+        # starting, unless it is a zombie: ended and not yet reaped.
+        state, parent = process_state(pid)
+        return parent == os.getpid() and state not in ("Z", "X")
     return marker.encode() in cmdline
+
+
+def command_line(pid: int) -> bytes:
+    """The command line of ``pid``, its arguments joined by spaces (OSError without /proc)."""
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+
+
+def process_state(pid: int) -> tuple[str | None, int | None]:
+    """The state letter (R, S, D, Z, ...) and parent process id of ``pid`` in
+    ``/proc``; None for what cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None, None
+    # "pid (comm) S ppid ...": the name may hold spaces and parentheses.
+    fields = stat.rpartition(")")[2].split()
+    if len(fields) < 2 or not fields[1].isdigit():
+        return (fields[0] if fields else None), None
+    return fields[0], int(fields[1])
 
 
 def terminate(pids: Sequence[int | None], marker: str, *, timeout: float) -> int:
@@ -418,6 +443,8 @@ def start_peers(
                 # Ended before writing a line (a signal from outside, a crash in start-up):
                 # start it once more, as a service manager would, and say so.
                 say(f"{exc}: starting it again")
+            # Never two of one peer: make sure the one that seemed to end has.
+            terminate([exc.peer.pid], str(root), timeout=5.0)
             launch_peer(root, network, exc.peer)
 
 

@@ -46,6 +46,7 @@ from healthledger.cli.demo import (
 from healthledger.cli.network_admit import admit as network_admit
 from healthledger.cli.network_admit import new_org as network_new_org
 from healthledger.cli.network_join import join as network_join
+from healthledger.cli.network_status import print_status
 from healthledger.cli.network_traffic import network_traffic
 from healthledger.contracts.errors import ContractError
 from healthledger.crypto.errors import CryptoError
@@ -442,19 +443,6 @@ def network_up(
         say(f"network up; 'healthledger network down --data {data}' stops it")
 
 
-_PEER_STATE_CELLS = {
-    "ok": "[green]ok[/green]",
-    "down": "[red]down[/red]",
-    "tampered": "[bold red]TAMPERED[/bold red]",
-    "minority": "[bold red]MINORITY[/bold red]",
-    "diverged": "[red]DIVERGED[/red]",
-    "stuck": "[yellow]stuck[/yellow]",
-    "no-ordering": "[yellow]no ordering[/yellow]",
-    "unhealthy": "[yellow]unhealthy[/yellow]",
-}
-"""How the status table shows each of ``network_status.PEER_STATES``."""
-
-
 @network_app.command("status")
 def network_status(
     data: Path = typer.Option(..., "--data", help="Folder of the network."),
@@ -466,42 +454,7 @@ def network_status(
         if json_output:
             print(json.dumps(report))
             return
-        table = Table(title=f"network {report['network']}")
-        for column in ("org", "url", "height", "head block", "lag", "checkpoint", "state"):
-            table.add_column(column)
-        for peer in report["peers"]:
-            checkpoint = peer["checkpoint"]
-            table.add_row(
-                peer["org"],
-                peer["url"],
-                str(peer["height"] if peer["height"] is not None else "-"),
-                (peer["block_hash"] or "-")[:16],
-                str(peer["lag"] if peer["lag"] is not None else "-"),
-                "-" if checkpoint is None else f"{checkpoint['height']}",
-                _PEER_STATE_CELLS.get(peer["state"], peer["state"]),
-            )
-        for server in report["nats"]:
-            table.add_row(
-                f"nats {server['name']}",
-                server["url"],
-                "",
-                "",
-                "",
-                "",
-                "[green]ok[/green]" if server["healthy"] else "[red]down[/red]",
-            )
-        out = _out()
-        out.print(table)
-        out.print("common head" if report["common_head"] else "[yellow]no common head[/yellow]")
-        checkpoints = report["checkpoints"]
-        for divergence in checkpoints["divergences"]:
-            out.print(
-                f"[bold red]ALARM[/bold red] checkpoints disagree at height "
-                f"{divergence['height']}: "
-                + ", ".join(f"{o} {h[:16]}" for o, h in divergence["views"].items())
-            )
-        for org, problems in checkpoints["invalid"].items():
-            out.print(f"[bold red]ALARM[/bold red] {org}: invalid checkpoint {problems[0]}")
+        print_status(report, _out())
 
 
 @network_app.command("down")

@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 from healthledger.cli.network import Network, alive, http_json
 from healthledger.ledger.errors import LedgerError
 from healthledger.ledger.sqlite_store import SqliteStore
@@ -184,3 +187,55 @@ def _checkpoints(root: Path, network: Network) -> dict[str, Any]:
     report["divergences"] = [d.to_json() for d in compare(verified)]
     report["alarm"] = bool(report["divergences"] or report["invalid"])
     return report
+
+
+_PEER_STATE_CELLS = {
+    "ok": "[green]ok[/green]",
+    "down": "[red]down[/red]",
+    "tampered": "[bold red]TAMPERED[/bold red]",
+    "minority": "[bold red]MINORITY[/bold red]",
+    "diverged": "[red]DIVERGED[/red]",
+    "stuck": "[yellow]stuck[/yellow]",
+    "no-ordering": "[yellow]no ordering[/yellow]",
+    "unhealthy": "[yellow]unhealthy[/yellow]",
+}
+"""How the status table shows each of ``PEER_STATES``."""
+
+
+def print_status(report: Mapping[str, Any], out: Console) -> None:
+    """The status ``report`` as a table, then the head and any checkpoint alarm."""
+    table = Table(title=f"network {report['network']}")
+    for column in ("org", "url", "height", "head block", "lag", "checkpoint", "state"):
+        table.add_column(column)
+    for peer in report["peers"]:
+        checkpoint = peer["checkpoint"]
+        table.add_row(
+            peer["org"],
+            peer["url"],
+            str(peer["height"] if peer["height"] is not None else "-"),
+            (peer["block_hash"] or "-")[:16],
+            str(peer["lag"] if peer["lag"] is not None else "-"),
+            "-" if checkpoint is None else f"{checkpoint['height']}",
+            _PEER_STATE_CELLS.get(peer["state"], peer["state"]),
+        )
+    for server in report["nats"]:
+        table.add_row(
+            f"nats {server['name']}",
+            server["url"],
+            "",
+            "",
+            "",
+            "",
+            "[green]ok[/green]" if server["healthy"] else "[red]down[/red]",
+        )
+    out.print(table)
+    out.print("common head" if report["common_head"] else "[yellow]no common head[/yellow]")
+    checkpoints = report["checkpoints"]
+    for divergence in checkpoints["divergences"]:
+        out.print(
+            f"[bold red]ALARM[/bold red] checkpoints disagree at height "
+            f"{divergence['height']}: "
+            + ", ".join(f"{o} {h[:16]}" for o, h in divergence["views"].items())
+        )
+    for org, problems in checkpoints["invalid"].items():
+        out.print(f"[bold red]ALARM[/bold red] {org}: invalid checkpoint {problems[0]}")

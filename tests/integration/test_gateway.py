@@ -27,7 +27,12 @@ from healthledger.apps.supply.digital_link import check_digit
 from healthledger.contracts.contract import Contract
 from healthledger.crypto.canonical import canonical_json
 from healthledger.crypto.keys import encode_b64
-from healthledger.ledger.transaction import ProposalResponse, Transaction, sign_endorsement
+from healthledger.ledger.transaction import (
+    ProposalResponse,
+    SignedProposal,
+    Transaction,
+    sign_endorsement,
+)
 from healthledger.node.consortium import DEMO_ORGS
 from healthledger.node.consortium_peer import found_consortium, open_consortium_peer
 from healthledger.node.embedded import KEYSTORE_FILE, EmbeddedNode
@@ -261,6 +266,18 @@ def directory(consortium: LocalConsortium) -> Iterator[Path]:
 # --- tests -------------------------------------------------------------------------
 
 
+def define_regions_proposal(consortium: LocalConsortium, who: str = "admin") -> SignedProposal:
+    """``epidemic.define_regions`` signed by the commission's ``who``, now: a proposal
+    whose policy needs the commission's and the CDC's peers."""
+    return consortium.keystore(COMMISSION).propose(
+        f"{COMMISSION}/{who}",
+        "epidemic",
+        "define_regions",
+        {"regions": REGIONS},
+        timestamp=int(time.time() * 1000),
+    )
+
+
 def test_a_transaction_needing_two_organisations_commits_through_the_gateway(
     consortium: LocalConsortium,
 ) -> None:
@@ -315,13 +332,7 @@ def test_a_client_side_gateway_gathers_endorsements_and_submits(
         state=consortium.nodes[HOSPITAL].peer.store,
         directory=lambda: PeerDirectory(consortium.urls),
     )
-    signed = consortium.keystore(COMMISSION).propose(
-        f"{COMMISSION}/officer-chen",
-        "epidemic",
-        "define_regions",
-        {"regions": REGIONS},
-        timestamp=int(time.time() * 1000),
-    )
+    signed = define_regions_proposal(consortium, "officer-chen")
     try:
         tx = gateway.endorse(signed)
     finally:
@@ -409,13 +420,7 @@ def _endorse_at(url: str, org: str | None, body: bytes) -> httpx.Response:
 def test_a_peer_refuses_to_endorse_a_contract_it_has_not_installed(
     consortium: LocalConsortium,
 ) -> None:
-    signed = consortium.keystore(COMMISSION).propose(
-        f"{COMMISSION}/admin",
-        "epidemic",
-        "define_regions",
-        {"regions": REGIONS},
-        timestamp=int(time.time() * 1000),
-    )
+    signed = define_regions_proposal(consortium)
     answer = _endorse_at(consortium.urls[HOSPITAL], HOSPITAL, canonical_json(signed.to_json()))
     assert answer.status_code == 404, answer.text
     assert answer.json()["type"].endswith("/unknown-contract")
@@ -427,26 +432,14 @@ def test_a_peer_refuses_to_endorse_a_contract_it_has_not_installed(
 
 
 def test_a_peer_endorses_only_under_its_own_identity(consortium: LocalConsortium) -> None:
-    signed = consortium.keystore(COMMISSION).propose(
-        f"{COMMISSION}/admin",
-        "epidemic",
-        "define_regions",
-        {"regions": REGIONS},
-        timestamp=int(time.time() * 1000),
-    )
+    signed = define_regions_proposal(consortium)
     answer = _endorse_at(consortium.urls[CDC], COMMISSION, canonical_json(signed.to_json()))
     assert answer.status_code == 403, answer.text
     assert f"it endorses only as {CDC}, not as {COMMISSION}" in answer.json()["detail"]
 
 
 def test_a_badly_signed_proposal_is_not_endorsed(consortium: LocalConsortium) -> None:
-    signed = consortium.keystore(COMMISSION).propose(
-        f"{COMMISSION}/admin",
-        "epidemic",
-        "define_regions",
-        {"regions": REGIONS},
-        timestamp=int(time.time() * 1000),
-    )
+    signed = define_regions_proposal(consortium)
     raw = signed.to_json()
     raw["proposal"]["args"] = {"regions": REGIONS[:1]}  # no longer what was signed
     answer = _endorse_at(consortium.urls[CDC], CDC, canonical_json(raw))

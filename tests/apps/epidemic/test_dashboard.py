@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from healthledger.apps.epidemic import pages
 from healthledger.apps.epidemic.dashboard import Dashboard, scope_of
 from healthledger.apps.epidemic.dates import iso
 from healthledger.apps.epidemic.readmodel import CaseReadModel
@@ -302,6 +303,29 @@ def test_public_statistics_need_no_login_state_epsilon_and_stay_fixed(
     assert len(csv_text.splitlines()) == len(first["rows"]) + 1
     for case in cases:
         assert case["case_id"] not in page.text + csv_text
+
+
+def test_a_console_that_cannot_publish_shows_no_release_until_one_is_on_chain(
+    outbreak: EmbeddedNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As the console of a peer holding no CDC key (a hospital's, say).
+    monkeypatch.setattr(pages, "cdc_staff", lambda _node: [])
+    with TestClient(create_console(outbreak), follow_redirects=False) as reader:
+        page = reader.get("/epidemic/public")
+        assert page.status_code == 200 and 'id="no-release"' in page.text
+        for path in ("/epidemic/public.json", "/epidemic/public.csv"):
+            answer = reader.get(path)
+            assert answer.status_code == 404
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert answer.json()["type"] == "/api/v1/problems/no-release"
+        assert outbreak.peer.store.get_state("epidemic", f"release/{today(outbreak)}") is None
+        # A CDC's node records the day's release: this console serves exactly that one.
+        monkeypatch.undo()
+        with TestClient(create_console(outbreak), follow_redirects=False) as publisher:
+            published = publisher.get("/epidemic/public.json").json()
+        served = reader.get("/epidemic/public.json").json()
+        assert served["rows"] == published["rows"] and served["day"] == published["day"]
+        assert 'id="no-release"' not in reader.get("/epidemic/public").text
 
 
 def test_line_list_and_exact_aggregates_for_authorised_roles_only(

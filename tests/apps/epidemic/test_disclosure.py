@@ -112,6 +112,34 @@ def test_one_release_per_day_kept_on_chain_so_a_restart_spends_nothing_more(
         reopened.stop()
 
 
+def test_a_node_that_cannot_publish_serves_only_what_is_on_chain(node: EmbeddedNode) -> None:
+    """A node without a CDC's key never draws noise of its own: a client could average
+    its draw with the recorded one. It serves the latest recorded release, or none."""
+    asked = []
+
+    def counts() -> dict[tuple[str, str], int]:
+        asked.append(1)
+        return {("440100", "influenza"): 300}
+
+    day = today(node)
+    reader = PublicStatistics(ChainReleases(node, None), random.Random(3))
+    assert reader.release(day - 1, counts, {}) is None
+    assert asked == []
+    published = PublicStatistics(ChainReleases(node, EPI), random.Random(4))
+    recorded = published.release(day - 1, counts, {"440100": "Guangzhou"})
+    assert recorded is not None and len(asked) == 1
+    # The same release as recorded, for its day and (until today's is recorded) today.
+    for asked_day in (day - 1, day):
+        served = reader.release(asked_day, counts, {"440100": "Guangzhou"})
+        assert served is not None and served.day == day - 1 and served.rows == recorded.rows
+    assert len(asked) == 1
+    todays = published.release(day, counts, {})
+    assert todays is not None
+    served_today = reader.release(day, counts, {})
+    assert served_today is not None and served_today.day == day and served_today.rows == todays.rows
+    assert len(asked) == 2
+
+
 def test_only_a_cdc_records_a_release_and_only_once(node: EmbeddedNode) -> None:
     args = {
         "day": today(node),

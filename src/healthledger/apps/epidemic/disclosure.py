@@ -118,8 +118,17 @@ def noisy_release(
 class ReleaseRecord(Protocol):
     """Where releases are kept (the chain: releases.ChainReleases)."""
 
+    @property
+    def publishes(self) -> bool:
+        """True if this node may record a release (it holds a CDC's key)."""
+        ...
+
     def load(self, day: int, names: Mapping[str, str]) -> Release | None:
         """The release of ``day``, if one was recorded."""
+        ...
+
+    def latest(self, day: int, names: Mapping[str, str]) -> Release | None:
+        """The most recent release recorded on or before ``day``, if any."""
         ...
 
     def save(self, release: Release) -> Release:
@@ -129,7 +138,11 @@ class ReleaseRecord(Protocol):
 
 
 class PublicStatistics:
-    """Makes at most one release per day, keeps it in ``record`` and serves it unchanged."""
+    """Makes at most one release per day, keeps it in ``record`` and serves it unchanged.
+
+    Only a node that publishes (holds a CDC's key) ever draws noise, and it records the
+    release before serving it; any other node serves the latest release on chain and
+    never a draw of its own, which a client could average with the recorded one."""
 
     def __init__(self, record: ReleaseRecord, rng: random.Random | None = None) -> None:
         self._record = record
@@ -142,14 +155,19 @@ class PublicStatistics:
         day: int,
         counts: Callable[[], Mapping[tuple[str, str], int]],
         names: Mapping[str, str],
-    ) -> Release:
-        """Today's release: the one recorded for ``day``, else one made from ``counts()``
-        and recorded now."""
+    ) -> Release | None:
+        """Today's release: the one recorded for ``day``, else (on a publishing node) one
+        made from ``counts()`` and recorded now, else the latest one recorded before;
+        None if no release was ever recorded and this node does not publish."""
         with self._lock:
-            if self._release is None or self._release.day != day:
-                recorded = self._record.load(day, names)
-                if recorded is None:
-                    made = noisy_release(counts(), names, day=day, rng=self._rng)
-                    recorded = self._record.save(made)
+            if self._release is not None and self._release.day == day:
+                return self._release
+            recorded = self._record.load(day, names)
+            if recorded is None and self._record.publishes:
+                made = noisy_release(counts(), names, day=day, rng=self._rng)
+                recorded = self._record.save(made)
+            if recorded is not None:
                 self._release = recorded
-            return self._release
+                return recorded
+            # Not cached: the day's release may be recorded by a CDC's node at any time.
+            return self._record.latest(day, names)

@@ -53,6 +53,26 @@ def _csv(rows: list[dict[str, Any]], columns: Sequence[str], filename: str) -> R
     )
 
 
+NO_RELEASE = (
+    "no public release is recorded on chain yet: a CDC's node publishes one a day, and "
+    "a node that cannot record one never serves noise of its own"
+)
+
+
+def _no_release() -> JSONResponse:
+    """RFC 9457 problem details: nothing to serve yet."""
+    return JSONResponse(
+        {
+            "type": "/api/v1/problems/no-release",
+            "title": "No public release yet",
+            "status": 404,
+            "detail": NO_RELEASE,
+        },
+        status_code=404,
+        media_type="application/problem+json",
+    )
+
+
 def build_pages(node: EmbeddedNode, kit: PageKit) -> APIRouter:
     """The dashboard page, its live panel and its figures as JSON."""
     staff = cdc_staff(node)
@@ -66,7 +86,7 @@ def build_pages(node: EmbeddedNode, kit: PageKit) -> APIRouter:
     dashboard = Dashboard(node)
     public = PublicStatistics(releases)
 
-    def release() -> Release:
+    def release() -> Release | None:
         regions = regions_on_chain(node)
         names = {code: str(r["name"]) for code, r in regions.items()}
         cities = {city_of(code, regions) for code, r in regions.items() if r["level"] != "province"}
@@ -161,18 +181,20 @@ def build_pages(node: EmbeddedNode, kit: PageKit) -> APIRouter:
             request,
             "epidemic/public.html",
             release=today,
-            date=iso(today.day),
+            date=None if today is None else iso(today.day),
             spent=releases.spent(),
         )
 
     @router.get("/public.json")
     def public_json() -> JSONResponse:
         """Public: today's release as JSON, with the total ε spent so far."""
-        today = release().to_json()  # made and recorded first, so that it is counted
+        today = release()  # made and recorded first (if this node publishes): it is counted
+        if today is None:
+            return _no_release()
         spent = releases.spent()
         return JSONResponse(
             {
-                **today,
+                **today.to_json(),
                 "releases_on_chain": spent.releases,
                 "epsilon_spent": spent.epsilon,
             }
@@ -182,6 +204,8 @@ def build_pages(node: EmbeddedNode, kit: PageKit) -> APIRouter:
     def public_csv() -> Response:
         """Public: today's release as CSV (suppressed counts empty)."""
         today = release()
+        if today is None:
+            return _no_release()
         rows = [{**r, "epsilon": today.epsilon, "date": iso(today.day)} for r in today.rows]
         columns = ("date", "region", "name", "disease", "count", "epsilon")
         return _csv(rows, columns, f"epidemic-public-{iso(today.day)}.csv")

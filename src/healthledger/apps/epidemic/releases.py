@@ -1,6 +1,7 @@
 """Public releases kept on chain: each day's differentially private counts are
-recorded by a CDC (``epidemic.record_release``) the first time they are asked for, and
-served from the chain after that, across restarts and peers (see disclosure.py)."""
+recorded by a CDC (``epidemic.record_release``) the first time they are asked for on a
+node that holds a CDC's key, and served from the chain after that, across restarts and
+peers; a node without such a key serves the latest release on chain (see disclosure.py)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,17 @@ class ChainReleases:
     def __init__(self, node: EmbeddedNode, publisher: str | None) -> None:
         self._node = node
         self._publisher = publisher
+
+    @property
+    def publishes(self) -> bool:
+        """True if this node holds a CDC epidemiologist's key to record releases with."""
+        return self._publisher is not None
+
+    def latest(self, day: int, names: Mapping[str, str]) -> Release | None:
+        """The most recent release recorded on chain on or before ``day``."""
+        days = [int(key.split("/", 1)[1]) for key in state_prefix(self._node, "release/")]
+        earlier = [d for d in days if d <= day]
+        return self.load(max(earlier), names) if earlier else None
 
     def load(self, day: int, names: Mapping[str, str]) -> Release | None:
         """The release of ``day`` recorded on chain, with region names."""

@@ -51,8 +51,11 @@ WAIT_S = 90.0
 """Generous bound for a loaded 2-core machine; no test asserts on how long it took."""
 
 
-def serve(app: FastAPI, name: str) -> tuple[uvicorn.Server, threading.Thread, str]:
-    """``app`` served on 127.0.0.1 and a port the OS picks, on a thread."""
+def serve(
+    app: FastAPI, name: str, tls: tuple[Path, Path] | None = None
+) -> tuple[uvicorn.Server, threading.Thread, str]:
+    """``app`` served on 127.0.0.1 and a port the OS picks, on a thread; over HTTPS
+    with ``tls`` (certificate and key files)."""
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -60,6 +63,7 @@ def serve(app: FastAPI, name: str) -> tuple[uvicorn.Server, threading.Thread, st
         log_level="warning",
         lifespan="off",
         timeout_graceful_shutdown=1,
+        **({} if tls is None else {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])}),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=name, daemon=True)
@@ -69,7 +73,7 @@ def serve(app: FastAPI, name: str) -> tuple[uvicorn.Server, threading.Thread, st
         assert time.monotonic() < deadline, f"{name} did not start"
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
-    return server, thread, f"http://127.0.0.1:{port}"
+    return server, thread, f"{'http' if tls is None else 'https'}://127.0.0.1:{port}"
 
 
 def without(contract: str) -> list[type[Contract]]:

@@ -12,6 +12,7 @@ import json
 import random
 import re
 import sqlite3
+import ssl
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -60,6 +61,7 @@ from healthledger.node.consortium_peer import (
 from healthledger.node.embedded import LEDGER_FILE, NODE_FILE, DataDirError, EmbeddedNode
 from healthledger.node.errors import NodeError
 from healthledger.node.peer import new_validator
+from healthledger.node.peer_tls import peer_client
 from healthledger.ordering.orderer import OrderingError
 
 EXIT_FAILED = 1
@@ -212,8 +214,16 @@ def _open_node(
         ) from exc
 
 
-def _serve(node: EmbeddedNode, *, host: str, port: int, demo_custody: bool) -> None:
-    """Serve the web console of ``node`` until interrupted."""
+def _serve(
+    node: EmbeddedNode,
+    *,
+    host: str,
+    port: int,
+    demo_custody: bool,
+    tls: tuple[Path, Path] | None = None,
+) -> None:
+    """Serve the web console of ``node`` until interrupted; over HTTPS with ``tls``
+    (certificate and key PEM files)."""
     import uvicorn
 
     try:
@@ -231,12 +241,29 @@ def _serve(node: EmbeddedNode, *, host: str, port: int, demo_custody: bool) -> N
             self._captured_signals.clear()
 
     console_app = create_console(node, demo_custody=demo_custody)
-    server = QuietServer(uvicorn.Config(console_app, host=host, port=port, log_level="warning"))
-    _out().print(f"console at [bold]http://{host}:{port}/[/bold]  (Ctrl-C to stop)")
+    options: dict[str, Any] = {}
+    if tls is not None:
+        _check_server_tls(*tls)
+        options = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])}
+    server = QuietServer(
+        uvicorn.Config(console_app, host=host, port=port, log_level="warning", **options)
+    )
+    scheme = "https" if tls is not None else "http"
+    _out().print(f"console at [bold]{scheme}://{host}:{port}/[/bold]  (Ctrl-C to stop)")
     # A second Ctrl-C during the graceful shutdown still ends it: a normal stop too.
     with suppress(KeyboardInterrupt):
         server.run()
     _out().print("stopped")
+
+
+def _check_server_tls(cert: Path, key: Path) -> None:
+    """Refuse, in one line, a certificate and key the server could not serve with."""
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise CliError(
+            f"cannot serve TLS with certificate {cert} and key {key}: {exc}", EXIT_UNUSABLE
+        ) from exc
 
 
 def _serve_live(
@@ -336,9 +363,22 @@ def node(
         min=1,
         help="With --jetstream: sign a checkpoint every this many blocks.",
     ),
+    tls_cert: Path | None = typer.Option(
+        None, "--tls-cert", help="Serve HTTPS with this certificate (PEM; with --tls-key)."
+    ),
+    tls_key: Path | None = typer.Option(
+        None, "--tls-key", help="The private key of --tls-cert (PEM)."
+    ),
 ) -> None:
     """Serve an existing data folder."""
     with _reported():
+        if (tls_cert is None) != (tls_key is None):
+            raise CliError("--tls-cert and --tls-key go together", EXIT_UNUSABLE)
+        tls = None if tls_cert is None or tls_key is None else (tls_cert, tls_key)
+        if tls is not None:
+            _check_server_tls(*tls)
+        # A half-given or unreadable HEALTHLEDGER_PEER_* setting stops the peer now.
+        peer_client(timeout=1.0).close()
         servers = [u.strip() for u in jetstream.split(",") if u.strip()]
         if not servers and (data / NODE_FILE).is_file() and peer_org(data) is not None:
             # A solo orderer here would fork this peer off the consortium's chain.
@@ -350,7 +390,7 @@ def node(
         try:
             # A consortium peer serves queries while NATS is down and keeps retrying.
             embedded.start()
-            _serve(embedded, host=host, port=port, demo_custody=demo_custody)
+            _serve(embedded, host=host, port=port, demo_custody=demo_custody, tls=tls)
         finally:
             embedded.stop()
 

@@ -52,6 +52,7 @@ from healthledger.node.peer_directory import (
     PeerDirectory,
     write_directories,
 )
+from healthledger.node.peer_tls import peer_client
 from healthledger.node.snapshot import SnapshotError
 from healthledger.node.snapshot_install import fetch_snapshot, install_snapshot, stream_check
 from healthledger.ordering.nats_cluster import free_port
@@ -240,7 +241,7 @@ def _join(
         raise JoinError(f"{data} holds no keystore of {org}: give --keystore", EXIT_UNUSABLE)
     keys = Keystore.load(data / KEYSTORE_FILE)
     genesis = None if genesis_file is None else genesis_file.read_bytes()
-    with httpx.Client(timeout=30.0) as client:
+    with peer_client(timeout=30.0) as client:
         admitted_at = _admit(client, source, org, keys, say=say)
         with fetch_snapshot(source, min_height=admitted_at, timeout_s=timeout, say=say) as snapshot:
             manifest = install_snapshot(

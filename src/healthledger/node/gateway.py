@@ -71,6 +71,7 @@ from healthledger.node.errors import EndorsementFailed, NodeUnavailable
 from healthledger.node.peer import PEER_ROLE as PEER_ROLE  # the role gateways check for
 from healthledger.node.peer import Endorsed, Peer
 from healthledger.node.peer_directory import DIRECTORY_FILE, PeerDirectory
+from healthledger.node.peer_tls import peer_client
 from healthledger.node.vault import (
     Disclosure,
     VaultSet,
@@ -145,7 +146,7 @@ class Gateway:
         kept, so connections to the other peers are reused."""
         with self._client_lock:
             if self._client is None:
-                self._client = httpx.Client(timeout=self._timeout_s, transport=self._transport)
+                self._client = peer_client(timeout=self._timeout_s, transport=self._transport)
             return self._client
 
     def close(self) -> None:

@@ -45,6 +45,7 @@ from healthledger.node.embedded import KEYSTORE_FILE, LEDGER_FILE, NODE_FILE, Da
 from healthledger.node.gateway import PEER_ROLE
 from healthledger.node.keystore import Keystore
 from healthledger.node.peer import new_validator
+from healthledger.node.peer_tls import peer_client
 from healthledger.node.snapshot import (
     MAX_LINE_BYTES,
     SNAPSHOT_PATH,
@@ -332,7 +333,7 @@ def fetch_snapshot(
     ``min_height``, it is asked again every ``retry_s`` until ``timeout_s``.
     SnapshotError if it refuses or cannot be reached."""
     deadline = time.monotonic() + timeout_s
-    with httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0)) as client:
+    with peer_client(timeout=httpx.Timeout(30.0, connect=5.0)) as client:
         while True:
             try:
                 with client.stream("GET", url.rstrip("/") + SNAPSHOT_PATH) as answer:

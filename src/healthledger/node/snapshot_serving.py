@@ -25,6 +25,7 @@ from healthledger.ledger.store import LedgerStore
 from healthledger.node.checkpoint import NOTE_SUFFIX, CheckpointWriter, origin_of
 from healthledger.node.embedded import CHECKPOINT_DIR
 from healthledger.node.peer_directory import PeerDirectory
+from healthledger.node.peer_tls import peer_client
 from healthledger.node.snapshot import (
     CHECKPOINT_PATH,
     Manifest,
@@ -138,7 +139,7 @@ def gather_notes(
     directory serve (unreachable peers and missing notes are skipped; the notes are
     verified by whoever uses them)."""
     notes = {} if own is None else {own_org: own}
-    with httpx.Client(timeout=timeout_s) as client:
+    with peer_client(timeout=timeout_s) as client:
         for org, url in directory.peers.items():
             if org in notes:
                 continue

@@ -51,6 +51,7 @@ from healthledger.node.gateway import DEFAULT_TIMEOUT_S, PEER_ROLE, Gateway
 from healthledger.node.keystore import Keystore
 from healthledger.node.peer import Peer
 from healthledger.node.peer_directory import PeerDirectory
+from healthledger.node.peer_tls import peer_client
 from healthledger.node.vault import VaultSet
 from healthledger.ordering.orderer import Orderer
 from healthledger.ordering.solo import wall_clock_ms
@@ -94,7 +95,7 @@ class GatewayPeer(Peer):
             timeout_s=timeout_s,
             transport=transport,
         )
-        self._status = httpx.Client(timeout=timeout_s, transport=transport)
+        self._status = peer_client(timeout=timeout_s, transport=transport)
         self._heights: dict[str, int] = {}
         self._heights_lock = threading.Lock()
 

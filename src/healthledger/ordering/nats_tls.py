@@ -21,6 +21,7 @@ import ssl
 from collections.abc import Mapping
 from typing import Any
 
+from healthledger.crypto.tls import TlsSettingError, client_context
 from healthledger.ordering.orderer import OrderingError
 
 ENV_CA = "HEALTHLEDGER_NATS_CA"
@@ -31,26 +32,16 @@ ENV_KEY = "HEALTHLEDGER_NATS_KEY"
 def client_tls(environ: Mapping[str, str] | None = None) -> ssl.SSLContext | None:
     """The client TLS context the environment asks for, or None if it asks for none.
     Raises OrderingError, in one line, for a half-given or unreadable setting."""
-    env = os.environ if environ is None else environ
-    ca, cert, key = (env.get(name, "").strip() for name in (ENV_CA, ENV_CERT, ENV_KEY))
-    if not (ca or cert or key):
-        return None
-    if bool(cert) != bool(key):
-        raise OrderingError(
-            f"NATS client TLS needs both {ENV_CERT} and {ENV_KEY} (only one is set)"
-        )
     try:
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca or None)
-    except (OSError, ssl.SSLError) as exc:
-        raise OrderingError(f"cannot read the NATS CA file {ca} ({ENV_CA}): {exc}") from exc
-    if cert:
-        try:
-            context.load_cert_chain(cert, key)
-        except (OSError, ssl.SSLError) as exc:
-            raise OrderingError(
-                f"cannot load the NATS client certificate {cert} with key {key}: {exc}"
-            ) from exc
-    return context
+        return client_context(
+            os.environ if environ is None else environ,
+            ca=ENV_CA,
+            cert=ENV_CERT,
+            key=ENV_KEY,
+            what="NATS",
+        )
+    except TlsSettingError as exc:
+        raise OrderingError(str(exc)) from exc
 
 
 def connect_options(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

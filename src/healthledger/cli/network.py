@@ -152,6 +152,10 @@ class Network:
 
 _ENDED: dict[int, int] = {}
 """Exit codes of our own children reaped by ``alive`` (negative: killed by that signal)."""
+_LAUNCHED: dict[int, subprocess.Popen[bytes]] = {}
+"""Peer processes this process started, kept so that the ``subprocess`` module never
+reaps one behind ``alive``'s back (it reaps dropped children at the next launch, and
+the exit status, which says how a peer ended, would be lost)."""
 
 
 def ended_how(pid: int | None) -> str:
@@ -168,6 +172,14 @@ def alive(pid: int | None, marker: str) -> bool:
     """True if ``pid`` runs and is ours (its command line mentions ``marker``, so a
     recycled process id after a reboot is never signalled)."""
     if pid is None:
+        return False
+    launched = _LAUNCHED.get(pid)
+    if launched is not None:
+        code = launched.poll()
+        if code is None:
+            return True  # our own running child (perhaps still inside exec)
+        _ENDED[pid] = code
+        del _LAUNCHED[pid]
         return False
     try:
         # Reap it if it is our own finished child (a zombie still answers kill 0).
@@ -478,6 +490,7 @@ def launch_peer(root: Path, network: Network, peer: PeerProcess) -> None:
             # Python stack there rather than an empty log.
             env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"},
         )
+    _LAUNCHED[proc.pid] = proc
     peer.pid = proc.pid
     network.save(root)
 

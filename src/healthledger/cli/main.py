@@ -11,25 +11,14 @@ from __future__ import annotations
 import json
 import random
 import re
-import sqlite3
 import ssl
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any
 
-import click
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
@@ -37,7 +26,7 @@ from healthledger.cli import bench as benchmarks
 from healthledger.cli import network as consortium_network
 from healthledger.cli import network_status as consortium_status
 from healthledger.cli.apps import INSTALLED_APPS, installed_contracts
-from healthledger.cli.bench_network import BenchmarkFailed, network_benchmark
+from healthledger.cli.bench_network import network_benchmark
 from healthledger.cli.demo import (
     LiveTraffic,
     open_or_create,
@@ -49,25 +38,25 @@ from healthledger.cli.network_admit import new_org as network_new_org
 from healthledger.cli.network_join import join as network_join
 from healthledger.cli.network_status import print_status
 from healthledger.cli.network_traffic import network_traffic
-from healthledger.contracts.errors import ContractError
-from healthledger.crypto.errors import CryptoError
+from healthledger.cli.reporting import (
+    EXIT_FAILED,
+    EXIT_UNUSABLE,
+    CliError,
+    progress,
+    reported,
+    stderr,
+    stdout,
+)
 from healthledger.ledger.audit import AuditReport, audit_store
-from healthledger.ledger.errors import InvalidBlock, LedgerError, StorageError
+from healthledger.ledger.errors import InvalidBlock
 from healthledger.node.consortium_peer import (
     DEFAULT_CHECKPOINT_EVERY,
     open_consortium_peer,
     peer_org,
 )
-from healthledger.node.embedded import LEDGER_FILE, NODE_FILE, DataDirError, EmbeddedNode
-from healthledger.node.errors import NodeError
+from healthledger.node.embedded import LEDGER_FILE, NODE_FILE, EmbeddedNode
 from healthledger.node.peer import new_validator
 from healthledger.node.peer_tls import peer_client
-from healthledger.ordering.orderer import OrderingError
-
-EXIT_FAILED = 1
-"""The ledger failed verification, or the operation could not be done."""
-EXIT_UNUSABLE = 2
-"""The input is not usable: no such path, not a ledger, an unreadable file."""
 
 TX_ID_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -97,77 +86,6 @@ for _installed in INSTALLED_APPS:
         for _command in _app_cli.registered_commands:
             if _command.name == "bench" and _command.callback is not None:
                 bench_app.command(name=_installed.name, help=_command.help)(_command.callback)
-
-
-class CliError(Exception):
-    """A failure to report as one line, with the exit code to end with."""
-
-    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _out() -> Console:
-    return Console(highlight=False, soft_wrap=True)
-
-
-def _err() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    line = " ".join(message.split()) or "failed"
-    _err().print(Text(f"error: {line}", style="bold red"))
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _reported() -> Iterator[None]:
-    """Turn any error into one red line and an exit code."""
-    try:
-        yield
-    except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
-        raise
-    except (CliError, consortium_network.NetworkError) as exc:
-        _fail(str(exc), exc.code)
-    except (InvalidBlock, BenchmarkFailed) as exc:
-        _fail(str(exc), EXIT_FAILED)
-    except (StorageError, DataDirError, sqlite3.DatabaseError) as exc:
-        _fail(str(exc), EXIT_UNUSABLE)
-    except (LedgerError, NodeError, ContractError, CryptoError, OrderingError) as exc:
-        _fail(str(exc), EXIT_FAILED)
-    except OSError as exc:
-        _fail(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "), EXIT_UNUSABLE)
-    except KeyboardInterrupt:
-        _fail("interrupted", EXIT_FAILED)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
-        _fail(f"internal error: {type(exc).__name__}: {exc}", EXIT_FAILED)
-
-
-@contextmanager
-def _progress(enabled: bool, description: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A Rich progress bar on stderr, given to the work as ``update(done, total)``."""
-    console = _err()
-    # Off the terminal a live bar only adds stray lines to logs and captured output.
-    if not enabled or not console.is_terminal:
-        yield None
-        return
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
-    task = bar.add_task(description, total=None)
-
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-
-    with bar:
-        yield update
 
 
 # --- folders -----------------------------------------------------------------
@@ -249,11 +167,11 @@ def _serve(
         uvicorn.Config(console_app, host=host, port=port, log_level="warning", **options)
     )
     scheme = "https" if tls is not None else "http"
-    _out().print(f"console at [bold]{scheme}://{host}:{port}/[/bold]  (Ctrl-C to stop)")
+    stdout().print(f"console at [bold]{scheme}://{host}:{port}/[/bold]  (Ctrl-C to stop)")
     # A second Ctrl-C during the graceful shutdown still ends it: a normal stop too.
     with suppress(KeyboardInterrupt):
         server.run()
-    _out().print("stopped")
+    stdout().print("stopped")
 
 
 def _check_server_tls(cert: Path, key: Path) -> None:
@@ -274,7 +192,7 @@ def _serve_live(
     live = LiveTraffic(node, steps, rng, every=every) if every > 0 and steps else None
     if live is not None:
         live.start()
-        _out().print(f"live traffic every {every:g} s: {', '.join(name for name, _ in steps)}")
+        stdout().print(f"live traffic every {every:g} s: {', '.join(name for name, _ in steps)}")
     try:
         _serve(node, host=host, port=port, demo_custody=True)
     finally:
@@ -300,7 +218,7 @@ def demo(
 ) -> None:
     """Found the demo consortium (or reopen DATA), run simulated traffic, serve the console
     with live traffic going on."""
-    with _reported():
+    with reported():
         if live_every < 0:
             raise CliError("--live-every must be 0 (no live traffic) or more", EXIT_UNUSABLE)
         if data.exists() and not data.is_dir():
@@ -311,9 +229,9 @@ def demo(
         node, created = open_or_create(data, installed_contracts())
         try:
             node.start()
-            out = _out()
+            out = stdout()
             out.print(f"{'founded' if created else 'reopened'} the demo consortium in {data}")
-            with _progress(True, "platform traffic") as update:
+            with progress(True, "platform traffic") as update:
                 total = platform_traffic_size(node)
                 done = 0
 
@@ -327,7 +245,7 @@ def demo(
             for installed in INSTALLED_APPS:
                 if installed.simulate is None:
                     continue
-                with _progress(True, f"{installed.name} traffic"):
+                with progress(True, f"{installed.name} traffic"):
                     counts = installed.simulate(node, rng)
                 out.print(
                     f"{installed.name}: " + ", ".join(f"{n} {what}" for what, n in counts.items())
@@ -371,7 +289,7 @@ def node(
     ),
 ) -> None:
     """Serve an existing data folder."""
-    with _reported():
+    with reported():
         if (tls_cert is None) != (tls_key is None):
             raise CliError("--tls-cert and --tls-key go together", EXIT_UNUSABLE)
         tls = None if tls_cert is None or tls_key is None else (tls_cert, tls_key)
@@ -401,10 +319,10 @@ def verify(
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Audit a whole ledger offline: hashes, roots, every validation decision, state."""
-    with _reported():
+    with reported():
         ledger = _ledger_file(path)
         try:
-            with _progress(not json_output, "verifying blocks") as update:
+            with progress(not json_output, "verifying blocks") as update:
                 report = audit_store(ledger, validator=new_validator(), progress=update)
         except InvalidBlock as exc:
             if json_output:
@@ -418,7 +336,7 @@ def verify(
 
 def _print_report(report: AuditReport) -> None:
     codes = ", ".join(f"{n} {code}" for code, n in sorted(report.codes.items()))
-    out = _out()
+    out = stdout()
     out.print(
         f"[bold green]ok[/bold green] {report.path}: {report.blocks} blocks, "
         f"{report.transactions} transactions ({codes}) checked in {report.seconds:.2f} s "
@@ -436,7 +354,7 @@ def proof(
     txid: str | None = typer.Argument(None, help="Transaction id (default: the latest)."),
 ) -> None:
     """Print the RFC 9162 inclusion proof of a transaction in the global log, as JSON."""
-    with _reported():
+    with reported():
         if txid is not None and not TX_ID_RE.match(txid):
             raise CliError(f"{txid!r} is not a transaction id (64 hex digits)", EXIT_UNUSABLE)
         embedded = _open_node(data)
@@ -470,8 +388,8 @@ def network_up(
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for health."),
 ) -> None:
     """Start a NATS JetStream cluster and one peer per organisation, in the background."""
-    with _reported():
-        say = _out().print
+    with reported():
+        say = stdout().print
         consortium_network.up(
             data,
             orgs=orgs,
@@ -489,12 +407,12 @@ def network_status(
     json_output: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
     """Each peer's height, head block hash, lag and health; each NATS server's health."""
-    with _reported():
+    with reported():
         report = consortium_status.status(data)
         if json_output:
             print(json.dumps(report))
             return
-        print_status(report, _out())
+        print_status(report, stdout())
 
 
 @network_app.command("down")
@@ -503,8 +421,8 @@ def network_down(
     timeout: float = typer.Option(10.0, "--timeout", help="Seconds before SIGKILL."),
 ) -> None:
     """Stop the peers, then the NATS servers (SIGTERM, then SIGKILL after --timeout)."""
-    with _reported():
-        consortium_network.down(data, timeout=timeout, say=_out().print)
+    with reported():
+        consortium_network.down(data, timeout=timeout, say=stdout().print)
 
 
 # --- benchmarks ------------------------------------------------------------------
@@ -528,7 +446,7 @@ def _figures(title: str, figures: dict[str, Any]) -> None:
         else:
             shown = str(value)
         table.add_row(name, shown)
-    _out().print(table)
+    stdout().print(table)
 
 
 @bench_app.command("commit")
@@ -537,8 +455,8 @@ def bench_commit(
     json_output: bool = typer.Option(False, "--json", help="Print figures as one JSON line."),
 ) -> None:
     """Committed tx/s of pre-endorsed transactions (ordering, validation, durable commit)."""
-    with _reported():
-        status = None if json_output else (lambda m: _err().print(f"[dim]{m}…[/dim]"))
+    with reported():
+        status = None if json_output else (lambda m: stderr().print(f"[dim]{m}…[/dim]"))
         figures = benchmarks.commit_benchmark(tx, status=status).to_json()
         _emit_figures("bench commit", figures, json_output=json_output)
 
@@ -549,9 +467,9 @@ def bench_verify(
     json_output: bool = typer.Option(False, "--json", help="Print figures as one JSON line."),
 ) -> None:
     """Offline verify rate (healthledger verify) of a freshly built ledger."""
-    with _reported():
-        status = None if json_output else (lambda m: _err().print(f"[dim]{m}…[/dim]"))
-        with _progress(not json_output, "verifying blocks") as update:
+    with reported():
+        status = None if json_output else (lambda m: stderr().print(f"[dim]{m}…[/dim]"))
+        with progress(not json_output, "verifying blocks") as update:
             result = benchmarks.verify_benchmark(tx, status=status, progress=update)
         figures = result.to_json()
         _emit_figures("bench verify", figures, json_output=json_output)
@@ -564,9 +482,9 @@ def bench_proof(
     json_output: bool = typer.Option(False, "--json", help="Print figures as one JSON line."),
 ) -> None:
     """Inclusion-proof generation and verification times over a large global log."""
-    with _reported():
+    with reported():
         if not json_output:
-            _err().print(f"[dim]building a log of {leaves:,} leaves…[/dim]")
+            stderr().print(f"[dim]building a log of {leaves:,} leaves…[/dim]")
         figures = benchmarks.proof_benchmark(leaves, samples=samples).to_json()
         _emit_figures("bench proof", figures, json_output=json_output)
 
@@ -591,8 +509,8 @@ def bench_network(
 ) -> None:
     """Committed tx/s and submit-to-commit-on-every-peer latency over three NATS servers:
     a burst by default (throughput), or a paced load with --rate (latency)."""
-    with _reported():
-        status = None if json_output else (lambda m: _err().print(f"[dim]{m}…[/dim]"))
+    with reported():
+        status = None if json_output else (lambda m: stderr().print(f"[dim]{m}…[/dim]"))
         figures = network_benchmark(
             tx, peers=peers, status=status, batch=batch, rate=rate or None, in_process=in_process
         ).to_json()
@@ -604,7 +522,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         app(args=None if argv is None else list(argv), prog_name="healthledger")
     except Exception as exc:  # noqa: BLE001 - nothing reaches the user as a traceback
-        _err().print(Text(f"error: internal error: {type(exc).__name__}: {exc}", style="bold red"))
+        stderr().print(
+            Text(f"error: internal error: {type(exc).__name__}: {exc}", style="bold red")
+        )
         raise SystemExit(EXIT_FAILED) from None
 
 

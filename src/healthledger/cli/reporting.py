@@ -1,0 +1,110 @@
+"""How the ``healthledger`` commands report: results on stdout, progress on stderr, and
+every failure as one red line on stderr with an exit code, never a traceback."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
+
+from healthledger.cli.bench_network import BenchmarkFailed
+from healthledger.cli.network import NetworkError
+from healthledger.contracts.errors import ContractError
+from healthledger.crypto.errors import CryptoError
+from healthledger.ledger.errors import InvalidBlock, LedgerError, StorageError
+from healthledger.node.embedded import DataDirError
+from healthledger.node.errors import NodeError
+from healthledger.ordering.orderer import OrderingError
+
+EXIT_FAILED = 1
+"""The ledger failed verification, or the operation could not be done."""
+EXIT_UNUSABLE = 2
+"""The input is not usable: no such path, not a ledger, an unreadable file."""
+
+
+class CliError(Exception):
+    """A failure to report as one line, with the exit code to end with."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def stdout() -> Console:
+    """The console for results."""
+    return Console(highlight=False, soft_wrap=True)
+
+
+def stderr() -> Console:
+    """The console for errors and progress."""
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """End the command with ``message`` as one red line on stderr and exit ``code``."""
+    line = " ".join(message.split()) or "failed"
+    stderr().print(Text(f"error: {line}", style="bold red"))
+    raise typer.Exit(code)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Turn any error into one red line and an exit code."""
+    try:
+        yield
+    except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+        raise
+    except (CliError, NetworkError) as exc:
+        fail(str(exc), exc.code)
+    except (InvalidBlock, BenchmarkFailed) as exc:
+        fail(str(exc), EXIT_FAILED)
+    except (StorageError, DataDirError, sqlite3.DatabaseError) as exc:
+        fail(str(exc), EXIT_UNUSABLE)
+    except (LedgerError, NodeError, ContractError, CryptoError, OrderingError) as exc:
+        fail(str(exc), EXIT_FAILED)
+    except OSError as exc:
+        fail(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "), EXIT_UNUSABLE)
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_FAILED)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+        fail(f"internal error: {type(exc).__name__}: {exc}", EXIT_FAILED)
+
+
+@contextmanager
+def progress(enabled: bool, description: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A Rich progress bar on stderr, given to the work as ``update(done, total)``."""
+    console = stderr()
+    # Off the terminal a live bar only adds stray lines to logs and captured output.
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    task = bar.add_task(description, total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield update

@@ -219,6 +219,8 @@ def _run(conn: Connection, job: PeerJob) -> None:
         clock = HeightClock(peer, start_height).start()
         conn.send(("ready", start_height))
         _, start = _receive(conn, "start signal")
+        # Every peer process begins at the same moment, the one the run is timed from.
+        time.sleep(max(0.0, start - time.perf_counter()))
         done = submit_chunks(lambda _i: peer, mine, job.pacing, start)
         report = {
             tx_id: [done.handed[tx_id], receipt.height, receipt.code.value]

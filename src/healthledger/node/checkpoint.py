@@ -185,7 +185,7 @@ def open_note(note: str, *, name: str, public_key: bytes, origin: str) -> Checkp
             continue
         try:
             raw = base64.b64decode(encoded, validate=True)
-        except binascii.Error as exc:
+        except ValueError as exc:  # binascii.Error, or text that is not ASCII at all
             raise CheckpointError("malformed signature") from exc
         if len(raw) != 68 or raw[:4] != wanted:
             continue

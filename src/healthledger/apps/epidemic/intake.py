@@ -141,6 +141,11 @@ def _pick(data: dict[str, Any], kinds: tuple[str, ...], problems: list[dict[str,
         bundle = Bundle.model_validate(data)
     except pydantic.ValidationError as exc:
         raise _invalid("bundle", exc) from exc
+    except (KeyError, TypeError) as exc:
+        # fhir.resources looks a resource's resourceType up in its table of types unguarded:
+        # an unknown name is a KeyError, a name that is not a string a TypeError.
+        message = "a resource's resourceType is not a FHIR R4 resource type"
+        raise _problems([{"field": "bundle.entry", "message": message}]) from exc
     found: dict[str, list[tuple[int, Any, str | None]]] = {}
     for i, entry in enumerate(bundle.entry or []):
         resource = entry.resource

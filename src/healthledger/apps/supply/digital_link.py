@@ -379,7 +379,10 @@ def parse_pack_link(uri: str) -> PackLink:
     """Parse ``https://<resolver>/01/{gtin}/10/{lot}/21/{serial}?17={YYMMDD}``."""
     if len(uri) > 512:
         raise DigitalLinkError("URI too long")
-    parts = urlsplit(uri.strip())
+    try:
+        parts = urlsplit(uri.strip())
+    except ValueError as exc:  # e.g. an unclosed "[" of an IPv6 host
+        raise DigitalLinkError(f"not a URI: {exc}") from exc
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise DigitalLinkError("not an http(s) GS1 Digital Link URI")
     match = _PACK_PATH.match(parts.path)

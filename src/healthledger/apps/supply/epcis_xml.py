@@ -285,6 +285,10 @@ def xml_document(data: bytes | str) -> dict[str, Any]:
                 root = item
     except ElementTree.ParseError as exc:
         _refuse([{"field": "/", "message": f"not well-formed XML: {exc}"}])
+    except (LookupError, ValueError) as exc:
+        # An encoding expat lacks goes to Python's codecs, which refuse unknown names,
+        # non-text codecs and multi-byte encodings with these errors.
+        _refuse([{"field": "/", "message": f"unsupported encoding: {exc}"}])
     if root is None or root.tag != f"{{{EPCIS_NS}}}EPCISDocument":
         found = "nothing" if root is None else f"<{root.tag}>"
         expected = f"{{{EPCIS_NS}}}EPCISDocument"

@@ -70,9 +70,17 @@ class EpcisSchema:
 
     def check(self, document: Any) -> None:
         """Raise InvalidArguments listing each violation (``field`` + ``message``)."""
-        if self.is_valid(document):
-            return
-        found = self.violations(document)
+        try:
+            if self.is_valid(document):
+                return
+            found = self.violations(document)
+        except UnicodeEncodeError as exc:
+            # JSON's \ud800 escapes decode to lone surrogates, which the validator
+            # cannot take as text.
+            message = "holds a lone surrogate (a \\ud800-\\udfff escape): not Unicode text"
+            raise InvalidArguments(
+                f"EPCIS document {message}", [{"field": "/", "message": message}]
+            ) from exc
         errors = [{"field": v.path or "/", "message": v.message} for v in found]
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""

@@ -233,7 +233,7 @@ class CaptureService:
             )
         try:
             hashes = json_document_hashes(document)
-        except EpcisDocumentError as exc:
+        except (EpcisDocumentError, UnicodeEncodeError) as exc:
             raise InvalidArguments(str(exc), [{"field": "/", "message": str(exc)}]) from exc
         events = document["epcisBody"]["eventList"]
         if not events:

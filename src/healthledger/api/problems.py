@@ -18,6 +18,8 @@ documented at that address. Status choices:
   property of the request (422) rather than a transient state conflict (409)
 - 500 a contract bug or an internal error (never with a stack trace)
 - 503 the node or its orderer cannot take transactions; 504 no commit in time
+- 507 the peer's disk is full: the transaction was not committed and nothing of it
+  was written (a full disk is the operator's to fix, not a state to wait out like 503)
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from healthledger.ledger.errors import (
     NotFound,
     ProofError,
     StorageError,
+    StorageFull,
 )
 from healthledger.ledger.transaction import ValidationCode
 from healthledger.node.errors import (
@@ -243,6 +246,13 @@ _TYPES = (
         "The transaction was submitted but did not commit in the time asked; fetch its "
         "receipt later.",
     ),
+    ProblemType(
+        "storage-full",
+        507,
+        "Insufficient storage",
+        "The peer's disk is full: the transaction was not committed and nothing of it was "
+        "written. Reads keep working; send it again once the operator has freed space.",
+    ),
 )
 PROBLEM_TYPES: Mapping[str, ProblemType] = {t.slug: t for t in _TYPES}
 """Every problem type the API returns, by slug."""
@@ -340,6 +350,7 @@ _BY_CLASS: tuple[tuple[type[BaseException], str], ...] = (
     (DuplicateTransaction, "duplicate-transaction"),
     (EndorsementFailed, "endorsement-failed"),
     (CommitTimeout, "commit-timeout"),
+    (StorageFull, "storage-full"),
     (NodeUnavailable, "unavailable"),
     (BadRequest, "bad-request"),
     (InvalidTransaction, "invalid-transaction"),

@@ -23,3 +23,14 @@ class StorageError(LedgerError):
 
 class NotFound(LedgerError):
     """A block, transaction or key that was asked for does not exist."""
+
+
+class StorageFull(StorageError):
+    """The disk holding the store is full: the write was rolled back, nothing of it
+    is on disk, and the store is as it was before."""
+
+
+class CorruptStore(StorageError):
+    """The store on disk is damaged (a page fails SQLite's check, the write-ahead log
+    lost committed frames, or a stored block fails its self-check): the node must not
+    serve it until it is restored."""

@@ -3,6 +3,13 @@
 WAL journal with ``synchronous=FULL``: a commit returns only after its WAL frames
 are synced, so an acknowledged block survives power loss, and a process killed
 mid-commit leaves the previous block as the head (the transaction never landed).
+A commit the disk has no room for raises :class:`StorageFull` after rolling back:
+nothing of it is on disk, and the next commit, once there is room, goes through.
+
+A node opens its store with ``startup_check``: the write-ahead log is compared with
+the wal-index before SQLite reads it (``ledger.wal``), then ``PRAGMA quick_check``
+reads every page; a damaged store raises :class:`CorruptStore`, whose message says
+how to restore it.
 
 Reads do not wait for a commit: each reading thread has its own connection, and
 WAL gives every read statement the last committed snapshot while the writer syncs
@@ -11,6 +18,7 @@ the next block. (An in-memory store has one connection, shared under a lock.)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -21,14 +29,33 @@ from typing import Any
 
 from healthledger.crypto.canonical import canonical_json_unchecked
 from healthledger.ledger.block import FORMAT_VERSION, BlockHeader
-from healthledger.ledger.errors import NotFound, StorageError
+from healthledger.ledger.errors import (
+    CorruptStore,
+    LedgerError,
+    NotFound,
+    StorageError,
+    StorageFull,
+)
 from healthledger.ledger.migrations import migrate
 from healthledger.ledger.state import HistoryEntry, VersionedValue
 from healthledger.ledger.store import BlockCommit, TxLocation
 from healthledger.ledger.transaction import ValidationCode
+from healthledger.ledger.wal import read_store_wal
 
 _IN_CHUNK = 500
 """Parameters of one ``IN (...)`` list (SQLite allows at least 999)."""
+
+SQLITE_CORRUPT = 11
+SQLITE_FULL = 13
+SQLITE_NOTADB = 26
+"""Primary SQLite result codes (``sqlite3.Error.sqlite_errorcode`` & 0xff)."""
+
+RESTORE_HINT = (
+    "restore it before serving: join again from a snapshot of a healthy peer "
+    "(healthledger network join, operator guide 8.2) or copy ledger.sqlite from a "
+    "healthy peer or a backup (operator guide 4.2)"
+)
+"""What to do about a damaged store, in the one line that reports it."""
 
 ORDERING_POSITION = "ordering_position"
 """Key in ``meta`` of the ordering stream position of the last block that carried one."""
@@ -78,19 +105,39 @@ CREATE TABLE IF NOT EXISTS log_nodes (
 class SqliteStore:
     """A ledger store in one SQLite file (or ``:memory:``)."""
 
-    def __init__(self, path: Path | str, *, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: Path | str, *, synchronous: str = "FULL", startup_check: bool = False
+    ) -> None:
+        """``startup_check``: refuse a damaged store (CorruptStore) before using it; a
+        node serving the store asks for it, tools reading a copy need not."""
         if synchronous not in {"FULL", "NORMAL", "OFF", "EXTRA"}:
             raise ValueError(f"unknown synchronous mode {synchronous!r}")
         self.path = str(path)
+        on_disk = self.path not in {":memory:", ""} and not self.path.startswith("file:")
+        if startup_check and on_disk:
+            # Before connecting: the first connection resets the wal-index it reads.
+            self._check_wal()
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except sqlite3.DatabaseError as exc:
+            raise storage_error(exc, f"cannot open ledger store {self.path}") from exc
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.execute("PRAGMA foreign_keys=ON")
+            if startup_check:
+                self._quick_check()
             self._db.executescript(SCHEMA)
             self._check_version()
-        except sqlite3.DatabaseError as exc:
-            raise StorageError(f"cannot open ledger store {self.path}: {exc}") from exc
+        except (sqlite3.DatabaseError, StorageError) as exc:
+            self._db.close()
+            if isinstance(exc, StorageError):
+                raise
+            if _code(exc) in {SQLITE_CORRUPT, SQLITE_NOTADB}:
+                raise CorruptStore(
+                    f"ledger store {self.path} is damaged ({exc}); {RESTORE_HINT}"
+                ) from exc
+            raise storage_error(exc, f"cannot open ledger store {self.path}") from exc
         self._lock = threading.RLock()
         self._shared_reads = self.path in {":memory:", ""} or self.path.startswith("file:")
         self._readers = threading.local()
@@ -98,7 +145,40 @@ class SqliteStore:
             tuple[weakref.ref[threading.Thread], sqlite3.Connection]
         ] = []
         self._closed = False
-        self._head: BlockHeader | None = self._load_head()
+        try:
+            self._head: BlockHeader | None = self._load_head()
+        except (sqlite3.DatabaseError, ValueError, TypeError, KeyError, LedgerError) as exc:
+            # The last block's header does not read back: a damaged file, not a bug.
+            self._db.close()
+            raise CorruptStore(
+                f"ledger store {self.path} is damaged (its head block does not read: "
+                f"{exc}); {RESTORE_HINT}"
+            ) from exc
+
+    def _check_wal(self) -> None:
+        try:
+            reading = read_store_wal(Path(self.path))
+        except OSError as exc:
+            raise StorageError(f"cannot read the write-ahead log of {self.path}: {exc}") from exc
+        if reading.lost:
+            raise CorruptStore(
+                f"ledger store {self.path} is damaged: its write-ahead log lost "
+                f"{reading.lost} committed frame(s) (truncated or overwritten; the "
+                f"wal-index records {reading.index_frames}, the log holds "
+                f"{reading.log_frames}); {RESTORE_HINT}"
+            )
+
+    def _quick_check(self) -> None:
+        """``PRAGMA quick_check``: every page and b-tree is well formed (it reads the
+        whole file, about a second per few hundred MB, but skips matching indexes
+        against their tables, which ``integrity_check`` would add at several times
+        the cost; the chain self-check covers the blocks' contents)."""
+        rows = [str(row[0]) for row in self._db.execute("PRAGMA quick_check(5)").fetchall()]
+        if rows != ["ok"]:
+            raise CorruptStore(
+                f"ledger store {self.path} is damaged (SQLite quick_check: "
+                f"{'; '.join(rows)}); {RESTORE_HINT}"
+            )
 
     def _check_version(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
@@ -338,8 +418,11 @@ class SqliteStore:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise StorageError(f"cannot commit block {header.height}: {exc}") from exc
+                    # A failed ROLLBACK means SQLite rolled back already (a full disk
+                    # can end the transaction itself): nothing of it is committed.
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise storage_error(exc, f"cannot commit block {header.height}") from exc
             self._head = header
 
     def raw(self) -> sqlite3.Connection:
@@ -354,6 +437,18 @@ class SqliteStore:
                 connection.close()
             self._reader_connections.clear()
             self._db.close()
+
+
+def _code(exc: sqlite3.Error) -> int:
+    """The primary SQLite result code of ``exc`` (0 if it carries none)."""
+    return int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+def storage_error(exc: sqlite3.Error, what: str) -> StorageError:
+    """StorageFull for a full disk, StorageError otherwise, saying ``what`` failed."""
+    if _code(exc) == SQLITE_FULL:
+        return StorageFull(f"{what}: the disk is full; nothing of it was written")
+    return StorageError(f"{what}: {exc}")
 
 
 def _location(row: tuple[Any, ...]) -> TxLocation:

@@ -13,13 +13,15 @@ from healthledger.contracts.contract import Contract
 from healthledger.contracts.runtime import ContractRuntime
 from healthledger.crypto.envelope import VaultKey
 from healthledger.crypto.keys import decode_b64
-from healthledger.ledger.sqlite_store import SqliteStore
+from healthledger.ledger.errors import CorruptStore, LedgerError
+from healthledger.ledger.sqlite_store import RESTORE_HINT, SqliteStore
 from healthledger.ledger.transaction import SignedProposal
-from healthledger.node.checkpoint import CheckpointWriter
+from healthledger.node.checkpoint import CheckpointError, CheckpointWriter
 from healthledger.node.consortium import DEMO_ORGS, FOUNDER, OrgPlan, create_consortium
 from healthledger.node.errors import NodeError
 from healthledger.node.keystore import Keystore
 from healthledger.node.peer import Peer, Receipt
+from healthledger.node.selfcheck import check_recent
 from healthledger.node.vault import Vault, VaultSet
 from healthledger.ordering.orderer import Orderer
 from healthledger.ordering.solo import SoloOrderer, wall_clock_ms
@@ -32,6 +34,20 @@ CHECKPOINT_DIR = "checkpoints"
 
 class DataDirError(NodeError):
     """The data folder is missing, already used, or not a healthledger data folder."""
+
+
+def open_checked_store(path: Path, *, synchronous: str = "FULL") -> SqliteStore:
+    """The store a node serves, once it passed the start-up checks (write-ahead log,
+    SQLite's quick check, the most recent blocks re-derived); CorruptStore, saying
+    how to restore it, otherwise."""
+    store = SqliteStore(path, synchronous=synchronous, startup_check=True)
+    try:
+        check_recent(store)
+    except (LedgerError, CheckpointError) as exc:
+        # TamperedBlock is a CheckpointError; a missing header or log node a LedgerError.
+        store.close()
+        raise CorruptStore(f"ledger store {path} is damaged ({exc}); {RESTORE_HINT}") from exc
+    return store
 
 
 class EmbeddedNode:
@@ -61,7 +77,7 @@ class EmbeddedNode:
         """``embedded`` (every organisation's keys) or ``consortium`` (one organisation's)."""
         self.keystore = Keystore.load(self.data_dir / KEYSTORE_FILE)
         self.clock = clock
-        store = SqliteStore(self.data_dir / LEDGER_FILE, synchronous=synchronous)
+        store = open_checked_store(self.data_dir / LEDGER_FILE, synchronous=synchronous)
         vault_dir = self.data_dir / "vaults"
         vault_dir.mkdir(exist_ok=True)
         vaults = {

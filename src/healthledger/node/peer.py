@@ -26,6 +26,8 @@ from healthledger.crypto.errors import SignatureError
 from healthledger.crypto.keys import SigningKey, VerifiedSignatures
 from healthledger.ledger.block import Block
 from healthledger.ledger.chain import Chain
+from healthledger.ledger.errors import StorageFull
+from healthledger.ledger.sqlite_store import storage_error
 from healthledger.ledger.store import LedgerStore
 from healthledger.ledger.transaction import (
     ProposalResponse,
@@ -368,7 +370,7 @@ class Peer(ChainReads):
         try:
             self._sync_vaults([tx])
             self._orderer.submit(tx)
-        except NodeUnavailable:
+        except (NodeUnavailable, StorageFull):
             self._unregister(tx.tx_id)
             raise
         except OrderingError as exc:
@@ -406,15 +408,19 @@ class Peer(ChainReads):
         try:
             self._sync_vaults(ordered)
             outcomes = self._orderer.submit_many(ordered)
-        except (NodeUnavailable, OrderingError) as exc:
-            error = exc if isinstance(exc, NodeUnavailable) else NodeUnavailable(str(exc))
+        except (NodeUnavailable, StorageFull, OrderingError) as exc:
+            error = (
+                exc if isinstance(exc, NodeUnavailable | StorageFull) else NodeUnavailable(str(exc))
+            )
             outcomes = [error] * len(accepted)
         for (tx, future), outcome in zip(accepted, outcomes, strict=True):
             if outcome is not None:
                 self._unregister(tx.tx_id)
                 if not future.done():
                     future.set_exception(
-                        outcome if isinstance(outcome, NodeError) else NodeUnavailable(str(outcome))
+                        outcome
+                        if isinstance(outcome, NodeError | StorageFull)
+                        else NodeUnavailable(str(outcome))
                     )
         return futures
 
@@ -449,7 +455,10 @@ class Peer(ChainReads):
         try:
             self.vaults.sync()
         except sqlite3.Error as exc:
-            raise NodeUnavailable(f"private data could not be stored durably: {exc}") from exc
+            failure = storage_error(exc, "private data could not be stored durably")
+            if isinstance(failure, StorageFull):
+                raise failure from exc
+            raise NodeUnavailable(str(failure)) from exc
 
     def invoke(
         self,
@@ -492,12 +501,31 @@ class Peer(ChainReads):
 
     def _deliver(self, batch: Batch) -> None:
         started = time.perf_counter()
-        self._sync_vaults(batch.transactions, delivered=True)
-        block = self.chain.append(
-            batch.transactions, timestamp=batch.timestamp, stream_seq=batch.stream_seq
-        )
+        try:
+            self._sync_vaults(batch.transactions, delivered=True)
+            block = self.chain.append(
+                batch.transactions, timestamp=batch.timestamp, stream_seq=batch.stream_seq
+            )
+        except (StorageFull, NodeUnavailable) as exc:
+            if self._orderer.persistent:
+                # The batch is in the stream and must not be skipped: the orderer
+                # stops delivering, and the peer resumes from its recorded position.
+                raise
+            self._refuse_batch(batch, exc)
+            return
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
         self._after_commit(block)
+
+    def _refuse_batch(self, batch: Batch, error: Exception) -> None:
+        """A batch of the in-process orderer that could not be stored (a full disk):
+        it lives nowhere else, so it is dropped, and each waiting submitter gets the
+        error; the store rolled back, and the next batch commits once there is room."""
+        log.error("block of %d transaction(s) not committed: %s", len(batch.transactions), error)
+        with self._pending_lock:
+            futures = [self._pending.pop(tx.tx_id, None) for tx in batch.transactions]
+        for future in futures:
+            if future is not None and not future.done():
+                future.set_exception(error)
 
     def _after_commit(self, block: Block) -> None:
         header = block.header

@@ -23,18 +23,27 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from healthledger.apps.supply.digital_link import check_digit
 from healthledger.cli.network import NatsProcess, Network, PeerProcess
 from healthledger.crypto.canonical import canonical_json
 from healthledger.node.embedded import KEYSTORE_FILE, NODE_FILE
 from healthledger.node.keystore import Keystore
 from tests.integration.test_gateway import COMMISSION, HOSPITAL, WAIT_S, LocalConsortium
 from tests.integration.test_snapshot import Traffic, healthledger
+from tests.support.gs1 import gln_in
 
 NEW = "zhuhai-clinic"
 SHORT = "jiangmen-clinic"
 """Proposed, but approved by one organisation of three only."""
 CHECKPOINT_EVERY = 2
+
+
+CLINIC_PREFIXES = {NEW: "6952001", SHORT: "6952002", "shanwei-clinic": "6952003"}
+"""Each new clinic's own GS1 company prefix (members' prefixes never overlap)."""
+
+
+def clinic_prefix(org: str) -> str:
+    """The GS1 company prefix of new clinic ``org``."""
+    return CLINIC_PREFIXES[org]
 
 
 def describe(network: LocalConsortium) -> None:
@@ -87,6 +96,8 @@ def new_org(network: LocalConsortium, org: str) -> Path:
         "doctor",
         "--attribute",
         "region=440400",
+        "--gs1-prefix",
+        clinic_prefix(org),
     )
     assert made.returncode == 0, made.stderr
     folder = network.root / "peers" / org
@@ -96,12 +107,14 @@ def new_org(network: LocalConsortium, org: str) -> Path:
 
 def signed_invoke(url: str, keys: Keystore, identity: str, number: int) -> httpx.Response:
     """Register a location through ``url``, signed here by ``identity``'s own key."""
-    digits = f"{692000000000 + number:012d}"
     signed = keys.propose(
         identity,
         "supply",
         "register_location",
-        {"gln": digits + str(check_digit(digits)), "name": f"clinic site {number}"},
+        {
+            "gln": gln_in(clinic_prefix(identity.split("/")[0]), number),
+            "name": f"clinic site {number}",
+        },
         timestamp=int(time.time() * 1000),
     )
     return httpx.post(

@@ -166,7 +166,7 @@ def assert_stopped_serving(api: TestClient, node: ConsortiumNode, state: str) ->
             "identity": f"{org}/admin",
             "contract": "supply",
             "function": "register_location",
-            "args": {"gln": gln(999_999), "name": "refused"},
+            "args": {"gln": gln(org, 99_999), "name": "refused"},
         },
     )
     assert write.status_code == 503

@@ -23,7 +23,6 @@ from fastapi.responses import JSONResponse, Response
 
 from healthledger.api.app import create_api
 from healthledger.apps.registry import installed_contracts
-from healthledger.apps.supply.digital_link import check_digit
 from healthledger.contracts.contract import Contract
 from healthledger.crypto.canonical import canonical_json
 from healthledger.crypto.keys import encode_b64
@@ -40,6 +39,7 @@ from healthledger.node.gateway import Gateway
 from healthledger.node.keystore import Keystore
 from healthledger.node.peer_directory import DIRECTORY_FILE, PeerDirectory, write_directories
 from healthledger.ordering.nats_cluster import NatsCluster
+from tests.support.gs1 import gln
 
 PLANS = DEMO_ORGS[:3]
 COMMISSION, CDC, HOSPITAL = (p.id for p in PLANS)
@@ -362,7 +362,7 @@ def test_an_invoke_one_organisation_can_endorse_alone_asks_no_other_peer(
         f"{COMMISSION}/admin",
         "supply",
         "register_location",
-        {"gln": "690000000001" + str(check_digit("690000000001")), "name": "depot"},
+        {"gln": gln(COMMISSION, 1), "name": "depot"},
     )
     assert answer.status_code == 200, answer.text
     receipt = answer.json()["receipt"]

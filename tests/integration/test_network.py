@@ -23,7 +23,6 @@ import pytest
 
 from healthledger.api.app import create_api
 from healthledger.apps.registry import installed_contracts
-from healthledger.apps.supply.digital_link import check_digit
 from healthledger.cli.network import NatsProcess, Network, PeerProcess, alive
 from healthledger.cli.network_status import PEER_STATES, peer_state
 from healthledger.node.checkpoint import open_note, sign_note
@@ -35,6 +34,7 @@ from healthledger.node.keystore import Keystore
 from healthledger.ordering.nats_cluster import NatsCluster
 from tests.integration.test_gateway import serve
 from tests.support.cli import healthledger, not_running, pids
+from tests.support.gs1 import gln
 from tests.support.jetstream_peer import CHECKPOINT_EVERY, Load, open_peer, wait_for
 from tests.support.nats_cluster import fresh_cluster, nats_cluster
 
@@ -43,12 +43,6 @@ pytestmark = pytest.mark.slow
 __all__ = ["nats_cluster"]
 
 ORGS = 3
-
-
-def gln(n: int) -> str:
-    """A valid 13-digit GLN."""
-    digits = f"{690000000000 + n:012d}"
-    return digits + str(check_digit(digits))
 
 
 def demo_invoke(port: int, identity: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -86,13 +80,19 @@ def test_network_up_reaches_a_common_head_and_down_leaves_nothing(network_dir: P
     tx_ids = []
     for i in range(6):
         peer = network.peers[i % ORGS]
-        answer = demo_invoke(peer.port, f"{peer.org}/admin", {"gln": gln(i), "name": f"d{i}"})
+        answer = demo_invoke(
+            peer.port, f"{peer.org}/admin", {"gln": gln(peer.org, i), "name": f"d{i}"}
+        )
         assert answer["receipt"]["valid"]
         tx_ids.append(answer["tx_id"])
     # A peer holds only its own organisation's keys.
     other = network.peers[1]
     with pytest.raises(urllib.error.HTTPError) as refused:
-        demo_invoke(other.port, f"{network.peers[0].org}/admin", {"gln": gln(99), "name": "x"})
+        demo_invoke(
+            other.port,
+            f"{network.peers[0].org}/admin",
+            {"gln": gln(network.peers[0].org, 99), "name": "x"},
+        )
     assert refused.value.code == 403
 
     deadline = time.monotonic() + 30

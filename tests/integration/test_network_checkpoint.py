@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from healthledger.apps.registry import installed_contracts
-from healthledger.apps.supply.digital_link import check_digit
 from healthledger.crypto.keys import SigningKey, verify_signature
 from healthledger.ledger.sqlite_store import SqliteStore
 from healthledger.node.checkpoint import (
@@ -33,6 +32,7 @@ from healthledger.node.consortium_peer import found_consortium
 from healthledger.node.embedded import KEYSTORE_FILE, LEDGER_FILE, EmbeddedNode
 from healthledger.node.keystore import Keystore
 from healthledger.node.selfcheck import ChainSelfCheck, TamperedBlock
+from tests.support.gs1 import gln
 
 # golang.org/x/mod/sumdb/note documentation example (the signed-note reference code).
 GO_VERIFIER_KEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
@@ -43,12 +43,6 @@ GO_TEXT = (
 GO_SIGNATURE = (
     "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
 )
-
-
-def gln(n: int) -> str:
-    """A valid 13-digit GLN."""
-    digits = f"{690000000000 + n:012d}"
-    return digits + str(check_digit(digits))
 
 
 ORIGIN = "healthledger/" + "ab" * 32
@@ -270,7 +264,10 @@ def committed(tmp_path: Path) -> Iterator[EmbeddedNode]:
     try:
         for i in range(4):
             node.invoke(
-                f"{org}/admin", "supply", "register_location", {"gln": gln(i), "name": f"site {i}"}
+                f"{org}/admin",
+                "supply",
+                "register_location",
+                {"gln": gln(org, i), "name": f"site {i}"},
             )
         yield node
     finally:

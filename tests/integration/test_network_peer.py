@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from healthledger.apps.registry import installed_contracts
-from healthledger.apps.supply.digital_link import check_digit
 from healthledger.ledger.sqlite_store import SqliteStore
 from healthledger.ledger.transaction import ValidationCode
 from healthledger.node.consortium import DEMO_ORGS
@@ -17,14 +16,9 @@ from healthledger.node.consortium_peer import found_consortium, open_consortium_
 from healthledger.node.embedded import LEDGER_FILE, EmbeddedNode
 from healthledger.node.errors import NodeUnavailable
 from healthledger.ordering.nats_cluster import NatsCluster
+from tests.support.gs1 import gln
 
 PLANS = DEMO_ORGS[:3]
-
-
-def gln(n: int) -> str:
-    """A valid 13-digit GLN."""
-    digits = f"{690000000000 + n:012d}"
-    return digits + str(check_digit(digits))
 
 
 def test_each_org_folder_holds_only_its_own_keys_and_the_same_genesis(tmp_path: Path) -> None:
@@ -84,14 +78,16 @@ def test_a_peer_starts_without_nats_serves_queries_and_writes_once_it_is_up(
         organisations = node.query(f"{org}/admin", "membership", "organisations", {})
         assert {o["id"] for o in organisations} == {p.id for p in PLANS}
         with pytest.raises(NodeUnavailable, match=r"ordering is unavailable.*NATS"):
-            node.invoke(f"{org}/admin", "supply", "register_location", {"gln": gln(1), "name": "x"})
+            node.invoke(
+                f"{org}/admin", "supply", "register_location", {"gln": gln(org, 1), "name": "x"}
+            )
         with cluster:
             deadline = time.monotonic() + 30
             while not node.peer.accepting and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert node.peer.accepting
             receipt, _ = node.invoke(
-                f"{org}/admin", "supply", "register_location", {"gln": gln(2), "name": "depot"}
+                f"{org}/admin", "supply", "register_location", {"gln": gln(org, 2), "name": "depot"}
             )
             assert receipt.code is ValidationCode.VALID
             endorsers = node.peer.block(receipt.height).transactions[receipt.index].endorsements

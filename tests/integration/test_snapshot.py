@@ -22,7 +22,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from healthledger.apps.supply.digital_link import check_digit
 from healthledger.crypto.canonical import canonical_json, parse_canonical
 from healthledger.node.consortium import issue_identity
 from healthledger.node.embedded import KEYSTORE_FILE, LEDGER_FILE, NODE_FILE
@@ -38,6 +37,7 @@ from tests.integration.test_gateway import (
     serve,
 )
 from tests.support.cli import healthledger
+from tests.support.gs1 import gln
 
 CHECKPOINT_EVERY = 2
 
@@ -57,13 +57,12 @@ class Traffic:
             number = next(self.numbers)
             orgs = sorted(o for o in self.network.nodes if o in self.network.folders)
             org = orgs[number % len(orgs)]
-            digits = f"{691000000000 + number:012d}"
             answer = self.network.demo_invoke(
                 org,
                 f"{org}/admin",
                 "supply",
                 "register_location",
-                {"gln": digits + str(check_digit(digits)), "name": f"site {number}"},
+                {"gln": gln(org, number), "name": f"site {number}"},
             )
             assert answer.status_code == 200, answer.text
 

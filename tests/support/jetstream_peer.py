@@ -21,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from healthledger.apps.registry import installed_contracts
-from healthledger.apps.supply.digital_link import check_digit
 from healthledger.cli.bench_contract import BenchContract
 from healthledger.contracts.system import SYSTEM_CONTRACTS
 from healthledger.ledger.transaction import ValidationCode
@@ -32,6 +31,7 @@ from healthledger.node.consortium_peer import (
 )
 from healthledger.node.embedded import LEDGER_FILE, EmbeddedNode
 from healthledger.node.errors import NodeError
+from tests.support.gs1 import gln
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT_EVERY = 4
@@ -79,12 +79,6 @@ def wait_for(condition: Callable[[], bool], what: str, *, timeout: float = 90.0)
         time.sleep(0.05)
 
 
-def gln(n: int) -> str:
-    """A valid 13-digit GLN."""
-    digits = f"{690000000000 + n:012d}"
-    return digits + str(check_digit(digits))
-
-
 class Load:
     """Transactions sent through several peers from a few threads until stopped; what
     every acknowledged transaction committed as is recorded."""
@@ -118,7 +112,7 @@ class Load:
                     f"{org}/admin",
                     "supply",
                     "register_location",
-                    {"gln": gln(n), "name": f"site {n}"},
+                    {"gln": gln(org, n), "name": f"site {n}"},
                     timeout=60,
                 )
             except NodeError as exc:

@@ -27,7 +27,9 @@ from rich.console import Console
 
 from healthledger.cli.network import Network, NetworkError
 from healthledger.cli.network_join import EXIT_FAILED, EXIT_UNUSABLE, JoinError, _detail, _fail
+from healthledger.contracts.errors import Rejected
 from healthledger.contracts.system.admission import ORGANISATION_KINDS
+from healthledger.contracts.system.prefixes import checked_prefixes
 from healthledger.crypto.canonical import canonical_json
 from healthledger.crypto.errors import CryptoError
 from healthledger.ledger.transaction import NAME_RE
@@ -45,6 +47,7 @@ REQUEST_FIELDS = (
     "kind",
     "roles",
     "attributes",
+    "gs1_prefixes",
     "ca_cert",
     "admin_cert",
     "peer_cert",
@@ -62,6 +65,11 @@ def new_org(
     attributes: list[str] = typer.Option(
         [], "--attribute", help="An attribute KEY=VALUE of the organisation (repeat)."
     ),
+    gs1_prefixes: list[str] = typer.Option(
+        [],
+        "--gs1-prefix",
+        help="A GS1 company prefix it holds, for a maker's products or its places (repeat).",
+    ),
     out: Path | None = typer.Option(
         None, "--out", help="Folder for its keys (new or empty; default DIR/peers/ORG)."
     ),
@@ -69,7 +77,7 @@ def new_org(
     """Make a new organisation's keys and its admission request."""
     console = Console(highlight=False, soft_wrap=True)
     try:
-        folder = _new_org(data, org, name, kind, roles, attributes, out)
+        folder = _new_org(data, org, name, kind, roles, attributes, gs1_prefixes, out)
     except (JoinError, NetworkError) as exc:
         _fail(str(exc), exc.code)
     except (OSError, ValueError, KeyError, TypeError, CryptoError) as exc:
@@ -87,6 +95,7 @@ def _new_org(
     kind: str,
     roles: list[str],
     attributes: list[str],
+    gs1_prefixes: list[str],
     out: Path | None,
 ) -> Path:
     network = Network.load(data)
@@ -105,6 +114,10 @@ def _new_org(
     for role in roles:
         if not NAME_RE.match(role) or role == "ca":
             raise JoinError(f"bad role {role!r}", EXIT_UNUSABLE)
+    try:
+        prefixes = checked_prefixes(gs1_prefixes)
+    except Rejected as exc:
+        raise JoinError(f"--gs1-prefix: {exc}", EXIT_UNUSABLE) from exc
     pairs = {}
     for item in attributes:
         key, sep, value = item.partition("=")
@@ -123,6 +136,7 @@ def _new_org(
         "kind": kind,
         "roles": sorted(set(roles)),
         "attributes": pairs,
+        "gs1_prefixes": prefixes,
         "ca_cert": spec.ca_cert,
         "admin_cert": _cert(keystore, f"{org}/admin"),
         "peer_cert": _cert(keystore, f"{org}/peer0"),

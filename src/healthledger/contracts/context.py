@@ -30,6 +30,8 @@ from healthledger.ledger.transaction import (
 
 KEY_POLICY_PREFIX = "~policy/"
 """Reserved key prefix holding state-based (per-key) endorsement policies."""
+MEMBERSHIP_NAMESPACE = "membership"
+"""Namespace of the membership contract, whose organisation records every contract may read."""
 MAX_RANGE = 10_000
 MAX_EVENTS = 1_000
 
@@ -80,6 +82,7 @@ class Context:
         self._readonly = readonly
         self._private = private
         self._reads: dict[str, Version | None] = {}
+        self._foreign_reads: dict[tuple[str, str], Version | None] = {}
         self._writes: dict[str, KeyWrite] = {}
         self._private_writes: list[PrivateWrite] = []
         self._events: list[ContractEvent] = []
@@ -126,6 +129,24 @@ class Context:
         if key not in self._reads:
             self._reads[key] = None if current is None else current.version
         return None if current is None else current.value
+
+    def organisation(self, org: str) -> dict[str, Any] | None:
+        """The consortium's record of member ``org`` (its kind, attributes and GS1
+        company prefixes), or None if it is no member.
+
+        Read from the membership namespace and MVCC-checked like any read, so a
+        transaction endorsed against a record that changes before it commits fails."""
+        key = f"org/{org}"
+        _check_user_key(key)
+        if self._ns == MEMBERSHIP_NAMESPACE:
+            value = self._get(key)
+        else:
+            current = self._state.get_state(MEMBERSHIP_NAMESPACE, key)
+            self._foreign_reads.setdefault(
+                (MEMBERSHIP_NAMESPACE, key), None if current is None else current.version
+            )
+            value = None if current is None else current.value
+        return value if isinstance(value, dict) else None
 
     def put(self, key: str, value: Any) -> None:
         """Set ``key`` to ``value`` (canonical JSON: no floats)."""
@@ -232,8 +253,9 @@ class Context:
 
     def rwset(self) -> ReadWriteSet:
         """The read/write set this call produced."""
+        reads = {(self._ns, k): v for k, v in self._reads.items()} | self._foreign_reads
         return ReadWriteSet(
-            reads=tuple(KeyRead(self._ns, k, v) for k, v in sorted(self._reads.items())),
+            reads=tuple(KeyRead(ns, k, v) for (ns, k), v in sorted(reads.items())),
             writes=tuple(self._writes[k] for k in sorted(self._writes)),
             private=tuple(self._private_writes),
         )

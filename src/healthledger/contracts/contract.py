@@ -17,7 +17,9 @@ no coercion, no unknown fields) before the function runs.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import inspect
+import sys
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +44,11 @@ class FunctionSpec:
     """Endorsement policy overriding the contract's (transactions only)."""
     roles: tuple[str, ...] | None
     """Caller roles allowed (None: any registered identity)."""
+    kinds: tuple[str, ...] | None
+    """Kinds of the caller's organisation allowed (None: any member)."""
+    relation: str | None
+    """Who else the function admits or refuses by the data it touches, in words (the
+    function itself enforces it: e.g. "only the GTIN's brand owner")."""
     args_model: type[pydantic.BaseModel]
     doc: str
 
@@ -61,6 +68,28 @@ class FunctionSpec:
             raise InvalidArguments(f"invalid arguments to {self.name}: {summary}", errors) from exc
         return {name: getattr(model, name) for name in type(model).model_fields}
 
+    def check_caller(self, ctx: Context) -> None:
+        """AccessDenied unless the caller's role and organisation kind are admitted."""
+        if self.roles is not None and ctx.caller.role not in self.roles:
+            raise AccessDenied(
+                f"{self.name} may be called by roles {list(self.roles)}, not {ctx.caller.role!r}"
+            )
+        if self.kinds is not None:
+            record = ctx.organisation(ctx.caller.org)
+            kind = None if record is None else record.get("kind")
+            if kind not in self.kinds:
+                raise AccessDenied(
+                    f"{self.name} may be called by organisations of kind "
+                    f"{' or '.join(self.kinds)}; {ctx.caller.org} is {kind or 'no member'}"
+                )
+
+    def admits(self, *, role: str, kind: str) -> bool:
+        """True if a caller of ``role`` in an organisation of ``kind`` passes the
+        declared gate (the function may still refuse it by the data it touches)."""
+        return (self.roles is None or role in self.roles) and (
+            self.kinds is None or kind in self.kinds
+        )
+
     def schema(self) -> dict[str, Any]:
         """JSON schema of the arguments."""
         return self.args_model.model_json_schema()
@@ -69,31 +98,47 @@ class FunctionSpec:
 _MARK = "__healthledger_function__"
 
 
-def _mark(
-    kind: Kind, policy: str | None, roles: tuple[str, ...] | None
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    if policy is not None:
-        parse_policy(policy)
+@dataclass(frozen=True)
+class _Mark:
+    kind: Kind
+    policy: str | None
+    roles: tuple[str, ...] | None
+    kinds: tuple[str, ...] | None
+    relation: str | None
+
+
+def _mark(mark: _Mark) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    if mark.policy is not None:
+        parse_policy(mark.policy)
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        setattr(fn, _MARK, (kind, policy, roles))
+        setattr(fn, _MARK, mark)
         return fn
 
     return decorate
 
 
 def transaction(
-    *, policy: str | None = None, roles: tuple[str, ...] | None = None
+    *,
+    policy: str | None = None,
+    roles: tuple[str, ...] | None = None,
+    kinds: tuple[str, ...] | None = None,
+    relation: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark a function as a transaction (may change state; endorsed and ordered)."""
-    return _mark("transaction", policy, roles)
+    """Mark a function as a transaction (may change state; endorsed and ordered) that
+    callers of ``roles`` in organisations of ``kinds`` may call (None: any)."""
+    return _mark(_Mark("transaction", policy, roles, kinds, relation))
 
 
 def query(
-    *, roles: tuple[str, ...] | None = None
+    *,
+    roles: tuple[str, ...] | None = None,
+    kinds: tuple[str, ...] | None = None,
+    relation: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark a function as a query (reads state; never ordered)."""
-    return _mark("query", None, roles)
+    """Mark a function as a query (reads state; never ordered) that callers of
+    ``roles`` in organisations of ``kinds`` may call (None: any)."""
+    return _mark(_Mark("query", None, roles, kinds, relation))
 
 
 def _contains_float(annotation: Any) -> bool:
@@ -123,6 +168,36 @@ def _args_model(cls: type, fn: Callable[..., Any]) -> type[pydantic.BaseModel]:
     return pydantic.create_model(f"{cls.__name__}_{fn.__name__}_args", __config__=config, **fields)
 
 
+def _module_source(module: str) -> bytes:
+    """The bytes of ``module``'s source file, read without parsing or importing it."""
+    loaded = sys.modules.get(module)
+    path = getattr(loaded, "__file__", None)
+    if path is None:
+        spec = importlib.util.find_spec(module)
+        path = spec.origin if spec is not None else None
+    if path is None or not path.endswith(".py"):
+        raise TypeError(f"a contract's code must live in a .py file; {module} has none")
+    with open(path, "rb") as source:
+        return source.read()
+
+
+def _source_hash(cls: type[Contract]) -> str:
+    """Hex SHA-256 over the class's qualified name and the source files of its module
+    and ``code_modules``, each length-prefixed.
+
+    Computed once, when the class is created, from file bytes: never from parsing
+    source at run time, which CPython 3.11 may fail when threads parse at once
+    (gh-106905), and the same on every peer that runs the same files."""
+    digest = hashlib.sha256()
+    parts = [f"{cls.__module__}:{cls.__qualname__}".encode()]
+    for module in (cls.__module__, *sorted(cls.code_modules)):
+        parts += [module.encode(), _module_source(module)]
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
 class Contract:
     """Base class of every contract. Subclasses set ``name`` and ``policy``."""
 
@@ -131,21 +206,27 @@ class Contract:
     policy: ClassVar[str] = "OR('*.peer')"
     """Default endorsement policy of its transactions."""
     functions: ClassVar[dict[str, FunctionSpec]]
+    code_modules: ClassVar[tuple[str, ...]] = ()
+    """Modules besides the class's own whose code the contract runs (its rules kept
+    in helper modules): their source is part of the code hash."""
+    _code_hash: ClassVar[str]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         parse_policy(cls.policy)
+        cls._code_hash = _source_hash(cls)
         specs: dict[str, FunctionSpec] = {}
         for attr, fn in inspect.getmembers(cls, predicate=inspect.isfunction):
             mark = getattr(fn, _MARK, None)
-            if mark is None or attr.startswith("_"):
+            if not isinstance(mark, _Mark) or attr.startswith("_"):
                 continue
-            kind, policy, roles = mark
             specs[attr] = FunctionSpec(
                 name=attr,
-                kind=kind,
-                policy=policy,
-                roles=roles,
+                kind=mark.kind,
+                policy=mark.policy,
+                roles=mark.roles,
+                kinds=mark.kinds,
+                relation=mark.relation,
                 args_model=_args_model(cls, fn),
                 doc=inspect.getdoc(fn) or "",
             )
@@ -153,14 +234,8 @@ class Contract:
 
     @classmethod
     def code_hash(cls) -> str:
-        """Hex SHA-256 of the contract's source: what the lifecycle approves."""
-        # Looked up on every endorsement; reading the source is slow, and the class's own
-        # __dict__ keeps a subclass from inheriting its parent's hash.
-        cached = cls.__dict__.get("_code_hash")
-        if not isinstance(cached, str):
-            cached = hashlib.sha256(inspect.getsource(cls).encode("utf-8")).hexdigest()
-            type.__setattr__(cls, "_code_hash", cached)
-        return cached
+        """Hex SHA-256 of the contract's code: what the lifecycle approves."""
+        return cls._code_hash
 
     @classmethod
     def spec(cls, function: str) -> FunctionSpec:
@@ -173,9 +248,6 @@ class Contract:
     def call(self, ctx: Context, function: str, args: dict[str, Any]) -> Any:
         """Validate ``args`` and run ``function``."""
         spec = self.spec(function)
-        if spec.roles is not None and ctx.caller.role not in spec.roles:
-            raise AccessDenied(
-                f"{function} may be called by roles {list(spec.roles)}, not {ctx.caller.role!r}"
-            )
+        spec.check_caller(ctx)
         parsed = spec.parse_args(args)
         return getattr(self, function)(ctx, **parsed)

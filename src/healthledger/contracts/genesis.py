@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from healthledger.contracts.contract import Contract
+from healthledger.contracts.errors import Rejected
 from healthledger.contracts.rules import (
     LIFECYCLE,
     MEMBERSHIP,
@@ -18,6 +19,7 @@ from healthledger.contracts.rules import (
 from healthledger.contracts.system.approval import majority_policy
 from healthledger.contracts.system.lifecycle import CONFIG_KEY, definition_of
 from healthledger.contracts.system.membership import identity_record, organisation_record
+from healthledger.contracts.system.prefixes import checked_prefixes, first_clash
 from healthledger.crypto.certs import load_certificate
 from healthledger.crypto.keys import SigningKey
 from healthledger.ledger.transaction import (
@@ -41,6 +43,9 @@ class OrganisationSpec:
     regulator."""
     ca_cert: str
     attributes: dict[str, str] = field(default_factory=dict)
+    gs1_prefixes: tuple[str, ...] = ()
+    """GS1 company prefixes it holds: it is the brand owner of the GTINs and the owner of
+    the GLNs inside them."""
 
 
 def genesis_transaction(
@@ -56,16 +61,23 @@ def genesis_transaction(
 ) -> Transaction:
     """The genesis transaction, signed by ``founder`` (one of ``identity_certs``)."""
     writes: dict[tuple[str, str], Any] = {}
+    records: list[dict[str, Any]] = []
     for org in organisations:
         load_certificate(org.ca_cert)
-        writes[(MEMBERSHIP, org_key(org.id))] = organisation_record(
+        record = organisation_record(
             id=org.id,
             name=org.name,
             kind=org.kind,
             ca_cert=org.ca_cert,
             attributes=org.attributes,
             joined_at=timestamp,
+            gs1_prefixes=checked_prefixes(org.gs1_prefixes),
         )
+        clash = first_clash(record["gs1_prefixes"], records, org=org.id)
+        if clash is not None:
+            raise Rejected(clash)
+        records.append(record)
+        writes[(MEMBERSHIP, org_key(org.id))] = record
     for pem in identity_certs:
         record = identity_record(pem, registered_at=timestamp)
         writes[(MEMBERSHIP, identity_key(record["id"]))] = record

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
-from healthledger.contracts.context import KEY_POLICY_PREFIX
+from healthledger.contracts.context import KEY_POLICY_PREFIX, MEMBERSHIP_NAMESPACE
 from healthledger.contracts.errors import PolicyError
 from healthledger.contracts.policy import Policy, parse_policy, satisfied
 from healthledger.crypto.certs import Certificate, load_certificate, verify_issued_by
@@ -28,7 +28,7 @@ from healthledger.ledger.state import OverlayState, StateView
 from healthledger.ledger.transaction import KeyWrite, Transaction, ValidationCode
 from healthledger.ledger.validation import Identity
 
-MEMBERSHIP = "membership"
+MEMBERSHIP = MEMBERSHIP_NAMESPACE
 LIFECYCLE = "lifecycle"
 KEY_POLICY_END = KEY_POLICY_PREFIX[:-1] + chr(ord(KEY_POLICY_PREFIX[-1]) + 1)
 """End (exclusive) of the key range holding a namespace's key-level policies."""

@@ -33,6 +33,8 @@ class OrgPlan:
     """(name, role) pairs; every organisation also gets ``admin`` and ``peer0``."""
     region: str = "440000"
     """GB/T 2260 code of the organisation's region."""
+    gs1_prefixes: tuple[str, ...] = ()
+    """GS1 company prefixes it holds (makers and holders of places)."""
 
 
 DEMO_ORGS: tuple[OrgPlan, ...] = (
@@ -41,12 +43,14 @@ DEMO_ORGS: tuple[OrgPlan, ...] = (
         "Guangdong Provincial Health Commission",
         "commission",
         (("officer-chen", "officer"),),
+        gs1_prefixes=("6951230",),
     ),
     OrgPlan(
         "gd-cdc",
         "Guangdong Provincial CDC",
         "cdc",
         (("epi-wang", "epidemiologist"), ("epi-zhao", "epidemiologist")),
+        gs1_prefixes=("6951239",),
     ),
     OrgPlan(
         "gz-first-hospital",
@@ -54,6 +58,7 @@ DEMO_ORGS: tuple[OrgPlan, ...] = (
         "hospital",
         (("dr-li", "doctor"), ("lab-huang", "lab"), ("nurse-lin", "nurse")),
         "440100",
+        gs1_prefixes=("6951237",),
     ),
     OrgPlan(
         "sz-peoples-hospital",
@@ -61,18 +66,21 @@ DEMO_ORGS: tuple[OrgPlan, ...] = (
         "hospital",
         (("dr-zhang", "doctor"), ("lab-wu", "lab")),
         "440300",
+        gs1_prefixes=("6951238",),
     ),
     OrgPlan(
         "lingnan-bio",
         "Lingnan Biologics (vaccine maker)",
         "manufacturer",
         (("qa-liu", "quality"), ("ops-he", "operator")),
+        gs1_prefixes=("6951234",),
     ),
     OrgPlan(
         "pearl-logistics",
         "Pearl River Pharma Logistics",
         "distributor",
         (("ops-guo", "operator"), ("driver-ma", "driver")),
+        gs1_prefixes=("6951235",),
     ),
     OrgPlan(
         "yuexiu-pharmacy",
@@ -80,6 +88,7 @@ DEMO_ORGS: tuple[OrgPlan, ...] = (
         "pharmacy",
         (("pharm-xu", "pharmacist"),),
         "440104",
+        gs1_prefixes=("6951236",),
     ),
     OrgPlan(
         "gd-insurance",
@@ -92,6 +101,7 @@ DEMO_ORGS: tuple[OrgPlan, ...] = (
         "Guangdong Red Cross Charity",
         "charity",
         (("accountant-zhou", "accountant"),),
+        gs1_prefixes=("6951240",),
     ),
     OrgPlan(
         "gd-mpa",
@@ -132,7 +142,14 @@ def create_consortium(
             org=plan.id, key=ca_key, not_before_ms=not_before, not_after_ms=not_after
         )
         organisations.append(
-            OrganisationSpec(plan.id, plan.name, plan.kind, ca_pem, {"region": plan.region})
+            OrganisationSpec(
+                plan.id,
+                plan.name,
+                plan.kind,
+                ca_pem,
+                {"region": plan.region},
+                gs1_prefixes=plan.gs1_prefixes,
+            )
         )
         keystore.cas[plan.id] = CaEntry(plan.id, ca_pem, ca_key)
         members = (("admin", "admin"), ("peer0", "peer"), *plan.identities)

@@ -31,9 +31,11 @@ def with_check(digits: str) -> str:
 GTIN = with_check("0695123400001")
 OTHER_GTIN = with_check("0695123400002")
 PLANT = with_check("695123400001")
-WAREHOUSE = with_check("695123400002")
-PHARMACY_GLN = with_check("695123400003")
-HOSPITAL_GLN = with_check("695123400004")
+WAREHOUSE = with_check("695123500002")
+PHARMACY_GLN = with_check("695123600003")
+HOSPITAL_GLN = with_check("695123700004")
+"""Each place inside its holder's own GS1 company prefix (the demo's: maker 6951234,
+distributor 6951235, pharmacy 6951236, hospital 6951237)."""
 SSCC = with_check("00695123400000001")
 
 

@@ -70,6 +70,8 @@ def test_location_is_bound_to_the_callers_org(node: EmbeddedNode) -> None:
     )
     assert location["org"] == "yuexiu-pharmacy"
     with pytest.raises(Rejected, match="already bound to yuexiu-pharmacy"):
+        node.invoke(PHARMACY, "supply", "register_location", {"gln": PHARMACY_GLN, "name": "y"})
+    with pytest.raises(AccessDenied, match="outside the GS1 company prefixes of pearl-logistics"):
         node.invoke(DISTRIBUTOR, "supply", "register_location", {"gln": PHARMACY_GLN, "name": "x"})
     with pytest.raises(Rejected, match="check digit"):
         node.invoke(

@@ -123,6 +123,16 @@ class Epidemic(Contract):
     """Notifiable case reporting and review."""
 
     name = "epidemic"
+    code_modules = (
+        "healthledger.apps.epidemic.cases",
+        "healthledger.apps.epidemic.checks",
+        "healthledger.apps.epidemic.dates",
+        "healthledger.apps.epidemic.diseases",
+        "healthledger.apps.epidemic.observations",
+        "healthledger.apps.epidemic.pseudonym",
+        "healthledger.apps.epidemic.regions",
+        "healthledger.apps.epidemic.visibility",
+    )
     policy = "OR('*.peer')"
 
     # --- configuration -------------------------------------------------------------

@@ -27,6 +27,19 @@ GLN = re.compile(r"^\d{13}$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 REGULATOR_ROLES = ("inspector",)
 MAKER_ROLES = ("admin", "quality")
+MAKER_KINDS = ("manufacturer",)
+"""Kinds of organisation that make products (and so register GTINs)."""
+PLACE_KINDS = (
+    "manufacturer",
+    "distributor",
+    "pharmacy",
+    "hospital",
+    "cdc",
+    "commission",
+    "charity",
+)
+"""Kinds of organisation that hold places where goods are made, stored or handed out
+(commissions keep emergency reserves, charities store donated supplies)."""
 MAX_DEPTH = 4
 """Pallet > case > pack > unit: deeper aggregation is refused."""
 

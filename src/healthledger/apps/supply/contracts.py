@@ -53,8 +53,10 @@ from healthledger.apps.supply.capture_step import (
     ASSET_ID,
     EVENT_HASH,
     GLN,
+    MAKER_KINDS,
     MAKER_ROLES,
     MAX_DEPTH,
+    PLACE_KINDS,
     REGULATOR_ROLES,
     UNIT_ID,
     CaptureStep,
@@ -66,19 +68,45 @@ from healthledger.apps.supply.transformation import transform
 from healthledger.contracts.context import Context
 from healthledger.contracts.contract import Contract, query, transaction
 from healthledger.contracts.errors import AccessDenied, Rejected
+from healthledger.contracts.system.prefixes import company_digits, prefix_of
 
 __all__ = ["CaptureStep", "Operation", "SupplyContract", "valid_gs1_key"]
+
+
+def _require_own_gs1_key(ctx: Context, digits: str, what: str) -> None:
+    """AccessDenied unless ``digits`` (a GS1 key from its company prefix on) lie inside a
+    GS1 company prefix that the consortium records for the caller's organisation: only
+    a brand owner registers its products, only an owner its places."""
+    record = ctx.organisation(ctx.caller.org) or {}
+    held = record.get("gs1_prefixes", [])
+    if prefix_of(digits, held) is None:
+        owned = ", ".join(held) if held else "none"
+        raise AccessDenied(
+            f"{what} lies outside the GS1 company prefixes of {ctx.caller.org} ({owned})"
+        )
 
 
 class SupplyContract(Contract):
     """Products, locations, units and their custody; anchors of every captured event."""
 
     name = "supply"
+    code_modules = (
+        "healthledger.apps.supply.aggregation",
+        "healthledger.apps.supply.alerts",
+        "healthledger.apps.supply.association",
+        "healthledger.apps.supply.capture_step",
+        "healthledger.apps.supply.digital_link",
+        "healthledger.apps.supply.transformation",
+    )
     policy = "OR('*.peer')"
 
     # --- master data ---------------------------------------------------------------
 
-    @transaction(roles=MAKER_ROLES)
+    @transaction(
+        roles=MAKER_ROLES,
+        kinds=MAKER_KINDS,
+        relation="the GTIN lies inside a GS1 company prefix of the caller's organisation",
+    )
     def register_product(
         self,
         ctx: Context,
@@ -94,6 +122,7 @@ class SupplyContract(Contract):
         tenths of a degree Celsius)."""
         if not valid_gs1_key(gtin, 14):
             raise Rejected(f"GTIN {gtin!r} is not 14 digits with a valid check digit")
+        _require_own_gs1_key(ctx, company_digits(gtin), f"GTIN {gtin}")
         if not name.strip() or not dosage_form.strip():
             raise Rejected("name and dosage form are required")
         if temp_min_dc > temp_max_dc:
@@ -117,11 +146,15 @@ class SupplyContract(Contract):
         ctx.emit("product_registered", {"gtin": gtin, "maker": ctx.caller.org})
         return product
 
-    @transaction()
+    @transaction(
+        kinds=PLACE_KINDS,
+        relation="the GLN lies inside a GS1 company prefix of the caller's organisation",
+    )
     def register_location(self, ctx: Context, *, gln: str, name: str) -> dict[str, Any]:
         """Bind a GLN to the caller's organisation."""
         if not valid_gs1_key(gln, 13):
             raise Rejected(f"GLN {gln!r} is not 13 digits with a valid check digit")
+        _require_own_gs1_key(ctx, gln, f"GLN {gln}")
         existing = ctx.get(f"location/{gln}")
         if existing is not None:
             raise Rejected(f"GLN {gln} is already bound to {existing['org']}")

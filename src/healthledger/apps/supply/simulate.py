@@ -39,7 +39,9 @@ REGULATOR = "gd-mpa/inspector-feng"
 ACTORS = (MAKER_QA, MAKER, DISTRIBUTOR, CARRIER, PHARMACY, HOSPITAL, REGULATOR)
 """Every identity the simulator acts as."""
 COMPANY = "6951234"
-"""The maker's GS1 company prefix (demo)."""
+"""The maker's GS1 company prefix (demo); each holder of places has its own."""
+COMPANIES = {"lingnan-bio": COMPANY, "pearl-logistics": "6951235"}
+COMPANIES |= {"yuexiu-pharmacy": "6951236", "gz-first-hospital": "6951237"}
 
 
 def _gtin(item: str) -> str:
@@ -47,8 +49,8 @@ def _gtin(item: str) -> str:
     return body + str(check_digit(body))
 
 
-def _gln(ref: str) -> str:
-    body = COMPANY + ref
+def _gln(identity: str, ref: str) -> str:
+    body = COMPANIES[identity.split("/", 1)[0]] + ref
     return body + str(check_digit(body))
 
 
@@ -57,7 +59,10 @@ PRODUCTS = (
     (_gtin("00002"), "Hepatitis B vaccine 10 ug", "injection", 20, 80, 730),
 )
 PLANT, WAREHOUSE, PHARMACY_GLN, HOSPITAL_GLN = (
-    _gln(r) for r in ("00001", "00002", "00003", "00004")
+    _gln(MAKER, "00001"),
+    _gln(DISTRIBUTOR, "00001"),
+    _gln(PHARMACY, "00001"),
+    _gln(HOSPITAL, "00001"),
 )
 LOCATIONS = (
     (MAKER, PLANT, "Lingnan Biologics plant, Guangzhou"),

@@ -12,7 +12,9 @@ from typing import Any
 
 from healthledger.apps.supply.aggregation import anchor_key, trail_entry, trail_key
 from healthledger.apps.supply.digital_link import DigitalLinkError, PackLink, parse_pack_link
+from healthledger.contracts.context import MEMBERSHIP_NAMESPACE
 from healthledger.contracts.errors import InvalidArguments
+from healthledger.contracts.system.prefixes import company_digits, prefix_of
 from healthledger.node.embedded import EmbeddedNode
 
 CONTRACT = "supply"
@@ -45,6 +47,17 @@ class PublicLedger:
         """Committed ``(key, value)`` pairs of the supply namespace under ``prefix``."""
         for key, found in self.node.peer.store.range_state(CONTRACT, prefix, prefix + "~", limit):
             yield key, found.value
+
+    def brand_owner(self, gtin: str) -> dict[str, str] | None:
+        """The member holding the GS1 company prefix of ``gtin`` (``{org, name, prefix}``),
+        or None if no member holds it."""
+        digits = company_digits(gtin)
+        members = self.node.peer.store.range_state(MEMBERSHIP_NAMESPACE, "org/", "org0", 100_000)
+        for _, found in members:
+            prefix = prefix_of(digits, found.value.get("gs1_prefixes", []))
+            if prefix is not None:
+                return {"org": found.value["id"], "name": found.value["name"], "prefix": prefix}
+        return None
 
     def trail(self, unit: str) -> list[Any]:
         """The events that touched ``unit``, oldest first (each with ``via``: the container
@@ -105,6 +118,8 @@ def verify_pack(node: EmbeddedNode, uri: str) -> dict[str, Any]:
         "serial": link.serial,
         "expiry": link.expiry_date().isoformat(),
         "status": status,
+        "reason": None,
+        "brand_owner": None,
         "product": None,
         "trail": [],
         "proof": None,
@@ -112,11 +127,19 @@ def verify_pack(node: EmbeddedNode, uri: str) -> dict[str, Any]:
     if status == "unknown":
         return answer
     product = ledger.get(f"product/{link.gtin}")
-    answer["product"] = (
-        None
-        if product is None
-        else {k: product[k] for k in ("name", "dosage_form", "maker", "temp_min_dc", "temp_max_dc")}
-    )
+    owner = ledger.brand_owner(link.gtin)
+    answer["brand_owner"] = owner
+    if product is None or owner is None or product["maker"] != owner["org"]:
+        # Registered by someone who does not hold the GTIN's company prefix (possible
+        # only on a ledger from before the contract checked it): never genuine.
+        answer["status"] = "unknown"
+        answer["reason"] = (
+            f"GTIN {link.gtin} was not registered by the holder of its GS1 company prefix"
+        )
+        return answer
+    answer["product"] = {
+        k: product[k] for k in ("name", "dosage_form", "maker", "temp_min_dc", "temp_max_dc")
+    }
     answer["trail"] = [{k: t.get(k) for k in _TRAIL_FIELDS} for t in ledger.trail(link.unit)]
     if record.get("last_tx"):
         answer["proof"] = node.peer.inclusion_proof(record["last_tx"])

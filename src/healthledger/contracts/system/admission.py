@@ -1,5 +1,6 @@
 """What a proposal to admit a new organisation must hold, checked before anything
-is written: the organisation's id, name, kind, roles and attributes, its CA
+is written: the organisation's id, name, kind, roles, attributes and GS1 company
+prefixes, its CA
 certificate, and the certificates of its first admin and peer, issued by that CA
 (without them nobody of the new organisation could ever sign)."""
 
@@ -10,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from healthledger.contracts.errors import Rejected
+from healthledger.contracts.system.prefixes import checked_prefixes
 from healthledger.crypto.canonical import canonical_json
 from healthledger.crypto.certs import Certificate, load_certificate, verify_issued_by
 from healthledger.crypto.errors import CertificateError
@@ -46,6 +48,7 @@ def admission_proposal(
     admin_cert: str,
     peer_cert: str,
     at_ms: int,
+    gs1_prefixes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The checked content of a proposal to admit ``org``, certificates in their
     normalised PEM; Rejected naming the first thing wrong. ``at_ms``: every
@@ -67,6 +70,7 @@ def admission_proposal(
     for key, value in attributes.items():
         if not NAME_RE.match(key) or len(value) > MAX_ATTRIBUTE_VALUE:
             raise Rejected(f"bad attribute {key!r}: a name and at most 256 characters")
+    prefixes = checked_prefixes(gs1_prefixes)
     ca = _certificate("ca_cert", ca_cert, at_ms)
     if not ca.is_ca:
         raise Rejected("ca_cert is not a CA certificate")
@@ -82,6 +86,7 @@ def admission_proposal(
         "kind": kind,
         "roles": sorted({*FIRST_ROLES, *roles}),
         "attributes": dict(sorted(attributes.items())),
+        "gs1_prefixes": prefixes,
         "ca_cert": ca.pem,
         "admin_cert": admin.pem,
         "peer_cert": peer.pem,

@@ -32,6 +32,10 @@ class Lifecycle(Contract):
     """Contract definitions and their approvals."""
 
     name = "lifecycle"
+    code_modules = (
+        "healthledger.contracts.rules",
+        "healthledger.contracts.system.approval",
+    )
     policy = "OR('*.peer')"
 
     @transaction(roles=("admin",))

@@ -17,6 +17,7 @@ Revocation is final and takes effect for every transaction validated after it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from healthledger.contracts.context import Context
@@ -31,6 +32,7 @@ from healthledger.contracts.system.approval import (
     record_approval,
     recorded_approvals,
 )
+from healthledger.contracts.system.prefixes import checked_prefixes, first_clash
 from healthledger.crypto.certs import load_certificate, verify_issued_by
 from healthledger.crypto.errors import CertificateError
 
@@ -44,6 +46,11 @@ def admission_key(org: str) -> str:
     return f"admission/{org}"
 
 
+def gs1_approvals(org: str) -> str:
+    """Membership state key prefix of the approvals of a change of ``org``'s GS1 prefixes."""
+    return f"gs1-approval/{org}/"
+
+
 def admission_approvals(org: str) -> str:
     """Membership state key prefix of the approvals of the proposal to admit ``org``."""
     return f"admission-approval/{org}/"
@@ -53,6 +60,12 @@ class Membership(Contract):
     """Organisations and identities of the consortium."""
 
     name = "membership"
+    code_modules = (
+        "healthledger.contracts.rules",
+        "healthledger.contracts.system.admission",
+        "healthledger.contracts.system.approval",
+        "healthledger.contracts.system.prefixes",
+    )
     policy = "OR('*.peer')"
 
     @transaction(roles=("admin",))
@@ -128,9 +141,11 @@ class Membership(Contract):
         peer_cert: str,
         roles: list[str] | None = None,
         attributes: dict[str, str] | None = None,
+        gs1_prefixes: list[str] | None = None,
     ) -> dict[str, Any]:
         """Propose admitting ``org`` (with the certificates of its CA, first admin and
-        first peer); counts as the caller's organisation's approval."""
+        first peer, and the GS1 company prefixes it holds); counts as the caller's
+        organisation's approval."""
         proposal = admission_proposal(
             org=org,
             name=name,
@@ -141,9 +156,11 @@ class Membership(Contract):
             admin_cert=admin_cert,
             peer_cert=peer_cert,
             at_ms=ctx.timestamp,
+            gs1_prefixes=gs1_prefixes or [],
         )
         if ctx.get(org_key(org)) is not None:
             raise Rejected(f"organisation {org} is already a member")
+        self._refuse_clash(ctx, proposal["gs1_prefixes"], org)
         current = ctx.get(admission_key(org))
         if isinstance(current, dict) and current["status"] == PENDING:
             raise Rejected(f"a proposal to admit {org} is already pending")
@@ -214,6 +231,8 @@ class Membership(Contract):
         record = {**record, "approved_by": orgs}
         ctx.emit("organisation_approved", {"org": org, "by": ctx.caller.org})
         if approved(majority_policy(self._members(ctx)), orgs):
+            # Another member may have taken an overlapping prefix since the proposal.
+            self._refuse_clash(ctx, record.get("gs1_prefixes", []), org)
             record = {**record, "status": ADMITTED, "admitted_at": ctx.timestamp}
             member = organisation_record(
                 id=org,
@@ -223,6 +242,7 @@ class Membership(Contract):
                 attributes=record["attributes"],
                 roles=record["roles"],
                 joined_at=ctx.timestamp,
+                gs1_prefixes=record.get("gs1_prefixes", []),
             )
             ctx.put(org_key(org), member)
             for pem in (record["admin_cert"], record["peer_cert"]):
@@ -235,6 +255,40 @@ class Membership(Contract):
     @staticmethod
     def _members(ctx: Context) -> list[str]:
         return [value["id"] for _, value in ctx.range("org/", "org0", limit=10_000)]
+
+    @staticmethod
+    def _refuse_clash(ctx: Context, prefixes: list[str], org: str) -> None:
+        members = [value for _, value in ctx.range("org/", "org0", limit=10_000)]
+        clash = first_clash(prefixes, members, org=org)
+        if clash is not None:
+            raise Rejected(clash)
+
+    @transaction(roles=("admin",))
+    def approve_gs1_prefixes(
+        self, ctx: Context, *, org: str, gs1_prefixes: list[str]
+    ) -> dict[str, Any]:
+        """Approve, for the caller's organisation, that member ``org`` holds exactly
+        ``gs1_prefixes``; the approval that makes a majority of the members sets them."""
+        record = ctx.get(org_key(org))
+        if not isinstance(record, dict):
+            raise Rejected(f"organisation {org} is not a member")
+        prefixes = checked_prefixes(gs1_prefixes)
+        if prefixes == record.get("gs1_prefixes", []):
+            raise Rejected(f"{org} already holds exactly these GS1 company prefixes")
+        self._refuse_clash(ctx, prefixes, org)
+        # "member", not "org": an approval adds the approving "org" to its body.
+        body = {"member": org, "gs1_prefixes": prefixes}
+        prefix = gs1_approvals(org)
+        approval = record_approval(ctx, prefix, body)
+        orgs = agreeing_orgs(recorded_approvals(ctx, prefix), body)
+        ctx.emit("gs1_prefixes_approved", {**body, "by": ctx.caller.org})
+        if approved(majority_policy(self._members(ctx)), orgs):
+            ctx.put(org_key(org), {**record, "gs1_prefixes": prefixes})
+            for approver in orgs:
+                ctx.delete(prefix + approver)
+            ctx.emit("gs1_prefixes_changed", {**body, "approved_by": orgs})
+            return {**body, "status": "set", "approved_by": orgs}
+        return {**approval, "status": "pending", "approved_by": orgs}
 
     @query()
     def admissions(self, ctx: Context, *, status: str = PENDING) -> list[dict[str, Any]]:
@@ -308,15 +362,18 @@ def organisation_record(
     attributes: dict[str, str],
     joined_at: int,
     roles: list[str] | None = None,
+    gs1_prefixes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The membership state record of an organisation, as genesis writes it; an
-    organisation admitted with ``roles`` may register identities in those only."""
+    organisation admitted with ``roles`` may register identities in those only, and
+    is the brand owner of every GS1 key inside its ``gs1_prefixes``."""
     record: dict[str, Any] = {
         "id": id,
         "name": name,
         "kind": kind,
         "ca_cert": ca_cert,
         "attributes": dict(attributes),
+        "gs1_prefixes": list(gs1_prefixes),
         "joined_at": joined_at,
     }
     if roles is not None:

@@ -192,3 +192,19 @@ def test_a_pack_link_that_parses_prints_back_the_same_link(lot: str, serial: str
     except DigitalLinkError:
         return
     assert parse_pack_link(link.uri()) == link
+
+
+OTHER_ZEROS = ("\u0660", "\u06f0", "\u0966", "\u0e50", "\uff10", "\U0001d7ce")
+"""The digit zero of other scripts (Arabic-Indic, Devanagari, Thai, full-width, ...)."""
+
+
+@BOUNDED
+@given(zero=st.sampled_from(OTHER_ZEROS), in_gtin=st.booleans())
+def test_a_pack_link_takes_only_ascii_digits(zero: str, in_gtin: bool) -> None:
+    # str.isdigit() and \d take these too, and int() reads them.
+    digits = str.maketrans("0123456789", "".join(chr(ord(zero) + i) for i in range(10)))
+    gtin, expiry = (
+        (GTIN.translate(digits), "991231") if in_gtin else (GTIN, "991231".translate(digits))
+    )
+    with pytest.raises(DigitalLinkError):
+        parse_pack_link(f"https://id.gs1.org/01/{gtin}/10/L1/21/S1?17={expiry}")

@@ -360,12 +360,14 @@ class PackLink:
 
 def pack_link(*, gtin: str, lot: str, serial: str, expiry: str) -> PackLink:
     """A validated PackLink; DigitalLinkError says what is wrong."""
-    if not (len(gtin) == 14 and gtin.isdigit() and check_digit(gtin[:-1]) == int(gtin[-1])):
+    # ASCII digits only: str.isdigit and \d also take other scripts' digits (Arabic-Indic...).
+    digits = gtin.isascii() and gtin.isdigit()
+    if not (len(gtin) == 14 and digits and check_digit(gtin[:-1]) == int(gtin[-1])):
         raise DigitalLinkError(f"GTIN {gtin!r} is not 14 digits with a valid check digit")
     for name, value in (("lot", lot), ("serial", serial)):
         if not _AI_CHARS.match(value):
             raise DigitalLinkError(f"{name} {value!r} is not 1-20 GS1 AI characters")
-    if not re.fullmatch(r"\d{6}", expiry):
+    if not re.fullmatch(r"[0-9]{6}", expiry):
         raise DigitalLinkError(f"expiry {expiry!r} is not YYMMDD")
     link = PackLink(gtin, lot, serial, expiry)
     try:

@@ -291,7 +291,7 @@ def test_node_command_refuses_a_damaged_store_in_one_line(ledger: Path) -> None:
     db_path = ledger / LEDGER_FILE
     os.truncate(db_path, db_path.stat().st_size // 2)
     result = healthledger("node", "--data", str(ledger), "--port", "0", timeout=120)
-    assert result.returncode != 0
+    assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and "restore it before serving" in lines[0]

@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Literal
 import pydantic
 
 from healthledger.contracts.context import Context
-from healthledger.contracts.errors import AccessDenied, InvalidArguments, UnknownFunction
+from healthledger.contracts.errors import CallerNotAdmitted, InvalidArguments, UnknownFunction
 from healthledger.contracts.policy import parse_policy
 
 Kind = Literal["transaction", "query"]
@@ -69,16 +69,16 @@ class FunctionSpec:
         return {name: getattr(model, name) for name in type(model).model_fields}
 
     def check_caller(self, ctx: Context) -> None:
-        """AccessDenied unless the caller's role and organisation kind are admitted."""
+        """CallerNotAdmitted unless the caller's role and organisation kind are admitted."""
         if self.roles is not None and ctx.caller.role not in self.roles:
-            raise AccessDenied(
+            raise CallerNotAdmitted(
                 f"{self.name} may be called by roles {list(self.roles)}, not {ctx.caller.role!r}"
             )
         if self.kinds is not None:
             record = ctx.organisation(ctx.caller.org)
             kind = None if record is None else record.get("kind")
             if kind not in self.kinds:
-                raise AccessDenied(
+                raise CallerNotAdmitted(
                     f"{self.name} may be called by organisations of kind "
                     f"{' or '.join(self.kinds)}; {ctx.caller.org} is {kind or 'no member'}"
                 )

@@ -25,6 +25,11 @@ class AccessDenied(ContractError):
     """The caller's organisation or role may not make this call."""
 
 
+class CallerNotAdmitted(AccessDenied):
+    """The caller's role or organisation kind is not among those the function declares
+    (refused by the framework before the function runs)."""
+
+
 class PolicyError(ContractError):
     """An endorsement policy expression is malformed."""
 

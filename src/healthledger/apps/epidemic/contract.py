@@ -60,6 +60,11 @@ from healthledger.contracts.errors import AccessDenied, InvalidArguments, Reject
 CDC_POLICY = f"AND('{CDC_ORG}.peer')"
 CONFIG_POLICY = f"AND('{COMMISSION_ORG}.peer', '{CDC_ORG}.peer')"
 
+HOSPITAL_KINDS = ("hospital",)
+CDC_KINDS = ("cdc",)
+COMMISSION_KINDS = ("commission",)
+"""Who configures regions, populations and reporting organisations (the configuration
+policy also needs the CDC's peer to endorse)."""
 REPORTING_ROLES = ("doctor", "lab")
 REVIEW_ROLES = ("epidemiologist",)
 GRANT_ROLES = ("admin", "officer", "epidemiologist")
@@ -137,7 +142,7 @@ class Epidemic(Contract):
 
     # --- configuration -------------------------------------------------------------
 
-    @transaction(policy=CONFIG_POLICY, roles=("admin", "officer"))
+    @transaction(policy=CONFIG_POLICY, roles=("admin", "officer"), kinds=COMMISSION_KINDS)
     def define_regions(self, ctx: Context, *, regions: list[RegionArg]) -> int:
         """Write the region table (the commission; replaces regions of the same code)."""
         require_org(ctx, COMMISSION_ORG)
@@ -152,7 +157,7 @@ class Epidemic(Contract):
         ctx.emit("regions_defined", {"count": len(table)})
         return len(table)
 
-    @transaction(policy=CONFIG_POLICY, roles=("admin", "officer"))
+    @transaction(policy=CONFIG_POLICY, roles=("admin", "officer"), kinds=COMMISSION_KINDS)
     def define_population(
         self, ctx: Context, *, populations: list[PopulationArg], source: str, year: int
     ) -> int:
@@ -179,7 +184,7 @@ class Epidemic(Contract):
         ctx.emit("population_defined", {"count": len(populations), "source": source.strip()})
         return len(populations)
 
-    @transaction(policy=CONFIG_POLICY, roles=("admin", "officer"))
+    @transaction(policy=CONFIG_POLICY, roles=("admin", "officer"), kinds=COMMISSION_KINDS)
     def register_org(self, ctx: Context, *, org: str, kind: OrgKind, region: str) -> None:
         """Record an organisation's part in reporting and the region it serves."""
         require_org(ctx, COMMISSION_ORG)
@@ -189,7 +194,7 @@ class Epidemic(Contract):
             )
         ctx.put(f"org/{org}", {"kind": kind, "region": region})
 
-    @transaction(policy=CDC_POLICY, roles=("admin",))
+    @transaction(policy=CDC_POLICY, roles=("admin",), kinds=CDC_KINDS)
     def install_pseudonymisation_key(self, ctx: Context) -> dict[str, Any]:
         """Put the pseudonymisation key (transient ``key``, hex) in the CDC's vault."""
         require_org(ctx, CDC_ORG)
@@ -213,7 +218,7 @@ class Epidemic(Contract):
 
     # --- reporting -----------------------------------------------------------------
 
-    @transaction(policy=CDC_POLICY, roles=REPORTING_ROLES)
+    @transaction(policy=CDC_POLICY, roles=REPORTING_ROLES, kinds=HOSPITAL_KINDS)
     def report_case(
         self,
         ctx: Context,
@@ -236,7 +241,7 @@ class Epidemic(Contract):
         ]
         return record_reports(ctx, reports, [ctx.transient.get("patient")], batch=False)[0]
 
-    @transaction(policy=CDC_POLICY, roles=REPORTING_ROLES)
+    @transaction(policy=CDC_POLICY, roles=REPORTING_ROLES, kinds=HOSPITAL_KINDS)
     def report_cases(self, ctx: Context, *, reports: list[CaseArg]) -> list[dict[str, Any]]:
         """Report up to MAX_BATCH cases in one transaction, all or nothing: each checked
         as ``report_case`` checks one (problems named ``reports[i].field``); the
@@ -254,7 +259,7 @@ class Epidemic(Contract):
             )
         return record_reports(ctx, reports, patients, batch=True)
 
-    @transaction(policy=CDC_POLICY, roles=REPORTING_ROLES)
+    @transaction(policy=CDC_POLICY, roles=REPORTING_ROLES, kinds=HOSPITAL_KINDS)
     def report_lab_result(
         self,
         ctx: Context,
@@ -276,7 +281,7 @@ class Epidemic(Contract):
             region=region,
         )
 
-    @transaction(policy=CDC_POLICY, roles=VACCINATING_ROLES)
+    @transaction(policy=CDC_POLICY, roles=VACCINATING_ROLES, kinds=HOSPITAL_KINDS)
     def record_vaccination(
         self,
         ctx: Context,
@@ -299,7 +304,7 @@ class Epidemic(Contract):
             lot=lot,
         )
 
-    @transaction(roles=REPORTING_ROLES)
+    @transaction(roles=REPORTING_ROLES, kinds=HOSPITAL_KINDS)
     def update_outcome(
         self, ctx: Context, *, case_id: str, outcome: Outcome, outcome_date: int | str
     ) -> None:
@@ -319,7 +324,7 @@ class Epidemic(Contract):
         ctx.put(f"case/{case_id}", {**record, "outcome": {"value": outcome, "day": day}})
         ctx.emit("case_outcome", {"case_id": case_id, "outcome": outcome, "day": day})
 
-    @transaction(policy=CDC_POLICY, roles=REPORTING_ROLES)
+    @transaction(policy=CDC_POLICY, roles=REPORTING_ROLES, kinds=HOSPITAL_KINDS)
     def amend_case(
         self,
         ctx: Context,
@@ -350,18 +355,18 @@ class Epidemic(Contract):
 
     # --- review --------------------------------------------------------------------
 
-    @transaction(policy=CDC_POLICY, roles=REVIEW_ROLES)
+    @transaction(policy=CDC_POLICY, roles=REVIEW_ROLES, kinds=CDC_KINDS)
     def confirm(self, ctx: Context, *, case_id: str) -> dict[str, Any]:
         """The CDC of the case's region confirms it."""
         return review(ctx, case_id, "confirmed", {})
 
-    @transaction(policy=CDC_POLICY, roles=REVIEW_ROLES)
+    @transaction(policy=CDC_POLICY, roles=REVIEW_ROLES, kinds=CDC_KINDS)
     def reject(self, ctx: Context, *, case_id: str, reason: RejectReason) -> dict[str, Any]:
         """The CDC of the case's region rejects it, with a coded reason (no free text:
         free text invites personal data onto the chain)."""
         return review(ctx, case_id, "rejected", {"reason": reason})
 
-    @transaction(policy=CDC_POLICY, roles=REVIEW_ROLES)
+    @transaction(policy=CDC_POLICY, roles=REVIEW_ROLES, kinds=CDC_KINDS)
     def request_info(
         self, ctx: Context, *, case_id: str, fields: list[InfoField]
     ) -> dict[str, Any]:
@@ -372,7 +377,7 @@ class Epidemic(Contract):
             )
         return review(ctx, case_id, "info-requested", {"fields": sorted(set(fields))})
 
-    @transaction(policy=CDC_POLICY, roles=REVIEW_ROLES)
+    @transaction(policy=CDC_POLICY, roles=REVIEW_ROLES, kinds=CDC_KINDS)
     def raise_alert(
         self,
         ctx: Context,
@@ -419,7 +424,7 @@ class Epidemic(Contract):
         ctx.emit("alert_raised", alert)
         return alert
 
-    @transaction(policy=CDC_POLICY, roles=REVIEW_ROLES)
+    @transaction(policy=CDC_POLICY, roles=REVIEW_ROLES, kinds=CDC_KINDS)
     def record_release(
         self,
         ctx: Context,
@@ -468,7 +473,7 @@ class Epidemic(Contract):
 
     # --- access grants -------------------------------------------------------------
 
-    @transaction(policy=CDC_POLICY, roles=GRANT_ROLES)
+    @transaction(policy=CDC_POLICY, roles=GRANT_ROLES, kinds=OVERSEEING_KINDS)
     def grant_access(
         self,
         ctx: Context,
@@ -498,7 +503,7 @@ class Epidemic(Contract):
             reference=reference,
         )
 
-    @transaction(policy=CDC_POLICY, roles=GRANT_ROLES)
+    @transaction(policy=CDC_POLICY, roles=GRANT_ROLES, kinds=OVERSEEING_KINDS)
     def revoke_grant(self, ctx: Context, *, grantee: str, grant_id: str) -> dict[str, Any]:
         """Revoke a grant (its grantor organisation or the commission)."""
         return visibility.revoke(ctx, grantee=grantee, grant_id=grant_id)
@@ -592,7 +597,7 @@ class Epidemic(Contract):
             rows.append(row)
         return rows
 
-    @query(roles=REPORTING_ROLES)
+    @query(roles=REPORTING_ROLES, kinds=HOSPITAL_KINDS)
     def patient(self, ctx: Context, *, case_id: str) -> Any:
         """The reporting hospital's own personal data of a case, from its vault."""
         own_case(ctx, case_id)

@@ -28,6 +28,8 @@ from healthledger.contracts.errors import InvalidArguments
 EPCIS_NS = "urn:epcglobal:epcis:xsd:2"
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 MAX_XML_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 64
+"""Elements nested deeper are refused: mapping and hashing recurse per level."""
 EVENT_TYPES = (
     "ObjectEvent", "AggregationEvent", "TransactionEvent", "TransformationEvent",
     "AssociationEvent",
@@ -293,6 +295,8 @@ def xml_document(data: bytes | str) -> dict[str, Any]:
         found = "nothing" if root is None else f"<{root.tag}>"
         expected = f"{{{EPCIS_NS}}}EPCISDocument"
         _refuse([{"field": "/", "message": f"the root must be {expected}, not {found}"}])
+    if _deeper_than(root, MAX_DEPTH):
+        _refuse([{"field": "/", "message": f"elements nested deeper than {MAX_DEPTH} levels"}])
     reader = _Reader(prefixes)
     document: dict[str, Any] = {"type": "EPCISDocument"}
     for attribute in ("schemaVersion", "creationDate"):
@@ -338,6 +342,17 @@ def _refuse(violations: list[dict[str, str]]) -> NoReturn:
     summary = "; ".join(f"{v['field']}: {v['message']}" for v in violations[:5])
     more = f" (and {len(violations) - 5} more)" if len(violations) > 5 else ""
     raise InvalidArguments(f"not an EPCIS 2.0 XML document: {summary}{more}", violations)
+
+
+def _deeper_than(root: ElementTree.Element, limit: int) -> bool:
+    """Whether elements nest deeper than ``limit`` under ``root`` (counted without recursion)."""
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in element)
+    return False
 
 
 def _children(element: ElementTree.Element) -> list[ElementTree.Element]:

@@ -24,6 +24,8 @@ from healthledger.contracts.errors import InvalidArguments
 from healthledger.node.embedded import EmbeddedNode
 
 CONTRACT = "supply"
+MAX_DEPTH = 64
+"""Objects and arrays nested deeper are refused: hashing an event recurses per level."""
 _ID_PREFIX = "https://id.gs1.org/"
 _BIZ_STEPS = {
     "commissioning": "commission",
@@ -204,6 +206,20 @@ def capture_step(event: dict[str, Any], event_hash: str, index: int) -> dict[str
     return {k: v for k, v in found.items() if (v is not None and v != []) or k == "units"}
 
 
+def _deeper_than(document: Any, limit: int) -> bool:
+    """Whether objects and arrays nest deeper than ``limit`` (counted without recursion)."""
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            if depth > limit:
+                return True
+            stack.extend((item, depth + 1) for item in value)
+    return False
+
+
 class CaptureService:
     """Capture EPCIS documents into the supply contract of one node."""
 
@@ -225,6 +241,9 @@ class CaptureService:
         """Validate ``document`` and return the capture steps of its events, in order."""
         if self.schema is None:
             raise InvalidArguments("no EPCIS JSON Schema is configured: capture is disabled")
+        if _deeper_than(document, MAX_DEPTH):
+            message = f"objects and arrays nested deeper than {MAX_DEPTH} levels"
+            raise InvalidArguments(message, [{"field": "/", "message": message}])
         self.schema.check(document)
         if document.get("type") != "EPCISDocument":
             raise InvalidArguments(

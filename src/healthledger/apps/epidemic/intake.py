@@ -62,6 +62,8 @@ INTERPRETATIONS = {
 RESULT_STATUSES = ("final", "amended", "corrected")
 ID_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
 VERIFICATION = {"provisional": "suspected", "differential": "probable", "confirmed": "confirmed"}
+MAX_DEPTH = 64
+"""Objects and arrays nested deeper are refused: validating a Bundle recurses per level."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,9 @@ Picked = dict[str, tuple[int, Any, str | None]]
 
 def _pick(data: dict[str, Any], kinds: tuple[str, ...], problems: list[dict[str, str]]) -> Picked:
     """The one resource of each of ``kinds`` in a validated Bundle (by type)."""
+    if _deeper_than(data, MAX_DEPTH):
+        message = f"objects and arrays nested deeper than {MAX_DEPTH} levels"
+        raise _problems([{"field": "bundle", "message": message}])
     try:
         bundle = Bundle.model_validate(data)
     except pydantic.ValidationError as exc:
@@ -315,6 +320,20 @@ def from_immunization_bundle(data: dict[str, Any]) -> Submission:
         reading.args["lot"] = str(immunization.lotNumber)
     person = reading.patient()
     return Submission("record_vaccination", reading.args, {"patient": person})
+
+
+def _deeper_than(data: Any, limit: int) -> bool:
+    """Whether objects and arrays nest deeper than ``limit`` (counted without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            if depth > limit:
+                return True
+            stack.extend((item, depth + 1) for item in value)
+    return False
 
 
 def _codes(concept: Any, system: str) -> list[str]:

@@ -1,8 +1,8 @@
 """Validation of EPCIS 2.0 JSON-LD documents against the standard's JSON Schema.
 
 The schema (``EPCIS-JSON-Schema.json`` of the GS1 EPCIS 2.0 repository) is
-self-contained: it is read from a path given in configuration and validated
-offline, with no reference ever fetched over the network. Validation runs in
+self-contained and ships inside the package (``data/``); another copy may be given in
+configuration. It is validated offline, with no reference ever fetched over the network. Validation runs in
 ``jsonschema-rs`` (compiled): capture validates every document it takes, and the
 pure-Python validator cost more than everything else on the capture path together.
 """
@@ -29,12 +29,9 @@ _WHOLE_VALUE_KINDS = {
 }
 
 
-def default_schema_path() -> Path | None:
-    """The conformance copy of the schema beside the repository, if this is a checkout."""
-    candidate = (
-        Path(__file__).resolve().parents[4].parent / "shared" / "conformance" / "epcis2"
-    ) / SCHEMA_FILE
-    return candidate if candidate.is_file() else None
+def default_schema_path() -> Path:
+    """The copy of the schema that ships inside the package."""
+    return Path(__file__).resolve().parent / "data" / SCHEMA_FILE
 
 
 @dataclass(frozen=True)

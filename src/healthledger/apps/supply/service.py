@@ -49,7 +49,7 @@ _EXPIRY_KEYS = (
 
 @dataclass(frozen=True)
 class CaptureConfig:
-    """Where the EPCIS JSON Schema is (None: the conformance copy, if this is a checkout)."""
+    """Where the EPCIS JSON Schema is (None: the copy inside the package)."""
 
     schema_path: Path | None = None
 
@@ -234,13 +234,10 @@ class CaptureService:
         self.events = events
         """Where committed event documents are kept (None: not kept)."""
         config = config or CaptureConfig()
-        path = config.schema_path or default_schema_path()
-        self.schema = None if path is None else EpcisSchema(path=path)
+        self.schema = EpcisSchema(path=config.schema_path or default_schema_path())
 
     def prepare(self, document: Any) -> list[dict[str, Any]]:
         """Validate ``document`` and return the capture steps of its events, in order."""
-        if self.schema is None:
-            raise InvalidArguments("no EPCIS JSON Schema is configured: capture is disabled")
         if _deeper_than(document, MAX_DEPTH):
             message = f"objects and arrays nested deeper than {MAX_DEPTH} levels"
             raise InvalidArguments(message, [{"field": "/", "message": message}])

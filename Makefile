@@ -8,7 +8,7 @@ DATA ?= demo-data
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck layers unit browser-deps clean
+.PHONY: demo test lint typecheck layers unit browser-deps net-deps clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -31,6 +31,11 @@ browser-deps:
 	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The partition tests run NATS servers and peers in network namespaces (ip netns).
+net-deps:
+	@command -v ip >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; }
+
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
@@ -44,7 +49,7 @@ layers: $(TEST_STAMP)
 unit: $(TEST_STAMP)
 	$(PY) -m pytest -q -n 2 tests
 
-test: $(TEST_STAMP) browser-deps lint typecheck layers unit
+test: $(TEST_STAMP) browser-deps net-deps lint typecheck layers unit
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache .mypy_cache .ruff_cache

@@ -27,6 +27,7 @@ from healthledger.ledger.block import BlockHeader
 from healthledger.ledger.errors import LedgerError
 from healthledger.node.checkpoint import Checkpoint, CheckpointWriter
 from healthledger.node.selfcheck import ChainSelfCheck, TamperedBlock
+from healthledger.ordering.jetstream import MAX_OUTSTANDING_PINGS, PING_INTERVAL_S
 from healthledger.ordering.nats_tls import connect_options
 from healthledger.ordering.orderer import OrderingError
 
@@ -153,6 +154,8 @@ class CheckpointExchange:
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5,
+                ping_interval=PING_INTERVAL_S,
+                max_outstanding_pings=MAX_OUTSTANDING_PINGS,
                 error_cb=self._on_error,
                 reconnected_cb=self._on_reconnected,
                 **connect_options(),

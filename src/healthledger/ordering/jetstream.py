@@ -54,6 +54,9 @@ _RETRYABLE = (
     nats.js.errors.ServiceUnavailableError,
 )
 _NO_PLACEMENT = 10005
+_IN_PROCESS = 10158
+"""JetStream error: a message with this id is still being stored (an earlier attempt of
+the same publish); asking again later gets its ack, or the duplicate's."""
 """JetStream error: no suitable peers for placement (a member is still offline)."""
 _STREAM_IN_USE = 10058
 """JetStream API error code: a stream of that name exists with another configuration."""
@@ -63,6 +66,20 @@ SETUP_ATTEMPTS = 3
 """Times the stream and consumer set-up is asked for when the cluster does not answer."""
 MAX_IN_FLIGHT = 256
 """Publishes awaiting their acks at once in ``submit_many`` (all batches of a peer)."""
+PING_INTERVAL_S = 2
+"""The client pings its server this often. A server cut off by the network sends no
+error and no close, only silence: unanswered pings are how a client notices and moves
+to another member (the nats client's default, 120 s, left a peer whose server was
+partitioned away unable to order for minutes)."""
+MAX_OUTSTANDING_PINGS = 3
+"""Unanswered pings after which the connection counts as dead (about 8 s of silence)."""
+STALE_AFTER_S = 10.0
+"""The orderer moves to another member of the cluster when the server it is connected
+to has sent nothing for this long (its consumer heartbeats every second when idle: the
+server is cut off from this peer), or has acknowledged no publish for this long while
+publishes were tried (it is cut off from the stream's quorum). The client's own pings
+catch neither for sure: they queue behind publishes a blackholed socket never drains,
+and a server in a minority still answers them."""
 
 
 def stream_time_ms(reply: str) -> int:
@@ -128,6 +145,8 @@ class JetStreamOrderer:
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._sub: Any = None
+        self.stale_after_s = STALE_AFTER_S
+        self._failing_since: float | None = None
         self._last_received = start_seq - 1
         self._behind = 0
         self._running = False
@@ -248,6 +267,7 @@ class JetStreamOrderer:
             try:
                 await self._ensure_stream()
                 await self._subscribe()
+                asyncio.get_running_loop().create_task(self._watch_connection())
                 return
             except OrderingError as exc:
                 # A busy cluster (or one still electing a stream leader) can leave the
@@ -276,6 +296,48 @@ class JetStreamOrderer:
         except (nats.errors.Error, nats.js.errors.Error) as exc:
             raise OrderingError(f"cannot consume stream {self.stream}: {exc}") from exc
 
+    async def _watch_connection(self) -> None:
+        """Move to another server when the connected one has sent nothing for
+        ``stale_after_s`` (until the loop's tasks are cancelled at stop)."""
+        seen = -1
+        since = time.monotonic()
+        while True:
+            await asyncio.sleep(min(1.0, self.stale_after_s / 4))
+            nc = self._nc
+            if nc is None or not nc.is_connected:
+                since = time.monotonic()
+                continue
+            received = nc.stats["in_msgs"]
+            if received != seen:
+                seen, since = received, time.monotonic()
+                continue
+            if time.monotonic() - since >= self.stale_after_s:
+                await self._move("sent nothing")
+                since = time.monotonic()
+
+    async def _publish_failed(self) -> None:
+        """Count a publish attempt that got no ack; move after ``stale_after_s`` of them."""
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        elif now - self._failing_since >= self.stale_after_s:
+            self._failing_since = now
+            await self._move("acknowledged no publish")
+
+    async def _move(self, what: str) -> None:
+        """Reconnect to another member of the cluster (the client tries the others first)."""
+        nc = self._nc
+        if nc is None or not nc.is_connected:
+            return
+        server = nc.connected_url.netloc if nc.connected_url else "the server"
+        log.warning(
+            "NATS: %s %s for %g s; moving to another server of the ordering cluster",
+            server,
+            what,
+            self.stale_after_s,
+        )
+        await nc.force_reconnect()
+
     async def _open_connection(self) -> Client:
         return await nats.connect(
             servers=self.servers,
@@ -284,6 +346,8 @@ class JetStreamOrderer:
             allow_reconnect=True,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.25,
+            ping_interval=PING_INTERVAL_S,
+            max_outstanding_pings=MAX_OUTSTANDING_PINGS,
             error_cb=self._on_error,
             disconnected_cb=self._on_disconnected,
             reconnected_cb=self._on_reconnected,
@@ -366,12 +430,21 @@ class JetStreamOrderer:
                     stream=self.stream,
                     headers={MSG_ID_HEADER: tx.tx_id},
                 )
+                self._failing_since = None
                 return
             except _RETRYABLE as exc:
                 # A stream electing a new leader answers nothing or "unavailable" for a
                 # moment; the message id makes a retry safe (JetStream drops duplicates).
                 log.debug("publishing %s: %r; retrying", tx.tx_id, exc)
+                await self._publish_failed()
                 await asyncio.sleep(0.05)
+            except nats.js.errors.APIError as exc:
+                if exc.err_code != _IN_PROCESS:
+                    raise OrderingError(f"the ordering cluster refused {tx.tx_id}: {exc}") from exc
+                # An earlier attempt is being stored right now (it may well be ordered):
+                # refusing here would report a failure for a transaction that commits.
+                log.debug("publishing %s: earlier attempt in process; asking again", tx.tx_id)
+                await asyncio.sleep(0.1)
             except (nats.errors.Error, nats.js.errors.Error) as exc:
                 raise OrderingError(f"the ordering cluster refused {tx.tx_id}: {exc}") from exc
 

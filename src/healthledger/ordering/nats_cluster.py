@@ -101,20 +101,27 @@ def server_config(
     routes: list[int],
     store_dir: Path,
     sync_always: bool = True,
+    host: str = "127.0.0.1",
+    route_hosts: Sequence[str] | None = None,
 ) -> str:
-    """The configuration file of one cluster member."""
-    route_urls = ", ".join(f'"nats-route://127.0.0.1:{p}"' for p in routes)
+    """The configuration file of one cluster member, listening on ``host``; the other
+    members' cluster ports are on ``route_hosts`` (same order as ``routes``; default
+    ``host``)."""
+    hosts = [host] * len(routes) if route_hosts is None else list(route_hosts)
+    if len(hosts) != len(routes):
+        raise ValueError(f"{len(hosts)} route hosts for {len(routes)} routes")
+    route_urls = ", ".join(f'"nats-route://{h}:{p}"' for h, p in zip(hosts, routes, strict=True))
     sync = "\n  sync_interval: always" if sync_always else ""
     return (
         f"server_name: {json.dumps(name)}\n"
-        f"listen: 127.0.0.1:{ports.client}\n"
-        f"http: 127.0.0.1:{ports.monitor}\n"
+        f"listen: {host}:{ports.client}\n"
+        f"http: {host}:{ports.monitor}\n"
         "jetstream {\n"
         f"  store_dir: {json.dumps(str(store_dir))}{sync}\n"
         "}\n"
         "cluster {\n"
         f"  name: {cluster}\n"
-        f"  listen: 127.0.0.1:{ports.cluster}\n"
+        f"  listen: {host}:{ports.cluster}\n"
         f"  routes: [{route_urls}]\n"
         "}\n"
     )

@@ -234,11 +234,47 @@ def test_verify_endpoint_accepts_real_and_refuses_tampered(
     receipt = client.post("/api/v1/proofs/verify", json=answer["receipt"]).json()
     assert receipt["verified"] is True and receipt["kind"] == "receipt"
 
+    # A proof that does not verify is never a bare 200: a 422 problem saying why.
     tampered = dict(proof, root=base64.b64encode(bytes(32)).decode())
-    verdict = client.post("/api/v1/proofs/verify", json=tampered).json()
+    refused = client.post("/api/v1/proofs/verify", json=tampered)
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    verdict = refused.json()
+    assert verdict["type"] == "/api/v1/problems/proof-invalid"
     assert verdict["verified"] is False and "root" in verdict["reason"]
+    assert verdict["kind"] == "proof" and verdict["detail"] == verdict["reason"]
     lying = dict(answer["receipt"], code="MVCC_READ_CONFLICT")
-    assert client.post("/api/v1/proofs/verify", json=lying).json()["verified"] is False
+    refused = client.post("/api/v1/proofs/verify", json=lying)
+    assert refused.status_code == 422
+    assert refused.json()["type"] == "/api/v1/problems/proof-invalid"
+    absent = client.post("/api/v1/proofs/verify", json="ab" * 32)
+    assert absent.json()["type"] == "/api/v1/problems/proof-invalid"
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        "hello",
+        42,
+        [],
+        {},
+        {"leafIdx": -1, "treeSize": 1, "root": "", "leafHash": "", "proof": []},
+        {"leafIdx": 0, "treeSize": 1, "root": "not base64!", "leafHash": "", "proof": []},
+        {"tx_id": "not hex"},
+    ],
+)
+def test_verify_endpoint_answers_garbage_with_a_problem(client: TestClient, garbage: Any) -> None:
+    answer = client.post("/api/v1/proofs/verify", json=garbage)
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    body = answer.json()
+    assert body["type"] == "/api/v1/problems/proof-malformed"
+    assert body["verified"] is False and body["reason"]
+    unparseable = client.post(
+        "/api/v1/proofs/verify", content=b"{garbage", headers={"content-type": "application/json"}
+    )
+    assert unparseable.status_code == 400
+    assert unparseable.json()["type"] == "/api/v1/problems/malformed-json"
 
 
 def test_consortium_reads_membership_state(client: TestClient) -> None:

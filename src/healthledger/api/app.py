@@ -13,6 +13,7 @@ from healthledger.api import problems
 from healthledger.api.body_limit import BodyLimit
 from healthledger.api.docs import install_reference
 from healthledger.api.events import BlockSignal, events_router
+from healthledger.api.openapi import install_truthful_openapi
 from healthledger.api.problems import ApiError, problem
 from healthledger.api.routes_ledger import ledger_router
 from healthledger.api.routes_network import network_router
@@ -25,9 +26,9 @@ from healthledger.node.consortium_peer import ConsortiumNode
 from healthledger.node.embedded import EmbeddedNode
 
 MAX_BODY_BYTES = 1024 * 1024
+"""Request bodies above this are refused with 413 before they are read."""
 ALWAYS_SERVED = ("/api/v1/status", "/api/v1/checkpoints", "/api/v1/problems", "/metrics")
 """Paths a consortium peer keeps serving after it stopped serving the ledger."""
-"""Request bodies above this are refused with 413 before they are read."""
 
 DESCRIPTION = f"""
 A permissioned consortium ledger for public health.
@@ -38,10 +39,22 @@ with the identity's Ed25519 key, then either `POST /api/v1/invoke` (the node
 endorses, orders and waits) or `POST /api/v1/proposals/endorse` followed by
 `POST /api/v1/transactions`.
 
-Errors are RFC 9457 problem details (`application/problem+json`); each `type` is
-documented under `/api/v1/problems/`. An endorsement policy that no available
-endorsers can satisfy is **422** (`endorsement-failed`); a contract rule refusing
-the call in the current state is **409** (`rejected`).
+Errors are RFC 9457 problem details (`application/problem+json`, the `Problem`
+schema); each `type` is documented under `/api/v1/problems/`. An endorsement policy
+that no available endorsers can satisfy is **422** (`endorsement-failed`); a contract
+rule refusing the call in the current state is **409** (`rejected`).
+
+**A refusal is never a bare 200.** A transaction that commits although its contract
+refused some or all of what it asked, recording each refusal with its reason and an
+alert as evidence (e.g. a pack dispensed twice), is answered **409**
+`refused-recorded`: the problem carries `tx_id`, `receipt` (block, index, log index),
+`refused` (each refused part with its `reason`) and `result`, and `Location` names
+the receipt. 409 because the request conflicts with the ledger's state, as a
+`rejected` call does, and it is a client error so that nothing that reads only the
+status takes it for success; unlike `rejected`, the refusal is on the ledger, so
+sending the request again changes nothing. A proof submitted to
+`POST /api/v1/proofs/verify` that is malformed is 422 `proof-malformed`; one that is
+well formed but does not verify is 422 `proof-invalid`; only a verified proof is 200.
 
 {problems.__doc__}
 """
@@ -110,9 +123,21 @@ def create_api(
             app.include_router(router, prefix=f"/api/v1/{installed.name}", tags=[installed.name])
 
     install_reference(app)
+    install_truthful_openapi(app, always_served=ALWAYS_SERVED)
     registry = node.peer.metrics.registry
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The Prometheus text format",
+                "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+            }
+        },
+    )
     def metrics() -> Response:
         """The node's metrics in the Prometheus text format."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -112,7 +112,7 @@ def events_router(peer: Peer, signal: BlockSignal) -> APIRouter:
         "/api/v1/events",
         response_class=EventSourceResponse,
         summary="Follow committed ledger events (server-sent events)",
-        responses={400: {"description": "Malformed event id"}},
+        responses={400: {"description": "Malformed event id (``after`` or ``Last-Event-ID``)"}},
     )
     async def follow_events(
         cursor: Annotated[str | None, Depends(event_cursor)],

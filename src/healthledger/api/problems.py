@@ -10,12 +10,16 @@ documented at that address. Status choices:
 - 403 an unknown, revoked or expired identity, or a caller the contract refuses
 - 404 an unknown contract, function, block, transaction or route
 - 409 a replayed transaction, an MVCC conflict, a contract rule refusing the call in
-  the current state, or a transaction that committed but was marked invalid
+  the current state, a transaction that committed but was marked invalid, or one
+  that committed with a part its contract refused and recorded as evidence
+  (``refused-recorded``: the body carries ``tx_id``, ``receipt`` and ``refused``)
 - 413 a request body over the limit (1 MiB), refused before it is read
 - 422 a request of the wrong shape, invalid contract arguments, and an endorsement
   policy that cannot be satisfied: the request is understood, but no retry of the
   same request will be endorsed until membership or policy changes, so it is a
-  property of the request (422) rather than a transient state conflict (409)
+  property of the request (422) rather than a transient state conflict (409); a
+  proof, receipt or transaction id submitted for verification that is malformed
+  (``proof-malformed``) or does not verify against this ledger (``proof-invalid``)
 - 500 a contract bug or an internal error (never with a stack trace)
 - 503 the node or its orderer cannot take transactions; 504 no commit in time
 - 507 the peer's disk is full: the transaction was not committed and nothing of it
@@ -47,6 +51,7 @@ from healthledger.contracts.errors import (
     UnknownContract,
     UnknownFunction,
 )
+from healthledger.contracts.refusal import RefusedInPart
 from healthledger.contracts.runtime import ContractFailure
 from healthledger.crypto.errors import (
     CanonicalEncodingError,
@@ -148,6 +153,13 @@ _TYPES = (
         "The contract has no such function, or it is a transaction called as a query "
         "(or the reverse).",
     ),
+    ProblemType(
+        "no-release",
+        404,
+        "No public release yet",
+        "No public statistics release is recorded on chain yet: a CDC's node records one "
+        "a day, and a node that cannot record one never serves figures of its own.",
+    ),
     ProblemType("method-not-allowed", 405, "Method not allowed", "Use another HTTP method."),
     ProblemType(
         "duplicate-transaction",
@@ -166,6 +178,17 @@ _TYPES = (
         409,
         "Refused by the contract",
         "A business rule of the contract refused the call in the ledger's current state.",
+    ),
+    ProblemType(
+        "refused-recorded",
+        409,
+        "Refused and recorded as evidence",
+        "The transaction committed, but its contract refused some or all of what it "
+        "asked (e.g. a pack dispensed twice, an unknown serial) and recorded each refusal "
+        "with its reason and an alert: the refusal is on the ledger, and sending the same "
+        "request again will not change it. ``refused`` lists each refused part with its "
+        "``reason``; ``tx_id`` and ``receipt`` say where the evidence committed; "
+        "``result`` is the contract's whole answer (what was accepted as well).",
     ),
     ProblemType(
         "transaction-invalidated",
@@ -220,7 +243,28 @@ _TYPES = (
     ),
     ProblemType("policy-error", 422, "Malformed policy", "A policy expression is malformed."),
     ProblemType("certificate-error", 422, "Bad certificate", "A certificate is not acceptable."),
-    ProblemType("proof-error", 422, "Proof does not verify", "A Merkle proof is malformed."),
+    ProblemType(
+        "proof-error",
+        422,
+        "Proof error",
+        "A Merkle proof cannot be made or checked as asked, e.g. sizes that do not fit "
+        "the global log (a consistency proof from a larger size to a smaller one).",
+    ),
+    ProblemType(
+        "proof-malformed",
+        422,
+        "Not a proof",
+        "What was submitted for verification is not a transaction id, an inclusion proof "
+        "(leafIdx, treeSize, root, leafHash, proof) or a receipt, or one of its fields is "
+        "malformed; ``reason`` says which.",
+    ),
+    ProblemType(
+        "proof-invalid",
+        422,
+        "Proof does not verify",
+        "The proof, receipt or transaction id is well formed but does not verify against "
+        "this ledger; ``reason`` says why and ``verified`` is false.",
+    ),
     ProblemType(
         "contract-failure",
         500,
@@ -377,6 +421,19 @@ def problem_for(exc: BaseException) -> Problem:
             extensions={"tx_id": exc.tx_id, "code": str(exc.code)},
             headers=headers,
         )
+    if isinstance(exc, RefusedInPart):
+        location = f"/api/v1/transactions/{exc.tx_id}/receipt"
+        return problem(
+            "refused-recorded",
+            str(exc),
+            extensions={
+                "tx_id": exc.tx_id,
+                "receipt": exc.receipt,
+                "refused": exc.refused,
+                "result": exc.result,
+            },
+            headers={"Location": location},
+        )
     if isinstance(exc, RequestValidationError):
         return _request_validation_problem(exc)
     if isinstance(exc, StarletteHTTPException):
@@ -458,9 +515,17 @@ HANDLED: tuple[type[Exception], ...] = (
 )
 
 
+DOWNLOAD_SUFFIXES = (".json", ".csv", ".png", ".svg")
+"""A console path ending so is a data download: its errors are problem details too."""
+
+
 def is_api_path(path: str) -> bool:
-    """True for paths answered in JSON (the API, its docs and the metrics)."""
-    return path.startswith("/api/") or path in {"/metrics", "/openapi.json"}
+    """True for paths answered in JSON (the API, its docs, the metrics and downloads)."""
+    return (
+        path.startswith("/api/")
+        or path in {"/metrics", "/openapi.json"}
+        or path.endswith(DOWNLOAD_SUFFIXES)
+    )
 
 
 def install_problem_handlers(app: FastAPI, *, html: HtmlRenderer | None = None) -> None:

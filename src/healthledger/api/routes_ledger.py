@@ -9,15 +9,28 @@ from fastapi import APIRouter, Body, Path, Query
 from pydantic import Field
 
 from healthledger.api.problems import PROBLEM_TYPES, ApiError, problem
-from healthledger.api.schemas import PROBLEM_CONTENT, ReceiptOut, StatusOut
+from healthledger.api.schemas import (
+    MAX_INTEGER,
+    ReceiptOut,
+    StatusOut,
+    problem_responses,
+)
 from healthledger.api.services import MAX_PAGE, LedgerReader
 from healthledger.api.verifier import Verifier
 from healthledger.ledger.transaction import NAME_RE
 
 TxId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="Transaction id (hex).")]
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"content": PROBLEM_CONTENT, "description": "Not found"},
-    422: {"content": PROBLEM_CONTENT, "description": "Invalid request"},
+LogSize = Annotated[int, Query(ge=1, le=MAX_INTEGER, description="A size of the global log.")]
+OptionalLogSize = Annotated[
+    int | None, Query(ge=1, le=MAX_INTEGER, description="A size of the global log (default: now).")
+]
+_NOT_FOUND = problem_responses(404)
+_VERDICT_REFUSED: dict[int | str, dict[str, Any]] = {
+    422: {
+        "description": "Not a transaction id, proof or receipt, or a field of it malformed "
+        "(``proof-malformed``); or well formed but not verifying against this ledger "
+        "(``proof-invalid``, with ``verified``: false, ``reason`` and ``kind``)"
+    }
 }
 
 
@@ -70,7 +83,8 @@ def ledger_router(
     @router.get("/blocks", tags=["chain"], summary="List blocks")
     def blocks(
         start: Annotated[
-            int | None, Query(alias="from", ge=0, description="First height of the page.")
+            int | None,
+            Query(alias="from", ge=0, le=MAX_INTEGER, description="First height of the page."),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
         order: Annotated[Literal["asc", "desc"], Query()] = "desc",
@@ -80,7 +94,7 @@ def ledger_router(
         return reader.blocks(start, limit, order).to_json()
 
     @router.get("/blocks/{height}", tags=["chain"], summary="One block")
-    def block(height: Annotated[int, Path(ge=0)]) -> dict[str, Any]:
+    def block(height: Annotated[int, Path(ge=0, le=MAX_INTEGER)]) -> dict[str, Any]:
         """A block in its hashed JSON form, with its hash and transaction ids."""
         return reader.block_json(reader.block(height))
 
@@ -104,20 +118,21 @@ def ledger_router(
         return {"contract": contract, "key": key, "history": reader.history(contract, key, limit)}
 
     @router.get("/proofs/inclusion/{tx_id}", tags=["proofs"], summary="Inclusion proof")
-    def inclusion(
-        tx_id: TxId, tree_size: Annotated[int | None, Query(ge=1)] = None
-    ) -> dict[str, Any]:
+    def inclusion(tx_id: TxId, tree_size: OptionalLogSize = None) -> dict[str, Any]:
         """RFC 9162 inclusion proof of a transaction in the global log (hashes in base64)."""
         return reader.inclusion_proof(tx_id, tree_size)
 
     @router.get("/proofs/consistency", tags=["proofs"], summary="Consistency proof")
-    def consistency(
-        first: Annotated[int, Query(ge=1)], second: Annotated[int | None, Query(ge=1)] = None
-    ) -> dict[str, Any]:
+    def consistency(first: LogSize, second: OptionalLogSize = None) -> dict[str, Any]:
         """RFC 9162 consistency proof between two sizes of the global log."""
         return reader.consistency_proof(first, second)
 
-    @router.post("/proofs/verify", tags=["proofs"], summary="Verify a proof or receipt")
+    @router.post(
+        "/proofs/verify",
+        tags=["proofs"],
+        summary="Verify a proof or receipt",
+        responses=_VERDICT_REFUSED,
+    )
     def verify(
         submitted: Annotated[
             Any,
@@ -127,8 +142,14 @@ def ledger_router(
             ),
         ],
     ) -> dict[str, Any]:
-        """Whether a proof, receipt or transaction id is genuine for this ledger, and why."""
-        return verifier.check(submitted).to_json()
+        """200 only when the proof, receipt or transaction id is genuine for this ledger,
+        with why; otherwise a 422 problem (``proof-malformed`` or ``proof-invalid``)
+        whose ``reason`` says why not: a failed verification is never a bare 200."""
+        verdict = verifier.check(submitted)
+        if not verdict.verified:
+            slug = "proof-invalid" if verdict.well_formed else "proof-malformed"
+            raise ApiError(problem(slug, verdict.reason, extensions=verdict.to_json()))
+        return verdict.to_json()
 
     @router.get("/consortium/organisations", tags=["consortium"], summary="Organisations")
     def organisations() -> list[dict[str, Any]]:

@@ -7,13 +7,19 @@ from dataclasses import replace
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from healthledger.api.problems import ApiError, problem, problem_for
 from healthledger.api.routes_tx import canonical_body
-from healthledger.api.schemas import PROBLEM_RESPONSES, SignedProposalBody, TransactionBody
+from healthledger.api.schemas import (
+    MAX_INTEGER,
+    PROBLEM_RESPONSES,
+    SignedProposalBody,
+    TransactionBody,
+    problem_responses,
+)
 from healthledger.api.transactor import Transactor
 from healthledger.contracts.errors import ContractError
 from healthledger.node.consortium_peer import peer_org
@@ -34,7 +40,8 @@ def network_router(node: EmbeddedNode) -> APIRouter:
     """The routes a consortium peer serves to the other peers; on an embedded node
     they answer 404. Mounting them makes the peer record the stream position at each
     checkpoint height, which its snapshots need."""
-    router = APIRouter(prefix="/api/v1", tags=["network"], responses=PROBLEM_RESPONSES)
+    # Every route answers 404 on a node that is not a consortium peer.
+    router = APIRouter(prefix="/api/v1", tags=["network"], responses=problem_responses(404))
     org = peer_org(node.data_dir)
     positions, wrapped = record_positions(node.data_dir, node.peer.checkpoints, node.peer.store)
     if org is not None:
@@ -51,7 +58,10 @@ def network_router(node: EmbeddedNode) -> APIRouter:
     @router.post(
         "/network/endorse",
         summary="Endorse as this organisation's peer",
-        responses={200: {"model": TransactionBody, "description": "Endorsed by this peer"}},
+        responses={
+            200: {"model": TransactionBody, "description": "Endorsed by this peer"},
+            **PROBLEM_RESPONSES,
+        },
     )
     async def endorse(
         request: Request,
@@ -100,7 +110,7 @@ def network_router(node: EmbeddedNode) -> APIRouter:
         summary="This peer's signed checkpoint at a height",
         response_class=PlainTextResponse,
     )
-    def checkpoint(height: int) -> PlainTextResponse:
+    def checkpoint(height: Annotated[int, Path(ge=0, le=MAX_INTEGER)]) -> PlainTextResponse:
         """The C2SP signed note this peer wrote at ``height`` (404 if none)."""
         consortium_org()
         note = own_note(node.data_dir, height) if height > 0 else None
@@ -117,7 +127,14 @@ def network_router(node: EmbeddedNode) -> APIRouter:
     @router.get(
         "/snapshot",
         summary="A snapshot to join from",
-        responses={200: {"content": {MEDIA_TYPE: {}}, "description": "NDJSON snapshot"}},
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "content": {MEDIA_TYPE: {"schema": {"type": "string"}}},
+                "description": "NDJSON snapshot",
+            },
+            **problem_responses(503),
+        },
     )
     async def snapshot() -> StreamingResponse:
         """The ledger up to this peer's latest checkpoint height H that a majority of

@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from healthledger.ledger.transaction import IDENTITY_RE, NAME_RE, NONCE_RE
 
 _STRICT = ConfigDict(strict=True, extra="forbid")
+MAX_INTEGER = 2**63 - 1
+"""The largest height, size or index a request may name: SQLite's largest integer (a
+larger one is answered 422, not passed to the store)."""
 _B64 = r"^[A-Za-z0-9+/]*={0,2}$"
 
 
@@ -211,35 +214,68 @@ class StatusOut(BaseModel):
     custody_notice: str | None
 
 
-class ProblemOut(BaseModel):
-    """RFC 9457 problem details."""
+class FieldProblem(BaseModel):
+    """One field of a request and what is wrong with it."""
 
-    type: str
+    field: str = Field(description="Where: a dotted path or a JSON pointer.")
+    message: str
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details: the body of every error response (``application/problem+json``).
+
+    Extension members beside the standard ones: ``errors`` (422: each field),
+    ``tx_id`` and ``receipt`` (a transaction that committed: where; or, with a commit
+    timeout, where to fetch the receipt later), ``refused`` and ``result``
+    (``refused-recorded``: each refused part with its ``reason``, and the contract's
+    whole answer), ``verified``, ``reason``, ``kind`` and ``details`` (a proof that
+    does not verify), ``code`` (a validation code), ``error_id`` (500: the log entry).
+    """
+
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str = Field(
+        description="URI of the problem type, documented at that address; ``about:blank`` "
+        "for a bare HTTP status."
+    )
     title: str
     status: int
     detail: str
-    instance: str
-    errors: list[dict[str, str]] | None = None
+    instance: str = Field(description="The path of the request.")
+    errors: list[FieldProblem] | None = None
+    tx_id: str | None = None
+    refused: list[dict[str, Any]] | None = None
 
 
+PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
 PROBLEM_CONTENT: dict[str, Any] = {
-    "application/problem+json": {"schema": ProblemOut.model_json_schema()}
+    "application/problem+json": {"schema": {"$ref": PROBLEM_SCHEMA_REF}}
 }
-"""How an error response body is documented."""
+"""How an error response body is documented (``api.openapi`` adds the schema)."""
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"content": PROBLEM_CONTENT, "description": description}
-    for code, description in (
-        (400, "Malformed JSON or request"),
-        (401, "Missing or non-verifying signature"),
-        (403, "Identity unknown, revoked or refused"),
-        (404, "Not found"),
-        (409, "Duplicate, conflict or refused by the contract"),
-        (413, "Request body too large"),
-        (422, "Invalid request, arguments or unsatisfiable endorsement policy"),
-        (500, "Contract failure or internal error"),
-        (503, "Node unavailable"),
-        (504, "Commit timeout"),
-    )
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Malformed JSON or request",
+    401: "Missing or non-verifying signature",
+    403: "Identity unknown, revoked or refused",
+    404: "Not found",
+    409: "Duplicate, conflict, refused by the contract (``rejected``), or committed with a "
+    "part the contract refused and recorded as evidence (``refused-recorded``)",
+    413: "Request body too large",
+    422: "Invalid request, arguments or unsatisfiable endorsement policy",
+    500: "Contract failure or internal error",
+    503: "Node unavailable, or a consortium peer that stopped serving its chain",
+    504: "Commit timeout",
 }
+"""What each error status means, as the OpenAPI document says it."""
+
+
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` entries of these error statuses, as problem details."""
+    return {
+        code: {"content": PROBLEM_CONTENT, "description": ERROR_DESCRIPTIONS[code]}
+        for code in codes
+    }
+
+
+PROBLEM_RESPONSES = problem_responses(400, 401, 403, 404, 409, 413, 422, 500, 503, 504)
 """The error responses every write route documents."""

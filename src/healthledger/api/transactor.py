@@ -17,6 +17,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from healthledger.api.problems import ApiError, problem
+from healthledger.contracts.refusal import settle
 from healthledger.ledger.transaction import SignedProposal, Transaction, ValidationCode
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.gateway import consortium_gateway
@@ -163,9 +164,12 @@ class Transactor:
         return receipt
 
     async def submit(self, tx: Transaction, *, timeout: float) -> Receipt:
-        """Check, order and await a client-assembled transaction."""
+        """Check, order and await a client-assembled transaction; a committed one whose
+        result reports a refused part raises :class:`RefusedInPart`."""
         future = await run_in_threadpool(self.checked_submit, tx)
-        return await self.committed(future, tx.tx_id, timeout)
+        receipt = await self.committed(future, tx.tx_id, timeout)
+        settle(tx.tx_id, receipt.to_json(), tx.response.result)
+        return receipt
 
     async def submit_nowait(self, tx: Transaction) -> None:
         """Check and order a transaction without waiting for its commit."""
@@ -178,11 +182,13 @@ class Transactor:
         timeout: float,
         transient: Mapping[str, Any] | None = None,
     ) -> tuple[Receipt, Any]:
-        """Endorse, order and await a proposal; the receipt and the function's result."""
+        """Endorse, order and await a proposal; the receipt and the function's result.
+        A committed transaction whose result reports a part its contract refused (and
+        recorded as evidence) raises :class:`RefusedInPart`: never a bare success."""
         tx = await run_in_threadpool(self.endorse, signed, transient)
         future = await run_in_threadpool(self.peer.submit, tx)
         receipt = await self.committed(future, tx.tx_id, timeout)
-        return receipt, tx.response.result
+        return receipt, settle(tx.tx_id, receipt.to_json(), tx.response.result)
 
     async def query(self, signed: SignedProposal) -> Any:
         """Run a query function as the proposal's creator."""

@@ -5,7 +5,9 @@ A proof (the ``healthledger proof`` output: ``leafIdx``, ``treeSize``, ``root``,
 must lead to the proof's own root (RFC 9162 section 2.1.3.2), and that root must be
 this ledger's log root at that size, checked against the log root in the head
 block's header, through a consistency proof (section 2.1.4.2) if the proof is for
-an older, smaller log. A verdict never raises: it says verified or not, and why.
+an older, smaller log. A verdict never raises: it says verified or not, and why, and
+whether what was submitted was well formed at all (``well_formed``: the API answers a
+malformed submission and one that does not verify with different problems).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class Verdict:
     reason: str
     kind: Kind
     details: dict[str, Any] = field(default_factory=dict)
+    well_formed: bool = True
+    """False when the submission is not a transaction id, proof or receipt, or a field
+    of it is malformed; True when it could be checked (verified or not)."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form."""
@@ -52,6 +57,10 @@ class _Refusal(Exception):
     """Internal: the submission is not verified, for the reason given."""
 
 
+class _Malformed(_Refusal):
+    """Internal: the submission cannot even be checked: a field of it is malformed."""
+
+
 def _hash(obj: dict[str, Any], name: str) -> bytes:
     return _hash_value(obj.get(name), name)
 
@@ -60,16 +69,16 @@ def _hash_value(value: object, name: str) -> bytes:
     try:
         raw = decode_b64(value, what=name)
     except CryptoError as exc:
-        raise _Refusal(f"malformed proof: {exc}") from exc
+        raise _Malformed(f"malformed proof: {exc}") from exc
     if len(raw) != 32:
-        raise _Refusal(f"malformed proof: {name} is {len(raw)} bytes, not a 32-byte SHA-256")
+        raise _Malformed(f"malformed proof: {name} is {len(raw)} bytes, not a 32-byte SHA-256")
     return raw
 
 
 def _int(obj: dict[str, Any], name: str) -> int:
     value = obj.get(name)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise _Refusal(f"malformed: {name} must be a non-negative integer")
+        raise _Malformed(f"malformed: {name} must be a non-negative integer")
     return value
 
 
@@ -88,7 +97,11 @@ class Verifier:
             value = json.loads(text)
         except ValueError:
             return Verdict(
-                False, "not a transaction id (64 hex characters) nor JSON", "unknown", {}
+                False,
+                "not a transaction id (64 hex characters) nor JSON",
+                "unknown",
+                {},
+                well_formed=False,
             )
         return self.check(value)
 
@@ -97,7 +110,14 @@ class Verifier:
         if isinstance(value, str) and TX_ID_RE.match(value):
             return self.check_tx_id(value)
         if not isinstance(value, dict):
-            return Verdict(False, "expected a JSON object: a proof or a receipt", "unknown", {})
+            return Verdict(
+                False,
+                "expected a transaction id (64 hex characters) or a JSON object: a proof "
+                "or a receipt",
+                "unknown",
+                {},
+                well_formed=False,
+            )
         if "leafIdx" in value:
             return self._guard("proof", lambda: self._proof(value))
         if "tx_id" in value:
@@ -107,6 +127,7 @@ class Verifier:
             "not a proof (leafIdx, treeSize, root, leafHash, proof) nor a receipt (tx_id, ...)",
             "unknown",
             {},
+            well_formed=False,
         )
 
     def check_tx_id(self, tx_id: str) -> Verdict:
@@ -118,7 +139,7 @@ class Verifier:
         try:
             reason, details = run()
         except _Refusal as exc:
-            return Verdict(False, str(exc), kind, {})
+            return Verdict(False, str(exc), kind, {}, well_formed=not isinstance(exc, _Malformed))
         return Verdict(True, reason, kind, details)
 
     # --- the three kinds ------------------------------------------------------------
@@ -133,7 +154,7 @@ class Verifier:
     def _receipt(self, receipt: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         tx_id = receipt.get("tx_id")
         if not isinstance(tx_id, str) or not TX_ID_RE.match(tx_id):
-            raise _Refusal("malformed receipt: tx_id must be 64 hex characters")
+            raise _Malformed("malformed receipt: tx_id must be 64 hex characters")
         location = self.peer.store.tx_location(tx_id)
         if location is None:
             raise _Refusal(f"no transaction {tx_id} is committed on this ledger")
@@ -152,7 +173,7 @@ class Verifier:
         root, leaf = _hash(obj, "root"), _hash(obj, "leafHash")
         path = obj.get("proof")
         if not isinstance(path, list):
-            raise _Refusal("malformed proof: proof must be a list of base64 hashes")
+            raise _Malformed("malformed proof: proof must be a list of base64 hashes")
         hashes = [_hash_value(p, f"proof[{i}]") for i, p in enumerate(path)]
         try:
             verify_inclusion(

@@ -211,3 +211,58 @@ def test_sensor_excursion_quarantines_through_the_api(client: TestClient) -> Non
     answer = verify(client, URI).json()
     assert answer["status"] == "quarantined"
     assert answer["trail"][-1]["temperature_range_dc"] == [55, 122]
+
+
+def test_a_pack_dispensed_twice_is_a_refusal_on_the_ledger_never_a_200(
+    client: TestClient, supply: EmbeddedNode
+) -> None:
+    for who, step in ((MAKER_OPS, COMMISSION), (MAKER_OPS, SHIP), (PHARMACY, RECEIVE)):
+        assert post(client, who, document(step)).status_code == 200
+    assert post(client, PHARMACY, document(DISPENSE)).status_code == 200
+    again = dict(DISPENSE, eventTime="2026-01-05T11:00:00.000+08:00")
+    response = post(client, PHARMACY, document(again))
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "/api/v1/problems/refused-recorded"
+    assert problem["instance"] == "/api/v1/supply/capture"
+    [refused] = problem["refused"]
+    assert refused["accepted"] is False and "already dispensed" in refused["reason"]
+    assert "already dispensed" in problem["detail"]
+    # The refusal is evidence on the ledger: committed, anchored as refused, alerted.
+    receipt = problem["receipt"]
+    assert receipt["valid"] and receipt["tx_id"] == problem["tx_id"]
+    assert response.headers["location"] == f"/api/v1/transactions/{problem['tx_id']}/receipt"
+    assert client.get(response.headers["location"]).json()["height"] == receipt["height"]
+    anchor = supply.query(REGULATOR, "supply", "anchor", {"event_hash": refused["event_hash"]})
+    assert anchor["accepted"] is False and anchor["tx_id"] == problem["tx_id"]
+    alerts = supply.query(REGULATOR, "supply", "alerts", {})
+    assert [a["kind"] for a in alerts if a["event_hash"] == refused["event_hash"]] == [
+        "dispensed_twice"
+    ]
+    assert problem["result"]["anchored"] == [refused["event_hash"]]
+
+
+def test_a_refused_part_through_the_generic_invoke_is_a_409_too(
+    client: TestClient, supply: EmbeddedNode
+) -> None:
+    never_made = f"01/{GTIN}/21/NEVER-MADE"
+    response = client.post(
+        "/api/v1/demo/invoke",
+        json={
+            "identity": PHARMACY,
+            "contract": "supply",
+            "function": "administer",
+            "args": {
+                "event_hash": "ni:///sha-256;" + "ab" * 32 + "?ver=CBV2.0",
+                "unit": never_made,
+                "person": "P0123456789abcdef",
+                "site": PHARMACY_GLN,
+            },
+        },
+    )
+    assert response.status_code == 409, response.text
+    problem = response.json()
+    assert problem["type"] == "/api/v1/problems/refused-recorded"
+    assert "never commissioned" in problem["refused"][0]["reason"]
+    assert supply.peer.store.tx_location(problem["tx_id"]) is not None

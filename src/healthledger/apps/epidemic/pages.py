@@ -57,20 +57,62 @@ NO_RELEASE = (
     "no public release is recorded on chain yet: a CDC's node publishes one a day, and "
     "a node that cannot record one never serves noise of its own"
 )
+_TITLES = {
+    "no-release": "No public release yet",
+    "access-denied": "Access denied",
+    "not-found": "Not found",
+}
 
 
-def _no_release() -> JSONResponse:
-    """RFC 9457 problem details: nothing to serve yet."""
+def _problem(request: Request, status: int, slug: str, detail: str) -> JSONResponse:
+    """RFC 9457 problem details of a download (the platform documents each type under
+    ``/api/v1/problems/``): a download never answers with a page or a bare message."""
     return JSONResponse(
         {
-            "type": "/api/v1/problems/no-release",
-            "title": "No public release yet",
-            "status": 404,
-            "detail": NO_RELEASE,
+            "type": f"/api/v1/problems/{slug}",
+            "title": _TITLES[slug],
+            "status": status,
+            "detail": detail,
+            "instance": request.url.path,
         },
-        status_code=404,
+        status_code=status,
         media_type="application/problem+json",
     )
+
+
+def _no_release(request: Request) -> JSONResponse:
+    """Nothing to serve yet."""
+    return _problem(request, 404, "no-release", NO_RELEASE)
+
+
+def _aggregates_only(request: Request) -> JSONResponse:
+    """The viewer's organisation sees public aggregates only."""
+    return _problem(
+        request,
+        403,
+        "access-denied",
+        "your organisation neither reports nor reviews cases: public aggregates only",
+    )
+
+
+# How the downloads are documented in the OpenAPI document (the pages are not in it).
+# The API documents every error body as problem details, and 500 and 503 everywhere.
+_Responses = dict[int | str, dict[str, Any]]
+_LOGIN: _Responses = {303: {"description": "Not logged in: to the login page (``Location``)"}}
+_SCOPED: _Responses = {
+    **_LOGIN,
+    403: {"description": "The organisation sees public aggregates only"},
+}
+_NO_RELEASE: _Responses = {404: {"description": "No public release is recorded on chain yet"}}
+
+
+def _download(media_type: str, schema: dict[str, Any]) -> _Responses:
+    return {200: {"description": "The download", "content": {media_type: {"schema": schema}}}}
+
+
+_CSV = _download("text/csv", {"type": "string"})
+_PNG = _download("image/png", {"type": "string", "format": "binary"})
+_JSON = _download("application/json", {"type": "object"})
 
 
 def build_pages(node: EmbeddedNode, kit: PageKit) -> APIRouter:
@@ -117,7 +159,7 @@ def build_pages(node: EmbeddedNode, kit: PageKit) -> APIRouter:
             },
         }
 
-    @router.get("", response_class=HTMLResponse)
+    @router.get("", response_class=HTMLResponse, include_in_schema=False)
     def dashboard_page(request: Request, disease: str = "", region: str = "") -> HTMLResponse:
         """The monitoring dashboard, limited to the viewer's scope; updates live."""
         scope = scoped(request)
@@ -127,7 +169,7 @@ def build_pages(node: EmbeddedNode, kit: PageKit) -> APIRouter:
             request, "epidemic/dashboard.html", **context(scope, disease[:32], region[:6])
         )
 
-    @router.get("/panel", response_class=HTMLResponse)
+    @router.get("/panel", response_class=HTMLResponse, include_in_schema=False)
     def panel(request: Request, disease: str = "", region: str = "") -> HTMLResponse:
         """The dashboard's figures as an HTML fragment (what the live page swaps in)."""
         scope = scoped(request)
@@ -137,24 +179,31 @@ def build_pages(node: EmbeddedNode, kit: PageKit) -> APIRouter:
             request, "epidemic/panel.html", **context(scope, disease[:32], region[:6])
         )
 
-    @router.get("/figures.json")
+    @router.get("/figures.json", responses=_SCOPED)
     def figures_json(request: Request, disease: str = "", region: str = "") -> JSONResponse:
         """The dashboard's numbers as JSON (the same the page draws)."""
         scope = scoped(request)
         if scope is None:
-            return JSONResponse({"detail": "aggregates only"}, status_code=403)
+            return _aggregates_only(request)
         return JSONResponse(
             dashboard.figures(scope, disease=disease[:32] or None, region=region[:6] or None)
         )
 
-    @router.get("/figures/{name}.png")
+    @router.get(
+        "/figures/{name}.png",
+        response_class=Response,
+        responses={**_PNG, **_SCOPED, 404: {"description": "No such figure"}},
+    )
     def figure_png(request: Request, name: str, disease: str = "", region: str = "") -> Response:
         """One dashboard figure (curve, rt, positivity, map) as a PNG image, drawn from
         the numbers the page shows, in the viewer's scope."""
         scope = scoped(request)
         draw = png.FIGURES.get(name)
-        if scope is None or draw is None:
-            return JSONResponse({"detail": "not available"}, status_code=403 if draw else 404)
+        if draw is None:
+            known = ", ".join(sorted(png.FIGURES))
+            return _problem(request, 404, "not-found", f"no figure {name!r}: one of {known}")
+        if scope is None:
+            return _aggregates_only(request)
         figures = dashboard.figures(scope, disease=disease[:32] or None, region=region[:6] or None)
         stamp = f"{figures['disease'] or 'none'}-{iso(figures['today'])}"
         return Response(
@@ -163,16 +212,16 @@ def build_pages(node: EmbeddedNode, kit: PageKit) -> APIRouter:
             headers={"Content-Disposition": f'attachment; filename="epidemic-{name}-{stamp}.png"'},
         )
 
-    @router.get("/coverage.csv")
+    @router.get("/coverage.csv", response_class=Response, responses={**_CSV, **_SCOPED})
     def coverage_csv(request: Request, disease: str = "") -> Response:
         """Vaccination coverage per city in the viewer's scope, with population sources."""
         scope = scoped(request)
         if scope is None:
-            return JSONResponse({"detail": "aggregates only"}, status_code=403)
+            return _aggregates_only(request)
         figures = dashboard.figures(scope, disease=disease[:32] or None)
         return _csv(figures["coverage"], COVERAGE_COLUMNS, "epidemic-coverage.csv")
 
-    @router.get("/public", response_class=HTMLResponse)
+    @router.get("/public", response_class=HTMLResponse, include_in_schema=False)
     def public_page(request: Request) -> HTMLResponse:
         """Public: today's differentially private case counts per city and disease, and
         the privacy budget spent by every release so far."""
@@ -185,12 +234,12 @@ def build_pages(node: EmbeddedNode, kit: PageKit) -> APIRouter:
             spent=releases.spent(),
         )
 
-    @router.get("/public.json")
-    def public_json() -> JSONResponse:
+    @router.get("/public.json", responses=_NO_RELEASE)
+    def public_json(request: Request) -> JSONResponse:
         """Public: today's release as JSON, with the total ε spent so far."""
         today = release()  # made and recorded first (if this node publishes): it is counted
         if today is None:
-            return _no_release()
+            return _no_release(request)
         spent = releases.spent()
         return JSONResponse(
             {
@@ -200,34 +249,47 @@ def build_pages(node: EmbeddedNode, kit: PageKit) -> APIRouter:
             }
         )
 
-    @router.get("/public.csv")
-    def public_csv() -> Response:
+    @router.get("/public.csv", response_class=Response, responses={**_CSV, **_NO_RELEASE})
+    def public_csv(request: Request) -> Response:
         """Public: today's release as CSV (suppressed counts empty)."""
         today = release()
         if today is None:
-            return _no_release()
+            return _no_release(request)
         rows = [{**r, "epsilon": today.epsilon, "date": iso(today.day)} for r in today.rows]
         columns = ("date", "region", "name", "disease", "count", "epsilon")
         return _csv(rows, columns, f"epidemic-public-{iso(today.day)}.csv")
 
-    @router.get("/aggregates.{fmt}")
+    @router.get(
+        "/aggregates.{fmt}",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The counts (``fmt`` csv or json)",
+                "content": {**_CSV[200]["content"], **_JSON[200]["content"]},
+            },
+            **_SCOPED,
+            404: {"description": "No such format"},
+        },
+    )
     def aggregates(request: Request, fmt: str) -> Response:
         """Exact counts by region, disease and onset date in the viewer's scope."""
         scope = scoped(request)
-        if scope is None or fmt not in ("csv", "json"):
-            return JSONResponse({"detail": "not available"}, status_code=403)
+        if fmt not in ("csv", "json"):
+            return _problem(request, 404, "not-found", f"no format {fmt!r}: csv or json")
+        if scope is None:
+            return _aggregates_only(request)
         rows = dashboard.aggregates(scope)
         if fmt == "json":
             return JSONResponse({"scope": scope.label, "rows": rows})
         return _csv(rows, ("disease", "region", "onset", "count"), "epidemic-aggregates.csv")
 
-    @router.get("/linelist.csv")
+    @router.get("/linelist.csv", response_class=Response, responses={**_CSV, **_SCOPED})
     def line_list(request: Request) -> Response:
         """The line list of the cases the viewer may see (pseudonymous: no personal data,
         no patient id), for reporting and reviewing institutions only."""
         scope = scoped(request)
         if scope is None:
-            return JSONResponse({"detail": "aggregates only"}, status_code=403)
+            return _aggregates_only(request)
         return _csv(dashboard.line_list(scope), LINE_LIST_COLUMNS, "epidemic-line-list.csv")
 
     return router

@@ -30,8 +30,9 @@ _FORM_OVERHEAD = 64 * 1024
 
 def build_pages(node: EmbeddedNode, kit: PageKit) -> APIRouter:
     """The supply pages: unit and lot trace, recalls, alerts (logged in) and the public
-    pack verification page (by URI or by photo)."""
-    router = APIRouter()
+    pack verification page (by URI or by photo). Pages are for people: none is in the
+    OpenAPI document (the same answers are JSON under ``/api/v1/supply``)."""
+    router = APIRouter(include_in_schema=False)
     ledger = PublicLedger(node)
 
     @router.get("", response_class=HTMLResponse)

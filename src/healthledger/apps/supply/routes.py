@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -28,7 +28,54 @@ from healthledger.apps.supply.queries import (
 from healthledger.apps.supply.service import CaptureConfig, CaptureService
 from healthledger.apps.supply.verification import PublicLedger, verify_pack
 from healthledger.contracts.errors import AccessDenied, InvalidArguments
+from healthledger.contracts.refusal import settle
+from healthledger.ledger.transaction import IDENTITY_RE
 from healthledger.node.embedded import EmbeddedNode
+
+# Statuses beyond those every operation documents (the API documents each error's body
+# as problem details, 500 and 503 on every operation, 422 on one that takes input).
+_REFUSALS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "No key is held for the identity, or its role may not do this"},
+    409: {
+        "description": "Refused by the contract (nothing stored: ``rejected``), or "
+        "committed with events refused and recorded as evidence with an alert "
+        "(``refused-recorded``: ``tx_id``, ``receipt`` and each event's ``reason`` in "
+        "``refused``)"
+    },
+    504: {"description": "Submitted, but not committed in time"},
+}
+_DENIED: dict[int | str, dict[str, Any]] = {403: _REFUSALS[403]}
+_JSON_LD: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "An EPCISQueryDocument",
+        "content": {"application/ld+json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+def _image(media_type: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "description": "The QR code",
+            "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+
+
+_PHOTO_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["photo"],
+                    "properties": {"photo": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
 
 
 class CaptureBody(BaseModel):
@@ -36,7 +83,7 @@ class CaptureBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    identity: str
+    identity: str = Field(pattern=IDENTITY_RE.pattern, description="Demo identity ``org/name``.")
     document: dict[str, Any]
 
 
@@ -49,7 +96,7 @@ class RebuildBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    identity: str
+    identity: str = Field(pattern=IDENTITY_RE.pattern, description="Demo identity ``org/name``.")
 
 
 def build_router(node: EmbeddedNode, *, config: CaptureConfig | None = None) -> APIRouter:
@@ -59,18 +106,26 @@ def build_router(node: EmbeddedNode, *, config: CaptureConfig | None = None) -> 
     service = CaptureService(node, config=config, events=events)
     ledger = PublicLedger(node)
 
-    @router.post("/capture", summary="Capture an EPCIS 2.0 document (demo custody)")
+    @router.post(
+        "/capture", summary="Capture an EPCIS 2.0 document (demo custody)", responses=_REFUSALS
+    )
     def capture(body: CaptureBody) -> dict[str, Any]:
         """Validate the document against the EPCIS 2.0 schema, then anchor every event in
         one transaction, all or nothing. Demo custody: the server signs as ``identity``
-        with the key it holds for it; a real client signs its own proposal."""
+        with the key it holds for it; a real client signs its own proposal.
+
+        An event that signals counterfeiting or diversion (a pack dispensed twice, an
+        unknown serial, a recalled or quarantined pack dispensed) is anchored as
+        refused with its reason and an alert: the answer is then 409
+        ``refused-recorded``, never 200."""
         if node.keystore.get(body.identity) is None:
             raise AccessDenied(f"this node holds no key for {body.identity!r} (demo custody)")
-        return service.capture(body.identity, body.document)
+        return _settled(service.capture(body.identity, body.document))
 
     @router.post(
         "/capture/xml",
         summary="Capture an EPCIS 2.0 XML document (demo custody)",
+        responses=_REFUSALS,
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -79,12 +134,13 @@ def build_router(node: EmbeddedNode, *, config: CaptureConfig | None = None) -> 
         },
     )
     async def capture_xml(
-        request: Request, identity: Annotated[str, Query(max_length=256)]
+        request: Request, identity: Annotated[str, Query(pattern=IDENTITY_RE.pattern)]
     ) -> dict[str, Any]:
         """The body is an EPCIS 2.0 XML document (``application/xml`` or ``text/xml``):
         checked by structure, mapped to JSON-LD, validated against the EPCIS 2.0 JSON
-        Schema and captured as ``POST /capture`` does, all or nothing; each violation
-        is listed in the problem details."""
+        Schema and captured as ``POST /capture`` does, all or nothing (refused events
+        answered as 409 ``refused-recorded``); each violation is listed in the problem
+        details."""
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type not in ("application/xml", "text/xml"):
             raise InvalidArguments(
@@ -94,9 +150,13 @@ def build_router(node: EmbeddedNode, *, config: CaptureConfig | None = None) -> 
         if node.keystore.get(identity) is None:
             raise AccessDenied(f"this node holds no key for {identity!r} (demo custody)")
         data = await request.body()
-        return await run_in_threadpool(service.capture_xml, identity, data)
+        return _settled(await run_in_threadpool(service.capture_xml, identity, data))
 
-    @router.post("/events/rebuild", summary="Rebuild the event read model from the chain")
+    @router.post(
+        "/events/rebuild",
+        summary="Rebuild the event read model from the chain",
+        responses=_DENIED,
+    )
     def rebuild(body: RebuildBody) -> dict[str, int]:
         """Re-derive the off-chain event store from its documents and the chain's anchors:
         documents no anchor vouches for are dropped and the EPC index is rebuilt. Only an
@@ -131,7 +191,12 @@ def build_router(node: EmbeddedNode, *, config: CaptureConfig | None = None) -> 
         """Every unit of the lot with its custodian, location and status, and counts."""
         return lot_whereabouts(ledger, gtin, lot)
 
-    @router.get("/events", summary="EPCIS 2.0 event query (subset), as EPCISQueryDocument")
+    @router.get(
+        "/events",
+        summary="EPCIS 2.0 event query (subset), as EPCISQueryDocument",
+        response_class=Response,
+        responses=_JSON_LD,
+    )
     def query_events(
         match_epc: Annotated[str | None, Query(alias="MATCH_epc", max_length=512)] = None,
         eq_biz_step: Annotated[str | None, Query(alias="EQ_bizStep", max_length=256)] = None,
@@ -167,7 +232,11 @@ def build_router(node: EmbeddedNode, *, config: CaptureConfig | None = None) -> 
         and the inclusion proof of the unit's latest event. Needs no identity."""
         return verify_pack(node, uri)
 
-    @router.post("/verify/photo", summary="Verify a pack from a photo of its QR code (public)")
+    @router.post(
+        "/verify/photo",
+        summary="Verify a pack from a photo of its QR code (public)",
+        openapi_extra=_PHOTO_BODY,
+    )
     async def verify_photo(request: Request) -> dict[str, Any]:
         """Multipart field ``photo``: the QR is decoded here, then answered as ``GET
         /verify``. An unreadable photo is a 422 problem saying why."""
@@ -181,17 +250,34 @@ def build_router(node: EmbeddedNode, *, config: CaptureConfig | None = None) -> 
             data = await photo.read(MAX_PHOTO_BYTES + 1)
         return verify_pack(node, qr_text(data))
 
-    @router.get("/qr.svg", summary="A pack's QR code (SVG)")
+    @router.get(
+        "/qr.svg",
+        summary="A pack's QR code (SVG)",
+        response_class=Response,
+        responses=_image("image/svg+xml"),
+    )
     def qr_as_svg(gtin: str, lot: str, serial: str, expiry: str) -> Response:
         """The Digital Link QR code of a pack, as SVG."""
         return Response(qr_svg(_pack(gtin, lot, serial, expiry)), media_type="image/svg+xml")
 
-    @router.get("/qr.png", summary="A pack's QR code (PNG)")
+    @router.get(
+        "/qr.png",
+        summary="A pack's QR code (PNG)",
+        response_class=Response,
+        responses=_image("image/png"),
+    )
     def qr_as_png(gtin: str, lot: str, serial: str, expiry: str) -> Response:
         """The Digital Link QR code of a pack, as PNG."""
         return Response(qr_png(_pack(gtin, lot, serial, expiry)), media_type="image/png")
 
     return router
+
+
+def _settled(captured: dict[str, Any]) -> dict[str, Any]:
+    """The capture's answer, or ``RefusedInPart`` (409 ``refused-recorded``) if the
+    contract refused an event and recorded it as evidence."""
+    settle(captured["tx_id"], captured["receipt"], captured["result"])
+    return captured
 
 
 def _time(name: str, raw: str | None) -> int | None:

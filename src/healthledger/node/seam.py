@@ -1,0 +1,270 @@
+"""The application seam: the node as one application sees it (ARCHITECTURE.md section 6).
+
+An application receives one :class:`AppNode` from the platform and nothing else of
+``node``. Through it, and only through it, the application
+
+* reads committed state of its own namespaces (its contracts' names): one key, every
+  key under a prefix, a key's history; and the consortium's organisation records;
+* invokes and queries its contracts as a named identity whose key this node holds,
+  signed inside the platform (the application never sees a private key);
+* follows a resumable feed of committed events from any point;
+* reads its organisation's vault for its own private data;
+* keeps its read models in a folder of its own;
+* has the inclusion proof of any committed transaction and the node's clock.
+
+Another application's data is reached only through that application's contract
+queries (``query(..., contract=...)``) or its events, never through its state.
+Background workers are declared by the application and started, supervised and
+stopped by the platform (:mod:`healthledger.node.workers`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from healthledger.contracts.context import MEMBERSHIP_NAMESPACE
+from healthledger.contracts.errors import ContractError
+from healthledger.ledger.transaction import Transaction, ValidationCode
+from healthledger.node.chain_reads import Receipt
+from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.errors import NodeError
+from healthledger.node.events import LedgerEvent
+
+APPS_FOLDER = "apps"
+"""Folder of the data folder under which each application has its own."""
+
+
+class OutsideNamespace(NodeError):
+    """An application asked for state outside its own namespaces."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """One contract call of a batch (``AppNode.invoke_many``)."""
+
+    identity: str
+    function: str
+    args: dict[str, Any]
+    transient: Mapping[str, Any] | None = None
+    contract: str | None = None
+    """The application's own contract when None."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one call of a batch: its receipt and result, or its error."""
+
+    receipt: Receipt | None
+    result: Any
+    error: Exception | None
+
+    @property
+    def valid(self) -> bool:
+        """The call committed valid."""
+        return self.receipt is not None and self.receipt.code is ValidationCode.VALID
+
+
+@dataclass(frozen=True)
+class StateEntry:
+    """One committed change of a key: the transaction, block height and time of it."""
+
+    tx_id: str
+    height: int
+    timestamp: int
+    value: Any
+    deleted: bool
+
+
+class AppNode:
+    """The node as application ``name`` sees it: its namespaces, its identities'
+    signatures, the event feed, its organisation's vault and its own folder."""
+
+    def __init__(self, node: EmbeddedNode, *, name: str, namespaces: Sequence[str]) -> None:
+        if not namespaces:
+            raise ValueError(f"application {name} declares no namespace")
+        self._node = node
+        self.name = name
+        """The application's name (its URL prefix and folder name)."""
+        self.namespaces = tuple(namespaces)
+        """The state namespaces the application reads: its contracts' names."""
+        self.folder = node.data_dir / APPS_FOLDER / name
+        """Where the application keeps its read models (made on first use)."""
+
+    # --- time and identities -------------------------------------------------------
+
+    def clock(self) -> int:
+        """The node's clock, Unix milliseconds."""
+        return self._node.clock()
+
+    @property
+    def data_dir(self) -> Path:
+        """The node's data folder (for messages naming it; write only in ``folder``)."""
+        return self._node.data_dir
+
+    @property
+    def mode(self) -> str:
+        """``embedded`` (the node holds every organisation's keys) or ``consortium``."""
+        return self._node.mode
+
+    def identities(self, *, role: str | None = None, org: str | None = None) -> list[str]:
+        """Identities (``org/name``) whose keys this node holds, by ``role`` and ``org``."""
+        return [
+            entry.id
+            for entry in self._node.keystore.entries()
+            if (role is None or entry.cert.role == role) and (org is None or entry.cert.org == org)
+        ]
+
+    def holds(self, identity: str) -> bool:
+        """True if this node holds ``identity``'s key (and so may sign as it)."""
+        return self._node.keystore.get(identity) is not None
+
+    def organisations(self) -> list[dict[str, Any]]:
+        """The consortium's member records (id, name, kind, attributes, GS1 prefixes)."""
+        return [
+            found.value
+            for _, found in self._node.peer.store.range_state(
+                MEMBERSHIP_NAMESPACE, "org/", "org0", 100_000
+            )
+        ]
+
+    def organisation(self, org: str) -> dict[str, Any] | None:
+        """Member ``org``'s record, or None."""
+        found = self._node.peer.store.get_state(MEMBERSHIP_NAMESPACE, f"org/{org}")
+        return None if found is None else dict(found.value)
+
+    # --- state ---------------------------------------------------------------------
+
+    def _namespace(self, ns: str | None) -> str:
+        if ns is None:
+            return self.namespaces[0]
+        if ns not in self.namespaces:
+            raise OutsideNamespace(
+                f"application {self.name} reads {', '.join(self.namespaces)}, not {ns!r}: "
+                "use that application's queries or events"
+            )
+        return ns
+
+    def height(self) -> int:
+        """Number of committed blocks."""
+        return self._node.peer.store.height()
+
+    def get(self, key: str, *, ns: str | None = None) -> Any | None:
+        """The committed value of ``key`` (in the first namespace unless ``ns``), or None."""
+        found = self._node.peer.store.get_state(self._namespace(ns), key)
+        return None if found is None else found.value
+
+    def range(
+        self, prefix: str, *, ns: str | None = None, limit: int = 10_000_000
+    ) -> Iterator[tuple[str, Any]]:
+        """Committed ``(key, value)`` pairs of every key starting with ``prefix``, in key
+        order, at most ``limit``."""
+        # Keys are ASCII without control characters: "\x7f" sorts after every one of them.
+        store = self._node.peer.store
+        for key, found in store.range_state(self._namespace(ns), prefix, prefix + "\x7f", limit):
+            yield key, found.value
+
+    def history(self, key: str, *, ns: str | None = None, limit: int = 100) -> list[StateEntry]:
+        """Committed changes of ``key``, newest first."""
+        return [
+            StateEntry(h.tx_id, h.version[0], h.timestamp, h.value, h.deleted)
+            for h in self._node.peer.store.key_history(self._namespace(ns), key, limit)
+        ]
+
+    # --- contracts -----------------------------------------------------------------
+
+    def _contract(self, contract: str | None) -> str:
+        return self.namespaces[0] if contract is None else contract
+
+    def invoke(
+        self,
+        identity: str,
+        function: str,
+        args: dict[str, Any],
+        *,
+        contract: str | None = None,
+        transient: Mapping[str, Any] | None = None,
+        timeout: float = 30.0,
+    ) -> tuple[Receipt, Any]:
+        """Sign as ``identity`` (its key must be on this node), endorse, order and wait
+        for the commit of ``function`` of ``contract`` (the application's own by
+        default); ``transient`` (private inputs) never goes on chain."""
+        return self._node.invoke(
+            identity,
+            self._contract(contract),
+            function,
+            args,
+            timeout=timeout,
+            transient=None if transient is None else dict(transient),
+        )
+
+    def query(
+        self, identity: str, function: str, args: dict[str, Any], *, contract: str | None = None
+    ) -> Any:
+        """Run query ``function`` of ``contract`` (the application's own by default) as
+        ``identity``."""
+        return self._node.query(identity, self._contract(contract), function, args)
+
+    def invoke_many(self, calls: Sequence[Call], *, timeout: float = 60.0) -> list[Outcome]:
+        """Endorse every call, order them together and wait for their commits: one
+        outcome per call, in order. A call its contract refuses, or that the orderer
+        does not take, has its error and leaves the others unaffected."""
+        endorsed: list[Transaction | Exception] = []
+        for call in calls:
+            salted = (
+                None
+                if call.transient is None
+                else self._node.keystore.with_salt(dict(call.transient))
+            )
+            proposal = self._node.propose(
+                call.identity,
+                self._contract(call.contract),
+                call.function,
+                call.args,
+                transient=salted,
+            )
+            try:
+                endorsed.append(self._node.peer.endorse(proposal, transient=salted))
+            except (ContractError, NodeError) as exc:
+                endorsed.append(exc)
+        ordered = [tx for tx in endorsed if isinstance(tx, Transaction)]
+        futures = iter(self._node.peer.submit_many(ordered) if ordered else [])
+        outcomes = []
+        for tx in endorsed:
+            if not isinstance(tx, Transaction):
+                outcomes.append(Outcome(None, None, tx))
+                continue
+            try:
+                receipt = next(futures).result(timeout=timeout)
+            except (ContractError, NodeError) as exc:
+                outcomes.append(Outcome(None, None, exc))
+                continue
+            outcomes.append(Outcome(receipt, tx.response.result, None))
+        return outcomes
+
+    # --- events, proofs, vault -----------------------------------------------------
+
+    def events(self, after: str | None = None, *, limit: int = 1000) -> list[LedgerEvent]:
+        """Committed contract events after event id ``after`` (None: from the first
+        block), oldest first; resume from the last one's ``id``."""
+        return self._node.peer.events.read(after, limit=limit)
+
+    def follow(self, after: str | None = None, *, poll_s: float = 1.0) -> Iterator[LedgerEvent]:
+        """Every committed event after ``after``, then each new one as it commits,
+        until the node stops."""
+        return self._node.peer.events.follow(after, poll_s=poll_s)
+
+    def wait_for_height(self, height: int, timeout: float) -> bool:
+        """Wait until block ``height`` is committed; False on timeout or stop."""
+        return self._node.peer.events.wait_for_height(height, timeout)
+
+    def inclusion_proof(self, tx_id: str) -> dict[str, Any]:
+        """The RFC 9162 inclusion proof of committed transaction ``tx_id``."""
+        return self._node.peer.inclusion_proof(tx_id)
+
+    def private(self, collection: str, key: str) -> Any | None:
+        """The committed private value of ``key`` in ``collection`` of this node's
+        organisations' vaults, or None (also where this node may not read it)."""
+        return self._node.peer.vaults.read(collection, key)

@@ -257,9 +257,15 @@ def test_figures_export_as_png_in_the_viewer_scope(console: TestClient, name: st
     assert "influenza" in image.info["Title"] and "region 44" in image.info["Description"]
     colours = {colour for _, colour in image.convert("RGB").getcolors(1_000_000) or []}
     assert colours - {(255, 255, 255), (0, 0, 0)}, "something is drawn besides text"
-    assert console.get("/epidemic/figures/nothing.png").status_code == 404
+    missing = console.get("/epidemic/figures/nothing.png")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["type"] == "/api/v1/problems/not-found"
+    assert missing.json()["instance"] == "/epidemic/figures/nothing.png"
     log_in(console, "gd-insurance/admin")
-    assert console.get(f"/epidemic/figures/{name}.png").status_code == 403
+    refused = console.get(f"/epidemic/figures/{name}.png")
+    assert refused.status_code == 403
+    assert refused.json()["type"] == "/api/v1/problems/access-denied"
 
 
 def test_coverage_exports_as_csv(console: TestClient) -> None:

@@ -139,9 +139,9 @@ Picked = dict[str, tuple[int, Any, str | None]]
 
 def _pick(data: dict[str, Any], kinds: tuple[str, ...], problems: list[dict[str, str]]) -> Picked:
     """The one resource of each of ``kinds`` in a validated Bundle (by type)."""
-    if _deeper_than(data, MAX_DEPTH):
-        message = f"objects and arrays nested deeper than {MAX_DEPTH} levels"
-        raise _problems([{"field": "bundle", "message": message}])
+    unreadable = _unreadable(data)
+    if unreadable is not None:
+        raise _problems([{"field": "bundle", "message": unreadable}])
     try:
         bundle = Bundle.model_validate(data)
     except pydantic.ValidationError as exc:
@@ -322,18 +322,32 @@ def from_immunization_bundle(data: dict[str, Any]) -> Submission:
     return Submission("record_vaccination", reading.args, {"patient": person})
 
 
-def _deeper_than(data: Any, limit: int) -> bool:
-    """Whether objects and arrays nest deeper than ``limit`` (counted without recursion)."""
+def _unreadable(data: Any) -> str | None:
+    """Why ``data`` cannot be validated as a Bundle at all, or None: objects and arrays
+    nested deeper than MAX_DEPTH, or text with a lone surrogate (JSON's \\ud800 escapes),
+    which fhir.resources fails to quote in its own error messages. Walked without recursion."""
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii() and not _is_unicode(value):
+                return "text holds a lone surrogate (a \\ud800-\\udfff escape): not Unicode"
+            continue
         if isinstance(value, dict):
-            value = list(value.values())
+            value = [*value, *value.values()]
         if isinstance(value, list):
-            if depth > limit:
-                return True
+            if depth > MAX_DEPTH:
+                return f"objects and arrays nested deeper than {MAX_DEPTH} levels"
             stack.extend((item, depth + 1) for item in value)
-    return False
+    return None
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _codes(concept: Any, system: str) -> list[str]:

@@ -8,9 +8,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from healthledger.api.problems import PROBLEM_MEDIA_TYPE, problem
+from healthledger.errors import HealthledgerError
 
 
-class BodyTooLarge(StarletteHTTPException):
+class BodyTooLarge(StarletteHTTPException, HealthledgerError):
     """Raised while reading a request body that exceeds the limit."""
 
     def __init__(self) -> None:

@@ -59,6 +59,7 @@ from healthledger.crypto.errors import (
     CryptoError,
     SignatureError,
 )
+from healthledger.errors import HealthledgerError
 from healthledger.ledger.errors import (
     InvalidTransaction,
     LedgerError,
@@ -352,7 +353,7 @@ def problem(
     return Problem(kind, kind.status, detail, tuple(errors), extensions or {}, headers or {})
 
 
-class ApiError(Exception):
+class ApiError(HealthledgerError):
     """An error the API layer raises itself, carrying the problem to report."""
 
     def __init__(self, problem: Problem) -> None:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from healthledger.crypto.errors import CryptoError
 from healthledger.crypto.keys import decode_b64
+from healthledger.errors import HealthledgerError
 from healthledger.ledger.block import BlockHeader
 from healthledger.ledger.errors import NotFound, ProofError
 from healthledger.ledger.merkle import verify_consistency, verify_inclusion
@@ -53,7 +54,7 @@ class Verdict:
         }
 
 
-class _Refusal(Exception):
+class _Refusal(HealthledgerError):
     """Internal: the submission is not verified, for the reason given."""
 
 

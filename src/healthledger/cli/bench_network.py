@@ -36,6 +36,7 @@ from healthledger.cli.bench_network_peer import (
     write_transactions,
 )
 from healthledger.cli.bench_network_peer import run as run_peer
+from healthledger.errors import HealthledgerError
 from healthledger.ledger.sqlite_store import SqliteStore
 from healthledger.ledger.store import LedgerStore
 from healthledger.ledger.transaction import Transaction, ValidationCode
@@ -51,7 +52,7 @@ BATCH_SUBMITTERS = 8
 """Threads submitting batches at once: ``BATCH_SUBMITTERS * BATCH`` in flight at most."""
 
 
-class BenchmarkFailed(Exception):
+class BenchmarkFailed(HealthledgerError):
     """A benchmark run did not commit every transaction on every peer in time."""
 
 

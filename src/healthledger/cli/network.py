@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from healthledger.cli.apps import installed_contracts
+from healthledger.errors import HealthledgerError
 from healthledger.ledger.errors import LedgerError
 from healthledger.ledger.sqlite_store import SqliteStore
 from healthledger.node.consortium import DEMO_ORGS
@@ -61,7 +62,7 @@ REBIND_ATTEMPTS = 3
 its self-chosen one, or again as it was when it ended without writing a line."""
 
 
-class NetworkError(Exception):
+class NetworkError(HealthledgerError):
     """The network cannot be brought up, inspected or stopped as asked."""
 
     def __init__(self, message: str, code: int = 1) -> None:

@@ -41,6 +41,7 @@ from healthledger.cli.network import (
 )
 from healthledger.crypto.canonical import canonical_json
 from healthledger.crypto.errors import CryptoError
+from healthledger.errors import HealthledgerError
 from healthledger.ledger.errors import LedgerError
 from healthledger.node.consortium_peer import GENESIS_FILE
 from healthledger.node.embedded import KEYSTORE_FILE, NODE_FILE, DataDirError
@@ -62,7 +63,7 @@ EXIT_FAILED = 1
 EXIT_UNUSABLE = 2
 
 
-class JoinError(Exception):
+class JoinError(HealthledgerError):
     """A failure to report as one line, with its exit code."""
 
     def __init__(self, message: str, code: int = EXIT_FAILED) -> None:

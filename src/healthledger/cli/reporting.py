@@ -25,6 +25,7 @@ from healthledger.cli.bench_network import BenchmarkFailed
 from healthledger.cli.network import NetworkError
 from healthledger.contracts.errors import ContractError
 from healthledger.crypto.errors import CryptoError
+from healthledger.errors import HealthledgerError
 from healthledger.ledger.errors import InvalidBlock, LedgerError, StorageError
 from healthledger.node.embedded import DataDirError
 from healthledger.node.errors import NodeError
@@ -36,7 +37,7 @@ EXIT_UNUSABLE = 2
 """The input is not usable: no such path, not a ledger, an unreadable file."""
 
 
-class CliError(Exception):
+class CliError(HealthledgerError):
     """A failure to report as one line, with the exit code to end with."""
 
     def __init__(self, message: str, code: int = EXIT_FAILED) -> None:

@@ -1,7 +1,9 @@
 """Errors of the contract framework."""
 
+from healthledger.errors import HealthledgerError
 
-class ContractError(Exception):
+
+class ContractError(HealthledgerError):
     """Base class: a contract refused or could not run a call."""
 
 

@@ -1,7 +1,9 @@
 """Errors raised by the crypto layer."""
 
+from healthledger.errors import HealthledgerError
 
-class CryptoError(Exception):
+
+class CryptoError(HealthledgerError):
     """Base class for every error of the crypto layer."""
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 
+from healthledger.errors import HealthledgerError
 
-class TlsSettingError(ValueError):
+
+class TlsSettingError(ValueError, HealthledgerError):
     """A half-given or unreadable TLS setting, said in one line."""
 
 

@@ -1,7 +1,9 @@
 """Errors raised by the ledger layer."""
 
+from healthledger.errors import HealthledgerError
 
-class LedgerError(Exception):
+
+class LedgerError(HealthledgerError):
     """Base class for every error of the ledger layer."""
 
 

@@ -25,6 +25,7 @@ from healthledger.contracts.rules import MembershipResolver
 from healthledger.contracts.runtime import ContractFailure
 from healthledger.crypto.errors import CryptoError, SignatureError
 from healthledger.crypto.keys import verify_signature
+from healthledger.errors import HealthledgerError
 from healthledger.ledger.errors import LedgerError
 from healthledger.ledger.state import StateView
 from healthledger.ledger.transaction import (
@@ -120,7 +121,7 @@ def refusal_from_problem(answer: httpx.Response, *, marked: bool = True) -> Cont
     return make(detail)
 
 
-class BadEndorsement(Exception):
+class BadEndorsement(HealthledgerError):
     """An answer to an endorsement request cannot be used (the reason is the message)."""
 
 

@@ -1,9 +1,10 @@
 """Errors a peer reports to its clients."""
 
+from healthledger.errors import HealthledgerError
 from healthledger.ledger.transaction import ValidationCode
 
 
-class NodeError(Exception):
+class NodeError(HealthledgerError):
     """Base class of the node layer's errors."""
 
 

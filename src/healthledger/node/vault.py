@@ -53,6 +53,7 @@ from healthledger.crypto.envelope import (
     wrap_key,
 )
 from healthledger.crypto.errors import DecryptionError
+from healthledger.errors import HealthledgerError
 from healthledger.ledger.transaction import PrivateWrite
 
 SCHEMA = """
@@ -98,7 +99,7 @@ def collection_org(collection: str) -> str:
     return collection.split("/", 1)[0]
 
 
-class DisclosureError(ValueError):
+class DisclosureError(ValueError, HealthledgerError):
     """A disclosed private value is malformed or does not match its commitment."""
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from healthledger.errors import HealthledgerError
+
 CLUSTER_NAME = "healthledger"
 """Cluster name of clusters configured before each got its own (kept for their stored
 JetStream state); a new cluster is named ``healthledger-<random>``, so that its servers
@@ -32,7 +34,7 @@ never route into another cluster on this machine whose port they were given by m
 CLUSTER_NAME_FILE = "cluster-name"
 
 
-class NatsClusterError(Exception):
+class NatsClusterError(HealthledgerError):
     """The NATS cluster could not be started, or did not become healthy in time."""
 
 

@@ -12,10 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from healthledger.errors import HealthledgerError
 from healthledger.ledger.transaction import Transaction
 
 
-class OrderingError(Exception):
+class OrderingError(HealthledgerError):
     """The orderer cannot take a transaction now (stopped, full or unreachable)."""
 
 

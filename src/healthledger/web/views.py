@@ -18,6 +18,7 @@ from healthledger.api.app import ApiServices
 from healthledger.api.problems import ApiError, Problem, problem
 from healthledger.api.services import CUSTODY_NOTICE
 from healthledger.apps.registry import INSTALLED_APPS
+from healthledger.errors import HealthledgerError
 from healthledger.web.session import COOKIE_NAME, SessionSigner
 
 WEB_DIR = Path(__file__).parent
@@ -34,7 +35,7 @@ class Viewer:
     status: str
 
 
-class LoginRequired(Exception):
+class LoginRequired(HealthledgerError):
     """The page needs a logged-in demo identity."""
 
     def __init__(self, next_path: str) -> None:

@@ -49,6 +49,8 @@ import hashlib
 import hmac
 import re
 
+from healthledger.errors import HealthledgerError
+
 SCHEME = "p1"
 DOMAIN = b"healthledger/epidemic/p1\n"
 KEY_COLLECTION = "pseudonymisation"
@@ -61,7 +63,7 @@ _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
 
 
-class IdentifierError(ValueError):
+class IdentifierError(ValueError, HealthledgerError):
     """A patient identifier cannot be pseudonymised (unknown type, bad number)."""
 
 

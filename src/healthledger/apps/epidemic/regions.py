@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, Protocol
 
+from healthledger.errors import HealthledgerError
+
 Level = Literal["province", "city", "district"]
 LEVELS: tuple[Level, ...] = ("province", "city", "district")
 GB2260_CODE = re.compile(r"^[1-9][0-9]{5}$")
 
 
-class RegionError(ValueError):
+class RegionError(ValueError, HealthledgerError):
     """A region table is inconsistent (bad code, unknown parent, wrong level)."""
 
 

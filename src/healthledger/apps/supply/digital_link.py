@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import segno
 
+from healthledger.errors import HealthledgerError
+
 _C = (
     r"(\%2[125-9A-Fa-f]|\%3[0-9A-Fa-f]|\%4[1-9A-Fa-f]|\%5[0-9AaFf]|\%6[1-9A-Fa-f]|\%7[0-9Aa]"
     r"|[!\')(*+,.0-9:;=A-Za-z_-])"
@@ -325,7 +327,7 @@ _PACK_PATH = re.compile(
 _AI_CHARS = re.compile(r"^[\x21\x22\x25-\x2F\x30-\x39\x3A-\x3F\x41-\x5A\x5F\x61-\x7A]{1,20}$")
 
 
-class DigitalLinkError(ValueError):
+class DigitalLinkError(ValueError, HealthledgerError):
     """Not a GS1 Digital Link URI of a serialised pack (malformed or foreign)."""
 
 

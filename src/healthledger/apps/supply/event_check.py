@@ -16,11 +16,12 @@ from healthledger.apps.supply.contracts import SupplyContract
 from healthledger.apps.supply.event_store import STORE_FILE, EventStore, check_event
 from healthledger.contracts.errors import InvalidArguments
 from healthledger.contracts.system import SYSTEM_CONTRACTS
+from healthledger.errors import HealthledgerError
 from healthledger.ledger.errors import LedgerError
 from healthledger.node.embedded import NODE_FILE, EmbeddedNode
 
 
-class StoredEventError(Exception):
+class StoredEventError(HealthledgerError):
     """The check cannot be run: no such folder, store or event."""
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from healthledger.apps.supply.cbv_vocabulary import VOCABULARY_TERMS
 from healthledger.apps.supply.digital_link import normalise
+from healthledger.errors import HealthledgerError
 
 Node = tuple[Any, ...]
 """``(name, text, children)``; or, inside a bizTransaction/source/destination list,
@@ -99,7 +100,7 @@ _XML_PREFIXES = (("gs1:", "https://gs1.org/voc/"), ("cbv:", "https://ref.gs1.org
 _VOCABULARY_PREFIXES = {"cbv": "https://ref.gs1.org/cbv/", "gs1": "https://gs1.org/voc/"}
 
 
-class EpcisDocumentError(ValueError):
+class EpcisDocumentError(ValueError, HealthledgerError):
     """The input is not an EPCIS 2.0 document whose events can be hashed."""
 
 

@@ -61,6 +61,11 @@ INSTRUMENTED = {
     "fhir": ("healthledger", "fhir", "fhir_core"),
 }
 """Packages whose coverage guides each decoder's fuzzing (default: healthledger only)."""
+PHOTO_FORMATS = {
+    "JPEG": "L", "GIF": "P", "BMP": "1", "TIFF": "L", "WEBP": "RGB", "PCX": "L",
+    "PPM": "L", "TGA": "L",
+}  # fmt: skip
+"""Formats a photo may come in (each a seed of the QR decoder) and the mode to save it in."""
 PROGRESS_EVERY = 256
 MAX_RESTARTS = 50
 JSON_TOKENS = (
@@ -201,7 +206,8 @@ def _seeds(ledger: Path) -> dict[str, list[bytes]]:
         for text in _strings(json.loads(raw))
         if text.startswith(("urn:epc:", "https://id.gs1.org/", "http"))
     ]
-    seeds["qr"] += [qr_png(link) for link in links] + [_photo(qr_png(links[0]))]
+    seeds["qr"] += [qr_png(link) for link in links]
+    seeds["qr"] += [_photo(links[0].uri(), fmt) for fmt in PHOTO_FORMATS]
     seeds["canonical"] += [canonical_json({"a": [1, "é", None, True]})]
     return seeds
 
@@ -216,15 +222,15 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-def _photo(png: bytes) -> bytes:
-    """The QR enlarged onto a grey background as a JPEG: a crude photo of a pack."""
+def _photo(text: str, fmt: str) -> bytes:
+    """A small QR of ``text`` (2 pixels a module) in another image format than PNG."""
+    import segno
     from PIL import Image
 
-    code = Image.open(io.BytesIO(png)).convert("L")
-    canvas = Image.new("L", (code.width + 40, code.height + 30), 170)
-    canvas.paste(code, (20, 12))
+    png = io.BytesIO()
+    segno.make_qr(text, error="m").save(png, kind="png", scale=2, border=2)
     out = io.BytesIO()
-    canvas.save(out, format="JPEG", quality=60)
+    Image.open(png).convert(PHOTO_FORMATS[fmt]).save(out, format=fmt)
     return out.getvalue()
 
 

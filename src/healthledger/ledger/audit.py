@@ -5,9 +5,10 @@ order, checks that
 
 - the stored body is exactly the canonical encoding of the block it holds, and the
   ``header`` and ``hash`` columns are that block's header and hash;
-- heights run 0, 1, 2, ... and each ``prev_hash`` is the previous block's hash;
-- ``tx_root`` is the RFC 9162 root over the block's transactions, and ``log_size`` and
-  ``log_root`` are those of a global log rebuilt here from the transactions;
+- heights run 0, 1, 2, ... and each block follows the one before it
+  (:func:`~healthledger.ledger.block.verify_block`: its ``prev_hash``, ``tx_root``,
+  ``state_root`` and ``log_size``), and ``log_root`` is that of a global log rebuilt
+  here from the transactions;
 - replaying the blocks through a fresh in-memory store with the given validator gives
   the same validation codes, state root and header (so the same decisions);
 
@@ -39,16 +40,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from healthledger.crypto.canonical import canonical_json
+from healthledger.crypto.canonical import canonical_json_unchecked
 from healthledger.crypto.errors import CryptoError
-from healthledger.crypto.hashing import ZERO_HASH
 from healthledger.ledger.audit_signatures import (
     SignatureOutcomes,
     chunks,
     worker_context,
     worker_start,
 )
-from healthledger.ledger.block import FORMAT_VERSION, Block, BlockHeader, tx_root_of
+from healthledger.ledger.block import FORMAT_VERSION, Block, BlockHeader, verify_block
 from healthledger.ledger.chain import Chain
 from healthledger.ledger.errors import InvalidBlock, LedgerError, StorageError
 from healthledger.ledger.merkle import InMemoryNodes, MerkleLog
@@ -312,8 +312,6 @@ class _Audit:
             raise InvalidBlock(_name_block(height, str(exc))) from exc
         header = block.header
         try:
-            header_bytes = canonical_json(header.to_json())
-            leaves = [tx.leaf_hash for tx in block.transactions]
             encoded = block.canonical
         except CryptoError as exc:
             raise InvalidBlock(f"block {height}: not in the canonical profile: {exc}") from exc
@@ -323,20 +321,14 @@ class _Audit:
             )
         if header.height != height:
             raise InvalidBlock(f"block {height}: header says height {header.height}")
-        if header_column != header_bytes.decode("ascii"):
+        if header_column != canonical_json_unchecked(header.to_json()).decode("ascii"):
             raise InvalidBlock(f"block {height}: header column differs from the body's header")
         if hash_column != header.hash:
             raise InvalidBlock(f"block {height}: hash column is not the hash of its header")
-        expected_prev = ZERO_HASH if previous is None else previous.hash
-        if header.prev_hash != expected_prev:
-            raise InvalidBlock(f"block {height}: prev_hash does not link to block {height - 1}")
-        if header.tx_root != tx_root_of(block.transactions):
-            raise InvalidBlock(f"block {height}: tx_root is not the root of its transactions")
-        append = self.log.plan_append(leaves)
-        if header.log_size != append.size:
-            raise InvalidBlock(
-                f"block {height}: log_size {header.log_size}, but the log holds {append.size}"
-            )
+        verify_block(previous, block)
+        # verify_block checked log_size against the previous header, whose size the
+        # rebuilt log has: only the root is left to compare.
+        append = self.log.plan_append(block.leaf_hashes)
         if header.log_root != append.root.hex():
             raise InvalidBlock(f"block {height}: log_root is not the root of the global log")
         self.nodes.put_nodes(append.nodes)

@@ -12,6 +12,7 @@ from healthledger.ledger.block import (
     BlockHeader,
     state_root_after,
     tx_root_of,
+    verify_block,
 )
 from healthledger.ledger.errors import InvalidBlock
 from healthledger.ledger.merkle import MerkleLog
@@ -109,6 +110,9 @@ class Chain:
             timestamp=timestamp,
         )
         block = Block(header, tuple(transactions), validation.codes)
+        # The very check every auditor and peer makes of this block later: a block that
+        # would fail it (a bug in building one) is never committed.
+        verify_block(head, block)
         commit = BlockCommit(
             block=block,
             block_bytes=block.canonical,

@@ -5,18 +5,11 @@ found by the peer that holds it."""
 
 from __future__ import annotations
 
-import json
 import logging
 
-from healthledger.crypto.canonical import canonical_json_unchecked
-from healthledger.crypto.errors import CryptoError
-from healthledger.crypto.hashing import ZERO_HASH, sha256
-from healthledger.ledger.block import FORMAT_VERSION as BLOCK_FORMAT_VERSION
-from healthledger.ledger.block import GENESIS_STATE_ROOT, BlockHeader, state_root_after
-from healthledger.ledger.errors import LedgerError
-from healthledger.ledger.merkle import leaf_hash, root_of
+from healthledger.ledger.block import BlockHeader, EncodedBlock, verify_block
+from healthledger.ledger.errors import InvalidBlock
 from healthledger.ledger.store import LedgerStore
-from healthledger.ledger.transaction import ValidationCode
 from healthledger.node.checkpoint import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -33,52 +26,27 @@ class TamperedBlock(CheckpointError):
 def rederive_block(store: LedgerStore, height: int, prev: BlockHeader | None) -> BlockHeader:
     """The header of stored block ``height`` once its bytes re-derive to it: the body
     is the canonical encoding of the stored header, its validation codes and its
-    transactions, links to ``prev`` (the header before it, None for genesis), and its
-    transactions give its tx root, state root, log size and global-log leaves;
-    TamperedBlock otherwise.
+    transactions, the block follows ``prev`` (the header before it, None for genesis;
+    ledger.block.verify_block), and its transactions are the global-log leaves stored
+    for it; TamperedBlock otherwise.
 
-    Transactions are hashed from their re-encoded JSON rather than parsed as
-    ``Transaction`` records: the hashes are what the header and the other peers'
-    checkpoints commit to, and this keeps the check a fraction of a commit's cost."""
+    Transactions are hashed from their re-encoded JSON (an EncodedBlock) rather than
+    parsed as ``Transaction`` records: the hashes are what the header and the other
+    peers' checkpoints commit to, and this keeps the check a fraction of a commit's cost."""
     body = store.block_bytes(height)
     stored = store.header(height)
     try:
-        raw = json.loads(body)
-        if not isinstance(raw, dict) or set(raw) != {"codes", "header", "transactions", "version"}:
-            raise TamperedBlock(height, "its bytes are not a block")
-        header = BlockHeader.from_json(raw["header"])
-        codes = [ValidationCode(c) for c in raw["codes"]]
-        transactions = [canonical_json_unchecked(t) for t in raw["transactions"]]
-        encoded = (
-            b'{"codes":'
-            + canonical_json_unchecked([str(c) for c in codes])
-            + b',"header":'
-            + canonical_json_unchecked(header.to_json())
-            + b',"transactions":['
-            + b",".join(transactions)
-            + b'],"version":'
-            + canonical_json_unchecked(raw["version"])
-            + b"}"
-        )
-    except (ValueError, TypeError, LedgerError, CryptoError) as exc:
-        raise TamperedBlock(height, f"its bytes do not parse ({exc})") from exc
-    if encoded != body or raw["version"] != BLOCK_FORMAT_VERSION or len(codes) != len(transactions):
-        raise TamperedBlock(height, "its bytes are not the canonical block")
-    if header != stored or stored.height != height:
+        block = EncodedBlock.decode(body)
+    except InvalidBlock as exc:
+        raise TamperedBlock(height, str(exc)) from exc
+    if block.header != stored or stored.height != height:
         raise TamperedBlock(height, "its body carries another header than the one stored")
-    if stored.prev_hash != (ZERO_HASH if prev is None else prev.hash):
-        raise TamperedBlock(height, "it does not link to the block before it")
-    leaves = [leaf_hash(sha256(tx)) for tx in transactions]
-    tx_root = root_of(leaves).hex()
-    if tx_root != stored.tx_root:
-        raise TamperedBlock(height, "its transactions do not give its tx root")
-    prev_state = GENESIS_STATE_ROOT if prev is None else prev.state_root
-    if state_root_after(prev_state, tx_root, codes) != stored.state_root:
-        raise TamperedBlock(height, "its validation codes do not give its state root")
+    try:
+        verify_block(prev, block)
+    except InvalidBlock as exc:
+        raise TamperedBlock(height, str(exc).removeprefix(f"block {height}: ")) from exc
     log_start = 0 if prev is None else prev.log_size
-    if stored.log_size != log_start + len(transactions):
-        raise TamperedBlock(height, "its transaction count does not give its log size")
-    for index, leaf in enumerate(leaves):
+    for index, leaf in enumerate(block.leaf_hashes):
         if store.get_node(0, log_start + index) != leaf:
             raise TamperedBlock(height, f"global log leaf {log_start + index} differs")
     return stored

@@ -18,12 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from healthledger import verify
 from healthledger.crypto.errors import CryptoError
 from healthledger.crypto.keys import decode_b64
 from healthledger.errors import HealthledgerError
 from healthledger.ledger.block import BlockHeader
-from healthledger.ledger.errors import NotFound, ProofError
-from healthledger.ledger.merkle import verify_consistency, verify_inclusion
+from healthledger.ledger.errors import NotFound
 from healthledger.ledger.transaction import ValidationCode
 from healthledger.node.peer import Peer
 
@@ -177,10 +177,10 @@ class Verifier:
             raise _Malformed("malformed proof: proof must be a list of base64 hashes")
         hashes = [_hash_value(p, f"proof[{i}]") for i, p in enumerate(path)]
         try:
-            verify_inclusion(
+            verify.inclusion(
                 leaf_index=leaf_index, tree_size=tree_size, leaf_hash=leaf, proof=hashes, root=root
             )
-        except ProofError as exc:
+        except verify.VerificationError as exc:
             raise _Refusal(f"the audit path does not lead to the proof's root: {exc}") from exc
         head = self._synced_head()
         how = self._root_is_ours(tree_size, root, head)
@@ -244,14 +244,14 @@ class Verifier:
             return f"its root is the log root in the header of block {head.height}"
         consistency = self.peer.consistency_proof(tree_size, head.log_size)
         try:
-            verify_consistency(
+            verify.consistency(
                 size1=tree_size,
                 size2=head.log_size,
                 root1=root,
                 root2=current_root,
                 proof=[decode_b64(p) for p in consistency["proof"]],
             )
-        except ProofError as exc:
+        except verify.VerificationError as exc:
             raise _Refusal(
                 f"the proof's root is not a root this ledger's log had at size {tree_size} "
                 f"(consistency check against size {head.log_size} failed)"

@@ -168,11 +168,16 @@ def open_note(note: str, *, name: str, public_key: bytes, origin: str) -> Checkp
             f"checkpoint for another chain ({checkpoint.origin})", reason="other-chain"
         )
     wanted = key_id(name, public_key)
+    # Every line is read before any is trusted: a malformed line anywhere, even after
+    # the signature that verifies, refuses the note (as C2SP's Go note.Open does).
+    lines = []
     for line in signatures[:-1].split("\n"):
         dash, _, rest = line.partition(" ")
         signer, _, encoded = rest.partition(" ")
         if dash != DASH or not signer or not encoded:
             raise CheckpointError("malformed signature line")
+        lines.append((signer, encoded))
+    for signer, encoded in lines:
         if signer != name:
             continue
         try:

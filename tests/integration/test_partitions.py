@@ -53,7 +53,7 @@ def rig(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[PartitionRig
 def every_peer_commits(rig: PartitionRig, what: str) -> None:
     """Wait until each peer has ``DURING`` more acknowledged transactions."""
     targets = [(p, len(p.lines("acked")) + DURING) for p in rig.peers]
-    wait_for(lambda: all(len(p.lines("acked")) >= n for p, n in targets), what, timeout=45)
+    wait_for(lambda: all(len(p.lines("acked")) >= n for p, n in targets), what, timeout=60)
 
 
 def assert_nothing_lost(rig: PartitionRig) -> None:

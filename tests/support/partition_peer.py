@@ -127,7 +127,10 @@ def main(argv: list[str]) -> None:
     while not (drain.is_set() or stop.is_set()):
         drain.wait(0.2)
     submitters.drain()
-    stop.wait()
+    # With a timeout: a signal the kernel hands to another thread does not wake a main
+    # thread blocked for good, and its handler would never run.
+    while not stop.wait(0.2):
+        pass
     (Path(out) / "status.json").write_text(json.dumps(status(node)))
     node.stop()
     (Path(out) / "stopped").write_text("stopped\n")

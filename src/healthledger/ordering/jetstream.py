@@ -77,9 +77,10 @@ STALE_AFTER_S = 10.0
 """The orderer moves to another member of the cluster when the server it is connected
 to has sent nothing for this long (its consumer heartbeats every second when idle: the
 server is cut off from this peer), or has acknowledged no publish for this long while
-publishes were tried (it is cut off from the stream's quorum). The client's own pings
-catch neither for sure: they queue behind publishes a blackholed socket never drains,
-and a server in a minority still answers them."""
+publishes were tried, or has delivered nothing for this long since a publish was
+acknowledged (it is cut off from the stream's quorum, or its consumer is). The
+client's own pings catch none of these for sure: they queue behind publishes a
+blackholed socket never drains, and a server in a minority still answers them."""
 
 
 def stream_time_ms(reply: str) -> int:
@@ -147,6 +148,7 @@ class JetStreamOrderer:
         self._sub: Any = None
         self.stale_after_s = STALE_AFTER_S
         self._failing_since: float | None = None
+        self._undelivered_since: float | None = None
         self._last_received = start_seq - 1
         self._behind = 0
         self._running = False
@@ -307,6 +309,11 @@ class JetStreamOrderer:
             if nc is None or not nc.is_connected:
                 since = time.monotonic()
                 continue
+            waiting = self._undelivered_since
+            if waiting is not None and time.monotonic() - waiting >= self.stale_after_s:
+                self._undelivered_since = time.monotonic()
+                await self._move("delivered nothing since it acknowledged a publish")
+                continue
             received = nc.stats["in_msgs"]
             if received != seen:
                 seen, since = received, time.monotonic()
@@ -423,7 +430,7 @@ class JetStreamOrderer:
                     "it is safe"
                 )
             try:
-                await self._js.publish(
+                ack = await self._js.publish(
                     self.tx_subject,
                     tx.canonical,
                     timeout=min(remaining, _ATTEMPT_TIMEOUT_S),
@@ -431,6 +438,9 @@ class JetStreamOrderer:
                     headers={MSG_ID_HEADER: tx.tx_id},
                 )
                 self._failing_since = None
+                # A duplicate's message was delivered before: only a new one is awaited.
+                if self._undelivered_since is None and not ack.duplicate:
+                    self._undelivered_since = time.monotonic()
                 return
             except _RETRYABLE as exc:
                 # A stream electing a new leader answers nothing or "unavailable" for a
@@ -489,6 +499,7 @@ class JetStreamOrderer:
         if seq != self._last_received + 1:
             log.warning("stream %s: gap from %d to %d", self.stream, self._last_received, seq)
         self._last_received = seq
+        self._undelivered_since = None
         self._behind = metadata.num_pending
         kind = EntryKind.TICK if msg.subject == self.tick_subject else EntryKind.TX
         self._entries.put(StreamEntry(seq, stream_time_ms(msg.reply), kind, msg.data))

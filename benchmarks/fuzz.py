@@ -6,14 +6,15 @@ blocks, checkpoints and signed checkpoint notes, EPCIS 2.0 JSON-LD and XML captu
 FHIR report Bundles, GS1 Digital Link URIs and QR photos. Any other exception is a
 crash; an input that runs longer than ``--timeout`` seconds of CPU is a hang.
 
-The script founds a small embedded ledger (the demo consortium plus the supply
-simulator's traffic, a checkpoint signed at every block) and seeds each decoder's corpus
-from real inputs: the ledger's blocks, transactions, proposals and notes, the EPCIS
-conformance documents, the FHIR Bundles of the epidemic tests, the project's QR PNGs, and
-every input that once broke a decoder (``tests/vectors/fuzz/<decoder>/``). Then it fuzzes
-the decoders one after another, each in a process of its own (one core in all), sharing
-``--inputs`` between them, and prints a line per decoder, then every distinct crash and
-hang with the file holding its smallest input, and last the headline.
+The script founds a small embedded ledger (the demo consortium and the platform's own
+traffic, a checkpoint signed at every block) and seeds each decoder's corpus from real
+inputs: the ledger's blocks, transactions, proposals and notes, the EPCIS conformance
+documents (and the JSON-LD form of the XML ones), the FHIR Bundles of the epidemic tests,
+the project's QR codes as PNG and in other image formats, and every input that once broke
+a decoder (``tests/vectors/fuzz/<decoder>/``). Then it fuzzes the decoders one after
+another, each in a process of its own (one core in all), sharing ``--inputs`` between
+them, and prints a line per decoder, then every distinct crash and hang with the file
+holding its smallest input, and last the headline.
 
 Usage: python benchmarks/fuzz.py [--inputs 1000000] [--decoders block,qr,...]
 [--timeout 5] [--seed 1] [--work DIR]
@@ -23,6 +24,7 @@ Usage: python benchmarks/fuzz.py [--inputs 1000000] [--decoders block,qr,...]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -119,8 +121,9 @@ class Run:
 
 
 def _found_ledger(folder: Path) -> None:
-    """A small embedded ledger with real traffic and a checkpoint at every block."""
-    from healthledger.apps.supply.simulate import simulate
+    """A small embedded ledger with the platform's own traffic (staff registered and
+    revoked, a contract upgraded by vote) and a checkpoint signed at every block."""
+    from healthledger.cli.demo import simulate_platform
     from healthledger.node.embedded import EmbeddedNode
 
     node = EmbeddedNode.create(
@@ -128,7 +131,7 @@ def _found_ledger(folder: Path) -> None:
     )
     node.start()
     try:
-        simulate(node, random.Random(7), cases=2)
+        simulate_platform(node, random.Random(7))
     finally:
         node.stop()
 
@@ -146,7 +149,8 @@ def _seeds(ledger: Path) -> dict[str, list[bytes]]:
     from tests.apps.epidemic.test_observations import immunization_bundle, lab_bundle
 
     from healthledger.apps.supply.digital_link import check_digit, pack_link, qr_png
-    from healthledger.apps.supply.event_store import EventStore
+    from healthledger.apps.supply.epcis_xml import xml_document
+    from healthledger.contracts.errors import InvalidArguments
     from healthledger.crypto.canonical import canonical_json
     from healthledger.ledger.block import Block
     from healthledger.node.checkpoint import Checkpoint, origin_of
@@ -168,29 +172,15 @@ def _seeds(ledger: Path) -> dict[str, list[bytes]]:
                 seeds["canonical"].append(tx.signed_proposal.signed_bytes)
         for path in sorted((ledger / CHECKPOINT_DIR).glob("[0-9]*.note")):
             seeds["checkpoint_note"].append(path.read_bytes())
-        events = EventStore.of(node)
-        by_tx: dict[str, list[Any]] = {}
-        contexts: dict[str, Any] = {}
-        for stored in events.all():
-            by_tx.setdefault(stored.tx_id, []).append(stored.event)
-            contexts[stored.tx_id] = stored.context
-        events.close()
     finally:
         node.stop()
-    for tx_id, stored_events in by_tx.items():
-        document = {
-            "@context": contexts[tx_id],
-            "type": "EPCISDocument",
-            "schemaVersion": "2.0",
-            "creationDate": "2025-01-01T00:00:00.000Z",
-            "epcisBody": {"eventList": stored_events},
-        }
-        seeds["epcis_json"].append(json.dumps(document).encode())
     for folder in (CONFORMANCE / "epcis2" / "JSON", CONFORMANCE / "epcis-event-hash"):
         for path in sorted(folder.rglob("*.json*")):
             seeds["epcis_json"].append(path.read_bytes())
         for path in sorted(folder.rglob("*.xml")):
             seeds["epcis_xml"].append(path.read_bytes())
+            with contextlib.suppress(InvalidArguments):  # its JSON-LD form, where it has one
+                seeds["epcis_json"].append(json.dumps(xml_document(path.read_bytes())).encode())
     for path in sorted((ROOT / "tests" / "vectors" / "canonical").glob("*.json")):
         seeds["canonical"].append(json.loads(path.read_text())["input_json"].encode())
     seeds["fhir"] += [json.dumps(b()).encode() for b in (bundle, lab_bundle, immunization_bundle)]

@@ -21,6 +21,7 @@ from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.conftest import CONTRACTS, TEST_REGIONS
 from tests.apps.epidemic.support import case_args, person, report, today
 from tests.browser.conftest import log_in
+from tests.support.seam import epidemic_seam
 
 pytestmark = pytest.mark.browser
 EPI = "gd-cdc/epi-wang"
@@ -32,12 +33,12 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     """A node after a small simulated outbreak over the test regions, alerts recorded."""
     path = tmp_path_factory.mktemp("epidemic-console") / "node"
     started = EmbeddedNode.create(path, contracts=CONTRACTS, batch_timeout_s=0.005).start()
-    configure(started, RegionTable.from_source(TEST_REGIONS))
+    configure(epidemic_seam(started), RegionTable.from_source(TEST_REGIONS))
     params = SeirParams(population=600, days=30, reported_share=0.5, seeds=4)
-    define_simulated_population(started, params)
-    run(started, random.Random(21), params)
-    model = CaseReadModel(started.peer.events)
-    record_alerts(started, model, EPI, today=today(started))
+    define_simulated_population(epidemic_seam(started), params)
+    run(epidemic_seam(started), random.Random(21), params)
+    model = CaseReadModel(epidemic_seam(started))
+    record_alerts(epidemic_seam(started), model, EPI, today=today(started))
     model.close()
     yield started
     started.stop()
@@ -90,7 +91,7 @@ def test_an_early_warning_alert_appears_live_as_reports_commit(
     expect(page.locator("#shown-disease")).to_have_text("measles")
     expect(page.locator("#alert-count")).to_have_text("0")
     page.evaluate("window.notReloaded = true")
-    warning = LiveWarning(node, EPI)
+    warning = LiveWarning(epidemic_seam(node), EPI)
     warning.start()
     try:
         reports = [

@@ -35,6 +35,7 @@ from tests.apps.supply.conftest import (
     unit,
 )
 from tests.browser.conftest import log_in
+from tests.support.seam import supply_seam
 
 REGULATOR = "gd-mpa/inspector-feng"
 
@@ -217,10 +218,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Embedd
     ).start()
     assert SUPPLY.simulate is not None and SUPPLY.live_step is not None
     rng = random.Random(21)
-    SUPPLY.simulate(node, rng)
+    SUPPLY.simulate(supply_seam(node), rng)
     for _ in range(20):
         clock.now += 3_000
-        SUPPLY.live_step(node, rng)
+        SUPPLY.live_step(supply_seam(node), rng)
     server = uvicorn.Server(
         uvicorn.Config(
             create_console(node), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
@@ -239,11 +240,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Embedd
 
 
 def _packs(node: EmbeddedNode) -> list[dict[str, Any]]:
-    return [record for _, record in PublicLedger(node).range("unit/01/")]
+    return [record for _, record in PublicLedger(supply_seam(node)).range("unit/01/")]
 
 
 def _recalled_lots(node: EmbeddedNode) -> set[tuple[str, str]]:
-    return {(r["gtin"], r["lot"]) for _, r in PublicLedger(node).range("recall/")}
+    return {(r["gtin"], r["lot"]) for _, r in PublicLedger(supply_seam(node)).range("recall/")}
 
 
 def _qr(page: Page, pack: dict[str, Any], tmp_path: Path) -> Path:

@@ -27,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
 
 from healthledger.cli.apps import INSTALLED_APPS, installed_contracts
 from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import attach
 from healthledger.web.console import create_console
 from healthledger.web.session import COOKIE_NAME
 
@@ -54,7 +55,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     rng = random.Random(11)
     for installed in INSTALLED_APPS:
         if installed.simulate is not None:
-            installed.simulate(node, rng)
+            installed.simulate(attach(node, installed), rng)
     yield node
     node.stop()
 

@@ -21,6 +21,7 @@ from healthledger.ledger.transaction import transient_digest
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.conftest import CONTRACTS, TEST_REGIONS
 from tests.apps.epidemic.support import case_args, person
+from tests.support.seam import epidemic_seam
 
 REPORTER = "gz-first-hospital/dr-li"
 
@@ -30,7 +31,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     """A node with the epidemic application configured on the test regions."""
     path: Path = tmp_path_factory.mktemp("api-transient") / "node"
     started = EmbeddedNode.create(path, contracts=CONTRACTS, batch_timeout_s=0.005).start()
-    configure(started, RegionTable.from_source(TEST_REGIONS))
+    configure(epidemic_seam(started), RegionTable.from_source(TEST_REGIONS))
     yield started
     started.stop()
 

@@ -31,6 +31,7 @@ from healthledger.node.consortium import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.conftest import TEST_REGIONS
 from tests.apps.epidemic.support import person, report
+from tests.support.seam import epidemic_seam
 
 CONTRACTS = installed_contracts()
 KIND_OF = {plan.id: plan.kind for plan in DEMO_ORGS}
@@ -53,7 +54,7 @@ FUNCTIONS = [(contract, spec) for contract in CONTRACTS for spec in contract.fun
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     data: Path = tmp_path_factory.mktemp("matrix") / "data"
     created = EmbeddedNode.create(data, contracts=CONTRACTS, batch_timeout_s=0.005).start()
-    configure(created, RegionTable.from_source(TEST_REGIONS))
+    configure(epidemic_seam(created), RegionTable.from_source(TEST_REGIONS))
     yield created
     created.stop()
 

@@ -24,6 +24,7 @@ from healthledger.api.verifier import Verifier
 from healthledger.apps.registry import INSTALLED_APPS
 from healthledger.node.consortium_peer import ConsortiumNode
 from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import attach
 
 MAX_BODY_BYTES = 1024 * 1024
 """Request bodies above this are refused with 413 before they are read."""
@@ -119,7 +120,7 @@ def create_api(
     app.include_router(network_router(node))
     for installed in INSTALLED_APPS:
         if installed.api_routes is not None:
-            router = installed.api_routes(node)
+            router = installed.api_routes(attach(node, installed))
             app.include_router(router, prefix=f"/api/v1/{installed.name}", tags=[installed.name])
 
     install_reference(app)

@@ -3,7 +3,9 @@
 Each application package under ``apps/`` exposes one :class:`App`: its contracts
 (deployed in the genesis of a new consortium), a simulator of realistic demo
 traffic, its API routes (mounted under ``/api/v1/<name>``), its console pages
-(mounted under ``/<name>``) and its CLI commands (``healthledger <name> ...``).
+(mounted under ``/<name>``), its background workers and its CLI commands
+(``healthledger <name> ...``). Every hook receives the application seam
+(:class:`~healthledger.node.seam.AppNode`) and nothing else of the node.
 The API, web and CLI layers mount what ``apps.registry.INSTALLED_APPS`` lists; an
 app never imports another app's internals (it uses contract calls and events).
 """
@@ -23,7 +25,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from healthledger.contracts.contract import Contract
-from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import AppNode
+from healthledger.node.workers import Worker
 
 
 class PageKit(Protocol):
@@ -49,16 +52,16 @@ class PageKit(Protocol):
         ...
 
 
-Simulate = Callable[[EmbeddedNode, random.Random], Mapping[str, int]]
+Simulate = Callable[[AppNode, random.Random], Mapping[str, int]]
 """Run demo traffic; return counts to report (e.g. ``{"events": 120}``)."""
 
-LiveStep = Callable[[EmbeddedNode, random.Random], Mapping[str, int]]
+LiveStep = Callable[[AppNode, random.Random], Mapping[str, int]]
 """One small round of live demo traffic, run again and again while the console is
 served (after ``simulate``); returns counts like ``Simulate``. It must be quick (a
 few transactions), keep to the state its own earlier rounds left, and raise only
 for a real fault: the demo reports the error in one line and carries on."""
 
-PrepareNetwork = Callable[[EmbeddedNode, Sequence[str]], None]
+PrepareNetwork = Callable[[AppNode, Sequence[str]], None]
 """Set up what the simulator needs over a consortium network of these organisations
 (``healthledger network traffic``), before ``simulate`` runs there; idempotent."""
 
@@ -74,8 +77,8 @@ class App:
     contracts: Sequence[type[Contract]]
     simulate: Simulate | None = None
     live_step: LiveStep | None = None
-    api_routes: Callable[[EmbeddedNode], APIRouter] | None = None
-    pages: Callable[[EmbeddedNode, PageKit], APIRouter] | None = None
+    api_routes: Callable[[AppNode], APIRouter] | None = None
+    pages: Callable[[AppNode, PageKit], APIRouter] | None = None
     templates: Path | None = None
     """Folder of the app's Jinja2 templates (names should start with ``<name>/``)."""
     public_pages: Sequence[str] = field(default_factory=tuple)
@@ -87,6 +90,15 @@ class App:
     simulator_kinds: Sequence[str] = ()
     """Kinds of organisation (e.g. ``hospital``) the simulator needs one of each of."""
     prepare_network: PrepareNetwork | None = None
+    workers: Callable[[AppNode], Sequence[Worker]] | None = None
+    """The background workers the node runs for the application (started with the
+    server, restarted if they fail, stopped with it); a worker that signs names the
+    identity it acts as."""
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        """The state namespaces the application reads: its contracts' names."""
+        return tuple(contract.name for contract in self.contracts)
 
 
 def bench_status(json_output: bool) -> Callable[[str], None]:

@@ -12,7 +12,7 @@ import json
 import random
 import re
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from types import FrameType
@@ -25,7 +25,7 @@ from rich.text import Text
 from healthledger.cli import bench as benchmarks
 from healthledger.cli import network as consortium_network
 from healthledger.cli import network_status as consortium_status
-from healthledger.cli.apps import INSTALLED_APPS, installed_contracts
+from healthledger.cli.apps import INSTALLED_APPS, App, installed_contracts
 from healthledger.cli.bench_network import network_benchmark
 from healthledger.cli.demo import (
     LiveTraffic,
@@ -57,6 +57,7 @@ from healthledger.node.consortium_peer import (
 from healthledger.node.embedded import LEDGER_FILE, NODE_FILE, EmbeddedNode
 from healthledger.node.peer import new_validator
 from healthledger.node.peer_tls import peer_client
+from healthledger.node.seam import attach
 
 TX_ID_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -184,11 +185,22 @@ def _check_server_tls(cert: Path, key: Path) -> None:
         ) from exc
 
 
+def _live_step_of(app: App) -> Callable[[EmbeddedNode, random.Random], Mapping[str, int]]:
+    """``app``'s live step, given the node: run on the application's seam."""
+    step = app.live_step
+    assert step is not None
+
+    def on_seam(node: EmbeddedNode, rng: random.Random) -> Mapping[str, int]:
+        return step(attach(node, app), rng)
+
+    return on_seam
+
+
 def _serve_live(
     node: EmbeddedNode, rng: random.Random, *, host: str, port: int, every: float
 ) -> None:
     """Serve the demo console while each application's live traffic runs."""
-    steps = [(a.name, a.live_step) for a in INSTALLED_APPS if a.live_step is not None]
+    steps = [(a.name, _live_step_of(a)) for a in INSTALLED_APPS if a.live_step is not None]
     live = LiveTraffic(node, steps, rng, every=every) if every > 0 and steps else None
     if live is not None:
         live.start()
@@ -246,7 +258,7 @@ def demo(
                 if installed.simulate is None:
                     continue
                 with progress(True, f"{installed.name} traffic"):
-                    counts = installed.simulate(node, rng)
+                    counts = installed.simulate(attach(node, installed), rng)
                 out.print(
                     f"{installed.name}: " + ", ".join(f"{n} {what}" for what, n in counts.items())
                 )

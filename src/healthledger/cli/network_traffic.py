@@ -42,6 +42,7 @@ from healthledger.node.consortium_peer import GENESIS_FILE
 from healthledger.node.embedded import NODE_FILE
 from healthledger.node.errors import NodeError
 from healthledger.node.peer_directory import PeerDirectory
+from healthledger.node.seam import attach
 from healthledger.node.traffic import TrafficClient, create_client_folder
 from healthledger.ordering.orderer import OrderingError
 
@@ -266,9 +267,10 @@ def _simulate(
             "organisations (network up --orgs)",
         )
     try:
+        seam = attach(client, app)
         if app.prepare_network is not None:
-            app.prepare_network(client, orgs)
-        counts = app.simulate(client, rng)
+            app.prepare_network(seam, orgs)
+        counts = app.simulate(seam, rng)
     except (NodeError, ContractError) as exc:
         return AppOutcome(app.name, "stopped", reason=str(exc))
     return AppOutcome(app.name, "ran", counts=dict(counts))
@@ -290,13 +292,13 @@ def live_rounds(
     ends = None if seconds is None else time.monotonic() + seconds
     done = 0
     while (rounds is None or done < rounds) and (ends is None or time.monotonic() < ends):
-        running = [(o, a.live_step) for o, a in live if o.status == "ran" and a.live_step]
+        running = [(o, a, a.live_step) for o, a in live if o.status == "ran" and a.live_step]
         if not running:
             break
         committed = 0
-        for outcome, step in running:
+        for outcome, app, step in running:
             try:
-                counts = step(client, rng)
+                counts = step(attach(client, app), rng)
             except (NodeError, ContractError) as exc:
                 outcome.status, outcome.reason = "stopped", f"live round {done + 1}: {exc}"
                 say(_describe(outcome))

@@ -20,19 +20,26 @@ stopped by the platform (:mod:`healthledger.node.workers`).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from healthledger.contracts.context import MEMBERSHIP_NAMESPACE
+from healthledger.contracts.contract import Contract
 from healthledger.contracts.errors import ContractError
+from healthledger.crypto.keys import decode_b64
 from healthledger.ledger.transaction import Transaction, ValidationCode
 from healthledger.node.chain_reads import Receipt
-from healthledger.node.embedded import EmbeddedNode
-from healthledger.node.errors import NodeError
+from healthledger.node.embedded import NODE_FILE, DataDirError, EmbeddedNode
+from healthledger.node.errors import NodeError, TransactionRefused
 from healthledger.node.events import LedgerEvent
 
+PAST_EVERY_CHARACTER = "\U0010ffff"
+"""Sorts after every character a state key may hold."""
 APPS_FOLDER = "apps"
 """Folder of the data folder under which each application has its own."""
 
@@ -46,11 +53,10 @@ class Call:
     """One contract call of a batch (``AppNode.invoke_many``)."""
 
     identity: str
+    contract: str
     function: str
     args: dict[str, Any]
     transient: Mapping[str, Any] | None = None
-    contract: str | None = None
-    """The application's own contract when None."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,19 @@ class AppNode:
         """True if this node holds ``identity``'s key (and so may sign as it)."""
         return self._node.keystore.get(identity) is not None
 
+    def role_of(self, identity: str) -> str | None:
+        """The role of ``identity`` if this node holds its key, else None."""
+        entry = self._node.keystore.get(identity)
+        return None if entry is None else entry.cert.role
+
+    def derived_secret(self, org: str, purpose: bytes) -> bytes:
+        """HMAC-SHA256 of ``purpose`` under ``org``'s vault secret, if this node holds
+        ``org``'s vault key: a key that lives only where that vault key lives."""
+        material = self._node.keystore.vault_keys.get(org)
+        if material is None:
+            raise NodeError(f"this node holds no vault key of {org}")
+        return hmac.new(decode_b64(material["secret"]), purpose, hashlib.sha256).digest()
+
     def organisations(self) -> list[dict[str, Any]]:
         """The consortium's member records (id, name, kind, attributes, GS1 prefixes)."""
         return [
@@ -157,13 +176,15 @@ class AppNode:
         return None if found is None else found.value
 
     def range(
-        self, prefix: str, *, ns: str | None = None, limit: int = 10_000_000
+        self, prefix: str, *, ns: str | None = None, start: str = "", limit: int = 10_000_000
     ) -> Iterator[tuple[str, Any]]:
-        """Committed ``(key, value)`` pairs of every key starting with ``prefix``, in key
-        order, at most ``limit``."""
-        # Keys are ASCII without control characters: "\x7f" sorts after every one of them.
+        """Committed ``(key, value)`` pairs of every key starting with ``prefix`` (from
+        key ``start`` on, if given: to resume), in key order, at most ``limit``."""
+        # Keys are printable text compared by code point: the highest one ends the range.
+        first = max(prefix, start)
         store = self._node.peer.store
-        for key, found in store.range_state(self._namespace(ns), prefix, prefix + "\x7f", limit):
+        end = prefix + PAST_EVERY_CHARACTER
+        for key, found in store.range_state(self._namespace(ns), first, end, limit):
             yield key, found.value
 
     def history(self, key: str, *, ns: str | None = None, limit: int = 100) -> list[StateEntry]:
@@ -175,43 +196,47 @@ class AppNode:
 
     # --- contracts -----------------------------------------------------------------
 
-    def _contract(self, contract: str | None) -> str:
-        return self.namespaces[0] if contract is None else contract
+    def _own_contract(self, contract: str) -> str:
+        if contract not in self.namespaces:
+            raise OutsideNamespace(
+                f"application {self.name} writes through {', '.join(self.namespaces)}, "
+                f"not {contract!r}"
+            )
+        return contract
 
     def invoke(
         self,
         identity: str,
+        contract: str,
         function: str,
         args: dict[str, Any],
         *,
-        contract: str | None = None,
         transient: Mapping[str, Any] | None = None,
         timeout: float = 30.0,
     ) -> tuple[Receipt, Any]:
         """Sign as ``identity`` (its key must be on this node), endorse, order and wait
-        for the commit of ``function`` of ``contract`` (the application's own by
-        default); ``transient`` (private inputs) never goes on chain."""
+        for the commit of ``function`` of ``contract`` (one of the application's own);
+        ``transient`` (private inputs) never goes on chain."""
         return self._node.invoke(
             identity,
-            self._contract(contract),
+            self._own_contract(contract),
             function,
             args,
             timeout=timeout,
             transient=None if transient is None else dict(transient),
         )
 
-    def query(
-        self, identity: str, function: str, args: dict[str, Any], *, contract: str | None = None
-    ) -> Any:
-        """Run query ``function`` of ``contract`` (the application's own by default) as
-        ``identity``."""
-        return self._node.query(identity, self._contract(contract), function, args)
+    def query(self, identity: str, contract: str, function: str, args: dict[str, Any]) -> Any:
+        """Run query ``function`` of ``contract`` as ``identity``: the application's own,
+        or another application's declared queries, or the system contracts'."""
+        return self._node.query(identity, contract, function, args)
 
     def invoke_many(self, calls: Sequence[Call], *, timeout: float = 60.0) -> list[Outcome]:
         """Endorse every call, order them together and wait for their commits: one
         outcome per call, in order. A call its contract refuses, or that the orderer
-        does not take, has its error and leaves the others unaffected."""
-        endorsed: list[Transaction | Exception] = []
+        does not take, has its error and leaves the others unaffected; a node that
+        cannot take transactions at all raises NodeError."""
+        endorsed: list[Transaction | ContractError | TransactionRefused] = []
         for call in calls:
             salted = (
                 None
@@ -220,14 +245,14 @@ class AppNode:
             )
             proposal = self._node.propose(
                 call.identity,
-                self._contract(call.contract),
+                self._own_contract(call.contract),
                 call.function,
                 call.args,
                 transient=salted,
             )
             try:
                 endorsed.append(self._node.peer.endorse(proposal, transient=salted))
-            except (ContractError, NodeError) as exc:
+            except (ContractError, TransactionRefused) as exc:
                 endorsed.append(exc)
         ordered = [tx for tx in endorsed if isinstance(tx, Transaction)]
         futures = iter(self._node.peer.submit_many(ordered) if ordered else [])
@@ -268,3 +293,74 @@ class AppNode:
         """The committed private value of ``key`` in ``collection`` of this node's
         organisations' vaults, or None (also where this node may not read it)."""
         return self._node.peer.vaults.read(collection, key)
+
+
+class Application(Protocol):
+    """What the platform needs to know of an application to attach it to a node."""
+
+    @property
+    def name(self) -> str:
+        """Its name."""
+        ...
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        """Its contracts' names."""
+        ...
+
+
+def attach(node: EmbeddedNode, app: Application) -> AppNode:
+    """``node`` as ``app`` sees it."""
+    return AppNode(node, name=app.name, namespaces=app.namespaces)
+
+
+@contextmanager
+def scratch_ledger(
+    folder: Path,
+    *,
+    name: str,
+    namespaces: Sequence[str],
+    contracts: Sequence[type[Contract]],
+    **options: Any,
+) -> Iterator[AppNode]:
+    """A new demo consortium founded in the empty ``folder`` with ``contracts`` (the
+    system contracts and the application's), started, as application ``name`` sees it;
+    stopped when the block ends. For an application's benchmarks."""
+    node = EmbeddedNode.create(folder, contracts=contracts, **options).start()
+    try:
+        yield AppNode(node, name=name, namespaces=namespaces)
+    finally:
+        node.stop()
+
+
+@contextmanager
+def opened_ledger(
+    data_dir: Path, *, name: str, namespaces: Sequence[str], contracts: Sequence[type[Contract]]
+) -> Iterator[AppNode]:
+    """The committed ledger in ``data_dir`` (not started: nothing is ordered or
+    committed), as application ``name`` sees it, closed when the block ends; a
+    DataDirError (a NodeError) if the folder holds no ledger. For offline checks."""
+    if not (Path(data_dir) / NODE_FILE).is_file():
+        raise DataDirError(f"{data_dir} is not a healthledger data folder (no {NODE_FILE})")
+    node = EmbeddedNode(Path(data_dir), contracts=contracts)
+    try:
+        yield AppNode(node, name=name, namespaces=namespaces)
+    finally:
+        node.stop()
+
+
+__all__ = [
+    "AppNode",
+    "Application",
+    "Call",
+    "LedgerEvent",
+    "NodeError",
+    "Outcome",
+    "OutsideNamespace",
+    "Receipt",
+    "StateEntry",
+    "TransactionRefused",
+    "attach",
+    "opened_ledger",
+    "scratch_ledger",
+]

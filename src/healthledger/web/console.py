@@ -17,6 +17,7 @@ from healthledger.api.app import create_api, services_of
 from healthledger.api.problems import install_problem_handlers
 from healthledger.apps.registry import INSTALLED_APPS
 from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import attach
 from healthledger.web.pages import page_router
 from healthledger.web.session import COOKIE_NAME
 from healthledger.web.views import WEB_DIR, Console, LoginRequired, local_path
@@ -130,5 +131,6 @@ def create_console(node: EmbeddedNode, *, demo_custody: bool = True) -> FastAPI:
     kit = ConsolePageKit(console)
     for installed in INSTALLED_APPS:
         if installed.pages is not None:
-            app.include_router(installed.pages(node, kit), prefix=f"/{installed.name}")
+            pages = installed.pages(attach(node, installed), kit)
+            app.include_router(pages, prefix=f"/{installed.name}")
     return app

@@ -13,6 +13,7 @@ from healthledger.apps.epidemic.provision import configure
 from healthledger.apps.epidemic.regions import Region, RegionTable, StaticRegions
 from healthledger.contracts.system import SYSTEM_CONTRACTS
 from healthledger.node.embedded import EmbeddedNode
+from tests.support.seam import epidemic_seam
 
 CONTRACTS = (*SYSTEM_CONTRACTS, Epidemic)
 
@@ -47,5 +48,5 @@ def bare_node(tmp_path: Path) -> Iterator[EmbeddedNode]:
 @pytest.fixture
 def node(bare_node: EmbeddedNode, regions: RegionTable) -> EmbeddedNode:
     """A node configured with the demo organisations and the test regions."""
-    configure(bare_node, regions)
+    configure(epidemic_seam(bare_node), regions)
     return bare_node

@@ -35,6 +35,7 @@ from healthledger.contracts.errors import AccessDenied, Rejected
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.web.console import create_console
 from tests.apps.epidemic.support import today
+from tests.support.seam import epidemic_seam
 
 OUTBREAK = SeirParams(population=600, days=30, reported_share=0.5, seeds=4)
 EPI = "gd-cdc/epi-wang"
@@ -43,10 +44,10 @@ EPI = "gd-cdc/epi-wang"
 @pytest.fixture
 def outbreak(node: EmbeddedNode) -> EmbeddedNode:
     """The configured test node after a small simulated outbreak and the alert scan."""
-    define_simulated_population(node, OUTBREAK)
-    run(node, random.Random(21), OUTBREAK)
-    model = CaseReadModel(node.peer.events)
-    record_alerts(node, model, EPI, today=today(node))
+    define_simulated_population(epidemic_seam(node), OUTBREAK)
+    run(epidemic_seam(node), random.Random(21), OUTBREAK)
+    model = CaseReadModel(epidemic_seam(node))
+    record_alerts(epidemic_seam(node), model, EPI, today=today(node))
     model.close()
     return node
 
@@ -62,9 +63,9 @@ def chain_cases(node: EmbeddedNode) -> list[dict[str, Any]]:
 
 def test_dashboard_numbers_equal_those_recomputed_from_the_chain(outbreak: EmbeddedNode) -> None:
     node = outbreak
-    scope = scope_of(node, EPI)
+    scope = scope_of(epidemic_seam(node), EPI)
     assert scope is not None and scope.region_prefix == "44"
-    figures = Dashboard(node).figures(scope, disease="influenza")
+    figures = Dashboard(epidemic_seam(node)).figures(scope, disease="influenza")
     cases = [c for c in chain_cases(node) if c["disease"] == "influenza"]
     assert len(cases) > 30
     by_day = Counter(c["onset"] for c in cases)
@@ -105,9 +106,9 @@ def test_positivity_and_coverage_equal_those_recomputed_from_the_chain(
     outbreak: EmbeddedNode,
 ) -> None:
     node = outbreak
-    scope = scope_of(node, EPI)
+    scope = scope_of(epidemic_seam(node), EPI)
     assert scope is not None
-    figures = Dashboard(node).figures(scope, disease="influenza")
+    figures = Dashboard(epidemic_seam(node)).figures(scope, disease="influenza")
     labs = [lab for lab in chain_state(node, "lab/") if lab["disease"] == "influenza"]
     assert len(labs) > 20 and {lab["result"] for lab in labs} == {"positive", "negative"}
     tests = Counter(lab["specimen_day"] for lab in labs)
@@ -139,9 +140,9 @@ def test_positivity_and_coverage_equal_those_recomputed_from_the_chain(
 
 def test_the_nowcast_equals_the_one_recomputed_from_the_chain(outbreak: EmbeddedNode) -> None:
     node = outbreak
-    scope = scope_of(node, EPI)
+    scope = scope_of(epidemic_seam(node), EPI)
     assert scope is not None
-    figures = Dashboard(node).figures(scope, disease="influenza")
+    figures = Dashboard(epidemic_seam(node)).figures(scope, disease="influenza")
     cases = [c for c in chain_cases(node) if c["disease"] == "influenza"]
     now = today(node)
     delays = Counter(
@@ -169,9 +170,9 @@ def test_a_hospital_sees_its_own_reports_and_a_city_filter_narrows(
     outbreak: EmbeddedNode,
 ) -> None:
     node = outbreak
-    own = scope_of(node, "sz-peoples-hospital/lab-wu")
+    own = scope_of(epidemic_seam(node), "sz-peoples-hospital/lab-wu")
     assert own is not None and own.org == "sz-peoples-hospital"
-    dashboard = Dashboard(node)
+    dashboard = Dashboard(epidemic_seam(node))
     mine = dashboard.figures(own, disease="influenza")
     cases = chain_cases(node)
     assert mine["total"] == sum(1 for c in cases if c["reporter_org"] == "sz-peoples-hospital")
@@ -182,11 +183,11 @@ def test_a_hospital_sees_its_own_reports_and_a_city_filter_narrows(
         if lab["reporter_org"] == "sz-peoples-hospital" and lab["disease"] == "influenza"
     ]
     assert sum(p["tests"] for p in mine["positivity"]) == len(own_labs)
-    province = scope_of(node, EPI)
+    province = scope_of(epidemic_seam(node), EPI)
     assert province is not None
     shenzhen = dashboard.figures(province, disease="influenza", region="440300")
     assert shenzhen["total"] == sum(1 for c in cases if c["region"].startswith("4403"))
-    assert scope_of(node, "gd-insurance/admin") is None
+    assert scope_of(epidemic_seam(node), "gd-insurance/admin") is None
 
 
 def test_alerts_are_transactions_recorded_once(outbreak: EmbeddedNode) -> None:
@@ -200,8 +201,8 @@ def test_alerts_are_transactions_recorded_once(outbreak: EmbeddedNode) -> None:
         node.invoke(EPI, "epidemic", "raise_alert", args)
     with pytest.raises(AccessDenied):
         node.invoke("gz-first-hospital/dr-li", "epidemic", "raise_alert", args)
-    model = CaseReadModel(node.peer.events)
-    assert record_alerts(node, model, EPI, today=today(node)) == []  # nothing new
+    model = CaseReadModel(epidemic_seam(node))
+    assert record_alerts(epidemic_seam(node), model, EPI, today=today(node)) == []  # nothing new
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from healthledger.contracts.errors import AccessDenied, InvalidArguments, Reject
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.conftest import CONTRACTS
 from tests.apps.epidemic.support import today
+from tests.support.seam import epidemic_seam
 
 DRAWS = 40_000
 EPI = "gd-cdc/epi-wang"
@@ -89,7 +90,7 @@ def test_one_release_per_day_kept_on_chain_so_a_restart_spends_nothing_more(
         return {("440100", "influenza"): 300, ("440300", "influenza"): 2}
 
     day = today(node)
-    releases = ChainReleases(node, EPI)
+    releases = ChainReleases(epidemic_seam(node), EPI)
     stats = PublicStatistics(releases, random.Random(9))
     first = stats.release(day, counts, {"440100": "Guangzhou"})
     assert all(stats.release(day, counts, {}) is first for _ in range(20))
@@ -101,13 +102,13 @@ def test_one_release_per_day_kept_on_chain_so_a_restart_spends_nothing_more(
     node.stop()
     reopened = EmbeddedNode(data, contracts=CONTRACTS, batch_timeout_s=0.005).start()
     try:
-        again = PublicStatistics(ChainReleases(reopened, EPI), random.Random(10))
+        again = PublicStatistics(ChainReleases(epidemic_seam(reopened), EPI), random.Random(10))
         served = again.release(day, counts, {"440100": "Guangzhou"})
         assert served.rows == first.rows and len(asked) == 1  # no new noise, no new ε
-        assert ChainReleases(reopened, EPI).spent() == Spent(releases=1, epsilon=0.5)
+        assert ChainReleases(epidemic_seam(reopened), EPI).spent() == Spent(releases=1, epsilon=0.5)
         assert again.release(day - 1, counts, {}).day == day - 1
         assert len(asked) == 2
-        assert ChainReleases(reopened, EPI).spent() == Spent(releases=2, epsilon=1.0)
+        assert ChainReleases(epidemic_seam(reopened), EPI).spent() == Spent(releases=2, epsilon=1.0)
     finally:
         reopened.stop()
 
@@ -122,10 +123,10 @@ def test_a_node_that_cannot_publish_serves_only_what_is_on_chain(node: EmbeddedN
         return {("440100", "influenza"): 300}
 
     day = today(node)
-    reader = PublicStatistics(ChainReleases(node, None), random.Random(3))
+    reader = PublicStatistics(ChainReleases(epidemic_seam(node), None), random.Random(3))
     assert reader.release(day - 1, counts, {}) is None
     assert asked == []
-    published = PublicStatistics(ChainReleases(node, EPI), random.Random(4))
+    published = PublicStatistics(ChainReleases(epidemic_seam(node), EPI), random.Random(4))
     recorded = published.release(day - 1, counts, {"440100": "Guangzhou"})
     assert recorded is not None and len(asked) == 1
     # The same release as recorded, for its day and (until today's is recorded) today.

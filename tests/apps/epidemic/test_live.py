@@ -11,6 +11,7 @@ from healthledger.apps.epidemic.simulate import SeirParams, run
 from healthledger.apps.epidemic.warning import LiveWarning
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.support import case_args, person, today
+from tests.support.seam import epidemic_seam
 
 EPI = "gd-cdc/epi-wang"
 
@@ -25,7 +26,11 @@ def test_the_app_declares_its_live_step() -> None:
 
 
 def test_live_rounds_continue_the_outbreak_on_chain(node: EmbeddedNode) -> None:
-    run(node, random.Random(4), SeirParams(population=300, days=20, reported_share=0.5))
+    run(
+        epidemic_seam(node),
+        random.Random(4),
+        SeirParams(population=300, days=20, reported_share=0.5),
+    )
     before = {p: _count(node, f"{p}/") for p in ("case", "lab", "vaccination")}
     known = {key for key, _ in node.peer.store.range_state("epidemic", "case/", "case0", 100_000)}
     rng = random.Random(9)
@@ -36,7 +41,7 @@ def test_live_rounds_continue_the_outbreak_on_chain(node: EmbeddedNode) -> None:
             for _, item in node.peer.store.range_state("epidemic", "case/", "case0", 100_000)
             if item.value["status"] == "reported"
         )
-        counts = live_step(node, rng)
+        counts = live_step(epidemic_seam(node), rng)
         assert counts["reviewed"] == min(3, waiting)  # the oldest waiting reports
         for what, n in counts.items():
             totals[what] = totals.get(what, 0) + n
@@ -66,7 +71,7 @@ def test_new_cases_follow_the_infection_pressure() -> None:
 
 
 def test_an_unconfigured_chain_gets_no_live_traffic(bare_node: EmbeddedNode) -> None:
-    assert live_step(bare_node, random.Random(1)) == {}
+    assert live_step(epidemic_seam(bare_node), random.Random(1)) == {}
 
 
 def test_the_live_scan_records_an_alert_as_reports_commit(node: EmbeddedNode) -> None:
@@ -77,7 +82,7 @@ def test_the_live_scan_records_an_alert_as_reports_commit(node: EmbeddedNode) ->
         case_args(node, onset_date=today(node) - 12, diagnosis_date=today(node) - 11),
         transient={"patient": person(500)},
     )
-    warning = LiveWarning(node, EPI)
+    warning = LiveWarning(epidemic_seam(node), EPI)
     warning.start()
     warning.start()  # idempotent: one follower
     try:

@@ -7,6 +7,7 @@ from pathlib import Path
 from healthledger.apps.epidemic.readmodel import CaseReadModel
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.support import person, report, today
+from tests.support.seam import epidemic_seam
 
 EPI = "gd-cdc/epi-wang"
 
@@ -46,7 +47,7 @@ def _from_chain(node: EmbeddedNode) -> list[dict[str, object]]:
 
 def test_read_model_counts_equal_the_chain(node: EmbeddedNode) -> None:
     _traffic(node)
-    model = CaseReadModel(node.peer.events)
+    model = CaseReadModel(epidemic_seam(node))
     assert model.catch_up() > 0
     assert model.counts() == _from_chain(node)
     cases = node.query(
@@ -64,7 +65,7 @@ def test_read_model_counts_equal_the_chain(node: EmbeddedNode) -> None:
 def test_read_model_follows_new_commits_and_rebuilds(node: EmbeddedNode, tmp_path: Path) -> None:
     ids = _traffic(node)
     path = tmp_path / "epidemic.duckdb"
-    model = CaseReadModel(node.peer.events, path)
+    model = CaseReadModel(epidemic_seam(node), path)
     model.catch_up()
     first = model.counts()
     node.invoke(EPI, "epidemic", "reject", {"case_id": ids[3], "reason": "duplicate"})
@@ -74,7 +75,7 @@ def test_read_model_follows_new_commits_and_rebuilds(node: EmbeddedNode, tmp_pat
     assert model.counts() == _from_chain(node)
     last = model.last_event
     model.close()
-    reopened = CaseReadModel(node.peer.events, path)
+    reopened = CaseReadModel(epidemic_seam(node), path)
     assert reopened.last_event == last
     assert reopened.catch_up() == 0
     assert reopened.rebuild() > 0

@@ -11,6 +11,7 @@ from healthledger.contracts.errors import AccessDenied, InvalidArguments
 from healthledger.ledger.errors import InvalidTransaction
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.support import case_args, person, report, today
+from tests.support.seam import epidemic_seam
 
 
 def _case_count(node: EmbeddedNode) -> int:
@@ -62,7 +63,7 @@ def test_non_reporting_roles_are_refused(node: EmbeddedNode, identity: str) -> N
 def test_a_doctor_of_an_unregistered_org_is_refused(bare_node: EmbeddedNode, regions: Any) -> None:
     from healthledger.apps.epidemic.provision import configure
 
-    configure(bare_node, regions, orgs=[("gd-cdc", "cdc", "440000")])
+    configure(epidemic_seam(bare_node), regions, orgs=[("gd-cdc", "cdc", "440000")])
     with pytest.raises(AccessDenied, match="not a registered reporting hospital"):
         report(bare_node)
 

@@ -8,6 +8,7 @@ import random
 from healthledger.apps.epidemic.readmodel import CaseReadModel
 from healthledger.apps.epidemic.simulate import SeirParams, run, run_seir, setup_demo, simulate
 from healthledger.node.embedded import EmbeddedNode
+from tests.support.seam import epidemic_seam
 
 DISTRICTS = ["440104", "440106", "440304"]
 SMALL = SeirParams(population=400, days=30, reported_share=0.25, duplicate_share=0.1)
@@ -31,20 +32,20 @@ def test_the_outbreak_grows_then_spreads_beyond_the_first_district() -> None:
 
 
 def test_an_unconfigured_node_simulates_nothing(bare_node: EmbeddedNode) -> None:
-    assert run(bare_node, random.Random(1), SMALL) == ({"cases": 0}, [])
+    assert run(epidemic_seam(bare_node), random.Random(1), SMALL) == ({"cases": 0}, [])
 
 
 def test_demo_setup_writes_guangdong_once_then_simulates_an_outbreak(
     bare_node: EmbeddedNode,
 ) -> None:
-    assert setup_demo(bare_node) == 144
+    assert setup_demo(epidemic_seam(bare_node)) == 144
     regions = bare_node.query("gd-cdc/epi-wang", "epidemic", "aggregates", {})
     assert regions == []  # no cases yet
-    assert setup_demo(bare_node) == 0  # the commission's table is already on chain
-    counts = simulate(bare_node, random.Random(5))
+    assert setup_demo(epidemic_seam(bare_node)) == 0  # the commission's table is already on chain
+    counts = simulate(epidemic_seam(bare_node), random.Random(5))
     assert counts["regions defined"] == 0
     assert counts["cases"] > 200 and counts["refused"] == 0
-    model = CaseReadModel(bare_node.peer.events)
+    model = CaseReadModel(epidemic_seam(bare_node))
     model.catch_up()
     places = {row["region"] for row in model.counts()}
     assert len(places) > 10  # spread beyond the first district
@@ -52,7 +53,7 @@ def test_demo_setup_writes_guangdong_once_then_simulates_an_outbreak(
 
 
 def test_simulated_reports_reach_the_chain_without_personal_data(node: EmbeddedNode) -> None:
-    counts, people = run(node, random.Random(11), SMALL)
+    counts, people = run(epidemic_seam(node), random.Random(11), SMALL)
     assert counts["cases"] > 10
     assert counts["refused"] == 0
     assert counts["reviewed"] > 0
@@ -65,6 +66,6 @@ def test_simulated_reports_reach_the_chain_without_personal_data(node: EmbeddedN
     for person in people:
         for field in ("name", "id_number", "phone", "address"):
             assert person[field] not in chain
-    model = CaseReadModel(node.peer.events)
+    model = CaseReadModel(epidemic_seam(node))
     model.catch_up()
     assert sum(row["count"] for row in model.counts()) == counts["cases"]

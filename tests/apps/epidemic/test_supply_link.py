@@ -27,6 +27,7 @@ from tests.apps.supply.conftest import (
     step,
     unit,
 )
+from tests.support.seam import epidemic_seam
 
 PERSON = "p-9b1d7c2e4a6f8d0c"
 
@@ -38,7 +39,7 @@ def both(tmp_path: Path) -> Iterator[EmbeddedNode]:
     node = EmbeddedNode.create(
         tmp_path / "data", contracts=installed_contracts(), batch_timeout_s=0.005
     ).start()
-    configure(node, RegionTable.from_source(TEST_REGIONS))
+    configure(epidemic_seam(node), RegionTable.from_source(TEST_REGIONS))
     register_master_data(node)
     yield node
     node.stop()
@@ -63,7 +64,7 @@ def _administer(node: EmbeddedNode, serial: str) -> str:
 
 def test_a_supply_administration_is_linked_not_re_entered(both: EmbeddedNode) -> None:
     tx_ids = [_administer(both, "V1"), _administer(both, "V2")]
-    model = CaseReadModel(both.peer.events)
+    model = CaseReadModel(epidemic_seam(both))
     try:
         model.catch_up()
         linked = model.linked_doses()
@@ -82,9 +83,9 @@ def test_a_supply_administration_is_linked_not_re_entered(both: EmbeddedNode) ->
         assert len(model.linked_doses()) == 2  # rebuilt from the chain alike
     finally:
         model.close()
-    scope = scope_of(both, "gd-cdc/epi-wang")
+    scope = scope_of(epidemic_seam(both), "gd-cdc/epi-wang")
     assert scope is not None
-    dashboard = Dashboard(both)
+    dashboard = Dashboard(epidemic_seam(both))
     try:
         coverage = {row["code"]: row for row in dashboard.figures(scope)["coverage"]}
     finally:

@@ -17,6 +17,7 @@ from healthledger.node.embedded import EmbeddedNode
 from healthledger.ordering.solo import wall_clock_ms
 from tests.apps.epidemic.conftest import CONTRACTS
 from tests.apps.epidemic.support import person, report, today
+from tests.support.seam import epidemic_seam
 
 GZ, SZ = "gz", "sz"
 
@@ -212,7 +213,7 @@ def test_a_grant_records_who_whom_which_regions_until_when_and_why(
         with pytest.raises(AccessDenied):
             later.query("gd-cdc/epi-wang", "epidemic", "get_case", {"case_id": cases[SZ]})
         later.query(OFFICER, "epidemic", "get_case", {"case_id": cases[SZ]})
-        scope = scope_of(later, "gd-cdc/epi-wang")
+        scope = scope_of(epidemic_seam(later), "gd-cdc/epi-wang")
         assert scope is not None and scope.prefixes == ("4401",)
     finally:
         later.stop()
@@ -259,13 +260,13 @@ def test_the_dashboard_and_its_exports_follow_grants(
     node: EmbeddedNode, cases: dict[str, str]
 ) -> None:
     _city_cdc(node)
-    dashboard = Dashboard(node)
+    dashboard = Dashboard(epidemic_seam(node))
     try:
-        scope = scope_of(node, "gd-cdc/epi-wang")
+        scope = scope_of(epidemic_seam(node), "gd-cdc/epi-wang")
         assert scope is not None and scope.prefixes == ("4401",)
         assert {r["case_id"] for r in dashboard.line_list(scope)} == {cases[GZ]}
         _grant(node)
-        scope = scope_of(node, "gd-cdc/epi-wang")
+        scope = scope_of(epidemic_seam(node), "gd-cdc/epi-wang")
         assert scope is not None and scope.prefixes == ("4401", "4403")
         assert "granted on chain" in scope.label
         assert {r["case_id"] for r in dashboard.line_list(scope)} == set(cases.values())

@@ -12,6 +12,7 @@ from healthledger.apps.supply.verification import verify_pack
 from healthledger.contracts.errors import AccessDenied, Rejected
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.supply.conftest import MAKER, MAKER_OPS, PLANT, capture, step, unit, with_check
+from tests.support.seam import supply_seam
 
 PRODUCT = {
     "name": "Influenza vaccine 0.5 ml",
@@ -153,7 +154,7 @@ def test_public_verify_names_the_brand_owner_and_never_vouches_for_a_stray_gtin(
         step("c", "commission", [unit("V1", gtin)], location=PLANT, lot="L1", expiry="2099-12-31"),
     )
     uri = f"https://id.gs1.org/01/{gtin}/10/L1/21/V1?17=991231"
-    answer = verify_pack(node, uri)
+    answer = verify_pack(supply_seam(node), uri)
     assert answer["status"] == "genuine"
     assert answer["brand_owner"] == {
         "org": "lingnan-bio",
@@ -161,7 +162,7 @@ def test_public_verify_names_the_brand_owner_and_never_vouches_for_a_stray_gtin(
         "prefix": "6960001",
     }
     set_prefixes(["6951234"])
-    answer = verify_pack(node, uri)
+    answer = verify_pack(supply_seam(node), uri)
     assert answer["status"] == "unknown"
     assert answer["brand_owner"] is None and answer["product"] is None
     assert "not registered by the holder of its GS1 company prefix" in answer["reason"]

@@ -24,6 +24,7 @@ from tests.apps.supply.conftest import (
     register_master_data,
 )
 from tests.apps.supply.test_routes import COMMISSION, SHIP, document
+from tests.support.seam import supply_seam
 
 EVENT_ID = "urn:uuid:6b1c7e0a-5a3f-4c62-9d7e-0c1f2a3b4c5d"
 
@@ -35,8 +36,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, lis
     node = EmbeddedNode.create(data, contracts=CONTRACTS, batch_timeout_s=0.005).start()
     try:
         register_master_data(node)
-        store = EventStore.of(node)
-        result = CaptureService(node, events=store).capture(
+        store = EventStore.of(supply_seam(node))
+        result = CaptureService(supply_seam(node), events=store).capture(
             MAKER_OPS, document({**COMMISSION, "eventID": EVENT_ID}, SHIP)
         )
         store.close()
@@ -67,7 +68,7 @@ def test_a_tampered_event_fails(folder: tuple[Path, list[str]], tmp_path: Path) 
     data, hashes = folder
     copy = tmp_path / "copy"
     _copy_tree(data, copy)
-    with sqlite3.connect(copy / STORE_FILE) as db:
+    with sqlite3.connect(copy / "apps" / "supply" / STORE_FILE) as db:
         (raw,) = db.execute(
             "SELECT event FROM events WHERE event_hash = ?", (hashes[1],)
         ).fetchone()
@@ -121,7 +122,7 @@ def test_rebuild_route(client: TestClient, supply: EmbeddedNode) -> None:
         "/api/v1/supply/capture", json={"identity": MAKER_OPS, "document": document(COMMISSION)}
     )
     assert captured.status_code == 200
-    store = EventStore.of(supply)
+    store = EventStore.of(supply_seam(supply))
     store.add(
         "not-a-tx", document()["@context"], [("ni:///sha-256;" + "1" * 64 + "?ver=CBV2.0", SHIP)]
     )

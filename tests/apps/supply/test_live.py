@@ -17,6 +17,7 @@ from healthledger.apps.supply.simulate import LIVE_CASES
 from healthledger.apps.supply.verification import PublicLedger
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.supply.conftest import CONTRACTS, REGULATOR
+from tests.support.seam import supply_seam
 
 APP = next(app for app in INSTALLED_APPS if app.name == "supply")
 ROUND_MS = 3_000
@@ -52,17 +53,17 @@ def rounds(node: EmbeddedNode, clock: SteppingClock, rng: random.Random, n: int)
     total: Counter[str] = Counter()
     for _ in range(n):
         clock.now += ROUND_MS
-        total.update(APP.live_step(node, rng))
+        total.update(APP.live_step(supply_seam(node), rng))
     return total
 
 
 def live_units(node: EmbeddedNode) -> list[dict[str, Any]]:
-    ledger = PublicLedger(node)
+    ledger = PublicLedger(supply_seam(node))
     return [r for _, r in ledger.range("unit/01/") if str(r.get("lot", "")).startswith("LV")]
 
 
 def live_cases(node: EmbeddedNode) -> list[dict[str, Any]]:
-    ledger = PublicLedger(node)
+    ledger = PublicLedger(supply_seam(node))
     packs = {u["unit"]: u for u in live_units(node)}
     cases = []
     for _, case in ledger.range("unit/00/"):
@@ -100,7 +101,7 @@ def test_live_traffic_keeps_going_after_the_demo_history(
     live: EmbeddedNode, clock: SteppingClock
 ) -> None:
     assert APP.simulate is not None
-    APP.simulate(live, random.Random(5))
+    APP.simulate(supply_seam(live), random.Random(5))
     total = rounds(live, clock, random.Random(5), 60)
     assert total.get("refused", 0) == 0
     assert total["cases"] >= LIVE_CASES + 5
@@ -119,7 +120,7 @@ def test_a_recall_and_quarantine_decisions_happen_live(
     live: EmbeddedNode, clock: SteppingClock
 ) -> None:
     total = rounds(live, clock, random.Random(2), 120)
-    recalls = list(PublicLedger(live).range("recall/"))
+    recalls = list(PublicLedger(supply_seam(live)).range("recall/"))
     assert total["recalls"] == len(recalls) >= 1
     assert all(r["lot"].startswith("LV") for _, r in recalls)
     assert total["quarantine_released"] + total["quarantine_destroyed"] >= 1

@@ -28,6 +28,7 @@ from tests.apps.supply.test_routes import (
     post,
     sgln,
 )
+from tests.support.seam import supply_seam
 
 SSCC_URN = f"urn:epc:id:sscc:{SSCC[1:8]}.{SSCC[0]}{SSCC[8:17]}"
 PACK = {
@@ -94,7 +95,7 @@ def test_a_tampered_document_is_caught(client: TestClient, supply: EmbeddedNode)
     captured(client)
     forged = copy.deepcopy(PACK)
     forged["childEPCs"] = [SGTIN_PREFIX + "S1"]
-    with sqlite3.connect(EventStore.of(supply).path) as db:
+    with sqlite3.connect(EventStore.of(supply_seam(supply)).path) as db:
         db.execute(
             "UPDATE events SET event = ? WHERE event_hash = ?",
             (json.dumps(forged), hash_of(PACK)),
@@ -106,12 +107,12 @@ def test_a_tampered_document_is_caught(client: TestClient, supply: EmbeddedNode)
 
 def test_rebuild_keeps_anchored_documents_only(client: TestClient, supply: EmbeddedNode) -> None:
     captured(client)
-    store = EventStore.of(supply)
+    store = EventStore.of(supply_seam(supply))
     try:
         stray = hash_of(SHIP)  # never captured: no anchor vouches for it
         store.add("not-a-tx", document()["@context"], [(stray, SHIP)])
         assert store.count() == 5
-        counts = store.rebuild(PublicLedger(supply))
+        counts = store.rebuild(PublicLedger(supply_seam(supply)))
         assert counts == {"kept": 4, "dropped": 1, "anchors_without_document": 0}
         assert store.get(stray) is None
         assert len(store.query(EventQuery(epc=SSCC_URN))) == 3

@@ -30,6 +30,7 @@ from tests.apps.supply.conftest import (
     unit,
 )
 from tests.apps.supply.test_routes import SGTIN_PREFIX, document, post, sgln
+from tests.support.seam import supply_seam
 
 CASE = f"00/{SSCC}"
 LOGGER = "8004/6951234LOGGER1"
@@ -76,7 +77,7 @@ def test_transformation_consumes_inputs_and_commissions_outputs(doses: EmbeddedN
     dose = record(doses, f"unit/{unit('D2', OTHER_GTIN)}")
     assert (dose["status"], dose["custodian"], dose["lot"]) == ("active", "lingnan-bio", "LD1")
     assert dose["derived_from"] == [unit("A1"), unit("A2")]
-    ledger = PublicLedger(doses)
+    ledger = PublicLedger(supply_seam(doses))
     assert [t["op"] for t in ledger.trail(unit("D2", OTHER_GTIN))] == ["transform"]
     assert [t["op"] for t in ledger.trail(unit("A1"))] == ["commission", "transform"]
     assert record(doses, f"unit/{unit('A3')}")["status"] == "active"
@@ -155,7 +156,7 @@ def test_association_links_sensors_to_a_held_unit(doses: EmbeddedNode) -> None:
     capture(doses, MAKER_OPS, step("tag", "associate", [LOGGER, LOGGER2], parent=CASE))
     assert record(doses, f"association/{CASE}")["children"] == [LOGGER, LOGGER2]
     assert record(doses, f"associated/{LOGGER}")["parent"] == CASE
-    trail = PublicLedger(doses).trail(CASE)
+    trail = PublicLedger(supply_seam(doses)).trail(CASE)
     assert [t["op"] for t in trail] == ["pack", "associate"]
     with pytest.raises(Rejected, match="dissociate it first"):
         capture(doses, MAKER_OPS, step("retag", "associate", [LOGGER], parent=unit("A2")))

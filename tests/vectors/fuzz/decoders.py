@@ -33,6 +33,7 @@ from healthledger.ledger.errors import InvalidBlock, InvalidTransaction
 from healthledger.ledger.transaction import SignedProposal, Transaction
 from healthledger.node.checkpoint import Checkpoint, CheckpointError, verify_peer_note
 from healthledger.node.embedded import EmbeddedNode
+from tests.support.seam import supply_seam
 
 HERE = Path(__file__).resolve().parent
 """``tests/vectors/fuzz``: one folder of assets per decoder."""
@@ -120,7 +121,7 @@ class LedgerDecoders:
         self.state = store
         self.org = node.keystore.peers()[0][0].split("/", 1)[0]
         """The organisation whose peer signs the node's checkpoints."""
-        self.capture = CaptureService(node)
+        self.capture = CaptureService(supply_seam(node))
 
     def note(self, data: bytes) -> object:
         """A checkpoint note as the exchange receives it (undecodable bytes become ""),

@@ -44,7 +44,7 @@ from healthledger.apps.epidemic.diseases import NOTIFIABLE_DISEASES
 from healthledger.apps.epidemic.readmodel import CaseReadModel
 from healthledger.apps.epidemic.simulate import person, places_of, setup_demo, staff_of
 from healthledger.contracts.system import SYSTEM_CONTRACTS
-from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import AppNode, scratch_ledger
 
 GOAL_ROWS = 10_000_000
 """Read-model size the issue's dashboard goal is stated for."""
@@ -116,25 +116,27 @@ def epidemic_benchmark(
     status: Callable[[str], None] = lambda _: None,
 ) -> EpidemicFigures:
     """Run the three measurements on a temporary node; nothing is kept."""
-    with tempfile.TemporaryDirectory(prefix="healthledger-epidemic-bench-") as tmp:
-        node = EmbeddedNode.create(
-            Path(tmp) / "node", contracts=(*SYSTEM_CONTRACTS, Epidemic)
-        ).start()
-        try:
-            return _run(
-                node,
-                Path(tmp),
-                random.Random(seed),
-                reports=reports,
-                clients=clients,
-                batch_size=batch_size,
-                aggregate_rows=aggregate_rows,
-                samples=samples,
-                freshness_samples=freshness_samples,
-                status=status,
-            )
-        finally:
-            node.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="healthledger-epidemic-bench-") as tmp,
+        scratch_ledger(
+            Path(tmp) / "node",
+            name="epidemic",
+            namespaces=(Epidemic.name,),
+            contracts=(*SYSTEM_CONTRACTS, Epidemic),
+        ) as node,
+    ):
+        return _run(
+            node,
+            Path(tmp),
+            random.Random(seed),
+            reports=reports,
+            clients=clients,
+            batch_size=batch_size,
+            aggregate_rows=aggregate_rows,
+            samples=samples,
+            freshness_samples=freshness_samples,
+            status=status,
+        )
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,7 @@ def _batches(
 
 
 def _run(
-    node: EmbeddedNode,
+    node: AppNode,
     tmp: Path,
     rng: random.Random,
     *,
@@ -228,7 +230,7 @@ def _run(
         raise RuntimeError(f"{reports - batched} batched reports were refused: broken benchmark")
 
     status("freshness: commit to read model, one report at a time")
-    live = CaseReadModel(node.peer.events)
+    live = CaseReadModel(node)
     try:
         start = time.perf_counter()
         caught_up = live.catch_up()
@@ -239,14 +241,14 @@ def _run(
 
     status(f"dashboard: filling the read model to {aggregate_rows} cases")
     path = tmp / "cases.duckdb"
-    model = CaseReadModel(node.peer.events, path)
+    model = CaseReadModel(node, path)
     model.catch_up()
     from_chain = model.size()
     model.close()
     start = time.perf_counter()
     synthetic = _fill(path, max(0, aggregate_rows - from_chain), setting, sorted(orgs))
     fill_s = time.perf_counter() - start
-    model = CaseReadModel(node.peer.events, path)
+    model = CaseReadModel(node, path)
     try:
         dashboard_ms, counts_ms, total = _aggregates(model, hospitals, samples)
     finally:
@@ -284,7 +286,7 @@ def _run(
 
 
 def _freshness(
-    node: EmbeddedNode,
+    node: AppNode,
     model: CaseReadModel,
     setting: _Setting,
     rng: random.Random,

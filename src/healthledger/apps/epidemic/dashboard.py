@@ -28,7 +28,7 @@ from healthledger.apps.epidemic.surveillance import (
     serial_interval,
 )
 from healthledger.apps.epidemic.warning import city_of
-from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import AppNode
 
 DELAY_HISTORY_DAYS = 60
 """Onsets this recent give the nowcast's delay distribution."""
@@ -66,31 +66,23 @@ def region_prefix(code: str) -> str:
     return code
 
 
-def regions_on_chain(node: EmbeddedNode) -> dict[str, dict[str, Any]]:
+def regions_on_chain(node: AppNode) -> dict[str, dict[str, Any]]:
     """The region table the commission wrote, by code."""
-    return {
-        item.value["code"]: item.value
-        for _, item in node.peer.store.range_state("epidemic", "region/", "region0", 100_000)
-    }
+    return {value["code"]: value for _, value in node.range("region/", limit=100_000)}
 
 
-def state_prefix(node: EmbeddedNode, prefix: str) -> dict[str, Any]:
+def state_prefix(node: AppNode, prefix: str) -> dict[str, Any]:
     """Committed epidemic state under ``prefix``, by key."""
-    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return {
-        key: item.value
-        for key, item in node.peer.store.range_state("epidemic", prefix, end, 100_000)
-    }
+    return dict(node.range(prefix, limit=100_000))
 
 
-def scope_of(node: EmbeddedNode, identity: str) -> Scope | None:
+def scope_of(node: AppNode, identity: str) -> Scope | None:
     """The viewer's scope from their organisation's record and the grants to it on
     chain; None for those who may see protected aggregates only."""
     org = identity.split("/", 1)[0]
-    item = node.peer.store.get_state("epidemic", f"org/{org}")
-    if item is None:
+    record = node.get(f"org/{org}")
+    if record is None:
         return None
-    record = item.value
     if record["kind"] == "hospital":
         return Scope(label=f"cases reported by {org}", org=org)
     today = day_of_ms(node.clock())
@@ -116,9 +108,9 @@ def scope_of(node: EmbeddedNode, identity: str) -> Scope | None:
 class Dashboard:
     """Figures for one node's dashboard; one read model, safe to share between threads."""
 
-    def __init__(self, node: EmbeddedNode) -> None:
+    def __init__(self, node: AppNode) -> None:
         self._node = node
-        self._model = CaseReadModel(node.peer.events)
+        self._model = CaseReadModel(node)
         self._lock = threading.Lock()
         self._weights = serial_interval()
 

@@ -34,7 +34,7 @@ from healthledger.apps.epidemic.simulate import (
     vaccination_calls,
 )
 from healthledger.apps.epidemic.surveillance import serial_interval
-from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import AppNode
 
 MAX_NEW_CASES = 4
 MAX_REVIEWS = 3
@@ -62,7 +62,7 @@ def pressure(
 
 
 def live_step(
-    node: EmbeddedNode, rng: random.Random, params: SeirParams = DEMO_PARAMS
+    node: AppNode, rng: random.Random, params: SeirParams = DEMO_PARAMS
 ) -> Mapping[str, int]:
     """One round of live traffic (see the module docstring); counts of what committed.
     Nothing happens on a chain where the epidemic app is not configured."""
@@ -117,7 +117,7 @@ def live_step(
 
 
 def _reviews(
-    node: EmbeddedNode, cases: Mapping[str, Mapping[str, Any]], rng: random.Random
+    node: AppNode, cases: Mapping[str, Mapping[str, Any]], rng: random.Random
 ) -> list[Call]:
     """The CDC confirms (or asks about) a few of the oldest waiting reports."""
     reviewers = cdc_staff(node)

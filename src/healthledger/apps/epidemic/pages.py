@@ -26,7 +26,7 @@ from healthledger.apps.epidemic.disclosure import PublicStatistics, Release, all
 from healthledger.apps.epidemic.readmodel import LINE_LIST_COLUMNS
 from healthledger.apps.epidemic.releases import ChainReleases, cdc_staff
 from healthledger.apps.epidemic.warning import LiveWarning, city_of
-from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import AppNode
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PUBLIC_PAGES = ("/epidemic/public", "/epidemic/public.csv", "/epidemic/public.json")
@@ -115,7 +115,7 @@ _PNG = _download("image/png", {"type": "string", "format": "binary"})
 _JSON = _download("application/json", {"type": "object"})
 
 
-def build_pages(node: EmbeddedNode, kit: PageKit) -> APIRouter:
+def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
     """The dashboard page, its live panel and its figures as JSON."""
     staff = cdc_staff(node)
     publisher = staff[0] if staff else None

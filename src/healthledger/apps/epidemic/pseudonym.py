@@ -99,9 +99,11 @@ def pseudonym(key: bytes, identifier: str) -> str:
     return f"{SCHEME}-{digest}"
 
 
+DEMO_KEY_PURPOSE = b"healthledger/epidemic/pseudonymisation-key/v1"
+"""What the embedded demo's pseudonymisation key is derived for from the holder's vault
+secret (so it lives only where the holder's vault key lives, never on chain)."""
+
+
 def demo_key(holder_secret: bytes) -> bytes:
-    """The embedded demo's pseudonymisation key, derived from the holder's vault secret
-    (so it lives only where the holder's vault key lives, never on chain)."""
-    return hmac.new(
-        holder_secret, b"healthledger/epidemic/pseudonymisation-key/v1", "sha256"
-    ).digest()
+    """The embedded demo's pseudonymisation key from the holder's vault secret."""
+    return hmac.new(holder_secret, DEMO_KEY_PURPOSE, "sha256").digest()

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 
 from healthledger.apps.epidemic.dates import day_of_ms
-from healthledger.node.events import EventHub, LedgerEvent
+from healthledger.node.seam import AppNode, LedgerEvent
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -114,10 +114,10 @@ def _touches_cases(event: LedgerEvent) -> bool:
 
 
 class CaseReadModel:
-    """Case rows for dashboards, kept up to date from ``hub``."""
+    """Case rows for dashboards, kept up to date from ``node``'s event feed."""
 
-    def __init__(self, hub: EventHub, path: Path | str = ":memory:") -> None:
-        self._hub = hub
+    def __init__(self, node: AppNode, path: Path | str = ":memory:") -> None:
+        self._feed = node
         self._db = duckdb.connect(str(path))
         self._db.execute(SCHEMA)
 
@@ -131,7 +131,7 @@ class CaseReadModel:
         """Apply every committed event not yet applied; return how many were read."""
         total = 0
         while True:
-            events = self._hub.read(self.last_event, limit=BATCH)
+            events = self._feed.events(self.last_event, limit=BATCH)
             if not events:
                 return total
             self._db.execute("BEGIN")

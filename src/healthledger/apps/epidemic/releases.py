@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from healthledger.apps.epidemic.dashboard import state_prefix
 from healthledger.apps.epidemic.disclosure import MECHANISM, Release
 from healthledger.contracts.errors import Rejected
-from healthledger.node.embedded import EmbeddedNode
-from healthledger.node.errors import TransactionRefused
+from healthledger.node.seam import AppNode, TransactionRefused
 
 REVIEW_ROLE = "epidemiologist"
 
 
-def cdc_staff(node: EmbeddedNode, role: str = REVIEW_ROLE) -> list[str]:
+def cdc_staff(node: AppNode, role: str = REVIEW_ROLE) -> list[str]:
     """Identities held on this node (demo custody) of ``role`` in an organisation
     registered on chain as a CDC, province-level CDCs first."""
     orgs = state_prefix(node, "org/")
@@ -28,9 +27,9 @@ def cdc_staff(node: EmbeddedNode, role: str = REVIEW_ROLE) -> list[str]:
         if record["kind"] == "cdc"
     }
     staff = [
-        (len(cdcs[entry.id.split("/", 1)[0]].rstrip("0")), entry.id)
-        for entry in node.keystore.entries()
-        if entry.cert.role == role and entry.id.split("/", 1)[0] in cdcs
+        (len(cdcs[identity.split("/", 1)[0]].rstrip("0")), identity)
+        for identity in node.identities(role=role)
+        if identity.split("/", 1)[0] in cdcs
     ]
     return [identity for _, identity in sorted(staff)]
 
@@ -47,7 +46,7 @@ class ChainReleases:
     """Releases as recorded on chain, recorded by ``publisher`` (a CDC epidemiologist
     whose key this node holds); without one, releases are served but not recorded."""
 
-    def __init__(self, node: EmbeddedNode, publisher: str | None) -> None:
+    def __init__(self, node: AppNode, publisher: str | None) -> None:
         self._node = node
         self._publisher = publisher
 
@@ -64,10 +63,9 @@ class ChainReleases:
 
     def load(self, day: int, names: Mapping[str, str]) -> Release | None:
         """The release of ``day`` recorded on chain, with region names."""
-        item = self._node.peer.store.get_state("epidemic", f"release/{day}")
-        if item is None:
+        record = self._node.get(f"release/{day}")
+        if record is None:
             return None
-        record = item.value
         rows = tuple(
             {
                 "region": row["region"],

@@ -23,7 +23,7 @@ from healthledger.apps.epidemic.intake import (
     from_lab_bundle,
 )
 from healthledger.apps.epidemic.observations import LAB_TESTS, VACCINES
-from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import AppNode
 
 
 class ReportCheck(pydantic.BaseModel):
@@ -35,7 +35,7 @@ class ReportCheck(pydantic.BaseModel):
     report: dict[str, Any]
 
 
-def build_router(node: EmbeddedNode) -> APIRouter:
+def build_router(node: AppNode) -> APIRouter:
     """The router the API mounts under ``/api/v1/epidemic``."""
     del node  # reference data and conversion need no ledger access yet
     router = APIRouter()

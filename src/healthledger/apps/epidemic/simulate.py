@@ -30,7 +30,7 @@ from healthledger.apps.epidemic.pseudonym import resident_id_check
 from healthledger.apps.epidemic.readmodel import CaseReadModel
 from healthledger.apps.epidemic.regions import GUANGDONG, province_table
 from healthledger.apps.epidemic.warning import record_alerts
-from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import AppNode
 
 FAMILY = ("Chen", "Li", "Wang", "Zhang", "Liu", "Huang", "Zhao", "Wu", "Zhou", "Xu", "Lin", "He")
 GIVEN = ("Wei", "Fang", "Min", "Jie", "Lei", "Yan", "Tao", "Hui", "Jun", "Ping", "Xin", "Yu")
@@ -168,16 +168,16 @@ def run_seir(
     return cases
 
 
-def simulate(node: EmbeddedNode, rng: random.Random) -> Mapping[str, int]:
+def simulate(node: AppNode, rng: random.Random) -> Mapping[str, int]:
     """App.simulate: set the demo up if the chain has no region table yet (see
     :func:`setup_demo`), then report a seeded outbreak through ``node`` (see :func:`run`)."""
     configured = setup_demo(node)
     define_simulated_population(node, DEMO_PARAMS)
     counts, _ = run(node, rng, DEMO_PARAMS)
     alerts = 0
-    reviewers = [e.id for e in node.keystore.entries() if e.cert.role == "epidemiologist"]
+    reviewers = node.identities(role="epidemiologist")
     if reviewers:
-        model = CaseReadModel(node.peer.events)
+        model = CaseReadModel(node)
         try:
             today = day_of_ms(node.clock())
             alerts = len(record_alerts(node, model, reviewers[0], today=today))
@@ -186,7 +186,7 @@ def simulate(node: EmbeddedNode, rng: random.Random) -> Mapping[str, int]:
     return {**counts, "alerts": alerts, "regions defined": configured}
 
 
-def setup_demo(node: EmbeddedNode, province: str = GUANGDONG) -> int:
+def setup_demo(node: AppNode, province: str = GUANGDONG) -> int:
     """The commission writes ``province``'s region table from the region package on
     chain and registers the reporting organisations; the CDC installs the demo
     pseudonymisation key. Nothing happens on a chain that has regions already.
@@ -201,7 +201,7 @@ def setup_demo(node: EmbeddedNode, province: str = GUANGDONG) -> int:
 POPULATION_SOURCE = "simulated SEIR population of the demo (not a census)"
 
 
-def define_simulated_population(node: EmbeddedNode, params: SeirParams) -> int:
+def define_simulated_population(node: AppNode, params: SeirParams) -> int:
     """The commission records the simulated population of each district (the model's
     ``params.population``), the denominator of the demo's coverage; nothing happens if
     a population is on chain already. Returns how many regions were recorded."""
@@ -222,7 +222,7 @@ def define_simulated_population(node: EmbeddedNode, params: SeirParams) -> int:
 
 
 def run(
-    node: EmbeddedNode, rng: random.Random, params: SeirParams | None = None
+    node: AppNode, rng: random.Random, params: SeirParams | None = None
 ) -> tuple[dict[str, int], list[dict[str, str]]]:
     """Report a seeded outbreak; return counts and the synthetic people reported. The
     epidemic app must be configured (regions, organisations, key), else nothing runs."""
@@ -235,12 +235,7 @@ def run(
     if not districts or not hospitals or not state_prefix(node, "pseudonymisation"):
         return {"cases": 0}, []
     staff = staff_of(node, hospitals)
-    reviewers = [
-        e.id
-        for org in cdc
-        for e in node.keystore.entries()
-        if e.id.startswith(f"{org}/") and e.cert.role == "epidemiologist"
-    ]
+    reviewers = [i for org in cdc for i in node.identities(role="epidemiologist", org=org)]
     today = day_of_ms(node.clock())
     outbreak = run_seir(districts, rng, params, last_day=today)
     counts = {"cases": 0, "duplicates": 0, "reviewed": 0, "refused": 0}
@@ -299,7 +294,7 @@ def run(
     return counts, population
 
 
-def _committed(node: EmbeddedNode, calls: list[Call]) -> int:
+def _committed(node: AppNode, calls: list[Call]) -> int:
     done = 0
     for start in range(0, len(calls), WINDOW):
         done += sum(1 for r in commit_all(node, calls[start : start + WINDOW]) if r is not None)
@@ -397,15 +392,18 @@ def places_of(regions: dict[str, Any]) -> list[str]:
 
 
 def staff_of(
-    node: EmbeddedNode, hospitals: list[str], roles: tuple[str, ...] = REPORTING_ROLES
+    node: AppNode, hospitals: list[str], roles: tuple[str, ...] = REPORTING_ROLES
 ) -> dict[str, list[tuple[str, str]]]:
     """Staff of ``roles`` per hospital whose keys this node holds (demo custody); only
     hospitals with such staff are listed."""
     staff: dict[str, list[tuple[str, str]]] = {h: [] for h in hospitals}
-    for entry in node.keystore.entries():
-        org = entry.id.split("/", 1)[0]
-        if org in staff and entry.cert.role in roles:
-            staff[org].append((entry.id, entry.cert.role))
+    for role in roles:
+        for identity in node.identities(role=role):
+            org = identity.split("/", 1)[0]
+            if org in staff:
+                staff[org].append((identity, role))
+    for found in staff.values():
+        found.sort()
     return {h: s for h, s in staff.items() if s}
 
 

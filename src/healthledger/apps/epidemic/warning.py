@@ -20,7 +20,7 @@ from healthledger.apps.epidemic.batch import Call, commit_all
 from healthledger.apps.epidemic.dates import day_of_ms
 from healthledger.apps.epidemic.readmodel import CaseReadModel
 from healthledger.apps.epidemic.surveillance import ears
-from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import AppNode
 
 LOOKBACK_DAYS = 14
 """Only days this recent are scanned for new alerts."""
@@ -72,16 +72,13 @@ def scan(
 
 
 def record_alerts(
-    node: EmbeddedNode, model: CaseReadModel, identity: str, *, today: int
+    node: AppNode, model: CaseReadModel, identity: str, *, today: int
 ) -> list[dict[str, Any]]:
     """Scan and have ``identity`` (a CDC epidemiologist) record the alerts not yet on
     chain; the alerts recorded."""
     model.catch_up()
-    regions = {
-        item.value["code"]: item.value
-        for _, item in node.peer.store.range_state("epidemic", "region/", "region0", 100_000)
-    }
-    known = {key for key, _ in node.peer.store.range_state("epidemic", "alert/", "alert0", 100_000)}
+    regions = {value["code"]: value for _, value in node.range("region/", limit=100_000)}
+    known = {key for key, _ in node.range("alert/", limit=100_000)}
     fresh = [
         a
         for a in scan(model, regions, today=today)
@@ -97,7 +94,7 @@ class LiveWarning:
     whenever new blocks commit, scans and has ``identity`` (a CDC epidemiologist whose
     key this node holds) record the new alerts. Start and stop are idempotent."""
 
-    def __init__(self, node: EmbeddedNode, identity: str) -> None:
+    def __init__(self, node: AppNode, identity: str) -> None:
         self._node = node
         self._identity = identity
         self._stop = threading.Event()
@@ -125,13 +122,13 @@ class LiveWarning:
             thread.join(timeout)
 
     def _run(self) -> None:
-        model = CaseReadModel(self._node.peer.events)
+        model = CaseReadModel(self._node)
         try:
             seen = -1
             while not self._stop.is_set():
-                height = self._node.peer.store.height()
+                height = self._node.height()
                 if height == seen:
-                    self._node.peer.events.wait_for_height(height, POLL_S)
+                    self._node.wait_for_height(height, POLL_S)
                     continue
                 seen = height
                 self.scan_once(model)

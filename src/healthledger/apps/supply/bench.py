@@ -34,7 +34,7 @@ from healthledger.apps.supply.routes import build_router
 from healthledger.apps.supply.service import CaptureService
 from healthledger.apps.supply.verification import PublicLedger
 from healthledger.contracts.system import SYSTEM_CONTRACTS
-from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import AppNode, scratch_ledger
 
 MAKER = "lingnan-bio/qa-liu"
 MAKER_OPS = "lingnan-bio/ops-he"
@@ -121,19 +121,20 @@ def supply_benchmark(
     status: Callable[[str], None] = lambda _: None,
 ) -> SupplyFigures:
     """Run the three measurements on a temporary node; nothing is kept."""
-    with tempfile.TemporaryDirectory(prefix="healthledger-supply-bench-") as tmp:
-        node = EmbeddedNode.create(
+    with (
+        tempfile.TemporaryDirectory(prefix="healthledger-supply-bench-") as tmp,
+        scratch_ledger(
             Path(tmp) / "node",
+            name="supply",
+            namespaces=(SupplyContract.name,),
             contracts=(*SYSTEM_CONTRACTS, SupplyContract),
-        ).start()
-        try:
-            return _run(node, events, per_document, clients, store_events, samples, status)
-        finally:
-            node.stop()
+        ) as node,
+    ):
+        return _run(node, events, per_document, clients, store_events, samples, status)
 
 
 def _run(
-    node: EmbeddedNode,
+    node: AppNode,
     events: int,
     per_document: int,
     clients: int,

@@ -18,7 +18,7 @@ from healthledger.contracts.errors import InvalidArguments
 from healthledger.contracts.system import SYSTEM_CONTRACTS
 from healthledger.errors import HealthledgerError
 from healthledger.ledger.errors import LedgerError
-from healthledger.node.embedded import NODE_FILE, EmbeddedNode
+from healthledger.node.seam import AppNode, NodeError, opened_ledger
 
 
 class StoredEventError(HealthledgerError):
@@ -27,15 +27,25 @@ class StoredEventError(HealthledgerError):
 
 def check_stored_event(data: Path, event: str) -> dict[str, Any]:
     """The check of the stored event ``event`` (hash or eventID) in the node at ``data``."""
-    if not (data / NODE_FILE).is_file():
-        raise StoredEventError(f"{data} is not a healthledger data folder (no {NODE_FILE})")
-    if not (data / STORE_FILE).is_file():
-        raise StoredEventError(f"{data} holds no supply event store ({STORE_FILE})")
     try:
-        node = EmbeddedNode(data, contracts=(*SYSTEM_CONTRACTS, SupplyContract))
+        with opened_ledger(
+            data,
+            name="supply",
+            namespaces=(SupplyContract.name,),
+            contracts=(*SYSTEM_CONTRACTS, SupplyContract),
+        ) as node:
+            return _check_in(node, event)
+    except NodeError as exc:
+        raise StoredEventError(str(exc)) from exc
     except (OSError, ValueError, KeyError, TypeError, LedgerError) as exc:
         raise StoredEventError(f"cannot open the node in {data}: {exc}") from exc
-    store = EventStore(data / STORE_FILE)
+
+
+def _check_in(node: AppNode, event: str) -> dict[str, Any]:
+    path = node.folder / STORE_FILE
+    if not path.is_file():
+        raise StoredEventError(f"{node.data_dir} holds no supply event store ({path})")
+    store = EventStore(path)
     try:
         event_hash = event
         if not EVENT_HASH.match(event):
@@ -49,7 +59,6 @@ def check_stored_event(data: Path, event: str) -> dict[str, Any]:
             raise StoredEventError(str(exc)) from exc
     finally:
         store.close()
-        node.stop()
 
 
 def describe_check(report: dict[str, Any]) -> Iterator[str]:

@@ -28,10 +28,10 @@ from healthledger.apps.supply.event_hash import (
 )
 from healthledger.apps.supply.verification import PublicLedger
 from healthledger.contracts.errors import InvalidArguments
-from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import AppNode
 
-STORE_FILE = Path("supply") / "events.sqlite"
-"""Where the read model lives, relative to the node's data folder."""
+STORE_FILE = "events.sqlite"
+"""Where the read model lives, in the application's folder."""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -124,9 +124,10 @@ class EventStore:
         self._db.executescript(_SCHEMA)
 
     @classmethod
-    def of(cls, node: EmbeddedNode) -> EventStore:
-        """The store in ``node``'s data folder."""
-        return cls(node.data_dir / STORE_FILE)
+    def of(cls, node: AppNode) -> EventStore:
+        """The store in the application's folder of ``node``."""
+        node.folder.mkdir(parents=True, exist_ok=True)
+        return cls(node.folder / STORE_FILE)
 
     def close(self) -> None:
         """Close the file."""
@@ -264,7 +265,7 @@ def _stored(row: tuple[str, str, str, str]) -> StoredEvent:
     return StoredEvent(row[0], row[1], json.loads(row[2]), json.loads(row[3]))
 
 
-def check_event(node: EmbeddedNode, store: EventStore, event_hash: str) -> dict[str, Any]:
+def check_event(node: AppNode, store: EventStore, event_hash: str) -> dict[str, Any]:
     """Recompute the hash of a stored event and compare it with its on-chain anchor and
     the anchoring transaction's inclusion proof. ``verdict``: ``intact`` when all hold,
     ``tampered`` when the document no longer hashes to its anchor, ``unanchored`` when
@@ -283,7 +284,7 @@ def check_event(node: EmbeddedNode, store: EventStore, event_hash: str) -> dict[
     anchor = ledger.get(anchor_key(event_hash))
     proof = None
     if anchor is not None:
-        proof = node.peer.inclusion_proof(anchor["tx_id"])
+        proof = node.inclusion_proof(anchor["tx_id"])
     if anchor is None:
         verdict = "unanchored"
     elif recomputed != anchor["event_hash"] or anchor["tx_id"] != stored.tx_id:

@@ -20,7 +20,7 @@ from healthledger.apps.supply.photo import MAX_PHOTO_BYTES, UnreadablePhoto, qr_
 from healthledger.apps.supply.queries import lot_whereabouts
 from healthledger.apps.supply.verification import PublicLedger, verify_pack
 from healthledger.contracts.errors import InvalidArguments
-from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import AppNode
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PUBLIC_PAGES = ("/supply/verify",)
@@ -28,7 +28,7 @@ _FORM_OVERHEAD = 64 * 1024
 """Room for the multipart envelope and the other fields around the photo."""
 
 
-def build_pages(node: EmbeddedNode, kit: PageKit) -> APIRouter:
+def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
     """The supply pages: unit and lot trace, recalls, alerts (logged in) and the public
     pack verification page (by URI or by photo). Pages are for people: none is in the
     OpenAPI document (the same answers are JSON under ``/api/v1/supply``)."""

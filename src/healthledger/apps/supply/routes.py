@@ -30,7 +30,7 @@ from healthledger.apps.supply.verification import PublicLedger, verify_pack
 from healthledger.contracts.errors import AccessDenied, InvalidArguments
 from healthledger.contracts.refusal import settle
 from healthledger.ledger.transaction import IDENTITY_RE
-from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import AppNode
 
 # Statuses beyond those every operation documents (the API documents each error's body
 # as problem details, 500 and 503 on every operation, 422 on one that takes input).
@@ -99,7 +99,7 @@ class RebuildBody(BaseModel):
     identity: str = Field(pattern=IDENTITY_RE.pattern, description="Demo identity ``org/name``.")
 
 
-def build_router(node: EmbeddedNode, *, config: CaptureConfig | None = None) -> APIRouter:
+def build_router(node: AppNode, *, config: CaptureConfig | None = None) -> APIRouter:
     """The supply API over ``node``."""
     router = APIRouter()
     events = EventStore.of(node)
@@ -118,7 +118,7 @@ def build_router(node: EmbeddedNode, *, config: CaptureConfig | None = None) -> 
         unknown serial, a recalled or quarantined pack dispensed) is anchored as
         refused with its reason and an alert: the answer is then 409
         ``refused-recorded``, never 200."""
-        if node.keystore.get(body.identity) is None:
+        if not node.holds(body.identity):
             raise AccessDenied(f"this node holds no key for {body.identity!r} (demo custody)")
         return _settled(service.capture(body.identity, body.document))
 
@@ -147,7 +147,7 @@ def build_router(node: EmbeddedNode, *, config: CaptureConfig | None = None) -> 
                 "send the document as application/xml",
                 [{"field": "content-type", "message": f"{media_type or 'none'} is not XML"}],
             )
-        if node.keystore.get(identity) is None:
+        if not node.holds(identity):
             raise AccessDenied(f"this node holds no key for {identity!r} (demo custody)")
         data = await request.body()
         return _settled(await run_in_threadpool(service.capture_xml, identity, data))
@@ -161,12 +161,12 @@ def build_router(node: EmbeddedNode, *, config: CaptureConfig | None = None) -> 
         """Re-derive the off-chain event store from its documents and the chain's anchors:
         documents no anchor vouches for are dropped and the EPC index is rebuilt. Only an
         administrator or a regulator's inspector whose key this node holds may ask."""
-        entry = node.keystore.get(body.identity)
-        if entry is None:
+        role = node.role_of(body.identity)
+        if role is None:
             raise AccessDenied(f"this node holds no key for {body.identity!r} (demo custody)")
-        if entry.cert.role not in REBUILD_ROLES:
+        if role not in REBUILD_ROLES:
             raise AccessDenied(
-                f"{body.identity} has role {entry.cert.role!r}; rebuilding the read model "
+                f"{body.identity} has role {role!r}; rebuilding the read model "
                 f"needs one of {list(REBUILD_ROLES)}"
             )
         return events.rebuild(ledger)
@@ -298,6 +298,6 @@ def _pack(gtin: str, lot: str, serial: str, expiry: str) -> PackLink:
         raise InvalidArguments(str(exc), [{"field": "query", "message": str(exc)}]) from exc
 
 
-def api_routes(node: EmbeddedNode) -> APIRouter:
+def api_routes(node: AppNode) -> APIRouter:
     """The router the platform mounts (schema from the default path)."""
     return build_router(node)

@@ -2,7 +2,7 @@
 
 The schema (``EPCIS-JSON-Schema.json`` of the GS1 EPCIS 2.0 repository) is
 self-contained and ships inside the package (``data/``); another copy may be given in
-configuration. It is validated offline, with no reference ever fetched over the network. Validation runs in
+configuration. Documents are validated offline, no reference ever fetched. Validation runs in
 ``jsonschema-rs`` (compiled): capture validates every document it takes, and the
 pure-Python validator cost more than everything else on the capture path together.
 """

@@ -21,7 +21,7 @@ from healthledger.apps.supply.event_hash import (
 from healthledger.apps.supply.event_store import EventStore
 from healthledger.apps.supply.schema import EpcisSchema, default_schema_path
 from healthledger.contracts.errors import InvalidArguments
-from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import AppNode
 
 CONTRACT = "supply"
 MAX_DEPTH = 64
@@ -225,7 +225,7 @@ class CaptureService:
 
     def __init__(
         self,
-        node: EmbeddedNode,
+        node: AppNode,
         *,
         config: CaptureConfig | None = None,
         events: EventStore | None = None,

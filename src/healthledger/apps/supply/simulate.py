@@ -27,7 +27,7 @@ from healthledger.apps.supply.event_store import EventStore
 from healthledger.apps.supply.service import CONTRACT, capture_step
 from healthledger.apps.supply.verification import PublicLedger
 from healthledger.contracts.errors import ContractError
-from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import AppNode
 
 MAKER_QA = "lingnan-bio/qa-liu"
 MAKER = "lingnan-bio/ops-he"
@@ -87,7 +87,7 @@ def _sscc(serial: int) -> str:
 class _Run:
     def __init__(
         self,
-        node: EmbeddedNode,
+        node: AppNode,
         rng: random.Random,
         *,
         spacing_ms: tuple[int, int] = (60_000, 3_600_000),
@@ -158,10 +158,10 @@ class _Run:
         return result
 
 
-def _master_data(node: EmbeddedNode) -> int:
+def _master_data(node: AppNode) -> int:
     made = 0
     for gtin, name, form, low, high, days in PRODUCTS:
-        if node.peer.store.get_state(CONTRACT, f"product/{gtin}") is None:
+        if node.get(f"product/{gtin}") is None:
             node.invoke(
                 MAKER_QA,
                 CONTRACT,
@@ -177,13 +177,13 @@ def _master_data(node: EmbeddedNode) -> int:
             )
             made += 1
     for identity, gln, name in LOCATIONS:
-        if node.peer.store.get_state(CONTRACT, f"location/{gln}") is None:
+        if node.get(f"location/{gln}") is None:
             node.invoke(identity, CONTRACT, "register_location", {"gln": gln, "name": name})
             made += 1
     return made
 
 
-def simulate(node: EmbeddedNode, rng: random.Random, *, cases: int = 3) -> Mapping[str, int]:
+def simulate(node: AppNode, rng: random.Random, *, cases: int = 3) -> Mapping[str, int]:
     """Run the demo's supply traffic through ``node``; return what it did."""
     run = _Run(node, rng)
     try:
@@ -192,7 +192,7 @@ def simulate(node: EmbeddedNode, rng: random.Random, *, cases: int = 3) -> Mappi
         run.events.close()
 
 
-def _traffic(run: _Run, node: EmbeddedNode, rng: random.Random, cases: int) -> dict[str, int]:
+def _traffic(run: _Run, node: AppNode, rng: random.Random, cases: int) -> dict[str, int]:
     run.counts["master_data"] = _master_data(node)
     batch = hashlib.sha256(f"{run.clock}:{rng.random()}".encode()).hexdigest()[:6].upper()
     for case_no in range(cases):
@@ -269,7 +269,7 @@ def _case_serial(at_ms: int) -> int:
     return at_ms // _CASE_SERIAL_MS % 10**9
 
 
-def live_step(node: EmbeddedNode, rng: random.Random) -> Mapping[str, int]:
+def live_step(node: AppNode, rng: random.Random) -> Mapping[str, int]:
     """One round of live traffic: each live case takes its next step (ship with a
     temperature trace, receive and unpack, dispense a pack or two), a new case is
     commissioned when fewer than :data:`LIVE_CASES` are on their way, and now and then
@@ -296,9 +296,8 @@ def _live_cases(ledger: PublicLedger, now_ms: int) -> list[dict[str, Any]]:
     first = f"unit/00/0{COMPANY}{start:09d}"
     if _case_serial(now_ms) < start:  # the serial wrapped round: look from zero
         first = f"unit/00/0{COMPANY}"
-    end = f"unit/00/0{COMPANY}~"
-    found = ledger.node.peer.store.range_state(CONTRACT, first, end, 500)
-    return [record.value for _, record in found if _is_live(ledger, record.value)]
+    found = ledger.node.range(f"unit/00/0{COMPANY}", start=first, limit=500)
+    return [record for _, record in found if _is_live(ledger, record)]
 
 
 def _is_live(ledger: PublicLedger, case: dict[str, Any]) -> bool:

@@ -12,10 +12,9 @@ from typing import Any
 
 from healthledger.apps.supply.aggregation import anchor_key, trail_entry, trail_key
 from healthledger.apps.supply.digital_link import DigitalLinkError, PackLink, parse_pack_link
-from healthledger.contracts.context import MEMBERSHIP_NAMESPACE
 from healthledger.contracts.errors import InvalidArguments
 from healthledger.contracts.system.prefixes import company_digits, prefix_of
-from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import AppNode
 
 CONTRACT = "supply"
 _TRAIL_FIELDS = (
@@ -35,28 +34,25 @@ STATUSES = ("genuine", "unknown", "dispensed", "recalled", "expired", "quarantin
 class PublicLedger:
     """The public view of supply state: read straight from the peer's committed state."""
 
-    def __init__(self, node: EmbeddedNode) -> None:
+    def __init__(self, node: AppNode) -> None:
         self.node = node
 
     def get(self, key: str) -> Any:
         """A committed value of the supply namespace, or None."""
-        found = self.node.peer.store.get_state(CONTRACT, key)
-        return None if found is None else found.value
+        return self.node.get(key)
 
     def range(self, prefix: str, limit: int = 10_000_000) -> Iterator[tuple[str, Any]]:
         """Committed ``(key, value)`` pairs of the supply namespace under ``prefix``."""
-        for key, found in self.node.peer.store.range_state(CONTRACT, prefix, prefix + "~", limit):
-            yield key, found.value
+        yield from self.node.range(prefix, limit=limit)
 
     def brand_owner(self, gtin: str) -> dict[str, str] | None:
         """The member holding the GS1 company prefix of ``gtin`` (``{org, name, prefix}``),
         or None if no member holds it."""
         digits = company_digits(gtin)
-        members = self.node.peer.store.range_state(MEMBERSHIP_NAMESPACE, "org/", "org0", 100_000)
-        for _, found in members:
-            prefix = prefix_of(digits, found.value.get("gs1_prefixes", []))
+        for member in self.node.organisations():
+            prefix = prefix_of(digits, member.get("gs1_prefixes", []))
             if prefix is not None:
-                return {"org": found.value["id"], "name": found.value["name"], "prefix": prefix}
+                return {"org": member["id"], "name": member["name"], "prefix": prefix}
         return None
 
     def trail(self, unit: str) -> list[Any]:
@@ -64,8 +60,8 @@ class PublicLedger:
         named in the event through which it reached the unit, or None)."""
         prefix = trail_key(unit)
         return [
-            trail_entry(v.value, self.get(anchor_key(v.value["event_hash"])))
-            for _, v in self.node.peer.store.range_state(CONTRACT, prefix, prefix + "~", 1000)
+            trail_entry(v, self.get(anchor_key(v["event_hash"])))
+            for _, v in self.node.range(prefix, limit=1000)
         ]
 
     def status(self, link: PackLink, record: Any, today: str) -> str:
@@ -104,7 +100,7 @@ def parse_link(uri: str) -> PackLink:
         ) from exc
 
 
-def verify_pack(node: EmbeddedNode, uri: str) -> dict[str, Any]:
+def verify_pack(node: AppNode, uri: str) -> dict[str, Any]:
     """Status, provenance trail and the inclusion proof of the unit's latest event."""
     ledger = PublicLedger(node)
     link = parse_link(uri)
@@ -142,5 +138,5 @@ def verify_pack(node: EmbeddedNode, uri: str) -> dict[str, Any]:
     }
     answer["trail"] = [{k: t.get(k) for k in _TRAIL_FIELDS} for t in ledger.trail(link.unit)]
     if record.get("last_tx"):
-        answer["proof"] = node.peer.inclusion_proof(record["last_tx"])
+        answer["proof"] = node.inclusion_proof(record["last_tx"])
     return answer

@@ -12,11 +12,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from healthledger.apps.epidemic.disclosure import PublicStatistics
 from healthledger.apps.epidemic.provision import configure
 from healthledger.apps.epidemic.readmodel import CaseReadModel
 from healthledger.apps.epidemic.regions import RegionTable
+from healthledger.apps.epidemic.releases import ChainReleases
 from healthledger.apps.epidemic.simulate import SeirParams, define_simulated_population, run
 from healthledger.apps.epidemic.warning import LiveWarning, record_alerts
+from healthledger.apps.epidemic.workers import publish_release
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.conftest import CONTRACTS, TEST_REGIONS
 from tests.apps.epidemic.support import case_args, person, report, today
@@ -30,7 +33,8 @@ SCREENSHOT = Path("/tmp/healthledger-epidemic-dashboard.png")
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
-    """A node after a small simulated outbreak over the test regions, alerts recorded."""
+    """A node after a small simulated outbreak over the test regions, alerts and the
+    day's public release recorded."""
     path = tmp_path_factory.mktemp("epidemic-console") / "node"
     started = EmbeddedNode.create(path, contracts=CONTRACTS, batch_timeout_s=0.005).start()
     configure(epidemic_seam(started), RegionTable.from_source(TEST_REGIONS))
@@ -40,6 +44,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     model = CaseReadModel(epidemic_seam(started))
     record_alerts(epidemic_seam(started), model, EPI, today=today(started))
     model.close()
+    seam = epidemic_seam(started)  # the public-release worker's day's work
+    publish_release(seam, EPI, PublicStatistics(ChainReleases(seam, EPI)))
     yield started
     started.stop()
 

@@ -18,6 +18,7 @@ from healthledger.apps import App
 from healthledger.apps.epidemic import pseudonym
 from healthledger.apps.epidemic.app import APP as EPIDEMIC_APP
 from healthledger.apps.epidemic.checks import PATIENT_COLLECTION
+from healthledger.apps.epidemic.contract import Epidemic
 from healthledger.apps.epidemic.dates import day_of_ms, iso
 from healthledger.apps.epidemic.simulate import person
 from healthledger.apps.registry import installed_contracts
@@ -29,6 +30,7 @@ from healthledger.node.consortium_peer import GENESIS_FILE, found_consortium
 from healthledger.node.embedded import KEYSTORE_FILE, EmbeddedNode
 from healthledger.node.keystore import Keystore
 from healthledger.node.peer_directory import PeerDirectory
+from healthledger.node.seam import AppNode
 from healthledger.node.traffic import TrafficClient, create_client_folder, user_keystore
 from tests.integration.test_gateway import (
     CDC,
@@ -211,13 +213,13 @@ def test_app_needs_name_what_a_small_network_lacks() -> None:
 def test_live_rounds_run_until_done_and_stop_an_app_that_cannot_be_endorsed(
     consortium: LocalConsortium, client: TrafficClient
 ) -> None:
-    def regions(node: EmbeddedNode, _rng: random.Random) -> Mapping[str, int]:
+    def regions(node: AppNode, _rng: random.Random) -> Mapping[str, int]:
         receipt, _ = node.invoke(
             f"{COMMISSION}/admin", "epidemic", "define_regions", {"regions": REGIONS}
         )
         return {"writes": int(receipt.code is ValidationCode.VALID)}
 
-    def unendorsable(node: EmbeddedNode, rng: random.Random) -> Mapping[str, int]:
+    def unendorsable(node: AppNode, rng: random.Random) -> Mapping[str, int]:
         # The commission's admin may not report cases: every peer's contract refuses.
         today = day_of_ms(node.clock())
         args = {
@@ -234,8 +236,8 @@ def test_live_rounds_run_until_done_and_stop_an_app_that_cannot_be_endorsed(
     good = AppOutcome("regions", "ran")
     bad = AppOutcome("reports", "ran")
     apps = [
-        (good, App(name="regions", title="", contracts=(), live_step=regions)),
-        (bad, App(name="reports", title="", contracts=(), live_step=unendorsable)),
+        (good, App(name="regions", title="", contracts=(Epidemic,), live_step=regions)),
+        (bad, App(name="reports", title="", contracts=(Epidemic,), live_step=unendorsable)),
     ]
     said: list[str] = []
     done = live_rounds(client, apps, None, 3, random.Random(1), said.append)

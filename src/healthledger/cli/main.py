@@ -58,6 +58,7 @@ from healthledger.node.embedded import LEDGER_FILE, NODE_FILE, EmbeddedNode
 from healthledger.node.peer import new_validator
 from healthledger.node.peer_tls import peer_client
 from healthledger.node.seam import attach
+from healthledger.node.workers import Worker, WorkerSupervisor
 
 TX_ID_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -168,11 +169,29 @@ def _serve(
         uvicorn.Config(console_app, host=host, port=port, log_level="warning", **options)
     )
     scheme = "https" if tls is not None else "http"
+    supervisor = WorkerSupervisor(app_workers(node))
+    for state in supervisor.states():
+        acts = f" (signs as {state.worker.acts_as})" if state.worker.acts_as else ""
+        stdout().print(f"worker {state.worker.name}{acts}: {state.worker.description}")
+    supervisor.start()
     stdout().print(f"console at [bold]{scheme}://{host}:{port}/[/bold]  (Ctrl-C to stop)")
-    # A second Ctrl-C during the graceful shutdown still ends it: a normal stop too.
-    with suppress(KeyboardInterrupt):
-        server.run()
+    try:
+        # A second Ctrl-C during the graceful shutdown still ends it: a normal stop too.
+        with suppress(KeyboardInterrupt):
+            server.run()
+    finally:
+        supervisor.stop()
     stdout().print("stopped")
+
+
+def app_workers(node: EmbeddedNode) -> list[Worker]:
+    """Every installed application's background workers on ``node``."""
+    return [
+        worker
+        for installed in INSTALLED_APPS
+        if installed.workers is not None
+        for worker in installed.workers(attach(node, installed))
+    ]
 
 
 def _check_server_tls(cert: Path, key: Path) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -114,6 +115,9 @@ class EmbeddedNode:
             clock=clock,
         )
         self._running = False
+        self.app_objects: dict[tuple[str, str], Any] = {}
+        """Each application's shared objects on this node (``AppNode.shared``)."""
+        self.app_objects_lock = threading.Lock()
 
     @classmethod
     def create(

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from healthledger.contracts.context import MEMBERSHIP_NAMESPACE
 from healthledger.contracts.contract import Contract
@@ -38,6 +38,7 @@ from healthledger.node.embedded import NODE_FILE, DataDirError, EmbeddedNode
 from healthledger.node.errors import NodeError, TransactionRefused
 from healthledger.node.events import LedgerEvent
 
+T = TypeVar("T")
 PAST_EVERY_CHARACTER = "\U0010ffff"
 """Sorts after every character a state key may hold."""
 APPS_FOLDER = "apps"
@@ -98,6 +99,17 @@ class AppNode:
         """The state namespaces the application reads: its contracts' names."""
         self.folder = node.data_dir / APPS_FOLDER / name
         """Where the application keeps its read models (made on first use)."""
+
+    def shared(self, name: str, make: Callable[[], T]) -> T:
+        """The application's one ``name`` object on this node (a read model, a
+        service), made by ``make`` on first use and handed to every later caller: so
+        pages, routes and workers of one process share one read model."""
+        key = (self.name, name)
+        with self._node.app_objects_lock:
+            if key not in self._node.app_objects:
+                self._node.app_objects[key] = make()
+            found: T = self._node.app_objects[key]
+            return found
 
     # --- time and identities -------------------------------------------------------
 

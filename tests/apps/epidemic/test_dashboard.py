@@ -14,10 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from healthledger.apps.epidemic import pages
 from healthledger.apps.epidemic.dashboard import Dashboard, scope_of
 from healthledger.apps.epidemic.dates import iso
+from healthledger.apps.epidemic.disclosure import PublicStatistics
 from healthledger.apps.epidemic.readmodel import CaseReadModel
+from healthledger.apps.epidemic.releases import ChainReleases
 from healthledger.apps.epidemic.simulate import (
     POPULATION_SOURCE,
     SeirParams,
@@ -31,6 +32,7 @@ from healthledger.apps.epidemic.surveillance import (
     serial_interval,
 )
 from healthledger.apps.epidemic.warning import record_alerts
+from healthledger.apps.epidemic.workers import publish_release
 from healthledger.contracts.errors import AccessDenied, Rejected
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.web.console import create_console
@@ -283,9 +285,19 @@ def test_an_organisation_outside_reporting_is_refused(console: TestClient) -> No
     assert console.get("/epidemic/figures.json").status_code == 403
 
 
+def publish(node: EmbeddedNode) -> None:
+    """What the epidemic.public-release worker does once a day on a CDC's node."""
+    seam = epidemic_seam(node)
+    publish_release(seam, EPI, PublicStatistics(ChainReleases(seam, EPI)))
+
+
 def test_public_statistics_need_no_login_state_epsilon_and_stay_fixed(
     console: TestClient, outbreak: EmbeddedNode
 ) -> None:
+    height = outbreak.peer.store.height()
+    assert console.get("/epidemic/public.json").status_code == 404  # nothing recorded yet
+    assert outbreak.peer.store.height() == height  # and the GET wrote nothing
+    publish(outbreak)
     page = console.get("/epidemic/public")
     assert page.status_code == 200
     assert "ε = 0.5" in page.text and "below 10" in page.text
@@ -312,11 +324,10 @@ def test_public_statistics_need_no_login_state_epsilon_and_stay_fixed(
         assert case["case_id"] not in page.text + csv_text
 
 
-def test_a_console_that_cannot_publish_shows_no_release_until_one_is_on_chain(
-    outbreak: EmbeddedNode, monkeypatch: pytest.MonkeyPatch
+def test_the_console_shows_no_release_until_one_is_on_chain_and_never_records_one(
+    outbreak: EmbeddedNode,
 ) -> None:
-    # As the console of a peer holding no CDC key (a hospital's, say).
-    monkeypatch.setattr(pages, "cdc_staff", lambda _node: [])
+    # Even the console of a node holding a CDC's key only reads: the worker records.
     with TestClient(create_console(outbreak), follow_redirects=False) as reader:
         page = reader.get("/epidemic/public")
         assert page.status_code == 200 and 'id="no-release"' in page.text
@@ -326,12 +337,13 @@ def test_a_console_that_cannot_publish_shows_no_release_until_one_is_on_chain(
             assert answer.headers["content-type"] == "application/problem+json"
             assert answer.json()["type"] == "/api/v1/problems/no-release"
         assert outbreak.peer.store.get_state("epidemic", f"release/{today(outbreak)}") is None
-        # A CDC's node records the day's release: this console serves exactly that one.
-        monkeypatch.undo()
-        with TestClient(create_console(outbreak), follow_redirects=False) as publisher:
-            published = publisher.get("/epidemic/public.json").json()
+        # A CDC's worker records the day's release: the console serves exactly that one.
+        publish(outbreak)
+        recorded = outbreak.peer.store.get_state("epidemic", f"release/{today(outbreak)}")
+        assert recorded is not None
         served = reader.get("/epidemic/public.json").json()
-        assert served["rows"] == published["rows"] and served["day"] == published["day"]
+        assert [r["count"] for r in served["rows"]] == [r["count"] for r in recorded.value["rows"]]
+        assert served["day"] == today(outbreak)
         assert 'id="no-release"' not in reader.get("/epidemic/public").text
 
 

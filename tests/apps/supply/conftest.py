@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from healthledger.apps.supply.contracts import SupplyContract
+from healthledger.apps.supply.contract import SupplyContract
 from healthledger.apps.supply.digital_link import check_digit
 from healthledger.contracts.system import SYSTEM_CONTRACTS
 from healthledger.node.embedded import EmbeddedNode

@@ -10,6 +10,7 @@ from healthledger.apps.epidemic.pages import PUBLIC_PAGES, TEMPLATES, build_page
 from healthledger.apps.epidemic.provision import prepare_network
 from healthledger.apps.epidemic.routes import build_router
 from healthledger.apps.epidemic.simulate import simulate
+from healthledger.apps.epidemic.workers import workers
 
 APP = App(
     name="epidemic",
@@ -25,6 +26,7 @@ APP = App(
     simulator_orgs=(COMMISSION_ORG, CDC_ORG),
     simulator_kinds=("hospital",),
     prepare_network=prepare_network,
+    workers=workers,
 )
 """Notifiable case reporting, lab results and vaccinations, CDC review, who sees what,
 monitoring with early warning and public statistics (ARCHITECTURE.md section 6)."""

@@ -150,6 +150,14 @@ class PublicStatistics:
         self._lock = threading.Lock()
         self._release: Release | None = None
 
+    def served(self, day: int, names: Mapping[str, str]) -> Release | None:
+        """What the public pages serve on ``day``: the latest release recorded on chain
+        on or before it (never a draw of this node's own, and nothing is written)."""
+        with self._lock:
+            if self._release is not None and self._release.day == day:
+                return self._release
+        return self._record.latest(day, names)
+
     def release(
         self,
         day: int,

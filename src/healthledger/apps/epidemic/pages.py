@@ -20,12 +20,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from healthledger.apps import PageKit
 from healthledger.apps.epidemic import charts, png
-from healthledger.apps.epidemic.dashboard import Dashboard, Scope, regions_on_chain, scope_of
+from healthledger.apps.epidemic.dashboard import Scope, scope_of
 from healthledger.apps.epidemic.dates import day_of_ms, iso
-from healthledger.apps.epidemic.disclosure import PublicStatistics, Release, all_cells
+from healthledger.apps.epidemic.disclosure import PublicStatistics, Release
 from healthledger.apps.epidemic.readmodel import LINE_LIST_COLUMNS
-from healthledger.apps.epidemic.releases import ChainReleases, cdc_staff
-from healthledger.apps.epidemic.warning import LiveWarning, city_of
+from healthledger.apps.epidemic.releases import ChainReleases, release_inputs
+from healthledger.apps.epidemic.workers import shared_dashboard
 from healthledger.node.seam import AppNode
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -117,26 +117,15 @@ _JSON = _download("application/json", {"type": "object"})
 
 def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
     """The dashboard page, its live panel and its figures as JSON."""
-    staff = cdc_staff(node)
-    publisher = staff[0] if staff else None
-    releases = ChainReleases(node, publisher)
-    warning = None if publisher is None else LiveWarning(node, publisher)
-    router = APIRouter(
-        on_startup=[] if warning is None else [warning.start],
-        on_shutdown=[] if warning is None else [warning.stop],
-    )
-    dashboard = Dashboard(node)
+    # Reads only: the day's release is recorded by the epidemic.public-release worker.
+    releases = ChainReleases(node, None)
+    router = APIRouter()
+    dashboard = shared_dashboard(node)
     public = PublicStatistics(releases)
 
     def release() -> Release | None:
-        regions = regions_on_chain(node)
-        names = {code: str(r["name"]) for code, r in regions.items()}
-        cities = {city_of(code, regions) for code, r in regions.items() if r["level"] != "province"}
-
-        def counts() -> dict[tuple[str, str], int]:
-            return all_cells(dashboard.city_counts(), cities)
-
-        return public.release(day_of_ms(node.clock()), counts, names)
+        names, _ = release_inputs(node)
+        return public.served(day_of_ms(node.clock()), names)
 
     def scoped(request: Request) -> Scope | None:
         return scope_of(node, kit.require_identity(request))
@@ -237,7 +226,7 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
     @router.get("/public.json", responses=_NO_RELEASE)
     def public_json(request: Request) -> JSONResponse:
         """Public: today's release as JSON, with the total ε spent so far."""
-        today = release()  # made and recorded first (if this node publishes): it is counted
+        today = release()
         if today is None:
             return _no_release(request)
         spent = releases.spent()

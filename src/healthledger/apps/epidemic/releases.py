@@ -9,12 +9,22 @@ from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 
-from healthledger.apps.epidemic.dashboard import state_prefix
+from healthledger.apps.epidemic.dashboard import regions_on_chain, state_prefix
 from healthledger.apps.epidemic.disclosure import MECHANISM, Release
+from healthledger.apps.epidemic.warning import city_of
 from healthledger.contracts.errors import Rejected
 from healthledger.node.seam import AppNode, TransactionRefused
 
 REVIEW_ROLE = "epidemiologist"
+
+
+def release_inputs(node: AppNode) -> tuple[dict[str, str], set[str]]:
+    """Region names by code, and the cities a release counts in (from the region table
+    on chain)."""
+    regions = regions_on_chain(node)
+    names = {code: str(r["name"]) for code, r in regions.items()}
+    cities = {city_of(code, regions) for code, r in regions.items() if r["level"] != "province"}
+    return names, cities
 
 
 def cdc_staff(node: AppNode, role: str = REVIEW_ROLE) -> list[str]:

@@ -105,35 +105,35 @@ class LiveWarning:
         self.scans = 0
 
     def start(self) -> None:
-        """Start following the chain (once)."""
+        """Start following the chain on a thread of its own (once); for tests and
+        callers without a worker supervisor."""
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(
-                    target=self._run, name="epidemic-live-warning", daemon=True
+                    target=self.run, args=(self._stop,), name="epidemic-live-warning", daemon=True
                 )
                 self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop, waiting for a scan under way."""
+        """Stop the thread ``start`` began, waiting for a scan under way."""
         self._stop.set()
         with self._lock:
             thread = self._thread
         if thread is not None and thread.is_alive():
             thread.join(timeout)
 
-    def _run(self) -> None:
+    def run(self, stop: threading.Event) -> None:
+        """Scan each time new blocks commit, until ``stop`` is set (the worker's body)."""
         model = CaseReadModel(self._node)
         try:
             seen = -1
-            while not self._stop.is_set():
+            while not stop.is_set():
                 height = self._node.height()
                 if height == seen:
                     self._node.wait_for_height(height, POLL_S)
                     continue
                 seen = height
                 self.scan_once(model)
-        except Exception as exc:  # noqa: BLE001 - e.g. the node closed under the thread
-            LOG.warning("early-warning follower ended: %s: %s", type(exc).__name__, exc)
         finally:
             model.close()
 

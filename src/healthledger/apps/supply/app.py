@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from healthledger.apps import App
 from healthledger.apps.supply.cli import build_cli
-from healthledger.apps.supply.contracts import SupplyContract
+from healthledger.apps.supply.contract import SupplyContract
 from healthledger.apps.supply.pages import PUBLIC_PAGES, TEMPLATES, build_pages
-from healthledger.apps.supply.routes import api_routes
+from healthledger.apps.supply.routes import build_router
 from healthledger.apps.supply.simulate import ACTORS, live_step, simulate
 
 APP = App(
@@ -15,7 +15,7 @@ APP = App(
     contracts=(SupplyContract,),
     simulate=simulate,
     live_step=live_step,
-    api_routes=api_routes,
+    api_routes=build_router,
     pages=build_pages,
     templates=TEMPLATES,
     public_pages=PUBLIC_PAGES,

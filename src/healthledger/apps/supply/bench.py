@@ -27,7 +27,7 @@ from urllib.parse import quote
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from healthledger.apps.supply.contracts import SupplyContract
+from healthledger.apps.supply.contract import SupplyContract
 from healthledger.apps.supply.digital_link import check_digit
 from healthledger.apps.supply.event_store import EventQuery, EventStore
 from healthledger.apps.supply.routes import build_router

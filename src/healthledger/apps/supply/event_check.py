@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from healthledger.apps.supply.capture_step import EVENT_HASH
-from healthledger.apps.supply.contracts import SupplyContract
+from healthledger.apps.supply.contract import SupplyContract
 from healthledger.apps.supply.event_store import STORE_FILE, EventStore, check_event
 from healthledger.contracts.errors import InvalidArguments
 from healthledger.contracts.system import SYSTEM_CONTRACTS

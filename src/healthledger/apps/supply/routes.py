@@ -296,8 +296,3 @@ def _pack(gtin: str, lot: str, serial: str, expiry: str) -> PackLink:
         return pack_link(gtin=gtin, lot=lot, serial=serial, expiry=expiry)
     except DigitalLinkError as exc:
         raise InvalidArguments(str(exc), [{"field": "query", "message": str(exc)}]) from exc
-
-
-def api_routes(node: AppNode) -> APIRouter:
-    """The router the platform mounts (schema from the default path)."""
-    return build_router(node)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
@@ -25,6 +26,7 @@ from healthledger.apps.registry import INSTALLED_APPS
 from healthledger.node.consortium_peer import ConsortiumNode
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.seam import attach
+from healthledger.node.workers import WorkerSupervisor
 
 MAX_BODY_BYTES = 1024 * 1024
 """Request bodies above this are refused with 413 before they are read."""
@@ -72,6 +74,24 @@ class ApiServices:
     demo_custody: bool
     consortium: ConsortiumNode | None = None
     """The consortium peer behind the API (checkpoints, serving guard), if it is one."""
+    workers: WorkerSupervisor | None = None
+    """The applications' background workers the server runs, if it runs them."""
+
+    def worker_states(self) -> list[dict[str, Any]]:
+        """Each background worker: what it does, whom it signs as, how it is doing."""
+        if self.workers is None:
+            return []
+        return [
+            {
+                "name": state.worker.name,
+                "description": state.worker.description,
+                "acts_as": state.worker.acts_as,
+                "running": state.running,
+                "restarts": state.restarts,
+                "last_error": state.last_error,
+            }
+            for state in self.workers.states()
+        ]
 
     def refusal(self) -> str | None:
         """Why the ledger is not served now (a forked or tampered chain), or None."""
@@ -79,9 +99,14 @@ class ApiServices:
 
 
 def create_api(
-    node: EmbeddedNode, *, demo_custody: bool = False, max_body_bytes: int = MAX_BODY_BYTES
+    node: EmbeddedNode,
+    *,
+    demo_custody: bool = False,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    workers: WorkerSupervisor | None = None,
 ) -> FastAPI:
-    """The API app over ``node``; with ``demo_custody`` the server signs for demo identities."""
+    """The API app over ``node``; with ``demo_custody`` the server signs for demo identities;
+    ``workers``: the applications' background workers the server runs (shown, not started)."""
     services = ApiServices(
         reader=LedgerReader(node.peer, custody="demo" if demo_custody else "client"),
         transactor=Transactor(node, demo_custody=demo_custody),
@@ -89,6 +114,7 @@ def create_api(
         signal=BlockSignal(node.peer),
         demo_custody=demo_custody,
         consortium=node if isinstance(node, ConsortiumNode) else None,
+        workers=workers,
     )
     description = DESCRIPTION
     if demo_custody:
@@ -118,6 +144,14 @@ def create_api(
     )
     app.include_router(events_router(node.peer, services.signal))
     app.include_router(network_router(node))
+
+    @app.get("/api/v1/workers", tags=["node"], summary="The applications' background workers")
+    def workers_status() -> list[dict[str, Any]]:
+        """Each background worker this server runs for an application: its name, what it
+        does, the identity it signs transactions as (null if it signs none), whether it
+        is running, how often it was restarted and its last error."""
+        return services.worker_states()
+
     for installed in INSTALLED_APPS:
         if installed.api_routes is not None:
             router = installed.api_routes(attach(node, installed))

@@ -160,7 +160,8 @@ def _serve(
             # is done by then, so there is nothing left to re-raise for.
             self._captured_signals.clear()
 
-    console_app = create_console(node, demo_custody=demo_custody)
+    supervisor = WorkerSupervisor(app_workers(node))
+    console_app = create_console(node, demo_custody=demo_custody, workers=supervisor)
     options: dict[str, Any] = {}
     if tls is not None:
         _check_server_tls(*tls)
@@ -169,7 +170,6 @@ def _serve(
         uvicorn.Config(console_app, host=host, port=port, log_level="warning", **options)
     )
     scheme = "https" if tls is not None else "http"
-    supervisor = WorkerSupervisor(app_workers(node))
     for state in supervisor.states():
         acts = f" (signs as {state.worker.acts_as})" if state.worker.acts_as else ""
         stdout().print(f"worker {state.worker.name}{acts}: {state.worker.description}")

@@ -18,6 +18,7 @@ from healthledger.api.problems import install_problem_handlers
 from healthledger.apps.registry import INSTALLED_APPS
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.seam import attach
+from healthledger.node.workers import WorkerSupervisor
 from healthledger.web.pages import page_router
 from healthledger.web.session import COOKIE_NAME
 from healthledger.web.views import WEB_DIR, Console, LoginRequired, local_path
@@ -113,10 +114,13 @@ class ConsolePageKit:
         self._console.check_csrf(self._console.viewer(request), token)
 
 
-def create_console(node: EmbeddedNode, *, demo_custody: bool = True) -> FastAPI:
+def create_console(
+    node: EmbeddedNode, *, demo_custody: bool = True, workers: WorkerSupervisor | None = None
+) -> FastAPI:
     """The API app of ``node`` plus the console's pages; with ``demo_custody`` (the
-    default for the demo) the server signs for the demo identity a user logs in as."""
-    app = create_api(node, demo_custody=demo_custody)
+    default for the demo) the server signs for the demo identity a user logs in as;
+    ``workers``: the background workers the server runs, shown on the consortium page."""
+    app = create_api(node, demo_custody=demo_custody, workers=workers)
     console = Console(services_of(app))
     install_problem_handlers(app, html=console.render_problem)
 

@@ -122,6 +122,7 @@ def page_router(console: Console) -> APIRouter:
             counts=counts,
             identities=identities,
             revocations=reader.revocations(),
+            workers=console.services.worker_states(),
             outcome=outcome,
         )
 

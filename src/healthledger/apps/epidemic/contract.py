@@ -24,9 +24,7 @@ State keys::
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired
-
-from typing_extensions import TypedDict
+from typing import Any
 
 from healthledger.apps.epidemic import observations, visibility
 from healthledger.apps.epidemic import pseudonym as pseudo
@@ -52,6 +50,20 @@ from healthledger.apps.epidemic.dates import day_of_ms
 from healthledger.apps.epidemic.diseases import NOTIFIABLE_DISEASES
 from healthledger.apps.epidemic.observations import VACCINATING_ROLES, TestResult
 from healthledger.apps.epidemic.regions import Region, RegionError, RegionTable
+from healthledger.apps.epidemic.schemas import (
+    CaseArg,
+    Classification,
+    EarsMethod,
+    GrantPurpose,
+    InfoField,
+    ObservationKind,
+    OrgKind,
+    Outcome,
+    PopulationArg,
+    RegionArg,
+    RejectReason,
+    ReleaseRow,
+)
 from healthledger.apps.epidemic.visibility import OVERSEEING_KINDS, Viewer, region_contains
 from healthledger.contracts.context import Context
 from healthledger.contracts.contract import Contract, query, transaction
@@ -75,54 +87,6 @@ MAX_BATCH = 500
 """Reports in one ``report_cases`` transaction."""
 MAX_RELEASE_ROWS = 5000
 
-Classification = Literal["suspected", "probable", "confirmed"]
-Outcome = Literal["under-treatment", "recovered", "died", "unknown"]
-OrgKind = Literal["hospital", "cdc", "commission"]
-RejectReason = Literal["not-a-case", "duplicate", "wrong-disease", "data-error"]
-EarsMethod = Literal["C1", "C2", "C3"]
-InfoField = Literal["classification", "onset_date", "diagnosis_date", "region", "lab-evidence"]
-GrantPurpose = Literal[
-    "outbreak-investigation", "cross-border-cluster", "contact-tracing", "mutual-aid", "audit"
-]
-"""Why a grant was made, coded (free text invites personal data onto the chain)."""
-ObservationKind = Literal["lab", "vaccination"]
-
-
-class RegionArg(TypedDict):
-    """A region as ``define_regions`` takes it (see regions.Region)."""
-
-    code: str
-    name: str
-    level: Literal["province", "city", "district"]
-    parent: str | None
-    lat_e6: NotRequired[int]
-    lon_e6: NotRequired[int]
-
-
-class PopulationArg(TypedDict):
-    """A region's resident population."""
-
-    region: str
-    population: int
-
-
-class CaseArg(TypedDict):
-    """One report of a ``report_cases`` batch (the arguments of ``report_case``)."""
-
-    disease: str
-    classification: Classification
-    onset_date: int | str
-    diagnosis_date: int | str
-    region: str
-
-
-class ReleaseRow(TypedDict):
-    """One released cell: a noisy count, or None where it was suppressed."""
-
-    region: str
-    disease: str
-    count: int | None
-
 
 class Epidemic(Contract):
     """Notifiable case reporting and review."""
@@ -136,6 +100,7 @@ class Epidemic(Contract):
         "healthledger.apps.epidemic.observations",
         "healthledger.apps.epidemic.pseudonym",
         "healthledger.apps.epidemic.regions",
+        "healthledger.apps.epidemic.schemas",
         "healthledger.apps.epidemic.visibility",
     )
     policy = "OR('*.peer')"

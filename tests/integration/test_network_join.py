@@ -25,12 +25,15 @@ import pytest
 
 from healthledger.cli.network import Network, PeerProcess, alive
 from healthledger.node.embedded import KEYSTORE_FILE, NODE_FILE
-from tests.integration.test_network import demo_invoke, gln
+from tests.integration.test_network import demo_invoke
 from tests.support.cli import healthledger
+from tests.support.gs1 import gln, gln_in
 
 pytestmark = pytest.mark.slow
 
 NEW = "zhuhai-clinic"
+NEW_PREFIX = "6952001"
+"""The new clinic's own GS1 company prefix (for the places it registers)."""
 WAIT_S = 120.0
 """A generous bound on waiting for the network to reach a state; never a speed claim."""
 
@@ -81,7 +84,7 @@ class Traffic:
     def _run(self) -> None:
         while not self.done.is_set():
             self.sent += 1
-            args = {"gln": gln(500 + self.sent), "name": f"join site {self.sent}"}
+            args = {"gln": gln(self.org, 500 + self.sent), "name": f"join site {self.sent}"}
             try:
                 demo_invoke(self.port, f"{self.org}/admin", args)
             except (OSError, urllib.error.HTTPError):
@@ -97,10 +100,23 @@ def test_a_joined_peer_is_listed_by_status_and_stopped_by_down(
     founders = Network.load(network_dir)
     first = founders.peers[0]
     for i in range(3):
-        demo_invoke(first.port, f"{first.org}/admin", {"gln": gln(i), "name": f"site {i}"})
+        demo_invoke(
+            first.port, f"{first.org}/admin", {"gln": gln(first.org, i), "name": f"site {i}"}
+        )
 
     made = healthledger(
-        "network", "new-org", "--data", root, "--org", NEW, "--name", "Zhuhai", "--kind", "hospital"
+        "network",
+        "new-org",
+        "--data",
+        root,
+        "--org",
+        NEW,
+        "--name",
+        "Zhuhai",
+        "--kind",
+        "hospital",
+        "--gs1-prefix",
+        NEW_PREFIX,
     )
     assert made.returncode == 0, made.stderr
     admitted = healthledger("network", "admit", "--data", root, "--org", NEW)
@@ -139,7 +155,9 @@ def test_a_joined_peer_is_listed_by_status_and_stopped_by_down(
         assert directory["peers"][NEW] == f"http://127.0.0.1:{peer.port}", directory
 
     # The joined peer catches up and status lists it like the founders.
-    answer = demo_invoke(peer.port, f"{NEW}/admin", {"gln": gln(900), "name": "clinic"})
+    answer = demo_invoke(
+        peer.port, f"{NEW}/admin", {"gln": gln_in(NEW_PREFIX, 900), "name": "clinic"}
+    )
     assert answer["receipt"]["valid"]
     deadline = time.monotonic() + WAIT_S
     while True:

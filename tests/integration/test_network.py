@@ -98,8 +98,11 @@ def test_network_up_reaches_a_common_head_and_down_leaves_nothing(network_dir: P
     deadline = time.monotonic() + 30
     while True:
         result = healthledger("network", "status", "--data", str(network_dir), "--json")
-        assert result.returncode == 0, result.stderr
         report = json.loads(result.stdout)
+        well = all(p["state"] == "ok" for p in report["peers"]) and all(
+            s["healthy"] for s in report["nats"]
+        )
+        assert result.returncode == (0 if well else 1), result.stderr
         heads = {(p["height"], p["block_hash"]) for p in report["peers"]}
         if (len(heads) == 1 and report["peers"][0]["height"] >= 7) or time.monotonic() > deadline:
             break
@@ -168,10 +171,13 @@ def test_network_up_reaches_a_common_head_and_down_leaves_nothing(network_dir: P
     assert down.returncode == 0, down.stderr
     assert not any(alive(pid, str(network_dir.absolute())) for pid in running)
     assert healthledger("network", "down", "--data", str(network_dir)).returncode == 0
-    status = json.loads(
-        healthledger("network", "status", "--data", str(network_dir), "--json").stdout
-    )
+    after = healthledger("network", "status", "--data", str(network_dir), "--json")
+    status = json.loads(after.stdout)
     assert not any(p["healthy"] for p in status["peers"])
+    # Every peer down is a failure for a script reading the exit code, said in one line.
+    assert after.returncode == 1
+    assert after.stderr.startswith(f"error: {ORGS} of {ORGS} peers not ok: ")
+    assert len(after.stderr.strip().splitlines()) == 1
 
 
 def test_network_errors_are_one_line(tmp_path: Path) -> None:
@@ -205,14 +211,17 @@ def wide_status_table(root: Path) -> list[str]:
         check=False,
         env={**os.environ, "COLUMNS": "250"},
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode in (0, 1), result.stderr  # 1: a peer is not ok (said on stderr)
     return result.stdout.splitlines()
 
 
 def peer_states(root: Path) -> dict[str, str]:
     result = healthledger("network", "status", "--data", str(root), "--json")
-    assert result.returncode == 0, result.stderr
-    return {p["org"]: p["state"] for p in json.loads(result.stdout)["peers"]}
+    report = json.loads(result.stdout)
+    states = {p["org"]: p["state"] for p in report["peers"]}
+    well = set(states.values()) == {"ok"} and all(s["healthy"] for s in report["nats"])
+    assert result.returncode == (0 if well else 1), result.stderr
+    return states
 
 
 def test_status_names_a_stuck_a_tampered_and_a_down_peer(

@@ -42,6 +42,7 @@ from healthledger.cli.reporting import (
     EXIT_FAILED,
     EXIT_UNUSABLE,
     CliError,
+    fail,
     progress,
     reported,
     stderr,
@@ -437,13 +438,17 @@ def network_status(
     data: Path = typer.Option(..., "--data", help="Folder of the network."),
     json_output: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
-    """Each peer's height, head block hash, lag and health; each NATS server's health."""
+    """Each peer's height, head block hash, lag and health; each NATS server's health.
+    Exits 1 (after printing) if a peer is not ok or a NATS server is down."""
     with reported():
         report = consortium_status.status(data)
         if json_output:
             print(json.dumps(report))
-            return
-        print_status(report, stdout())
+        else:
+            print_status(report, stdout())
+        trouble = consortium_status.trouble(report)
+    if trouble:
+        fail(trouble, EXIT_FAILED)
 
 
 @network_app.command("down")

@@ -27,6 +27,17 @@ CHECKPOINTS_COMPARED = 50
 """Status compares each peer's most recent this many checkpoints."""
 
 
+def trouble(report: dict[str, Any]) -> str | None:
+    """One line naming the peers that are not ok and the NATS servers that are down, or
+    None when the whole network is well."""
+    peers = [f"{p['org']} {p['state']}" for p in report["peers"] if p["state"] != "ok"]
+    servers = [f"nats {s['name']} down" for s in report["nats"] if not s["healthy"]]
+    if not peers and not servers:
+        return None
+    total = len(report["peers"])
+    return f"{len(peers)} of {total} peers not ok: " + ", ".join([*peers, *servers])
+
+
 def status(root: Path) -> dict[str, Any]:
     """Each peer's height, head hash, lag and health, and each NATS server's health."""
     root = root.absolute()

@@ -3,7 +3,9 @@ every failure as one red line on stderr with an exit code, never a traceback."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NoReturn
@@ -77,12 +79,26 @@ def reported() -> Iterator[None]:
         fail(str(exc), EXIT_UNUSABLE)
     except (LedgerError, NodeError, ContractError, CryptoError, OrderingError) as exc:
         fail(str(exc), EXIT_FAILED)
+    except BrokenPipeError:
+        closed_stdout()
     except OSError as exc:
         fail(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "), EXIT_UNUSABLE)
     except KeyboardInterrupt:
         fail("interrupted", EXIT_FAILED)
     except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
         fail(f"internal error: {type(exc).__name__}: {exc}", EXIT_FAILED)
+
+
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE: what a shell reports for a tool whose reader went away."""
+
+
+def closed_stdout() -> NoReturn:
+    """The reader of our output went away (``healthledger proof | head``): say nothing
+    more, as Unix tools do, and keep Python from failing again on flushing stdout."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise SystemExit(EXIT_BROKEN_PIPE)
 
 
 @contextmanager

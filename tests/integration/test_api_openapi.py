@@ -5,10 +5,8 @@ that match their documented schemas (problem details for every error)."""
 
 from __future__ import annotations
 
-import random
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,11 +23,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from healthledger.cli.apps import INSTALLED_APPS, installed_contracts
 from healthledger.node.embedded import EmbeddedNode
-from healthledger.node.seam import attach
 from healthledger.web.console import create_console
 from healthledger.web.session import COOKIE_NAME
+from tests.support.simulated import simulated_node
 
 EPI = "gd-cdc/epi-wang"
 """The console session the calls carry: a CDC epidemiologist sees every download."""
@@ -49,15 +46,8 @@ CHECKS = [
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     """A node founded as the demo founds one, with every application's simulated traffic."""
-    path: Path = tmp_path_factory.mktemp("openapi") / "node"
-    node = EmbeddedNode.create(path, contracts=installed_contracts(), batch_timeout_s=0.01)
-    node.start()
-    rng = random.Random(11)
-    for installed in INSTALLED_APPS:
-        if installed.simulate is not None:
-            installed.simulate(attach(node, installed), rng)
-    yield node
-    node.stop()
+    with simulated_node(tmp_path_factory.mktemp("openapi") / "node", seed=11) as node:
+        yield node
 
 
 @pytest.fixture(scope="module")

@@ -3,20 +3,17 @@ and not, leaves the chain exactly as it was (ARCHITECTURE.md section 6)."""
 
 from __future__ import annotations
 
-import random
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
-from healthledger.apps.registry import INSTALLED_APPS, installed_contracts
 from healthledger.node.embedded import EmbeddedNode
-from healthledger.node.seam import attach
 from healthledger.web.console import create_console
+from tests.support.simulated import simulated_node
 
 pytestmark = pytest.mark.slow
 
@@ -28,15 +25,8 @@ CDC = "gd-cdc/epi-wang"
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     """A node with every application's simulated traffic, as the demo founds it."""
-    path: Path = tmp_path_factory.mktemp("reads") / "node"
-    created = EmbeddedNode.create(path, contracts=installed_contracts(), batch_timeout_s=0.01)
-    created.start()
-    rng = random.Random(3)
-    for installed in INSTALLED_APPS:
-        if installed.simulate is not None:
-            installed.simulate(attach(created, installed), rng)
-    yield created
-    created.stop()
+    with simulated_node(tmp_path_factory.mktemp("reads") / "node", seed=3) as created:
+        yield created
 
 
 def sample_values(node: EmbeddedNode) -> dict[str, Any]:

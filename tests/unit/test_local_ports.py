@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from healthledger.ordering.nats_cluster import (
     CLUSTER_NAME,
     NatsCluster,
@@ -47,3 +49,16 @@ def test_a_cluster_configured_before_names_kept_their_shared_name(tmp_path: Path
     reopened.write_configs()
     assert reopened.cluster_name() == CLUSTER_NAME
     assert f"name: {CLUSTER_NAME}\n" in reopened.config_path(1).read_text()
+
+
+def test_ports_are_chosen_below_the_ephemeral_range_where_it_is_known() -> None:
+    """A port below the range the kernel hands to outgoing connections is never taken by
+    one while its server is down and restarting."""
+    from healthledger.ordering.nats_cluster import EPHEMERAL_RANGE_FILE, LISTEN_PORTS_FROM
+
+    if not EPHEMERAL_RANGE_FILE.is_file():
+        pytest.skip("this kernel does not say its ephemeral port range")
+    low = int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    ports = free_ports(30)
+    assert len(set(ports)) == 30
+    assert all(LISTEN_PORTS_FROM <= port < low for port in ports)

@@ -51,21 +51,52 @@ def find_nats_server() -> str:
     return found
 
 
+LISTEN_PORTS_FROM = 10_000
+"""Lowest port chosen for a server: below it lie well-known and commonly configured ones."""
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def _listen_port_range() -> range | None:
+    """Ports below the kernel's ephemeral range (and above LISTEN_PORTS_FROM), or None
+    where that range is unknown or leaves too few.
+
+    A server restarted on its old port (a NATS server after a crash) must find it free:
+    a port from the ephemeral range may meanwhile be the local end of any outgoing
+    connection on the machine (seen in CI: "bind: address already in use" on a
+    restarted server's route port), which a port below that range never is."""
+    try:
+        low = int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return range(LISTEN_PORTS_FROM, low) if low - LISTEN_PORTS_FROM >= 1000 else None
+
+
 def free_ports(count: int, *, avoid: Collection[int] = ()) -> list[int]:
     """``count`` different TCP ports on 127.0.0.1 that nothing listens on right now,
-    none of them in ``avoid``. Every socket stays bound until all are chosen: ports
-    asked for one at a time may repeat (the kernel may hand out a just-closed port
-    again), and two servers of one network on one port would fail in confusing ways."""
+    none of them in ``avoid``, chosen below the ephemeral range where it is known. Every
+    socket stays bound until all are chosen: ports asked for one at a time may repeat
+    (the kernel may hand out a just-closed port again), and two servers of one network
+    on one port would fail in confusing ways."""
+    candidates = _listen_port_range()
     held: list[socket.socket] = []
     ports: list[int] = []
     try:
-        while len(ports) < count:
+        for _ in range(100 * count + 100):
+            if len(ports) == count:
+                break
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            wanted = 0 if candidates is None else secrets.choice(candidates)
+            try:
+                sock.bind(("127.0.0.1", wanted))
+            except OSError:
+                sock.close()
+                continue
             held.append(sock)
-            sock.bind(("127.0.0.1", 0))
             port: int = sock.getsockname()[1]
-            if port not in avoid:
+            if port not in avoid and port not in ports:
                 ports.append(port)
+        if len(ports) < count:
+            raise NatsClusterError(f"found only {len(ports)} of {count} free ports on 127.0.0.1")
     finally:
         for sock in held:
             sock.close()

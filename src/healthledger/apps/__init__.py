@@ -25,8 +25,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from healthledger.contracts.contract import Contract
-from healthledger.node.seam import AppNode
-from healthledger.node.workers import Worker
+from healthledger.node.seam import AppNode, Worker
 
 
 class PageKit(Protocol):

@@ -37,6 +37,7 @@ from healthledger.node.chain_reads import Receipt
 from healthledger.node.embedded import NODE_FILE, DataDirError, EmbeddedNode
 from healthledger.node.errors import NodeError, TransactionRefused
 from healthledger.node.events import LedgerEvent
+from healthledger.node.workers import Worker
 
 T = TypeVar("T")
 PAST_EVERY_CHARACTER = "\U0010ffff"
@@ -372,6 +373,7 @@ __all__ = [
     "Receipt",
     "StateEntry",
     "TransactionRefused",
+    "Worker",
     "attach",
     "opened_ledger",
     "scratch_ledger",

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from healthledger.node import seam
 from healthledger.node.seam import AppNode
+from healthledger.node.seam import Call as SeamCall
 
 COMMIT_TIMEOUT_S = 30.0
 CONTRACT = "epidemic"
@@ -27,7 +27,7 @@ def commit_all(node: AppNode, calls: list[Call]) -> list[Any]:
     """Endorse every call, order them together and wait for the commits: each call's
     result, or None where the contract refused it or it committed invalid."""
     outcomes = node.invoke_many(
-        [seam.Call(c.identity, CONTRACT, c.function, c.args, c.transient) for c in calls],
+        [SeamCall(c.identity, CONTRACT, c.function, c.args, c.transient) for c in calls],
         timeout=COMMIT_TIMEOUT_S,
     )
     return [outcome.result if outcome.valid else None for outcome in outcomes]

@@ -20,8 +20,7 @@ from healthledger.apps.epidemic.dates import day_of_ms
 from healthledger.apps.epidemic.disclosure import PublicStatistics, Release, all_cells
 from healthledger.apps.epidemic.releases import ChainReleases, cdc_staff, release_inputs
 from healthledger.apps.epidemic.warning import LiveWarning
-from healthledger.node.seam import AppNode
-from healthledger.node.workers import Worker
+from healthledger.node.seam import AppNode, Worker
 
 RELEASE_CHECK_S = 60.0
 """How often the release worker looks whether the day's release is on chain yet."""

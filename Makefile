@@ -8,7 +8,7 @@ DATA ?= demo-data
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck layers unit browser-deps net-deps clean
+.PHONY: demo test lint typecheck layers unit browser-deps net-deps font-deps clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -24,12 +24,18 @@ $(TEST_STAMP): $(STAMP) pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-demo: $(STAMP)
+demo: $(STAMP) font-deps
 	$(VENV)/bin/healthledger demo --data $(DATA) --port $(PORT)
 
 browser-deps:
 	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# Chinese region names in the PNG figure exports (vl-convert) and in Chromium's
+# screenshots need a CJK font.
+font-deps:
+	@fc-list 2>/dev/null | grep -q 'Noto Sans CJK' || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null; }
 
 # The partition tests run NATS servers and peers in network namespaces (ip netns).
 net-deps:
@@ -49,7 +55,7 @@ layers: $(TEST_STAMP)
 unit: $(TEST_STAMP)
 	$(PY) -m pytest -q -n 2 tests
 
-test: $(TEST_STAMP) browser-deps net-deps lint typecheck layers unit
+test: $(TEST_STAMP) browser-deps net-deps font-deps lint typecheck layers unit
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache .mypy_cache .ruff_cache

@@ -45,12 +45,12 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
 
 
 def test_login_shows_identity_org_and_banner(page: Page) -> None:
-    page.goto("/")
-    assert page.url.endswith("/login?next=/")
+    page.goto("/explorer")
+    assert page.url.endswith("/login?next=/explorer")
     expect(page.get_by_role("note", name="Demo custody warning")).to_have_text(BANNER)
     page.get_by_label("Identity (by organisation and role)").select_option("gd-cdc/epi-wang")
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    expect(page.get_by_role("heading", name="Ledger explorer")).to_be_visible()
     header = page.locator("header.site-header")
     expect(header.get_by_test_id("viewer")).to_have_text("gd-cdc/epi-wang")
     expect(header).to_contain_text("epidemiologist")
@@ -61,6 +61,7 @@ def test_login_shows_identity_org_and_banner(page: Page) -> None:
 def test_explorer_lists_blocks_and_opens_a_transaction(page: Page, node: EmbeddedNode) -> None:
     log_in(page, "gd-mpa/auditor-tang")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Explorer").click()
+    page.get_by_role("link", name="All blocks →").click()
     rows = page.locator("#blocks tbody tr")
     expect(rows).to_have_count(node.peer.store.height())
     expect(page.locator("#blocks")).to_contain_text("VALID")
@@ -160,6 +161,7 @@ def test_public_verify_page_checks_real_and_tampered_proofs(page: Page, node: Em
 
 def test_dashboard_updates_live_when_a_block_commits(page: Page, node: EmbeddedNode) -> None:
     log_in(page, "gd-cdc/admin")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Explorer").click()
     expect(page.locator("#live-status")).to_contain_text("Live")
     height = node.peer.store.height()
     expect(page.locator("#height")).to_have_text(str(height))

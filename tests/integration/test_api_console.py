@@ -79,13 +79,14 @@ def test_login_never_redirects_off_site(browser: TestClient) -> None:
 def test_tampered_or_foreign_cookies_are_ignored(browser: TestClient, node: EmbeddedNode) -> None:
     log_in(browser, "gd-cdc/epi-wang")
     genuine = browser.cookies[COOKIE_NAME]
-    assert browser.get("/").status_code == 200
+    assert browser.get("/explorer").status_code == 200
     payload, mac = genuine.split(".")
     forged = SessionSigner().issue("gd-mpa/admin")
     for cookie in (f"{payload}x.{mac}", f"{payload}.{mac[:-2]}AA", forged, "garbage"):
         browser.cookies.clear()
         browser.cookies.set(COOKIE_NAME, cookie)
-        assert browser.get("/").status_code == 303, cookie
+        assert browser.get("/explorer").status_code == 303, cookie
+        assert 'data-testid="viewer"' not in browser.get("/").text, cookie
 
 
 def test_unknown_identity_cannot_log_in(browser: TestClient) -> None:
@@ -108,6 +109,31 @@ def test_forms_without_the_csrf_token_are_refused(browser: TestClient, node: Emb
     assert response.headers["content-type"].startswith("text/html")
     assert "the form has expired" in response.text
     assert node.peer.store.height() == height
+    places = response.text.split('data-testid="places"', 1)[1]
+    for href in ('href="/"', 'href="/verify"', 'href="/supply/verify"', 'href="/epidemic/public"'):
+        assert href in places, href
+
+
+def test_the_logged_out_home_and_the_login_page_offer_the_public_pages(
+    browser: TestClient,
+) -> None:
+    for path in ("/", "/login"):
+        page = browser.get(path)
+        assert page.status_code == 200
+        entries = page.text.split('data-testid="public-entries"', 1)[1]
+        for href in ("/verify", "/supply/verify", "/epidemic/public"):
+            assert f'href="{href}"' in entries, (path, href)
+    assert 'href="/login"' in browser.get("/").text
+
+
+def test_a_person_lands_on_their_home_with_the_explorer_one_click_away(
+    browser: TestClient,
+) -> None:
+    log_in(browser, "gd-commission/admin")
+    home = browser.get("/")
+    assert home.status_code == 200 and "<h1>Today</h1>" in home.text
+    assert 'href="/explorer"' in home.text and 'href="/consortium"' in home.text
+    assert "Ledger explorer" in browser.get("/explorer").text
 
 
 def test_revoke_form_shows_the_contract_refusal(browser: TestClient, node: EmbeddedNode) -> None:

@@ -28,8 +28,86 @@ from healthledger.contracts.contract import Contract
 from healthledger.node.seam import AppNode, Worker
 
 
+@dataclass(frozen=True)
+class Person:
+    """Who a console page is for: a logged-in identity, its role and its organisation's
+    kind (as membership records them)."""
+
+    identity: str
+    org: str
+    org_name: str
+    role: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Link:
+    """A place in the console: where it is, what it is called, one line on what it is for."""
+
+    href: str
+    label: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class HomePanel:
+    """One piece of a person's home ("what I must do today"), contributed by an
+    application. ``template`` (from the application's template folder) is drawn inside
+    the panel with ``panel`` and the page's usual context; without one, the panel shows
+    its ``summary`` and ``actions``."""
+
+    title: str
+    summary: str = ""
+    actions: Sequence[Link] = ()
+    """Where this person goes for the work the panel names: also offered on a 403 page."""
+    template: str | None = None
+    context: Mapping[str, Any] = field(default_factory=dict)
+    order: int = 50
+    """Panels are shown in this order (smaller first), then by title."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a write was refused, in the contract's words: a title, the reason, and the
+    fields it names (``[{"field": ..., "message": ...}]``)."""
+
+    status: int
+    title: str
+    detail: str
+    errors: Sequence[Mapping[str, str]] = ()
+
+    def field_errors(self) -> dict[str, str]:
+        """Messages by form field (the last part of each named field)."""
+        out: dict[str, str] = {}
+        for error in self.errors:
+            name = str(error.get("field", "")).rsplit(".", 1)[-1]
+            out[name] = str(error.get("message", ""))
+        return out
+
+
+@dataclass(frozen=True)
+class Written:
+    """What became of a write made from a form: its receipt (``tx_id``, ``height``, ...)
+    and the function's result, or the refusal."""
+
+    receipt: Mapping[str, Any] | None = None
+    result: Any = None
+    refusal: Refusal | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The write committed and nothing in it was refused."""
+        return self.refusal is None and self.receipt is not None
+
+
+HomePanels = Callable[[AppNode, Person], Sequence[HomePanel]]
+"""An application's panels for ``person``'s home (none if it has no work for them);
+quick reads only, never a write."""
+
+
 class PageKit(Protocol):
-    """What the console lends an application's pages: its layout, session and CSRF."""
+    """What the console lends an application's pages: its layout, session, CSRF and the
+    API's own write service."""
 
     def identity(self, request: Request) -> str | None:
         """The logged-in demo identity (``org/name``), or None."""
@@ -48,6 +126,31 @@ class PageKit(Protocol):
 
     def check_csrf(self, request: Request, token: str) -> None:
         """Refuse a form post whose CSRF token is not this session's."""
+        ...
+
+    def person(self, request: Request) -> Person:
+        """The logged-in person (redirects to the login page if there is none)."""
+        ...
+
+    async def write(
+        self,
+        request: Request,
+        contract: str,
+        function: str,
+        args: dict[str, Any],
+        *,
+        transient: Mapping[str, Any] | None = None,
+    ) -> Written:
+        """Sign ``function`` as the logged-in identity and send it through the same
+        service as ``POST /api/v1/demo/invoke``: endorse, order, await the commit. A
+        refusal (by the framework, the contract or the ledger) comes back as
+        ``Written.refusal``, never raised."""
+        ...
+
+    async def ask(
+        self, request: Request, contract: str, function: str, args: dict[str, Any]
+    ) -> Any:
+        """Run a query as the logged-in identity, through the API's query service."""
         ...
 
 
@@ -93,6 +196,10 @@ class App:
     """The background workers the node runs for the application (started with the
     server, restarted if they fail, stopped with it); a worker that signs names the
     identity it acts as."""
+    home_panels: HomePanels | None = None
+    """What the application puts on a person's home page (the console's landing page)."""
+    public_entries: Sequence[Link] = ()
+    """Public pages (no login) offered on the logged-out home and the login page."""
 
     @property
     def namespaces(self) -> tuple[str, ...]:

@@ -6,6 +6,8 @@ the same reader, transactor and verifier the JSON routes use.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -14,12 +16,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from healthledger.api.app import create_api, services_of
-from healthledger.api.problems import install_problem_handlers
+from healthledger.api.problems import ApiError, install_problem_handlers, problem, problem_for
+from healthledger.apps import Person, Refusal, Written
+from healthledger.apps.readable import CONSORTIUM_ZONE
 from healthledger.apps.registry import INSTALLED_APPS
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.seam import attach
 from healthledger.node.workers import WorkerSupervisor
-from healthledger.web.pages import page_router
+from healthledger.web.pages import REFUSALS, page_router
 from healthledger.web.session import COOKIE_NAME
 from healthledger.web.views import WEB_DIR, Console, LoginRequired, local_path
 
@@ -113,15 +117,62 @@ class ConsolePageKit:
         """Refuse a form whose CSRF token is not this session's."""
         self._console.check_csrf(self._console.viewer(request), token)
 
+    def person(self, request: Request) -> Person:
+        """The logged-in person, or a redirect to the login page."""
+        viewer = self._console.viewer(request)
+        if viewer is None:
+            self.require_identity(request)
+            raise ApiError(problem("access-denied", "log in as a demo identity"))
+        return viewer.person()
+
+    async def write(
+        self,
+        request: Request,
+        contract: str,
+        function: str,
+        args: dict[str, Any],
+        *,
+        transient: Mapping[str, Any] | None = None,
+    ) -> Written:
+        """Sign as the logged-in identity and invoke through the API's transactor (the
+        service behind ``POST /api/v1/demo/invoke``); a refusal is returned, not raised."""
+        transactor = self._console.services.transactor
+        try:
+            identity = self.person(request).identity
+            signed, salted = transactor.demo_call(
+                identity, contract, function, args, None if transient is None else dict(transient)
+            )
+            receipt, result = await transactor.invoke(signed, timeout=30.0, transient=salted)
+        except REFUSALS as exc:
+            found = problem_for(exc)
+            return Written(
+                receipt=found.extensions.get("receipt"),
+                refusal=Refusal(found.status, found.title, found.detail, found.errors),
+            )
+        return Written(receipt=receipt.to_json(), result=result)
+
+    async def ask(
+        self, request: Request, contract: str, function: str, args: dict[str, Any]
+    ) -> Any:
+        """A query as the logged-in identity, through the API's transactor."""
+        transactor = self._console.services.transactor
+        signed = transactor.demo_proposal(self.person(request).identity, contract, function, args)
+        return await transactor.query(signed)
+
 
 def create_console(
-    node: EmbeddedNode, *, demo_custody: bool = True, workers: WorkerSupervisor | None = None
+    node: EmbeddedNode,
+    *,
+    demo_custody: bool = True,
+    workers: WorkerSupervisor | None = None,
+    zone: dt.tzinfo = CONSORTIUM_ZONE,
 ) -> FastAPI:
     """The API app of ``node`` plus the console's pages; with ``demo_custody`` (the
     default for the demo) the server signs for the demo identity a user logs in as;
-    ``workers``: the background workers the server runs, shown on the consortium page."""
+    ``workers``: the background workers the server runs, shown on the consortium page;
+    ``zone``: the time zone the pages show times in."""
     app = create_api(node, demo_custody=demo_custody, workers=workers)
-    console = Console(services_of(app))
+    console = Console(services_of(app), zone=zone)
     install_problem_handlers(app, html=console.render_problem)
 
     async def to_login(request: Request, exc: Exception) -> Response:
@@ -134,7 +185,8 @@ def create_console(
     app.include_router(page_router(console))
     kit = ConsolePageKit(console)
     for installed in INSTALLED_APPS:
+        seam = attach(node, installed)
+        console.install(installed, seam)
         if installed.pages is not None:
-            pages = installed.pages(attach(node, installed), kit)
-            app.include_router(pages, prefix=f"/{installed.name}")
+            app.include_router(installed.pages(seam, kit), prefix=f"/{installed.name}")
     return app

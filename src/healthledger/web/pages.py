@@ -1,4 +1,5 @@
-"""The console's pages: dashboard, block explorer, transaction detail, consortium, verify."""
+"""The console's pages: each person's home, the explorer (chain head, blocks,
+transactions), consortium and verify."""
 
 from __future__ import annotations
 
@@ -28,13 +29,22 @@ def page_router(console: Console) -> APIRouter:
     transactor = console.services.transactor
 
     @router.get("/")
-    def dashboard(request: Request) -> HTMLResponse:
+    def home(request: Request) -> HTMLResponse:
+        """What the logged-in person must do today, from every application's panels;
+        without a login, the public pages and the way in."""
+        viewer = console.viewer(request)
+        if viewer is None:
+            return console.render(request, "public_home.html", None)
+        return console.render(request, "today.html", viewer, panels=console.home_panels(viewer))
+
+    @router.get("/explorer")
+    def explorer(request: Request) -> HTMLResponse:
         """Chain head, counts by validation code and the latest blocks (live)."""
         viewer = console.require_viewer(request)
         status = reader.status()
         return console.render(
             request,
-            "home.html",
+            "explorer.html",
             viewer,
             head=status,
             counts=reader.tally.counts(),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +19,19 @@ from fastapi.templating import Jinja2Templates
 from healthledger.api.app import ApiServices
 from healthledger.api.problems import ApiError, Problem, problem
 from healthledger.api.services import CUSTODY_NOTICE
+from healthledger.apps import App, HomePanel, Link, Person
+from healthledger.apps.readable import CONSORTIUM_ZONE, FILTERS, when
 from healthledger.apps.registry import INSTALLED_APPS
 from healthledger.errors import HealthledgerError
+from healthledger.node.seam import AppNode
 from healthledger.web.session import COOKIE_NAME, SessionSigner
 
 WEB_DIR = Path(__file__).parent
+LOG = logging.getLogger(__name__)
+PLATFORM_PUBLIC = (
+    Link("/verify", "Verify a proof", "Check a transaction id, receipt or inclusion proof."),
+)
+"""The platform's own public pages; each application adds its ``public_entries``."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,11 @@ class Viewer:
     org_name: str
     role: str
     status: str
+    kind: str = ""
+
+    def person(self) -> Person:
+        """The viewer as applications see a person."""
+        return Person(self.id, self.org, self.org_name, self.role, self.kind)
 
 
 class LoginRequired(HealthledgerError):
@@ -72,11 +87,13 @@ def local_path(target: str | None) -> str:
 class Console:
     """What every page needs: the services, the templates and the session signer."""
 
-    def __init__(self, services: ApiServices) -> None:
+    def __init__(self, services: ApiServices, *, zone: dt.tzinfo = CONSORTIUM_ZONE) -> None:
         self.services = services
         self.reader = services.reader
         self.demo_custody = services.demo_custody
         self.sessions = SessionSigner()
+        self.zone = zone
+        self.apps: list[tuple[App, AppNode]] = []
         folders = [WEB_DIR / "templates"]
         folders += [a.templates for a in INSTALLED_APPS if a.templates is not None]
         env = jinja2.Environment(
@@ -84,14 +101,56 @@ class Console:
             autoescape=True,
             undefined=jinja2.StrictUndefined,
         )
-        env.filters.update(ms=format_ms, short=short, pretty=pretty)
+        env.filters.update(ms=format_ms, short=short, pretty=pretty, **FILTERS)
+        env.filters["when"] = functools.partial(when, zone=zone)
+        self.public_entries: tuple[Link, ...] = (
+            *PLATFORM_PUBLIC,
+            *(entry for a in INSTALLED_APPS for entry in a.public_entries),
+        )
         env.globals.update(
             checkpoint_alarm=self.checkpoint_alarm,
             custody_notice=CUSTODY_NOTICE,
             demo_custody=self.demo_custody,
             app_nav=[(f"/{a.name}", a.title) for a in INSTALLED_APPS if a.pages is not None],
+            public_entries=self.public_entries,
         )
         self.templates = Jinja2Templates(env=env)
+
+    def install(self, app: App, node: AppNode) -> None:
+        """Offer ``app``'s home panels (over its seam ``node``) on people's homes."""
+        self.apps.append((app, node))
+
+    def home_panels(self, viewer: Viewer) -> list[HomePanel]:
+        """Every installed application's panels for ``viewer``, in their order; a panel
+        that cannot be drawn says so instead of hiding the rest of the home."""
+        person = viewer.person()
+        panels: list[HomePanel] = []
+        for app, node in self.apps:
+            if app.home_panels is None:
+                continue
+            try:
+                panels.extend(app.home_panels(node, person))
+            except HealthledgerError as exc:
+                LOG.warning("home panels of %s for %s: %s", app.name, viewer.id, exc)
+                panels.append(HomePanel(app.title, summary=f"This panel could not be drawn: {exc}"))
+        if viewer.role == "admin":
+            panels.append(
+                HomePanel(
+                    "Your organisation's identities",
+                    summary="Who may sign for your organisation; revoke one that has left.",
+                    actions=(Link("/consortium", "Consortium and identities"),),
+                    order=90,
+                )
+            )
+        return sorted(panels, key=lambda panel: (panel.order, panel.title))
+
+    def places(self, viewer: Viewer | None) -> list[Link]:
+        """Where ``viewer`` may go: its home and its panels' pages, then the public pages."""
+        places = [Link("/", "Your home", "What you have to do today.")] if viewer else []
+        if viewer is not None:
+            for panel in self.home_panels(viewer):
+                places.extend(a for a in panel.actions if a.href not in {p.href for p in places})
+        return places + list(self.public_entries)
 
     def checkpoint_alarm(self) -> str | None:
         """The console's alarm banner: why a consortium peer stopped serving, or which
@@ -124,13 +183,14 @@ class Console:
         if demo is None:
             return None
         record = self.reader.identity(identity) or {}
-        names = {o["id"]: o.get("name", o["id"]) for o in self.reader.organisations()}
+        organisation = next((o for o in self.reader.organisations() if o["id"] == demo.org), {})
         return Viewer(
             demo.id,
             demo.org,
-            str(names.get(demo.org, demo.org)),
+            str(organisation.get("name", demo.org)),
             demo.role,
             str(record.get("status", "unregistered")),
+            str(organisation.get("kind", "")),
         )
 
     def require_viewer(self, request: Request) -> Viewer | None:
@@ -164,9 +224,12 @@ class Console:
         )
 
     def render_problem(self, request: Request, found: Problem) -> HTMLResponse:
-        """An error page for a problem met while rendering a page."""
+        """An error page for a problem met while rendering a page; a refusal (403, 404)
+        lists where the viewer may go instead."""
+        viewer = self.viewer(request)
+        places: Sequence[Link] = self.places(viewer) if found.status in (403, 404) else ()
         return self.render(
-            request, "error.html", self.viewer(request), status=found.status, problem=found
+            request, "error.html", viewer, status=found.status, problem=found, places=places
         )
 
     def check_csrf(self, viewer: Viewer | None, token: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from healthledger.apps import App
+from healthledger.apps import App, Link
 from healthledger.apps.epidemic.cli import build_cli
 from healthledger.apps.epidemic.contract import CDC_ORG, COMMISSION_ORG, Epidemic
 from healthledger.apps.epidemic.live import live_step
@@ -22,6 +22,13 @@ APP = App(
     pages=build_pages,
     templates=TEMPLATES,
     public_pages=PUBLIC_PAGES,
+    public_entries=(
+        Link(
+            "/epidemic/public",
+            "Public epidemic statistics",
+            "Cases by city and disease, published daily with privacy protection.",
+        ),
+    ),
     cli=build_cli,
     simulator_orgs=(COMMISSION_ORG, CDC_ORG),
     simulator_kinds=("hospital",),

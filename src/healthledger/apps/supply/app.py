@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from healthledger.apps import App
+from healthledger.apps import App, Link
 from healthledger.apps.supply.cli import build_cli
 from healthledger.apps.supply.contract import SupplyContract
 from healthledger.apps.supply.pages import PUBLIC_PAGES, TEMPLATES, build_pages
@@ -19,6 +19,13 @@ APP = App(
     pages=build_pages,
     templates=TEMPLATES,
     public_pages=PUBLIC_PAGES,
+    public_entries=(
+        Link(
+            "/supply/verify",
+            "Verify a medicine pack",
+            "Scan or type the code on a pack: genuine, recalled or already dispensed?",
+        ),
+    ),
     cli=build_cli,
     simulator_orgs=tuple(dict.fromkeys(identity.split("/", 1)[0] for identity in ACTORS)),
 )

@@ -1,0 +1,88 @@
+"""Values as people read them: local date-times with their zone, calendar days,
+temperatures in °C with one decimal, names first and codes second.
+
+One module for every page: the console registers each function as a Jinja filter
+(``when``, ``day``, ``celsius``, ``named``) for the platform's templates and every
+application's, so a time or a temperature reads the same everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+CONSORTIUM_ZONE = ZoneInfo("Asia/Shanghai")
+"""The demo consortium's members are in Guangdong: their local time (UTC+08:00, no
+daylight saving). A console serving elsewhere is given its own zone."""
+EPOCH = dt.date(1970, 1, 1)
+MISSING = "—"
+
+
+def _moment(value: object) -> dt.datetime | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+    if isinstance(value, str) and value:
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+    return None
+
+
+def when(value: object, zone: dt.tzinfo = CONSORTIUM_ZONE, *, seconds: bool = False) -> str:
+    """A moment (Unix milliseconds, or an ISO 8601 date-time) as a local date and time
+    with the zone's abbreviation and offset: ``2026-12-07 20:05 CST (UTC+08:00)``."""
+    moment = _moment(value)
+    if moment is None:
+        return MISSING if value in (None, "") else str(value)
+    local = moment.astimezone(zone)
+    offset = local.strftime("%z")
+    stamp = local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    name = local.tzname() or ""
+    shown_offset = f"UTC{offset[:3]}:{offset[3:]}"
+    if not name or name.startswith(("+", "-")) or name == "UTC":
+        return f"{stamp} {'UTC' if offset == '+0000' else shown_offset}"
+    return f"{stamp} {name} ({shown_offset})"
+
+
+def day(value: object) -> str:
+    """A calendar day (days since 1970-01-01, or an ISO date) as ``7 Dec 2026``."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        date = EPOCH + dt.timedelta(days=value)
+    elif isinstance(value, str):
+        try:
+            date = dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return value or MISSING
+    else:
+        return MISSING
+    return f"{date.day} {date.strftime('%b %Y')}"
+
+
+def celsius(tenths: object) -> str:
+    """A temperature recorded in tenths of a degree as ``4.1 °C`` (one decimal)."""
+    if isinstance(tenths, bool) or not isinstance(tenths, int):
+        return MISSING
+    sign = "\N{MINUS SIGN}" if tenths < 0 else ""
+    whole, tenth = divmod(abs(tenths), 10)
+    return f"{sign}{whole}.{tenth} °C"
+
+
+def named(code: object, names: object = None) -> str:
+    """A coded value with its name first and the code second: ``Influenza (J10)``.
+    ``names`` is a mapping of codes to names, or the name itself; a code without a
+    name is shown as it is."""
+    text = "" if code is None else str(code)
+    name = names.get(text) if isinstance(names, dict) else names
+    if not name or str(name) == text:
+        return text or MISSING
+    return f"{name} ({text})" if text else str(name)
+
+
+FILTERS = {"when": when, "day": day, "celsius": celsius, "named": named}
+"""What the console registers for every template (``when`` bound to its zone)."""

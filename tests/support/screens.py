@@ -1,0 +1,50 @@
+"""Screenshots of console pages for people to look at: every browser test writes each
+page it visits at a desktop width (1280 px) and a phone width (390 px) into
+``test-artifacts/screens/<test>/``, a folder the test run keeps (and git ignores)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from playwright.sync_api import Page
+
+SCREENS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screens"
+WIDTHS = (1280, 390)
+"""Desktop and phone widths, in CSS pixels."""
+PHONE_HEIGHT = 844
+DESKTOP_HEIGHT = 900
+
+
+def _test_name() -> str:
+    current = os.environ.get("PYTEST_CURRENT_TEST", "unnamed")
+    test = current.split(" ", 1)[0].rsplit("::", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", test)
+
+
+def shoot(page: Page, name: str) -> list[Path]:
+    """Write the page as it is now at each width (full page) as
+    ``<name>-<width>.png``; returns the files. The viewport is put back afterwards."""
+    folder = SCREENS / _test_name()
+    folder.mkdir(parents=True, exist_ok=True)
+    before = page.viewport_size
+    written = []
+    for width in WIDTHS:
+        page.set_viewport_size(
+            {"width": width, "height": PHONE_HEIGHT if width < 600 else DESKTOP_HEIGHT}
+        )
+        target = folder / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}-{width}.png"
+        page.screenshot(path=str(target), full_page=True)
+        written.append(target)
+    if before is not None:
+        page.set_viewport_size(before)
+    return written
+
+
+def overflow(page: Page) -> int:
+    """How many CSS pixels the page is wider than its viewport (0: it fits); a table
+    scrolling inside its own box does not count."""
+    return int(
+        page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    )

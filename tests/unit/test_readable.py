@@ -1,0 +1,46 @@
+"""Values as people read them (apps.readable): the console's filters for every page."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from healthledger.apps.readable import celsius, day, named, when
+
+NOON_UTC_MS = 1_796_644_800_000  # 2026-12-07 12:00:00 UTC
+
+
+def test_a_moment_is_local_with_its_zone() -> None:
+    assert when(NOON_UTC_MS) == "2026-12-07 20:00 CST (UTC+08:00)"
+    assert when(NOON_UTC_MS, seconds=True) == "2026-12-07 20:00:00 CST (UTC+08:00)"
+    assert when("2026-12-07T12:00:00Z") == "2026-12-07 20:00 CST (UTC+08:00)"
+    assert when(NOON_UTC_MS, dt.UTC) == "2026-12-07 12:00 UTC"
+    assert when(NOON_UTC_MS, ZoneInfo("Europe/Berlin")) == "2026-12-07 13:00 CET (UTC+01:00)"
+
+
+def test_a_moment_that_is_not_one_is_shown_as_it_is() -> None:
+    assert when(None) == "—"
+    assert when("soon") == "soon"
+    assert when(True) == "True"
+
+
+def test_days_are_calendar_dates() -> None:
+    assert day(20_794) == "7 Dec 2026"
+    assert day("2026-12-07") == "7 Dec 2026"
+    assert day(None) == "—"
+
+
+def test_temperatures_have_one_decimal() -> None:
+    assert celsius(41) == "4.1 °C"
+    assert celsius(118) == "11.8 °C"
+    assert celsius(-15) == "\N{MINUS SIGN}1.5 °C"
+    assert celsius(0) == "0.0 °C"
+    assert celsius(None) == "—"
+    assert celsius(4.1) == "—"
+
+
+def test_names_come_first_and_codes_second() -> None:
+    assert named("J10", "Influenza") == "Influenza (J10)"
+    assert named("440104", {"440104": "越秀区 Yuexiu"}) == "越秀区 Yuexiu (440104)"
+    assert named("X99", {"J10": "Influenza"}) == "X99"
+    assert named(None) == "—"

@@ -12,7 +12,9 @@ proofs, their decoded hashes. It depends only on ``crypto`` and ``ledger``.
 - :func:`inclusion`, :func:`consistency`: RFC 9162 proofs of the global log;
 - :func:`receipt`: a receipt names a transaction that is in the block it names;
 - :func:`checkpoint`: a C2SP signed checkpoint note is signed by a given key;
-- :func:`audit`: a whole ledger store re-derives, block by block, to what it holds.
+- :func:`audit`: a whole ledger store re-derives, block by block, to what it holds;
+- :func:`credential`: a health credential (EU DCC, SMART Health Card, SD-JWT VC) is
+  valid offline against a trust source and a cached status source.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from healthledger.crypto.credentials.policy import Policy
+from healthledger.crypto.credentials.status import StatusSource
+from healthledger.crypto.credentials.trust import TrustStore
+from healthledger.crypto.credentials.verdict import Verdict
+from healthledger.crypto.credentials.verifier import verify_credential
 from healthledger.crypto.errors import CryptoError
 from healthledger.crypto.keys import decode_b64
 from healthledger.errors import HealthledgerError
@@ -38,6 +45,7 @@ __all__ = [
     "block",
     "checkpoint",
     "consistency",
+    "credential",
     "inclusion",
     "receipt",
     "transaction",
@@ -45,7 +53,12 @@ __all__ = [
 
 
 class VerificationError(HealthledgerError):
-    """What was given does not verify, or is malformed; the message says why."""
+    """What was given does not verify, or is malformed; the message says why. For a
+    credential, ``verdict`` holds the whole verdict with its reason codes."""
+
+    def __init__(self, message: str, *, verdict: Verdict | None = None) -> None:
+        super().__init__(message)
+        self.verdict = verdict
 
 
 def transaction(*, transaction: Mapping[str, Any], tx_id: str) -> None:
@@ -176,6 +189,29 @@ def audit(
         audit_store(path, validator=validator, progress=progress, workers=workers)
     except LedgerError as exc:
         raise VerificationError(str(exc)) from exc
+
+
+def credential(
+    *,
+    text: str | Sequence[str],
+    trust: TrustStore,
+    status: StatusSource | None = None,
+    at: int,
+    policy: Policy | None = None,
+) -> Verdict:
+    """Verify a health credential offline at Unix time ``at``: ``text`` is an ``HC1:``
+    EU DCC, a SMART Health Card (``shc:/`` QR text, every chunk of a chunked one, a JWS
+    or a ``.smart-health-card`` file) or an SD-JWT VC; ``trust`` the signer keys
+    (``healthledger.crypto.credentials.trust.load_trust`` reads PEM certificates, a JWKS
+    or a trust list); ``status`` the cached revocation lists, with their age. Returns the
+    verdict of a valid credential (its warnings, claims and status age); raises
+    :class:`VerificationError` carrying the verdict, whose reason codes say why not."""
+    texts = [text] if isinstance(text, str) else list(text)
+    verdict = verify_credential(texts, trust=trust, status=status, at=at, policy=policy)
+    if not verdict.valid:
+        reasons = "; ".join(f"{f.code.value}: {f.message}" for f in verdict.refusals)
+        raise VerificationError(f"the credential is refused ({reasons})", verdict=verdict)
+    return verdict
 
 
 def _transaction(obj: Mapping[str, Any]) -> Transaction:

@@ -27,6 +27,7 @@ def test_verify_exports_exactly_its_verifiers_and_one_error() -> None:
         "block",
         "checkpoint",
         "consistency",
+        "credential",
         "inclusion",
         "receipt",
         "transaction",

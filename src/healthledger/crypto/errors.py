@@ -21,3 +21,12 @@ class CertificateError(CryptoError):
 
 class DecryptionError(CryptoError):
     """Ciphertext cannot be decrypted: wrong key, tampered data or a shredded data key."""
+
+
+class MalformedEncoding(CryptoError):
+    """Bytes or text that are not in the encoding they claim (Base45, CBOR, COSE, JWS,
+    SD-JWT ...); ``stage`` names the decoding step that refused them."""
+
+    def __init__(self, stage: str, message: str) -> None:
+        super().__init__(message)
+        self.stage = stage

@@ -1,0 +1,102 @@
+"""What a verifier knows about revocations: a cached status source and its age.
+
+- DCC: revoked certificates by the SHA-256 of their unique certificate identifier
+  (the DCC revocation list's ``UCI`` hash type);
+- SMART Health Cards: each issuer key's revocation list (``crl/<kid>.json``: revoked
+  ``rid`` values, each optionally with the time before which cards are revoked);
+- SD-JWT VC: IETF Token Status Lists by ``uri`` (one bit per index, 1 = revoked).
+
+``fetched_at`` dates the cache; the verdict states its age and the policy decides
+whether a list older than ``Policy.max_status_age`` refuses or only warns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from healthledger.crypto.errors import MalformedEncoding
+
+
+@dataclass(frozen=True)
+class ShcRevocations:
+    """One SMART Health Cards issuer key's revocation list (method ``rid``)."""
+
+    kid: str
+    ctr: int
+    rids: Mapping[str, int | None]
+    """Revoked ``rid`` to the time (Unix seconds) before which its cards are revoked
+    (None: all of them)."""
+
+    @classmethod
+    def from_json(cls, crl: object) -> ShcRevocations:
+        """Parse ``crl/<kid>.json``."""
+        if not isinstance(crl, Mapping) or not isinstance(crl.get("kid"), str):
+            raise MalformedEncoding("status", "a revocation list is an object with a kid")
+        if crl.get("method", "rid") != "rid" or not isinstance(crl.get("rids"), list):
+            raise MalformedEncoding("status", "a revocation list holds rids (method rid)")
+        rids: dict[str, int | None] = {}
+        for entry in crl["rids"]:
+            if not isinstance(entry, str):
+                raise MalformedEncoding("status", "a revoked rid is a string")
+            rid, _, stamp = entry.partition(".")
+            if stamp and not stamp.isdigit():
+                raise MalformedEncoding("status", f"revoked rid {entry!r} has a bad timestamp")
+            rids[rid] = int(stamp) if stamp else None
+        ctr = crl.get("ctr", 0)
+        return cls(crl["kid"], ctr if isinstance(ctr, int) else 0, rids)
+
+    def revokes(self, rid: str, nbf: float) -> bool:
+        """Whether a card with ``rid`` issued at ``nbf`` is revoked."""
+        if rid not in self.rids:
+            return False
+        before = self.rids[rid]
+        return before is None or nbf < before
+
+
+@dataclass(frozen=True)
+class StatusSource:
+    """A verifier's cached revocation knowledge."""
+
+    fetched_at: int | None = None
+    """When the cache was fetched (Unix seconds); None: never, so no age to state."""
+    dcc_revoked: frozenset[str] = frozenset()
+    """Hex SHA-256 of revoked DCC unique certificate identifiers."""
+    shc: Mapping[str, ShcRevocations] = field(default_factory=dict)
+    """Per issuer key id."""
+    token_lists: Mapping[str, bytes] = field(default_factory=dict)
+    """IETF Token Status Lists (1 bit per entry, least significant bit first) by uri."""
+
+    def dcc_is_revoked(self, uci: str) -> bool:
+        """Whether the DCC with unique certificate identifier ``uci`` is revoked."""
+        return hashlib.sha256(uci.encode("utf-8")).hexdigest() in self.dcc_revoked
+
+    def token_status(self, uri: str, idx: int) -> int | None:
+        """Entry ``idx`` of the status list at ``uri`` (None: the list is not held)."""
+        bits = self.token_lists.get(uri)
+        if bits is None or not 0 <= idx < len(bits) * 8:
+            return None
+        return (bits[idx // 8] >> (idx % 8)) & 1
+
+    def age(self, at: int) -> int | None:
+        """Seconds since the cache was fetched."""
+        return None if self.fetched_at is None else at - self.fetched_at
+
+
+def dcc_revocation_hash(uci: str) -> str:
+    """What a DCC revocation list holds for the certificate ``uci``."""
+    return hashlib.sha256(uci.encode("utf-8")).hexdigest()
+
+
+def status_value(obj: Any) -> tuple[str, int] | None:
+    """The ``(uri, idx)`` of an SD-JWT VC's ``status.status_list`` claim, if it has one."""
+    status = obj.get("status") if isinstance(obj, Mapping) else None
+    ref = status.get("status_list") if isinstance(status, Mapping) else None
+    if not isinstance(ref, Mapping):
+        return None
+    uri, idx = ref.get("uri"), ref.get("idx")
+    if not isinstance(uri, str) or not isinstance(idx, int) or isinstance(idx, bool):
+        raise MalformedEncoding("status", "status.status_list needs a uri and an integer idx")
+    return uri, idx

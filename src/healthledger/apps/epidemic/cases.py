@@ -3,6 +3,7 @@ review functions (see contract.py for the state keys)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from healthledger.apps.epidemic import pseudonym as pseudo
@@ -12,6 +13,8 @@ from healthledger.apps.epidemic.checks import (
     RegionCheck,
     check_dates,
     check_patient,
+    patient_flags,
+    placed,
     pseudonymisation_key,
     require_kind,
 )
@@ -34,63 +37,129 @@ def check_disease(code: str, problems: FieldErrors) -> tuple[str | None, str | N
     return found.id, code.strip().upper()
 
 
+@dataclass(frozen=True)
+class Person:
+    """A checked transient patient: the personal data and its normalised identifier."""
+
+    patient: dict[str, str]
+    identifier: str
+
+
+def check_people(values: list[Any], field: str, problems: list[dict[str, str]]) -> list[Person]:
+    """Each transient patient checked; problems named ``<field>[i].<name>``."""
+    people = []
+    for i, value in enumerate(values):
+        found = FieldErrors("report")
+        patient, identifier = check_patient(value, found)
+        for error in found.errors:  # transient.patient.name -> <field>[i].name
+            error["field"] = f"{field}[{i}]" + error["field"].removeprefix("transient.patient")
+        problems += found.errors
+        people.append(Person(patient, identifier))
+    return people
+
+
+@dataclass(frozen=True)
+class CheckedCase:
+    """A case report that passed its checks, ready to be written."""
+
+    report: Any
+    disease_id: str
+    icd10: str
+    onset: int
+    diagnosis: int
+    region: str
+    flags: list[str]
+    person: Person
+
+
+def check_reports(
+    ctx: Context, reports: list[Any], people: list[Person], prefix: str
+) -> tuple[list[CheckedCase], list[dict[str, str]]]:
+    """Each report checked against the chain (``prefix``: how its fields are named, with
+    ``{i}`` for its index); the problems, each naming its field."""
+    reporter = require_kind(ctx, "hospital")
+    today = day_of_ms(ctx.timestamp)
+    regions = RegionCheck(ctx)
+    checked = []
+    errors: list[dict[str, str]] = []
+    for i, (report, person) in enumerate(zip(reports, people, strict=True)):
+        problems = FieldErrors("report_case", prefix.format(i=i))
+        disease_id, icd10 = check_disease(report["disease"], problems)
+        onset, diagnosis = check_dates(
+            report["onset_date"], report["diagnosis_date"], today, problems
+        )
+        region, flags = placed(report.get("region", ""), reporter, regions, problems)
+        errors += problems.errors
+        if not problems.errors:
+            assert disease_id is not None and icd10 is not None
+            assert onset is not None and diagnosis is not None
+            flags += patient_flags(person.identifier)
+            checked.append(
+                CheckedCase(report, disease_id, icd10, onset, diagnosis, region, flags, person)
+            )
+    return checked, errors
+
+
 def record_reports(
     ctx: Context, reports: list[Any], patients: list[Any], *, batch: bool
 ) -> list[dict[str, Any]]:
     """Check every report, then record them all (none if any is wrong). Organisation,
     key and regions are read once for the whole batch."""
     require_kind(ctx, "hospital")
-    today = day_of_ms(ctx.timestamp)
-    regions = RegionCheck(ctx)
-    checked = []
-    all_problems: list[dict[str, str]] = []
-    for i, (report, patient_value) in enumerate(zip(reports, patients, strict=True)):
-        problems = FieldErrors("report_case", f"reports[{i}]." if batch else "")
-        disease_id, icd10 = check_disease(report["disease"], problems)
-        onset, diagnosis = check_dates(
-            report["onset_date"], report["diagnosis_date"], today, problems
-        )
-        if not regions.known(report["region"]):
-            problems.add("region", "unknown region code")
-        patient_problems = FieldErrors("report_case")
-        patient, identifier = check_patient(patient_value, patient_problems)
-        if batch:  # transient.patient.name -> transient.patients[i].name
-            for error in patient_problems.errors:
-                rest = error["field"].removeprefix("transient.patient")
-                error["field"] = f"transient.patients[{i}]{rest}"
-        all_problems += problems.errors + patient_problems.errors
-        checked.append((report, disease_id, icd10, onset, diagnosis, patient, identifier))
-    if all_problems:
+    patient_errors: list[dict[str, str]] = []
+    field = "transient.patients" if batch else "transient.patient"
+    people = check_people(patients, field, patient_errors)
+    if not batch:  # transient.patient[0].name -> transient.patient.name
+        for error in patient_errors:
+            error["field"] = error["field"].replace(f"{field}[0]", field, 1)
+    checked, errors = check_reports(ctx, reports, people, "reports[{i}]." if batch else "")
+    if errors or patient_errors:
         failed = FieldErrors("report_cases" if batch else "report_case")
-        failed.errors = all_problems
+        failed.errors = errors + patient_errors
         failed.raise_if_any()
+    return write_reports(ctx, checked, suffixed=batch)
+
+
+def write_reports(
+    ctx: Context, checked: list[CheckedCase], *, suffixed: bool
+) -> list[dict[str, Any]]:
+    """Record checked reports (``suffixed``: case ids numbered within the transaction)."""
     key, key_version = pseudonymisation_key(ctx)
+    today = day_of_ms(ctx.timestamp)
     results = []
-    for i, (report, disease_id, icd10, onset, diagnosis, patient, identifier) in enumerate(checked):
-        assert disease_id is not None and onset is not None and diagnosis is not None
-        pid = pseudo.pseudonym(key, identifier)
-        case_id = f"c-{ctx.tx_id[:24]}" + (f"-{i}" if batch else "")
-        links = link_reports(ctx, pid=pid, disease_id=disease_id, case_id=case_id, onset=onset)
-        ctx.put_private(f"{ctx.caller.org}/{PATIENT_COLLECTION}", case_id, {**patient, "pid": pid})
+    for i, case in enumerate(checked):
+        pid = pseudo.pseudonym(key, case.person.identifier)
+        case_id = f"c-{ctx.tx_id[:24]}" + (f"-{i}" if suffixed else "")
+        links = link_reports(
+            ctx, pid=pid, disease_id=case.disease_id, case_id=case_id, onset=case.onset
+        )
+        ctx.put_private(
+            f"{ctx.caller.org}/{PATIENT_COLLECTION}", case_id, {**case.person.patient, "pid": pid}
+        )
         record = {
             "case_id": case_id,
             "pid": pid,
             "pid_key_version": key_version,
-            "disease": disease_id,
-            "icd10": icd10,
-            "classification": report["classification"],
-            "onset": onset,
-            "diagnosis": diagnosis,
-            "region": report["region"],
+            "disease": case.disease_id,
+            "icd10": case.icd10,
+            "classification": case.report["classification"],
+            "onset": case.onset,
+            "diagnosis": case.diagnosis,
+            "region": case.region,
             "reporter_org": ctx.caller.org,
             "reporter": ctx.caller.id,
             "reported_at": ctx.timestamp,
             "status": "reported",
-            "outcome": {"value": "under-treatment", "day": diagnosis},
-            "timeliness": {"diagnosis_to_report_days": today - diagnosis},
+            "outcome": {"value": "under-treatment", "day": case.diagnosis},
+            "timeliness": {"diagnosis_to_report_days": today - case.diagnosis},
         }
+        if case.flags:
+            record["flags"] = case.flags
         ctx.put(f"case/{case_id}", record)
-        ctx.put(f"person/{pid}/{disease_id}/{case_id}", {"org": ctx.caller.org, "onset": onset})
+        ctx.put(
+            f"person/{pid}/{case.disease_id}/{case_id}",
+            {"org": ctx.caller.org, "onset": case.onset},
+        )
         ctx.emit("case_reported", public_event(record))
         for link in links:
             ctx.emit("duplicate_suspected" if link["kind"] == "duplicate" else "reinfection", link)

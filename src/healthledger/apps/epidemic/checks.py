@@ -104,7 +104,12 @@ def check_day_order(
     return first, second
 
 
-PATIENT_TEXT = ("name", "phone", "address", "sex", "birth_date", "country")
+PATIENT_TEXT = ("name", "phone", "address", "sex", "birth_date", "country", "id_system")
+RESIDENCE_UNKNOWN = "residence-unknown"
+"""Flag of a record placed at the reporting organisation's region: the person's own
+region (GB/T 2260 district) was not given."""
+KNOWN_BY_DEMOGRAPHICS = "identified-by-name-and-birth-date"
+"""Flag of a record whose person came with no identifier (see pseudonym.py)."""
 
 
 def check_patient(value: object, problems: FieldErrors) -> tuple[dict[str, str], str]:
@@ -127,16 +132,40 @@ def check_patient(value: object, problems: FieldErrors) -> tuple[dict[str, str],
     if "name" not in patient:
         problems.add("transient.patient.name", "required")
     identifier = ""
-    if "id_type" not in patient or "id_number" not in patient:
-        problems.add("transient.patient.id_number", "id_type and id_number are required")
-    else:
-        try:
+    try:
+        if "id_type" in patient and "id_number" in patient:
             identifier = pseudo.normalise_identifier(
-                patient["id_type"], patient["id_number"], country=patient.get("country", "CHN")
+                patient["id_type"],
+                patient["id_number"],
+                country=patient.get("country", "CHN"),
+                system=patient.get("id_system"),
             )
-        except pseudo.IdentifierError as exc:
-            problems.add("transient.patient.id_number", str(exc))
+        elif "id_type" in patient or "id_number" in patient:
+            problems.add("transient.patient.id_number", "id_type and id_number go together")
+        elif "name" in patient:
+            identifier = pseudo.demographic_identifier(
+                patient["name"], patient.get("birth_date", "")
+            )
+    except pseudo.IdentifierError as exc:
+        problems.add("transient.patient.id_number", str(exc))
     return patient, identifier
+
+
+def patient_flags(identifier: str) -> list[str]:
+    """The flags a record takes from how its person was identified."""
+    return [KNOWN_BY_DEMOGRAPHICS] if identifier.startswith(pseudo.DEMOGRAPHIC + ":") else []
+
+
+def placed(
+    region: str, reporter: dict[str, Any], regions: RegionCheck, problems: FieldErrors
+) -> tuple[str, list[str]]:
+    """A record's region and flags: ``region`` if given (refused if unknown), else the
+    reporting organisation's region, flagged residence unknown."""
+    if not region:
+        return str(reporter["region"]), [RESIDENCE_UNKNOWN]
+    if not regions.known(region):
+        problems.add("region", "unknown region code")
+    return region, []
 
 
 def pseudonymisation_key(ctx: Context) -> tuple[bytes, int]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from healthledger.apps.epidemic import observations, visibility
+from healthledger.apps.epidemic import bundles, observations, visibility
 from healthledger.apps.epidemic import pseudonym as pseudo
 from healthledger.apps.epidemic.cases import (
     own_case,
@@ -51,6 +51,9 @@ from healthledger.apps.epidemic.diseases import NOTIFIABLE_DISEASES
 from healthledger.apps.epidemic.observations import VACCINATING_ROLES, TestResult
 from healthledger.apps.epidemic.regions import Region, RegionError, RegionTable
 from healthledger.apps.epidemic.schemas import (
+    BundleCaseArg,
+    BundleDoseArg,
+    BundleLabArg,
     CaseArg,
     Classification,
     EarsMethod,
@@ -78,6 +81,7 @@ COMMISSION_KINDS = ("commission",)
 """Who configures regions, populations and reporting organisations (the configuration
 policy also needs the CDC's peer to endorse)."""
 REPORTING_ROLES = ("doctor", "lab")
+BUNDLE_ROLES = ("doctor", "lab", "nurse")
 REVIEW_ROLES = ("epidemiologist",)
 GRANT_ROLES = ("admin", "officer", "epidemiologist")
 SMALL_COUNT = 5
@@ -93,6 +97,7 @@ class Epidemic(Contract):
 
     name = "epidemic"
     code_modules = (
+        "healthledger.apps.epidemic.bundles",
         "healthledger.apps.epidemic.cases",
         "healthledger.apps.epidemic.checks",
         "healthledger.apps.epidemic.dates",
@@ -192,9 +197,11 @@ class Epidemic(Contract):
         classification: Classification,
         onset_date: int | str,
         diagnosis_date: int | str,
-        region: str,
+        region: str = "",
     ) -> dict[str, Any]:
-        """Report a case; the patient's personal data comes in transient ``patient``."""
+        """Report a case; the patient's personal data comes in transient ``patient``.
+        Without ``region`` (the person's district unknown) the case is placed at the
+        reporting organisation's region and flagged ``residence-unknown``."""
         reports = [
             CaseArg(
                 disease=disease,
@@ -233,10 +240,10 @@ class Epidemic(Contract):
         result: TestResult,
         specimen_date: int | str,
         result_date: int | str,
-        region: str,
+        region: str = "",
     ) -> dict[str, Any]:
         """Report a test result (LOINC ``test``); the patient comes in transient
-        ``patient`` as for a case."""
+        ``patient`` and the region as for a case."""
         return observations.record_lab_result(
             ctx,
             test=test,
@@ -254,7 +261,7 @@ class Epidemic(Contract):
         vaccine: str,
         dose_number: int,
         administered_date: int | str,
-        region: str,
+        region: str = "",
         lot: str = "",
     ) -> dict[str, Any]:
         """Record a dose given (CVX ``vaccine``); the patient comes in transient
@@ -268,6 +275,25 @@ class Epidemic(Contract):
             region=region,
             lot=lot,
         )
+
+    @transaction(
+        policy=CDC_POLICY,
+        roles=BUNDLE_ROLES,
+        kinds=HOSPITAL_KINDS,
+        relation="cases and lab results by a doctor or lab, doses by a doctor or nurse",
+    )
+    def report_bundle(
+        self,
+        ctx: Context,
+        *,
+        cases: list[BundleCaseArg],
+        labs: list[BundleLabArg],
+        doses: list[BundleDoseArg],
+    ) -> dict[str, Any]:
+        """Record the case reports, lab results and doses of one report (a FHIR Bundle)
+        together, all or nothing; the people come once each in transient ``patients``
+        and each record names its own by index (see bundles.py)."""
+        return bundles.record_bundle(ctx, cases=cases, labs=labs, doses=doses)
 
     @transaction(roles=REPORTING_ROLES, kinds=HOSPITAL_KINDS)
     def update_outcome(
@@ -538,29 +564,7 @@ class Epidemic(Contract):
     def aggregates(self, ctx: Context) -> list[dict[str, Any]]:
         """Counts of cases (rejected excluded) by disease, region and classification;
         counts below SMALL_COUNT are suppressed where the caller may not see the cases."""
-        viewer = Viewer.of(ctx)
-        counts: dict[tuple[str, str, str], int] = {}
-        visible: dict[tuple[str, str, str], bool] = {}
-        for _, record in ctx.range("case/", "case0", limit=10_000):
-            if record["status"] == "rejected":
-                continue
-            key = (record["disease"], record["region"], record["classification"])
-            counts[key] = counts.get(key, 0) + 1
-            visible[key] = visible.get(key, True) and viewer.sees(ctx, record)
-        rows = []
-        for (disease_id, region, classification), count in sorted(counts.items()):
-            key = (disease_id, region, classification)
-            row: dict[str, Any] = {
-                "disease": disease_id,
-                "region": region,
-                "classification": classification,
-            }
-            if count < SMALL_COUNT and not visible[key]:
-                row["suppressed"] = True
-            else:
-                row["count"] = count
-            rows.append(row)
-        return rows
+        return visibility.case_aggregates(ctx, Viewer.of(ctx), SMALL_COUNT)
 
     @query(roles=REPORTING_ROLES, kinds=HOSPITAL_KINDS)
     def patient(self, ctx: Context, *, case_id: str) -> Any:

@@ -6,15 +6,22 @@ Immunization (``record_vaccination``).
 
 FHIR mapping (R4, validated with ``fhir.resources.R4B``): the Bundle holds exactly
 one Patient, one Condition and one Encounter; Condition.subject and
-Encounter.subject reference the Patient.
+Encounter.subject reference the Patient. A Bundle of several records (and patients)
+is read whole by :mod:`healthledger.apps.epidemic.fhir_bundle` into one
+``report_bundle`` call.
 
 * disease: Condition.code.coding with system ``http://hl7.org/fhir/sid/icd-10``
 * classification: Condition.verificationStatus ``provisional`` → suspected,
   ``differential`` → probable, ``confirmed`` → confirmed
 * onset date: Condition.onsetDateTime; diagnosis date: Condition.recordedDate
-* region: Patient.address[0].district, as a GB/T 2260 code
-* identifier: Patient.identifier with type coding (HL7 v2 table 0203) ``NI`` or
-  ``PPN``; name, phone (telecom), address text, sex and birth date go to the vault.
+* region: the first Patient.address whose district is a GB/T 2260 code; without one
+  the region is left out and the contract places the record at the reporting
+  organisation's region, flagged ``residence-unknown``
+* identifier: Patient.identifier typed (HL7 v2 table 0203) ``NI``, else ``PPN`` (or a
+  ``http://hl7.org/fhir/sid/passport-<country>`` system), else any identifier with a
+  system (an ``MR`` without one: its assigner), pseudonymised by system and value;
+  with none, the person is pseudonymised by name and birth date (flagged). Name,
+  phone (telecom), address text, sex and birth date go to the vault.
 
 Observation (status final, amended or corrected; subject the Patient):
 
@@ -22,7 +29,8 @@ Observation (status final, amended or corrected; subject the Patient):
 * result: Observation.valueCodeableConcept (SNOMED CT 260373001 detected / 10828004
   positive, 260415000 not detected / 260385009 negative, 419984006 inconclusive /
   82334004 indeterminate), else Observation.interpretation (v3 POS, DET / NEG, ND / IND)
-* specimen date: Observation.effectiveDateTime; result date: Observation.issued
+* specimen date: Observation.effective[x] (dateTime, instant, or a period's start);
+  result date: Observation.issued, else the date (a period's end) of effective[x]
 
 Immunization (status completed; patient the Patient):
 
@@ -33,6 +41,7 @@ Immunization (status completed; patient the Patient):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -137,20 +146,28 @@ def from_form(data: dict[str, Any]) -> CaseSubmission:
 Picked = dict[str, tuple[int, Any, str | None]]
 
 
-def _pick(data: dict[str, Any], kinds: tuple[str, ...], problems: list[dict[str, str]]) -> Picked:
-    """The one resource of each of ``kinds`` in a validated Bundle (by type)."""
+def parsed_bundle(data: Any, prefix: str = "Bundle") -> Any:
+    """``data`` validated as a FHIR R4 Bundle; InvalidArguments naming each defect's place
+    (``prefix``: how the Bundle itself is named)."""
+    if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
+        raise _problems([{"field": prefix, "message": "must be a FHIR Bundle (resourceType)"}])
     unreadable = _unreadable(data)
     if unreadable is not None:
-        raise _problems([{"field": "bundle", "message": unreadable}])
+        raise _problems([{"field": prefix, "message": unreadable}])
     try:
-        bundle = Bundle.model_validate(data)
+        return Bundle.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise _invalid("bundle", exc) from exc
+        raise _invalid(prefix, exc) from exc
     except (KeyError, TypeError) as exc:
         # fhir.resources looks a resource's resourceType up in its table of types unguarded:
         # an unknown name is a KeyError, a name that is not a string a TypeError.
         message = "a resource's resourceType is not a FHIR R4 resource type"
-        raise _problems([{"field": "bundle.entry", "message": message}]) from exc
+        raise _problems([{"field": f"{prefix}.entry", "message": message}]) from exc
+
+
+def _pick(data: dict[str, Any], kinds: tuple[str, ...], problems: list[dict[str, str]]) -> Picked:
+    """The one resource of each of ``kinds`` in a validated Bundle (by type)."""
+    bundle = parsed_bundle(data, "bundle")
     found: dict[str, list[tuple[int, Any, str | None]]] = {}
     for i, entry in enumerate(bundle.entry or []):
         resource = entry.resource
@@ -226,16 +243,27 @@ class BundleReading:
         InvalidArguments listing every problem found so far."""
         patient = self.resource("Patient")
         base = self.field("Patient", "").rstrip(".")
-        address = patient.address[0] if patient.address else None
-        district = str(address.district) if address is not None and address.district else None
-        self.take("region", "Patient", "address[0].district", district, REGION_REQUIRED)
+        district = district_of(patient)
+        if district is not None:
+            self.args["region"] = district
         person = _patient_fields(patient, base, self.problems)
         if self.problems:
             raise _problems(self.problems)
         return person
 
 
-REGION_REQUIRED = "required: the GB/T 2260 region code"
+GBT2260 = re.compile(r"^[1-9][0-9]{5}$")
+
+
+def district_of(patient: Any) -> str | None:
+    """The GB/T 2260 district of the first address that names one as a code, or None:
+    the person is then placed at the reporting organisation's region, flagged
+    residence unknown."""
+    for address in patient.address or []:
+        district = str(address.district).strip() if address.district else ""
+        if GBT2260.match(district):
+            return district
+    return None
 
 
 def from_fhir_bundle(data: dict[str, Any]) -> CaseSubmission:
@@ -280,16 +308,17 @@ def from_lab_bundle(data: dict[str, Any]) -> Submission:
         "a SNOMED CT result (detected, not detected, ...) or an "
         "interpretation (POS, NEG, IND) is required",
     )
-    reading.take_date(
+    specimen, last = _effective(observation)
+    reading.take(
         "specimen_date",
         "Observation",
-        "effectiveDateTime",
-        observation.effectiveDateTime,
-        "required (specimen)",
+        "effective",
+        specimen,
+        "required (the specimen date): effectiveDateTime, effectiveInstant or effectivePeriod",
     )
-    reading.take_date(
-        "result_date", "Observation", "issued", observation.issued, "required (result date)"
-    )
+    issued = observation.issued
+    if issued is not None or last is not None:
+        reading.args["result_date"] = _date_text(issued) if issued is not None else last
     person = reading.patient()
     return Submission("report_lab_result", reading.args, {"patient": person})
 
@@ -350,6 +379,21 @@ def _is_unicode(text: str) -> bool:
     return True
 
 
+def _effective(observation: Any) -> tuple[str | None, str | None]:
+    """The specimen date and the last date of ``effective[x]`` (None: absent)."""
+    if observation.effectiveDateTime is not None:
+        day = _date_text(observation.effectiveDateTime)
+        return day, day
+    if observation.effectiveInstant is not None:
+        day = _date_text(observation.effectiveInstant)
+        return day, day
+    period = observation.effectivePeriod
+    if period is not None and (period.start or period.end):
+        start = _date_text(period.start or period.end)
+        return start, _date_text(period.end or period.start)
+    return None, None
+
+
 def _codes(concept: Any, system: str) -> list[str]:
     codings = concept.coding if concept is not None and concept.coding else []
     return [str(c.code) for c in codings if c.system == system and c.code]
@@ -376,21 +420,13 @@ def _patient_fields(patient: Any, base: str, problems: list[dict[str, str]]) -> 
         problems.append({"field": f"{base}.name", "message": "required"})
     else:
         person["name"] = text
-    identifiers = [
-        (_code(i.type), i.value)
-        for i in (patient.identifier or [])
-        if i.value and _code(i.type) in ("NI", "PPN")
-    ]
-    if not identifiers:
-        problems.append(
-            {
-                "field": f"{base}.identifier",
-                "message": f"needs an identifier typed NI or PPN ({ID_TYPE_SYSTEM})",
-            }
-        )
-    else:
-        id_type, id_number = identifiers[0]
-        person["id_type"], person["id_number"] = str(id_type), str(id_number)
+    if patient.birthDate:
+        person["birth_date"] = str(patient.birthDate)
+    chosen = _identifier(patient.identifier or [])
+    if chosen is not None:
+        person.update(chosen)
+    elif "birth_date" not in person:
+        problems.append({"field": f"{base}.identifier", "message": IDENTIFIER_REQUIRED})
     phones = [t.value for t in (patient.telecom or []) if t.system == "phone" and t.value]
     if phones:
         person["phone"] = phones[0]
@@ -401,9 +437,52 @@ def _patient_fields(patient: Any, base: str, problems: list[dict[str, str]]) -> 
             person["address"] = line
     if patient.gender:
         person["sex"] = patient.gender
-    if patient.birthDate:
-        person["birth_date"] = str(patient.birthDate)
     return person
+
+
+IDENTIFIER_REQUIRED = (
+    f"needs an identifier typed NI or PPN ({ID_TYPE_SYSTEM}), one with a system (an MR "
+    "with its assigner), or else a name and a birth date"
+)
+PASSPORT_SYSTEM = re.compile(r"passport-([A-Z]{3})$")
+"""FHIR's passport number systems: http://hl7.org/fhir/sid/passport-<ISO 3166 alpha-3>."""
+
+
+def _identifier(identifiers: list[Any]) -> dict[str, str] | None:
+    """The transient fields of the identifier a person is pseudonymised by: NI first, then
+    a passport, then any identifier with a namespace (its system, or an MR's assigner)."""
+    ranked: list[tuple[int, dict[str, str]]] = []
+    for identifier in identifiers:
+        value = str(identifier.value).strip() if identifier.value else ""
+        if not value:
+            continue
+        kind = _code(identifier.type) or ""
+        system = str(identifier.system) if identifier.system else ""
+        if kind == "NI":
+            ranked.append((0, {"id_type": "NI", "id_number": value}))
+        elif kind == "PPN" or PASSPORT_SYSTEM.search(system):
+            found = {"id_type": "PPN", "id_number": value}
+            country = PASSPORT_SYSTEM.search(system)
+            if country:
+                found["country"] = country.group(1)
+            ranked.append((1, found))
+        else:
+            namespace = (system or _assigner(identifier.assigner)) if kind == "MR" else system
+            if namespace:
+                fields = {"id_type": kind or "ID", "id_number": value, "id_system": namespace}
+                ranked.append((2, fields))
+    return min(ranked, key=lambda r: r[0])[1] if ranked else None
+
+
+def _assigner(reference: Any) -> str:
+    """The namespace an MR's assigner gives it: its identifier, reference or name."""
+    if reference is None:
+        return ""
+    found = reference.identifier
+    if found is not None and found.value:
+        return f"assigner:{found.system or ''}|{found.value}"
+    named = reference.reference or reference.display
+    return f"assigner:{named}" if named else ""
 
 
 def _code(concept: Any) -> str | None:

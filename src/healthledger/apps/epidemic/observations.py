@@ -29,13 +29,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from healthledger.apps.epidemic import pseudonym as pseudo
+from healthledger.apps.epidemic.cases import Person, check_people
 from healthledger.apps.epidemic.checks import (
     PATIENT_COLLECTION,
     FieldErrors,
     RegionCheck,
     check_day_order,
-    check_patient,
     date_field,
+    patient_flags,
+    placed,
     pseudonymisation_key,
     require_kind,
 )
@@ -76,6 +78,9 @@ VACCINES: dict[str, CodedItem] = {
     for item in (
         CodedItem("207", "covid-19", "COVID-19, mRNA, LNP-S, PF, 100 mcg/0.5 mL"),
         CodedItem("208", "covid-19", "COVID-19, mRNA, LNP-S, PF, 30 mcg/0.3 mL"),
+        CodedItem("213", "covid-19", "SARS-CoV-2 (COVID-19) vaccine, unspecified"),
+        CodedItem("229", "covid-19", "COVID-19, mRNA, LNP-S, bivalent, PF, 50 mcg/0.5 mL"),
+        CodedItem("300", "covid-19", "COVID-19, mRNA, LNP-S, bivalent, PF, 30 mcg/0.3 mL"),
         CodedItem("510", "covid-19", "COVID-19 inactivated, BIBP (Sinopharm)"),
         CodedItem("511", "covid-19", "COVID-19 inactivated, CoronaVac (Sinovac)"),
         CodedItem("88", "influenza", "Influenza, unspecified formulation"),
@@ -92,115 +97,192 @@ MAX_DOSE = 10
 LOT_PATTERN = r"^[A-Za-z0-9-]{0,20}$"
 
 
-def _new_patient(ctx: Context, problems: FieldErrors) -> tuple[dict[str, str], str]:
-    patient, identifier = check_patient(ctx.transient.get("patient"), problems)
-    return patient, identifier
+@dataclass(frozen=True)
+class CheckedLab:
+    """A lab result that passed its checks, ready to be written."""
+
+    args: Any
+    item: CodedItem
+    specimen: int
+    resulted: int
+    region: str
+    flags: list[str]
+    person: Person
 
 
-def _store_patient(ctx: Context, key: str, patient: dict[str, str], pid: str) -> None:
-    ctx.put_private(f"{ctx.caller.org}/{PATIENT_COLLECTION}", key, {**patient, "pid": pid})
+@dataclass(frozen=True)
+class CheckedDose:
+    """A dose that passed its checks, ready to be written."""
+
+    args: Any
+    item: CodedItem
+    day: int
+    region: str
+    flags: list[str]
+    person: Person
 
 
-def record_lab_result(
-    ctx: Context,
-    *,
-    test: str,
-    result: TestResult,
-    specimen_date: int | str,
-    result_date: int | str,
-    region: str,
-) -> dict[str, Any]:
-    """A lab result (the patient in transient ``patient``); see the module docstring."""
-    require_kind(ctx, "hospital")
-    problems = FieldErrors("report_lab_result")
-    item = LAB_TESTS.get(test)
-    if item is None:
-        problems.add("test", f"not a LOINC code of the accepted tests {sorted(LAB_TESTS)}")
+def check_labs(
+    ctx: Context, labs: list[Any], people: list[Person], prefix: str
+) -> tuple[list[CheckedLab], list[dict[str, str]]]:
+    """Each lab result checked (``prefix``: how its fields are named, ``{i}`` its index)."""
+    reporter = require_kind(ctx, "hospital")
     today = day_of_ms(ctx.timestamp)
-    specimen, resulted = check_day_order(
-        specimen_date, result_date, ("specimen_date", "result_date"), today, problems
-    )
-    if not RegionCheck(ctx).known(region):
-        problems.add("region", "unknown region code")
-    patient, identifier = _new_patient(ctx, problems)
-    problems.raise_if_any()
-    assert item is not None and specimen is not None and resulted is not None
+    regions = RegionCheck(ctx)
+    checked, errors = [], []
+    for i, (lab, person) in enumerate(zip(labs, people, strict=True)):
+        problems = FieldErrors("report_lab_result", prefix.format(i=i))
+        item = LAB_TESTS.get(lab["test"])
+        if item is None:
+            problems.add("test", f"not a LOINC code of the accepted tests {sorted(LAB_TESTS)}")
+        specimen, resulted = check_day_order(
+            lab["specimen_date"],
+            lab["result_date"],
+            ("specimen_date", "result_date"),
+            today,
+            problems,
+        )
+        region, flags = placed(lab.get("region", ""), reporter, regions, problems)
+        errors += problems.errors
+        if not problems.errors:
+            assert item is not None and specimen is not None and resulted is not None
+            flags += patient_flags(person.identifier)
+            checked.append(CheckedLab(lab, item, specimen, resulted, region, flags, person))
+    return checked, errors
+
+
+def check_doses(
+    ctx: Context, doses: list[Any], people: list[Person], prefix: str
+) -> tuple[list[CheckedDose], list[dict[str, str]]]:
+    """Each dose checked (``prefix``: how its fields are named, ``{i}`` its index)."""
+    reporter = require_kind(ctx, "hospital")
+    today = day_of_ms(ctx.timestamp)
+    regions = RegionCheck(ctx)
+    checked, errors = [], []
+    for i, (dose, person) in enumerate(zip(doses, people, strict=True)):
+        problems = FieldErrors("record_vaccination", prefix.format(i=i))
+        item = VACCINES.get(dose["vaccine"])
+        if item is None:
+            problems.add("vaccine", f"not a CVX code of the accepted vaccines {sorted(VACCINES)}")
+        if not 1 <= dose["dose_number"] <= MAX_DOSE:
+            problems.add("dose_number", f"must be 1 to {MAX_DOSE}")
+        if not re.fullmatch(LOT_PATTERN, dose.get("lot", "")):
+            problems.add("lot", "up to 20 letters, digits or hyphens")
+        day = date_field(dose["administered_date"], "administered_date", problems)
+        if day is not None and day > today:
+            problems.add("administered_date", "is in the future")
+        region, flags = placed(dose.get("region", ""), reporter, regions, problems)
+        errors += problems.errors
+        if not problems.errors:
+            assert item is not None and day is not None
+            flags += patient_flags(person.identifier)
+            checked.append(CheckedDose(dose, item, day, region, flags, person))
+    return checked, errors
+
+
+def _store_patient(ctx: Context, key: str, person: Person, pid: str) -> None:
+    ctx.put_private(f"{ctx.caller.org}/{PATIENT_COLLECTION}", key, {**person.patient, "pid": pid})
+
+
+def _reported(ctx: Context, record: dict[str, Any], flags: list[str]) -> dict[str, Any]:
+    record |= {"reporter_org": ctx.caller.org, "reporter": ctx.caller.id}
+    record["reported_at"] = ctx.timestamp
+    if flags:
+        record["flags"] = flags
+    return record
+
+
+def write_labs(ctx: Context, checked: list[CheckedLab], *, suffixed: bool) -> list[dict[str, Any]]:
+    """Record checked lab results (``suffixed``: ids numbered within the transaction)."""
     key, key_version = pseudonymisation_key(ctx)
-    pid = pseudo.pseudonym(key, identifier)
-    lab_id = f"l-{ctx.tx_id[:24]}"
-    _store_patient(ctx, lab_id, patient, pid)
-    record = {
-        "lab_id": lab_id,
-        "pid": pid,
-        "pid_key_version": key_version,
-        "test": test,
-        "disease": item.disease,
-        "result": result,
-        "specimen_day": specimen,
-        "result_day": resulted,
-        "region": region,
-        "reporter_org": ctx.caller.org,
-        "reporter": ctx.caller.id,
-        "reported_at": ctx.timestamp,
-    }
-    ctx.put(f"lab/{lab_id}", record)
-    ctx.emit("lab_result", public_lab(record))
-    return {"lab_id": lab_id}
+    results = []
+    for i, lab in enumerate(checked):
+        pid = pseudo.pseudonym(key, lab.person.identifier)
+        lab_id = f"l-{ctx.tx_id[:24]}" + (f"-{i}" if suffixed else "")
+        _store_patient(ctx, lab_id, lab.person, pid)
+        record = {
+            "lab_id": lab_id,
+            "pid": pid,
+            "pid_key_version": key_version,
+            "test": lab.args["test"],
+            "disease": lab.item.disease,
+            "result": lab.args["result"],
+            "specimen_day": lab.specimen,
+            "result_day": lab.resulted,
+            "region": lab.region,
+        }
+        ctx.put(f"lab/{lab_id}", _reported(ctx, record, lab.flags))
+        ctx.emit("lab_result", public_lab(record))
+        results.append({"lab_id": lab_id})
+    return results
 
 
-def record_vaccination(
-    ctx: Context,
-    *,
-    vaccine: str,
-    dose_number: int,
-    administered_date: int | str,
-    region: str,
-    lot: str,
-) -> dict[str, Any]:
+def write_doses(
+    ctx: Context, checked: list[CheckedDose], *, suffixed: bool
+) -> list[dict[str, Any]]:
+    """Record checked doses, one per person, vaccine and dose number: Rejected if one is
+    recorded already (or twice in ``checked``)."""
+    key, key_version = pseudonymisation_key(ctx)
+    results = []
+    seen = set()
+    for i, dose in enumerate(checked):
+        pid = pseudo.pseudonym(key, dose.person.identifier)
+        vaccine, number = dose.args["vaccine"], dose.args["dose_number"]
+        index = f"dose/{pid}/{vaccine}/{number}"
+        if index in seen or ctx.get(index) is not None:
+            raise Rejected(f"dose {number} of CVX {vaccine} is already recorded for this person")
+        seen.add(index)
+        vaccination_id = f"v-{ctx.tx_id[:24]}" + (f"-{i}" if suffixed else "")
+        _store_patient(ctx, vaccination_id, dose.person, pid)
+        record = {
+            "vaccination_id": vaccination_id,
+            "pid": pid,
+            "pid_key_version": key_version,
+            "vaccine": vaccine,
+            "disease": dose.item.disease,
+            "dose_number": number,
+            "day": dose.day,
+            "lot": dose.args.get("lot", ""),
+            "region": dose.region,
+        }
+        ctx.put(f"vaccination/{vaccination_id}", _reported(ctx, record, dose.flags))
+        ctx.put(index, {"vaccination_id": vaccination_id})
+        ctx.emit("vaccination_recorded", public_vaccination(record))
+        results.append({"vaccination_id": vaccination_id})
+    return results
+
+
+def _the_patient(ctx: Context) -> tuple[list[Person], list[dict[str, str]]]:
+    """Transient ``patient`` checked, its problems named ``transient.patient.<field>``."""
+    errors: list[dict[str, str]] = []
+    people = check_people([ctx.transient.get("patient")], "transient.patient", errors)
+    for error in errors:
+        error["field"] = error["field"].replace("transient.patient[0]", "transient.patient", 1)
+    return people, errors
+
+
+def raise_problems(function: str, errors: list[dict[str, str]]) -> None:
+    """InvalidArguments naming each field of ``errors``, if there are any."""
+    failed = FieldErrors(function)
+    failed.errors = errors
+    failed.raise_if_any()
+
+
+def record_lab_result(ctx: Context, **args: Any) -> dict[str, Any]:
+    """A lab result (the patient in transient ``patient``); see the module docstring."""
+    people, errors = _the_patient(ctx)
+    checked, problems = check_labs(ctx, [args], people, "")
+    raise_problems("report_lab_result", problems + errors)
+    return write_labs(ctx, checked, suffixed=False)[0]
+
+
+def record_vaccination(ctx: Context, **args: Any) -> dict[str, Any]:
     """A dose given (the patient in transient ``patient``); one record per person,
     vaccine and dose number."""
-    require_kind(ctx, "hospital")
-    problems = FieldErrors("record_vaccination")
-    item = VACCINES.get(vaccine)
-    if item is None:
-        problems.add("vaccine", f"not a CVX code of the accepted vaccines {sorted(VACCINES)}")
-    if not 1 <= dose_number <= MAX_DOSE:
-        problems.add("dose_number", f"must be 1 to {MAX_DOSE}")
-    if not re.fullmatch(LOT_PATTERN, lot):
-        problems.add("lot", "up to 20 letters, digits or hyphens")
-    day = date_field(administered_date, "administered_date", problems)
-    if day is not None and day > day_of_ms(ctx.timestamp):
-        problems.add("administered_date", "is in the future")
-    if not RegionCheck(ctx).known(region):
-        problems.add("region", "unknown region code")
-    patient, identifier = _new_patient(ctx, problems)
-    problems.raise_if_any()
-    assert item is not None and day is not None
-    key, key_version = pseudonymisation_key(ctx)
-    pid = pseudo.pseudonym(key, identifier)
-    index = f"dose/{pid}/{vaccine}/{dose_number}"
-    if ctx.get(index) is not None:
-        raise Rejected(f"dose {dose_number} of CVX {vaccine} is already recorded for this person")
-    vaccination_id = f"v-{ctx.tx_id[:24]}"
-    _store_patient(ctx, vaccination_id, patient, pid)
-    record = {
-        "vaccination_id": vaccination_id,
-        "pid": pid,
-        "pid_key_version": key_version,
-        "vaccine": vaccine,
-        "disease": item.disease,
-        "dose_number": dose_number,
-        "day": day,
-        "lot": lot,
-        "region": region,
-        "reporter_org": ctx.caller.org,
-        "reporter": ctx.caller.id,
-        "reported_at": ctx.timestamp,
-    }
-    ctx.put(f"vaccination/{vaccination_id}", record)
-    ctx.put(index, {"vaccination_id": vaccination_id})
-    ctx.emit("vaccination_recorded", public_vaccination(record))
-    return {"vaccination_id": vaccination_id}
+    people, errors = _the_patient(ctx)
+    checked, problems = check_doses(ctx, [args], people, "")
+    raise_problems("record_vaccination", problems + errors)
+    return write_doses(ctx, checked, suffixed=False)[0]
 
 
 def public_lab(record: dict[str, Any]) -> dict[str, Any]:

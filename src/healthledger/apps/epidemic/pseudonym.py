@@ -7,6 +7,15 @@ Scheme (version ``p1``)
 
 * ``type`` is the HL7 v2 identifier type (table 0203): ``NI`` national identity
   number (the resident identity card), ``PPN`` passport (``PPN:<country>:<number>``).
+  Any other type (``MR`` a medical record number, ``PI``, ``SS``, ...) is taken by the
+  namespace that issued it and its value: ``SYS:<system>|<value>``, where ``system``
+  is the identifier's system URI or, for a medical record number without one, its
+  assigner (``assigner:<assigner>``). Such an id links one person's reports made
+  under the same namespace (the same hospital's record numbers), never across.
+* a person known by no identifier (a SMART Health Card names no identifier) is
+  taken by name and birth date: ``DEM:<NAME>|<birth date>`` (the name's letters,
+  upper case, whitespace collapsed); the record says so (``flags``), since two
+  people of one name and birth date would share an id.
 * ``number`` is normalised (spaces and hyphens removed, upper case), so the same
   card typed by two hospitals gives the same id; a resident-id number must pass its
   ISO 7064 MOD 11-2 check digit, so a typo is refused instead of splitting a person
@@ -57,6 +66,12 @@ KEY_COLLECTION = "pseudonymisation"
 """Collection name (under the holder org) of the key in the holder's vault."""
 KEY_NAME = "hmac-key"
 ID_TYPES = ("NI", "PPN")
+"""Identifier types linked across organisations; any other is linked by its system."""
+DEMOGRAPHIC = "DEM"
+"""The prefix of an identifier made of a name and a birth date."""
+MAX_NAMESPACE = 200
+_TYPE = re.compile(r"^[A-Z]{1,8}$")
+_BIRTH_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _STRIP = re.compile(r"[\s-]+")
 _RESIDENT_ID = re.compile(r"^[0-9]{17}[0-9X]$")
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -73,8 +88,13 @@ def resident_id_check(first17: str) -> str:
     return _CHECK[total % 11]
 
 
-def normalise_identifier(id_type: str, number: str, *, country: str = "CHN") -> str:
-    """The canonical ``type:number`` string the id is computed over."""
+def normalise_identifier(
+    id_type: str, number: str, *, country: str = "CHN", system: str | None = None
+) -> str:
+    """The canonical ``type:number`` string the id is computed over (``system``: the
+    namespace of an identifier of another type than NI or PPN)."""
+    if id_type not in ID_TYPES:
+        return _namespaced(id_type, number, system)
     text = _STRIP.sub("", number).upper()
     if id_type == "NI":
         if not _RESIDENT_ID.match(text):
@@ -88,7 +108,34 @@ def normalise_identifier(id_type: str, number: str, *, country: str = "CHN") -> 
         if not re.fullmatch(r"[A-Z]{3}", country):
             raise IdentifierError("a passport needs its ISO 3166 alpha-3 issuing country")
         return f"PPN:{country}:{text}"
-    raise IdentifierError(f"identifier type must be one of {list(ID_TYPES)}")
+    raise AssertionError(id_type)  # pragma: no cover (ID_TYPES are handled above)
+
+
+def _namespaced(id_type: str, number: str, system: str | None) -> str:
+    if not _TYPE.match(id_type):
+        raise IdentifierError("an identifier type is an HL7 v2 table 0203 code (MR, PI, ...)")
+    namespace = (system or "").strip()
+    if not namespace:
+        raise IdentifierError(
+            f"an identifier of type {id_type} needs its system (or, for MR, its assigner): "
+            f"only {' and '.join(ID_TYPES)} numbers are known without one"
+        )
+    value = number.strip()
+    if len(namespace) > MAX_NAMESPACE or not value or len(value) > 64:
+        raise IdentifierError("an identifier's system has at most 200 characters, its value 64")
+    if not (namespace + value).isprintable():
+        raise IdentifierError("an identifier's system and value are printable text")
+    return f"SYS:{namespace}|{value}"
+
+
+def demographic_identifier(name: str, birth_date: str) -> str:
+    """The identifier of a person known by name and birth date only."""
+    letters = " ".join("".join(c for c in name if c.isalnum() or c.isspace()).split()).upper()
+    if not letters:
+        raise IdentifierError("a person without an identifier needs a name")
+    if not _BIRTH_DATE.match(birth_date.strip()):
+        raise IdentifierError("a person without an identifier needs a birth date (YYYY-MM-DD)")
+    return f"{DEMOGRAPHIC}:{letters}|{birth_date.strip()}"
 
 
 def pseudonym(key: bytes, identifier: str) -> str:

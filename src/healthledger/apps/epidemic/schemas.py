@@ -39,13 +39,43 @@ class PopulationArg(TypedDict):
 
 
 class CaseArg(TypedDict):
-    """One report of a ``report_cases`` batch (the arguments of ``report_case``)."""
+    """One report of a ``report_cases`` batch (the arguments of ``report_case``);
+    without ``region`` the case is placed at the reporter's region, flagged
+    residence unknown."""
 
     disease: str
     classification: Classification
     onset_date: int | str
     diagnosis_date: int | str
-    region: str
+    region: NotRequired[str]
+
+
+class BundleCaseArg(CaseArg):
+    """A case of a ``report_bundle``: ``patient`` indexes its transient ``patients``."""
+
+    patient: int
+
+
+class BundleLabArg(TypedDict):
+    """A lab result of a ``report_bundle`` (the arguments of ``report_lab_result``)."""
+
+    test: str
+    result: Literal["positive", "negative", "inconclusive"]
+    specimen_date: int | str
+    result_date: int | str
+    region: NotRequired[str]
+    patient: int
+
+
+class BundleDoseArg(TypedDict):
+    """A dose of a ``report_bundle`` (the arguments of ``record_vaccination``)."""
+
+    vaccine: str
+    dose_number: int
+    administered_date: int | str
+    region: NotRequired[str]
+    lot: NotRequired[str]
+    patient: int
 
 
 class ReleaseRow(TypedDict):

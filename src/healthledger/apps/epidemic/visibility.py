@@ -175,3 +175,30 @@ def grants_seen_by(ctx: Context) -> list[dict[str, Any]]:
         for _, record in ctx.range("grant/", "grant0", limit=10_000)
         if org in (record["grantee"], record["grantor_org"], COMMISSION_ORG)
     ]
+
+
+def case_aggregates(ctx: Context, viewer: Viewer, small_count: int) -> list[dict[str, Any]]:
+    """Counts of cases (rejected excluded) by disease, region and classification;
+    counts below ``small_count`` suppressed where ``viewer`` may not see the cases."""
+    counts: dict[tuple[str, str, str], int] = {}
+    visible: dict[tuple[str, str, str], bool] = {}
+    for _, record in ctx.range("case/", "case0", limit=10_000):
+        if record["status"] == "rejected":
+            continue
+        key = (record["disease"], record["region"], record["classification"])
+        counts[key] = counts.get(key, 0) + 1
+        visible[key] = visible.get(key, True) and viewer.sees(ctx, record)
+    rows = []
+    for (disease_id, region, classification), count in sorted(counts.items()):
+        key = (disease_id, region, classification)
+        row: dict[str, Any] = {
+            "disease": disease_id,
+            "region": region,
+            "classification": classification,
+        }
+        if count < small_count and not visible[key]:
+            row["suppressed"] = True
+        else:
+            row["count"] = count
+        rows.append(row)
+    return rows

@@ -16,11 +16,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from healthledger.api.app import create_api, services_of
+from healthledger.api.fhir import fhir_router
 from healthledger.api.problems import ApiError, install_problem_handlers, problem, problem_for
 from healthledger.apps import Person, Refusal, Written
 from healthledger.apps.readable import CONSORTIUM_ZONE
 from healthledger.apps.registry import INSTALLED_APPS
-from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.parts import Node
 from healthledger.node.seam import attach
 from healthledger.node.workers import WorkerSupervisor
 from healthledger.web.pages import REFUSALS, page_router
@@ -161,7 +162,7 @@ class ConsolePageKit:
 
 
 def create_console(
-    node: EmbeddedNode,
+    node: Node,
     *,
     demo_custody: bool = True,
     workers: WorkerSupervisor | None = None,
@@ -184,6 +185,7 @@ def create_console(
     app.include_router(_session_router(console))
     app.include_router(page_router(console))
     kit = ConsolePageKit(console)
+    app.include_router(fhir_router(console.services.transactor, kit.identity))
     for installed in INSTALLED_APPS:
         seam = attach(node, installed)
         console.install(installed, seam)

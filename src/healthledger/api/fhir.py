@@ -1,0 +1,261 @@
+"""The FHIR interface (ARCHITECTURE.md section 7), beside the REST API:
+
+* ``POST /fhir``: a transaction or collection Bundle, every record in it (case
+  reports, lab results, doses) recorded in one transaction, all or nothing;
+* ``POST /fhir/$process-message``: a message Bundle (an eICR-style report: a
+  MessageHeader whose focus is the document);
+* ``GET /fhir/metadata``: the CapabilityStatement.
+
+Every answer is FHIR JSON (``application/fhir+json``): an ``OperationOutcome`` whose
+issues name each defect's place as a FHIRPath-like ``expression``, with the HTTP
+status the REST API gives the same refusal. A write is signed as the identity logged
+in to the console, with the key this node holds for it (the same service as
+``POST /api/v1/demo/invoke``); the profile accepted is docs/fhir-profile.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from healthledger.api.problems import problem_for
+from healthledger.api.transactor import Transactor
+from healthledger.apps.epidemic.fhir_bundle import BundleSubmission, from_bundle, from_message
+from healthledger.contracts.errors import InvalidArguments
+from healthledger.errors import HealthledgerError
+
+FHIR_MEDIA_TYPE = "application/fhir+json"
+FHIR_VERSION = "4.0.1"
+CONTRACT = "epidemic"
+COMMIT_WAIT_S = 30.0
+PROFILE_DATE = "2026-12-07"
+"""When the accepted profile (docs/fhir-profile.md) last changed."""
+ISSUE_CODES = {
+    400: "structure",
+    401: "login",
+    403: "forbidden",
+    404: "not-supported",
+    409: "conflict",
+    413: "too-costly",
+    415: "not-supported",
+    422: "invalid",
+    503: "transient",
+    504: "timeout",
+}
+"""The OperationOutcome issue type of each HTTP status (anything else: exception)."""
+
+Identify = Callable[[Request], str | None]
+"""Who is logged in (``org/name``), or None."""
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One OperationOutcome issue."""
+
+    severity: str
+    code: str
+    diagnostics: str
+    expression: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The issue as FHIR JSON."""
+        body: dict[str, Any] = {
+            "severity": self.severity,
+            "code": self.code,
+            "diagnostics": self.diagnostics,
+        }
+        if self.expression is not None:
+            body["expression"] = [self.expression]
+        return body
+
+
+def outcome(
+    status: int, issues: Sequence[Issue], headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """An OperationOutcome answer."""
+    return JSONResponse(
+        {"resourceType": "OperationOutcome", "issue": [i.to_json() for i in issues]},
+        status_code=status,
+        media_type=FHIR_MEDIA_TYPE,
+        headers=dict(headers or {}),
+    )
+
+
+def refusal(exc: BaseException, submission: BundleSubmission | None = None) -> JSONResponse:
+    """The OperationOutcome of a refusal, with the status the REST API gives it: each
+    named field as the place in the Bundle it came from."""
+    found = problem_for(exc)
+    code = ISSUE_CODES.get(found.status, "exception")
+    severity = "fatal" if found.status >= 500 else "error"
+    fields = exc.errors if isinstance(exc, InvalidArguments) else []
+    issues = [
+        Issue(severity, code, e.get("message", ""), _place(e.get("field", ""), submission))
+        for e in fields
+    ]
+    if not issues:
+        issues = [Issue(severity, code, found.detail)]
+    return outcome(found.status, issues, found.headers)
+
+
+def _place(name: str, submission: BundleSubmission | None) -> str:
+    if name.startswith("Bundle"):
+        return name
+    if name.startswith("bundle"):
+        return "B" + name[1:]
+    return "Bundle" if submission is None else submission.locate(name)
+
+
+def capability_statement() -> dict[str, Any]:
+    """What this server does with FHIR, as a CapabilityStatement."""
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": PROFILE_DATE,
+        "publisher": "healthledger",
+        "kind": "instance",
+        "software": {"name": "healthledger"},
+        "implementation": {
+            "description": (
+                "Notifiable case reports, laboratory results and vaccinations recorded on a "
+                "consortium ledger (personal data kept off chain); profile: "
+                "docs/fhir-profile.md"
+            ),
+            "url": "/fhir",
+        },
+        "fhirVersion": FHIR_VERSION,
+        "format": [FHIR_MEDIA_TYPE, "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": (
+                    "POST a transaction or collection Bundle to /fhir; every Condition "
+                    "(ICD-10), laboratory Observation (LOINC) and Immunization (CVX) in it "
+                    "is recorded in one ledger transaction, all or nothing."
+                ),
+                "security": {
+                    "description": (
+                        "Writes are signed as the identity logged in to the console (a "
+                        "session cookie); the node signs with the key it holds for it."
+                    )
+                },
+                "interaction": [{"code": "transaction"}],
+                "operation": [
+                    {
+                        "name": "process-message",
+                        "definition": (
+                            "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message"
+                        ),
+                    }
+                ],
+            }
+        ],
+    }
+
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {FHIR_MEDIA_TYPE: {"schema": {"type": "object"}}},
+    }
+    for status, description in (
+        (200, "Recorded: an OperationOutcome naming each record's ledger id"),
+        (400, "Not JSON"),
+        (401, "Not logged in"),
+        (403, "The identity may not record this"),
+        (409, "The ledger refused it (e.g. a dose already recorded)"),
+        (422, "Defects, each with its place (expression)"),
+    )
+}
+
+
+def fhir_router(transactor: Transactor, identify: Identify) -> APIRouter:
+    """The ``/fhir`` routes, writing as the identity ``identify`` finds."""
+    router = APIRouter(prefix="/fhir", tags=["fhir"])
+
+    @router.get(
+        "/metadata",
+        summary="The CapabilityStatement",
+        responses={200: {"content": {FHIR_MEDIA_TYPE: {"schema": {"type": "object"}}}}},
+    )
+    def metadata() -> JSONResponse:
+        """What this server accepts over FHIR."""
+        return JSONResponse(capability_statement(), media_type=FHIR_MEDIA_TYPE)
+
+    async def record(request: Request, read: Callable[[Any], BundleSubmission]) -> JSONResponse:
+        identity = identify(request)
+        if identity is None:
+            return outcome(
+                401, [Issue("error", "login", "log in to the console: writes are signed")]
+            )
+        try:
+            data = json.loads(await request.body())
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            return outcome(400, [Issue("error", "structure", f"not JSON: {exc}")])
+        try:
+            submission = read(data)
+        except InvalidArguments as exc:
+            return refusal(exc)
+        try:
+            signed, salted = transactor.demo_call(
+                identity, CONTRACT, submission.function, submission.args, submission.transient
+            )
+            receipt, result = await transactor.invoke(
+                signed, timeout=COMMIT_WAIT_S, transient=salted
+            )
+        except HealthledgerError as exc:  # every refusal becomes an OperationOutcome
+            return refusal(exc, submission)
+        where = f"/api/v1/transactions/{signed.tx_id}/receipt"
+        issues = [
+            Issue(
+                "information",
+                "informational",
+                f"recorded in transaction {signed.tx_id}, block {receipt.height}; "
+                f"receipt at {where}",
+            )
+        ]
+        for part, key in (("cases", "case_id"), ("labs", "lab_id"), ("doses", "vaccination_id")):
+            for i, recorded in enumerate(result[part]):
+                place = submission.sources[f"{part}[{i}]"]
+                issues.append(Issue("information", "informational", recorded[key], place))
+        issues += [
+            Issue(n.severity, "informational", n.message, n.location) for n in submission.notes
+        ]
+        return outcome(200, issues, {"Location": where})
+
+    @router.post("", summary="Record a transaction or collection Bundle", responses=_RESPONSES)
+    async def transaction(request: Request) -> JSONResponse:
+        """Every record of the Bundle in one ledger transaction, all or nothing."""
+        return await record(request, from_bundle)
+
+    @router.post(
+        "/$process-message", summary="Record a message Bundle (eICR)", responses=_RESPONSES
+    )
+    async def process_message(request: Request) -> JSONResponse:
+        """A message Bundle: its MessageHeader first, the report its focus."""
+        return await record(request, from_message)
+
+    @router.api_route(
+        "/{rest:path}",
+        methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+        include_in_schema=False,
+    )
+    def unsupported(rest: str) -> JSONResponse:
+        """Anything else of FHIR's REST API."""
+        return outcome(
+            404,
+            [
+                Issue(
+                    "error",
+                    "not-supported",
+                    f"/fhir/{rest} is not supported: POST /fhir, POST /fhir/$process-message "
+                    "and GET /fhir/metadata are",
+                )
+            ],
+        )
+
+    return router

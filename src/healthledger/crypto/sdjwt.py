@@ -83,7 +83,8 @@ class Disclosure:
         """A new Disclosure of ``value`` (under ``name``, None for an array element)."""
         s = b64url_encode(salt)
         item = [s, value] if name is None else [s, name, value]
-        text = b64url_encode(json.dumps(item, ensure_ascii=False).encode("utf-8"))
+        compact = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+        text = b64url_encode(compact.encode("utf-8"))
         return cls(text, s, name, value)
 
 
@@ -274,10 +275,10 @@ def issue(
         out: dict[str, Any] = {}
         digests: list[str] = []
         for name, value in obj.items():
-            inner = conceal(value, False) if isinstance(value, Mapping) else value
             if top and name in always_visible:
                 out[name] = value
                 continue
+            inner = conceal(value, False) if isinstance(value, Mapping) else value
             d = Disclosure.make(name, inner, salt())
             disclosures.append(d)
             digests.append(digest(d.text))
@@ -286,7 +287,8 @@ def issue(
         return out
 
     payload = {**conceal(claims, True), "_sd_alg": "sha-256"}
-    jwt = sign_compact(header, json.dumps(payload, ensure_ascii=False).encode("utf-8"), key)
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    jwt = sign_compact(header, body, key)
     return "~".join([jwt, *(d.text for d in disclosures)]) + "~"
 
 
@@ -308,4 +310,5 @@ def present(
         return presented
     sd_hash = b64url_encode(hashlib.sha256(presented.encode()).digest())
     body = {"iat": issued_at, "aud": audience, "nonce": nonce, "sd_hash": sd_hash}
-    return presented + sign_compact({"typ": KB_TYP}, json.dumps(body).encode(), holder_key)
+    kb = json.dumps(body, separators=(",", ":")).encode()
+    return presented + sign_compact({"typ": KB_TYP}, kb, holder_key)

@@ -13,11 +13,13 @@ whether a list older than ``Policy.max_status_age`` refuses or only warns.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from healthledger.crypto.errors import MalformedEncoding
+from healthledger.crypto.jose import b64url_decode
 
 
 @dataclass(frozen=True)
@@ -100,3 +102,42 @@ def status_value(obj: Any) -> tuple[str, int] | None:
     if not isinstance(uri, str) or not isinstance(idx, int) or isinstance(idx, bool):
         raise MalformedEncoding("status", "status.status_list needs a uri and an integer idx")
     return uri, idx
+
+
+STATUS_TYPE = "healthledger-status"
+
+
+def load_status(data: bytes, *, fetched_at: int) -> StatusSource:
+    """A status source from a file's bytes: a cached ``healthledger-status`` document::
+
+        {"type": "healthledger-status", "fetched_at": <Unix seconds>,
+         "dcc_revoked": ["<hex SHA-256 of a UCI>", ...],
+         "shc_crls": [<crl/<kid>.json>, ...],
+         "token_status_lists": {"<uri>": "<base64url bits>", ...}}
+
+    or one SMART Health Cards revocation list (``crl/<kid>.json``). ``fetched_at`` dates
+    a file that does not say when it was fetched (its modification time)."""
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise MalformedEncoding("status", "a status file is JSON") from None
+    if not isinstance(value, Mapping):
+        raise MalformedEncoding("status", "a status file is a JSON object")
+    if value.get("type") != STATUS_TYPE:
+        crl = ShcRevocations.from_json(value)
+        return StatusSource(fetched_at=fetched_at, shc={crl.kid: crl})
+    when = value.get("fetched_at", fetched_at)
+    revoked = value.get("dcc_revoked", [])
+    crls = value.get("shc_crls", [])
+    lists = value.get("token_status_lists", {})
+    if not isinstance(when, int) or not isinstance(revoked, list) or not isinstance(crls, list):
+        raise MalformedEncoding("status", "fetched_at, dcc_revoked or shc_crls is malformed")
+    if not isinstance(lists, Mapping) or not all(isinstance(h, str) for h in revoked):
+        raise MalformedEncoding("status", "dcc_revoked or token_status_lists is malformed")
+    parsed = [ShcRevocations.from_json(c) for c in crls]
+    return StatusSource(
+        fetched_at=when,
+        dcc_revoked=frozenset(h.lower() for h in revoked),
+        shc={c.kid: c for c in parsed},
+        token_lists={str(u): b64url_decode(str(b), stage="status") for u, b in lists.items()},
+    )

@@ -1,0 +1,213 @@
+"""Issuing one vaccination record as three credentials: an EU DCC, a SMART Health Card
+and an SD-JWT VC, all signed by the issuer's document-signing key (ES256, P-256)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from healthledger.crypto.credentials import dcc, sdjwt_vc, shc
+from healthledger.crypto.credentials.dcc import KEY_USAGE_OIDS
+from healthledger.crypto.credentials.dcc_valuesets import MANUFACTURER, VACCINE_PRODUCT
+from healthledger.crypto.jose import Jwk, b64url_encode
+from healthledger.errors import HealthledgerError
+
+VCT = "https://healthledger.example/credentials/vaccination/1"
+"""The SD-JWT VC type of a vaccination credential."""
+CVX = {"EU/1/20/1528": "208", "EU/1/20/1507": "207", "EU/1/21/1529": "210",
+       "EU/1/20/1525": "212", "EU/1/21/1618": "211"}  # fmt: skip
+"""CVX codes (the SMART Health Cards' vaccine coding) of the EU product codes."""
+
+
+class SignerFileError(HealthledgerError):
+    """A signer folder lacks its key or certificate, or they do not fit each other."""
+
+
+@dataclass(frozen=True)
+class Signer:
+    """An issuer's document-signing key, its certificate and its public identifiers."""
+
+    key: ec.EllipticCurvePrivateKey
+    certificate: x509.Certificate
+    issuer: str
+    """The issuer's URL (``iss``); its JWKS is served at ``/.well-known/jwks.json``."""
+    country: str
+
+    @property
+    def jwk(self) -> Jwk:
+        """The public JWK (kid: its RFC 7638 thumbprint), for SHC and SD-JWT VC."""
+        return Jwk.of(self.key.public_key(), use="sig", alg="ES256")
+
+    def jwks(self) -> dict[str, Any]:
+        """The issuer's JWKS."""
+        return {"keys": [dict(self.jwk.members)]}
+
+    @classmethod
+    def load(cls, folder: Path) -> Signer:
+        """Read ``key.pem``, ``certificate.pem`` and ``signer.json`` from ``folder``."""
+        try:
+            key = serialization.load_pem_private_key((folder / "key.pem").read_bytes(), None)
+            cert = x509.load_pem_x509_certificate((folder / "certificate.pem").read_bytes())
+            about = json.loads((folder / "signer.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, TypeError) as exc:
+            raise SignerFileError(f"{folder} is not a signer folder: {exc}") from None
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.key_size != 256:
+            raise SignerFileError("the signer's key is not a P-256 key")
+        if cert.public_key() != key.public_key():
+            raise SignerFileError("the certificate is not the key's")
+        return cls(key, cert, str(about.get("issuer")), str(about.get("country")))
+
+    def save(self, folder: Path) -> None:
+        """Write the signer to ``folder`` (the key readable by its owner only)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        pem = self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        key_path = folder / "key.pem"
+        key_path.touch(mode=0o600)
+        key_path.write_bytes(pem)
+        cert = self.certificate.public_bytes(serialization.Encoding.PEM)
+        (folder / "certificate.pem").write_bytes(cert)
+        about = {"issuer": self.issuer, "country": self.country}
+        (folder / "signer.json").write_text(json.dumps(about, indent=1) + "\n")
+        (folder / "jwks.json").write_text(json.dumps(self.jwks(), indent=1) + "\n")
+
+
+def new_signer(*, issuer: str, country: str, name: str, now: dt.datetime, days: int) -> Signer:
+    """A fresh P-256 document signer with a self-signed certificate valid ``days`` days,
+    allowed (extended key usage) to sign vaccination, test and recovery certificates."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, country),
+        x509.NameAttribute(NameOID.COMMON_NAME, name),
+    ])  # fmt: skip
+    usages = [x509.ObjectIdentifier(min(oids)) for oids in KEY_USAGE_OIDS.values()]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return Signer(key, cert, issuer, country)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Vaccination:
+    """One vaccination, as a credential shows it to a verifier."""
+
+    family_name: str
+    given_name: str
+    birth_date: str
+    """ISO 8601 date."""
+    product: str
+    """EU product code (``EU/1/20/1528``)."""
+    manufacturer: str
+    """Manufacturer code (``ORG-100030215``)."""
+    dose: int
+    doses: int
+    date: str
+    country: str
+    certificate_issuer: str
+    uci: str
+    """The unique certificate identifier (``URN:UVCI:01:CN:...``)."""
+
+
+def transliterate(name: str) -> str:
+    """The ICAO 9303 machine-readable form of a name (A-Z and ``<``), as the DCC asks."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return "".join(c if c.isalpha() else "<" for c in ascii_name.upper())[:80]
+
+
+def dcc_payload(v: Vaccination) -> dict[str, Any]:
+    """The DCC (schema 1.3.0) of a vaccination."""
+    return {
+        "ver": "1.3.0",
+        "nam": {"fn": v.family_name, "fnt": transliterate(v.family_name),
+                "gn": v.given_name, "gnt": transliterate(v.given_name)},
+        "dob": v.birth_date,
+        "v": [{"tg": "840539006", "vp": "1119349007", "mp": v.product, "ma": v.manufacturer,
+               "dn": v.dose, "sd": v.doses, "dt": v.date, "co": v.country,
+               "is": v.certificate_issuer, "ci": v.uci}],
+    }  # fmt: skip
+
+
+def fhir_bundle(v: Vaccination) -> dict[str, Any]:
+    """The minimal FHIR R4 bundle a SMART Health Card carries for a vaccination."""
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"fullUrl": "resource:0", "resource": {
+                "resourceType": "Patient",
+                "name": [{"family": v.family_name, "given": [v.given_name]}],
+                "birthDate": v.birth_date}},
+            {"fullUrl": "resource:1", "resource": {
+                "resourceType": "Immunization", "status": "completed",
+                "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx",
+                                            "code": CVX.get(v.product, "213")}]},
+                "patient": {"reference": "resource:0"},
+                "occurrenceDateTime": v.date,
+                "performer": [{"actor": {"display": v.certificate_issuer}}]}},
+        ],
+    }  # fmt: skip
+
+
+def vc_claims(v: Vaccination) -> dict[str, Any]:
+    """The SD-JWT VC claims of a vaccination, flat so that each is one Disclosure and the
+    whole credential still fits one QR code."""
+    return {
+        "family_name": v.family_name,
+        "given_name": v.given_name,
+        "birthdate": v.birth_date,
+        "target": "COVID-19",
+        "vaccine": VACCINE_PRODUCT.get(v.product, v.product),
+        "manufacturer": MANUFACTURER.get(v.manufacturer, v.manufacturer),
+        "dose": v.dose,
+        "doses": v.doses,
+        "vaccination_date": v.date,
+        "country": v.country,
+    }
+
+
+def rid_of(uci: str) -> str:
+    """A SMART Health Card's revocation id for a certificate: 16 base64url characters of
+    the SHA-256 of its unique identifier, so the id says nothing about the holder."""
+    return b64url_encode(hashlib.sha256(uci.encode()).digest()[:12])
+
+
+def issue_all(
+    v: Vaccination, signer: Signer, *, now: int, valid_days: int, holder: Jwk | None
+) -> dict[str, str]:
+    """The vaccination as ``dcc``, ``shc`` and ``sd-jwt-vc`` texts, issued at ``now``."""
+    expires = now + valid_days * 86_400
+    return {
+        "dcc": dcc.encode(
+            dcc_payload(v), key=signer.key, certificate=signer.certificate,
+            issuer=signer.country, issued_at=now, expires_at=expires,
+        ),
+        "shc": shc.encode(
+            fhir_bundle(v), key=signer.key, kid=signer.jwk.thumbprint(), issuer=signer.issuer,
+            issued_at=now, expires_at=expires, rid=rid_of(v.uci),
+        ),
+        "sd-jwt-vc": sdjwt_vc.issue(
+            vc_claims(v), key=signer.key, kid=signer.jwk.thumbprint(), issuer=signer.issuer,
+            vct=VCT, issued_at=now, expires_at=expires, holder=holder,
+        ),
+    }  # fmt: skip

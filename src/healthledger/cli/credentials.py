@@ -1,0 +1,227 @@
+"""``healthledger credentials ...``: verify a health credential offline; make a signer and
+issue a sample credential to try it with."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import typer
+from rich.text import Text
+
+from healthledger import verify
+from healthledger.apps.credentials.issuance import (
+    Signer,
+    SignerFileError,
+    Vaccination,
+    issue_all,
+    new_signer,
+)
+from healthledger.apps.credentials.qr import qr_code
+from healthledger.apps.credentials.scan import UnreadableImage, looks_like_image, qr_texts
+from healthledger.cli.reporting import (
+    EXIT_FAILED,
+    EXIT_UNUSABLE,
+    CliError,
+    reported,
+    stderr,
+    stdout,
+)
+from healthledger.crypto.credentials.policy import Policy
+from healthledger.crypto.credentials.status import StatusSource, load_status
+from healthledger.crypto.credentials.trust import TrustStore, load_trust
+from healthledger.crypto.credentials.verdict import Reason, Verdict, refused
+from healthledger.crypto.credentials.verifier import detect
+from healthledger.crypto.errors import CryptoError
+from healthledger.crypto.jose import Jwk
+
+MAX_INPUT_BYTES = 8 * 1024 * 1024
+FORMATS = ("dcc", "shc", "sd-jwt-vc")
+
+
+def parse_time(text: str) -> int:
+    """Unix seconds of an RFC 3339 time (with its offset or Z)."""
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"--at {text!r} is not an RFC 3339 time", EXIT_UNUSABLE) from None
+    if moment.tzinfo is None:
+        raise CliError("--at needs an offset or Z (RFC 3339)", EXIT_UNUSABLE)
+    return int(moment.timestamp())
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        if path.stat().st_size > MAX_INPUT_BYTES:
+            raise CliError(f"{path} is larger than {MAX_INPUT_BYTES // 2**20} MB", EXIT_UNUSABLE)
+        return path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {what} {path}: {exc.strerror}", EXIT_UNUSABLE) from None
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a credential's text is no file name (too long, say)
+        return False
+
+
+def credential_texts(inputs: list[str]) -> list[str]:
+    """The credential texts in ``inputs``: each the text itself, a file holding it, or a
+    QR image (every code in it)."""
+    texts: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if _is_file(path):
+            data = _read(path, "input")
+            if looks_like_image(data):
+                texts += qr_texts(data)
+            else:
+                texts.append(data.decode("utf-8", "replace").strip())
+        elif detect([item]) == "unknown" and len(item) < 4096 and ("/" in item or "." in item):
+            raise CliError(f"{item} is neither a credential nor a file", EXIT_UNUSABLE)
+        else:
+            texts.append(item.strip())
+    return texts
+
+
+def _print(verdict: Verdict, json_output: bool) -> None:
+    if json_output:
+        stdout().print_json(json.dumps(verdict.to_json(), ensure_ascii=False))
+        return
+    out = stdout()
+    if verdict.valid:
+        out.print(Text(f"valid {verdict.format} credential", style="bold green"))
+    else:
+        out.print(Text(f"refused {verdict.format} credential", style="bold red"))
+    for finding in verdict.refusals:
+        out.print(f"  {finding.code.value}: {finding.message}")
+    for finding in verdict.warnings:
+        out.print(f"  warning {finding.code.value}: {finding.message}")
+    for label, value in (("issuer", verdict.issuer), ("key id", verdict.kid),
+                         ("credential id", verdict.credential_id)):  # fmt: skip
+        if value:
+            out.print(f"  {label}: {value}")
+    for label, stamp in (("issued", verdict.issued_at), ("expires", verdict.expires_at)):
+        if stamp is not None:
+            out.print(f"  {label}: {dt.datetime.fromtimestamp(stamp, dt.UTC):%Y-%m-%d %H:%M} UTC")
+    if verdict.status_age is not None:
+        out.print(f"  status list age: {verdict.status_age} s")
+
+
+def build_cli() -> typer.Typer:
+    """The ``credentials`` command group."""
+    cli = typer.Typer(no_args_is_help=True, add_completion=False)
+
+    @cli.callback()
+    def credentials() -> None:
+        """Health credentials: EU DCC, SMART Health Cards and SD-JWT VC, verified offline."""
+
+    @cli.command("verify")
+    def verify_command(
+        inputs: list[str] = typer.Argument(
+            ...,
+            metavar="INPUT...",
+            help="The QR text, a file holding it, or a QR image (several for a chunked card).",
+        ),
+        trust: Path = typer.Option(
+            ..., "--trust", help="A PEM signer certificate, an issuer JWKS or a trust list."
+        ),
+        status: Path | None = typer.Option(
+            None, "--status", help="A cached status list or revocation list (JSON)."
+        ),
+        at: str | None = typer.Option(None, "--at", help="RFC 3339 time to verify at (now)."),
+        audience: str | None = typer.Option(None, "--audience", help="Key binding: aud."),
+        nonce: str | None = typer.Option(None, "--nonce", help="Key binding: the nonce asked."),
+        strict_chunks: bool = typer.Option(
+            False, "--strict-chunks", help="Refuse a card split over several QR codes."
+        ),
+        json_output: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
+    ) -> None:
+        """Verify a credential offline. Exit 0: valid; 1: refused; 2: unusable input."""
+        with reported():
+            when = parse_time(at) if at is not None else int(dt.datetime.now(dt.UTC).timestamp())
+            try:
+                store: TrustStore = load_trust(_read(trust, "trust file"))
+                cached: StatusSource | None = None
+                if status is not None:
+                    mtime = int(status.stat().st_mtime) if status.exists() else when
+                    cached = load_status(_read(status, "status file"), fetched_at=mtime)
+            except CryptoError as exc:
+                raise CliError(f"unusable --trust or --status: {exc}", EXIT_UNUSABLE) from None
+            policy = Policy(audience=audience, nonce=nonce, strict_chunks=strict_chunks,
+                            require_key_binding=audience is not None)  # fmt: skip
+            try:
+                texts = credential_texts(inputs)
+                verdict = verify.credential(text=texts, trust=store, status=cached, at=when,
+                                            policy=policy)  # fmt: skip
+            except UnreadableImage as exc:
+                verdict = refused("unknown", Reason.UNREADABLE_IMAGE, str(exc), at=when)
+            except verify.VerificationError as exc:
+                assert exc.verdict is not None
+                verdict = exc.verdict
+        _print(verdict, json_output)
+        if not verdict.valid:
+            raise typer.Exit(EXIT_FAILED)
+
+    @cli.command("new-signer")
+    def new_signer_command(
+        folder: Path = typer.Argument(..., help="Folder to write the signer into."),
+        issuer: str = typer.Option(..., "--issuer", help="The issuer's URL (iss)."),
+        country: str = typer.Option("CN", "--country", help="ISO 3166 country of the issuer."),
+        name: str = typer.Option("Document signer", "--name", help="The certificate's name."),
+        days: int = typer.Option(365, "--days", min=1, max=3650, help="Certificate validity."),
+    ) -> None:
+        """Make a P-256 document signer: key.pem, certificate.pem (self-signed, DCC key
+        usages), jwks.json and signer.json, for trying credentials out."""
+        with reported():
+            if (folder / "key.pem").exists():
+                raise CliError(f"{folder} already holds a key", EXIT_UNUSABLE)
+            now = dt.datetime.now(dt.UTC)
+            signer = new_signer(issuer=issuer, country=country, name=name, now=now, days=days)
+            signer.save(folder)
+            stdout().print(f"signer written to {folder} (trust it with --trust "
+                           f"{folder / 'certificate.pem'} or {folder / 'jwks.json'})")  # fmt: skip
+
+    @cli.command("issue-sample")
+    def issue_sample(
+        signer_dir: Path = typer.Option(..., "--signer", help="A folder from new-signer."),
+        fmt: str = typer.Option("dcc", "--format", help="dcc, shc or sd-jwt-vc."),
+        holder: Path | None = typer.Option(None, "--holder", help="The holder's public JWK."),
+        qr: Path | None = typer.Option(None, "--qr", help="Also write the QR code (PNG)."),
+        days: int = typer.Option(365, "--days", min=1, max=3650, help="Validity in days."),
+    ) -> None:
+        """Issue a sample vaccination credential signed by your signer and print its text."""
+        with reported():
+            if fmt not in FORMATS:
+                raise CliError(f"--format is one of {', '.join(FORMATS)}", EXIT_UNUSABLE)
+            try:
+                signer = Signer.load(signer_dir)
+            except SignerFileError as exc:
+                raise CliError(str(exc), EXIT_UNUSABLE) from None
+            holder_jwk = None
+            if holder is not None:
+                try:
+                    holder_jwk = Jwk.from_json(json.loads(_read(holder, "holder JWK")))
+                except (ValueError, CryptoError) as exc:
+                    raise CliError(f"--holder is not a public JWK: {exc}", EXIT_UNUSABLE) from None
+            sample = Vaccination(
+                family_name="Wang", given_name="Xiaoming", birth_date="1990-01-02",
+                product="EU/1/20/1528", manufacturer="ORG-100030215", dose=2, doses=2,
+                date="2026-05-01", country=signer.country, certificate_issuer=signer.issuer,
+                uci=f"URN:UVCI:01:{signer.country}:SAMPLE{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}",
+            )  # fmt: skip
+            now = int(dt.datetime.now(dt.UTC).timestamp())
+            text = issue_all(sample, signer, now=now, valid_days=days, holder=holder_jwk)[fmt]
+            if qr is not None:
+                try:
+                    code = qr_code(text)
+                    code.save(str(qr), kind="png", scale=4, border=4)
+                except (ValueError, OSError) as exc:
+                    raise CliError(f"cannot write the QR code: {exc}") from None
+                stderr().print(f"QR version {code.version} (error correction M) in {qr}",
+                               style="dim")  # fmt: skip
+            stdout().print(text, markup=False)
+
+    return cli

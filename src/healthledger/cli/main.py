@@ -27,6 +27,7 @@ from healthledger.cli import network as consortium_network
 from healthledger.cli import network_status as consortium_status
 from healthledger.cli.apps import INSTALLED_APPS, App, installed_contracts
 from healthledger.cli.bench_network import network_benchmark
+from healthledger.cli.credentials import build_cli as credentials_cli
 from healthledger.cli.demo import (
     LiveTraffic,
     open_or_create,
@@ -77,6 +78,11 @@ network_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(network_app, name="network")
+app.add_typer(
+    credentials_cli(),
+    name="credentials",
+    help="Health credentials (EU DCC, SMART Health Cards, SD-JWT VC), verified offline.",
+)
 network_app.command("join")(network_join)
 network_app.command("new-org")(network_new_org)
 network_app.command("admit")(network_admit)

@@ -20,8 +20,9 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from healthledger.apps.epidemic.checks import KNOWN_BY_DEMOGRAPHICS, RESIDENCE_UNKNOWN
+from healthledger.apps.epidemic.diseases import NOTIFIABLE_DISEASES
 from healthledger.apps.epidemic.intake import ID_TYPE_SYSTEM
-from healthledger.apps.epidemic.observations import LOINC_SYSTEM
+from healthledger.apps.epidemic.observations import LAB_TESTS, LOINC_SYSTEM, VACCINES
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.web.console import create_console
 from tests.support.seam import epidemic_seam
@@ -344,3 +345,12 @@ def test_metadata_is_a_capability_statement(console: TestClient) -> None:
     rest = statement.rest[0]
     assert [i.code for i in rest.interaction] == ["transaction"]
     assert [o.name for o in rest.operation] == ["process-message"]
+
+
+def test_the_profile_page_lists_every_accepted_code() -> None:
+    page = (Path(__file__).resolve().parents[3] / "docs/fhir-profile.md").read_text()
+    rows = {line.split("|")[1].strip() for line in page.splitlines() if line.startswith("| ")}
+    assert set(LAB_TESTS) <= rows and set(VACCINES) <= rows
+    assert {d.name for d in NOTIFIABLE_DISEASES} <= rows
+    for flag in (RESIDENCE_UNKNOWN, KNOWN_BY_DEMOGRAPHICS):
+        assert f"| `{flag}` |" in page

@@ -42,6 +42,19 @@ net-deps:
 	@command -v ip >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; }
 
+# Independent verifiers of the credentials the project issues (tests/apps/credentials).
+NPM_PREFIX := $(VENV)/npm
+NPM_STAMP := $(NPM_PREFIX)/.installed
+NPM_PACKAGES := cose-js@0.9.0 jose@6.2.19 base45@3.0.0
+$(NPM_STAMP): Makefile
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	mkdir -p $(NPM_PREFIX)
+	npm install --silent --no-audit --no-fund --prefix $(NPM_PREFIX) $(NPM_PACKAGES)
+	touch $@
+
+npm-deps: $(NPM_STAMP)
+
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks

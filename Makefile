@@ -8,7 +8,7 @@ DATA ?= demo-data
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck layers unit browser-deps net-deps font-deps clean
+.PHONY: demo test lint typecheck layers unit browser-deps net-deps font-deps fhir-examples clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -65,10 +65,21 @@ typecheck: $(TEST_STAMP)
 layers: $(TEST_STAMP)
 	$(VENV)/bin/lint-imports
 
+# The FHIR R4 specification's examples, which tests read from the installed npm package
+# (pinned in tests/fhir_examples/package-lock.json), never from copies in the repository.
+FHIR_EXAMPLES := tests/fhir_examples/node_modules/hl7.fhir.r4.examples/package.json
+$(FHIR_EXAMPLES): tests/fhir_examples/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	npm ci --prefix tests/fhir_examples --no-audit --no-fund --loglevel=error
+	touch $@
+
+fhir-examples: $(FHIR_EXAMPLES)
+
 unit: $(TEST_STAMP)
 	$(PY) -m pytest -q -n 2 tests
 
-test: $(TEST_STAMP) browser-deps net-deps font-deps lint typecheck layers unit
+test: $(TEST_STAMP) browser-deps net-deps font-deps fhir-examples lint typecheck layers unit
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache .mypy_cache .ruff_cache

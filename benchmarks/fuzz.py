@@ -54,6 +54,10 @@ SHARES = {
     "fhir": 1,
     "digital_link": 2,
     "qr": 1,
+    "credential": 2,
+    "base45": 1,
+    "cose": 1,
+    "sd_jwt": 1,
 }
 """Each decoder's share of ``--inputs`` (the slow ones, schema checks and image
 decoding, get less)."""
@@ -199,6 +203,10 @@ def _seeds(ledger: Path) -> dict[str, list[bytes]]:
     seeds["qr"] += [qr_png(link) for link in links]
     seeds["qr"] += [_photo(links[0].uri(), fmt) for fmt in PHOTO_FORMATS]
     seeds["canonical"] += [canonical_json({"a": [1, "é", None, True]})]
+    from tests.vectors.fuzz.credentials import seeds as credential_seeds
+
+    for name, found in credential_seeds().items():
+        seeds[name] += found
     return seeds
 
 

@@ -34,6 +34,7 @@ from healthledger.ledger.transaction import SignedProposal, Transaction
 from healthledger.node.checkpoint import Checkpoint, CheckpointError, verify_peer_note
 from healthledger.node.embedded import EmbeddedNode
 from tests.support.seam import supply_seam
+from tests.vectors.fuzz import credentials
 
 HERE = Path(__file__).resolve().parent
 """``tests/vectors/fuzz``: one folder of assets per decoder."""
@@ -159,6 +160,12 @@ def decoders(node: EmbeddedNode) -> dict[str, Decoder]:
         Decoder("fhir", _fhir, (NotAJsonObject, InvalidArguments), 8192),
         Decoder("digital_link", _digital_link, (DigitalLinkError,), 1024),
         Decoder("qr", qr_text, (UnreadablePhoto,), 8192),
+        Decoder(
+            "credential", credentials.CredentialDecoders().credential, (credentials.Refused,), 8192
+        ),
+        Decoder("base45", credentials.base45, (credentials.MalformedEncoding,), 2048),
+        Decoder("cose", credentials.cose, (credentials.MalformedEncoding,), 2048),
+        Decoder("sd_jwt", credentials.sd_jwt, (credentials.MalformedEncoding,), 4096),
     )
     return {d.name: d for d in found}
 

@@ -9,11 +9,11 @@ import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from healthledger.cli.bench_contract import BenchContract
 from healthledger.cli.demo import simulate_platform

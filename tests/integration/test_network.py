@@ -14,12 +14,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from msgspec.structs import replace
 
 from healthledger.api.app import create_api
 from healthledger.apps.registry import installed_contracts

@@ -6,11 +6,11 @@ from __future__ import annotations
 import base64
 import sqlite3
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from healthledger.apps.registry import installed_contracts
 from healthledger.crypto.keys import SigningKey, verify_signature

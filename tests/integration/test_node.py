@@ -212,7 +212,7 @@ def test_endorsement_fails_when_no_peer_can_satisfy(node: EmbeddedNode) -> None:
 
 
 def test_submit_prechecks_forged_and_unendorsed_transactions(node: EmbeddedNode) -> None:
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     from healthledger.node.errors import TransactionRefused
 

@@ -717,8 +717,9 @@ def check(folder: str, case: Case) -> str | None:
         if want is None:
             return f"should verify, but raised {type(exc).__name__}: {exc}"
         # The public surface wraps the ledger's error: the named one is then its cause.
+        # It is that class or a narrower one (a decoding refusal that names the field).
         named = exc.__cause__ if isinstance(exc, verify.VerificationError) else exc
-        if want != "VerificationError" and type(named).__name__ != want:
+        if want != "VerificationError" and want not in {c.__name__ for c in type(named).__mro__}:
             return f"should raise {want}, but raised {type(exc).__name__}: {exc}"
         if want == "VerificationError" and not isinstance(exc, verify.VerificationError):
             return f"should raise {want}, but raised {type(exc).__name__}: {exc}"

@@ -167,7 +167,7 @@ class Context:
         """Delete ``key``."""
         _check_user_key(key)
         self._check_writable()
-        self._writes[key] = KeyWrite(self._ns, key, None, True)
+        self._writes[key] = KeyWrite(self._ns, key, delete=True)
 
     def range(self, start: str, end: str = "", *, limit: int = 1000) -> list[tuple[str, Any]]:
         """Keys in [start, end) in order with their values; end "" is unbounded.

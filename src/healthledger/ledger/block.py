@@ -7,80 +7,48 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from healthledger.crypto.canonical import canonical_json, canonical_json_unchecked
 from healthledger.crypto.errors import CryptoError
-from healthledger.crypto.hashing import ZERO_HASH, is_hex_hash, sha256, sha256_hex
-from healthledger.ledger.errors import InvalidBlock, InvalidTransaction
+from healthledger.crypto.hashing import ZERO_HASH, sha256, sha256_hex
+from healthledger.ledger.errors import InvalidBlock
 from healthledger.ledger.memo import cached_value
 from healthledger.ledger.merkle import leaf_hash, root_of
 from healthledger.ledger.transaction import Transaction, ValidationCode
+from healthledger.ledger.wire import Count, Hash, Height, MalformedBlock, Record, Timestamp
 
-FORMAT_VERSION = 1
+FORMAT_VERSION: Final = 1
 """On-disk and wire format version of blocks; bumped with a migration."""
 
 
-@dataclass(frozen=True)
-class BlockHeader:
+class BlockHeader(Record, frozen=True):
     """What a block hash commits to."""
 
-    height: int
+    malformed = MalformedBlock
+    what = "block header"
+
+    height: Height
     """0 for the genesis block, then 1, 2, ..."""
-    prev_hash: str
+    prev_hash: Hash
     """Hex hash of the previous block's header (64 zeros before genesis)."""
-    tx_root: str
+    tx_root: Hash
     """Hex RFC 9162 Merkle root over this block's transaction hashes."""
-    state_root: str
+    state_root: Hash
     """Hex commitment to the state after this block: SHA-256 over the previous
     state_root, this block's tx_root and its validation codes. Because each
     transaction's hash covers its write set, this fixes the state transition."""
-    log_size: int
+    log_size: Count
     """Number of transactions in the global log after this block."""
-    log_root: str
+    log_root: Hash
     """Hex RFC 9162 root of the global log after this block."""
-    timestamp: int
+    timestamp: Timestamp
     """Ordering time of the block, Unix milliseconds."""
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form."""
-        return {
-            "height": self.height,
-            "prev_hash": self.prev_hash,
-            "tx_root": self.tx_root,
-            "state_root": self.state_root,
-            "log_size": self.log_size,
-            "log_root": self.log_root,
-            "timestamp": self.timestamp,
-        }
 
     @cached_value
     def hash(self) -> str:
         """Hex SHA-256 of the canonical header: the block hash."""
         return sha256_hex(canonical_json(self.to_json()))
-
-    @classmethod
-    def from_json(cls, obj: Any) -> BlockHeader:
-        """Parse a header."""
-        fields = {
-            "height",
-            "prev_hash",
-            "tx_root",
-            "state_root",
-            "log_size",
-            "log_root",
-            "timestamp",
-        }
-        if not isinstance(obj, Mapping) or set(obj) != fields:
-            raise InvalidBlock(f"block header must have exactly the fields {sorted(fields)}")
-        for name in ("height", "log_size", "timestamp"):
-            value = obj[name]
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise InvalidBlock(f"block header {name} must be a non-negative integer")
-        for name in ("prev_hash", "tx_root", "state_root", "log_root"):
-            if not is_hex_hash(obj[name]):
-                raise InvalidBlock(f"block header {name} must be a hex SHA-256")
-        return cls(**obj)
 
 
 def state_root_after(prev_state_root: str, tx_root: str, codes: Sequence[ValidationCode]) -> str:
@@ -93,13 +61,18 @@ def state_root_after(prev_state_root: str, tx_root: str, codes: Sequence[Validat
 GENESIS_STATE_ROOT = ZERO_HASH
 
 
-@dataclass(frozen=True)
-class Block:
+class Block(Record, frozen=True):
     """A header, the ordered transactions and each one's validation code."""
+
+    malformed = MalformedBlock
+    what = "block"
 
     header: BlockHeader
     transactions: tuple[Transaction, ...]
     codes: tuple[ValidationCode, ...]
+    """One validation code per transaction."""
+    version: Literal[1] = FORMAT_VERSION
+    """The block format version (required on the wire)."""
 
     @property
     def height(self) -> int:
@@ -110,15 +83,6 @@ class Block:
     def hash(self) -> str:
         """The block hash."""
         return self.header.hash
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form."""
-        return {
-            "version": FORMAT_VERSION,
-            "header": self.header.to_json(),
-            "transactions": [tx.to_json() for tx in self.transactions],
-            "codes": [str(c) for c in self.codes],
-        }
 
     @cached_value
     def canonical(self) -> bytes:
@@ -132,31 +96,25 @@ class Block:
 
     @classmethod
     def from_json(cls, obj: Any) -> Block:
-        """Parse a block; structural checks only (see ledger.audit for the rest)."""
-        if not isinstance(obj, Mapping) or set(obj) != {
-            "version",
-            "header",
-            "transactions",
-            "codes",
-        }:
-            raise InvalidBlock("block must have exactly version, header, transactions, codes")
-        if obj["version"] != FORMAT_VERSION:
-            raise InvalidBlock(f"unsupported block format version {obj['version']!r}")
-        header = BlockHeader.from_json(obj["header"])
-        raw_txs, raw_codes = obj["transactions"], obj["codes"]
-        if not isinstance(raw_txs, list) or not isinstance(raw_codes, list):
-            raise InvalidBlock("transactions and codes must be lists")
-        if len(raw_txs) != len(raw_codes):
-            raise InvalidBlock("one validation code per transaction is required")
-        try:
-            txs = tuple(Transaction.from_json(t) for t in raw_txs)
-        except InvalidTransaction as exc:
-            raise InvalidBlock(f"block {header.height}: {exc}") from exc
-        try:
-            codes = tuple(ValidationCode(c) for c in raw_codes)
-        except ValueError as exc:
-            raise InvalidBlock(f"block {header.height}: unknown validation code") from exc
-        return cls(header, txs, codes)
+        """Decode a block; structural checks only (see :func:`verify_block` and
+        ledger.audit for the rest)."""
+        if isinstance(obj, Mapping) and "version" not in obj:
+            raise MalformedBlock("block: Object missing required field `version`")
+        block = super().from_json(obj)
+        if len(block.transactions) != len(block.codes):
+            raise MalformedBlock(
+                f"block {block.height}: one validation code per transaction is required",
+                field="$.codes",
+            )
+        for index, tx in enumerate(block.transactions):
+            try:
+                tx.response.canonical  # noqa: B018 - checks the profile once, keeps the bytes
+            except CryptoError as exc:
+                raise MalformedBlock(
+                    f"block {block.height}: response: {exc}",
+                    field=f"$.transactions[{index}].response",
+                ) from exc
+        return block
 
 
 @dataclass(frozen=True)

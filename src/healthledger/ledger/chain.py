@@ -54,7 +54,7 @@ class Chain:
         if self.store.height() != 0:
             raise InvalidBlock("the ledger already has a genesis block")
         updates = tuple(
-            StateUpdate(w.ns, w.key, w.value, w.delete, (0, 0), tx.tx_id)
+            StateUpdate(w.ns, w.key, w.new_value, w.deletes, (0, 0), tx.tx_id)
             for w in tx.response.rwset.writes
         )
         return self._commit([tx], BlockValidation((ValidationCode.VALID,), updates), timestamp)

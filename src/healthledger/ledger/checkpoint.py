@@ -22,12 +22,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from dataclasses import dataclass
+from typing import Annotated
+
+import msgspec
 
 from healthledger.crypto.errors import SignatureError
 from healthledger.crypto.keys import SigningKey, verify_signature
 from healthledger.errors import HealthledgerError
 from healthledger.ledger.block import BlockHeader
+from healthledger.ledger.wire import Count, Hash, Height, Record
 
 ED25519_ALG = 0x01
 """Signature type byte of Ed25519 in C2SP signed-note key ids."""
@@ -45,20 +48,22 @@ class CheckpointError(HealthledgerError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class Checkpoint:
-    """One peer's view of the ledger at a block."""
+class Checkpoint(Record, frozen=True):
+    """One peer's view of the ledger at a block; its wire form is the note :meth:`body`."""
+
+    what = "checkpoint"
 
     origin: str
     """Names the chain: ``healthledger/<genesis block hash>``."""
-    log_size: int
+    log_size: Count
     """Size of the global log after the block."""
-    log_root: bytes
+    log_root: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
     """RFC 9162 root of the global log at ``log_size``."""
-    height: int
-    block_hash: str
+    height: Height
+    """The block the checkpoint is at."""
+    block_hash: Hash
     """Hex hash of the block at ``height``."""
-    state_root: str
+    state_root: Hash
     """Hex state root after the block."""
 
     @classmethod

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
+
+from msgspec import UNSET, UnsetType
 
 from healthledger.crypto.canonical import (
     canonical_json,
@@ -19,20 +20,36 @@ from healthledger.crypto.canonical import (
     check_canonical,
 )
 from healthledger.crypto.errors import CryptoError
-from healthledger.crypto.hashing import is_hex_hash, sha256, sha256_hex
-from healthledger.crypto.keys import SigningKey, decode_b64, encode_b64
+from healthledger.crypto.hashing import sha256, sha256_hex
+from healthledger.crypto.keys import SigningKey, encode_b64
 from healthledger.ledger.errors import InvalidTransaction
 from healthledger.ledger.memo import cached_value
 from healthledger.ledger.merkle import leaf_hash
+from healthledger.ledger.wire import (
+    IDENTITY_PATTERN,
+    MAX_KEY_LENGTH,
+    NAME_PATTERN,
+    NONCE_PATTERN,
+    Count,
+    Hash,
+    Height,
+    IdentityId,
+    InvalidField,
+    Name,
+    Nonce,
+    Record,
+    Signature,
+    StateKey,
+    Timestamp,
+)
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+NAME_RE = re.compile(NAME_PATTERN)
 """Contract, function, organisation and namespace names."""
-IDENTITY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}/[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+IDENTITY_RE = re.compile(IDENTITY_PATTERN)
 """An identity id: ``org/name``."""
-NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
-MAX_KEY_LENGTH = 512
+NONCE_RE = re.compile(NONCE_PATTERN)
 
-Version = tuple[int, int]
+Version = tuple[Height, Count]
 """Where a key was last written: (block height, transaction index)."""
 
 
@@ -53,128 +70,64 @@ class ValidationCode(StrEnum):
     MVCC_READ_CONFLICT = "MVCC_READ_CONFLICT"
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise InvalidTransaction(message)
-
-
-def _field(obj: Mapping[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
-    if name not in obj:
-        raise InvalidTransaction(f"{where}: missing field {name!r}")
-    value = obj[name]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise InvalidTransaction(f"{where}: field {name!r} has the wrong type")
-    return value
-
-
-def _exact_keys(obj: Any, allowed: set[str], where: str) -> Mapping[str, Any]:
-    if not isinstance(obj, Mapping):
-        raise InvalidTransaction(f"{where} must be a JSON object")
-    extra = set(obj) - allowed
-    _require(not extra, f"{where}: unknown field(s) {sorted(extra)}")
-    return obj
+def _check_printable(key: str, where: str) -> None:
+    if not key.isprintable():
+        raise InvalidField(f"{where} holds unprintable characters")
 
 
 def check_key(key: object, where: str = "key") -> str:
     """Return ``key`` if it is a valid state key, else raise InvalidTransaction."""
-    _require(isinstance(key, str), f"{where} must be a string")
-    assert isinstance(key, str)
-    _require(0 < len(key) <= MAX_KEY_LENGTH, f"{where} must be 1 to {MAX_KEY_LENGTH} characters")
-    _require(key.isprintable(), f"{where} holds unprintable characters")
+    if not isinstance(key, str):
+        raise InvalidTransaction(f"{where} must be a string")
+    if not 0 < len(key) <= MAX_KEY_LENGTH:
+        raise InvalidTransaction(f"{where} must be 1 to {MAX_KEY_LENGTH} characters")
+    _check_printable(key, where)
     return key
 
 
-@dataclass(frozen=True)
-class Proposal:
+class Proposal(Record, frozen=True, omit_defaults=True):
     """What a client asks the ledger to do, before anyone has run it."""
 
-    contract: str
+    what = "proposal"
+
+    contract: Name
     """Contract name."""
-    function: str
+    function: Name
     """Function of the contract."""
-    args: Mapping[str, Any]
+    args: dict[str, Any]
     """Named arguments, canonical JSON."""
-    creator: str
+    creator: IdentityId
     """Identity id (``org/name``) of the signer."""
-    nonce: str
+    nonce: Nonce
     """32 hex characters, fresh for every proposal."""
-    timestamp: int
+    timestamp: Timestamp
     """Client time of creation, Unix milliseconds."""
-    transient_hash: str | None = None
+    transient_hash: Hash | None = None
     """Hex SHA-256 of the canonical transient map, if the call carries one: private
     inputs (personal data) go to the endorser beside the proposal, never on chain;
     the client includes a random salt in the map so this hash reveals nothing."""
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form of the proposal."""
-        obj = {
-            "contract": self.contract,
-            "function": self.function,
-            "args": dict(self.args),
-            "creator": self.creator,
-            "nonce": self.nonce,
-            "timestamp": self.timestamp,
-        }
-        if self.transient_hash is not None:
-            obj["transient_hash"] = self.transient_hash
-        return obj
 
     def __post_init__(self) -> None:
         # Checked once here, so every later encoding of the proposal can skip the check.
         try:
             check_canonical(self.args)
         except CryptoError as exc:
-            raise InvalidTransaction(f"proposal: args: {exc}") from exc
-
-    @classmethod
-    def from_json(cls, obj: Any) -> Proposal:
-        """Parse and check a proposal's JSON form."""
-        where = "proposal"
-        obj = _exact_keys(
-            obj,
-            {"contract", "function", "args", "creator", "nonce", "timestamp", "transient_hash"},
-            where,
-        )
-        contract = _field(obj, "contract", str, where)
-        function = _field(obj, "function", str, where)
-        args = _field(obj, "args", dict, where)
-        creator = _field(obj, "creator", str, where)
-        nonce = _field(obj, "nonce", str, where)
-        timestamp = _field(obj, "timestamp", int, where)
-        _require(bool(NAME_RE.match(contract)), f"{where}: bad contract name {contract!r}")
-        _require(bool(NAME_RE.match(function)), f"{where}: bad function name {function!r}")
-        _require(bool(IDENTITY_RE.match(creator)), f"{where}: bad creator id {creator!r}")
-        _require(bool(NONCE_RE.match(nonce)), f"{where}: nonce must be 32 lowercase hex chars")
-        _require(timestamp >= 0, f"{where}: timestamp must be non-negative")
-        transient_hash = None
-        if "transient_hash" in obj:
-            transient_hash = _field(obj, "transient_hash", str, where)
-            _require(is_hex_hash(transient_hash), f"{where}: transient_hash must be a hex SHA-256")
-        return cls(contract, function, args, creator, nonce, timestamp, transient_hash)
+            raise InvalidField(f"proposal: args: {exc}") from exc
 
 
-@dataclass(frozen=True)
-class SignedProposal:
+class SignedProposal(Record, frozen=True):
     """A proposal with its creator's Ed25519 signature over the canonical proposal."""
 
+    what = "signed proposal"
+
     proposal: Proposal
-    signature: bytes
+    signature: Signature
+    """The creator's signature over the canonical proposal."""
 
     @classmethod
     def sign(cls, proposal: Proposal, key: SigningKey) -> SignedProposal:
         """Sign ``proposal`` with the creator's key."""
-        return cls(proposal, key.sign(canonical_json(proposal.to_json())))
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form: the proposal and a base64 signature."""
-        return {"proposal": self.proposal.to_json(), "signature": encode_b64(self.signature)}
-
-    @classmethod
-    def from_json(cls, obj: Any) -> SignedProposal:
-        """Parse a signed proposal's JSON form."""
-        obj = _exact_keys(obj, {"proposal", "signature"}, "signed proposal")
-        proposal = Proposal.from_json(obj.get("proposal"))
-        return cls(proposal, _decode_signature(obj.get("signature"), "proposal signature"))
+        return cls(proposal, Signature(key.sign(canonical_json(proposal.to_json()))))
 
     @cached_value
     def signed_bytes(self) -> bytes:
@@ -200,175 +153,111 @@ def transient_digest(transient: Mapping[str, Any]) -> str:
     return sha256_hex(canonical_json(dict(transient)))
 
 
-def _decode_signature(value: object, what: str) -> bytes:
-    try:
-        raw = decode_b64(value, what=what)
-    except CryptoError as exc:
-        raise InvalidTransaction(str(exc)) from exc
-    _require(len(raw) == 64, f"{what} must be 64 bytes")
-    return raw
-
-
-@dataclass(frozen=True)
-class KeyRead:
+class KeyRead(Record, frozen=True):
     """A key the contract read, with the version it saw (None: absent)."""
 
+    what = "rwset read"
+
     ns: str
-    key: str
+    key: StateKey
     version: Version | None
+    """[height, index] of the write the contract saw; null if the key was absent."""
 
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form."""
-        return {
-            "ns": self.ns,
-            "key": self.key,
-            "version": None if self.version is None else list(self.version),
-        }
+    def __post_init__(self) -> None:
+        _check_printable(self.key, "rwset read key")
 
 
-@dataclass(frozen=True)
-class KeyWrite:
-    """A key the contract wrote (value) or deleted (value None, delete True)."""
+class KeyWrite(Record, frozen=True, omit_defaults=True):
+    """A key the contract wrote (``value``) or deleted (``delete``: true, no value)."""
+
+    what = "rwset write"
 
     ns: str
-    key: str
-    value: Any
-    delete: bool = False
+    key: StateKey
+    value: Any = UNSET
+    """The new value (canonical JSON); absent for a delete."""
+    delete: Literal[True] | UnsetType = UNSET
+    """True for a delete; absent for a write."""
 
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form."""
-        if self.delete:
-            return {"ns": self.ns, "key": self.key, "delete": True}
-        return {"ns": self.ns, "key": self.key, "value": self.value}
+    def __post_init__(self) -> None:
+        if self.delete is True and self.value is not UNSET:
+            raise InvalidField("rwset write: a delete carries no value")
+        if self.delete is not True and self.value is UNSET:
+            raise InvalidField("rwset write: missing value")
+        _check_printable(self.key, "rwset write key")
+
+    @property
+    def deletes(self) -> bool:
+        """True if the write deletes the key."""
+        return self.delete is True
+
+    @property
+    def new_value(self) -> Any:
+        """The key's value after the write: None for a delete."""
+        return None if self.delete is True else self.value
 
 
-@dataclass(frozen=True)
-class PrivateWrite:
+class PrivateWrite(Record, frozen=True):
     """A private-data write: only salted hashes go on chain."""
+
+    what = "rwset private"
 
     collection: str
     """Collection name, ``org/name``: the organisation whose vault holds the value."""
-    key_hash: str
+    key_hash: Hash
     """Hex SHA-256 of the key."""
-    value_hash: str
+    value_hash: Hash
     """Hex SHA-256 of salt plus canonical value (a hiding commitment)."""
 
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form."""
-        return {
-            "collection": self.collection,
-            "key_hash": self.key_hash,
-            "value_hash": self.value_hash,
-        }
 
-
-@dataclass(frozen=True)
-class ReadWriteSet:
+class ReadWriteSet(Record, frozen=True):
     """What simulating a proposal read and would write."""
+
+    what = "rwset"
 
     reads: tuple[KeyRead, ...] = ()
     writes: tuple[KeyWrite, ...] = ()
     private: tuple[PrivateWrite, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form."""
-        return {
-            "reads": [r.to_json() for r in self.reads],
-            "writes": [w.to_json() for w in self.writes],
-            "private": [p.to_json() for p in self.private],
-        }
 
-    @classmethod
-    def from_json(cls, obj: Any) -> ReadWriteSet:
-        """Parse a read/write set."""
-        obj = _exact_keys(obj, {"reads", "writes", "private"}, "rwset")
-        reads = []
-        for item in _field(obj, "reads", list, "rwset"):
-            item = _exact_keys(item, {"ns", "key", "version"}, "rwset read")
-            version = item.get("version")
-            if version is not None:
-                _require(
-                    isinstance(version, list)
-                    and len(version) == 2
-                    and all(isinstance(v, int) and not isinstance(v, bool) for v in version),
-                    "rwset read: version must be [height, index] or null",
-                )
-                version = (version[0], version[1])
-            reads.append(
-                KeyRead(
-                    _field(item, "ns", str, "rwset read"),
-                    check_key(item.get("key"), "rwset read key"),
-                    version,
-                )
-            )
-        writes = []
-        for item in _field(obj, "writes", list, "rwset"):
-            item = _exact_keys(item, {"ns", "key", "value", "delete"}, "rwset write")
-            ns = _field(item, "ns", str, "rwset write")
-            key = check_key(item.get("key"), "rwset write key")
-            if item.get("delete") is True:
-                _require("value" not in item, "rwset write: a delete carries no value")
-                writes.append(KeyWrite(ns, key, None, True))
-            else:
-                _require("delete" not in item, "rwset write: delete must be true if present")
-                _require("value" in item, "rwset write: missing value")
-                writes.append(KeyWrite(ns, key, item["value"]))
-        private = []
-        for item in _field(obj, "private", list, "rwset"):
-            item = _exact_keys(item, {"collection", "key_hash", "value_hash"}, "rwset private")
-            private.append(
-                PrivateWrite(
-                    _field(item, "collection", str, "rwset private"),
-                    _field(item, "key_hash", str, "rwset private"),
-                    _field(item, "value_hash", str, "rwset private"),
-                )
-            )
-        return cls(tuple(reads), tuple(writes), tuple(private))
-
-
-@dataclass(frozen=True)
-class ContractEvent:
+class ContractEvent(Record, frozen=True):
     """An event a contract emitted; delivered only if its transaction is valid."""
 
+    what = "event"
+
     name: str
-    payload: Any
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form."""
-        return {"name": self.name, "payload": self.payload}
+    payload: Any = None
 
 
-@dataclass(frozen=True)
-class ProposalResponse:
+class ProposalResponse(Record, frozen=True):
     """The outcome of simulating a proposal: read/write set, events and return value."""
+
+    what = "response"
 
     rwset: ReadWriteSet
     events: tuple[ContractEvent, ...] = ()
     result: Any = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form."""
-        return {
-            "rwset": self.rwset.to_json(),
-            "events": [e.to_json() for e in self.events],
-            "result": self.result,
-        }
+    """The function's return value (canonical JSON)."""
 
     @classmethod
     def from_json(cls, obj: Any) -> ProposalResponse:
-        """Parse a proposal response."""
-        obj = _exact_keys(obj, {"rwset", "events", "result"}, "response")
-        events = []
-        for item in _field(obj, "events", list, "response"):
-            item = _exact_keys(item, {"name", "payload"}, "event")
-            events.append(ContractEvent(_field(item, "name", str, "event"), item.get("payload")))
-        return cls(ReadWriteSet.from_json(obj.get("rwset")), tuple(events), obj.get("result"))
+        """Decode a response and check it is in the canonical profile."""
+        response = super().from_json(obj)
+        _check_response(response)
+        return response
 
     @cached_value
     def canonical(self) -> bytes:
         """The canonical encoding of the response (checked once, then reused by the
         endorsement payload and the transaction encoding)."""
         return canonical_json(self.to_json())
+
+
+def _check_response(response: ProposalResponse) -> None:
+    try:
+        response.canonical  # noqa: B018 - checks the profile once and keeps the bytes
+    except CryptoError as exc:
+        raise InvalidTransaction(f"response: {exc}") from exc
 
 
 def endorsement_payload(tx_id: str, response: ProposalResponse) -> bytes:
@@ -379,34 +268,25 @@ def endorsement_payload(tx_id: str, response: ProposalResponse) -> bytes:
     )
 
 
-@dataclass(frozen=True)
-class Endorsement:
+class Endorsement(Record, frozen=True):
     """An endorsing identity's signature over (tx id, response)."""
 
-    endorser: str
+    what = "endorsement"
+
+    endorser: IdentityId
     """Identity id of the endorser (``org/name``)."""
-    signature: bytes
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form."""
-        return {"endorser": self.endorser, "signature": encode_b64(self.signature)}
-
-    @classmethod
-    def from_json(cls, obj: Any) -> Endorsement:
-        """Parse an endorsement."""
-        obj = _exact_keys(obj, {"endorser", "signature"}, "endorsement")
-        endorser = _field(obj, "endorser", str, "endorsement")
-        _require(bool(IDENTITY_RE.match(endorser)), f"endorsement: bad endorser id {endorser!r}")
-        return cls(endorser, _decode_signature(obj.get("signature"), "endorsement signature"))
+    signature: Signature
+    """The endorser's signature over :func:`endorsement_payload`."""
 
 
-@dataclass(frozen=True)
-class Transaction:
+class Transaction(Record, frozen=True):
     """A signed proposal, the response it produced, and the endorsements of that response."""
+
+    what = "transaction"
 
     signed_proposal: SignedProposal
     response: ProposalResponse
-    endorsements: tuple[Endorsement, ...] = field(default=())
+    endorsements: tuple[Endorsement, ...] = ()
 
     @property
     def proposal(self) -> Proposal:
@@ -418,28 +298,11 @@ class Transaction:
         """The transaction id."""
         return self.signed_proposal.tx_id
 
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form."""
-        return {
-            "signed_proposal": self.signed_proposal.to_json(),
-            "response": self.response.to_json(),
-            "endorsements": [e.to_json() for e in self.endorsements],
-        }
-
     @classmethod
     def from_json(cls, obj: Any) -> Transaction:
-        """Parse and structurally check a transaction."""
-        obj = _exact_keys(obj, {"signed_proposal", "response", "endorsements"}, "transaction")
-        endorsements = _field(obj, "endorsements", list, "transaction")
-        tx = cls(
-            SignedProposal.from_json(obj.get("signed_proposal")),
-            ProposalResponse.from_json(obj.get("response")),
-            tuple(Endorsement.from_json(e) for e in endorsements),
-        )
-        try:
-            tx.response.canonical  # noqa: B018 - checks the profile once and keeps the bytes
-        except CryptoError as exc:
-            raise InvalidTransaction(f"response: {exc}") from exc
+        """Decode a transaction and check its response is in the canonical profile."""
+        tx = super().from_json(obj)
+        _check_response(tx.response)
         return tx
 
     @cached_value
@@ -474,7 +337,7 @@ def sign_endorsement(
     tx_id: str, response: ProposalResponse, *, endorser: str, key: SigningKey
 ) -> Endorsement:
     """Endorse ``response`` to ``tx_id`` as ``endorser``."""
-    return Endorsement(endorser, key.sign(endorsement_payload(tx_id, response)))
+    return Endorsement(endorser, Signature(key.sign(endorsement_payload(tx_id, response))))
 
 
 def unique_endorsers(endorsements: Sequence[Endorsement]) -> list[Endorsement]:

@@ -156,7 +156,7 @@ class Validator:
                 continue
             for write in tx.response.rwset.writes:
                 update = StateUpdate(
-                    write.ns, write.key, write.value, write.delete, (height, index), tx.tx_id
+                    write.ns, write.key, write.new_value, write.deletes, (height, index), tx.tx_id
                 )
                 overlay.apply(update)
                 updates.append(update)

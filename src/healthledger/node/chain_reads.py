@@ -4,7 +4,6 @@ RFC 9162 proofs of the global log (the read side of :class:`~healthledger.node.p
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from healthledger.crypto.canonical import canonical_json_unchecked, parse_canonical
@@ -14,34 +13,9 @@ from healthledger.ledger.block import Block
 from healthledger.ledger.chain import Chain
 from healthledger.ledger.errors import NotFound
 from healthledger.ledger.merkle import leaf_hash, verify_inclusion
+from healthledger.ledger.receipt import Receipt as Receipt
 from healthledger.ledger.store import LedgerStore, TxLocation
-from healthledger.ledger.transaction import Transaction, ValidationCode
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """Where a transaction committed and how it was judged."""
-
-    tx_id: str
-    height: int
-    index: int
-    code: ValidationCode
-    block_hash: str
-    log_index: int
-    timestamp: int
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form."""
-        return {
-            "tx_id": self.tx_id,
-            "height": self.height,
-            "index": self.index,
-            "code": str(self.code),
-            "valid": self.code is ValidationCode.VALID,
-            "block_hash": self.block_hash,
-            "log_index": self.log_index,
-            "timestamp": self.timestamp,
-        }
+from healthledger.ledger.transaction import Transaction
 
 
 class ChainReads:
@@ -71,14 +45,14 @@ class ChainReads:
         """The receipt of a committed transaction."""
         location = self.locate(tx_id)
         header = self.store.header(location.height)
-        return Receipt(
-            tx_id,
-            location.height,
-            location.index,
-            location.code,
-            header.hash,
-            location.log_index,
-            header.timestamp,
+        return Receipt.of(
+            tx_id=tx_id,
+            height=location.height,
+            index=location.index,
+            code=location.code,
+            block_hash=header.hash,
+            log_index=location.log_index,
+            timestamp=header.timestamp,
         )
 
     def inclusion_proof(self, tx_id: str, tree_size: int | None = None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from healthledger.api import problems
 from healthledger.api.body_limit import BodyLimit
 from healthledger.api.docs import install_reference
 from healthledger.api.events import BlockSignal, events_router
+from healthledger.api.http_metrics import MeasuredRequests, http_metrics
 from healthledger.api.openapi import install_truthful_openapi
 from healthledger.api.problems import ApiError, problem
 from healthledger.api.routes_ledger import ledger_router
@@ -128,6 +129,7 @@ def create_api(
         dependencies=[Depends(_serving_guard(services))],
     )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(MeasuredRequests, metrics=http_metrics(node.peer.metrics.registry))
     app.state.services = services
     problems.install_problem_handlers(app)
     app.include_router(transactions_router(services.transactor))

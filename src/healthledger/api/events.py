@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from healthledger.api.problems import ApiError, problem
@@ -27,7 +27,10 @@ from healthledger.node.peer import Peer
 READ_BATCH = 200
 """Most events read from the store in one go."""
 IDLE_WAIT_S = 10.0
-"""How long a stream waits for a block before it looks again (keep-alives are separate)."""
+"""How long a stream waits for a block before it looks again and sends a keep-alive."""
+KEEPALIVE = b": ping\n\n"
+"""An SSE comment: keeps proxies from closing an idle stream; clients ignore it."""
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class BlockSignal:
@@ -110,32 +113,58 @@ def events_router(peer: Peer, signal: BlockSignal) -> APIRouter:
 
     @router.get(
         "/api/v1/events",
-        response_class=EventSourceResponse,
+        response_class=StreamingResponse,
         summary="Follow committed ledger events (server-sent events)",
-        responses={400: {"description": "Malformed event id (``after`` or ``Last-Event-ID``)"}},
+        responses={
+            200: {
+                "description": "A `text/event-stream`: each event has `id`, `event` "
+                "(`block` or `contract`) and one line of JSON `data`; `: ping` comments "
+                "keep an idle stream open",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            },
+            400: {"description": "Malformed event id (``after`` or ``Last-Event-ID``)"},
+        },
     )
     async def follow_events(
         cursor: Annotated[str | None, Depends(event_cursor)],
         limit: Annotated[
             int | None, Query(ge=1, le=100_000, description="Close after this many events.")
         ] = None,
-    ) -> AsyncIterator[ServerSentEvent]:
+    ) -> StreamingResponse:
         """Block and contract events after ``after`` (or ``Last-Event-ID``), then new ones
         as blocks commit; closes after ``limit`` events if given."""
-        sent = 0
-        while limit is None or sent < limit:
-            seen = peer.store.height()
-            want = READ_BATCH if limit is None else min(READ_BATCH, limit - sent)
-            batch = await run_in_threadpool(peer.events.read, cursor, limit=want)
-            for event in batch:
-                yield ServerSentEvent(
-                    raw_data=json.dumps(event.data, separators=(",", ":"), sort_keys=True),
-                    event=event.kind,
-                    id=event.id,
-                )
-                cursor = event.id
-                sent += 1
-            if not batch:
-                await signal.wait(seen, IDLE_WAIT_S)
+        return StreamingResponse(
+            _stream(peer, signal, cursor, limit),
+            media_type="text/event-stream",
+            headers=STREAM_HEADERS,
+        )
 
     return router
+
+
+async def _stream(
+    peer: Peer, signal: BlockSignal, cursor: str | None, limit: int | None
+) -> AsyncIterator[bytes]:
+    """The stream's bytes. Written here rather than left to FastAPI's SSE support, whose
+    keep-alive task raised ``anyio.BrokenResourceError`` into the log (a 500 after the
+    200) whenever a client went away; Starlette's streaming response ends this generator
+    quietly when the client disconnects."""
+    sent = 0
+    while limit is None or sent < limit:
+        seen = peer.store.height()
+        want = READ_BATCH if limit is None else min(READ_BATCH, limit - sent)
+        batch = await run_in_threadpool(peer.events.read, cursor, limit=want)
+        for event in batch:
+            yield sse_frame(event.id, event.kind, event.data)
+            cursor = event.id
+            sent += 1
+        if not batch:
+            await signal.wait(seen, IDLE_WAIT_S)
+            if peer.store.height() == seen:
+                yield KEEPALIVE
+
+
+def sse_frame(event_id: str, kind: str, data: object) -> bytes:
+    """One server-sent event: ``id``, ``event`` and its data as one line of JSON."""
+    payload = json.dumps(data, separators=(",", ":"), sort_keys=True)
+    return f"id: {event_id}\nevent: {kind}\ndata: {payload}\n\n".encode()

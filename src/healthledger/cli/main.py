@@ -34,6 +34,7 @@ from healthledger.cli.demo import (
     platform_traffic_size,
     simulate_platform,
 )
+from healthledger.cli.help_text import plain_help
 from healthledger.cli.network_admit import admit as network_admit
 from healthledger.cli.network_admit import new_org as network_new_org
 from healthledger.cli.network_join import join as network_join
@@ -562,7 +563,8 @@ def bench_network(
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``healthledger`` console script."""
     try:
-        app(args=None if argv is None else list(argv), prog_name="healthledger")
+        command = plain_help(typer.main.get_command(app))
+        command.main(args=None if argv is None else list(argv), prog_name="healthledger")
     except Exception as exc:  # noqa: BLE001 - nothing reaches the user as a traceback
         stderr().print(
             Text(f"error: internal error: {type(exc).__name__}: {exc}", style="bold red")

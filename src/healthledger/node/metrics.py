@@ -20,6 +20,12 @@ class NodeMetrics:
             ["code"],
             registry=self.registry,
         )
+        self.contract_calls = Counter(
+            "healthledger_contract_calls_committed",
+            "Transactions committed, by application contract, function and validation code",
+            ["contract", "function", "code"],
+            registry=self.registry,
+        )
         self.commit_seconds = Histogram(
             "healthledger_block_commit_seconds",
             "Time to validate and commit one block",

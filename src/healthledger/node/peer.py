@@ -110,6 +110,8 @@ class Peer(ChainReads):
         self.chain = Chain(store, new_validator(self.memo, self.signatures))
         self.events = EventHub(store)
         self.metrics = NodeMetrics()
+        self._functions = {c.name: frozenset(c.functions) for c in runtime.installed()}
+        """Each installed contract's function names (bounded metric labels)."""
         self.vaults = vaults
         self._orderer = orderer
         self._endorsers = list(endorsers)
@@ -527,6 +529,16 @@ class Peer(ChainReads):
             if future is not None and not future.done():
                 future.set_exception(error)
 
+    def _call_labels(self, tx: Transaction) -> tuple[str, str]:
+        """A committed call's contract and function as metric labels: names installed
+        on this peer only, so that an invalid transaction naming anything cannot
+        grow the label sets without bound."""
+        proposal = tx.proposal
+        functions = self._functions.get(proposal.contract)
+        if functions is None:
+            return ("other", "other")
+        return (proposal.contract, proposal.function if proposal.function in functions else "other")
+
     def _after_commit(self, block: Block) -> None:
         header = block.header
         log_start = header.log_size - len(block.transactions)
@@ -537,15 +549,16 @@ class Peer(ChainReads):
             if tx.response.rwset.private:
                 settled.append((tx.tx_id, valid, tx.response.rwset.private))
             self.metrics.transactions.labels(str(code)).inc()
+            self.metrics.contract_calls.labels(*self._call_labels(tx), str(code)).inc()
             resolved.append(
-                Receipt.of(
-                    tx_id=tx.tx_id,
-                    height=header.height,
-                    index=index,
-                    code=code,
-                    block_hash=header.hash,
-                    log_index=log_start + index,
-                    timestamp=header.timestamp,
+                Receipt(
+                    tx.tx_id,
+                    header.height,
+                    index,
+                    code,
+                    header.hash,
+                    log_start + index,
+                    header.timestamp,
                 )
             )
         self.vaults.settle_block(settled)

@@ -551,14 +551,14 @@ class Peer(ChainReads):
             self.metrics.transactions.labels(str(code)).inc()
             self.metrics.contract_calls.labels(*self._call_labels(tx), str(code)).inc()
             resolved.append(
-                Receipt(
-                    tx.tx_id,
-                    header.height,
-                    index,
-                    code,
-                    header.hash,
-                    log_start + index,
-                    header.timestamp,
+                Receipt.of(
+                    tx_id=tx.tx_id,
+                    height=header.height,
+                    index=index,
+                    code=code,
+                    block_hash=header.hash,
+                    log_index=log_start + index,
+                    timestamp=header.timestamp,
                 )
             )
         self.vaults.settle_block(settled)

@@ -1,0 +1,193 @@
+"""What the client asks a node and how it reads the answers, free of any I/O.
+
+Each operation is a generator that yields :class:`Call` requests and receives each
+answer's parsed JSON body; the synchronous and the asynchronous client drive the same
+generators, so both behave alike by construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from healthledger.client.errors import EndorsementMismatch, UnexpectedAnswer
+from healthledger.client.identity import SignedCall
+from healthledger.client.receipts import Committed, Evidence, Receipt
+from healthledger.crypto.canonical import canonical_json
+from healthledger.crypto.certs import load_certificate
+from healthledger.crypto.errors import CryptoError
+from healthledger.crypto.keys import verify_signature
+from healthledger.ledger.errors import LedgerError
+from healthledger.ledger.transaction import Transaction, endorsement_payload
+
+T = TypeVar("T")
+
+API = "/api/v1"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One HTTP request to a node: ``body`` is sent as JSON bytes exactly as given."""
+
+    method: str
+    path: str
+    params: Mapping[str, str] | None = None
+    body: bytes | None = None
+    wait_s: float = 0.0
+    """How long the node may take to answer beyond the usual (a commit it awaits)."""
+
+
+Flow = Generator[Call, Any, T]
+"""An operation: yields requests, receives each answer's JSON, returns its result."""
+
+
+def post(
+    path: str, body: Any, *, params: Mapping[str, str] | None = None, wait_s: float = 0.0
+) -> Call:
+    """A POST of ``body`` in canonical JSON, the form everything signed travels in."""
+    try:
+        content = canonical_json(body)
+    except CryptoError as exc:
+        raise UnexpectedAnswer(f"cannot send this request: {exc}") from exc
+    return Call("POST", API + path, params, content, wait_s)
+
+
+def get(path: str, params: Mapping[str, str] | None = None) -> Call:
+    """A GET under ``/api/v1``."""
+    return Call("GET", API + path, params)
+
+
+def endorse(call: SignedCall, keys: MutableMapping[str, bytes]) -> Flow[Transaction]:
+    """Have the node endorse ``call`` (gathering other organisations' endorsements as
+    their policies need); check that what comes back is the proposal signed and that
+    every endorsement verifies against its endorser's registered certificate."""
+    answer = yield post("/proposals/endorse", call.body())
+    try:
+        tx = Transaction.from_json(answer)
+    except (LedgerError, CryptoError) as exc:
+        raise UnexpectedAnswer(f"the endorsed transaction is malformed: {exc}") from exc
+    if tx.tx_id != call.tx_id:
+        raise EndorsementMismatch(
+            f"the node endorsed {tx.tx_id}, not the proposal signed ({call.tx_id})"
+        )
+    if not tx.endorsements:
+        raise EndorsementMismatch(f"the node returned {tx.tx_id} with no endorsement")
+    payload = endorsement_payload(tx.tx_id, tx.response)
+    for endorsement in tx.endorsements:
+        for attempt in range(2):
+            org = endorsement.endorser.split("/", 1)[0]
+            if endorsement.endorser not in keys or attempt == 1:
+                keys.update((yield from endorser_keys(org)))
+            public = keys.get(endorsement.endorser)
+            if public is None:
+                raise EndorsementMismatch(f"{endorsement.endorser} is not a registered identity")
+            try:
+                verify_signature(public, endorsement.signature, payload)
+                break
+            except CryptoError as exc:
+                # The endorser's key may have been rotated since it was cached: look again once.
+                if attempt == 1:
+                    raise EndorsementMismatch(
+                        f"the endorsement of {endorsement.endorser} does not verify"
+                    ) from exc
+    return tx
+
+
+def endorser_keys(org: str) -> Flow[dict[str, bytes]]:
+    """The public keys of ``org``'s active identities, from membership state."""
+    answer = yield get("/consortium/identities", {"org": org})
+    if not isinstance(answer, list):
+        raise UnexpectedAnswer("the identities answer is not a list")
+    keys = {}
+    for record in answer:
+        if not isinstance(record, Mapping) or record.get("status") != "active":
+            continue
+        try:
+            keys[str(record["id"])] = load_certificate(str(record["cert"])).public_key
+        except (KeyError, CryptoError):
+            continue
+    return keys
+
+
+def submit(tx: Transaction, *, timeout: float) -> Flow[Receipt]:
+    """Order an endorsed transaction and await its receipt (at most ``timeout`` s)."""
+    answer = yield Call(
+        "POST",
+        API + "/transactions",
+        {"timeout": f"{timeout:g}"},
+        tx.canonical,
+        timeout,
+    )
+    return Receipt.from_json(answer)
+
+
+def invoke(
+    call: SignedCall, keys: MutableMapping[str, bytes], *, timeout: float
+) -> Flow[Committed]:
+    """Endorse, check, order and await ``call``."""
+    tx = yield from endorse(call, keys)
+    receipt = yield from submit(tx, timeout=timeout)
+    return Committed(receipt, tx.response.result)
+
+
+def query(call: SignedCall) -> Flow[Any]:
+    """Run a signed query; its result."""
+    answer = yield post("/query", call.body())
+    if not isinstance(answer, Mapping) or "result" not in answer:
+        raise UnexpectedAnswer("the query answer holds no result")
+    return answer["result"]
+
+
+def receipt(tx_id: str) -> Flow[Receipt]:
+    """The receipt of a committed transaction."""
+    return Receipt.from_json((yield get(f"/transactions/{tx_id}/receipt")))
+
+
+def evidence(of: Receipt) -> Flow[Evidence]:
+    """Fetch what proves ``of``: the transaction, its block's header and an inclusion
+    proof at that block's log size (checked offline by :meth:`Evidence.verify`)."""
+    stored = yield get(f"/transactions/{of.tx_id}")
+    block = yield get(f"/blocks/{of.height}")
+    try:
+        transaction = stored["transaction"]
+        header = block["block"]["header"]
+        size = header["log_size"]
+    except (KeyError, TypeError) as exc:
+        raise UnexpectedAnswer(f"the node's transaction or block answer lacks {exc}") from exc
+    proof = yield get(f"/proofs/inclusion/{of.tx_id}", {"tree_size": str(size)})
+    if not isinstance(proof, Mapping):
+        raise UnexpectedAnswer("the inclusion proof is not a JSON object")
+    return Evidence(of, transaction, header, proof)
+
+
+def verified(of: Receipt) -> Flow[Evidence]:
+    """The evidence of ``of``, verified offline; ProofNotVerified if it does not hold."""
+    found = yield from evidence(of)
+    found.verify()
+    return found
+
+
+def status() -> Flow[dict[str, Any]]:
+    """The node's chain head and global log."""
+    answer = yield get("/status")
+    if not isinstance(answer, dict):
+        raise UnexpectedAnswer("the status answer is not a JSON object")
+    return answer
+
+
+def identity(identity_id: str) -> Flow[dict[str, Any] | None]:
+    """The membership record of ``identity_id`` (None: not registered)."""
+    org = identity_id.split("/", 1)[0]
+    answer = yield get("/consortium/identities", {"org": org})
+    if not isinstance(answer, list):
+        raise UnexpectedAnswer("the identities answer is not a list")
+    return next((r for r in answer if isinstance(r, dict) and r.get("id") == identity_id), None)
+
+
+def organisation(org: str) -> Flow[dict[str, Any] | None]:
+    """The membership record of organisation ``org`` (None: not a member)."""
+    answer = yield get("/consortium/organisations")
+    if not isinstance(answer, list):
+        raise UnexpectedAnswer("the organisations answer is not a list")
+    return next((r for r in answer if isinstance(r, dict) and r.get("id") == org), None)

@@ -48,3 +48,36 @@ def overflow(page: Page) -> int:
     return int(
         page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     )
+
+
+def phone_overflow(page: Page) -> int:
+    """How many CSS pixels the page is wider than a 390 px phone screen (0: it fits);
+    a table scrolling inside its own box does not count. The viewport is put back."""
+    before = page.viewport_size
+    page.set_viewport_size({"width": 390, "height": PHONE_HEIGHT})
+    try:
+        return overflow(page)
+    finally:
+        if before is not None:
+            page.set_viewport_size(before)
+
+
+def wide_elements(page: Page, width: int = 390) -> list[str]:
+    """The innermost elements reaching past a ``width`` px screen (to say what to fix)."""
+    before = page.viewport_size
+    page.set_viewport_size({"width": width, "height": PHONE_HEIGHT})
+    try:
+        found: list[str] = page.evaluate(
+            """(width) => [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > width + 0.5
+                    && ![...e.children].some(c => c.getBoundingClientRect().right > width + 0.5)
+                    && !e.closest('table.data'))
+                .slice(0, 8)
+                .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+                    + (e.className ? '.' + String(e.className).split(' ').join('.') : ''))""",
+            width,
+        )
+        return found
+    finally:
+        if before is not None:
+            page.set_viewport_size(before)

@@ -64,6 +64,13 @@ def day(value: object) -> str:
     return f"{date.day} {date.strftime('%b %Y')}"
 
 
+def iso_day(value: object) -> str:
+    """A day number as an ISO date (``2026-12-07``): the value of a date field."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return ""
+    return (EPOCH + dt.timedelta(days=value)).isoformat()
+
+
 def celsius(tenths: object) -> str:
     """A temperature recorded in tenths of a degree as ``4.1 °C`` (one decimal)."""
     if isinstance(tenths, bool) or not isinstance(tenths, int):
@@ -84,5 +91,5 @@ def named(code: object, names: object = None) -> str:
     return f"{name} ({text})" if text else str(name)
 
 
-FILTERS = {"when": when, "day": day, "celsius": celsius, "named": named}
+FILTERS = {"when": when, "day": day, "day_iso": iso_day, "celsius": celsius, "named": named}
 """What the console registers for every template (``when`` bound to its zone)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from healthledger.apps import App, Link
 from healthledger.apps.epidemic.cli import build_cli
 from healthledger.apps.epidemic.contract import CDC_ORG, COMMISSION_ORG, Epidemic
+from healthledger.apps.epidemic.home import home_panels
 from healthledger.apps.epidemic.live import live_step
 from healthledger.apps.epidemic.pages import PUBLIC_PAGES, TEMPLATES, build_pages
 from healthledger.apps.epidemic.provision import prepare_network
@@ -34,6 +35,7 @@ APP = App(
     simulator_kinds=("hospital",),
     prepare_network=prepare_network,
     workers=workers,
+    home_panels=home_panels,
 )
 """Notifiable case reporting, lab results and vaccinations, CDC review, who sees what,
 monitoring with early warning and public statistics (ARCHITECTURE.md section 6)."""

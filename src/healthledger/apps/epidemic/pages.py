@@ -25,6 +25,8 @@ from healthledger.apps.epidemic.dates import day_of_ms, iso
 from healthledger.apps.epidemic.disclosure import PublicStatistics, Release
 from healthledger.apps.epidemic.readmodel import LINE_LIST_COLUMNS
 from healthledger.apps.epidemic.releases import ChainReleases, release_inputs
+from healthledger.apps.epidemic.reporting_pages import build_reporting_pages
+from healthledger.apps.epidemic.review_pages import build_review_pages
 from healthledger.apps.epidemic.workers import shared_dashboard
 from healthledger.node.seam import AppNode
 
@@ -120,6 +122,8 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
     # Reads only: the day's release is recorded by the epidemic.public-release worker.
     releases = ChainReleases(node, None)
     router = APIRouter()
+    router.include_router(build_reporting_pages(node, kit))
+    router.include_router(build_review_pages(node, kit))
     dashboard = shared_dashboard(node)
     public = PublicStatistics(releases)
 

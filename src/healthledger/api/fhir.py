@@ -9,8 +9,9 @@
 Every answer is FHIR JSON (``application/fhir+json``): an ``OperationOutcome`` whose
 issues name each defect's place as a FHIRPath-like ``expression``, with the HTTP
 status the REST API gives the same refusal. A write is signed as the identity logged
-in to the console, with the key this node holds for it (the same service as
-``POST /api/v1/demo/invoke``); the profile accepted is docs/fhir-profile.md.
+in to the console, through the console's own write service (``PageKit.write``: the
+key this node holds for that identity, the same service as ``POST /api/v1/demo/invoke``);
+the profile accepted is docs/fhir-profile.md.
 """
 
 from __future__ import annotations
@@ -24,15 +25,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from healthledger.api.problems import problem_for
-from healthledger.api.transactor import Transactor
+from healthledger.apps import PageKit, Refusal
 from healthledger.apps.epidemic.fhir_bundle import BundleSubmission, from_bundle, from_message
 from healthledger.contracts.errors import InvalidArguments
-from healthledger.errors import HealthledgerError
 
 FHIR_MEDIA_TYPE = "application/fhir+json"
 FHIR_VERSION = "4.0.1"
 CONTRACT = "epidemic"
-COMMIT_WAIT_S = 30.0
 PROFILE_DATE = "2026-12-07"
 """When the accepted profile (docs/fhir-profile.md) last changed."""
 ISSUE_CODES = {
@@ -48,9 +47,6 @@ ISSUE_CODES = {
     504: "timeout",
 }
 """The OperationOutcome issue type of each HTTP status (anything else: exception)."""
-
-Identify = Callable[[Request], str | None]
-"""Who is logged in (``org/name``), or None."""
 
 
 @dataclass(frozen=True)
@@ -86,20 +82,28 @@ def outcome(
     )
 
 
-def refusal(exc: BaseException, submission: BundleSubmission | None = None) -> JSONResponse:
-    """The OperationOutcome of a refusal, with the status the REST API gives it: each
-    named field as the place in the Bundle it came from."""
+def defects(exc: InvalidArguments) -> JSONResponse:
+    """The 422 OperationOutcome of a Bundle's defects, each at its place."""
     found = problem_for(exc)
-    code = ISSUE_CODES.get(found.status, "exception")
-    severity = "fatal" if found.status >= 500 else "error"
-    fields = exc.errors if isinstance(exc, InvalidArguments) else []
+    issues = [Issue("error", "invalid", e["message"], _place(e["field"], None)) for e in exc.errors]
+    return outcome(found.status, issues or [Issue("error", "invalid", found.detail)])
+
+
+def refused(refusal: Refusal, submission: BundleSubmission) -> JSONResponse:
+    """The OperationOutcome of a write refused by the ledger, with the status the REST
+    API gives it; each argument it names placed back in the Bundle."""
+    code = ISSUE_CODES.get(refusal.status, "exception")
+    severity = "fatal" if refusal.status >= 500 else "error"
     issues = [
-        Issue(severity, code, e.get("message", ""), _place(e.get("field", ""), submission))
-        for e in fields
+        Issue(
+            severity,
+            code,
+            e.get("message", ""),
+            _place(e.get("field", "").removeprefix("args."), submission),
+        )
+        for e in refusal.errors
     ]
-    if not issues:
-        issues = [Issue(severity, code, found.detail)]
-    return outcome(found.status, issues, found.headers)
+    return outcome(refusal.status, issues or [Issue(severity, code, refusal.detail)])
 
 
 def _place(name: str, submission: BundleSubmission | None) -> str:
@@ -173,8 +177,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def fhir_router(transactor: Transactor, identify: Identify) -> APIRouter:
-    """The ``/fhir`` routes, writing as the identity ``identify`` finds."""
+def fhir_router(kit: PageKit) -> APIRouter:
+    """The ``/fhir`` routes, writing as the identity logged in to the console."""
     router = APIRouter(prefix="/fhir", tags=["fhir"])
 
     @router.get(
@@ -187,8 +191,7 @@ def fhir_router(transactor: Transactor, identify: Identify) -> APIRouter:
         return JSONResponse(capability_statement(), media_type=FHIR_MEDIA_TYPE)
 
     async def record(request: Request, read: Callable[[Any], BundleSubmission]) -> JSONResponse:
-        identity = identify(request)
-        if identity is None:
+        if kit.identity(request) is None:
             return outcome(
                 401, [Issue("error", "login", "log in to the console: writes are signed")]
             )
@@ -199,23 +202,20 @@ def fhir_router(transactor: Transactor, identify: Identify) -> APIRouter:
         try:
             submission = read(data)
         except InvalidArguments as exc:
-            return refusal(exc)
-        try:
-            signed, salted = transactor.demo_call(
-                identity, CONTRACT, submission.function, submission.args, submission.transient
-            )
-            receipt, result = await transactor.invoke(
-                signed, timeout=COMMIT_WAIT_S, transient=salted
-            )
-        except HealthledgerError as exc:  # every refusal becomes an OperationOutcome
-            return refusal(exc, submission)
-        where = f"/api/v1/transactions/{signed.tx_id}/receipt"
+            return defects(exc)
+        written = await kit.write(
+            request, CONTRACT, submission.function, submission.args, transient=submission.transient
+        )
+        if written.refusal is not None:
+            return refused(written.refusal, submission)
+        receipt, result = dict(written.receipt or {}), written.result
+        tx_id = receipt["tx_id"]
+        where = f"/api/v1/transactions/{tx_id}/receipt"
         issues = [
             Issue(
                 "information",
                 "informational",
-                f"recorded in transaction {signed.tx_id}, block {receipt.height}; "
-                f"receipt at {where}",
+                f"recorded in transaction {tx_id}, block {receipt['height']}; receipt at {where}",
             )
         ]
         for part, key in (("cases", "case_id"), ("labs", "lab_id"), ("doses", "vaccination_id")):

@@ -185,7 +185,7 @@ def create_console(
     app.include_router(_session_router(console))
     app.include_router(page_router(console))
     kit = ConsolePageKit(console)
-    app.include_router(fhir_router(console.services.transactor, kit.identity))
+    app.include_router(fhir_router(kit))
     for installed in INSTALLED_APPS:
         seam = attach(node, installed)
         console.install(installed, seam)

@@ -25,7 +25,7 @@ from healthledger.apps.credentials.issuance import Vaccination, issue_all, new_s
 from healthledger.apps.credentials.qr import qr_version
 from healthledger.crypto import sdjwt
 from healthledger.crypto.credentials.policy import Policy
-from healthledger.crypto.credentials.status import StatusSource
+from healthledger.crypto.credentials.status import StatusSource, TokenStatusList
 from healthledger.crypto.credentials.trust import TrustStore
 from healthledger.crypto.credentials.verifier import verify_credential
 from healthledger.crypto.jose import Jwk
@@ -59,7 +59,7 @@ def main() -> None:
     trust = TrustStore.from_certificates([signer.certificate])
     trust = trust + TrustStore.from_jwks(signer.jwks(), issuer=signer.issuer)
     revoked = frozenset(hashlib.sha256(str(i).encode()).hexdigest() for i in range(1_000_000))
-    lists = {"https://cdc.example.cn/status/1": bytes(2**17)}
+    lists = {"https://cdc.example.cn/status/1": TokenStatusList(1, bytes(2**17))}
     status = StatusSource(fetched_at=NOW, dcc_revoked=revoked, token_lists=lists)
     policy = Policy(audience="https://checkpoint.example", nonce="n", require_key_binding=True)
     figures: dict[str, dict[str, float | int]] = {}

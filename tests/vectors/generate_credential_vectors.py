@@ -42,10 +42,15 @@ from healthledger.crypto.base45 import b45decode, b45encode
 from healthledger.crypto.cose import sign1
 from healthledger.crypto.credentials import shc
 from healthledger.crypto.credentials.policy import Policy
-from healthledger.crypto.credentials.status import STATUS_TYPE, dcc_revocation_hash, load_status
+from healthledger.crypto.credentials.status import (
+    STATUS_TYPE,
+    TokenStatusList,
+    dcc_revocation_hash,
+    load_status,
+)
 from healthledger.crypto.credentials.trust import dcc_kid, load_trust
 from healthledger.crypto.credentials.verifier import verify_credential
-from healthledger.crypto.jose import Jwk, b64url_encode, sign_compact
+from healthledger.crypto.jose import Jwk, sign_compact
 
 NOW = 1_780_000_000
 DAY = 86_400
@@ -229,12 +234,12 @@ def sd_jwt_cases() -> dict[str, dict[str, Any]]:
         header={"typ": "dc+sd-jwt", "kid": signer.jwk.thumbprint()},
         always_visible=("iss", "iat", "exp", "vct", "status"),
     )
-    bits = bytearray(16)
+    bits = bytearray(2**17 // 8)  # 131,072 entries: one index says nothing of one person
     bits[12 // 8] |= 1 << (12 % 8)
     status = {
         "type": STATUS_TYPE,
         "fetched_at": NOW,
-        "token_status_lists": {STATUS_URI: b64url_encode(bytes(bits))},
+        "token_status_lists": {STATUS_URI: TokenStatusList(1, bytes(bits)).to_json()},
     }
     base = {
         "trust": _jwks(signer),

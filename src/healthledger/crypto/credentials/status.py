@@ -4,7 +4,7 @@
   (the DCC revocation list's ``UCI`` hash type);
 - SMART Health Cards: each issuer key's revocation list (``crl/<kid>.json``: revoked
   ``rid`` values, each optionally with the time before which cards are revoked);
-- SD-JWT VC: IETF Token Status Lists by ``uri`` (one bit per index, 1 = revoked).
+- SD-JWT VC: IETF Token Status Lists by ``uri`` (``bits`` per index; 0 = valid).
 
 ``fetched_at`` dates the cache; the verdict states its age and the policy decides
 whether a list older than ``Policy.max_status_age`` refuses or only warns.
@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from healthledger.crypto.errors import MalformedEncoding
-from healthledger.crypto.jose import b64url_decode
+from healthledger.crypto.jose import b64url_decode, b64url_encode
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,45 @@ class ShcRevocations:
 
 
 @dataclass(frozen=True)
+class TokenStatusList:
+    """An IETF Token Status List's ``status_list``: ``bits`` (1, 2, 4 or 8) per entry,
+    least significant first, the whole list zlib-compressed in ``lst`` (base64url)."""
+
+    bits: int
+    entries: bytes
+    """The decompressed list."""
+
+    MAX_BYTES = 16 * 1024 * 1024
+
+    @classmethod
+    def from_json(cls, value: object) -> TokenStatusList:
+        """Parse ``{"bits": 1, "lst": "<base64url zlib>"}``."""
+        if not isinstance(value, Mapping) or value.get("bits") not in (1, 2, 4, 8):
+            raise MalformedEncoding("status", "a status list has bits 1, 2, 4 or 8 and lst")
+        raw = b64url_decode(str(value.get("lst")), stage="status", what="lst")
+        inflater = zlib.decompressobj()
+        try:
+            entries = inflater.decompress(raw, cls.MAX_BYTES)
+        except zlib.error:
+            raise MalformedEncoding("status", "a status list's lst is not zlib") from None
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise MalformedEncoding("status", "a status list's lst is truncated or too large")
+        return cls(int(value["bits"]), entries)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``status_list`` JSON of this list."""
+        return {"bits": self.bits, "lst": b64url_encode(zlib.compress(self.entries, 9))}
+
+    def get(self, idx: int) -> int | None:
+        """Entry ``idx`` (0: valid), or None past the end of the list."""
+        per_byte = 8 // self.bits
+        if not 0 <= idx < len(self.entries) * per_byte:
+            return None
+        byte = self.entries[idx // per_byte]
+        return (byte >> ((idx % per_byte) * self.bits)) & ((1 << self.bits) - 1)
+
+
+@dataclass(frozen=True)
 class StatusSource:
     """A verifier's cached revocation knowledge."""
 
@@ -68,8 +108,8 @@ class StatusSource:
     """Hex SHA-256 of revoked DCC unique certificate identifiers."""
     shc: Mapping[str, ShcRevocations] = field(default_factory=dict)
     """Per issuer key id."""
-    token_lists: Mapping[str, bytes] = field(default_factory=dict)
-    """IETF Token Status Lists (1 bit per entry, least significant bit first) by uri."""
+    token_lists: Mapping[str, TokenStatusList] = field(default_factory=dict)
+    """IETF Token Status Lists by uri."""
 
     def dcc_is_revoked(self, uci: str) -> bool:
         """Whether the DCC with unique certificate identifier ``uci`` is revoked."""
@@ -77,10 +117,8 @@ class StatusSource:
 
     def token_status(self, uri: str, idx: int) -> int | None:
         """Entry ``idx`` of the status list at ``uri`` (None: the list is not held)."""
-        bits = self.token_lists.get(uri)
-        if bits is None or not 0 <= idx < len(bits) * 8:
-            return None
-        return (bits[idx // 8] >> (idx % 8)) & 1
+        found = self.token_lists.get(uri)
+        return None if found is None else found.get(idx)
 
     def age(self, at: int) -> int | None:
         """Seconds since the cache was fetched."""
@@ -113,7 +151,7 @@ def load_status(data: bytes, *, fetched_at: int) -> StatusSource:
         {"type": "healthledger-status", "fetched_at": <Unix seconds>,
          "dcc_revoked": ["<hex SHA-256 of a UCI>", ...],
          "shc_crls": [<crl/<kid>.json>, ...],
-         "token_status_lists": {"<uri>": "<base64url bits>", ...}}
+         "token_status_lists": {"<uri>": {"bits": 1, "lst": "<base64url zlib>"}, ...}}
 
     or one SMART Health Cards revocation list (``crl/<kid>.json``). ``fetched_at`` dates
     a file that does not say when it was fetched (its modification time)."""
@@ -139,5 +177,5 @@ def load_status(data: bytes, *, fetched_at: int) -> StatusSource:
         fetched_at=when,
         dcc_revoked=frozenset(h.lower() for h in revoked),
         shc={c.kid: c for c in parsed},
-        token_lists={str(u): b64url_decode(str(b), stage="status") for u, b in lists.items()},
+        token_lists={str(u): TokenStatusList.from_json(v) for u, v in lists.items()},
     )

@@ -113,9 +113,9 @@ def test_an_uploaded_qr_png_verifies_as_genuine(page: Page, tmp_path: Path) -> N
     trail = page.locator("#trail tbody tr")
     expect(trail).to_have_count(2)
     expect(trail.nth(0)).to_contain_text("commission")
-    expect(trail.nth(0)).to_contain_text("lingnan-bio")
+    expect(trail.nth(0)).to_contain_text("Lingnan Biologics")
     expect(trail.nth(1)).to_contain_text("ship")
-    expect(page.locator("#verdict")).to_contain_text("Latest event")
+    expect(page.locator("dl.fields")).to_contain_text("Latest event")
     expect(page.get_by_test_id("viewer")).to_have_count(0)
 
 
@@ -157,7 +157,7 @@ def test_a_lot_trace_shows_where_the_lot_is(page: Page) -> None:
     page.get_by_label("Lot", exact=True).fill("L1")
     page.get_by_role("button", name="Trace lot").click()
     expect(page.locator("#lot-units li")).to_have_count(3)
-    expect(page.locator("#lot-places")).to_contain_text("in_transit")
+    expect(page.locator("#lot-places")).to_contain_text("in transit")
     page.locator("#lot-units a", has_text=unit("P1")).click()
     expect(page.locator("#timeline li")).to_have_count(2)
     expect(page.locator("#no-readings")).to_be_visible()
@@ -317,6 +317,6 @@ def test_the_demo_end_to_end(
             upload(page, _qr(page, pack, tmp_path))
             expect(page.locator("#pack-status")).to_have_text(status)
             expect(page.locator("#pack-uri")).to_contain_text(f"/21/{pack['serial']}")
-            expect(page.locator("#verdict")).to_contain_text("Latest event")
+            expect(page.locator("dl.fields")).to_contain_text("Latest event")
     finally:
         context.close()

@@ -27,7 +27,8 @@ def test_verify_page_needs_no_login(console: TestClient, supply: EmbeddedNode) -
     page = console.get(f"/supply/verify?uri={quote(uri, safe='')}")
     assert page.status_code == 200
     assert 'id="pack-status">genuine<' in page.text
-    assert "commission" in page.text and "lingnan-bio" in page.text
+    assert "made (commissioned)" in page.text and "Lingnan Biologics" in page.text
+    assert 'id="pack-advice"' in page.text
     unknown = console.get(f"/supply/verify?uri={quote(uri.replace('P1', 'P9'), safe='')}")
     assert 'id="pack-status">unknown<' in unknown.text
 

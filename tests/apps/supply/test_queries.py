@@ -135,7 +135,13 @@ def test_history_through_aggregation_lot_and_contents(client: TestClient) -> Non
     lot = client.get(f"/api/v1/supply/lots/{GTIN}/LOT7").json()
     assert len(lot["units"]) == 2
     assert lot["places"] == [
-        {"custodian": "yuexiu-pharmacy", "location": PHARMACY_GLN, "status": "active", "units": 2}
+        {
+            "custodian": "yuexiu-pharmacy",
+            "location": PHARMACY_GLN,
+            "state": "in stock",
+            "status": "genuine",
+            "units": 2,
+        }
     ]
     missing = client.get(f"/api/v1/supply/units/00/{SSCC[:-1]}9/contents")
     assert missing.status_code == 422

@@ -5,6 +5,7 @@ from __future__ import annotations
 from healthledger.apps import App, Link
 from healthledger.apps.supply.cli import build_cli
 from healthledger.apps.supply.contract import SupplyContract
+from healthledger.apps.supply.homes import home_panels
 from healthledger.apps.supply.pages import PUBLIC_PAGES, TEMPLATES, build_pages
 from healthledger.apps.supply.routes import build_router
 from healthledger.apps.supply.simulate import ACTORS, live_step, simulate
@@ -19,6 +20,7 @@ APP = App(
     pages=build_pages,
     templates=TEMPLATES,
     public_pages=PUBLIC_PAGES,
+    home_panels=home_panels,
     public_entries=(
         Link(
             "/supply/verify",

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.sax.saxutils import escape
 
-from healthledger.apps.supply.verification import PublicLedger
+from healthledger.apps.supply.verification import PublicLedger, outside, today_of
 
 RECALL_BUCKETS = ("located", "returned", "destroyed", "missing")
 """How a recalled unit stands: held somewhere in the chain (located), back with its
@@ -70,7 +70,7 @@ def temperature_svg(
         )
         for label, dc in (("max", high_dc), ("min", low_dc)):
             parts.append(
-                f'<text x="4" y="{y(dc) + 4:.1f}" font-size="11">{label} {dc / 10:g}</text>'
+                f'<text x="4" y="{y(dc) + 4:.1f}" font-size="11">{label} {dc / 10:.1f}</text>'
             )
     path = []
     for at, lo, hi in points:
@@ -81,7 +81,7 @@ def temperature_svg(
             f'<line class="reading{" excursion" if out else ""}" x1="{cx:.1f}" '
             f'y1="{y(hi):.1f}" x2="{cx:.1f}" y2="{y(lo):.1f}" stroke="{colour}" '
             f'stroke-width="6" stroke-linecap="round"><title>{escape(when(at))}: '
-            f"{lo / 10:g} to {hi / 10:g} °C</title></line>"
+            f"{lo / 10:.1f} to {hi / 10:.1f} °C</title></line>"
         )
         path.append(f"{cx:.1f},{y((lo + hi) // 2):.1f}")
     if len(path) > 1:
@@ -97,7 +97,8 @@ def temperature_svg(
 
 
 def unit_trace(ledger: PublicLedger, unit: str) -> dict[str, Any] | None:
-    """A unit's record, its timeline and the temperature chart of its journey."""
+    """A unit's record, how it stands (status, state, recall), its timeline with names
+    and excursions against its product's range, and the temperature chart of its journey."""
     record = ledger.get(f"unit/{unit}")
     if record is None:
         return None
@@ -107,11 +108,16 @@ def unit_trace(ledger: PublicLedger, unit: str) -> dict[str, Any] | None:
         {
             **entry,
             "when": when(entry.get("at")),
+            "org_name": ledger.org_name(entry.get("org")),
+            "place_name": ledger.place_name(entry.get("location")),
+            "destination_name": ledger.place_name(entry.get("destination")),
+            "excursion": product is not None
+            and outside(entry.get("temperature_range_dc"), product),
             "temperature": (
                 None
                 if not entry.get("temperature_range_dc")
-                else f"{entry['temperature_range_dc'][0] / 10:g} to "
-                f"{entry['temperature_range_dc'][1] / 10:g} °C"
+                else f"{entry['temperature_range_dc'][0] / 10:.1f} to "
+                f"{entry['temperature_range_dc'][1] / 10:.1f} °C"
             ),
         }
         for entry in trail
@@ -126,7 +132,17 @@ def unit_trace(ledger: PublicLedger, unit: str) -> dict[str, Any] | None:
         None if product is None else int(product["temp_min_dc"]),
         None if product is None else int(product["temp_max_dc"]),
     )
-    return {"unit": record, "product": product, "timeline": timeline, "chart": chart}
+    return {
+        "unit": record,
+        **ledger.standing(record, today=today_of(ledger.node)),
+        "product": product,
+        "maker_name": ledger.org_name(record.get("maker")),
+        "custodian_name": ledger.org_name(record.get("custodian")),
+        "place_name": ledger.place_name(record.get("location")),
+        "destination_name": ledger.place_name(record.get("destination")),
+        "timeline": timeline,
+        "chart": chart,
+    }
 
 
 def _recall_bucket(record: dict[str, Any]) -> str:
@@ -160,6 +176,7 @@ def recall_dashboard(ledger: PublicLedger) -> list[dict[str, Any]]:
                 "product": None if product is None else product["name"],
                 "reason": recall["reason"],
                 "by": recall["by"],
+                "at": (ledger.recorded_at(key) or (None, None))[0],
                 "total": len(records),
                 "counts": {b: counts.get(b, 0) for b in RECALL_BUCKETS},
                 "units": [

@@ -10,15 +10,14 @@ from fastapi.responses import HTMLResponse
 from starlette.datastructures import UploadFile
 
 from healthledger.apps import PageKit
-from healthledger.apps.supply.dashboards import (
-    RECALL_BUCKETS,
-    recall_dashboard,
-    unit_trace,
-    when,
-)
+from healthledger.apps.supply.dashboards import unit_trace
+from healthledger.apps.supply.digital_link import DigitalLinkError, pack_link
+from healthledger.apps.supply.event_store import EventStore
+from healthledger.apps.supply.forms import build_forms
 from healthledger.apps.supply.photo import MAX_PHOTO_BYTES, UnreadablePhoto, qr_text
 from healthledger.apps.supply.queries import lot_whereabouts
-from healthledger.apps.supply.verification import PublicLedger, verify_pack
+from healthledger.apps.supply.service import CaptureService
+from healthledger.apps.supply.verification import PublicLedger, in_words, today_of, verify_pack
 from healthledger.contracts.errors import InvalidArguments
 from healthledger.node.seam import AppNode
 
@@ -29,11 +28,13 @@ _FORM_OVERHEAD = 64 * 1024
 
 
 def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
-    """The supply pages: unit and lot trace, recalls, alerts (logged in) and the public
-    pack verification page (by URI or by photo). Pages are for people: none is in the
-    OpenAPI document (the same answers are JSON under ``/api/v1/supply``)."""
+    """The supply pages: unit and lot trace, recalls, alerts and the roles' forms (logged
+    in) and the public pack verification page (by URI, photo or camera scan). Pages are
+    for people: none is in the OpenAPI document (the same answers are JSON under
+    ``/api/v1/supply``)."""
     router = APIRouter(include_in_schema=False)
     ledger = PublicLedger(node)
+    events = node.shared("events", lambda: EventStore.of(node))
 
     @router.get("", response_class=HTMLResponse)
     def index(request: Request) -> HTMLResponse:
@@ -48,6 +49,12 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
         unit, gtin, lot = unit.strip()[:128], gtin.strip()[:14], lot.strip()[:20]
         found = unit_trace(ledger, unit) if unit else None
         whereabouts = lot_whereabouts(ledger, gtin, lot) if gtin and lot and not unit else None
+        if whereabouts is not None:
+            product = ledger.get(f"product/{gtin}") or {}
+            whereabouts["product"] = product.get("name")
+            for place in whereabouts["places"]:
+                place["custodian_name"] = ledger.org_name(place["custodian"])
+                place["place_name"] = ledger.place_name(place["location"])
         problem = None
         if unit and found is None:
             problem = f"No unit {unit} is known to this ledger."
@@ -63,20 +70,20 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
             problem=problem,
         )
 
-    @router.get("/recalls", response_class=HTMLResponse)
-    def recalls(request: Request) -> HTMLResponse:
-        """Every recall: units located, returned, destroyed and still missing."""
-        kit.require_identity(request)
-        return kit.render(
-            request, "supply/recalls.html", recalls=recall_dashboard(ledger), buckets=RECALL_BUCKETS
-        )
-
     @router.get("/alerts", response_class=HTMLResponse)
     def alerts(request: Request) -> HTMLResponse:
         """The counterfeit, diversion and cold-chain alerts the viewer may see, newest first."""
         identity = kit.require_identity(request)
         found = node.query(identity, "supply", "alerts", {})
-        shown = [{**a, "when": when(a.get("at"))} for a in reversed(found)]
+        shown = [
+            {
+                **a,
+                "org_name": ledger.org_name(a.get("org")),
+                "maker_name": ledger.org_name(a.get("maker")),
+            }
+            | {"detail": in_words(str(a.get("detail", "")), ledger)}
+            for a in reversed(found)
+        ]
         return kit.render(request, "supply/alerts.html", alerts=shown)
 
     def answer_page(request: Request, uri: str, problem: str | None) -> HTMLResponse:
@@ -94,6 +101,7 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
             answer=answer,
             problem=problem,
             max_photo_mb=MAX_PHOTO_BYTES // (1024 * 1024),
+            samples=sample_packs(ledger),
         )
 
     @router.get("/verify", response_class=HTMLResponse)
@@ -121,7 +129,38 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
             return answer_page(request, "", str(exc))
         return answer_page(request, uri, None)
 
+    router.include_router(build_forms(node, kit, CaptureService(node, events=events)))
     return router
+
+
+def sample_packs(ledger: PublicLedger, *, scan: int = 400) -> list[dict[str, str]]:
+    """Real packs of this ledger to try on the public verify page: one genuine, one
+    dispensed, one recalled, one quarantined (those found among the first ``scan``
+    packs)."""
+    wanted = {
+        "genuine": "A genuine pack",
+        "dispensed": "A dispensed pack",
+        "recalled": "A recalled pack",
+        "quarantined": "A quarantined pack",
+    }
+    found: dict[str, dict[str, str]] = {}
+    today = today_of(ledger.node)
+    for _, record in ledger.range("unit/01/", scan):
+        if not record.get("lot") or not record.get("expiry"):
+            continue
+        status = ledger.standing(record, today=today)["status"]
+        if status in wanted and status not in found:
+            expiry = str(record["expiry"]).replace("-", "")[2:]
+            try:
+                link = pack_link(
+                    gtin=record["gtin"], lot=record["lot"], serial=record["serial"], expiry=expiry
+                )
+            except DigitalLinkError:
+                continue
+            found[status] = {"uri": link.uri(), "label": wanted[status], "status": status}
+        if len(found) == len(wanted):
+            break
+    return [found[s] for s in wanted if s in found]
 
 
 def _too_large() -> str:

@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Any
 
 from healthledger.apps.supply.event_store import EventQuery, EventStore
-from healthledger.apps.supply.verification import PublicLedger
+from healthledger.apps.supply.verification import PublicLedger, today_of
 from healthledger.contracts.errors import InvalidArguments
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
@@ -16,22 +16,30 @@ MAX_DEPTH = 4
 
 
 def lot_whereabouts(ledger: PublicLedger, gtin: str, lot: str) -> dict[str, Any]:
-    """Where the units of a lot are now: each unit's custodian, location and status,
-    and counts by (custodian, location, status)."""
-    units = [
-        {k: record.get(k) for k in ("unit", "custodian", "location", "status", "parent")}
-        | {"quarantined": bool(record.get("quarantined")), "recalled": bool(record.get("recalled"))}
-        for _, record in ledger.range(f"unit/01/{gtin}/21/")
-        if record.get("lot") == lot
-    ]
-    places = Counter((u["custodian"], u["location"], u["status"]) for u in units)
+    """Where the units of a lot are now: each unit's custodian, location, lifecycle
+    ``state`` and ``status`` (the vocabulary of :mod:`standing`, with the recall reaching
+    it), and counts by (custodian, location, state, status)."""
+    today = today_of(ledger.node)
+    units = []
+    for _, record in ledger.range(f"unit/01/{gtin}/21/"):
+        if record.get("lot") != lot:
+            continue
+        stands = ledger.standing(record, today=today)
+        units.append(
+            {k: record.get(k) for k in ("unit", "custodian", "location", "parent")}
+            | {"quarantined": bool(record.get("quarantined"))}
+            | stands
+        )
+    places = Counter((u["custodian"], u["location"], u["state"], u["status"]) for u in units)
+    recalls = {u["recall"]["id"]: u["recall"] for u in units if u["recall"]}
     return {
         "gtin": gtin,
         "lot": lot,
         "units": units,
+        "recalls": list(recalls.values()),
         "places": [
-            {"custodian": c, "location": loc, "status": s, "units": n}
-            for (c, loc, s), n in sorted(places.items(), key=lambda p: (-p[1], str(p[0])))
+            {"custodian": c, "location": loc, "state": state, "status": s, "units": n}
+            for (c, loc, state, s), n in sorted(places.items(), key=lambda p: (-p[1], str(p[0])))
         ],
     }
 

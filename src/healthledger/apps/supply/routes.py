@@ -26,7 +26,7 @@ from healthledger.apps.supply.queries import (
     lot_whereabouts,
 )
 from healthledger.apps.supply.service import CaptureConfig, CaptureService
-from healthledger.apps.supply.verification import PublicLedger, verify_pack
+from healthledger.apps.supply.verification import PublicLedger, today_of, verify_pack
 from healthledger.contracts.errors import AccessDenied, InvalidArguments
 from healthledger.contracts.refusal import settle
 from healthledger.ledger.transaction import IDENTITY_RE
@@ -102,7 +102,7 @@ class RebuildBody(BaseModel):
 def build_router(node: AppNode, *, config: CaptureConfig | None = None) -> APIRouter:
     """The supply API over ``node``."""
     router = APIRouter()
-    events = EventStore.of(node)
+    events = node.shared("events", lambda: EventStore.of(node))
     service = CaptureService(node, config=config, events=events)
     ledger = PublicLedger(node)
 
@@ -173,13 +173,16 @@ def build_router(node: AppNode, *, config: CaptureConfig | None = None) -> APIRo
 
     @router.get("/units/{unit:path}/history", summary="History of a unit")
     def history(unit: str) -> dict[str, Any]:
-        """The unit's record and every event that touched it (through aggregation)."""
+        """The unit's record, how it stands (``status`` in the vocabulary public
+        verification uses, lifecycle ``state``, the ``recall`` reaching it with its time
+        and reason) and every event that touched it (through aggregation)."""
         record = ledger.get(f"unit/{unit}")
         if record is None:
             raise InvalidArguments(
                 f"no unit {unit}", [{"field": "unit", "message": "never commissioned"}]
             )
-        return {"unit": record, "trail": ledger.trail(unit)}
+        stands = ledger.standing(record, today=today_of(node))
+        return {"unit": record, **stands, "trail": ledger.trail(unit)}
 
     @router.get("/units/{unit:path}/contents", summary="What a case or pallet contains")
     def contents(unit: str) -> dict[str, Any]:
@@ -228,7 +231,9 @@ def build_router(node: AppNode, *, config: CaptureConfig | None = None) -> APIRo
 
     @router.get("/verify", summary="Verify a pack by its GS1 Digital Link URI (public)")
     def verify(uri: str = Query(..., max_length=512)) -> dict[str, Any]:
-        """Status (genuine, unknown, dispensed, recalled, expired, quarantined), provenance
+        """Status (genuine, unknown, recalled, dispensed, destroyed, expired, quarantined)
+        with its ``reason`` and ``advice`` in words, the ``recall`` reaching the pack (time
+        and reason), provenance, temperature ``excursions`` outside the product's range
         and the inclusion proof of the unit's latest event. Needs no identity."""
         return verify_pack(node, uri)
 

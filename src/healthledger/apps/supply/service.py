@@ -300,11 +300,16 @@ class CaptureService:
 
     def _anchor(self, identity: str, document: Any, steps: list[dict[str, Any]]) -> dict[str, Any]:
         receipt, result = self.node.invoke(identity, CONTRACT, "capture", {"steps": steps})
+        self.keep(receipt.tx_id, document, steps)
+        return {"receipt": receipt.to_json(), "result": result, "tx_id": receipt.tx_id}
+
+    def keep(self, tx_id: str, document: Any, steps: list[dict[str, Any]]) -> None:
+        """Keep the events of ``document``, anchored by the committed ``tx_id``, in the
+        read model (a console form signs the capture itself, then keeps its events)."""
         if self.events is not None:
             events = document["epcisBody"]["eventList"]
             self.events.add(
-                receipt.tx_id,
+                tx_id,
                 document.get("@context"),
                 [(s["event_hash"], e) for s, e in zip(steps, events, strict=True)],
             )
-        return {"receipt": receipt.to_json(), "result": result, "tx_id": receipt.tx_id}

@@ -6,17 +6,24 @@ no contract query, nothing signed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from healthledger.apps.supply.aggregation import anchor_key, trail_entry, trail_key
 from healthledger.apps.supply.digital_link import DigitalLinkError, PackLink, parse_pack_link
+from healthledger.apps.supply.standing import standing
 from healthledger.contracts.errors import InvalidArguments
 from healthledger.contracts.system.prefixes import company_digits, prefix_of
 from healthledger.node.seam import AppNode
 
 CONTRACT = "supply"
+_UNIT = re.compile(r"\b01/(\d{14})/21/([\x21-\x7e]{1,20}?)(?=[\s:,;)]|$)")
+_CASE = re.compile(r"\b00/(\d{18})\b")
+_GLN = re.compile(r"\bGLN (\d{13})\b")
+
+
 _TRAIL_FIELDS = (
     "op",
     "org",
@@ -27,8 +34,8 @@ _TRAIL_FIELDS = (
     "accepted",
     "temperature_range_dc",
     "via",
+    "reason",
 )
-STATUSES = ("genuine", "unknown", "dispensed", "recalled", "expired", "quarantined")
 
 
 class PublicLedger:
@@ -64,30 +71,52 @@ class PublicLedger:
             for _, v in self.node.range(prefix, limit=1000)
         ]
 
-    def status(self, link: PackLink, record: Any, today: str) -> str:
-        """genuine | unknown | dispensed | recalled | expired | quarantined."""
-        if record is None or record.get("lot") != link.lot:
-            return "unknown"
-        if record.get("recalled") or self.get(f"recalled_lot/{record['gtin']}/{record['lot']}"):
-            return "recalled"
-        if record["status"] in (
-            "dispensed", "administered", "decommissioned", "destroyed", "consumed",
-        ):  # fmt: skip
-            return "dispensed"
-        if min(record["expiry"], link.expiry_date().isoformat()) < today:
-            return "expired"
-        if record.get("quarantined"):
-            return "quarantined"
-        return "genuine"
+    def recorded_at(self, key: str) -> tuple[int, str] | None:
+        """When ``key`` was last written: (ledger time in ms, transaction id), or None."""
+        found = self.node.history(key, limit=1)
+        return None if not found else (found[0].timestamp, found[0].tx_id)
+
+    def org_name(self, org: str | None) -> str:
+        """A member's name (its id if it is not a member)."""
+        if not org:
+            return ""
+        record = self.node.organisation(org)
+        return str(record.get("name", org)) if record else org
+
+    def place_name(self, gln: str | None) -> str | None:
+        """The registered name of a GLN, or None."""
+        record = self.get(f"location/{gln}") if gln else None
+        return None if record is None else str(record.get("name") or "") or None
+
+    def standing(self, record: Any, *, today: str, link: PackLink | None = None) -> dict[str, Any]:
+        """The unit's ``{status, state, recall}`` (:func:`standing.standing`); with the
+        ``link`` read from a pack, a record of another lot is "unknown"."""
+        if record is not None and link is not None and record.get("lot") != link.lot:
+            record = None
+        expiry = None if link is None else link.expiry_date().isoformat()
+        return standing(self, record, today=today, expiry=expiry)
 
 
-def _link(uri: str) -> PackLink:
-    try:
-        return parse_pack_link(uri)
-    except DigitalLinkError as exc:
-        raise InvalidArguments(
-            f"not a pack's GS1 Digital Link URI: {exc}", [{"field": "uri", "message": str(exc)}]
-        ) from exc
+def in_words(text: str, ledger: PublicLedger) -> str:
+    """A contract's message with names before codes: packs by product and serial,
+    cases by SSCC, places by name, members by name."""
+
+    def pack(match: re.Match[str]) -> str:
+        product = ledger.get(f"product/{match[1]}") or {}
+        return f"pack {match[2]} of {product.get('name', 'GTIN ' + match[1])}"
+
+    text = _UNIT.sub(pack, text)
+    text = _CASE.sub(lambda m: f"case {m[1]}", text)
+    text = _GLN.sub(lambda m: f"{ledger.place_name(m[1]) or 'GLN'} (GLN {m[1]})", text)
+    for member in ledger.node.organisations():
+        text = re.sub(rf"\b{re.escape(member['id'])}\b(?!/)", member["name"], text)
+    return text
+
+
+def today_of(node: AppNode) -> str:
+    """The ledger clock's UTC day, ``YYYY-MM-DD`` (what expiry is judged against)."""
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=node.clock())
+    return moment.date().isoformat()
 
 
 def parse_link(uri: str) -> PackLink:
@@ -101,42 +130,126 @@ def parse_link(uri: str) -> PackLink:
 
 
 def verify_pack(node: AppNode, uri: str) -> dict[str, Any]:
-    """Status, provenance trail and the inclusion proof of the unit's latest event."""
+    """Status (the one vocabulary of :mod:`standing`) with its reason and what to do, the
+    recall reaching the pack, provenance trail, temperature excursions against the
+    product's range and the inclusion proof of the unit's latest event."""
     ledger = PublicLedger(node)
     link = parse_link(uri)
     record = ledger.get(f"unit/{link.unit}")
-    today = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=node.clock())).date()
-    status = ledger.status(link, record, today.isoformat())
+    stands = ledger.standing(record, today=today_of(node), link=link)
+    if stands["status"] == "unknown":
+        record = None  # a serial of another lot tells nothing of this pack
     answer: dict[str, Any] = {
         "uri": link.uri(),
         "gtin": link.gtin,
         "lot": link.lot,
         "serial": link.serial,
         "expiry": link.expiry_date().isoformat(),
-        "status": status,
+        **stands,
         "reason": None,
+        "advice": None,
         "brand_owner": None,
         "product": None,
         "trail": [],
+        "excursions": [],
         "proof": None,
     }
-    if status == "unknown":
-        return answer
-    product = ledger.get(f"product/{link.gtin}")
-    owner = ledger.brand_owner(link.gtin)
+    product = None if record is None else ledger.get(f"product/{link.gtin}")
+    owner = None if record is None else ledger.brand_owner(link.gtin)
     answer["brand_owner"] = owner
-    if product is None or owner is None or product["maker"] != owner["org"]:
+    if record is not None and (
+        product is None or owner is None or product["maker"] != owner["org"]
+    ):
         # Registered by someone who does not hold the GTIN's company prefix (possible
         # only on a ledger from before the contract checked it): never genuine.
-        answer["status"] = "unknown"
+        answer.update(status="unknown", state=None, recall=None)
         answer["reason"] = (
             f"GTIN {link.gtin} was not registered by the holder of its GS1 company prefix"
         )
+        answer["advice"] = words(answer)[1]
         return answer
-    answer["product"] = {
-        k: product[k] for k in ("name", "dosage_form", "maker", "temp_min_dc", "temp_max_dc")
-    }
-    answer["trail"] = [{k: t.get(k) for k in _TRAIL_FIELDS} for t in ledger.trail(link.unit)]
-    if record.get("last_tx"):
-        answer["proof"] = node.inclusion_proof(record["last_tx"])
+    if record is not None and product is not None:
+        answer["product"] = {
+            k: product[k] for k in ("name", "dosage_form", "maker", "temp_min_dc", "temp_max_dc")
+        } | {"maker_name": ledger.org_name(product["maker"])}
+        trail = [{k: t.get(k) for k in _TRAIL_FIELDS} for t in ledger.trail(link.unit)]
+        for entry in trail:
+            entry["org_name"] = ledger.org_name(entry.get("org"))
+            entry["place_name"] = ledger.place_name(
+                entry.get("location") or entry.get("destination")
+            )
+            entry["excursion"] = outside(entry.get("temperature_range_dc"), product)
+            entry["reason"] = None if entry["accepted"] else in_words(str(entry["reason"]), ledger)
+        answer["trail"] = trail
+        answer["excursions"] = [t for t in trail if t["excursion"]]
+        if record.get("last_tx"):
+            answer["proof"] = node.inclusion_proof(record["last_tx"])
+    answer["reason"], answer["advice"] = words(answer)
     return answer
+
+
+def outside(readings: Any, product: dict[str, Any]) -> bool:
+    """A trail entry's temperature range (tenths of a degree) leaves the product's range."""
+    if not readings:
+        return False
+    low, high = readings
+    return bool(low < product["temp_min_dc"] or high > product["temp_max_dc"])
+
+
+def celsius(dc: int) -> str:
+    """Tenths of a degree Celsius in words: ``11.8 °C``."""
+    return f"{dc / 10:.1f} °C"
+
+
+def words(answer: dict[str, Any]) -> tuple[str, str]:
+    """The verdict's reason and what to do, for a pharmacist and a patient alike."""
+    status = answer["status"]
+    product = answer.get("product") or {}
+    maker = product.get("maker_name") or "its maker"
+    handed = [t for t in answer["trail"] if t["op"] == "dispense" and t["accepted"]]
+    last = handed[-1] if handed else {}
+    if status == "unknown":
+        reason = answer.get("reason") or (
+            f"No pack with serial {answer['serial']} of lot {answer['lot']} was ever made "
+            "under this product code."
+        )
+        return reason, (
+            "Do not use, sell or dispense it: it may be counterfeit. Keep the pack and "
+            "report it to the Medical Products Administration."
+        )
+    if status == "recalled":
+        recall = answer["recall"] or {}
+        return f"Recalled: {recall.get('reason', 'no reason recorded')}.", (
+            "Do not use it. Patients: take it back to the pharmacy or clinic that gave it to "
+            "you. Pharmacists: do not dispense it; set it aside for return to the maker."
+        )
+    if status == "dispensed":
+        by = last.get("org_name") or "a pharmacy or clinic"
+        return f"Already dispensed by {by}.", (
+            "If you have just been given it, this is as expected. If it is offered for sale "
+            "as new, do not buy or dispense it and report it to the Medical Products "
+            "Administration."
+        )
+    if status == "destroyed":
+        return "This pack was destroyed and should no longer exist.", (
+            "Do not use, sell or dispense it; report where you found it to the Medical "
+            "Products Administration."
+        )
+    if status == "expired":
+        return f"Expired on {answer['expiry']}.", (
+            "Do not use it; take it to a pharmacy for safe disposal."
+        )
+    range_text = ""
+    if product:
+        range_text = (
+            f" (storage {celsius(product['temp_min_dc'])} to {celsius(product['temp_max_dc'])})"
+        )
+    if status == "quarantined":
+        seen = answer["excursions"][-1]["temperature_range_dc"] if answer["excursions"] else None
+        readings = f": readings {celsius(seen[0])} to {celsius(seen[1])}" if seen else ""
+        return f"Held in quarantine after a cold-chain excursion{readings}{range_text}.", (
+            f"Do not dispense or use it until {maker} releases it."
+        )
+    return f"Made by {maker}, registered on the ledger, not recalled.", (
+        "Pharmacists may dispense it. Patients: use it as directed before the expiry date."
+    )

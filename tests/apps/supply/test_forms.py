@@ -1,0 +1,98 @@
+"""The supply forms refuse in words: a form error names its field, a contract's refusal
+names products, places and members, never a stack trace; nothing is written."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from healthledger.node.embedded import EmbeddedNode
+from healthledger.web.console import create_console
+from tests.apps.supply.conftest import (
+    GTIN,
+    MAKER_OPS,
+    PHARMACY,
+    PHARMACY_GLN,
+    PLANT,
+    commission,
+    unit,
+)
+
+
+@pytest.fixture
+def console(supply: EmbeddedNode) -> Iterator[TestClient]:
+    with TestClient(create_console(supply), follow_redirects=False) as client:
+        yield client
+
+
+def log_in(client: TestClient, identity: str) -> str:
+    """Log in; the session's CSRF token."""
+    client.cookies.clear()
+    page = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    answer = client.post("/login", data={"identity": identity, "csrf": token[1], "next": "/"})
+    assert answer.status_code == 303
+    home = client.get("/supply/commission")
+    found = re.search(r'name="csrf" value="([^"]+)"', home.text)
+    assert found is not None
+    return found[1]
+
+
+def test_a_form_error_names_its_field(console: TestClient, supply: EmbeddedNode) -> None:
+    csrf = log_in(console, MAKER_OPS)
+    height = supply.peer.store.height()
+    form = {"csrf": csrf, "product": GTIN, "lot": "two words", "expiry": "2099-12-31"}
+    page = console.post("/supply/commission", data=form | {"count": "3", "place": PLANT})
+    assert page.status_code == 422
+    assert 'id="f-lot-error"' in page.text and "no spaces" in page.text
+    assert 'data-testid="receipt"' not in page.text and "Traceback" not in page.text
+    assert supply.peer.store.height() == height
+
+
+def test_a_contract_refusal_is_said_with_names(console: TestClient, supply: EmbeddedNode) -> None:
+    csrf = log_in(console, PHARMACY)
+    height = supply.peer.store.height()
+    form = {"csrf": csrf, "product": GTIN, "lot": "X1", "expiry": "2099-12-31", "count": "1"}
+    page = console.post("/supply/commission", data=form | {"place": PHARMACY_GLN})
+    assert page.status_code == 403
+    reason = re.search(r'data-testid="refusal-reason">([^<]+)<', page.text)
+    assert reason is not None
+    assert "pack X1-001 of Influenza vaccine 0.5 ml" in reason[1]
+    assert "Lingnan Biologics (vaccine maker)" in reason[1] and "lingnan-bio" not in reason[1]
+    assert supply.peer.store.height() == height
+
+
+def test_receiving_what_is_not_on_its_way_is_refused(
+    console: TestClient, supply: EmbeddedNode
+) -> None:
+    commission(supply, "R1")
+    csrf = log_in(console, PHARMACY)
+    page = console.post("/supply/receive", data={"csrf": csrf, "unit": unit("R1")})
+    assert page.status_code in (403, 409)
+    assert "pack R1 of Influenza vaccine 0.5 ml is not in transit" in page.text
+
+
+def test_an_unreadable_photo_is_a_clear_refusal(console: TestClient) -> None:
+    csrf = log_in(console, PHARMACY)
+    files = {"photo": ("pack.png", b"\x89PNG\r\n\x1a\n not an image", "image/png")}
+    page = console.post("/supply/dispense", data={"csrf": csrf}, files=files)
+    assert page.status_code == 422
+    assert "not a readable image" in page.text
+
+
+def test_a_form_without_its_token_is_refused(console: TestClient, supply: EmbeddedNode) -> None:
+    log_in(console, MAKER_OPS)
+    height = supply.peer.store.height()
+    page = console.post("/supply/recalls", data={"product": GTIN, "lot": "L1", "reason": "x"})
+    assert page.status_code == 403
+    assert supply.peer.store.height() == height
+
+
+def test_the_forms_need_a_login(console: TestClient) -> None:
+    for path in ("/supply/commission", "/supply/receive", "/supply/dispense", "/supply/holds"):
+        answer = console.get(path)
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/login")

@@ -57,11 +57,24 @@ def test_dashboard_draws_the_chain_and_updates_live(page: Page, node: EmbeddedNo
     figures = page.request.get("/epidemic/figures.json?disease=influenza").json()
     total = figures["total"]
     expect(page.locator("#total")).to_have_text(str(total))
-    expect(page.locator("#curve rect.bar")).to_have_count(len(figures["curve"]))
-    expect(page.locator("#map circle.bubble")).to_have_count(len(figures["places"]))
-    expect(page.locator("#rt polygon.band")).to_have_count(1 if figures["rt"] else 0)
+    # Vega-Lite draws each chart as SVG, from the bundle this server serves.
+    expect(page.locator("#curve svg g.mark-rect path")).to_have_count(len(figures["curve"]))
+    assert set(axis_titles(page, "curve")) == {
+        "Onset date",
+        "Cases per day (bars)",
+        "Cumulative cases (line)",
+    }
+    assert set(axis_titles(page, "positivity")) == {
+        "Specimen date",
+        "Lab tests per day (bars)",
+        "Share positive, 7 days (%, line)",
+    }
+    assert "End of the 7-day window" in axis_titles(page, "rt")
+    expect(page.locator("#map svg g.mark-shape path").first).to_be_visible()
+    assert page.locator("#map svg g.mark-shape path").count() >= len(figures["map"])
+    expect(page.locator("#map svg")).to_contain_text("Cases")  # the legend
+    expect(page.locator("#rt-explained")).to_contain_text("nowcast-corrected")
     expect(page.locator("#alert-count")).to_have_text(str(len(figures["alerts"])))
-    expect(page.locator("#positivity rect.tests")).to_have_count(len(figures["positivity"]))
     expect(page.locator("#coverage tbody tr")).to_have_count(len(figures["coverage"]))
     first = figures["coverage"][0]
     expect(page.locator(f'#coverage tr[data-region="{first["code"]}"] td.vaccinated')).to_have_text(
@@ -73,6 +86,7 @@ def test_dashboard_draws_the_chain_and_updates_live(page: Page, node: EmbeddedNo
     assert download.value.suggested_filename.startswith("epidemic-positivity-influenza-")
     assert Path(download.value.path()).read_bytes().startswith(b"\x89PNG")
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+    shoot(page, "dashboard")
     # A hospital reports a new case: the page shows it without a reload.
     page.evaluate("window.notReloaded = true")
     report(node, "gz-first-hospital/dr-li", person(777))
@@ -116,6 +130,28 @@ def test_an_early_warning_alert_appears_live_as_reports_commit(
     finally:
         warning.stop()
     assert page.evaluate("window.notReloaded") is True
+
+
+def axis_titles(page: Page, figure: str) -> list[str]:
+    """The axis titles of a drawn chart, once it is drawn."""
+    titles = page.locator(f"#{figure} svg g.role-axis-title text")
+    expect(titles.first).to_be_visible(timeout=30_000)
+    return titles.all_text_contents()
+
+
+def test_filters_say_what_they_show_and_an_unknown_one_is_refused(page: Page) -> None:
+    log_in(page, EPI)
+    page.goto("/epidemic?disease=influenza&region=440300")
+    expect(page.locator("#subtitle")).to_contain_text("Influenza — Shenzhen (440300)")
+    expect(page.locator("#subtitle")).not_to_contain_text("Guangdong")
+    assert "Onset date" in axis_titles(page, "curve")
+    expect(page.locator("#curve svg")).to_contain_text("Shenzhen (440300)")  # its subtitle
+    shoot(page, "dashboard-shenzhen")
+    response = page.goto("/epidemic?disease=cholre")
+    assert response is not None and response.status == 422
+    expect(page.locator("#filter-refused")).to_contain_text("unknown disease 'cholre'")
+    expect(page.locator("#figures")).to_have_count(0)  # nothing shown in its place
+    shoot(page, "dashboard-refused")
 
 
 def test_an_organisation_outside_reporting_sees_no_figures(page: Page) -> None:

@@ -1,188 +1,314 @@
-"""Inline SVG charts for the dashboard (no scripts, no external assets: the console
-runs offline). Each returns markup with a <title> per mark, for tooltips and screen
-readers, and data-* attributes that tests read."""
+"""The dashboard's charts as Vega-Lite specifications, built from the figures the page
+and the API serve (``Dashboard.figures``). One specification per chart serves both the
+live page (drawn in the browser by Vega-Embed, from the JavaScript vl-convert bundles,
+see ``bundle.py``) and the PNG export (rendered offline by vl-convert, see ``png.py``):
+dated axes, both scales titled where two are drawn, a tooltip on every mark.
+
+Vega-Lite through vl-convert rather than ECharts: vl-convert renders PNG and SVG
+without a browser and ships the Vega, Vega-Lite and Vega-Embed JavaScript inside the
+wheel, so the console stays offline; ECharts needs a browser (or a headless one) to
+render an image."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from markupsafe import Markup, escape
+VEGA_LITE = "6.1"
+"""The Vega-Lite version vl-convert compiles with (browser bundle and PNG alike)."""
+FONT = "Noto Sans CJK SC, Noto Sans, DejaVu Sans, sans-serif"
+"""Region names are Chinese: a CJK face first (``make font-deps`` installs it)."""
+BLUE, DARK, RED, PURPLE = "#3b7dd8", "#1d4f91", "#c0392b", "#8e44ad"
+NONE = "#eceff3"
+"""A district without cases: grey, apart from the colour scale."""
+HEIGHT = 260
+DATE_FORMAT = "%-d %b"
+"""Axis labels: ``3 Nov``; tooltips carry the full ISO date."""
 
-WIDTH, HEIGHT, PAD = 640, 220, 36
+Spec = dict[str, Any]
+Width = int | str
+"""Pixels, or ``"container"`` on the page (the chart fills its box, phone to desk)."""
+
+CONFIG: Spec = {
+    "font": FONT,
+    "title": {"fontSize": 16, "subtitleFontSize": 13, "anchor": "start", "subtitleColor": "#444"},
+    "axis": {"labelFontSize": 12, "titleFontSize": 13, "titleFontWeight": "normal"},
+    "legend": {"labelFontSize": 12, "titleFontSize": 13, "orient": "bottom"},
+    "view": {"stroke": None},
+}
 
 
-def _svg(label: str, body: list[str], *, width: int = WIDTH, height: int = HEIGHT) -> Markup:
-    # Safe: every string from the chain (region names and codes) is escaped where it is
-    # put in ``body``; the rest is numbers and ISO dates computed here.
-    return Markup(  # noqa: S704
-        f'<svg viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px" role="img" '
-        f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">'
-        + "".join(body)
-        + "</svg>"
+def _chart(title: str, subtitle: str, width: Width, body: Spec, height: int = HEIGHT) -> Spec:
+    return {
+        "$schema": f"https://vega.github.io/schema/vega-lite/v{VEGA_LITE}.json",
+        "title": {"text": title, "subtitle": subtitle},
+        "width": width,
+        "height": height,
+        "autosize": {"type": "fit-x", "contains": "padding"},
+        "config": CONFIG,
+        **body,
+    }
+
+
+def _empty(title: str, subtitle: str, width: Width, message: str) -> Spec:
+    return _chart(
+        title,
+        subtitle,
+        width,
+        {
+            "data": {"values": [{"message": message}]},
+            "mark": {"type": "text", "fontSize": 16, "color": "#555"},
+            "encoding": {"text": {"field": "message"}},
+        },
+        height=120,
     )
 
 
-def _axis(top: float, label: str) -> list[str]:
-    base = HEIGHT - PAD
-    return [
-        f'<line x1="{PAD}" y1="{base}" x2="{WIDTH - PAD}" y2="{base}" stroke="#888"/>',
-        f'<line x1="{PAD}" y1="{PAD / 2}" x2="{PAD}" y2="{base}" stroke="#888"/>',
-        f'<text x="2" y="{PAD / 2 - 6}" font-size="10">{escape(label)}</text>',
-        f'<text x="{PAD - 4}" y="{base}" font-size="10" text-anchor="end">0</text>',
-        f'<text x="{PAD - 4}" y="{PAD / 2 + 14}" font-size="10" text-anchor="end">{top:g}</text>',
+def _date_axis(title: str) -> Spec:
+    return {
+        "field": "date",
+        "type": "temporal",
+        "timeUnit": "utcyearmonthdate",
+        "title": title,
+        "axis": {"format": DATE_FORMAT, "labelAngle": 0, "labelOverlap": True, "tickCount": 8},
+    }
+
+
+def _day(title: str) -> Spec:
+    """The date in a tooltip, in full."""
+    return {
+        "field": "date",
+        "type": "temporal",
+        "timeUnit": "utcyearmonthdate",
+        "format": "%Y-%m-%d",
+        "title": title,
+    }
+
+
+def curve(figures: Mapping[str, Any], width: Width = "container") -> Spec:
+    """Daily cases by onset date (bars, left scale) and cumulative cases (line, right)."""
+    title = "Epidemic curve"
+    points: Sequence[Mapping[str, Any]] = figures["curve"]
+    if not points:
+        return _empty(title, figures["subtitle"], width, "No cases reported in this view")
+    tooltip = [
+        _day("Onset date"),
+        {"field": "count", "type": "quantitative", "title": "Cases that day"},
+        {"field": "cumulative", "type": "quantitative", "title": "Cumulative cases"},
     ]
-
-
-def epidemic_curve(curve: Sequence[dict[str, Any]]) -> Markup:
-    """Daily cases by onset date as bars, cumulative cases as a line (right scale)."""
-    if not curve:
-        return _svg("No cases", ['<text x="20" y="40">No cases</text>'])
-    top = max(1, max(p["count"] for p in curve))
-    total = max(1, curve[-1]["cumulative"])
-    span = (WIDTH - 2 * PAD) / len(curve)
-    base = HEIGHT - PAD
-    height = base - PAD / 2
-    body = _axis(top, "cases/day")
-    points = []
-    for i, point in enumerate(curve):
-        h = height * point["count"] / top
-        x = PAD + i * span
-        body.append(
-            f'<rect class="bar" x="{x:.1f}" y="{base - h:.1f}" width="{max(span - 1, 1):.1f}" '
-            f'height="{h:.1f}" fill="#3b7dd8" data-date="{point["date"]}" '
-            f'data-count="{point["count"]}"><title>{point["date"]}: {point["count"]} cases'
-            "</title></rect>"
-        )
-        points.append(f"{x + span / 2:.1f},{base - height * point['cumulative'] / total:.1f}")
-    body.append(
-        f'<polyline class="cumulative" points="{" ".join(points)}" fill="none" '
-        f'stroke="#c0392b" stroke-width="2"><title>cumulative: {curve[-1]["cumulative"]}'
-        "</title></polyline>"
+    return _chart(
+        title,
+        figures["subtitle"],
+        width,
+        {
+            "data": {"values": [dict(p) for p in points]},
+            "encoding": {"x": _date_axis("Onset date")},
+            "layer": [
+                {
+                    "mark": {"type": "bar", "color": BLUE, "tooltip": True},
+                    "encoding": {
+                        "y": {
+                            "field": "count",
+                            "type": "quantitative",
+                            "title": "Cases per day (bars)",
+                            "axis": {"titleColor": BLUE, "tickMinStep": 1},
+                        },
+                        "tooltip": tooltip,
+                    },
+                },
+                {
+                    "mark": {"type": "line", "color": RED, "strokeWidth": 2.5},
+                    "encoding": {
+                        "x": {**_date_axis("Onset date"), "bandPosition": 0.5},
+                        "y": {
+                            "field": "cumulative",
+                            "type": "quantitative",
+                            "title": "Cumulative cases (line)",
+                            "axis": {"titleColor": RED, "orient": "right"},
+                        },
+                        "tooltip": tooltip,
+                    },
+                },
+            ],
+            "resolve": {"scale": {"y": "independent"}},
+        },
     )
-    body.append(
-        f'<text x="{WIDTH - PAD + 2}" y="{PAD / 2 + 4}" font-size="10" fill="#c0392b">'
-        f"{total}</text>"
+
+
+def rt(figures: Mapping[str, Any], width: Width = "container") -> Spec:
+    """Rt over time with its 95 % credible band, the nowcast-corrected Rt beside it,
+    and the threshold Rt = 1."""
+    title = "Reproduction number Rt"
+    rows = [{**e, "series": "latest window"} for e in figures["rt"]]
+    nowcast = figures.get("nowcast") or {}
+    rows += [{**e, "series": "nowcast-corrected"} for e in nowcast.get("rt", [])]
+    if not rows:
+        return _empty(title, figures["subtitle"], width, "Too few cases to estimate Rt")
+    colour = {
+        "field": "series",
+        "type": "nominal",
+        "title": "Rt",
+        "scale": {"domain": ["latest window", "nowcast-corrected"], "range": [DARK, PURPLE]},
+    }
+    tooltip = [
+        _day("Window ending"),
+        {"field": "series", "title": "Estimate"},
+        {"field": "mean", "type": "quantitative", "title": "Rt", "format": ".2f"},
+        {"field": "lower", "type": "quantitative", "title": "95% CrI from", "format": ".2f"},
+        {"field": "upper", "type": "quantitative", "title": "95% CrI to", "format": ".2f"},
+    ]
+    return _chart(
+        title,
+        figures["subtitle"],
+        width,
+        {
+            "layer": [
+                {
+                    "data": {"values": rows},
+                    "mark": {"type": "area", "opacity": 0.18},
+                    "encoding": {
+                        "x": _date_axis("End of the 7-day window"),
+                        "y": {"field": "lower", "type": "quantitative", "title": "Rt"},
+                        "y2": {"field": "upper"},
+                        "color": colour,
+                    },
+                },
+                {
+                    "data": {"values": rows},
+                    "mark": {"type": "line", "strokeWidth": 2.5, "point": True},
+                    "encoding": {
+                        "x": _date_axis("End of the 7-day window"),
+                        "y": {"field": "mean", "type": "quantitative", "title": "Rt"},
+                        "color": colour,
+                        "tooltip": tooltip,
+                    },
+                },
+                {
+                    "data": {"values": [{"threshold": 1}]},
+                    "mark": {"type": "rule", "color": RED, "strokeDash": [4, 3]},
+                    "encoding": {
+                        "y": {"field": "threshold", "type": "quantitative"},
+                        "tooltip": {"value": "Rt = 1: above it, cases grow"},
+                    },
+                },
+            ],
+        },
     )
-    body.append(
-        f'<text x="{PAD}" y="{HEIGHT - 8}" font-size="10">{curve[0]["date"]}</text>'
-        f'<text x="{WIDTH - PAD}" y="{HEIGHT - 8}" font-size="10" text-anchor="end">'
-        f"{curve[-1]['date']}</text>"
-    )
-    return _svg("Epidemic curve by onset date, with cumulative cases", body)
 
 
-def rt_chart(
-    rt: Sequence[dict[str, Any]],
-    first_day: int,
-    last_day: int,
-    nowcast: Sequence[dict[str, Any]] = (),
-) -> Markup:
-    """Rt's mean as a line over its 95% credible band, with the threshold Rt = 1, and
-    the nowcast-corrected Rt's mean (dotted) when there is one."""
-    if not rt:
-        return _svg("Rt: too few cases to estimate", ['<text x="20" y="40">Too few cases</text>'])
-    top = max(2.0, max(e["upper"] for e in rt))
-    span = max(1, last_day - first_day)
-    base = HEIGHT - PAD
-    height = base - PAD / 2
-
-    def x(day: int) -> float:
-        return float(PAD + (WIDTH - 2 * PAD) * (day - first_day) / span)
-
-    def y(value: float) -> float:
-        return float(base - height * min(value, top) / top)
-
-    upper = [f"{x(e['day']):.1f},{y(e['upper']):.1f}" for e in rt]
-    lower = [f"{x(e['day']):.1f},{y(e['lower']):.1f}" for e in reversed(rt)]
-    mean = [f"{x(e['day']):.1f},{y(e['mean']):.1f}" for e in rt]
-    body = _axis(round(top, 1), "Rt")
-    body.append(
-        f'<polygon class="band" points="{" ".join(upper + lower)}" fill="#3b7dd8" '
-        'fill-opacity="0.25"><title>95% credible interval</title></polygon>'
-    )
-    body.append(
-        f'<line x1="{PAD}" y1="{y(1):.1f}" x2="{WIDTH - PAD}" y2="{y(1):.1f}" stroke="#c0392b" '
-        'stroke-dasharray="4 3"><title>Rt = 1</title></line>'
-    )
-    body.append(
-        f'<polyline class="rt" points="{" ".join(mean)}" fill="none" stroke="#1d4f91" '
-        'stroke-width="2"/>'
-    )
-    for e in rt:
-        body.append(
-            f'<circle cx="{x(e["day"]):.1f}" cy="{y(e["mean"]):.1f}" r="2" fill="#1d4f91">'
-            f"<title>{e['date']}: Rt {e['mean']:.2f} ({e['lower']:.2f}-{e['upper']:.2f})"
-            "</title></circle>"
-        )
-    if nowcast:
-        corrected = " ".join(f"{x(e['day']):.1f},{y(e['mean']):.1f}" for e in nowcast)
-        body.append(
-            f'<polyline class="rt-nowcast" points="{corrected}" fill="none" stroke="#8e44ad" '
-            'stroke-width="2" stroke-dasharray="2 2"><title>Rt, nowcast-corrected</title>'
-            "</polyline>"
-        )
-    return _svg("Reproduction number Rt with its 95% credible interval", body)
-
-
-def region_map(places: Sequence[dict[str, Any]], *, size: int = 420) -> Markup:
-    """Bubbles at region centroids, area proportional to cases (equirectangular)."""
-    located = [p for p in places if p["lat_e6"] is not None and p["lon_e6"] is not None]
-    if not located:
-        return _svg("No cases", ['<text x="20" y="40">No cases</text>'], width=size, height=size)
-    lats = [p["lat_e6"] for p in located]
-    lons = [p["lon_e6"] for p in located]
-    margin = 300_000  # 0.3 degrees around the outermost centroids
-    south, north = min(lats) - margin, max(lats) + margin
-    west, east = min(lons) - margin, max(lons) + margin
-    scale = (size - 20) / max(north - south, east - west)
-    top = max(p["count"] for p in located)
-    body = [f'<rect width="{size}" height="{size}" fill="#f4f7fb"/>']
-    for place in sorted(located, key=lambda p: -p["count"]):
-        cx = 10 + (place["lon_e6"] - west) * scale
-        cy = 10 + (north - place["lat_e6"]) * scale
-        r = 3 + 22 * (place["count"] / top) ** 0.5
-        body.append(
-            f'<circle class="bubble" cx="{cx:.1f}" cy="{cy:.1f}" r="{r:.1f}" fill="#c0392b" '
-            f'fill-opacity="0.45" stroke="#922b21" data-region="{escape(place["code"])}" '
-            f'data-count="{place["count"]}"><title>{escape(place["name"])} '
-            f"({escape(place['code'])}): {place['count']} cases</title></circle>"
-        )
-    return _svg("Cases by region: bubbles at region centroids", body, width=size, height=size)
-
-
-def positivity_chart(days: Sequence[dict[str, Any]]) -> Markup:
-    """Tests per specimen day as bars, the share positive as a line (0-100%)."""
+def positivity(figures: Mapping[str, Any], width: Width = "container") -> Spec:
+    """Lab tests per specimen day (bars, left scale) and the 7-day share positive
+    (line, right scale 0-100 %), broken where the minimum denominator is not met."""
+    title = "Test positivity"
+    days: Sequence[Mapping[str, Any]] = figures["positivity"]
     if not any(d["tests"] for d in days):
-        return _svg("No lab results", ['<text x="20" y="40">No lab results</text>'])
-    top = max(d["tests"] for d in days)
-    span = (WIDTH - 2 * PAD) / len(days)
-    base = HEIGHT - PAD
-    height = base - PAD / 2
-    body = _axis(top, "tests/day")
-    points = []
-    for i, day in enumerate(days):
-        h = height * day["tests"] / top
-        x = PAD + i * span
-        pct = "no tests" if day["pct"] is None else f"{day['pct']:g}% positive"
-        body.append(
-            f'<rect class="tests" x="{x:.1f}" y="{base - h:.1f}" width="{max(span - 1, 1):.1f}" '
-            f'height="{h:.1f}" fill="#a9c4ec" data-date="{day["date"]}" '
-            f'data-tests="{day["tests"]}" data-positive="{day["positive"]}"><title>{day["date"]}: '
-            f"{day['tests']} tests, {day['positive']} positive ({pct})</title></rect>"
+        return _empty(title, figures["subtitle"], width, "No lab results in this view")
+    tooltip = [
+        _day("Specimen date"),
+        {"field": "tests", "type": "quantitative", "title": "Tests that day"},
+        {"field": "positive", "type": "quantitative", "title": "Positive that day"},
+        {"field": "window_tests", "type": "quantitative", "title": "Tests in 7 days"},
+        {"field": "pct", "type": "quantitative", "title": "Positive in 7 days (%)"},
+    ]
+    return _chart(
+        title,
+        figures["subtitle"],
+        width,
+        {
+            "data": {"values": [dict(d) for d in days]},
+            "encoding": {"x": _date_axis("Specimen date")},
+            "layer": [
+                {
+                    "mark": {"type": "bar", "color": "#a9c4ec"},
+                    "encoding": {
+                        "y": {
+                            "field": "tests",
+                            "type": "quantitative",
+                            "title": "Lab tests per day (bars)",
+                            "axis": {"titleColor": BLUE, "tickMinStep": 1},
+                        },
+                        "tooltip": tooltip,
+                    },
+                },
+                {
+                    "transform": [{"filter": "datum.pct != null"}],
+                    "mark": {"type": "line", "color": RED, "strokeWidth": 2.5, "point": True},
+                    "encoding": {
+                        "x": {**_date_axis("Specimen date"), "bandPosition": 0.5},
+                        "y": {
+                            "field": "pct",
+                            "type": "quantitative",
+                            "title": "Share positive, 7 days (%, line)",
+                            "scale": {"domain": [0, 100]},
+                            "axis": {"titleColor": RED, "orient": "right"},
+                        },
+                        "detail": {"field": "segment", "type": "nominal"},
+                        "tooltip": tooltip,
+                    },
+                },
+            ],
+            "resolve": {"scale": {"y": "independent"}},
+        },
+    )
+
+
+def choropleth(
+    figures: Mapping[str, Any],
+    boundaries: Spec,
+    *,
+    cities: Spec | None = None,
+    width: Width = "container",
+) -> Spec:
+    """Cases per district as a choropleth over the districts' boundaries, with a colour
+    legend; ``boundaries`` (and ``cities``, outlines drawn over them) are Vega-Lite
+    data (inline values or a URL) of GeoJSON features carrying ``properties.code``."""
+    title = "Cases by district"
+    values: Sequence[Mapping[str, Any]] = figures["map"]
+    if not values:
+        return _empty(title, figures["subtitle"], width, "No districts in this view")
+    layers: list[Spec] = [
+        {
+            "data": boundaries,
+            "transform": [
+                {
+                    "lookup": "properties.code",
+                    "from": {
+                        "data": {"values": [dict(v) for v in values]},
+                        "key": "code",
+                        "fields": ["name", "count"],
+                    },
+                },
+                {"filter": "datum.name != null"},
+            ],
+            "mark": {"type": "geoshape", "stroke": "white", "strokeWidth": 0.6},
+            "encoding": {
+                "color": {
+                    "condition": {"test": "datum.count == 0", "value": NONE},
+                    "field": "count",
+                    "type": "quantitative",
+                    "title": "Cases",
+                    "scale": {"scheme": "orangered", "domainMin": 1},
+                    "legend": {"orient": "right", "gradientLength": 180},
+                },
+                "tooltip": [
+                    {"field": "name", "title": "District"},
+                    {"field": "properties.code", "title": "Code"},
+                    {"field": "count", "type": "quantitative", "title": "Cases"},
+                ],
+            },
+        }
+    ]
+    if cities is not None:
+        layers.append(
+            {
+                "data": cities,
+                "mark": {"type": "geoshape", "filled": False, "stroke": "#333", "strokeWidth": 1},
+            }
         )
-        if day["pct"] is not None:
-            points.append(f"{x + span / 2:.1f},{base - height * day['pct'] / 100:.1f}")
-    body.append(
-        f'<polyline class="positivity" points="{" ".join(points)}" fill="none" '
-        'stroke="#c0392b" stroke-width="2"><title>share of tests positive</title></polyline>'
+    return _chart(
+        title,
+        figures["subtitle"],
+        width,
+        {"projection": {"type": "mercator"}, "layer": layers},
+        height=420,
     )
-    body.append(
-        f'<text x="{WIDTH - PAD + 2}" y="{PAD / 2 + 4}" font-size="10" fill="#c0392b">100%</text>'
-    )
-    body.append(
-        f'<text x="{PAD}" y="{HEIGHT - 8}" font-size="10">{days[0]["date"]}</text>'
-        f'<text x="{WIDTH - PAD}" y="{HEIGHT - 8}" font-size="10" text-anchor="end">'
-        f"{days[-1]['date']}</text>"
-    )
-    return _svg("Lab tests per day by specimen date, with the share positive", body)

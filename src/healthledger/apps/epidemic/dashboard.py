@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from healthledger.apps.epidemic.dates import day_of_ms, iso
+from healthledger.apps.epidemic.filters import choose, region_label, region_prefix
+from healthledger.apps.epidemic.positivity import POSITIVITY_RULE, positivity
 from healthledger.apps.epidemic.readmodel import CaseReadModel
 from healthledger.apps.epidemic.surveillance import (
     NOWCAST_MAX_DELAY,
@@ -32,6 +34,14 @@ from healthledger.node.seam import AppNode
 
 DELAY_HISTORY_DAYS = 60
 """Onsets this recent give the nowcast's delay distribution."""
+RT_EXPLAINED = (
+    "Rt, latest window, uses the cases reported so far: the last few days are still "
+    "incomplete (cases are reported days after onset), so it reads low while cases rise. "
+    "Rt, nowcast-corrected, first scales each recent day up by how complete it is "
+    f"expected to be, from the onset-to-diagnosis delays of the last {DELAY_HISTORY_DAYS} "
+    "days, and is the better guide to where the epidemic is heading now."
+)
+__all__ = ["Dashboard", "Scope", "region_prefix", "regions_on_chain", "scope_of", "state_prefix"]
 
 
 @dataclass(frozen=True)
@@ -57,13 +67,6 @@ class Scope:
         reports wherever they are)."""
         prefixes = self.prefixes
         return prefixes is None or any(region.startswith(p) for p in prefixes)
-
-
-def region_prefix(code: str) -> str:
-    """The GB/T 2260 prefix of a region's subregions: ``440000`` -> ``44``."""
-    while len(code) > 2 and code.endswith("00"):
-        code = code[:-2]
-    return code
 
 
 def regions_on_chain(node: AppNode) -> dict[str, dict[str, Any]]:
@@ -94,7 +97,7 @@ def scope_of(node: AppNode, identity: str) -> Scope | None:
             for code in grant["regions"]
         }
     )
-    label = f"region {record['region']}"
+    label = "region " + region_label(str(record["region"]), regions_on_chain(node))
     if granted:
         label += " and regions granted on chain: " + ", ".join(granted)
     own = region_prefix(record["region"])
@@ -117,15 +120,21 @@ class Dashboard:
     def figures(
         self, scope: Scope, *, disease: str | None = None, region: str | None = None
     ) -> dict[str, Any]:
-        """Every figure the dashboard shows, as plain data (also served as JSON)."""
+        """Every figure the dashboard shows, as plain data (also served as JSON).
+        Raises UnknownFilter for a disease or region it does not know or may not show."""
         regions = regions_on_chain(self._node)
-        prefixes = scope.prefixes
-        if region and scope.covers(region):
-            prefixes = (region_prefix(region),)
         with self._lock:
             self._model.catch_up()
             diseases = self._model.diseases()
-            chosen = disease if disease in diseases else (diseases[0] if diseases else None)
+            view = choose(
+                disease=disease,
+                region=region,
+                reported=diseases,
+                scope_label=scope.label,
+                scope_prefixes=scope.prefixes,
+                regions=regions,
+            )
+            chosen, prefixes = view.disease, view.prefixes
             rows = (
                 self._model.daily(disease=chosen, region=prefixes, org=scope.org) if chosen else []
             )
@@ -177,7 +186,10 @@ class Dashboard:
             "disease": chosen,
             "diseases": diseases,
             "region": None if prefixes is None else ",".join(prefixes),
-            "positivity": _positivity(tests, first, today),
+            "region_filter": view.region,
+            "subtitle": view.subtitle,
+            "positivity": positivity(tests, first, today),
+            "positivity_rule": POSITIVITY_RULE,
             # Coverage is a region's figure: a hospital's own doses over a city's
             # population would mislead, so a hospital's dashboard shows none.
             "coverage": []
@@ -196,8 +208,10 @@ class Dashboard:
             "cities": [
                 _place(code, n, regions) for code, n in sorted(by_city.items(), key=_biggest)
             ],
+            "map": _map(by_place, prefixes, regions),
             "rt": _rt_points(rt),
             "nowcast": corrected,
+            "rt_explained": RT_EXPLAINED,
             "rt_method": (
                 f"Cori et al. (2013): sliding {RT_WINDOW}-day windows, gamma prior "
                 f"(mean {RT_PRIOR_MEAN:g}, sd {RT_PRIOR_SD:g}), 95% credible interval; serial "
@@ -351,31 +365,6 @@ def _rt_points(estimates: list[RtEstimate]) -> list[dict[str, Any]]:
     ]
 
 
-def _positivity(
-    tests: list[tuple[str, str, int, int, int]], first: int, today: int
-) -> list[dict[str, Any]]:
-    """Tests and positives per specimen day from ``first`` (or the first test) to today."""
-    by_day: dict[int, list[int]] = {}
-    for _, _, day, n, positive in tests:
-        counts = by_day.setdefault(day, [0, 0])
-        counts[0] += n
-        counts[1] += positive
-    start = min([first, *by_day])
-    out = []
-    for day in range(start, today + 1):
-        n, positive = by_day.get(day, [0, 0])
-        out.append(
-            {
-                "day": day,
-                "date": iso(day),
-                "tests": n,
-                "positive": positive,
-                "pct": None if n == 0 else round(100 * positive / n, 1),
-            }
-        )
-    return out
-
-
 def _biggest(item: tuple[str, int]) -> tuple[int, str]:
     return (-item[1], item[0])
 
@@ -398,3 +387,25 @@ def _place(code: str, count: int, regions: Mapping[str, Mapping[str, Any]]) -> d
         "lat_e6": None if located is None else located["lat_e6"],
         "lon_e6": None if located is None else located["lon_e6"],
     }
+
+
+def _map(
+    by_place: Mapping[str, int],
+    prefixes: tuple[str, ...] | None,
+    regions: Mapping[str, Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """Cases per district in view, zeros included (a city without districts counts as
+    one): the choropleth's values. An organisation's view covers the cities its cases
+    are in."""
+    if prefixes is None:
+        prefixes = tuple(sorted({code[:4] for code in by_place}))
+    parents = {str(r.get("parent")) for r in regions.values()}
+    leaves = [
+        code
+        for code, r in regions.items()
+        if r["level"] != "province" and code not in parents and code.startswith(prefixes)
+    ]
+    return [
+        {"code": code, "name": _name(code, regions), "count": by_place.get(code, 0)}
+        for code in sorted(set(leaves) | {c for c in by_place if c.startswith(prefixes)})
+    ]

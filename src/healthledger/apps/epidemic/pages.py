@@ -19,10 +19,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from healthledger.apps import PageKit
-from healthledger.apps.epidemic import charts, png
+from healthledger.apps.epidemic import charts, geo, png
+from healthledger.apps.epidemic.bundle import ChartScript
 from healthledger.apps.epidemic.dashboard import Scope, scope_of
 from healthledger.apps.epidemic.dates import day_of_ms, iso
 from healthledger.apps.epidemic.disclosure import PublicStatistics, Release
+from healthledger.apps.epidemic.filters import UnknownFilter
 from healthledger.apps.epidemic.readmodel import LINE_LIST_COLUMNS
 from healthledger.apps.epidemic.releases import ChainReleases, release_inputs
 from healthledger.apps.epidemic.reporting_pages import build_reporting_pages
@@ -60,6 +62,7 @@ NO_RELEASE = (
     "a node that cannot record one never serves noise of its own"
 )
 _TITLES = {
+    "validation-error": "Invalid request",
     "no-release": "No public release yet",
     "access-denied": "Access denied",
     "not-found": "Not found",
@@ -105,6 +108,10 @@ _SCOPED: _Responses = {
     **_LOGIN,
     403: {"description": "The organisation sees public aggregates only"},
 }
+_FILTERED: _Responses = {
+    **_SCOPED,
+    422: {"description": "An unknown disease or region, or a region outside the viewer's scope"},
+}
 _NO_RELEASE: _Responses = {404: {"description": "No public release is recorded on chain yet"}}
 
 
@@ -117,6 +124,18 @@ _PNG = _download("image/png", {"type": "string", "format": "binary"})
 _JSON = _download("application/json", {"type": "object"})
 
 
+def _cities(text: str) -> tuple[str, ...]:
+    """City prefixes from a path segment; anything else in it is ignored."""
+    return tuple(c for c in text.split(",")[:64] if len(c) == 4 and c.isdigit())
+
+
+def _features(found: list[dict[str, Any]]) -> JSONResponse:
+    return JSONResponse(
+        {"type": "FeatureCollection", "features": found},
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
 def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
     """The dashboard page, its live panel and its figures as JSON."""
     # Reads only: the day's release is recorded by the epidemic.public-release worker.
@@ -126,6 +145,7 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
     router.include_router(build_review_pages(node, kit))
     dashboard = shared_dashboard(node)
     public = PublicStatistics(releases)
+    script = node.shared("chart-script", lambda: ChartScript(node.folder))
 
     def release() -> Release | None:
         names, _ = release_inputs(node)
@@ -135,22 +155,35 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
         return scope_of(node, kit.require_identity(request))
 
     def context(scope: Scope, disease: str, region: str) -> dict[str, Any]:
-        figures = dashboard.figures(scope, disease=disease or None, region=region or None)
-        first = figures["curve"][0]["day"] if figures["curve"] else figures["today"]
+        """The page's figures and the charts drawn from them; a refused filter gives
+        the refusal and the choices the viewer has instead (``f`` unfiltered)."""
+        try:
+            figures = dashboard.figures(scope, disease=disease or None, region=region or None)
+        except UnknownFilter as exc:
+            return {"f": dashboard.figures(scope), "refusal": str(exc), "specs": {}}
+        cities = ",".join(geo.cities_of(row["code"] for row in figures["map"]))
+        geojson = {"type": "json", "property": "features"}
+        outlines = len(cities.split(",")) > 1
         return {
             "f": figures,
-            "charts": {
-                "curve": charts.epidemic_curve(figures["curve"]),
-                "rt": charts.rt_chart(
-                    figures["rt"],
-                    first,
-                    figures["today"],
-                    figures["nowcast"]["rt"] if figures["nowcast"] else (),
+            "refusal": None,
+            "specs": {
+                "curve": charts.curve(figures),
+                "rt": charts.rt(figures),
+                "positivity": charts.positivity(figures),
+                "map": charts.choropleth(
+                    figures,
+                    {"url": f"/epidemic/boundaries/{cities}.json", "format": geojson},
+                    cities={"url": f"/epidemic/outlines/{cities}.json", "format": geojson}
+                    if outlines
+                    else None,
                 ),
-                "map": charts.region_map(figures["places"]),
-                "positivity": charts.positivity_chart(figures["positivity"]),
             },
         }
+
+    def shown(request: Request, template: str, context: dict[str, Any]) -> HTMLResponse:
+        status = 200 if context["refusal"] is None else 422
+        return kit.render(request, template, status=status, **context)
 
     @router.get("", response_class=HTMLResponse, include_in_schema=False)
     def dashboard_page(request: Request, disease: str = "", region: str = "") -> HTMLResponse:
@@ -158,9 +191,7 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
         scope = scoped(request)
         if scope is None:
             return kit.render(request, "epidemic/dashboard.html", status=403, f=None)
-        return kit.render(
-            request, "epidemic/dashboard.html", **context(scope, disease[:32], region[:6])
-        )
+        return shown(request, "epidemic/dashboard.html", context(scope, disease[:32], region[:6]))
 
     @router.get("/panel", response_class=HTMLResponse, include_in_schema=False)
     def panel(request: Request, disease: str = "", region: str = "") -> HTMLResponse:
@@ -168,24 +199,24 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
         scope = scoped(request)
         if scope is None:
             return HTMLResponse("", status_code=403)
-        return kit.render(
-            request, "epidemic/panel.html", **context(scope, disease[:32], region[:6])
-        )
+        return shown(request, "epidemic/panel.html", context(scope, disease[:32], region[:6]))
 
-    @router.get("/figures.json", responses=_SCOPED)
+    @router.get("/figures.json", responses=_FILTERED)
     def figures_json(request: Request, disease: str = "", region: str = "") -> JSONResponse:
         """The dashboard's numbers as JSON (the same the page draws)."""
         scope = scoped(request)
         if scope is None:
             return _aggregates_only(request)
-        return JSONResponse(
-            dashboard.figures(scope, disease=disease[:32] or None, region=region[:6] or None)
-        )
+        try:
+            figures = dashboard.figures(scope, disease=disease or None, region=region or None)
+        except UnknownFilter as exc:
+            return _problem(request, 422, "validation-error", str(exc))
+        return JSONResponse(figures)
 
     @router.get(
         "/figures/{name}.png",
         response_class=Response,
-        responses={**_PNG, **_SCOPED, 404: {"description": "No such figure"}},
+        responses={**_PNG, **_FILTERED, 404: {"description": "No such figure"}},
     )
     def figure_png(request: Request, name: str, disease: str = "", region: str = "") -> Response:
         """One dashboard figure (curve, rt, positivity, map) as a PNG image, drawn from
@@ -197,7 +228,10 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
             return _problem(request, 404, "not-found", f"no figure {name!r}: one of {known}")
         if scope is None:
             return _aggregates_only(request)
-        figures = dashboard.figures(scope, disease=disease[:32] or None, region=region[:6] or None)
+        try:
+            figures = dashboard.figures(scope, disease=disease or None, region=region or None)
+        except UnknownFilter as exc:
+            return _problem(request, 422, "validation-error", str(exc))
         stamp = f"{figures['disease'] or 'none'}-{iso(figures['today'])}"
         return Response(
             draw(figures),
@@ -205,13 +239,35 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
             headers={"Content-Disposition": f'attachment; filename="epidemic-{name}-{stamp}.png"'},
         )
 
-    @router.get("/coverage.csv", response_class=Response, responses={**_CSV, **_SCOPED})
+    @router.get("/charts.js", response_class=Response, include_in_schema=False)
+    def chart_script() -> Response:
+        """Vega, Vega-Lite and Vega-Embed, bundled from the vl-convert wheel (offline)."""
+        return Response(
+            script.text(),
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
+
+    @router.get("/boundaries/{cities}.json", include_in_schema=False)
+    def boundaries(cities: str) -> JSONResponse:
+        """The districts' boundaries of these cities (``4401,4403``), GeoJSON."""
+        return _features(geo.districts(_cities(cities)))
+
+    @router.get("/outlines/{cities}.json", include_in_schema=False)
+    def outlines(cities: str) -> JSONResponse:
+        """The outlines of these cities, GeoJSON (none for one city)."""
+        return _features(geo.outlines(_cities(cities)))
+
+    @router.get("/coverage.csv", response_class=Response, responses={**_CSV, **_FILTERED})
     def coverage_csv(request: Request, disease: str = "") -> Response:
         """Vaccination coverage per city in the viewer's scope, with population sources."""
         scope = scoped(request)
         if scope is None:
             return _aggregates_only(request)
-        figures = dashboard.figures(scope, disease=disease[:32] or None)
+        try:
+            figures = dashboard.figures(scope, disease=disease or None)
+        except UnknownFilter as exc:
+            return _problem(request, 422, "validation-error", str(exc))
         return _csv(figures["coverage"], COVERAGE_COLUMNS, "epidemic-coverage.csv")
 
     @router.get("/public", response_class=HTMLResponse, include_in_schema=False)

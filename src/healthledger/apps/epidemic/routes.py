@@ -15,6 +15,7 @@ import pydantic
 from fastapi import APIRouter
 
 from healthledger.apps.epidemic.diseases import NOTIFIABLE_DISEASES
+from healthledger.apps.epidemic.figures_api import figures_router
 from healthledger.apps.epidemic.intake import (
     Submission,
     from_fhir_bundle,
@@ -37,8 +38,8 @@ class ReportCheck(pydantic.BaseModel):
 
 def build_router(node: AppNode) -> APIRouter:
     """The router the API mounts under ``/api/v1/epidemic``."""
-    del node  # reference data and conversion need no ledger access yet
     router = APIRouter()
+    router.include_router(figures_router(node))
 
     @router.get("/diseases", summary="Notifiable diseases and their ICD-10 codes")
     def diseases() -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.conftest import CONTRACTS, TEST_REGIONS
 from tests.apps.epidemic.support import case_args, person, report, today
 from tests.browser.conftest import log_in
+from tests.support.screens import shoot
 from tests.support.seam import epidemic_seam
 
 pytestmark = pytest.mark.browser

@@ -321,9 +321,35 @@ def test_grants_alerts_and_the_province_at_a_glance(page: Page, node: EmbeddedNo
     looked_at(page, "grants")
     row.get_by_role("button", name="Revoke").click()
     expect(page.locator("#grants tbody tr").first).to_contain_text("revoked")
-    page.goto("/epidemic/alerts")
+    day = today(node) - 1  # what the epidemic.early-warning worker records
+    node.invoke(
+        EPI,
+        "epidemic",
+        "raise_alert",
+        {
+            "disease": "influenza",
+            "region": "440104",
+            "day": day,
+            "methods": ["C1", "C2"],
+            "count": 7,
+            "baseline_milli": 1500,
+        },
+    )
+    page.goto("/")
+    expect(page.get_by_test_id("recent-alerts")).to_contain_text("越秀区 Yuexiu District")
+    page.get_by_role("link", name="Alerts to act on").click()
     expect(page.get_by_role("heading", name="Early-warning alerts")).to_be_visible()
+    row = page.locator(f'#alerts tr[data-alert="influenza/440104/{day}"]')
+    expect(row).to_contain_text("Influenza")
+    expect(row).to_contain_text("1.5")
     looked_at(page, "alerts")
+    row.get_by_label("What you do").select_option("investigating")
+    row.get_by_role("button", name="Acknowledge").click()
+    expect(page.get_by_test_id("receipt")).to_contain_text("Alert acknowledged")
+    expect(row).to_contain_text("Investigating")
+    looked_at(page, "alert-acknowledged")
+    page.goto("/")
+    expect(page.get_by_test_id("recent-alerts")).to_have_count(0)
 
     page.context.clear_cookies()
     log_in(page, OFFICER)

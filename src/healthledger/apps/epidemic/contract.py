@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from healthledger.apps.epidemic import bundles, observations, visibility
+from healthledger.apps.epidemic import acknowledgement, bundles, observations, visibility
 from healthledger.apps.epidemic import pseudonym as pseudo
 from healthledger.apps.epidemic.cases import (
     own_case,
@@ -51,6 +51,7 @@ from healthledger.apps.epidemic.diseases import NOTIFIABLE_DISEASES
 from healthledger.apps.epidemic.observations import VACCINATING_ROLES, TestResult
 from healthledger.apps.epidemic.regions import Region, RegionError, RegionTable
 from healthledger.apps.epidemic.schemas import (
+    AlertAction,
     BundleCaseArg,
     BundleDoseArg,
     BundleLabArg,
@@ -97,6 +98,7 @@ class Epidemic(Contract):
 
     name = "epidemic"
     code_modules = (
+        "healthledger.apps.epidemic.acknowledgement",
         "healthledger.apps.epidemic.bundles",
         "healthledger.apps.epidemic.cases",
         "healthledger.apps.epidemic.checks",
@@ -414,6 +416,15 @@ class Epidemic(Contract):
         ctx.put(key, alert)
         ctx.emit("alert_raised", alert)
         return alert
+
+    @transaction(policy=CDC_POLICY, roles=REVIEW_ROLES, kinds=CDC_KINDS)
+    def acknowledge_alert(
+        self, ctx: Context, *, disease: str, region: str, day: int, action: AlertAction
+    ) -> dict[str, Any]:
+        """A CDC of the alert's area acknowledges it with the (coded) action it takes."""
+        return acknowledgement.acknowledge(
+            ctx, disease=disease, region=region, day=day, action=action
+        )
 
     @transaction(policy=CDC_POLICY, roles=REVIEW_ROLES, kinds=CDC_KINDS)
     def record_release(

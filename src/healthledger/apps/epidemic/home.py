@@ -76,7 +76,11 @@ def _hospital(node: AppNode, person: Person) -> list[HomePanel]:
 def _overseer(node: AppNode, person: Person) -> list[HomePanel]:
     regions = RegionNames(node)
     today = node.clock() // 86_400_000
-    alerts = [a for a in alert_rows(node, person, regions) if a["day"] >= today - ALERT_DAYS]
+    alerts = [
+        a
+        for a in alert_rows(node, person, regions)
+        if a["day"] >= today - ALERT_DAYS and not a["acknowledged"]
+    ]
     panels = []
     if person.kind == "cdc" and person.role == "epidemiologist":
         counts = _status_counts(node, person.identity)
@@ -94,9 +98,9 @@ def _overseer(node: AppNode, person: Person) -> list[HomePanel]:
         HomePanel(
             "Early-warning alerts",
             summary=(
-                f"{len(alerts)} alerts in the last {ALERT_DAYS} days."
+                f"{len(alerts)} alerts of the last {ALERT_DAYS} days to act on."
                 if alerts
-                else f"No alert in the last {ALERT_DAYS} days."
+                else f"No alert of the last {ALERT_DAYS} days waits for you."
             ),
             actions=(
                 Link("/epidemic/alerts", "Alerts to act on"),

@@ -48,6 +48,12 @@ PURPOSES = (
     ("mutual-aid", "Mutual aid"),
     ("audit", "Audit"),
 )
+ACTIONS = (
+    ("investigating", "Investigating: a team is looking into it"),
+    ("monitoring", "Monitoring: watching the next days"),
+    ("escalated", "Escalated to the commission"),
+    ("no-action-needed", "No action needed (explained by known events)"),
+)
 METHOD_WORDS = {
     "C1": "C1 (rise over the last 7 days)",
     "C2": "C2 (rise over days 3 to 9 before)",
@@ -107,6 +113,10 @@ def alert_rows(node: AppNode, person: Person, regions: RegionNames) -> list[dict
                 "region_label": regions.label(str(alert["region"])),
                 "methods_words": [METHOD_WORDS.get(m, m) for m in alert["methods"]],
                 "baseline": f"{alert['baseline_milli'] / 1000:.1f}",
+                "acknowledged": alert.get("acknowledged"),
+                "action_words": dict(ACTIONS).get(
+                    str((alert.get("acknowledged") or {}).get("action", "")), ""
+                ),
             }
         )
     return sorted(rows, key=lambda row: (row["day"], row["count"]), reverse=True)
@@ -190,6 +200,8 @@ def build_review_pages(node: AppNode, kit: PageKit) -> APIRouter:
             status=written.refusal.status if written and written.refusal else 200,
             written=written,
             alerts=alert_rows(node, person, RegionNames(node)),
+            actions=ACTIONS,
+            may_acknowledge=person.kind == "cdc" and person.role == "epidemiologist",
         )
 
     @router.get("/alerts")
@@ -197,6 +209,18 @@ def build_review_pages(node: AppNode, kit: PageKit) -> APIRouter:
         """Early-warning alerts of the viewer's area, to act on."""
         require_overseer(kit.person(request), "Early-warning alerts")
         return await alerts_page(request)
+
+    @router.post("/alerts/{disease}/{region}/{day}/acknowledge")
+    async def acknowledge(request: Request, disease: str, region: str, day: int) -> HTMLResponse:
+        """Acknowledge an alert with the action the CDC takes."""
+        require_overseer(kit.person(request), "Acknowledging an alert", ("epidemiologist",))
+        form = await request.form()
+        kit.check_csrf(request, str(form.get("csrf", "")))
+        args = {"disease": disease, "region": region, "day": day}
+        written = await kit.write(
+            request, CONTRACT, "acknowledge_alert", {**args, "action": str(form.get("action", ""))}
+        )
+        return await alerts_page(request, written)
 
     async def grants_page(
         request: Request, written: Written | None = None, values: dict[str, Any] | None = None

@@ -18,6 +18,8 @@ GrantPurpose = Literal[
 ]
 """Why a grant was made, coded (free text invites personal data onto the chain)."""
 ObservationKind = Literal["lab", "vaccination"]
+AlertAction = Literal["investigating", "monitoring", "escalated", "no-action-needed"]
+"""What a CDC does about an early-warning alert, coded."""
 
 
 class RegionArg(TypedDict):

@@ -79,11 +79,15 @@ network_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(network_app, name="network")
+_credentials_cli = credentials_cli()
 app.add_typer(
-    credentials_cli(),
+    _credentials_cli,
     name="credentials",
     help="Health credentials (EU DCC, SMART Health Cards, SD-JWT VC), verified offline.",
 )
+for _command in _credentials_cli.registered_commands:
+    if _command.name == "bench" and _command.callback is not None:
+        bench_app.command(name="credentials", help=_command.help)(_command.callback)
 network_app.command("join")(network_join)
 network_app.command("new-org")(network_new_org)
 network_app.command("admit")(network_admit)

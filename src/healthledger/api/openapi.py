@@ -3,6 +3,8 @@
 FastAPI documents what each route declares. The rules below hold for every route, so
 they are applied here once, to the whole document, instead of route by route:
 
+- the bodies in the ledger's wire formats are documented by the JSON Schemas of
+  the ledger's records (``api.schemas.record_schemas``), which routes refer to;
 - every error response is RFC 9457 problem details (``application/problem+json``,
   the ``Problem`` schema), as the problem handlers answer it; FastAPI's own
   ``HTTPValidationError`` never is;
@@ -23,7 +25,12 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from healthledger.api.schemas import ERROR_DESCRIPTIONS, PROBLEM_CONTENT, ProblemOut
+from healthledger.api.schemas import (
+    ERROR_DESCRIPTIONS,
+    PROBLEM_CONTENT,
+    ProblemOut,
+    record_schemas,
+)
 
 _FASTAPI_ERRORS = ("HTTPValidationError", "ValidationError")
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
@@ -57,6 +64,7 @@ def truthful(spec: dict[str, Any], *, always_served: Sequence[str] = ()) -> dict
     for name in _FASTAPI_ERRORS:
         schemas.pop(name, None)
     schemas.update(problem_schemas())
+    schemas.update(record_schemas())
     for path, item in spec.get("paths", {}).items():
         for method, op in item.items():
             if method not in _METHODS:

@@ -11,8 +11,8 @@ from pydantic import Field
 from healthledger.api.problems import PROBLEM_TYPES, ApiError, problem
 from healthledger.api.schemas import (
     MAX_INTEGER,
-    ReceiptOut,
     StatusOut,
+    json_response,
     problem_responses,
 )
 from healthledger.api.services import MAX_PAGE, LedgerReader
@@ -103,10 +103,16 @@ def ledger_router(
         """A committed transaction, where it sits and its validation code."""
         return reader.transaction(tx_id)[1]
 
-    @router.get("/transactions/{tx_id}/receipt", tags=["chain"], summary="A receipt")
-    def receipt(tx_id: TxId) -> ReceiptOut:
+    @router.get(
+        "/transactions/{tx_id}/receipt",
+        tags=["chain"],
+        summary="A receipt",
+        responses={200: json_response("Receipt", "The receipt")},
+        response_model=None,
+    )
+    def receipt(tx_id: TxId) -> dict[str, Any]:
         """The receipt of a committed transaction."""
-        return ReceiptOut.model_validate(reader.receipt(tx_id))
+        return reader.receipt(tx_id)
 
     @router.get("/state/{contract}/{key:path}/history", tags=["state"], summary="Key history")
     def history(

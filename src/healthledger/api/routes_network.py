@@ -11,16 +11,15 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from healthledger.api.bodies import read_signed_call
 from healthledger.api.problems import ApiError, problem, problem_for
-from healthledger.api.routes_tx import canonical_body
 from healthledger.api.schemas import (
     MAX_INTEGER,
     PROBLEM_RESPONSES,
-    SignedProposalBody,
-    TransactionBody,
+    json_request,
+    json_response,
     problem_responses,
 )
-from healthledger.api.transactor import Transactor
 from healthledger.contracts.errors import ContractError
 from healthledger.node.consortium_peer import peer_org
 from healthledger.node.embedded import EmbeddedNode
@@ -59,13 +58,14 @@ def network_router(node: EmbeddedNode) -> APIRouter:
         "/network/endorse",
         summary="Endorse as this organisation's peer",
         responses={
-            200: {"model": TransactionBody, "description": "Endorsed by this peer"},
+            200: json_response("Transaction", "Endorsed by this peer"),
             **PROBLEM_RESPONSES,
         },
+        openapi_extra=json_request("SignedProposalBody"),
+        response_model=None,
     )
     async def endorse(
         request: Request,
-        body: SignedProposalBody,
         as_org: Annotated[
             str | None,
             Query(alias="org", description="The organisation the caller expects to endorse."),
@@ -89,7 +89,7 @@ def network_router(node: EmbeddedNode) -> APIRouter:
                     f"this is the peer of {mine}: it endorses only as {mine}, not as {as_org}",
                 )
             )
-        signed, transient = Transactor.signed_call(await canonical_body(request))
+        signed, transient = await read_signed_call(request)
         try:
             endorsed = await run_in_threadpool(
                 partial(node.peer.endorse_disclosing, signed, transient=transient)

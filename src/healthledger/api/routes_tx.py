@@ -8,15 +8,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from healthledger.api.bodies import read_signed_call, read_signed_proposal, read_transaction
 from healthledger.api.schemas import (
     PROBLEM_RESPONSES,
     DemoCallBody,
-    InvokeOut,
     QueryOut,
-    ReceiptOut,
-    SignedProposalBody,
     SubmittedOut,
-    TransactionBody,
+    json_request,
+    json_response,
 )
 from healthledger.api.services import CUSTODY_NOTICE
 from healthledger.api.transactor import MAX_WAIT_S, Transactor
@@ -41,14 +40,16 @@ def transactions_router(transactor: Transactor) -> APIRouter:
     @router.post(
         "/proposals/endorse",
         summary="Endorse a signed proposal",
-        responses={200: {"model": TransactionBody, "description": "The endorsed transaction"}},
+        responses={200: json_response("Transaction", "The endorsed transaction")},
+        openapi_extra=json_request("SignedProposalBody"),
+        response_model=None,
     )
-    async def endorse(request: Request, body: SignedProposalBody) -> dict[str, Any]:
+    async def endorse(request: Request) -> dict[str, Any]:
         """Simulate a signed proposal and return the endorsed transaction for the client
         to check and submit to ``POST /api/v1/transactions``. A ``transient`` object
         beside the proposal (bound by its ``transient_hash``) goes to the contract
         only; the transaction returned holds none of it."""
-        signed, transient = transactor.signed_call(await canonical_body(request))
+        signed, transient = await read_signed_call(request)
         endorsed = await run_in_threadpool(transactor.endorse, signed, transient)
         return endorsed.to_json()
 
@@ -56,19 +57,19 @@ def transactions_router(transactor: Transactor) -> APIRouter:
         "/transactions",
         summary="Submit an endorsed transaction",
         responses={
-            200: {"model": ReceiptOut, "description": "Committed: the receipt"},
+            200: json_response("Receipt", "Committed: the receipt"),
             202: {"model": SubmittedOut, "description": "Accepted for ordering (wait=false)"},
         },
+        openapi_extra=json_request("TransactionBody"),
     )
     async def submit(
         request: Request,
-        body: TransactionBody,
         wait: Annotated[bool, Query(description="Wait for the commit.")] = True,
         timeout: Timeout = 30.0,
     ) -> JSONResponse:
         """Check an endorsed transaction against the current state, order it and (by
         default) wait for its receipt."""
-        tx = transactor.transaction(await canonical_body(request))
+        tx = await read_transaction(request)
         location = f"/api/v1/transactions/{tx.tx_id}/receipt"
         if not wait:
             await transactor.submit_nowait(tx)
@@ -80,22 +81,26 @@ def transactions_router(transactor: Transactor) -> APIRouter:
         receipt = await transactor.submit(tx, timeout=timeout)
         return JSONResponse(receipt.to_json(), headers={"Location": location})
 
-    @router.post("/invoke", summary="Endorse, order and await a signed proposal")
-    async def invoke(
-        request: Request, body: SignedProposalBody, timeout: Timeout = 30.0
-    ) -> InvokeOut:
+    @router.post(
+        "/invoke",
+        summary="Endorse, order and await a signed proposal",
+        responses={200: json_response("InvokeOut", "Committed: the receipt and the result")},
+        openapi_extra=json_request("SignedProposalBody"),
+        response_model=None,
+    )
+    async def invoke(request: Request, timeout: Timeout = 30.0) -> dict[str, Any]:
         """Endorse, order and await a client-signed proposal of a transaction function,
         with optional private inputs in ``transient`` (see ``/proposals/endorse``)."""
-        signed, transient = transactor.signed_call(await canonical_body(request))
+        signed, transient = await read_signed_call(request)
         receipt, result = await transactor.invoke(signed, timeout=timeout, transient=transient)
-        return InvokeOut.model_validate(
-            {"receipt": receipt.to_json(), "result": result, "custody": "client"}
-        )
+        return {"receipt": receipt.to_json(), "result": result, "custody": "client"}
 
-    @router.post("/query", summary="Run a signed query")
-    async def query(request: Request, body: SignedProposalBody) -> QueryOut:
+    @router.post(
+        "/query", summary="Run a signed query", openapi_extra=json_request("SignedProposalBody")
+    )
+    async def query(request: Request) -> QueryOut:
         """Run a query function as the proposal's signed creator; nothing is ordered."""
-        signed = transactor.signed_proposal(await canonical_body(request))
+        signed = await read_signed_proposal(request)
         result = await transactor.query(signed)
         return QueryOut(result=result, custody="client")
 

@@ -1,145 +1,99 @@
 """Request and response bodies of the API, for validation and the OpenAPI document.
 
-Request models are strict (no coercion, no unknown fields) and mirror the ledger's
-JSON forms; they check shape and types only. The ledger's own parsers
-(``SignedProposal.from_json``, ``Transaction.from_json``) then read the exact
-bytes the client sent, parsed in the canonical JSON profile, so that what is
-verified is what was signed.
+The ledger's wire formats (proposal, transaction, receipt, ...) are the records of
+``ledger.wire``: the bodies here that carry them are msgspec records built of those,
+decoded once from the exact bytes the client sent (``api.bodies``), and their OpenAPI
+schemas come from the same records (:func:`record_schemas`). Other bodies are strict
+pydantic models (no coercion, no unknown fields).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field
 
-from healthledger.ledger.transaction import IDENTITY_RE, NAME_RE, NONCE_RE
+from healthledger.api.problems import ApiError, problem
+from healthledger.crypto.errors import CryptoError
+from healthledger.ledger.errors import InvalidTransaction
+from healthledger.ledger.receipt import Receipt
+from healthledger.ledger.transaction import (
+    IDENTITY_RE,
+    NAME_RE,
+    Endorsement,
+    Proposal,
+    ProposalResponse,
+    SignedProposal,
+    Transaction,
+)
+from healthledger.ledger.wire import Record, Signature, schema_components
 
 _STRICT = ConfigDict(strict=True, extra="forbid")
 MAX_INTEGER = 2**63 - 1
 """The largest height, size or index a request may name: SQLite's largest integer (a
 larger one is answered 422, not passed to the store)."""
-_B64 = r"^[A-Za-z0-9+/]*={0,2}$"
+_SIGNATURE_NOTE = "Base64 Ed25519 signature (64 bytes); required, 401 if missing."
+_TRANSIENT_NOTE = (
+    "Private inputs for the contract (e.g. a patient's personal data), bound by the "
+    "proposal's ``transient_hash`` (hex SHA-256 of the canonical map, which should "
+    "carry a random ``_salt``). Given to the endorsing peer only: never ordered, "
+    "stored on chain, logged or echoed."
+)
 
 
-class ProposalBody(BaseModel):
-    """What a client asks the ledger to do."""
+class SubmittedProposal(Record, frozen=True):
+    """A proposal and its creator's signature as a client sends them; one without a
+    signature is answered 401."""
 
-    model_config = _STRICT
+    what = "signed proposal"
 
-    contract: str = Field(pattern=NAME_RE.pattern, description="Contract name.")
-    function: str = Field(pattern=NAME_RE.pattern, description="Function of the contract.")
-    args: dict[str, Any] = Field(description="Named arguments (canonical JSON: no floats).")
-    creator: str = Field(pattern=IDENTITY_RE.pattern, description="Signer, ``org/name``.")
-    nonce: str = Field(pattern=NONCE_RE.pattern, description="32 lowercase hex characters.")
-    timestamp: int = Field(ge=0, description="Client time, Unix milliseconds.")
-    transient_hash: str | None = Field(
-        default=None,
-        pattern=r"^[0-9a-f]{64}$",
-        description="Hex SHA-256 of the canonical ``transient`` map sent beside the proposal.",
-    )
+    proposal: Proposal
+    signature: Annotated[Signature | None, msgspec.Meta(description=_SIGNATURE_NOTE)] = None
 
-
-class SignedProposalBody(BaseModel):
-    """A proposal and its creator's Ed25519 signature over the canonical proposal."""
-
-    model_config = _STRICT
-
-    proposal: ProposalBody
-    signature: str | None = Field(
-        default=None,
-        pattern=_B64,
-        description="Base64 Ed25519 signature (64 bytes); required, 401 if missing.",
-    )
-    transient: dict[str, Any] | None = Field(
-        default=None,
-        description=(
-            "Private inputs for the contract (e.g. a patient's personal data), bound by the "
-            "proposal's ``transient_hash`` (hex SHA-256 of the canonical map, which should "
-            "carry a random ``_salt``). Given to the endorsing peer only: never ordered, "
-            "stored on chain, logged or echoed."
-        ),
-    )
+    def signed(self, where: str) -> SignedProposal:
+        """The signed proposal; 401 if it carries no signature."""
+        if self.signature is None:
+            raise ApiError(
+                problem(
+                    "unsigned",
+                    f"{where} carries no signature: every proposal is signed by its creator",
+                    headers={"WWW-Authenticate": 'Signature realm="healthledger", alg="ed25519"'},
+                )
+            )
+        return SignedProposal(self.proposal, self.signature)
 
 
-class KeyReadBody(BaseModel):
-    """A key read during simulation, with the version seen."""
+class SignedProposalBody(SubmittedProposal, frozen=True):
+    """A proposal, its creator's Ed25519 signature over the canonical proposal, and
+    private inputs beside it: the body of ``/proposals/endorse``, ``/invoke`` and
+    ``/query``."""
 
-    model_config = _STRICT
-
-    ns: str
-    key: str
-    version: list[int] | None = Field(description="[height, index], or null if absent.")
+    transient: Annotated[dict[str, Any] | None, msgspec.Meta(description=_TRANSIENT_NOTE)] = None
 
 
-class KeyWriteBody(BaseModel):
-    """A key written (``value``) or deleted (``delete: true``)."""
+class TransactionBody(Record, frozen=True):
+    """A signed proposal, its response and the endorsements: what
+    ``/proposals/endorse`` returns and ``/transactions`` accepts."""
 
-    model_config = _STRICT
+    what = "transaction"
 
-    ns: str
-    key: str
-    value: Any = None
-    delete: Literal[True] | None = None
+    signed_proposal: SubmittedProposal
+    response: ProposalResponse
+    endorsements: tuple[Endorsement, ...] = ()
 
-
-class PrivateWriteBody(BaseModel):
-    """Salted hashes of a private-data write."""
-
-    model_config = _STRICT
-
-    collection: str
-    key_hash: str
-    value_hash: str
-
-
-class ReadWriteSetBody(BaseModel):
-    """What simulating the proposal read and would write."""
-
-    model_config = _STRICT
-
-    reads: list[KeyReadBody]
-    writes: list[KeyWriteBody]
-    private: list[PrivateWriteBody]
-
-
-class ContractEventBody(BaseModel):
-    """An event the contract emitted."""
-
-    model_config = _STRICT
-
-    name: str
-    payload: Any = None
-
-
-class ProposalResponseBody(BaseModel):
-    """The endorsed outcome of the proposal."""
-
-    model_config = _STRICT
-
-    rwset: ReadWriteSetBody
-    events: list[ContractEventBody]
-    result: Any = None
-
-
-class EndorsementBody(BaseModel):
-    """An endorser's signature over (tx id, response)."""
-
-    model_config = _STRICT
-
-    endorser: str = Field(pattern=IDENTITY_RE.pattern)
-    signature: str = Field(pattern=_B64)
-
-
-class TransactionBody(BaseModel):
-    """A signed proposal, its response and the endorsements: what ``/proposals/endorse``
-    returns and ``/transactions`` accepts."""
-
-    model_config = _STRICT
-
-    signed_proposal: SignedProposalBody
-    response: ProposalResponseBody
-    endorsements: list[EndorsementBody]
+    def transaction(self) -> Transaction:
+        """The transaction; 401 if its proposal carries no signature."""
+        tx = Transaction(
+            self.signed_proposal.signed("the transaction's proposal"),
+            self.response,
+            self.endorsements,
+        )
+        try:
+            tx.response.canonical  # noqa: B018 - checks the profile once, keeps the bytes
+        except CryptoError as exc:
+            raise InvalidTransaction(f"response: {exc}") from exc
+        return tx
 
 
 class DemoCallBody(BaseModel):
@@ -157,27 +111,56 @@ class DemoCallBody(BaseModel):
     )
 
 
-class ReceiptOut(BaseModel):
-    """Where a transaction committed and how it was judged."""
-
-    tx_id: str
-    height: int
-    index: int
-    code: str
-    valid: bool
-    block_hash: str
-    log_index: int
-    timestamp: int
-
-
-class InvokeOut(BaseModel):
+class InvokeOut(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The receipt of a committed transaction and its function's return value."""
 
-    receipt: ReceiptOut
+    receipt: Receipt
+    custody: Annotated[
+        Literal["client", "demo"],
+        msgspec.Meta(description="``demo`` when the server signed with a key it holds."),
+    ]
     result: Any = None
-    custody: Literal["client", "demo"] = Field(
-        description="``demo`` when the server signed with a key it holds (demo custody)."
-    )
+
+
+RECORD_BODIES: tuple[type[Any], ...] = (
+    SignedProposalBody,
+    TransactionBody,
+    Transaction,
+    Receipt,
+    InvokeOut,
+)
+"""Bodies the API reads or answers in the ledger's wire formats (msgspec records)."""
+
+
+def record_schemas() -> dict[str, dict[str, Any]]:
+    """The JSON Schemas of :data:`RECORD_BODIES` and every record they refer to, as
+    OpenAPI components (``api.openapi`` adds them to the document)."""
+    _, components = schema_components(RECORD_BODIES)
+    return components
+
+
+def schema_ref(name: str) -> dict[str, str]:
+    """A reference to the component schema ``name``."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def json_request(name: str) -> dict[str, Any]:
+    """``openapi_extra`` of a route whose JSON body is the record ``name`` (read by the
+    route itself, once, with :func:`api.bodies.read_record`)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema_ref(name)}},
+        }
+    }
+
+
+def json_response(name: str, description: str) -> dict[str, Any]:
+    """A ``responses`` entry whose JSON body is the record ``name``."""
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": schema_ref(name)}},
+    }
 
 
 class QueryOut(BaseModel):

@@ -37,17 +37,6 @@ class DemoIdentity:
     role: str
 
 
-def _require_signature(signed: object, where: str) -> None:
-    if not isinstance(signed, Mapping) or signed.get("signature") in (None, ""):
-        raise ApiError(
-            problem(
-                "unsigned",
-                f"{where} carries no signature: every proposal is signed by its creator",
-                headers={"WWW-Authenticate": 'Signature realm="healthledger", alg="ed25519"'},
-            )
-        )
-
-
 class Transactor:
     """Turns client requests into endorsed, ordered, committed transactions."""
 
@@ -58,34 +47,6 @@ class Transactor:
         self.gateway = consortium_gateway(node)
         """A consortium peer's gateway, which gathers the endorsements of other
         organisations' peers; None on an embedded node (it holds every key)."""
-
-    # --- parsing -------------------------------------------------------------------
-
-    @staticmethod
-    def signed_proposal(raw: Any) -> SignedProposal:
-        """A signed proposal from its JSON form; 401 if unsigned, 422 if malformed."""
-        _require_signature(raw, "the proposal")
-        return SignedProposal.from_json(raw)
-
-    @staticmethod
-    def signed_call(raw: Any) -> tuple[SignedProposal, dict[str, Any] | None]:
-        """A signed proposal and the private inputs beside it (``transient``), which the
-        proposal's transient_hash binds; the endorsing peer checks that binding."""
-        transient = None
-        if isinstance(raw, Mapping) and "transient" in raw:
-            raw = dict(raw)
-            transient = raw.pop("transient")
-            if transient is not None and not isinstance(transient, Mapping):
-                # Name the field, never its content: it may be personal data.
-                raise ApiError(problem("validation-error", "transient must be a JSON object"))
-        return Transactor.signed_proposal(raw), None if transient is None else dict(transient)
-
-    @staticmethod
-    def transaction(raw: Any) -> Transaction:
-        """A transaction from its JSON form; 401 if unsigned, 422 if malformed."""
-        signed = raw.get("signed_proposal") if isinstance(raw, Mapping) else None
-        _require_signature(signed, "the transaction's proposal")
-        return Transaction.from_json(raw)
 
     def demo_proposal(
         self, identity: str, contract: str, function: str, args: dict[str, Any]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 from pathlib import Path
 
 import typer
@@ -211,7 +212,7 @@ def build_cli() -> typer.Typer:
                 family_name="Wang", given_name="Xiaoming", birth_date="1990-01-02",
                 product="EU/1/20/1528", manufacturer="ORG-100030215", dose=2, doses=2,
                 date="2026-05-01", country=signer.country, certificate_issuer=signer.issuer,
-                uci=f"URN:UVCI:01:{signer.country}:SAMPLE{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}",
+                uci=f"URN:UVCI:01:{signer.country}:{secrets.token_hex(12).upper()}",
             )  # fmt: skip
             now = int(dt.datetime.now(dt.UTC).timestamp())
             text = issue_all(sample, signer, now=now, valid_days=days, holder=holder_jwk)[fmt]

@@ -8,11 +8,18 @@ The machine-readable document stays at ``/openapi.json``.
 
 from __future__ import annotations
 
+import inspect
+import re
 from html import escape
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
+from markdown_it import MarkdownIt
+
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+"""Descriptions are Markdown (CommonMark and tables); raw HTML in them is shown as text."""
+_PLACEHOLDER = re.compile(r"\{([^}]+)\}")
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;color:#1d2733;max-width:70rem;margin:0 auto;padding:1.5rem;
@@ -23,7 +30,8 @@ section.op{border:1px solid #d8dee6;border-radius:8px;padding:.5rem 1rem;margin:
 border-radius:4px;text-align:center;margin-right:.5rem}.method.get{background:#124a73}
 table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{text-align:left;
 border-bottom:1px solid #d8dee6;padding:.3rem .5rem;vertical-align:top}
-.desc{white-space:pre-wrap;color:#38485a}.muted{color:#5b6b7c}
+.desc{color:#38485a}.muted{color:#5b6b7c}
+pre.try{background:#f3f6f9;border-radius:6px;padding:.4rem .6rem;overflow-x:auto}
 """
 
 
@@ -51,14 +59,63 @@ def _type(schema: Any) -> str:
     return escape(kind) + extra
 
 
-def _operation(path: str, method: str, op: dict[str, Any]) -> str:
+def markdown(text: object) -> str:
+    """A description rendered from Markdown (a docstring's indentation removed first)."""
+    return _MARKDOWN.render(inspect.cleandoc(str(text))) if text else ""
+
+
+def _inline(text: object) -> str:
+    return _MARKDOWN.renderInline(" ".join(str(text).split())) if text else ""
+
+
+def try_it(base_url: str, path: str, method: str, op: dict[str, Any]) -> str:
+    """A ``curl`` command for the operation: path and required query parameters filled
+    with their examples where they declare one (``{name}`` where the caller must choose)."""
+    examples = {
+        str(p.get("name")): _example(p) for p in op.get("parameters") or [] if p.get("in") == "path"
+    }
+
+    def fill(match: re.Match[str]) -> str:
+        value = examples.get(match.group(1))
+        return match.group(0) if value is None else str(value)
+
+    url = base_url + _PLACEHOLDER.sub(fill, path)
+    required = [
+        p for p in op.get("parameters") or [] if p.get("in") == "query" and p.get("required")
+    ]
+    if required:
+        pairs = []
+        for p in required:
+            value = _example(p)
+            pairs.append(
+                f"{p['name']}={{{p['name']}}}" if value is None else f"{p['name']}={value}"
+            )
+        url += "?" + "&".join(pairs)
+    if method == "get":
+        return f"curl '{url}'"
+    body = op.get("requestBody", {}).get("content", {})
+    media = next(iter(body), None)
+    data = "" if media is None else f" -H 'Content-Type: {media}' --data @request.json"
+    return f"curl -X {method.upper()}{data} '{url}'"
+
+
+def _example(parameter: dict[str, Any]) -> object:
+    schema = parameter.get("schema", {})
+    listed = schema.get("examples") or [None]
+    return parameter.get("example", schema.get("example", listed[0]))
+
+
+def _operation(path: str, method: str, op: dict[str, Any], base_url: str) -> str:
     parts = [
         '<section class="op">',
         f'<h3><span class="method {method}">{method.upper()}</span><code>{escape(path)}</code>'
         f" — {escape(str(op.get('summary', '')))}</h3>",
     ]
     if op.get("description"):
-        parts.append(f'<p class="desc">{escape(str(op["description"]))}</p>')
+        parts.append(f'<div class="desc">{markdown(op["description"])}</div>')
+    parts.append(
+        f'<pre class="try"><code>{escape(try_it(base_url, path, method, op))}</code></pre>'
+    )
     params = op.get("parameters") or []
     if params:
         parts.append("<table><tr><th>Parameter</th><th>In</th><th>Type</th><th>Notes</th></tr>")
@@ -67,14 +124,14 @@ def _operation(path: str, method: str, op: dict[str, Any]) -> str:
             parts.append(
                 f"<tr><td><code>{escape(str(p.get('name')))}</code></td>"
                 f"<td>{escape(str(p.get('in')))}</td><td>{_type(p.get('schema'))}</td>"
-                f"<td>{required}{escape(str(p.get('description', '')))}</td></tr>"
+                f"<td>{required}{_inline(p.get('description', ''))}</td></tr>"
             )
         parts.append("</table>")
     body = op.get("requestBody", {}).get("content", {})
     for media, content in body.items():
         parts.append(f"<p>Body (<code>{escape(media)}</code>): {_type(content.get('schema'))}</p>")
     rows = "".join(
-        f"<tr><td>{escape(str(code))}</td><td>{escape(str(r.get('description', '')))}</td>"
+        f"<tr><td>{escape(str(code))}</td><td>{_inline(r.get('description', ''))}</td>"
         f"<td>{', '.join(escape(m) for m in r.get('content', {}))}</td></tr>"
         for code, r in sorted(op.get("responses", {}).items())
     )
@@ -87,26 +144,26 @@ def _schema(name: str, schema: dict[str, Any]) -> str:
     required = set(schema.get("required", []))
     rows = "".join(
         f"<tr><td><code>{escape(field)}</code>{' *' if field in required else ''}</td>"
-        f"<td>{_type(spec)}</td><td>{escape(str(spec.get('description', '')))}</td></tr>"
+        f"<td>{_type(spec)}</td><td>{_inline(spec.get('description', ''))}</td></tr>"
         for field, spec in schema.get("properties", {}).items()
     )
-    description = escape(str(schema.get("description", "")))
+    description = markdown(schema.get("description", ""))
     return (
         f'<section class="op" id="schema-{escape(name)}"><h3>{escape(name)}</h3>'
-        f'<p class="desc">{description}</p>'
+        f'<div class="desc">{description}</div>'
         f"<table><tr><th>Field (* required)</th><th>Type</th><th>Notes</th></tr>{rows}</table>"
         "</section>"
     )
 
 
-def render_reference(spec: dict[str, Any]) -> str:
-    """The HTML reference page of an OpenAPI document."""
+def render_reference(spec: dict[str, Any], base_url: str = "http://127.0.0.1:8000") -> str:
+    """The HTML reference page of an OpenAPI document; its examples call ``base_url``."""
     info = spec.get("info", {})
     by_tag: dict[str, list[str]] = {}
     for path, methods in spec.get("paths", {}).items():
         for method, op in methods.items():
             tag = (op.get("tags") or ["other"])[0]
-            by_tag.setdefault(tag, []).append(_operation(path, method, op))
+            by_tag.setdefault(tag, []).append(_operation(path, method, op, base_url))
     sections = "".join(
         f'<h2 id="tag-{escape(tag)}">{escape(tag)}</h2>' + "".join(ops)
         for tag, ops in by_tag.items()
@@ -123,7 +180,7 @@ def render_reference(spec: dict[str, Any]) -> str:
         f"<h1>{escape(str(info.get('title', 'API')))}</h1>"
         f'<p class="muted">Version {escape(str(info.get("version", "")))} · '
         'OpenAPI document: <a href="/openapi.json">/openapi.json</a></p>'
-        f'<p class="desc">{escape(str(info.get("description", "")).strip())}</p>'
+        f'<div class="desc">{markdown(info.get("description", ""))}</div>'
         f"<nav><p>{toc} · <a href='#schemas'>schemas</a></p></nav>{sections}"
         f'<h2 id="schemas">Schemas</h2>{schemas}</main></body></html>'
     )
@@ -133,6 +190,7 @@ def install_reference(app: FastAPI, path: str = "/docs") -> None:
     """Serve the reference page of ``app`` at ``path`` (outside the OpenAPI document)."""
 
     @app.get(path, include_in_schema=False, response_class=HTMLResponse)
-    def reference() -> HTMLResponse:
-        """The API reference."""
-        return HTMLResponse(render_reference(app.openapi()))
+    def reference(request: Request) -> HTMLResponse:
+        """The API reference, its examples addressed to this server."""
+        base_url = str(request.base_url).rstrip("/")
+        return HTMLResponse(render_reference(app.openapi(), base_url))

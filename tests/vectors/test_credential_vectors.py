@@ -9,6 +9,7 @@ examples (processed payload equal to the spec's).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from healthledger import verify
+from healthledger.apps.credentials.scan import UnreadableImage, qr_texts
 from healthledger.crypto.credentials.policy import Policy
 from healthledger.crypto.credentials.status import ShcRevocations, StatusSource
 from healthledger.crypto.credentials.trust import TrustStore, certificate_from_b64
@@ -127,3 +129,20 @@ def test_sd_jwt_example(path: Path) -> None:
         wrong = Policy(audience="https://elsewhere.example", nonce=binding["nonce"])
         refused = _verdict(text=vector["sd_jwt"], trust=trust, at=at, policy=wrong)
         assert refused.codes == ("KEY_BINDING",)
+
+
+IMAGES = [v for v in DCC if "2DCODE" in json.loads((CREDENTIALS / v["file"]).read_text())]
+
+
+@pytest.mark.parametrize("case", IMAGES, ids=[Path(v["file"]).stem for v in IMAGES])
+def test_dcc_qr_image(case: dict[str, Any]) -> None:
+    """The vectors' PNG QR codes (2DCODE): CO28's reads back to its HC1: text; Q1's
+    cannot be read (PICTUREDECODE false, so the vector's verdict is INVALID)."""
+    vector = json.loads((CREDENTIALS / case["file"]).read_text())
+    image = base64.b64decode(vector["2DCODE"])
+    if case["verdict"] == "VALID":
+        assert qr_texts(image) == [vector["PREFIX"]]
+    else:
+        assert case["failing_stages"] == ["qr_image"]
+        with pytest.raises(UnreadableImage):
+            qr_texts(image)

@@ -19,6 +19,7 @@ import pytest
 
 from healthledger import verify
 from healthledger.apps.credentials.scan import UnreadableImage, qr_texts
+from healthledger.crypto.credentials import dcc as dcc_module
 from healthledger.crypto.credentials.policy import Policy
 from healthledger.crypto.credentials.status import ShcRevocations, StatusSource
 from healthledger.crypto.credentials.trust import TrustStore, certificate_from_b64
@@ -146,3 +147,9 @@ def test_dcc_qr_image(case: dict[str, Any]) -> None:
         assert case["failing_stages"] == ["qr_image"]
         with pytest.raises(UnreadableImage):
             qr_texts(image)
+
+
+def test_the_shipped_dcc_schema_is_the_published_1_3_0() -> None:
+    shipped = Path(dcc_module.__file__).with_name("data") / "DCC.combined-schema-1.3.0.json"
+    published = CREDENTIALS / "dcc" / "schema" / "1.3.0" / "DCC.combined-schema.json"
+    assert shipped.read_bytes() == published.read_bytes()

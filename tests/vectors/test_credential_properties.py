@@ -6,6 +6,7 @@ edit of a signed credential verifies with content other than what was signed."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import string
 from typing import Any
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from healthledger.crypto import sdjwt
 from healthledger.crypto.base45 import ALPHABET, b45decode, b45encode
 from healthledger.crypto.cose import decode_sign1
-from healthledger.crypto.credentials.shc import jws_to_numeric, numeric_to_jws
+from healthledger.crypto.credentials.shc import assemble, jws_to_numeric, numeric_to_jws
 from healthledger.crypto.credentials.verdict import Verdict
 from healthledger.crypto.errors import MalformedEncoding
 from healthledger.crypto.jose import Jwk
@@ -133,3 +134,25 @@ def test_sd_jwt_discloses_exactly_what_the_holder_chooses(
                         require_key_binding=True)  # fmt: skip
     assert set(seen.claims) == {"iss", "cnf"} | (keep & set(claims))
     assert seen.key_binding is not None and seen.key_binding["nonce"] == "n"
+
+
+SHC_TEXT = next(s.decode() for s in SEEDS["credential"] if s.startswith(b"shc:/56"))
+
+
+@BOUNDED
+@given(data=st.data())
+def test_a_card_in_chunks_assembles_in_any_order_and_only_when_whole(data: st.DataObject) -> None:
+    body = SHC_TEXT[len("shc:/") :]
+    n = data.draw(st.integers(1, 5), label="chunks")
+    cuts = sorted(data.draw(st.lists(st.integers(1, len(body) // 2 - 1), min_size=n - 1,
+                                     max_size=n - 1, unique=True)))  # fmt: skip
+    bounds = [0, *(2 * c for c in cuts), len(body)]
+    chunks = [
+        f"shc:/{i + 1}/{n}/{body[a:b]}" for i, (a, b) in enumerate(itertools.pairwise(bounds))
+    ]
+    shuffled = data.draw(st.permutations(chunks), label="order")
+    assert assemble(shuffled) == (numeric_to_jws(body), n if n > 1 else 1)
+    if n > 1:
+        dropped = data.draw(st.integers(0, n - 1), label="dropped")
+        with pytest.raises(MalformedEncoding):
+            assemble([c for i, c in enumerate(shuffled) if i != dropped])

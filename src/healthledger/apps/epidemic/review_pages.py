@@ -223,7 +223,10 @@ def build_review_pages(node: AppNode, kit: PageKit) -> APIRouter:
         return await alerts_page(request, written)
 
     async def grants_page(
-        request: Request, written: Written | None = None, values: dict[str, Any] | None = None
+        request: Request,
+        written: Written | None = None,
+        values: dict[str, Any] | None = None,
+        done: str = "",
     ) -> HTMLResponse:
         person = kit.person(request)
         regions = RegionNames(node)
@@ -266,6 +269,7 @@ def build_review_pages(node: AppNode, kit: PageKit) -> APIRouter:
             grantees=choices,
             area=own_area,
             purposes=PURPOSES,
+            done=done,
             may_grant=person.role in GRANT_ROLES,
             person_org=person.org,
         )
@@ -290,7 +294,8 @@ def build_review_pages(node: AppNode, kit: PageKit) -> APIRouter:
             "reference": str(form.get("reference", "")).strip(),
         }
         written = await kit.write(request, CONTRACT, "grant_access", dict(values))
-        return await grants_page(request, written, {} if written.ok else values)
+        done = "Access granted: the grantee sees these regions' detail until the date given."
+        return await grants_page(request, written, {} if written.ok else values, done)
 
     @router.post("/grants/{grantee}/{grant_id}/revoke")
     async def revoke(request: Request, grantee: str, grant_id: str) -> HTMLResponse:
@@ -301,6 +306,6 @@ def build_review_pages(node: AppNode, kit: PageKit) -> APIRouter:
         written = await kit.write(
             request, CONTRACT, "revoke_grant", {"grantee": grantee, "grant_id": grant_id}
         )
-        return await grants_page(request, written)
+        return await grants_page(request, written, done="Grant revoked.")
 
     return router

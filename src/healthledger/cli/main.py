@@ -27,6 +27,8 @@ from healthledger.cli import network as consortium_network
 from healthledger.cli import network_status as consortium_status
 from healthledger.cli.apps import INSTALLED_APPS, App, installed_contracts
 from healthledger.cli.bench_network import network_benchmark
+from healthledger.cli.calls import invoke as invoke_command
+from healthledger.cli.calls import query as query_command
 from healthledger.cli.credentials import build_cli as credentials_cli
 from healthledger.cli.demo import (
     LiveTraffic,
@@ -35,6 +37,7 @@ from healthledger.cli.demo import (
     simulate_platform,
 )
 from healthledger.cli.help_text import plain_help
+from healthledger.cli.identity import identity_app
 from healthledger.cli.network_admit import admit as network_admit
 from healthledger.cli.network_admit import new_org as network_new_org
 from healthledger.cli.network_join import join as network_join
@@ -74,6 +77,9 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+app.add_typer(identity_app, name="identity")
+app.command("invoke")(invoke_command)
+app.command("query")(query_command)
 network_app = typer.Typer(
     help="A consortium on this machine: a NATS JetStream cluster and one peer per organisation.",
     no_args_is_help=True,

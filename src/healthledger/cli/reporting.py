@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.text import Text
 
 from healthledger.cli.bench_network import BenchmarkFailed
+from healthledger.client.errors import ClientError, IdentityError
 from healthledger.cli.network import NetworkError
 from healthledger.contracts.errors import ContractError
 from healthledger.crypto.errors import CryptoError
@@ -73,6 +74,10 @@ def reported() -> Iterator[None]:
         raise
     except (CliError, NetworkError) as exc:
         fail(str(exc), exc.code)
+    except IdentityError as exc:
+        fail(str(exc), EXIT_UNUSABLE)
+    except ClientError as exc:
+        fail(str(exc), EXIT_FAILED)
     except (InvalidBlock, BenchmarkFailed) as exc:
         fail(str(exc), EXIT_FAILED)
     except (StorageError, DataDirError, sqlite3.DatabaseError) as exc:

@@ -53,7 +53,8 @@ class ProblemError(ClientError):
         self.status = status
         detail = str(problem.get("detail") or problem.get("title") or f"HTTP {status}")
         fields = [f"{e['field']}: {e['message']}" for e in self.errors if e["message"]]
-        if fields and not all(f in detail for f in fields):
+        # Name each field problem unless the detail already tells them.
+        if fields and not all(e["message"] in detail for e in self.errors):
             detail = f"{detail} ({'; '.join(fields)})"
         super().__init__(detail)
 

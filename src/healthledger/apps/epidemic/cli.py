@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
 
 from healthledger.apps import bench_status, print_figures
+from healthledger.apps.client_commands import (
+    CERT,
+    IDENTITY,
+    PASSPHRASE,
+    URL,
+    committed_and_proved,
+    one_line_errors,
+    read_json,
+    signing_client,
+)
 
 
 def build_cli() -> typer.Typer:
@@ -14,6 +27,39 @@ def build_cli() -> typer.Typer:
     @cli.callback()
     def epidemic() -> None:
         """Notifiable case reporting, surveillance dashboards, early warning."""
+
+    @cli.command("report")
+    def report(
+        file: Path = typer.Argument(
+            ...,
+            help="A FHIR R4 Bundle (case, lab result or "
+            "vaccination) or the plain case form, as JSON.",
+        ),
+        evidence: Path | None = typer.Option(
+            None, "--evidence", help="Also write the receipt and its proof here (JSON)."
+        ),
+        url: str = URL,
+        identity: Path = IDENTITY,
+        cert: Path | None = CERT,
+        passphrase_file: Path | None = PASSPHRASE,
+    ) -> None:
+        """Check a report, sign it here, submit it and print its receipt, with the
+        receipt's inclusion proof checked offline. Personal data travels beside the
+        signed proposal to the endorsing peer only, never on chain."""
+        from healthledger.apps.epidemic.documents import submission_of
+
+        with one_line_errors():
+            submission = submission_of(read_json(file))
+            with signing_client(url, identity, cert, passphrase_file) as client:
+                committed = client.invoke(
+                    "epidemic",
+                    submission.function,
+                    submission.args,
+                    transient=submission.transient,
+                )
+                answer = committed_and_proved(client, committed, what=submission.function)
+            if evidence is not None:
+                evidence.write_text(json.dumps(answer["evidence"], indent=2))
 
     @cli.command("bench")
     def bench(

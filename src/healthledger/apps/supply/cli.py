@@ -8,6 +8,17 @@ from pathlib import Path
 import typer
 
 from healthledger.apps import bench_status, print_figures
+from healthledger.apps.client_commands import (
+    CERT,
+    IDENTITY,
+    PASSPHRASE,
+    URL,
+    CommandInputError,
+    committed_and_proved,
+    one_line_errors,
+    read_input,
+    signing_client,
+)
 from healthledger.apps.supply.event_check import (
     StoredEventError,
     check_stored_event,
@@ -42,6 +53,44 @@ def build_cli() -> typer.Typer:
             raise typer.Exit(1) from None
         for item in hashes:
             typer.echo(item.hash)
+
+    @cli.command("capture")
+    def capture(
+        file: Path = typer.Argument(..., help="EPCIS 2.0 document, JSON-LD or XML."),
+        evidence: Path | None = typer.Option(
+            None, "--evidence", help="Also write the receipt and its proof here (JSON)."
+        ),
+        url: str = URL,
+        identity: Path = IDENTITY,
+        cert: Path | None = CERT,
+        passphrase_file: Path | None = PASSPHRASE,
+    ) -> None:
+        """Check an EPCIS 2.0 document against the EPCIS JSON Schema, sign the capture
+        of all its events here (one transaction, all or nothing), submit it and print
+        its receipt, with the receipt's inclusion proof checked offline. Events the
+        contract refuses (a pack dispensed twice, ...) are recorded as evidence and
+        reported as an error."""
+        from healthledger.apps.supply.schema import EpcisSchema, default_schema_path
+        from healthledger.apps.supply.service import CONTRACT, document_steps, xml_document_steps
+
+        with one_line_errors():
+            data = read_input(file)
+            schema = EpcisSchema(path=default_schema_path())
+            if file.suffix.lower() == ".xml" or data.lstrip().startswith(b"<"):
+                _, steps = xml_document_steps(schema, data)
+            else:
+                try:
+                    document = json.loads(data)
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise CommandInputError(f"{file} is neither JSON-LD nor XML: {exc}") from exc
+                steps = document_steps(schema, document)
+            with signing_client(url, identity, cert, passphrase_file) as client:
+                committed = client.invoke(CONTRACT, "capture", {"steps": steps})
+                answer = committed_and_proved(
+                    client, committed, what=f"{len(steps)} event(s) captured"
+                )
+            if evidence is not None:
+                evidence.write_text(json.dumps(answer["evidence"], indent=2))
 
     @cli.command("check")
     def check(

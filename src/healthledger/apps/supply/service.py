@@ -220,6 +220,61 @@ def _deeper_than(document: Any, limit: int) -> bool:
     return False
 
 
+def document_steps(schema: EpcisSchema, document: Any) -> list[dict[str, Any]]:
+    """Validate an EPCIS 2.0 JSON-LD ``document`` against ``schema`` and return the
+    capture steps of its events, in order."""
+    if _deeper_than(document, MAX_DEPTH):
+        message = f"objects and arrays nested deeper than {MAX_DEPTH} levels"
+        raise InvalidArguments(message, [{"field": "/", "message": message}])
+    schema.check(document)
+    if document.get("type") != "EPCISDocument":
+        raise InvalidArguments(
+            "only EPCISDocument can be captured",
+            [{"field": "/type", "message": "must be EPCISDocument"}],
+        )
+    try:
+        hashes = json_document_hashes(document)
+    except (EpcisDocumentError, UnicodeEncodeError) as exc:
+        raise InvalidArguments(str(exc), [{"field": "/", "message": str(exc)}]) from exc
+    events = document["epcisBody"]["eventList"]
+    if not events:
+        raise InvalidArguments(
+            "the document has no events",
+            [{"field": "/epcisBody/eventList", "message": "is empty"}],
+        )
+    return [capture_step(e, h.hash, i) for i, (e, h) in enumerate(zip(events, hashes, strict=True))]
+
+
+def xml_document_steps(
+    schema: EpcisSchema, data: bytes | str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """An EPCIS 2.0 XML document as JSON-LD (checked by structure, then by the JSON
+    Schema) and the capture steps of its events. An event whose JSON-LD form would
+    not keep the event hash of its XML form is refused: the anchor must vouch for
+    what was sent, and the read model keeps the JSON-LD form."""
+    document = xml_document(data)
+    try:
+        sent = event_hashes(data, fmt="xml")
+    except (EpcisDocumentError, UnicodeDecodeError) as exc:
+        raise InvalidArguments(str(exc), [{"field": "/", "message": str(exc)}]) from exc
+    steps = document_steps(schema, document)
+    changed = [
+        {
+            "field": f"/EPCISBody/EventList/{i}",
+            "message": "this event hashes differently in JSON-LD (a custom-prefixed value, "
+            "a boolean or a document-level ignoreFields): send it as JSON-LD",
+        }
+        for i, (step, xml) in enumerate(zip(steps, sent, strict=True))
+        if step["event_hash"] != xml.hash
+    ]
+    if changed:
+        raise InvalidArguments(
+            f"{len(changed)} event(s) cannot be captured from XML with their event hash kept",
+            changed,
+        )
+    return document, steps
+
+
 class CaptureService:
     """Capture EPCIS documents into the supply contract of one node."""
 
@@ -238,55 +293,12 @@ class CaptureService:
 
     def prepare(self, document: Any) -> list[dict[str, Any]]:
         """Validate ``document`` and return the capture steps of its events, in order."""
-        if _deeper_than(document, MAX_DEPTH):
-            message = f"objects and arrays nested deeper than {MAX_DEPTH} levels"
-            raise InvalidArguments(message, [{"field": "/", "message": message}])
-        self.schema.check(document)
-        if document.get("type") != "EPCISDocument":
-            raise InvalidArguments(
-                "only EPCISDocument can be captured",
-                [{"field": "/type", "message": "must be EPCISDocument"}],
-            )
-        try:
-            hashes = json_document_hashes(document)
-        except (EpcisDocumentError, UnicodeEncodeError) as exc:
-            raise InvalidArguments(str(exc), [{"field": "/", "message": str(exc)}]) from exc
-        events = document["epcisBody"]["eventList"]
-        if not events:
-            raise InvalidArguments(
-                "the document has no events",
-                [{"field": "/epcisBody/eventList", "message": "is empty"}],
-            )
-        return [
-            capture_step(e, h.hash, i) for i, (e, h) in enumerate(zip(events, hashes, strict=True))
-        ]
+        return document_steps(self.schema, document)
 
     def prepare_xml(self, data: bytes | str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """An EPCIS 2.0 XML document as JSON-LD (checked by structure, then by the JSON
-        Schema) and the capture steps of its events. An event whose JSON-LD form would
-        not keep the event hash of its XML form is refused: the anchor must vouch for
-        what was sent, and the read model keeps the JSON-LD form."""
-        document = xml_document(data)
-        try:
-            sent = event_hashes(data, fmt="xml")
-        except (EpcisDocumentError, UnicodeDecodeError) as exc:
-            raise InvalidArguments(str(exc), [{"field": "/", "message": str(exc)}]) from exc
-        steps = self.prepare(document)
-        changed = [
-            {
-                "field": f"/EPCISBody/EventList/{i}",
-                "message": "this event hashes differently in JSON-LD (a custom-prefixed value, "
-                "a boolean or a document-level ignoreFields): send it as JSON-LD",
-            }
-            for i, (step, xml) in enumerate(zip(steps, sent, strict=True))
-            if step["event_hash"] != xml.hash
-        ]
-        if changed:
-            raise InvalidArguments(
-                f"{len(changed)} event(s) cannot be captured from XML with their event hash kept",
-                changed,
-            )
-        return document, steps
+        """An EPCIS 2.0 XML document as JSON-LD and the capture steps of its events
+        (:func:`xml_document_steps`)."""
+        return xml_document_steps(self.schema, data)
 
     def capture_xml(self, identity: str, data: bytes | str) -> dict[str, Any]:
         """Capture an EPCIS 2.0 XML document as :meth:`capture` does a JSON-LD one."""

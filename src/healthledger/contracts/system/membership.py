@@ -123,6 +123,47 @@ class Membership(Contract):
         ctx.emit("identity_revoked", {"id": identity, "reason": reason, "by": ctx.caller.id})
         return record
 
+    @transaction(roles=("admin",))
+    def rotate_identity(self, ctx: Context, *, cert: str) -> dict[str, Any]:
+        """Replace the certificate of an active identity of the caller's organisation
+        with ``cert`` (PEM: same name and role, a new key, issued by the org's CA);
+        transactions signed with the old key are invalid from the next block on."""
+        try:
+            parsed = load_certificate(cert)
+        except CertificateError as exc:
+            raise Rejected(f"certificate: {exc}") from exc
+        if parsed.org != ctx.caller.org:
+            raise AccessDenied(f"an admin of {ctx.caller.org} cannot rotate {parsed.org} keys")
+        identity_id = f"{parsed.org}/{parsed.name}"
+        record = ctx.get(identity_key(identity_id))
+        if not isinstance(record, dict):
+            raise Rejected(f"identity {identity_id} is not registered")
+        if record["status"] == "revoked":
+            raise Rejected(f"identity {identity_id} is revoked: register a new identity")
+        if parsed.role != record["role"]:
+            raise Rejected(f"{identity_id} holds role {record['role']!r}, not {parsed.role!r}")
+        if (
+            parsed.fingerprint == record["fingerprint"]
+            or parsed.public_key == load_certificate(record["cert"]).public_key
+        ):
+            raise Rejected(f"the certificate holds the key {identity_id} already has")
+        org = ctx.get(org_key(parsed.org))
+        if not isinstance(org, dict):
+            raise Rejected(f"organisation {parsed.org} is not a member")
+        try:
+            verify_issued_by(parsed, load_certificate(org["ca_cert"]))
+        except CertificateError as exc:
+            raise Rejected(f"certificate: {exc}") from exc
+        rotated = {
+            **identity_record(parsed.pem, registered_at=record["registered_at"]),
+            "rotated_at": ctx.timestamp,
+            "rotated_by": ctx.caller.id,
+            "previous_fingerprint": record["fingerprint"],
+        }
+        ctx.put(identity_key(identity_id), rotated)
+        ctx.emit("identity_rotated", {"id": identity_id, "by": ctx.caller.id})
+        return rotated
+
     @staticmethod
     def _is_regulator(ctx: Context, org: str) -> bool:
         record = ctx.get(org_key(org))

@@ -1,0 +1,84 @@
+"""``healthledger invoke`` and ``healthledger query``: any contract function, signed
+here with a key file, sent to a node over HTTP."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from healthledger.cli.identity import (
+    CertOption,
+    IdentityOption,
+    PassphraseOption,
+    UrlOption,
+    signing_client,
+)
+from healthledger.cli.reporting import EXIT_UNUSABLE, CliError, reported
+from healthledger.crypto.canonical import parse_canonical
+from healthledger.crypto.errors import CryptoError
+
+
+def json_object(text: str, option: str) -> dict[str, Any]:
+    """The JSON object given to ``option`` (canonical profile: no floats)."""
+    try:
+        value = parse_canonical(text.encode("utf-8"))
+    except CryptoError as exc:
+        raise CliError(f"{option} is not canonical JSON: {exc}", EXIT_UNUSABLE) from exc
+    if not isinstance(value, dict):
+        raise CliError(f"{option} must be a JSON object", EXIT_UNUSABLE)
+    return value
+
+
+def invoke(
+    contract: str = typer.Argument(..., help="Contract name."),
+    function: str = typer.Argument(..., help="Transaction function."),
+    args: str = typer.Option("{}", "--args", help="Arguments, a JSON object."),
+    transient: str | None = typer.Option(
+        None, "--transient", help="Private inputs, a JSON object (never on chain)."
+    ),
+    timeout: float = typer.Option(30.0, "--timeout", min=1, max=60, help="Seconds to await."),
+    prove: bool = typer.Option(
+        True, "--prove/--no-prove", help="Check the receipt's inclusion proof offline."
+    ),
+    url: str = UrlOption,
+    identity: Path = IdentityOption,
+    cert: Path | None = CertOption,
+    passphrase_file: Path | None = PassphraseOption,
+) -> None:
+    """Sign a call of a transaction function here, have it endorsed, ordered and
+    committed, and print its receipt and result as JSON."""
+    with reported():
+        arguments = json_object(args, "--args")
+        private = None if transient is None else json_object(transient, "--transient")
+        with signing_client(url, identity, cert, passphrase_file) as client:
+            committed = client.invoke(
+                contract, function, arguments, transient=private, timeout=timeout
+            )
+            answer: dict[str, Any] = {
+                "receipt": committed.receipt.to_json(),
+                "result": committed.result,
+            }
+            if prove:
+                evidence = client.verify(committed.receipt)
+                answer["proof"] = {"verified": True, **dict(evidence.proof)}
+        print(json.dumps(answer, indent=2, ensure_ascii=False))
+
+
+def query(
+    contract: str = typer.Argument(..., help="Contract name."),
+    function: str = typer.Argument(..., help="Query function."),
+    args: str = typer.Option("{}", "--args", help="Arguments, a JSON object."),
+    url: str = UrlOption,
+    identity: Path = IdentityOption,
+    cert: Path | None = CertOption,
+    passphrase_file: Path | None = PassphraseOption,
+) -> None:
+    """Run a query function signed here and print its result as JSON."""
+    with reported():
+        arguments = json_object(args, "--args")
+        with signing_client(url, identity, cert, passphrase_file) as client:
+            result = client.query(contract, function, arguments)
+        print(json.dumps(result, indent=2, ensure_ascii=False))

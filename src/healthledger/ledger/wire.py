@@ -156,7 +156,8 @@ class Record(msgspec.Struct, frozen=True, forbid_unknown_fields=True, dict=True,
     """How a refusal names the record."""
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON form: what the canonical encoding of the record encodes."""
+        """The JSON form: what the canonical encoding of the record encodes (arrays of
+        the record's own fields come as tuples)."""
         value: dict[str, Any] = msgspec.to_builtins(self, enc_hook=_enc_hook)
         return value
 

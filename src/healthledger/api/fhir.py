@@ -161,31 +161,13 @@ def capability_statement() -> dict[str, Any]:
     }
 
 
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {
-        "description": description,
-        "content": {FHIR_MEDIA_TYPE: {"schema": {"type": "object"}}},
-    }
-    for status, description in (
-        (200, "Recorded: an OperationOutcome naming each record's ledger id"),
-        (400, "Not JSON"),
-        (401, "Not logged in"),
-        (403, "The identity may not record this"),
-        (409, "The ledger refused it (e.g. a dose already recorded)"),
-        (422, "Defects, each with its place (expression)"),
-    )
-}
-
-
 def fhir_router(kit: PageKit) -> APIRouter:
     """The ``/fhir`` routes, writing as the identity logged in to the console."""
-    router = APIRouter(prefix="/fhir", tags=["fhir"])
+    # Not in the OpenAPI document, whose errors are problem details: the FHIR interface
+    # answers OperationOutcome and describes itself at /fhir/metadata.
+    router = APIRouter(prefix="/fhir", tags=["fhir"], include_in_schema=False)
 
-    @router.get(
-        "/metadata",
-        summary="The CapabilityStatement",
-        responses={200: {"content": {FHIR_MEDIA_TYPE: {"schema": {"type": "object"}}}}},
-    )
+    @router.get("/metadata")
     def metadata() -> JSONResponse:
         """What this server accepts over FHIR."""
         return JSONResponse(capability_statement(), media_type=FHIR_MEDIA_TYPE)
@@ -227,23 +209,17 @@ def fhir_router(kit: PageKit) -> APIRouter:
         ]
         return outcome(200, issues, {"Location": where})
 
-    @router.post("", summary="Record a transaction or collection Bundle", responses=_RESPONSES)
+    @router.post("")
     async def transaction(request: Request) -> JSONResponse:
         """Every record of the Bundle in one ledger transaction, all or nothing."""
         return await record(request, from_bundle)
 
-    @router.post(
-        "/$process-message", summary="Record a message Bundle (eICR)", responses=_RESPONSES
-    )
+    @router.post("/$process-message")
     async def process_message(request: Request) -> JSONResponse:
         """A message Bundle: its MessageHeader first, the report its focus."""
         return await record(request, from_message)
 
-    @router.api_route(
-        "/{rest:path}",
-        methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
-        include_in_schema=False,
-    )
+    @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
     def unsupported(rest: str) -> JSONResponse:
         """Anything else of FHIR's REST API."""
         return outcome(

@@ -13,11 +13,14 @@ from healthledger.node.embedded import EmbeddedNode
 from healthledger.web.console import create_console
 from tests.apps.supply.conftest import (
     GTIN,
+    MAKER,
     MAKER_OPS,
     PHARMACY,
     PHARMACY_GLN,
     PLANT,
+    capture,
     commission,
+    step,
     unit,
 )
 
@@ -82,6 +85,30 @@ def test_an_unreadable_photo_is_a_clear_refusal(console: TestClient) -> None:
     page = console.post("/supply/dispense", data={"csrf": csrf}, files=files)
     assert page.status_code == 422
     assert "not a readable image" in page.text
+
+
+def test_quality_releases_a_quarantined_pack(console: TestClient, supply: EmbeddedNode) -> None:
+    commission(supply, "H1", "H2")
+    warm = step(
+        "warm", "observe", [unit("H1"), unit("H2")], location=PLANT, temperatures_dc=[41, 118]
+    )
+    capture(supply, MAKER_OPS, warm)
+    csrf = log_in(console, MAKER)
+    holds = console.get("/supply/holds")
+    assert holds.text.count('name="decision" value="release"') == 2
+    decided = {"csrf": csrf, "unit": unit("H1"), "reason": "stability data cover it"}
+    page = console.post("/supply/holds", data=decided | {"decision": "release"})
+    assert page.status_code == 200 and 'data-testid="receipt"' in page.text
+    assert page.text.count('name="decision" value="release"') == 1
+    history = console.get(f"/api/v1/supply/units/{unit('H1')}/history").json()
+    assert history["status"] == "genuine"
+    csrf = log_in(console, MAKER_OPS)  # an operator may not decide
+    page = console.post(
+        "/supply/holds", data=decided | {"csrf": csrf, "unit": unit("H2"), "decision": "destroy"}
+    )
+    assert page.status_code == 403 and 'data-testid="refusal"' in page.text
+    history = console.get(f"/api/v1/supply/units/{unit('H2')}/history").json()
+    assert history["status"] == "quarantined"
 
 
 def test_a_form_without_its_token_is_refused(console: TestClient, supply: EmbeddedNode) -> None:

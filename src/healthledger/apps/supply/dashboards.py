@@ -176,6 +176,7 @@ def recall_dashboard(ledger: PublicLedger) -> list[dict[str, Any]]:
                 "product": None if product is None else product["name"],
                 "reason": recall["reason"],
                 "by": recall["by"],
+                "by_name": ledger.org_name(str(recall["by"]).split("/", 1)[0]),
                 "at": (ledger.recorded_at(key) or (None, None))[0],
                 "total": len(records),
                 "counts": {b: counts.get(b, 0) for b in RECALL_BUCKETS},

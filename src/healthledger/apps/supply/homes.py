@@ -107,7 +107,8 @@ def _holder(work: Worklist, person: Person, kind: str) -> list[HomePanel]:
     incoming = [
         {
             "label": (
-                f"Case {u['unit'][3:]} ({u['contains']} packs)"
+                f"Case {u['unit'][3:]} ({u['contains']} packs"
+                + (f" of {u['product']}, lot {u['lot']})" if u["product"] else ")")
                 if u["kind"] == "case"
                 else f"{u['product']}, pack {u['serial']}"
             ),

@@ -18,6 +18,7 @@ from healthledger.apps.supply.photo import MAX_PHOTO_BYTES, UnreadablePhoto, qr_
 from healthledger.apps.supply.queries import lot_whereabouts
 from healthledger.apps.supply.service import CaptureService
 from healthledger.apps.supply.verification import PublicLedger, in_words, today_of, verify_pack
+from healthledger.apps.supply.worklists import at_this_height
 from healthledger.contracts.errors import InvalidArguments
 from healthledger.node.seam import AppNode
 
@@ -133,7 +134,12 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
     return router
 
 
-def sample_packs(ledger: PublicLedger, *, scan: int = 400) -> list[dict[str, str]]:
+def sample_packs(ledger: PublicLedger) -> list[dict[str, str]]:
+    """Real packs of this ledger to try on the public verify page (found once per block)."""
+    return at_this_height(ledger, "samples", today_of(ledger.node), lambda: _samples(ledger))
+
+
+def _samples(ledger: PublicLedger, *, scan: int = 5000) -> list[dict[str, str]]:
     """Real packs of this ledger to try on the public verify page: one genuine, one
     dispensed, one recalled, one quarantined (those found among the first ``scan``
     packs)."""

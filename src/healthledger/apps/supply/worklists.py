@@ -5,13 +5,33 @@ committed state in one pass over the units, for the homes and the forms."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from healthledger.apps.supply.verification import PublicLedger, today_of
 
 MAX_UNITS = 20_000
 """Units read for one worklist: the demo's ledger stays well below."""
+CACHED = 64
+"""Read models kept per kind (one per organisation and day) until the chain moves."""
+T = TypeVar("T")
+
+
+def at_this_height(ledger: PublicLedger, kind: str, key: str, make: Callable[[], T]) -> T:
+    """``make()``, remembered until the chain's next block: pages read the same state
+    again and again between blocks (every home, every form), so one pass serves them."""
+    store: dict[str, tuple[int, Any]] = ledger.node.shared(f"cache.{kind}", dict)
+    height = ledger.node.height()
+    found = store.get(key)
+    if found is not None and found[0] == height:
+        value: T = found[1]
+        return value
+    value = make()
+    if len(store) >= CACHED:
+        store.clear()
+    store[key] = (height, value)
+    return value
 
 
 @dataclass
@@ -42,7 +62,12 @@ class Worklist:
 
 
 def worklist(ledger: PublicLedger, org: str) -> Worklist:
-    """The supply work of ``org`` now."""
+    """The supply work of ``org`` now (one pass over the units per block)."""
+    today = today_of(ledger.node)
+    return at_this_height(ledger, "worklist", f"{org}/{today}", lambda: _worklist(ledger, org))
+
+
+def _worklist(ledger: PublicLedger, org: str) -> Worklist:
     found = Worklist(org)
     names = {gln: rec for gln, rec in _locations(ledger)}
     found.places = [r for r in names.values() if r["org"] == org]
@@ -109,13 +134,15 @@ def _shown(
     products: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     """A unit as a worklist row: product and place names first, codes beside them."""
-    product = products.get(str(record.get("gtin")))
     kind = "case" if str(record["unit"]).startswith("00/") else "pack"
+    children = record.get("children") or []
+    inside = ledger.get(f"unit/{children[0]}") if kind == "case" and children else None
+    product = products.get(str((inside or record).get("gtin")))
     return {
         "unit": record["unit"],
         "kind": kind,
         "product": None if product is None else product["name"],
-        "lot": record.get("lot"),
+        "lot": (inside or record).get("lot"),
         "serial": record.get("serial"),
         "expiry": record.get("expiry"),
         "contains": len(record.get("children") or []),

@@ -23,6 +23,7 @@ from healthledger.apps.epidemic.checks import KNOWN_BY_DEMOGRAPHICS, RESIDENCE_U
 from healthledger.apps.epidemic.diseases import NOTIFIABLE_DISEASES
 from healthledger.apps.epidemic.intake import ID_TYPE_SYSTEM
 from healthledger.apps.epidemic.observations import LAB_TESTS, LOINC_SYSTEM, VACCINES
+from healthledger.contracts.errors import AccessDenied, InvalidArguments
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.web.console import create_console
 from tests.support.seam import epidemic_seam
@@ -354,3 +355,46 @@ def test_the_profile_page_lists_every_accepted_code() -> None:
     assert {d.name for d in NOTIFIABLE_DISEASES} <= rows
     for flag in (RESIDENCE_UNKNOWN, KNOWN_BY_DEMOGRAPHICS):
         assert f"| `{flag}` |" in page
+
+
+def test_report_bundle_checks_roles_people_and_indexes(node: EmbeddedNode) -> None:
+    today = str(TODAY)
+    case = {"disease": "J10.1", "classification": "suspected", "onset_date": today}
+    case |= {"diagnosis_date": today, "region": "440104", "patient": 0}
+    dose = {"vaccine": "141", "dose_number": 1, "administered_date": today, "patient": 0}
+    people = {"patients": [{"name": "Bundleperson", "birth_date": "1990-01-02"}]}
+    with pytest.raises(AccessDenied, match="records doses only"):
+        node.invoke(
+            NURSE,
+            "epidemic",
+            "report_bundle",
+            {"cases": [case], "labs": [], "doses": []},
+            transient=people,
+        )
+    with pytest.raises(InvalidArguments) as refused:
+        node.invoke(
+            "gz-first-hospital/dr-li",
+            "epidemic",
+            "report_bundle",
+            {"cases": [case], "labs": [], "doses": [{**dose, "patient": 3}]},
+            transient={"patients": [{"birth_date": "1990-01-02"}]},
+        )
+    assert {e["field"] for e in refused.value.errors} == {
+        "doses[0].patient",
+        "transient.patients[0].name",
+    }
+    _, result = node.invoke(
+        "gz-first-hospital/dr-li",
+        "epidemic",
+        "report_bundle",
+        {"cases": [case], "labs": [], "doses": [dose]},
+        transient=people,
+    )
+    assert result["cases"][0]["case_id"].endswith("-0")
+    (recorded,) = observations(node, "vaccination")
+    (reported,) = node.query(EPI, "epidemic", "list_cases", {})
+    assert recorded["pid"] == reported["pid"]  # one person, named by index by both
+    assert reported["flags"] == [KNOWN_BY_DEMOGRAPHICS] and recorded["flags"] == [
+        RESIDENCE_UNKNOWN,
+        KNOWN_BY_DEMOGRAPHICS,
+    ]

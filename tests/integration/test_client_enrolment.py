@@ -7,9 +7,15 @@ a replayed proposal, an expired or foreign certificate, a rotated or revoked key
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import re
+import shlex
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +31,7 @@ from healthledger.apps.registry import installed_contracts
 from healthledger.cli.main import app
 from healthledger.client import (
     AccessDenied,
+    AsyncClient,
     Client,
     DuplicateTransaction,
     Evidence,
@@ -48,6 +55,7 @@ from healthledger.crypto.enrolment import (
 )
 from healthledger.crypto.keys import SigningKey
 from healthledger.demo.organisations import DEMO_ORGS
+from healthledger.ledger.transaction import Transaction
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.conftest import TEST_REGIONS
 from tests.apps.epidemic.support import person
@@ -378,6 +386,126 @@ def test_any_function_is_invoked_and_queried_from_the_command_line(
     )  # fmt: skip
     assert refused.returncode == 1
     assert "classification" in one_line(refused)
+
+
+GUIDE = Path(__file__).parents[2] / "docs" / "client.md"
+
+
+def test_the_client_guide_examples_run(
+    node: EmbeddedNode,
+    url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = GUIDE.read_text()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HEALTHLEDGER_URL", url)
+    (tmp_path / "passphrase.txt").write_text("a long passphrase\n")
+    shell = "\n".join(re.findall(r"```sh\n(.*?)```", text, re.DOTALL))
+    exports = [
+        line for line in shell.splitlines() if line.startswith("healthledger identity export")
+    ]
+    assert len(exports) == 3
+    for line in exports:
+        args = [str(node.data_dir) if a == "demo-data" else a for a in shlex.split(line)[1:]]
+        done = in_process(*args)
+        assert done.returncode == 0, done.stderr
+    examples = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    assert len(examples) >= 8
+    namespace: dict[str, Any] = {"__name__": "client_guide"}
+    for number, example in enumerate(examples, start=1):
+        try:
+            exec(compile(example, f"{GUIDE.name} example {number}", "exec"), namespace)
+        except Exception as exc:  # noqa: BLE001 - name the example that failed
+            pytest.fail(f"example {number} of {GUIDE.name} failed: {type(exc).__name__}: {exc}")
+    printed = capsys.readouterr().out
+    assert "gz-first-hospital/dr-li doctor" in printed
+    assert "the receipt holds" in printed
+    assert "refused: " in printed
+    assert "registered in block" in printed
+    assert Evidence.from_json(json.loads((tmp_path / "evidence.json").read_text())) is not None
+
+
+class Relay:
+    """A TCP relay to the node that cuts each connection after passing ``budget``
+    bytes of the node's answer: real disconnects in the middle of an event stream."""
+
+    def __init__(self, target: str, *, budget: int) -> None:
+        host, port = target.removeprefix("http://").split(":")
+        self._target = (host, int(port))
+        self._budget = budget
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.accepted = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            upstream = socket.create_connection(self._target)
+            threading.Thread(target=self._pipe, args=(client, upstream, None), daemon=True).start()
+            threading.Thread(
+                target=self._pipe, args=(upstream, client, self._budget), daemon=True
+            ).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket, budget: int | None) -> None:
+        try:
+            while data := source.recv(256):
+                if budget is not None:
+                    data = data[:budget]
+                    budget -= len(data)
+                sink.sendall(data)
+                if budget == 0:
+                    break
+        except OSError:
+            pass
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        """Stop accepting connections."""
+        self._listener.close()
+
+
+def test_an_event_stream_cut_mid_way_resumes_without_losing_or_repeating(url: str) -> None:
+    with Client(url) as direct:
+        expected = [e.id for e in direct.events(limit=12)]
+    relay = Relay(url, budget=700)
+    try:
+        with Client(relay.url) as client:
+            got = [e.id for e in client.events(limit=12)]
+    finally:
+        relay.close()
+    assert got == expected
+    assert relay.accepted >= 3  # the stream was cut and resumed at least twice
+
+
+def test_the_async_client_invokes_and_proves(url: str, admin_files: Path, tmp_path: Path) -> None:
+    key_file = enrolled(url, admin_files, tmp_path, "dr-async")
+    identity = Identity.load(key_file, passphrase=PASSPHRASE)
+
+    async def report() -> tuple[Evidence, list[str]]:
+        async with AsyncClient(url, identity=identity) as client:
+            committed = await client.invoke(
+                "epidemic", "report_case", _case_args(), transient={"patient": _patient(306)}
+            )
+            evidence = await client.verify(committed.receipt)
+            with pytest.raises(DuplicateTransaction):
+                await client.submit(Transaction.from_json(evidence.transaction))
+            ids = [e.id async for e in client.events(from_height=committed.receipt.height, limit=2)]
+            return evidence, ids
+
+    evidence, ids = asyncio.run(report())
+    evidence.verify()
+    assert ids[0] == str(evidence.receipt.height)
+    assert ids[1].startswith(f"{evidence.receipt.height}:")
 
 
 def _case_args() -> dict[str, Any]:

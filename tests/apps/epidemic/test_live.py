@@ -35,7 +35,7 @@ def test_live_rounds_continue_the_outbreak_on_chain(node: EmbeddedNode) -> None:
     known = {key for key, _ in node.peer.store.range_state("epidemic", "case/", "case0", 100_000)}
     rng = random.Random(9)
     totals: dict[str, int] = {}
-    for _ in range(4):
+    for _ in range(6):
         waiting = sum(
             1
             for _, item in node.peer.store.range_state("epidemic", "case/", "case0", 100_000)
@@ -45,7 +45,11 @@ def test_live_rounds_continue_the_outbreak_on_chain(node: EmbeddedNode) -> None:
         assert counts["reviewed"] == min(3, waiting)  # the oldest waiting reports
         for what, n in counts.items():
             totals[what] = totals.get(what, 0) + n
-    assert 4 <= totals["cases"] <= 16 and totals["reviewed"] > 0
+    plans = epidemic_seam(node).shared("live-day-plans", dict)
+    story = plans[today(node)][0]
+    assert 1 <= story.expected <= 6, "so that six rounds of one to four cases reach it"
+    assert totals["cases"] == story.expected, "the day's reports stop at the day's story"
+    assert totals["reviewed"] > 0
     assert _count(node, "case/") == before["case"] + totals["cases"]
     assert _count(node, "lab/") == before["lab"] + totals["lab results"]
     assert _count(node, "vaccination/") == before["vaccination"] + totals["vaccinations"]
@@ -56,6 +60,7 @@ def test_live_rounds_continue_the_outbreak_on_chain(node: EmbeddedNode) -> None:
     ]
     assert len(new) == totals["cases"]
     assert all(today(node) - 3 <= case["onset"] <= today(node) for case in new)
+    assert live_step(epidemic_seam(node), rng)["cases"] == 0, "nothing more today"
 
 
 def test_new_cases_follow_the_infection_pressure() -> None:

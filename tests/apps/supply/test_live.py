@@ -15,6 +15,7 @@ import pytest
 from healthledger.apps.registry import INSTALLED_APPS
 from healthledger.apps.supply.simulate import LIVE_CASES
 from healthledger.apps.supply.verification import PublicLedger
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.supply.conftest import CONTRACTS, REGULATOR
 from tests.support.seam import supply_seam
@@ -41,7 +42,7 @@ def clock() -> SteppingClock:
 @pytest.fixture
 def live(tmp_path: Path, clock: SteppingClock) -> Iterator[EmbeddedNode]:
     node = EmbeddedNode.create(
-        tmp_path / "data", contracts=CONTRACTS, batch_timeout_s=0.005, clock=clock
+        tmp_path / "data", contracts=CONTRACTS, batch_timeout_s=0.005, clock=clock, plans=DEMO_ORGS
     )
     node.start()
     yield node
@@ -123,4 +124,7 @@ def test_a_recall_and_quarantine_decisions_happen_live(
     recalls = list(PublicLedger(supply_seam(live)).range("recall/"))
     assert total["recalls"] == len(recalls) >= 1
     assert all(r["lot"].startswith("LV") for _, r in recalls)
+    for _, recall in recalls:  # recalled while there was something to take back
+        lot = [u for u in live_units(live) if u["lot"] == recall["lot"]]
+        assert lot and any(u["status"] != "dispensed" for u in lot), recall
     assert total["quarantine_released"] + total["quarantine_destroyed"] >= 1

@@ -1,9 +1,12 @@
 """Live demo traffic (``App.live_step``): one small round of the outbreak while the
 console is served, so that the dashboard moves.
 
-Each round continues the outbreak the chain holds: today's infection pressure in each
-district is the renewal equation over its recent onsets (Σ w_s I_{t-s} with the
-dashboard's serial interval), and a few new cases are drawn in proportion to it, with
+How many cases and doses a day follows the story of ``wave.py`` (a wave that peaks
+and declines under measures and a vaccination campaign, capped a day), however many
+rounds run in the day. Each round continues the outbreak the chain holds: the
+infection pressure in each district is the renewal equation over its recent onsets
+(Σ w_s I_{t-s} with the dashboard's serial interval), and the round's new cases (up
+to what today still has to come) are placed in proportion to it, with
 onsets in the last few days (the calendar cannot run ahead of the node's clock: a
 report dated in the future is refused). A share of the new cases gets a lab result
 with negatives around it, a dose or two of the vaccination campaign is given, and the
@@ -34,6 +37,7 @@ from healthledger.apps.epidemic.simulate import (
     vaccination_calls,
 )
 from healthledger.apps.epidemic.surveillance import serial_interval
+from healthledger.apps.epidemic.wave import Outlook, outlook
 from healthledger.node.seam import AppNode
 
 MAX_NEW_CASES = 4
@@ -75,11 +79,21 @@ def live_step(
     staff = staff_of(node, hospitals)
     today = day_of_ms(node.clock())
     cases = state_prefix(node, "case/")
+    doses = state_prefix(node, "vaccination/")
+    reported_today = sum(1 for r in cases.values() if day_of_ms(r["reported_at"]) == today)
+    given_today = sum(1 for r in doses.values() if r.get("day") == today)
+    plans = node.shared("live-day-plans", dict[int, tuple[Outlook, int, int]])
+    if today not in plans:  # the day's first round: the day's story is fixed from here
+        story = outlook(cases.values(), len(doses), len(places), today, params)
+        plans[today] = (story, reported_today, given_today)
+    story, reported_before, given_before = plans[today]
+    reported_today -= reported_before  # what earlier rounds of the day reported
+    given_today -= given_before
     weights = pressure(cases, places, today)
     new: list[SimulatedCase] = []
     people: list[dict[str, str]] = []
     reports: list[Call] = []
-    for _ in range(rng.randint(1, MAX_NEW_CASES)):
+    for _ in range(min(rng.randint(1, MAX_NEW_CASES), story.expected - reported_today)):
         region = rng.choices(places, weights=[weights[p] for p in places])[0]
         onset = today - rng.choice((0, 1, 1, 2, 3))
         diagnosis = min(today, onset + rng.choice((0, 1, 2)))
@@ -102,17 +116,20 @@ def live_step(
         reports.append(Call(identity, "report_case", args, {"patient": patient}))
     reported = sum(1 for r in commit_all(node, reports) if r is not None)
     labs = lab_calls(new, staff, orgs, hospitals, rng, params, people, today=today)
-    campaign = SeirParams(vaccinations=rng.randint(0, MAX_DOSES), second_dose_share=0.0)
+    due = max(0, min(rng.randint(0, MAX_DOSES), story.doses - given_today))
+    campaign = SeirParams(vaccinations=due, second_dose_share=0.0)
     vaccinators = staff_of(node, hospitals, VACCINATING_ROLES)
-    doses = vaccination_calls(places, vaccinators, orgs, rng, campaign, people, today=today)
+    given = vaccination_calls(
+        places, vaccinators, orgs, rng, campaign, people, today=today, days_back=(0, 0)
+    )
     reviews = _reviews(node, cases, rng)
-    results = commit_all(node, labs + doses + reviews)
+    results = commit_all(node, labs + given + reviews)
     done = [r is not None for r in results]
     return {
         "cases": reported,
         "lab results": sum(done[: len(labs)]),
-        "vaccinations": sum(done[len(labs) : len(labs) + len(doses)]),
-        "reviewed": sum(done[len(labs) + len(doses) :]),
+        "vaccinations": sum(done[len(labs) : len(labs) + len(given)]),
+        "reviewed": sum(done[len(labs) + len(given) :]),
     }
 
 

@@ -352,10 +352,12 @@ def vaccination_calls(
     people: list[dict[str, str]],
     *,
     today: int,
+    days_back: tuple[int, int] = (7, 21),
 ) -> list[Call]:
-    """A vaccination campaign over the last three weeks in the cities of the hospitals
-    with ``vaccinators``, some people coming back for a second dose; the people
-    vaccinated are added to ``people``."""
+    """A vaccination campaign in the cities of the hospitals with ``vaccinators``,
+    dated ``days_back`` days before ``today`` (by default the last three weeks), some
+    people coming back for a second dose; the people vaccinated are added to
+    ``people``."""
     hospitals = sorted(vaccinators)
     cities = {orgs[f"org/{h}"]["region"][:4] for h in hospitals}
     places = [d for d in districts if d[:4] in cities] or districts
@@ -365,7 +367,7 @@ def vaccination_calls(
         org = hospital_for(region, hospitals, orgs, rng)
         vaccinated = person(len(people) + 200_000, region, rng)
         people.append(vaccinated)
-        day = today - rng.randint(7, 21)
+        day = today - rng.randint(*days_back)
         args = {
             "vaccine": params.cvx,
             "dose_number": 1,

@@ -426,7 +426,8 @@ def _start_case(run: _Run) -> None:
 
 
 def _incident(run: _Run, ledger: PublicLedger, cases: list[dict[str, Any]]) -> None:
-    """Now and then: a counterfeit pack or a pack sold twice, or a recall of a live lot."""
+    """Now and then: a counterfeit pack or a pack sold twice, or a recall of a live lot
+    still mostly in the chain."""
     roll = run.rng.random()
     at_site = [c for c in cases if c["status"] == "active" and c.get("location") in SITES]
     if roll < 0.08 or (roll < 0.12 and not at_site):
@@ -441,9 +442,9 @@ def _incident(run: _Run, ledger: PublicLedger, cases: list[dict[str, Any]]) -> N
             site = SITES[str(case["location"])]
             run.capture(site, run.event("dispensing", [_pack_uri(sold[0])], str(case["location"])))
             run.counts["counterfeit_attempts"] += 1
-    elif roll < 0.16 and at_site:
-        packs = _case_packs(ledger, run.rng.choice(at_site))
-        if packs and ledger.get(f"recalled_lot/{packs[0]['gtin']}/{packs[0]['lot']}") is None:
+    elif roll < 0.16 and (lots := _recallable(ledger, cases)):
+        packs = run.rng.choice(lots)
+        if ledger.get(f"recalled_lot/{packs[0]['gtin']}/{packs[0]['lot']}") is None:
             args = {"gtin": packs[0]["gtin"], "lot": packs[0]["lot"], "reason": "sterility failure"}
             try:
                 run.node.invoke(REGULATOR, CONTRACT, "recall", args)
@@ -451,6 +452,19 @@ def _incident(run: _Run, ledger: PublicLedger, cases: list[dict[str, Any]]) -> N
                 run.counts["refused"] += 1
                 return
             run.counts["recalls"] += 1
+
+
+def _recallable(ledger: PublicLedger, cases: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The packs of live lots still mostly in the supply chain (at least half of them
+    not yet dispensed, wherever they are: on the road or at a site): a recall reaches
+    holders while there is something to take back, as a real one aims to."""
+    lots = []
+    for case in cases:
+        packs = _case_packs(ledger, case)
+        unsold = [p for p in packs if p["status"] != "dispensed"]
+        if packs and 2 * len(unsold) >= len(packs):
+            lots.append(packs)
+    return lots
 
 
 def _pack_uri(pack: dict[str, Any]) -> str:

@@ -59,13 +59,16 @@ def container_contents(ledger: PublicLedger, unit: str) -> dict[str, Any]:
                 found = ledger.get(f"unit/{child}")
                 if found is not None:
                     children.append(tree(found, depth + 1))
+        stands = ledger.standing(of, today=today)
         return {
             "unit": of["unit"],
             "lot": of.get("lot"),
-            "status": of.get("status"),
+            "status": stands["status"],
+            "state": stands["state"],
             "children": children,
         }
 
+    today = today_of(ledger.node)
     contents = tree(record, 0)
     return {"container": contents, "units": _count_leaves(contents)}
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from healthledger.apps.readable import celsius
 from healthledger.apps.supply.aggregation import anchor_key, trail_entry, trail_key
 from healthledger.apps.supply.digital_link import DigitalLinkError, PackLink, parse_pack_link
 from healthledger.apps.supply.standing import standing
@@ -22,6 +23,8 @@ CONTRACT = "supply"
 _UNIT = re.compile(r"\b01/(\d{14})/21/([\x21-\x7e]{1,20}?)(?=[\s:,;)]|$)")
 _CASE = re.compile(r"\b00/(\d{18})\b")
 _GLN = re.compile(r"\bGLN (\d{13})\b")
+_TENTHS = re.compile(r"(-?\d+)\.\.(-?\d+) \(0\.1 C\)")
+"""Readings as the contract's alerts record them: tenths of a degree."""
 
 
 _TRAIL_FIELDS = (
@@ -106,6 +109,7 @@ def in_words(text: str, ledger: PublicLedger) -> str:
         return f"pack {match[2]} of {product.get('name', 'GTIN ' + match[1])}"
 
     text = _UNIT.sub(pack, text)
+    text = _TENTHS.sub(lambda m: f"{celsius(int(m[1]))} to {celsius(int(m[2]))}", text)
     text = _CASE.sub(lambda m: f"case {m[1]}", text)
     text = _GLN.sub(lambda m: f"{ledger.place_name(m[1]) or 'GLN'} (GLN {m[1]})", text)
     for member in ledger.node.organisations():
@@ -194,11 +198,6 @@ def outside(readings: Any, product: dict[str, Any]) -> bool:
         return False
     low, high = readings
     return bool(low < product["temp_min_dc"] or high > product["temp_max_dc"])
-
-
-def celsius(dc: int) -> str:
-    """Tenths of a degree Celsius in words: ``11.8 °C``."""
-    return f"{dc / 10:.1f} °C"
 
 
 def words(answer: dict[str, Any]) -> tuple[str, str]:

@@ -29,14 +29,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from healthledger.apps.credentials.issuance import (
-    Signer,
-    Vaccination,
-    dcc_payload,
-    issue_all,
-    new_signer,
-    rid_of,
-)
+from healthledger.apps.credentials.issuance import Signer, issue_all, new_signer, rid_of
+from healthledger.apps.credentials.records import Vaccination, dcc_payload
 from healthledger.crypto import sdjwt
 from healthledger.crypto.base45 import b45decode, b45encode
 from healthledger.crypto.cose import sign1

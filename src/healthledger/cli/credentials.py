@@ -13,14 +13,9 @@ from rich.text import Text
 
 from healthledger import verify
 from healthledger.apps import bench_status, print_figures
-from healthledger.apps.credentials.issuance import (
-    Signer,
-    SignerFileError,
-    Vaccination,
-    issue_all,
-    new_signer,
-)
+from healthledger.apps.credentials.issuance import Signer, SignerFileError, issue_all, new_signer
 from healthledger.apps.credentials.qr import qr_code
+from healthledger.apps.credentials.records import Recovery, TestResult, Vaccination
 from healthledger.apps.credentials.scan import UnreadableImage, looks_like_image, qr_texts
 from healthledger.cli.reporting import (
     EXIT_FAILED,
@@ -40,6 +35,27 @@ from healthledger.crypto.jose import Jwk
 
 MAX_INPUT_BYTES = 8 * 1024 * 1024
 FORMATS = ("dcc", "shc", "sd-jwt-vc")
+KINDS = ("vaccination", "test", "recovery")
+
+
+def _sample(kind: str, signer: Signer) -> Vaccination | TestResult | Recovery:
+    """A sample record of ``kind`` for a fictitious holder, with a fresh identifier."""
+    common: dict[str, str] = {
+        "family_name": "Wang", "given_name": "Xiaoming", "birth_date": "1990-01-02",
+        "country": signer.country, "certificate_issuer": signer.issuer,
+        "uci": f"URN:UVCI:01:{signer.country}:{secrets.token_hex(12).upper()}",
+    }  # fmt: skip
+    today = dt.datetime.now(dt.UTC)
+    if kind == "vaccination":
+        return Vaccination(**common, product="EU/1/20/1528", manufacturer="ORG-100030215",
+                           dose=2, doses=2, date=f"{today:%Y-%m-%d}")  # fmt: skip
+    if kind == "test":
+        collected = f"{today:%Y-%m-%dT%H:%M:%SZ}"
+        return TestResult(**common, test_type="LP6464-4", detected=False,
+                          collected_at=collected, centre="Sample lab")  # fmt: skip
+    return Recovery(**common, first_positive=f"{today - dt.timedelta(days=14):%Y-%m-%d}",
+                    valid_from=f"{today:%Y-%m-%d}",
+                    valid_until=f"{today + dt.timedelta(days=166):%Y-%m-%d}")  # fmt: skip
 
 
 def parse_time(text: str) -> int:
@@ -190,11 +206,13 @@ def build_cli() -> typer.Typer:
     def issue_sample(
         signer_dir: Path = typer.Option(..., "--signer", help="A folder from new-signer."),
         fmt: str = typer.Option("dcc", "--format", help="dcc, shc or sd-jwt-vc."),
+        kind: str = typer.Option("vaccination", "--kind", help="vaccination, test or recovery."),
         holder: Path | None = typer.Option(None, "--holder", help="The holder's public JWK."),
         qr: Path | None = typer.Option(None, "--qr", help="Also write the QR code (PNG)."),
         days: int = typer.Option(365, "--days", min=1, max=3650, help="Validity in days."),
     ) -> None:
-        """Issue a sample vaccination credential signed by your signer and print its text."""
+        """Issue a sample credential (a vaccination, a negative test or a recovery) signed
+        by your signer and print its text."""
         with reported():
             if fmt not in FORMATS:
                 raise CliError(f"--format is one of {', '.join(FORMATS)}", EXIT_UNUSABLE)
@@ -208,14 +226,14 @@ def build_cli() -> typer.Typer:
                     holder_jwk = Jwk.from_json(json.loads(_read(holder, "holder JWK")))
                 except (ValueError, CryptoError) as exc:
                     raise CliError(f"--holder is not a public JWK: {exc}", EXIT_UNUSABLE) from None
-            sample = Vaccination(
-                family_name="Wang", given_name="Xiaoming", birth_date="1990-01-02",
-                product="EU/1/20/1528", manufacturer="ORG-100030215", dose=2, doses=2,
-                date="2026-05-01", country=signer.country, certificate_issuer=signer.issuer,
-                uci=f"URN:UVCI:01:{signer.country}:{secrets.token_hex(12).upper()}",
-            )  # fmt: skip
+            if kind not in KINDS:
+                raise CliError(f"--kind is one of {', '.join(KINDS)}", EXIT_UNUSABLE)
+            sample = _sample(kind, signer)
             now = int(dt.datetime.now(dt.UTC).timestamp())
-            text = issue_all(sample, signer, now=now, valid_days=days, holder=holder_jwk)[fmt]
+            issued = issue_all(sample, signer, now=now, valid_days=days, holder=holder_jwk)
+            if fmt not in issued:
+                raise CliError(f"a {kind} has no {fmt} form", EXIT_UNUSABLE)
+            text = issued[fmt]
             if qr is not None:
                 try:
                     code = qr_code(text)

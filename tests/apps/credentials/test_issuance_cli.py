@@ -13,14 +13,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from typer.testing import CliRunner
 
-from healthledger.apps.credentials.issuance import (
-    Signer,
-    Vaccination,
-    issue_all,
-    new_signer,
-    rid_of,
-)
+from healthledger.apps.credentials.issuance import Signer, issue_all, new_signer, rid_of
 from healthledger.apps.credentials.qr import qr_code, qr_version
+from healthledger.apps.credentials.records import Recovery, TestResult, Vaccination
 from healthledger.cli.main import app
 from healthledger.crypto import sdjwt
 from healthledger.crypto.credentials.status import STATUS_TYPE, dcc_revocation_hash
@@ -158,3 +153,36 @@ def test_new_signer_and_issue_sample(tmp_path: Path) -> None:
     assert code == 0 and verdict["issuer"] == "https://clinic.example.cn"
     code, verdict = _verify(str(tmp_path / "shc.png"), "--trust", str(folder / "jwks.json"))
     assert code == 0
+
+
+NEGATIVE_TEST = TestResult(
+    family_name="Zhang", given_name="Wei", birth_date="1979-11-03", test_type="LP217198-3",
+    detected=False, collected_at="2026-05-27T08:00:00Z", centre="Chaoyang test site",
+    country="CN", certificate_issuer="Beijing CDC", uci="URN:UVCI:01:CN:HLTEST0001#T",
+)  # fmt: skip
+RECOVERY = Recovery(
+    family_name="Zhang", given_name="Wei", birth_date="1979-11-03",
+    first_positive="2026-05-01", valid_from="2026-05-12", valid_until="2026-10-28",
+    country="CN", certificate_issuer="Beijing CDC", uci="URN:UVCI:01:CN:HLRECO0001#R",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("record", [NEGATIVE_TEST, RECOVERY], ids=["test", "recovery"])
+def test_test_results_and_recoveries_verify_in_each_form_they_have(
+    issued: tuple[Path, dict[str, str]], record: TestResult | Recovery
+) -> None:
+    folder, _ = issued
+    texts = issue_all(record, Signer.load(folder), now=NOW, valid_days=30,
+                      holder=Jwk.of(HOLDER.public_key()))  # fmt: skip
+    assert set(texts) == ({"dcc", "sd-jwt-vc"} | ({"shc"} if record is NEGATIVE_TEST else set()))
+    at = dt.datetime.fromtimestamp(NOW + 60, dt.UTC).isoformat()
+    for fmt, text in texts.items():
+        qr_version(text)  # raises when it does not fit one QR code
+        trust = folder / ("certificate.pem" if fmt == "dcc" else "jwks.json")
+        code, verdict = _verify(text, "--trust", str(trust), "--at", at)
+        assert code == 0, verdict
+        unchecked = [] if fmt == "sd-jwt-vc" else ["STATUS_UNCHECKED"]  # it names no list
+        assert [w["code"] for w in verdict["warnings"]] == unchecked
+    group = "t" if record is NEGATIVE_TEST else "r"
+    _, verdict = _verify(texts["dcc"], "--trust", str(folder / "certificate.pem"), "--at", at)
+    assert isinstance(verdict["claims"], dict) and verdict["claims"][group][0]["ci"] == record.uci

@@ -15,12 +15,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from healthledger.apps.credentials.issuance import (
-    VCT,
-    dcc_payload,
-    issue_all,
-    vc_claims,
-)
+from healthledger.apps.credentials.issuance import issue_all
+from healthledger.apps.credentials.records import VCT, dcc_payload, vc_claims
 from healthledger.crypto import sdjwt
 from healthledger.crypto.jose import Jwk
 from tests.apps.credentials.test_issuance_cli import NOW, VACCINATION, _signer
@@ -76,8 +72,9 @@ def test_issued_credentials_verify_with_cose_js_and_jose() -> None:
     assert shc["kid"] == signer.jwk.thumbprint()
     assert shc["payload"]["vc"]["credentialSubject"]["fhirBundle"]["entry"][0]["resource"][
         "birthDate"] == VACCINATION.birth_date  # fmt: skip
+    vct = VCT["vaccination"]
     assert result["sdjwt"] == {"ok": True, "value": {
-        "iss": signer.issuer, "vct": VCT, "disclosed": vc_claims(VACCINATION)}}  # fmt: skip
+        "iss": signer.issuer, "vct": vct, "disclosed": vc_claims(VACCINATION)}}  # fmt: skip
 
     other = _signer("elsewhere")
     wrong = {k: v for k, v in other.jwk.members.items() if k in ("kty", "crv", "x", "y")}

@@ -14,8 +14,9 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from healthledger.apps.credentials.issuance import Vaccination, issue_all, new_signer
+from healthledger.apps.credentials.issuance import issue_all, new_signer
 from healthledger.apps.credentials.qr import qr_version
+from healthledger.apps.credentials.records import Vaccination
 from healthledger.crypto import sdjwt
 from healthledger.crypto.credentials.policy import Policy
 from healthledger.crypto.credentials.status import StatusSource, TokenStatusList

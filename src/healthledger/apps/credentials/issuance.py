@@ -1,12 +1,11 @@
-"""Issuing one vaccination record as three credentials: an EU DCC, a SMART Health Card
-and an SD-JWT VC, all signed by the issuer's document-signing key (ES256, P-256)."""
+"""Issuing one record (a vaccination, a test result, a recovery) as an EU DCC, a SMART
+Health Card and an SD-JWT VC, all signed by the issuer's document-signing key (ES256)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,17 +15,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from healthledger.apps.credentials.records import (
+    VCT,
+    Record,
+    Recovery,
+    dcc_payload,
+    fhir_bundle,
+    kind,
+    shc_types,
+    vc_claims,
+)
 from healthledger.crypto.credentials import dcc, sdjwt_vc, shc
 from healthledger.crypto.credentials.dcc import KEY_USAGE_OIDS
-from healthledger.crypto.credentials.dcc_valuesets import MANUFACTURER, VACCINE_PRODUCT
 from healthledger.crypto.jose import Jwk, b64url_encode
 from healthledger.errors import HealthledgerError
-
-VCT = "https://healthledger.example/credentials/vaccination/1"
-"""The SD-JWT VC type of a vaccination credential."""
-CVX = {"EU/1/20/1528": "208", "EU/1/20/1507": "207", "EU/1/21/1529": "210",
-       "EU/1/20/1525": "212", "EU/1/21/1618": "211"}  # fmt: skip
-"""CVX codes (the SMART Health Cards' vaccine coding) of the EU product codes."""
 
 
 class SignerFileError(HealthledgerError):
@@ -108,84 +110,6 @@ def new_signer(*, issuer: str, country: str, name: str, now: dt.datetime, days: 
     return Signer(key, cert, issuer, country)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Vaccination:
-    """One vaccination, as a credential shows it to a verifier."""
-
-    family_name: str
-    given_name: str
-    birth_date: str
-    """ISO 8601 date."""
-    product: str
-    """EU product code (``EU/1/20/1528``)."""
-    manufacturer: str
-    """Manufacturer code (``ORG-100030215``)."""
-    dose: int
-    doses: int
-    date: str
-    country: str
-    certificate_issuer: str
-    uci: str
-    """The unique certificate identifier (``URN:UVCI:01:CN:...``)."""
-
-
-def transliterate(name: str) -> str:
-    """The ICAO 9303 machine-readable form of a name (A-Z and ``<``), as the DCC asks."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return "".join(c if c.isalpha() else "<" for c in ascii_name.upper())[:80]
-
-
-def dcc_payload(v: Vaccination) -> dict[str, Any]:
-    """The DCC (schema 1.3.0) of a vaccination."""
-    return {
-        "ver": "1.3.0",
-        "nam": {"fn": v.family_name, "fnt": transliterate(v.family_name),
-                "gn": v.given_name, "gnt": transliterate(v.given_name)},
-        "dob": v.birth_date,
-        "v": [{"tg": "840539006", "vp": "1119349007", "mp": v.product, "ma": v.manufacturer,
-               "dn": v.dose, "sd": v.doses, "dt": v.date, "co": v.country,
-               "is": v.certificate_issuer, "ci": v.uci}],
-    }  # fmt: skip
-
-
-def fhir_bundle(v: Vaccination) -> dict[str, Any]:
-    """The minimal FHIR R4 bundle a SMART Health Card carries for a vaccination."""
-    return {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [
-            {"fullUrl": "resource:0", "resource": {
-                "resourceType": "Patient",
-                "name": [{"family": v.family_name, "given": [v.given_name]}],
-                "birthDate": v.birth_date}},
-            {"fullUrl": "resource:1", "resource": {
-                "resourceType": "Immunization", "status": "completed",
-                "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx",
-                                            "code": CVX.get(v.product, "213")}]},
-                "patient": {"reference": "resource:0"},
-                "occurrenceDateTime": v.date,
-                "performer": [{"actor": {"display": v.certificate_issuer}}]}},
-        ],
-    }  # fmt: skip
-
-
-def vc_claims(v: Vaccination) -> dict[str, Any]:
-    """The SD-JWT VC claims of a vaccination, flat so that each is one Disclosure and the
-    whole credential still fits one QR code."""
-    return {
-        "family_name": v.family_name,
-        "given_name": v.given_name,
-        "birthdate": v.birth_date,
-        "target": "COVID-19",
-        "vaccine": VACCINE_PRODUCT.get(v.product, v.product),
-        "manufacturer": MANUFACTURER.get(v.manufacturer, v.manufacturer),
-        "dose": v.dose,
-        "doses": v.doses,
-        "vaccination_date": v.date,
-        "country": v.country,
-    }
-
-
 def rid_of(uci: str) -> str:
     """A SMART Health Card's revocation id for a certificate: 16 base64url characters of
     the SHA-256 of its unique identifier, so the id says nothing about the holder."""
@@ -193,21 +117,26 @@ def rid_of(uci: str) -> str:
 
 
 def issue_all(
-    v: Vaccination, signer: Signer, *, now: int, valid_days: int, holder: Jwk | None
+    record: Record, signer: Signer, *, now: int, valid_days: int, holder: Jwk | None
 ) -> dict[str, str]:
-    """The vaccination as ``dcc``, ``shc`` and ``sd-jwt-vc`` texts, issued at ``now``."""
+    """The record as ``dcc``, ``shc`` (not for a recovery: SMART Health Cards define no
+    recovery card) and ``sd-jwt-vc`` texts, issued at ``now``."""
     expires = now + valid_days * 86_400
-    return {
+    issued = {
         "dcc": dcc.encode(
-            dcc_payload(v), key=signer.key, certificate=signer.certificate,
+            dcc_payload(record), key=signer.key, certificate=signer.certificate,
             issuer=signer.country, issued_at=now, expires_at=expires,
         ),
-        "shc": shc.encode(
-            fhir_bundle(v), key=signer.key, kid=signer.jwk.thumbprint(), issuer=signer.issuer,
-            issued_at=now, expires_at=expires, rid=rid_of(v.uci),
-        ),
         "sd-jwt-vc": sdjwt_vc.issue(
-            vc_claims(v), key=signer.key, kid=signer.jwk.thumbprint(), issuer=signer.issuer,
-            vct=VCT, issued_at=now, expires_at=expires, holder=holder,
+            vc_claims(record), key=signer.key, kid=signer.jwk.thumbprint(),
+            issuer=signer.issuer, vct=VCT[kind(record)], issued_at=now, expires_at=expires,
+            holder=holder,
         ),
     }  # fmt: skip
+    if not isinstance(record, Recovery):
+        issued["shc"] = shc.encode(
+            fhir_bundle(record), key=signer.key, kid=signer.jwk.thumbprint(),
+            issuer=signer.issuer, issued_at=now, expires_at=expires, rid=rid_of(record.uci),
+            types=shc_types(record),
+        )  # fmt: skip
+    return issued

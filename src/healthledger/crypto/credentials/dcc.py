@@ -160,6 +160,8 @@ def verify(
         if uci is not None and status.dcc_is_revoked(uci):
             refusals.append(Finding(Reason.REVOKED, "the certificate identifier is revoked"))
         refusals += _stale(age, policy, warnings)
+    else:
+        warnings.append(Finding(Reason.STATUS_UNCHECKED, "no revocation list was given"))
     unknown = unknown_codes(entry, groups[0] if len(groups) == 1 else None)
     if unknown:
         warnings.append(Finding(Reason.VALUE_SET, f"codes outside the value sets: {unknown}"))

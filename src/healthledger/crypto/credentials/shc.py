@@ -254,10 +254,11 @@ def encode(
     issued_at: int,
     expires_at: int | None = None,
     rid: str | None = None,
+    types: Sequence[str] = ("https://smarthealth.cards#immunization",),
 ) -> str:
     """The ``shc:/`` QR text of ``bundle`` signed ES256 by ``key`` under ``kid``."""
     vc: dict[str, Any] = {
-        "type": [HEALTH_CARD, "https://smarthealth.cards#immunization"],
+        "type": [HEALTH_CARD, *types],
         "credentialSubject": {"fhirVersion": "4.0.1", "fhirBundle": dict(bundle)},
     }
     if rid is not None:

@@ -180,7 +180,8 @@ def _pick(data: dict[str, Any], kinds: tuple[str, ...], problems: list[dict[str,
             problems.append(
                 {
                     "field": f"bundle.entry[{kind}]",
-                    "message": f"needs exactly one {kind}, found {len(items)}",
+                    "message": f"needs exactly one {kind}, found {len(items)}"
+                    + (" (POST /fhir records a Bundle of several)" if len(items) > 1 else ""),
                 }
             )
         else:

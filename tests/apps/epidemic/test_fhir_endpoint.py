@@ -21,6 +21,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from healthledger.apps.epidemic.checks import KNOWN_BY_DEMOGRAPHICS, RESIDENCE_UNKNOWN
 from healthledger.apps.epidemic.diseases import NOTIFIABLE_DISEASES
+from healthledger.apps.epidemic.documents import submission_of
 from healthledger.apps.epidemic.intake import ID_TYPE_SYSTEM
 from healthledger.apps.epidemic.observations import LAB_TESTS, LOINC_SYSTEM, VACCINES
 from healthledger.contracts.errors import AccessDenied, InvalidArguments
@@ -398,3 +399,13 @@ def test_report_bundle_checks_roles_people_and_indexes(node: EmbeddedNode) -> No
         RESIDENCE_UNKNOWN,
         KNOWN_BY_DEMOGRAPHICS,
     ]
+
+
+def test_the_command_line_reads_a_bundle_of_several_records_whole() -> None:
+    # What `healthledger epidemic report FILE` signs for a SMART Health Card's Bundle.
+    submission = submission_of(shc_bundle("00"))
+    assert submission.function == "report_bundle"
+    assert [d["dose_number"] for d in submission.args["doses"]] == [1, 2, 3]
+    assert submission.transient == {
+        "patients": [{"name": "John B. Anyperson", "birth_date": "1951-01-20"}]
+    }

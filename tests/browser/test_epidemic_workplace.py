@@ -21,6 +21,7 @@ from healthledger.apps.epidemic.provision import configure
 from healthledger.apps.epidemic.regions import GUANGDONG, province_table
 from healthledger.apps.epidemic.releases import ChainReleases
 from healthledger.apps.epidemic.workers import publish_release
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.conftest import CONTRACTS
 from tests.apps.epidemic.support import iso_today, person, today
@@ -42,7 +43,9 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     """A node with the demo organisations and Guangdong's real region table (Chinese
     names), no case reported yet."""
     path = tmp_path_factory.mktemp("epidemic-workplace") / "node"
-    started = EmbeddedNode.create(path, contracts=CONTRACTS, batch_timeout_s=0.005).start()
+    started = EmbeddedNode.create(
+        path, contracts=CONTRACTS, batch_timeout_s=0.005, plans=DEMO_ORGS
+    ).start()
     configure(epidemic_seam(started), province_table(GUANGDONG))
     yield started
     started.stop()
@@ -119,7 +122,7 @@ def test_doctor_reports_cdc_confirms_and_the_figures_show_it(
     # (the epidemic.public-release worker's work, run here once), carry its cell.
     figures = page.request.get("/epidemic/figures.json?disease=influenza").json()
     assert figures["total"] == 1
-    page.goto("/epidemic?disease=influenza")
+    page.goto("/epidemic?disease=influenza", timeout=60_000)  # the first draw bundles its charts
     looked_at(page, "dashboard")
     seam = epidemic_seam(node)
     publish_release(seam, EPI, PublicStatistics(ChainReleases(seam, EPI)))
@@ -284,6 +287,10 @@ def test_lab_result_and_vaccination(page: Page, node: EmbeddedNode) -> None:
     looked_at(page, "lab-result")
     labs = node.query(LAB, "epidemic", "list_observations", {"kind": "lab"})
     assert [lab["test"] for lab in labs] == ["92142-9"]
+    expect(page.locator("#recent-results tbody tr")).to_have_count(1)
+    expect(page.locator("#recent-results")).to_contain_text(
+        "Influenza A RNA, respiratory specimen, NAA (LOINC 92142-9)"
+    )
 
     page.context.clear_cookies()
     log_in(page, NURSE)
@@ -296,6 +303,10 @@ def test_lab_result_and_vaccination(page: Page, node: EmbeddedNode) -> None:
     fill_patient(page, 5)
     page.get_by_role("button", name="Record the dose").click()
     expect(page.get_by_test_id("receipt")).to_contain_text("Vaccination recorded")
+    expect(page.locator("#recent-doses")).to_contain_text(
+        "Influenza, seasonal, injectable (CVX 141)"
+    )
+    expect(page.locator("#recent-doses")).to_contain_text("FLU-2026-11")
     looked_at(page, "vaccination")
     # A nurse does not report cases: the page says so and where to go instead.
     response = page.goto("/epidemic/report")

@@ -19,7 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from healthledger.apps import PageKit, Person, Refusal, Written
 from healthledger.apps.epidemic.intake import from_fhir_bundle, from_form
-from healthledger.apps.epidemic.names import RegionNames, icd10_choices
+from healthledger.apps.epidemic.names import RegionNames, cvx_label, icd10_choices, loinc_label
 from healthledger.apps.epidemic.observations import LAB_TESTS, VACCINES
 from healthledger.apps.epidemic.review_pages import case_rows
 from healthledger.contracts.errors import AccessDenied, ContractError, InvalidArguments
@@ -188,11 +188,32 @@ def build_reporting_pages(node: AppNode, kit: PageKit) -> APIRouter:
 
     # --- lab results and vaccinations ----------------------------------------------
 
+    async def recent(request: Request, kind: str) -> list[dict[str, Any]]:
+        """The hospital's latest lab results or doses, as people read them."""
+        found = await kit.ask(request, CONTRACT, "list_observations", {"kind": kind, "limit": 500})
+        names = regions()
+        rows = sorted(found, key=lambda r: int(r.get("reported_at", 0)), reverse=True)[:10]
+        return [
+            {
+                **row,
+                "what": loinc_label(str(row["test"]))
+                if kind == "lab"
+                else cvx_label(str(row["vaccine"])),
+                "region_label": names.label(str(row["region"])),
+            }
+            for row in rows
+        ]
+
     @router.get("/lab-result")
-    def lab_form(request: Request) -> HTMLResponse:
+    async def lab_form(request: Request) -> HTMLResponse:
         """The lab result form."""
         require_hospital(kit.person(request), REPORTING_ROLES, "Posting a lab result")
-        return show(request, "epidemic/lab_result.html", tests=_lab_choices())
+        return show(
+            request,
+            "epidemic/lab_result.html",
+            tests=_lab_choices(),
+            recent=await recent(request, "lab"),
+        )
 
     @router.post("/lab-result")
     async def lab_result(request: Request) -> HTMLResponse:
@@ -215,13 +236,19 @@ def build_reporting_pages(node: AppNode, kit: PageKit) -> APIRouter:
             written=written,
             values={} if written.ok else values,
             tests=_lab_choices(),
+            recent=await recent(request, "lab"),
         )
 
     @router.get("/vaccination")
-    def vaccination_form(request: Request) -> HTMLResponse:
+    async def vaccination_form(request: Request) -> HTMLResponse:
         """The vaccination form."""
         require_hospital(kit.person(request), VACCINATING_ROLES, "Recording a vaccination")
-        return show(request, "epidemic/vaccination.html", vaccines=_vaccine_choices())
+        return show(
+            request,
+            "epidemic/vaccination.html",
+            vaccines=_vaccine_choices(),
+            recent=await recent(request, "vaccination"),
+        )
 
     @router.post("/vaccination")
     async def vaccination(request: Request) -> HTMLResponse:
@@ -249,6 +276,7 @@ def build_reporting_pages(node: AppNode, kit: PageKit) -> APIRouter:
             written=written,
             values={} if written.ok else values,
             vaccines=_vaccine_choices(),
+            recent=await recent(request, "vaccination"),
         )
 
     return router

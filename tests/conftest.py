@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from healthledger.contracts.system import SYSTEM_CONTRACTS
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from tests.support.contracts import Notebook
 
@@ -17,7 +18,9 @@ CONTRACTS = (*SYSTEM_CONTRACTS, Notebook)
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[EmbeddedNode]:
     """A started embedded node with the demo consortium and the Notebook contract."""
-    created = EmbeddedNode.create(tmp_path / "data", contracts=CONTRACTS, batch_timeout_s=0.01)
+    created = EmbeddedNode.create(
+        tmp_path / "data", contracts=CONTRACTS, batch_timeout_s=0.01, plans=DEMO_ORGS
+    )
     created.start()
     yield created
     created.stop()
@@ -26,6 +29,6 @@ def node(tmp_path: Path) -> Iterator[EmbeddedNode]:
 @pytest.fixture
 def idle_node(tmp_path: Path) -> Iterator[EmbeddedNode]:
     """A node whose orderer is not running: tests append blocks to its chain directly."""
-    created = EmbeddedNode.create(tmp_path / "data", contracts=CONTRACTS)
+    created = EmbeddedNode.create(tmp_path / "data", contracts=CONTRACTS, plans=DEMO_ORGS)
     yield created
     created.stop()

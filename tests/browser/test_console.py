@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from healthledger.contracts.system import SYSTEM_CONTRACTS
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from tests.browser.conftest import log_in
 
@@ -32,7 +33,7 @@ SCREENSHOT = Path("/tmp/healthledger-explorer.png")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     """A node with a few blocks beyond genesis."""
     started = EmbeddedNode.create(
-        tmp_path_factory.mktemp("console") / "node", contracts=SYSTEM_CONTRACTS
+        tmp_path_factory.mktemp("console") / "node", contracts=SYSTEM_CONTRACTS, plans=DEMO_ORGS
     ).start()
     started.invoke(
         "gd-mpa/admin",

@@ -20,6 +20,7 @@ from healthledger.apps.epidemic.releases import ChainReleases
 from healthledger.apps.epidemic.simulate import SeirParams, define_simulated_population, run
 from healthledger.apps.epidemic.warning import LiveWarning, record_alerts
 from healthledger.apps.epidemic.workers import publish_release
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.conftest import CONTRACTS, TEST_REGIONS
 from tests.apps.epidemic.support import case_args, person, report, today
@@ -37,7 +38,9 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     """A node after a small simulated outbreak over the test regions, alerts and the
     day's public release recorded."""
     path = tmp_path_factory.mktemp("epidemic-console") / "node"
-    started = EmbeddedNode.create(path, contracts=CONTRACTS, batch_timeout_s=0.005).start()
+    started = EmbeddedNode.create(
+        path, contracts=CONTRACTS, batch_timeout_s=0.005, plans=DEMO_ORGS
+    ).start()
     configure(epidemic_seam(started), RegionTable.from_source(TEST_REGIONS))
     params = SeirParams(population=600, days=30, reported_share=0.5, seeds=4)
     define_simulated_population(epidemic_seam(started), params)

@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from healthledger.apps.registry import INSTALLED_APPS, installed_contracts
 from healthledger.apps.supply.verification import PublicLedger
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.web.console import create_console
 from tests.apps.supply.conftest import (
@@ -49,6 +50,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
         tmp_path_factory.mktemp("supply") / "node",
         contracts=installed_contracts(),
         batch_timeout_s=0.005,
+        plans=DEMO_ORGS,
     ).start()
     register_master_data(started)
     capture(
@@ -215,6 +217,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Embedd
         contracts=installed_contracts(),
         batch_timeout_s=0.005,
         clock=clock,
+        plans=DEMO_ORGS,
     ).start()
     assert SUPPLY.simulate is not None and SUPPLY.live_step is not None
     rng = random.Random(21)

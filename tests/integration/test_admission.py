@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from healthledger.cli.network import NatsProcess, Network, PeerProcess
 from healthledger.crypto.canonical import canonical_json
+from healthledger.network.layout import NatsProcess, Network, PeerProcess
 from healthledger.node.embedded import KEYSTORE_FILE, NODE_FILE
 from healthledger.node.keystore import Keystore
 from tests.integration.test_gateway import COMMISSION, HOSPITAL, WAIT_S, LocalConsortium

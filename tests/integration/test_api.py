@@ -20,6 +20,7 @@ from healthledger.api.app import create_api
 from healthledger.contracts.context import Context
 from healthledger.contracts.contract import Contract, query, transaction
 from healthledger.contracts.system import SYSTEM_CONTRACTS
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.merkle import verify_consistency, verify_inclusion
 from healthledger.node.embedded import EmbeddedNode
 
@@ -58,7 +59,9 @@ CONTRACTS = (*SYSTEM_CONTRACTS, Ward)
 
 def start_node(path: Path) -> EmbeddedNode:
     """A started embedded node with the demo consortium and the Ward contract."""
-    return EmbeddedNode.create(path, contracts=CONTRACTS, batch_timeout_s=0.01).start()
+    return EmbeddedNode.create(
+        path, contracts=CONTRACTS, batch_timeout_s=0.01, plans=DEMO_ORGS
+    ).start()
 
 
 def signed(node: EmbeddedNode, creator: str, contract: str, function: str, args: Any) -> Any:

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from healthledger.api.app import create_api
 from healthledger.crypto.keys import SigningKey
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.transaction import Proposal, SignedProposal
 from healthledger.node.embedded import EmbeddedNode
 from tests.integration.test_api import CONTRACTS, signed, start_node
@@ -385,7 +386,7 @@ def test_commit_timeout_is_504(client: TestClient, node: EmbeddedNode) -> None:
 
 
 def test_stopped_orderer_is_503(tmp_path: Path) -> None:
-    idle = EmbeddedNode.create(tmp_path / "idle", contracts=CONTRACTS)
+    idle = EmbeddedNode.create(tmp_path / "idle", contracts=CONTRACTS, plans=DEMO_ORGS)
     try:
         with TestClient(create_api(idle)) as plain, unchanged(idle):
             response = plain.post(

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from healthledger.api.app import create_api
 from healthledger.apps.epidemic.provision import configure
 from healthledger.apps.epidemic.regions import RegionTable
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.transaction import transient_digest
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.conftest import CONTRACTS, TEST_REGIONS
@@ -30,7 +31,9 @@ REPORTER = "gz-first-hospital/dr-li"
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     """A node with the epidemic application configured on the test regions."""
     path: Path = tmp_path_factory.mktemp("api-transient") / "node"
-    started = EmbeddedNode.create(path, contracts=CONTRACTS, batch_timeout_s=0.005).start()
+    started = EmbeddedNode.create(
+        path, contracts=CONTRACTS, batch_timeout_s=0.005, plans=DEMO_ORGS
+    ).start()
     configure(epidemic_seam(started), RegionTable.from_source(TEST_REGIONS))
     yield started
     started.stop()

@@ -16,9 +16,10 @@ import pytest
 from msgspec.structs import replace
 
 from healthledger.cli.bench_contract import BenchContract
-from healthledger.cli.demo import simulate_platform
 from healthledger.contracts.system import SYSTEM_CONTRACTS
 from healthledger.crypto.canonical import parse_canonical
+from healthledger.demo.organisations import DEMO_ORGS
+from healthledger.demo.traffic import simulate_platform
 from healthledger.ledger.audit import audit_store
 from healthledger.ledger.block import Block
 from healthledger.ledger.chain import Chain
@@ -44,7 +45,9 @@ MASKS = (0x01, 0x20, 0x80, 0x04, 0x40)
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo-consortium ledger with valid, revoked-identity and MVCC-conflict txs."""
     data = tmp_path_factory.mktemp("audit") / "data"
-    node = EmbeddedNode.create(data, contracts=(*SYSTEM_CONTRACTS, BenchContract)).start()
+    node = EmbeddedNode.create(
+        data, contracts=(*SYSTEM_CONTRACTS, BenchContract), plans=DEMO_ORGS
+    ).start()
     try:
         simulate_platform(node, random.Random(7))
         # Two registrations of one identity endorsed on the same state: both read the

@@ -27,7 +27,7 @@ from healthledger.apps.epidemic.regions import RegionTable
 from healthledger.apps.registry import installed_contracts
 from healthledger.contracts.contract import Contract, FunctionSpec
 from healthledger.contracts.errors import AccessDenied, CallerNotAdmitted, ContractError
-from healthledger.node.consortium import DEMO_ORGS
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.conftest import TEST_REGIONS
 from tests.apps.epidemic.support import person, report
@@ -53,7 +53,9 @@ FUNCTIONS = [(contract, spec) for contract in CONTRACTS for spec in contract.fun
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     data: Path = tmp_path_factory.mktemp("matrix") / "data"
-    created = EmbeddedNode.create(data, contracts=CONTRACTS, batch_timeout_s=0.005).start()
+    created = EmbeddedNode.create(
+        data, contracts=CONTRACTS, batch_timeout_s=0.005, plans=DEMO_ORGS
+    ).start()
     configure(epidemic_seam(created), RegionTable.from_source(TEST_REGIONS))
     yield created
     created.stop()

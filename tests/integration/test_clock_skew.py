@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from healthledger.apps.registry import installed_contracts
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.transaction import ValidationCode
-from healthledger.node.consortium import DEMO_ORGS
 from healthledger.node.consortium_peer import (
     ConsortiumNode,
     found_consortium,

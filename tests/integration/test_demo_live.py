@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from healthledger.cli.demo import LiveTraffic
+from healthledger.demo.traffic import LiveTraffic
 from healthledger.node.embedded import EmbeddedNode
 
 DOCTOR = "gz-first-hospital/dr-li"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from healthledger.apps.registry import installed_contracts
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.transaction import ValidationCode
 from healthledger.node.checkpoint_guard import CheckpointState
-from healthledger.node.consortium import DEMO_ORGS
 from healthledger.node.consortium_peer import ConsortiumNode, found_consortium
 from healthledger.ordering.nats_cluster import NatsCluster
 from tests.support.jetstream_peer import Load, assert_same_chains, open_peer, wait_for

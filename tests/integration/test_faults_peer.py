@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from healthledger.apps.registry import installed_contracts
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.transaction import ValidationCode
 from healthledger.node.checkpoint import read_notes
 from healthledger.node.checkpoint_guard import CheckpointState
-from healthledger.node.consortium import DEMO_ORGS
 from healthledger.node.consortium_peer import found_consortium
 from healthledger.node.embedded import CHECKPOINT_DIR, LEDGER_FILE
 from healthledger.ordering.nats_cluster import NatsCluster

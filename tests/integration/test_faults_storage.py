@@ -25,6 +25,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from healthledger.api.app import create_api
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.audit import audit_store
 from healthledger.ledger.errors import CorruptStore
 from healthledger.ledger.sqlite_store import SqliteStore
@@ -80,7 +81,9 @@ def test_full_disk_refuses_with_507_writes_nothing_and_commits_once_space_return
     with small_disk(tmp_path, kind, size_mib=8) as disk:
         data = disk / "data"
         filler = Filler(disk / "filler")
-        node = EmbeddedNode.create(data, contracts=CONTRACTS, batch_timeout_s=0.01).start()
+        node = EmbeddedNode.create(
+            data, contracts=CONTRACTS, batch_timeout_s=0.01, plans=DEMO_ORGS
+        ).start()
         try:
             with TestClient(create_api(node), raise_server_exceptions=False) as client:
                 submitter = Submitter(node, client)
@@ -133,7 +136,9 @@ def test_full_disk_refuses_with_507_writes_nothing_and_commits_once_space_return
 def ledger(tmp_path: Path) -> Iterator[Path]:
     """A stopped node's data folder with a few blocks, its log checkpointed away."""
     data = tmp_path / "data"
-    with EmbeddedNode.create(data, contracts=CONTRACTS, batch_timeout_s=0.01) as node:
+    with EmbeddedNode.create(
+        data, contracts=CONTRACTS, batch_timeout_s=0.01, plans=DEMO_ORGS
+    ) as node:
         for i in range(6):
             node.invoke(DOCTOR, "notebook", "put", {"key": f"k{i}-{PAD}", "value": i})
     yield data
@@ -156,7 +161,9 @@ def committed_image(
     ids."""
     data = tmp_path / "live"
     acknowledged = []
-    with EmbeddedNode.create(data, contracts=CONTRACTS, batch_timeout_s=0.01) as node:
+    with EmbeddedNode.create(
+        data, contracts=CONTRACTS, batch_timeout_s=0.01, plans=DEMO_ORGS
+    ) as node:
         # No automatic checkpoint: every block stays in the log, as between two.
         node.peer.store.raw().execute("PRAGMA wal_autocheckpoint=0")
         for i in range(blocks):

@@ -29,11 +29,11 @@ from healthledger.api.app import create_api
 from healthledger.apps.registry import installed_contracts
 from healthledger.crypto.canonical import canonical_json, parse_canonical
 from healthledger.crypto.keys import SigningKey
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.block import Block
 from healthledger.ledger.transaction import ValidationCode
 from healthledger.node.checkpoint import Checkpoint, sign_note
 from healthledger.node.checkpoint_guard import CheckpointState
-from healthledger.node.consortium import DEMO_ORGS
 from healthledger.node.consortium_peer import ConsortiumNode, found_consortium
 from healthledger.node.embedded import KEYSTORE_FILE, LEDGER_FILE
 from healthledger.node.keystore import Keystore

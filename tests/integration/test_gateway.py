@@ -26,13 +26,13 @@ from healthledger.apps.registry import installed_contracts
 from healthledger.contracts.contract import Contract
 from healthledger.crypto.canonical import canonical_json
 from healthledger.crypto.keys import encode_b64
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.transaction import (
     ProposalResponse,
     SignedProposal,
     Transaction,
     sign_endorsement,
 )
-from healthledger.node.consortium import DEMO_ORGS
 from healthledger.node.consortium_peer import found_consortium, open_consortium_peer
 from healthledger.node.embedded import KEYSTORE_FILE, EmbeddedNode
 from healthledger.node.gateway import Gateway
@@ -454,7 +454,10 @@ def test_an_embedded_node_serves_no_network_routes_and_endorses_as_before(tmp_pa
     from fastapi.testclient import TestClient
 
     node = EmbeddedNode.create(
-        tmp_path / "embedded", contracts=installed_contracts(), batch_timeout_s=0.01
+        tmp_path / "embedded",
+        contracts=installed_contracts(),
+        batch_timeout_s=0.01,
+        plans=DEMO_ORGS,
     ).start()
     try:
         with TestClient(create_api(node, demo_custody=True)) as client:

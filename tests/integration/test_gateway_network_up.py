@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from healthledger.cli.network import Network
+from healthledger.network.layout import Network
 from healthledger.node.peer_directory import DIRECTORY_FILE, PeerDirectory
 from tests.integration.test_gateway import CDC, COMMISSION, REGIONS, WAIT_S
 from tests.support.cli import healthledger

@@ -19,6 +19,7 @@ from healthledger.api.app import create_api
 from healthledger.contracts.context import Context
 from healthledger.contracts.contract import Contract, transaction
 from healthledger.contracts.system import SYSTEM_CONTRACTS
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 
 
@@ -41,6 +42,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
         Path(tmp_path_factory.mktemp("metrics")) / "node",
         contracts=(*SYSTEM_CONTRACTS, Tally),
         batch_timeout_s=0.01,
+        plans=DEMO_ORGS,
     ).start()
     yield started
     started.stop()

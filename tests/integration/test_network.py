@@ -23,11 +23,12 @@ from msgspec.structs import replace
 
 from healthledger.api.app import create_api
 from healthledger.apps.registry import installed_contracts
-from healthledger.cli.network import NatsProcess, Network, PeerProcess, alive
-from healthledger.cli.network_status import PEER_STATES, peer_state
+from healthledger.demo.organisations import DEMO_ORGS
+from healthledger.network.layout import NatsProcess, Network, PeerProcess
+from healthledger.network.processes import alive
+from healthledger.network.status import PEER_STATES, peer_state
 from healthledger.node.checkpoint import open_note, sign_note
 from healthledger.node.checkpoint_guard import CheckpointState
-from healthledger.node.consortium import DEMO_ORGS
 from healthledger.node.consortium_peer import found_consortium
 from healthledger.node.embedded import KEYSTORE_FILE, LEDGER_FILE
 from healthledger.node.keystore import Keystore
@@ -202,17 +203,20 @@ def test_network_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def wide_status_table(root: Path) -> list[str]:
-    """The lines of ``network status`` as a table, wide enough that no cell is cut."""
+    """The lines of ``network status`` as a table on an 80-column terminal: no line is
+    wider and no cell is cut."""
     result = subprocess.run(
         [sys.executable, "-m", "healthledger.cli.main", "network", "status", "--data", str(root)],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
-        env={**os.environ, "COLUMNS": "250"},
+        env={**os.environ, "COLUMNS": "80"},
     )
     assert result.returncode in (0, 1), result.stderr  # 1: a peer is not ok (said on stderr)
-    return result.stdout.splitlines()
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in result.stdout, result.stdout
+    return lines
 
 
 def peer_states(root: Path) -> dict[str, str]:

@@ -14,6 +14,7 @@ from msgspec.structs import replace
 
 from healthledger.apps.registry import installed_contracts
 from healthledger.crypto.keys import SigningKey, verify_signature
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.sqlite_store import SqliteStore
 from healthledger.node.checkpoint import (
     Checkpoint,
@@ -27,7 +28,6 @@ from healthledger.node.checkpoint import (
 )
 from healthledger.node.checkpoint_exchange import DeliveryWatch
 from healthledger.node.checkpoint_guard import CheckpointGuard, CheckpointState, RejectedNote
-from healthledger.node.consortium import DEMO_ORGS
 from healthledger.node.consortium_peer import found_consortium
 from healthledger.node.embedded import KEYSTORE_FILE, LEDGER_FILE, EmbeddedNode
 from healthledger.node.keystore import Keystore

@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from healthledger.cli.network import Network, PeerProcess, alive
+from healthledger.network.layout import Network, PeerProcess
+from healthledger.network.processes import alive
 from healthledger.node.embedded import KEYSTORE_FILE, NODE_FILE
 from tests.integration.test_network import demo_invoke
 from tests.support.cli import healthledger
@@ -39,16 +40,19 @@ WAIT_S = 120.0
 
 
 def status_table(root: Path) -> str:
-    """``network status`` as a table, wide enough that no cell is cut."""
+    """``network status`` as a table on an 80-column terminal: no line is wider and no
+    cell is cut."""
     result = subprocess.run(
         [sys.executable, "-m", "healthledger.cli.main", "network", "status", "--data", str(root)],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
-        env={**os.environ, "COLUMNS": "250"},
+        env={**os.environ, "COLUMNS": "80"},
     )
     assert result.returncode in (0, 1), result.stderr  # 1: a peer is not ok (said on stderr)
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80, result.stdout
+    assert "…" not in result.stdout, result.stdout
     return result.stdout
 
 
@@ -175,7 +179,7 @@ def test_a_joined_peer_is_listed_by_status_and_stopped_by_down(
     assert item["pid"] == peer.pid and item["url"] == f"http://127.0.0.1:{peer.port}/"
     assert len(report["peers"]) == 4 and not report["checkpoints"]["alarm"], report
     row = row_of(status_table(network_dir), NEW)
-    assert f"127.0.0.1:{peer.port}" in row and row.rstrip(" │").endswith("ok"), row
+    assert row.split()[1] == str(peer.port) and row.rstrip(" │").endswith("ok"), row
 
     # A founding peer killed: status says so, the joined one is still fine.
     gone = network.peers[2]

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from healthledger.apps.registry import installed_contracts
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.sqlite_store import SqliteStore
 from healthledger.ledger.transaction import ValidationCode
-from healthledger.node.consortium import DEMO_ORGS
 from healthledger.node.consortium_peer import found_consortium, open_consortium_peer, peer_org
 from healthledger.node.embedded import LEDGER_FILE, EmbeddedNode
 from healthledger.node.errors import NodeUnavailable

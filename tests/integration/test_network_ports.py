@@ -18,8 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from healthledger.cli import network
-from healthledger.cli.network import Network, PeerExited, PeerProcess, down, process_state, up
+from healthledger.cli.apps import installed_contracts
+from healthledger.demo.organisations import DEMO_ORGS
+from healthledger.network.layout import Network, PeerProcess
+from healthledger.network.processes import process_state
+from healthledger.network.supervisor import PeerExited, Supervisor
+from healthledger.ordering.nats_cluster import ServerPorts
 
 pytestmark = pytest.mark.slow
 
@@ -35,45 +39,57 @@ def taken() -> Iterator[socket.socket]:
     sock.close()
 
 
-def planned_with(
-    monkeypatch: pytest.MonkeyPatch, *, peer: int | None = None, nats_client: int | None = None
-) -> None:
-    """Make ``network up`` plan ``peer`` as the first peer's port, or ``nats_client``
-    as the second NATS server's client port, and skip its check that they are free: as
-    if another program took the port after the check."""
-    plan = network._plan_ports
+class TakenPort(Supervisor):
+    """Plans ``peer`` as the first peer's port, or ``nats_client`` as the second NATS
+    server's client port, and skips the check that they are free: as if another
+    program took the port after the check."""
 
-    def plan_with_a_taken_port(
-        orgs: int, base_port: int | None
-    ) -> tuple[list[network.ServerPorts], list[int]]:
-        nats_ports, peer_ports = plan(orgs, base_port)
-        if peer is not None:
-            peer_ports = [peer, *peer_ports[1:]]
-        if nats_client is not None:
+    peer: int | None = None
+    nats_client: int | None = None
+
+    def plan_ports(self, orgs: int, base_port: int | None) -> tuple[list[ServerPorts], list[int]]:
+        nats_ports, peer_ports = super().plan_ports(orgs, base_port)
+        if self.peer is not None:
+            peer_ports = [self.peer, *peer_ports[1:]]
+        if self.nats_client is not None:
             second = nats_ports[1]
-            nats_ports[1] = network.ServerPorts(nats_client, second.cluster, second.monitor)
+            nats_ports[1] = ServerPorts(self.nats_client, second.cluster, second.monitor)
         return nats_ports, peer_ports
 
-    monkeypatch.setattr(network, "_plan_ports", plan_with_a_taken_port)
-    monkeypatch.setattr(network, "_check_ports", lambda _network: None)
+    def check_ports(self, network: Network) -> None:
+        pass
 
 
 @contextmanager
-def network_up(root: Path) -> Iterator[tuple[Network, list[str]]]:
-    """``network up`` of three organisations in ``root`` and what it said; down after."""
+def network_up(supervisor: Supervisor) -> Iterator[tuple[Network, list[str]]]:
+    """``up`` of three organisations by ``supervisor`` and what it said; down after."""
     said: list[str] = []
+    supervisor.say = said.append
     try:
-        yield up(root, orgs=3, base_port=None, timeout=120.0, say=said.append), said
+        yield (
+            supervisor.up(
+                plans=DEMO_ORGS[:3],
+                contracts=installed_contracts(),
+                base_port=None,
+                timeout=120.0,
+            ),
+            said,
+        )
     finally:
-        down(root, timeout=5.0, say=lambda _m: None)
+        Supervisor(supervisor.root).down(timeout=5.0)
+
+
+def taken_port(root: Path, *, peer: int | None = None, nats_client: int | None = None) -> TakenPort:
+    supervisor = TakenPort(root)
+    supervisor.peer, supervisor.nats_client = peer, nats_client
+    return supervisor
 
 
 def test_a_peer_whose_port_was_taken_starts_on_a_fresh_one(
-    tmp_path: Path, taken: socket.socket, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, taken: socket.socket
 ) -> None:
     port = taken.getsockname()[1]
-    planned_with(monkeypatch, peer=port)
-    with network_up(tmp_path / "net") as (started, said):
+    with network_up(taken_port(tmp_path / "net", peer=port)) as (started, said):
         first = started.peers[0]
         assert first.port != port
         assert Network.load(tmp_path / "net").peers[0].port == first.port
@@ -95,34 +111,32 @@ class OtherChain(BaseHTTPRequestHandler):
         pass
 
 
-def test_another_chains_peer_on_a_peers_port_is_not_taken_for_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_another_chains_peer_on_a_peers_port_is_not_taken_for_it(tmp_path: Path) -> None:
     other = ThreadingHTTPServer(("127.0.0.1", 0), OtherChain)
     threading.Thread(target=other.serve_forever, daemon=True).start()
     port = other.server_address[1]
-    planned_with(monkeypatch, peer=port)
+    supervisor = taken_port(tmp_path / "net", peer=port)
     try:
-        with network_up(tmp_path / "net") as (started, said):
+        with network_up(supervisor) as (started, said):
             # The answer from the other chain did not count: the peer was started elsewhere.
             assert started.peers[0].port != port
             assert any("port taken" in line for line in said)
-            assert network.alive(started.peers[0].pid, str(tmp_path / "net"))
+            assert supervisor.alive(started.peers[0].pid)
     finally:
         other.shutdown()
         other.server_close()
 
 
 def test_a_nats_port_taken_meanwhile_moves_the_new_cluster(
-    tmp_path: Path, taken: socket.socket, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, taken: socket.socket
 ) -> None:
     port = taken.getsockname()[1]
-    planned_with(monkeypatch, nats_client=port)
-    with network_up(tmp_path / "net") as (started, said):
+    supervisor = taken_port(tmp_path / "net", nats_client=port)
+    with network_up(supervisor) as (started, said):
         assert port not in started.ports
         assert Network.load(tmp_path / "net").nats[1].client != port
         assert any("NATS port was taken" in line for line in said)
-        assert all(network.alive(n.pid, str(tmp_path / "net")) for n in started.nats)
+        assert all(supervisor.alive(n.pid) for n in started.nats)
 
 
 def test_the_error_for_an_exited_peer_quotes_its_log(tmp_path: Path) -> None:
@@ -135,14 +149,14 @@ def test_the_error_for_an_exited_peer_quotes_its_log(tmp_path: Path) -> None:
     assert "its log is empty" in str(empty)
 
 
-def test_a_peer_ended_from_outside_during_start_up_is_started_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real_launch = network.launch_peer
-    killed: list[int] = []
+class KillsOnce(Supervisor):
+    """Kills the peer of gd-cdc right after its first launch."""
 
-    def launch_then_kill_once(root: Path, net: Network, peer: PeerProcess) -> None:
-        real_launch(root, net, peer)
+    killed: list[int]
+
+    def launch_peer(self, network: Network, peer: PeerProcess) -> None:
+        super().launch_peer(network, peer)
+        killed = self.killed
         if peer.org == "gd-cdc" and not killed and peer.pid is not None:
             os.kill(peer.pid, signal.SIGKILL)  # before it can write a line
             killed.append(peer.pid)
@@ -152,8 +166,11 @@ def test_a_peer_ended_from_outside_during_start_up_is_started_again(
             # back, which must not take the exit status that says how the peer ended.
             subprocess.run(["/bin/true"], check=True)
 
-    monkeypatch.setattr(network, "launch_peer", launch_then_kill_once)
-    with network_up(tmp_path / "net") as (started, said):
+
+def test_a_peer_ended_from_outside_during_start_up_is_started_again(tmp_path: Path) -> None:
+    supervisor = KillsOnce(tmp_path / "net")
+    killed = supervisor.killed = []
+    with network_up(supervisor) as (started, said):
         assert killed
         [again] = [line for line in said if "starting it again" in line]
         assert "gd-cdc" in again and "killed by SIGKILL" in again

@@ -23,9 +23,9 @@ from healthledger.apps.epidemic.dates import day_of_ms, iso
 from healthledger.apps.epidemic.simulate import person
 from healthledger.apps.registry import installed_contracts
 from healthledger.apps.supply.app import APP as SUPPLY_APP
-from healthledger.cli.network_traffic import AppOutcome, live_rounds, missing_for
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.transaction import ValidationCode
-from healthledger.node.consortium import DEMO_ORGS
+from healthledger.network.traffic import AppOutcome, live_rounds, missing_for
 from healthledger.node.consortium_peer import GENESIS_FILE, found_consortium
 from healthledger.node.embedded import KEYSTORE_FILE, EmbeddedNode
 from healthledger.node.keystore import Keystore

@@ -16,6 +16,7 @@ import pytest
 
 from healthledger.api.app import create_api
 from healthledger.cli.apps import installed_contracts
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.errors import NodeError
 from healthledger.node.gateway import Gateway, GatewayError
@@ -57,7 +58,7 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsor
 def data(tmp_path: Path) -> Path:
     """A ledger folder founded and closed, for ``healthledger node``."""
     folder = tmp_path / "node"
-    EmbeddedNode.create(folder, contracts=installed_contracts()).stop()
+    EmbeddedNode.create(folder, contracts=installed_contracts(), plans=DEMO_ORGS).stop()
     return folder
 
 

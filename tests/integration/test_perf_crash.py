@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from tests.conftest import CONTRACTS
 
@@ -94,7 +95,7 @@ def run_child(data: Path, round_: int, rng: random.Random) -> list[str]:
 
 def test_sigkill_loses_no_acknowledged_private_value(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    EmbeddedNode.create(data, contracts=CONTRACTS).stop()
+    EmbeddedNode.create(data, contracts=CONTRACTS, plans=DEMO_ORGS).stop()
     rng = random.Random(SEED)
     acknowledged: list[str] = []
     for round_ in range(ROUNDS):

@@ -11,6 +11,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.transaction import Transaction
 from healthledger.node.embedded import EmbeddedNode
 from tests.conftest import CONTRACTS
@@ -25,7 +26,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self._dir = tempfile.TemporaryDirectory()
-        self.node = EmbeddedNode.create(Path(self._dir.name) / "data", contracts=CONTRACTS)
+        self.node = EmbeddedNode.create(
+            Path(self._dir.name) / "data", contracts=CONTRACTS, plans=DEMO_ORGS
+        )
         self.model: dict[str, int] = {}
         self.committed: list[Transaction] = []
 

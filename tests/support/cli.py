@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from healthledger.cli.network import NETWORK_FILE, Network, alive
+from healthledger.network.layout import NETWORK_FILE, Network
+from healthledger.network.processes import alive
 
 
 def healthledger(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

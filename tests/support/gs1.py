@@ -4,7 +4,7 @@ locations as a cheap transaction."""
 from __future__ import annotations
 
 from healthledger.apps.supply.digital_link import check_digit
-from healthledger.node.consortium import DEMO_ORGS
+from healthledger.demo.organisations import DEMO_ORGS
 
 PREFIXES = {plan.id: plan.gs1_prefixes[0] for plan in DEMO_ORGS if plan.gs1_prefixes}
 """The first GS1 company prefix of each demo organisation that holds one."""

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 
 from healthledger.apps.registry import installed_contracts
-from healthledger.node.consortium import DEMO_ORGS
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.consortium_peer import found_consortium
 from healthledger.ordering.nats_cluster import NatsClusterError
 from tests.support.jetstream_peer import read_ledger, wait_for

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from healthledger.apps.registry import INSTALLED_APPS, installed_contracts
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.seam import attach
 
@@ -16,7 +17,9 @@ from healthledger.node.seam import attach
 @contextmanager
 def simulated_node(path: Path, *, seed: int) -> Iterator[EmbeddedNode]:
     """A started node in ``path`` after each application's ``simulate`` (seeded)."""
-    node = EmbeddedNode.create(path, contracts=installed_contracts(), batch_timeout_s=0.01)
+    node = EmbeddedNode.create(
+        path, contracts=installed_contracts(), batch_timeout_s=0.01, plans=DEMO_ORGS
+    )
     node.start()
     try:
         rng = random.Random(seed)

@@ -15,8 +15,9 @@ from healthledger.contracts.errors import AccessDenied, ContractError, Rejected
 from healthledger.contracts.system.approval import majority_policy
 from healthledger.crypto.certs import issue_identity_certificate
 from healthledger.crypto.keys import SigningKey
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.transaction import ValidationCode
-from healthledger.node.consortium import DEMO_ORGS, issue_identity, new_organisation
+from healthledger.node.consortium import issue_identity, new_organisation
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.keystore import Keystore
 

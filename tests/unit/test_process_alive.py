@@ -10,8 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from healthledger.cli import network
-from healthledger.cli.network import alive, process_state
+from healthledger.network.processes import Processes, alive, process_state
 
 MARKER = "hl-alive-test-marker"
 
@@ -35,11 +34,11 @@ def test_a_running_child_is_alive_and_a_finished_one_is_not(
 
 
 def test_a_child_read_mid_exec_is_alive_but_nobody_elses_is(
-    child: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
+    child: subprocess.Popen[bytes],
 ) -> None:
-    monkeypatch.setattr(network, "command_line", lambda _pid: b"")
-    assert alive(child.pid, MARKER)  # our child, starting
-    assert not alive(os.getppid(), MARKER)  # not ours: an empty line proves nothing
+    mid_exec = Processes(MARKER, read_command_line=lambda _pid: b"")
+    assert mid_exec.alive(child.pid)  # our child, starting
+    assert not mid_exec.alive(os.getppid())  # not ours: an empty line proves nothing
 
 
 def test_every_child_is_alive_right_after_its_launch() -> None:

@@ -25,6 +25,7 @@ from healthledger.apps.supply.digital_link import (
 from healthledger.contracts.system import SYSTEM_CONTRACTS
 from healthledger.crypto.canonical import canonical_json
 from healthledger.crypto.errors import CanonicalEncodingError
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.block import Block
 from healthledger.node.checkpoint import Checkpoint, origin_of, sign_note
 from healthledger.node.embedded import EmbeddedNode
@@ -74,7 +75,9 @@ class Seeds:
 @pytest.fixture(scope="module")
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Decoder], Seeds]]:
     folder = tmp_path_factory.mktemp("properties") / "data"
-    node = EmbeddedNode.create(folder, contracts=SYSTEM_CONTRACTS, checkpoint_every=1)
+    node = EmbeddedNode.create(
+        folder, contracts=SYSTEM_CONTRACTS, checkpoint_every=1, plans=DEMO_ORGS
+    )
     yield decoders(node), Seeds(node)
     node.stop()
 

@@ -25,7 +25,7 @@ from healthledger.api.transactor import Transactor
 from healthledger.api.verifier import Verifier
 from healthledger.apps.registry import INSTALLED_APPS
 from healthledger.node.consortium_peer import ConsortiumNode
-from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.parts import Node
 from healthledger.node.seam import attach
 from healthledger.node.workers import WorkerSupervisor
 
@@ -100,7 +100,7 @@ class ApiServices:
 
 
 def create_api(
-    node: EmbeddedNode,
+    node: Node,
     *,
     demo_custody: bool = False,
     max_body_bytes: int = MAX_BODY_BYTES,

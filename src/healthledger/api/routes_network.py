@@ -22,8 +22,8 @@ from healthledger.api.schemas import (
 )
 from healthledger.contracts.errors import ContractError
 from healthledger.node.consortium_peer import peer_org
-from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.endorsement_answers import CONTRACT_REFUSAL, PRIVATE_FIELD
+from healthledger.node.parts import Node
 from healthledger.node.peer_directory import DIRECTORY_FILE, PeerDirectory
 from healthledger.node.snapshot import MEDIA_TYPE
 from healthledger.node.snapshot_serving import (
@@ -35,7 +35,7 @@ from healthledger.node.snapshot_serving import (
 )
 
 
-def network_router(node: EmbeddedNode) -> APIRouter:
+def network_router(node: Node) -> APIRouter:
     """The routes a consortium peer serves to the other peers; on an embedded node
     they answer 404. Mounting them makes the peer record the stream position at each
     checkpoint height, which its snapshots need."""

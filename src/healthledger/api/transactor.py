@@ -19,8 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from healthledger.api.problems import ApiError, problem
 from healthledger.contracts.refusal import settle
 from healthledger.ledger.transaction import SignedProposal, Transaction, ValidationCode
-from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.gateway import consortium_gateway
+from healthledger.node.parts import Node
 from healthledger.node.peer import Receipt
 
 MAX_WAIT_S = 60.0
@@ -40,7 +40,7 @@ class DemoIdentity:
 class Transactor:
     """Turns client requests into endorsed, ordered, committed transactions."""
 
-    def __init__(self, node: EmbeddedNode, *, demo_custody: bool) -> None:
+    def __init__(self, node: Node, *, demo_custody: bool) -> None:
         self.node = node
         self.peer = node.peer
         self.demo_custody = demo_custody

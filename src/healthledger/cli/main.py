@@ -23,35 +23,28 @@ from rich.table import Table
 from rich.text import Text
 
 from healthledger.cli import bench as benchmarks
-from healthledger.cli import network as consortium_network
-from healthledger.cli import network_status as consortium_status
 from healthledger.cli.apps import INSTALLED_APPS, App, installed_contracts
 from healthledger.cli.bench_network import network_benchmark
 from healthledger.cli.calls import invoke as invoke_command
 from healthledger.cli.calls import query as query_command
 from healthledger.cli.credentials import build_cli as credentials_cli
-from healthledger.cli.demo import (
-    LiveTraffic,
-    open_or_create,
-    platform_traffic_size,
-    simulate_platform,
-)
 from healthledger.cli.help_text import plain_help
 from healthledger.cli.identity import identity_app
-from healthledger.cli.network_admit import admit as network_admit
-from healthledger.cli.network_admit import new_org as network_new_org
-from healthledger.cli.network_join import join as network_join
-from healthledger.cli.network_status import print_status
-from healthledger.cli.network_traffic import network_traffic
+from healthledger.cli.network import network_app
 from healthledger.cli.reporting import (
     EXIT_FAILED,
     EXIT_UNUSABLE,
     CliError,
-    fail,
     progress,
     reported,
     stderr,
     stdout,
+)
+from healthledger.demo.traffic import (
+    LiveTraffic,
+    open_or_create,
+    platform_traffic_size,
+    simulate_platform,
 )
 from healthledger.ledger.audit import AuditReport, audit_store
 from healthledger.ledger.errors import InvalidBlock
@@ -61,6 +54,7 @@ from healthledger.node.consortium_peer import (
     peer_org,
 )
 from healthledger.node.embedded import LEDGER_FILE, NODE_FILE, EmbeddedNode
+from healthledger.node.parts import Node
 from healthledger.node.peer import new_validator
 from healthledger.node.peer_tls import peer_client
 from healthledger.node.seam import attach
@@ -77,14 +71,10 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+app.add_typer(network_app, name="network")
 app.add_typer(identity_app, name="identity")
 app.command("invoke")(invoke_command)
 app.command("query")(query_command)
-network_app = typer.Typer(
-    help="A consortium on this machine: a NATS JetStream cluster and one peer per organisation.",
-    no_args_is_help=True,
-)
-app.add_typer(network_app, name="network")
 _credentials_cli = credentials_cli()
 app.add_typer(
     _credentials_cli,
@@ -94,10 +84,6 @@ app.add_typer(
 for _command in _credentials_cli.registered_commands:
     if _command.name == "bench" and _command.callback is not None:
         bench_app.command(name="credentials", help=_command.help)(_command.callback)
-network_app.command("join")(network_join)
-network_app.command("new-org")(network_new_org)
-network_app.command("admit")(network_admit)
-network_app.command("traffic")(network_traffic)
 for _installed in INSTALLED_APPS:
     if _installed.cli is not None:
         _app_cli = _installed.cli()
@@ -125,9 +111,7 @@ def _ledger_file(path: Path) -> Path:
     return path
 
 
-def _open_node(
-    data: Path, jetstream: Sequence[str] = (), *, checkpoint_every: int = 0
-) -> EmbeddedNode:
+def _open_node(data: Path, jetstream: Sequence[str] = (), *, checkpoint_every: int = 0) -> Node:
     """The node of an existing data folder, not started; with ``jetstream`` (NATS
     URLs) a consortium peer ordering through that cluster."""
     if not data.is_dir():
@@ -153,7 +137,7 @@ def _open_node(
 
 
 def _serve(
-    node: EmbeddedNode,
+    node: Node,
     *,
     host: str,
     port: int,
@@ -202,7 +186,7 @@ def _serve(
     stdout().print("stopped")
 
 
-def app_workers(node: EmbeddedNode) -> list[Worker]:
+def app_workers(node: Node) -> list[Worker]:
     """Every installed application's background workers on ``node``."""
     return [
         worker
@@ -222,20 +206,18 @@ def _check_server_tls(cert: Path, key: Path) -> None:
         ) from exc
 
 
-def _live_step_of(app: App) -> Callable[[EmbeddedNode, random.Random], Mapping[str, int]]:
+def _live_step_of(app: App) -> Callable[[Node, random.Random], Mapping[str, int]]:
     """``app``'s live step, given the node: run on the application's seam."""
     step = app.live_step
     assert step is not None
 
-    def on_seam(node: EmbeddedNode, rng: random.Random) -> Mapping[str, int]:
+    def on_seam(node: Node, rng: random.Random) -> Mapping[str, int]:
         return step(attach(node, app), rng)
 
     return on_seam
 
 
-def _serve_live(
-    node: EmbeddedNode, rng: random.Random, *, host: str, port: int, every: float
-) -> None:
+def _serve_live(node: Node, rng: random.Random, *, host: str, port: int, every: float) -> None:
     """Serve the demo console while each application's live traffic runs."""
     steps = [(a.name, _live_step_of(a)) for a in INSTALLED_APPS if a.live_step is not None]
     live = LiveTraffic(node, steps, rng, every=every) if every > 0 and steps else None
@@ -417,65 +399,6 @@ def proof(
         finally:
             embedded.stop()
         print(json.dumps(document, indent=2))
-
-
-# --- network -----------------------------------------------------------------------
-
-
-@network_app.command("up")
-def network_up(
-    data: Path = typer.Option(..., "--data", help="Folder of the network (created if new)."),
-    orgs: int = typer.Option(3, "--orgs", help="Organisations of the demo consortium (3-10)."),
-    base_port: int | None = typer.Option(
-        None, "--base-port", help="First port: NATS takes 9 from here, then one per peer."
-    ),
-    checkpoint_every: int = typer.Option(
-        DEFAULT_CHECKPOINT_EVERY,
-        "--checkpoint-every",
-        help="Each peer signs a checkpoint every this many blocks.",
-    ),
-    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for health."),
-) -> None:
-    """Start a NATS JetStream cluster and one peer per organisation, in the background."""
-    with reported():
-        say = stdout().print
-        consortium_network.up(
-            data,
-            orgs=orgs,
-            base_port=base_port,
-            checkpoint_every=checkpoint_every,
-            timeout=timeout,
-            say=say,
-        )
-        say(f"network up; 'healthledger network down --data {data}' stops it")
-
-
-@network_app.command("status")
-def network_status(
-    data: Path = typer.Option(..., "--data", help="Folder of the network."),
-    json_output: bool = typer.Option(False, "--json", help="Print the status as JSON."),
-) -> None:
-    """Each peer's height, head block hash, lag and health; each NATS server's health.
-    Exits 1 (after printing) if a peer is not ok or a NATS server is down."""
-    with reported():
-        report = consortium_status.status(data)
-        if json_output:
-            print(json.dumps(report))
-        else:
-            print_status(report, stdout())
-        trouble = consortium_status.trouble(report)
-    if trouble:
-        fail(trouble, EXIT_FAILED)
-
-
-@network_app.command("down")
-def network_down(
-    data: Path = typer.Option(..., "--data", help="Folder of the network."),
-    timeout: float = typer.Option(10.0, "--timeout", help="Seconds before SIGKILL."),
-) -> None:
-    """Stop the peers, then the NATS servers (SIGTERM, then SIGKILL after --timeout)."""
-    with reported():
-        consortium_network.down(data, timeout=timeout, say=stdout().print)
 
 
 # --- benchmarks ------------------------------------------------------------------

@@ -1,594 +1,421 @@
-"""``healthledger network up|status|down``: a whole consortium on this machine
-(ARCHITECTURE.md section 5): a three-server NATS JetStream cluster and one peer
-process per organisation, each with its own data folder, keys and API port.
-
-Layout of the network folder DIR::
-
-    DIR/network.json        organisations, ports and process ids
-    DIR/nats/n1..n3/        each NATS server's configuration, store and log
-    DIR/peers/genesis.json  the consortium's genesis transaction
-    DIR/peers/<org>/        one peer's data folder (that organisation's keys only)
-    DIR/logs/<org>.log      one peer's output
-
-Every process is started in its own session, so it outlives the command that started
-it; ``down`` stops them by process id (SIGTERM, then SIGKILL after a timeout). A peer
-brought in later with ``network join`` into ``DIR/peers/<org>`` is recorded beside
-the founders' (``joined``), started with :func:`launch_peer` as they are, listed by
-``status`` (:mod:`healthledger.cli.network_status`) and stopped by ``down``.
-"""
+"""``healthledger network ...``: a consortium on this machine. Each command parses its
+options, calls :mod:`healthledger.network` and prints what it did; every failure is
+one red line (``cli.reporting``)."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, astuple, dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from healthledger.cli.apps import installed_contracts
-from healthledger.errors import HealthledgerError
-from healthledger.ledger.errors import LedgerError
-from healthledger.ledger.sqlite_store import SqliteStore
-from healthledger.node.consortium import DEMO_ORGS
-from healthledger.node.consortium_peer import (
-    DEFAULT_CHECKPOINT_EVERY,
-    found_consortium,
+import typer
+from rich import box
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
 )
-from healthledger.node.embedded import LEDGER_FILE
-from healthledger.node.peer_directory import write_directories
-from healthledger.ordering.nats_cluster import (
-    NatsCluster,
-    NatsClusterError,
-    ServerPorts,
-    free_port,
-    free_ports,
-    fresh_server_ports,
+from rich.table import Table
+
+from healthledger.cli.apps import INSTALLED_APPS, installed_contracts
+from healthledger.cli.reporting import (
+    EXIT_FAILED,
+    EXIT_UNUSABLE,
+    CliError,
+    fail,
+    reported,
+    stderr,
+    stdout,
+)
+from healthledger.cli.reporting import progress as progress_bar
+from healthledger.contracts.system.admission import ORGANISATION_KINDS
+from healthledger.crypto.errors import CryptoError
+from healthledger.demo.organisations import DEMO_ORGS
+from healthledger.ledger.transaction import ValidationCode
+from healthledger.network import admit as admission
+from healthledger.network import join as joining
+from healthledger.network import status as network_status
+from healthledger.network.layout import HOST
+from healthledger.network.supervisor import MIN_ORGS, Supervisor
+from healthledger.network.traffic import Stage, TrafficReport, traffic
+from healthledger.node.consortium_peer import DEFAULT_CHECKPOINT_EVERY
+from healthledger.node.peer_directory import DirectoryError
+
+network_app = typer.Typer(
+    help="A consortium on this machine: a NATS JetStream cluster and one peer per organisation.",
+    no_args_is_help=True,
 )
 
-NETWORK_FILE = "network.json"
-NATS_SERVERS = 3
-MIN_ORGS = 3
-REBIND_ATTEMPTS = 3
-"""Starts of a peer during start-up: again on a fresh port when another program took
-its self-chosen one, or again as it was when it ended without writing a line."""
 
-
-class NetworkError(HealthledgerError):
-    """The network cannot be brought up, inspected or stopped as asked."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-@dataclass
-class NatsProcess:
-    """One NATS server of the network."""
-
-    name: str
-    client: int
-    cluster: int
-    monitor: int
-    pid: int | None = None
-
-
-@dataclass
-class PeerProcess:
-    """One organisation's peer process."""
-
-    org: str
-    port: int
-    pid: int | None = None
-    joined: bool = False
-    """Brought in with ``network join`` rather than founded by ``network up``."""
-
-
-@dataclass
-class Network:
-    """What ``network.json`` records."""
-
-    orgs: list[str]
-    nats: list[NatsProcess]
-    peers: list[PeerProcess]
-    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
-    format: int = 1
-
-    @property
-    def servers(self) -> list[str]:
-        """Client URLs of the NATS servers."""
-        return [f"nats://127.0.0.1:{n.client}" for n in self.nats]
-
-    @property
-    def ports(self) -> set[int]:
-        """Every port the network's servers and peers listen on."""
-        return {p for n in self.nats for p in (n.client, n.cluster, n.monitor)} | {
-            p.port for p in self.peers
-        }
-
-    @property
-    def urls(self) -> dict[str, str]:
-        """Base URL of each organisation's peer."""
-        return {p.org: f"http://127.0.0.1:{p.port}" for p in self.peers}
-
-    def save(self, root: Path) -> None:
-        """Write ``network.json`` atomically."""
-        tmp = root / (NETWORK_FILE + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=1))
-        os.replace(tmp, root / NETWORK_FILE)
-
-    @classmethod
-    def load(cls, root: Path) -> Network:
-        """Read ``network.json`` of ``root``; NetworkError if there is none."""
-        if not root.exists():
-            raise NetworkError(f"{root} does not exist", 2)
-        if not root.is_dir():
-            raise NetworkError(f"{root} is not a folder", 2)
-        path = root / NETWORK_FILE
-        if not path.is_file():
-            raise NetworkError(f"{root} holds no network (no {NETWORK_FILE})", 2)
-        try:
-            data = json.loads(path.read_text())
-            return cls(
-                orgs=list(data["orgs"]),
-                nats=[NatsProcess(**n) for n in data["nats"]],
-                peers=[PeerProcess(**p) for p in data["peers"]],
-                checkpoint_every=int(data.get("checkpoint_every", DEFAULT_CHECKPOINT_EVERY)),
-                format=int(data.get("format", 1)),
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise NetworkError(f"{path} is not readable: {exc}", 2) from exc
-
-
-# --- processes -------------------------------------------------------------------
-
-
-_ENDED: dict[int, int] = {}
-"""Exit codes of our own children reaped by ``alive`` (negative: killed by that signal)."""
-_LAUNCHED: dict[int, subprocess.Popen[bytes]] = {}
-"""Peer processes this process started, kept so that the ``subprocess`` module never
-reaps one behind ``alive``'s back (it reaps dropped children at the next launch, and
-the exit status, which says how a peer ended, would be lost)."""
-
-
-def ended_how(pid: int | None) -> str:
-    """How our child ``pid`` ended, in words, if ``alive`` reaped it; else ''."""
-    code = _ENDED.get(pid) if pid is not None else None
-    if code is None:
-        return ""
-    if code < 0:
-        return f"killed by {signal.Signals(-code).name}"
-    return f"exit code {code}"
-
-
-def alive(pid: int | None, marker: str) -> bool:
-    """True if ``pid`` runs and is ours (its command line mentions ``marker``, so a
-    recycled process id after a reboot is never signalled)."""
-    if pid is None:
-        return False
-    launched = _LAUNCHED.get(pid)
-    if launched is not None:
-        code = launched.poll()
-        if code is None:
-            return True  # our own running child (perhaps still inside exec)
-        _ENDED[pid] = code
-        del _LAUNCHED[pid]
-        return False
-    try:
-        # Reap it if it is our own finished child (a zombie still answers kill 0).
-        reaped, status = os.waitpid(pid, os.WNOHANG)
-        if reaped == pid:
-            _ENDED[pid] = os.waitstatus_to_exitcode(status)
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False
-    try:
-        cmdline = command_line(pid)
-    except OSError:
-        return True  # no /proc: trust the recorded id
-    if not cmdline:
-        # Our own child read while it execs: Popen has returned but the new program's
-        # arguments are not in place yet (seen under load right after a launch). It is
-        # starting, unless it is a zombie: ended and not yet reaped.
-        state, parent = process_state(pid)
-        return parent == os.getpid() and state not in ("Z", "X")
-    return marker.encode() in cmdline
-
-
-def command_line(pid: int) -> bytes:
-    """The command line of ``pid``, its arguments joined by spaces (OSError without /proc)."""
-    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-
-
-def process_state(pid: int) -> tuple[str | None, int | None]:
-    """The state letter (R, S, D, Z, ...) and parent process id of ``pid`` in
-    ``/proc``; None for what cannot be read."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None, None
-    # "pid (comm) S ppid ...": the name may hold spaces and parentheses.
-    fields = stat.rpartition(")")[2].split()
-    if len(fields) < 2 or not fields[1].isdigit():
-        return (fields[0] if fields else None), None
-    return fields[0], int(fields[1])
-
-
-def terminate(pids: Sequence[int | None], marker: str, *, timeout: float) -> int:
-    """SIGTERM every live process of ``pids``, then SIGKILL those still running after
-    ``timeout`` seconds; returns how many were running."""
-    running = [pid for pid in pids if pid is not None and alive(pid, marker)]
-    for pid in running:
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while any(alive(pid, marker) for pid in running) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for pid in running:
-        if alive(pid, marker):
-            os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5.0
-    while any(alive(pid, marker) for pid in running) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return len(running)
-
-
-def port_free(port: int) -> bool:
-    """True if nothing listens on 127.0.0.1:``port``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # As the servers themselves bind: a port left in TIME_WAIT by the last run is free.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def http_json(url: str, *, timeout: float = 2.0) -> Any:
-    """GET ``url`` and parse its JSON body."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our own local URL
-        return json.loads(response.read())
-
-
-# --- up --------------------------------------------------------------------------
-
-
-def _plan_ports(orgs: int, base_port: int | None) -> tuple[list[ServerPorts], list[int]]:
-    if base_port is None:
-        ports = free_ports(3 * NATS_SERVERS + orgs)
-        nats = [ServerPorts(*ports[3 * i : 3 * i + 3]) for i in range(NATS_SERVERS)]
-        return nats, ports[3 * NATS_SERVERS :]
-    nats = [
-        ServerPorts(base_port + 3 * i, base_port + 3 * i + 1, base_port + 3 * i + 2)
-        for i in range(NATS_SERVERS)
-    ]
-    first_peer = base_port + 3 * NATS_SERVERS + 1
-    return nats, [first_peer + i for i in range(orgs)]
-
-
-def _check_ports(network: Network) -> None:
-    ports = [p for n in network.nats for p in (n.client, n.cluster, n.monitor)]
-    ports += [p.port for p in network.peers]
-    if max(ports) > 65535 or min(ports) < 1:
-        raise NetworkError(f"ports {min(ports)}-{max(ports)} are out of range", 2)
-    for port in ports:
-        if not port_free(port):
-            raise NetworkError(
-                f"port {port} is already in use on 127.0.0.1; stop what uses it or "
-                "choose another --base-port",
-                2,
-            )
-
-
+@network_app.command("up")
 def up(
-    root: Path,
-    *,
-    orgs: int,
-    base_port: int | None,
-    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
-    timeout: float = 60.0,
-    say: Callable[[str], None] = print,
-) -> Network:
-    """Found (or restart) the network in ``root`` and wait until every part is healthy."""
-    root = root.absolute()
-    if checkpoint_every < 1:
-        raise NetworkError("--checkpoint-every must be at least 1", 2)
-    if not MIN_ORGS <= orgs <= len(DEMO_ORGS):
-        raise NetworkError(f"--orgs must be between {MIN_ORGS} and {len(DEMO_ORGS)}", 2)
-    if root.exists() and not root.is_dir():
-        raise NetworkError(f"{root} is not a folder", 2)
-    if not root.parent.is_dir():
-        raise NetworkError(f"{root.parent} does not exist", 2)
-    marker = str(root)
-    rebind = False
-    if (root / NETWORK_FILE).exists():
-        network = Network.load(root)
-        pids = [n.pid for n in network.nats] + [p.pid for p in network.peers]
-        if any(alive(pid, marker) for pid in pids):
-            raise NetworkError(
-                f"a network is already running in {root}; run "
-                f"'healthledger network down --data {root}' first"
+    data: Path = typer.Option(..., "--data", help="Folder of the network (created if new)."),
+    orgs: int = typer.Option(3, "--orgs", help="Organisations of the demo consortium (3-10)."),
+    base_port: int | None = typer.Option(
+        None, "--base-port", help="First port: NATS takes 9 from here, then one per peer."
+    ),
+    checkpoint_every: int = typer.Option(
+        DEFAULT_CHECKPOINT_EVERY,
+        "--checkpoint-every",
+        help="Each peer signs a checkpoint every this many blocks.",
+    ),
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for health."),
+) -> None:
+    """Start a NATS JetStream cluster and one peer per organisation, in the background."""
+    with reported():
+        if checkpoint_every >= 1 and not MIN_ORGS <= orgs <= len(DEMO_ORGS):
+            raise CliError(f"--orgs must be between {MIN_ORGS} and {len(DEMO_ORGS)}", EXIT_UNUSABLE)
+        say = stdout().print
+        with progress_bar(True, "starting the network") as update:
+            Supervisor(data, say=say, progress=update).up(
+                plans=DEMO_ORGS[: max(orgs, 0)],
+                contracts=installed_contracts(),
+                base_port=base_port,
+                checkpoint_every=checkpoint_every,
+                timeout=timeout,
             )
-        founders = sum(not p.joined for p in network.peers)
-        if founders != orgs:
-            raise NetworkError(
-                f"{root} holds a network founded by {founders} organisations, not {orgs}", 2
-            )
-        say(f"restarting the network in {root}")
+        say(f"network up; 'healthledger network down --data {data}' stops it")
+
+
+@network_app.command("status")
+def status(
+    data: Path = typer.Option(..., "--data", help="Folder of the network."),
+    json_output: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+) -> None:
+    """Each peer's height, head block, lag and health; each NATS server's health.
+    Exits 1 (after printing) if a peer is not ok or a NATS server is down."""
+    with reported():
+        report = network_status.status(data)
+        if json_output:
+            print(json.dumps(report))
+        else:
+            print_status(report, stdout())
+        trouble = network_status.trouble(report)
+    if trouble:
+        fail(trouble, EXIT_FAILED)
+
+
+@network_app.command("down")
+def down(
+    data: Path = typer.Option(..., "--data", help="Folder of the network."),
+    timeout: float = typer.Option(10.0, "--timeout", help="Seconds before SIGKILL."),
+) -> None:
+    """Stop the peers, then the NATS servers (SIGTERM, then SIGKILL after --timeout)."""
+    with reported(), progress_bar(True, "stopping the network"):
+        Supervisor(data, say=stdout().print).down(timeout=timeout)
+
+
+@network_app.command("join")
+def join(
+    org: str = typer.Option(..., "--org", help="The organisation whose peer joins."),
+    source: str = typer.Option(
+        ..., "--from", help="Base URL of an existing peer, e.g. http://10.0.0.5:8000."
+    ),
+    data: Path = typer.Option(..., "--data", help="Folder of the new peer (no ledger yet)."),
+    keystore: Path | None = typer.Option(
+        None, "--keystore", help="The organisation's keystore, copied into the folder."
+    ),
+    genesis: Path | None = typer.Option(
+        None, "--genesis", help="The consortium's genesis.json that block 0 must hold."
+    ),
+    jetstream: str = typer.Option(
+        "",
+        "--jetstream",
+        help="Comma-separated NATS URLs: check the snapshot's stream position against "
+        "the ordering stream (recommended; the checkpoints do not cover it).",
+    ),
+    timeout: float = typer.Option(
+        120.0, "--timeout", help="Seconds to wait for a snapshot vouched for by a majority."
+    ),
+    port: int | None = typer.Option(
+        None,
+        "--port",
+        help="Into a network folder: the peer's API port (default: its earlier one or a free one).",
+    ),
+    no_start: bool = typer.Option(
+        False, "--no-start", help="Into a network folder: record the peer but do not start it."
+    ),
+) -> None:
+    """Join the consortium from a verified snapshot of an existing peer."""
+    out = stdout()
+    with (
+        reported(unusable=(ValueError, DirectoryError)),
+        progress_bar(True, f"joining the peer of {org}"),
+    ):
+        joined = joining.join(
+            org=org,
+            source=source,
+            data=data,
+            keystore=keystore,
+            genesis=genesis,
+            servers=[u.strip() for u in jetstream.split(",") if u.strip()],
+            timeout=timeout,
+            port=port,
+            start=not no_start,
+            say=out.print,
+        )
+    network, peer = joined.network, joined.peer
+    if network is None or peer is None:
+        out.print(
+            f"joined: {data} holds the ledger up to block {joined.height}; it follows the "
+            f"ordering stream from position {joined.stream_position + 1} once started with "
+            f"'healthledger node --data {data} --jetstream <NATS URLs>'"
+        )
+    elif not joined.started:
+        out.print(
+            f"start it with 'healthledger node --data {data} --port {peer.port} "
+            f"--jetstream {','.join(network.servers)} --checkpoint-every "
+            f"{network.checkpoint_every}'"
+        )
     else:
-        if root.is_dir() and any(root.iterdir()):
-            raise NetworkError(f"{root} is not empty and holds no network", 2)
-        nats_ports, peer_ports = _plan_ports(orgs, base_port)
-        rebind = base_port is None
-        plans = DEMO_ORGS[:orgs]
-        network = Network(
-            orgs=[p.id for p in plans],
-            nats=[
-                NatsProcess(f"n{i + 1}", p.client, p.cluster, p.monitor)
-                for i, p in enumerate(nats_ports)
-            ],
-            peers=[PeerProcess(p.id, port) for p, port in zip(plans, peer_ports, strict=True)],
-            checkpoint_every=checkpoint_every,
-        )
-        _check_ports(network)
-        root.mkdir(exist_ok=True)
-        found_consortium(root / "peers", plans=plans, contracts=installed_contracts())
-        network.save(root)
-        say(f"founded a consortium of {orgs} organisations in {root}")
-    _check_ports(network)
-    try:
-        _start(root, network, timeout=timeout, say=say, rebind=rebind)
-    except BaseException:
-        down(root, timeout=5.0, say=lambda _m: None)
-        raise
-    return network
-
-
-def _start(
-    root: Path,
-    network: Network,
-    *,
-    timeout: float,
-    say: Callable[[str], None],
-    rebind: bool = False,
-) -> None:
-    """Start the NATS servers, then the peers, and wait until all are healthy. With
-    ``rebind`` (a network just founded on ports this command chose itself), a server or
-    peer whose port another program took meanwhile is started again on a fresh port."""
-    _start_nats(root, network, timeout=timeout, say=say, rebind=rebind)
-    say(f"NATS JetStream cluster up: {', '.join(network.servers)}")
-    # Each peer's gateway reaches the other organisations' peers through this directory.
-    write_directories(root / "peers", network.urls)
-    start_peers(root, network, network.peers, timeout=timeout, say=say, rebind=rebind)
-    ended = [n for n in network.nats if not alive(n.pid, str(root))]
-    if ended:
-        names = ", ".join(n.name for n in ended)
-        raise NetworkError(
-            f"NATS server {names} ended while the peers started; see "
-            + ", ".join(str(root / "nats" / n.name / "server.log") for n in ended)
+        root = data.absolute().parent.parent
+        out.print(
+            f"the peer of {org} runs in the background; 'healthledger network down "
+            f"--data {root}' stops it with the rest"
         )
 
 
-def _start_nats(
-    root: Path, network: Network, *, timeout: float, say: Callable[[str], None], rebind: bool
+@network_app.command("new-org")
+def new_org(
+    data: Path = typer.Option(..., "--data", help="Folder of the network."),
+    org: str = typer.Option(..., "--org", help="Id of the new organisation, e.g. zhuhai-clinic."),
+    name: str = typer.Option(..., "--name", help="Its full name."),
+    kind: str = typer.Option(..., "--kind", help=f"One of {', '.join(ORGANISATION_KINDS)}."),
+    roles: list[str] = typer.Option(
+        [], "--role", help="A role its identities may hold, besides admin and peer (repeat)."
+    ),
+    attributes: list[str] = typer.Option(
+        [], "--attribute", help="An attribute KEY=VALUE of the organisation (repeat)."
+    ),
+    gs1_prefixes: list[str] = typer.Option(
+        [],
+        "--gs1-prefix",
+        help="A GS1 company prefix it holds, for a maker's products or its places (repeat).",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Folder for its keys (new or empty; default DIR/peers/ORG)."
+    ),
 ) -> None:
-    """Start the NATS servers of ``network`` and wait for a JetStream meta leader."""
-    for attempt in range(1, REBIND_ATTEMPTS + 1):
-        try:
-            cluster = NatsCluster(
-                root / "nats",
-                size=len(network.nats),
-                ports=[ServerPorts(n.client, n.cluster, n.monitor) for n in network.nats],
-                detached=True,
-            )
-        except NatsClusterError as exc:
-            raise NetworkError(str(exc)) from exc
-        cluster.write_configs()
-        for i in range(cluster.size):
-            cluster.launch(i)
-            network.nats[i].pid = cluster.pid(i)
-        network.save(root)
-        try:
-            cluster.wait_ready(timeout=timeout)
-            return
-        except NatsClusterError as exc:
-            if not (rebind and attempt < REBIND_ATTEMPTS and cluster.port_taken()):
-                raise NetworkError(str(exc)) from exc
-            # A new cluster holds nothing yet: start it afresh on other ports.
-            cluster.stop()
-            shutil.rmtree(root / "nats")
-            fresh = fresh_server_ports(len(network.nats), avoid=network.ports)
-            for server, ports in zip(network.nats, fresh, strict=True):
-                server.client, server.cluster, server.monitor = astuple(ports)
-                server.pid = None
-            network.save(root)
-            say("a NATS port was taken meanwhile: starting the cluster on fresh ports")
-        finally:
-            cluster.release()
-
-
-def start_peers(
-    root: Path,
-    network: Network,
-    peers: Sequence[PeerProcess],
-    *,
-    timeout: float,
-    say: Callable[[str], None],
-    rebind: bool,
-) -> None:
-    """Launch ``peers`` and wait until every one serves and takes writes. With
-    ``rebind`` (ports chosen by this command, not by the operator), a peer whose port
-    another program took meanwhile is started again on a fresh port, and every peer
-    directory names the new one. A peer that ended without writing a line (a signal
-    from outside, a crash in start-up) is started again as it was; one that said why
-    it stopped is reported."""
-    genesis = chain_genesis(root, network)
-    for peer in peers:
-        launch_peer(root, network, peer)
-    for attempt in range(1, REBIND_ATTEMPTS + 1):
-        try:
-            wait_healthy(root, peers, genesis=genesis, timeout=timeout, say=say)
-            return
-        except PeerExited as exc:
-            if attempt == REBIND_ATTEMPTS:
-                raise
-            if rebind and PORT_IN_USE in exc.log_tail:
-                exc.peer.port = free_port(avoid=network.ports)
-                say(f"port taken: starting the peer of {exc.peer.org} on {exc.peer.port} instead")
-                write_directories(root / "peers", network.urls)
-            elif exc.log_tail:
-                raise  # it said why: starting it again would fail the same way
-            else:
-                # Ended before writing a line (a signal from outside, a crash in start-up):
-                # start it once more, as a service manager would, and say so.
-                say(f"{exc}: starting it again")
-            # Never two of one peer: make sure the one that seemed to end has.
-            terminate([exc.peer.pid], str(root), timeout=5.0)
-            launch_peer(root, network, exc.peer)
-
-
-def launch_peer(root: Path, network: Network, peer: PeerProcess) -> None:
-    """Start the peer process of ``peer`` (its folder ``root/peers/<org>``) in its own
-    session, its output appended to ``root/logs/<org>.log``, and record its process id."""
-    logs = root / "logs"
-    logs.mkdir(exist_ok=True)
-    with (logs / f"{peer.org}.log").open("ab") as log:
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [
-                sys.executable,
-                "-m",
-                "healthledger.cli.main",
-                "node",
-                "--data",
-                str(root / "peers" / peer.org),
-                "--port",
-                str(peer.port),
-                "--jetstream",
-                ",".join(network.servers),
-                "--demo-custody",
-                "--checkpoint-every",
-                str(network.checkpoint_every),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            # Every line reaches the log at once, and a crash in native code leaves the
-            # Python stack there rather than an empty log.
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"},
+    """Make a new organisation's keys and its admission request."""
+    with reported(unusable=(ValueError, KeyError, TypeError, CryptoError)):
+        folder = admission.new_org(
+            data,
+            org=org,
+            name=name,
+            kind=kind,
+            roles=roles,
+            attributes=attributes,
+            gs1_prefixes=gs1_prefixes,
+            out=out,
         )
-    _LAUNCHED[proc.pid] = proc
-    peer.pid = proc.pid
-    network.save(root)
+    stdout().print(
+        f"keys of {org} (CA, {org}/admin, {org}/peer0) in {folder / 'keystore.json'}; "
+        f"have it admitted with 'healthledger network admit --data {data} --org {org}'"
+    )
 
 
-LOG_TAIL_LINES = 5
-"""Lines of an exited peer's log quoted in the error."""
-PORT_IN_USE = "address already in use"
-
-
-class PeerExited(NetworkError):
-    """A peer process ended while starting; ``log_tail`` quotes the end of its log."""
-
-    def __init__(self, peer: PeerProcess, log: Path) -> None:
-        try:
-            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            lines = []
-        self.peer = peer
-        self.log_tail = "\n".join(line for line in lines[-LOG_TAIL_LINES:] if line.strip())
-        how = ended_how(peer.pid)
-        quoted = f"; its log ends: {self.log_tail}" if self.log_tail else " (its log is empty)"
-        super().__init__(
-            f"the peer of {peer.org} exited{f' ({how})' if how else ''}; see {log}{quoted}"
+@network_app.command("admit")
+def admit(
+    data: Path = typer.Option(..., "--data", help="Folder of the network."),
+    org: str = typer.Option(..., "--org", help="The organisation to admit."),
+    request: Path | None = typer.Option(
+        None,
+        "--request",
+        help=f"Its {admission.REQUEST_FILE} (default DIR/peers/ORG/{admission.REQUEST_FILE}).",
+    ),
+    by: str = typer.Option(
+        "",
+        "--by",
+        help="Comma-separated member organisations whose admins propose (the first) and "
+        "approve, in order (default: every member, until a majority has approved).",
+    ),
+) -> None:
+    """Have the members' admins propose and approve a new organisation."""
+    out = stdout()
+    with (
+        reported(unusable=(ValueError, KeyError, TypeError, CryptoError)),
+        progress_bar(True, f"admitting {org}"),
+    ):
+        done = admission.admit(
+            data,
+            org,
+            request_file=request,
+            by=[o.strip() for o in by.split(",") if o.strip()],
+            say=out.print,
+        )
+    record = done.record
+    if record["status"] == "admitted":
+        command = (
+            f"healthledger network join --org {org} --from {done.source} "
+            f"--data {done.request_file.parent} --jetstream {','.join(done.servers)}"
+        )
+        out.print(
+            f"admitted {org} with {org}/admin and its peer; bring the peer in with '{command}'"
+        )
+    else:
+        out.print(
+            f"{org} is {record['status']}: approved by {', '.join(record['approved_by'])} "
+            f"({record['needed']} needed)"
         )
 
 
-def chain_genesis(root: Path, network: Network) -> str | None:
-    """Hash of the genesis block of the network in ``root``, read from the ledger of
-    the first peer that has one; None if none can be read."""
-    for peer in network.peers:
-        ledger = root / "peers" / peer.org / LEDGER_FILE
-        if not ledger.is_file():
-            continue
-        try:
-            store = SqliteStore(ledger)
-        except LedgerError:
-            continue
-        try:
-            return store.header(0).hash
-        except LedgerError:
-            continue
-        finally:
-            store.close()
-    return None
-
-
-def wait_healthy(
-    root: Path,
-    peers: Sequence[PeerProcess],
-    *,
-    genesis: str | None,
-    timeout: float,
-    say: Callable[[str], None],
+@network_app.command("traffic")
+def network_traffic(
+    data: Path = typer.Option(..., "--data", help="Folder of a running network."),
+    seconds: float | None = typer.Option(
+        None, "--seconds", help="Keep live rounds going for this many seconds."
+    ),
+    rounds: int | None = typer.Option(None, "--rounds", help="Live rounds to run."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the simulated traffic."),
+    json_output: bool = typer.Option(False, "--json", help="Print the summary as one JSON line."),
 ) -> None:
-    """Wait until every peer of ``peers`` serves this network's chain and takes writes;
-    NetworkError naming the log of one that exited, or those still waiting after
-    ``timeout`` seconds. An answer from another chain on a peer's port (a program that
-    took the port first) does not count: that peer fails to bind and is reported."""
-    deadline = time.monotonic() + timeout
-    waiting = list(peers)
-    while waiting:
-        for peer in list(waiting):
-            if not alive(peer.pid, str(root)):
-                raise PeerExited(peer, root / "logs" / f"{peer.org}.log")
-            try:
-                answer = http_json(f"http://127.0.0.1:{peer.port}/api/v1/status", timeout=1.0)
-            except (OSError, ValueError):
-                continue
-            if genesis is not None and answer.get("genesis_hash") != genesis:
-                continue
-            # Serving queries is not enough: wait until its orderer takes writes too.
-            if not answer.get("accepting_writes"):
-                continue
-            waiting.remove(peer)
-            say(f"peer {peer.org}: http://127.0.0.1:{peer.port}/")
-        if waiting and time.monotonic() > deadline:
-            names = ", ".join(p.org for p in waiting)
-            raise NetworkError(f"peers not healthy after {timeout:g} s: {names}")
-        if waiting:
-            time.sleep(0.2)
+    """Run the demo's simulated traffic over the running network: the platform's, then
+    each application's whose organisations are in it, then live rounds; every write is
+    endorsed by the organisations' own peers."""
+    out = stderr() if json_output else stdout()
+    with reported(), staged_progress() as stage:
+        report = traffic(
+            data,
+            seconds=seconds,
+            rounds=rounds,
+            seed=seed,
+            apps=INSTALLED_APPS,
+            contracts=installed_contracts(),
+            say=out.print,
+            stage=stage,
+        )
+    if json_output:
+        print(json.dumps(report.to_json()))
+    else:
+        for line in summary_lines(report):
+            out.print(line)
+    if not report.holds_client_head:
+        raise typer.Exit(EXIT_FAILED)
 
 
-# --- down --------------------------------------------------------------------------
+# --- showing -----------------------------------------------------------------------
 
 
-def down(root: Path, *, timeout: float = 10.0, say: Callable[[str], None] = print) -> int:
-    """Stop every peer, then every NATS server; returns how many processes were stopped.
-    Stopping a network that is already down does nothing."""
-    root = root.absolute()
-    network = Network.load(root)
-    marker = str(root)
-    stopped = 0
-    # Peers first, so none is left publishing to a cluster that is going away.
-    for group in (network.peers, network.nats):
-        stopped += terminate([p.pid for p in group], marker, timeout=timeout)
-        for proc in group:
-            proc.pid = None
-        network.save(root)
-    say(f"stopped {stopped} processes" if stopped else f"no process of {root} was running")
-    return stopped
+@contextmanager
+def staged_progress() -> Iterator[Stage]:
+    """A Rich progress bar on stderr whose description follows the stage a long
+    operation is in (a bar when the stage's total is known, a pulse when not)."""
+    console = stderr()
+    if not console.is_terminal:
+        yield lambda _stage, _done, _total: None
+        return
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    task = bar.add_task("starting", total=None)
+
+    def stage(description: str, done: int, total: int | None) -> None:
+        bar.update(task, description=description, completed=done, total=total)
+
+    with bar:
+        yield stage
+
+
+_PEER_STATE_CELLS = {
+    "ok": "[green]ok[/green]",
+    "down": "[red]down[/red]",
+    "tampered": "[bold red]TAMPERED[/bold red]",
+    "minority": "[bold red]MINORITY[/bold red]",
+    "diverged": "[red]DIVERGED[/red]",
+    "stuck": "[yellow]stuck[/yellow]",
+    "no-ordering": "[yellow]no ordering[/yellow]",
+    "unhealthy": "[yellow]unhealthy[/yellow]",
+}
+"""How the status table shows each of ``network.status.PEER_STATES``."""
+HEAD_DIGITS = 12
+"""Hex digits of a head block hash the table shows (``--json`` has them whole)."""
+
+
+def _where(url: str) -> str:
+    """``url`` as the table shows it: the port alone when on this machine."""
+    host, _, port = url.rstrip("/").rpartition(":")
+    return port if host.endswith(f"//{HOST}") else url
+
+
+def print_status(report: Mapping[str, Any], out: Console) -> None:
+    """The status ``report`` as a table that fits 80 columns, then the head and any
+    checkpoint alarm."""
+    table = Table(
+        title=f"network {report['network']}",
+        caption=f"ports on {HOST}; --json gives whole URLs and hashes",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("org", overflow="fold")
+    table.add_column("port", overflow="fold")
+    for column in ("height", "head", "lag", "ckpt"):
+        table.add_column(column, justify="right" if column != "head" else "left")
+    table.add_column("state", no_wrap=True)
+    for peer in report["peers"]:
+        checkpoint = peer["checkpoint"]
+        table.add_row(
+            peer["org"],
+            _where(peer["url"]),
+            str(peer["height"] if peer["height"] is not None else "-"),
+            (peer["block_hash"] or "-")[:HEAD_DIGITS],
+            str(peer["lag"] if peer["lag"] is not None else "-"),
+            "-" if checkpoint is None else f"{checkpoint['height']}",
+            _PEER_STATE_CELLS.get(peer["state"], peer["state"]),
+        )
+    for server in report["nats"]:
+        table.add_row(
+            f"nats {server['name']}",
+            _where(server["url"]),
+            "",
+            "",
+            "",
+            "",
+            "[green]ok[/green]" if server["healthy"] else "[red]down[/red]",
+        )
+    out.print(table)
+    out.print("common head" if report["common_head"] else "[yellow]no common head[/yellow]")
+    checkpoints = report["checkpoints"]
+    for divergence in checkpoints["divergences"]:
+        out.print(
+            f"[bold red]ALARM[/bold red] checkpoints disagree at height "
+            f"{divergence['height']}: "
+            + ", ".join(f"{o} {h[:HEAD_DIGITS]}" for o, h in divergence["views"].items())
+        )
+    for org, problems in checkpoints["invalid"].items():
+        out.print(f"[bold red]ALARM[/bold red] {org}: invalid checkpoint {problems[0]}")
+
+
+def summary_lines(report: TrafficReport) -> list[str]:
+    """The closing summary of a traffic run: transactions by validation code, heights
+    per peer."""
+    total = sum(report.codes.values())
+    codes = ", ".join(f"{n} {code}" for code, n in sorted(report.codes.items())) or "none"
+    lines = [f"committed {total} transactions in {report.blocks} blocks: {codes}"]
+    if report.codes.get(str(ValidationCode.IDENTITY_REVOKED)):
+        lines.append(
+            "  IDENTITY_REVOKED is intended: the platform traffic orders a nurse's "
+            "transaction after revoking her"
+        )
+    for org, peer in report.peers.items():
+        where = "-" if peer["block_hash"] is None else str(peer["block_hash"])[:16]
+        lines.append(f"  {org}: height {peer['height']}, head {where}")
+    if report.common_head:
+        lines.append(f"common head at height {report.height}")
+    elif report.holds_client_head:
+        lines.append(f"every peer holds the client's head block {report.height - 1}; some went on")
+    else:
+        lines.append(f"no common head: the client is at height {report.height}")
+    return lines

@@ -25,11 +25,11 @@ from rich.text import Text
 
 from healthledger.cli.bench_network import BenchmarkFailed
 from healthledger.client.errors import ClientError, IdentityError
-from healthledger.cli.network import NetworkError
 from healthledger.contracts.errors import ContractError
 from healthledger.crypto.errors import CryptoError
 from healthledger.errors import HealthledgerError
 from healthledger.ledger.errors import InvalidBlock, LedgerError, StorageError
+from healthledger.network.errors import NetworkError
 from healthledger.node.embedded import DataDirError
 from healthledger.node.errors import NodeError
 from healthledger.ordering.orderer import OrderingError
@@ -66,14 +66,17 @@ def fail(message: str, code: int) -> NoReturn:
 
 
 @contextmanager
-def reported() -> Iterator[None]:
-    """Turn any error into one red line and an exit code."""
+def reported(unusable: tuple[type[Exception], ...] = ()) -> Iterator[None]:
+    """Turn any error into one red line and an exit code; ``unusable``: exception types
+    that say the input is not usable (a malformed file the command was given)."""
     try:
         yield
     except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
         raise
     except (CliError, NetworkError) as exc:
         fail(str(exc), exc.code)
+    except unusable as exc:
+        fail(str(exc), EXIT_UNUSABLE)
     except IdentityError as exc:
         fail(str(exc), EXIT_UNUSABLE)
     except ClientError as exc:

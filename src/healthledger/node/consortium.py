@@ -1,5 +1,7 @@
-"""The demo consortium: a Guangdong-style provincial health network, each
-organisation with its own CA and identities per role."""
+"""Founding a consortium: each planned organisation with its own CA, identities per
+role and vault key, and the genesis transaction that names them; and the keys of an
+organisation admitted later. What organisations a consortium has is the caller's
+plan (the demo's is in :mod:`healthledger.demo.organisations`)."""
 
 from __future__ import annotations
 
@@ -37,83 +39,6 @@ class OrgPlan:
     """GS1 company prefixes it holds (makers and holders of places)."""
 
 
-DEMO_ORGS: tuple[OrgPlan, ...] = (
-    OrgPlan(
-        "gd-commission",
-        "Guangdong Provincial Health Commission",
-        "commission",
-        (("officer-chen", "officer"),),
-        gs1_prefixes=("6951230",),
-    ),
-    OrgPlan(
-        "gd-cdc",
-        "Guangdong Provincial CDC",
-        "cdc",
-        (("epi-wang", "epidemiologist"), ("epi-zhao", "epidemiologist")),
-        gs1_prefixes=("6951239",),
-    ),
-    OrgPlan(
-        "gz-first-hospital",
-        "Guangzhou First People's Hospital",
-        "hospital",
-        (("dr-li", "doctor"), ("lab-huang", "lab"), ("nurse-lin", "nurse")),
-        "440100",
-        gs1_prefixes=("6951237",),
-    ),
-    OrgPlan(
-        "sz-peoples-hospital",
-        "Shenzhen People's Hospital",
-        "hospital",
-        (("dr-zhang", "doctor"), ("lab-wu", "lab")),
-        "440300",
-        gs1_prefixes=("6951238",),
-    ),
-    OrgPlan(
-        "lingnan-bio",
-        "Lingnan Biologics (vaccine maker)",
-        "manufacturer",
-        (("qa-liu", "quality"), ("ops-he", "operator")),
-        gs1_prefixes=("6951234",),
-    ),
-    OrgPlan(
-        "pearl-logistics",
-        "Pearl River Pharma Logistics",
-        "distributor",
-        (("ops-guo", "operator"), ("driver-ma", "driver")),
-        gs1_prefixes=("6951235",),
-    ),
-    OrgPlan(
-        "yuexiu-pharmacy",
-        "Yuexiu Community Pharmacy",
-        "pharmacy",
-        (("pharm-xu", "pharmacist"),),
-        "440104",
-        gs1_prefixes=("6951236",),
-    ),
-    OrgPlan(
-        "gd-insurance",
-        "Guangdong Medical Insurance Co.",
-        "insurer",
-        (("adjuster-sun", "adjuster"),),
-    ),
-    OrgPlan(
-        "gd-redcross",
-        "Guangdong Red Cross Charity",
-        "charity",
-        (("accountant-zhou", "accountant"),),
-        gs1_prefixes=("6951240",),
-    ),
-    OrgPlan(
-        "gd-mpa",
-        "Guangdong Medical Products Administration",
-        "regulator",
-        (("inspector-feng", "inspector"), ("auditor-tang", "auditor")),
-    ),
-)
-
-FOUNDER = "gd-commission/admin"
-
-
 @dataclass(frozen=True)
 class Consortium:
     """Everything made to found a consortium: keys, certificates and genesis."""
@@ -129,9 +54,13 @@ def create_consortium(
     contracts: Sequence[type[Contract]],
     now_ms: int,
     random: Callable[[int], bytes] = os.urandom,
-    founder: str = FOUNDER,
+    founder: str | None = None,
 ) -> Consortium:
-    """Make CAs, identities and vault keys for ``plans`` and the genesis transaction."""
+    """Make CAs, identities and vault keys for ``plans`` and the genesis transaction,
+    signed by ``founder`` (by default the first organisation's admin)."""
+    if not plans:
+        raise ValueError("a consortium needs at least one organisation")
+    founder = founder or f"{plans[0].id}/admin"
     not_before, not_after = now_ms - 24 * 3600 * 1000, now_ms + 5 * YEAR_MS
     keystore = Keystore({}, {}, random=random)
     organisations = []

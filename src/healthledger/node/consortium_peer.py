@@ -1,10 +1,12 @@
 """Consortium peers: one data folder per organisation, each holding only that
 organisation's keys, all sharing one genesis block (ARCHITECTURE.md section 5).
 
-A consortium peer is an ``EmbeddedNode`` assembled on a folder whose keystore holds
-one organisation's identities, CA and vault key, so it endorses only under that
-organisation's peer identity; it orders through a shared orderer (JetStream) and
-resumes the stream right after the position recorded with its last block.
+A consortium peer is made of the same parts as the embedded node
+(:class:`~healthledger.node.parts.NodeParts`), on a folder whose keystore holds one
+organisation's identities, CA and vault key, so it endorses only under that
+organisation's peer identity; it orders through a shared orderer (JetStream), resumes
+the stream right after the position recorded with its last block, and adds the
+checkpoint signer, exchange and guard.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from healthledger.contracts.contract import Contract
+from healthledger.ledger.transaction import SignedProposal
 from healthledger.node.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -36,15 +39,16 @@ from healthledger.node.checkpoint_exchange import (
     DeliveryWatch,
 )
 from healthledger.node.checkpoint_guard import CheckpointGuard, CheckpointState
-from healthledger.node.consortium import FOUNDER, OrgPlan, create_consortium
-from healthledger.node.embedded import (
+from healthledger.node.consortium import OrgPlan, create_consortium
+from healthledger.node.keystore import Keystore
+from healthledger.node.parts import (
     CHECKPOINT_DIR,
     KEYSTORE_FILE,
     NODE_FILE,
     DataDirError,
-    EmbeddedNode,
+    NodeParts,
 )
-from healthledger.node.keystore import Keystore
+from healthledger.node.peer import Receipt
 from healthledger.node.selfcheck import ChainSelfCheck
 from healthledger.ordering.jetstream import JetStreamOrderer
 from healthledger.ordering.orderer import Orderer
@@ -72,7 +76,7 @@ def found_consortium(
     plans: Sequence[OrgPlan],
     contracts: Sequence[type[Contract]],
     clock: Callable[[], int] = wall_clock_ms,
-    founder: str = FOUNDER,
+    founder: str | None = None,
 ) -> dict[str, Path]:
     """Make one genesis for ``plans`` and one peer folder per organisation under
     ``root`` (``root/<org>``), each with that organisation's keys only and the same
@@ -99,11 +103,11 @@ def found_consortium(
                 indent=1,
             )
         )
-        node = EmbeddedNode(folder, contracts=contracts, clock=clock)
+        parts = NodeParts(folder, contracts=contracts, clock=clock)
         try:
-            node.peer.bootstrap(consortium.genesis, timestamp=now)
+            parts.peer.bootstrap(consortium.genesis, timestamp=now)
         finally:
-            node.stop()
+            parts.close()
         folders[plan.id] = folder
     return folders
 
@@ -192,11 +196,12 @@ def open_consortium_peer(
     )
 
 
-class ConsortiumNode(EmbeddedNode):
-    """A consortium peer: an embedded node on JetStream ordering that signs a
-    checkpoint every K blocks after re-deriving its chain, exchanges checkpoints with
-    the other organisations over NATS, compares them, and stops serving (``refusal``)
-    when its chain is forked or a stored block is tampered."""
+class ConsortiumNode:
+    """A consortium peer: a node's parts on JetStream ordering, with a signer that
+    signs a checkpoint every K blocks after re-deriving its chain, an exchange of
+    checkpoints with the other organisations over NATS, and a guard that compares
+    them and stops serving (``refusal``) when its chain is forked or a stored block is
+    tampered."""
 
     def __init__(
         self,
@@ -215,15 +220,24 @@ class ConsortiumNode(EmbeddedNode):
         replicas: int = 3,
         stuck_after_s: float = STUCK_AFTER_S,
     ) -> None:
-        super().__init__(
+        self.parts = NodeParts(
             data_dir,
             contracts=contracts,
             clock=clock,
             resume_orderer=resume_orderer,
             checkpoint_every=checkpoint_every,
         )
+        parts = self.parts
+        self.data_dir, self.mode, self.keystore, self.clock = (
+            parts.data_dir,
+            parts.mode,
+            parts.keystore,
+            parts.clock,
+        )
+        self.peer = parts.peer
+        self.app_objects, self.app_objects_lock = parts.app_objects, parts.app_objects_lock
         self.org = org
-        info = json.loads((self.data_dir / NODE_FILE).read_text())
+        info = parts.info
         store = self.peer.store
         self.origin = origin_of(store.header(0))
         metrics = self.peer.metrics
@@ -282,9 +296,10 @@ class ConsortiumNode(EmbeddedNode):
             self.guard.own(checkpoint, notes[height])
 
     def start(self, *, retry: bool | None = None) -> ConsortiumNode:
-        """Start ordering, the signer and the checkpoint exchange."""
-        running = self._running
-        super().start(retry=retry)
+        """Start ordering (an unreachable orderer does not fail the start: see
+        :meth:`NodeParts.start`), the signer and the checkpoint exchange."""
+        running = self.parts.running
+        self.parts.start(retry=retry)
         if not running:
             self.signer.start()
             self.exchange.start()
@@ -294,13 +309,49 @@ class ConsortiumNode(EmbeddedNode):
         return self
 
     def stop(self) -> None:
-        """Stop ordering and committing, then the signer and the exchange."""
-        if self._running:
-            self.peer.stop()
-            self._running = False
+        """Stop ordering and committing, then the signer and the exchange; close the
+        stores."""
+        self.parts.halt()
         self.signer.stop()
         self.exchange.stop()
-        super().stop()
+        self.parts.close()
+
+    def __enter__(self) -> ConsortiumNode:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def propose(
+        self,
+        identity: str,
+        contract: str,
+        function: str,
+        args: dict[str, Any],
+        *,
+        transient: dict[str, Any] | None = None,
+    ) -> SignedProposal:
+        """A proposal signed with ``identity``'s key (one of this organisation's)."""
+        return self.parts.propose(identity, contract, function, args, transient=transient)
+
+    def invoke(
+        self,
+        identity: str,
+        contract: str,
+        function: str,
+        args: dict[str, Any],
+        *,
+        timeout: float = 30.0,
+        transient: dict[str, Any] | None = None,
+    ) -> tuple[Receipt, Any]:
+        """Sign as ``identity``, endorse, order and wait for the commit."""
+        return self.parts.invoke(
+            identity, contract, function, args, timeout=timeout, transient=transient
+        )
+
+    def query(self, identity: str, contract: str, function: str, args: dict[str, Any]) -> Any:
+        """Run a query as ``identity``."""
+        return self.parts.query(identity, contract, function, args)
 
     def _signed(self, checkpoint: Checkpoint, note: str) -> None:
         self.guard.own(checkpoint, note)

@@ -56,7 +56,6 @@ from healthledger.ledger.transaction import (
     Transaction,
 )
 from healthledger.node.consortium_peer import CONSORTIUM_MODE, peer_org
-from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.endorsement_answers import (
     PRIVATE_FIELD,
     BadEndorsement,
@@ -68,6 +67,7 @@ from healthledger.node.endorsement_answers import (
     refusal_from_problem,
 )
 from healthledger.node.errors import EndorsementFailed, NodeUnavailable
+from healthledger.node.parts import Node
 from healthledger.node.peer import PEER_ROLE as PEER_ROLE  # the role gateways check for
 from healthledger.node.peer import Endorsed, Peer
 from healthledger.node.peer_directory import DIRECTORY_FILE, PeerDirectory
@@ -455,7 +455,7 @@ def peer_gateway(
     )
 
 
-def consortium_gateway(node: EmbeddedNode) -> Gateway | None:
+def consortium_gateway(node: Node) -> Gateway | None:
     """The gateway of a consortium peer's node (its peer directory beside its ledger);
     None for an embedded node, which holds every organisation's keys itself."""
     if node.mode != CONSORTIUM_MODE:

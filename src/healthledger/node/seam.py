@@ -34,9 +34,11 @@ from healthledger.contracts.errors import ContractError
 from healthledger.crypto.keys import decode_b64
 from healthledger.ledger.transaction import Transaction, ValidationCode
 from healthledger.node.chain_reads import Receipt
-from healthledger.node.embedded import NODE_FILE, DataDirError, EmbeddedNode
+from healthledger.node.consortium import OrgPlan
+from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.errors import NodeError, TransactionRefused
 from healthledger.node.events import LedgerEvent
+from healthledger.node.parts import NODE_FILE, DataDirError, Node
 from healthledger.node.workers import Worker
 
 T = TypeVar("T")
@@ -90,7 +92,7 @@ class AppNode:
     """The node as application ``name`` sees it: its namespaces, its identities'
     signatures, the event feed, its organisation's vault and its own folder."""
 
-    def __init__(self, node: EmbeddedNode, *, name: str, namespaces: Sequence[str]) -> None:
+    def __init__(self, node: Node, *, name: str, namespaces: Sequence[str]) -> None:
         if not namespaces:
             raise ValueError(f"application {name} declares no namespace")
         self._node = node
@@ -322,7 +324,7 @@ class Application(Protocol):
         ...
 
 
-def attach(node: EmbeddedNode, app: Application) -> AppNode:
+def attach(node: Node, app: Application) -> AppNode:
     """``node`` as ``app`` sees it."""
     return AppNode(node, name=app.name, namespaces=app.namespaces)
 
@@ -334,12 +336,13 @@ def scratch_ledger(
     name: str,
     namespaces: Sequence[str],
     contracts: Sequence[type[Contract]],
+    plans: Sequence[OrgPlan],
     **options: Any,
 ) -> Iterator[AppNode]:
-    """A new demo consortium founded in the empty ``folder`` with ``contracts`` (the
-    system contracts and the application's), started, as application ``name`` sees it;
-    stopped when the block ends. For an application's benchmarks."""
-    node = EmbeddedNode.create(folder, contracts=contracts, **options).start()
+    """A new consortium of ``plans`` founded in the empty ``folder`` with ``contracts``
+    (the system contracts and the application's), started, as application ``name``
+    sees it; stopped when the block ends. For an application's benchmarks."""
+    node = EmbeddedNode.create(folder, contracts=contracts, plans=plans, **options).start()
     try:
         yield AppNode(node, name=name, namespaces=namespaces)
     finally:

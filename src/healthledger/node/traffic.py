@@ -39,7 +39,6 @@ from healthledger.ledger.errors import LedgerError
 from healthledger.ledger.store import LedgerStore
 from healthledger.ledger.transaction import SignedProposal, Transaction, ValidationCode
 from healthledger.node.consortium_peer import GENESIS_FILE, jetstream_ordering
-from healthledger.node.embedded import KEYSTORE_FILE, NODE_FILE, DataDirError, EmbeddedNode
 from healthledger.node.endorsement_answers import problem_detail, refusal_from_problem
 from healthledger.node.errors import (
     DuplicateTransaction,
@@ -49,7 +48,8 @@ from healthledger.node.errors import (
 )
 from healthledger.node.gateway import DEFAULT_TIMEOUT_S, PEER_ROLE, Gateway
 from healthledger.node.keystore import Keystore
-from healthledger.node.peer import Peer
+from healthledger.node.parts import KEYSTORE_FILE, NODE_FILE, DataDirError, NodeParts
+from healthledger.node.peer import Peer, Receipt
 from healthledger.node.peer_directory import PeerDirectory
 from healthledger.node.peer_tls import peer_client
 from healthledger.node.vault import VaultSet
@@ -238,10 +238,11 @@ class GatewayPeer(Peer):
             time.sleep(POLL_S)
 
 
-class TrafficClient(EmbeddedNode):
-    """A consortium client: an embedded node on a client folder that follows the
-    JetStream ordering stream as a read-only replica and whose writes are endorsed by
-    the organisations' peers of ``directory``."""
+class TrafficClient:
+    """A consortium client: a node's parts on a client folder, following the JetStream
+    ordering stream as a read-only replica, with a :class:`GatewayPeer` in place of the
+    peer pipeline, so that its writes are endorsed by the organisations' peers of
+    ``directory``."""
 
     def __init__(
         self,
@@ -262,11 +263,12 @@ class TrafficClient(EmbeddedNode):
             made.append(orderer)
             return orderer
 
-        super().__init__(data_dir, contracts=contracts, clock=clock, resume_orderer=resume)
-        if self.mode != CLIENT_MODE:
-            super().stop()
+        self.parts = NodeParts(data_dir, contracts=contracts, clock=clock, resume_orderer=resume)
+        parts = self.parts
+        if parts.mode != CLIENT_MODE:
+            parts.close()
             raise DataDirError(f"{data_dir} is not a traffic client folder")
-        built = self.peer
+        built = parts.peer
         # The same store, contracts, stream and (empty) vaults, with endorsement
         # through the gateway instead of by keys this client does not hold.
         self.gateway_peer = GatewayPeer(
@@ -279,12 +281,56 @@ class TrafficClient(EmbeddedNode):
             timeout_s=timeout_s,
             catch_up_timeout_s=catch_up_timeout_s,
         )
-        self.peer = self.gateway_peer
+        parts.peer = self.gateway_peer
+        self.data_dir, self.mode, self.keystore, self.clock = (
+            parts.data_dir,
+            parts.mode,
+            parts.keystore,
+            parts.clock,
+        )
+        self.peer: Peer = self.gateway_peer
+        self.app_objects, self.app_objects_lock = parts.app_objects, parts.app_objects_lock
+
+    def start(self, *, retry: bool | None = None) -> TrafficClient:
+        """Start following the stream (see :meth:`NodeParts.start`)."""
+        self.parts.start(retry=retry)
+        return self
 
     def stop(self) -> None:
         """Stop following the stream, close the stores and the connections to the peers."""
-        super().stop()
+        self.parts.close()
         self.gateway_peer.close_connections()
+
+    def propose(
+        self,
+        identity: str,
+        contract: str,
+        function: str,
+        args: dict[str, Any],
+        *,
+        transient: dict[str, Any] | None = None,
+    ) -> SignedProposal:
+        """A proposal signed with ``identity``'s key (a user key this client holds)."""
+        return self.parts.propose(identity, contract, function, args, transient=transient)
+
+    def invoke(
+        self,
+        identity: str,
+        contract: str,
+        function: str,
+        args: dict[str, Any],
+        *,
+        timeout: float = 30.0,
+        transient: dict[str, Any] | None = None,
+    ) -> tuple[Receipt, Any]:
+        """Sign as ``identity``, have the peers endorse, order and wait for the commit."""
+        return self.parts.invoke(
+            identity, contract, function, args, timeout=timeout, transient=transient
+        )
+
+    def query(self, identity: str, contract: str, function: str, args: dict[str, Any]) -> Any:
+        """Run a query as ``identity`` on this replica's committed state."""
+        return self.parts.query(identity, contract, function, args)
 
     def catch_up(self, height: int, *, timeout: float = CATCH_UP_TIMEOUT_S) -> None:
         """Wait until this replica has committed ``height`` blocks (NodeUnavailable
@@ -332,11 +378,11 @@ def create_client_folder(
         json.dumps({"format": 1, "mode": CLIENT_MODE, "organisations": organisations}, indent=1)
     )
     genesis = Transaction.from_json(parse_canonical(genesis_file.read_bytes()))
-    node = EmbeddedNode(folder, contracts=contracts, clock=clock)
+    parts = NodeParts(folder, contracts=contracts, clock=clock)
     try:
-        node.peer.bootstrap(genesis, timestamp=genesis.proposal.timestamp)
+        parts.peer.bootstrap(genesis, timestamp=genesis.proposal.timestamp)
     finally:
-        node.stop()
+        parts.close()
 
 
 __all__ = [

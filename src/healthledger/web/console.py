@@ -21,7 +21,7 @@ from healthledger.api.problems import ApiError, install_problem_handlers, proble
 from healthledger.apps import Person, Refusal, Written
 from healthledger.apps.readable import CONSORTIUM_ZONE
 from healthledger.apps.registry import INSTALLED_APPS
-from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.parts import Node
 from healthledger.node.seam import attach
 from healthledger.node.workers import WorkerSupervisor
 from healthledger.web.pages import REFUSALS, page_router
@@ -162,7 +162,7 @@ class ConsolePageKit:
 
 
 def create_console(
-    node: EmbeddedNode,
+    node: Node,
     *,
     demo_custody: bool = True,
     workers: WorkerSupervisor | None = None,

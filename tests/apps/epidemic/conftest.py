@@ -12,6 +12,7 @@ from healthledger.apps.epidemic.contract import Epidemic
 from healthledger.apps.epidemic.provision import configure
 from healthledger.apps.epidemic.regions import Region, RegionTable, StaticRegions
 from healthledger.contracts.system import SYSTEM_CONTRACTS
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from tests.support.seam import epidemic_seam
 
@@ -39,7 +40,9 @@ def regions() -> RegionTable:
 @pytest.fixture
 def bare_node(tmp_path: Path) -> Iterator[EmbeddedNode]:
     """A started node with the epidemic contract deployed but not configured."""
-    created = EmbeddedNode.create(tmp_path / "data", contracts=CONTRACTS, batch_timeout_s=0.005)
+    created = EmbeddedNode.create(
+        tmp_path / "data", contracts=CONTRACTS, batch_timeout_s=0.005, plans=DEMO_ORGS
+    )
     created.start()
     yield created
     created.stop()

@@ -15,6 +15,7 @@ from healthledger.api.app import create_api
 from healthledger.apps.supply.cli import build_cli
 from healthledger.apps.supply.event_store import STORE_FILE, EventStore
 from healthledger.apps.supply.service import CaptureService
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.supply.conftest import (
     CONTRACTS,
@@ -33,7 +34,9 @@ EVENT_ID = "urn:uuid:6b1c7e0a-5a3f-4c62-9d7e-0c1f2a3b4c5d"
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[str]]]:
     """A stopped node's data folder holding two captured events (the first with an eventID)."""
     data = tmp_path_factory.mktemp("check") / "data"
-    node = EmbeddedNode.create(data, contracts=CONTRACTS, batch_timeout_s=0.005).start()
+    node = EmbeddedNode.create(
+        data, contracts=CONTRACTS, batch_timeout_s=0.005, plans=DEMO_ORGS
+    ).start()
     try:
         register_master_data(node)
         store = EventStore.of(supply_seam(node))

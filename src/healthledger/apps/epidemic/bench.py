@@ -44,6 +44,7 @@ from healthledger.apps.epidemic.diseases import NOTIFIABLE_DISEASES
 from healthledger.apps.epidemic.readmodel import CaseReadModel
 from healthledger.apps.epidemic.simulate import person, places_of, setup_demo, staff_of
 from healthledger.contracts.system import SYSTEM_CONTRACTS
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.seam import AppNode, scratch_ledger
 
 GOAL_ROWS = 10_000_000
@@ -123,6 +124,7 @@ def epidemic_benchmark(
             name="epidemic",
             namespaces=(Epidemic.name,),
             contracts=(*SYSTEM_CONTRACTS, Epidemic),
+            plans=DEMO_ORGS,
         ) as node,
     ):
         return _run(

@@ -34,6 +34,7 @@ from healthledger.apps.supply.routes import build_router
 from healthledger.apps.supply.service import CaptureService
 from healthledger.apps.supply.verification import PublicLedger
 from healthledger.contracts.system import SYSTEM_CONTRACTS
+from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.seam import AppNode, scratch_ledger
 
 MAKER = "lingnan-bio/qa-liu"
@@ -128,6 +129,7 @@ def supply_benchmark(
             name="supply",
             namespaces=(SupplyContract.name,),
             contracts=(*SYSTEM_CONTRACTS, SupplyContract),
+            plans=DEMO_ORGS,
         ) as node,
     ):
         return _run(node, events, per_document, clients, store_events, samples, status)

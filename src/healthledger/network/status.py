@@ -1,5 +1,6 @@
-"""``healthledger network status``: each peer's height, head, lag, checkpoints and
-state, each NATS server's health, and whether the peers' signed checkpoints agree."""
+"""The status of a network: each peer's height, head, lag, checkpoints and state, each
+NATS server's health, and whether the peers' signed checkpoints agree. A plain JSON
+report (what ``network status --json`` prints); showing it is the CLI's."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
-from healthledger.cli.network import Network, alive, http_json
 from healthledger.ledger.errors import LedgerError
 from healthledger.ledger.sqlite_store import SqliteStore
+from healthledger.network.client import NetworkClient
+from healthledger.network.errors import NetworkError, PeerUnreachable
+from healthledger.network.layout import Network, PeerProcess
+from healthledger.network.processes import Processes
 from healthledger.node.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -23,11 +24,11 @@ from healthledger.node.checkpoint import (
 )
 from healthledger.node.embedded import CHECKPOINT_DIR, LEDGER_FILE
 
-CHECKPOINTS_COMPARED = 50
-"""Status compares each peer's most recent this many checkpoints."""
+STATUS_TIMEOUT_S = 2.0
+"""How long status waits for each peer's answer."""
 
 
-def trouble(report: dict[str, Any]) -> str | None:
+def trouble(report: Mapping[str, Any]) -> str | None:
     """One line naming the peers that are not ok and the NATS servers that are down, or
     None when the whole network is well."""
     peers = [f"{p['org']} {p['state']}" for p in report["peers"] if p["state"] != "ok"]
@@ -38,63 +39,68 @@ def trouble(report: dict[str, Any]) -> str | None:
     return f"{len(peers)} of {total} peers not ok: " + ", ".join([*peers, *servers])
 
 
-def status(root: Path) -> dict[str, Any]:
+def _peer_item(client: NetworkClient, processes: Processes, peer: PeerProcess) -> dict[str, Any]:
+    """What one peer says of itself, as an item of the report."""
+    item: dict[str, Any] = {
+        "org": peer.org,
+        "url": f"{peer.url}/",
+        "pid": peer.pid if processes.alive(peer.pid) else None,
+        "height": None,
+        "block_hash": None,
+        "lag": None,
+        "healthy": False,
+    }
+    try:
+        answer = client.status(peer.url)
+    except PeerUnreachable as exc:
+        item["error"] = exc.reason
+        return item
+    except NetworkError as exc:
+        item["error"] = str(exc)
+        return item
+    live = answer.checkpoints
+    item.update(
+        height=answer.height,
+        block_hash=answer.head_hash,
+        log_size=answer.log_size,
+        log_root=answer.log_root,
+        accepting_writes=answer.accepting_writes,
+        # Reachable, ordering, delivering and serving (not forked or tampered).
+        healthy=answer.healthy,
+        checkpoint_state=live.get("state"),
+        serving=bool(live.get("serving", True)),
+        refusal=live.get("reason"),
+        delivery_stuck=bool(answer.delivery.get("stuck", False)),
+        rejected_notes=int(live.get("rejected_count", 0)),
+    )
+    return item
+
+
+CHECKPOINTS_COMPARED = 50
+"""Status compares each peer's most recent this many checkpoints."""
+
+
+def status(root: Path, *, timeout: float = STATUS_TIMEOUT_S) -> dict[str, Any]:
     """Each peer's height, head hash, lag and health, and each NATS server's health."""
     root = root.absolute()
     network = Network.load(root)
-    peers: list[dict[str, Any]] = []
-    for peer in network.peers:
-        item: dict[str, Any] = {
-            "org": peer.org,
-            "url": f"http://127.0.0.1:{peer.port}/",
-            "pid": peer.pid if alive(peer.pid, str(root)) else None,
-            "height": None,
-            "block_hash": None,
-            "lag": None,
-            "healthy": False,
-        }
-        try:
-            answer = http_json(f"http://127.0.0.1:{peer.port}/api/v1/status")
-        except (OSError, ValueError) as exc:
-            item["error"] = str(getattr(exc, "reason", exc))
-        else:
-            live = answer.get("checkpoints") or {}
-            delivery = answer.get("delivery") or {}
-            item.update(
-                height=int(answer["height"]),
-                block_hash=answer.get("head_hash"),
-                log_size=answer.get("log_size"),
-                log_root=answer.get("log_root"),
-                accepting_writes=bool(answer.get("accepting_writes")),
-                # Reachable, ordering, delivering and serving (not forked or tampered).
-                healthy=bool(answer.get("healthy", True)),
-                checkpoint_state=live.get("state"),
-                serving=bool(live.get("serving", True)),
-                refusal=live.get("reason"),
-                delivery_stuck=bool(delivery.get("stuck", False)),
-                rejected_notes=int(live.get("rejected_count", 0)),
-            )
-        peers.append(item)
+    processes = Processes(str(root))
+    with NetworkClient(timeout=timeout) as client:
+        peers = [_peer_item(client, processes, peer) for peer in network.peers]
+        nats = [
+            {
+                "name": server.name,
+                "url": server.url,
+                "pid": server.pid if processes.alive(server.pid) else None,
+                "healthy": client.nats_healthy(server.monitor_url),
+            }
+            for server in network.nats
+        ]
     heights = [p["height"] for p in peers if p["height"] is not None]
     top = max(heights, default=0)
     for item in peers:
         if item["height"] is not None:
             item["lag"] = top - item["height"]
-    nats = []
-    for server in network.nats:
-        try:
-            health = http_json(f"http://127.0.0.1:{server.monitor}/healthz")
-            healthy = health.get("status") == "ok"
-        except (OSError, ValueError):
-            healthy = False
-        nats.append(
-            {
-                "name": server.name,
-                "url": f"nats://127.0.0.1:{server.client}",
-                "pid": server.pid if alive(server.pid, str(root)) else None,
-                "healthy": healthy,
-            }
-        )
     hashes = {p["block_hash"] for p in peers if p["healthy"]}
     common = all(p["healthy"] for p in peers) and len(hashes) == 1 and top > 0
     checkpoints = _checkpoints(root, network)
@@ -132,7 +138,7 @@ PEER_STATES = (
     "no-ordering",
     "unhealthy",
 )
-"""What ``status`` says of a peer, most serious first after ``ok``: unreachable; a
+"""What :func:`status` says of a peer, most serious first after ``ok``: unreachable; a
 stored block failed its self-check; a majority signed other checkpoints (both stop
 serving); its checkpoints disagree with another's; ordered transactions wait and its
 stream position does not move; it cannot reach the ordering cluster; it reports itself
@@ -198,55 +204,3 @@ def _checkpoints(root: Path, network: Network) -> dict[str, Any]:
     report["divergences"] = [d.to_json() for d in compare(verified)]
     report["alarm"] = bool(report["divergences"] or report["invalid"])
     return report
-
-
-_PEER_STATE_CELLS = {
-    "ok": "[green]ok[/green]",
-    "down": "[red]down[/red]",
-    "tampered": "[bold red]TAMPERED[/bold red]",
-    "minority": "[bold red]MINORITY[/bold red]",
-    "diverged": "[red]DIVERGED[/red]",
-    "stuck": "[yellow]stuck[/yellow]",
-    "no-ordering": "[yellow]no ordering[/yellow]",
-    "unhealthy": "[yellow]unhealthy[/yellow]",
-}
-"""How the status table shows each of ``PEER_STATES``."""
-
-
-def print_status(report: Mapping[str, Any], out: Console) -> None:
-    """The status ``report`` as a table, then the head and any checkpoint alarm."""
-    table = Table(title=f"network {report['network']}")
-    for column in ("org", "url", "height", "head block", "lag", "checkpoint", "state"):
-        table.add_column(column)
-    for peer in report["peers"]:
-        checkpoint = peer["checkpoint"]
-        table.add_row(
-            peer["org"],
-            peer["url"],
-            str(peer["height"] if peer["height"] is not None else "-"),
-            (peer["block_hash"] or "-")[:16],
-            str(peer["lag"] if peer["lag"] is not None else "-"),
-            "-" if checkpoint is None else f"{checkpoint['height']}",
-            _PEER_STATE_CELLS.get(peer["state"], peer["state"]),
-        )
-    for server in report["nats"]:
-        table.add_row(
-            f"nats {server['name']}",
-            server["url"],
-            "",
-            "",
-            "",
-            "",
-            "[green]ok[/green]" if server["healthy"] else "[red]down[/red]",
-        )
-    out.print(table)
-    out.print("common head" if report["common_head"] else "[yellow]no common head[/yellow]")
-    checkpoints = report["checkpoints"]
-    for divergence in checkpoints["divergences"]:
-        out.print(
-            f"[bold red]ALARM[/bold red] checkpoints disagree at height "
-            f"{divergence['height']}: "
-            + ", ".join(f"{o} {h[:16]}" for o, h in divergence["views"].items())
-        )
-    for org, problems in checkpoints["invalid"].items():
-        out.print(f"[bold red]ALARM[/bold red] {org}: invalid checkpoint {problems[0]}")

@@ -1,21 +1,22 @@
-"""``healthledger network traffic``: the demo's simulated traffic over a running
-consortium network (``network up``).
+"""The demo's simulated traffic over a running consortium network.
 
 A traffic client (:mod:`healthledger.node.traffic`) follows the ordering stream as a
 read-only replica in ``DIR/traffic/`` and holds the user identities of every
 organisation folder under ``DIR/peers/`` (demo custody: the local network's root
 holds them all); every write it makes is endorsed by the organisations' own peers
-and ordered through JetStream. It runs the platform's traffic (``demo``'s staff
-registrations, contract upgrade and deliberate revocation), then each installed
+and ordered through JetStream. It runs the platform's traffic (the demo's staff
+registrations, contract upgrade and deliberate revocation), then each given
 application's simulator whose organisations are in the network, then live rounds
-(``App.live_step``) for ``--rounds`` rounds and/or ``--seconds`` seconds, and waits
+(the application's ``live_step``) for a number of rounds and/or seconds, and waits
 until every peer holds the client's head.
+
+The applications are passed in (this layer sits below ``apps``): anything with the
+attributes of :class:`SimulatedApp`.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import random
 import sqlite3
@@ -24,37 +25,66 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Protocol
 
-import typer
-from rich.console import Console
-from rich.text import Text
-
-from healthledger.cli.apps import INSTALLED_APPS, App, installed_contracts
-from healthledger.cli.demo import simulate_platform
-from healthledger.cli.network import Network, NetworkError, alive, http_json
+from healthledger.contracts.contract import Contract
 from healthledger.contracts.errors import ContractError
 from healthledger.crypto.errors import CryptoError
+from healthledger.demo.organisations import DEMO_ORGS
+from healthledger.demo.traffic import platform_traffic_size, simulate_platform
 from healthledger.ledger.errors import LedgerError
-from healthledger.ledger.transaction import ValidationCode
-from healthledger.node.consortium import DEMO_ORGS
+from healthledger.network.client import NetworkClient
+from healthledger.network.errors import UNUSABLE, NetworkError
+from healthledger.network.layout import Network
+from healthledger.network.processes import Processes
 from healthledger.node.consortium_peer import GENESIS_FILE
 from healthledger.node.embedded import NODE_FILE
 from healthledger.node.errors import NodeError
 from healthledger.node.peer_directory import PeerDirectory
-from healthledger.node.seam import attach
+from healthledger.node.seam import AppNode, attach
 from healthledger.node.traffic import TrafficClient, create_client_folder
 from healthledger.ordering.orderer import OrderingError
 
+Say = Callable[[str], None]
+Stage = Callable[[str, int, int | None], None]
+"""Told ``(stage, done, total)`` as the run goes (total None: not known)."""
+Step = Callable[[AppNode, random.Random], Mapping[str, int]]
+
+
+class SimulatedApp(Protocol):
+    """What traffic needs of an application (``healthledger.apps.App`` has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def namespaces(self) -> tuple[str, ...]: ...
+    @property
+    def simulate(self) -> Step | None: ...
+    @property
+    def live_step(self) -> Step | None: ...
+    @property
+    def simulator_orgs(self) -> Sequence[str]: ...
+    @property
+    def simulator_kinds(self) -> Sequence[str]: ...
+    @property
+    def prepare_network(self) -> Callable[[AppNode, Sequence[str]], None] | None: ...
+
+
+def _no_stage(_stage: str, _done: int, _total: int | None) -> None:
+    pass
+
+
 CLIENT_DIR = "traffic"
 LOCK_FILE = "traffic.lock"
+STATUS_TIMEOUT_S = 10.0
+"""How long the client waits for each answer of a peer."""
 HEAD_TIMEOUT_S = 60.0
 """How long the command waits for every peer to reach the client's head."""
 IDLE_PAUSE_S = 0.5
 """Pause after a live round that committed nothing."""
 
 
-def missing_for(app: App, orgs: Sequence[str]) -> list[str]:
+def missing_for(app: SimulatedApp, orgs: Sequence[str]) -> list[str]:
     """What a network of ``orgs`` lacks for ``app``'s simulator, in words."""
     kinds = {p.id: p.kind for p in DEMO_ORGS}
     gaps = [org for org in app.simulator_orgs if org not in orgs]
@@ -125,43 +155,52 @@ def traffic(
     seconds: float | None = None,
     rounds: int | None = None,
     seed: int | None = None,
-    say: Callable[[str], None] = print,
+    apps: Sequence[SimulatedApp],
+    contracts: Sequence[type[Contract]],
+    say: Say,
+    stage: Stage = _no_stage,
 ) -> TrafficReport:
-    """Run the demo traffic over the network in ``root`` (see the module docstring)."""
+    """Run the demo traffic of the platform and ``apps`` over the network in ``root``
+    (see the module docstring); ``contracts``: those the network's genesis deploys."""
     if seconds is not None and seconds < 0:
-        raise NetworkError("--seconds must be 0 or more", 2)
+        raise NetworkError("--seconds must be 0 or more", UNUSABLE)
     if rounds is not None and rounds < 0:
-        raise NetworkError("--rounds must be 0 or more", 2)
+        raise NetworkError("--rounds must be 0 or more", UNUSABLE)
     root = root.absolute()
     network = Network.load(root)
-    urls = _running_peers(root, network)
-    with _lock(root):
-        client = _open_client(root, network, urls)
-        try:
+    with NetworkClient(timeout=STATUS_TIMEOUT_S) as http:
+        urls = _running_peers(http, root, network)
+        with _lock(root):
+            client = _open_client(root, network, urls, contracts)
             try:
-                client.start(retry=False)
-            except (OrderingError, NodeError) as exc:
-                raise NetworkError(f"cannot follow the network's ordering stream: {exc}") from exc
-            return _run(client, network, urls, seconds, rounds, random.Random(seed), say)
-        finally:
-            client.stop()
+                try:
+                    client.start(retry=False)
+                except (OrderingError, NodeError) as exc:
+                    raise NetworkError(
+                        f"cannot follow the network's ordering stream: {exc}"
+                    ) from exc
+                run = _Run(client, http, network, urls, random.Random(seed), say, stage)
+                return run.all(apps, seconds, rounds)
+            finally:
+                client.stop()
 
 
-def _running_peers(root: Path, network: Network) -> dict[str, str]:
+def _running_peers(http: NetworkClient, root: Path, network: Network) -> dict[str, str]:
     """Each organisation's peer URL, if every peer runs and takes writes."""
     urls = {}
+    processes = Processes(str(root))
     for peer in network.peers:
-        url = f"http://127.0.0.1:{peer.port}"
-        if not alive(peer.pid, str(root)):
+        url = peer.url
+        if not processes.alive(peer.pid):
             raise NetworkError(
                 f"the network in {root} is not running (the peer of {peer.org} is down); "
                 f"start it with 'healthledger network up --data {root}'"
             )
         try:
-            answer = http_json(f"{url}/api/v1/status", timeout=10.0)
-        except (OSError, ValueError) as exc:
+            answer = http.status(url)
+        except NetworkError as exc:
             raise NetworkError(f"the peer of {peer.org} ({url}) does not answer: {exc}") from exc
-        if not answer.get("accepting_writes"):
+        if not answer.accepting_writes:
             raise NetworkError(f"the peer of {peer.org} ({url}) is not taking writes yet")
         urls[peer.org] = url
     return urls
@@ -181,10 +220,11 @@ def _lock(root: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _open_client(root: Path, network: Network, urls: Mapping[str, str]) -> TrafficClient:
+def _open_client(
+    root: Path, network: Network, urls: Mapping[str, str], contracts: Sequence[type[Contract]]
+) -> TrafficClient:
     folder = root / CLIENT_DIR
     peers = root / "peers"
-    contracts = installed_contracts()
     try:
         if not (folder / NODE_FILE).exists():
             create_client_folder(
@@ -203,57 +243,82 @@ def _open_client(root: Path, network: Network, urls: Mapping[str, str]) -> Traff
         raise NetworkError(
             f"{folder} holds an unreadable traffic client ({type(exc).__name__}: {exc}); "
             "remove that folder to start the client afresh from the network",
-            2,
+            UNUSABLE,
         ) from exc
 
 
-def _run(
-    client: TrafficClient,
-    network: Network,
-    urls: Mapping[str, str],
-    seconds: float | None,
-    rounds: int | None,
-    rng: random.Random,
-    say: Callable[[str], None],
-) -> TrafficReport:
-    report = TrafficReport()
-    client.catch_up(max(_peer_heights(urls).values(), default=0))
-    start = client.peer.store.height()
-    say(f"traffic client following the stream at height {start}")
-    try:
-        summary = simulate_platform(client, rng)
-    except (NodeError, ContractError) as exc:
-        report.platform = AppOutcome("platform", "stopped", reason=str(exc))
-    else:
-        report.platform.counts = {
-            "registered": len(summary.registered),
-            "revoked": len(summary.revoked),
-        }
-    say(_describe(report.platform))
-    live: list[tuple[AppOutcome, App]] = []
-    for app in INSTALLED_APPS:
-        outcome = _simulate(client, app, network.orgs, rng)
-        report.apps.append(outcome)
-        say(_describe(outcome))
-        if outcome.status == "ran" and app.live_step is not None:
-            live.append((outcome, app))
-    live_rounds(client, live, seconds, rounds, rng, say)
-    report.height = client.peer.store.height()
-    report.head_hash = client.peer.store.header(report.height - 1).hash
-    for height in range(start, report.height):
-        for code in client.peer.block(height).codes:
-            report.codes[str(code)] = report.codes.get(str(code), 0) + 1
-    report.blocks = report.height - start
-    report.peers = _await_head(urls, report.height, report.head_hash)
-    report.holds_client_head = all(p["holds_client_head"] for p in report.peers.values())
-    report.common_head = report.holds_client_head and all(
-        p["height"] == report.height for p in report.peers.values()
-    )
-    return report
+class _Run:
+    """One traffic run of the client over the network."""
+
+    def __init__(
+        self,
+        client: TrafficClient,
+        http: NetworkClient,
+        network: Network,
+        urls: Mapping[str, str],
+        rng: random.Random,
+        say: Say,
+        stage: Stage,
+    ) -> None:
+        self.client, self.http, self.network, self.urls = client, http, network, urls
+        self.rng, self.say, self.stage = rng, say, stage
+
+    def all(
+        self, apps: Sequence[SimulatedApp], seconds: float | None, rounds: int | None
+    ) -> TrafficReport:
+        """The platform's traffic, each application's, live rounds, then the peers' heads."""
+        client, rng, say = self.client, self.rng, self.say
+        report = TrafficReport()
+        self.stage("catching up with the peers", 0, None)
+        client.catch_up(max(_peer_heights(self.http, self.urls).values(), default=0))
+        start = client.peer.store.height()
+        say(f"traffic client following the stream at height {start}")
+        report.platform = self.platform()
+        say(_describe(report.platform))
+        live: list[tuple[AppOutcome, SimulatedApp]] = []
+        for app in apps:
+            self.stage(f"{app.name} traffic", 0, None)
+            outcome = _simulate(client, app, self.network.orgs, rng)
+            report.apps.append(outcome)
+            say(_describe(outcome))
+            if outcome.status == "ran" and app.live_step is not None:
+                live.append((outcome, app))
+        live_rounds(client, live, seconds, rounds, rng, say, stage=self.stage)
+        report.height = client.peer.store.height()
+        report.head_hash = client.peer.store.header(report.height - 1).hash
+        for height in range(start, report.height):
+            for code in client.peer.block(height).codes:
+                report.codes[str(code)] = report.codes.get(str(code), 0) + 1
+        report.blocks = report.height - start
+        self.stage("waiting for every peer to reach the head", 0, None)
+        report.peers = _await_head(self.http, self.urls, report.height, report.head_hash)
+        report.holds_client_head = all(p["holds_client_head"] for p in report.peers.values())
+        report.common_head = report.holds_client_head and all(
+            p["height"] == report.height for p in report.peers.values()
+        )
+        return report
+
+    def platform(self) -> AppOutcome:
+        """The platform's own traffic (``healthledger.demo.traffic``)."""
+        total = platform_traffic_size(self.client)
+        done = 0
+
+        def tick(_label: str) -> None:
+            nonlocal done
+            done += 1
+            self.stage("platform traffic", done, total)
+
+        self.stage("platform traffic", 0, total)
+        try:
+            summary = simulate_platform(self.client, self.rng, advance=tick)
+        except (NodeError, ContractError) as exc:
+            return AppOutcome("platform", "stopped", reason=str(exc))
+        counts = {"registered": len(summary.registered), "revoked": len(summary.revoked)}
+        return AppOutcome("platform", "ran", counts=counts)
 
 
 def _simulate(
-    client: TrafficClient, app: App, orgs: Sequence[str], rng: random.Random
+    client: TrafficClient, app: SimulatedApp, orgs: Sequence[str], rng: random.Random
 ) -> AppOutcome:
     """Run ``app``'s simulator if its organisations are in the network."""
     if app.simulate is None:
@@ -278,19 +343,33 @@ def _simulate(
 
 def live_rounds(
     client: TrafficClient,
-    live: Sequence[tuple[AppOutcome, App]],
+    live: Sequence[tuple[AppOutcome, SimulatedApp]],
     seconds: float | None,
     rounds: int | None,
     rng: random.Random,
-    say: Callable[[str], None],
+    say: Say,
+    *,
+    stage: Stage = _no_stage,
 ) -> int:
     """Live rounds of every application that ran, until ``rounds`` are done or
     ``seconds`` have passed (none if neither is given) or every application stopped;
-    returns how many rounds ran."""
+    returns how many rounds ran. ``stage`` is told the rounds done (of ``rounds``), or
+    the whole seconds passed (of ``seconds``) when only a time is given."""
     if not live or (seconds is None and rounds is None):
         return 0
-    ends = None if seconds is None else time.monotonic() + seconds
+    began = time.monotonic()
+    ends = None if seconds is None else began + seconds
+
+    def tell(done: int) -> None:
+        if rounds is not None or seconds is None:
+            stage("live rounds", done, rounds)
+        else:
+            stage(
+                "live rounds (seconds)", int(min(seconds, time.monotonic() - began)), int(seconds)
+            )
+
     done = 0
+    tell(done)
     while (rounds is None or done < rounds) and (ends is None or time.monotonic() < ends):
         running = [(o, a, a.live_step) for o, a in live if o.status == "ran" and a.live_step]
         if not running:
@@ -308,6 +387,7 @@ def live_rounds(
                 outcome.counts[f"live {what}"] = outcome.counts.get(f"live {what}", 0) + n
                 committed += n
         done += 1
+        tell(done)
         if not committed:
             # Nothing to do this round (e.g. no case under way): do not spin.
             pause = IDLE_PAUSE_S if ends is None else min(IDLE_PAUSE_S, ends - time.monotonic())
@@ -319,17 +399,19 @@ def live_rounds(
     return done
 
 
-def _peer_heights(urls: Mapping[str, str]) -> dict[str, int]:
+def _peer_heights(http: NetworkClient, urls: Mapping[str, str]) -> dict[str, int]:
     heights = {}
     for org, url in urls.items():
         try:
-            heights[org] = int(http_json(f"{url}/api/v1/status", timeout=10.0)["height"])
-        except (OSError, ValueError, KeyError, TypeError):
+            heights[org] = http.status(url).height
+        except NetworkError:
             continue
     return heights
 
 
-def _await_head(urls: Mapping[str, str], height: int, head_hash: str) -> dict[str, dict[str, Any]]:
+def _await_head(
+    http: NetworkClient, urls: Mapping[str, str], height: int, head_hash: str
+) -> dict[str, dict[str, Any]]:
     """Every peer's height and head hash once each has committed ``height`` blocks (or
     what it reports when the wait times out), and whether it holds the client's head
     block ``head_hash`` at ``height - 1`` (``holds_client_head``)."""
@@ -338,9 +420,9 @@ def _await_head(urls: Mapping[str, str], height: int, head_hash: str) -> dict[st
     while True:
         for org, url in urls.items():
             try:
-                answer = http_json(f"{url}/api/v1/status", timeout=10.0)
-                peers[org] = {"height": int(answer["height"]), "block_hash": answer["head_hash"]}
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+                answer = http.status(url)
+                peers[org] = {"height": answer.height, "block_hash": answer.head_hash}
+            except NetworkError as exc:
                 peers[org] = {"height": None, "block_hash": None, "error": str(exc)}
         if all((p["height"] or 0) >= height for p in peers.values()):
             break
@@ -352,8 +434,8 @@ def _await_head(urls: Mapping[str, str], height: int, head_hash: str) -> dict[st
         if (peer["height"] or 0) > height:
             # Another client wrote since: compare the block at the client's head.
             try:
-                at = http_json(f"{urls[org]}/api/v1/blocks/{height - 1}", timeout=10.0)["hash"]
-            except (OSError, ValueError, KeyError, TypeError):
+                at = http.block_hash(urls[org], height - 1)
+            except NetworkError:
                 at = None
         peer["holds_client_head"] = at == head_hash
     return peers
@@ -365,61 +447,3 @@ def _describe(outcome: AppOutcome) -> str:
         return f"{outcome.name}: {counts or 'nothing to do'}"
     done = f" (after {counts})" if counts else ""
     return f"{outcome.name}: {outcome.status}{done}: {outcome.reason}"
-
-
-def summary_lines(report: TrafficReport) -> list[str]:
-    """The closing summary: transactions by validation code, heights per peer."""
-    total = sum(report.codes.values())
-    codes = ", ".join(f"{n} {code}" for code, n in sorted(report.codes.items())) or "none"
-    lines = [f"committed {total} transactions in {report.blocks} blocks: {codes}"]
-    if report.codes.get(str(ValidationCode.IDENTITY_REVOKED)):
-        lines.append(
-            "  IDENTITY_REVOKED is intended: the platform traffic orders a nurse's "
-            "transaction after revoking her"
-        )
-    for org, peer in report.peers.items():
-        where = "-" if peer["block_hash"] is None else str(peer["block_hash"])[:16]
-        lines.append(f"  {org}: height {peer['height']}, head {where}")
-    if report.common_head:
-        lines.append(f"common head at height {report.height}")
-    elif report.holds_client_head:
-        lines.append(f"every peer holds the client's head block {report.height - 1}; some went on")
-    else:
-        lines.append(f"no common head: the client is at height {report.height}")
-    return lines
-
-
-def network_traffic(
-    data: Path = typer.Option(..., "--data", help="Folder of a running network."),
-    seconds: float | None = typer.Option(
-        None, "--seconds", help="Keep live rounds going for this many seconds."
-    ),
-    rounds: int | None = typer.Option(None, "--rounds", help="Live rounds to run."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of the simulated traffic."),
-    json_output: bool = typer.Option(False, "--json", help="Print the summary as one JSON line."),
-) -> None:
-    """Run the demo's simulated traffic over the running network: the platform's, then
-    each application's whose organisations are in it, then live rounds; every write is
-    endorsed by the organisations' own peers."""
-    out = Console(highlight=False, soft_wrap=True, stderr=json_output)
-    try:
-        report = traffic(data, seconds=seconds, rounds=rounds, seed=seed, say=out.print)
-    except NetworkError as exc:
-        _fail(str(exc), exc.code)
-    except (NodeError, ContractError, LedgerError, OrderingError) as exc:
-        _fail(str(exc), 1)
-    if json_output:
-        print(json.dumps(report.to_json()))
-    else:
-        for line in summary_lines(report):
-            out.print(line)
-    if not report.holds_client_head:
-        raise typer.Exit(1)
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    line = " ".join(message.split()) or "failed"
-    Console(stderr=True, highlight=False, soft_wrap=True).print(
-        Text(f"error: {line}", style="bold red")
-    )
-    raise typer.Exit(code)

@@ -1,4 +1,4 @@
-"""The demo consortium and its simulated traffic.
+"""The platform's simulated traffic in the demo consortium.
 
 The platform's own traffic: each hospital's admin registers new staff with
 certificates from the hospital's CA, a majority of organisation admins approve a
@@ -23,9 +23,11 @@ from healthledger.contracts.contract import Contract
 from healthledger.contracts.rules import contract_definition
 from healthledger.contracts.system.lifecycle import definition_of
 from healthledger.contracts.system.membership import Membership
+from healthledger.demo.organisations import DEMO_ORGS, FOUNDER
 from healthledger.ledger.transaction import Transaction, ValidationCode
-from healthledger.node.consortium import FOUNDER, issue_identity
+from healthledger.node.consortium import issue_identity
 from healthledger.node.embedded import KEYSTORE_FILE, NODE_FILE, EmbeddedNode
+from healthledger.node.parts import Node
 from healthledger.node.peer import Peer, Receipt
 
 STAFF_PER_HOSPITAL = 3
@@ -71,10 +73,10 @@ def open_or_create(data: Path, contracts: Sequence[type[Contract]]) -> tuple[Emb
     with the demo consortium. True if it was just created."""
     if (data / NODE_FILE).exists():
         return EmbeddedNode(data, contracts=contracts), False
-    return EmbeddedNode.create(data, contracts=contracts), True
+    return EmbeddedNode.create(data, contracts=contracts, plans=DEMO_ORGS), True
 
 
-def platform_traffic_size(node: EmbeddedNode) -> int:
+def platform_traffic_size(node: Node) -> int:
     """How many transactions simulate_platform commits on ``node``."""
     hospitals = len(_hospitals(node))
     approvals = _majority(node)
@@ -82,7 +84,7 @@ def platform_traffic_size(node: EmbeddedNode) -> int:
 
 
 def simulate_platform(
-    node: EmbeddedNode, rng: random.Random, *, advance: Advance | None = None
+    node: Node, rng: random.Random, *, advance: Advance | None = None
 ) -> TrafficSummary:
     """Run the platform's own traffic (see the module docstring) through ``node``."""
     summary = TrafficSummary()
@@ -134,7 +136,7 @@ def simulate_platform(
     return summary
 
 
-def _run(node: EmbeddedNode, calls: Sequence[Call], summary: TrafficSummary, tick: Advance) -> None:
+def _run(node: Node, calls: Sequence[Call], summary: TrafficSummary, tick: Advance) -> None:
     """Endorse every call, submit them together (one block) and wait for all commits."""
     pending = []
     for call in calls:
@@ -144,7 +146,7 @@ def _run(node: EmbeddedNode, calls: Sequence[Call], summary: TrafficSummary, tic
 
 
 def _wait(
-    node: EmbeddedNode,
+    node: Node,
     pending: Sequence[tuple[Future[Receipt], Transaction, str]],
     summary: TrafficSummary,
     tick: Advance,
@@ -155,7 +157,7 @@ def _wait(
         tick(label if receipt.code is ValidationCode.VALID else f"{label}: {receipt.code}")
 
 
-def _hospitals(node: EmbeddedNode) -> list[dict[str, Any]]:
+def _hospitals(node: Node) -> list[dict[str, Any]]:
     organisations = node.query(_founder(node), "membership", "organisations", {})
     return [
         org
@@ -164,7 +166,7 @@ def _hospitals(node: EmbeddedNode) -> list[dict[str, Any]]:
     ]
 
 
-def _founder(node: EmbeddedNode) -> str:
+def _founder(node: Node) -> str:
     if node.keystore.get(FOUNDER) is not None:
         return FOUNDER
     admins = [i for i in node.keystore.ids() if i.endswith("/admin")]
@@ -173,14 +175,12 @@ def _founder(node: EmbeddedNode) -> str:
     return admins[0]
 
 
-def _majority(node: EmbeddedNode) -> int:
+def _majority(node: Node) -> int:
     organisations = node.query(_founder(node), "membership", "organisations", {})
     return len(organisations) // 2 + 1
 
 
-def _new_staff(
-    node: EmbeddedNode, hospitals: Sequence[dict[str, Any]], rng: random.Random
-) -> list[Call]:
+def _new_staff(node: Node, hospitals: Sequence[dict[str, Any]], rng: random.Random) -> list[Call]:
     """Certificates for new staff of each hospital, and the calls that register them."""
     calls = []
     for org in hospitals:
@@ -212,7 +212,7 @@ def _new_staff(
     return calls
 
 
-def _lifecycle_round(node: EmbeddedNode) -> tuple[str, list[Call]]:
+def _lifecycle_round(node: Node) -> tuple[str, list[Call]]:
     """The next version of the membership contract and a majority of admins' approvals."""
     current = contract_definition(node.peer.store, "membership") or {}
     try:
@@ -245,7 +245,7 @@ def _lifecycle_round(node: EmbeddedNode) -> tuple[str, list[Call]]:
     return version, calls
 
 
-LiveSteps = Sequence[tuple[str, Callable[[EmbeddedNode, random.Random], Mapping[str, int]]]]
+LiveSteps = Sequence[tuple[str, Callable[[Node, random.Random], Mapping[str, int]]]]
 
 
 class LiveTraffic:
@@ -256,9 +256,7 @@ class LiveTraffic:
     traffic must never take the console down with it.
     """
 
-    def __init__(
-        self, node: EmbeddedNode, steps: LiveSteps, rng: random.Random, *, every: float
-    ) -> None:
+    def __init__(self, node: Node, steps: LiveSteps, rng: random.Random, *, every: float) -> None:
         if every <= 0:
             raise ValueError("the live traffic interval must be positive")
         self._node, self._steps, self._rng, self._every = node, steps, rng, every

@@ -127,11 +127,12 @@ class Run:
 def _found_ledger(folder: Path) -> None:
     """A small embedded ledger with the platform's own traffic (staff registered and
     revoked, a contract upgraded by vote) and a checkpoint signed at every block."""
-    from healthledger.cli.demo import simulate_platform
+    from healthledger.demo.organisations import DEMO_ORGS
+    from healthledger.demo.traffic import simulate_platform
     from healthledger.node.embedded import EmbeddedNode
 
     node = EmbeddedNode.create(
-        folder, contracts=_contracts(), batch_timeout_s=0.005, checkpoint_every=1
+        folder, contracts=_contracts(), plans=DEMO_ORGS, batch_timeout_s=0.005, checkpoint_every=1
     )
     node.start()
     try:

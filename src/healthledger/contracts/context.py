@@ -148,6 +148,18 @@ class Context:
             value = None if current is None else current.value
         return value if isinstance(value, dict) else None
 
+    def members(self) -> list[str]:
+        """The ids of the consortium's member organisations, from the membership
+        namespace: each record read is MVCC-checked (a member admitted meanwhile is not
+        detected, as with ``range``). For approvals by a majority of the members."""
+        if self._ns == MEMBERSHIP_NAMESPACE:
+            return [v["id"] for _, v in self.range("org/", "org0", limit=MAX_RANGE)]
+        out = []
+        for key, item in self._state.range_state(MEMBERSHIP_NAMESPACE, "org/", "org0", MAX_RANGE):
+            self._foreign_reads.setdefault((MEMBERSHIP_NAMESPACE, key), item.version)
+            out.append(str(item.value["id"]))
+        return out
+
     def put(self, key: str, value: Any) -> None:
         """Set ``key`` to ``value`` (canonical JSON: no floats)."""
         _check_user_key(key)

@@ -36,6 +36,7 @@ from healthledger.ledger.block import Block, BlockHeader, verify_block
 from healthledger.ledger.checkpoint import CheckpointError, open_note
 from healthledger.ledger.errors import LedgerError
 from healthledger.ledger.merkle import verify_consistency, verify_inclusion
+from healthledger.ledger.receipt import Receipt
 from healthledger.ledger.transaction import Transaction
 from healthledger.ledger.validation import Validator
 
@@ -121,9 +122,11 @@ def receipt(
     Trust in ``header`` comes from elsewhere (a checkpoint, or a consistency proof to a
     log root already trusted). The receipt's ``index`` and ``code`` are the peer's word:
     the header commits to them only through the whole block (see :func:`block`)."""
-    tx_id = receipt.get("tx_id")
-    if not isinstance(tx_id, str):
-        raise VerificationError("malformed receipt: tx_id must be a string")
+    try:
+        claimed = Receipt.from_json(receipt)
+    except LedgerError as exc:
+        raise VerificationError(f"malformed receipt: {exc}") from exc
+    tx_id = claimed.tx_id
     parsed = _transaction(transaction)
     if parsed.tx_id != tx_id:
         raise VerificationError(f"the receipt is for {tx_id}, the transaction is {parsed.tx_id}")
@@ -137,13 +140,11 @@ def receipt(
         "timestamp": block_header.timestamp,
     }
     for name, value in claims.items():
-        if receipt.get(name) != value:
+        if getattr(claimed, name) != value:
             raise VerificationError(
-                f"the receipt says {name} = {receipt.get(name)!r}, the header gives {value!r}"
+                f"the receipt says {name} = {getattr(claimed, name)!r}, the header gives {value!r}"
             )
-    log_index = receipt.get("log_index")
-    if not isinstance(log_index, int) or isinstance(log_index, bool):
-        raise VerificationError("malformed receipt: log_index must be an integer")
+    log_index = claimed.log_index
     if proof.get("leafIdx") != log_index:
         raise VerificationError(
             f"the proof is for log entry {proof.get('leafIdx')!r}, the receipt's is {log_index}"

@@ -21,14 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from healthledger import verify
 from healthledger.apps.epidemic.intake import from_fhir_bundle
 from healthledger.apps.epidemic.provision import configure
 from healthledger.apps.epidemic.regions import RegionTable
 from healthledger.apps.registry import installed_contracts
-from healthledger.cli.main import app
 from healthledger.client import (
     AccessDenied,
     AsyncClient,
@@ -61,7 +59,7 @@ from tests.apps.epidemic.conftest import TEST_REGIONS
 from tests.apps.epidemic.support import person
 from tests.apps.epidemic.test_intake import bundle
 from tests.support.seam import epidemic_seam
-from tests.support.served import served
+from tests.support.served import in_process, served
 
 HOSPITAL = "gz-first-hospital"
 PASSPHRASE = "a passphrase of the test"
@@ -76,12 +74,6 @@ def healthledger(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=180,
         check=False,
     )
-
-
-def in_process(*args: str) -> subprocess.CompletedProcess[str]:
-    """The same command run in this process (Typer's runner): no interpreter start-up."""
-    result = CliRunner().invoke(app, list(args))
-    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +233,9 @@ def test_a_second_registration_is_refused_in_one_line_and_stores_nothing(
     assert node.peer.store.height() == height
 
 
-def test_a_wrong_passphrase_is_one_line(url: str, admin_files: Path, tmp_path: Path) -> None:
+def test_a_wrong_passphrase_or_a_broken_bundle_is_one_line(
+    url: str, admin_files: Path, tmp_path: Path
+) -> None:
     (tmp_path / "wrong").write_text("not the passphrase\n")
     (tmp_path / "case.json").write_text(json.dumps(bundle(302)))
     done = in_process(
@@ -251,6 +245,16 @@ def test_a_wrong_passphrase_is_one_line(url: str, admin_files: Path, tmp_path: P
     )  # fmt: skip
     assert done.returncode == 2
     assert "wrong passphrase" in one_line(done)
+    broken = bundle(302)
+    del broken["entry"][1]["resource"]["code"]
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
+    refused = in_process(
+        "epidemic", "report", str(tmp_path / "broken.json"),
+        "--identity", str(admin_files / "admin.key.pem"),
+        "--passphrase-file", str(admin_files / "passphrase"), "--url", url,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "entry[1].resource.code" in one_line(refused)
 
 
 def test_a_request_of_another_organisation_or_a_foreign_ca_key_is_refused(

@@ -3,14 +3,17 @@ picks), without demo custody: writes must come signed by their clients."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
+from typer.testing import CliRunner
 
 from healthledger.api.app import create_api
+from healthledger.cli.main import app
 from healthledger.node.embedded import EmbeddedNode
 
 
@@ -40,3 +43,10 @@ def served(node: EmbeddedNode) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def in_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """The ``healthledger`` command run in this process (Typer's runner): the same
+    code as the installed command, without an interpreter's start-up."""
+    result = CliRunner().invoke(app, list(args))
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)

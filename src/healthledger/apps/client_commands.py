@@ -14,6 +14,7 @@ import typer
 
 from healthledger.client import Client, Committed
 from healthledger.client.errors import IdentityError
+from healthledger.contracts.errors import InvalidArguments
 from healthledger.errors import HealthledgerError
 
 EXIT_FAILED = 1
@@ -45,10 +46,11 @@ def fail(message: str, code: int) -> None:
 
 @contextmanager
 def one_line_errors() -> Iterator[None]:
-    """Every failure as one line on stderr: exit 2 for unusable input, 1 otherwise."""
+    """Every failure as one line on stderr: exit 2 for unusable input (a document that
+    fails its checks here, a key file that cannot be opened), 1 otherwise."""
     try:
         yield
-    except (CommandInputError, IdentityError) as exc:
+    except (CommandInputError, IdentityError, InvalidArguments) as exc:
         fail(str(exc), EXIT_UNUSABLE)
     except HealthledgerError as exc:
         fail(str(exc), EXIT_FAILED)

@@ -87,7 +87,9 @@ def build_cli() -> typer.Typer:
             with signing_client(url, identity, cert, passphrase_file) as client:
                 committed = client.invoke(CONTRACT, "capture", {"steps": steps})
                 answer = committed_and_proved(
-                    client, committed, what=f"{len(steps)} event(s) captured"
+                    client,
+                    committed,
+                    what=f"{len(steps)} EPCIS event{'' if len(steps) == 1 else 's'} captured",
                 )
             if evidence is not None:
                 evidence.write_text(json.dumps(answer["evidence"], indent=2))

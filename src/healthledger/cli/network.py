@@ -69,7 +69,7 @@ def up(
 ) -> None:
     """Start a NATS JetStream cluster and one peer per organisation, in the background."""
     with reported():
-        if checkpoint_every >= 1 and not MIN_ORGS <= orgs <= len(DEMO_ORGS):
+        if not MIN_ORGS <= orgs <= len(DEMO_ORGS):
             raise CliError(f"--orgs must be between {MIN_ORGS} and {len(DEMO_ORGS)}", EXIT_UNUSABLE)
         say = stdout().print
         with progress_bar(True, "starting the network") as update:

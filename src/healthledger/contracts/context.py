@@ -8,7 +8,7 @@ id and timestamp stand in for them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -58,6 +58,10 @@ class PrivateData(Protocol):
         ...
 
 
+DeclaredQuery = Callable[[str, str, dict[str, Any], "Context"], Any]
+"""Runs another contract's query for a calling context (the runtime provides it)."""
+
+
 class Context:
     """The window a contract function sees for one call."""
 
@@ -72,8 +76,10 @@ class Context:
         readonly: bool,
         private: PrivateData | None = None,
         transient: Mapping[str, Any] | None = None,
+        queries: DeclaredQuery | None = None,
     ) -> None:
         self._ns = namespace
+        self._queries = queries
         self._transient: Mapping[str, Any] = transient or {}
         self._state = state
         self._caller = caller
@@ -159,6 +165,19 @@ class Context:
             self._foreign_reads.setdefault((MEMBERSHIP_NAMESPACE, key), item.version)
             out.append(str(item.value["id"]))
         return out
+
+    def ask(self, contract: str, function: str, args: Mapping[str, Any]) -> Any:
+        """The result of ``contract``'s declared query ``function`` run as this caller
+        over this call's state: how one application's contract reads another's data.
+        Every key the query reads is MVCC-checked as a read of this transaction."""
+        if self._queries is None or contract == self._ns:
+            raise AccessDenied(f"{self._ns} cannot ask {contract}.{function} here")
+        return self._queries(contract, function, dict(args), self)
+
+    def absorb_reads(self, reads: Iterable[KeyRead]) -> None:
+        """Count ``reads`` (another contract's, made for this call) as this call's."""
+        for read in reads:
+            self._foreign_reads.setdefault((read.ns, read.key), read.version)
 
     def put(self, key: str, value: Any) -> None:
         """Set ``key`` to ``value`` (canonical JSON: no floats)."""

@@ -108,6 +108,9 @@ class ContractRuntime:
             readonly=False,
             private=private,
             transient=transient,
+            queries=lambda name, function, args, outer: self._ask(
+                name, function, args, outer, state, memo
+            ),
         )
         result = _run(contract, ctx, proposal.function, dict(proposal.args))
         return ProposalResponse(ctx.rwset(), ctx.events(), result)
@@ -138,6 +141,32 @@ class ContractRuntime:
             private=private,
         )
         return _run(target, ctx, function, args)
+
+    def _ask(
+        self,
+        contract: str,
+        function: str,
+        args: dict[str, Any],
+        outer: Context,
+        state: StateView,
+        memo: HeightMemo | None,
+    ) -> Any:
+        """Run ``contract``'s query for ``outer`` (one level deep, no private data, so
+        that every endorser computes the same), its reads counted as ``outer``'s."""
+        target = self.contract(contract, state, memo)
+        if target.spec(function).kind != "query":
+            raise UnknownFunction(f"{contract}.{function} is a transaction, not a query")
+        inner = Context(
+            namespace=contract,
+            state=state,
+            caller=outer.caller,
+            tx_id=outer.tx_id,
+            timestamp=outer.timestamp,
+            readonly=True,
+        )
+        result = _run(target, inner, function, args)
+        outer.absorb_reads(inner.rwset().reads)
+        return result
 
 
 def caller_of(identity: Identity) -> Caller:

@@ -1,11 +1,13 @@
 """The charting JavaScript the dashboard loads (Vega, Vega-Lite and Vega-Embed), taken
 from the vl-convert wheel, so that the page needs no network. Bundling takes a few
-seconds: it is done once per process and kept in the application's folder for the
-next start."""
+seconds: it is done once and kept in the user's cache folder (``$XDG_CACHE_HOME`` or
+``~/.cache``, ``healthledger/``) for every later process, or in the application's
+folder where the cache cannot be written."""
 
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import threading
 from pathlib import Path
 
@@ -22,7 +24,9 @@ class ChartScript:
 
     def __init__(self, folder: Path) -> None:
         version = importlib.metadata.version("vl-convert-python")
-        self._path = folder / f"vega-bundle-{version}-vl{VEGA_LITE}.js"
+        name = f"vega-bundle-{version}-vl{VEGA_LITE}.js"
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        self._paths = (cache / "healthledger" / name, folder / name)
         self._lock = threading.Lock()
         self._text: str | None = None
 
@@ -30,12 +34,24 @@ class ChartScript:
         """The bundle's source."""
         with self._lock:
             if self._text is None:
-                if self._path.is_file():
-                    self._text = self._path.read_text(encoding="utf-8")
-                else:
-                    self._text = str(vl_convert.javascript_bundle(SNIPPET, vl_version=VEGA_LITE))
-                    self._path.parent.mkdir(parents=True, exist_ok=True)
-                    partial = self._path.with_suffix(".partial")
-                    partial.write_text(self._text, encoding="utf-8")
-                    partial.replace(self._path)
+                self._text = self._read() or self._make()
             return self._text
+
+    def _read(self) -> str | None:
+        for path in self._paths:
+            if path.is_file():
+                return path.read_text(encoding="utf-8")
+        return None
+
+    def _make(self) -> str:
+        text = str(vl_convert.javascript_bundle(SNIPPET, vl_version=VEGA_LITE))
+        for path in self._paths:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                partial = path.with_suffix(f".{os.getpid()}.partial")
+                partial.write_text(text, encoding="utf-8")
+                partial.replace(path)
+                break
+            except OSError:
+                continue  # a read-only cache: the next folder
+        return text

@@ -64,13 +64,19 @@ def _empty(title: str, subtitle: str, width: Width, message: str) -> Spec:
     )
 
 
-def _date_axis(title: str) -> Spec:
+def _date_axis(title: str, days: int = 8) -> Spec:
+    """A time axis of whole days (no tick twice on one day when ``days`` are few)."""
     return {
         "field": "date",
         "type": "temporal",
         "timeUnit": "utcyearmonthdate",
         "title": title,
-        "axis": {"format": DATE_FORMAT, "labelAngle": 0, "labelOverlap": True, "tickCount": 8},
+        "axis": {
+            "format": DATE_FORMAT,
+            "labelAngle": 0,
+            "labelOverlap": True,
+            "tickCount": {"interval": "day", "step": max(1, days // 8)},
+        },
     }
 
 
@@ -89,7 +95,7 @@ def curve(figures: Mapping[str, Any], width: Width = "container") -> Spec:
     """Daily cases by onset date (bars, left scale) and cumulative cases (line, right)."""
     title = "Epidemic curve"
     points: Sequence[Mapping[str, Any]] = figures["curve"]
-    if not points:
+    if not any(p["count"] for p in points):
         return _empty(title, figures["subtitle"], width, "No cases reported in this view")
     tooltip = [
         _day("Onset date"),
@@ -102,7 +108,7 @@ def curve(figures: Mapping[str, Any], width: Width = "container") -> Spec:
         width,
         {
             "data": {"values": [dict(p) for p in points]},
-            "encoding": {"x": _date_axis("Onset date")},
+            "encoding": {"x": _date_axis("Onset date", len(points))},
             "layer": [
                 {
                     "mark": {"type": "bar", "color": BLUE, "tooltip": True},
@@ -119,7 +125,7 @@ def curve(figures: Mapping[str, Any], width: Width = "container") -> Spec:
                 {
                     "mark": {"type": "line", "color": RED, "strokeWidth": 2.5},
                     "encoding": {
-                        "x": {**_date_axis("Onset date"), "bandPosition": 0.5},
+                        "x": {**_date_axis("Onset date", len(points)), "bandPosition": 0.5},
                         "y": {
                             "field": "cumulative",
                             "type": "quantitative",
@@ -167,7 +173,7 @@ def rt(figures: Mapping[str, Any], width: Width = "container") -> Spec:
                     "data": {"values": rows},
                     "mark": {"type": "area", "opacity": 0.18},
                     "encoding": {
-                        "x": _date_axis("End of the 7-day window"),
+                        "x": _date_axis("End of the 7-day window", len(figures["rt"])),
                         "y": {"field": "lower", "type": "quantitative", "title": "Rt"},
                         "y2": {"field": "upper"},
                         "color": colour,
@@ -177,7 +183,7 @@ def rt(figures: Mapping[str, Any], width: Width = "container") -> Spec:
                     "data": {"values": rows},
                     "mark": {"type": "line", "strokeWidth": 2.5, "point": True},
                     "encoding": {
-                        "x": _date_axis("End of the 7-day window"),
+                        "x": _date_axis("End of the 7-day window", len(figures["rt"])),
                         "y": {"field": "mean", "type": "quantitative", "title": "Rt"},
                         "color": colour,
                         "tooltip": tooltip,
@@ -216,7 +222,7 @@ def positivity(figures: Mapping[str, Any], width: Width = "container") -> Spec:
         width,
         {
             "data": {"values": [dict(d) for d in days]},
-            "encoding": {"x": _date_axis("Specimen date")},
+            "encoding": {"x": _date_axis("Specimen date", len(days))},
             "layer": [
                 {
                     "mark": {"type": "bar", "color": "#a9c4ec"},
@@ -234,7 +240,7 @@ def positivity(figures: Mapping[str, Any], width: Width = "container") -> Spec:
                     "transform": [{"filter": "datum.pct != null"}],
                     "mark": {"type": "line", "color": RED, "strokeWidth": 2.5, "point": True},
                     "encoding": {
-                        "x": {**_date_axis("Specimen date"), "bandPosition": 0.5},
+                        "x": {**_date_axis("Specimen date", len(days)), "bandPosition": 0.5},
                         "y": {
                             "field": "pct",
                             "type": "quantitative",
@@ -266,6 +272,7 @@ def choropleth(
     values: Sequence[Mapping[str, Any]] = figures["map"]
     if not values:
         return _empty(title, figures["subtitle"], width, "No districts in this view")
+    top = max(v["count"] for v in values)
     layers: list[Spec] = [
         {
             "data": boundaries,
@@ -287,8 +294,8 @@ def choropleth(
                     "field": "count",
                     "type": "quantitative",
                     "title": "Cases",
-                    "scale": {"scheme": "orangered", "domainMin": 1},
-                    "legend": {"orient": "right", "gradientLength": 180},
+                    "scale": {"scheme": "orangered", "domain": [0, max(top, 1)]},
+                    "legend": {"orient": "right", "gradientLength": 180, "format": "d"},
                 },
                 "tooltip": [
                     {"field": "name", "title": "District"},

@@ -68,6 +68,7 @@ from healthledger.apps.epidemic.schemas import (
     RejectReason,
     ReleaseRow,
 )
+from healthledger.apps.epidemic.subjects import subject_facts as facts_of
 from healthledger.apps.epidemic.visibility import OVERSEEING_KINDS, Viewer, region_contains
 from healthledger.contracts.context import Context
 from healthledger.contracts.contract import Contract, query, transaction
@@ -108,6 +109,7 @@ class Epidemic(Contract):
         "healthledger.apps.epidemic.pseudonym",
         "healthledger.apps.epidemic.regions",
         "healthledger.apps.epidemic.schemas",
+        "healthledger.apps.epidemic.subjects",
         "healthledger.apps.epidemic.visibility",
     )
     policy = "OR('*.peer')"
@@ -576,6 +578,12 @@ class Epidemic(Contract):
         """Counts of cases (rejected excluded) by disease, region and classification;
         counts below SMALL_COUNT are suppressed where the caller may not see the cases."""
         return visibility.case_aggregates(ctx, Viewer.of(ctx), SMALL_COUNT)
+
+    @query(roles=REVIEW_ROLES, kinds=CDC_KINDS)
+    def subject_facts(self, ctx: Context, *, pid: str) -> dict[str, Any]:
+        """One person's case reports, test results and doses, by pseudonymous id (for the
+        health code, through ``ctx.ask``)."""
+        return facts_of(ctx, pid)
 
     @query(roles=REPORTING_ROLES, kinds=HOSPITAL_KINDS)
     def patient(self, ctx: Context, *, case_id: str) -> Any:

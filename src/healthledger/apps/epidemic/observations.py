@@ -16,6 +16,7 @@ State keys::
     lab/<lab_id>                       a test result
     vaccination/<vaccination_id>       a dose given
     dose/<pid>/<cvx>/<dose_number>     index: one record per person, vaccine and dose
+    person-lab/<pid>/<lab_id>          index: a person's test results
 
 Vaccinations given through the supply application (its ``vaccine_administered``
 event) are linked by the monitoring read model from the event stream and never
@@ -212,6 +213,7 @@ def write_labs(ctx: Context, checked: list[CheckedLab], *, suffixed: bool) -> li
             "region": lab.region,
         }
         ctx.put(f"lab/{lab_id}", _reported(ctx, record, lab.flags))
+        ctx.put(f"person-lab/{pid}/{lab_id}", {"result_day": lab.resulted})
         ctx.emit("lab_result", public_lab(record))
         results.append({"lab_id": lab_id})
     return results

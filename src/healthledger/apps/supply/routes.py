@@ -19,6 +19,7 @@ from healthledger.apps.supply.digital_link import (
     qr_svg,
 )
 from healthledger.apps.supply.event_store import EventQuery, EventStore, check_event, event_time_ms
+from healthledger.apps.supply.figures_api import figures_router
 from healthledger.apps.supply.photo import MAX_PHOTO_BYTES, UnreadablePhoto, qr_text
 from healthledger.apps.supply.queries import (
     container_contents,
@@ -102,6 +103,7 @@ class RebuildBody(BaseModel):
 def build_router(node: AppNode, *, config: CaptureConfig | None = None) -> APIRouter:
     """The supply API over ``node``."""
     router = APIRouter()
+    router.include_router(figures_router(node))
     events = node.shared("events", lambda: EventStore.of(node))
     service = CaptureService(node, config=config, events=events)
     ledger = PublicLedger(node)

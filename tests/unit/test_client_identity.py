@@ -1,13 +1,17 @@
 """Loading a client identity from its files, and signing with it: where the
-certificate is found, and each file that cannot be used named in one line."""
+certificate is found, and each file that cannot be used named in one line; reads of
+membership that fall back on a signed query (over a swapped httpx transport, no
+socket)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import httpx
 import pytest
 
-from healthledger.client import Identity, IdentityError
+from healthledger.client import AccessDenied, Client, Identity, IdentityError
 from healthledger.client.identity import certificate_path, read_passphrase
 from healthledger.crypto.certs import issue_ca_certificate, issue_identity_certificate
 from healthledger.crypto.enrolment import encrypt_key
@@ -87,3 +91,32 @@ def test_unusable_files_are_named(tmp_path: Path) -> None:
         read_passphrase(tmp_path / "empty")
     (tmp_path / "phrase").write_text("first line\nsecond\n")
     assert read_passphrase(tmp_path / "phrase") == "first line"
+
+
+def test_membership_reads_fall_back_on_a_signed_query_where_the_route_is_for_members(
+    tmp_path: Path,
+) -> None:
+    key_file, cert, _ = _files(tmp_path)
+    certificate_path(key_file).write_text(cert)
+    identity = Identity.load(key_file, passphrase=PASSPHRASE, clock=lambda: NOW)
+    asked: list[tuple[str, str]] = []
+    record = {"id": "gd-cdc/officer-wu", "status": "active", "cert": cert}
+
+    def node(request: httpx.Request) -> httpx.Response:
+        asked.append((request.method, request.url.path))
+        if request.url.path == "/api/v1/consortium/identities":
+            problem = {"type": "/api/v1/problems/access-denied", "detail": "members only"}
+            return httpx.Response(403, json=problem)
+        body = json.loads(request.content)
+        assert body["proposal"]["creator"] == "gd-cdc/officer-wu"
+        assert (body["proposal"]["contract"], body["proposal"]["function"]) == (
+            "membership", "identities"
+        )  # fmt: skip
+        return httpx.Response(200, json={"result": [record], "custody": "client"})
+
+    transport = httpx.MockTransport(node)
+    with Client("http://node", identity=identity, transport=transport) as client:
+        assert client.registered("gd-cdc/officer-wu") == record
+    assert asked == [("GET", "/api/v1/consortium/identities"), ("POST", "/api/v1/query")]
+    with Client("http://node", transport=transport) as anonymous, pytest.raises(AccessDenied):
+        anonymous.registered("gd-cdc/officer-wu")

@@ -7,11 +7,16 @@ generators, so both behave alike by construction.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, MutableMapping
+from collections.abc import Callable, Generator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from healthledger.client.errors import EndorsementMismatch, UnexpectedAnswer
+from healthledger.client.errors import (
+    AccessDenied,
+    EndorsementMismatch,
+    SignatureRequired,
+    UnexpectedAnswer,
+)
 from healthledger.client.identity import SignedCall
 from healthledger.client.receipts import Committed, Evidence, Receipt
 from healthledger.crypto.canonical import canonical_json
@@ -39,7 +44,24 @@ class Call:
 
 
 Flow = Generator[Call, Any, T]
-"""An operation: yields requests, receives each answer's JSON, returns its result."""
+"""An operation: yields requests, receives each answer's JSON, returns its result. A
+problem answer is thrown into the generator at its ``yield`` (a flow may catch it)."""
+
+Signer = Callable[[str, str, Mapping[str, Any]], SignedCall]
+"""Signs a query ``(contract, function, args)`` as the client's identity."""
+
+
+def membership_read(
+    call: Call, signer: Signer | None, function: str, args: Mapping[str, Any]
+) -> Flow[Any]:
+    """The answer of a public read route, or, where the node keeps that route for its
+    consortium's members, of the same read as a signed membership query."""
+    try:
+        return (yield call)
+    except (AccessDenied, SignatureRequired):
+        if signer is None:
+            raise
+    return (yield from query(signer("membership", function, args)))
 
 
 def post(
@@ -58,7 +80,9 @@ def get(path: str, params: Mapping[str, str] | None = None) -> Call:
     return Call("GET", API + path, params)
 
 
-def endorse(call: SignedCall, keys: MutableMapping[str, bytes]) -> Flow[Transaction]:
+def endorse(
+    call: SignedCall, keys: MutableMapping[str, bytes], signer: Signer | None = None
+) -> Flow[Transaction]:
     """Have the node endorse ``call`` (gathering other organisations' endorsements as
     their policies need); check that what comes back is the proposal signed and that
     every endorsement verifies against its endorser's registered certificate."""
@@ -78,7 +102,7 @@ def endorse(call: SignedCall, keys: MutableMapping[str, bytes]) -> Flow[Transact
         for attempt in range(2):
             org = endorsement.endorser.split("/", 1)[0]
             if endorsement.endorser not in keys or attempt == 1:
-                keys.update((yield from endorser_keys(org)))
+                keys.update((yield from endorser_keys(org, signer)))
             public = keys.get(endorsement.endorser)
             if public is None:
                 raise EndorsementMismatch(f"{endorsement.endorser} is not a registered identity")
@@ -94,9 +118,11 @@ def endorse(call: SignedCall, keys: MutableMapping[str, bytes]) -> Flow[Transact
     return tx
 
 
-def endorser_keys(org: str) -> Flow[dict[str, bytes]]:
+def endorser_keys(org: str, signer: Signer | None = None) -> Flow[dict[str, bytes]]:
     """The public keys of ``org``'s active identities, from membership state."""
-    answer = yield get("/consortium/identities", {"org": org})
+    answer = yield from membership_read(
+        get("/consortium/identities", {"org": org}), signer, "identities", {"org": org}
+    )
     if not isinstance(answer, list):
         raise UnexpectedAnswer("the identities answer is not a list")
     keys = {}
@@ -123,10 +149,14 @@ def submit(tx: Transaction, *, timeout: float) -> Flow[Receipt]:
 
 
 def invoke(
-    call: SignedCall, keys: MutableMapping[str, bytes], *, timeout: float
+    call: SignedCall,
+    keys: MutableMapping[str, bytes],
+    *,
+    timeout: float,
+    signer: Signer | None = None,
 ) -> Flow[Committed]:
     """Endorse, check, order and await ``call``."""
-    tx = yield from endorse(call, keys)
+    tx = yield from endorse(call, keys, signer)
     receipt = yield from submit(tx, timeout=timeout)
     return Committed(receipt, tx.response.result)
 
@@ -176,18 +206,22 @@ def status() -> Flow[dict[str, Any]]:
     return answer
 
 
-def identity(identity_id: str) -> Flow[dict[str, Any] | None]:
+def identity(identity_id: str, signer: Signer | None = None) -> Flow[dict[str, Any] | None]:
     """The membership record of ``identity_id`` (None: not registered)."""
     org = identity_id.split("/", 1)[0]
-    answer = yield get("/consortium/identities", {"org": org})
+    answer = yield from membership_read(
+        get("/consortium/identities", {"org": org}), signer, "identities", {"org": org}
+    )
     if not isinstance(answer, list):
         raise UnexpectedAnswer("the identities answer is not a list")
     return next((r for r in answer if isinstance(r, dict) and r.get("id") == identity_id), None)
 
 
-def organisation(org: str) -> Flow[dict[str, Any] | None]:
+def organisation(org: str, signer: Signer | None = None) -> Flow[dict[str, Any] | None]:
     """The membership record of organisation ``org`` (None: not a member)."""
-    answer = yield get("/consortium/organisations")
+    answer = yield from membership_read(
+        get("/consortium/organisations"), signer, "organisations", {}
+    )
     if not isinstance(answer, list):
         raise UnexpectedAnswer("the organisations answer is not a list")
     return next((r for r in answer if isinstance(r, dict) and r.get("id") == org), None)

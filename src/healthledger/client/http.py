@@ -18,6 +18,7 @@ from healthledger.client import flows
 from healthledger.client.errors import (
     ClientError,
     ConnectionFailed,
+    ProblemError,
     UnexpectedAnswer,
     problem_error,
 )
@@ -136,10 +137,21 @@ class Client:
         try:
             call = next(flow)
             while True:
-                call = flow.send(self._send(call))
+                try:
+                    answer = self._send(call)
+                except ProblemError as problem:
+                    call = flow.throw(problem)
+                else:
+                    call = flow.send(answer)
         except StopIteration as done:
             result: T = done.value
             return result
+
+    def _query_signer(self) -> flows.Signer | None:
+        identity = self.identity
+        if identity is None:
+            return None
+        return lambda contract, function, args: identity.propose(contract, function, args)
 
     def _signer(self) -> Identity:
         if self.identity is None:
@@ -161,7 +173,7 @@ class Client:
 
     def endorse(self, call: SignedCall) -> Transaction:
         """The endorsed transaction of ``call``, checked against what was signed."""
-        return self._run(flows.endorse(call, self._keys))
+        return self._run(flows.endorse(call, self._keys, self._query_signer()))
 
     def submit(self, transaction: Transaction, *, timeout: float | None = None) -> Receipt:
         """Order an endorsed transaction and await its receipt."""
@@ -182,7 +194,11 @@ class Client:
 
     def send(self, call: SignedCall, *, timeout: float | None = None) -> Committed:
         """Endorse, check, order and await an already signed call."""
-        return self._run(flows.invoke(call, self._keys, timeout=timeout or self.timeout))
+        return self._run(
+            flows.invoke(
+                call, self._keys, timeout=timeout or self.timeout, signer=self._query_signer()
+            )
+        )
 
     def query(self, contract: str, function: str, args: Mapping[str, Any] | None = None) -> Any:
         """Run a query function as the client's identity; its result."""
@@ -210,11 +226,11 @@ class Client:
 
     def registered(self, identity_id: str) -> dict[str, Any] | None:
         """The membership record of ``identity_id`` (None: not registered)."""
-        return self._run(flows.identity(identity_id))
+        return self._run(flows.identity(identity_id, self._query_signer()))
 
     def organisation(self, org: str) -> dict[str, Any] | None:
         """The membership record of organisation ``org`` (None: not a member)."""
-        return self._run(flows.organisation(org))
+        return self._run(flows.organisation(org, self._query_signer()))
 
     def events(
         self,
@@ -301,10 +317,21 @@ class AsyncClient:
         try:
             call = next(flow)
             while True:
-                call = flow.send(await self._send(call))
+                try:
+                    answer = await self._send(call)
+                except ProblemError as problem:
+                    call = flow.throw(problem)
+                else:
+                    call = flow.send(answer)
         except StopIteration as done:
             result: T = done.value
             return result
+
+    def _query_signer(self) -> flows.Signer | None:
+        identity = self.identity
+        if identity is None:
+            return None
+        return lambda contract, function, args: identity.propose(contract, function, args)
 
     def _signer(self) -> Identity:
         if self.identity is None:
@@ -324,7 +351,7 @@ class AsyncClient:
 
     async def endorse(self, call: SignedCall) -> Transaction:
         """The endorsed transaction of ``call``, checked against what was signed."""
-        return await self._run(flows.endorse(call, self._keys))
+        return await self._run(flows.endorse(call, self._keys, self._query_signer()))
 
     async def submit(self, transaction: Transaction, *, timeout: float | None = None) -> Receipt:
         """Order an endorsed transaction and await its receipt."""
@@ -345,7 +372,11 @@ class AsyncClient:
 
     async def send(self, call: SignedCall, *, timeout: float | None = None) -> Committed:
         """Endorse, check, order and await an already signed call."""
-        return await self._run(flows.invoke(call, self._keys, timeout=timeout or self.timeout))
+        return await self._run(
+            flows.invoke(
+                call, self._keys, timeout=timeout or self.timeout, signer=self._query_signer()
+            )
+        )
 
     async def query(
         self, contract: str, function: str, args: Mapping[str, Any] | None = None
@@ -371,11 +402,11 @@ class AsyncClient:
 
     async def registered(self, identity_id: str) -> dict[str, Any] | None:
         """The membership record of ``identity_id`` (None: not registered)."""
-        return await self._run(flows.identity(identity_id))
+        return await self._run(flows.identity(identity_id, self._query_signer()))
 
     async def organisation(self, org: str) -> dict[str, Any] | None:
         """The membership record of organisation ``org`` (None: not a member)."""
-        return await self._run(flows.organisation(org))
+        return await self._run(flows.organisation(org, self._query_signer()))
 
     async def events(
         self,

@@ -19,6 +19,7 @@ from healthledger.contracts.system import SYSTEM_CONTRACTS
 from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from tests.browser.conftest import log_in
+from tests.support.screens import phone_overflow, shoot
 
 pytestmark = pytest.mark.browser
 
@@ -57,6 +58,27 @@ def test_login_shows_identity_org_and_banner(page: Page) -> None:
     expect(header).to_contain_text("epidemiologist")
     expect(header).to_contain_text("Guangdong Provincial CDC")
     expect(page.get_by_role("note", name="Demo custody warning")).to_have_text(BANNER)
+
+
+def test_a_stranger_finds_the_public_pages_and_the_way_in(page: Page) -> None:
+    page.goto("/")
+    entries = page.get_by_test_id("public-entries")
+    for name in ("Verify a proof", "Verify a medicine pack", "Public epidemic statistics"):
+        expect(entries.get_by_role("link", name=name)).to_be_visible()
+    shoot(page, "public-home")
+    assert phone_overflow(page) == 0
+    page.get_by_role("link", name="Log in", exact=True).first.click()
+    expect(page.get_by_role("heading", name="No login needed")).to_be_visible()
+    shoot(page, "login")
+    assert phone_overflow(page) == 0
+    log_in(page, "gd-mpa/auditor-tang")
+    expect(page.get_by_role("heading", name="Today", exact=True)).to_be_visible()
+    # No application is deployed on this chain: no panel, and no error either.
+    expect(page.get_by_role("heading", name="Nothing to do here today")).to_be_visible()
+    shoot(page, "home-without-app-work")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Explorer").click()
+    expect(page.get_by_role("heading", name="Ledger explorer")).to_be_visible()
+    shoot(page, "explorer")
 
 
 def test_explorer_lists_blocks_and_opens_a_transaction(page: Page, node: EmbeddedNode) -> None:

@@ -85,7 +85,7 @@ def test_doctor_reports_cdc_confirms_and_the_figures_show_it(
     page: Page, node: EmbeddedNode
 ) -> None:
     log_in(page, DOCTOR)
-    expect(page.get_by_role("heading", name="Today")).to_be_visible()
+    expect(page.get_by_role("heading", name="Today", exact=True)).to_be_visible()
     expect(page.get_by_role("heading", name="Case reports")).to_be_visible()
     looked_at(page, "doctor-home")
     page.get_by_role("link", name="Report a case").click()

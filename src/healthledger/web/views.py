@@ -22,6 +22,7 @@ from healthledger.api.services import CUSTODY_NOTICE
 from healthledger.apps import App, HomePanel, Link, Person
 from healthledger.apps.readable import CONSORTIUM_ZONE, FILTERS, when
 from healthledger.apps.registry import INSTALLED_APPS
+from healthledger.contracts.errors import UnknownContract
 from healthledger.errors import HealthledgerError
 from healthledger.node.seam import AppNode
 from healthledger.web.session import COOKIE_NAME, SessionSigner
@@ -130,6 +131,8 @@ class Console:
                 continue
             try:
                 panels.extend(app.home_panels(node, person))
+            except UnknownContract:
+                continue  # the application is not deployed on this chain: no work here
             except HealthledgerError as exc:
                 LOG.warning("home panels of %s for %s: %s", app.name, viewer.id, exc)
                 panels.append(HomePanel(app.title, summary=f"This panel could not be drawn: {exc}"))

@@ -47,6 +47,11 @@ class Reader(Contract):
         ctx.put(f"copy/{key}", value)
         return value
 
+    @query()
+    def peek(self, ctx: Context, *, key: str) -> int:
+        """What ``facts`` says of a counter, asked from a query."""
+        return int(ctx.ask("facts", "read", {"key": key}))
+
     @transaction()
     def write_through(self, ctx: Context, *, key: str) -> None:
         """Ask a transaction of ``facts``: refused (only queries may be asked)."""
@@ -91,3 +96,8 @@ def test_the_query_reads_are_checked_at_commit(node: EmbeddedNode) -> None:
 def test_only_queries_may_be_asked(node: EmbeddedNode) -> None:
     with pytest.raises(ContractError, match="not a query"):
         node.invoke(ME, "reader", "write_through", {"key": "c"})
+
+
+def test_a_query_may_ask_too(node: EmbeddedNode) -> None:
+    node.invoke(ME, "facts", "set", {"key": "d", "value": 4})
+    assert node.query(ME, "reader", "peek", {"key": "d"}) == 4

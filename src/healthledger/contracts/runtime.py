@@ -139,6 +139,9 @@ class ContractRuntime:
             timestamp=timestamp,
             readonly=True,
             private=private,
+            queries=lambda name, asked, given, outer: self._ask(
+                name, asked, given, outer, state, memo
+            ),
         )
         return _run(target, ctx, function, args)
 

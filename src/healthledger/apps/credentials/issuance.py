@@ -91,12 +91,21 @@ def new_signer(*, issuer: str, country: str, name: str, now: dt.datetime, days: 
     """A fresh P-256 document signer with a self-signed certificate valid ``days`` days,
     allowed (extended key usage) to sign vaccination, test and recovery certificates."""
     key = ec.generate_private_key(ec.SECP256R1())
+    cert = signer_certificate(key, country=country, name=name, now=now, days=days)
+    return Signer(key, cert, issuer, country)
+
+
+def signer_certificate(
+    key: ec.EllipticCurvePrivateKey, *, country: str, name: str, now: dt.datetime, days: int
+) -> x509.Certificate:
+    """A self-signed document-signer certificate of ``key`` valid ``days`` days, allowed
+    (extended key usage) to sign vaccination, test and recovery certificates."""
     subject = x509.Name([
         x509.NameAttribute(NameOID.COUNTRY_NAME, country),
         x509.NameAttribute(NameOID.COMMON_NAME, name),
     ])  # fmt: skip
     usages = [x509.ObjectIdentifier(min(oids)) for oids in KEY_USAGE_OIDS.values()]
-    cert = (
+    return (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
@@ -107,7 +116,6 @@ def new_signer(*, issuer: str, country: str, name: str, now: dt.datetime, days: 
         .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .sign(key, hashes.SHA256())
     )
-    return Signer(key, cert, issuer, country)
 
 
 def rid_of(uci: str) -> str:
@@ -117,18 +125,29 @@ def rid_of(uci: str) -> str:
 
 
 def issue_all(
-    record: Record, signer: Signer, *, now: int, valid_days: int, holder: Jwk | None
+    record: Record,
+    signer: Signer,
+    *,
+    now: int,
+    valid_days: int,
+    holder: Jwk | None,
+    status: tuple[str, int] | None = None,
 ) -> dict[str, str]:
     """The record as ``dcc``, ``shc`` (not for a recovery: SMART Health Cards define no
-    recovery card) and ``sd-jwt-vc`` texts, issued at ``now``."""
+    recovery card) and ``sd-jwt-vc`` texts, issued at ``now``; the SD-JWT VC names its
+    entry ``status`` (uri, index) of an IETF Token Status List, and its ``jti`` is the
+    record's unique certificate identifier."""
     expires = now + valid_days * 86_400
+    listed: dict[str, Any] = {} if status is None else {
+        "jti": record.uci, "status": {"status_list": {"uri": status[0], "idx": status[1]}}
+    }  # fmt: skip
     issued = {
         "dcc": dcc.encode(
             dcc_payload(record), key=signer.key, certificate=signer.certificate,
             issuer=signer.country, issued_at=now, expires_at=expires,
         ),
         "sd-jwt-vc": sdjwt_vc.issue(
-            vc_claims(record), key=signer.key, kid=signer.jwk.thumbprint(),
+            {**vc_claims(record), **listed}, key=signer.key, kid=signer.jwk.thumbprint(),
             issuer=signer.issuer, vct=VCT[kind(record)], issued_at=now, expires_at=expires,
             holder=holder,
         ),

@@ -24,7 +24,8 @@ VCT = {
 }
 """The SD-JWT VC type of each kind of credential."""
 CVX = {"EU/1/20/1528": "208", "EU/1/20/1507": "207", "EU/1/21/1529": "210",
-       "EU/1/20/1525": "212", "EU/1/21/1618": "211"}  # fmt: skip
+       "EU/1/20/1525": "212", "EU/1/21/1618": "211", "BBIBP-CorV": "510",
+       "CoronaVac": "511"}  # fmt: skip
 """CVX codes (the SMART Health Cards' vaccine coding) of the EU product codes."""
 LOINC_TEST = {"LP6464-4": "94500-6", "LP217198-3": "94558-4"}
 """The LOINC observation codes of the DCC test types (NAAT, rapid antigen)."""

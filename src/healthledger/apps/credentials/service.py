@@ -1,0 +1,308 @@
+"""The credentials service: issue from recorded facts, change a credential's status, and
+export the trust list and the status lists. Routes, pages, the simulator and the CLI use
+it; it reaches the node only through the seam.
+
+Document-signing keys are never stored: an issuer's key is derived from its
+organisation's vault secret (``AppNode.derived_secret(org, SIGNER_PURPOSE)``), so it
+exists only on a node holding that organisation's vault key, and never on chain; its
+certificate is the one the trust list holds for that key. The commission's trust-list
+signing key is derived the same way (``TRUST_LIST_PURPOSE``).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import secrets
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from healthledger.apps.credentials import facts
+from healthledger.apps.credentials.facts import HolderName
+from healthledger.apps.credentials.issuance import Signer, issue_all, rid_of, signer_certificate
+from healthledger.apps.credentials.issued import BITS, LIST_SIZE, index_key
+from healthledger.apps.credentials.records import Record, kind
+from healthledger.apps.credentials.trustdoc import key_from_secret, public_jwk, sign
+from healthledger.contracts.errors import AccessDenied, InvalidArguments, Rejected
+from healthledger.crypto.credentials.status import STATUS_TYPE, TokenStatusList
+from healthledger.crypto.credentials.trust import TRUST_LIST_TYPE, certificate_from_b64, dcc_kid
+from healthledger.node.seam import AppNode, Call, NodeError
+
+CONTRACT = "credentials"
+SIGNER_PURPOSE = b"healthledger/credentials/document-signer/1"
+TRUST_LIST_PURPOSE = b"healthledger/credentials/trust-list/1"
+ISSUER_BASE = "https://issuers.healthledger.example"
+SOURCES = {"vaccination": "vaccination", "lab": "test", "case": "recovery"}
+"""Kinds of recorded fact and the credential each yields."""
+
+
+def issuer_url(org: str) -> str:
+    """The demo's ``iss`` of an organisation (its JWKS: the node's /.well-known/jwks.json)."""
+    return f"{ISSUER_BASE}/{org}"
+
+
+def status_uri(iss: str, org: str) -> str:
+    """The uri naming ``org``'s status list (served at /api/v1/credentials/status-lists)."""
+    return f"{iss}/status-lists/{org}"
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A credential issued: its on-chain record, its texts and where it committed."""
+
+    record: dict[str, Any]
+    texts: dict[str, str]
+    tx_id: str
+    height: int
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A credential signed but not yet recorded: the call that records it."""
+
+    call: Call
+    texts: dict[str, str]
+
+
+class CredentialService:
+    """Issuance, status and exports over one node."""
+
+    def __init__(self, node: AppNode) -> None:
+        self.node = node
+        self._signers: dict[str, Signer] = {}
+
+    # --- keys ----------------------------------------------------------------------
+
+    def signing_key(self, org: str) -> ec.EllipticCurvePrivateKey:
+        """``org``'s document-signing key; NodeError if this node holds no vault key of it."""
+        return key_from_secret(self.node.derived_secret(org, SIGNER_PURPOSE))
+
+    def certificate_b64(self, org: str, *, country: str = "CN") -> str:
+        """A new self-signed certificate of ``org``'s document-signing key (base64 DER),
+        for the commission to propose for the trust list."""
+        record = self.node.organisation(org)
+        name = f"{(record or {}).get('name', org)} document signer"
+        now = dt.datetime.fromtimestamp(self.node.clock() / 1000, dt.UTC)
+        cert = signer_certificate(self.signing_key(org), country=country, name=name[:64],
+                                  now=now, days=3 * 365)  # fmt: skip
+        return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+
+    def signer(self, org: str) -> Signer:
+        """``org``'s active document signer on this node (its key and the certificate the
+        trust list holds for it); Rejected if the trust list holds none for its key."""
+        found = self._signers.get(org)
+        if found is not None and self._active(found):
+            return found
+        try:
+            key = self.signing_key(org)
+        except NodeError:
+            raise AccessDenied(f"this node holds no signing key of {org}") from None
+        mine = public_jwk(key.public_key())
+        for _, signer in self.node.range("signer/"):
+            ours = all(signer["jwk"][k] == mine[k] for k in ("x", "y"))
+            if signer["org"] == org and signer["status"] == "active" and ours:
+                cert = certificate_from_b64(signer["certificate"])
+                found = Signer(key, cert, signer["iss"], signer["country"])
+                self._signers[org] = found
+                return found
+        raise Rejected(f"{org} has no document signer on the trust list for its key")
+
+    def _active(self, signer: Signer) -> bool:
+        record = self.node.get(f"signer/{dcc_kid(signer.certificate)}")
+        return isinstance(record, dict) and record["status"] == "active"
+
+    # --- issuance ------------------------------------------------------------------
+
+    def fact(self, identity: str, source_kind: str, source_id: str) -> dict[str, Any]:
+        """The recorded fact, read through the epidemic contract's declared queries as
+        ``identity``; Rejected unless ``identity``'s organisation recorded it."""
+        org = identity.split("/", 1)[0]
+        if source_kind == "case":
+            found = self.node.query(identity, "epidemic", "get_case", {"case_id": source_id})
+        else:
+            kind_arg = "lab" if source_kind == "lab" else "vaccination"
+            listed = self.node.query(identity, "epidemic", "list_observations",
+                                     {"kind": kind_arg, "limit": 10_000})  # fmt: skip
+            id_field = "lab_id" if source_kind == "lab" else "vaccination_id"
+            found = next((r for r in listed if r.get(id_field) == source_id), None)
+        if not isinstance(found, dict):
+            raise InvalidArguments(
+                f"no {source_kind} {source_id} visible to {identity}",
+                [{"field": "source_id", "message": f"no such {source_kind} record"}],
+            )
+        if found.get("reporter_org") != org:
+            raise AccessDenied(f"{source_kind} {source_id} was recorded by "
+                               f"{found.get('reporter_org')}, not {org}")  # fmt: skip
+        return found
+
+    def prepare(
+        self, identity: str, source_kind: str, fact: dict[str, Any], holder: HolderName,
+        *, formats: Sequence[str] = ("dcc", "shc", "sd-jwt-vc"), source_id: str,
+    ) -> Prepared:  # fmt: skip
+        """Sign the credential of ``fact`` for ``holder`` and make the call recording it."""
+        org = identity.split("/", 1)[0]
+        signer = self.signer(org)
+        make: dict[str, Callable[..., Record]] = {
+            "vaccination": facts.vaccination, "lab": facts.test_result, "case": facts.recovery,
+        }  # fmt: skip
+        issuer_name = str((self.node.organisation(org) or {}).get("name", org))
+        uci = facts.new_uci(signer.country)
+        record = make[source_kind](fact, holder, country=signer.country,
+                                   issuer_name=issuer_name[:80], uci=uci)  # fmt: skip
+        idx = self.draw_index(org)
+        now = self.node.clock() // 1000
+        days = facts.valid_days(record, now)
+        texts = issue_all(record, signer, now=now, valid_days=days, holder=None,
+                          status=(status_uri(signer.issuer, org), idx))  # fmt: skip
+        wanted = [f for f in formats if f in texts]
+        if not wanted:
+            raise InvalidArguments("formats", [{"field": "formats", "message": "none issuable"}])
+        texts = {f: texts[f] for f in wanted}
+        args = {
+            "kind": kind(record), "source_kind": source_kind, "source_id": source_id,
+            "formats": wanted, "kid": dcc_kid(signer.certificate), "status_index": idx,
+            "uci_hash": hashlib.sha256(uci.encode()).hexdigest(), "rid": rid_of(uci),
+            "expires_at": now + days * facts.DAY_S,
+        }  # fmt: skip
+        transient = {"credential": {"holder": vars(holder), "salt": secrets.token_hex(32),
+                                    "texts": texts}}  # fmt: skip
+        return Prepared(Call(identity, CONTRACT, "issue", args, transient), texts)
+
+    def issue(
+        self, identity: str, source_kind: str, source_id: str, holder: HolderName,
+        *, formats: Sequence[str] = ("dcc", "shc", "sd-jwt-vc"),
+    ) -> Issued:  # fmt: skip
+        """Issue the credential of a recorded fact of ``identity``'s organisation."""
+        if source_kind not in SOURCES:
+            wrong = {"field": "source_kind", "message": f"one of {sorted(SOURCES)}"}
+            raise InvalidArguments("source_kind", [wrong])
+        if not self.node.holds(identity):
+            raise AccessDenied(f"this node holds no key for {identity!r}")
+        fact = self.fact(identity, source_kind, source_id)
+        prepared = self.prepare(identity, source_kind, fact, holder, formats=formats,
+                                source_id=source_id)  # fmt: skip
+        call = prepared.call
+        receipt, result = self.node.invoke(call.identity, call.contract, call.function,
+                                           call.args, transient=call.transient)  # fmt: skip
+        return Issued(result, prepared.texts, receipt.tx_id, receipt.height)
+
+    def draw_index(self, org: str) -> int:
+        """A status-list index of ``org`` drawn at random (CSPRNG) among unused ones."""
+        for _ in range(64):
+            idx = secrets.randbelow(LIST_SIZE)
+            if self.node.get(index_key(org, idx)) is None:
+                return idx
+        raise Rejected(f"{org}'s status list has no free index left to draw")
+
+    def set_status(self, identity: str, credential_id: str, status: str, reason: str) -> Any:
+        """Revoke, suspend or reinstate a credential as ``identity``."""
+        if not self.node.holds(identity):
+            raise AccessDenied(f"this node holds no key for {identity!r}")
+        args = {"credential_id": credential_id, "status": status, "reason": reason}
+        receipt, result = self.node.invoke(identity, CONTRACT, "set_status", args)
+        return {**result, "tx_id": receipt.tx_id, "height": receipt.height}
+
+    def credentials_of(self, org: str, *, limit: int = 200) -> list[dict[str, Any]]:
+        """``org``'s credentials, newest first."""
+        found = [v for _, v in self.node.range("credential/") if v["org"] == org]
+        return sorted(found, key=lambda r: -int(r["issued_at"]))[:limit]
+
+    # --- exports -------------------------------------------------------------------
+
+    def status_document(self) -> dict[str, Any]:
+        """Every issuer's status list, the DCC revocations and the SMART Health Cards
+        revocation lists, as one ``healthledger-status`` document."""
+        signers = {v["kid"]: v for _, v in self.node.range("signer/")}
+        lists: dict[str, Any] = {}
+        for org in sorted({s["org"] for s in signers.values()}):
+            token_list = self.status_list(org)
+            for iss in sorted({s["iss"] for s in signers.values() if s["org"] == org}):
+                lists[status_uri(iss, org)] = token_list
+        revoked, crls = [], defaultdict(list)
+        for key, value in self.node.range("dcc-revoked/"):
+            revoked.append(key.split("/", 1)[1])
+            signer = signers.get(value["kid"])
+            if signer is not None:
+                crls[str(signer["jwk"]["kid"])].append(value["rid"])
+        return {
+            "type": STATUS_TYPE,
+            "fetched_at": self.node.clock() // 1000,
+            "height": self.node.height(),
+            "dcc_revoked": sorted(revoked),
+            "shc_crls": [
+                {"kid": k, "method": "rid", "ctr": len(r), "rids": sorted(r)}
+                for k, r in sorted(crls.items())
+            ],
+            "token_status_lists": lists,
+        }
+
+    def status_list(self, org: str) -> dict[str, Any]:
+        """``org``'s IETF Token Status List (``bits``, ``lst``)."""
+        per_byte = 8 // BITS
+        entries = bytearray(LIST_SIZE // per_byte)
+        for key, value in self.node.range(f"status/{org}/"):
+            idx = int(key.rsplit("/", 1)[1])
+            entries[idx // per_byte] |= int(value["value"]) << ((idx % per_byte) * BITS)
+        return TokenStatusList(BITS, bytes(entries)).to_json()
+
+    def jwks(self) -> dict[str, Any]:
+        """Every active issuer key (SMART Health Cards, SD-JWT VC) as one JWKS."""
+        return {"keys": [dict(v["jwk"]) for _, v in self.node.range("signer/")
+                         if v["status"] == "active"]}  # fmt: skip
+
+    def trust_list(self) -> dict[str, Any]:
+        """The active issuers and signers as a ``healthledger-trust-list`` (unsigned)."""
+        active = [v for _, v in self.node.range("signer/") if v["status"] == "active"]
+        issuers: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for signer in active:
+            issuers[(signer["org"], signer["iss"])].append(dict(signer["jwk"]))
+        return {
+            "type": TRUST_LIST_TYPE, "version": 1,
+            "signers": [{"certificate": s["certificate"], "country": s["country"],
+                         "kid": s["kid"], "org": s["org"], "added_tx": s["added_tx"]}
+                        for s in active],
+            "issuers": [{"iss": iss, "org": org, "jwks": {"keys": keys}}
+                        for (org, iss), keys in sorted(issuers.items())],
+        }  # fmt: skip
+
+    def signed_trust_list(self) -> dict[str, Any]:
+        """The trust list signed with the commission's trust-list key, with the inclusion
+        proof of every transaction that put a signer or that key on chain."""
+        listed = self.node.get("trust-list-key")
+        if not isinstance(listed, dict):
+            raise Rejected("the commission has recorded no trust-list key yet")
+        commission = self._commission_holding(listed["jwk"])
+        key = key_from_secret(self.node.derived_secret(commission, TRUST_LIST_PURPOSE))
+        payload = self.trust_list()
+        txs = [listed["set_tx"], *(s["added_tx"] for s in payload["signers"])]
+        proofs = [self.node.inclusion_proof(tx) for tx in dict.fromkeys(txs)]
+        payload |= {
+            "height": self.node.height(), "issued_at": self.node.clock() // 1000,
+            "signed_by": {"org": commission, "kid": listed["kid"], "jwk": listed["jwk"],
+                          "set_tx": listed["set_tx"]},
+            "proofs": proofs,
+        }  # fmt: skip
+        return sign(payload, key)
+
+    def _commission_holding(self, jwk: dict[str, Any]) -> str:
+        for org in self.node.organisations():
+            if org.get("kind") != "commission":
+                continue
+            try:
+                key = key_from_secret(self.node.derived_secret(org["id"], TRUST_LIST_PURPOSE))
+            except NodeError:
+                continue
+            if public_jwk(key.public_key()) == {k: jwk[k] for k in ("kty", "crv", "x", "y")}:
+                return str(org["id"])
+        raise Rejected("this node cannot sign the trust list: the commission's node exports it")
+
+    def trust_list_key(self, commission: str) -> dict[str, Any]:
+        """The public JWK of ``commission``'s trust-list key (for ``set_trust_list_key``)."""
+        key = key_from_secret(self.node.derived_secret(commission, TRUST_LIST_PURPOSE))
+        return public_jwk(key.public_key())

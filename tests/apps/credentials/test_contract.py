@@ -1,0 +1,150 @@
+"""The credentials contract: governance of the trust list, issuance from recorded facts
+without personal data on chain, random status indices, revocation reaching verifiers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from healthledger.apps.credentials.issued import LIST_SIZE
+from healthledger.apps.credentials.provision import approve_change
+from healthledger.apps.credentials.service import CredentialService
+from healthledger.apps.credentials.trustdoc import TrustListRefused
+from healthledger.apps.credentials.trustdoc import verify as verify_trust_document
+from healthledger.contracts.errors import AccessDenied, CallerNotAdmitted, Rejected
+from healthledger.crypto.credentials.status import load_status
+from healthledger.crypto.credentials.trust import load_trust
+from healthledger.crypto.credentials.verdict import Verdict
+from healthledger.crypto.credentials.verifier import verify_credential
+from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import AppNode
+from tests.apps.credentials.support import HOLDER, LAB, NURSE, lab_result, vaccinate
+
+OFFICER = "gd-commission/officer-chen"
+
+
+def _verdicts(service: CredentialService, texts: dict[str, str], at: int) -> dict[str, Verdict]:
+    trust = load_trust(json.dumps(service.trust_list()).encode())
+    status = load_status(json.dumps(service.status_document()).encode(), fetched_at=at)
+    return {
+        fmt: verify_credential([text], trust=trust, status=status, at=at)
+        for fmt, text in texts.items()
+    }
+
+
+def test_a_signer_joins_the_trust_list_only_with_a_majority(seam: AppNode) -> None:
+    service = CredentialService(seam)
+    certificate = service.certificate_b64("gd-cdc")
+    args = {"action": "add-signer", "org": "gd-cdc", "certificate": certificate,
+            "iss": "https://issuers.healthledger.example/gd-cdc"}  # fmt: skip
+    with pytest.raises(CallerNotAdmitted):
+        seam.invoke("gz-first-hospital/admin", "credentials", "propose_trust_change", args)
+    _, change = seam.invoke(OFFICER, "credentials", "propose_trust_change", args)
+    assert change["status"] == "pending"
+    admins = seam.identities(role="admin")
+    needed = len(seam.organisations()) // 2 + 1
+    for admin in admins[: needed - 1]:
+        approval = {"change_id": change["change_id"], "digest": change["digest"]}
+        _, change = seam.invoke(admin, "credentials", "approve_trust_change", approval)
+        assert change["status"] == "pending"
+    with pytest.raises(Rejected, match="digest"):
+        seam.invoke(admins[-1], "credentials", "approve_trust_change",
+                    {"change_id": change["change_id"], "digest": "0" * 64})  # fmt: skip
+    assert not any(v["org"] == "gd-cdc" for _, v in seam.range("signer/"))
+    change = approve_change(seam, change)
+    assert change["status"] == "applied" and len(change["approved_by"]) == needed
+    kid = change["kid"]
+    assert seam.get(f"signer/{kid}")["status"] == "active"
+    assert any(i["org"] == "gd-cdc" for i in service.trust_list()["issuers"])
+    # Withdrawn the same way: then the trust list no longer names it.
+    withdraw = {"action": "withdraw-signer", "org": "gd-cdc", "kid": kid}
+    _, change = seam.invoke(OFFICER, "credentials", "propose_trust_change", withdraw)
+    assert approve_change(seam, change)["status"] == "applied"
+    assert seam.get(f"signer/{kid}")["status"] == "withdrawn"
+    assert not any(s["kid"] == kid for s in service.trust_list()["signers"])
+
+
+def test_issued_credentials_verify_and_no_personal_data_is_written(
+    ledger: EmbeddedNode, seam: AppNode
+) -> None:
+    service = CredentialService(seam)
+    issued = service.issue(NURSE, "vaccination", vaccinate(ledger, 1), HOLDER)
+    assert sorted(issued.texts) == ["dcc", "sd-jwt-vc", "shc"]
+    at = seam.clock() // 1000
+    for fmt, verdict in _verdicts(service, issued.texts, at).items():
+        assert verdict.valid, (fmt, verdict.to_json())
+    tx, _ = ledger.peer.transaction(issued.tx_id)
+    written = json.dumps([w.to_json() for w in tx.response.rwset.writes], ensure_ascii=False)
+    whole = json.dumps(tx.to_json(), ensure_ascii=False)
+    assert issued.record["credential_id"] in written  # the scan sees what is written
+    for personal in (HOLDER.family_name, HOLDER.given_name, HOLDER.birth_date):
+        assert personal not in written and personal not in whole
+    # The holder and the texts stay in the issuing hospital's vault.
+    kept = seam.private("gz-first-hospital/credentials", issued.record["credential_id"])
+    assert kept["holder"]["family_name"] == HOLDER.family_name
+
+
+def test_only_the_organisation_that_recorded_the_fact_issues(
+    ledger: EmbeddedNode, seam: AppNode
+) -> None:
+    service = CredentialService(seam)
+    vaccination_id = vaccinate(ledger, 2)
+    with pytest.raises(Exception, match="no vaccination"):
+        service.issue("sz-peoples-hospital/dr-zhang", "vaccination", vaccination_id, HOLDER)
+    test = service.issue(LAB, "lab", lab_result(ledger, 3), HOLDER)
+    assert test.record["kind"] == "test"
+
+
+def test_status_indices_are_random_and_never_reused(ledger: EmbeddedNode, seam: AppNode) -> None:
+    service = CredentialService(seam)
+    indices = [
+        service.issue(
+            NURSE, "vaccination", vaccinate(ledger, 10 + n), HOLDER, formats=("sd-jwt-vc",)
+        ).record["status_index"]
+        for n in range(4)
+    ]
+    assert len(set(indices)) == 4 and all(0 <= i < LIST_SIZE for i in indices)
+    # Issuance order says nothing: the indices are not a run of neighbours.
+    assert max(indices) - min(indices) > 8
+    prepared = service.prepare(NURSE, "vaccination",
+                               service.fact(NURSE, "vaccination", vaccinate(ledger, 20)), HOLDER,
+                               source_id="x")  # fmt: skip
+    taken = {**prepared.call.args, "status_index": indices[0]}
+    with pytest.raises(Rejected, match="taken"):
+        seam.invoke(NURSE, "credentials", "issue", taken, transient=prepared.call.transient)
+
+
+def test_revoking_flips_the_verdict_after_the_status_list_refreshes(
+    ledger: EmbeddedNode, seam: AppNode
+) -> None:
+    service = CredentialService(seam)
+    issued = service.issue(NURSE, "vaccination", vaccinate(ledger, 30), HOLDER)
+    at = seam.clock() // 1000
+    trust = load_trust(json.dumps(service.trust_list()).encode())
+    cached = load_status(json.dumps(service.status_document()).encode(), fetched_at=at)
+    with pytest.raises(AccessDenied):
+        service.set_status("sz-peoples-hospital/dr-zhang", issued.record["credential_id"],
+                           "revoked", "issued in error")  # fmt: skip
+    service.set_status(NURSE, issued.record["credential_id"], "revoked", "issued in error")
+    fresh = load_status(json.dumps(service.status_document()).encode(), fetched_at=at)
+    for text in issued.texts.values():
+        assert verify_credential([text], trust=trust, status=cached, at=at).valid
+        refreshed = verify_credential([text], trust=trust, status=fresh, at=at)
+        assert "REVOKED" in refreshed.codes, refreshed.to_json()
+    with pytest.raises(Rejected, match="for good"):
+        service.set_status(NURSE, issued.record["credential_id"], "valid", "undo")
+
+
+def test_the_exported_trust_list_is_signed_and_proven(seam: AppNode) -> None:
+    document = CredentialService(seam).signed_trust_list()
+    payload = verify_trust_document(json.loads(json.dumps(document)))
+    assert {s["org"] for s in payload["signers"]} >= {"gz-first-hospital"}
+    tampered = json.loads(json.dumps(document))
+    tampered["trust_list"]["signers"][0]["country"] = "XX"
+    with pytest.raises(TrustListRefused, match="payload"):
+        verify_trust_document(tampered)
+    unproven = json.loads(json.dumps(document))
+    unproven["trust_list"]["proofs"] = []
+    with pytest.raises(TrustListRefused):
+        verify_trust_document(unproven)

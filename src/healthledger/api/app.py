@@ -158,6 +158,10 @@ def create_api(
         if installed.api_routes is not None:
             router = installed.api_routes(attach(node, installed))
             app.include_router(router, prefix=f"/api/v1/{installed.name}", tags=[installed.name])
+        if installed.site_routes is not None:
+            app.include_router(
+                installed.site_routes(attach(node, installed)), tags=[installed.name]
+            )
 
     install_reference(app)
     install_truthful_openapi(app, always_served=ALWAYS_SERVED)

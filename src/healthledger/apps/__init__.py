@@ -200,6 +200,9 @@ class App:
     """What the application puts on a person's home page (the console's landing page)."""
     public_entries: Sequence[Link] = ()
     """Public pages (no login) offered on the logged-out home and the login page."""
+    site_routes: Callable[[AppNode], APIRouter] | None = None
+    """Public routes a standard fixes at the site's root (``/.well-known/...``), mounted
+    without a prefix; everything else belongs under ``api_routes``."""
 
     @property
     def namespaces(self) -> tuple[str, ...]:

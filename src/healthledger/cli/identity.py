@@ -207,7 +207,7 @@ def identity_rotate(
 
 @identity_app.command("revoke")
 def identity_revoke(
-    identity_id: str = typer.Argument(..., metavar="ORG/NAME", help="The identity to revoke."),
+    identity_id: str = typer.Argument(..., help="The identity to revoke, ORG/NAME."),
     reason: str = typer.Option(..., "--reason", help="Why (1 to 500 characters)."),
     url: str = UrlOption,
     identity: Path = IdentityOption,
@@ -222,7 +222,7 @@ def identity_revoke(
 @identity_app.command("export")
 def identity_export(
     identity_id: str = typer.Argument(
-        ..., metavar="ORG/NAME|ORG", help="An identity, or with --ca an organisation."
+        ..., help="An identity, ORG/NAME; with --ca, an organisation."
     ),
     data: Path = typer.Option(..., "--data", help="Data folder whose keystore holds the key."),
     ca: bool = typer.Option(False, "--ca", help="Export the organisation's CA key instead."),

@@ -195,4 +195,5 @@ def test_dashboard_updates_live_when_a_block_commits(page: Page, node: EmbeddedN
         {"identity": "lingnan-bio/ops-he", "reason": "contract ended"},
     )
     expect(page.locator("#height")).to_have_text(str(height + 1))
+    expect(page.locator("#head-time")).to_contain_text("CST (UTC+08:00)")  # local, with its zone
     expect(page.locator("#recent-blocks tr").first).to_contain_text(str(height))

@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +105,7 @@ class Console:
         )
         env.filters.update(ms=format_ms, short=short, pretty=pretty, **FILTERS)
         env.filters["when"] = functools.partial(when, zone=zone)
+        env.filters["ms"] = functools.partial(when, zone=zone, seconds=True)
         self.public_entries: tuple[Link, ...] = (
             *PLATFORM_PUBLIC,
             *(entry for a in INSTALLED_APPS for entry in a.public_entries),
@@ -114,6 +116,8 @@ class Console:
             demo_custody=self.demo_custody,
             app_nav=[(f"/{a.name}", a.title) for a in INSTALLED_APPS if a.pages is not None],
             public_entries=self.public_entries,
+            zone_key=getattr(zone, "key", "UTC"),
+            zone_suffix=lambda: when(int(time.time() * 1000), zone).split(" ", 2)[2],
         )
         self.templates = Jinja2Templates(env=env)
 

@@ -13,8 +13,19 @@ function short(text, keep) {
   return text.length <= keep + 1 ? text : text.slice(0, keep) + "\u2026";
 }
 
+// A moment in the console's zone, as the server writes it: "2026-12-07 20:05:31 CST (UTC+08:00)".
 function formatMs(ms) {
-  return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+  const zone = document.body.dataset.zone || "UTC";
+  const suffix = document.body.dataset.zoneSuffix || "UTC";
+  try {
+    const local = new Intl.DateTimeFormat("sv-SE", {
+      timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+    }).format(new Date(ms));
+    return local + " " + suffix;
+  } catch (error) {
+    return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+  }
 }
 
 function codeBadge(code) {

@@ -60,14 +60,6 @@ class LoginRequired(HealthledgerError):
         self.next_path = next_path
 
 
-def format_ms(ms: object) -> str:
-    """Unix milliseconds as a UTC date and time."""
-    if not isinstance(ms, int):
-        return "—"
-    moment = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def short(text: object, keep: int = 12) -> str:
     """A long hash cut to its first characters."""
     value = str(text)
@@ -103,7 +95,7 @@ class Console:
             autoescape=True,
             undefined=jinja2.StrictUndefined,
         )
-        env.filters.update(ms=format_ms, short=short, pretty=pretty, **FILTERS)
+        env.filters.update(short=short, pretty=pretty, **FILTERS)
         env.filters["when"] = functools.partial(when, zone=zone)
         env.filters["ms"] = functools.partial(when, zone=zone, seconds=True)
         self.public_entries: tuple[Link, ...] = (

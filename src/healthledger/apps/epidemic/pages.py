@@ -24,7 +24,7 @@ from healthledger.apps.epidemic.bundle import ChartScript
 from healthledger.apps.epidemic.dashboard import Scope, scope_of
 from healthledger.apps.epidemic.dates import day_of_ms, iso
 from healthledger.apps.epidemic.disclosure import PublicStatistics, Release
-from healthledger.apps.epidemic.filters import UnknownFilter
+from healthledger.apps.epidemic.filters import DISEASE_NAMES, UnknownFilter
 from healthledger.apps.epidemic.readmodel import LINE_LIST_COLUMNS
 from healthledger.apps.epidemic.releases import ChainReleases, release_inputs
 from healthledger.apps.epidemic.reporting_pages import build_reporting_pages
@@ -183,7 +183,7 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
 
     def shown(request: Request, template: str, context: dict[str, Any]) -> HTMLResponse:
         status = 200 if context["refusal"] is None else 422
-        return kit.render(request, template, status=status, **context)
+        return kit.render(request, template, status=status, names=DISEASE_NAMES, **context)
 
     @router.get("", response_class=HTMLResponse, include_in_schema=False)
     def dashboard_page(request: Request, disease: str = "", region: str = "") -> HTMLResponse:

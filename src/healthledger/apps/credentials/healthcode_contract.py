@@ -28,6 +28,7 @@ State keys::
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, Literal
 
 from healthledger.apps.credentials.healthcode_rules import (
@@ -90,8 +91,10 @@ def rules_in_force(ctx: Context) -> dict[str, Any]:
 
 def facts_of(ctx: Context, pid: str, disease: str) -> list[Fact]:
     """The person's facts about ``disease``: the epidemic application's (through its
-    declared query) and the close-contact notices, less those set aside on appeal."""
+    declared query) and the close-contact notices, less those set aside on appeal; each
+    fact's region named (``region_name``) where the epidemic application names it."""
     recorded = ctx.ask("epidemic", "subject_facts", {"pid": pid})
+    names = recorded.get("region_names", {})
     aside = {k.rsplit("/", 1)[1] for k, _ in ctx.range(f"aside/{pid}/", _end(f"aside/{pid}/"))}
     found = [
         *(fact("case", c, id_field="case_id", day_field="diagnosis") for c in recorded["cases"]),
@@ -102,16 +105,25 @@ def facts_of(ctx: Context, pid: str, disease: str) -> list[Fact]:
             for _, n in ctx.range(f"contact/{pid}/", _end(f"contact/{pid}/"))
         ),
     ]
-    return [f for f in found if f.fields.get("disease") == disease and f.id not in aside]
+    return [
+        replace(f, region_name=str(names.get(f.fields.get("region"), "")))
+        for f in found
+        if f.fields.get("disease") == disease and f.id not in aside
+    ]
 
 
-def _region(decision: Decision, facts: list[Fact], previous: dict[str, Any] | None) -> str:
+def _region(
+    decision: Decision, facts: list[Fact], previous: dict[str, Any] | None
+) -> tuple[str, str]:
+    """The person's district (code and name): the fact that fired's, else the newest."""
     cited = {i["id"] for i in decision.inputs if i["part"] == "trigger"}
     for item in sorted(facts, key=lambda f: (f.id not in cited, -f.day)):
         region = item.fields.get("region")
         if isinstance(region, str) and _REGION.match(region):
-            return region
-    return str(previous["region"]) if previous else "unknown"
+            return region, item.region_name
+    if previous:
+        return str(previous["region"]), str(previous.get("region_name", ""))
+    return "unknown", ""
 
 
 def record_colour(ctx: Context, pid: str, *, expect: str = "", appeal: str = "") -> dict[str, Any]:
@@ -135,6 +147,7 @@ def record_colour(ctx: Context, pid: str, *, expect: str = "", appeal: str = "")
     ) == (decision.colour, rules["version"], decision.clause, list(decision.inputs))
     if same:
         raise Rejected(f"the code is already {decision.colour} under rules {rules['version']}")
+    region, region_name = _region(decision, facts, previous if isinstance(previous, dict) else None)
     code = {
         "pid": pid,
         "colour": decision.colour,
@@ -143,7 +156,8 @@ def record_colour(ctx: Context, pid: str, *, expect: str = "", appeal: str = "")
         "clause": decision.clause,
         "title": decision.title,
         "inputs": list(decision.inputs),
-        "region": _region(decision, facts, previous if isinstance(previous, dict) else None),
+        "region": region,
+        "region_name": region_name,
         "day": today,
         "at": ctx.timestamp,
         "by": ctx.caller.id,
@@ -151,8 +165,8 @@ def record_colour(ctx: Context, pid: str, *, expect: str = "", appeal: str = "")
         "change": ctx.tx_id,
     }
     ctx.put(f"code/{pid}", code)
-    ctx.emit("colour_changed", {k: code[k] for k in ("colour", "previous", "version", "clause",
-                                                     "region", "day", "appeal")})  # fmt: skip
+    shown = ("colour", "previous", "version", "clause", "region", "region_name", "day", "appeal")
+    ctx.emit("colour_changed", {k: code[k] for k in shown})
     return code
 
 

@@ -53,6 +53,8 @@ class Fact:
     fields: Mapping[str, Any]
     commitment: str
     """SHA-256 of the fact's canonical JSON as recorded: what a colour change cites."""
+    region_name: str = ""
+    """The name of the fact's region, where known (not part of the commitment)."""
 
 
 @dataclass(frozen=True)

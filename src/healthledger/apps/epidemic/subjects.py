@@ -29,7 +29,8 @@ def _prefix_end(prefix: str) -> str:
 
 
 def subject_facts(ctx: Context, pid: str) -> dict[str, Any]:
-    """The case reports, test results and doses of person ``pid`` that the caller sees."""
+    """The case reports, test results and doses of person ``pid`` that the caller sees,
+    and the names of their regions."""
     if not pid.startswith("p") or not 8 <= len(pid) <= 80 or "/" in pid:
         raise InvalidArguments("pid: a pseudonymous id", [{"field": "pid", "message": "not a pid"}])
     viewer = Viewer.of(ctx)
@@ -62,9 +63,12 @@ def subject_facts(ctx: Context, pid: str) -> dict[str, Any]:
         f"vaccination/{v['vaccination_id']}"
         for _, v in ctx.range(doses_at, _prefix_end(doses_at), limit=MAX_FACTS)
     ]
-    return {
-        "pid": pid,
+    found = {
         "cases": seen(cases, CASE_FIELDS),
         "labs": seen(labs, LAB_FIELDS),
         "doses": seen(doses, DOSE_FIELDS),
     }
+    codes = {str(r["region"]) for records in found.values() for r in records if "region" in r}
+    names = {code: ctx.get(f"region/{code}") for code in sorted(codes)}
+    region_names = {c: str(r["name"]) for c, r in names.items() if isinstance(r, dict)}
+    return {"pid": pid, **found, "region_names": region_names}

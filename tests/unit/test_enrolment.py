@@ -7,6 +7,7 @@ import base64
 
 import pytest
 
+from healthledger.client.enrolment import EnrolmentError, new_identity
 from healthledger.crypto.certs import issue_ca_certificate, load_certificate, verify_issued_by
 from healthledger.crypto.enrolment import (
     KeyFileError,
@@ -140,3 +141,18 @@ def test_a_tampered_request_fails_its_proof_of_possession() -> None:
 def test_a_ca_role_cannot_be_requested() -> None:
     with pytest.raises(CertificateError, match="reserved"):
         certificate_request(key=SigningKey.generate(), org="gz-first-hospital", role="ca", name="x")
+
+
+@pytest.mark.parametrize(
+    ("org", "role", "name", "says"),
+    [
+        ("GZ Hospital", "doctor", "dr-a", "not an organisation id"),
+        ("gz-first-hospital", "Doctor", "dr-a", "not a role"),
+        ("gz-first-hospital", "doctor", "Dr Li", "not an identity name"),
+    ],
+)
+def test_names_no_proposal_could_carry_are_refused_before_a_key_is_made(
+    org: str, role: str, name: str, says: str
+) -> None:
+    with pytest.raises(EnrolmentError, match=says):
+        new_identity(org=org, role=role, name=name, passphrase="long enough")

@@ -32,6 +32,7 @@ from healthledger.crypto.enrolment import (
 )
 from healthledger.crypto.errors import CryptoError
 from healthledger.crypto.keys import SigningKey
+from healthledger.ledger.transaction import IDENTITY_RE, NAME_RE
 
 DAY_MS = 24 * 3600 * 1000
 DEFAULT_VALIDITY_DAYS = 365
@@ -52,6 +53,19 @@ class NewIdentity:
     """The certificate signing request, PEM."""
 
 
+def check_names(*, org: str, role: str, name: str) -> None:
+    """Refuse names a proposal could never carry: ``org/name`` must be an identity id
+    and the organisation and role lowercase names."""
+    if not NAME_RE.match(org):
+        raise EnrolmentError(f"{org!r} is not an organisation id (lowercase letters, digits, -)")
+    if not NAME_RE.match(role):
+        raise EnrolmentError(f"{role!r} is not a role (lowercase letters, digits, -)")
+    if not IDENTITY_RE.match(f"{org}/{name}"):
+        raise EnrolmentError(
+            f"{name!r} is not an identity name (letters, digits, . _ @ -; up to 128)"
+        )
+
+
 def new_identity(
     *,
     org: str,
@@ -62,6 +76,7 @@ def new_identity(
 ) -> NewIdentity:
     """A new Ed25519 key for ``org/name`` in ``role``, encrypted under ``passphrase``,
     and its certificate signing request."""
+    check_names(org=org, role=role, name=name)
     key = SigningKey.generate()
     try:
         request = certificate_request(key=key, org=org, role=role, name=name, attributes=attributes)
@@ -132,6 +147,7 @@ def issue(
             f"the request is for organisation {request.org}; "
             f"{admin.id} registers identities of {admin.org} only"
         )
+    check_names(org=request.org, role=request.role, name=request.name)
     if not 1 <= validity_days <= 3650:
         raise EnrolmentError("a certificate is valid for 1 to 3650 days")
     record = client.organisation(request.org)

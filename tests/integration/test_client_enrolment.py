@@ -35,6 +35,7 @@ from healthledger.client import (
     Evidence,
     Identity,
     IdentityError,
+    Rejected,
     SignatureRequired,
 )
 from healthledger.client.enrolment import (
@@ -46,6 +47,7 @@ from healthledger.client.enrolment import (
 )
 from healthledger.crypto.certs import issue_ca_certificate, load_certificate
 from healthledger.crypto.enrolment import (
+    certificate_request,
     decrypt_key,
     encrypt_key,
     issue_from_request,
@@ -271,6 +273,18 @@ def test_a_request_of_another_organisation_or_a_foreign_ca_key_is_refused(
         with pytest.raises(EnrolmentError, match="not the key of"):
             register(admin, load_request(own.request_pem), ca_key=SigningKey.generate())
         assert admin.registered(f"{HOSPITAL}/dr-y") is None
+        # Past the client's own checks, the contract refuses a name no proposal carries.
+        badly_named = issue_from_request(
+            load_request(
+                certificate_request(
+                    key=SigningKey.generate(), org=HOSPITAL, role="doctor", name="Dr Y"
+                )
+            ),
+            ca_pem=admin.organisation(HOSPITAL)["ca_cert"],  # type: ignore[index]
+            ca_key=ca_key(admin_files), not_before_ms=0, not_after_ms=2**42, serial=8,
+        )  # fmt: skip
+        with pytest.raises(Rejected, match="not an identity name"):
+            admin.invoke("membership", "register_identity", {"cert": badly_named.pem})
     assert node.peer.store.height() == height
 
 

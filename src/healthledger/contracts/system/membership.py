@@ -35,6 +35,7 @@ from healthledger.contracts.system.approval import (
 from healthledger.contracts.system.prefixes import checked_prefixes, first_clash
 from healthledger.crypto.certs import load_certificate, verify_issued_by
 from healthledger.crypto.errors import CertificateError
+from healthledger.ledger.transaction import IDENTITY_RE
 
 REGULATOR_KIND = "regulator"
 PENDING, ADMITTED, WITHDRAWN = "pending", "admitted", "withdrawn"
@@ -89,6 +90,8 @@ class Membership(Contract):
         except CertificateError as exc:
             raise Rejected(f"certificate: {exc}") from exc
         identity_id = f"{parsed.org}/{parsed.name}"
+        if not IDENTITY_RE.match(identity_id):
+            raise Rejected(f"{parsed.name!r} is not an identity name: it could never sign")
         key = identity_key(identity_id)
         if ctx.get(key) is not None:
             raise Rejected(f"identity {identity_id} is already registered")

@@ -10,6 +10,7 @@ dispense a recalled pack. Every page is photographed at 1280 and 390 px.
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import re
@@ -20,6 +21,7 @@ from urllib.parse import unquote
 
 import pytest
 import segno
+from PIL import Image
 from playwright.sync_api import Page, expect
 
 from healthledger.apps.readable import when
@@ -63,9 +65,14 @@ def uri(serial: str) -> str:
 
 def qr_photo(serial: str, folder: Path) -> Path:
     """A photo of the pack's QR code, as a phone would take it: the code on a white
-    label inside a larger grey picture."""
-    path = folder / f"{serial}.png"
-    segno.make_qr(uri(serial), error="m").save(path, kind="png", scale=8, border=6)
+    label inside a larger grey picture, saved as JPEG."""
+    code = io.BytesIO()
+    segno.make_qr(uri(serial), error="m").save(code, kind="png", scale=8, border=4)
+    label = Image.open(code).convert("RGB")
+    photo = Image.new("RGB", (label.width + 400, label.height + 300), (128, 132, 136))
+    photo.paste(label, (230, 110))
+    path = folder / f"{serial}.jpg"
+    photo.save(path, "JPEG", quality=85)
     return path
 
 

@@ -16,6 +16,7 @@ from healthledger.apps.epidemic.regions import RegionTable
 from healthledger.contracts.system import SYSTEM_CONTRACTS
 from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import AppNode, attach
 from tests.apps.epidemic.conftest import TEST_REGIONS
 from tests.apps.epidemic.support import person, today
 from tests.support.seam import epidemic_seam
@@ -37,15 +38,21 @@ class HealthCodeApp:
     namespaces: tuple[str, ...] = ("healthcode",)
 
 
-def start(folder: Path) -> Iterator[EmbeddedNode]:
-    """A started node with rules v1 in force, stopped after the module."""
+def start(folder: Path, *, rules: bool = True) -> Iterator[EmbeddedNode]:
+    """A started node (with rules v1 in force if ``rules``), stopped after the module."""
     node = EmbeddedNode.create(
         folder, contracts=CONTRACTS, batch_timeout_s=0.005, plans=DEMO_ORGS
     ).start()
     configure(epidemic_seam(node), RegionTable.from_source(TEST_REGIONS))
-    propose_and_approve(node, "2026.1", RULES_V1)
+    if rules:
+        propose_and_approve(node, "2026.1", RULES_V1)
     yield node
     node.stop()
+
+
+def seam(node: EmbeddedNode) -> AppNode:
+    """``node`` as the health code's application sees it."""
+    return attach(node, HealthCodeApp())
 
 
 def propose_and_approve(node: EmbeddedNode, version: str, rules: dict[str, Any]) -> None:

@@ -288,8 +288,8 @@ class HealthCode(Contract):
                   "status": "filed"}  # fmt: skip
         ctx.put(f"appeal/{appeal_id}", appeal)
         ctx.put(f"open-appeal/{pid}", {"appeal_id": appeal_id})
-        ctx.emit("appeal_filed", {k: appeal[k] for k in ("appeal_id", "colour", "clause",
-                                                         "region", "grounds")})  # fmt: skip
+        shown = ("appeal_id", "colour", "clause", "region", "grounds")
+        ctx.emit("appeal_filed", {**{k: appeal[k] for k in shown}, "day": ctx.timestamp // DAY_MS})
         return appeal
 
     @transaction(roles=CDC_ROLES, kinds=CDC_KINDS)
@@ -317,8 +317,9 @@ class HealthCode(Contract):
                     ctx.put(f"aside/{pid}/{cited['id']}", {"appeal_id": appeal_id})
             decided["colour_after"] = record_colour(ctx, pid, appeal=appeal_id)["colour"]
         ctx.put(f"appeal/{appeal_id}", decided)
-        ctx.emit("appeal_decided", {k: decided[k] for k in ("appeal_id", "status", "reason",
-                                                            "region", "colour")})  # fmt: skip
+        shown = ("appeal_id", "status", "reason", "region", "colour", "clause", "grounds")
+        day = ctx.timestamp // DAY_MS
+        ctx.emit("appeal_decided", {**{k: decided[k] for k in shown}, "day": day})
         return decided
 
     # --- queries ---------------------------------------------------------------------

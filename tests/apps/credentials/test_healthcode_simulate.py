@@ -1,0 +1,94 @@
+"""The health code's simulator over recorded facts, and what it leaves for the public
+page, the holder's page and the API: counts by clause, district and day, appeals and
+their outcomes, a holder's reasons, a fresh QR that verifies with the published keys."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from healthledger.apps.credentials import healthcode_service as service
+from healthledger.apps.credentials.healthcode_qr import LIFETIME_S, verify_code
+from healthledger.apps.credentials.healthcode_routes import healthcode_router
+from healthledger.apps.credentials.healthcode_simulate import simulate
+from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import AppNode
+from tests.apps.credentials.healthcode_support import (
+    confirmed_case,
+    lab,
+    pid_of,
+    seam,
+    start,
+)
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
+    for made in start(tmp_path_factory.mktemp("simulated") / "data", rules=False):
+        for serial in range(51, 63):
+            pid_of(made, serial)
+        for serial in (51, 52, 53):
+            confirmed_case(made, serial, days_ago=serial - 50)
+        lab(made, 54, "positive", days_ago=1)
+        simulate(seam(made), random.Random(7))
+        yield made
+
+
+@pytest.fixture(scope="module")
+def app(node: EmbeddedNode) -> AppNode:
+    return seam(node)
+
+
+def test_the_simulator_approves_rules_colours_people_and_decides_appeals(app: AppNode) -> None:
+    rules = service.rules(app)
+    assert rules["current"]["version"] == "2026.2"
+    assert [v["status"] for v in rules["versions"]] == ["approved", "approved"]
+    summary = service.board(app).summary()
+    reds = sum(r["changes"] for r in summary["changes"] if r["clause"] == "confirmed-case")
+    assert reds == 3
+    assert {r["region_name"] for r in summary["changes"] if r["colour"] == "red"} == {"Yuexiu"}
+    assert all(r["clause_title"] for r in summary["changes"])
+    outcomes = sorted(a["status"] for a in summary["appeals"])
+    assert outcomes == ["overturned", "upheld"]
+    assert summary["totals"]["by_appeal"] == 1 and summary["totals"]["overturned"] == 1
+
+
+def test_a_holder_sees_why_and_a_fresh_code_verifies_until_it_expires(app: AppNode) -> None:
+    red = next(h for h in service.holders(app) if h["colour"] == "red")
+    view = service.holder_view(app, red["pid"])
+    assert view is not None
+    assert view["clause_title"] == "A confirmed case diagnosed in the last 14 days"
+    assert view["facts"][0]["kind"] == "case" and view["facts"][0]["date"][:2] == "20"
+    code = service.fresh_qr(app, red["pid"])
+    assert code is not None and code["svg"].startswith("<svg")
+    keys = service.jwks(app)
+    now = app.clock() // 1000
+    assert verify_code(code["text"], keys, now_s=now).colour == "red"
+    assert verify_code(code["text"], keys, now_s=now + LIFETIME_S + 30).verdict == "EXPIRED"
+
+
+def test_the_api_serves_the_same_figures(app: AppNode) -> None:
+    api = FastAPI()
+    api.include_router(healthcode_router(app), prefix="/api/v1/credentials")
+    client = TestClient(api)
+    changes = client.get("/api/v1/credentials/healthcode/changes").json()
+    assert changes == service.board(app).summary()
+    holders = client.get("/api/v1/credentials/healthcode/holders").json()
+    pid = holders[0]["pid"]
+    assert client.get(f"/api/v1/credentials/healthcode/holders/{pid}").json()["pid"] == pid
+    text = client.get(f"/api/v1/credentials/healthcode/holders/{pid}/qr").json()["text"]
+    verdict = client.post("/api/v1/credentials/healthcode/verify", json={"text": text}).json()
+    assert verdict["verdict"] == "VALID"
+    assert (
+        client.get("/api/v1/credentials/healthcode/holders/p1-00000000000000000000").status_code
+        == 404
+    )
+    assert client.get("/api/v1/credentials/healthcode/holders/nobody/qr").status_code == 404
+    assert (
+        client.post("/api/v1/credentials/healthcode/verify", json={"text": "x"}).json()["verdict"]
+        == "MALFORMED"
+    )

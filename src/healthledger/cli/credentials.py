@@ -17,6 +17,7 @@ from healthledger.apps.credentials.issuance import Signer, SignerFileError, issu
 from healthledger.apps.credentials.qr import qr_code
 from healthledger.apps.credentials.records import Recovery, TestResult, Vaccination
 from healthledger.apps.credentials.scan import UnreadableImage, looks_like_image, qr_texts
+from healthledger.cli.credentials_ledger import default_cache, fetch
 from healthledger.cli.reporting import (
     EXIT_FAILED,
     EXIT_UNUSABLE,
@@ -143,8 +144,14 @@ def build_cli() -> typer.Typer:
             metavar="INPUT...",
             help="The QR text, a file holding it, or a QR image (several for a chunked card).",
         ),
-        trust: Path = typer.Option(
-            ..., "--trust", help="A PEM signer certificate, an issuer JWKS or a trust list."
+        trust: Path | None = typer.Option(
+            None, "--trust", help="A PEM signer certificate, an issuer JWKS or a trust list."
+        ),
+        url: str | None = typer.Option(
+            None, "--url", help="A node to take the trust list and status from (cached)."
+        ),
+        cache: Path = typer.Option(
+            default_cache(), "--cache", help="Where --url keeps the last lists fetched."
         ),
         status: Path | None = typer.Option(
             None, "--status", help="A cached status list or revocation list (JSON)."
@@ -160,9 +167,20 @@ def build_cli() -> typer.Typer:
         """Verify a credential offline. Exit 0: valid; 1: refused; 2: unusable input."""
         with reported():
             when = parse_time(at) if at is not None else int(dt.datetime.now(dt.UTC).timestamp())
+            if trust is None and url is None:
+                raise CliError("give --trust FILE or --url of a node", EXIT_UNUSABLE)
             try:
-                store: TrustStore = load_trust(_read(trust, "trust file"))
                 cached: StatusSource | None = None
+                if trust is None:
+                    assert url is not None
+                    sources = fetch(url, cache=cache)
+                    store: TrustStore = sources.trust
+                    cached = sources.status
+                    if not json_output:
+                        how = "fetched now" if sources.fresh else "cached (node unreachable)"
+                        stderr().print(f"trust list and status from {url}, {how}", style="dim")
+                else:
+                    store = load_trust(_read(trust, "trust file"))
                 if status is not None:
                     mtime = int(status.stat().st_mtime) if status.exists() else when
                     cached = load_status(_read(status, "status file"), fetched_at=mtime)
@@ -182,6 +200,39 @@ def build_cli() -> typer.Typer:
         _print(verdict, json_output)
         if not verdict.valid:
             raise typer.Exit(EXIT_FAILED)
+
+    trust_cli = typer.Typer(no_args_is_help=True, add_completion=False)
+    cli.add_typer(trust_cli, name="trust", help="The ledger's trust list of issuers.")
+
+    @trust_cli.command("export")
+    def trust_export(
+        url: str = typer.Option(..., "--url", help="The node to export from."),
+        out: Path | None = typer.Option(None, "--out", help="Write here (else print it)."),
+        signed: bool = typer.Option(
+            False, "--signed", help="The signed document with its proofs, not the list alone."
+        ),
+        cache: Path = typer.Option(default_cache(), "--cache", help="The --url cache."),
+    ) -> None:
+        """Fetch the node's signed trust list, check its signature and inclusion proofs,
+        and write the trust list (for --trust) or, with --signed, the signed document."""
+        with reported():
+            sources = fetch(url, cache=cache)
+            if not sources.fresh:
+                raise CliError(f"cannot reach {url}: nothing exported", EXIT_UNUSABLE)
+            chosen = sources.trust_list
+            if signed:
+                folder = cache / url.split("//", 1)[-1].rstrip("/").replace(":", "_")
+                chosen = json.loads((folder / "trust-list.json").read_text(encoding="utf-8"))
+            text = json.dumps(chosen, indent=1, ensure_ascii=False) + "\n"
+            if out is None:
+                stdout().print(text, markup=False, end="")
+                return
+            try:
+                out.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise CliError(f"cannot write {out}: {exc.strerror}") from None
+            signers = len(sources.trust_list.get("signers", []))
+            stderr().print(f"{signers} document signer(s) written to {out}", style="dim")
 
     @cli.command("new-signer")
     def new_signer_command(

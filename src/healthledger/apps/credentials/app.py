@@ -12,11 +12,12 @@ from fastapi import APIRouter
 
 from healthledger.apps import App
 from healthledger.apps.credentials.contract import Credentials
+from healthledger.apps.credentials.routes import build_router, build_site_routes
 from healthledger.contracts.contract import Contract
 from healthledger.node.seam import AppNode
 
 CONTRACTS: tuple[type[Contract], ...] = (Credentials,)
-ROUTERS: tuple[Callable[[AppNode], APIRouter], ...] = ()
+ROUTERS: tuple[Callable[[AppNode], APIRouter], ...] = (build_router,)
 
 
 def api_routes(node: AppNode) -> APIRouter:
@@ -32,6 +33,7 @@ APP = App(
     title="Health credentials",
     contracts=CONTRACTS,
     api_routes=api_routes,
+    site_routes=build_site_routes,
 )
 """Vaccination, test and recovery certificates issued from recorded facts, an on-chain
 trust list and status lists, offline verification (ARCHITECTURE.md section 6)."""

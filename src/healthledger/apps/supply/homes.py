@@ -10,6 +10,7 @@ from typing import Any
 from healthledger.apps import HomePanel, Link, Person
 from healthledger.apps.supply.capture_step import MAKER_ROLES, REGULATOR_ROLES
 from healthledger.apps.supply.dashboards import recall_dashboard
+from healthledger.apps.supply.standing import ALERTS
 from healthledger.apps.supply.verification import PublicLedger
 from healthledger.apps.supply.worklists import Worklist, worklist
 from healthledger.node.seam import AppNode
@@ -174,7 +175,7 @@ def _regulator(node: AppNode, person: Person, recalls: list[dict[str, Any]]) -> 
     ledger = PublicLedger(node)
     alerts = [
         {
-            "label": str(a["kind"]).replace("_", " "),
+            "label": ALERTS.get(str(a["kind"]), str(a["kind"]).replace("_", " ")),
             "href": _trace(a["unit"]),
             "at": a.get("at"),
             "detail": f"seen by {ledger.org_name(a.get('org'))}",

@@ -17,6 +17,7 @@ from healthledger.apps.supply.forms import build_forms
 from healthledger.apps.supply.photo import MAX_PHOTO_BYTES, UnreadablePhoto, qr_text
 from healthledger.apps.supply.queries import lot_whereabouts
 from healthledger.apps.supply.service import CaptureService
+from healthledger.apps.supply.standing import ALERTS
 from healthledger.apps.supply.verification import PublicLedger, in_words, today_of, verify_pack
 from healthledger.apps.supply.worklists import at_this_height
 from healthledger.contracts.errors import InvalidArguments
@@ -81,6 +82,7 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
                 **a,
                 "org_name": ledger.org_name(a.get("org")),
                 "maker_name": ledger.org_name(a.get("maker")),
+                "what": ALERTS.get(str(a.get("kind")), str(a.get("kind")).replace("_", " ")),
             }
             | {"detail": in_words(str(a.get("detail", "")), ledger)}
             for a in reversed(found)

@@ -33,6 +33,17 @@ STATES = {
 }
 """A unit's lifecycle state (its record's ``status``) in words."""
 
+ALERTS = {
+    "unknown_serial": "unknown serial: possible counterfeit",
+    "dispensed_twice": "pack dispensed twice",
+    "unit_in_two_places": "pack seen in two places",
+    "recalled_dispensed": "recalled pack offered for dispensing",
+    "quarantined_dispensed": "quarantined pack offered for dispensing",
+    "expired_sold": "expired pack offered for dispensing",
+    "temperature_excursion": "temperature excursion",
+}
+"""Each kind of supply alert in words."""
+
 
 class StateReader(Protocol):
     """Committed supply state: what :func:`standing` reads."""

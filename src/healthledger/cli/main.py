@@ -28,6 +28,7 @@ from healthledger.cli.bench_network import network_benchmark
 from healthledger.cli.calls import invoke as invoke_command
 from healthledger.cli.calls import query as query_command
 from healthledger.cli.credentials import build_cli as credentials_cli
+from healthledger.cli.healthcode import verify_code_command
 from healthledger.cli.help_text import plain_help
 from healthledger.cli.identity import identity_app
 from healthledger.cli.network import network_app
@@ -76,6 +77,7 @@ app.add_typer(identity_app, name="identity")
 app.command("invoke")(invoke_command)
 app.command("query")(query_command)
 _credentials_cli = credentials_cli()
+_credentials_cli.command("verify-code")(verify_code_command)
 app.add_typer(
     _credentials_cli,
     name="credentials",

@@ -3,9 +3,12 @@ refused with its reason when forged, signed by another key or not a health code.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from healthledger.apps.credentials.healthcode_qr import (
     LIFETIME_S,
@@ -14,6 +17,8 @@ from healthledger.apps.credentials.healthcode_qr import (
     signing_key,
     verify_code,
 )
+from healthledger.apps.credentials.qr import qr_code
+from healthledger.cli.main import app
 from healthledger.crypto.jose import b64url_decode, b64url_encode
 
 CODE = {"colour": "yellow", "version": "2026.1", "clause": "close-contact", "day": 20_000}
@@ -78,3 +83,29 @@ def test_a_forged_or_foreign_code_is_refused_by_name(mutate: object, expected: s
     assert callable(mutate)
     verdict = verify_code(mutate(text), JWKS, now_s=NOW + 1)
     assert verdict.verdict == expected and not verdict.valid
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["credentials", "verify-code", *args])
+    return result.exit_code, result.output
+
+
+def test_verify_code_in_the_cli_from_text_and_photo(tmp_path: Path) -> None:
+    text = sign_code(CODE, KEY, issuer="gd-cdc", now_s=NOW)
+    keys = tmp_path / "jwks.json"
+    keys.write_text(json.dumps(JWKS))
+    at = dt.datetime.fromtimestamp(NOW + 20, dt.UTC).isoformat()
+    code, out = _cli(text, "--keys", str(keys), "--at", at)
+    assert code == 0 and "VALID" in out and "yellow" in out
+    photo = tmp_path / "screenshot.png"
+    qr_code(text).save(str(photo), scale=4)
+    later = dt.datetime.fromtimestamp(NOW + 600, dt.UTC).isoformat()
+    result = CliRunner().invoke(
+        app,
+        ["credentials", "verify-code", str(photo), "--keys", str(keys), "--at", later, "--json"],
+    )
+    assert result.exit_code == 1 and json.loads(result.stdout)["verdict"] == "EXPIRED"
+    code, out = _cli(text, "--keys", str(tmp_path / "absent.json"))
+    assert code == 2 and "cannot read" in out and "Traceback" not in out
+    code, out = _cli(text, "--keys", str(keys), "--at", "yesterday")
+    assert code == 2 and "RFC 3339" in out

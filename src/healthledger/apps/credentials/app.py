@@ -6,18 +6,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from fastapi import APIRouter
 
 from healthledger.apps import App
 from healthledger.apps.credentials.contract import Credentials
+from healthledger.apps.credentials.provision import enrol_issuers
 from healthledger.apps.credentials.routes import build_router, build_site_routes
+from healthledger.apps.credentials.simulate import live_step, simulate
 from healthledger.contracts.contract import Contract
 from healthledger.node.seam import AppNode
 
 CONTRACTS: tuple[type[Contract], ...] = (Credentials,)
 ROUTERS: tuple[Callable[[AppNode], APIRouter], ...] = (build_router,)
+
+
+def prepare_network(node: AppNode, orgs: Sequence[str]) -> None:
+    """Over a consortium network: the issuers among ``orgs`` onto the trust list."""
+    enrol_issuers(node, list(orgs))
 
 
 def api_routes(node: AppNode) -> APIRouter:
@@ -34,6 +41,10 @@ APP = App(
     contracts=CONTRACTS,
     api_routes=api_routes,
     site_routes=build_site_routes,
+    simulate=simulate,
+    live_step=live_step,
+    simulator_kinds=("hospital",),
+    prepare_network=prepare_network,
 )
 """Vaccination, test and recovery certificates issued from recorded facts, an on-chain
 trust list and status lists, offline verification (ARCHITECTURE.md section 6)."""

@@ -320,6 +320,10 @@ def test_expired_and_foreign_certificates_are_refused(
     (tmp_path / "dr-old.cert.pem").write_text(expired.pem)
     with pytest.raises(IdentityError, match="expired"):
         Identity.load(tmp_path / "dr-old.key.pem", passphrase=PASSPHRASE)
+    with admin_client(url, admin_files) as admin:
+        with pytest.raises(Rejected, match="not valid now"):
+            admin.invoke("membership", "register_identity", {"cert": expired.pem})
+        assert admin.registered(f"{HOSPITAL}/dr-old") is None
 
     # A certificate of another key.
     (tmp_path / "mixed.key.pem").write_bytes(encrypt_key(SigningKey.generate(), PASSPHRASE))

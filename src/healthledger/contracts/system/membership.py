@@ -33,7 +33,7 @@ from healthledger.contracts.system.approval import (
     recorded_approvals,
 )
 from healthledger.contracts.system.prefixes import checked_prefixes, first_clash
-from healthledger.crypto.certs import load_certificate, verify_issued_by
+from healthledger.crypto.certs import Certificate, load_certificate, verify_issued_by
 from healthledger.crypto.errors import CertificateError
 from healthledger.ledger.transaction import IDENTITY_RE
 
@@ -80,6 +80,7 @@ class Membership(Contract):
             raise AccessDenied(
                 f"an admin of {ctx.caller.org} cannot register {parsed.org} identities"
             )
+        _require_current(parsed, ctx.timestamp)
         org = ctx.get(org_key(parsed.org))
         if not isinstance(org, dict):
             raise Rejected(f"organisation {parsed.org} is not a member")
@@ -137,6 +138,7 @@ class Membership(Contract):
             raise Rejected(f"certificate: {exc}") from exc
         if parsed.org != ctx.caller.org:
             raise AccessDenied(f"an admin of {ctx.caller.org} cannot rotate {parsed.org} keys")
+        _require_current(parsed, ctx.timestamp)
         identity_id = f"{parsed.org}/{parsed.name}"
         record = ctx.get(identity_key(identity_id))
         if not isinstance(record, dict):
@@ -376,6 +378,15 @@ class Membership(Contract):
         if not isinstance(record, dict):
             raise Rejected(f"identity {id} is not registered")
         return record
+
+
+def _require_current(cert: Certificate, at_ms: int) -> None:
+    """Refuse a certificate that is expired or not yet valid at ``at_ms``."""
+    if not cert.valid_at(at_ms):
+        raise Rejected(
+            f"the certificate of {cert.org}/{cert.name} is not valid now "
+            f"(valid from {cert.not_before_ms} to {cert.not_after_ms}, Unix ms)"
+        )
 
 
 def identity_record(cert_pem: str, *, registered_at: int) -> dict[str, Any]:

@@ -181,6 +181,8 @@ def test_public_statistics_page_needs_no_login(page: Page) -> None:
     expect(page.locator("#epsilon")).to_have_text("ε = 0.5")
     expect(page.locator("#epsilon-spent")).to_contain_text("ε = 0.5 in total over 1 release")
     expect(page.locator("#public-counts")).to_be_visible()
+    assert "Cases (with noise)" in axis_titles(page, "release-chart")
+    shoot(page, "public-statistics")
     with page.expect_download() as download:
         page.get_by_role("link", name="Download CSV").click()
     assert download.value.suggested_filename.startswith("epidemic-public-")

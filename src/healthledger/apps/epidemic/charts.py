@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from healthledger.apps.epidemic.filters import DISEASE_NAMES
+
 VEGA_LITE = "6.1"
 """The Vega-Lite version vl-convert compiles with (browser bundle and PNG alike)."""
 FONT = "Noto Sans CJK SC, Noto Sans, DejaVu Sans, sans-serif"
@@ -38,7 +40,9 @@ CONFIG: Spec = {
 }
 
 
-def _chart(title: str, subtitle: str, width: Width, body: Spec, height: int = HEIGHT) -> Spec:
+def _chart(
+    title: str, subtitle: str, width: Width, body: Spec, height: int | Spec = HEIGHT
+) -> Spec:
     return {
         "$schema": f"https://vega.github.io/schema/vega-lite/v{VEGA_LITE}.json",
         "title": {"text": title, "subtitle": subtitle},
@@ -318,4 +322,47 @@ def choropleth(
         width,
         {"projection": {"type": "mercator"}, "layer": layers},
         height=420,
+    )
+
+
+def public_release(
+    rows: Sequence[Mapping[str, Any]], *, date: str, suppress_below: int, width: Width = "container"
+) -> Spec:
+    """The public release: released (noisy) cases per city, a bar per disease; counts
+    suppressed below ``suppress_below`` are left out and said so in the subtitle."""
+    title = f"Cases per city up to {date}"
+    shown = [
+        {**r, "disease_name": DISEASE_NAMES.get(str(r["disease"]), r["disease"])}
+        for r in rows
+        if r["count"] is not None
+    ]
+    subtitle = f"With noise (differential privacy); counts under {suppress_below} not drawn"
+    if not shown:
+        return _empty(title, subtitle, width, "Every count is suppressed or zero")
+    return _chart(
+        title,
+        subtitle,
+        width,
+        {
+            "data": {"values": shown},
+            "mark": {"type": "bar", "tooltip": True},
+            "encoding": {
+                "y": {
+                    "field": "name",
+                    "type": "nominal",
+                    "title": "City",
+                    "sort": {"field": "region"},
+                },
+                "yOffset": {"field": "disease_name", "type": "nominal"},
+                "x": {"field": "count", "type": "quantitative", "title": "Cases (with noise)"},
+                "color": {"field": "disease_name", "type": "nominal", "title": "Disease"},
+                "tooltip": [
+                    {"field": "name", "title": "City"},
+                    {"field": "region", "title": "Code"},
+                    {"field": "disease_name", "title": "Disease"},
+                    {"field": "count", "type": "quantitative", "title": "Cases (with noise)"},
+                ],
+            },
+        },
+        height={"step": 22},
     )

@@ -275,12 +275,18 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
         """Public: today's differentially private case counts per city and disease, and
         the privacy budget spent by every release so far."""
         today = release()
+        date = None if today is None else iso(today.day)
         return kit.render(
             request,
             "epidemic/public.html",
             release=today,
-            date=None if today is None else iso(today.day),
+            date=date,
             spent=releases.spent(),
+            spec=None
+            if today is None
+            else charts.public_release(
+                today.rows, date=str(date), suppress_below=today.suppress_below
+            ),
         )
 
     @router.get("/public.json", responses=_NO_RELEASE)

@@ -143,6 +143,7 @@ def test_from_maker_to_patient_then_recalled(page: Page, tmp_path: Path) -> None
     page.goto(f"/supply/verify?uri={uri(LOT + '-001')}")
     expect(page.locator("#pack-status")).to_have_text("dispensed")
     expect(page.locator("#pack-reason")).to_contain_text("Yuexiu Community Pharmacy")
+    expect(page.locator("#pack-reason")).to_contain_text("Dispensed on 20")
     expect(page.locator("#trail tbody tr")).to_have_count(6)
     fits_a_phone(page)
     shoot(page, "verify-dispensed")

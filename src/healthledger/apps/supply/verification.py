@@ -156,6 +156,7 @@ def verify_pack(node: AppNode, uri: str) -> dict[str, Any]:
         "product": None,
         "trail": [],
         "excursions": [],
+        "dispensed_at": None,
         "proof": None,
     }
     product = None if record is None else ledger.get(f"product/{link.gtin}")
@@ -189,6 +190,8 @@ def verify_pack(node: AppNode, uri: str) -> dict[str, Any]:
         if record.get("last_tx"):
             answer["proof"] = node.inclusion_proof(record["last_tx"])
     answer["reason"], answer["advice"] = words(answer)
+    handed = [t for t in answer["trail"] if t["op"] == "dispense" and t["accepted"]]
+    answer["dispensed_at"] = handed[-1]["at"] if handed else None
     return answer
 
 

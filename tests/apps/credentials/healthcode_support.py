@@ -3,7 +3,7 @@ regions, the health-code contract deployed, rules v1 approved; and people's fact
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from healthledger.apps.credentials.healthcode_rules import RULES_V1, digest
 from healthledger.apps.epidemic.contract import Epidemic
 from healthledger.apps.epidemic.provision import configure
 from healthledger.apps.epidemic.regions import RegionTable
+from healthledger.contracts.contract import Contract
 from healthledger.contracts.system import SYSTEM_CONTRACTS
 from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
@@ -38,10 +39,12 @@ class HealthCodeApp:
     namespaces: tuple[str, ...] = ("healthcode",)
 
 
-def start(folder: Path, *, rules: bool = True) -> Iterator[EmbeddedNode]:
+def start(
+    folder: Path, *, rules: bool = True, contracts: Sequence[type[Contract]] = CONTRACTS
+) -> Iterator[EmbeddedNode]:
     """A started node (with rules v1 in force if ``rules``), stopped after the module."""
     node = EmbeddedNode.create(
-        folder, contracts=CONTRACTS, batch_timeout_s=0.005, plans=DEMO_ORGS
+        folder, contracts=contracts, batch_timeout_s=0.005, plans=DEMO_ORGS
     ).start()
     configure(epidemic_seam(node), RegionTable.from_source(TEST_REGIONS))
     if rules:

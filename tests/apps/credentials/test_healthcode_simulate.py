@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from healthledger.apps.credentials import healthcode_service as service
 from healthledger.apps.credentials.healthcode_qr import LIFETIME_S, verify_code
 from healthledger.apps.credentials.healthcode_routes import healthcode_router
-from healthledger.apps.credentials.healthcode_simulate import simulate
+from healthledger.apps.credentials.healthcode_simulate import live_step, simulate
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.seam import AppNode
 from tests.apps.credentials.healthcode_support import (
@@ -92,3 +92,13 @@ def test_the_api_serves_the_same_figures(app: AppNode) -> None:
         client.post("/api/v1/credentials/healthcode/verify", json={"text": "x"}).json()["verdict"]
         == "MALFORMED"
     )
+
+
+def test_live_rounds_colour_newly_confirmed_cases(node: EmbeddedNode, app: AppNode) -> None:
+    live_step(app, random.Random(1))  # starts following from the newest block
+    newcomer = pid_of(node, 63)
+    confirmed_case(node, 63, days_ago=0)
+    counts = live_step(app, random.Random(1))
+    assert counts["colour changes"] >= 1
+    code = service.holder_view(app, newcomer)
+    assert code is not None and code["colour"] == "red"

@@ -10,6 +10,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from healthledger.apps import Simulate
 from healthledger.apps.credentials import healthcode_service as service
 from healthledger.apps.credentials.healthcode_rules import RULES_V1, RULES_V2, digest
 from healthledger.node.seam import AppNode, Call
@@ -144,7 +145,9 @@ def live_step(node: AppNode, rng: random.Random) -> Mapping[str, int]:
     current = node.get("current", ns=NS)
     if epi is None or not isinstance(current, dict):
         return {}
-    cursor: dict[str, str | None] = node.shared(CURSOR, lambda: {"after": None})
+    # Past confirmations were coloured by ``simulate``: follow from the newest block on.
+    start = str(max(node.height() - 1, 0))
+    cursor: dict[str, str | None] = node.shared(CURSOR, lambda: {"after": start})
     confirmed = []
     while batch := node.events(cursor["after"], limit=500):
         cursor["after"] = batch[-1].id
@@ -157,4 +160,24 @@ def live_step(node: AppNode, rng: random.Random) -> Mapping[str, int]:
             and e.data["payload"].get("status") == "confirmed"
         ]
     pids = [node.query(epi, "epidemic", "get_case", {"case_id": c})["pid"] for c in confirmed[-20:]]
+    # Yellow and red codes lapse as their facts age out of the rules' windows.
+    lapsing = sorted(
+        (code for _, code in node.range("code/", ns=NS) if code["colour"] != "green"),
+        key=lambda code: int(code["day"]),
+    )
+    pids += [code["pid"] for code in lapsing[:10]]
     return {"colour changes": evaluate_all(node, epi, pids)}
+
+
+def joined(*steps: Simulate | None) -> Simulate:
+    """One simulator (or live step) running ``steps`` in order, their counts together:
+    the credentials application's certificates, then its health code."""
+
+    def run(node: AppNode, rng: random.Random) -> Mapping[str, int]:
+        counts: dict[str, int] = {}
+        for step in steps:
+            if step is not None:
+                counts.update(step(node, rng))
+        return counts
+
+    return run

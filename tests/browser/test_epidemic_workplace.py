@@ -242,6 +242,9 @@ def test_fhir_upload_review_requests_and_refusals(
     row.get_by_label("Date of onset").check()
     row.get_by_role("button", name=f"Ask about case {covid}").click()
     expect(page.get_by_test_id("receipt")).to_be_visible()
+    asked = page.locator(f'#asked tr[data-case="{covid}"]')  # now waiting for the hospital
+    expect(asked).to_contain_text("asked about: Date of onset")
+    expect(page.locator(f'#review-queue tr[data-case="{covid}"]')).to_have_count(0)
     second_row = page.locator(f'#review-queue tr[data-case="{second}"]')
     second_row.get_by_text("Reject").first.click()
     second_row.get_by_label("Reason").select_option("duplicate")

@@ -29,6 +29,8 @@ CONTRACT = "epidemic"
 REPORTING_ROLES = ("doctor", "lab")
 VACCINATING_ROLES = ("doctor", "nurse")
 PATIENT_FIELDS = ("name", "id_type", "id_number", "country", "phone", "address", "sex")
+MY_REPORTS_SHOWN = 100
+"""The latest reports a hospital sees at once (besides those the CDC asks about)."""
 MAX_BUNDLE_BYTES = 1_000_000
 """A FHIR Bundle upload larger than this is refused before it is read."""
 
@@ -162,8 +164,8 @@ def build_reporting_pages(node: AppNode, kit: PageKit) -> APIRouter:
         """The hospital's reports, newest first, with the CDC's review of each."""
         person = kit.person(request)
         require_hospital(person, (*REPORTING_ROLES, "nurse", "admin"), "Your reports")
-        cases = await kit.ask(request, CONTRACT, "list_cases", {"limit": 500})
-        return show(request, "epidemic/my_reports.html", rows=case_rows(cases, regions()))
+        cases = await kit.ask(request, CONTRACT, "list_cases", {"limit": 10_000})
+        return show(request, "epidemic/my_reports.html", **mine(cases))
 
     @router.post("/my-reports/{case_id}/amend")
     async def amend(request: Request, case_id: str) -> HTMLResponse:
@@ -177,16 +179,23 @@ def build_reporting_pages(node: AppNode, kit: PageKit) -> APIRouter:
             **text_fields(form, ("classification", "onset_date", "diagnosis_date")),
         }
         written = await kit.write(request, CONTRACT, "amend_case", args)
-        cases = await kit.ask(request, CONTRACT, "list_cases", {"limit": 500})
+        cases = await kit.ask(request, CONTRACT, "list_cases", {"limit": 10_000})
         return show(
             request,
             "epidemic/my_reports.html",
             written=written,
-            rows=case_rows(cases, regions()),
             amended=case_id,
+            **mine(cases),
         )
 
     # --- lab results and vaccinations ----------------------------------------------
+
+    def mine(cases: list[dict[str, Any]]) -> dict[str, Any]:
+        """The reports the CDC asks about first, then the latest ones."""
+        rows = case_rows(cases, regions())
+        asked = [r for r in rows if r["status"] == "info-requested"]
+        rest = [r for r in rows if r["status"] != "info-requested"]
+        return {"rows": asked + rest[:MY_REPORTS_SHOWN], "total": len(rows)}
 
     async def recent(request: Request, kind: str) -> list[dict[str, Any]]:
         """The hospital's latest lab results or doses, as people read them."""

@@ -54,6 +54,8 @@ ACTIONS = (
     ("escalated", "Escalated to the commission"),
     ("no-action-needed", "No action needed (explained by known events)"),
 )
+QUEUE_SHOWN = 50
+"""Reports shown at once in each part of the review queue (the oldest first)."""
 METHOD_WORDS = {
     "C1": "C1 (rise over the last 7 days)",
     "C2": "C2 (rise over days 3 to 9 before)",
@@ -148,21 +150,27 @@ def build_review_pages(node: AppNode, kit: PageKit) -> APIRouter:
 
     async def queue(request: Request, written: Written | None = None) -> HTMLResponse:
         regions = RegionNames(node)
-        waiting = []
-        for status in ("reported", "info-requested"):
-            waiting += await kit.ask(
-                request, CONTRACT, "list_cases", {"status": status, "limit": 200}
-            )
-        recent = await kit.ask(request, CONTRACT, "list_cases", {"limit": 500})
         names = {o["id"]: str(o.get("name", o["id"])) for o in node.organisations()}
-        done = ("confirmed", "rejected")
-        reviewed = [c for c in case_rows(recent, regions, names) if c["status"] in done]
+        cases = await kit.ask(request, CONTRACT, "list_cases", {"limit": 10_000})
+        rows = case_rows(cases, regions, names)
+        waiting = sorted(
+            (r for r in rows if r["status"] == "reported"), key=lambda r: r["reported_at"]
+        )
+        asked = [r for r in rows if r["status"] == "info-requested"]
+        reviewed = sorted(
+            (r for r in rows if r["status"] in ("confirmed", "rejected")),
+            key=lambda r: int(r["review"].get("at", 0)),
+            reverse=True,
+        )
         return kit.render(
             request,
             "epidemic/review.html",
             status=written.refusal.status if written and written.refusal else 200,
             written=written,
-            rows=case_rows(waiting, regions, names),
+            rows=waiting[:QUEUE_SHOWN],
+            waiting_count=len(waiting),
+            asked=asked[:QUEUE_SHOWN],
+            asked_count=len(asked),
             reviewed=reviewed[:20],
             reasons=REJECT_REASONS,
             info_fields=INFO_FIELDS,

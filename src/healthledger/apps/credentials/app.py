@@ -1,8 +1,9 @@
 """The credentials application as the platform mounts it.
 
-``CONTRACTS``, ``ROUTERS`` and ``PAGE_ROUTERS`` are the lists a part of the application
-(the health code, the wallet) joins with one line each: every router is mounted under
-``/api/v1/credentials`` (API) or ``/credentials`` (console)."""
+``CONTRACTS``, ``ROUTERS``, ``PAGE_ROUTERS``, ``PUBLIC`` and ``ENTRIES`` are the lists a
+part of the application (the certificates, the health code, the wallet) joins with one
+line each: every router is mounted under ``/api/v1/credentials`` (API) or
+``/credentials`` (console); templates live in one folder, ``templates/credentials``."""
 
 from __future__ import annotations
 
@@ -10,16 +11,38 @@ from collections.abc import Callable, Sequence
 
 from fastapi import APIRouter
 
-from healthledger.apps import App
+from healthledger.apps import App, Link, PageKit
 from healthledger.apps.credentials.contract import Credentials
+from healthledger.apps.credentials.healthcode_contract import HealthCode
+from healthledger.apps.credentials.healthcode_pages import PUBLIC_PAGES as HEALTHCODE_PUBLIC
+from healthledger.apps.credentials.healthcode_pages import healthcode_pages
+from healthledger.apps.credentials.healthcode_routes import healthcode_router
+from healthledger.apps.credentials.pages import PUBLIC_PAGES, TEMPLATES, build_pages, home_panels
 from healthledger.apps.credentials.provision import enrol_issuers
 from healthledger.apps.credentials.routes import build_router, build_site_routes
 from healthledger.apps.credentials.simulate import live_step, simulate
 from healthledger.contracts.contract import Contract
 from healthledger.node.seam import AppNode
 
-CONTRACTS: tuple[type[Contract], ...] = (Credentials,)
-ROUTERS: tuple[Callable[[AppNode], APIRouter], ...] = (build_router,)
+CONTRACTS: tuple[type[Contract], ...] = (Credentials, HealthCode)
+ROUTERS: tuple[Callable[[AppNode], APIRouter], ...] = (build_router, healthcode_router)
+PAGE_ROUTERS: tuple[Callable[[AppNode, PageKit], APIRouter], ...] = (
+    build_pages,
+    healthcode_pages,
+)
+PUBLIC: tuple[str, ...] = (*PUBLIC_PAGES, *HEALTHCODE_PUBLIC)
+ENTRIES: tuple[Link, ...] = (
+    Link(
+        "/credentials/verify",
+        "Verify a health certificate",
+        "A vaccination or test certificate's QR code, checked against the ledger, offline too.",
+    ),
+    Link(
+        "/credentials/healthcode",
+        "Health-code colour changes",
+        "Every change of a health code by rule, district and day, with appeals.",
+    ),
+)
 
 
 def prepare_network(node: AppNode, orgs: Sequence[str]) -> None:
@@ -35,16 +58,30 @@ def api_routes(node: AppNode) -> APIRouter:
     return router
 
 
+def pages(node: AppNode, kit: PageKit) -> APIRouter:
+    """Every router of ``PAGE_ROUTERS``, mounted together under ``/credentials``."""
+    router = APIRouter()
+    for build in PAGE_ROUTERS:
+        router.include_router(build(node, kit))
+    return router
+
+
 APP = App(
     name="credentials",
     title="Health credentials",
     contracts=CONTRACTS,
     api_routes=api_routes,
     site_routes=build_site_routes,
+    pages=pages,
+    templates=TEMPLATES,
+    public_pages=PUBLIC,
+    public_entries=ENTRIES,
+    home_panels=home_panels,
     simulate=simulate,
     live_step=live_step,
     simulator_kinds=("hospital",),
     prepare_network=prepare_network,
 )
 """Vaccination, test and recovery certificates issued from recorded facts, an on-chain
-trust list and status lists, offline verification (ARCHITECTURE.md section 6)."""
+trust list and status lists, offline verification, the health code (ARCHITECTURE.md
+section 6)."""

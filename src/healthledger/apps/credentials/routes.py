@@ -246,8 +246,8 @@ def build_router(node: AppNode) -> APIRouter:
     )
     async def verify_photo(request: Request) -> dict[str, Any]:
         """Multipart field ``photo`` (PNG or JPEG): every QR code in it is read here and
-        verified as ``POST /verify``; an unreadable photo is the verdict
-        ``UNREADABLE_IMAGE``."""
+        verified as ``POST /verify``; the answer adds the ``texts`` read (so a page can
+        verify them itself). An unreadable photo is the verdict ``UNREADABLE_IMAGE``."""
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_IMAGE_BYTES + 64 * 1024:
             raise InvalidArguments("photo", [{"field": "photo", "message": "over 8 MB"}])
@@ -256,15 +256,15 @@ def build_router(node: AppNode) -> APIRouter:
             if not isinstance(photo, UploadFile):
                 raise InvalidArguments("photo", [{"field": "photo", "message": "missing"}])
             data = await photo.read(MAX_IMAGE_BYTES + 1)
-        verdict = await run_in_threadpool(_photo_verdict, data)
-        return verdict.to_json()
+        return await run_in_threadpool(_photo_verdict, data)
 
-    def _photo_verdict(data: bytes) -> Verdict:
+    def _photo_verdict(data: bytes) -> dict[str, Any]:
         try:
             texts = qr_texts(data)
         except UnreadableImage as exc:
-            return refused("unknown", Reason.UNREADABLE_IMAGE, str(exc), at=node.clock() // 1000)
-        return _verdict(texts)
+            at = node.clock() // 1000
+            return refused("unknown", Reason.UNREADABLE_IMAGE, str(exc), at=at).to_json()
+        return {**_verdict(texts).to_json(), "texts": texts}
 
     def _verdict(texts: list[str]) -> Verdict:
         trust, status = ledger_sources(service)

@@ -265,11 +265,17 @@ class CredentialService:
         return {
             "type": TRUST_LIST_TYPE, "version": 1,
             "signers": [{"certificate": s["certificate"], "country": s["country"],
-                         "kid": s["kid"], "org": s["org"], "added_tx": s["added_tx"]}
+                         "kid": s["kid"], "org": s["org"], "added_tx": s["added_tx"],
+                         "jwk": dict(s["jwk"])}
                         for s in active],
-            "issuers": [{"iss": iss, "org": org, "jwks": {"keys": keys}}
+            "issuers": [{"iss": iss, "org": org, "name": self._org_name(org),
+                         "jwks": {"keys": keys}}
                         for (org, iss), keys in sorted(issuers.items())],
         }  # fmt: skip
+
+    def _org_name(self, org: str) -> str:
+        issuer = self.node.get(f"issuer/{org}")
+        return str(issuer.get("name", org)) if isinstance(issuer, dict) else org
 
     def signed_trust_list(self) -> dict[str, Any]:
         """The trust list signed with the commission's trust-list key, with the inclusion

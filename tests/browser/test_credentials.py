@@ -1,0 +1,111 @@
+"""The credentials console in Chromium: a nurse issues the certificates of a recorded
+vaccination (three QR codes); a stranger verifies one by uploading its QR image on the
+public verifier page; the page verifies offline after its first load (its service
+worker and WebCrypto); revoking flips its verdict once the lists are refreshed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from healthledger.apps.credentials.app import APP as CREDENTIALS
+from healthledger.apps.credentials.provision import enrol_issuers
+from healthledger.apps.credentials.qr import qr_code
+from healthledger.apps.epidemic.provision import configure
+from healthledger.apps.epidemic.regions import RegionTable
+from healthledger.apps.registry import installed_contracts
+from healthledger.demo.organisations import DEMO_ORGS
+from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import attach
+from tests.apps.credentials.support import NURSE, vaccinate
+from tests.apps.epidemic.conftest import TEST_REGIONS
+from tests.browser.conftest import log_in
+from tests.support.screens import phone_overflow, shoot, wide_elements
+from tests.support.seam import epidemic_seam
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
+    """A node with every installed contract, the hospitals on the trust list."""
+    path = tmp_path_factory.mktemp("credentials-console") / "node"
+    started = EmbeddedNode.create(
+        path, contracts=installed_contracts(), batch_timeout_s=0.005, plans=DEMO_ORGS
+    ).start()
+    configure(epidemic_seam(started), RegionTable.from_source(TEST_REGIONS))
+    enrol_issuers(attach(started, CREDENTIALS), ["gz-first-hospital"])
+    yield started
+    started.stop()
+
+
+def looked_at(page: Page, name: str) -> None:
+    """Screenshots of the page, which must fit a phone's width."""
+    shoot(page, name)
+    assert phone_overflow(page) == 0, f"{name} is wider than a phone: {wide_elements(page)}"
+
+
+def _verdict(page: Page, text: str) -> None:
+    page.get_by_label("Or its text").fill(text)
+    page.get_by_role("button", name="Verify", exact=True).click()
+
+
+def test_issue_then_verify_online_offline_and_revoked(
+    node: EmbeddedNode, page: Page, browser: Browser, base_url: str, tmp_path: Path
+) -> None:
+    vaccinate(node, 501)
+    log_in(page, NURSE)
+    page.goto("/credentials/issue")
+    page.get_by_label("Recorded vaccination or test").select_option(index=0)
+    page.get_by_label("Family name").fill("Chen")
+    page.get_by_label("Given name").fill("Xiaoming")
+    page.get_by_label("Date of birth").fill("1985-03-12")
+    page.get_by_role("button", name="Issue the certificate").click()
+    expect(page.get_by_test_id("receipt")).to_be_visible()
+    for fmt in ("dcc", "shc", "sd-jwt-vc"):
+        expect(page.get_by_test_id(f"qr-{fmt}")).to_be_visible()
+    looked_at(page, "issued")
+    texts = {f: page.get_by_test_id(f"text-{f}").input_value() for f in ("dcc", "shc", "sd-jwt-vc")}
+    credential_id = page.get_by_test_id("credential-id").inner_text()
+    image = tmp_path / "dcc.png"
+    qr_code(texts["dcc"]).save(str(image), kind="png", scale=4, border=4)
+
+    stranger = browser.new_context(base_url=base_url)
+    stranger.set_default_timeout(15_000)
+    verifier = stranger.new_page()
+    verifier.goto("/credentials/verify")
+    expect(verifier.get_by_test_id("lists")).to_contain_text("document signer")
+    verifier.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    verifier.get_by_label("Or a photo of the QR code").set_input_files(str(image))
+    expect(verifier.get_by_test_id("verdict")).to_have_attribute("data-valid", "true")
+    expect(verifier.get_by_test_id("verdict")).to_contain_text("Chen")
+    looked_at(verifier, "verified-photo")
+
+    # Offline: the service worker serves the page; the page's own code verifies.
+    stranger.set_offline(True)
+    verifier.reload()
+    expect(verifier.get_by_test_id("lists")).to_contain_text("offline")
+    for fmt in ("shc", "sd-jwt-vc", "dcc"):
+        _verdict(verifier, texts[fmt])
+        expect(verifier.get_by_test_id("verdict")).to_have_attribute("data-valid", "true")
+    looked_at(verifier, "verified-offline")
+
+    # The issuer revokes it; once the lists are refreshed, every encoding is refused.
+    page.goto("/credentials/issued")
+    row = page.locator(f"tr[data-credential='{credential_id}']")
+    row.get_by_label("New status").select_option("revoked")
+    row.get_by_role("button", name="Change").click()
+    expect(page.get_by_test_id("receipt")).to_be_visible()
+    looked_at(page, "revoked")
+    _verdict(verifier, texts["dcc"])  # still offline: the cached list says valid
+    expect(verifier.get_by_test_id("verdict")).to_have_attribute("data-valid", "true")
+    stranger.set_offline(False)
+    verifier.get_by_role("button", name="Refresh the lists").click()
+    expect(verifier.get_by_test_id("lists")).not_to_contain_text("offline")
+    for fmt in ("dcc", "shc", "sd-jwt-vc"):
+        _verdict(verifier, texts[fmt])
+        expect(verifier.get_by_test_id("verdict")).to_have_attribute("data-valid", "false")
+        expect(verifier.locator("#reasons li[data-code='REVOKED']")).to_be_visible()
+    looked_at(verifier, "refused-revoked")
+    stranger.close()

@@ -97,11 +97,7 @@ def _overseer(node: AppNode, person: Person) -> list[HomePanel]:
     panels.append(
         HomePanel(
             "Early-warning alerts",
-            summary=(
-                f"{len(alerts)} alerts of the last {ALERT_DAYS} days to act on."
-                if alerts
-                else f"No alert of the last {ALERT_DAYS} days waits for you."
-            ),
+            summary=_alert_summary(len(alerts), acts=person.kind == "cdc"),
             actions=(
                 Link("/epidemic/alerts", "Alerts to act on"),
                 Link("/epidemic", "Monitoring dashboard", "curves, Rt, map"),
@@ -123,6 +119,15 @@ def _overseer(node: AppNode, person: Person) -> list[HomePanel]:
     if person.kind == "commission":
         panels.append(_glance(node, person, regions))
     return panels
+
+
+def _alert_summary(count: int, *, acts: bool) -> str:
+    """How many recent alerts wait: for the CDC to act on, or (to others) on the CDC."""
+    if not count:
+        return f"No alert of the last {ALERT_DAYS} days is waiting."
+    if acts:
+        return f"{count} alerts of the last {ALERT_DAYS} days to act on."
+    return f"{count} alerts of the last {ALERT_DAYS} days not yet acknowledged by the CDC."
 
 
 def _glance(node: AppNode, person: Person, regions: RegionNames) -> HomePanel:

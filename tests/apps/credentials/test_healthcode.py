@@ -92,6 +92,9 @@ def test_each_clause_gives_its_colour_citing_the_facts(node: EmbeddedNode) -> No
     node.invoke(EPI, "healthcode", "notify_contact",
                 {"pid": contact, "day": today(node) - 8, "region": "440106"})  # fmt: skip
     assert evaluate(node, contact)["colour"] == "green"  # 8 days ago: outside 7 days
+    with pytest.raises(InvalidArguments, match="disease"):
+        args = {"pid": contact, "day": today(node), "region": "440106", "disease": "rabies"}
+        node.invoke(EPI, "healthcode", "notify_contact", args)
 
 
 def test_a_colour_without_a_satisfying_clause_is_refused(node: EmbeddedNode) -> None:

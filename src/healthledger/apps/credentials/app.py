@@ -17,6 +17,9 @@ from healthledger.apps.credentials.healthcode_contract import HealthCode
 from healthledger.apps.credentials.healthcode_pages import PUBLIC_PAGES as HEALTHCODE_PUBLIC
 from healthledger.apps.credentials.healthcode_pages import healthcode_pages
 from healthledger.apps.credentials.healthcode_routes import healthcode_router
+from healthledger.apps.credentials.healthcode_simulate import joined
+from healthledger.apps.credentials.healthcode_simulate import live_step as healthcode_live_step
+from healthledger.apps.credentials.healthcode_simulate import simulate as healthcode_simulate
 from healthledger.apps.credentials.pages import PUBLIC_PAGES, TEMPLATES, build_pages, home_panels
 from healthledger.apps.credentials.provision import enrol_issuers
 from healthledger.apps.credentials.routes import build_router, build_site_routes
@@ -77,8 +80,8 @@ APP = App(
     public_pages=PUBLIC,
     public_entries=ENTRIES,
     home_panels=home_panels,
-    simulate=simulate,
-    live_step=live_step,
+    simulate=joined(simulate, healthcode_simulate),
+    live_step=joined(live_step, healthcode_live_step),
     simulator_kinds=("hospital",),
     prepare_network=prepare_network,
 )

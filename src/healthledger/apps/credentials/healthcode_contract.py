@@ -89,8 +89,8 @@ def rules_in_force(ctx: Context) -> dict[str, Any]:
     return record
 
 
-def facts_of(ctx: Context, pid: str, disease: str) -> list[Fact]:
-    """The person's facts about ``disease``: the epidemic application's (through its
+def facts_of(ctx: Context, pid: str, diseases: list[str]) -> list[Fact]:
+    """The person's facts about ``diseases``: the epidemic application's (through its
     declared query) and the close-contact notices, less those set aside on appeal; each
     fact's region named (``region_name``) where the epidemic application names it."""
     recorded = ctx.ask("epidemic", "subject_facts", {"pid": pid})
@@ -108,7 +108,7 @@ def facts_of(ctx: Context, pid: str, disease: str) -> list[Fact]:
     return [
         replace(f, region_name=str(names.get(f.fields.get("region"), "")))
         for f in found
-        if f.fields.get("disease") == disease and f.id not in aside
+        if f.fields.get("disease") in diseases and f.id not in aside
     ]
 
 
@@ -130,7 +130,7 @@ def record_colour(ctx: Context, pid: str, *, expect: str = "", appeal: str = "")
     """Apply the rules in force to the person's facts and record the colour if it changed
     (Rejected if it did not, or if it is not ``expect``)."""
     rules = rules_in_force(ctx)
-    facts = facts_of(ctx, pid, rules["rules"]["disease"])
+    facts = facts_of(ctx, pid, rules["rules"]["diseases"])
     today = ctx.timestamp // DAY_MS
     decision = decide(rules["rules"], facts, today)
     previous = ctx.get(f"code/{pid}")
@@ -256,6 +256,8 @@ class HealthCode(Contract):
             raise _field("day", "an exposure day in the last 30 days")
         if not _REGION.match(region):
             raise _field("region", "a six-digit district code")
+        if disease not in rules_in_force(ctx)["rules"]["diseases"]:
+            raise _field("disease", "a disease the health-code rules in force name")
         notice_id = f"n-{ctx.tx_id[:24]}"
         notice = {"notice_id": notice_id, "disease": disease, "day": day, "region": region,
                   "by": ctx.caller.org}  # fmt: skip
@@ -340,7 +342,7 @@ class HealthCode(Contract):
     def preview(self, ctx: Context, *, pid: str) -> dict[str, Any]:
         """The colour the rules in force give person ``pid`` now (nothing recorded)."""
         rules = rules_in_force(ctx)
-        found = facts_of(ctx, _pid(pid), rules["rules"]["disease"])
+        found = facts_of(ctx, _pid(pid), rules["rules"]["diseases"])
         decision = decide(rules["rules"], found, ctx.timestamp // DAY_MS)
         return {"colour": decision.colour, "clause": decision.clause,
                 "version": rules["version"], "inputs": list(decision.inputs)}  # fmt: skip

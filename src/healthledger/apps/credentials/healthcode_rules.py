@@ -3,7 +3,7 @@ person's recorded facts into a colour under them.
 
 A rule set is JSON::
 
-    {"disease": "covid-19",
+    {"diseases": ["covid-19", "influenza"],
      "clauses": [
        {"id": "confirmed-case", "colour": "red", "title": "...",
         "fact": "case", "match": {"status": ["confirmed"]}, "within_days": 14},
@@ -13,7 +13,8 @@ A rule set is JSON::
                     "title": "a negative test since the notice"}]},
        {"id": "no-finding", "colour": "green", "title": "...", "fact": "none"}]}
 
-Clauses are tried in order. A clause fires on the newest fact of its kind (``case``: a
+The rules read a person's facts about the ``diseases`` named. Clauses are tried in
+order. A clause fires on the newest fact of its kind (``case``: a
 case report, dated by diagnosis; ``lab``: a test result, by its result day; ``dose``: a
 vaccination; ``contact``: a close-contact notice) that matches every ``match`` field
 (one of the listed values), reaches every ``min`` field and is dated within the last
@@ -89,10 +90,15 @@ def _check_conditions(item: Mapping[str, Any], at: str) -> None:
 
 def check_rules(rules: object) -> dict[str, Any]:
     """``rules`` if it is a well-formed rule set; InvalidArguments naming what is not."""
-    if not isinstance(rules, dict) or set(rules) - {"disease", "clauses"}:
-        raise _problem("rules", "an object of disease and clauses")
-    if not isinstance(rules.get("disease"), str) or not _ID.match(rules["disease"]):
-        raise _problem("rules.disease", "a disease id such as covid-19")
+    if not isinstance(rules, dict) or set(rules) - {"diseases", "clauses"}:
+        raise _problem("rules", "an object of diseases and clauses")
+    diseases = rules.get("diseases")
+    if (
+        not isinstance(diseases, list)
+        or not 1 <= len(diseases) <= 10
+        or not all(isinstance(d, str) and _ID.match(d) for d in diseases)
+    ):
+        raise _problem("rules.diseases", "1 to 10 disease ids, such as covid-19")
     clauses = rules.get("clauses")
     if not isinstance(clauses, list) or not 1 <= len(clauses) <= MAX_CLAUSES:
         raise _problem("rules.clauses", f"a list of 1 to {MAX_CLAUSES} clauses")
@@ -207,7 +213,7 @@ def decide(rules: Mapping[str, Any], facts: Sequence[Fact], today: int) -> Decis
 
 
 RULES_V1: dict[str, Any] = {
-    "disease": "covid-19",
+    "diseases": ["covid-19", "influenza"],
     "clauses": [
         {"id": "confirmed-case", "colour": "red",
          "title": "A confirmed case diagnosed in the last 14 days",

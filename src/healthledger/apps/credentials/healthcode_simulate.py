@@ -7,6 +7,7 @@ overturned, one upheld). ``live_step`` follows newly confirmed cases as the demo
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -81,13 +82,18 @@ def evaluate_all(node: AppNode, epi: str, pids: Sequence[str]) -> int:
     return sum(outcome.valid for outcome in node.invoke_many(calls)) if calls else 0
 
 
-def _recent_pids(node: AppNode, epi: str, today: int) -> tuple[list[str], list[dict[str, Any]]]:
+def _recent_pids(
+    node: AppNode, epi: str, today: int
+) -> tuple[list[str], list[dict[str, Any]], str]:
+    """People with a recent confirmed case or positive test, doses, the main disease."""
     cases = node.query(epi, "epidemic", "list_cases", {"status": "confirmed", "limit": 5000})
-    recent = [c["pid"] for c in cases if c["diagnosis"] > today - 14]
+    cases = [c for c in cases if c["diagnosis"] > today - 14]
+    recent = [c["pid"] for c in cases]
+    main = Counter(c["disease"] for c in cases).most_common(1)
     labs = node.query(epi, "epidemic", "list_observations", {"kind": "lab", "limit": 5000})
     positive = [x["pid"] for x in labs if x["result"] == "positive" and x["result_day"] > today - 7]
     doses = node.query(epi, "epidemic", "list_observations", {"kind": "vaccination", "limit": 400})
-    return [*recent, *positive][:MAX_PEOPLE], doses
+    return [*recent, *positive][:MAX_PEOPLE], doses, main[0][0] if main else "covid-19"
 
 
 def simulate(node: AppNode, rng: random.Random) -> Mapping[str, int]:
@@ -98,14 +104,19 @@ def simulate(node: AppNode, rng: random.Random) -> Mapping[str, int]:
         return {}
     publish_key(node)
     today = node.clock() // DAY_MS
-    people, doses = _recent_pids(node, epi, today)
+    people, doses, disease = _recent_pids(node, epi, today)
     contacts = [d for d in rng.sample(doses, min(len(doses), 24)) if d["pid"] not in people]
     notices = [
         Call(
             epi,
             NS,
             "notify_contact",
-            {"pid": d["pid"], "day": today - rng.randint(0, 9), "region": d["region"]},
+            {
+                "pid": d["pid"],
+                "day": today - rng.randint(0, 9),
+                "region": d["region"],
+                "disease": disease,
+            },
         )
         for d in contacts
     ]

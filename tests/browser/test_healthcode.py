@@ -1,0 +1,81 @@
+"""The health code in headless Chromium, logged out: the public count of colour changes
+by rule clause, district and day with the appeals, and a holder's phone page showing the
+colour, why, and a signed QR that is renewed before it expires and verifies offline."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from healthledger.apps.credentials.healthcode_qr import verify_code
+from healthledger.apps.credentials.healthcode_simulate import simulate
+from healthledger.apps.registry import installed_contracts
+from healthledger.node.embedded import EmbeddedNode
+from tests.apps.credentials.healthcode_support import confirmed_case, lab, pid_of, seam, start
+from tests.support.screens import shoot
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
+    folder = tmp_path_factory.mktemp("healthcode-console") / "data"
+    for made in start(folder, rules=False, contracts=installed_contracts()):
+        for serial in range(71, 81):
+            pid_of(made, serial)
+        for serial in (71, 72):
+            confirmed_case(made, serial, days_ago=serial - 69)
+        lab(made, 73, "positive", days_ago=1)
+        simulate(seam(made), random.Random(3))
+        yield made
+
+
+def test_the_public_page_counts_changes_by_clause_district_and_day(page: Page) -> None:
+    page.goto("/credentials/healthcode")
+    expect(page.get_by_role("heading", name="Health-code colour changes")).to_be_visible()
+    expect(page.locator("#hc-guarantee")).to_contain_text(
+        "A colour change without a rule clause cannot be recorded"
+    )
+    red = page.locator("#hc-changes tr[data-clause='confirmed-case']")
+    expect(red.first).to_contain_text("Yuexiu (440104)")
+    expect(red.first).to_contain_text("A confirmed case diagnosed in the last 14 days")
+    expect(page.locator("#hc-appeals tr[data-status='overturned']")).to_have_count(1)
+    expect(page.locator("#hc-appeals tr[data-status='upheld']")).to_contain_text(
+        "The rules were applied correctly"
+    )
+    expect(page.locator("#hc-current")).to_contain_text("version 2026.2")
+    expect(page.locator("#hc-chart .track span").first).to_be_visible()
+    totals = page.request.get("/api/v1/credentials/healthcode/changes").json()["totals"]
+    expect(page.locator("#hc-total")).to_contain_text(f"{totals['changes']} (1 by appeal)")
+    shoot(page, "healthcode-public")
+
+
+def test_a_holder_sees_why_and_a_qr_renewed_before_it_expires(page: Page) -> None:
+    page.clock.install()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/credentials/healthcode/holder")
+    page.locator("#hc-people li.hc-red a").first.click()
+    expect(page.locator("#hc-colour")).to_have_text("RED")
+    expect(page.locator("#hc-why")).to_contain_text(
+        "A confirmed case diagnosed in the last 14 days"
+    )
+    expect(page.locator("#hc-why")).to_contain_text("rules version 2026.2")
+    expect(page.locator("#hc-facts")).to_contain_text("Confirmed case, diagnosed")
+    expect(page.locator("#hc-qr svg")).to_be_visible()
+    pid = page.locator("#hc-holder").get_attribute("data-pid")
+    first = page.locator("#hc-qr").inner_html()
+    shoot(page, "healthcode-holder")
+    page.clock.run_for(52_000)  # ten seconds before expiry the page fetches a new code
+    expect(page.locator("#hc-qr")).not_to_have_class("hc-qr expired")
+    page.wait_for_function(
+        "first => document.getElementById('hc-qr').innerHTML !== first", arg=first
+    )
+    keys = page.request.get("/api/v1/credentials/healthcode/jwks.json").json()
+    code = page.request.get(f"/api/v1/credentials/healthcode/holders/{pid}/qr").json()
+    verdict = verify_code(code["text"], keys, now_s=code["issued_at"] // 1000 + 5)
+    assert (verdict.verdict, verdict.colour) == ("VALID", "red")
+    stale = verify_code(code["text"], keys, now_s=code["issued_at"] // 1000 + 600)
+    assert stale.verdict == "EXPIRED"

@@ -4,6 +4,7 @@ holder the issuing hospital names. Pure functions: no node, no key."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import secrets
 from dataclasses import dataclass
@@ -71,9 +72,9 @@ def check_holder(family_name: str, given_name: str, birth_date: str) -> HolderNa
 
 def new_uci(country: str) -> str:
     """A fresh unique certificate identifier (``URN:UVCI:01:CN:`` and 26 random
-    characters): it says nothing about the holder."""
-    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    return f"URN:UVCI:01:{country}:" + "".join(secrets.choice(alphabet) for _ in range(26))
+    characters, 130 random bits): it says nothing about the holder."""
+    random = base64.b32encode(secrets.token_bytes(20)).decode("ascii")  # 32 of A-Z, 2-7
+    return f"URN:UVCI:01:{country}:" + random[:26]
 
 
 def iso_day(day: int) -> str:

@@ -76,6 +76,7 @@ class CredentialService:
     def __init__(self, node: AppNode) -> None:
         self.node = node
         self._signers: dict[str, Signer] = {}
+        self._drawn: set[tuple[str, int]] = set()
 
     # --- keys ----------------------------------------------------------------------
 
@@ -196,7 +197,11 @@ class CredentialService:
         """A status-list index of ``org`` drawn at random (CSPRNG) among unused ones."""
         for _ in range(64):
             idx = secrets.randbelow(LIST_SIZE)
+            # Drawn in this process but perhaps not committed yet (a batch): not again.
+            if (org, idx) in self._drawn:
+                continue
             if self.node.get(index_key(org, idx)) is None:
+                self._drawn.add((org, idx))
                 return idx
         raise Rejected(f"{org}'s status list has no free index left to draw")
 

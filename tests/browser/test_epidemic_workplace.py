@@ -24,7 +24,7 @@ from healthledger.apps.epidemic.workers import publish_release
 from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.conftest import CONTRACTS
-from tests.apps.epidemic.support import iso_today, person, today
+from tests.apps.epidemic.support import iso_today, person, report, today
 from tests.browser.conftest import log_in
 from tests.support.screens import phone_overflow, shoot, wide_elements
 from tests.support.seam import epidemic_seam
@@ -320,6 +320,7 @@ def test_lab_result_and_vaccination(page: Page, node: EmbeddedNode) -> None:
 
 
 def test_grants_alerts_and_the_province_at_a_glance(page: Page, node: EmbeddedNode) -> None:
+    report(node, DOCTOR, person(9), region="440104")  # a case of its own, for the glance
     log_in(page, EPI)
     page.goto("/epidemic/grants")
     page.get_by_label("Grant to").select_option("gd-commission")

@@ -82,7 +82,8 @@ def test_transformation_consumes_inputs_and_commissions_outputs(doses: EmbeddedN
     assert [t["op"] for t in ledger.trail(unit("A1"))] == ["commission", "transform"]
     assert record(doses, f"unit/{unit('A3')}")["status"] == "active"
     link = parse_pack_link(f"https://id.gs1.org/01/{GTIN}/10/L1/21/A1?17=991231")
-    assert ledger.status(link, record(doses, f"unit/{unit('A1')}"), "2026-01-01") == "dispensed"
+    stands = ledger.standing(record(doses, f"unit/{unit('A1')}"), today="2026-01-01", link=link)
+    assert (stands["status"], stands["state"]) == ("dispensed", "consumed into another product")
     # A consumed unit offered for sale is a counterfeit signal, not a sale.
     outcome = capture(doses, MAKER_OPS, step("sell-a1", "dispense", [unit("A1")]))
     assert outcome["refused"][0]["reason"] == f"{unit('A1')} was consumed"

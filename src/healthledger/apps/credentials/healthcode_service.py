@@ -74,7 +74,8 @@ class HealthCodeBoard:
 
     @staticmethod
     def _take(counts: _Counts, name: str, payload: dict[str, Any]) -> None:
-        if name == "colour_changed" and payload["colour"] == payload["previous"]:
+        same = payload.get("colour") == payload.get("previous")
+        if name == "colour_changed" and same and not payload["appeal"]:
             counts.recited += 1  # the same colour, cited again under newer rules or facts
         elif name == "colour_changed":
             key = (payload["day"], payload["region"], payload["version"], payload["clause"],

@@ -9,6 +9,7 @@ stack trace.
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import ssl
@@ -41,6 +42,7 @@ from healthledger.cli.reporting import (
     stderr,
     stdout,
 )
+from healthledger.cli.staff import StaffKeyOption, open_store, staff_app
 from healthledger.demo.traffic import (
     LiveTraffic,
     open_or_create,
@@ -59,6 +61,7 @@ from healthledger.node.parts import Node
 from healthledger.node.peer import new_validator
 from healthledger.node.peer_tls import peer_client
 from healthledger.node.seam import attach
+from healthledger.node.staff import OPERATOR_KEY_ENV, StaffStore
 from healthledger.node.workers import Worker, WorkerSupervisor
 
 TX_ID_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -74,6 +77,7 @@ bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=T
 app.add_typer(bench_app, name="bench")
 app.add_typer(network_app, name="network")
 app.add_typer(identity_app, name="identity")
+app.add_typer(staff_app, name="staff")
 app.command("invoke")(invoke_command)
 app.command("query")(query_command)
 _credentials_cli = credentials_cli()
@@ -145,6 +149,7 @@ def _serve(
     port: int,
     demo_custody: bool,
     tls: tuple[Path, Path] | None = None,
+    staff: StaffStore | None = None,
 ) -> None:
     """Serve the web console of ``node`` until interrupted; over HTTPS with ``tls``
     (certificate and key PEM files)."""
@@ -165,7 +170,7 @@ def _serve(
             self._captured_signals.clear()
 
     supervisor = WorkerSupervisor(app_workers(node))
-    console_app = create_console(node, demo_custody=demo_custody, workers=supervisor)
+    console_app = create_console(node, demo_custody=demo_custody, workers=supervisor, staff=staff)
     options: dict[str, Any] = {}
     if tls is not None:
         _check_server_tls(*tls)
@@ -320,8 +325,10 @@ def node(
     tls_key: Path | None = typer.Option(
         None, "--tls-key", help="The private key of --tls-cert (PEM)."
     ),
+    staff_key: Path | None = StaffKeyOption,
 ) -> None:
-    """Serve an existing data folder."""
+    """Serve an existing data folder; with an operator key (--staff-key or
+    HEALTHLEDGER_STAFF_KEY) its enrolled staff log in to the console with a password."""
     with reported():
         if (tls_cert is None) != (tls_key is None):
             raise CliError("--tls-cert and --tls-key go together", EXIT_UNUSABLE)
@@ -337,11 +344,14 @@ def node(
                 f"{data} is a consortium peer folder: give --jetstream with the NATS URLs",
                 EXIT_UNUSABLE,
             )
+        staff = None
+        if not demo_custody and (staff_key is not None or os.environ.get(OPERATOR_KEY_ENV)):
+            staff = open_store(data, staff_key)
         embedded = _open_node(data, servers, checkpoint_every=checkpoint_every)
         try:
             # A consortium peer serves queries while NATS is down and keeps retrying.
             embedded.start()
-            _serve(embedded, host=host, port=port, demo_custody=demo_custody, tls=tls)
+            _serve(embedded, host=host, port=port, demo_custody=demo_custody, tls=tls, staff=staff)
         finally:
             embedded.stop()
 

@@ -7,6 +7,7 @@ the same reader, transactor and verifier the JSON routes use.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -23,6 +24,7 @@ from healthledger.apps.readable import CONSORTIUM_ZONE
 from healthledger.apps.registry import INSTALLED_APPS
 from healthledger.node.parts import Node
 from healthledger.node.seam import attach
+from healthledger.node.staff import StaffError, StaffStore, WrongPassword
 from healthledger.node.workers import WorkerSupervisor
 from healthledger.web.pages import REFUSALS, page_router
 from healthledger.web.session import COOKIE_NAME
@@ -51,9 +53,13 @@ def _session_router(console: Console) -> APIRouter:
         identity: Annotated[str, Form()],
         csrf: Annotated[str, Form()],
         next_path: Annotated[str, Form(alias="next")] = "/",
+        password: Annotated[str | None, Form()] = None,
     ) -> Response:
-        """Log in as a demo identity whose key the server holds."""
+        """Log in as a demo identity whose key the server holds, or (outside demo
+        custody) as a staff member with their password, which unlocks their key."""
         console.check_csrf(None, csrf)
+        if console.staff is not None:
+            return _staff_login(console, request, identity, password or "", local_path(next_path))
         held = {d.id for d in console.services.transactor.demo_identities()}
         if identity not in held:
             return console.render(
@@ -65,27 +71,70 @@ def _session_router(console: Console) -> APIRouter:
                 next=local_path(next_path),
                 error=f"No demo key is held for {identity}.",
             )
-        response = RedirectResponse(local_path(next_path), status_code=303)
-        response.set_cookie(
-            COOKIE_NAME,
-            console.sessions.issue(identity),
-            max_age=console.sessions.max_age_s,
-            httponly=True,
-            samesite="strict",
-            path="/",
-        )
-        return response
+        return _logged_in(console, console.sessions.issue(identity), local_path(next_path))
 
     @router.post("/logout")
     def logout(request: Request, csrf: Annotated[str, Form()]) -> Response:
         """Forget the session."""
         viewer = console.viewer(request)
         console.check_csrf(viewer, csrf)
+        console.staff_sessions.close(console.sessions.read(request.cookies.get(COOKIE_NAME)))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE_NAME, path="/")
         return response
 
     return router
+
+
+def _logged_in(console: Console, cookie: str, next_path: str) -> Response:
+    response = RedirectResponse(next_path, status_code=303)
+    response.set_cookie(
+        COOKIE_NAME,
+        cookie,
+        max_age=console.sessions.max_age_s,
+        httponly=True,
+        samesite="strict",
+        path="/",
+    )
+    return response
+
+
+def _staff_login(
+    console: Console, request: Request, identity: str, password: str, next_path: str
+) -> Response:
+    """Check the password (limited per identity and per client address), unlock the
+    staff member's key for a new session, and refuse an identity the ledger does not
+    hold as active with that certificate."""
+    store = console.staff
+    assert store is not None
+    address = request.client.host if request.client is not None else "unknown"
+
+    def refused(status: int, error: str) -> Response:
+        return console.render(
+            request, "login.html", None, status=status, groups=[], next=next_path, error=error
+        )
+
+    waiting = console.throttle.wait(identity, address)
+    if waiting is not None:
+        kind, seconds = waiting
+        whom = "this identity" if kind == "identity" else "this address"
+        minutes = max(1, math.ceil(seconds / 60))
+        return refused(429, f"Too many failed logins for {whom}: try again in {minutes} minutes.")
+    try:
+        unlocked = store.unlock(identity, password)
+    except WrongPassword:
+        console.throttle.failed(identity, address)
+        return refused(401, "Wrong identity or password.")
+    except StaffError as exc:
+        return refused(503, f"This login cannot be used now: {exc}")
+    record = console.reader.identity(identity) or {}
+    if record.get("fingerprint") != unlocked.certificate.fingerprint:
+        return refused(403, f"{identity} is not registered on the ledger with this key.")
+    if record.get("status") != "active":
+        return refused(403, f"{identity} is {record.get('status')} on the ledger.")
+    console.throttle.succeeded(identity)
+    session_id = console.staff_sessions.open(unlocked)
+    return _logged_in(console, console.sessions.issue(session_id), next_path)
 
 
 class ConsolePageKit:
@@ -139,9 +188,9 @@ class ConsolePageKit:
         service behind ``POST /api/v1/demo/invoke``); a refusal is returned, not raised."""
         transactor = self._console.services.transactor
         try:
-            identity = self.person(request).identity
-            signed, salted = transactor.demo_call(
-                identity, contract, function, args, None if transient is None else dict(transient)
+            self.person(request)
+            signed, salted = self._console.propose(
+                request, contract, function, args, None if transient is None else dict(transient)
             )
             receipt, result = await transactor.invoke(signed, timeout=30.0, transient=salted)
         except REFUSALS as exc:
@@ -156,9 +205,9 @@ class ConsolePageKit:
         self, request: Request, contract: str, function: str, args: dict[str, Any]
     ) -> Any:
         """A query as the logged-in identity, through the API's transactor."""
-        transactor = self._console.services.transactor
-        signed = transactor.demo_proposal(self.person(request).identity, contract, function, args)
-        return await transactor.query(signed)
+        self.person(request)
+        signed, _ = self._console.propose(request, contract, function, args)
+        return await self._console.services.transactor.query(signed)
 
 
 def create_console(
@@ -167,13 +216,15 @@ def create_console(
     demo_custody: bool = True,
     workers: WorkerSupervisor | None = None,
     zone: dt.tzinfo = CONSORTIUM_ZONE,
+    staff: StaffStore | None = None,
 ) -> FastAPI:
     """The API app of ``node`` plus the console's pages; with ``demo_custody`` (the
     default for the demo) the server signs for the demo identity a user logs in as;
     ``workers``: the background workers the server runs, shown on the consortium page;
-    ``zone``: the time zone the pages show times in."""
+    ``zone``: the time zone the pages show times in; ``staff``: outside demo custody,
+    the staff who log in with a password and sign with their own key."""
     app = create_api(node, demo_custody=demo_custody, workers=workers)
-    console = Console(services_of(app), zone=zone)
+    console = Console(services_of(app), zone=zone, staff=staff)
     install_problem_handlers(app, html=console.render_problem)
 
     async def to_login(request: Request, exc: Exception) -> Response:

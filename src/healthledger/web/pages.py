@@ -155,9 +155,9 @@ def page_router(console: Console) -> APIRouter:
         status = 200
         try:
             if viewer is None:
-                raise ApiError(problem("access-denied", "log in as a demo identity to sign"))
-            signed = transactor.demo_proposal(
-                viewer.id, "membership", "revoke_identity", {"identity": identity, "reason": reason}
+                raise ApiError(problem("access-denied", "log in to sign"))
+            signed, _ = console.propose(
+                request, "membership", "revoke_identity", {"identity": identity, "reason": reason}
             )
             receipt, _ = await transactor.invoke(signed, timeout=30.0)
             outcome: dict[str, Any] = {"ok": True, "identity": identity, "receipt": receipt}

@@ -23,10 +23,14 @@ from healthledger.api.services import CUSTODY_NOTICE
 from healthledger.apps import App, HomePanel, Link, Person
 from healthledger.apps.readable import CONSORTIUM_ZONE, FILTERS, when
 from healthledger.apps.registry import INSTALLED_APPS
+from healthledger.client.errors import IdentityError
 from healthledger.contracts.errors import UnknownContract
 from healthledger.errors import HealthledgerError
+from healthledger.ledger.transaction import SignedProposal
 from healthledger.node.seam import AppNode
+from healthledger.node.staff import StaffStore
 from healthledger.web.session import COOKIE_NAME, SessionSigner
+from healthledger.web.staff_login import LoginThrottle, StaffSession, StaffSessions
 
 WEB_DIR = Path(__file__).parent
 LOG = logging.getLogger(__name__)
@@ -81,11 +85,21 @@ def local_path(target: str | None) -> str:
 class Console:
     """What every page needs: the services, the templates and the session signer."""
 
-    def __init__(self, services: ApiServices, *, zone: dt.tzinfo = CONSORTIUM_ZONE) -> None:
+    def __init__(
+        self,
+        services: ApiServices,
+        *,
+        zone: dt.tzinfo = CONSORTIUM_ZONE,
+        staff: StaffStore | None = None,
+    ) -> None:
         self.services = services
         self.reader = services.reader
         self.demo_custody = services.demo_custody
         self.sessions = SessionSigner()
+        self.staff = None if self.demo_custody else staff
+        """Outside demo custody: the staff who log in with a password and their own key."""
+        self.staff_sessions = StaffSessions(max_age_s=self.sessions.max_age_s)
+        self.throttle = LoginThrottle()
         self.zone = zone
         self.apps: list[tuple[App, AppNode]] = []
         folders = [WEB_DIR / "templates"]
@@ -106,6 +120,7 @@ class Console:
             checkpoint_alarm=self.checkpoint_alarm,
             custody_notice=CUSTODY_NOTICE,
             demo_custody=self.demo_custody,
+            staff_login=self.staff is not None,
             app_nav=[(f"/{a.name}", a.title) for a in INSTALLED_APPS if a.pages is not None],
             public_entries=self.public_entries,
             zone_key=getattr(zone, "key", "UTC"),
@@ -170,10 +185,57 @@ class Console:
             f"({others}); see the operator guide"
         )
 
-    def viewer(self, request: Request) -> Viewer | None:
-        """The logged-in identity, if its session is genuine and its key is held."""
-        if not self.demo_custody:
+    def staff_session(self, request: Request) -> StaffSession | None:
+        """The staff session of the request's cookie (outside demo custody), if open."""
+        if self.staff is None:
             return None
+        return self.staff_sessions.get(self.sessions.read(request.cookies.get(COOKIE_NAME)))
+
+    def _staff_viewer(self, request: Request) -> Viewer | None:
+        session = self.staff_session(request)
+        if session is None:
+            return None
+        cert = session.identity.certificate
+        record = self.reader.identity(session.identity.id) or {}
+        organisation = next((o for o in self.reader.organisations() if o["id"] == cert.org), {})
+        return Viewer(
+            session.identity.id,
+            cert.org,
+            str(organisation.get("name", cert.org)),
+            cert.role,
+            str(record.get("status", "unregistered")),
+            str(organisation.get("kind", "")),
+        )
+
+    def propose(
+        self,
+        request: Request,
+        contract: str,
+        function: str,
+        args: dict[str, Any],
+        transient: dict[str, Any] | None = None,
+    ) -> tuple[SignedProposal, dict[str, Any] | None]:
+        """A proposal signed as the logged-in person: with the key their staff session
+        unlocked, or in demo custody with the demo key the server holds; ``transient``
+        salted and bound by its hash."""
+        session = self.staff_session(request)
+        if session is not None:
+            try:
+                session.identity.check_validity()
+                call = session.identity.propose(contract, function, args, transient=transient)
+            except IdentityError as exc:
+                raise ApiError(problem("invalid-arguments", str(exc))) from exc
+            return call.signed, call.transient
+        viewer = self.viewer(request)
+        if viewer is None:
+            raise ApiError(problem("access-denied", "log in to sign"))
+        return self.services.transactor.demo_call(viewer.id, contract, function, args, transient)
+
+    def viewer(self, request: Request) -> Viewer | None:
+        """The logged-in identity, if its session is genuine and its key is held (in
+        demo custody) or unlocked (a staff session)."""
+        if not self.demo_custody:
+            return self._staff_viewer(request)
         identity = self.sessions.read(request.cookies.get(COOKIE_NAME))
         if identity is None:
             return None
@@ -193,9 +255,9 @@ class Console:
         )
 
     def require_viewer(self, request: Request) -> Viewer | None:
-        """The viewer; with demo custody, a login is required."""
+        """The viewer; with demo custody or staff logins, a login is required."""
         viewer = self.viewer(request)
-        if viewer is None and self.demo_custody:
+        if viewer is None and (self.demo_custody or self.staff is not None):
             query = f"?{request.url.query}" if request.url.query else ""
             raise LoginRequired(request.url.path + query)
         return viewer

@@ -74,6 +74,9 @@ def test_issue_then_verify_online_offline_and_revoked(
     stranger = browser.new_context(base_url=base_url)
     stranger.set_default_timeout(15_000)
     verifier = stranger.new_page()
+    verifier.goto("/credentials")  # redirected to /credentials/
+    expect(verifier.locator("#signers")).to_contain_text("Guangzhou First People's Hospital")
+    looked_at(verifier, "trust-list")
     verifier.goto("/credentials/verify")
     expect(verifier.get_by_test_id("lists")).to_contain_text("document signer")
     verifier.evaluate("navigator.serviceWorker.ready.then(() => true)")

@@ -22,7 +22,12 @@ from healthledger.node.seam import AppNode, NodeError
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
-PUBLIC_PAGES = ("/credentials/verify", "/credentials/verifier.js", "/credentials/sw.js")
+PUBLIC_PAGES = (
+    "/credentials/",
+    "/credentials/verify",
+    "/credentials/verifier.js",
+    "/credentials/sw.js",
+)
 ISSUING_ROLES = ("doctor", "nurse", "lab")
 FORMAT_NAMES = {"dcc": "EU Digital COVID Certificate", "shc": "SMART Health Card",
                 "sd-jwt-vc": "SD-JWT verifiable credential"}  # fmt: skip
@@ -144,6 +149,17 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
                           status=written.refusal.status if written.refusal else 200,
                           credentials=service.credentials_of(person.org),
                           reasons=STATUS_REASONS)  # fmt: skip
+
+    @router.get("/")
+    def index(request: Request) -> HTMLResponse:
+        """The trust list as the ledger holds it (public), and where to go."""
+        person = kit.identity(request)
+        signers = sorted((v for _, v in node.range("signer/")), key=lambda v: -int(v["added_at"]))
+        names = {v["org"]: v.get("name", v["org"]) for _, v in node.range("issuer/")}
+        pending = [v for _, v in node.range("trust-change/") if v["status"] == "pending"]
+        return kit.render(request, "credentials/index.html", signers=signers, names=names,
+                          pending=pending, needed=len(node.organisations()) // 2 + 1,
+                          logged_in=person is not None)  # fmt: skip
 
     @router.get("/verify")
     def verify(request: Request) -> HTMLResponse:

@@ -57,7 +57,7 @@ def test_issue_then_verify_online_offline_and_revoked(
     vaccinate(node, 501)
     log_in(page, NURSE)
     page.goto("/credentials/issue")
-    page.get_by_label("Recorded vaccination or test").select_option(index=0)
+    page.get_by_label("Recorded vaccination, test or case").select_option(index=0)
     page.get_by_label("Family name").fill("Chen")
     page.get_by_label("Given name").fill("Xiaoming")
     page.get_by_label("Date of birth").fill("1985-03-12")

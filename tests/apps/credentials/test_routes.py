@@ -15,7 +15,10 @@ from healthledger.api.app import create_api
 from healthledger.apps.credentials.qr import qr_code
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.credentials.support import HOLDER, NURSE, vaccinate
+from tests.apps.epidemic.support import person, report
 from tests.support.served import in_process, served
+
+DOCTOR = "gz-first-hospital/dr-li"
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +115,19 @@ def test_cli_verifies_against_a_node_and_then_offline(
     assert with_file.returncode == 0, with_file.stdout
     neither = in_process("credentials", "verify", texts["dcc"])
     assert neither.returncode == 2
+
+
+def test_a_confirmed_case_yields_a_recovery_certificate(
+    client: TestClient, ledger: EmbeddedNode
+) -> None:
+    case = report(ledger, DOCTOR, person(150), disease="U07.1", classification="confirmed")
+    body = {"identity": DOCTOR, "source_kind": "case", "source_id": case["case_id"],
+            **vars(HOLDER)}  # fmt: skip
+    unconfirmed = client.post("/api/v1/credentials/issue", json=body)
+    assert unconfirmed.status_code == 422  # the CDC has not confirmed it yet
+    ledger.invoke("gd-cdc/epi-wang", "epidemic", "confirm", {"case_id": case["case_id"]})
+    issued = client.post("/api/v1/credentials/issue", json=body).json()
+    assert issued["credential"]["kind"] == "recovery"
+    assert sorted(issued["texts"]) == ["dcc", "sd-jwt-vc"]  # no SMART Health Card recovery
+    for text in issued["texts"].values():
+        assert client.post("/api/v1/credentials/verify", json={"texts": [text]}).json()["valid"]

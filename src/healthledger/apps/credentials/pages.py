@@ -61,19 +61,29 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
     service = node.shared("service", lambda: CredentialService(node))
 
     async def facts(request: Request) -> list[tuple[str, str]]:
-        """(``kind:id``, label) of the organisation's certifiable records, newest first."""
+        """(``kind:id``, label) of the organisation's certifiable records (COVID-19 doses,
+        tests and confirmed cases), newest first."""
         found: list[tuple[int, str, str]] = []
+        org = kit.person(request).org
         for kind, arg, id_field, day in (("vaccination", "vaccination", "vaccination_id", "day"),
                                          ("lab", "lab", "lab_id", "specimen_day")):  # fmt: skip
             listed = await kit.ask(request, "epidemic", "list_observations",
                                    {"kind": arg, "limit": 500})  # fmt: skip
-            org = kit.person(request).org
             for fact in listed:
                 certifiable = kind == "lab" or str(fact.get("vaccine")) in VACCINES
                 if fact.get("disease") == COVID and fact.get("reporter_org") == org and certifiable:
                     found.append(
                         (int(fact[day]), f"{kind}:{fact[id_field]}", _fact_label(kind, fact))
                     )
+        try:
+            cases = await kit.ask(request, "epidemic", "list_cases",
+                                  {"status": "confirmed", "limit": 500})  # fmt: skip
+        except ContractError:
+            cases = []  # a role that sees no case (a nurse): doses and tests only
+        for case in cases:
+            if case.get("disease") == COVID and case.get("reporter_org") == org:
+                label = f"Recovery: confirmed case diagnosed {iso_day(int(case['diagnosis']))}"
+                found.append((int(case["diagnosis"]), f"case:{case['case_id']}", label))
         found.sort(reverse=True)
         return [(value, label) for _, value, label in found[:100]]
 
@@ -106,8 +116,8 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
         try:
             holder = check_holder(values["family_name"], values["given_name"],
                                   values["birth_date"])  # fmt: skip
-            if kind not in ("vaccination", "lab") or not formats:
-                raise ContractError("choose a recorded vaccination or test and a format")
+            if kind not in ("vaccination", "lab", "case") or not formats:
+                raise ContractError("choose a recorded vaccination, test or case and a format")
             fact = service.fact(person.identity, kind, source_id)
             prepared = service.prepare(person.identity, kind, fact, holder, formats=formats,
                                        source_id=source_id)  # fmt: skip

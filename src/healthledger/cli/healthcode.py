@@ -101,5 +101,5 @@ def verify_code_command(
             now_s = int(moment.timestamp())
         verdict = verify_code(code_text(code), keys_from(keys), now_s=now_s)
         _print(verdict, json_output)
-        if not verdict.valid:
-            raise typer.Exit(EXIT_FAILED)
+    if not verdict.valid:
+        raise typer.Exit(EXIT_FAILED)

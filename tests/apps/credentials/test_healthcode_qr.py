@@ -105,6 +105,8 @@ def test_verify_code_in_the_cli_from_text_and_photo(tmp_path: Path) -> None:
         ["credentials", "verify-code", str(photo), "--keys", str(keys), "--at", later, "--json"],
     )
     assert result.exit_code == 1 and json.loads(result.stdout)["verdict"] == "EXPIRED"
+    code, out = _cli(str(photo), "--keys", str(keys), "--at", later)
+    assert code == 1 and out.startswith("EXPIRED") and "internal error" not in out
     code, out = _cli(text, "--keys", str(tmp_path / "absent.json"))
     assert code == 2 and "cannot read" in out and "Traceback" not in out
     code, out = _cli(text, "--keys", str(keys), "--at", "yesterday")

@@ -89,6 +89,9 @@ def test_public_exports(client: TestClient) -> None:
     assert one["sub"] in status["token_status_lists"]
     changes = client.get("/api/v1/credentials/trust-list/changes?status=applied").json()
     assert changes and all(c["status"] == "applied" for c in changes)
+    last = max(c["applied_at"] for c in changes)
+    assert client.get(f"/api/v1/credentials/trust-list/changes?since={last}").json() == []
+    assert client.get("/api/v1/credentials/trust-list/changes?since=-1").status_code == 422
 
 
 def test_cli_verifies_against_a_node_and_then_offline(

@@ -197,14 +197,19 @@ def build_router(node: AppNode) -> APIRouter:
     @router.get("/trust-list/changes", summary="Trust-list changes and their approvals")
     def changes(
         status: Annotated[Literal["", "pending", "applied"], Query()] = "",
+        since: Annotated[int, Query(ge=0, le=2**63 - 1, description="Unix ms")] = 0,
     ) -> list[dict[str, Any]]:
-        """Proposed and applied changes, each with the approvals it has and needs."""
+        """Proposed and applied changes, each with the approvals it has and needs, oldest
+        first; ``since`` keeps those proposed or applied after that time, so a verifier
+        holding a trust list fetches only what changed."""
         needed = len(node.organisations()) // 2 + 1
-        return [
+        found = [
             {**v, "needed": needed}
             for _, v in node.range("trust-change/")
-            if not status or v["status"] == status
+            if (not status or v["status"] == status)
+            and max(int(v["proposed_at"]), int(v.get("applied_at", 0))) > since
         ]
+        return sorted(found, key=lambda v: int(v.get("applied_at", v["proposed_at"])))
 
     @router.post("/trust-list/changes", summary="Propose a trust-list change", responses=_WRITES)
     def propose(body: ProposalBody) -> dict[str, Any]:

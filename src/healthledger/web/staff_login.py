@@ -22,6 +22,8 @@ MAX_FAILURES_PER_IDENTITY = 5
 MAX_FAILURES_PER_ADDRESS = 20
 FAILURE_WINDOW_S = 15 * 60
 """Failed logins counted over this window, per identity and per client address."""
+MAX_TRACKED = 10_000
+"""Past this many identities and addresses with failures, those gone quiet are dropped."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,11 @@ class LoginThrottle:
     def failed(self, identity: str, address: str) -> None:
         """Count a failed login against ``identity`` and ``address``."""
         with self._lock:
+            if len(self._failures) > MAX_TRACKED:
+                # Many made-up identities must not grow the table without bound.
+                for key in list(self._failures):
+                    if not self._recent(key):
+                        del self._failures[key]
             for key in (("identity", identity), ("address", address)):
                 self._recent(key).append(self._clock())
 

@@ -10,11 +10,13 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
+from healthledger.apps.credentials import healthcode_service as service
 from healthledger.apps.credentials.healthcode_qr import verify_code
 from healthledger.apps.credentials.healthcode_simulate import simulate
 from healthledger.apps.registry import installed_contracts
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.credentials.healthcode_support import confirmed_case, lab, pid_of, seam, start
+from tests.browser.conftest import log_in
 from tests.support.screens import shoot
 
 pytestmark = pytest.mark.browser
@@ -79,3 +81,30 @@ def test_a_holder_sees_why_and_a_qr_renewed_before_it_expires(page: Page) -> Non
     assert (verdict.verdict, verdict.colour) == ("VALID", "red")
     stale = verify_code(code["text"], keys, now_s=code["issued_at"] // 1000 + 600)
     assert stale.verdict == "EXPIRED"
+
+
+def test_a_hospital_files_an_appeal_and_the_cdc_overturns_it(
+    page: Page, node: EmbeddedNode
+) -> None:
+    yellow = next(h for h in service.holders(seam(node)) if h["colour"] == "yellow")
+    log_in(page, "gz-first-hospital/dr-li")
+    page.goto("/credentials/healthcode/appeals")
+    page.get_by_label("Patient's pseudonymous id").fill(yellow["pid"])
+    page.get_by_label("Grounds").select_option("no-exposure")
+    page.get_by_role("button", name="File the appeal").click()
+    expect(page.get_by_test_id("receipt")).to_contain_text("Appeal filed")
+    page.get_by_label("Patient's pseudonymous id").fill("Zhang San")  # a name: refused
+    page.get_by_role("button", name="File the appeal").click()
+    expect(page.locator(".field-error")).to_contain_text("pseudonymous person id")
+    page.get_by_role("button", name="Log out").click()
+    log_in(page, "gd-cdc/epi-wang")
+    page.goto("/credentials/healthcode/appeals")
+    row = page.locator("#hc-waiting tr", has_text=yellow["pid"][:11])
+    row.get_by_label("Reason").select_option("fact-wrong-person")
+    row.get_by_role("button", name="Overturn").click()
+    expect(page.get_by_test_id("receipt")).to_contain_text("Appeal overturned")
+    expect(page.locator("#hc-decided tbody tr").first).to_contain_text("now green")
+    shoot(page, "healthcode-appeals")
+    page.goto(f"/credentials/healthcode/holder/{yellow['pid']}")
+    expect(page.locator("#hc-colour")).to_have_text("GREEN")
+    expect(page.locator("#hc-why")).to_contain_text("after your appeal was decided")

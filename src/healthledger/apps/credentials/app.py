@@ -13,6 +13,7 @@ from fastapi import APIRouter
 
 from healthledger.apps import App, Link, PageKit
 from healthledger.apps.credentials.contract import Credentials
+from healthledger.apps.credentials.healthcode_appeals import healthcode_appeal_pages
 from healthledger.apps.credentials.healthcode_contract import HealthCode
 from healthledger.apps.credentials.healthcode_pages import PUBLIC_PAGES as HEALTHCODE_PUBLIC
 from healthledger.apps.credentials.healthcode_pages import healthcode_pages
@@ -32,6 +33,7 @@ ROUTERS: tuple[Callable[[AppNode], APIRouter], ...] = (build_router, healthcode_
 PAGE_ROUTERS: tuple[Callable[[AppNode, PageKit], APIRouter], ...] = (
     build_pages,
     healthcode_pages,
+    healthcode_appeal_pages,
 )
 PUBLIC: tuple[str, ...] = (*PUBLIC_PAGES, *HEALTHCODE_PUBLIC)
 ENTRIES: tuple[Link, ...] = (

@@ -205,3 +205,14 @@ def test_sessions_expire() -> None:
     assert signer.read(cookie) is None
     assert signer.check_csrf("gd-cdc/admin", signer.csrf_token("gd-cdc/admin"))
     assert not signer.check_csrf("gd-cdc/admin", signer.csrf_token("gd-mpa/admin"))
+
+
+def test_a_regulators_home_opens_on_the_ledgers_integrity(browser: TestClient) -> None:
+    log_in(browser, "gd-mpa/inspector-feng")
+    home = browser.get("/")
+    assert home.status_code == 200
+    assert "Integrity of the ledger" in home.text
+    assert "single node" in home.text and "healthledger verify" in home.text
+    browser.cookies.clear()
+    log_in(browser, "gd-cdc/epi-wang")
+    assert "Integrity of the ledger" not in browser.get("/").text

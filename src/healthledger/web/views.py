@@ -147,6 +147,8 @@ class Console:
             except HealthledgerError as exc:
                 LOG.warning("home panels of %s for %s: %s", app.name, viewer.id, exc)
                 panels.append(HomePanel(app.title, summary=f"This panel could not be drawn: {exc}"))
+        if viewer.kind == "regulator":
+            panels.append(self.integrity_panel())
         if viewer.role == "admin":
             panels.append(
                 HomePanel(
@@ -165,6 +167,42 @@ class Console:
             for panel in self.home_panels(viewer):
                 places.extend(a for a in panel.actions if a.href not in {p.href for p in places})
         return places + list(self.public_entries)
+
+    def integrity_panel(self) -> HomePanel:
+        """A regulator's first question each day: does every peer hold the same,
+        unaltered ledger? From this node's checkpoint comparison with the other peers
+        (a consortium peer) or its own chain (a single node)."""
+        status = self.reader.status()
+        head = f"height {status['height']}, head {short(status['head_hash'])}"
+        node = self.services.consortium
+        if node is None:
+            summary = (
+                f"This node's chain: {head}. It is a single node: there are no other "
+                "peers' checkpoints to compare; audit the whole chain offline with "
+                "healthledger verify."
+            )
+        else:
+            alarm = self.checkpoint_alarm()
+            others = [p for p in node.guard.to_json()["peers"] if not p["self"]]
+            agree = sum(1 for p in others if p["agrees"] is True)
+            waiting = sum(1 for p in others if p["agrees"] is None)
+            summary = (
+                f"Alarm: {alarm}."
+                if alarm is not None
+                else f"This node's chain: {head}. {agree} of {len(others)} other peers' "
+                f"latest checkpoints agree with it; {waiting} have not shared one at a "
+                "common height yet."
+            )
+        return HomePanel(
+            "Integrity of the ledger",
+            summary=summary,
+            actions=(
+                Link("/consortium", "Peers, identities and workers"),
+                Link("/explorer", "Blocks and transactions"),
+                Link("/verify", "Verify a proof or receipt"),
+            ),
+            order=5,
+        )
 
     def checkpoint_alarm(self) -> str | None:
         """The console's alarm banner: why a consortium peer stopped serving, or which

@@ -15,13 +15,13 @@ def plain_help(command: Any) -> Any:
     """Give every parameter of a Typer ``command`` and of its subcommands a metavar in
     words (none for flags); returns ``command``."""
     for param in [*command.params, command.get_help_option(_NoContext())]:
-        if param is None or param.metavar is not None:
+        if param is None:
             continue
         words = _words(param)
         if param.param_type_name == "argument":
             # an argument keeps its name in the usage line; only its type column changes
             param.display_type_rich = lambda ctx, words=words: words or None
-        else:
+        elif param.metavar is None:
             param.metavar = words
     command.help = reflow(command.help)
     command.short_help = reflow(command.short_help)

@@ -100,7 +100,17 @@ def test_supply_traffic_runs_over_ten_organisations(network_dir: Path) -> None:
     up = healthledger("network", "up", "--orgs", "10", "--data", str(network_dir))
     assert up.returncode == 0, up.stderr
     run = healthledger(
-        "network", "traffic", "--data", str(network_dir), "--seed", "3", "--rounds", "2", "--json"
+        "network",
+        "traffic",
+        "--data",
+        str(network_dir),
+        "--seed",
+        "3",
+        "--rounds",
+        "2",
+        "--app",
+        "supply",
+        "--json",
     )
     assert run.returncode == 0, run.stderr
     report: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
@@ -144,3 +154,11 @@ def test_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str) ->
     assert "Traceback" not in result.stderr
     if "Invalid value" not in message:  # click's own usage errors have their frame
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unknown_application_is_refused_in_one_line(tmp_path: Path) -> None:
+    run = healthledger("network", "traffic", "--data", str(tmp_path), "--app", "nope")
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        "error: no application named nope (there are supply, epidemic, credentials)"
+    ]

@@ -273,19 +273,30 @@ def network_traffic(
     ),
     rounds: int | None = typer.Option(None, "--rounds", help="Live rounds to run."),
     seed: int | None = typer.Option(None, "--seed", help="Seed of the simulated traffic."),
+    only: list[str] | None = typer.Option(
+        None,
+        "--app",
+        help="Run this application's traffic only (repeat for several); all by default.",
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as one JSON line."),
 ) -> None:
     """Run the demo's simulated traffic over the running network: the platform's, then
     each application's whose organisations are in it, then live rounds; every write is
     endorsed by the organisations' own peers."""
     out = stderr() if json_output else stdout()
+    known = {app.name: app for app in INSTALLED_APPS}
+    unknown = sorted(set(only or ()) - set(known))
+    if unknown:
+        names = ", ".join(known)
+        fail(f"no application named {', '.join(unknown)} (there are {names})", EXIT_UNUSABLE)
+    chosen = [app for app in INSTALLED_APPS if not only or app.name in only]
     with reported(), staged_progress() as stage:
         report = traffic(
             data,
             seconds=seconds,
             rounds=rounds,
             seed=seed,
-            apps=INSTALLED_APPS,
+            apps=chosen,
             contracts=installed_contracts(),
             say=out.print,
             stage=stage,

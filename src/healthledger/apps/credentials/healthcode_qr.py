@@ -29,6 +29,7 @@ from healthledger.crypto.jose import (
     sign_compact,
     verify_compact,
 )
+from healthledger.errors import HealthledgerError
 
 LIFETIME_S = 60
 """How long one code verifies: the page shows a new one before it expires."""
@@ -132,7 +133,7 @@ def verify_code(text: str, keys: Mapping[str, Any], *, now_s: int) -> CodeVerdic
     return said("VALID", f"a {colour} code, genuine and current")
 
 
-class CodeRefused(Exception):
+class CodeRefused(HealthledgerError):
     """A scanned code refused before its payload is read."""
 
     def __init__(self, verdict: str, message: str) -> None:

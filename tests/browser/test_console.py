@@ -71,9 +71,10 @@ def test_a_stranger_finds_the_public_pages_and_the_way_in(page: Page) -> None:
     expect(page.get_by_role("heading", name="No login needed")).to_be_visible()
     shoot(page, "login")
     assert phone_overflow(page) == 0
-    log_in(page, "gd-mpa/auditor-tang")
+    log_in(page, "gd-insurance/adjuster-sun")
     expect(page.get_by_role("heading", name="Today", exact=True)).to_be_visible()
-    # No application is deployed on this chain: no panel, and no error either.
+    # No application is deployed on this chain, and an adjuster has no platform panel
+    # (a regulator's home opens on the ledger's integrity): no panel, and no error either.
     expect(page.get_by_role("heading", name="Nothing to do here today")).to_be_visible()
     shoot(page, "home-without-app-work")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Explorer").click()

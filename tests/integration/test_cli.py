@@ -25,7 +25,7 @@ SCRIPT = Path(sys.executable).with_name("healthledger")
 runner = CliRunner()
 
 
-def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """The installed console script, as a user runs it."""
     env = {**os.environ, "COLUMNS": "80"}
     return subprocess.run(

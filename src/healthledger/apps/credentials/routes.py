@@ -82,7 +82,7 @@ class StatusBody(BaseModel):
     reason: str = Field(min_length=1, max_length=200)
 
 
-class ProposalBody(BaseModel):
+class TrustProposalBody(BaseModel):
     """A trust-list change the commission proposes."""
 
     model_config = ConfigDict(extra="forbid")
@@ -212,7 +212,7 @@ def build_router(node: AppNode) -> APIRouter:
         return sorted(found, key=lambda v: int(v.get("applied_at", v["proposed_at"])))
 
     @router.post("/trust-list/changes", summary="Propose a trust-list change", responses=_WRITES)
-    def propose(body: ProposalBody) -> dict[str, Any]:
+    def propose(body: TrustProposalBody) -> dict[str, Any]:
         """The health commission proposes adding ``org``'s document signer (its
         certificate, or the one this node makes for the key it derives for ``org``) or
         withdrawing signer ``kid``; a majority of the members' admins must approve."""

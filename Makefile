@@ -79,7 +79,7 @@ fhir-examples: $(FHIR_EXAMPLES)
 unit: $(TEST_STAMP)
 	$(PY) -m pytest -q -n 2 --durations=25 tests
 
-test: $(TEST_STAMP) browser-deps net-deps font-deps fhir-examples lint typecheck layers unit
+test: $(TEST_STAMP) browser-deps net-deps font-deps fhir-examples npm-deps lint typecheck layers unit
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache .mypy_cache .ruff_cache

@@ -65,6 +65,9 @@ def page(browser: Browser, base_url: str) -> Iterator[Page]:
     """A fresh context: no session cookie, nobody logged in."""
     context = browser.new_context(base_url=base_url)
     context.set_default_timeout(10_000)
+    # a page that builds a dashboard or a work list on first load may take longer on a
+    # busy two-core machine; waiting for it is not a statement about its speed
+    context.set_default_navigation_timeout(45_000)
     opened = context.new_page()
     yield opened
     context.close()

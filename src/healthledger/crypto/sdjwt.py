@@ -40,11 +40,19 @@ class DisclosureMismatch(MalformedEncoding):
         super().__init__("disclosure", message)
 
 
-class KeyBindingError(MalformedEncoding):
-    """The Key Binding JWT is missing, malformed, mis-signed or not for this verifier."""
+KB_DEFECTS = ("missing", "malformed", "typ", "no_holder_key", "signature", "sd_hash", "iat",
+              "audience", "nonce", "stale")  # fmt: skip
+"""The stable names of what can be wrong with a Key Binding (``KeyBindingError.defect``;
+``stale`` is the verifier's judgement of ``iat``)."""
 
-    def __init__(self, message: str) -> None:
+
+class KeyBindingError(MalformedEncoding):
+    """The Key Binding JWT is missing, malformed, mis-signed or not for this verifier;
+    ``defect`` names which (one of :data:`KB_DEFECTS`)."""
+
+    def __init__(self, message: str, defect: str = "malformed") -> None:
         super().__init__("key_binding", message)
+        self.defect = defect
 
 
 def digest(disclosure: str) -> str:
@@ -161,7 +169,7 @@ def verify(
         if key_binding_check is not None:
             key_binding_check(kb)
     elif require_key_binding:
-        raise KeyBindingError("the presentation has no Key Binding JWT")
+        raise KeyBindingError("the presentation has no Key Binding JWT", "missing")
     return SdJwt(parts.issuer_jwt.header, claims, parts.disclosures, kb)
 
 
@@ -232,15 +240,19 @@ def _key_binding(
     except MalformedEncoding as exc:
         raise KeyBindingError(str(exc)) from None
     if kb.header.get("typ") != KB_TYP:
-        raise KeyBindingError(f"the Key Binding JWT's typ is not {KB_TYP}")
+        raise KeyBindingError(f"the Key Binding JWT's typ is not {KB_TYP}", "typ")
     cnf = payload.get("cnf")
     if not isinstance(cnf, dict) or "jwk" not in cnf:
-        raise KeyBindingError("the SD-JWT names no holder key (cnf.jwk)")
+        raise KeyBindingError("the SD-JWT names no holder key (cnf.jwk)", "no_holder_key")
     try:
         holder = Jwk.from_json(cnf["jwk"])
+    except MalformedEncoding as exc:
+        problem = f"the holder key (cnf.jwk) is unusable: {exc}"
+        raise KeyBindingError(problem, "no_holder_key") from None
+    try:
         verify_compact(kb, holder.key)
-    except (MalformedEncoding, SignatureError) as exc:
-        raise KeyBindingError(f"the Key Binding JWT does not verify: {exc}") from None
+    except SignatureError as exc:
+        raise KeyBindingError(f"the Key Binding JWT does not verify: {exc}", "signature") from None
     try:
         claims = json.loads(kb.payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -248,13 +260,13 @@ def _key_binding(
     if not isinstance(claims, dict):
         raise KeyBindingError("the Key Binding JWT's payload is not a JSON object")
     if claims.get("sd_hash") != b64url_encode(hashlib.sha256(parts.presented.encode()).digest()):
-        raise KeyBindingError("the Key Binding JWT's sd_hash is not this presentation's")
+        raise KeyBindingError("the Key Binding JWT's sd_hash is not this presentation's", "sd_hash")
     if not isinstance(claims.get("iat"), int):
-        raise KeyBindingError("the Key Binding JWT has no iat")
+        raise KeyBindingError("the Key Binding JWT has no iat", "iat")
     if audience is not None and claims.get("aud") != audience:
-        raise KeyBindingError(f"the Key Binding JWT is for {claims.get('aud')!r}")
+        raise KeyBindingError(f"the Key Binding JWT is for {claims.get('aud')!r}", "audience")
     if nonce is not None and claims.get("nonce") != nonce:
-        raise KeyBindingError("the Key Binding JWT's nonce is not the one asked for")
+        raise KeyBindingError("the Key Binding JWT's nonce is not the one asked for", "nonce")
     return claims
 
 

@@ -83,6 +83,8 @@ def verify(
         return refused(fmt, Reason.UNKNOWN_ISSUER, str(exc), at=at)
     except SignatureError as exc:
         return refused(fmt, Reason.SIGNATURE, str(exc), at=at)
+    except sdjwt.KeyBindingError as exc:
+        return refused(fmt, Reason.KEY_BINDING, str(exc), at=at, detail=exc.defect)
     except MalformedEncoding as exc:
         return refused(fmt, _STAGE_REASON.get(exc.stage, Reason.MALFORMED_SD_JWT), str(exc), at=at)
     claims = result.claims
@@ -93,7 +95,7 @@ def verify(
         "issued_at": times["iat"] if isinstance(times["iat"], int) else None,
         "expires_at": times["exp"] if isinstance(times["exp"], int) else None,
     }
-    refusals = [Finding(Reason.KEY_BINDING, p) for p in kb_problems]
+    refusals = [Finding(Reason.KEY_BINDING, p, "stale") for p in kb_problems]
     warnings: list[Finding] = []
     bad_times = [n for n, v in times.items() if v is not None and not _is_int(v)]
     if bad_times or (fmt == FORMAT and not isinstance(claims.get("vct"), str)):

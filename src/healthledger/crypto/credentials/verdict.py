@@ -65,6 +65,14 @@ class Finding:
 
     code: Reason
     message: str
+    detail: str | None = None
+    """A stable sub-code naming the defect more closely (for ``KEY_BINDING``: one of
+    ``healthledger.crypto.sdjwt.KB_DEFECTS``), or None."""
+
+    def to_json(self) -> dict[str, Any]:
+        """``code`` and ``message``, and ``detail`` when there is one."""
+        found: dict[str, Any] = {"code": self.code.value, "message": self.message}
+        return found if self.detail is None else {**found, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -106,7 +114,7 @@ class Verdict:
         return {
             "valid": self.valid,
             "format": self.format,
-            "reasons": [{"code": f.code.value, "message": f.message} for f in self.refusals],
+            "reasons": [f.to_json() for f in self.refusals],
             "warnings": [{"code": f.code.value, "message": f.message} for f in self.warnings],
             "issuer": self.issuer,
             "kid": self.kid,
@@ -119,6 +127,9 @@ class Verdict:
         }
 
 
-def refused(fmt: str, code: Reason, message: str, *, at: int, **known: Any) -> Verdict:
+def refused(
+    fmt: str, code: Reason, message: str, *, at: int, detail: str | None = None, **known: Any
+) -> Verdict:
     """A verdict refusing a credential for one reason."""
-    return Verdict(format=fmt, refusals=(Finding(code, message),), checked_at=at, **known)
+    finding = Finding(code, message, detail)
+    return Verdict(format=fmt, refusals=(finding,), checked_at=at, **known)

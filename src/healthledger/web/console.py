@@ -20,6 +20,7 @@ from healthledger.api.app import create_api, services_of
 from healthledger.api.fhir import fhir_router
 from healthledger.api.problems import ApiError, install_problem_handlers, problem, problem_for
 from healthledger.apps import Person, Refusal, Written
+from healthledger.apps.charts import SCRIPT_PATH, ChartScript
 from healthledger.apps.readable import CONSORTIUM_ZONE
 from healthledger.apps.registry import INSTALLED_APPS
 from healthledger.node.parts import Node
@@ -82,6 +83,22 @@ def _session_router(console: Console) -> APIRouter:
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE_NAME, path="/")
         return response
+
+    return router
+
+
+def _chart_router(script: ChartScript) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get(SCRIPT_PATH, response_class=Response)
+    def chart_script() -> Response:
+        """Vega, Vega-Lite and Vega-Embed, which draw every application's charts, bundled
+        from the vl-convert wheel (the console needs no network)."""
+        return Response(
+            script.text(),
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
 
     return router
 
@@ -235,6 +252,7 @@ def create_console(
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     app.include_router(_session_router(console))
     app.include_router(page_router(console))
+    app.include_router(_chart_router(ChartScript(node.data_dir / "web")))
     kit = ConsolePageKit(console)
     app.include_router(fhir_router(kit))
     for installed in INSTALLED_APPS:

@@ -251,7 +251,9 @@ def test_pages_show_the_figures_to_the_viewer_scope(console: TestClient) -> None
     assert set(specs) == {"curve", "rt", "positivity", "map"}
     assert specs["curve"]["data"]["values"] == figures["curve"]  # the same numbers
     assert specs["curve"]["title"]["subtitle"] == figures["subtitle"]
-    assert '<script src="/epidemic/charts.js">' in page.text  # served here: no network
+    assert '<script src="/charts.js">' in page.text  # served by the console: no network
+    script = console.get("/charts.js")
+    assert script.status_code == 200 and "vegaEmbed" in script.text
     panel = console.get("/epidemic/panel?disease=influenza")
     assert panel.status_code == 200 and 'id="figures"' in panel.text
     assert "<html" not in panel.text

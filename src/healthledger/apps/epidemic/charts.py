@@ -1,71 +1,22 @@
 """The dashboard's charts as Vega-Lite specifications, built from the figures the page
-and the API serve (``Dashboard.figures``). One specification per chart serves both the
-live page (drawn in the browser by Vega-Embed, from the JavaScript vl-convert bundles,
-see ``bundle.py``) and the PNG export (rendered offline by vl-convert, see ``png.py``):
-dated axes, both scales titled where two are drawn, a tooltip on every mark.
-
-Vega-Lite through vl-convert rather than ECharts: vl-convert renders PNG and SVG
-without a browser and ships the Vega, Vega-Lite and Vega-Embed JavaScript inside the
-wheel, so the console stays offline; ECharts needs a browser (or a headless one) to
-render an image."""
+and the API serve (``Dashboard.figures``), in the console's chart look
+(``healthledger.apps.charts``). One specification per chart serves both the live page
+(drawn in the browser by Vega-Embed) and the PNG export (``png.py``): dated axes,
+both scales titled where two are drawn, a tooltip on every mark."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from healthledger.apps.charts import Spec, Width, chart, empty
 from healthledger.apps.epidemic.filters import DISEASE_NAMES
 
-VEGA_LITE = "6.1"
-"""The Vega-Lite version vl-convert compiles with (browser bundle and PNG alike)."""
-FONT = "Noto Sans CJK SC, Noto Sans, DejaVu Sans, sans-serif"
-"""Region names are Chinese: a CJK face first (``make font-deps`` installs it)."""
 BLUE, DARK, RED, PURPLE = "#3b7dd8", "#1d4f91", "#c0392b", "#8e44ad"
 NONE = "#eceff3"
 """A district without cases: grey, apart from the colour scale."""
-HEIGHT = 260
 DATE_FORMAT = "%-d %b"
 """Axis labels: ``3 Nov``; tooltips carry the full ISO date."""
-
-Spec = dict[str, Any]
-Width = int | str
-"""Pixels, or ``"container"`` on the page (the chart fills its box, phone to desk)."""
-
-CONFIG: Spec = {
-    "font": FONT,
-    "title": {"fontSize": 16, "subtitleFontSize": 13, "anchor": "start", "subtitleColor": "#444"},
-    "axis": {"labelFontSize": 12, "titleFontSize": 13, "titleFontWeight": "normal"},
-    "legend": {"labelFontSize": 12, "titleFontSize": 13, "orient": "bottom"},
-    "view": {"stroke": None},
-}
-
-
-def _chart(
-    title: str, subtitle: str, width: Width, body: Spec, height: int | Spec = HEIGHT
-) -> Spec:
-    return {
-        "$schema": f"https://vega.github.io/schema/vega-lite/v{VEGA_LITE}.json",
-        "title": {"text": title, "subtitle": subtitle},
-        "width": width,
-        "height": height,
-        "autosize": {"type": "fit-x", "contains": "padding"},
-        "config": CONFIG,
-        **body,
-    }
-
-
-def _empty(title: str, subtitle: str, width: Width, message: str) -> Spec:
-    return _chart(
-        title,
-        subtitle,
-        width,
-        {
-            "data": {"values": [{"message": message}]},
-            "mark": {"type": "text", "fontSize": 16, "color": "#555"},
-            "encoding": {"text": {"field": "message"}},
-        },
-        height=120,
-    )
 
 
 def _date_axis(title: str, days: int = 8) -> Spec:
@@ -100,13 +51,13 @@ def curve(figures: Mapping[str, Any], width: Width = "container") -> Spec:
     title = "Epidemic curve"
     points: Sequence[Mapping[str, Any]] = figures["curve"]
     if not any(p["count"] for p in points):
-        return _empty(title, figures["subtitle"], width, "No cases reported in this view")
+        return empty(title, figures["subtitle"], width, "No cases reported in this view")
     tooltip = [
         _day("Onset date"),
         {"field": "count", "type": "quantitative", "title": "Cases that day"},
         {"field": "cumulative", "type": "quantitative", "title": "Cumulative cases"},
     ]
-    return _chart(
+    return chart(
         title,
         figures["subtitle"],
         width,
@@ -153,7 +104,7 @@ def rt(figures: Mapping[str, Any], width: Width = "container") -> Spec:
     nowcast = figures.get("nowcast") or {}
     rows += [{**e, "series": "nowcast-corrected"} for e in nowcast.get("rt", [])]
     if not rows:
-        return _empty(title, figures["subtitle"], width, "Too few cases to estimate Rt")
+        return empty(title, figures["subtitle"], width, "Too few cases to estimate Rt")
     colour = {
         "field": "series",
         "type": "nominal",
@@ -167,7 +118,7 @@ def rt(figures: Mapping[str, Any], width: Width = "container") -> Spec:
         {"field": "lower", "type": "quantitative", "title": "95% CrI from", "format": ".2f"},
         {"field": "upper", "type": "quantitative", "title": "95% CrI to", "format": ".2f"},
     ]
-    return _chart(
+    return chart(
         title,
         figures["subtitle"],
         width,
@@ -212,7 +163,7 @@ def positivity(figures: Mapping[str, Any], width: Width = "container") -> Spec:
     title = "Test positivity"
     days: Sequence[Mapping[str, Any]] = figures["positivity"]
     if not any(d["tests"] for d in days):
-        return _empty(title, figures["subtitle"], width, "No lab results in this view")
+        return empty(title, figures["subtitle"], width, "No lab results in this view")
     tooltip = [
         _day("Specimen date"),
         {"field": "tests", "type": "quantitative", "title": "Tests that day"},
@@ -220,7 +171,7 @@ def positivity(figures: Mapping[str, Any], width: Width = "container") -> Spec:
         {"field": "window_tests", "type": "quantitative", "title": "Tests in 7 days"},
         {"field": "pct", "type": "quantitative", "title": "Positive in 7 days (%)"},
     ]
-    return _chart(
+    return chart(
         title,
         figures["subtitle"],
         width,
@@ -275,7 +226,7 @@ def choropleth(
     title = "Cases by district"
     values: Sequence[Mapping[str, Any]] = figures["map"]
     if not values:
-        return _empty(title, figures["subtitle"], width, "No districts in this view")
+        return empty(title, figures["subtitle"], width, "No districts in this view")
     top = max(v["count"] for v in values)
     layers: list[Spec] = [
         {
@@ -316,7 +267,7 @@ def choropleth(
                 "mark": {"type": "geoshape", "filled": False, "stroke": "#333", "strokeWidth": 1},
             }
         )
-    return _chart(
+    return chart(
         title,
         figures["subtitle"],
         width,
@@ -338,8 +289,8 @@ def public_release(
     ]
     subtitle = f"With noise (differential privacy); counts under {suppress_below} not drawn"
     if not shown:
-        return _empty(title, subtitle, width, "Every count is suppressed or zero")
-    return _chart(
+        return empty(title, subtitle, width, "Every count is suppressed or zero")
+    return chart(
         title,
         subtitle,
         width,

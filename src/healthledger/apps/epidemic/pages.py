@@ -20,7 +20,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from healthledger.apps import PageKit
 from healthledger.apps.epidemic import charts, geo, png
-from healthledger.apps.epidemic.bundle import ChartScript
 from healthledger.apps.epidemic.dashboard import Scope, scope_of
 from healthledger.apps.epidemic.dates import day_of_ms, iso
 from healthledger.apps.epidemic.disclosure import PublicStatistics, Release
@@ -145,7 +144,6 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
     router.include_router(build_review_pages(node, kit))
     dashboard = shared_dashboard(node)
     public = PublicStatistics(releases)
-    script = node.shared("chart-script", lambda: ChartScript(node.folder))
 
     def release() -> Release | None:
         names, _ = release_inputs(node)
@@ -237,15 +235,6 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
             draw(figures),
             media_type="image/png",
             headers={"Content-Disposition": f'attachment; filename="epidemic-{name}-{stamp}.png"'},
-        )
-
-    @router.get("/charts.js", response_class=Response, include_in_schema=False)
-    def chart_script() -> Response:
-        """Vega, Vega-Lite and Vega-Embed, bundled from the vl-convert wheel (offline)."""
-        return Response(
-            script.text(),
-            media_type="text/javascript",
-            headers={"Cache-Control": "public, max-age=86400"},
         )
 
     @router.get("/boundaries/{cities}.json", include_in_schema=False)

@@ -1,39 +1,23 @@
 """The dashboard's figures as PNG images: the same Vega-Lite specifications the page
-draws (``charts.py``), rendered offline by vl-convert with the CJK font that
-``make font-deps`` installs (region names are Chinese). Each image carries its title
-and what it shows in its PNG text chunks as well as on the image."""
+draws (``charts.py``), rendered offline by vl-convert (``healthledger.apps.charts``)
+with the CJK font that ``make font-deps`` installs (region names are Chinese). Each
+image carries its title and what it shows in its PNG text chunks as well as on the
+image."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import vl_convert
-from PIL import Image
-from PIL.PngImagePlugin import PngInfo
-
+from healthledger.apps.charts import Spec, render_png
 from healthledger.apps.epidemic import charts, geo
 
 WIDTH = 880
 """Pixels of the plot area's box; the image is drawn at twice that for sharp print."""
-SCALE = 2.0
 
 
-def render(spec: charts.Spec, *, title: str, description: str) -> bytes:
-    """``spec`` as PNG bytes, with ``title`` and ``description`` as text chunks."""
-    drawn = vl_convert.vegalite_to_png(spec, scale=SCALE, vl_version=charts.VEGA_LITE)
-    image = Image.open(io.BytesIO(drawn))
-    info = PngInfo()
-    info.add_text("Title", title)
-    info.add_text("Description", description)
-    out = io.BytesIO()
-    image.save(out, format="PNG", pnginfo=info)
-    return out.getvalue()
-
-
-def _export(name: str, spec: charts.Spec, figures: Mapping[str, Any]) -> bytes:
-    return render(
+def _export(name: str, spec: Spec, figures: Mapping[str, Any]) -> bytes:
+    return render_png(
         spec,
         title=f"{name}: {figures['subtitle']}",
         description=f"healthledger epidemic dashboard; {figures['subtitle']}; scope: "

@@ -11,8 +11,10 @@ from collections.abc import Callable, Sequence
 
 from fastapi import APIRouter
 
-from healthledger.apps import App, Link, PageKit
+from healthledger.apps import App, HomePanel, Link, PageKit, Person
 from healthledger.apps.credentials.contract import Credentials
+from healthledger.apps.credentials.coverage_pages import coverage_pages, coverage_panels
+from healthledger.apps.credentials.coverage_routes import coverage_router
 from healthledger.apps.credentials.healthcode_appeals import healthcode_appeal_pages
 from healthledger.apps.credentials.healthcode_contract import HealthCode
 from healthledger.apps.credentials.healthcode_pages import PUBLIC_PAGES as HEALTHCODE_PUBLIC
@@ -21,7 +23,8 @@ from healthledger.apps.credentials.healthcode_routes import healthcode_router
 from healthledger.apps.credentials.healthcode_simulate import joined
 from healthledger.apps.credentials.healthcode_simulate import live_step as healthcode_live_step
 from healthledger.apps.credentials.healthcode_simulate import simulate as healthcode_simulate
-from healthledger.apps.credentials.pages import PUBLIC_PAGES, TEMPLATES, build_pages, home_panels
+from healthledger.apps.credentials.pages import PUBLIC_PAGES, TEMPLATES, build_pages
+from healthledger.apps.credentials.pages import home_panels as certificate_panels
 from healthledger.apps.credentials.provision import enrol_issuers
 from healthledger.apps.credentials.routes import build_router, build_site_routes
 from healthledger.apps.credentials.simulate import live_step, simulate
@@ -29,11 +32,16 @@ from healthledger.contracts.contract import Contract
 from healthledger.node.seam import AppNode
 
 CONTRACTS: tuple[type[Contract], ...] = (Credentials, HealthCode)
-ROUTERS: tuple[Callable[[AppNode], APIRouter], ...] = (build_router, healthcode_router)
+ROUTERS: tuple[Callable[[AppNode], APIRouter], ...] = (
+    build_router,
+    healthcode_router,
+    coverage_router,
+)
 PAGE_ROUTERS: tuple[Callable[[AppNode, PageKit], APIRouter], ...] = (
     build_pages,
     healthcode_pages,
     healthcode_appeal_pages,
+    coverage_pages,
 )
 PUBLIC: tuple[str, ...] = (*PUBLIC_PAGES, *HEALTHCODE_PUBLIC)
 ENTRIES: tuple[Link, ...] = (
@@ -53,6 +61,11 @@ ENTRIES: tuple[Link, ...] = (
 def prepare_network(node: AppNode, orgs: Sequence[str]) -> None:
     """Over a consortium network: the issuers among ``orgs`` onto the trust list."""
     enrol_issuers(node, list(orgs))
+
+
+def home_panels(node: AppNode, person: Person) -> Sequence[HomePanel]:
+    """The panels of every part of the application for ``person``."""
+    return (*certificate_panels(node, person), *coverage_panels(node, person))
 
 
 def api_routes(node: AppNode) -> APIRouter:

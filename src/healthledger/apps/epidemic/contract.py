@@ -579,6 +579,11 @@ class Epidemic(Contract):
         counts below SMALL_COUNT are suppressed where the caller may not see the cases."""
         return visibility.case_aggregates(ctx, Viewer.of(ctx), SMALL_COUNT)
 
+    @query()
+    def reference(self, ctx: Context) -> dict[str, Any]:
+        """The region table and the regions' recorded populations (public reference data)."""
+        return visibility.public_reference(ctx)
+
     @query(roles=REVIEW_ROLES, kinds=CDC_KINDS)
     def subject_facts(self, ctx: Context, *, pid: str) -> dict[str, Any]:
         """One person's case reports, test results and doses, by pseudonymous id (for the

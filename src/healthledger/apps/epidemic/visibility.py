@@ -202,3 +202,18 @@ def case_aggregates(ctx: Context, viewer: Viewer, small_count: int) -> list[dict
             row["count"] = count
         rows.append(row)
     return rows
+
+
+def public_reference(ctx: Context) -> dict[str, Any]:
+    """What every member may read: the region table (code, name, level, parent) and the
+    regions' recorded populations with their source and year (for another application's
+    rates, through the declared query ``epidemic.reference``)."""
+    shown = ("code", "name", "level", "parent")
+    regions = [
+        {k: r.get(k) for k in shown} for _, r in ctx.range("region/", "region0", limit=10_000)
+    ]
+    populations = {
+        key.split("/", 1)[1]: record
+        for key, record in ctx.range("population/", "population0", limit=10_000)
+    }
+    return {"regions": regions, "populations": populations}

@@ -1,0 +1,132 @@
+"""Vaccination coverage by region through the API (``GET /api/v1/credentials/coverage``)
+over a real node: doses recorded through the epidemic contract, populations recorded by
+the commission, counts by the schedules, problems for bad filters and callers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from healthledger.node.embedded import EmbeddedNode
+from healthledger.web.console import create_console
+from tests.apps.credentials.support import NURSE
+from tests.apps.epidemic.support import person, today
+
+EPI = "gd-cdc/epi-wang"
+URL = "/api/v1/credentials/coverage"
+# (serial, region, days ago of each COVID-19 dose): overdue, due, complete, an early
+# second dose (so still overdue), complete in Tianhe, and an influenza dose (not COVID).
+PEOPLE = (
+    (601, "440104", (70,)),
+    (602, "440104", (30,)),
+    (603, "440104", (60, 35)),
+    (604, "440104", (64, 50)),
+    (605, "440106", (40, 12)),
+)
+
+
+def _dose(node: EmbeddedNode, serial: int, region: str, number: int, ago: int, cvx: str) -> None:
+    args: dict[str, Any] = {"vaccine": cvx, "dose_number": number,
+                            "administered_date": today(node) - ago, "region": region}  # fmt: skip
+    node.invoke(NURSE, "epidemic", "record_vaccination", args,
+                transient={"patient": person(serial)})  # fmt: skip
+
+
+def log_in(client: TestClient, identity: str) -> None:
+    """Log in through the console's form, as a new session."""
+    client.cookies.clear()
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+    assert token is not None
+    answer = client.post("/login", data={"identity": identity, "csrf": token.group(1)})
+    assert answer.status_code == 303
+
+
+@pytest.fixture(scope="module")
+def client(ledger: EmbeddedNode) -> Iterator[TestClient]:
+    for serial, region, days in PEOPLE:
+        for number, ago in enumerate(days, start=1):
+            _dose(ledger, serial, region, number, ago, "510")
+    _dose(ledger, 606, "440104", 1, 10, "150")
+    populations = [{"region": "440104", "population": 400}, {"region": "440106", "population": 200}]
+    args = {"populations": populations, "source": "test denominators", "year": 2026}
+    ledger.invoke("gd-commission/admin", "epidemic", "define_population", args)
+    with TestClient(create_console(ledger), follow_redirects=False) as c:
+        log_in(c, EPI)  # a console session reads the API as its identity
+        yield c
+
+
+def _rows(answer: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {row["code"]: row for row in answer["rows"]}
+
+
+def test_coverage_by_district_counts_complete_due_and_overdue(client: TestClient) -> None:
+    answer = client.get(URL, params={"identity": EPI, "region": "440100"})
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert found["vaccine"]["id"] == "covid-19" and found["region"]["code"] == "440100"
+    yuexiu, tianhe = _rows(found)["440104"], _rows(found)["440106"]
+    assert {k: yuexiu[k] for k in ("started", "complete", "due", "overdue")} == {
+        "started": 4, "complete": 1, "due": 1, "overdue": 2,
+    }  # fmt: skip
+    assert (yuexiu["population"], yuexiu["overdue_pct"], yuexiu["complete_pct"]) == (400, 0.5, 0.25)
+    assert yuexiu["population_source"] == "test denominators (2026)"
+    assert (tianhe["complete"], tianhe["overdue"], tianhe["complete_pct"]) == (1, 0, 0.5)
+    assert found["rows"][0]["code"] == "440104"  # worst gap first
+    province = client.get(URL, params={"identity": EPI}).json()
+    assert (
+        _rows(province)["440100"]["started"] == 5 and _rows(province)["440100"]["population"] == 600
+    )
+    flu = client.get(URL, params={"identity": EPI, "vaccine": "influenza", "region": "440100"})
+    assert _rows(flu.json())["440104"]["complete"] == 1
+
+
+def test_an_earlier_day_leaves_out_later_doses(client: TestClient, ledger: EmbeddedNode) -> None:
+    from healthledger.apps.credentials.coverage import iso
+
+    earlier = iso(today(ledger) - 45)
+    found = client.get(URL, params={"identity": EPI, "region": "440100", "as_of": earlier}).json()
+    yuexiu = _rows(found)["440104"]
+    assert (yuexiu["started"], yuexiu["complete"], yuexiu["overdue"]) == (3, 0, 0)
+    assert found["as_of"] == earlier
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"vaccine": "smallpox"}, "query.vaccine"),
+        ({"region": "44010"}, "query.region"),
+        ({"region": "450000"}, "query.region"),
+        ({"as_of": "2026-13-01"}, "query.as_of"),
+        ({"as_of": "2999-01-01"}, "query.as_of"),
+    ],
+)
+def test_bad_filters_are_problems_naming_the_field(
+    client: TestClient, params: dict[str, str], field: str
+) -> None:
+    answer = client.get(URL, params={"identity": EPI, **params})
+    assert answer.status_code == 422
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in answer.json()["errors"]] == [field]
+
+
+def test_a_hospital_is_refused_the_regional_figure(client: TestClient) -> None:
+    answer = client.get(URL, params={"identity": NURSE})
+    assert answer.status_code == 403
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert client.get(URL, params={"identity": "gd-cdc/nobody"}).status_code == 403
+
+
+def test_the_console_page_shows_the_same_figure_and_names_a_bad_filter(client: TestClient) -> None:
+    figure = client.get(URL, params={"identity": EPI, "region": "440100"}).json()
+    page = client.get("/credentials/coverage", params={"region": "440100"})
+    assert page.status_code == 200
+    row = re.search(r'<tr data-region="440104"[^>]*>(.*?)</tr>', page.text, re.S)
+    assert row is not None and "Yuexiu (440104)" in row.group(1)
+    overdue = re.search(r'data-testid="overdue">(\d+)', row.group(1))
+    assert overdue is not None and int(overdue.group(1)) == _rows(figure)["440104"]["overdue"]
+    refused = client.get("/credentials/coverage", params={"as_of": "someday"})
+    assert refused.status_code == 422 and "a date, YYYY-MM-DD" in refused.text

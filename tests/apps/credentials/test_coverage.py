@@ -4,6 +4,7 @@ the commission, counts by the schedules, problems for bad filters and callers.""
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -11,10 +12,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from healthledger.apps.epidemic.batch import commit_all
+from healthledger.apps.epidemic.observations import VACCINATING_ROLES
+from healthledger.apps.epidemic.simulate import DEMO_PARAMS, covid_series_calls, staff_of
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.web.console import create_console
 from tests.apps.credentials.support import NURSE
 from tests.apps.epidemic.support import person, today
+from tests.support.seam import epidemic_seam
 
 EPI = "gd-cdc/epi-wang"
 URL = "/api/v1/credentials/coverage"
@@ -130,3 +135,18 @@ def test_the_console_page_shows_the_same_figure_and_names_a_bad_filter(client: T
     assert overdue is not None and int(overdue.group(1)) == _rows(figure)["440104"]["overdue"]
     refused = client.get("/credentials/coverage", params={"as_of": "someday"})
     assert refused.status_code == 422 and "a date, YYYY-MM-DD" in refused.text
+
+
+def test_the_demo_covid_series_leaves_second_doses_overdue(
+    client: TestClient, ledger: EmbeddedNode
+) -> None:
+    epidemic = epidemic_seam(ledger)
+    orgs = {f"org/{h}": {"region": r} for h, r in (("gz-first-hospital", "440100"),)}
+    staff = staff_of(epidemic, ["gz-first-hospital"], VACCINATING_ROLES)
+    before = client.get(URL, params={"identity": EPI}).json()["total"]
+    calls = covid_series_calls(["440104", "440106"], staff, orgs, random.Random(7), DEMO_PARAMS,
+                               [], today=today(ledger))  # fmt: skip
+    assert all(commit_all(epidemic, calls))
+    after = client.get(URL, params={"identity": EPI}).json()["total"]
+    assert after["started"] - before["started"] == DEMO_PARAMS.covid_first_doses
+    assert after["overdue"] > before["overdue"] and after["complete"] > before["complete"]

@@ -6,7 +6,8 @@ of the same city if there is one), diagnosed after a short delay and reported by
 doctor or lab with synthetic personal data that goes only to the hospital's vault.
 The CDC then reviews most reports. Labs report a test result (LOINC) for a share of
 the cases and negative results for people tested around them; a vaccination campaign
-(CVX) runs in the hospitals' cities, some people coming back for a second dose.
+(CVX) runs in the hospitals' cities, some people coming back for a second dose, and a
+two-dose COVID-19 series leaves some second doses due or overdue.
 Floats live only inside the model; everything sent to the ledger is integers and
 strings. Same seed, same outbreak.
 """
@@ -75,6 +76,10 @@ class SeirParams:
     """The test: influenza A RNA by NAA."""
     cvx: str = "150"
     """The vaccine: influenza, injectable, quadrivalent, preservative free."""
+    covid_first_doses: int = 0
+    """First doses of a two-dose COVID-19 series (CVX 510, inactivated) given 3 to 11
+    weeks ago; some people came back in time, a few too early, the rest are due or
+    overdue their second dose (what the CDC's coverage page shows)."""
 
 
 DEMO_PARAMS = SeirParams(
@@ -87,6 +92,7 @@ DEMO_PARAMS = SeirParams(
     reported_share=0.1,
     tested_share=0.4,
     vaccinations=150,
+    covid_first_doses=90,
 )
 """The demo's outbreak over Guangdong: it starts in Liwan (Guangzhou), spreads
 through the city first and then along the province; about six hundred reports."""
@@ -291,6 +297,8 @@ def run(
     vaccinators = staff_of(node, hospitals, VACCINATING_ROLES)
     campaign = vaccination_calls(districts, vaccinators, orgs, rng, params, population, today=today)
     counts["vaccinations"] = _committed(node, campaign)
+    series = covid_series_calls(districts, vaccinators, orgs, rng, params, population, today=today)
+    counts["COVID-19 doses"] = _committed(node, series)
     return counts, population
 
 
@@ -381,6 +389,42 @@ def vaccination_calls(
         if rng.random() < params.second_dose_share:
             again = {**args, "dose_number": 2, "administered_date": day + 7, "lot": "SIM-2"}
             calls.append(Call(giver, "record_vaccination", again, transient))
+    return calls
+
+
+def covid_series_calls(
+    districts: list[str],
+    vaccinators: dict[str, list[tuple[str, str]]],
+    orgs: dict[str, Any],
+    rng: random.Random,
+    params: SeirParams,
+    people: list[dict[str, str]],
+    *,
+    today: int,
+) -> list[Call]:
+    """``params.covid_first_doses`` first doses of a two-dose COVID-19 series, 21 to 77
+    days before ``today``: about 55% came back 21 to 35 days later, 10% too early (14
+    days later: that dose does not count), the rest not at all; the people vaccinated are
+    added to ``people``."""
+    hospitals = sorted(vaccinators)
+    cities = {orgs[f"org/{h}"]["region"][:4] for h in hospitals}
+    places = [d for d in districts if d[:4] in cities] or districts
+    calls = []
+    for _ in range(params.covid_first_doses if places and hospitals else 0):
+        region = rng.choice(places)
+        org = hospital_for(region, hospitals, orgs, rng)
+        vaccinated = person(len(people) + 300_000, region, rng)
+        people.append(vaccinated)
+        day = today - rng.randint(21, 77)
+        giver = rng.choice(vaccinators[org])[0]
+        args = {"vaccine": "510", "dose_number": 1, "administered_date": day,
+                "region": region, "lot": "SIM-C1"}  # fmt: skip
+        calls.append(Call(giver, "record_vaccination", args, {"patient": vaccinated}))
+        back = rng.random()
+        second = day + (rng.randint(21, 35) if back < 0.55 else 14)
+        if back < 0.65 and second <= today:
+            again = {**args, "dose_number": 2, "administered_date": second, "lot": "SIM-C2"}
+            calls.append(Call(giver, "record_vaccination", again, {"patient": vaccinated}))
     return calls
 
 

@@ -1,6 +1,7 @@
-"""Vaccination coverage by region through the API (``GET /api/v1/credentials/coverage``)
-over a real node: doses recorded through the epidemic contract, populations recorded by
-the commission, counts by the schedules, problems for bad filters and callers."""
+"""Doses due over a real node: the CDC's coverage by region through the API (``GET
+/api/v1/credentials/coverage``) and its page, from doses recorded through the epidemic
+contract and populations recorded by the commission, with problems for bad filters and
+callers; a holder's own doses due from a bound credential (``POST .../doses-due``)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,28 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
+from healthledger.apps.credentials.app import APP as CREDENTIALS
+from healthledger.apps.credentials.coverage import iso
+from healthledger.apps.credentials.doses_due import AUDIENCE
+from healthledger.apps.credentials.service import CredentialService
 from healthledger.apps.epidemic.batch import commit_all
 from healthledger.apps.epidemic.observations import VACCINATING_ROLES
 from healthledger.apps.epidemic.simulate import DEMO_PARAMS, covid_series_calls, staff_of
+from healthledger.crypto import sdjwt
+from healthledger.crypto.jose import Jwk
 from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.seam import attach
 from healthledger.web.console import create_console
-from tests.apps.credentials.support import NURSE
+from tests.apps.credentials.support import HOLDER, NURSE
 from tests.apps.epidemic.support import person, today
 from tests.support.seam import epidemic_seam
 
 EPI = "gd-cdc/epi-wang"
 URL = "/api/v1/credentials/coverage"
+DUE = "/api/v1/credentials/doses-due"
 # (serial, region, days ago of each COVID-19 dose): overdue, due, complete, an early
 # second dose (so still overdue), complete in Tianhe, and an influenza dose (not COVID).
 PEOPLE = (
@@ -34,11 +44,12 @@ PEOPLE = (
 )
 
 
-def _dose(node: EmbeddedNode, serial: int, region: str, number: int, ago: int, cvx: str) -> None:
+def _dose(node: EmbeddedNode, serial: int, region: str, number: int, ago: int, cvx: str) -> str:
     args: dict[str, Any] = {"vaccine": cvx, "dose_number": number,
                             "administered_date": today(node) - ago, "region": region}  # fmt: skip
-    node.invoke(NURSE, "epidemic", "record_vaccination", args,
-                transient={"patient": person(serial)})  # fmt: skip
+    _, result = node.invoke(NURSE, "epidemic", "record_vaccination", args,
+                            transient={"patient": person(serial)})  # fmt: skip
+    return str(result["vaccination_id"])
 
 
 def log_in(client: TestClient, identity: str) -> None:
@@ -90,8 +101,6 @@ def test_coverage_by_district_counts_complete_due_and_overdue(client: TestClient
 
 
 def test_an_earlier_day_leaves_out_later_doses(client: TestClient, ledger: EmbeddedNode) -> None:
-    from healthledger.apps.credentials.coverage import iso
-
     earlier = iso(today(ledger) - 45)
     found = client.get(URL, params={"identity": EPI, "region": "440100", "as_of": earlier}).json()
     yuexiu = _rows(found)["440104"]
@@ -150,3 +159,61 @@ def test_the_demo_covid_series_leaves_second_doses_overdue(
     after = client.get(URL, params={"identity": EPI}).json()["total"]
     assert after["started"] - before["started"] == DEMO_PARAMS.covid_first_doses
     assert after["overdue"] > before["overdue"] and after["complete"] > before["complete"]
+
+
+HOLDER_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture(scope="module")
+def bound(client: TestClient, ledger: EmbeddedNode) -> str:
+    """A COVID-19 vaccination credential (dose 1, 40 days ago) bound to HOLDER_KEY, of a
+    person whose second dose is due; another person's doses are on the ledger too."""
+    _dose(ledger, 612, "440304", 1, 70, "510")
+    vaccination_id = _dose(ledger, 611, "440304", 1, 40, "510")
+    _dose(ledger, 611, "440304", 1, 200, "150")
+    service = CredentialService(attach(ledger, CREDENTIALS))
+    fact = service.fact(NURSE, "vaccination", vaccination_id)
+    key = Jwk.of(HOLDER_KEY.public_key())
+    prepared = service.prepare(NURSE, "vaccination", fact, HOLDER, source_id=vaccination_id,
+                               formats=("sd-jwt-vc",), holder_key=key)  # fmt: skip
+    call = prepared.call
+    ledger.invoke(call.identity, call.contract, call.function, call.args, transient=call.transient)
+    return prepared.texts["sd-jwt-vc"]
+
+
+def _present(ledger: EmbeddedNode, text: str, *, aud: str = AUDIENCE, ago: int = 0,
+             key: ec.EllipticCurvePrivateKey | None = HOLDER_KEY) -> str:  # fmt: skip
+    return sdjwt.present(text, disclose=lambda d: False, holder_key=key, audience=aud,
+                         nonce="-", issued_at=ledger.clock() // 1000 - ago)  # fmt: skip
+
+
+def test_the_holder_sees_only_their_own_doses_due(
+    client: TestClient, ledger: EmbeddedNode, bound: str
+) -> None:
+    answer = client.post(DUE, json={"presentation": _present(ledger, bound)})
+    assert answer.status_code == 200, answer.text
+    series = {s["vaccine"]: s for s in answer.json()["series"]}
+    covid = series["covid-19"]
+    first = today(ledger) - 40
+    assert (covid["status"], covid["doses"]) == ("due", [iso(first)])
+    assert covid["next"]["due"] == iso(first + 28) and covid["next"]["overdue_from"] == iso(
+        first + 56
+    )
+    assert series["influenza"]["status"] == "complete"  # the person's other vaccine
+    assert "pid" not in answer.text and "440304" not in answer.text
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"aud": "https://checkpoint.example/gate"}, {"ago": 3600}, {"key": None}],
+    ids=["another-audience", "stale", "no-key-binding"],
+)
+def test_a_presentation_that_proves_no_holder_is_refused(
+    client: TestClient, ledger: EmbeddedNode, bound: str, bad: dict[str, Any]
+) -> None:
+    answer = client.post(DUE, json={"presentation": _present(ledger, bound, **bad)})
+    assert answer.status_code == 403
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert "KEY_BINDING" in answer.json()["detail"]
+    garbage = client.post(DUE, json={"presentation": "not a credential"})
+    assert garbage.status_code == 403

@@ -15,6 +15,7 @@ from healthledger.apps import App, HomePanel, Link, PageKit, Person
 from healthledger.apps.credentials.contract import Credentials
 from healthledger.apps.credentials.coverage_pages import coverage_pages, coverage_panels
 from healthledger.apps.credentials.coverage_routes import coverage_router
+from healthledger.apps.credentials.doses_due import doses_due_router
 from healthledger.apps.credentials.healthcode_appeals import healthcode_appeal_pages
 from healthledger.apps.credentials.healthcode_contract import HealthCode
 from healthledger.apps.credentials.healthcode_pages import PUBLIC_PAGES as HEALTHCODE_PUBLIC
@@ -36,6 +37,7 @@ ROUTERS: tuple[Callable[[AppNode], APIRouter], ...] = (
     build_router,
     healthcode_router,
     coverage_router,
+    doses_due_router,
 )
 PAGE_ROUTERS: tuple[Callable[[AppNode, PageKit], APIRouter], ...] = (
     build_pages,

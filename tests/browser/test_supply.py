@@ -36,9 +36,12 @@ from tests.apps.supply.conftest import (
     unit,
 )
 from tests.browser.conftest import log_in
+from tests.support.screens import shoot
 from tests.support.seam import supply_seam
 
 REGULATOR = "gd-mpa/inspector-feng"
+RED = "#c0392b"
+"""An excursion's colour on the temperature chart."""
 
 pytestmark = pytest.mark.browser
 
@@ -148,8 +151,15 @@ def test_a_unit_trace_shows_its_timeline_and_temperature_chart(page: Page) -> No
     expect(timeline.nth(1)).to_contain_text("4.5 to 9.5 °C")
     chart = page.get_by_test_id("temperature-chart")
     expect(chart).to_be_visible()
-    expect(chart.locator("line.excursion")).to_have_count(1)
-    expect(chart.locator("rect.storage-range")).to_have_count(1)
+    # Drawn by Vega-Embed from the page's Vega-Lite specification: the storage band and
+    # the one reading (4.5 to 9.5 °C against 2.0 to 8.0 °C) as a red min-max bar.
+    expect(chart.locator("svg g.mark-rect path")).to_have_count(1)
+    expect(chart.locator(f"svg g.mark-rule line[stroke='{RED}']")).to_have_count(1)
+    expect(chart.locator("svg g.role-axis-title text").first).to_be_visible()
+    titles = chart.locator("svg g.role-axis-title text").all_text_contents()
+    assert "Temperature (°C)" in titles
+    assert any(t.startswith("Time of the reading, CST (UTC+08:00)") for t in titles), titles
+    assert all(p.exists() for p in shoot(page, "unit-trace-excursion"))
 
 
 def test_a_lot_trace_shows_where_the_lot_is(page: Page) -> None:
@@ -160,9 +170,11 @@ def test_a_lot_trace_shows_where_the_lot_is(page: Page) -> None:
     page.get_by_role("button", name="Trace lot").click()
     expect(page.locator("#lot-units li")).to_have_count(3)
     expect(page.locator("#lot-places")).to_contain_text("in transit")
+    assert all(p.exists() for p in shoot(page, "lot-trace"))
     page.locator("#lot-units a", has_text=unit("P1")).click()
     expect(page.locator("#timeline li")).to_have_count(2)
     expect(page.locator("#no-readings")).to_be_visible()
+    shoot(page, "unit-trace-no-readings")
 
 
 def test_an_unknown_unit_is_a_clear_message(page: Page) -> None:

@@ -1,99 +1,19 @@
-"""What the supply console pages show: a unit's timeline and temperature chart, the
-recall dashboard. Plain data for the templates; the SVG chart is drawn here, inline
-(the console is served offline: no scripts, no external assets)."""
+"""What the supply console pages show: a unit's timeline and temperature chart (a
+Vega-Lite specification, ``temperature_chart.py``), the recall dashboard. Plain data
+for the templates."""
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
-from xml.sax.saxutils import escape
 
+from healthledger.apps.readable import when
+from healthledger.apps.supply.temperature_chart import Reading, temperature_chart
 from healthledger.apps.supply.verification import PublicLedger, outside, today_of
 
 RECALL_BUCKETS = ("located", "returned", "destroyed", "missing")
 """How a recalled unit stands: held somewhere in the chain (located), back with its
 maker (returned), destroyed or decommissioned, or out of reach (dispensed)."""
-
-
-def when(at_ms: Any) -> str:
-    """A ledger timestamp as ``YYYY-MM-DD HH:MM UTC``."""
-    if not isinstance(at_ms, int):
-        return ""
-    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=at_ms)
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-@dataclass(frozen=True)
-class ChartBox:
-    """The drawing area of the temperature chart, in SVG user units."""
-
-    width: int = 640
-    height: int = 220
-    margin: int = 40
-
-
-def temperature_svg(
-    points: list[tuple[int, int, int]], low_dc: int | None, high_dc: int | None
-) -> str:
-    """An inline SVG chart: per event (ms, min, max tenths of a degree) a bar from min
-    to max, the storage range as a shaded band; empty string when there is nothing."""
-    if not points:
-        return ""
-    box = ChartBox()
-    values = [v for _, lo, hi in points for v in (lo, hi)]
-    values += [v for v in (low_dc, high_dc) if v is not None]
-    top, bottom = max(values) + 10, min(values) - 10
-    first, last = points[0][0], points[-1][0]
-    span = max(last - first, 1)
-    plot_w, plot_h = box.width - 2 * box.margin, box.height - 2 * box.margin
-
-    def x(at: int) -> float:
-        if len(points) == 1:
-            return box.margin + plot_w / 2
-        return box.margin + (at - first) / span * plot_w
-
-    def y(dc: int) -> float:
-        return box.margin + (top - dc) / (top - bottom) * plot_h
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {box.width} {box.height}" '
-        f'role="img" aria-label="Temperature readings" class="temperature-chart" '
-        f'data-testid="temperature-chart" width="{box.width}" height="{box.height}">',
-        f'<rect x="0" y="0" width="{box.width}" height="{box.height}" fill="#fff"/>',
-    ]
-    if low_dc is not None and high_dc is not None:
-        parts.append(
-            f'<rect class="storage-range" x="{box.margin}" y="{y(high_dc):.1f}" '
-            f'width="{plot_w}" height="{y(low_dc) - y(high_dc):.1f}" fill="#d8f0dc"/>'
-        )
-        for label, dc in (("max", high_dc), ("min", low_dc)):
-            parts.append(
-                f'<text x="4" y="{y(dc) + 4:.1f}" font-size="11">{label} {dc / 10:.1f}</text>'
-            )
-    path = []
-    for at, lo, hi in points:
-        out = low_dc is not None and high_dc is not None and (lo < low_dc or hi > high_dc)
-        colour = "#c0392b" if out else "#2c6fbb"
-        cx = x(at)
-        parts.append(
-            f'<line class="reading{" excursion" if out else ""}" x1="{cx:.1f}" '
-            f'y1="{y(hi):.1f}" x2="{cx:.1f}" y2="{y(lo):.1f}" stroke="{colour}" '
-            f'stroke-width="6" stroke-linecap="round"><title>{escape(when(at))}: '
-            f"{lo / 10:.1f} to {hi / 10:.1f} °C</title></line>"
-        )
-        path.append(f"{cx:.1f},{y((lo + hi) // 2):.1f}")
-    if len(path) > 1:
-        parts.append(
-            f'<polyline points="{" ".join(path)}" fill="none" stroke="#555" '
-            'stroke-dasharray="3 3"/>'
-        )
-    parts.append(
-        f'<text x="{box.margin}" y="{box.height - 8}" font-size="11">{escape(when(first))}</text>'
-    )
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def unit_trace(ledger: PublicLedger, unit: str) -> dict[str, Any] | None:
@@ -122,16 +42,17 @@ def unit_trace(ledger: PublicLedger, unit: str) -> dict[str, Any] | None:
         }
         for entry in trail
     ]
-    points = [
-        (int(e["at"]), int(e["temperature_range_dc"][0]), int(e["temperature_range_dc"][1]))
-        for e in trail
-        if e.get("temperature_range_dc")
+    readings = [
+        Reading(
+            at_ms=int(e["at"]),
+            low_dc=int(e["temperature_range_dc"][0]),
+            high_dc=int(e["temperature_range_dc"][1]),
+            what=str(e.get("op") or ""),
+            where=e["place_name"] or str(e.get("location") or ""),
+        )
+        for e in timeline
+        if e.get("temperature_range_dc") and isinstance(e.get("at"), int)
     ]
-    chart = temperature_svg(
-        points,
-        None if product is None else int(product["temp_min_dc"]),
-        None if product is None else int(product["temp_max_dc"]),
-    )
     return {
         "unit": record,
         **ledger.standing(record, today=today_of(ledger.node)),
@@ -141,7 +62,8 @@ def unit_trace(ledger: PublicLedger, unit: str) -> dict[str, Any] | None:
         "place_name": ledger.place_name(record.get("location")),
         "destination_name": ledger.place_name(record.get("destination")),
         "timeline": timeline,
-        "chart": chart,
+        "readings": len(readings),
+        "chart": temperature_chart(readings, product),
     }
 
 

@@ -112,3 +112,80 @@ def test_issue_then_verify_online_offline_and_revoked(
         expect(verifier.locator("#reasons li[data-code='REVOKED']")).to_be_visible()
     looked_at(verifier, "refused-revoked")
     stranger.close()
+
+
+def test_wallet_claims_then_discloses_a_subset_with_key_binding(
+    node: EmbeddedNode, page: Page, browser: Browser, base_url: str, tmp_path: Path
+) -> None:
+    """A nurse offers a certificate to the holder's wallet; the wallet claims it bound to
+    its own key, keeps it offline, and shows a checkpoint only the vaccine and dose,
+    signed for the checkpoint's request; the verifier accepts it and sees nothing else,
+    and refuses the same QR code for its next request."""
+    vaccinate(node, 502)
+    log_in(page, NURSE)
+    page.goto("/credentials/issue")
+    page.get_by_label("Recorded vaccination, test or case").select_option(index=0)
+    page.get_by_label("Family name").fill("Wang")
+    page.get_by_label("Given name").fill("Fang")
+    page.get_by_label("Date of birth").fill("1990-07-04")
+    page.get_by_label("A link for the holder's wallet").check()
+    page.get_by_role("button", name="Issue the certificate").click()
+    expect(page.get_by_test_id("claim-qr")).to_be_visible()
+    looked_at(page, "claim-offer")
+    link = page.get_by_test_id("claim-link").get_attribute("href")
+    assert link is not None and "/credentials/wallet#claim=" in link
+
+    holder = browser.new_context(base_url=base_url, device_scale_factor=2)
+    holder.set_default_timeout(15_000)
+    wallet = holder.new_page()
+    wallet.goto(link)
+    notice = wallet.get_by_test_id("wallet-notice")  # the claim commits a transaction
+    expect(notice).to_contain_text("bound to this wallet's key", timeout=30_000)
+    card = wallet.locator(".wallet-card").first
+    expect(card).to_have_attribute("data-valid", "true")
+    expect(card).to_contain_text("Fang Wang")
+    expect(card).to_contain_text("July 4, 1990")  # a local date, not 1990-07-04
+    looked_at(wallet, "wallet")
+    wallet.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    holder.set_offline(True)
+    wallet.reload()
+    expect(wallet.locator(".wallet-card").first).to_contain_text("Fang Wang")
+
+    checkpoint = browser.new_context(base_url=base_url)
+    checkpoint.set_default_timeout(15_000)
+    verifier = checkpoint.new_page()
+    verifier.goto("/credentials/verify")
+    expect(verifier.get_by_test_id("lists")).to_contain_text("document signer")
+    verifier.get_by_role("button", name="New request").click()
+    nonce = verifier.get_by_test_id("nonce").inner_text()
+
+    wallet.locator(".wallet-card").first.get_by_role("button", name="Show").click()
+    present = wallet.get_by_test_id("present")
+    for private in ("Given name", "Family name", "Date of birth"):  # not shown unless ticked
+        expect(present.get_by_label(private, exact=True)).not_to_be_checked()
+    for extra in ("Country", "Manufacturer"):
+        present.get_by_label(extra, exact=True).uncheck()
+    present.get_by_label("The verifier's code").fill(nonce.lower())
+    present.get_by_role("button", name="Make the QR code").click()
+    expect(wallet.get_by_test_id("shown")).to_contain_text(nonce)
+    looked_at(wallet, "presentation")
+    image = tmp_path / "presentation.png"
+    wallet.get_by_test_id("presentation-qr").screenshot(path=str(image))
+
+    verifier.get_by_label("Or a photo of the QR code").set_input_files(str(image))
+    verdict = verifier.get_by_test_id("verdict")
+    expect(verdict).to_have_attribute("data-valid", "true")
+    disclosed = verifier.get_by_test_id("disclosed")
+    expect(disclosed.locator("dd[data-claim='vaccine']")).to_be_visible()
+    expect(disclosed.locator("dd[data-claim='dose']")).to_be_visible()
+    expect(verdict).not_to_contain_text("Wang")
+    expect(verdict).not_to_contain_text("1990")
+    expect(verdict).to_contain_text("proved, for this request")
+    looked_at(verifier, "presentation-verified")
+
+    verifier.get_by_role("button", name="New request").click()  # a replay answers no request
+    verifier.get_by_role("button", name="Verify", exact=True).click()
+    expect(verdict).to_have_attribute("data-valid", "false")
+    expect(verifier.locator("#reasons li[data-detail='nonce']")).to_be_visible()
+    holder.close()
+    checkpoint.close()

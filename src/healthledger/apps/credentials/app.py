@@ -29,6 +29,7 @@ from healthledger.apps.credentials.pages import home_panels as certificate_panel
 from healthledger.apps.credentials.provision import enrol_issuers
 from healthledger.apps.credentials.routes import build_router, build_site_routes
 from healthledger.apps.credentials.simulate import live_step, simulate
+from healthledger.apps.credentials.wallet import WALLET_PAGES, wallet_pages, wallet_router
 from healthledger.contracts.contract import Contract
 from healthledger.node.seam import AppNode
 
@@ -36,6 +37,7 @@ CONTRACTS: tuple[type[Contract], ...] = (Credentials, HealthCode)
 ROUTERS: tuple[Callable[[AppNode], APIRouter], ...] = (
     build_router,
     healthcode_router,
+    wallet_router,
     coverage_router,
     doses_due_router,
 )
@@ -43,10 +45,16 @@ PAGE_ROUTERS: tuple[Callable[[AppNode, PageKit], APIRouter], ...] = (
     build_pages,
     healthcode_pages,
     healthcode_appeal_pages,
+    wallet_pages,
     coverage_pages,
 )
-PUBLIC: tuple[str, ...] = (*PUBLIC_PAGES, *HEALTHCODE_PUBLIC)
+PUBLIC: tuple[str, ...] = (*PUBLIC_PAGES, *HEALTHCODE_PUBLIC, *WALLET_PAGES)
 ENTRIES: tuple[Link, ...] = (
+    Link(
+        "/credentials/wallet",
+        "Your health wallet",
+        "Keep your certificates on your phone and show only what a checkpoint needs.",
+    ),
     Link(
         "/credentials/verify",
         "Verify a health certificate",

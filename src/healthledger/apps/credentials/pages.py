@@ -17,6 +17,7 @@ from healthledger.apps import HomePanel, Link, PageKit, Person, Refusal, Written
 from healthledger.apps.credentials.facts import COVID, VACCINES, check_holder, iso_day
 from healthledger.apps.credentials.qr import qr_code
 from healthledger.apps.credentials.service import CONTRACT, CredentialService
+from healthledger.apps.credentials.wallet import OFFER_TTL_S, make_offer
 from healthledger.contracts.errors import AccessDenied, ContractError
 from healthledger.node.seam import AppNode, NodeError
 
@@ -53,6 +54,14 @@ def _fact_label(kind: str, fact: dict[str, Any]) -> str:
         product = vaccine.product if vaccine else f"CVX {fact['vaccine']}"
         return f"Dose {fact['dose_number']} of {product}, given {iso_day(int(fact['day']))}"
     return f"{fact['result'].capitalize()} test, sample taken {iso_day(int(fact['specimen_day']))}"
+
+
+def _offer(request: Request, token: str, label: str) -> dict[str, Any]:
+    """A claim offer as the issuing page shows it: the wallet link and its QR code."""
+    link = f"{str(request.base_url).rstrip('/')}/credentials/wallet#claim={token}"
+    code = qr_code(link)
+    return {"link": link, "label": label, "minutes": OFFER_TTL_S // 60,
+            "svg": code.svg_data_uri(scale=4, border=4)}  # fmt: skip
 
 
 def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
@@ -93,7 +102,8 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
         status = written.refusal.status if written and written.refusal else 200
         return kit.render(request, "credentials/issue.html", status=status, errors=errors,
                           facts=await facts(request), format_names=FORMAT_NAMES,
-                          **{"values": {}, "written": None, "codes": [], **context})  # fmt: skip
+                          **{"values": {}, "written": None, "codes": [], "offer": None,
+                             **context})  # fmt: skip
 
     @router.get("/issue")
     async def issue_form(request: Request, source: str = "") -> HTMLResponse:
@@ -119,6 +129,11 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
             if kind not in ("vaccination", "lab", "case") or not formats:
                 raise ContractError("choose a recorded vaccination, test or case and a format")
             fact = service.fact(person.identity, kind, source_id)
+            if form.get("delivery") == "wallet":
+                token = make_offer(node, person.identity, kind, source_id, holder, formats)
+                what = _fact_label(kind, fact) if kind != "case" else "Recovery certificate"
+                label = f"{what}, for {holder.given_name} {holder.family_name}"
+                return await show_issue(request, offer=_offer(request, token, label))
             prepared = service.prepare(person.identity, kind, fact, holder, formats=formats,
                                        source_id=source_id)  # fmt: skip
         except (ContractError, NodeError) as exc:

@@ -32,6 +32,7 @@ from healthledger.apps.credentials.trustdoc import key_from_secret, public_jwk, 
 from healthledger.contracts.errors import AccessDenied, InvalidArguments, Rejected
 from healthledger.crypto.credentials.status import STATUS_TYPE, TokenStatusList
 from healthledger.crypto.credentials.trust import TRUST_LIST_TYPE, certificate_from_b64, dcc_kid
+from healthledger.crypto.jose import Jwk
 from healthledger.node.seam import AppNode, Call, NodeError
 
 CONTRACT = "credentials"
@@ -145,8 +146,10 @@ class CredentialService:
     def prepare(
         self, identity: str, source_kind: str, fact: dict[str, Any], holder: HolderName,
         *, formats: Sequence[str] = ("dcc", "shc", "sd-jwt-vc"), source_id: str,
+        holder_key: Jwk | None = None,
     ) -> Prepared:  # fmt: skip
-        """Sign the credential of ``fact`` for ``holder`` and make the call recording it."""
+        """Sign the credential of ``fact`` for ``holder`` and make the call recording it;
+        its SD-JWT VC is bound to ``holder_key`` (``cnf.jwk``) when one is given."""
         org = identity.split("/", 1)[0]
         signer = self.signer(org)
         make: dict[str, Callable[..., Record]] = {
@@ -159,7 +162,7 @@ class CredentialService:
         idx = self.draw_index(org)
         now = self.node.clock() // 1000
         days = facts.valid_days(record, now)
-        texts = issue_all(record, signer, now=now, valid_days=days, holder=None,
+        texts = issue_all(record, signer, now=now, valid_days=days, holder=holder_key,
                           status=(status_uri(signer.issuer, org), idx))  # fmt: skip
         wanted = [f for f in formats if f in texts]
         if not wanted:

@@ -1,11 +1,16 @@
-// The verifier page's service worker: the page, its script and the ledger's trust list
-// and status document are fetched from the network when it answers and from this cache
-// when it does not, so the page keeps verifying offline after its first load.
+// The service worker of the verifier page and of the holder's wallet: the pages, their
+// scripts and the ledger's trust list and status document are fetched from the network
+// when it answers and from this cache when it does not, so both keep working offline
+// after their first load (the wallet's credentials and key live in IndexedDB).
 "use strict";
-const CACHE = "healthledger-verifier-v1";
+const CACHE = "healthledger-verifier-v2";
 const KEPT = [
   "/credentials/verify",
   "/credentials/verifier.js",
+  "/credentials/wallet",
+  "/credentials/wallet.js",
+  "/credentials/wallet_page.js",
+  "/credentials/qrcode.js",
   "/api/v1/credentials/trust-list",
   "/api/v1/credentials/status",
   "/static/style.css",

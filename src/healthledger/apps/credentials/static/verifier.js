@@ -208,8 +208,51 @@ async function verifyShc(text, lists, now) {
   return { format: "SMART Health Card", exp: claims.exp, nbf: claims.nbf, revoked, issuer: issuer.name,
     holder: { name: `${(patient.name[0].given || []).join(" ")} ${patient.name[0].family || ""}`.trim(), birth: patient.birthDate }, facts };
 }
-async function verifySdJwt(text, lists, now) {
-  const parts = text.trim().split("~");
+// The Disclosures of an SD-JWT (its text, salt, claim name, value), and its Key Binding
+// JWT's text ("" when it ends with "~").
+function sdJwtParts(text) {
+  const cut = text.lastIndexOf("~");
+  if (cut < 0) throw new Refused("MALFORMED_SD_JWT", "an SD-JWT has a '~' after the issuer's JWT");
+  const parts = text.slice(0, cut).split("~");
+  const disclosures = parts.slice(1).map((d) => {
+    let item;
+    try { item = JSON.parse(utf8(b64urlBytes(d))); } catch (e) { throw new Refused("DISCLOSURE", "a Disclosure is not base64url JSON"); }
+    if (!Array.isArray(item) || item.length !== 3) throw new Refused("DISCLOSURE", "a Disclosure is [salt, name, value]");
+    return { text: d, name: item[1], value: item[2] };
+  });
+  return { jwt: parts[0], disclosures, kb: text.slice(cut + 1), presented: text.slice(0, cut + 1) };
+}
+const KB_MAX_AGE = 300;
+// RFC 9901 section 7.3: the Key Binding JWT is signed with the cnf.jwk key, over this
+// presentation (sd_hash), fresh, and for this verifier's request (aud, nonce).
+async function checkKeyBinding(split, claims, request, now) {
+  const kb = (detail, message) => { const e = new Refused("KEY_BINDING", message); e.detail = detail; return e; };
+  if (!split.kb) {
+    if (request) throw kb("missing", "the presentation has no Key Binding JWT: the holder's key was not proved");
+    return null;
+  }
+  const cnf = claims.cnf && claims.cnf.jwk;
+  if (!cnf) throw kb("no_holder_key", "the credential names no holder key (cnf.jwk)");
+  const pieces = split.kb.split(".");
+  let header, body;
+  try { header = JSON.parse(utf8(b64urlBytes(pieces[0]))); body = JSON.parse(utf8(b64urlBytes(pieces[1]))); }
+  catch (e) { throw kb("malformed", "the Key Binding JWT is malformed"); }
+  if (pieces.length !== 3) throw kb("malformed", "the Key Binding JWT is malformed");
+  if (header.typ !== "kb+jwt") throw kb("typ", "the Key Binding JWT's typ is not kb+jwt");
+  let ok = false;
+  try { ok = header.alg === "ES256" && await es256(await importJwk(cnf), b64urlBytes(pieces[2]), ascii(pieces[0] + "." + pieces[1])); }
+  catch (e) { ok = false; }
+  if (!ok) throw kb("signature", "the Key Binding JWT is not signed by the holder's key");
+  if (body.sd_hash !== b64url(await sha256(ascii(split.presented)))) throw kb("sd_hash", "the Key Binding JWT is for another presentation");
+  if (!Number.isInteger(body.iat)) throw kb("iat", "the Key Binding JWT has no iat");
+  if (request && body.aud !== request.aud) throw kb("audience", `the Key Binding JWT is for ${body.aud}`);
+  if (request && body.nonce !== request.nonce) throw kb("nonce", "the Key Binding JWT answers another request (nonce)");
+  if (Math.abs(now - body.iat) > KB_MAX_AGE) throw kb("stale", "the Key Binding JWT is not fresh");
+  return body;
+}
+async function verifySdJwt(text, lists, now, request) {
+  const split = sdJwtParts(text.trim());
+  const parts = [split.jwt];
   const keys = issuerKeys(lists.list);
   let issuer = null;
   const { payload } = await verifyJws(parts[0], (header) => {
@@ -221,13 +264,13 @@ async function verifySdJwt(text, lists, now) {
   if (claims.iss !== issuer.iss) throw new Refused("UNKNOWN_ISSUER", `key not for ${claims.iss}`);
   const digests = new Set(claims._sd || []);
   const shown = {};
-  for (const disclosure of parts.slice(1).filter((p) => p && !p.includes("."))) {
-    const digest = b64url(await sha256(ascii(disclosure)));
+  for (const disclosure of split.disclosures) {
+    const digest = b64url(await sha256(ascii(disclosure.text)));
     if (!digests.has(digest)) throw new Refused("DISCLOSURE", "a disclosure matches no digest");
     digests.delete(digest);
-    const [, name, value] = JSON.parse(utf8(b64urlBytes(disclosure)));
-    shown[name] = value;
+    shown[disclosure.name] = disclosure.value;
   }
+  const binding = await checkKeyBinding(split, claims, request, now);
   let revoked = false;
   const ref = claims.status && claims.status.status_list;
   if (ref) {
@@ -239,13 +282,15 @@ async function verifySdJwt(text, lists, now) {
       revoked = ((byte >> ((ref.idx % perByte) * held.bits)) & ((1 << held.bits) - 1)) !== 0;
     }
   }
-  const facts = shown.vaccine ? `Vaccination: dose ${shown.dose} of ${shown.doses}, ${shown.vaccine}, on ${shown.vaccination_date}`
+  const facts = shown.vaccine && shown.dose ? `Vaccination: dose ${shown.dose} of ${shown.doses}, ${shown.vaccine}, on ${shown.vaccination_date}`
     : shown.result ? `Test: ${shown.result}, sample taken ${shown.collected_at}` : shown.valid_until ? `Recovery: valid to ${shown.valid_until}` : "";
-  return { format: "SD-JWT VC", exp: claims.exp, nbf: claims.iat, revoked, issuer: issuer.name,
-    holder: { name: `${shown.given_name || ""} ${shown.family_name || ""}`.trim(), birth: shown.birthdate }, facts };
+  return { format: "SD-JWT VC", exp: claims.exp, nbf: claims.iat, revoked, issuer: issuer.name, disclosed: shown,
+    keyBound: binding !== null, holder: { name: `${shown.given_name || ""} ${shown.family_name || ""}`.trim(), birth: shown.birthdate }, facts };
 }
 
-async function verifyText(text, lists) {
+// request: the verifier's {aud, nonce} when it asked for a presentation (key binding
+// then required), or undefined.
+async function verifyText(text, lists, request) {
   const now = Math.floor(Date.now() / 1000);
   const t = text.trim();
   const reasons = [];
@@ -253,10 +298,10 @@ async function verifyText(text, lists) {
   try {
     if (/^HC1:/i.test(t)) found = await verifyDcc(t, lists, now);
     else if (t.startsWith("shc:/")) found = await verifyShc(t, lists, now);
-    else if (t.includes("~")) found = await verifySdJwt(t, lists, now);
+    else if (t.includes("~")) found = await verifySdJwt(t, lists, now, request);
     else throw new Refused("UNKNOWN_FORMAT", "neither an EU DCC (HC1:), a SMART Health Card (shc:/) nor an SD-JWT VC");
   } catch (e) {
-    reasons.push({ code: e.code || "MALFORMED_QR", message: e.message });
+    reasons.push({ code: e.code || "MALFORMED_QR", message: e.message, detail: e.detail });
     return { valid: false, reasons, age: now - lists.status.fetched_at };
   }
   if (typeof found.exp === "number" && now > found.exp) reasons.push({ code: "EXPIRED", message: "the credential has expired" });
@@ -267,4 +312,4 @@ async function verifyText(text, lists) {
   return { valid: reasons.length === 0, reasons, age, ...found };
 }
 
-window.HealthledgerVerifier = { loadLists, verifyText };
+window.HealthledgerVerifier = { loadLists, verifyText, sdJwtParts, b64url, sha256, ascii, utf8, b64urlBytes };

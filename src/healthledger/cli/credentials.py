@@ -115,7 +115,8 @@ def _print(verdict: Verdict, json_output: bool) -> None:
     else:
         out.print(Text(f"refused {verdict.format} credential", style="bold red"))
     for finding in verdict.refusals:
-        out.print(f"  {finding.code.value}: {finding.message}")
+        detail = f" ({finding.detail})" if finding.detail else ""
+        out.print(f"  {finding.code.value}{detail}: {finding.message}")
     for finding in verdict.warnings:
         out.print(f"  warning {finding.code.value}: {finding.message}")
     for label, value in (("issuer", verdict.issuer), ("key id", verdict.kid),
@@ -127,6 +128,10 @@ def _print(verdict: Verdict, json_output: bool) -> None:
             out.print(f"  {label}: {dt.datetime.fromtimestamp(stamp, dt.UTC):%Y-%m-%d %H:%M} UTC")
     if verdict.status_age is not None:
         out.print(f"  status list age: {verdict.status_age} s")
+    if verdict.format == "sd-jwt-vc" and verdict.valid:
+        hidden = {"iss", "iat", "nbf", "exp", "vct", "cnf", "status", "jti"}
+        shown = [f"{k}={v}" for k, v in verdict.claims.items() if k not in hidden]
+        out.print(f"  disclosed: {', '.join(shown) or 'nothing'}")
 
 
 def build_cli() -> typer.Typer:
@@ -186,8 +191,9 @@ def build_cli() -> typer.Typer:
                     cached = load_status(_read(status, "status file"), fetched_at=mtime)
             except CryptoError as exc:
                 raise CliError(f"unusable --trust or --status: {exc}", EXIT_UNUSABLE) from None
+            asked = audience is not None or nonce is not None
             policy = Policy(audience=audience, nonce=nonce, strict_chunks=strict_chunks,
-                            require_key_binding=audience is not None)  # fmt: skip
+                            require_key_binding=asked)  # fmt: skip
             try:
                 texts = credential_texts(inputs)
                 verdict = verify.credential(text=texts, trust=store, status=cached, at=when,

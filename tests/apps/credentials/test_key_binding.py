@@ -9,13 +9,16 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from typer.testing import CliRunner
 
 from healthledger import verify
 from healthledger.apps.credentials.issuance import issue_all, new_signer
 from healthledger.apps.credentials.records import Vaccination
+from healthledger.cli.main import app
 from healthledger.crypto import sdjwt
 from healthledger.crypto.credentials.policy import Policy
 from healthledger.crypto.credentials.trust import TrustStore, load_trust
@@ -33,15 +36,15 @@ NONCE = "b7Qy1-nonce"
 HOLDER = ec.generate_private_key(ec.SECP256R1())
 OTHER = ec.generate_private_key(ec.SECP256R1())
 SHOWN = ("vaccine", "dose", "vaccination_date")
+SIGNER = new_signer(issuer="https://cdc.example.cn", country="CN", name="cdc",
+                    now=dt.datetime.fromtimestamp(NOW - 86_400, dt.UTC), days=365)  # fmt: skip
 POLICY = Policy(audience=AUD, nonce=NONCE, require_key_binding=True)
 
 
 @pytest.fixture(scope="module")
 def issued() -> tuple[TrustStore, str, str]:
     """A bound SD-JWT VC, one issued without a holder key, and the issuer's JWKS."""
-    moment = dt.datetime.fromtimestamp(NOW - 86_400, dt.UTC)
-    signer = new_signer(issuer="https://cdc.example.cn", country="CN", name="cdc", now=moment,
-                        days=365)  # fmt: skip
+    signer = SIGNER
     trust = load_trust(json.dumps(signer.jwks()).encode())
     bound = issue_all(VACCINATION, signer, now=NOW, valid_days=365,
                       holder=Jwk.of(HOLDER.public_key()))["sd-jwt-vc"]  # fmt: skip
@@ -105,3 +108,19 @@ def test_each_bad_key_binding_is_a_named_refusal(
     assert verdict is not None and verdict.codes == ("KEY_BINDING",)
     reason = verdict.to_json()["reasons"][0]
     assert reason["detail"] == defect, reason
+
+
+def test_the_cli_names_the_defect_and_lists_only_what_was_disclosed(
+    issued: tuple[TrustStore, str, str], tmp_path: Path
+) -> None:
+    _, bound, _ = issued
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(SIGNER.jwks()))
+    at = dt.datetime.fromtimestamp(NOW + 60, dt.UTC).isoformat()
+    args = ["credentials", "verify", _present(bound), "--trust", str(jwks), "--at", at]
+    good = CliRunner().invoke(app, [*args, "--audience", AUD, "--nonce", NONCE])
+    assert good.exit_code == 0, good.stdout
+    assert "vaccine=Comirnaty" in good.stdout and "dose=2" in good.stdout
+    assert "Chen" not in good.stdout and "1985" not in good.stdout
+    replayed = CliRunner().invoke(app, [*args, "--nonce", "a-later-request"])
+    assert replayed.exit_code == 1 and "KEY_BINDING (nonce)" in replayed.stdout

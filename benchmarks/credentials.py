@@ -1,6 +1,7 @@
 """Offline verification time per credential, one core, for each encoding (goal: p99 under
 2 ms), each one's QR version at M, and a status check against a cached list of 10^6
-entries (same as ``healthledger credentials bench``).
+entries: the verification half of ``healthledger bench credentials``, which also
+measures issuance.
 
 Usage: python benchmarks/credentials.py [SAMPLES]
 """

@@ -66,6 +66,22 @@ def test_shc_numeric_round_trips(jws: str) -> None:
     assert numeric_to_jws(jws_to_numeric(jws)[len("shc:/") :]) == jws
 
 
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [(b"AB", "BB8"), (b"Hello!!", "%69 VD92EX0"), (b"base-45", "UJCLQE7W581"),
+     (b"ietf!", "QED8WEX0"), (b"", ""), (b"\xff\xff", "FGW"), (b"\x00", "00")],
+)  # fmt: skip
+def test_base45_encodes_as_rfc_9285_does(data: bytes, text: str) -> None:
+    assert b45encode(data) == text
+
+
+def test_shc_numeric_text_of_a_known_jws_and_a_refused_character() -> None:
+    assert jws_to_numeric("eyJ-_.z") == "shc:/56762900500177"
+    for wrong in ("a b", "a,b", "a\u00e9", "a{"):
+        with pytest.raises(MalformedEncoding):
+            jws_to_numeric(wrong)
+
+
 @BOUNDED
 @given(raw=st.binary(max_size=300))
 def test_random_bytes_are_a_cose_message_or_refused(raw: bytes) -> None:

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import struct
+
 from healthledger.crypto.errors import MalformedEncoding
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _VALUE = {c: i for i, c in enumerate(ALPHABET)}
+_LOW = [ALPHABET[n % 45] + ALPHABET[n // 45] for n in range(45 * 45)]
+"""The first two characters of a group, by its value modulo 45 * 45."""
 
 
 def b45encode(data: bytes) -> str:
     """The Base45 text of ``data``: two bytes to three characters, a last byte to two."""
-    out: list[str] = []
-    for i in range(0, len(data) - 1, 2):
-        n = data[i] * 256 + data[i + 1]
-        e, n = divmod(n, 45 * 45)
-        d, c = divmod(n, 45)
-        out += (ALPHABET[c], ALPHABET[d], ALPHABET[e])
+    pairs = len(data) // 2
+    out = [
+        _LOW[n % 2025] + ALPHABET[n // 2025] for n in struct.unpack(f">{pairs}H", data[: 2 * pairs])
+    ]
     if len(data) % 2:
-        d, c = divmod(data[-1], 45)
-        out += (ALPHABET[c], ALPHABET[d])
+        out.append(_LOW[data[-1]])
     return "".join(out)
 
 

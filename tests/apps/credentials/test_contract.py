@@ -7,12 +7,18 @@ import json
 
 import pytest
 
-from healthledger.apps.credentials.issued import LIST_SIZE
+from healthledger.apps.credentials.facts import HolderName
+from healthledger.apps.credentials.issued import LIST_SIZE, index_key
 from healthledger.apps.credentials.provision import approve_change
-from healthledger.apps.credentials.service import CredentialService
+from healthledger.apps.credentials.service import CredentialService, Issued
 from healthledger.apps.credentials.trustdoc import TrustListRefused
 from healthledger.apps.credentials.trustdoc import verify as verify_trust_document
-from healthledger.contracts.errors import AccessDenied, CallerNotAdmitted, Rejected
+from healthledger.contracts.errors import (
+    AccessDenied,
+    CallerNotAdmitted,
+    InvalidArguments,
+    Rejected,
+)
 from healthledger.crypto.credentials.status import load_status
 from healthledger.crypto.credentials.trust import load_trust
 from healthledger.crypto.credentials.verdict import Verdict
@@ -148,3 +154,95 @@ def test_the_exported_trust_list_is_signed_and_proven(seam: AppNode) -> None:
     unproven["trust_list"]["proofs"] = []
     with pytest.raises(TrustListRefused):
         verify_trust_document(unproven)
+
+
+def _holder(n: int) -> HolderName:
+    return HolderName(family_name=f"Batchfamily{n}", given_name=f"Batchgiven{n}",
+                      birth_date=f"1970-01-{10 + n}")  # fmt: skip
+
+
+def test_a_batch_records_each_credential_and_keeps_personal_data_off_chain(
+    ledger: EmbeddedNode, seam: AppNode
+) -> None:
+    service = CredentialService(seam)
+    facts = [(vaccinate(ledger, 40 + n), _holder(n)) for n in range(3)]
+    outcomes = service.issue_many(NURSE, "vaccination", facts, batch=2)
+    issued = [o for o in outcomes if isinstance(o, Issued)]
+    assert len(issued) == 3, outcomes
+    # Two transactions: the first holds two credentials, the second one.
+    assert issued[0].tx_id == issued[1].tx_id != issued[2].tx_id
+    ids = [i.record["credential_id"] for i in issued]
+    assert ids == [f"c-{issued[0].tx_id[:24]}-0", f"c-{issued[0].tx_id[:24]}-1",
+                   f"c-{issued[2].tx_id[:24]}-0"]  # fmt: skip
+    assert [i.record["source"]["id"] for i in issued] == [f for f, _ in facts]
+    assert len({i.record["status_index"] for i in issued}) == 3
+    at = seam.clock() // 1000
+    for one in issued:
+        assert seam.get(f"credential/{one.record['credential_id']}") == one.record
+        for fmt, verdict in _verdicts(service, one.texts, at).items():
+            assert verdict.valid, (fmt, verdict.to_json())
+    for tx_id in {issued[0].tx_id, issued[2].tx_id}:
+        tx, _ = ledger.peer.transaction(tx_id)
+        whole = json.dumps(tx.to_json(), ensure_ascii=False)
+        assert ids[-1] in whole or ids[0] in whole  # the scan sees what is written
+        for _, holder in facts:
+            assert holder.family_name not in whole and holder.given_name not in whole
+            assert holder.birth_date not in whole
+    for (_, holder), one in zip(facts, issued, strict=True):
+        kept = seam.private("gz-first-hospital/credentials", one.record["credential_id"])
+        assert kept["holder"] == vars(holder) and kept["texts"] == one.texts
+
+
+def test_a_batch_is_all_or_nothing_and_names_the_credential_at_fault(
+    ledger: EmbeddedNode, seam: AppNode
+) -> None:
+    service = CredentialService(seam)
+    ids = [vaccinate(ledger, 50 + n) for n in range(2)]
+    found = service.facts(NURSE, "vaccination", ids)
+    prepared = [service.prepare(NURSE, "vaccination", f, _holder(n), source_id=i)
+                for n, (f, i) in enumerate(zip(found, ids, strict=True))]  # fmt: skip
+    args = [dict(p.call.args) for p in prepared]
+    transient = {"credentials": [p.call.transient["credential"] for p in prepared]}  # type: ignore[index]
+    taken = service.issue(NURSE, "vaccination", vaccinate(ledger, 52), HOLDER)
+    clash = [args[0], {**args[1], "status_index": taken.record["status_index"]}]
+    with pytest.raises(Rejected, match="taken"):
+        seam.invoke(NURSE, "credentials", "issue_batch", {"credentials": clash},
+                    transient=transient)  # fmt: skip
+    # Nothing of the refused batch was recorded: its first index is still free.
+    assert seam.get(index_key("gz-first-hospital", args[0]["status_index"])) is None
+    twice = [args[0], {**args[1], "status_index": args[0]["status_index"]}]
+    with pytest.raises(InvalidArguments, match="malformed") as refused:
+        seam.invoke(NURSE, "credentials", "issue_batch", {"credentials": twice},
+                    transient=transient)  # fmt: skip
+    assert {
+        "field": "credentials",
+        "message": "a status index is used twice",
+    } in refused.value.errors
+    bad_rid = [args[0], {**args[1], "rid": "short"}]
+    with pytest.raises(InvalidArguments) as refused:
+        seam.invoke(NURSE, "credentials", "issue_batch", {"credentials": bad_rid},
+                    transient=transient)  # fmt: skip
+    assert [e["field"] for e in refused.value.errors] == ["credentials[1].rid"]
+    one_short = {"credentials": transient["credentials"][:1]}
+    with pytest.raises(InvalidArguments, match="one credential per entry"):
+        seam.invoke(NURSE, "credentials", "issue_batch", {"credentials": args},
+                    transient=one_short)  # fmt: skip
+    with pytest.raises(CallerNotAdmitted):
+        seam.invoke(OFFICER, "credentials", "issue_batch", {"credentials": args},
+                    transient=transient)  # fmt: skip
+    _, records = seam.invoke(NURSE, "credentials", "issue_batch", {"credentials": args},
+                             transient=transient)  # fmt: skip
+    assert [r["status_index"] for r in records] == [a["status_index"] for a in args]
+
+
+def test_a_batch_issues_only_the_facts_of_the_callers_organisation(
+    ledger: EmbeddedNode, seam: AppNode
+) -> None:
+    service = CredentialService(seam)
+    ours = vaccinate(ledger, 60)
+    with pytest.raises(InvalidArguments, match="no vaccination") as refused:
+        service.issue_many("sz-peoples-hospital/dr-zhang", "vaccination", [(ours, HOLDER)])
+    assert refused.value.errors[0]["field"] == "source_id"
+    with pytest.raises(InvalidArguments) as refused:
+        service.issue_many(NURSE, "vaccination", [(ours, HOLDER), ("v-nothing", HOLDER)])
+    assert refused.value.errors[0]["field"] == "source_ids[1]"

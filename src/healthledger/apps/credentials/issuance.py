@@ -4,6 +4,7 @@ Health Card and an SD-JWT VC, all signed by the issuer's document-signing key (E
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -45,10 +46,15 @@ class Signer:
     """The issuer's URL (``iss``); its JWKS is served at ``/.well-known/jwks.json``."""
     country: str
 
-    @property
+    @functools.cached_property
     def jwk(self) -> Jwk:
         """The public JWK (kid: its RFC 7638 thumbprint), for SHC and SD-JWT VC."""
         return Jwk.of(self.key.public_key(), use="sig", alg="ES256")
+
+    @functools.cached_property
+    def kid(self) -> str:
+        """The JWK's RFC 7638 thumbprint: the ``kid`` of its SHC and SD-JWT VC."""
+        return self.jwk.thumbprint()
 
     def jwks(self) -> dict[str, Any]:
         """The issuer's JWKS."""
@@ -147,14 +153,14 @@ def issue_all(
             issuer=signer.country, issued_at=now, expires_at=expires,
         ),
         "sd-jwt-vc": sdjwt_vc.issue(
-            {**vc_claims(record), **listed}, key=signer.key, kid=signer.jwk.thumbprint(),
+            {**vc_claims(record), **listed}, key=signer.key, kid=signer.kid,
             issuer=signer.issuer, vct=VCT[kind(record)], issued_at=now, expires_at=expires,
             holder=holder,
         ),
     }  # fmt: skip
     if not isinstance(record, Recovery):
         issued["shc"] = shc.encode(
-            fhir_bundle(record), key=signer.key, kid=signer.jwk.thumbprint(),
+            fhir_bundle(record), key=signer.key, kid=signer.kid,
             issuer=signer.issuer, issued_at=now, expires_at=expires, rid=rid_of(record.uci),
             types=shc_types(record),
         )  # fmt: skip

@@ -15,10 +15,11 @@ import base64
 import datetime as dt
 import hashlib
 import secrets
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from healthledger.apps.credentials import facts
 from healthledger.apps.credentials.facts import HolderName
 from healthledger.apps.credentials.issuance import Signer, issue_all, rid_of, signer_certificate
-from healthledger.apps.credentials.issued import BITS, LIST_SIZE, index_key
+from healthledger.apps.credentials.issued import BITS, LIST_SIZE, MAX_BATCH, index_key
 from healthledger.apps.credentials.records import Record, kind
 from healthledger.apps.credentials.trustdoc import key_from_secret, public_jwk, sign
 from healthledger.contracts.errors import AccessDenied, InvalidArguments, Rejected
@@ -78,6 +79,7 @@ class CredentialService:
         self.node = node
         self._signers: dict[str, Signer] = {}
         self._drawn: set[tuple[str, int]] = set()
+        self._draw_lock = threading.Lock()
 
     # --- keys ----------------------------------------------------------------------
 
@@ -124,24 +126,37 @@ class CredentialService:
     def fact(self, identity: str, source_kind: str, source_id: str) -> dict[str, Any]:
         """The recorded fact, read through the epidemic contract's declared queries as
         ``identity``; Rejected unless ``identity``'s organisation recorded it."""
+        return self.facts(identity, source_kind, [source_id])[0]
+
+    def facts(
+        self, identity: str, source_kind: str, source_ids: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """The recorded facts ``source_ids``, in order, as ``fact`` reads one; the
+        vaccinations or lab results in one query, not one per fact."""
         org = identity.split("/", 1)[0]
         if source_kind == "case":
-            found = self.node.query(identity, "epidemic", "get_case", {"case_id": source_id})
+            found = [
+                self.node.query(identity, "epidemic", "get_case", {"case_id": source_id})
+                for source_id in source_ids
+            ]
         else:
             kind_arg = "lab" if source_kind == "lab" else "vaccination"
+            id_field = "lab_id" if source_kind == "lab" else "vaccination_id"
             listed = self.node.query(identity, "epidemic", "list_observations",
                                      {"kind": kind_arg, "limit": 10_000})  # fmt: skip
-            id_field = "lab_id" if source_kind == "lab" else "vaccination_id"
-            found = next((r for r in listed if r.get(id_field) == source_id), None)
-        if not isinstance(found, dict):
-            raise InvalidArguments(
-                f"no {source_kind} {source_id} visible to {identity}",
-                [{"field": "source_id", "message": f"no such {source_kind} record"}],
-            )
-        if found.get("reporter_org") != org:
-            raise AccessDenied(f"{source_kind} {source_id} was recorded by "
-                               f"{found.get('reporter_org')}, not {org}")  # fmt: skip
-        return found
+            by_id = {r.get(id_field): r for r in listed if isinstance(r, dict)}
+            found = [by_id.get(source_id) for source_id in source_ids]
+        for i, (source_id, fact) in enumerate(zip(source_ids, found, strict=True)):
+            field = "source_id" if len(source_ids) == 1 else f"source_ids[{i}]"
+            if not isinstance(fact, dict):
+                raise InvalidArguments(
+                    f"no {source_kind} {source_id} visible to {identity}",
+                    [{"field": field, "message": f"no such {source_kind} record"}],
+                )
+            if fact.get("reporter_org") != org:
+                raise AccessDenied(f"{source_kind} {source_id} was recorded by "
+                                   f"{fact.get('reporter_org')}, not {org}")  # fmt: skip
+        return cast(list[dict[str, Any]], found)
 
     def prepare(
         self, identity: str, source_kind: str, fact: dict[str, Any], holder: HolderName,
@@ -151,11 +166,20 @@ class CredentialService:
         """Sign the credential of ``fact`` for ``holder`` and make the call recording it;
         its SD-JWT VC is bound to ``holder_key`` (``cnf.jwk``) when one is given."""
         org = identity.split("/", 1)[0]
-        signer = self.signer(org)
+        issuer_name = str((self.node.organisation(org) or {}).get("name", org))
+        return self._prepare(identity, source_kind, fact, holder, signer=self.signer(org),
+                             issuer_name=issuer_name, formats=formats,
+                             source_id=source_id, holder_key=holder_key)  # fmt: skip
+
+    def _prepare(
+        self, identity: str, source_kind: str, fact: dict[str, Any], holder: HolderName,
+        *, signer: Signer, issuer_name: str, formats: Sequence[str], source_id: str,
+        holder_key: Jwk | None = None,
+    ) -> Prepared:  # fmt: skip
+        org = identity.split("/", 1)[0]
         make: dict[str, Callable[..., Record]] = {
             "vaccination": facts.vaccination, "lab": facts.test_result, "case": facts.recovery,
         }  # fmt: skip
-        issuer_name = str((self.node.organisation(org) or {}).get("name", org))
         uci = facts.new_uci(signer.country)
         record = make[source_kind](fact, holder, country=signer.country,
                                    issuer_name=issuer_name[:80], uci=uci)  # fmt: skip
@@ -178,16 +202,19 @@ class CredentialService:
                                     "texts": texts}}  # fmt: skip
         return Prepared(Call(identity, CONTRACT, "issue", args, transient), texts)
 
-    def issue(
-        self, identity: str, source_kind: str, source_id: str, holder: HolderName,
-        *, formats: Sequence[str] = ("dcc", "shc", "sd-jwt-vc"),
-    ) -> Issued:  # fmt: skip
-        """Issue the credential of a recorded fact of ``identity``'s organisation."""
+    def _checked_identity(self, identity: str, source_kind: str) -> None:
         if source_kind not in SOURCES:
             wrong = {"field": "source_kind", "message": f"one of {sorted(SOURCES)}"}
             raise InvalidArguments("source_kind", [wrong])
         if not self.node.holds(identity):
             raise AccessDenied(f"this node holds no key for {identity!r}")
+
+    def issue(
+        self, identity: str, source_kind: str, source_id: str, holder: HolderName,
+        *, formats: Sequence[str] = ("dcc", "shc", "sd-jwt-vc"),
+    ) -> Issued:  # fmt: skip
+        """Issue the credential of a recorded fact of ``identity``'s organisation."""
+        self._checked_identity(identity, source_kind)
         fact = self.fact(identity, source_kind, source_id)
         prepared = self.prepare(identity, source_kind, fact, holder, formats=formats,
                                 source_id=source_id)  # fmt: skip
@@ -196,16 +223,58 @@ class CredentialService:
                                            call.args, transient=call.transient)  # fmt: skip
         return Issued(result, prepared.texts, receipt.tx_id, receipt.height)
 
+    def issue_many(
+        self, identity: str, source_kind: str, holders: Sequence[tuple[str, HolderName]],
+        *, formats: Sequence[str] = ("dcc", "shc", "sd-jwt-vc"), batch: int = 100,
+    ) -> list[Issued | Exception]:  # fmt: skip
+        """Issue the credential of each recorded fact (``(source_id, holder)``) of
+        ``identity``'s organisation, as a CDC issues a vaccination day: the facts read in
+        one query, every credential signed, then recorded ``batch`` to an
+        ``issue_batch`` transaction, all ordered together. One outcome per fact, in
+        order: its credential, or the error that refused its transaction (all or nothing
+        per transaction; the other transactions are unaffected)."""
+        self._checked_identity(identity, source_kind)
+        if not 1 <= batch <= MAX_BATCH:
+            raise InvalidArguments("batch", [{"field": "batch", "message": f"1 to {MAX_BATCH}"}])
+        org = identity.split("/", 1)[0]
+        found = self.facts(identity, source_kind, [source_id for source_id, _ in holders])
+        signer = self.signer(org)
+        issuer_name = str((self.node.organisation(org) or {}).get("name", org))
+        prepared = [
+            self._prepare(identity, source_kind, fact, holder, signer=signer,
+                          issuer_name=issuer_name, formats=formats, source_id=source_id)
+            for fact, (source_id, holder) in zip(found, holders, strict=True)
+        ]  # fmt: skip
+        groups = [prepared[i : i + batch] for i in range(0, len(prepared), batch)]
+        calls = [
+            Call(identity, CONTRACT, "issue_batch", {"credentials": [p.call.args for p in group]},
+                 {"credentials": [p.call.transient["credential"] for p in group
+                                  if p.call.transient is not None]})
+            for group in groups
+        ]  # fmt: skip
+        outcomes: list[Issued | Exception] = []
+        for group, outcome in zip(groups, self.node.invoke_many(calls), strict=True):
+            if outcome.error is not None or outcome.receipt is None or not outcome.valid:
+                error = outcome.error or Rejected("the batch did not commit valid")
+                outcomes += [error] * len(group)
+                continue
+            receipt = outcome.receipt
+            outcomes += [Issued(record, p.texts, receipt.tx_id, receipt.height)
+                         for record, p in zip(outcome.result, group, strict=True)]  # fmt: skip
+        return outcomes
+
     def draw_index(self, org: str) -> int:
         """A status-list index of ``org`` drawn at random (CSPRNG) among unused ones."""
         for _ in range(64):
             idx = secrets.randbelow(LIST_SIZE)
-            # Drawn in this process but perhaps not committed yet (a batch): not again.
-            if (org, idx) in self._drawn:
-                continue
-            if self.node.get(index_key(org, idx)) is None:
-                self._drawn.add((org, idx))
-                return idx
+            # Drawn in this process but perhaps not committed yet (a batch): not again,
+            # also not by another thread issuing at the same time.
+            with self._draw_lock:
+                if (org, idx) in self._drawn:
+                    continue
+                if self.node.get(index_key(org, idx)) is None:
+                    self._drawn.add((org, idx))
+                    return idx
         raise Rejected(f"{org}'s status list has no free index left to draw")
 
     def set_status(self, identity: str, credential_id: str, status: str, reason: str) -> Any:

@@ -51,9 +51,17 @@ def numeric_to_jws(digits: str) -> str:
     return "".join(chr(v + 45) for v in values)
 
 
+_PAIRS = {code: f"{code - 45:02d}" for code in range(45, 123)}
+"""Each character a JWS may hold ('-' to 'z', by its code) as its two digits."""
+
+
 def jws_to_numeric(jws: str) -> str:
-    """The ``shc:/`` text of a JWS (one QR code)."""
-    return PREFIX + "".join(f"{ord(c) - 45:02d}" for c in jws)
+    """The ``shc:/`` text of a JWS (one QR code); MalformedEncoding for a character
+    outside '-' to 'z', which no JWS holds."""
+    try:
+        return PREFIX + "".join(map(_PAIRS.__getitem__, jws.encode("ascii")))
+    except (KeyError, UnicodeEncodeError):
+        raise MalformedEncoding("jws", "a JWS holds characters '-' to 'z' only") from None
 
 
 def assemble(texts: Sequence[str]) -> tuple[str, int]:

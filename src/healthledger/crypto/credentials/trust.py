@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -45,8 +46,10 @@ class SignerKey:
     """The DCC document-signer certificate (validity, extended key usage)."""
 
 
+@functools.lru_cache(maxsize=256)
 def dcc_kid(certificate: x509.Certificate) -> str:
-    """The DCC key id of a document-signer certificate, base64."""
+    """The DCC key id of a document-signer certificate, base64 (remembered for the last
+    few certificates: an issuer signs many credentials with one)."""
     der = certificate.public_bytes(serialization.Encoding.DER)
     return base64.b64encode(hashlib.sha256(der).digest()[:8]).decode("ascii")
 

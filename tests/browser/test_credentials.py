@@ -145,6 +145,9 @@ def test_wallet_claims_then_discloses_a_subset_with_key_binding(
     expect(card).to_have_attribute("data-valid", "true")
     expect(card).to_contain_text("Fang Wang")
     expect(card).to_contain_text("July 4, 1990")  # a local date, not 1990-07-04
+    due = wallet.locator("#doses-due-list li[data-vaccine='covid-19']")  # asked with the key
+    expect(due).to_have_attribute("data-status", "scheduled")  # dose 1 was 20 days ago
+    expect(due).to_contain_text("Dose 2: due on")
     looked_at(wallet, "wallet")
     wallet.evaluate("navigator.serviceWorker.ready.then(() => true)")
     holder.set_offline(True)
@@ -171,6 +174,10 @@ def test_wallet_claims_then_discloses_a_subset_with_key_binding(
     looked_at(wallet, "presentation")
     image = tmp_path / "presentation.png"
     wallet.get_by_test_id("presentation-qr").screenshot(path=str(image))
+
+    present.get_by_role("button", name="EU Digital COVID Certificate").click()
+    expect(wallet.get_by_test_id("shown")).to_contain_text("As issued")
+    assert wallet.get_by_test_id("presentation-text").input_value().startswith("HC1:")
 
     verifier.get_by_label("Or a photo of the QR code").set_input_files(str(image))
     verdict = verifier.get_by_test_id("verdict")

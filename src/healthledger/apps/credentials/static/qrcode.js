@@ -1,6 +1,6 @@
-// A QR code encoder for the browser (ISO/IEC 18004): byte mode, error correction M,
-// the smallest version 1-40 that fits, so the wallet draws a presentation's QR code
-// offline. Follows the structure of Project Nayuki's QR Code generator (MIT licence);
+// A QR code encoder for the browser (ISO/IEC 18004): byte, alphanumeric and numeric
+// segments, error correction M, the smallest version 1-40 that fits, so the wallet draws
+// a presentation's QR code (and a credential's, as its issuer drew it) offline. Follows the structure of Project Nayuki's QR Code generator (MIT licence);
 // the error-correction tables are those of ISO/IEC 18004 table 9 for level M.
 "use strict";
 
@@ -51,18 +51,44 @@
   }
   function bit(x, i) { return ((x >>> i) & 1) !== 0; }
 
+  // Segments as the issuers' QR codes have them: an HC1: text in alphanumeric mode, a
+  // shc:/ text as a byte segment then a numeric one, anything else in byte mode.
+  const ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
+  function segments(text) {
+    if (/^shc:\/\d+$/.test(text)) return [{ mode: "byte", data: "shc:/" }, { mode: "numeric", data: text.slice(5) }];
+    if (/^[0-9A-Z $%*+\-./:]+$/.test(text)) return [{ mode: "alnum", data: text }];
+    return [{ mode: "byte", data: text }];
+  }
+  const MODE = { numeric: [1, [10, 12, 14]], alnum: [2, [9, 11, 13]], byte: [4, [8, 16, 16]] };
+  function segmentBits(segment, ver, put) {
+    const [indicator, counts] = MODE[segment.mode];
+    const countBits = counts[ver <= 9 ? 0 : ver <= 26 ? 1 : 2];
+    if (segment.mode === "byte") {
+      const bytes = new TextEncoder().encode(segment.data);
+      put(indicator, 4); put(bytes.length, countBits); bytes.forEach((b) => put(b, 8));
+    } else if (segment.mode === "alnum") {
+      const d = segment.data;
+      put(indicator, 4); put(d.length, countBits);
+      for (let i = 0; i + 1 < d.length; i += 2) put(ALNUM.indexOf(d[i]) * 45 + ALNUM.indexOf(d[i + 1]), 11);
+      if (d.length % 2) put(ALNUM.indexOf(d[d.length - 1]), 6);
+    } else {
+      const d = segment.data;
+      put(indicator, 4); put(d.length, countBits);
+      for (let i = 0; i < d.length; i += 3) { const group = d.slice(i, i + 3); put(Number(group), group.length * 3 + 1); }
+    }
+  }
+
   function encode(text) {
-    const bytes = Array.from(new TextEncoder().encode(text));
-    let ver = 1;
+    const parts = segments(text);
+    let ver = 1, bits = [];
     for (; ver <= 40; ver++) {
-      const needed = 4 + (ver <= 9 ? 8 : 16) + 8 * bytes.length;
-      if (needed <= dataCodewords(ver) * 8) break;
+      bits = [];
+      const put = (value, length) => { for (let i = length - 1; i >= 0; i--) bits.push((value >>> i) & 1); };
+      parts.forEach((segment) => segmentBits(segment, ver, put));
+      if (bits.length <= dataCodewords(ver) * 8) break;
     }
     if (ver > 40) throw new Error("the text does not fit one QR code");
-    const bits = [];
     const put = (value, length) => { for (let i = length - 1; i >= 0; i--) bits.push((value >>> i) & 1); };
-    put(4, 4); put(bytes.length, ver <= 9 ? 8 : 16);
-    bytes.forEach((b) => put(b, 8));
     const capacity = dataCodewords(ver) * 8;
     put(0, Math.min(4, capacity - bits.length));
     put(0, (8 - (bits.length % 8)) % 8);

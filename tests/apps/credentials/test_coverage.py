@@ -85,8 +85,8 @@ def test_coverage_by_district_counts_complete_due_and_overdue(client: TestClient
     found = answer.json()
     assert found["vaccine"]["id"] == "covid-19" and found["region"]["code"] == "440100"
     yuexiu, tianhe = _rows(found)["440104"], _rows(found)["440106"]
-    assert {k: yuexiu[k] for k in ("started", "complete", "due", "overdue")} == {
-        "started": 4, "complete": 1, "due": 1, "overdue": 2,
+    assert {k: yuexiu[k] for k in ("started", "complete", "up_to_date", "due", "overdue")} == {
+        "started": 4, "complete": 1, "up_to_date": 1, "due": 1, "overdue": 2,
     }  # fmt: skip
     assert (yuexiu["population"], yuexiu["overdue_pct"], yuexiu["complete_pct"]) == (400, 0.5, 0.25)
     assert yuexiu["population_source"] == "test denominators (2026)"

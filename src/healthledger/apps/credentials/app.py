@@ -15,7 +15,8 @@ from healthledger.apps import App, HomePanel, Link, PageKit, Person
 from healthledger.apps.credentials.contract import Credentials
 from healthledger.apps.credentials.coverage_pages import coverage_pages, coverage_panels
 from healthledger.apps.credentials.coverage_routes import coverage_router
-from healthledger.apps.credentials.doses_due import doses_due_router
+from healthledger.apps.credentials.doses_due import PUBLIC_PAGES as DOSES_DUE_PUBLIC
+from healthledger.apps.credentials.doses_due import doses_due_pages, doses_due_router
 from healthledger.apps.credentials.healthcode_appeals import healthcode_appeal_pages
 from healthledger.apps.credentials.healthcode_contract import HealthCode
 from healthledger.apps.credentials.healthcode_pages import PUBLIC_PAGES as HEALTHCODE_PUBLIC
@@ -47,8 +48,9 @@ PAGE_ROUTERS: tuple[Callable[[AppNode, PageKit], APIRouter], ...] = (
     healthcode_appeal_pages,
     wallet_pages,
     coverage_pages,
+    doses_due_pages,
 )
-PUBLIC: tuple[str, ...] = (*PUBLIC_PAGES, *HEALTHCODE_PUBLIC, *WALLET_PAGES)
+PUBLIC: tuple[str, ...] = (*PUBLIC_PAGES, *HEALTHCODE_PUBLIC, *WALLET_PAGES, *DOSES_DUE_PUBLIC)
 ENTRIES: tuple[Link, ...] = (
     Link(
         "/credentials/wallet",

@@ -28,7 +28,8 @@ OVERSEEING_KINDS = ("cdc", "commission")
 MAX_DOSES = 10_000
 """Vaccination records read for one figure (the epidemic query's range limit)."""
 _REGION = re.compile(r"^[0-9]{6}$")
-COUNTS = ("started", "complete", "due", "overdue")
+COUNTS = ("started", "complete", "up_to_date", "due", "overdue")
+"""``up_to_date``: nothing due (the series complete, or its next dose not due yet)."""
 
 
 class CoverageFilterError(ValueError):
@@ -134,8 +135,9 @@ def coverage(
     doses: Iterable[Mapping[str, Any]], reference: Mapping[str, Any], filters: Filters
 ) -> dict[str, Any]:
     """The coverage figure (JSON): per region of the breakdown, its population with its
-    source, people who started the series, completed the primary series, have a dose due
-    and have one overdue, each also as a percentage of the population."""
+    source, people who started the series, completed the primary series, have nothing
+    due, have a dose due and have one overdue, each also as a percentage of the
+    population (the last three add up to those who started)."""
     schedule = BY_ID[filters.vaccine]
     regions = {str(r["code"]): r for r in reference.get("regions", [])}
     populations = reference.get("populations", {})
@@ -160,6 +162,7 @@ def coverage(
             continue
         counts[row]["started"] += 1
         counts[row]["complete"] += plan.primary_complete
+        counts[row]["up_to_date"] += plan.status in ("complete", "scheduled")
         counts[row]["due"] += plan.status == "due"
         counts[row]["overdue"] += plan.status == "overdue"
 

@@ -16,11 +16,14 @@ the holder's schedule.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from healthledger.apps import PageKit
 from healthledger.apps.credentials.coverage import MAX_DOSES, iso
 from healthledger.apps.credentials.routes import ledger_sources
 from healthledger.apps.credentials.schedules import (
@@ -38,6 +41,8 @@ from healthledger.node.seam import AppNode
 AUDIENCE = "healthledger:credentials:doses-due"
 """The ``aud`` a wallet's Key Binding JWT names to ask for its holder's doses due."""
 KEY_BINDING_MAX_AGE_S = 300
+SCRIPT = Path(__file__).resolve().parent / "static" / "doses_due.js"
+PUBLIC_PAGES = ("/credentials/doses_due.js",)
 DAY_MS = 86_400_000
 
 
@@ -158,5 +163,17 @@ def doses_due_router(node: AppNode) -> APIRouter:
             raise HTTPException(403, f"{exc} ({', '.join(exc.reasons)})") from None
         except NoCdcHere as exc:
             raise HTTPException(503, str(exc)) from None
+
+    return router
+
+
+def doses_due_pages(node: AppNode, kit: PageKit) -> APIRouter:
+    """``/credentials/doses_due.js``: the wallet's "Doses due" section (public)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/doses_due.js")
+    def script() -> Response:
+        """The script that asks for the holder's doses due and draws them."""
+        return Response(SCRIPT.read_bytes(), media_type="text/javascript")
 
     return router

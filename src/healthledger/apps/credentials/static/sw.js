@@ -20,7 +20,12 @@ const KEPT = [
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(KEPT)).then(() => self.skipWaiting()));
 });
-self.addEventListener("activate", (event) => { event.waitUntil(self.clients.claim()); });
+self.addEventListener("activate", (event) => {
+  // An older version's cache goes; the wallet's own data is in IndexedDB, not here.
+  const old = caches.keys().then((names) => Promise.all(
+    names.filter((n) => n.startsWith("healthledger-verifier-") && n !== CACHE).map((n) => caches.delete(n))));
+  event.waitUntil(old.then(() => self.clients.claim()));
+});
 self.addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
   if (event.request.method !== "GET" || url.origin !== self.location.origin || !KEPT.includes(url.pathname)) return;

@@ -128,7 +128,7 @@ def _population(
 
 
 def _share(count: int, population: int | None) -> float | None:
-    return None if not population else round(100 * count / population, 2)
+    return None if not population else round(100 * count / population, 4)
 
 
 def coverage(

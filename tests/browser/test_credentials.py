@@ -149,6 +149,10 @@ def test_wallet_claims_then_discloses_a_subset_with_key_binding(
     expect(due).to_have_attribute("data-status", "scheduled")  # dose 1 was 20 days ago
     expect(due).to_contain_text("Dose 2: due on")
     looked_at(wallet, "wallet")
+    wallet.get_by_label("Or its text").fill("HC1:NOT A CERTIFICATE")
+    wallet.get_by_role("button", name="Add to the wallet").click()
+    expect(notice).to_contain_text("This certificate cannot be read")
+    expect(wallet.locator(".wallet-card")).to_have_count(1)
     wallet.evaluate("navigator.serviceWorker.ready.then(() => true)")
     holder.set_offline(True)
     wallet.reload()

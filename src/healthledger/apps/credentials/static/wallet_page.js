@@ -142,6 +142,12 @@
   async function addText(text) {
     notice("");
     try {
+      const claimLink = /^https?:\/\/[^#\s]+\/credentials\/wallet#claim=[A-Za-z0-9_-]+$/.test(text.trim()) ? new URL(text.trim()) : null;
+      if (claimLink) {  // a photo of an issuer's claim QR code: open it here
+        if (claimLink.origin !== location.origin) throw new Error("This claim link is for another ledger's wallet: open it with your phone's camera instead.");
+        location.replace(claimLink.href); location.reload();
+        return null;
+      }
       await ensureLists();
       const card = await W.receiveText(text, lists);
       $("paste").value = "";

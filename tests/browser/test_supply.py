@@ -153,8 +153,8 @@ def test_a_unit_trace_shows_its_timeline_and_temperature_chart(page: Page) -> No
     expect(chart).to_be_visible()
     # Drawn by Vega-Embed from the page's Vega-Lite specification: the storage band and
     # the one reading (4.5 to 9.5 °C against 2.0 to 8.0 °C) as a red min-max bar.
-    expect(chart.locator("svg g.mark-rect path")).to_have_count(1)
-    expect(chart.locator(f"svg g.mark-rule line[stroke='{RED}']")).to_have_count(1)
+    expect(chart.locator("svg g.mark-rect.role-mark path")).to_have_count(1)
+    expect(chart.locator(f"svg g.mark-rule.role-mark line[stroke='{RED}']")).to_have_count(1)
     expect(chart.locator("svg g.role-axis-title text").first).to_be_visible()
     titles = chart.locator("svg g.role-axis-title text").all_text_contents()
     assert "Temperature (°C)" in titles
@@ -309,7 +309,9 @@ def test_the_demo_end_to_end(
         shipped = timeline.filter(has_text="ship")
         expect(shipped).to_have_count(1)
         expect(shipped.locator(".via")).to_contain_text("via 00/")
-        expect(page.get_by_test_id("temperature-chart")).to_be_visible()
+        chart = page.get_by_test_id("temperature-chart")
+        expect(chart.locator("svg g.mark-rule.role-mark line")).not_to_have_count(0)
+        shoot(page, "unit-trace-demo")
         # The case it came in, one click away.
         shipped.locator(".via a").click()
         expect(page.locator("#timeline li").first).to_contain_text("pack")

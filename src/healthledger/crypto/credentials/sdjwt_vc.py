@@ -54,6 +54,8 @@ def verify(
         if jws.header.get("typ") not in VC_TYPES:
             fmt = "sd-jwt"
         candidates = trust.for_kid(jws.kid, issuer=_issuer_claim(jws))
+        if len(candidates) == 1:
+            return candidates[0].key  # sdjwt.verify checks the signature with it, once
         for candidate in candidates:
             try:
                 verify_compact(jws, candidate.key)

@@ -25,6 +25,7 @@ from rich.text import Text
 
 from healthledger.cli import bench as benchmarks
 from healthledger.cli.apps import INSTALLED_APPS, App, installed_contracts
+from healthledger.cli.bench_clients import clients_benchmark, profile_summary
 from healthledger.cli.bench_network import network_benchmark
 from healthledger.cli.calls import invoke as invoke_command
 from healthledger.cli.calls import query as query_command
@@ -493,12 +494,51 @@ def bench_network(
         "--in-process",
         help="Run every peer inside the benchmark's process (default: each its own, as deployed).",
     ),
+    clients: int = typer.Option(
+        0,
+        "--clients",
+        min=0,
+        max=64,
+        help="Drive the peers over HTTP from this many client processes through the "
+        "client library (signing in each client), then compare with the in-process path.",
+    ),
+    concurrency: int = typer.Option(
+        16, "--concurrency", min=1, max=512, help="With --clients: calls in flight per client."
+    ),
+    paced_tx: int = typer.Option(
+        0, "--paced-tx", min=0, help="With --clients: calls at each paced load (0: --tx)."
+    ),
+    profile: Path | None = typer.Option(
+        None,
+        "--profile",
+        help="With --clients: sample the peers' stacks and write them to this folder.",
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print figures as one JSON line."),
 ) -> None:
     """Committed tx/s and submit-to-commit-on-every-peer latency over three NATS servers:
-    a burst by default (throughput), or a paced load with --rate (latency)."""
+    a burst by default (throughput), or a paced load with --rate (latency). With
+    --clients N: a consortium as deployed (a peer process per organisation serving the
+    API), written to over HTTP by N client processes with the client library; its peak,
+    p50/p99 latency at 50 % and 80 % of that peak, and the ratio to the in-process path."""
     with reported():
         status = None if json_output else (lambda m: stderr().print(f"[dim]{m}…[/dim]"))
+        if clients:
+            if profile is not None:
+                profile.mkdir(parents=True, exist_ok=True)
+            figures = clients_benchmark(
+                tx,
+                clients=clients,
+                concurrency=concurrency,
+                peers=peers,
+                paced_tx=paced_tx or None,
+                profile=profile,
+                status=status,
+            )
+            _emit_figures("bench network --clients", figures, json_output=json_output)
+            if profile is not None and not json_output:
+                for org, busiest in profile_summary(profile).items():
+                    stdout().print(f"{org}: " + ", ".join(f"{n} {s:.0%}" for n, s in busiest))
+            return
         figures = network_benchmark(
             tx, peers=peers, status=status, batch=batch, rate=rate or None, in_process=in_process
         ).to_json()

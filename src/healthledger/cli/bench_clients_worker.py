@@ -1,0 +1,133 @@
+"""A client process of ``healthledger bench network --clients N``: an integrating
+system with its own identity (an encrypted PKCS#8 key file and its certificate) that
+writes through its organisation's peer with the client library
+(:class:`healthledger.client.AsyncClient`), every transaction signed here inside the
+timed path: sign, have it endorsed (``/proposals/endorse``, the endorsements checked
+against the endorsers' registered certificates), submit and await the receipt
+(``/transactions``).
+
+Its conversation with the benchmark over ``conn`` (a ``multiprocessing`` pipe):
+
+    child  -> ("ready",)
+    parent -> ("phase", Phase)       any number of times
+    child  -> ("done", [[began, answered, height, code], ...], failures)
+    parent -> ("stop",)
+
+and ``("failed", message)`` from the child in place of any of its messages. Times are
+``time.perf_counter()`` readings (the system-wide monotonic clock on Linux).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+from healthledger.client import AsyncClient, ClientError, Identity
+
+COMMIT_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class ClientJob:
+    """Who one client process is and where it writes."""
+
+    index: int
+    url: str
+    """Its organisation's peer."""
+    key_file: str
+    """Its encrypted PKCS#8 key file, the certificate in the same file."""
+    passphrase: str
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One load a client offers: ``count`` transactions from ``start`` (a perf_counter
+    reading); closed loop with ``concurrency`` calls in flight, or, with ``rate``, one
+    call every ``1 / rate`` s whatever the answers (paced; latency is then counted
+    from when each call was due, so a queue behind slow answers counts in full)."""
+
+    name: str
+    count: int
+    start: float
+    concurrency: int = 0
+    rate: float = 0.0
+    offset: float = 0.0
+    """Paced: this client's first call is due at ``start + offset``."""
+
+
+Sample = list[float | int | str]
+"""``[began, answered, height, code]`` of one transaction."""
+
+
+def run(conn: Connection, job: ClientJob) -> None:
+    """The process's whole life (the target of ``multiprocessing``)."""
+    try:
+        asyncio.run(_run(conn, job))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the run
+        conn.send(("failed", f"client {job.index}: {type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+async def _run(conn: Connection, job: ClientJob) -> None:
+    identity = Identity.load(job.key_file, passphrase=job.passphrase)
+    async with AsyncClient(job.url, identity=identity, timeout=COMMIT_TIMEOUT_S) as client:
+        # Learn the endorsers' certificates before the clock starts, as a running
+        # integration has them cached.
+        await client.invoke("bench", "put", {"key": f"warm-{job.index}", "value": 0})
+        conn.send(("ready",))
+        while True:
+            message = await asyncio.to_thread(_receive, conn)
+            if message[0] == "stop":
+                return
+            phase = message[1]
+            assert isinstance(phase, Phase)
+            samples, failures = await _phase(client, job.index, phase)
+            conn.send(("done", samples, failures))
+
+
+def _receive(conn: Connection) -> tuple[object, ...]:
+    if not conn.poll(600):
+        raise TimeoutError("no word from the benchmark in 600 s")
+    message: tuple[object, ...] = conn.recv()
+    return message
+
+
+async def _phase(client: AsyncClient, index: int, phase: Phase) -> tuple[list[Sample], list[str]]:
+    samples: list[Sample] = []
+    failures: list[str] = []
+
+    async def one(j: int, due: float) -> None:
+        began = due if phase.rate else time.perf_counter()
+        try:
+            committed = await client.invoke(
+                "bench", "put", {"key": f"{phase.name}-{index}-{j}", "value": j}
+            )
+        except ClientError as exc:
+            failures.append(f"{type(exc).__name__}: {exc}")
+            return
+        receipt = committed.receipt
+        samples.append([began, time.perf_counter(), receipt.height, receipt.code])
+
+    await asyncio.sleep(max(0.0, phase.start - time.perf_counter()))
+    if phase.rate:
+        tasks = []
+        for j in range(phase.count):
+            due = phase.start + phase.offset + j / phase.rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(j, due)))
+        await asyncio.gather(*tasks)
+    else:
+        queue = iter(range(phase.count))
+
+        async def worker() -> None:
+            for j in queue:
+                await one(j, 0.0)
+
+        await asyncio.gather(*(worker() for _ in range(max(1, phase.concurrency))))
+    return samples, failures
+
+
+__all__ = ["ClientJob", "Phase", "run"]

@@ -30,6 +30,7 @@ from healthledger.node.keystore import Keystore
 from tests.integration.test_gateway import COMMISSION, HOSPITAL, WAIT_S, LocalConsortium
 from tests.integration.test_snapshot import Traffic, healthledger
 from tests.support.gs1 import gln_in
+from tests.support.members import keystore_reads
 
 NEW = "zhuhai-clinic"
 SHORT = "jiangmen-clinic"
@@ -225,7 +226,11 @@ def test_a_new_organisation_is_admitted_by_a_majority_and_its_peer_joins(
         for org, url in network.urls.items():
             if org not in network.nodes:
                 continue
-            seen = httpx.get(f"{url}/api/v1/transactions/{receipt['tx_id']}", timeout=WAIT_S)
+            seen = httpx.get(
+                f"{url}/api/v1/transactions/{receipt['tx_id']}",
+                timeout=WAIT_S,
+                auth=keystore_reads(Keystore.load(folder / KEYSTORE_FILE), f"{NEW}/admin"),
+            )
             assert seen.status_code == 200, (org, seen.text)
             assert seen.json()["code"] == "VALID"
             assert seen.json()["location"]["block_hash"] == receipt["block_hash"]

@@ -23,6 +23,7 @@ from healthledger.contracts.system import SYSTEM_CONTRACTS
 from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.merkle import verify_consistency, verify_inclusion
 from healthledger.node.embedded import EmbeddedNode
+from tests.support.members import member_reads
 
 
 class Ward(Contract):
@@ -87,6 +88,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
 def client(node: EmbeddedNode) -> Iterator[TestClient]:
     """The API with demo custody on."""
     with TestClient(create_api(node, demo_custody=True)) as test_client:
+        test_client.auth = member_reads(node)
         yield test_client
 
 
@@ -420,6 +422,7 @@ def test_demo_custody_signs_for_the_identity(client: TestClient, node: EmbeddedN
 
 def test_without_demo_custody_there_are_no_demo_routes(node: EmbeddedNode) -> None:
     with TestClient(create_api(node)) as plain:
+        plain.auth = member_reads(node)
         assert plain.get("/api/v1/status").json()["custody"] == "client"
         response = plain.post(
             "/api/v1/demo/query",

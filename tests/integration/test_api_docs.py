@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from healthledger.api.app import create_api
 from healthledger.api.docs import markdown, try_it
+from tests.support.members import member_reads
 from tests.support.simulated import simulated_node
 
 STREAMS = ("/api/v1/events",)
@@ -26,6 +27,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         simulated_node(Path(tmp_path_factory.mktemp("docs")) / "node", seed=3) as node,
         TestClient(create_api(node), base_url="http://ledger.example:8000") as test_client,
     ):
+        test_client.auth = member_reads(node)
         yield test_client
 
 

@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.web.console import create_console
 from healthledger.web.session import COOKIE_NAME
+from tests.support.members import member_reads
 from tests.support.simulated import simulated_node
 
 EPI = "gd-cdc/epi-wang"
@@ -169,8 +170,11 @@ def test_every_integer_parameter_is_bounded_to_what_sqlite_holds(console: FastAP
         "/api/v1/network/checkpoints/99999999999999999999",
     ],
 )
-def test_an_integer_past_sqlite_is_a_problem_not_a_crash(console: FastAPI, path: str) -> None:
+def test_an_integer_past_sqlite_is_a_problem_not_a_crash(
+    console: FastAPI, demo: EmbeddedNode, path: str
+) -> None:
     with TestClient(console, raise_server_exceptions=False) as client:
+        client.auth = member_reads(demo)
         answer = client.get(path)
     assert answer.status_code == 422, answer.text
     assert answer.headers["content-type"] == "application/problem+json"

@@ -19,6 +19,7 @@ from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.transaction import Proposal, SignedProposal
 from healthledger.node.embedded import EmbeddedNode
 from tests.integration.test_api import CONTRACTS, signed, start_node
+from tests.support.members import member_reads
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +34,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
 def client(node: EmbeddedNode) -> Iterator[TestClient]:
     """The API with demo custody; server errors become 500 problems, not test errors."""
     with TestClient(create_api(node, demo_custody=True), raise_server_exceptions=False) as c:
+        c.auth = member_reads(node)
         yield c
 
 
@@ -231,6 +233,7 @@ def test_internal_error_is_500_without_detail(node: EmbeddedNode) -> None:
         raise RuntimeError("secret at /etc/healthledger/keystore.json")
 
     with TestClient(app, raise_server_exceptions=False) as plain:
+        plain.auth = member_reads(node)
         response = plain.get("/api/v1/boom")
     problem = assert_problem(response, 500, "internal-error")
     assert "secret" not in response.text and problem["error_id"] in problem["detail"]
@@ -389,6 +392,7 @@ def test_stopped_orderer_is_503(tmp_path: Path) -> None:
     idle = EmbeddedNode.create(tmp_path / "idle", contracts=CONTRACTS, plans=DEMO_ORGS)
     try:
         with TestClient(create_api(idle)) as plain, unchanged(idle):
+            plain.auth = member_reads(idle)
             response = plain.post(
                 "/api/v1/invoke",
                 json=signed(idle, "gd-cdc/epi-wang", "ward", "note", {"key": "n", "text": "x"}),

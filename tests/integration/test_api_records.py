@@ -16,6 +16,7 @@ from healthledger.ledger.transaction import Transaction
 from healthledger.node.embedded import EmbeddedNode
 from tests.integration.test_api import signed, start_node
 from tests.integration.test_api_problems import assert_problem, unchanged
+from tests.support.members import member_reads
 
 EPI = "gd-cdc/epi-wang"
 
@@ -32,6 +33,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
 def client(node: EmbeddedNode) -> Iterator[TestClient]:
     """The API; server errors become 500 problems, not test errors."""
     with TestClient(create_api(node, demo_custody=False), raise_server_exceptions=False) as c:
+        c.auth = member_reads(node)
         yield c
 
 

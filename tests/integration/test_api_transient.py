@@ -22,6 +22,7 @@ from healthledger.ledger.transaction import transient_digest
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.conftest import CONTRACTS, TEST_REGIONS
 from tests.apps.epidemic.support import case_args, person
+from tests.support.members import member_reads
 from tests.support.seam import epidemic_seam
 
 REPORTER = "gz-first-hospital/dr-li"
@@ -43,6 +44,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
 def client(node: EmbeddedNode) -> Iterator[TestClient]:
     """The API with demo custody on."""
     with TestClient(create_api(node, demo_custody=True)) as test_client:
+        test_client.auth = member_reads(node)
         yield test_client
 
 

@@ -173,7 +173,7 @@ def test_an_identity_enrolled_on_the_command_line_reports_a_bundle_proved_offlin
     )  # fmt: skip
     assert registered.returncode == 0, registered.stderr
     cert = load_certificate((person / "dr-cli.cert.pem").read_bytes())
-    with Client(url) as reader:
+    with Client(url, identity=member_of(node)) as reader:  # identities are members'
         record = reader.registered(f"{HOSPITAL}/dr-cli")
     assert record is not None
     assert (record["fingerprint"], record["role"], record["status"]) == (
@@ -449,6 +449,13 @@ def test_the_client_guide_examples_run(
     assert Evidence.from_json(json.loads((tmp_path / "evidence.json").read_text())) is not None
 
 
+def member_of(node: EmbeddedNode) -> Identity:
+    """A regulator's auditor, whose key the demo node holds: reads members' routes."""
+    entry = node.keystore.get("gd-mpa/auditor-tang")
+    assert entry is not None
+    return Identity(certificate=entry.cert, key=entry.key)
+
+
 class Relay:
     """A TCP relay to the node that cuts each connection after passing ``budget``
     bytes of the node's answer: real disconnects in the middle of an event stream."""
@@ -496,12 +503,17 @@ class Relay:
         self._listener.close()
 
 
-def test_an_event_stream_cut_mid_way_resumes_without_losing_or_repeating(url: str) -> None:
-    with Client(url) as direct:
+def test_an_event_stream_cut_mid_way_resumes_without_losing_or_repeating(
+    url: str, node: EmbeddedNode
+) -> None:
+    member = member_of(node)  # the stream is members'
+    with Client(url) as anonymous, pytest.raises(SignatureRequired):
+        next(iter(anonymous.events(limit=1)))
+    with Client(url, identity=member) as direct:
         expected = [e.id for e in direct.events(limit=12)]
     relay = Relay(url, budget=700)
     try:
-        with Client(relay.url) as client:
+        with Client(relay.url, identity=member) as client:
             got = [e.id for e in client.events(limit=12)]
     finally:
         relay.close()

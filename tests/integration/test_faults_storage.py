@@ -35,6 +35,7 @@ from healthledger.node.embedded import LEDGER_FILE, EmbeddedNode
 from healthledger.node.peer import new_validator
 from tests.conftest import CONTRACTS
 from tests.support.cli import healthledger
+from tests.support.members import member_reads
 from tests.support.small_disk import KINDS, Filler, small_disk
 
 DOCTOR = "gz-first-hospital/dr-li"
@@ -86,6 +87,7 @@ def test_full_disk_refuses_with_507_writes_nothing_and_commits_once_space_return
         ).start()
         try:
             with TestClient(create_api(node), raise_server_exceptions=False) as client:
+                client.auth = member_reads(node)
                 submitter = Submitter(node, client)
                 for _ in range(5):
                     assert submitter.put() == 200

@@ -41,6 +41,7 @@ from healthledger.ordering.nats_cluster import NatsCluster
 from healthledger.web.console import create_console
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.support.jetstream_peer import Load, assert_same_chains, gln, open_peer, wait_for
+from tests.support.members import member_reads
 from tests.support.nats_cluster import fresh_cluster, nats_cluster
 
 pytestmark = pytest.mark.slow
@@ -118,6 +119,7 @@ def client_of(
     opening no socket."""
     app = create_console(node) if console else create_api(node, demo_custody=True)
     client = TestClient(app, raise_server_exceptions=False)
+    client.auth = member_reads(node)
     client.__enter__()
     clients.append(client)
     return client

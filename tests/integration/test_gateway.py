@@ -40,6 +40,7 @@ from healthledger.node.keystore import Keystore
 from healthledger.node.peer_directory import DIRECTORY_FILE, PeerDirectory, write_directories
 from healthledger.ordering.nats_cluster import NatsCluster
 from tests.support.gs1 import gln
+from tests.support.members import member_reads
 
 PLANS = DEMO_ORGS[:3]
 COMMISSION, CDC, HOSPITAL = (p.id for p in PLANS)
@@ -461,6 +462,7 @@ def test_an_embedded_node_serves_no_network_routes_and_endorses_as_before(tmp_pa
     ).start()
     try:
         with TestClient(create_api(node, demo_custody=True)) as client:
+            client.auth = member_reads(node)
             for answer in (
                 client.get("/api/v1/snapshot"),
                 client.get("/api/v1/network/peers"),

@@ -10,9 +10,12 @@ import httpx
 import pytest
 
 from healthledger.network.layout import Network
+from healthledger.node.embedded import KEYSTORE_FILE
+from healthledger.node.keystore import Keystore
 from healthledger.node.peer_directory import DIRECTORY_FILE, PeerDirectory
 from tests.integration.test_gateway import CDC, COMMISSION, REGIONS, WAIT_S
 from tests.support.cli import healthledger
+from tests.support.members import keystore_reads
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +44,11 @@ def test_network_up_peers_endorse_across_organisations(network_dir: Path) -> Non
     receipt = answer.json()["receipt"]
     deadline = time.monotonic() + WAIT_S
     while True:
-        block = httpx.get(f"{urls[CDC]}/api/v1/blocks/{receipt['height']}", timeout=WAIT_S)
+        block = httpx.get(
+            f"{urls[CDC]}/api/v1/blocks/{receipt['height']}",
+            timeout=WAIT_S,
+            auth=keystore_reads(Keystore.load(network_dir / "peers" / CDC / KEYSTORE_FILE)),
+        )
         if block.status_code == 200:
             break
         assert time.monotonic() < deadline, block.text

@@ -21,6 +21,7 @@ from healthledger.contracts.contract import Contract, transaction
 from healthledger.contracts.system import SYSTEM_CONTRACTS
 from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
+from tests.support.members import member_reads
 
 
 class Tally(Contract):
@@ -88,9 +89,11 @@ def metrics(base_url: str) -> str:
     return httpx.get(f"{base_url}/metrics").text
 
 
-def test_requests_are_counted_by_route_template_and_status(base_url: str) -> None:
+def test_requests_are_counted_by_route_template_and_status(
+    base_url: str, node: EmbeddedNode
+) -> None:
     for height in (0, 0, 99999999):
-        httpx.get(f"{base_url}/api/v1/blocks/{height}")
+        httpx.get(f"{base_url}/api/v1/blocks/{height}", auth=member_reads(node))
     httpx.get(f"{base_url}/no/such/page")
     text = metrics(base_url)
     route = "/api/v1/blocks/{height}"
@@ -122,10 +125,10 @@ def test_committed_calls_are_counted_by_contract_and_function(
 
 
 def test_a_client_leaving_an_event_stream_is_not_an_error(
-    base_url: str, caplog: pytest.LogCaptureFixture
+    base_url: str, node: EmbeddedNode, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
-    with httpx.Client(base_url=base_url, timeout=10) as client:
+    with httpx.Client(base_url=base_url, timeout=10, auth=member_reads(node)) as client:
         # one stream that has read an event, one idle at the head: both closed by the client
         with client.stream("GET", "/api/v1/events") as response:
             assert response.status_code == 200

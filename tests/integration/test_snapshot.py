@@ -38,6 +38,7 @@ from tests.integration.test_gateway import (
 )
 from tests.support.cli import healthledger
 from tests.support.gs1 import gln
+from tests.support.members import keystore_reads
 
 CHECKPOINT_EVERY = 2
 
@@ -93,11 +94,12 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsortiu
         consortium.stop()
 
 
-def wait_snapshot(url: str) -> bytes:
-    """The snapshot a peer serves, once a majority has signed one of its checkpoints."""
+def wait_snapshot(url: str, reads: httpx.Auth) -> bytes:
+    """The snapshot a peer serves (to a member), once a majority has signed one of its
+    checkpoints."""
     deadline = time.monotonic() + WAIT_S
     while True:
-        answer = httpx.get(f"{url}/api/v1/snapshot", timeout=WAIT_S)
+        answer = httpx.get(f"{url}/api/v1/snapshot", timeout=WAIT_S, auth=reads)
         if answer.status_code == 200:
             return answer.content
         assert answer.status_code == 503, answer.text
@@ -108,7 +110,7 @@ def wait_snapshot(url: str) -> bytes:
 @pytest.fixture(scope="module")
 def snapshot(network: LocalConsortium) -> bytes:
     """A snapshot served by the commission's peer."""
-    return wait_snapshot(network.urls[COMMISSION])
+    return wait_snapshot(network.urls[COMMISSION], keystore_reads(network.keystore(COMMISSION)))
 
 
 def joiner_folder(root: Path, keystore: Keystore) -> Path:
@@ -358,7 +360,10 @@ def test_the_join_command_refuses_a_tampered_snapshot_in_one_line(
     @app.get("/api/v1/consortium/identities")
     def identities() -> Response:
         return Response(
-            httpx.get(f"{network.urls[COMMISSION]}/api/v1/consortium/identities").content,
+            httpx.get(
+                f"{network.urls[COMMISSION]}/api/v1/consortium/identities",
+                auth=keystore_reads(network.keystore(COMMISSION)),
+            ).content,
             media_type="application/json",
         )
 

@@ -18,6 +18,7 @@ from healthledger.node.seam import attach
 from healthledger.node.workers import WorkerSupervisor
 from healthledger.web.console import create_console
 from tests.apps.epidemic.conftest import TEST_REGIONS
+from tests.support.members import member_reads
 from tests.support.seam import epidemic_seam
 
 
@@ -45,6 +46,7 @@ def test_the_epidemic_workers_sign_as_a_cdc_epidemiologist_and_are_listed(
                 assert time.monotonic() < deadline, "no release recorded by the worker"
                 time.sleep(0.1)
             with TestClient(create_console(node, workers=supervisor)) as client:
+                client.auth = member_reads(node)
                 listed = client.get("/api/v1/workers").json()
                 assert [w["name"] for w in listed] == [w.name for w in workers]
                 assert all(w["acts_as"] == "gd-cdc/epi-wang" and w["running"] for w in listed)

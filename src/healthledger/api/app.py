@@ -17,6 +17,7 @@ from healthledger.api.events import BlockSignal, events_router
 from healthledger.api.http_metrics import MeasuredRequests, http_metrics
 from healthledger.api.openapi import install_truthful_openapi
 from healthledger.api.problems import ApiError, problem
+from healthledger.api.read_access import Access, MembersOnly, ReadGuard, access_of
 from healthledger.api.routes_ledger import ledger_router
 from healthledger.api.routes_network import network_router
 from healthledger.api.routes_tx import demo_router, transactions_router
@@ -73,6 +74,8 @@ class ApiServices:
     verifier: Verifier
     signal: BlockSignal
     demo_custody: bool
+    read_guard: ReadGuard
+    """Who may read what (api.read_access); the console lets its sessions read."""
     consortium: ConsortiumNode | None = None
     """The consortium peer behind the API (checkpoints, serving guard), if it is one."""
     workers: WorkerSupervisor | None = None
@@ -108,12 +111,14 @@ def create_api(
 ) -> FastAPI:
     """The API app over ``node``; with ``demo_custody`` the server signs for demo identities;
     ``workers``: the applications' background workers the server runs (shown, not started)."""
+    reader = LedgerReader(node.peer, custody="demo" if demo_custody else "client")
     services = ApiServices(
-        reader=LedgerReader(node.peer, custody="demo" if demo_custody else "client"),
+        reader=reader,
         transactor=Transactor(node, demo_custody=demo_custody),
         verifier=Verifier(node.peer),
         signal=BlockSignal(node.peer),
         demo_custody=demo_custody,
+        read_guard=ReadGuard(identities=reader.identity),
         consortium=node if isinstance(node, ConsortiumNode) else None,
         workers=workers,
     )
@@ -128,6 +133,7 @@ def create_api(
         redoc_url=None,
         dependencies=[Depends(_serving_guard(services))],
     )
+    app.add_middleware(MembersOnly, guard=services.read_guard)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(MeasuredRequests, metrics=http_metrics(node.peer.metrics.registry))
     app.state.services = services
@@ -164,7 +170,11 @@ def create_api(
             )
 
     install_reference(app)
-    install_truthful_openapi(app, always_served=ALWAYS_SERVED)
+    install_truthful_openapi(
+        app,
+        always_served=ALWAYS_SERVED,
+        members_only=lambda method, path: access_of(method, path) is Access.MEMBERS,
+    )
     registry = node.peer.metrics.registry
 
     @app.get(

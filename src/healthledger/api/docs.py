@@ -113,6 +113,14 @@ def _operation(path: str, method: str, op: dict[str, Any], base_url: str) -> str
     ]
     if op.get("description"):
         parts.append(f'<div class="desc">{markdown(op["description"])}</div>')
+    if op.get("security"):
+        parts.append(
+            '<p class="members"><strong>Members only:</strong> sign the request as a '
+            "registered identity (headers <code>HL-Identity</code>, <code>HL-Timestamp</code>, "
+            "<code>HL-Nonce</code>, <code>HL-Signature</code>; <code>healthledger.client</code> "
+            "signs every request it sends) or log in to the console; without either the "
+            "answer is 401 <code>unauthenticated</code>.</p>"
+        )
     parts.append(
         f'<pre class="try"><code>{escape(try_it(base_url, path, method, op))}</code></pre>'
     )

@@ -8,6 +8,10 @@ they are applied here once, to the whole document, instead of route by route:
 - every error response is RFC 9457 problem details (``application/problem+json``,
   the ``Problem`` schema), as the problem handlers answer it; FastAPI's own
   ``HTTPValidationError`` never is;
+- every operation for consortium members only (``api.read_access``) may answer 401
+  (no credentials, or a signed read refused) and 403 (an unknown or revoked identity),
+  and names the two ways to authenticate as its ``security``: a signed read or a
+  console session; a public one needs none;
 - every operation may answer 500 (an internal error) and, except on the paths a
   consortium peer keeps serving after it stopped serving its chain, 503; one that
   takes parameters or a body may answer 422 (a request of the wrong shape); one that
@@ -32,6 +36,30 @@ from healthledger.api.schemas import (
     record_schemas,
 )
 
+SECURITY_SCHEMES: dict[str, Any] = {
+    "SignedRead": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "HL-Signature",
+        "description": "A signed read: HL-Identity (a registered identity id), HL-Timestamp "
+        "(Unix ms, within 60 s of the node's clock), HL-Nonce (16-64 hex digits, used once) "
+        "and HL-Signature (base64 Ed25519 over 'healthledger-read-v1', method, raw path, raw "
+        "query, timestamp, nonce and identity, one per line).",
+    },
+    "ConsoleSession": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "healthledger_session",
+        "description": "The session cookie of a console login.",
+    },
+}
+MEMBERS_SECURITY: list[dict[str, list[str]]] = [{"SignedRead": []}, {"ConsoleSession": []}]
+
+
+ERROR_DESCRIPTIONS_401 = (
+    "Members only: no credentials (``unauthenticated``), or a signed read that is "
+    "malformed, tampered, stale or replayed (``bad-read-signature``)"
+)
 _FASTAPI_ERRORS = ("HTTPValidationError", "ValidationError")
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
@@ -58,9 +86,18 @@ def _is_error(status: str) -> bool:
     return status == "default" or (status.isdigit() and int(status) >= 400)
 
 
-def truthful(spec: dict[str, Any], *, always_served: Sequence[str] = ()) -> dict[str, Any]:
-    """``spec`` with the rules above applied (changed in place, and returned)."""
-    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+def truthful(
+    spec: dict[str, Any],
+    *,
+    always_served: Sequence[str] = (),
+    members_only: Callable[[str, str], bool] | None = None,
+) -> dict[str, Any]:
+    """``spec`` with the rules above applied (changed in place, and returned);
+    ``members_only(method, path)``: whether an operation is for members only."""
+    components = spec.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    if members_only is not None:
+        components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
     for name in _FASTAPI_ERRORS:
         schemas.pop(name, None)
     schemas.update(problem_schemas())
@@ -70,7 +107,12 @@ def truthful(spec: dict[str, Any], *, always_served: Sequence[str] = ()) -> dict
             if method not in _METHODS:
                 continue
             responses = op.setdefault("responses", {})
-            for status in _error_statuses(path, op, always_served):
+            statuses = _error_statuses(path, op, always_served)
+            if members_only is not None and members_only(method, path):
+                op["security"] = MEMBERS_SECURITY
+                statuses += [401, 403]
+                responses.setdefault("401", {"description": ERROR_DESCRIPTIONS_401})
+            for status in statuses:
                 responses.setdefault(str(status), {"description": ERROR_DESCRIPTIONS[status]})
             for status, response in responses.items():
                 if _is_error(str(status)):
@@ -81,14 +123,21 @@ def truthful(spec: dict[str, Any], *, always_served: Sequence[str] = ()) -> dict
     return spec
 
 
-def install_truthful_openapi(app: FastAPI, *, always_served: Sequence[str] = ()) -> None:
+def install_truthful_openapi(
+    app: FastAPI,
+    *,
+    always_served: Sequence[str] = (),
+    members_only: Callable[[str, str], bool] | None = None,
+) -> None:
     """Make ``app.openapi()`` return the document with the rules applied (computed once,
     when first asked, so that routes added after this call are documented too)."""
     generate: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = truthful(generate(), always_served=always_served)
+            app.openapi_schema = truthful(
+                generate(), always_served=always_served, members_only=members_only
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -6,8 +6,11 @@ of ``{"field", "message"}``. Types are URIs under ``/api/v1/problems/``, each
 documented at that address. Status choices:
 
 - 400 unparseable JSON, a stale proposal timestamp, a bad endorsement signature
-- 401 a proposal or transaction whose creator signature is missing or does not verify
-- 403 an unknown, revoked or expired identity, or a caller the contract refuses
+- 401 a proposal or transaction whose creator signature is missing or does not verify;
+  a members' route read with no credentials (``unauthenticated``) or with a signed read
+  that is malformed, tampered, stale or replayed (``bad-read-signature``)
+- 403 an unknown, revoked or expired identity (also one signing a read), or a caller
+  the contract refuses
 - 404 an unknown contract, function, block, transaction or route
 - 409 a replayed transaction, an MVCC conflict, a contract rule refusing the call in
   the current state, a transaction that committed but was marked invalid, or one
@@ -137,6 +140,23 @@ _TYPES = (
         401,
         "Signature does not verify",
         "The creator's signature does not verify over the canonical proposal.",
+    ),
+    ProblemType(
+        "unauthenticated",
+        401,
+        "Members only",
+        "This route is for consortium members. Sign the request as a registered identity "
+        "(headers HL-Identity, HL-Timestamp, HL-Nonce and HL-Signature over the method, "
+        "path, query, timestamp and nonce) or log in to the console; ``authenticate`` "
+        "names the headers.",
+    ),
+    ProblemType(
+        "bad-read-signature",
+        401,
+        "Signed read refused",
+        "The signed read is malformed, its signature does not verify over this request, "
+        "its timestamp is outside the node's clock-skew window, or its nonce was already "
+        "used (a replay); sign the request afresh.",
     ),
     ProblemType(
         "access-denied",

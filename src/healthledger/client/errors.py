@@ -87,7 +87,8 @@ class BadRequest(ProblemError):
 
 
 class SignatureRequired(ProblemError):
-    """401: the proposal is unsigned, or its signature does not verify."""
+    """401: the proposal is unsigned, or its signature does not verify; or a members'
+    route was read unsigned, or with a signed read refused (stale, replayed, tampered)."""
 
 
 class AccessDenied(ProblemError):
@@ -165,6 +166,8 @@ _BY_SLUG: Mapping[str, type[ProblemError]] = {
     "bad-endorsement": BadRequest,
     "unsigned": SignatureRequired,
     "bad-signature": SignatureRequired,
+    "unauthenticated": SignatureRequired,
+    "bad-read-signature": SignatureRequired,
     "access-denied": AccessDenied,
     "not-found": NotFound,
     "unknown-contract": NotFound,

@@ -24,6 +24,7 @@ from healthledger.client.errors import (
 )
 from healthledger.client.events import Event, EventParser, cursor_before
 from healthledger.client.identity import Identity, SignedCall, read_passphrase
+from healthledger.client.read_auth import SignedReads
 from healthledger.client.receipts import Committed, Evidence, Receipt
 from healthledger.ledger.transaction import Transaction
 
@@ -82,7 +83,8 @@ def _start(after: str | None, from_height: int | None) -> str | None:
 
 
 class Client:
-    """A blocking client of one node, signing as ``identity`` (None: reads only)."""
+    """A blocking client of one node, signing as ``identity`` its proposals and every
+    request (signed reads, for the members-only routes); None: public reads only."""
 
     def __init__(
         self,
@@ -96,7 +98,11 @@ class Client:
         self.identity = identity
         self.timeout = timeout
         self._http = httpx.Client(
-            base_url=url.rstrip("/"), transport=transport, verify=verify_tls, timeout=timeout
+            base_url=url.rstrip("/"),
+            transport=transport,
+            verify=verify_tls,
+            timeout=timeout,
+            auth=None if identity is None else SignedReads.of(identity),
         )
         self._keys: dict[str, bytes] = {}
 
@@ -276,7 +282,8 @@ class Client:
 
 
 class AsyncClient:
-    """The asyncio client of one node, signing as ``identity`` (None: reads only)."""
+    """The asyncio client of one node, signing as ``identity`` its proposals and every
+    request (signed reads); None: public reads only."""
 
     def __init__(
         self,
@@ -290,7 +297,11 @@ class AsyncClient:
         self.identity = identity
         self.timeout = timeout
         self._http = httpx.AsyncClient(
-            base_url=url.rstrip("/"), transport=transport, verify=verify_tls, timeout=timeout
+            base_url=url.rstrip("/"),
+            transport=transport,
+            verify=verify_tls,
+            timeout=timeout,
+            auth=None if identity is None else SignedReads.of(identity),
         )
         self._keys: dict[str, bytes] = {}
 

@@ -101,8 +101,17 @@ class NetworkClient:
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         transport: httpx.BaseTransport | None = None,
+        reads: httpx.Auth | None = None,
     ) -> None:
         self._http = peer_client(timeout=timeout, transport=transport)
+        if reads is not None:
+            self.sign_reads(reads)
+
+    def sign_reads(self, reads: httpx.Auth) -> None:
+        """Sign every request from now on with ``reads`` (a member's signed reads,
+        ``healthledger.client.read_auth.SignedReads``): blocks, identities and key
+        history are for consortium members only."""
+        self._http.auth = reads
 
     def close(self) -> None:
         """Close every connection."""

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from healthledger.client.read_auth import SignedReads
 from healthledger.network.client import NetworkClient
 from healthledger.network.errors import UNUSABLE, NetworkError, ProblemAnswer
 from healthledger.network.layout import NETWORK_FILE, Network, PeerProcess, network_root
@@ -176,9 +177,12 @@ def _install(
         raise NetworkError(f"{data} holds no keystore of {org}: give --keystore", UNUSABLE)
     keys = Keystore.load(data / KEYSTORE_FILE)
     genesis = None if genesis_file is None else genesis_file.read_bytes()
-    with NetworkClient(timeout=30.0) as client:
+    reads = _member_reads(keys, org)
+    with NetworkClient(timeout=30.0, reads=reads) as client:
         admitted_at = _register(client, source, org, keys, say=say)
-        with fetch_snapshot(source, min_height=admitted_at, timeout_s=timeout, say=say) as snapshot:
+        with fetch_snapshot(
+            source, min_height=admitted_at, timeout_s=timeout, say=say, reads=reads
+        ) as snapshot:
             manifest = install_snapshot(
                 snapshot,
                 data_dir=data,
@@ -193,6 +197,18 @@ def _install(
         except NetworkError as exc:
             say(f"no peer directory copied from {source} ({exc}); write {DIRECTORY_FILE} by hand")
     return manifest.height, manifest.stream_position
+
+
+def _member_reads(keys: Keystore, org: str) -> SignedReads:
+    """Signed reads as the organisation's admin (registered when the organisation was
+    admitted), else its peer: membership, key history and snapshots are members' reads."""
+    own = sorted(
+        (e for e in keys.entries() if e.cert.org == org),
+        key=lambda e: (e.id != f"{org}/admin", e.cert.role != "peer", e.id),
+    )
+    if not own:
+        raise NetworkError(f"the keystore holds no identity of {org}", UNUSABLE)
+    return SignedReads.of(own[0])
 
 
 def _register(client: NetworkClient, source: str, org: str, keys: Keystore, *, say: Say) -> int:

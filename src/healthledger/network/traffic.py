@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from healthledger.client.read_auth import SignedReads
 from healthledger.contracts.contract import Contract
 from healthledger.contracts.errors import ContractError
 from healthledger.crypto.errors import CryptoError
@@ -172,6 +173,9 @@ def traffic(
         urls = _running_peers(http, root, network)
         with _lock(root):
             client = _open_client(root, network, urls, contracts)
+            readers = sorted(client.keystore.entries(), key=lambda e: e.cert.role != "admin")
+            if readers:  # the peers' blocks are members' reads
+                http.sign_reads(SignedReads.of(readers[0]))
             try:
                 try:
                     client.start(retry=False)

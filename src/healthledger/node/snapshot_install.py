@@ -327,8 +327,10 @@ def fetch_snapshot(
     timeout_s: float = 60.0,
     retry_s: float = 2.0,
     say: Callable[[str], None] | None = None,
+    reads: httpx.Auth | None = None,
 ) -> Iterator[Iterator[bytes]]:
-    """The snapshot served by the peer at ``url`` as a byte stream; while the peer
+    """The snapshot served by the peer at ``url`` as a byte stream, asked with the
+    member's signed reads ``reads`` (a snapshot is for consortium members); while the peer
     answers 503 (no vouched checkpoint yet) or serves one ending before
     ``min_height``, it is asked again every ``retry_s`` until ``timeout_s``.
     SnapshotError if it refuses or cannot be reached."""
@@ -336,7 +338,9 @@ def fetch_snapshot(
     with peer_client(timeout=httpx.Timeout(30.0, connect=5.0)) as client:
         while True:
             try:
-                with client.stream("GET", url.rstrip("/") + SNAPSHOT_PATH) as answer:
+                with client.stream(
+                    "GET", url.rstrip("/") + SNAPSHOT_PATH, auth=reads or httpx.USE_CLIENT_DEFAULT
+                ) as answer:
                     served = answer.headers.get("X-Snapshot-Height", "")
                     early = answer.status_code == 200 and (
                         not served.isdigit() or int(served) < min_height

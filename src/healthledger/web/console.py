@@ -154,6 +154,13 @@ def _staff_login(
     return _logged_in(console, console.sessions.issue(session_id), next_path)
 
 
+def _active_viewer_id(console: Console, request: Request) -> str | None:
+    """The identity a console session is logged in as, if active: it reads the API's
+    members-only routes (the pages' own scripts and event streams) with the cookie."""
+    viewer = console.viewer(request)
+    return viewer.id if viewer is not None and viewer.status == "active" else None
+
+
 class ConsolePageKit:
     """The console's layout, session and CSRF, lent to application pages (apps.PageKit)."""
 
@@ -242,6 +249,7 @@ def create_console(
     the staff who log in with a password and sign with their own key."""
     app = create_api(node, demo_custody=demo_custody, workers=workers)
     console = Console(services_of(app), zone=zone, staff=staff)
+    services_of(app).read_guard.accept_sessions(lambda request: _active_viewer_id(console, request))
     install_problem_handlers(app, html=console.render_problem)
 
     async def to_login(request: Request, exc: Exception) -> Response:

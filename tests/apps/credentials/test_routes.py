@@ -16,6 +16,7 @@ from healthledger.apps.credentials.qr import qr_code
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.credentials.support import HOLDER, NURSE, vaccinate
 from tests.apps.epidemic.support import person, report
+from tests.support.members import member_reads
 from tests.support.served import in_process, served
 
 DOCTOR = "gz-first-hospital/dr-li"
@@ -24,6 +25,7 @@ DOCTOR = "gz-first-hospital/dr-li"
 @pytest.fixture(scope="module")
 def client(ledger: EmbeddedNode) -> Iterator[TestClient]:
     with TestClient(create_api(ledger, demo_custody=True), raise_server_exceptions=False) as c:
+        c.auth = member_reads(ledger)
         yield c
 
 

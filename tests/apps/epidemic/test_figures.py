@@ -28,6 +28,7 @@ from healthledger.contracts.system import SYSTEM_CONTRACTS
 from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.conftest import TEST_REGIONS
+from tests.support.members import member_reads
 from tests.support.seam import epidemic_seam
 
 EPI = "gd-cdc/epi-wang"
@@ -74,6 +75,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
 def api(node: EmbeddedNode) -> Iterator[TestClient]:
     """The API over the node, demo custody."""
     with TestClient(create_api(node, demo_custody=True)) as client:
+        client.auth = member_reads(node)
         yield client
 
 

@@ -23,6 +23,7 @@ from healthledger.apps.epidemic.observations import CVX_SYSTEM, LOINC_SYSTEM
 from healthledger.contracts.errors import AccessDenied, InvalidArguments, Rejected
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.support import person, report, resident_id, today
+from tests.support.members import member_reads
 
 LAB = "gz-first-hospital/lab-huang"
 NURSE = "gz-first-hospital/nurse-lin"
@@ -310,6 +311,7 @@ def test_malformed_observation_and_immunization_name_each_field() -> None:
 @pytest.fixture
 def client(bare_node: EmbeddedNode) -> Iterator[TestClient]:
     with TestClient(create_api(bare_node), raise_server_exceptions=False) as c:
+        c.auth = member_reads(bare_node)
         yield c
 
 

@@ -10,11 +10,13 @@ from fastapi.testclient import TestClient
 from healthledger.api.app import create_api
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.test_intake import bundle
+from tests.support.members import member_reads
 
 
 @pytest.fixture
 def client(bare_node: EmbeddedNode) -> Iterator[TestClient]:
     with TestClient(create_api(bare_node), raise_server_exceptions=False) as c:
+        c.auth = member_reads(bare_node)
         yield c
 
 

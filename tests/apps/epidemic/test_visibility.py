@@ -17,6 +17,7 @@ from healthledger.node.embedded import EmbeddedNode
 from healthledger.ordering.solo import wall_clock_ms
 from tests.apps.epidemic.conftest import CONTRACTS
 from tests.apps.epidemic.support import person, report, today
+from tests.support.members import member_reads
 from tests.support.seam import epidemic_seam
 
 GZ, SZ = "gz", "sz"
@@ -282,6 +283,7 @@ def test_the_api_refuses_detail_across_regions_without_a_grant(
 ) -> None:
     _city_cdc(node)
     with TestClient(create_api(node, demo_custody=True), raise_server_exceptions=False) as api:
+        api.auth = member_reads(node)
 
         def get_case(case_id: str) -> Any:
             body = {

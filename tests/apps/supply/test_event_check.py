@@ -25,6 +25,7 @@ from tests.apps.supply.conftest import (
     register_master_data,
 )
 from tests.apps.supply.test_routes import COMMISSION, SHIP, document
+from tests.support.members import member_reads
 from tests.support.seam import supply_seam
 
 EVENT_ID = "urn:uuid:6b1c7e0a-5a3f-4c62-9d7e-0c1f2a3b4c5d"
@@ -117,6 +118,7 @@ def _copy_tree(source: Path, target: Path) -> None:
 @pytest.fixture
 def client(supply: EmbeddedNode) -> Iterator[TestClient]:
     with TestClient(create_api(supply, demo_custody=True)) as test_client:
+        test_client.auth = member_reads(supply)
         yield test_client
 
 

@@ -14,12 +14,14 @@ from healthledger.apps.supply.verification import PublicLedger
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.supply.conftest import GTIN, MAKER_OPS, REGULATOR
 from tests.apps.supply.test_routes import COMMISSION, document, post
+from tests.support.members import member_reads
 from tests.support.seam import supply_seam
 
 
 @pytest.fixture
 def client(supply: EmbeddedNode) -> Iterator[TestClient]:
     with TestClient(create_api(supply, demo_custody=True)) as made:
+        made.auth = member_reads(supply)
         yield made
 
 

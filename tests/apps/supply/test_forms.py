@@ -23,11 +23,13 @@ from tests.apps.supply.conftest import (
     step,
     unit,
 )
+from tests.support.members import member_reads
 
 
 @pytest.fixture
 def console(supply: EmbeddedNode) -> Iterator[TestClient]:
     with TestClient(create_console(supply), follow_redirects=False) as client:
+        client.auth = member_reads(supply)
         yield client
 
 

@@ -16,6 +16,7 @@ from healthledger.apps.supply.photo import MAX_PHOTO_BYTES, UnreadablePhoto, qr_
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.web.console import create_console
 from tests.apps.supply.conftest import GTIN, commission
+from tests.support.members import member_reads
 
 LINK = pack_link(gtin=GTIN, lot="L1", serial="P1", expiry="991231")
 
@@ -68,6 +69,7 @@ def test_a_decompression_bomb_is_refused_before_decoding() -> None:
 @pytest.fixture
 def api(supply: EmbeddedNode) -> Iterator[TestClient]:
     with TestClient(create_api(supply, demo_custody=True)) as client:
+        client.auth = member_reads(supply)
         yield client
 
 
@@ -94,6 +96,7 @@ def test_api_verifies_a_photo_and_answers_problems(api: TestClient, supply: Embe
 @pytest.fixture
 def console(supply: EmbeddedNode) -> Iterator[TestClient]:
     with TestClient(create_console(supply), follow_redirects=False) as client:
+        client.auth = member_reads(supply)
         yield client
 
 

@@ -28,6 +28,7 @@ from tests.apps.supply.test_routes import (
     post,
     sgln,
 )
+from tests.support.members import member_reads
 from tests.support.seam import supply_seam
 
 SSCC_URN = f"urn:epc:id:sscc:{SSCC[1:8]}.{SSCC[0]}{SSCC[8:17]}"
@@ -57,6 +58,7 @@ RECEIVE_CASE = event(
 @pytest.fixture
 def client(supply: EmbeddedNode) -> Iterator[TestClient]:
     with TestClient(create_api(supply, demo_custody=True)) as test_client:
+        test_client.auth = member_reads(supply)
         yield test_client
 
 

@@ -26,6 +26,7 @@ from tests.apps.supply.conftest import (
     REGULATOR,
     WAREHOUSE,
 )
+from tests.support.members import member_reads
 
 CONTEXT = ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"]
 SGTIN_PREFIX = "urn:epc:id:sgtin:6951234.000001."  # GTIN 0 6951234 00001 + check digit
@@ -78,6 +79,7 @@ URI = f"https://id.gs1.org/01/{GTIN}/10/LOT7/21/S1?17=990630"
 @pytest.fixture
 def client(supply: EmbeddedNode) -> Iterator[TestClient]:
     with TestClient(create_api(supply, demo_custody=True)) as test_client:
+        test_client.auth = member_reads(supply)
         yield test_client
 
 

@@ -28,6 +28,7 @@ from tests.apps.supply.conftest import (
     step,
     unit,
 )
+from tests.support.members import member_reads
 
 
 def recalled_ledger(node: EmbeddedNode) -> None:
@@ -57,6 +58,7 @@ def recalled_ledger(node: EmbeddedNode) -> None:
 @pytest.fixture
 def client(supply: EmbeddedNode) -> Iterator[TestClient]:
     with TestClient(create_api(supply, demo_custody=True)) as test_client:
+        test_client.auth = member_reads(supply)
         yield test_client
 
 

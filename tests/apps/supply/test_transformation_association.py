@@ -30,6 +30,7 @@ from tests.apps.supply.conftest import (
     unit,
 )
 from tests.apps.supply.test_routes import SGTIN_PREFIX, document, post, sgln
+from tests.support.members import member_reads
 from tests.support.seam import supply_seam
 
 CASE = f"00/{SSCC}"
@@ -190,6 +191,7 @@ def test_illegal_associations_are_refused(doses: EmbeddedNode) -> None:
 @pytest.fixture
 def client(doses: EmbeddedNode) -> Iterator[TestClient]:
     with TestClient(create_api(doses, demo_custody=True)) as test_client:
+        test_client.auth = member_reads(doses)
         yield test_client
 
 

@@ -17,6 +17,7 @@ from healthledger.contracts.errors import InvalidArguments
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.supply.conftest import GTIN, MAKER_OPS, OTHER_GTIN, PHARMACY, PLANT, unit
 from tests.apps.supply.test_routes import SGTIN_PREFIX, sgln
+from tests.support.members import member_reads
 
 VECTORS = Path(__file__).resolve().parents[3].parent / "shared" / "conformance" / "epcis-event-hash"
 XML_DOCUMENTS = sorted(
@@ -67,6 +68,7 @@ def commission(*serials: str, prefix: str = SGTIN_PREFIX, extra: str = "") -> st
 @pytest.fixture
 def client(supply: EmbeddedNode) -> Iterator[TestClient]:
     with TestClient(create_api(supply, demo_custody=True)) as test_client:
+        test_client.auth = member_reads(supply)
         yield test_client
 
 

@@ -101,6 +101,11 @@ def refusal_from_problem(answer: httpx.Response, *, marked: bool = True) -> Cont
         body = answer.json()
     except ValueError:
         return None
+    return refusal_from_body(body, marked=marked)
+
+
+def refusal_from_body(body: Any, *, marked: bool = True) -> ContractError | None:
+    """As :func:`refusal_from_problem`, from the parsed problem document."""
     if not isinstance(body, dict) or (marked and body.get(CONTRACT_REFUSAL) is not True):
         return None
     slug = str(body.get("type", "")).rsplit("/", 1)[-1]

@@ -49,3 +49,19 @@ def peer_client(
     if context is None:
         return httpx.Client(timeout=timeout, transport=transport)
     return httpx.Client(timeout=timeout, transport=transport, verify=context)
+
+
+def peer_transport(*, environ: Mapping[str, str] | None = None) -> httpx.HTTPTransport | None:
+    """A transport with the TLS the environment asks for (None: httpx's default), for
+    clients that build their own ``httpx.Client`` (``healthledger.client.Client``)."""
+    try:
+        context = client_context(
+            os.environ if environ is None else environ,
+            ca=ENV_CA,
+            cert=ENV_CERT,
+            key=ENV_KEY,
+            what="peer",
+        )
+    except TlsSettingError as exc:
+        raise NodeError(str(exc)) from exc
+    return None if context is None else httpx.HTTPTransport(verify=context)

@@ -6,16 +6,22 @@ The client follows the ordering stream like any peer and validates every block a
 every peer does, so what the demo simulators read (``node.query``,
 ``node.peer.store``) is committed, verified state. It holds no peer identity and
 endorses nothing itself: :class:`GatewayPeer` sends each signed proposal through a
-:class:`~healthledger.node.gateway.Gateway` to the peers its policy names, and orders
-the endorsed transaction through JetStream like any other client.
+:class:`~healthledger.node.gateway.Gateway` to the peers its policy names, checks the
+endorsed transaction as every peer will (``precheck``) and orders it through its
+creator's organisation's peer (``POST /api/v1/transactions``) with the client library
+(:mod:`healthledger.client`), as an integrating system of that organisation does.
 
 A proposal with private inputs (a transient map) goes to the gateway of its
-creator's organisation's peer instead (``/api/v1/proposals/endorse``), the gateway a
-real client of that organisation would use: the private values it writes to that
-organisation's collections are kept in that peer's vault (staged there by the peer
-itself, or returned to that gateway by the endorsing peer and checked against their
-commitments), never on the client, whose vaults stay empty. The client checks the
-transaction it gets back as every peer will (``precheck``) before ordering it.
+creator's organisation's peer instead (``/api/v1/proposals/endorse``, through the
+client library too), the gateway a real client of that organisation would use: the
+private values it writes to that organisation's collections are kept in that peer's
+vault (staged there by the peer itself, or returned to that gateway by the endorsing
+peer and checked against their commitments), never on the client, whose vaults stay
+empty.
+
+Only the demo's deliberate stale transaction (``submit(tx, precheck=False)``: ordered
+after its creator's revocation, for every peer to mark invalid) goes straight to the
+JetStream stream, since every peer's API refuses it before ordering.
 """
 
 from __future__ import annotations
@@ -24,25 +30,29 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from healthledger import client as hl
 from healthledger.contracts.contract import Contract
+from healthledger.contracts.errors import ContractError
 from healthledger.contracts.policy import principals
 from healthledger.contracts.rules import requirement
 from healthledger.contracts.runtime import ContractRuntime
-from healthledger.crypto.canonical import canonical_json, parse_canonical
-from healthledger.crypto.errors import CryptoError
-from healthledger.ledger.errors import LedgerError
+from healthledger.crypto.canonical import parse_canonical
 from healthledger.ledger.store import LedgerStore
 from healthledger.ledger.transaction import SignedProposal, Transaction, ValidationCode
 from healthledger.node.consortium_peer import GENESIS_FILE, jetstream_ordering
-from healthledger.node.endorsement_answers import problem_detail, refusal_from_problem
+from healthledger.node.endorsement_answers import refusal_from_body
 from healthledger.node.errors import (
+    CommitTimeout,
     DuplicateTransaction,
     EndorsementFailed,
+    NodeError,
     NodeUnavailable,
     TransactionRefused,
 )
@@ -51,23 +61,32 @@ from healthledger.node.keystore import Keystore
 from healthledger.node.parts import KEYSTORE_FILE, NODE_FILE, DataDirError, NodeParts
 from healthledger.node.peer import Peer, Receipt
 from healthledger.node.peer_directory import PeerDirectory
-from healthledger.node.peer_tls import peer_client
+from healthledger.node.peer_tls import peer_transport
 from healthledger.node.vault import VaultSet
 from healthledger.ordering.orderer import Orderer
 from healthledger.ordering.solo import wall_clock_ms
 
 CLIENT_MODE = "client"
-STATUS_PATH = "/api/v1/status"
-PROPOSAL_ENDORSE_PATH = "/api/v1/proposals/endorse"
 CATCH_UP_TIMEOUT_S = 30.0
 """How long the client waits for a peer to commit the blocks it has committed itself."""
 POLL_S = 0.05
+SUBMITTERS = 64
+"""Transactions a traffic client has in flight to the peers at once."""
+MAX_COMMIT_WAIT_S = 60.0
+"""The longest commit wait a peer's API takes (``POST /api/v1/transactions?timeout=``);
+a commit that takes longer is still answered by this replica's own commit."""
+"""Transactions a traffic client has in flight to the peers at once."""
 
 
 class GatewayPeer(Peer):
     """A replica that endorses nothing itself: each proposal is endorsed by the
     organisations' peers through a gateway, once those peers have committed at least
-    what this replica has (so they simulate against the state the caller has read)."""
+    what this replica has (so they simulate against the state the caller has read);
+    one with private inputs through the API of its creator's organisation's peer. Each
+    checked transaction is ordered through that peer's API too. Both go through the
+    client library (:mod:`healthledger.client`), as an integrating system of that
+    organisation does. Each write's receipt is this replica's own, once it has
+    committed the block (the caller reads its own writes)."""
 
     def __init__(
         self,
@@ -81,10 +100,14 @@ class GatewayPeer(Peer):
         timeout_s: float = DEFAULT_TIMEOUT_S,
         catch_up_timeout_s: float = CATCH_UP_TIMEOUT_S,
         transport: httpx.BaseTransport | None = None,
+        reader: hl.Identity | None = None,
     ) -> None:
         super().__init__(
             store=store, runtime=runtime, orderer=orderer, endorsers=(), vaults=vaults, clock=clock
         )
+        self.reader = reader
+        """The identity that signs this replica's reads of the peers' member-only routes
+        (the endorsers' registered certificates)."""
         self.directory = directory
         self._timeout_s = timeout_s
         self._catch_up_timeout_s = catch_up_timeout_s
@@ -95,20 +118,43 @@ class GatewayPeer(Peer):
             timeout_s=timeout_s,
             transport=transport,
         )
-        self._status = peer_client(timeout=timeout_s, transport=transport)
+        self._transport = transport
+        self._clients: dict[str, hl.Client] = {}
+        self._clients_lock = threading.Lock()
+        self._submitters = ThreadPoolExecutor(SUBMITTERS, thread_name_prefix="traffic-submit")
         self._heights: dict[str, int] = {}
         self._heights_lock = threading.Lock()
 
     def close_connections(self) -> None:
-        """Close the connections to the peers."""
+        """Close the connections to the peers (once the writes in flight are answered)."""
+        self._submitters.shutdown(wait=True)
         self.gateway.close()
-        self._status.close()
+        with self._clients_lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+    def client(self, org: str) -> hl.Client:
+        """The client library's client of ``org``'s peer (one connection pool each)."""
+        with self._clients_lock:
+            client = self._clients.get(org)
+            if client is None:
+                client = hl.Client(
+                    self.directory.peers[org],
+                    identity=self.reader,
+                    timeout=self._timeout_s,
+                    transport=self._transport or peer_transport(),
+                )
+                self._clients[org] = client
+            return client
 
     def endorse(
         self, signed: SignedProposal, *, transient: Mapping[str, Any] | None = None
     ) -> Transaction:
         """The transaction of ``signed``, endorsed by the peers its policies name
-        (GatewayError listing every peer's refusal if they cannot be satisfied)."""
+        (GatewayError listing every peer's refusal if they cannot be satisfied); one
+        with private inputs through the gateway of its creator's organisation's peer
+        (:meth:`endorse_at`)."""
         self.check_proposal(signed)
         if self.store.tx_location(signed.tx_id) is not None:
             raise DuplicateTransaction(f"transaction {signed.tx_id} is already committed")
@@ -126,40 +172,95 @@ class GatewayPeer(Peer):
     def endorse_at(
         self, org: str, signed: SignedProposal, transient: Mapping[str, Any]
     ) -> Transaction:
-        """The transaction of ``signed`` endorsed through the gateway of ``org``'s peer,
-        which keeps the private values of ``org``'s collections; checked as every peer
-        will check it. The contract's refusal is raised as the contract error it is;
-        any other refusal is EndorsementFailed naming the peer."""
-        url = self.directory.peers[org]
-        body: dict[str, Any] = signed.to_json()
-        body["transient"] = dict(transient)
+        """The transaction of ``signed`` endorsed through the gateway of ``org``'s peer
+        (``POST /api/v1/proposals/endorse`` with the client library, which checks every
+        endorsement against its endorser's registered certificate), which keeps the
+        private values of ``org``'s collections; checked as every peer will check it.
+        The contract's refusal is raised as the contract error it is; any other
+        refusal is EndorsementFailed naming the peer."""
+        call = hl.SignedCall(signed, dict(transient))
         try:
-            answer = self._status.post(
-                url + PROPOSAL_ENDORSE_PATH,
-                content=canonical_json(body),
-                headers={"Content-Type": "application/json"},
-                # That gateway may wait as long for each peer it asks in turn.
-                timeout=3 * self._timeout_s,
-            )
-        except httpx.HTTPError as exc:
-            raise NodeUnavailable(f"the gateway of {org} ({url}) is unreachable: {exc}") from exc
-        if answer.status_code != 200:
-            refusal = refusal_from_problem(answer, marked=False)
-            if refusal is not None:
-                raise refusal
-            raise EndorsementFailed(
-                f"the gateway of {org} ({url}) refused to endorse: {problem_detail(answer)}"
-            )
-        try:
-            tx = Transaction.from_json(parse_canonical(answer.content))
-        except (LedgerError, CryptoError, ValueError, TypeError) as exc:
-            raise EndorsementFailed(
-                f"the gateway of {org} ({url}) sent a malformed transaction: {exc}"
-            ) from exc
+            tx = self.client(org).endorse(call)
+        except hl.ClientError as exc:
+            raise _node_error(exc, f"the gateway of {org} ({self.directory.peers[org]})") from exc
         if tx.signed_proposal.canonical != signed.canonical:
-            raise EndorsementFailed(f"the gateway of {org} ({url}) endorsed a different proposal")
+            raise EndorsementFailed(
+                f"the gateway of {org} ({self.directory.peers[org]}) endorsed a different proposal"
+            )
         self.precheck(tx)
         return tx
+
+    def invoke(
+        self,
+        signed: SignedProposal,
+        *,
+        timeout: float = 30.0,
+        transient: Mapping[str, Any] | None = None,
+    ) -> tuple[Receipt, Any]:
+        """Endorse, check as every peer checks it, order through the creator's
+        organisation's peer and wait for this replica's commit."""
+        tx = self.endorse(signed, transient=transient)
+        self.precheck(tx)
+        return self.wait(self.send(tx, timeout=timeout), tx.tx_id, timeout), tx.response.result
+
+    def submit(self, tx: Transaction, *, precheck: bool = True) -> Future[Receipt]:
+        """Check ``tx`` as every peer will, then order it through its creator's
+        organisation's peer (``POST /api/v1/transactions`` with the client library).
+
+        ``precheck=False`` orders it straight through the stream instead, unchecked
+        here and at any peer's API (which would refuse a stale transaction): the
+        demo's deliberate commit after a revocation, which every peer then marks
+        invalid in its block."""
+        if not precheck:
+            return super().submit(tx, precheck=False)
+        self.precheck(tx)
+        return self.send(tx)
+
+    def submit_many(
+        self, transactions: Sequence[Transaction], *, precheck: bool = True
+    ) -> list[Future[Receipt]]:
+        """As :meth:`submit` for each, in flight side by side; a transaction refused by
+        its precheck has its error in its future."""
+        if not precheck:
+            return super().submit_many(transactions, precheck=False)
+        self._check_accepting()
+        futures: list[Future[Receipt]] = []
+        for tx in transactions:
+            try:
+                futures.append(self.submit(tx))
+            except (NodeError, ContractError) as exc:
+                failed: Future[Receipt] = Future()
+                failed.set_exception(exc)
+                futures.append(failed)
+        return futures
+
+    def send(self, tx: Transaction, *, timeout: float | None = None) -> Future[Receipt]:
+        """Order the checked transaction ``tx`` through its creator's organisation's peer
+        (any peer of the directory if that organisation has none here); the future
+        resolves when this replica commits its block, or holds the peer's refusal."""
+        self._check_accepting()
+        org = tx.proposal.creator.split("/", 1)[0]
+        if org not in self.directory.peers:
+            org = next(iter(self.directory.peers))
+        future: Future[Receipt] = Future()
+        self._register(tx, future)
+        wait_s = min(self._timeout_s if timeout is None else timeout, MAX_COMMIT_WAIT_S)
+        self._submitters.submit(self._order_at, org, tx, future, wait_s)
+        return future
+
+    def _order_at(self, org: str, tx: Transaction, future: Future[Receipt], wait_s: float) -> None:
+        try:
+            self.client(org).submit(tx, timeout=wait_s)
+        except hl.ClientError as exc:
+            error = _node_error(exc, f"the peer of {org} ({self.directory.peers[org]})")
+            if isinstance(exc, _ORDERED):
+                # Committed (perhaps invalid, or with parts its contract refused), ordered
+                # already, or perhaps still: this replica's commit answers, as for any
+                # write (the caller reads the receipt's code and the result).
+                return
+            self._unregister(tx.tx_id)
+            with suppress(InvalidStateError):  # committed meanwhile
+                future.set_exception(error)
 
     def precheck(self, tx: Transaction) -> None:
         """As every peer checks it, once this replica has caught up with the endorsing
@@ -191,15 +292,12 @@ class GatewayPeer(Peer):
 
     def peer_height(self, org: str) -> int | None:
         """The height the peer of ``org`` reports now; None if it does not answer."""
-        url = self.directory.peers[org]
         try:
-            answer = self._status.get(url + STATUS_PATH)
-            height = int(answer.json()["height"]) if answer.status_code == 200 else None
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            height = int(self.client(org).status()["height"])
+        except (hl.ClientError, ValueError, KeyError, TypeError):
             return None
-        if height is not None:
-            with self._heights_lock:
-                self._heights[org] = max(height, self._heights.get(org, 0))
+        with self._heights_lock:
+            self._heights[org] = max(height, self._heights.get(org, 0))
         return height
 
     def await_peers(self, orgs: Sequence[str], height: int) -> None:
@@ -280,6 +378,7 @@ class TrafficClient:
             directory=directory,
             timeout_s=timeout_s,
             catch_up_timeout_s=catch_up_timeout_s,
+            reader=reader_identity(parts.keystore),
         )
         parts.peer = self.gateway_peer
         self.data_dir, self.mode, self.keystore, self.clock = (
@@ -345,6 +444,18 @@ class TrafficClient:
             time.sleep(POLL_S)
 
 
+def reader_identity(keystore: Keystore) -> hl.Identity | None:
+    """An organisation admin's identity of ``keystore`` (else any user's) to sign reads
+    with; None if it holds none."""
+    entries = sorted(keystore.entries(), key=lambda e: (not e.id.endswith("/admin"), e.id))
+    for entry in entries:
+        try:
+            return hl.Identity(certificate=entry.cert, key=entry.key)
+        except hl.IdentityError:
+            continue
+    return None
+
+
 def user_keystore(org_folders: Sequence[Path]) -> Keystore:
     """Every identity but the peers', every CA and every vault key material held in
     the organisations' folders (demo custody: they lie under one network root)."""
@@ -383,6 +494,39 @@ def create_client_folder(
         parts.peer.bootstrap(genesis, timestamp=genesis.proposal.timestamp)
     finally:
         parts.close()
+
+
+_CODES = frozenset(code.value for code in ValidationCode)
+_ORDERED = (
+    hl.DuplicateTransaction,
+    hl.CommitTimeout,
+    hl.RefusedRecorded,
+    hl.TransactionInvalidated,
+)
+"""The peer's answers to a transaction that was ordered."""
+
+
+def _node_error(exc: hl.ClientError, who: str) -> Exception:
+    """The node-side error a client library error of ``who`` stands for: the
+    contract's refusal as that contract error, a refusal of the transaction as
+    TransactionRefused, no answer or an unavailable peer as NodeUnavailable."""
+    if isinstance(exc, hl.ProblemError):
+        refusal = refusal_from_body(exc.problem, marked=False)
+        if refusal is not None:
+            return refusal
+        code, tx_id = exc.problem.get("code"), exc.problem.get("tx_id")
+        if isinstance(code, str) and code in _CODES and isinstance(tx_id, str):
+            return TransactionRefused(ValidationCode(code), tx_id)
+        if isinstance(exc, hl.DuplicateTransaction):
+            return DuplicateTransaction(f"{who}: {exc}")
+        if isinstance(exc, hl.CommitTimeout):
+            return CommitTimeout(f"{who}: {exc}")
+        if isinstance(exc, hl.Unavailable | hl.ServerError):
+            return NodeUnavailable(f"{who} cannot take it now: {exc}")
+        return EndorsementFailed(f"{who} refused it: {exc}")
+    if isinstance(exc, hl.ConnectionFailed):
+        return NodeUnavailable(f"{who} is unreachable: {exc}")
+    return EndorsementFailed(f"{who} answered what cannot be used: {exc}")
 
 
 __all__ = [

@@ -17,7 +17,6 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from healthledger.api.app import create_api
 from healthledger.client import AsyncClient, Identity
 from healthledger.client.read_auth import SignedReads
 from healthledger.contracts.system import SYSTEM_CONTRACTS
@@ -154,8 +153,8 @@ def test_stale_tampered_partial_and_foreign_signatures_are_refused(
     assert api.get("/api/v1/blocks", headers=impostor).status_code == 401
 
 
-def test_a_revoked_identity_reads_no_more(node: EmbeddedNode) -> None:
-    with TestClient(create_api(node, demo_custody=True)) as client:
+def test_a_revoked_identity_reads_no_more(api: TestClient, node: EmbeddedNode) -> None:
+    with TestClient(api.app) as client:
         client.auth = SignedReads.of(node.keystore.get("yuexiu-pharmacy/pharm-xu"))  # type: ignore[arg-type]
         assert client.get("/api/v1/blocks?limit=1").status_code == 200
         proposal = node.keystore.propose(
@@ -187,12 +186,12 @@ def test_a_console_session_reads_members_routes(api: TestClient) -> None:
         assert browser.get("/api/v1/blocks?limit=1").status_code == 401
 
 
-def test_the_async_client_signs_its_reads(node: EmbeddedNode) -> None:
+def test_the_async_client_signs_its_reads(api: TestClient, node: EmbeddedNode) -> None:
     entry = node.keystore.get(MEMBER)
     assert entry is not None
     identity = Identity(certificate=entry.cert, key=entry.key)
     genesis_tx = node.peer.block(0).transactions[0].tx_id
-    app = create_api(node)
+    app = api.app
 
     async def read() -> tuple[int, int]:
         transport = httpx.ASGITransport(app=app)

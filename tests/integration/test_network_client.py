@@ -24,6 +24,7 @@ from healthledger.node.embedded import EmbeddedNode
 from healthledger.ordering.nats_cluster import free_port
 from tests.integration.test_gateway import serve
 from tests.support.contracts import Notebook
+from tests.support.members import member_reads
 
 DOCTOR = "gz-first-hospital/dr-li"
 
@@ -44,8 +45,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedN
 
 
 @pytest.fixture
-def client() -> Iterator[NetworkClient]:
-    with NetworkClient(timeout=10.0) as made:
+def client(served: tuple[EmbeddedNode, str]) -> Iterator[NetworkClient]:
+    with NetworkClient(timeout=10.0, reads=member_reads(served[0])) as made:
         yield made
 
 
@@ -58,6 +59,11 @@ def test_status_and_reads_are_typed(
     assert status.height == node.peer.store.height() >= 1
     assert status.genesis_hash == genesis and status.accepting_writes and status.healthy
     assert client.block_hash(url, 0) == genesis
+    with (
+        NetworkClient(timeout=10.0) as anonymous,
+        pytest.raises(ProblemAnswer, match="for consortium members"),
+    ):
+        anonymous.block_hash(url, 0)  # blocks are members' reads
     assert {o["id"] for o in client.organisations(url)} == {p.id for p in DEMO_ORGS[:3]}
     assert "gd-cdc/peer0" in {i["id"] for i in client.identities(url, "gd-cdc")}
     [latest] = client.key_history(url, "membership", "identity/gd-cdc/peer0", limit=1)

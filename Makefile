@@ -77,7 +77,7 @@ $(FHIR_EXAMPLES): tests/fhir_examples/package-lock.json
 fhir-examples: $(FHIR_EXAMPLES)
 
 unit: $(TEST_STAMP)
-	$(PY) -m pytest -q -n 2 --durations=25 tests
+	$(PY) -m pytest -q -n 2 --durations=60 tests
 
 test: $(TEST_STAMP) browser-deps net-deps font-deps fhir-examples npm-deps lint typecheck layers unit
 

@@ -1,6 +1,7 @@
 """The wheel carries everything a node needs: built, installed into a fresh virtual
-environment far from any checkout (no ``../shared``, no ``src``), it founds the demo
-and captures supply events, whose anchors are then on chain."""
+environment far from any checkout (no ``../shared``, no ``src``; its dependencies are
+the test run's), it founds the demo and captures supply events, whose anchors are then
+on chain."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import venv
 from pathlib import Path
 
@@ -23,6 +25,10 @@ store = SqliteStore(sys.argv[1])
 print(sum(1 for _ in store.range_state("supply", "anchor/", "anchor0", 1_000_000)))
 store.close()
 """
+
+
+SITE_PACKAGES = "import sysconfig; print(sysconfig.get_path('purelib'))"
+SITE_PACKAGES_OF_RUN = sysconfig.get_path("purelib")
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
@@ -48,9 +54,15 @@ def test_an_installed_wheel_runs_the_demo_and_captures_supply_events(tmp_path: P
     (wheel,) = wheels.glob("healthledger-*.whl")
     home = tmp_path / "far" / "away"
     home.mkdir(parents=True)
-    venv.create(home / "venv", with_pip=True)
+    venv.create(home / "venv")
     python = home / "venv" / "bin" / "python"
-    run([str(python), "-m", "pip", "install", "-q", str(wheel)], cwd=home)
+    # The dependencies come from the test run's own environment (a path entry, which
+    # processes none of that environment's .pth files, so not its editable install of
+    # the checkout): resolving and installing them again took half of this test.
+    site = run([str(python), "-c", SITE_PACKAGES], home).strip()
+    (Path(site) / "test-dependencies.pth").write_text(SITE_PACKAGES_OF_RUN + "\n")
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps"]
+    run([*pip, str(wheel)], cwd=home)
     # Nothing of the checkout on the path: not its sources, not the conformance copies.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env["PATH"] = f"{home / 'venv' / 'bin'}:{env.get('PATH', '')}"

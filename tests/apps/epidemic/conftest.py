@@ -12,8 +12,8 @@ from healthledger.apps.epidemic.contract import Epidemic
 from healthledger.apps.epidemic.provision import configure
 from healthledger.apps.epidemic.regions import Region, RegionTable, StaticRegions
 from healthledger.contracts.system import SYSTEM_CONTRACTS
-from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
+from tests.support.founding import found
 from tests.support.seam import epidemic_seam
 
 CONTRACTS = (*SYSTEM_CONTRACTS, Epidemic)
@@ -40,9 +40,7 @@ def regions() -> RegionTable:
 @pytest.fixture
 def bare_node(tmp_path: Path) -> Iterator[EmbeddedNode]:
     """A started node with the epidemic contract deployed but not configured."""
-    created = EmbeddedNode.create(
-        tmp_path / "data", contracts=CONTRACTS, batch_timeout_s=0.005, plans=DEMO_ORGS
-    )
+    created = found(tmp_path / "data", contracts=CONTRACTS, batch_timeout_s=0.005)
     created.start()
     yield created
     created.stop()

@@ -12,8 +12,8 @@ import pytest
 from healthledger.apps.supply.contract import SupplyContract
 from healthledger.apps.supply.digital_link import check_digit
 from healthledger.contracts.system import SYSTEM_CONTRACTS
-from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
+from tests.support.founding import found
 
 CONTRACTS = (*SYSTEM_CONTRACTS, SupplyContract)
 MAKER = "lingnan-bio/qa-liu"
@@ -55,9 +55,7 @@ def step(label: str, op: str, units: list[str], **extra: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[EmbeddedNode]:
-    created = EmbeddedNode.create(
-        tmp_path / "data", contracts=CONTRACTS, batch_timeout_s=0.005, plans=DEMO_ORGS
-    )
+    created = found(tmp_path / "data", contracts=CONTRACTS, batch_timeout_s=0.005)
     created.start()
     yield created
     created.stop()

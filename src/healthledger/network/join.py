@@ -218,12 +218,8 @@ def _register(client: NetworkClient, source: str, org: str, keys: Keystore, *, s
     if not peers:
         raise NetworkError(f"the keystore holds no peer identity of {org}", UNUSABLE)
     peer = peers[0]
-    try:
-        registered = {str(r.get("id")) for r in client.identities(source, org)}
-    except NetworkError as exc:
-        raise NetworkError(f"cannot read the membership of {org} from {source}: {exc}") from exc
-    if peer.id in registered:
-        return _registered_in(client, source, peer.id, say=say)
+    # The organisations are public; its identities are members' reads, signed by its
+    # admin, who is registered only once the organisation is admitted: ask in that order.
     try:
         members = {str(r.get("id")) for r in client.organisations(source)}
     except NetworkError as exc:
@@ -233,6 +229,12 @@ def _register(client: NetworkClient, source: str, org: str, keys: Keystore, *, s
             f"{org} is not a member of the consortium: have it admitted first "
             "(membership.propose_organisation; on this machine 'healthledger network admit')"
         )
+    try:
+        registered = {str(r.get("id")) for r in client.identities(source, org)}
+    except NetworkError as exc:
+        raise NetworkError(f"cannot read the membership of {org} from {source}: {exc}") from exc
+    if peer.id in registered:
+        return _registered_in(client, source, peer.id, say=say)
     admin = keys.get(f"{org}/admin")
     if admin is None:
         raise NetworkError(

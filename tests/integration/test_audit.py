@@ -18,7 +18,6 @@ from msgspec.structs import replace
 from healthledger.cli.bench_contract import BenchContract
 from healthledger.contracts.system import SYSTEM_CONTRACTS
 from healthledger.crypto.canonical import parse_canonical
-from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.demo.traffic import simulate_platform
 from healthledger.ledger.audit import audit_store
 from healthledger.ledger.block import Block
@@ -34,8 +33,9 @@ from healthledger.ledger.transaction import (
 )
 from healthledger.ledger.validation import BlockValidation
 from healthledger.node.consortium import issue_identity
-from healthledger.node.embedded import LEDGER_FILE, EmbeddedNode
+from healthledger.node.embedded import LEDGER_FILE
 from healthledger.node.peer import new_validator
+from tests.support.founding import found
 
 MASKS = (0x01, 0x20, 0x80, 0x04, 0x40)
 """XOR masks cycled over flip positions: case, ASCII-breaking and UTF-8-breaking flips."""
@@ -45,9 +45,7 @@ MASKS = (0x01, 0x20, 0x80, 0x04, 0x40)
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo-consortium ledger with valid, revoked-identity and MVCC-conflict txs."""
     data = tmp_path_factory.mktemp("audit") / "data"
-    node = EmbeddedNode.create(
-        data, contracts=(*SYSTEM_CONTRACTS, BenchContract), plans=DEMO_ORGS
-    ).start()
+    node = found(data, contracts=(*SYSTEM_CONTRACTS, BenchContract)).start()
     try:
         simulate_platform(node, random.Random(7))
         # Two registrations of one identity endorsed on the same state: both read the

@@ -54,12 +54,12 @@ from healthledger.crypto.enrolment import (
     load_request,
 )
 from healthledger.crypto.keys import SigningKey
-from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.transaction import Transaction
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.conftest import TEST_REGIONS
 from tests.apps.epidemic.support import person
 from tests.apps.epidemic.test_intake import bundle
+from tests.support.founding import found
 from tests.support.seam import epidemic_seam
 from tests.support.served import in_process, served
 
@@ -81,10 +81,9 @@ def healthledger(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     """A node with every installed application, epidemic reporting configured."""
-    created = EmbeddedNode.create(
+    created = found(
         tmp_path_factory.mktemp("node") / "data",
         contracts=installed_contracts(),
-        plans=DEMO_ORGS,
         batch_timeout_s=0.005,
     )
     created.start()

@@ -13,10 +13,10 @@ import pytest
 from healthledger.apps.registry import installed_contracts
 from healthledger.apps.supply.epcis_xml import xml_document
 from healthledger.client import Evidence
-from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.supply.conftest import MAKER_OPS, register_master_data, unit
 from tests.apps.supply.test_xml_capture import commission, xml
+from tests.support.founding import found
 from tests.support.served import in_process, served
 
 PASSPHRASE = "a passphrase of the test"
@@ -25,10 +25,9 @@ PASSPHRASE = "a passphrase of the test"
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     """A node with every installed application and the supply master data."""
-    created = EmbeddedNode.create(
+    created = found(
         tmp_path_factory.mktemp("node") / "data",
         contracts=installed_contracts(),
-        plans=DEMO_ORGS,
         batch_timeout_s=0.005,
     )
     created.start()

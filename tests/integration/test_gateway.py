@@ -39,6 +39,7 @@ from healthledger.node.gateway import Gateway
 from healthledger.node.keystore import Keystore
 from healthledger.node.peer_directory import DIRECTORY_FILE, PeerDirectory, write_directories
 from healthledger.ordering.nats_cluster import NatsCluster
+from tests.support.founding import found
 from tests.support.gs1 import gln
 from tests.support.members import member_reads
 
@@ -454,11 +455,10 @@ def test_a_badly_signed_proposal_is_not_endorsed(consortium: LocalConsortium) ->
 def test_an_embedded_node_serves_no_network_routes_and_endorses_as_before(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    node = EmbeddedNode.create(
+    node = found(
         tmp_path / "embedded",
         contracts=installed_contracts(),
         batch_timeout_s=0.01,
-        plans=DEMO_ORGS,
     ).start()
     try:
         with TestClient(create_api(node, demo_custody=True)) as client:

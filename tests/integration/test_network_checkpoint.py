@@ -32,6 +32,7 @@ from healthledger.node.consortium_peer import found_consortium
 from healthledger.node.embedded import KEYSTORE_FILE, LEDGER_FILE, EmbeddedNode
 from healthledger.node.keystore import Keystore
 from healthledger.node.selfcheck import ChainSelfCheck, TamperedBlock
+from tests.support.founding import found
 from tests.support.gs1 import gln
 
 # golang.org/x/mod/sumdb/note documentation example (the signed-note reference code).
@@ -257,9 +258,7 @@ def test_notes_that_cannot_be_trusted_are_reported_and_ignored(
 @pytest.fixture
 def committed(tmp_path: Path) -> Iterator[EmbeddedNode]:
     """An embedded node with a few committed blocks of real transactions."""
-    node = EmbeddedNode.create(
-        tmp_path / "node", contracts=installed_contracts(), plans=DEMO_ORGS[:3]
-    ).start()
+    node = found(tmp_path / "node", contracts=installed_contracts(), plans=DEMO_ORGS[:3]).start()
     org = DEMO_ORGS[0].id
     try:
         for i in range(4):

@@ -16,13 +16,13 @@ from healthledger.contracts.errors import (
 )
 from healthledger.contracts.runtime import ContractFailure
 from healthledger.crypto.keys import decode_b64
-from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.merkle import verify_inclusion
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.errors import BadRequest, DuplicateTransaction, EndorsementFailed
 from healthledger.node.vault import value_hash
 from tests.conftest import CONTRACTS
 from tests.support.contracts import Notebook
+from tests.support.founding import found
 
 DOCTOR = "gz-first-hospital/dr-li"
 
@@ -133,9 +133,7 @@ def test_events_follow_and_resume(node: EmbeddedNode) -> None:
 
 def test_events_resume_after_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with EmbeddedNode.create(
-        data, contracts=CONTRACTS, batch_timeout_s=0.01, plans=DEMO_ORGS
-    ) as first:
+    with found(data, contracts=CONTRACTS, batch_timeout_s=0.01) as first:
         first.invoke(DOCTOR, "notebook", "put", {"key": "a", "value": 1})
         last_seen = first.peer.events.read(None)[-1].id
     with EmbeddedNode(data, contracts=CONTRACTS, batch_timeout_s=0.01) as second:
@@ -183,7 +181,7 @@ def test_contract_upgrade_needs_lifecycle_majority(tmp_path: Path) -> None:
         policy = "OR('*.peer')"
 
     data = tmp_path / "data"
-    EmbeddedNode.create(data, contracts=CONTRACTS, plans=DEMO_ORGS).stop()
+    found(data, contracts=CONTRACTS).stop()
     contracts = (*CONTRACTS[:-1], NotebookV2)
     with EmbeddedNode(data, contracts=contracts, batch_timeout_s=0.01) as node:
         with pytest.raises(UnknownContract, match="does not match"):

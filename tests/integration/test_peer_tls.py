@@ -16,8 +16,6 @@ import pytest
 
 from healthledger.api.app import create_api
 from healthledger.cli.apps import installed_contracts
-from healthledger.demo.organisations import DEMO_ORGS
-from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.errors import NodeError
 from healthledger.node.gateway import Gateway, GatewayError
 from healthledger.node.peer_directory import PeerDirectory
@@ -31,6 +29,7 @@ from tests.integration.test_gateway import (
     serve,
 )
 from tests.support.cli import healthledger
+from tests.support.founding import found
 from tests.support.pki import make_pki
 
 pytestmark = pytest.mark.slow
@@ -58,7 +57,7 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsor
 def data(tmp_path: Path) -> Path:
     """A ledger folder founded and closed, for ``healthledger node``."""
     folder = tmp_path / "node"
-    EmbeddedNode.create(folder, contracts=installed_contracts(), plans=DEMO_ORGS).stop()
+    found(folder, contracts=installed_contracts()).stop()
     return folder
 
 

@@ -11,10 +11,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.transaction import Transaction
-from healthledger.node.embedded import EmbeddedNode
 from tests.conftest import CONTRACTS
+from tests.support.founding import found
 
 DOCTOR = "gz-first-hospital/dr-li"
 KEYS = st.sampled_from(["a", "b", "c"])
@@ -26,9 +25,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self._dir = tempfile.TemporaryDirectory()
-        self.node = EmbeddedNode.create(
-            Path(self._dir.name) / "data", contracts=CONTRACTS, plans=DEMO_ORGS
-        )
+        self.node = found(Path(self._dir.name) / "data", contracts=CONTRACTS)
         self.model: dict[str, int] = {}
         self.committed: list[Transaction] = []
 

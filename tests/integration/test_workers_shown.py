@@ -12,12 +12,11 @@ from fastapi.testclient import TestClient
 from healthledger.apps.epidemic.provision import configure
 from healthledger.apps.epidemic.regions import RegionTable
 from healthledger.apps.registry import INSTALLED_APPS, installed_contracts
-from healthledger.demo.organisations import DEMO_ORGS
-from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.seam import attach
 from healthledger.node.workers import WorkerSupervisor
 from healthledger.web.console import create_console
 from tests.apps.epidemic.conftest import TEST_REGIONS
+from tests.support.founding import found
 from tests.support.members import member_reads
 from tests.support.seam import epidemic_seam
 
@@ -25,9 +24,7 @@ from tests.support.seam import epidemic_seam
 def test_the_epidemic_workers_sign_as_a_cdc_epidemiologist_and_are_listed(
     tmp_path: Path,
 ) -> None:
-    node = EmbeddedNode.create(
-        tmp_path / "n", contracts=installed_contracts(), plans=DEMO_ORGS
-    ).start()
+    node = found(tmp_path / "n", contracts=installed_contracts()).start()
     try:
         configure(epidemic_seam(node), RegionTable.from_source(TEST_REGIONS))
         workers = [

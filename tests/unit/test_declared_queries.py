@@ -16,6 +16,7 @@ from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.transaction import ValidationCode
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.errors import TransactionRefused
+from tests.support.founding import found
 
 
 class Facts(Contract):
@@ -61,7 +62,7 @@ class Reader(Contract):
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     folder: Path = tmp_path_factory.mktemp("ask") / "data"
-    made = EmbeddedNode.create(
+    made = found(
         folder, contracts=(*SYSTEM_CONTRACTS, Facts, Reader), plans=DEMO_ORGS[:2],
         batch_timeout_s=0.005,
     )  # fmt: skip

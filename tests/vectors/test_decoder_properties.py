@@ -25,11 +25,11 @@ from healthledger.apps.supply.digital_link import (
 from healthledger.contracts.system import SYSTEM_CONTRACTS
 from healthledger.crypto.canonical import canonical_json
 from healthledger.crypto.errors import CanonicalEncodingError
-from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.block import Block
 from healthledger.node.checkpoint import Checkpoint, origin_of, sign_note
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.test_intake import bundle
+from tests.support.founding import found
 from tests.vectors.fuzz.decoders import Decoder, decoders
 
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
@@ -75,9 +75,7 @@ class Seeds:
 @pytest.fixture(scope="module")
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Decoder], Seeds]]:
     folder = tmp_path_factory.mktemp("properties") / "data"
-    node = EmbeddedNode.create(
-        folder, contracts=SYSTEM_CONTRACTS, checkpoint_every=1, plans=DEMO_ORGS
-    )
+    node = found(folder, contracts=SYSTEM_CONTRACTS, checkpoint_every=1)
     yield decoders(node), Seeds(node)
     node.stop()
 

@@ -12,8 +12,7 @@ from types import FrameType
 import pytest
 
 from healthledger.contracts.system import SYSTEM_CONTRACTS
-from healthledger.demo.organisations import DEMO_ORGS
-from healthledger.node.embedded import EmbeddedNode
+from tests.support.founding import found
 from tests.vectors.fuzz.decoders import Decoder, assets, decoders
 
 CPU_LIMIT_S = 10.0
@@ -27,9 +26,7 @@ class Hang(Exception):
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Decoder]]:
-    node = EmbeddedNode.create(
-        tmp_path_factory.mktemp("fuzz") / "data", contracts=SYSTEM_CONTRACTS, plans=DEMO_ORGS
-    )
+    node = found(tmp_path_factory.mktemp("fuzz") / "data", contracts=SYSTEM_CONTRACTS)
     yield decoders(node)
     node.stop()
 

@@ -15,10 +15,10 @@ from healthledger.apps.epidemic.contract import Epidemic
 from healthledger.apps.epidemic.provision import configure
 from healthledger.apps.epidemic.regions import RegionTable
 from healthledger.contracts.system import SYSTEM_CONTRACTS
-from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.seam import AppNode, attach
 from tests.apps.epidemic.conftest import TEST_REGIONS
+from tests.support.founding import found
 from tests.support.seam import epidemic_seam
 
 
@@ -26,11 +26,10 @@ from tests.support.seam import epidemic_seam
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     """A started node: epidemic configured, the issuers on the trust list."""
     folder = tmp_path_factory.mktemp("credentials") / "data"
-    node = EmbeddedNode.create(
+    node = found(
         folder,
         contracts=(*SYSTEM_CONTRACTS, Epidemic, *CONTRACTS),
         batch_timeout_s=0.005,
-        plans=DEMO_ORGS,
     )
     node.start()
     configure(epidemic_seam(node), RegionTable.from_source(TEST_REGIONS))

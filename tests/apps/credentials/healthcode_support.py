@@ -20,6 +20,7 @@ from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.seam import AppNode, attach
 from tests.apps.epidemic.conftest import TEST_REGIONS
 from tests.apps.epidemic.support import person, today
+from tests.support.founding import found
 from tests.support.seam import epidemic_seam
 
 CONTRACTS = (*SYSTEM_CONTRACTS, Epidemic, HealthCode)
@@ -43,9 +44,7 @@ def start(
     folder: Path, *, rules: bool = True, contracts: Sequence[type[Contract]] = CONTRACTS
 ) -> Iterator[EmbeddedNode]:
     """A started node (with rules v1 in force if ``rules``), stopped after the module."""
-    node = EmbeddedNode.create(
-        folder, contracts=contracts, batch_timeout_s=0.005, plans=DEMO_ORGS
-    ).start()
+    node = found(folder, contracts=contracts, batch_timeout_s=0.005).start()
     configure(epidemic_seam(node), RegionTable.from_source(TEST_REGIONS))
     if rules:
         propose_and_approve(node, "2026.1", RULES_V1)

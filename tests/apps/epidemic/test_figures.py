@@ -25,9 +25,9 @@ from healthledger.apps.epidemic.simulate import SeirParams, define_simulated_pop
 from healthledger.apps.epidemic.workers import publish_release, shared_dashboard
 from healthledger.apps.registry import INSTALLED_APPS
 from healthledger.contracts.system import SYSTEM_CONTRACTS
-from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.conftest import TEST_REGIONS
+from tests.support.founding import found
 from tests.support.members import member_reads
 from tests.support.seam import epidemic_seam
 
@@ -58,9 +58,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     public release recorded."""
     path = tmp_path_factory.mktemp("figures") / "node"
     contracts = [c for app in INSTALLED_APPS for c in app.contracts]
-    started = EmbeddedNode.create(
-        path, contracts=(*SYSTEM_CONTRACTS, *contracts), plans=DEMO_ORGS, batch_timeout_s=0.005
-    ).start()
+    started = found(path, contracts=(*SYSTEM_CONTRACTS, *contracts), batch_timeout_s=0.005).start()
     seam = epidemic_seam(started)
     configure(seam, RegionTable.from_source(TEST_REGIONS))
     params = SeirParams(population=600, days=30, reported_share=0.5, seeds=4)

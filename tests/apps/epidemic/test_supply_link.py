@@ -14,7 +14,6 @@ from healthledger.apps.epidemic.provision import configure
 from healthledger.apps.epidemic.readmodel import CaseReadModel
 from healthledger.apps.epidemic.regions import RegionTable
 from healthledger.apps.registry import installed_contracts
-from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.conftest import TEST_REGIONS
 from tests.apps.supply.conftest import (
@@ -28,6 +27,7 @@ from tests.apps.supply.conftest import (
     step,
     unit,
 )
+from tests.support.founding import found
 from tests.support.seam import epidemic_seam
 
 PERSON = "p-9b1d7c2e4a6f8d0c"
@@ -37,9 +37,7 @@ PERSON = "p-9b1d7c2e4a6f8d0c"
 def both(tmp_path: Path) -> Iterator[EmbeddedNode]:
     """A node with every installed application's contracts, supply master data and the
     epidemic app configured (the vaccinating hospital serves Guangzhou, 440100)."""
-    node = EmbeddedNode.create(
-        tmp_path / "data", contracts=installed_contracts(), batch_timeout_s=0.005, plans=DEMO_ORGS
-    ).start()
+    node = found(tmp_path / "data", contracts=installed_contracts(), batch_timeout_s=0.005).start()
     configure(epidemic_seam(node), RegionTable.from_source(TEST_REGIONS))
     register_master_data(node)
     yield node

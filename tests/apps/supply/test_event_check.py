@@ -15,7 +15,6 @@ from healthledger.api.app import create_api
 from healthledger.apps.supply.cli import build_cli
 from healthledger.apps.supply.event_store import STORE_FILE, EventStore
 from healthledger.apps.supply.service import CaptureService
-from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.supply.conftest import (
     CONTRACTS,
@@ -25,6 +24,7 @@ from tests.apps.supply.conftest import (
     register_master_data,
 )
 from tests.apps.supply.test_routes import COMMISSION, SHIP, document
+from tests.support.founding import found
 from tests.support.members import member_reads
 from tests.support.seam import supply_seam
 
@@ -35,9 +35,7 @@ EVENT_ID = "urn:uuid:6b1c7e0a-5a3f-4c62-9d7e-0c1f2a3b4c5d"
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[str]]]:
     """A stopped node's data folder holding two captured events (the first with an eventID)."""
     data = tmp_path_factory.mktemp("check") / "data"
-    node = EmbeddedNode.create(
-        data, contracts=CONTRACTS, batch_timeout_s=0.005, plans=DEMO_ORGS
-    ).start()
+    node = found(data, contracts=CONTRACTS, batch_timeout_s=0.005).start()
     try:
         register_master_data(node)
         store = EventStore.of(supply_seam(node))

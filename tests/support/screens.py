@@ -4,11 +4,13 @@ page it visits at a desktop width (1280 px) and a phone width (390 px) into
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
 
 from playwright.sync_api import Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 SCREENS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screens"
 WIDTHS = (1280, 390)
@@ -28,6 +30,7 @@ def shoot(page: Page, name: str) -> list[Path]:
     ``<name>-<width>.png``; returns the files. The viewport is put back afterwards."""
     folder = SCREENS / _test_name()
     folder.mkdir(parents=True, exist_ok=True)
+    _charts_drawn(page)
     before = page.viewport_size
     written = []
     for width in WIDTHS:
@@ -40,6 +43,18 @@ def shoot(page: Page, name: str) -> list[Path]:
     if before is not None:
         page.set_viewport_size(before)
     return written
+
+
+CHARTS_DRAWN = """() => [...document.querySelectorAll('[data-chart]')]
+    .every(box => box.querySelector('svg, canvas') || box.textContent.trim())"""
+"""Every chart box of the page holds its drawing (or a message in words)."""
+
+
+def _charts_drawn(page: Page, timeout_ms: float = 10_000) -> None:
+    """Wait (bounded) until the page's Vega charts are drawn: a picture taken before
+    that shows blank boxes. A chart still not drawn is photographed as it is."""
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_function(CHARTS_DRAWN, timeout=timeout_ms)
 
 
 def overflow(page: Page) -> int:

@@ -28,6 +28,8 @@ from healthledger.node.consortium_peer import open_consortium_peer
 CONTRACTS = (*SYSTEM_CONTRACTS, BenchContract)
 PROFILE_ENV = "HEALTHLEDGER_BENCH_PROFILE"
 SAMPLE_S = 0.005
+WRITE_EVERY = 400
+"""Samples between two writes of the figures."""
 TOP = 40
 
 
@@ -35,7 +37,8 @@ class Sampler:
     """Counts, every ``SAMPLE_S``, each function on any thread's stack (inclusive) and
     each one running (self), idle waits included (they show as such)."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self.inclusive: Counter[str] = Counter()
         self.running: Counter[str] = Counter()
         self.samples = 0
@@ -61,12 +64,19 @@ class Sampler:
                     seen.add(_where(top))
                     top = top.f_back
                 self.inclusive.update(seen)
+            if self.samples % WRITE_EVERY == 0:
+                # Written as it goes: the peer may be stopped by a signal at any time.
+                self.write()
 
-    def stop(self, path: Path) -> None:
-        """Stop and write the figures to ``path``."""
+    def stop(self) -> None:
+        """Stop and write the figures."""
         self._stop.set()
         self._thread.join(2)
-        path.write_text(
+        self.write()
+
+    def write(self) -> None:
+        """Write the figures so far to the sampler's file (JSON)."""
+        self.path.write_text(
             json.dumps(
                 {
                     "samples": self.samples,
@@ -90,7 +100,7 @@ def serve(data: Path, port: int, servers: list[str]) -> None:
 
     node = open_consortium_peer(data, contracts=CONTRACTS, servers=servers)
     profile_file = os.environ.get(PROFILE_ENV)
-    sampler = Sampler().start() if profile_file else None
+    sampler = Sampler(Path(profile_file)).start() if profile_file else None
     try:
         node.start()
         server = uvicorn.Server(
@@ -98,9 +108,10 @@ def serve(data: Path, port: int, servers: list[str]) -> None:
         )
         server.run()
     finally:
+        # Written first: stopping the peer may outlast the benchmark's patience.
+        if sampler is not None:
+            sampler.stop()
         node.stop()
-        if sampler is not None and profile_file:
-            sampler.stop(Path(profile_file))
 
 
 def main(argv: list[str]) -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from msgspec.structs import replace
 
@@ -37,6 +38,7 @@ from tests.integration.test_gateway import serve
 from tests.support.cli import healthledger, not_running, pids
 from tests.support.gs1 import gln
 from tests.support.jetstream_peer import CHECKPOINT_EVERY, Load, open_peer, wait_for
+from tests.support.members import keystore_reads
 from tests.support.nats_cluster import fresh_cluster, nats_cluster
 
 pytestmark = pytest.mark.slow
@@ -162,11 +164,13 @@ def test_network_up_reaches_a_common_head_and_down_leaves_nothing(network_dir: P
     )
     assert forked.org in report["checkpoints"]["invalid"]
 
-    for tx_id in tx_ids:  # every transaction is on every peer
+    for tx_id in tx_ids:  # every transaction is on every peer (a members' read)
         for peer in network.peers:
+            keys = Keystore.load(network_dir / "peers" / peer.org / KEYSTORE_FILE)
             url = f"http://127.0.0.1:{peer.port}/api/v1/transactions/{tx_id}/receipt"
-            with urllib.request.urlopen(url, timeout=5) as response:
-                assert json.loads(response.read())["tx_id"] == tx_id
+            answer = httpx.get(url, auth=keystore_reads(keys), timeout=5)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["tx_id"] == tx_id
 
     down = healthledger("network", "down", "--data", str(network_dir))
     assert down.returncode == 0, down.stderr

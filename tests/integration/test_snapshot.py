@@ -357,6 +357,13 @@ def test_the_join_command_refuses_a_tampered_snapshot_in_one_line(
     app = FastAPI()
     spoiled = _change_block(snapshot)
 
+    @app.get("/api/v1/consortium/organisations")
+    def organisations() -> Response:  # public: join asks for them first
+        return Response(
+            httpx.get(f"{network.urls[COMMISSION]}/api/v1/consortium/organisations").content,
+            media_type="application/json",
+        )
+
     @app.get("/api/v1/consortium/identities")
     def identities() -> Response:
         return Response(

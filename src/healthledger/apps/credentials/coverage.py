@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from healthledger.apps.credentials.schedules import BY_ID, SCHEDULES_VERSION, plan_series
+from healthledger.errors import HealthledgerError
 from healthledger.node.seam import AppNode
 
 EPOCH = dt.date(1970, 1, 1)
@@ -32,7 +33,7 @@ COUNTS = ("started", "complete", "up_to_date", "due", "overdue")
 """``up_to_date``: nothing due (the series complete, or its next dose not due yet)."""
 
 
-class CoverageFilterError(ValueError):
+class CoverageFilterError(HealthledgerError, ValueError):
     """A filter is not usable; ``errors`` names each field (``region``, ``vaccine``,
     ``as_of``) with what it must be."""
 

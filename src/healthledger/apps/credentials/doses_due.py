@@ -36,6 +36,7 @@ from healthledger.apps.credentials.schedules import (
 from healthledger.apps.credentials.service import CredentialService
 from healthledger.crypto.credentials.policy import Policy
 from healthledger.crypto.credentials.verifier import verify_credential
+from healthledger.errors import HealthledgerError
 from healthledger.node.seam import AppNode
 
 AUDIENCE = "healthledger:credentials:doses-due"
@@ -46,7 +47,7 @@ PUBLIC_PAGES = ("/credentials/doses_due.js",)
 DAY_MS = 86_400_000
 
 
-class HolderRefused(Exception):
+class HolderRefused(HealthledgerError):
     """The presentation does not prove a valid vaccination credential of its presenter;
     ``reasons`` are the verdict's reason codes."""
 
@@ -55,7 +56,7 @@ class HolderRefused(Exception):
         self.reasons = reasons
 
 
-class NoCdcHere(Exception):
+class NoCdcHere(HealthledgerError):
     """This node holds no CDC epidemiologist's key to read the person's doses with."""
 
 

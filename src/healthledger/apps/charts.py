@@ -96,6 +96,21 @@ SNIPPET = "window.vegaEmbed = vegaEmbed; window.vega = vega; window.vegaLite = v
 """What the bundle exports to the page (vl-convert's names)."""
 
 
+DRAW = """
+/* healthledger: draw each [data-chart] box under root from the Vega-Lite specification
+   in the JSON script the box names (pages call drawCharts(document) after their boxes). */
+window.drawCharts = (root) => {
+  for (const box of root.querySelectorAll("[data-chart]")) {
+    const spec = JSON.parse(document.getElementById(box.dataset.chart).textContent);
+    vegaEmbed(box, spec, {renderer: "svg", actions: false}).catch((error) => {
+      box.textContent = "This chart could not be drawn: " + error.message;
+    });
+  }
+};
+"""
+"""Appended to the bundle as served (not to its cached file): the one way pages draw."""
+
+
 class ChartScript:
     """Vega, Vega-Lite and Vega-Embed as one script, taken from the vl-convert wheel so
     that pages need no network. Bundling takes a few seconds: it is done on first use
@@ -115,7 +130,7 @@ class ChartScript:
         """The bundle's source."""
         with self._lock:
             if self._text is None:
-                self._text = self._read() or self._make()
+                self._text = (self._read() or self._make()) + DRAW
             return self._text
 
     def _read(self) -> str | None:

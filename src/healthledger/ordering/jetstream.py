@@ -22,7 +22,6 @@ import asyncio
 import concurrent.futures
 import logging
 import queue
-import random
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -31,13 +30,19 @@ from typing import Any, TypeVar
 import nats
 import nats.errors
 import nats.js.errors
-from nats.aio.client import Client, Server
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy, DiscardPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
 
 from healthledger.ledger.transaction import Transaction
 from healthledger.ordering.cutter import BlockCutter, EntryKind, StreamEntry
+from healthledger.ordering.nats_reconnect import (
+    CLOSE_GRACE_S,
+    RECONNECT_WAIT_S,
+    ServerRotation,
+    abort_closing_socket,
+)
 from healthledger.ordering.nats_tls import connect_options
 from healthledger.ordering.orderer import Deliver, OrderingError
 from healthledger.ordering.solo import wall_clock_ms
@@ -75,14 +80,6 @@ to another member (the nats client's default, 120 s, left a peer whose server wa
 partitioned away unable to order for minutes)."""
 MAX_OUTSTANDING_PINGS = 3
 """Unanswered pings after which the connection counts as dead (about 8 s of silence)."""
-RECONNECT_WAIT_S = 0.25
-"""Pause between reconnect attempts once every server of the pool was tried."""
-CLOSE_GRACE_S = 3.0
-"""A client that lost its server reconnects only once the old socket has closed, and
-closing waits for unsent bytes to reach the server (nats-io/nats.py#671): to a server
-cut off by the network that is the kernel's retransmission time, about 15 minutes. A
-reconnect still waiting after this long has its old socket aborted (see
-``_abort_closing_socket``)."""
 STALE_AFTER_S = 10.0
 """The orderer moves to another member of the cluster when the server it is connected
 to has sent nothing for this long (its consumer heartbeats every second when idle: the
@@ -164,10 +161,7 @@ class JetStreamOrderer:
         self._running = False
         self._stopped = False
         self._connected = threading.Event()
-        self._server: str | None = None
-        """``host:port`` of the server connected to (or last connected to)."""
-        self._reconnect_order: list[str] | None = None
-        self._reconnect_tries = 0
+        self._rotation = ServerRotation()
         self.last_stream_seq = start_seq - 1
         """Stream sequence of the closing message of the last delivered batch."""
 
@@ -241,7 +235,7 @@ class JetStreamOrderer:
             self._loop.close()
             return
         if self._nc is not None and not self._nc.is_connected:
-            self._loop.call_soon_threadsafe(_abort_closing_socket, self._nc)
+            self._loop.call_soon_threadsafe(abort_closing_socket, self._nc)
         try:
             self._call(self._disconnect(), 10.0)
         except OrderingError as exc:
@@ -277,7 +271,7 @@ class JetStreamOrderer:
     async def _connect(self) -> None:
         try:
             self._nc = await asyncio.wait_for(self._open_connection(), self.connect_timeout_s)
-            self._server = self._nc.connected_url.netloc if self._nc.connected_url else None
+            self._rotation.connected(self._nc)
         except (OSError, TimeoutError, nats.errors.Error) as exc:
             reason = str(exc) or f"no server answered within {self.connect_timeout_s:g} s"
             raise OrderingError(
@@ -332,7 +326,7 @@ class JetStreamOrderer:
                 if lost_since is None:
                     lost_since = since
                 elif nc is not None and since - lost_since >= CLOSE_GRACE_S:
-                    _abort_closing_socket(nc)
+                    abort_closing_socket(nc)
                     lost_since = since
                 continue
             lost_since = None
@@ -385,7 +379,7 @@ class JetStreamOrderer:
             error_cb=self._on_error,
             disconnected_cb=self._on_disconnected,
             reconnected_cb=self._on_reconnected,
-            reconnect_to_server_handler=self._next_server,
+            reconnect_to_server_handler=self._rotation,
             **connect_options(),
         )
 
@@ -537,36 +531,14 @@ class JetStreamOrderer:
         # disconnect itself is already reported.
         log.log(logging.DEBUG if isinstance(exc, OSError) else logging.WARNING, "NATS: %s", exc)
 
-    def _next_server(self, servers: list[Server], _info: dict[str, Any]) -> tuple[Server, float]:
-        """The server a reconnecting client tries next, and how long to wait first.
-
-        Every other server of the pool (in random order) before the one just left: the
-        client's own choice is a fresh shuffle per attempt, which after a move away from
-        a server cut off from its cluster (it still answers, but acknowledges nothing)
-        picked that same server again one time in three. A full round is tried without
-        waiting; later rounds wait ``RECONNECT_WAIT_S`` between attempts."""
-        if self._reconnect_order is None:
-            netlocs = [s.uri.netloc for s in servers]
-            random.shuffle(netlocs)
-            netlocs.sort(key=lambda n: n == self._server)  # stable: the one left goes last
-            self._reconnect_order, self._reconnect_tries = netlocs, 0
-        order = self._reconnect_order
-        by_netloc = {s.uri.netloc: s for s in servers}
-        candidates = [n for n in order if n in by_netloc] or list(by_netloc)
-        chosen = by_netloc[candidates[self._reconnect_tries % len(candidates)]]
-        delay = 0.0 if self._reconnect_tries < len(candidates) else RECONNECT_WAIT_S
-        self._reconnect_tries += 1
-        return chosen, delay
-
     async def _on_disconnected(self) -> None:
         self._connected.clear()
         if not self._stopped:
             log.warning("NATS: disconnected; reconnecting")
 
     async def _on_reconnected(self) -> None:
-        nc = self._nc
-        self._server = nc.connected_url.netloc if nc is not None and nc.connected_url else None
-        self._reconnect_order = None
+        if self._nc is not None:
+            self._rotation.connected(self._nc)
         self._connected.set()
         log.info("NATS: reconnected")
 
@@ -620,17 +592,3 @@ async def _cancel_tasks() -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _abort_closing_socket(nc: Client) -> None:
-    """Abort the socket of ``nc`` if it is closing but not closed: unsent bytes to a
-    server that cannot be reached would hold it (and the client's reconnect, or close)
-    for the kernel's retransmission time. A socket that is not closing is left alone.
-
-    The nats client offers no public handle on its socket, hence the private reads;
-    without ``_transport`` (another client version) nothing is done."""
-    writer = getattr(getattr(nc, "_transport", None), "_io_writer", None)
-    transport = getattr(writer, "transport", None)
-    if isinstance(transport, asyncio.Transport) and transport.is_closing():
-        log.warning("NATS: the lost server's connection did not close; aborting it")
-        transport.abort()

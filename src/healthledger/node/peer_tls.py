@@ -16,6 +16,7 @@ authenticity of the peer answering.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 
 import httpx
@@ -36,16 +37,7 @@ def peer_client(
 ) -> httpx.Client:
     """An HTTP client for other peers' APIs with the TLS the environment asks for;
     NodeError, in one line, for a half-given or unreadable setting."""
-    try:
-        context = client_context(
-            os.environ if environ is None else environ,
-            ca=ENV_CA,
-            cert=ENV_CERT,
-            key=ENV_KEY,
-            what="peer",
-        )
-    except TlsSettingError as exc:
-        raise NodeError(str(exc)) from exc
+    context = _peer_context(environ)
     if context is None:
         return httpx.Client(timeout=timeout, transport=transport)
     return httpx.Client(timeout=timeout, transport=transport, verify=context)
@@ -54,8 +46,15 @@ def peer_client(
 def peer_transport(*, environ: Mapping[str, str] | None = None) -> httpx.HTTPTransport | None:
     """A transport with the TLS the environment asks for (None: httpx's default), for
     clients that build their own ``httpx.Client`` (``healthledger.client.Client``)."""
+    context = _peer_context(environ)
+    return None if context is None else httpx.HTTPTransport(verify=context)
+
+
+def _peer_context(environ: Mapping[str, str] | None) -> ssl.SSLContext | None:
+    """The client TLS context the environment asks for (None: plain HTTP); NodeError,
+    in one line, for a half-given or unreadable setting."""
     try:
-        context = client_context(
+        return client_context(
             os.environ if environ is None else environ,
             ca=ENV_CA,
             cert=ENV_CERT,
@@ -64,4 +63,3 @@ def peer_transport(*, environ: Mapping[str, str] | None = None) -> httpx.HTTPTra
         )
     except TlsSettingError as exc:
         raise NodeError(str(exc)) from exc
-    return None if context is None else httpx.HTTPTransport(verify=context)

@@ -9,7 +9,7 @@ import multiprocessing
 import pytest
 from typer.testing import CliRunner
 
-from healthledger.cli.bench_network import BenchmarkFailed, peer_answer
+from healthledger.cli.bench_network import BenchmarkFailed, process_answer
 from healthledger.cli.main import app
 
 pytestmark = pytest.mark.slow
@@ -51,12 +51,12 @@ def test_a_peer_process_that_fails_or_ends_fails_the_run_with_its_reason() -> No
     ours, theirs = multiprocessing.Pipe()
     theirs.send(("failed", "peer 1: TimeoutError: the peer did not take writes in time"))
     with pytest.raises(BenchmarkFailed, match="peer 1: TimeoutError"):
-        peer_answer(ours, "ready")
+        process_answer(ours, "ready")
     theirs.send(("committed", {}))
     with pytest.raises(BenchmarkFailed, match="sent 'committed', not 'ready'"):
-        peer_answer(ours, "ready")
+        process_answer(ours, "ready")
     theirs.send(("ready", 4))
-    assert peer_answer(ours, "ready") == [4]
+    assert process_answer(ours, "ready") == [4]
     theirs.close()
     with pytest.raises(BenchmarkFailed, match="ended before 'submitted'"):
-        peer_answer(ours, "submitted")
+        process_answer(ours, "submitted")

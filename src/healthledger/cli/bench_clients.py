@@ -49,7 +49,7 @@ import httpx
 from healthledger.cli.bench_clients_node import CONTRACTS, PROFILE_ENV
 from healthledger.cli.bench_clients_worker import ClientJob, Phase
 from healthledger.cli.bench_clients_worker import run as run_client
-from healthledger.cli.bench_network import BenchmarkFailed, network_benchmark
+from healthledger.cli.bench_network import BenchmarkFailed, network_benchmark, process_answer
 from healthledger.crypto.enrolment import encrypt_key
 from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.consortium_peer import found_consortium
@@ -59,6 +59,7 @@ from healthledger.ordering.nats_cluster import NatsCluster, free_ports
 
 READY_TIMEOUT_S = 90.0
 PHASE_TIMEOUT_S = 600.0
+CLIENT = "a client process"
 POLL_S = 0.02
 """How often every peer's height is read (the commit times' resolution)."""
 PACED = (0.5, 0.8)
@@ -246,7 +247,7 @@ class Deployment:
             self.links.append(ours)
             self.client_procs.append(child)
         for link in self.links:
-            answer(link, "ready", READY_TIMEOUT_S)
+            process_answer(link, "ready", sender=CLIENT, timeout=READY_TIMEOUT_S)
 
     def _client_keys(self, folders: dict[str, Path]) -> dict[str, Path]:
         """Each organisation admin's key and certificate as an integrating system holds
@@ -302,7 +303,7 @@ class Deployment:
         samples: list[list[Any]] = []
         failures: list[str] = []
         for link in self.links:
-            got, failed = answer(link, "done", PHASE_TIMEOUT_S)
+            got, failed = process_answer(link, "done", sender=CLIENT, timeout=PHASE_TIMEOUT_S)
             samples.extend(got)
             failures.extend(failed)
         if failures:
@@ -341,21 +342,6 @@ class Deployment:
                 proc.wait(5)
         if self.cluster is not None:
             self.cluster.stop()
-
-
-def answer(link: Connection, expected: str, timeout: float) -> list[Any]:
-    """The next message of a client process, which must be ``expected``; its contents."""
-    if not link.poll(timeout):
-        raise BenchmarkFailed(f"a client process sent no {expected!r} in time")
-    try:
-        kind, *contents = link.recv()
-    except EOFError as exc:
-        raise BenchmarkFailed(f"a client process ended before {expected!r}") from exc
-    if kind == "failed":
-        raise BenchmarkFailed(str(contents[0]))
-    if kind != expected:
-        raise BenchmarkFailed(f"a client process sent {kind!r}, not {expected!r}")
-    return list(contents)
 
 
 def clients_benchmark(

@@ -266,18 +266,18 @@ def measure_in_processes(
             theirs.close()
             links.append(ours)
             processes.append(child)
-        start_height = min(peer_answer(link, "ready")[0] for link in links)
+        start_height = min(process_answer(link, "ready")[0] for link in links)
         start = time.perf_counter() + 0.05
         for link in links:
             link.send(("go", start))
-        reports = [peer_answer(link, "submitted") for link in links]
+        reports = [process_answer(link, "submitted") for link in links]
         handed: dict[str, list[Any]] = {}
         for report in reports:
             handed.update(report[0])
         final = max(height for _, height, _ in handed.values()) + 1
         for link in links:
             link.send(("until", final))
-        clocks = [peer_answer(link, "committed")[0] for link in links]
+        clocks = [process_answer(link, "committed")[0] for link in links]
         for process in processes:
             process.join(COMMIT_TIMEOUT_S)
         timings = Timings(
@@ -312,18 +312,26 @@ def measure_in_processes(
         cluster.stop()
 
 
-def peer_answer(link: Connection, expected: str) -> list[Any]:
-    """The next message of a peer process, which must be ``expected``; its contents."""
-    if not link.poll(COMMIT_TIMEOUT_S):
-        raise BenchmarkFailed(f"a peer process sent no {expected!r} in time")
+def process_answer(
+    link: Connection,
+    expected: str,
+    *,
+    sender: str = "a peer process",
+    timeout: float = COMMIT_TIMEOUT_S,
+) -> list[Any]:
+    """The next message of a child process (``sender``), which must be ``expected``;
+    its contents. A ``failed`` message, an early end or silence past ``timeout``
+    raises ``BenchmarkFailed``."""
+    if not link.poll(timeout):
+        raise BenchmarkFailed(f"{sender} sent no {expected!r} in time")
     try:
         kind, *contents = link.recv()
     except EOFError as exc:
-        raise BenchmarkFailed(f"a peer process ended before {expected!r}") from exc
+        raise BenchmarkFailed(f"{sender} ended before {expected!r}") from exc
     if kind == "failed":
         raise BenchmarkFailed(str(contents[0]))
     if kind != expected:
-        raise BenchmarkFailed(f"a peer process sent {kind!r}, not {expected!r}")
+        raise BenchmarkFailed(f"{sender} sent {kind!r}, not {expected!r}")
     return list(contents)
 
 

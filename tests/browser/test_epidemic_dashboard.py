@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from healthledger.apps.charts import ChartScript
+from healthledger.appkit.charts import ChartScript
 from healthledger.apps.epidemic.disclosure import PublicStatistics
 from healthledger.apps.epidemic.provision import configure
 from healthledger.apps.epidemic.readmodel import CaseReadModel

@@ -24,7 +24,7 @@ import segno
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from healthledger.apps.readable import when
+from healthledger.appkit.readable import when
 from healthledger.apps.registry import INSTALLED_APPS, installed_contracts
 from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode

@@ -1,11 +1,11 @@
-"""Values as people read them (apps.readable): the console's filters for every page."""
+"""Values as people read them (appkit.readable): the console's filters for every page."""
 
 from __future__ import annotations
 
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from healthledger.apps.readable import celsius, day, named, when
+from healthledger.appkit.readable import celsius, day, named, when
 
 NOON_UTC_MS = 1_796_644_800_000  # 2026-12-07 12:00:00 UTC
 

@@ -19,9 +19,9 @@ from fastapi.staticfiles import StaticFiles
 from healthledger.api.app import create_api, services_of
 from healthledger.api.fhir import fhir_router
 from healthledger.api.problems import ApiError, install_problem_handlers, problem, problem_for
+from healthledger.appkit.charts import SCRIPT_PATH, ChartScript
+from healthledger.appkit.readable import CONSORTIUM_ZONE
 from healthledger.apps import Person, Refusal, Written
-from healthledger.apps.charts import SCRIPT_PATH, ChartScript
-from healthledger.apps.readable import CONSORTIUM_ZONE
 from healthledger.apps.registry import INSTALLED_APPS
 from healthledger.node.parts import Node
 from healthledger.node.seam import attach

@@ -20,8 +20,8 @@ from fastapi.templating import Jinja2Templates
 from healthledger.api.app import ApiServices
 from healthledger.api.problems import ApiError, Problem, problem
 from healthledger.api.services import CUSTODY_NOTICE
+from healthledger.appkit.readable import CONSORTIUM_ZONE, FILTERS, when
 from healthledger.apps import App, HomePanel, Link, Person
-from healthledger.apps.readable import CONSORTIUM_ZONE, FILTERS, when
 from healthledger.apps.registry import INSTALLED_APPS
 from healthledger.client.errors import IdentityError
 from healthledger.contracts.errors import UnknownContract

@@ -7,7 +7,7 @@ import json
 
 from typer.testing import CliRunner
 
-from healthledger.apps.charts import Spec
+from healthledger.appkit.charts import Spec
 from healthledger.apps.supply.cli import build_cli
 from healthledger.apps.supply.temperature_chart import Reading, temperature_chart
 

@@ -1,6 +1,6 @@
 """The dashboard's charts as Vega-Lite specifications, built from the figures the page
 and the API serve (``Dashboard.figures``), in the console's chart look
-(``healthledger.apps.charts``). One specification per chart serves both the live page
+(``healthledger.appkit.charts``). One specification per chart serves both the live page
 (drawn in the browser by Vega-Embed) and the PNG export (``png.py``): dated axes,
 both scales titled where two are drawn, a tooltip on every mark."""
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from healthledger.apps.charts import Spec, Width, chart, empty
+from healthledger.appkit.charts import Spec, Width, chart, empty
 from healthledger.apps.epidemic.filters import DISEASE_NAMES
 
 BLUE, DARK, RED, PURPLE = "#3b7dd8", "#1d4f91", "#c0392b", "#8e44ad"

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import typer
 
-from healthledger.apps import bench_status, print_figures
-from healthledger.apps.client_commands import (
+from healthledger.appkit.client_commands import (
     CERT,
     IDENTITY,
     PASSPHRASE,
@@ -18,6 +17,7 @@ from healthledger.apps.client_commands import (
     read_json,
     signing_client,
 )
+from healthledger.apps import bench_status, print_figures
 
 
 def build_cli() -> typer.Typer:

@@ -1,5 +1,5 @@
 """The dashboard's figures as PNG images: the same Vega-Lite specifications the page
-draws (``charts.py``), rendered offline by vl-convert (``healthledger.apps.charts``)
+draws (``charts.py``), rendered offline by vl-convert (``healthledger.appkit.charts``)
 with the CJK font that ``make font-deps`` installs (region names are Chinese). Each
 image carries its title and what it shows in its PNG text chunks as well as on the
 image."""
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from healthledger.apps.charts import Spec, render_png
+from healthledger.appkit.charts import Spec, render_png
 from healthledger.apps.epidemic import charts, geo
 
 WIDTH = 880

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import typer
 
-from healthledger.apps import bench_status, print_figures
-from healthledger.apps.client_commands import (
+from healthledger.appkit.client_commands import (
     CERT,
     IDENTITY,
     PASSPHRASE,
@@ -19,6 +18,7 @@ from healthledger.apps.client_commands import (
     read_input,
     signing_client,
 )
+from healthledger.apps import bench_status, print_figures
 from healthledger.apps.supply.event_check import (
     StoredEventError,
     check_stored_event,
@@ -129,12 +129,47 @@ def build_cli() -> typer.Typer:
             100_000, "--store-events", min=1, help="Read-model size for the trace (goal 10^6)."
         ),
         samples: int = typer.Option(500, "--samples", min=10, help="Trace and verify samples."),
+        lifecycle: bool = typer.Option(
+            False,
+            "--lifecycle",
+            help="Instead: custody lifecycles (commission, ship, receive, dispense), each "
+            "step signed by its actor, one transaction per block and batched, as the EVM "
+            "baseline times them.",
+        ),
+        lifecycles: int = typer.Option(
+            250, "--lifecycles", min=1, max=100_000, help="With --lifecycle: lifecycles per run."
+        ),
+        block_txs: int = typer.Option(
+            100, "--block-txs", min=4, max=500, help="With --lifecycle: transactions per batch."
+        ),
+        repeat: int = typer.Option(
+            3, "--repeat", min=1, max=20, help="With --lifecycle: runs per mode (median)."
+        ),
         json_output: bool = typer.Option(False, "--json", help="Print figures as one JSON line."),
     ) -> None:
-        """Ingest rate, one unit's trace p99 among many stored events, verify p99.
+        """Ingest rate, one unit's trace p99 among many stored events, verify p99; or,
+        with --lifecycle, custody lifecycles per second.
 
-        The defaults run in well under a minute; the issue's goal is measured with
+        The defaults run in well under a minute; the store goal is measured with
         ``--store-events 1000000``."""
+        if lifecycle:
+            from healthledger.apps.supply.lifecycle_bench import (
+                LifecycleCheckFailed,
+                lifecycle_benchmark,
+            )
+
+            try:
+                found = lifecycle_benchmark(
+                    lifecycles=lifecycles,
+                    block_txs=block_txs,
+                    repeat=repeat,
+                    status=bench_status(json_output),
+                )
+            except LifecycleCheckFailed as exc:
+                typer.echo(f"error: self-check failed: {exc}", err=True)
+                raise typer.Exit(1) from None
+            print_figures(found.to_json(), json_output=json_output)
+            return
         from healthledger.apps.supply.bench import supply_benchmark
 
         figures = supply_benchmark(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from healthledger.apps.readable import when
+from healthledger.appkit.readable import when
 from healthledger.apps.supply.temperature_chart import Reading, temperature_chart
 from healthledger.apps.supply.verification import PublicLedger, outside, today_of
 

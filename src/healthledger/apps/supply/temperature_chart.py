@@ -1,5 +1,5 @@
 """The cold-chain chart of a unit's journey as a Vega-Lite specification, in the
-console's chart look (``healthledger.apps.charts``, the library every page draws
+console's chart look (``healthledger.appkit.charts``, the library every page draws
 with): the product's storage range as a shaded band, each reading (the lowest and
 highest temperature an event reported) as a bar from its minimum to its maximum,
 excursions in red, the time axis in the consortium's local time with its zone named.
@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from healthledger.apps.charts import Spec, Width, chart, empty
-from healthledger.apps.readable import CONSORTIUM_ZONE, celsius, when
+from healthledger.appkit.charts import Spec, Width, chart, empty
+from healthledger.appkit.readable import CONSORTIUM_ZONE, celsius, when
 
 TITLE = "Temperatures on the way"
 BLUE, RED, BAND = "#2c6fbb", "#c0392b", "#d8f0dc"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -24,7 +23,7 @@ STREAMS = ("/api/v1/events",)
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     with (
-        simulated_node(Path(tmp_path_factory.mktemp("docs")) / "node", seed=3) as node,
+        simulated_node(tmp_path_factory, "docs", seed=3) as node,
         TestClient(create_api(node), base_url="http://ledger.example:8000") as test_client,
     ):
         test_client.auth = member_reads(node)

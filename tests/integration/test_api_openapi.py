@@ -47,7 +47,7 @@ CHECKS = [
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     """A node founded as the demo founds one, with every application's simulated traffic."""
-    with simulated_node(tmp_path_factory.mktemp("openapi") / "node", seed=11) as node:
+    with simulated_node(tmp_path_factory, "openapi", seed=3) as node:
         yield node
 
 

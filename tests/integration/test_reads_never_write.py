@@ -25,7 +25,7 @@ CDC = "gd-cdc/epi-wang"
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
     """A node with every application's simulated traffic, as the demo founds it."""
-    with simulated_node(tmp_path_factory.mktemp("reads") / "node", seed=3) as created:
+    with simulated_node(tmp_path_factory, "reads", seed=3) as created:
         yield created
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from healthledger import verify
-from healthledger.apps.credentials.scan import UnreadableImage, qr_texts
+from healthledger.appkit.qr_image import UnreadableImage, qr_texts
 from healthledger.crypto.credentials import dcc as dcc_module
 from healthledger.crypto.credentials.policy import Policy
 from healthledger.crypto.credentials.status import ShcRevocations, StatusSource

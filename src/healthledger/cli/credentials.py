@@ -12,11 +12,11 @@ import typer
 from rich.text import Text
 
 from healthledger import verify
+from healthledger.appkit.qr_image import UnreadableImage, looks_like_image, qr_texts
 from healthledger.apps import bench_status, print_figures
 from healthledger.apps.credentials.issuance import Signer, SignerFileError, issue_all, new_signer
 from healthledger.apps.credentials.qr import qr_code
 from healthledger.apps.credentials.records import Recovery, TestResult, Vaccination
-from healthledger.apps.credentials.scan import UnreadableImage, looks_like_image, qr_texts
 from healthledger.cli.credentials_ledger import default_cache, fetch
 from healthledger.cli.reporting import (
     EXIT_FAILED,

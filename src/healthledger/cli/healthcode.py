@@ -10,8 +10,8 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
+from healthledger.appkit.qr_image import UnreadableImage, looks_like_image, qr_texts
 from healthledger.apps.credentials.healthcode_qr import CodeVerdict, verify_code
-from healthledger.apps.credentials.scan import UnreadableImage, looks_like_image, qr_texts
 from healthledger.cli.reporting import EXIT_FAILED, EXIT_UNUSABLE, CliError, reported, stdout
 
 MAX_INPUT_BYTES = 8 * 1024 * 1024

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from healthledger.appkit.qr_image import MAX_IMAGE_BYTES, UnreadableImage, qr_texts
 from healthledger.apps.credentials.facts import check_holder
-from healthledger.apps.credentials.scan import MAX_IMAGE_BYTES, UnreadableImage, qr_texts
 from healthledger.apps.credentials.service import CONTRACT, CredentialService, status_uri
 from healthledger.contracts.errors import AccessDenied, InvalidArguments, Rejected
 from healthledger.crypto.credentials.policy import Policy

@@ -32,7 +32,7 @@ from healthledger.contracts.context import MEMBERSHIP_NAMESPACE
 from healthledger.contracts.contract import Contract
 from healthledger.contracts.errors import ContractError
 from healthledger.crypto.keys import decode_b64
-from healthledger.ledger.transaction import Transaction, ValidationCode
+from healthledger.ledger.transaction import SignedProposal, Transaction, ValidationCode
 from healthledger.node.chain_reads import Receipt
 from healthledger.node.consortium import OrgPlan
 from healthledger.node.embedded import EmbeddedNode
@@ -269,6 +269,33 @@ class AppNode:
                 endorsed.append(self._node.peer.endorse(proposal, transient=salted))
             except (ContractError, TransactionRefused) as exc:
                 endorsed.append(exc)
+        return self._order_and_wait(endorsed, timeout)
+
+    def propose(
+        self, identity: str, contract: str, function: str, args: dict[str, Any]
+    ) -> SignedProposal:
+        """A proposal of ``function`` of ``contract`` (one of the application's own)
+        signed as ``identity`` now, but neither endorsed nor ordered: what a client
+        signs before it sends (``invoke_signed``). The key stays in the platform."""
+        return self._node.propose(identity, self._own_contract(contract), function, args)
+
+    def invoke_signed(
+        self, proposals: Sequence[SignedProposal], *, timeout: float = 60.0
+    ) -> list[Outcome]:
+        """Endorse proposals signed earlier (``propose``), order them together and wait
+        for their commits: one outcome per proposal, in order, as ``invoke_many``."""
+        endorsed: list[Transaction | ContractError | TransactionRefused] = []
+        for signed in proposals:
+            self._own_contract(signed.proposal.contract)
+            try:
+                endorsed.append(self._node.peer.endorse(signed))
+            except (ContractError, TransactionRefused) as exc:
+                endorsed.append(exc)
+        return self._order_and_wait(endorsed, timeout)
+
+    def _order_and_wait(
+        self, endorsed: Sequence[Transaction | ContractError | TransactionRefused], timeout: float
+    ) -> list[Outcome]:
         ordered = [tx for tx in endorsed if isinstance(tx, Transaction)]
         futures = iter(self._node.peer.submit_many(ordered) if ordered else [])
         outcomes = []

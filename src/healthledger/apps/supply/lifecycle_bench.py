@@ -1,0 +1,357 @@
+"""``healthledger bench supply --lifecycle``: the custody lifecycle, timed like the EVM
+baseline (``../shared/baselines/evm/bench_evm.py``) times the same contract in Vyper.
+
+N lifecycles of four ``supply.capture`` transactions, one EPCIS event each:
+
+    maker       commission the pack at its plant
+    maker       ship it to the pharmacy
+    pharmacist  receive it at the pharmacy
+    pharmacist  dispense it
+
+Each transaction is a proposal signed by its own actor's key: the maker's operator,
+and one pharmacist per lifecycle (the EVM bench has one pharmacy account per
+lifecycle; here custody belongs to organisations, so the nearest is one pharmacy
+organisation whose N pharmacists each hold their own key and certificate).
+
+Signing happens before the clock, as the EVM bench signs before its clock; it is timed
+on its own and folded into the ``*_incl_signing`` figures. Timed is the node side:
+contract execution and endorsement, ordering, validation and durable commit
+(SQLite, ``synchronous=FULL``) of every block, on an embedded node.
+
+* ``single``: one transaction per block, each waited for before the next is sent
+  (the EVM's ``mine_all([tx])`` per transaction);
+* ``batched``: blocks of ``block_txs`` transactions. A block cannot hold two steps of
+  one pack (the second is endorsed against the state before the first commits, so
+  validation would refuse it as stale), so a block holds the same step of
+  ``block_txs`` packs: commission 100 packs, ship them, receive them, dispense them,
+  then the next 100 (the EVM's block of 100 holds all four steps of 25 packs).
+
+Each mode runs on a fresh ledger per repeat, repeats interleaved, medians reported.
+After the clock: every transaction committed VALID, no event refused by the
+contract, every pack dispensed; anything else fails the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from healthledger.apps.supply.aggregation import unit_key
+from healthledger.apps.supply.contract import SupplyContract
+from healthledger.apps.supply.digital_link import check_digit
+from healthledger.apps.supply.event_hash import json_document_hashes
+from healthledger.apps.supply.service import CONTRACT, capture_step
+from healthledger.contracts.system import SYSTEM_CONTRACTS
+from healthledger.demo.organisations import DEMO_ORGS
+from healthledger.ledger.transaction import SignedProposal
+from healthledger.node.seam import AppNode, scratch_ledger
+
+MAKER_QA = "lingnan-bio/qa-liu"
+MAKER = "lingnan-bio/ops-he"
+PHARMACY = "yuexiu-pharmacy"
+PHARMACIST_ROLE = "pharmacist"
+MODES = ("single", "batched")
+WARMUP = 3
+"""Lifecycles run untimed on each ledger first (imports, caches), as the EVM bench does."""
+CONTEXT = ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"]
+WHEN = "2026-01-05T09:00:00.000+08:00"
+
+
+def _with_check(digits: str) -> str:
+    return digits + str(check_digit(digits))
+
+
+GTIN = _with_check("0695123400009")
+PLANT = _with_check("695123400009")
+SHOP = _with_check("695123600009")
+
+
+class LifecycleCheckFailed(RuntimeError):
+    """After the clock: a transaction was refused, or a pack did not end dispensed."""
+
+
+@dataclass(frozen=True)
+class ModeRun:
+    """One timed run of one mode on a fresh ledger."""
+
+    mode: str
+    transactions: int
+    blocks: int
+    node_s: float
+    sign_s: float
+
+    @property
+    def tx_per_s(self) -> float:
+        """Committed transactions per second, node side."""
+        return self.transactions / self.node_s
+
+    @property
+    def tx_per_s_incl_signing(self) -> float:
+        """Committed transactions per second with the client's signing added in."""
+        return self.transactions / (self.node_s + self.sign_s)
+
+    @property
+    def sign_per_s(self) -> float:
+        """Proposals signed per second by the clients."""
+        return self.transactions / self.sign_s
+
+
+@dataclass(frozen=True)
+class LifecycleFigures:
+    """What ``bench supply --lifecycle`` measured."""
+
+    lifecycles: int
+    block_txs: int
+    repeat: int
+    runs: tuple[ModeRun, ...]
+    disk_syncs_per_s: float
+    """fsyncs per second of the ledger's disk, measured in the same run: the ceiling of
+    one durable block at a time."""
+    load_average: tuple[float, float]
+    """1-minute load average at the start and at the end."""
+
+    def median(self, mode: str, figure: str) -> float | None:
+        """Median of ``figure`` over the runs of ``mode`` (None if it did not run)."""
+        values = [getattr(r, figure) for r in self.runs if r.mode == mode]
+        return round(statistics.median(values), 1) if values else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The figures as ``--json`` prints them (names as the EVM bench's)."""
+        per_mode = {
+            f"tx_per_s_{mode}{suffix}": self.median(mode, figure)
+            for mode in MODES
+            for suffix, figure in (("", "tx_per_s"), ("_incl_signing", "tx_per_s_incl_signing"))
+        }
+        return {
+            "benchmark": "supply-lifecycle",
+            **per_mode,
+            "sign_tx_per_s": round(statistics.median(r.sign_per_s for r in self.runs), 1),
+            "lifecycles": self.lifecycles,
+            "transactions_per_run": 4 * self.lifecycles,
+            "tx_per_block_batched": self.block_txs,
+            "blocks": {m: [r.blocks for r in self.runs if r.mode == m] for m in MODES},
+            "repeat": self.repeat,
+            "runs_tx_per_s": {
+                m: [round(r.tx_per_s, 1) for r in self.runs if r.mode == m] for m in MODES
+            },
+            "self_check": "every transaction VALID, no event refused, every pack dispensed",
+            "actors": "maker lingnan-bio/ops-he; one pharmacist (own key) per lifecycle "
+            "of one pharmacy organisation",
+            "timed": "node side: contract execution and endorsement, ordering, validation, "
+            "durable commit (synchronous=FULL); client signing apart",
+            "disk_syncs_per_s": round(self.disk_syncs_per_s, 1),
+            "load_average_start": self.load_average[0],
+            "load_average_end": self.load_average[1],
+        }
+
+
+def pharmacist(index: int) -> str:
+    """The identity of lifecycle ``index``'s pharmacist."""
+    return f"{PHARMACY}/bench-pharmacist-{index:05d}"
+
+
+def lifecycle_plans(pharmacists: int) -> tuple[Any, ...]:
+    """The demo organisations, the pharmacy with ``pharmacists`` more pharmacists."""
+    extra = tuple((pharmacist(i).split("/", 1)[1], PHARMACIST_ROLE) for i in range(pharmacists))
+    return tuple(
+        dataclasses.replace(plan, identities=plan.identities + extra)
+        if plan.id == PHARMACY
+        else plan
+        for plan in DEMO_ORGS
+    )
+
+
+def _event(biz_step: str, serial: str, where: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "ObjectEvent",
+        "eventTime": WHEN,
+        "eventTimeZoneOffset": "+08:00",
+        "epcList": [f"https://id.gs1.org/01/{GTIN}/21/{serial}"],
+        "action": "ADD" if biz_step == "commissioning" else "OBSERVE",
+        "bizStep": biz_step,
+        "readPoint": {"id": f"https://id.gs1.org/414/{where}"},
+        **extra,
+    }
+
+
+def _capture_args(event: dict[str, Any]) -> dict[str, Any]:
+    """``supply.capture``'s argument for one event, as the capture service builds it."""
+    document = {
+        "@context": CONTEXT,
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": WHEN,
+        "epcisBody": {"eventList": [event]},
+    }
+    event_hash = json_document_hashes(document)[0].hash
+    return {"steps": [capture_step(event, event_hash, 0)]}
+
+
+def serial_of(index: int) -> str:
+    """The serial number of lifecycle ``index``'s pack."""
+    return f"LC{index:08d}"
+
+
+def lifecycle_calls(index: int) -> list[tuple[str, dict[str, Any]]]:
+    """(identity, capture arguments) of lifecycle ``index``'s four transactions."""
+    serial, who = serial_of(index), pharmacist(index)
+    ilmd = {"cbvmda:lotNumber": f"LOT{index // 100:05d}", "cbvmda:itemExpirationDate": "2099-12-31"}
+    ship_to = [{"type": "owning_party", "destination": f"https://id.gs1.org/414/{SHOP}"}]
+    return [
+        (MAKER, _capture_args(_event("commissioning", serial, PLANT, ilmd=ilmd))),
+        (MAKER, _capture_args(_event("shipping", serial, PLANT, destinationList=ship_to))),
+        (who, _capture_args(_event("receiving", serial, SHOP))),
+        (who, _capture_args(_event("dispensing", serial, SHOP))),
+    ]
+
+
+def set_up(node: AppNode) -> None:
+    """The product and the two places (untimed)."""
+    node.invoke(
+        MAKER_QA,
+        CONTRACT,
+        "register_product",
+        {
+            "gtin": GTIN,
+            "name": "Lifecycle bench vaccine",
+            "dosage_form": "injection",
+            "temp_min_dc": 20,
+            "temp_max_dc": 80,
+            "shelf_life_days": 365,
+        },
+    )
+    node.invoke(MAKER, CONTRACT, "register_location", {"gln": PLANT, "name": "Plant"})
+    node.invoke(pharmacist(0), CONTRACT, "register_location", {"gln": SHOP, "name": "Pharmacy"})
+
+
+def _schedule(
+    signed: Sequence[Sequence[SignedProposal]], mode: str, block_txs: int
+) -> list[list[SignedProposal]]:
+    """The groups sent together, each awaited before the next (see the module doc)."""
+    if mode == "single":
+        return [[proposal] for lifecycle in signed for proposal in lifecycle]
+    groups: list[list[SignedProposal]] = []
+    for first in range(0, len(signed), block_txs):
+        window = signed[first : first + block_txs]
+        groups.extend([lifecycle[step] for lifecycle in window] for step in range(4))
+    return groups
+
+
+def run_groups(node: AppNode, groups: Sequence[Sequence[SignedProposal]]) -> list[str]:
+    """Send every group and wait for its commits; what went wrong, one line each."""
+    problems = []
+    for group in groups:
+        for outcome in node.invoke_signed(group):
+            if outcome.error is not None:
+                problems.append(f"refused: {outcome.error}")
+            elif not outcome.valid:
+                assert outcome.receipt is not None
+                problems.append(f"{outcome.receipt.tx_id} committed {outcome.receipt.code}")
+            elif outcome.result["refused"]:
+                problems.append(f"event refused: {outcome.result['refused'][0]['reason']}")
+    return problems
+
+
+def check_lifecycles(node: AppNode, indexes: range, problems: list[str]) -> None:
+    """Every transaction went through and every pack ended dispensed, or raise."""
+    if problems:
+        raise LifecycleCheckFailed(f"{len(problems)} transactions failed, first: {problems[0]}")
+    for index in indexes:
+        record = node.get(unit_key(f"01/{GTIN}/21/{serial_of(index)}"))
+        status = None if record is None else record.get("status")
+        if status != "dispensed":
+            raise LifecycleCheckFailed(f"pack {serial_of(index)} ended {status}, not dispensed")
+
+
+def run_mode(
+    folder: Path, mode: str, *, lifecycles: int, block_txs: int, plans: tuple[Any, ...]
+) -> ModeRun:
+    """Time ``lifecycles`` lifecycles in ``mode`` on a new ledger in ``folder``."""
+    with scratch_ledger(
+        folder,
+        name="supply",
+        namespaces=(SupplyContract.name,),
+        contracts=(*SYSTEM_CONTRACTS, SupplyContract),
+        plans=plans,
+        max_block_tx=1 if mode == "single" else block_txs,
+    ) as node:
+        set_up(node)
+        warm = range(lifecycles, lifecycles + WARMUP)
+        warm_signed = [
+            [node.propose(w, CONTRACT, "capture", a) for w, a in lifecycle_calls(i)] for i in warm
+        ]
+        check_lifecycles(node, warm, run_groups(node, _schedule(warm_signed, mode, block_txs)))
+
+        calls = [lifecycle_calls(i) for i in range(lifecycles)]
+        started = time.perf_counter()
+        signed = [[node.propose(w, CONTRACT, "capture", a) for w, a in c] for c in calls]
+        sign_s = time.perf_counter() - started
+        groups = _schedule(signed, mode, block_txs)
+        height = node.height()
+        started = time.perf_counter()
+        problems = run_groups(node, groups)
+        node_s = time.perf_counter() - started
+        blocks = node.height() - height
+        check_lifecycles(node, range(lifecycles), problems)
+    return ModeRun(mode, 4 * lifecycles, blocks, node_s, sign_s)
+
+
+def disk_syncs_per_s(folder: Path, *, syncs: int = 100) -> float:
+    """How many small write+fsync rounds per second the disk under ``folder`` takes."""
+    path = folder / "fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        started = time.perf_counter()
+        for _ in range(syncs):
+            os.write(fd, b"\0" * 4096)
+            os.fsync(fd)
+        return syncs / (time.perf_counter() - started)
+    finally:
+        os.close(fd)
+        path.unlink()
+
+
+def lifecycle_benchmark(
+    *,
+    lifecycles: int = 250,
+    block_txs: int = 100,
+    repeat: int = 3,
+    modes: Sequence[str] = MODES,
+    status: Callable[[str], None] = lambda _: None,
+) -> LifecycleFigures:
+    """Run every mode ``repeat`` times, interleaved, each on a new temporary ledger."""
+    load_start = os.getloadavg()[0]
+    plans = lifecycle_plans(lifecycles + WARMUP)
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="healthledger-lifecycle-bench-") as tmp:
+        syncs = disk_syncs_per_s(Path(tmp))
+        for rep in range(repeat):
+            for mode in modes:
+                run = run_mode(
+                    Path(tmp) / f"{mode}-{rep}",
+                    mode,
+                    lifecycles=lifecycles,
+                    block_txs=block_txs,
+                    plans=plans,
+                )
+                runs.append(run)
+                status(
+                    f"[{rep + 1}/{repeat}] {mode}: {run.transactions} tx in {run.blocks} blocks, "
+                    f"{run.node_s:.2f} s: {run.tx_per_s:.1f} tx/s committed "
+                    f"({run.tx_per_s_incl_signing:.1f} with client signing)"
+                )
+    return LifecycleFigures(
+        lifecycles=lifecycles,
+        block_txs=block_txs,
+        repeat=repeat,
+        runs=tuple(runs),
+        disk_syncs_per_s=syncs,
+        load_average=(round(load_start, 2), round(os.getloadavg()[0], 2)),
+    )

@@ -60,6 +60,21 @@ class DoseRule:
     """True for a dose after the primary series (the primary series is complete without it)."""
 
 
+def counted_from_first(
+    label: str, *, min_days: int, min_from_first: int, due_days: int, overdue_days: int
+) -> DoseRule:
+    """A dose scheduled from the series' first dose, not the previous one (the third
+    dose of hepatitis B and HPV): it also needs ``min_from_first`` days after the first."""
+    return DoseRule(
+        label=label,
+        min_days=min_days,
+        min_from_first=min_from_first,
+        due_days=due_days,
+        overdue_days=overdue_days,
+        from_first=True,
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Schedule:
     """A vaccine's dose schedule: the CVX codes it covers and the doses after the first."""
@@ -99,13 +114,8 @@ SCHEDULES: tuple[Schedule, ...] = (
         cvx=("08", "43", "44", "45"),
         following=(
             DoseRule(label="Dose 2", min_days=28, due_days=30, overdue_days=60),
-            DoseRule(
-                label="Dose 3",
-                min_days=56,
-                min_from_first=112,
-                due_days=180,
-                overdue_days=240,
-                from_first=True,
+            counted_from_first(
+                "Dose 3", min_days=56, min_from_first=112, due_days=180, overdue_days=240
             ),
         ),
         source="China NIP children's schedule (2021 ed.): hepatitis B at 0, 1 and 6 months; "
@@ -137,13 +147,8 @@ SCHEDULES: tuple[Schedule, ...] = (
         cvx=("62", "118", "165"),
         following=(
             DoseRule(label="Dose 2", min_days=28, due_days=60, overdue_days=120),
-            DoseRule(
-                label="Dose 3",
-                min_days=84,
-                min_from_first=150,
-                due_days=180,
-                overdue_days=270,
-                from_first=True,
+            counted_from_first(
+                "Dose 3", min_days=84, min_from_first=150, due_days=180, overdue_days=270
             ),
         ),
         source="WHO position paper on HPV vaccines (2022) and ACIP (2019): three doses at 0, "
@@ -222,27 +227,34 @@ def plan_series(schedule: Schedule, days: Iterable[int], *, as_of: int) -> Serie
     if not valid:
         return None
     rule = _rule(schedule, len(valid))
+    following = None if rule is None else _next_dose(rule, valid, early)
     primary_complete = len(valid) >= schedule.primary_doses
-    if rule is None:
-        return SeriesPlan(schedule=schedule, valid=tuple(valid), too_early=tuple(early),
-                          primary_complete=True, status="complete", next=None)  # fmt: skip
+    return SeriesPlan(schedule=schedule, valid=tuple(valid), too_early=tuple(early),
+                      primary_complete=primary_complete,
+                      status=_status(following, as_of, primary_complete=primary_complete),
+                      next=following)  # fmt: skip
+
+
+def _next_dose(rule: DoseRule, valid: list[int], early: list[int]) -> NextDose:
+    """The dose after the ``valid`` ones, which ``rule`` governs."""
     anchor = valid[0] if rule.from_first else valid[-1]
     earliest = _earliest(rule, valid, early[-1] if early else None)
     due = max(anchor + rule.due_days, earliest)
     overdue = max(anchor + rule.overdue_days, due + 1)
-    following = NextDose(number=len(valid) + 1, label=rule.label, earliest=earliest, due=due,
-                         overdue_from=overdue, booster=rule.booster)  # fmt: skip
-    status: Status
-    if as_of >= overdue:
-        status = "overdue"
-    elif as_of >= due:
-        status = "due"
-    elif primary_complete:
-        status = "complete"  # a booster or a new season, not due yet
-    else:
-        status = "scheduled"
-    return SeriesPlan(schedule=schedule, valid=tuple(valid), too_early=tuple(early),
-                      primary_complete=primary_complete, status=status, next=following)  # fmt: skip
+    return NextDose(number=len(valid) + 1, label=rule.label, earliest=earliest, due=due,
+                    overdue_from=overdue, booster=rule.booster)  # fmt: skip
+
+
+def _status(following: NextDose | None, as_of: int, *, primary_complete: bool) -> Status:
+    """Where the series stands on ``as_of``, given its next dose (None: none is left)."""
+    if following is None:
+        return "complete"
+    if as_of >= following.overdue_from:
+        return "overdue"
+    if as_of >= following.due:
+        return "due"
+    # A complete primary series with a dose still to come: a booster or a new season.
+    return "complete" if primary_complete else "scheduled"
 
 
 def plan(doses: Iterable[Dose], *, as_of: int) -> list[SeriesPlan]:

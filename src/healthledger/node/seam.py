@@ -269,7 +269,7 @@ class AppNode:
                 endorsed.append(self._node.peer.endorse(proposal, transient=salted))
             except (ContractError, TransactionRefused) as exc:
                 endorsed.append(exc)
-        return self._order_and_wait(endorsed, timeout)
+        return self._order_and_wait(endorsed, timeout, precheck=True)
 
     def propose(
         self, identity: str, contract: str, function: str, args: dict[str, Any]
@@ -283,7 +283,9 @@ class AppNode:
         self, proposals: Sequence[SignedProposal], *, timeout: float = 60.0
     ) -> list[Outcome]:
         """Endorse proposals signed earlier (``propose``), order them together and wait
-        for their commits: one outcome per proposal, in order, as ``invoke_many``."""
+        for their commits: one outcome per proposal, in order, as ``invoke_many``. As
+        ``invoke`` does, what this peer has just endorsed goes to ordering without a
+        validation dry run (the block's validation still checks everything)."""
         endorsed: list[Transaction | ContractError | TransactionRefused] = []
         for signed in proposals:
             self._own_contract(signed.proposal.contract)
@@ -291,13 +293,18 @@ class AppNode:
                 endorsed.append(self._node.peer.endorse(signed))
             except (ContractError, TransactionRefused) as exc:
                 endorsed.append(exc)
-        return self._order_and_wait(endorsed, timeout)
+        return self._order_and_wait(endorsed, timeout, precheck=False)
 
     def _order_and_wait(
-        self, endorsed: Sequence[Transaction | ContractError | TransactionRefused], timeout: float
+        self,
+        endorsed: Sequence[Transaction | ContractError | TransactionRefused],
+        timeout: float,
+        *,
+        precheck: bool,
     ) -> list[Outcome]:
         ordered = [tx for tx in endorsed if isinstance(tx, Transaction)]
-        futures = iter(self._node.peer.submit_many(ordered) if ordered else [])
+        submitted = self._node.peer.submit_many(ordered, precheck=precheck) if ordered else []
+        futures = iter(submitted)
         outcomes = []
         for tx in endorsed:
             if not isinstance(tx, Transaction):

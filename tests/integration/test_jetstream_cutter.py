@@ -7,9 +7,11 @@ from collections.abc import Iterable
 import pytest
 
 from healthledger.cli.bench import bench_node, endorse_puts
+from healthledger.ledger.errors import InvalidTransaction
 from healthledger.ledger.transaction import Transaction
 from healthledger.ordering.cutter import BlockCutter, EntryKind, StreamEntry
 from healthledger.ordering.orderer import Batch
+from healthledger.ordering.packing import pack, unpack
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +93,37 @@ def test_resuming_after_any_cut_gives_the_same_later_batches(txs: list[Transacti
         assert [(b.transactions, b.timestamp, b.stream_seq) for b in resumed] == [
             (b.transactions, b.timestamp, b.stream_seq) for b in later
         ]
+
+
+def packed(seq: int, ms: int, *parts: Transaction) -> StreamEntry:
+    return StreamEntry(seq, ms, EntryKind.TX, pack(parts).payload)
+
+
+def test_a_packed_message_joins_one_block_and_blocks_close_between_messages(
+    txs: list[Transaction],
+) -> None:
+    entries = [
+        packed(1, 1000, *txs[0:2]),
+        packed(2, 1010, *txs[2:4]),  # four held, over max 3: cut after the whole message
+        packed(3, 1020, txs[4]),  # one transaction: the usual form
+        StreamEntry(4, 1030, EntryKind.TX, b"[" + txs[5].canonical + b',{"a":1}]'),
+        tick(5, 1120),
+    ]
+    cutter = BlockCutter(max_block_tx=3, batch_timeout_ms=100)
+    batches = [b for e in entries if (b := cutter.feed(e)) is not None]
+    assert [([t.tx_id for t in b.transactions], b.stream_seq) for b in batches] == [
+        ([t.tx_id for t in txs[0:4]], 2),
+        ([txs[4].tx_id, txs[5].tx_id], 5),
+    ]
+    assert cutter.skipped == 1  # the part that is no transaction, and only it
+
+
+def test_a_packed_message_has_its_own_id_and_unpacks_in_order(txs: list[Transaction]) -> None:
+    one, several = pack(txs[:1]), pack(txs[:5])
+    assert one.msg_id == txs[0].tx_id and one.payload == txs[0].canonical
+    assert several.msg_id.startswith("txs-") and several.msg_id == pack(txs[:5]).msg_id
+    assert several.msg_id != pack([txs[1], txs[0], *txs[2:5]]).msg_id
+    assert unpack(several.payload) == (txs[:5], 0)
+    for payload in (b"[]", b"[1.5]", b"7"):
+        with pytest.raises(InvalidTransaction):
+            unpack(payload)

@@ -89,6 +89,32 @@ def test_a_resubmitted_batch_is_delivered_once(
     assert got_b.shape() == got_a.shape()
 
 
+def test_packed_batches_from_two_peers_are_each_delivered_once_in_one_order(
+    nats_cluster: NatsCluster, transactions: list[Transaction]
+) -> None:
+    fresh_cluster(nats_cluster)
+    # Two messages in flight at most: the rest wait and leave packed, up to 16 a message.
+    packing = {"max_in_flight": 2, "max_message_tx": 16}
+    a, b = (orderer(nats_cluster, "PACKED", **packing) for _ in range(2))
+    got_a, got_b = Collector(), Collector()
+    a.start(got_a)
+    b.start(got_b)
+    try:
+        txs = transactions[250:370]
+        assert a.submit_many(txs[:60]) == [None] * 60
+        assert b.submit_many(txs[60:]) == [None] * 60
+        got_a.wait(120)
+        got_b.wait(120)
+        assert got_a.shape() == got_b.shape()
+        assert sorted(got_a.tx_ids()) == sorted(tx.tx_id for tx in txs)
+        # Fewer stream messages than transactions (ticks included): they were packed.
+        last = got_a.shape()[-1][3]
+        assert last is not None and last < len(txs)
+    finally:
+        a.stop()
+        b.stop()
+
+
 def test_submit_many_refuses_clearly_with_every_server_down(
     tmp_path: Path, transactions: list[Transaction]
 ) -> None:

@@ -120,6 +120,14 @@ def peer_org(data_dir: Path) -> str | None:
     return str(info["org"])
 
 
+PACKED_TX = 100
+"""Transactions one stream message carries at most: a peer under load packs those
+waiting to be published (``ordering.packing``), one fsync per message on each server."""
+MESSAGES_IN_FLIGHT = 8
+"""Stream messages a peer has awaiting their acks at once; a transaction that finds
+fewer goes out at once, alone."""
+
+
 def jetstream_ordering(
     servers: Sequence[str],
     *,
@@ -142,6 +150,8 @@ def jetstream_ordering(
             max_block_tx=max_block_tx,
             batch_timeout_s=batch_timeout_s,
             connect_timeout_s=connect_timeout_s,
+            max_message_tx=PACKED_TX,
+            max_in_flight=MESSAGES_IN_FLIGHT,
         )
 
     return make

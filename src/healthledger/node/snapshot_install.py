@@ -54,9 +54,9 @@ from healthledger.node.snapshot import (
     member_orgs,
     vouching,
 )
-from healthledger.ordering.cutter import parse_transaction
 from healthledger.ordering.nats_tls import connect_options
 from healthledger.ordering.orderer import OrderingError
+from healthledger.ordering.packing import unpack
 
 # --- joining -----------------------------------------------------------------------
 
@@ -288,9 +288,13 @@ def verify_position(
                 if msg.subject != tx_subject:
                     continue
                 try:
-                    tx = parse_transaction(msg.data or b"")
+                    carried, _ = unpack(msg.data or b"")
                 except InvalidTransaction:
                     continue  # every peer's cutter skips it too
+                if not carried:
+                    continue
+                # A packed message closes a block with the last transaction it carries.
+                tx = carried[-1]
                 if tx.tx_id != last_tx_id:
                     raise SnapshotError(
                         f"the snapshot's stream position {position} does not follow its last "

@@ -4,9 +4,11 @@ The cutter is a pure function of the stream: fed the same messages in the same o
 every peer cuts the same batches with the same timestamps. It reads no clock. A block
 opens at its first transaction; it closes when it holds ``max_block_tx`` transactions,
 or when a tick arrives whose stream time is at least the block's open time plus the
-batch timeout. Every cut leaves the cutter empty, so a peer that resumes right after
-the closing message of its last block cuts exactly what a peer that never stopped
-cuts.
+batch timeout. A message may carry several transactions (``ordering.packing``): they
+join the open block together, so a block closes only between messages and may hold up
+to one message's worth beyond ``max_block_tx``. Every cut leaves the cutter empty, so
+a peer that resumes right after the closing message of its last block cuts exactly
+what a peer that never stopped cuts.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from healthledger.crypto.errors import CryptoError
 from healthledger.ledger.errors import InvalidTransaction
 from healthledger.ledger.transaction import Transaction
 from healthledger.ordering.orderer import Batch
+from healthledger.ordering.packing import unpack
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +31,7 @@ class EntryKind(StrEnum):
     """What a stream message carries."""
 
     TX = "tx"
-    """The canonical bytes of one transaction."""
+    """The canonical bytes of one transaction, or an array of several."""
     TICK = "tick"
     """A time tick: closes an open block whose timeout has passed."""
 
@@ -70,7 +73,7 @@ class BlockCutter:
         self._open_time = 0
         self._open_seq = 0
         self.skipped = 0
-        """Messages skipped because they did not parse as a transaction."""
+        """Messages, and parts of packed messages, skipped: not a transaction."""
 
     @property
     def open_seq(self) -> int | None:
@@ -84,16 +87,18 @@ class BlockCutter:
                 return self._cut(entry)
             return None
         try:
-            tx = parse_transaction(entry.payload)
+            txs, bad = unpack(entry.payload)
         except InvalidTransaction as exc:
-            # Every peer skips the same message, so the blocks stay identical.
-            self.skipped += 1
+            txs, bad = [], 1
             log.warning("stream message %d skipped: %s", entry.seq, exc)
+        # Every peer skips the same messages and parts, so the blocks stay identical.
+        self.skipped += bad
+        if not txs:
             return None
         if not self._pending:
             self._open_time = entry.timestamp
             self._open_seq = entry.seq
-        self._pending.append(tx)
+        self._pending.extend(txs)
         if len(self._pending) >= self.max_block_tx:
             return self._cut(entry)
         return None

@@ -45,6 +45,7 @@ from healthledger.ordering.nats_reconnect import (
 )
 from healthledger.ordering.nats_tls import connect_options
 from healthledger.ordering.orderer import Deliver, OrderingError
+from healthledger.ordering.packing import Outbox, StreamMessage
 from healthledger.ordering.solo import wall_clock_ms
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ _ATTEMPT_TIMEOUT_S = 1.0
 SETUP_ATTEMPTS = 3
 """Times the stream and consumer set-up is asked for when the cluster does not answer."""
 MAX_IN_FLIGHT = 256
-"""Publishes awaiting their acks at once in ``submit_many`` (all batches of a peer)."""
+"""Stream messages awaiting their acks at once (all of a peer's submits together)."""
 PING_INTERVAL_S = 2
 """The client pings its server this often. A server cut off by the network sends no
 error and no close, only silence: unanswered pings are how a client notices and moves
@@ -123,8 +124,11 @@ class JetStreamOrderer:
         clock: Callable[[], int] = wall_clock_ms,
         name: str | None = None,
         max_in_flight: int = MAX_IN_FLIGHT,
+        max_message_tx: int = 1,
     ) -> None:
-        """``max_in_flight``: publishes of one ``submit_many`` awaiting their acks at once."""
+        """``max_in_flight``: publishes awaiting their acks at once; ``max_message_tx``
+        above 1 packs the transactions waiting to be published into messages of up to
+        that many (``ordering.packing``), ``max_in_flight`` of them in flight."""
         if start_seq < 1:
             raise ValueError("start_seq must be at least 1")
         self.servers = list(servers)
@@ -140,7 +144,12 @@ class JetStreamOrderer:
         self.duplicate_window_s = duplicate_window_s
         self.name = name
         self.max_in_flight = max(1, max_in_flight)
-        self._in_flight: asyncio.Semaphore | None = None
+        self._outbox = Outbox(
+            publish=self._publish,
+            max_tx=max_message_tx,
+            max_in_flight=self.max_in_flight,
+            timeout_s=publish_timeout_s,
+        )
         self._timeout_s = batch_timeout_s
         self._clock = clock
         self._cutter = BlockCutter(
@@ -207,12 +216,15 @@ class JetStreamOrderer:
             raise OrderingError(
                 "NATS is unavailable: not connected to any server of the ordering cluster"
             )
-        self._call(self._publish_tx(tx), self.publish_timeout_s + 1.0)
+        (outcome,) = self._call(self._outbox.order([tx]), self.publish_timeout_s + 1.0)
+        if outcome is not None:
+            raise outcome
 
     def submit_many(self, transactions: Sequence[Transaction]) -> list[OrderingError | None]:
-        """Publish several transactions with up to ``max_in_flight`` awaiting their acks
-        at once (each still acknowledged only once the stream stored it, each with its
-        id as message id); per transaction, None once stored or the OrderingError."""
+        """Publish several transactions with up to ``max_in_flight`` messages awaiting
+        their acks at once (each transaction acknowledged only once the stream stored
+        it; see ``ordering.packing`` for message ids); per transaction, None once
+        stored or the OrderingError."""
         if not self._running or self._nc is None:
             raise OrderingError("the orderer is not running")
         if not transactions:
@@ -221,7 +233,7 @@ class JetStreamOrderer:
             raise OrderingError(
                 "NATS is unavailable: not connected to any server of the ordering cluster"
             )
-        return self._call(self._publish_all(transactions), self.publish_timeout_s + 2.0)
+        return self._call(self._outbox.order(transactions), self.publish_timeout_s + 2.0)
 
     def stop(self) -> None:
         """Stop consuming, deliver every batch already cut from what was received, and
@@ -418,46 +430,31 @@ class JetStreamOrderer:
         except (nats.errors.Error, nats.js.errors.Error) as exc:
             raise OrderingError(f"cannot read stream {self.stream}: {exc}") from exc
 
-    async def _publish_all(self, transactions: Sequence[Transaction]) -> list[OrderingError | None]:
-        deadline = time.monotonic() + self.publish_timeout_s
-        if self._in_flight is None:
-            self._in_flight = asyncio.Semaphore(self.max_in_flight)
-        in_flight = self._in_flight
-
-        async def publish(tx: Transaction) -> OrderingError | None:
-            async with in_flight:
-                try:
-                    await self._publish_tx(tx, deadline)
-                except OrderingError as exc:
-                    return exc
-                return None
-
-        return list(await asyncio.gather(*(publish(tx) for tx in transactions)))
-
-    async def _publish_tx(self, tx: Transaction, deadline: float | None = None) -> None:
+    async def _publish(self, message: StreamMessage, deadline: float) -> None:
+        """Publish ``message`` until the stream stored it (retrying with the same
+        message id), by ``deadline`` (``time.monotonic()``); OrderingError if not."""
         assert self._js is not None
-        if deadline is None:
-            deadline = time.monotonic() + self.publish_timeout_s
+        what = message.describe()
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise OrderingError(
-                    f"the ordering cluster did not acknowledge {tx.tx_id} within "
+                    f"the ordering cluster did not acknowledge {what} within "
                     f"{self.publish_timeout_s:g} s (no quorum?); resubmitting it is safe"
                 )
             if not await self._await_connection():
                 raise OrderingError(
                     "NATS is unavailable: lost the connection to every server of the "
-                    f"ordering cluster; {tx.tx_id} may or may not be ordered, resubmitting "
+                    f"ordering cluster; {what} may or may not be ordered, resubmitting "
                     "it is safe"
                 )
             try:
                 ack = await self._js.publish(
                     self.tx_subject,
-                    tx.canonical,
+                    message.payload,
                     timeout=min(remaining, _ATTEMPT_TIMEOUT_S),
                     stream=self.stream,
-                    headers={MSG_ID_HEADER: tx.tx_id},
+                    headers={MSG_ID_HEADER: message.msg_id},
                 )
                 self._failing_since = None
                 # A duplicate's message was delivered before: only a new one is awaited.
@@ -467,18 +464,18 @@ class JetStreamOrderer:
             except _RETRYABLE as exc:
                 # A stream electing a new leader answers nothing or "unavailable" for a
                 # moment; the message id makes a retry safe (JetStream drops duplicates).
-                log.debug("publishing %s: %r; retrying", tx.tx_id, exc)
+                log.debug("publishing %s: %r; retrying", what, exc)
                 await self._publish_failed()
                 await asyncio.sleep(0.05)
             except nats.js.errors.APIError as exc:
                 if exc.err_code != _IN_PROCESS:
-                    raise OrderingError(f"the ordering cluster refused {tx.tx_id}: {exc}") from exc
+                    raise OrderingError(f"the ordering cluster refused {what}: {exc}") from exc
                 # An earlier attempt is being stored right now (it may well be ordered):
                 # refusing here would report a failure for a transaction that commits.
-                log.debug("publishing %s: earlier attempt in process; asking again", tx.tx_id)
+                log.debug("publishing %s: earlier attempt in process; asking again", what)
                 await asyncio.sleep(0.1)
             except (nats.errors.Error, nats.js.errors.Error) as exc:
-                raise OrderingError(f"the ordering cluster refused {tx.tx_id}: {exc}") from exc
+                raise OrderingError(f"the ordering cluster refused {what}: {exc}") from exc
 
     async def _await_connection(self) -> bool:
         """True once connected; False if still not after the reconnect grace."""

@@ -312,4 +312,21 @@ async function verifyText(text, lists, request) {
   return { valid: reasons.length === 0, reasons, age, ...found };
 }
 
-window.HealthledgerVerifier = { loadLists, verifyText, sdJwtParts, b64url, sha256, ascii, utf8, b64urlBytes };
+// --- a photo of a QR code -------------------------------------------------------------
+const PHOTO_URL = "/api/v1/credentials/verify/photo";
+// The first QR code in a photo, read in this browser where it can (BarcodeDetector), else
+// by the ledger's node: { text } when one is read, or { verdict } with the node's refusal
+// (UNREADABLE_IMAGE and why). Offline and without a detector it throws a Refused.
+async function qrFromPhoto(file) {
+  if ("BarcodeDetector" in window) {
+    const codes = await new window.BarcodeDetector({ formats: ["qr_code"] }).detect(await createImageBitmap(file));
+    if (codes.length) return { text: codes[0].rawValue };
+  }
+  if (!navigator.onLine) throw new Refused("UNREADABLE_IMAGE", "this browser reads no QR code from a photo offline: paste the text");
+  const body = new FormData(); body.append("photo", file);
+  const verdict = await (await fetch(PHOTO_URL, { method: "POST", body })).json();
+  if (verdict.texts && verdict.texts.length) return { text: verdict.texts[0] };
+  return { verdict };
+}
+
+window.HealthledgerVerifier = { loadLists, verifyText, sdJwtParts, b64url, sha256, ascii, utf8, b64urlBytes, qrFromPhoto };

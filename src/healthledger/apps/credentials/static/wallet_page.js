@@ -158,16 +158,10 @@
   }
   $("add").addEventListener("click", () => addText($("paste").value));
   async function qrFromPhoto(file) {
-    if ("BarcodeDetector" in window) {
-      const codes = await new window.BarcodeDetector({ formats: ["qr_code"] }).detect(await createImageBitmap(file));
-      if (codes.length) return codes[0].rawValue;
-    }
-    if (!navigator.onLine) throw new Error("This browser reads no QR code from a photo offline: paste the text instead.");
-    const body = new FormData(); body.append("photo", file);
-    const answer = await fetch("/api/v1/credentials/verify/photo", { method: "POST", body });
-    const read = await answer.json();
-    if (!read.texts || !read.texts.length) throw new Error("No QR code could be read in this photo.");
-    return read.texts[0];
+    const read = await V.qrFromPhoto(file);
+    if (read.text) return read.text;
+    const reason = (read.verdict.reasons || [])[0];
+    throw new Error(reason ? reason.message : "No QR code could be read in this photo.");
   }
   $("photo").addEventListener("change", async (event) => {
     const file = event.target.files[0];

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -351,6 +351,43 @@ def lab_calls(
     return calls
 
 
+@dataclass(frozen=True)
+class FirstDose:
+    """One simulated person's first dose: where, on which day, by whom."""
+
+    region: str
+    day: int
+    giver: str
+    patient: dict[str, str]
+
+
+def first_doses(
+    districts: list[str],
+    vaccinators: dict[str, list[tuple[str, str]]],
+    orgs: dict[str, Any],
+    rng: random.Random,
+    people: list[dict[str, str]],
+    *,
+    count: int,
+    serial_base: int,
+    today: int,
+    days_back: tuple[int, int],
+) -> Iterator[FirstDose]:
+    """``count`` new people vaccinated in the cities of the hospitals with
+    ``vaccinators``, each ``days_back`` days before ``today`` (at random in that range) by
+    a vaccinator of the hospital of their city; each person is added to ``people``."""
+    hospitals = sorted(vaccinators)
+    cities = {orgs[f"org/{h}"]["region"][:4] for h in hospitals}
+    places = [d for d in districts if d[:4] in cities] or districts
+    for _ in range(count if places and hospitals else 0):
+        region = rng.choice(places)
+        org = hospital_for(region, hospitals, orgs, rng)
+        patient = person(len(people) + serial_base, region, rng)
+        people.append(patient)
+        day = today - rng.randint(*days_back)
+        yield FirstDose(region, day, rng.choice(vaccinators[org])[0], patient)
+
+
 def vaccination_calls(
     districts: list[str],
     vaccinators: dict[str, list[tuple[str, str]]],
@@ -366,29 +403,15 @@ def vaccination_calls(
     dated ``days_back`` days before ``today`` (by default the last three weeks), some
     people coming back for a second dose; the people vaccinated are added to
     ``people``."""
-    hospitals = sorted(vaccinators)
-    cities = {orgs[f"org/{h}"]["region"][:4] for h in hospitals}
-    places = [d for d in districts if d[:4] in cities] or districts
     calls = []
-    for _ in range(params.vaccinations if places and hospitals else 0):
-        region = rng.choice(places)
-        org = hospital_for(region, hospitals, orgs, rng)
-        vaccinated = person(len(people) + 200_000, region, rng)
-        people.append(vaccinated)
-        day = today - rng.randint(*days_back)
-        args = {
-            "vaccine": params.cvx,
-            "dose_number": 1,
-            "administered_date": day,
-            "region": region,
-            "lot": "SIM-1",
-        }
-        transient = {"patient": vaccinated}
-        giver = rng.choice(vaccinators[org])[0]
-        calls.append(Call(giver, "record_vaccination", args, transient))
+    for dose in first_doses(districts, vaccinators, orgs, rng, people, count=params.vaccinations,
+                            serial_base=200_000, today=today, days_back=days_back):  # fmt: skip
+        args = {"vaccine": params.cvx, "dose_number": 1, "administered_date": dose.day,
+                "region": dose.region, "lot": "SIM-1"}  # fmt: skip
+        calls.append(Call(dose.giver, "record_vaccination", args, {"patient": dose.patient}))
         if rng.random() < params.second_dose_share:
-            again = {**args, "dose_number": 2, "administered_date": day + 7, "lot": "SIM-2"}
-            calls.append(Call(giver, "record_vaccination", again, transient))
+            again = {**args, "dose_number": 2, "administered_date": dose.day + 7, "lot": "SIM-2"}
+            calls.append(Call(dose.giver, "record_vaccination", again, {"patient": dose.patient}))
     return calls
 
 
@@ -406,25 +429,18 @@ def covid_series_calls(
     days before ``today``: about 55% came back 21 to 35 days later, 10% too early (14
     days later: that dose does not count), the rest not at all; the people vaccinated are
     added to ``people``."""
-    hospitals = sorted(vaccinators)
-    cities = {orgs[f"org/{h}"]["region"][:4] for h in hospitals}
-    places = [d for d in districts if d[:4] in cities] or districts
     calls = []
-    for _ in range(params.covid_first_doses if places and hospitals else 0):
-        region = rng.choice(places)
-        org = hospital_for(region, hospitals, orgs, rng)
-        vaccinated = person(len(people) + 300_000, region, rng)
-        people.append(vaccinated)
-        day = today - rng.randint(21, 77)
-        giver = rng.choice(vaccinators[org])[0]
-        args = {"vaccine": "510", "dose_number": 1, "administered_date": day,
-                "region": region, "lot": "SIM-C1"}  # fmt: skip
-        calls.append(Call(giver, "record_vaccination", args, {"patient": vaccinated}))
+    for dose in first_doses(districts, vaccinators, orgs, rng, people,
+                            count=params.covid_first_doses, serial_base=300_000, today=today,
+                            days_back=(21, 77)):  # fmt: skip
+        args = {"vaccine": "510", "dose_number": 1, "administered_date": dose.day,
+                "region": dose.region, "lot": "SIM-C1"}  # fmt: skip
+        calls.append(Call(dose.giver, "record_vaccination", args, {"patient": dose.patient}))
         back = rng.random()
-        second = day + (rng.randint(21, 35) if back < 0.55 else 14)
+        second = dose.day + (rng.randint(21, 35) if back < 0.55 else 14)
         if back < 0.65 and second <= today:
             again = {**args, "dose_number": 2, "administered_date": second, "lot": "SIM-C2"}
-            calls.append(Call(giver, "record_vaccination", again, {"patient": vaccinated}))
+            calls.append(Call(dose.giver, "record_vaccination", again, {"patient": dose.patient}))
     return calls
 
 

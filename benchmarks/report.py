@@ -1,0 +1,582 @@
+"""One report of every benchmark, small sizes, bounded (the whole run stays under 15
+minutes on 2 cores): one table in Markdown and JSON, with the machine it ran on and,
+for each figure, its goal as a ratio to a baseline measured in the same run (the
+Ed25519 verify ceiling, the EVM) or as a stated limit, and whether it is met.
+
+Every benchmark runs in a process of its own with a time limit: the ``healthledger
+bench`` commands with ``--json``, and the scripts in ``benchmarks/``. A benchmark
+that cannot run here (no root, no FUSE, no EVM baseline venv), fails, or outlives its
+limit is a row saying so, never a figure. Machine figures vary (others share it):
+the load average at the start and end is part of the report.
+
+Usage: python benchmarks/report.py [--out DIR] [--only NAME,...]
+(writes DIR/benchmarks.md and DIR/benchmarks.json; DIR defaults to benchmarks/results)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BUDGET_S = 14 * 60
+"""A benchmark that would start after this much of the run is skipped."""
+
+
+# --- the table -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Goal:
+    """What a figure should reach: ``ratio`` to a baseline of the same run at least
+    ``at_least``, or the figure itself at most ``at_most`` (a stated limit)."""
+
+    text: str
+    at_least: float | None = None
+    at_most: float | None = None
+
+    def met(self, value: float | None, ratio: float | None) -> bool | None:
+        """Whether it is met (None: nothing to judge)."""
+        if self.at_least is not None:
+            return None if ratio is None else ratio >= self.at_least
+        if self.at_most is not None:
+            return None if value is None else value <= self.at_most
+        return None
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One row of the table."""
+
+    benchmark: str
+    name: str
+    value: float | None
+    unit: str = ""
+    baseline: str = ""
+    """What the figure is compared with, measured in the same run, with its value."""
+    ratio: float | None = None
+    goal: Goal | None = None
+    note: str = ""
+    """Why there is no figure (skipped, failed, timed out), or how to read it."""
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the goal is met (None: no goal, or no figure)."""
+        return None if self.goal is None else self.goal.met(self.value, self.ratio)
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Where the report ran."""
+
+    cpu: str
+    cores: int
+    ram_gib: float
+    python: str
+    load_start: tuple[float, float, float]
+    load_end: tuple[float, float, float]
+    started: str
+    seconds: float = 0.0
+
+
+def _shown(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:,.3g}" if abs(value) < 10 else f"{value:,.1f}"
+
+
+def _met(met: bool | None) -> str:
+    return {True: "met", False: "**not met**", None: "—"}[met]
+
+
+def build_table(
+    machine: Machine, figures: Sequence[Figure], *, command: str
+) -> tuple[str, dict[str, Any]]:
+    """The report as Markdown and as JSON."""
+    load = ", ".join(f"{x:.2f}" for x in machine.load_start)
+    load_end = ", ".join(f"{x:.2f}" for x in machine.load_end)
+    lines = [
+        f"Made by `{command}` on {machine.started} in {machine.seconds:.0f} s: "
+        f"{machine.cpu}, {machine.cores} cores, {machine.ram_gib:.1f} GiB RAM, "
+        f"Python {machine.python}; load average {load} at the start, {load_end} at the end.",
+        "",
+        "| benchmark | figure | value | baseline (same run) | ratio | goal | met |",
+        "|---|---|--:|---|--:|---|---|",
+    ]
+    for f in figures:
+        value = f"{_shown(f.value)} {f.unit}".strip() if f.value is not None else f.note or "—"
+        ratio = "—" if f.ratio is None else f"{f.ratio:.2f}"
+        goal = "—" if f.goal is None else f.goal.text
+        cells = [f.benchmark, f.name, value, f.baseline or "—", ratio, goal, _met(f.met)]
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    document = {
+        "command": command,
+        "machine": asdict(machine),
+        "figures": [
+            {
+                **{k: v for k, v in asdict(f).items() if k != "goal"},
+                "goal": None if f.goal is None else asdict(f.goal),
+                "met": f.met,
+            }
+            for f in figures
+        ],
+    }
+    return "\n".join(lines) + "\n", document
+
+
+# --- running -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bench:
+    """One benchmark: how to run it, and which figures to take from its JSON."""
+
+    name: str
+    argv: list[str]
+    timeout_s: float
+    figures: Callable[[dict[str, Any]], list[Figure]]
+    needs: Callable[[], str | None] = field(default=lambda: None)
+    """Why it cannot run on this machine, or None."""
+    parse: Callable[[str], dict[str, Any] | None] = field(default=lambda out: last_json(out))
+    """Its figures from what it printed (by default the last JSON object)."""
+
+
+def last_json(stdout: str) -> dict[str, Any] | None:
+    """The last JSON object a benchmark printed: its last line, or an indented block."""
+    lines = stdout.strip().splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        if not lines[i].startswith("{"):
+            continue
+        for end in (i + 1, len(lines)):
+            try:
+                found = json.loads("\n".join(lines[i:end]))
+            except ValueError:
+                continue
+            if isinstance(found, dict):
+                return found
+    return None
+
+
+def run(
+    bench: Bench, *, say: Callable[[str], None], seen: dict[str, dict[str, Any]] | None = None
+) -> list[Figure]:
+    """Run one benchmark and take its figures; a row with a note if it gave none."""
+    reason = bench.needs()
+    if reason is not None:
+        return [Figure(bench.name, "—", None, note=f"skipped: {reason}")]
+    say(f"{bench.name}: {shlex.join(bench.argv)}")
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            bench.argv,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=bench.timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return [Figure(bench.name, "—", None, note=f"timed out after {bench.timeout_s:.0f} s")]
+    say(f"{bench.name}: exit {done.returncode} after {time.monotonic() - started:.0f} s")
+    found = bench.parse(done.stdout)
+    if done.returncode != 0 or found is None:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:160]
+        return [Figure(bench.name, "—", None, note=f"failed (exit {done.returncode}): {tail}")]
+    if seen is not None:
+        seen[bench.name] = found
+    try:
+        return bench.figures(found)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+        return [Figure(bench.name, "—", None, note=f"unexpected figures: {exc!r}")]
+
+
+def _ceiling(
+    name: str, figures: dict[str, Any], label: str, target: float, goal: str
+) -> list[Figure]:
+    ceiling = float(figures["verify_ceiling_tx_per_s"])
+    value = float(figures["tx_per_s"])
+    return [
+        Figure(
+            name,
+            label,
+            value,
+            "tx/s",
+            f"Ed25519 verify ceiling {ceiling:,.0f} tx/s ({figures['verify_per_s']:,.0f} verify/s)",
+            round(value / ceiling, 3),
+            Goal(f"≥ {target} x ceiling ({goal})", at_least=target),
+        )
+    ]
+
+
+def _lifecycle(found: dict[str, Any]) -> list[Figure]:
+    ours, evm = found["healthledger"], found["evm"]
+    rows = []
+    for mode, label in (("single", "1 tx per block"), ("batched", "100 tx per block")):
+        for suffix, what in (("", "node side"), ("_incl_signing", "with client signing")):
+            key = f"tx_per_s_{mode}{suffix}"
+            rows.append(
+                Figure(
+                    "lifecycle-vs-evm",
+                    f"custody lifecycle, {label}, {what}",
+                    ours[key],
+                    "tx/s",
+                    f"py-evm + Vyper {evm[key]:,.1f} tx/s",
+                    found[f"ratio_{mode}{suffix}"],
+                    Goal("≥ 10 x EVM (item 1)", at_least=10.0) if not suffix else None,
+                )
+            )
+    rows.append(
+        Figure(
+            "lifecycle-vs-evm",
+            "disk fsyncs per second (ceiling of 1-tx durable blocks)",
+            ours["disk_syncs_per_s"],
+            "/s",
+            note="",
+        )
+    )
+    return rows
+
+
+def _plain(
+    name: str, keys: Sequence[tuple[str, str, str]]
+) -> Callable[[dict[str, Any]], list[Figure]]:
+    """Figures without a goal stated against a baseline: (key, label, unit)."""
+
+    def take(found: dict[str, Any]) -> list[Figure]:
+        return [Figure(name, label, found.get(key), unit) for key, label, unit in keys]
+
+    return take
+
+
+def _credentials(found: dict[str, Any]) -> list[Figure]:
+    rows = []
+    for key, value in found.items():
+        if isinstance(value, int | float) and key.endswith("p99_ms"):
+            limit = 1.0 if "status" in key else 2.0
+            rows.append(
+                Figure("credentials", key, value, "ms", goal=Goal(f"≤ {limit:g} ms", at_most=limit))
+            )
+        elif isinstance(value, int | float) and key.endswith("per_s"):
+            rows.append(Figure("credentials", key, value, "/s"))
+    return rows
+
+
+def _network(found: dict[str, Any], seen: dict[str, dict[str, Any]]) -> list[Figure]:
+    """Its ceiling: every peer checks two signatures per transaction (creator and one
+    endorser), all peers on this machine, at the verify rate ``bench commit`` measured."""
+    value = found.get("tx_per_s")
+    verify = seen.get("commit", {}).get("verify_per_s")
+    peers = int(found.get("peers") or 3)
+    ceiling = None if verify is None else float(verify) / (2 * peers)
+    ratio = None if ceiling is None or value is None else round(float(value) / ceiling, 3)
+    rows = [
+        Figure(
+            "network",
+            "committed tx/s on every peer (3 peers, 3 NATS)",
+            value,
+            "tx/s",
+            "" if ceiling is None else f"signature ceiling {ceiling:,.0f} tx/s (2 per tx per peer)",
+            ratio,
+            Goal("≥ 0.5 x ceiling (item 4)", at_least=0.5),
+        )
+    ]
+    for key in ("p50_ms", "p99_ms"):
+        if key in found:
+            rows.append(Figure("network", key, found[key], "ms"))
+    return rows
+
+
+def _safety(name: str) -> Callable[[dict[str, Any]], list[Figure]]:
+    def take(found: dict[str, Any]) -> list[Figure]:
+        rows = [
+            Figure(name, key, found[key], goal=Goal("0", at_most=0))
+            for key in ("lost", "duplicated", "diverged")
+            if isinstance(found.get(key), int | float)
+        ]
+        for key in ("acknowledged", "cycles", "committed"):
+            if isinstance(found.get(key), int | float):
+                rows.append(Figure(name, key, found[key]))
+        return rows
+
+    return take
+
+
+def _root(what: str) -> Callable[[], str | None]:
+    def check() -> str | None:
+        if os.geteuid() != 0:
+            return f"needs root ({what})"
+        if what == "FUSE" and not Path("/dev/fuse").exists():
+            return "needs /dev/fuse"
+        return None
+
+    return check
+
+
+def _evm_venv() -> str | None:
+    python = Path(os.environ.get("EVM_BASELINE_VENV", "/tmp/evm-baseline-venv")) / "bin/python"
+    if python.exists():
+        return None
+    return f"no EVM baseline venv at {python.parent.parent} (run ../shared/baselines/evm/setup.sh)"
+
+
+def benches(python: str, seen: dict[str, dict[str, Any]]) -> list[Bench]:
+    """Every benchmark at the report's small sizes (``seen``: the figures of those run
+    so far, for baselines measured by another)."""
+    cli = [python, "-m", "healthledger.cli.main", "bench"]
+    script = [python]
+    return [
+        Bench(
+            "lifecycle-vs-evm",
+            [*script, "benchmarks/lifecycle_vs_evm.py", "--lifecycles", "100", "--repeat", "3"],
+            420,
+            _lifecycle,
+            _evm_venv,
+        ),
+        Bench(
+            "commit",
+            [*cli, "commit", "--tx", "2000", "--json"],
+            120,
+            lambda f: _ceiling("commit", f, "committed tx/s, pre-endorsed", 0.6, "item 2"),
+        ),
+        Bench(
+            "verify",
+            [*cli, "verify", "--tx", "3000", "--json"],
+            120,
+            lambda f: _ceiling("verify", f, "offline audit tx/s", 0.8, "item 5"),
+        ),
+        Bench(
+            "proof",
+            [*cli, "proof", "--leaves", "200000", "--samples", "500", "--json"],
+            120,
+            _plain(
+                "proof",
+                [
+                    ("proof_p99_ms", "inclusion proof p99 (200k leaves)", "ms"),
+                    ("verify_p99_ms", "proof verification p99", "ms"),
+                ],
+            ),
+        ),
+        Bench(
+            "network",
+            [*cli, "network", "--tx", "1000", "--json"],
+            240,
+            lambda f: _network(f, seen),
+        ),
+        Bench("credentials", [*cli, "credentials", "--quick", "--json"], 180, _credentials),
+        Bench(
+            "supply",
+            [
+                *cli,
+                "supply",
+                "--events",
+                "500",
+                "--store-events",
+                "20000",
+                "--samples",
+                "100",
+                "--json",
+            ],
+            180,
+            _plain(
+                "supply",
+                [
+                    ("ingest_events_per_s", "EPCIS events ingested", "/s"),
+                    ("trace_p99_ms", "unit trace p99 (20k events stored)", "ms"),
+                    ("verify_p99_ms", "public verify p99", "ms"),
+                ],
+            ),
+        ),
+        Bench(
+            "epidemic",
+            [
+                *cli,
+                "epidemic",
+                "--reports",
+                "300",
+                "--aggregate-rows",
+                "20000",
+                "--samples",
+                "20",
+                "--freshness-samples",
+                "20",
+                "--json",
+            ],
+            180,
+            lambda f: [
+                Figure("epidemic", k, v, "/s" if k.endswith("per_s") else "ms")
+                for k, v in f.items()
+                if isinstance(v, int | float) and (k.endswith("per_s") or k.endswith("p99_ms"))
+            ],
+        ),
+        Bench(
+            "jetstream_commit.py",
+            [*script, "benchmarks/jetstream_commit.py", "600", "2"],
+            180,
+            lambda f: [
+                Figure("jetstream_commit.py", k, v, "tx/s" if k.endswith("per_s") else "ms")
+                for k, v in _flat(f).items()
+                if isinstance(v, int | float) and (k.endswith("per_s") or k.endswith("p99_ms"))
+            ],
+        ),
+        Bench(
+            "demo_growth.py",
+            [*script, "benchmarks/demo_growth.py", "--rounds", "20"],
+            180,
+            lambda f: [
+                Figure("demo_growth.py", "transactions per live round", f.get("tx_per_round")),
+                Figure("demo_growth.py", "disk per day of live demo", f.get("gb_per_day"), "GB"),
+            ],
+            parse=parse_lines(
+                {
+                    "tx_per_round": r"transactions per round: ([\d.,]+)",
+                    "gb_per_day": r"per day of live demo: ([\d.,]+) GB",
+                }
+            ),
+        ),
+        Bench(
+            "fuzz.py",
+            [*script, "benchmarks/fuzz.py", "--inputs", "3000"],
+            180,
+            lambda f: [
+                Figure("fuzz.py", "inputs run", f.get("inputs")),
+                Figure("fuzz.py", "crashes", f.get("crashes"), goal=Goal("0", at_most=0)),
+                Figure("fuzz.py", "hangs", f.get("hangs"), goal=Goal("0", at_most=0)),
+            ],
+            parse=parse_lines(
+                {
+                    "inputs": r"fuzz: ([\d,]+) inputs",
+                    "crashes": r"(\d+) crashes",
+                    "hangs": r"(\d+) hangs",
+                }
+            ),
+        ),
+        Bench(
+            "chaos.py",
+            [*script, "benchmarks/chaos.py", "--minutes", "0.5"],
+            180,
+            _safety("chaos.py"),
+        ),
+        Bench(
+            "partition.py",
+            [*script, "-m", "benchmarks.partition", "--minutes", "0.5"],
+            180,
+            _safety("partition.py"),
+            _root("network namespaces"),
+        ),
+        Bench(
+            "powercut.py",
+            [*script, "benchmarks/powercut.py", "--cycles", "3"],
+            180,
+            _safety("powercut.py"),
+            _root("FUSE"),
+        ),
+    ]
+
+
+def _flat(found: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in found.items():
+        if isinstance(value, dict):
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def parse_lines(patterns: dict[str, str]) -> Callable[[str], dict[str, Any] | None]:
+    """Numbers from a benchmark that prints text: each pattern's first group, by name."""
+
+    def parse(stdout: str) -> dict[str, Any] | None:
+        found = {}
+        for name, pattern in patterns.items():
+            match = re.search(pattern, stdout)
+            if match is not None:
+                found[name] = float(match.group(1).replace(",", ""))
+        return found or None
+
+    return parse
+
+
+NOT_RUN = [
+    Figure("commit.py, verify.py, proof.py, credentials.py", "—", None,
+           note="not run twice: the same code as healthledger bench commit/verify/proof/"
+           "credentials above"),
+]  # fmt: skip
+
+
+def machine_now(load_start: tuple[float, float, float], started: str, seconds: float) -> Machine:
+    """This machine, with the load average now as the end figure."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        pages = 0
+    return Machine(
+        cpu=cpu,
+        cores=os.cpu_count() or 1,
+        ram_gib=round(pages / 2**30, 1),
+        python=platform.python_version(),
+        load_start=load_start,
+        load_end=os.getloadavg(),
+        started=started,
+        seconds=round(seconds, 1),
+    )
+
+
+def main() -> None:
+    """Run every benchmark, write the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--only", default="", help="comma list of benchmark names to run")
+    args = parser.parse_args()
+    only = {n.strip() for n in args.only.split(",") if n.strip()}
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    load_start = os.getloadavg()
+    started_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    started = time.monotonic()
+    figures: list[Figure] = []
+    seen: dict[str, dict[str, Any]] = {}
+    for bench in benches(sys.executable, seen):
+        if only and bench.name not in only:
+            continue
+        if time.monotonic() - started > BUDGET_S:
+            figures.append(Figure(bench.name, "—", None, note="skipped: the report's time budget"))
+            continue
+        figures.extend(run(bench, say=say, seen=seen))
+    if not only:
+        figures.extend(NOT_RUN)
+    machine = machine_now(load_start, started_at, time.monotonic() - started)
+    command = "python benchmarks/report.py" + (f" --only {args.only}" if only else "")
+    markdown, document = build_table(machine, figures, command=command)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=args.out, delete=False) as tmp:
+        tmp.write(json.dumps(document, indent=1))
+    Path(tmp.name).replace(args.out / "benchmarks.json")
+    (args.out / "benchmarks.md").write_text(markdown)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""benchmarks/report.py's table: given figures, one Markdown table and the same in JSON,
+with each goal judged (the benchmarks themselves are not run here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "report.py"
+
+
+@pytest.fixture(scope="module")
+def report() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("benchmark_report", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_table_in_markdown_and_json_with_goals_judged(report: ModuleType) -> None:
+    machine = report.Machine(
+        cpu="Test CPU", cores=2, ram_gib=8.0, python="3.11.7",
+        load_start=(1.5, 1.0, 0.5), load_end=(2.0, 1.25, 0.75), started="2026-12-07 18:00 UTC",
+        seconds=600.0,
+    )  # fmt: skip
+    figures = [
+        report.Figure("lifecycle-vs-evm", "1 tx per block", 1200.0, "tx/s", "EVM 100.0 tx/s",
+                      12.0, report.Goal(">= 10 x EVM", at_least=10.0)),
+        report.Figure("verify", "audit tx/s", 500.0, "tx/s", "ceiling 1,000 tx/s", 0.5,
+                      report.Goal(">= 0.8 x ceiling", at_least=0.8)),
+        report.Figure("credentials", "dcc p99", 1.5, "ms",
+                      goal=report.Goal("<= 2 ms", at_most=2.0)),
+        report.Figure("proof", "proof p99", 0.09, "ms"),
+        report.Figure("powercut.py", "—", None, note="skipped: needs /dev/fuse"),
+    ]  # fmt: skip
+    markdown, document = report.build_table(machine, figures, command="python benchmarks/report.py")
+
+    lines = markdown.splitlines()
+    assert "`python benchmarks/report.py`" in lines[0] and "Test CPU, 2 cores, 8.0 GiB" in lines[0]
+    assert "load average 1.50, 1.00, 0.50 at the start, 2.00, 1.25, 0.75 at the end" in lines[0]
+    rows = [line for line in lines if line.startswith("| ")][1:]
+    assert len(rows) == len(figures)
+    assert rows[0].endswith("| 12.00 | >= 10 x EVM | met |") and "1,200 tx/s" in rows[0]
+    assert rows[1].endswith("| 0.50 | >= 0.8 x ceiling | **not met** |")
+    assert rows[2].endswith("| <= 2 ms | met |")
+    assert rows[3].endswith("| — | — | — |")
+    assert "skipped: needs /dev/fuse" in rows[4]
+
+    again = json.loads(json.dumps(document))
+    assert again["machine"]["load_start"] == [1.5, 1.0, 0.5]
+    assert [f["met"] for f in again["figures"]] == [True, False, True, None, None]
+    assert again["figures"][0]["ratio"] == 12.0
+    assert again["figures"][0]["goal"] == {"text": ">= 10 x EVM", "at_least": 10.0, "at_most": None}
+
+
+def test_figures_are_read_from_json_lines_and_indented_json(report: ModuleType) -> None:
+    assert report.last_json('status\n{"a": 1}\n') == {"a": 1}
+    assert report.last_json('x\n{\n "a": {"b": 2}\n}\n') == {"a": {"b": 2}}
+    assert report.last_json("no figures\n") is None
+    parse = report.parse_lines({"crashes": r"(\d+) crashes"})
+    assert parse("fuzz: 3,000 inputs run over 9 decoders in 60 s: 0 crashes, 0 hangs") == {
+        "crashes": 0.0
+    }

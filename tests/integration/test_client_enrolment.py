@@ -234,6 +234,35 @@ def test_a_second_registration_is_refused_in_one_line_and_stores_nothing(
     assert node.peer.store.height() == height
 
 
+def test_the_rotate_command_gives_a_registered_identity_its_new_key(
+    node: EmbeddedNode, url: str, admin_files: Path, tmp_path: Path
+) -> None:
+    admin = (
+        "--ca-key", str(admin_files / f"{HOSPITAL}-ca.key.pem"),
+        "--ca-passphrase-file", str(admin_files / "passphrase"),
+        "--identity", str(admin_files / "admin.key.pem"),
+        "--passphrase-file", str(admin_files / "passphrase"),
+        "--url", url,
+    )  # fmt: skip
+    requests = {}
+    for made_for, name in (("first", "lab-rotated"), ("second", "lab-rotated"), ("never", "x")):
+        made = new_identity(org=HOSPITAL, role="lab", name=name, passphrase=PASSPHRASE)
+        (tmp_path / made_for).mkdir()
+        requests[made_for] = tmp_path / made_for / f"{name}.csr.pem"
+        requests[made_for].write_text(made.request_pem)
+    assert in_process("identity", "register", str(requests["first"]), *admin).returncode == 0
+    rotated = in_process("identity", "rotate", str(requests["second"]), *admin)
+    assert rotated.returncode == 0, rotated.stderr
+    assert f"{HOSPITAL}/lab-rotated rotated: committed in block" in rotated.stdout
+    cert = load_certificate((tmp_path / "second" / "lab-rotated.cert.pem").read_bytes())
+    with Client(url, identity=member_of(node)) as reader:
+        record = reader.registered(f"{HOSPITAL}/lab-rotated")
+    assert record is not None and record["fingerprint"] == cert.fingerprint
+    never = in_process("identity", "rotate", str(requests["never"]), *admin)
+    assert never.returncode == 1
+    assert "is not registered" in one_line(never)
+
+
 def test_a_wrong_passphrase_or_a_broken_bundle_is_one_line(
     url: str, admin_files: Path, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -109,100 +110,54 @@ def identity_new(
         say(f"request {csr_path}: give it to an admin of {org} to register")
 
 
-def _enrol(
-    request_file: Path,
-    *,
-    ca_key: Path,
-    ca_passphrase_file: Path | None,
-    url: str,
-    identity: Path,
-    cert: Path | None,
-    passphrase_file: Path | None,
-    out: Path | None,
-    days: int,
-    rotating: bool,
-) -> None:
-    request = read_request(request_file)
-    key = read_ca_key(
-        ca_key, read_passphrase(ca_passphrase_file, prompt=f"Passphrase of {ca_key}: ")
-    )
-    with signing_client(url, identity, cert, passphrase_file) as client:
-        enrol = rotate if rotating else register
-        certificate, committed = enrol(client, request, ca_key=key, validity_days=days)
-    target = out or certificate_file_of(request_file)
-    target.write_text(certificate.pem)
-    print_committed(committed, what=f"{request.identity} {'rotated' if rotating else 'registered'}")
-    stdout().print(f"certificate {target}: give it to its holder, beside their key file")
+def _enrol_command(*, rotating: bool, request_help: str) -> Callable[..., None]:
+    """The ``register`` or (``rotating``) ``rotate`` command: both read a request and the
+    organisation's CA key, issue the certificate here and commit it as an admin."""
+    enrol = rotate if rotating else register
+    done = "rotated" if rotating else "registered"
+
+    def command(
+        request_file: Path = typer.Argument(..., help=request_help),
+        ca_key: Path = typer.Option(..., "--ca-key", help="Your organisation's CA key file."),
+        ca_passphrase_file: Path | None = typer.Option(
+            None, "--ca-passphrase-file", help="File whose first line is the CA key's passphrase."
+        ),
+        days: int = typer.Option(
+            DEFAULT_VALIDITY_DAYS, "--days", help="Days the certificate is valid."
+        ),
+        out: Path | None = typer.Option(
+            None, "--out", help="Certificate file (default NAME.cert.pem)."
+        ),
+        url: str = UrlOption,
+        identity: Path = IdentityOption,
+        cert: Path | None = CertOption,
+        passphrase_file: Path | None = PassphraseOption,
+    ) -> None:
+        with reported():
+            request = read_request(request_file)
+            key = read_ca_key(
+                ca_key, read_passphrase(ca_passphrase_file, prompt=f"Passphrase of {ca_key}: ")
+            )
+            with signing_client(url, identity, cert, passphrase_file) as client:
+                certificate, committed = enrol(client, request, ca_key=key, validity_days=days)
+            target = out or certificate_file_of(request_file)
+            target.write_text(certificate.pem)
+            print_committed(committed, what=f"{request.identity} {done}")
+            stdout().print(f"certificate {target}: give it to its holder, beside their key file")
+
+    return command
 
 
-@identity_app.command("register")
-def identity_register(
-    request_file: Path = typer.Argument(..., help="The request (NAME.csr.pem)."),
-    ca_key: Path = typer.Option(..., "--ca-key", help="Your organisation's CA key file."),
-    ca_passphrase_file: Path | None = typer.Option(
-        None, "--ca-passphrase-file", help="File whose first line is the CA key's passphrase."
-    ),
-    days: int = typer.Option(
-        DEFAULT_VALIDITY_DAYS, "--days", help="Days the certificate is valid."
-    ),
-    out: Path | None = typer.Option(
-        None, "--out", help="Certificate file (default NAME.cert.pem)."
-    ),
-    url: str = UrlOption,
-    identity: Path = IdentityOption,
-    cert: Path | None = CertOption,
-    passphrase_file: Path | None = PassphraseOption,
-) -> None:
-    """As an admin: issue the certificate of a request with your organisation's CA key
-    (here, on your machine) and register the identity on chain."""
-    with reported():
-        _enrol(
-            request_file,
-            ca_key=ca_key,
-            ca_passphrase_file=ca_passphrase_file,
-            url=url,
-            identity=identity,
-            cert=cert,
-            passphrase_file=passphrase_file,
-            out=out,
-            days=days,
-            rotating=False,
-        )
-
-
-@identity_app.command("rotate")
-def identity_rotate(
-    request_file: Path = typer.Argument(..., help="The request of the identity's new key."),
-    ca_key: Path = typer.Option(..., "--ca-key", help="Your organisation's CA key file."),
-    ca_passphrase_file: Path | None = typer.Option(
-        None, "--ca-passphrase-file", help="File whose first line is the CA key's passphrase."
-    ),
-    days: int = typer.Option(
-        DEFAULT_VALIDITY_DAYS, "--days", help="Days the certificate is valid."
-    ),
-    out: Path | None = typer.Option(
-        None, "--out", help="Certificate file (default NAME.cert.pem)."
-    ),
-    url: str = UrlOption,
-    identity: Path = IdentityOption,
-    cert: Path | None = CertOption,
-    passphrase_file: Path | None = PassphraseOption,
-) -> None:
-    """As an admin: give a registered identity the new key of a request (made with
-    ``identity new`` in another folder); its old key signs nothing valid afterwards."""
-    with reported():
-        _enrol(
-            request_file,
-            ca_key=ca_key,
-            ca_passphrase_file=ca_passphrase_file,
-            url=url,
-            identity=identity,
-            cert=cert,
-            passphrase_file=passphrase_file,
-            out=out,
-            days=days,
-            rotating=True,
-        )
+identity_app.command(
+    "register",
+    help="As an admin: issue the certificate of a request with your organisation's CA key "
+    "(here, on your machine) and register the identity on chain.",
+)(_enrol_command(rotating=False, request_help="The request (NAME.csr.pem)."))
+identity_app.command(
+    "rotate",
+    help="As an admin: give a registered identity the new key of a request (made with "
+    "identity new in another folder); its old key signs nothing valid afterwards.",
+)(_enrol_command(rotating=True, request_help="The request of the identity's new key."))
 
 
 @identity_app.command("revoke")

@@ -418,6 +418,12 @@ def test_any_function_is_invoked_and_queried_from_the_command_line(
     )  # fmt: skip
     assert queried.returncode == 0, queried.stderr
     assert json.loads(queried.stdout)["status"] == "active"
+    absent = in_process(
+        "query", "supply", "product", "--args", json.dumps({"gtin": "06951234000099"}),
+        "--url", url, *signer,
+    )  # fmt: skip
+    assert absent.returncode == 1 and absent.stdout == ""
+    assert one_line(absent) == "error: no supply product with gtin 06951234000099"
     invoked = in_process(
         "invoke", "epidemic", "report_case", "--args", json.dumps(_case_args()),
         "--transient", json.dumps({"patient": _patient(305)}), "--url", url, *signer,

@@ -76,9 +76,21 @@ def query(
     cert: Path | None = CertOption,
     passphrase_file: Path | None = PassphraseOption,
 ) -> None:
-    """Run a query function signed here and print its result as JSON."""
+    """Run a query function signed here and print its result as JSON; a query that finds
+    nothing (it answers null) is one line saying what was not found, and exit code 1."""
     with reported():
         arguments = json_object(args, "--args")
         with signing_client(url, identity, cert, passphrase_file) as client:
             result = client.query(contract, function, arguments)
+        if result is None:
+            raise CliError(nothing_found(contract, function, arguments))
         print(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+def nothing_found(contract: str, function: str, arguments: dict[str, Any]) -> str:
+    """What a query that answered null did not find: ``no supply product with gtin ...``."""
+    asked = ", ".join(
+        f"{name} {value if isinstance(value, str) else json.dumps(value)}"
+        for name, value in arguments.items()
+    )
+    return f"no {contract} {function}" + (f" with {asked}" if asked else " was found")

@@ -8,8 +8,9 @@ Every request to the API is one of:
   code lists, the credentials trust list, status lists, health-code rules and JWKS, and
   a holder's wallet claiming an offered credential (its one-time token is the right);
 - **signed by its body**: a proposal or transaction sent to ``/invoke``, ``/query``,
-  ``/proposals/endorse``, ``/transactions`` or ``/network/endorse`` carries its
-  creator's signature, which the node checks as it always has;
+  ``/proposals/endorse``, ``/transactions`` (or many to their ``/batch``) or
+  ``/network/endorse`` carries its creator's signature, which the node checks as it
+  always has;
 - **demo custody**: ``POST /api/v1/demo/invoke`` and ``/demo/query`` exist only in the
   demo, where the server holds every key and its identity picker lets anyone act as
   anyone; guarding them would pretend otherwise;
@@ -107,7 +108,9 @@ _PUBLIC: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
 )
 _DEMO_CUSTODY = re.compile(r"/api/v1/demo/(invoke|query)")
 """Served only in demo custody, where the identity picker lets anyone act as anyone."""
-_SIGNED_BODY = re.compile(r"/api/v1/(invoke|query|proposals/endorse|transactions|network/endorse)")
+_SIGNED_BODY = re.compile(
+    r"/api/v1/(invoke|query|proposals/endorse(/batch)?|transactions(/batch)?|network/endorse)"
+)
 METRICS_PATH = "/metrics"
 _LOOPBACK = {"127.0.0.1", "::1"}
 

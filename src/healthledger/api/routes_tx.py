@@ -8,12 +8,20 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from healthledger.api.bodies import read_signed_call, read_signed_proposal, read_transaction
+from healthledger.api.batches import endorse_batch, submit_batch
+from healthledger.api.bodies import (
+    read_record,
+    read_signed_call,
+    read_signed_proposal,
+    read_transaction,
+)
 from healthledger.api.schemas import (
     PROBLEM_RESPONSES,
     DemoCallBody,
+    ProposalBatchBody,
     QueryOut,
     SubmittedOut,
+    TransactionBatchBody,
     json_request,
     json_response,
 )
@@ -80,6 +88,35 @@ def transactions_router(transactor: Transactor) -> APIRouter:
             )
         receipt = await transactor.submit(tx, timeout=timeout)
         return JSONResponse(receipt.to_json(), headers={"Location": location})
+
+    @router.post(
+        "/proposals/endorse/batch",
+        summary="Endorse many signed proposals",
+        responses={200: json_response("EndorsedBatchOut", "Each proposal's outcome, in order")},
+        openapi_extra=json_request("ProposalBatchBody"),
+        response_model=None,
+    )
+    async def endorse_many(request: Request) -> dict[str, Any]:
+        """Endorse up to 200 signed proposals, each as ``/proposals/endorse`` endorses
+        one: per proposal, in the order sent, its endorsed transaction or the problem
+        that refused it (the others are endorsed all the same)."""
+        body = await read_record(request, ProposalBatchBody)
+        return await endorse_batch(transactor, body, request.url.path)
+
+    @router.post(
+        "/transactions/batch",
+        summary="Submit many endorsed transactions",
+        responses={200: json_response("CommittedBatchOut", "Each transaction's outcome, in order")},
+        openapi_extra=json_request("TransactionBatchBody"),
+        response_model=None,
+    )
+    async def submit_many(request: Request, timeout: Timeout = 30.0) -> dict[str, Any]:
+        """Check up to 200 endorsed transactions, each as ``/transactions`` checks one,
+        order those that pass together and wait for their commits: per transaction, in
+        the order sent, its receipt once committed valid or the problem that refused it
+        (refused before ordering, invalidated at commit, or not committed in time)."""
+        body = await read_record(request, TransactionBatchBody)
+        return await submit_batch(transactor, body, request.url.path, timeout=timeout)
 
     @router.post(
         "/invoke",

@@ -122,12 +122,69 @@ class InvokeOut(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     result: Any = None
 
 
+MAX_BATCH = 200
+"""Calls one batch request may carry (a request body is at most 1 MiB besides)."""
+
+_PROBLEM_NOTE = "RFC 9457 problem details: why this call was refused (the others go on)."
+
+
+class ProposalBatchBody(Record, frozen=True):
+    """Signed proposals to endorse, each as ``/proposals/endorse`` takes one."""
+
+    what = "batch of proposals"
+
+    proposals: Annotated[list[SignedProposalBody], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
+
+
+class TransactionBatchBody(Record, frozen=True):
+    """Endorsed transactions to order, each as ``/transactions`` takes one."""
+
+    what = "batch of transactions"
+
+    transactions: Annotated[list[TransactionBody], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
+
+
+class EndorsedItem(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """One proposal of a batch: its endorsed transaction, or why it was refused."""
+
+    transaction: Transaction | None = None
+    problem: Annotated[dict[str, Any] | None, msgspec.Meta(description=_PROBLEM_NOTE)] = None
+
+
+class EndorsedBatchOut(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The answer to a batch of proposals, one item per proposal in the order sent."""
+
+    results: list[EndorsedItem]
+    endorsed: int
+    refused: int
+
+
+class CommittedItem(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """One transaction of a batch: its receipt once committed valid, or why it was
+    refused (before ordering, invalidated at commit, or not committed in time)."""
+
+    receipt: Receipt | None = None
+    problem: Annotated[dict[str, Any] | None, msgspec.Meta(description=_PROBLEM_NOTE)] = None
+
+
+class CommittedBatchOut(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The answer to a batch of transactions, one item per transaction in the order sent."""
+
+    results: list[CommittedItem]
+    committed: int
+    refused: int
+
+
 RECORD_BODIES: tuple[type[Any], ...] = (
     SignedProposalBody,
     TransactionBody,
     Transaction,
     Receipt,
     InvokeOut,
+    ProposalBatchBody,
+    TransactionBatchBody,
+    EndorsedBatchOut,
+    CommittedBatchOut,
 )
 """Bodies the API reads or answers in the ledger's wire formats (msgspec records)."""
 

@@ -9,7 +9,7 @@ a concurrent write; its receipt then says so.)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -95,6 +95,11 @@ class Transactor:
     def checked_submit(self, tx: Transaction) -> Future[Receipt]:
         """Precheck ``tx`` and send it to ordering."""
         return self.peer.submit(tx, precheck=True)
+
+    def checked_submit_many(self, txs: Sequence[Transaction]) -> list[Future[Receipt]]:
+        """Precheck each of ``txs`` and send those that pass to ordering together; one
+        future per transaction, holding the refusal of one that did not pass."""
+        return self.peer.submit_many(txs, precheck=True)
 
     async def committed(self, future: Future[Receipt], tx_id: str, timeout: float) -> Receipt:
         """The receipt once ``tx_id`` commits valid; problem otherwise. Awaits without

@@ -7,15 +7,17 @@ generators, so both behave alike by construction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping, MutableMapping
+from collections.abc import Callable, Generator, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from healthledger.client.errors import (
     AccessDenied,
+    ClientError,
     EndorsementMismatch,
     SignatureRequired,
     UnexpectedAnswer,
+    problem_error,
 )
 from healthledger.client.identity import SignedCall
 from healthledger.client.receipts import Committed, Evidence, Receipt
@@ -87,6 +89,13 @@ def endorse(
     their policies need); check that what comes back is the proposal signed and that
     every endorsement verifies against its endorser's registered certificate."""
     answer = yield post("/proposals/endorse", call.body())
+    return (yield from _checked(call, answer, keys, signer))
+
+
+def _checked(
+    call: SignedCall, answer: Any, keys: MutableMapping[str, bytes], signer: Signer | None
+) -> Flow[Transaction]:
+    """The endorsed transaction ``answer`` of ``call``, once checked (see :func:`endorse`)."""
     try:
         tx = Transaction.from_json(answer)
     except (LedgerError, CryptoError) as exc:
@@ -158,6 +167,79 @@ def invoke(
     """Endorse, check, order and await ``call``."""
     tx = yield from endorse(call, keys, signer)
     receipt = yield from submit(tx, timeout=timeout)
+    return Committed(receipt, tx.response.result)
+
+
+BATCH_LIMIT = 200
+"""Calls one batch request carries at most (the node's limit); more go in several."""
+
+
+def invoke_many(
+    calls: Sequence[SignedCall],
+    keys: MutableMapping[str, bytes],
+    *,
+    timeout: float,
+    signer: Signer | None = None,
+) -> Flow[list[Committed | ClientError]]:
+    """Endorse, check, order and await every one of ``calls`` with two requests per
+    ``BATCH_LIMIT`` calls (``/proposals/endorse/batch``, then ``/transactions/batch``):
+    per call, in order, what it committed or the typed error that refused it (the
+    others go on). Each endorsement is checked as :func:`endorse` checks one, before
+    anything is ordered."""
+    outcomes: list[Committed | ClientError] = []
+    for start in range(0, len(calls), BATCH_LIMIT):
+        chunk = calls[start : start + BATCH_LIMIT]
+        answer = yield post("/proposals/endorse/batch", {"proposals": [c.body() for c in chunk]})
+        endorsed: list[Transaction | ClientError] = []
+        for call, item in zip(chunk, _items(answer, len(chunk)), strict=True):
+            try:
+                if "problem" in item:
+                    raise _refused(item["problem"])
+                endorsed.append((yield from _checked(call, item.get("transaction"), keys, signer)))
+            except ClientError as exc:
+                endorsed.append(exc)
+        txs = [tx for tx in endorsed if isinstance(tx, Transaction)]
+        committed: Iterator[Mapping[str, Any]] = iter(())
+        if txs:
+            answer = yield Call(
+                "POST",
+                API + "/transactions/batch",
+                {"timeout": f"{timeout:g}"},
+                b'{"transactions":[' + b",".join(tx.canonical for tx in txs) + b"]}",
+                timeout,
+            )
+            committed = iter(_items(answer, len(txs)))
+        for tx in endorsed:
+            outcomes.append(tx if isinstance(tx, ClientError) else _outcome(tx, next(committed)))
+    return outcomes
+
+
+def _items(answer: Any, count: int) -> list[Mapping[str, Any]]:
+    """The per-call results of a batch answer, which must be ``count`` JSON objects."""
+    results = answer.get("results") if isinstance(answer, Mapping) else None
+    if not isinstance(results, list) or len(results) != count:
+        raise UnexpectedAnswer(f"the batch answer does not hold {count} results")
+    if not all(isinstance(r, Mapping) for r in results):
+        raise UnexpectedAnswer("a result of the batch answer is not a JSON object")
+    return results
+
+
+def _refused(problem: Any) -> ClientError:
+    if not isinstance(problem, Mapping):
+        return UnexpectedAnswer("a refusal in the batch answer is not problem details")
+    status = problem.get("status")
+    return problem_error(problem, status=status if isinstance(status, int) else 500)
+
+
+def _outcome(tx: Transaction, item: Mapping[str, Any]) -> Committed | ClientError:
+    if "problem" in item:
+        return _refused(item["problem"])
+    try:
+        receipt = Receipt.from_json(item.get("receipt"))
+    except ClientError as exc:
+        return exc
+    if receipt.tx_id != tx.tx_id:
+        return UnexpectedAnswer(f"the node answered the receipt of {receipt.tx_id} for {tx.tx_id}")
     return Committed(receipt, tx.response.result)
 
 

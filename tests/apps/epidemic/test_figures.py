@@ -164,3 +164,19 @@ def test_the_choropleth_has_real_boundaries_for_every_district_in_view(
     assert spec["layer"][0]["encoding"]["color"]["title"] == "Cases"
     source = Path(geo.__file__).parent / "data" / "SOURCE.md"
     assert "MIT" in source.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("top", "steps"),
+    [
+        (0, [0, 1]),
+        (1, [0, 1]),
+        (5, [0, 1, 2, 3, 4, 5]),
+        (7, [0, 2, 4, 6]),
+        (1003, [0, 200, 400, 600, 800, 1000]),
+    ],
+)
+def test_the_map_legend_steps_are_distinct_whole_numbers(top: int, steps: list[int]) -> None:
+    figures = {"subtitle": "", "map": [{"code": "440104", "name": "A", "count": top}]}
+    spec = charts.choropleth(figures, {"values": []})
+    assert spec["layer"][0]["encoding"]["color"]["legend"]["values"] == steps

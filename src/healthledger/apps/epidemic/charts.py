@@ -213,6 +213,21 @@ def positivity(figures: Mapping[str, Any], width: Width = "container") -> Spec:
     )
 
 
+def count_steps(top: int, *, most: int = 6) -> list[int]:
+    """Whole-number legend steps from 0 to at most ``top`` cases (at least 1), no more
+    than ``most`` of them, a round step apart (1, 2, 5, 10, 20, 50, ...): never fractions
+    rounded into repeated labels (a maximum of 1 once read "0 1 1")."""
+    top = max(top, 1)
+    step, scale = 1, 1
+    while top // step + 1 > most:
+        for factor in (2, 5, 10):
+            step = factor * scale
+            if top // step + 1 <= most:
+                break
+        scale *= 10
+    return list(range(0, top + 1, step))
+
+
 def choropleth(
     figures: Mapping[str, Any],
     boundaries: Spec,
@@ -250,7 +265,12 @@ def choropleth(
                     "type": "quantitative",
                     "title": "Cases",
                     "scale": {"scheme": "orangered", "domain": [0, max(top, 1)]},
-                    "legend": {"orient": "right", "gradientLength": 180, "format": "d"},
+                    "legend": {
+                        "orient": "right",
+                        "gradientLength": 180,
+                        "format": "d",
+                        "values": count_steps(top),
+                    },
                 },
                 "tooltip": [
                     {"field": "name", "title": "District"},

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import enum
 import hashlib
 import json
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from healthledger.crypto.canonical import (
+    MAX_DEPTH,
     MAX_SAFE_INTEGER,
     canonical_json,
     is_canonical,
@@ -166,6 +168,36 @@ def test_canonical_json_refuses_other_mappings_clearly() -> None:
         canonical_json(MappingProxyType({"a": 1}))
     with pytest.raises(CanonicalEncodingError):
         canonical_json(range(3))
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["\ud800", {"a": "x\udfff"}, ["ok", "\ud800"], ("\ud800",), {"é": 1}, {"a": [{"b": 1.5}]}],
+    ids=["string", "object-member", "array-item", "tuple-item", "non-ascii-key", "deep-float"],
+)
+def test_lone_surrogates_and_non_ascii_keys_are_refused_where_they_sit(value: Any) -> None:
+    with pytest.raises(CanonicalEncodingError):
+        canonical_json(value)
+
+
+def test_subclasses_of_the_json_types_encode_as_their_base() -> None:
+    class Name(str):
+        pass
+
+    class Count(enum.IntEnum):
+        TWO = 2
+
+    assert (
+        canonical_json({Name("k"): [Name("é"), Count.TWO, True]}) == '{"k":["é",2,true]}'.encode()
+    )
+
+
+def test_nesting_past_the_limit_is_refused_when_encoding() -> None:
+    nested: Any = 1
+    for _ in range(MAX_DEPTH + 1):
+        nested = {"a": [nested]}
+    with pytest.raises(CanonicalEncodingError, match="nesting deeper"):
+        canonical_json(nested)
 
 
 def test_65_nested_empty_arrays_are_refused() -> None:

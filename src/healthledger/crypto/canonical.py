@@ -27,7 +27,49 @@ _ENCODER = json.JSONEncoder(
 
 def check_canonical(value: Any, *, _depth: int = 0) -> None:
     """Raise CanonicalEncodingError unless ``value`` fits the canonical profile."""
-    if value is None or isinstance(value, bool):
+    # Hot path (every write, proposal and response of every transaction): the common
+    # exact types first, and an ASCII string (str.isascii is a flag test in CPython)
+    # cannot hold a lone surrogate, so only other strings are encoded to look for one.
+    # The checks, their order and their errors are those of _check_other.
+    kind = type(value)
+    if kind is str:
+        if not value.isascii():
+            _check_string(value)
+        return
+    if kind is dict:
+        if _depth >= MAX_DEPTH:
+            _check_depth(_depth)
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii():
+                _check_key(key)
+            if type(item) is str:  # the commonest leaf, checked here without a call
+                if not item.isascii():
+                    _check_string(item)
+            else:
+                check_canonical(item, _depth=_depth + 1)
+        return
+    if kind is list or kind is tuple:
+        if _depth >= MAX_DEPTH:
+            _check_depth(_depth)
+        for item in value:
+            if type(item) is str:
+                if not item.isascii():
+                    _check_string(item)
+            else:
+                check_canonical(item, _depth=_depth + 1)
+        return
+    if kind is int:
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise CanonicalEncodingError(f"integer {value} outside ±(2**53 - 1)")
+        return
+    if value is None or kind is bool:
+        return
+    _check_other(value, _depth)
+
+
+def _check_other(value: Any, depth: int) -> None:
+    """The profile for subclasses of the JSON types, floats and everything else."""
+    if isinstance(value, bool):
         return
     if isinstance(value, int):
         if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
@@ -41,20 +83,24 @@ def check_canonical(value: Any, *, _depth: int = 0) -> None:
             "floats are not allowed: use integers in minor units or decimal strings"
         )
     if isinstance(value, dict):
-        _check_depth(_depth)
+        _check_depth(depth)
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise CanonicalEncodingError(f"object key {key!r} is not a string")
-            if not key.isascii():
-                raise CanonicalEncodingError(f"object key {key!r} is not ASCII")
-            check_canonical(item, _depth=_depth + 1)
+            _check_key(key)
+            check_canonical(item, _depth=depth + 1)
         return
     if isinstance(value, list | tuple):
-        _check_depth(_depth)
+        _check_depth(depth)
         for item in value:
-            check_canonical(item, _depth=_depth + 1)
+            check_canonical(item, _depth=depth + 1)
         return
     raise CanonicalEncodingError(f"type {type(value).__name__} has no canonical JSON form")
+
+
+def _check_key(key: Any) -> None:
+    if not isinstance(key, str):
+        raise CanonicalEncodingError(f"object key {key!r} is not a string")
+    if not key.isascii():
+        raise CanonicalEncodingError(f"object key {key!r} is not ASCII")
 
 
 def _check_depth(depth: int) -> None:

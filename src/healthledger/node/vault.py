@@ -221,8 +221,10 @@ class Vault:
         ordered."""
         if salt is None:
             salt = self.salt(tx_id, collection, key)
-        self._stage_row(tx_id, collection, key, value, salt, durable=durable)
-        return PrivateWrite(collection, key_hash(key), value_hash(salt, value))
+        encoded = canonical_json(value)  # once: sealed and committed to
+        self._stage_row(tx_id, collection, key, encoded, salt, durable=durable)
+        committed = hashlib.sha256(salt + encoded).hexdigest()
+        return PrivateWrite(collection, key_hash(key), committed)
 
     def stage_disclosed(
         self, tx_id: str, disclosure: Disclosure, *, durable: bool = True
@@ -235,17 +237,17 @@ class Vault:
             tx_id,
             disclosure.collection,
             disclosure.key,
-            disclosure.value,
+            canonical_json(disclosure.value),
             disclosure.salt,
             durable=durable,
         )
         return disclosure.commitment()
 
     def _stage_row(
-        self, tx_id: str, collection: str, key: str, value: Any, salt: bytes, *, durable: bool
+        self, tx_id: str, collection: str, key: str, encoded: bytes, salt: bytes, *, durable: bool
     ) -> None:
         aad = f"{collection}\n{key}".encode()
-        sealed, data_key = seal(canonical_json(value), associated_data=aad)
+        sealed, data_key = seal(encoded, associated_data=aad)
         wrapped = wrap_key(data_key, self._key.public_bytes())
         row = (
             collection,

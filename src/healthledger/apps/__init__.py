@@ -203,6 +203,9 @@ class App:
     site_routes: Callable[[AppNode], APIRouter] | None = None
     """Public routes a standard fixes at the site's root (``/.well-known/...``), mounted
     without a prefix; everything else belongs under ``api_routes``."""
+    template_globals: Mapping[str, Any] = field(default_factory=dict)
+    """Values every template of the console can read, macros included (a code-to-name
+    table the pages share with the application's Python); prefix names with ``<name>_``."""
 
     @property
     def namespaces(self) -> tuple[str, ...]:

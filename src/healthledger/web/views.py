@@ -126,6 +126,8 @@ class Console:
             zone_key=getattr(zone, "key", "UTC"),
             zone_suffix=lambda: when(int(time.time() * 1000), zone).split(" ", 2)[2],
         )
+        for installed in INSTALLED_APPS:
+            env.globals.update(installed.template_globals)
         self.templates = Jinja2Templates(env=env)
 
     def install(self, app: App, node: AppNode) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from healthledger.apps.supply.dashboards import unit_trace
 from healthledger.apps.supply.service import temperatures_dc
+from healthledger.apps.supply.verification import PublicLedger
 from healthledger.contracts.errors import AccessDenied, Rejected
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.supply.conftest import (
@@ -20,6 +22,7 @@ from tests.apps.supply.conftest import (
     step,
     unit,
 )
+from tests.support.seam import supply_seam
 
 CASE = f"00/{SSCC}"
 
@@ -43,6 +46,15 @@ def test_readings_inside_the_range_change_nothing(supply: EmbeddedNode) -> None:
     )
     assert result["alerts"] == 0
     assert _record(supply, "T1")["quarantined"] is False
+
+
+def test_the_trace_chart_names_each_step_in_words(supply: EmbeddedNode) -> None:
+    _in_transit_case(supply)
+    capture(supply, DISTRIBUTOR, step("ok", "observe", [CASE], temperatures_dc=[25, 40, 80]))
+    trace = unit_trace(PublicLedger(supply_seam(supply)), unit("T1"))
+    assert trace is not None
+    bars = next(layer for layer in trace["chart"]["layer"] if layer["mark"]["type"] == "rule")
+    assert [row["what"] for row in bars["data"]["values"]] == ["checked in transit"]
 
 
 def test_excursion_quarantines_the_case_contents(supply: EmbeddedNode) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from healthledger.apps import App, Link
 from healthledger.apps.supply.cli import build_cli
 from healthledger.apps.supply.contract import SupplyContract
+from healthledger.apps.supply.dashboards import OP_NAMES
 from healthledger.apps.supply.homes import home_panels
 from healthledger.apps.supply.pages import PUBLIC_PAGES, TEMPLATES, build_pages
 from healthledger.apps.supply.routes import build_router
@@ -21,6 +22,7 @@ APP = App(
     templates=TEMPLATES,
     public_pages=PUBLIC_PAGES,
     home_panels=home_panels,
+    template_globals={"supply_op_names": OP_NAMES},
     public_entries=(
         Link(
             "/supply/verify",

@@ -11,6 +11,22 @@ from healthledger.appkit.readable import when
 from healthledger.apps.supply.temperature_chart import Reading, temperature_chart
 from healthledger.apps.supply.verification import PublicLedger, outside, today_of
 
+OP_NAMES: dict[str, str] = {
+    "commission": "made (commissioned)",
+    "pack": "packed into a case",
+    "unpack": "unpacked",
+    "ship": "shipped",
+    "receive": "received",
+    "observe": "checked in transit",
+    "dispense": "dispensed",
+    "destroy": "destroyed",
+    "decommission": "decommissioned",
+    "transform": "transformed",
+    "associate": "sensor attached",
+    "dissociate": "sensor removed",
+}
+"""What each step of a unit's trail (the contract's ``op``) is called on the pages and in
+the chart; the templates read it as ``supply_op_names`` (``App.template_globals``)."""
 RECALL_BUCKETS = ("located", "returned", "destroyed", "missing")
 """How a recalled unit stands: held somewhere in the chain (located), back with its
 maker (returned), destroyed or decommissioned, or out of reach (dispensed)."""
@@ -47,7 +63,7 @@ def unit_trace(ledger: PublicLedger, unit: str) -> dict[str, Any] | None:
             at_ms=int(e["at"]),
             low_dc=int(e["temperature_range_dc"][0]),
             high_dc=int(e["temperature_range_dc"][1]),
-            what=str(e.get("op") or ""),
+            what=OP_NAMES.get(str(e.get("op")), str(e.get("op") or "")),
             where=e["place_name"] or str(e.get("location") or ""),
         )
         for e in timeline

@@ -11,10 +11,12 @@ here polls every peer's status to learn when each block committed on each peer.
 
 Three loads, one after the other on the same consortium:
 
-1. peak: every client keeps ``concurrency`` calls in flight (closed loop); committed
-   tx/s on every peer (a transaction counts once every peer holds its block);
+1. peak: every client keeps ``concurrency`` calls in flight (closed loop), in requests
+   of up to ``batch`` calls (above 1: through the batch routes, two requests a batch);
+   committed tx/s on every peer (a transaction counts once every peer holds its block);
 2. and 3. paced at 50 % and 80 % of that peak (open loop, calls due at fixed times,
-   latency counted from when each was due): p50/p99 from the client's signing to its
+   latency counted from when each was due; a due call waits up to 20 ms for others
+   to share its request, up to ``batch``): p50/p99 from the client's signing to its
    receipt, and to the commit on every peer.
 
 Then, in the same run, today's in-process submit path (``bench network`` without
@@ -62,6 +64,8 @@ PHASE_TIMEOUT_S = 600.0
 CLIENT = "a client process"
 POLL_S = 0.02
 """How often every peer's height is read (the commit times' resolution)."""
+CLIENT_BATCH = 8
+"""Calls a client sends in one request by default (through the batch routes)."""
 PACED = (0.5, 0.8)
 """The paced loads, as shares of the measured peak."""
 
@@ -283,7 +287,7 @@ class Deployment:
                     time.sleep(0.1)
 
     def run(
-        self, name: str, count: int, *, concurrency: int = 0, rate: float = 0.0
+        self, name: str, count: int, *, concurrency: int = 0, rate: float = 0.0, batch: int = 1
     ) -> PhaseFigures:
         """One load of ``count`` calls shared among the clients (see :class:`Phase`)."""
         assert self.watch is not None
@@ -298,6 +302,7 @@ class Deployment:
                 concurrency,
                 rate / n if rate else 0.0,
                 i / rate if rate else 0.0,
+                batch,
             )
             link.send(("phase", phase))
         samples: list[list[Any]] = []
@@ -349,6 +354,7 @@ def clients_benchmark(
     *,
     clients: int,
     concurrency: int = 16,
+    batch: int = CLIENT_BATCH,
     peers: int = 3,
     paced_tx: int | None = None,
     in_process: bool = True,
@@ -356,7 +362,9 @@ def clients_benchmark(
     status: Say | None = None,
 ) -> dict[str, Any]:
     """The figures of ``bench network --clients N`` (see the module docstring): ``tx``
-    calls at the peak, ``paced_tx`` (default ``tx``) at each paced load."""
+    calls at the peak, ``paced_tx`` (default ``tx``) at each paced load; each client
+    keeps ``concurrency`` calls in flight at the peak, in requests of up to ``batch``
+    calls (1: one call per endorse and submit, as ``Client.send``)."""
     if not 1 <= peers <= len(DEMO_ORGS):
         raise BenchmarkFailed(f"--peers must be between 1 and {len(DEMO_ORGS)} with --clients")
     say = status or (lambda _: None)
@@ -364,6 +372,7 @@ def clients_benchmark(
         "benchmark": "network over HTTP, client library",
         "clients": clients,
         "calls_in_flight_per_client": concurrency,
+        "calls_per_request": batch,
         "peers": peers,
         "peer_processes": True,
         "nats_servers": 3,
@@ -374,14 +383,14 @@ def clients_benchmark(
         tempfile.TemporaryDirectory(prefix="hl-bench-clients-") as tmp,
         Deployment(Path(tmp), peers=peers, clients=clients, profile=profile, say=say) as deployment,
     ):
-        say(f"peak: {tx:,} calls, {concurrency} in flight per client")
-        peak = deployment.run("peak", tx, concurrency=concurrency)
+        say(f"peak: {tx:,} calls, {concurrency} in flight per client, {batch} a request")
+        peak = deployment.run("peak", tx, concurrency=concurrency, batch=batch)
         _add(figures, "peak", peak)
         for share in PACED:
             rate = max(1.0, round(share * peak.tx_per_s, 1))
             label = f"paced_{round(share * 100)}pct"
             say(f"{label}: {rate:g} tx/s offered")
-            paced = deployment.run(label, paced_tx or tx, rate=rate)
+            paced = deployment.run(label, paced_tx or tx, rate=rate, batch=batch)
             figures[f"{label}_offered_tx_per_s"] = rate
             _add(figures, label, paced)
         figures["identical_heads"] = deployment.identical_heads()

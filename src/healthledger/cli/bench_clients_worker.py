@@ -4,7 +4,9 @@ writes through its organisation's peer with the client library
 (:class:`healthledger.client.AsyncClient`), every transaction signed here inside the
 timed path: sign, have it endorsed (``/proposals/endorse``, the endorsements checked
 against the endorsers' registered certificates), submit and await the receipt
-(``/transactions``).
+(``/transactions``); with ``batch`` above 1, up to that many calls at a time through
+the batch routes (``AsyncClient.send_many``: two requests for the lot, each call still
+signed, checked and receipted on its own).
 
 Its conversation with the benchmark over ``conn`` (a ``multiprocessing`` pipe):
 
@@ -20,13 +22,16 @@ and ``("failed", message)`` from the child in place of any of its messages. Time
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from healthledger.client import AsyncClient, ClientError, Identity
+from healthledger.client import AsyncClient, ClientError, Committed, Identity
 
 COMMIT_TIMEOUT_S = 60.0
+LINGER_S = 0.02
+"""Paced with ``batch`` above 1: how long a due call waits for others to share its request."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +57,12 @@ class Phase:
     count: int
     start: float
     concurrency: int = 0
+    """Closed loop: calls in flight (in requests of up to ``batch`` calls)."""
     rate: float = 0.0
     offset: float = 0.0
     """Paced: this client's first call is due at ``start + offset``."""
+    batch: int = 1
+    """Calls per request (1: ``send``, one call per endorse and submit)."""
 
 
 Sample = list[float | int | str]
@@ -99,34 +107,65 @@ async def _phase(client: AsyncClient, index: int, phase: Phase) -> tuple[list[Sa
     samples: list[Sample] = []
     failures: list[str] = []
 
-    async def one(j: int, due: float) -> None:
-        began = due if phase.rate else time.perf_counter()
-        try:
-            committed = await client.invoke(
-                "bench", "put", {"key": f"{phase.name}-{index}-{j}", "value": j}
-            )
-        except ClientError as exc:
-            failures.append(f"{type(exc).__name__}: {exc}")
-            return
-        receipt = committed.receipt
-        samples.append([began, time.perf_counter(), receipt.height, receipt.code])
+    async def some(js: list[int], dues: list[float]) -> None:
+        """Sign and send calls ``js`` (due at ``dues`` when paced), one request each
+        or, with ``phase.batch`` above 1, together."""
+        began = dues if phase.rate else [time.perf_counter()] * len(js)
+        calls = [
+            client.propose("bench", "put", {"key": f"{phase.name}-{index}-{j}", "value": j})
+            for j in js
+        ]
+        outcomes: list[Committed | ClientError]
+        if phase.batch > 1:
+            try:
+                outcomes = await client.send_many(calls)
+            except ClientError as exc:
+                outcomes = [exc] * len(calls)
+        else:
+            outcomes = []
+            for call in calls:
+                try:
+                    outcomes.append(await client.send(call))
+                except ClientError as exc:
+                    outcomes.append(exc)
+        answered = time.perf_counter()
+        for start, outcome in zip(began, outcomes, strict=True):
+            if isinstance(outcome, ClientError):
+                failures.append(f"{type(outcome).__name__}: {outcome}")
+                continue
+            receipt = outcome.receipt
+            samples.append([start, answered, receipt.height, receipt.code])
 
     await asyncio.sleep(max(0.0, phase.start - time.perf_counter()))
+    size = max(1, phase.batch)
     if phase.rate:
+        # Open loop: a call leaves when due, with the calls falling due in the next
+        # LINGER_S (up to ``batch`` in a request); its latency counts from its due time.
         tasks = []
-        for j in range(phase.count):
-            due = phase.start + phase.offset + j / phase.rate
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            tasks.append(asyncio.create_task(one(j, due)))
+        j = 0
+        while j < phase.count:
+            first = phase.start + phase.offset + j / phase.rate
+            js = [j]
+            j += 1
+            while j < phase.count and len(js) < size:
+                if phase.start + phase.offset + j / phase.rate > first + LINGER_S:
+                    break
+                js.append(j)
+                j += 1
+            dues = [phase.start + phase.offset + k / phase.rate for k in js]
+            await asyncio.sleep(max(0.0, dues[-1] - time.perf_counter()))
+            tasks.append(asyncio.create_task(some(js, dues)))
         await asyncio.gather(*tasks)
     else:
         queue = iter(range(phase.count))
 
         async def worker() -> None:
-            for j in queue:
-                await one(j, 0.0)
+            while chunk := list(itertools.islice(queue, size)):
+                await some(chunk, [])
 
-        await asyncio.gather(*(worker() for _ in range(max(1, phase.concurrency))))
+        # ``concurrency`` calls in flight: that many requests, or fewer of ``batch`` calls.
+        requests = max(1, -(-max(1, phase.concurrency) // size))
+        await asyncio.gather(*(worker() for _ in range(requests)))
     return samples, failures
 
 

@@ -9,7 +9,8 @@ import multiprocessing
 import pytest
 from typer.testing import CliRunner
 
-from healthledger.cli.bench_network import BenchmarkFailed, process_answer
+from healthledger.cli.bench_network import process_answer
+from healthledger.cli.reporting import BenchmarkFailed
 from healthledger.cli.main import app
 
 pytestmark = pytest.mark.slow

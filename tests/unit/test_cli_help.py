@@ -14,9 +14,12 @@ from healthledger.cli.main import app, main
 
 
 def command_paths(command: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command's words, the lazily loaded ones too (as a help screen lists them)."""
     paths = [prefix]
-    for name, sub in getattr(command, "commands", {}).items():
-        paths.extend(command_paths(sub, (*prefix, name)))
+    if hasattr(command, "list_commands"):
+        context = typer.Context(command)
+        for name in command.list_commands(context):
+            paths.extend(command_paths(command.get_command(context, name), (*prefix, name)))
     return paths
 
 

@@ -51,7 +51,8 @@ import httpx
 from healthledger.cli.bench_clients_node import CONTRACTS, PROFILE_ENV
 from healthledger.cli.bench_clients_worker import ClientJob, Phase
 from healthledger.cli.bench_clients_worker import run as run_client
-from healthledger.cli.bench_network import BenchmarkFailed, network_benchmark, process_answer
+from healthledger.cli.bench_network import network_benchmark, process_answer
+from healthledger.cli.reporting import BenchmarkFailed
 from healthledger.crypto.enrolment import encrypt_key
 from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.consortium_peer import found_consortium

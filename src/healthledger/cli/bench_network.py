@@ -36,7 +36,7 @@ from healthledger.cli.bench_network_peer import (
     write_transactions,
 )
 from healthledger.cli.bench_network_peer import run as run_peer
-from healthledger.errors import HealthledgerError
+from healthledger.cli.reporting import BenchmarkFailed
 from healthledger.ledger.sqlite_store import SqliteStore
 from healthledger.ledger.store import LedgerStore
 from healthledger.ledger.transaction import Transaction, ValidationCode
@@ -50,10 +50,6 @@ BATCH = 50
 """Transactions one ``Peer.submit_many`` call takes (their acks awaited side by side)."""
 BATCH_SUBMITTERS = 8
 """Threads submitting batches at once: ``BATCH_SUBMITTERS * BATCH`` in flight at most."""
-
-
-class BenchmarkFailed(HealthledgerError):
-    """A benchmark run did not commit every transaction on every peer in time."""
 
 
 @dataclass(frozen=True)

@@ -23,21 +23,17 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from healthledger.cli.bench_network import BenchmarkFailed
-from healthledger.client.errors import ClientError, IdentityError
-from healthledger.contracts.errors import ContractError
-from healthledger.crypto.errors import CryptoError
 from healthledger.errors import HealthledgerError
-from healthledger.ledger.errors import InvalidBlock, LedgerError, StorageError
 from healthledger.network.errors import NetworkError
-from healthledger.node.embedded import DataDirError
-from healthledger.node.errors import NodeError
-from healthledger.ordering.orderer import OrderingError
 
 EXIT_FAILED = 1
 """The ledger failed verification, or the operation could not be done."""
 EXIT_UNUSABLE = 2
 """The input is not usable: no such path, not a ledger, an unreadable file."""
+
+
+class BenchmarkFailed(HealthledgerError):
+    """A benchmark run did not commit every transaction on every peer in time."""
 
 
 class CliError(HealthledgerError):
@@ -77,16 +73,6 @@ def reported(unusable: tuple[type[Exception], ...] = ()) -> Iterator[None]:
         fail(str(exc), exc.code)
     except unusable as exc:
         fail(str(exc), EXIT_UNUSABLE)
-    except IdentityError as exc:
-        fail(str(exc), EXIT_UNUSABLE)
-    except ClientError as exc:
-        fail(str(exc), EXIT_FAILED)
-    except (InvalidBlock, BenchmarkFailed) as exc:
-        fail(str(exc), EXIT_FAILED)
-    except (StorageError, DataDirError, sqlite3.DatabaseError) as exc:
-        fail(str(exc), EXIT_UNUSABLE)
-    except (LedgerError, NodeError, ContractError, CryptoError, OrderingError) as exc:
-        fail(str(exc), EXIT_FAILED)
     except BrokenPipeError:
         closed_stdout()
     except OSError as exc:
@@ -94,7 +80,31 @@ def reported(unusable: tuple[type[Exception], ...] = ()) -> Iterator[None]:
     except KeyboardInterrupt:
         fail("interrupted", EXIT_FAILED)
     except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
-        fail(f"internal error: {type(exc).__name__}: {exc}", EXIT_FAILED)
+        fail(*_described(exc))
+
+
+def _described(exc: Exception) -> tuple[str, int]:
+    """The line and exit code for an error from the layers below.
+
+    Their error classes are imported here, on the way out: a command that does not fail
+    does not pay for importing the client library and the node to name them."""
+    from healthledger.client.errors import ClientError, IdentityError
+    from healthledger.contracts.errors import ContractError
+    from healthledger.crypto.errors import CryptoError
+    from healthledger.ledger.errors import InvalidBlock, LedgerError, StorageError
+    from healthledger.node.errors import NodeError
+    from healthledger.node.parts import DataDirError
+    from healthledger.ordering.orderer import OrderingError
+
+    if isinstance(exc, IdentityError):
+        return str(exc), EXIT_UNUSABLE
+    if isinstance(exc, ClientError | InvalidBlock | BenchmarkFailed):
+        return str(exc), EXIT_FAILED
+    if isinstance(exc, StorageError | DataDirError | sqlite3.DatabaseError):
+        return str(exc), EXIT_UNUSABLE
+    if isinstance(exc, LedgerError | NodeError | ContractError | CryptoError | OrderingError):
+        return str(exc), EXIT_FAILED
+    return f"internal error: {type(exc).__name__}: {exc}", EXIT_FAILED
 
 
 EXIT_BROKEN_PIPE = 141

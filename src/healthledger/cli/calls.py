@@ -9,13 +9,7 @@ from typing import Any
 
 import typer
 
-from healthledger.cli.identity import (
-    CertOption,
-    IdentityOption,
-    PassphraseOption,
-    UrlOption,
-    signing_client,
-)
+from healthledger.appkit.client_commands import CERT, IDENTITY, PASSPHRASE, URL, signing_client
 from healthledger.cli.reporting import EXIT_UNUSABLE, CliError, reported
 from healthledger.crypto.canonical import parse_canonical
 from healthledger.crypto.errors import CryptoError
@@ -43,10 +37,10 @@ def invoke(
     prove: bool = typer.Option(
         True, "--prove/--no-prove", help="Check the receipt's inclusion proof offline."
     ),
-    url: str = UrlOption,
-    identity: Path = IdentityOption,
-    cert: Path | None = CertOption,
-    passphrase_file: Path | None = PassphraseOption,
+    url: str = URL,
+    identity: Path = IDENTITY,
+    cert: Path | None = CERT,
+    passphrase_file: Path | None = PASSPHRASE,
 ) -> None:
     """Sign a call of a transaction function here, have it endorsed, ordered and
     committed, and print its receipt and result as JSON."""
@@ -71,10 +65,10 @@ def query(
     contract: str = typer.Argument(..., help="Contract name."),
     function: str = typer.Argument(..., help="Query function."),
     args: str = typer.Option("{}", "--args", help="Arguments, a JSON object."),
-    url: str = UrlOption,
-    identity: Path = IdentityOption,
-    cert: Path | None = CertOption,
-    passphrase_file: Path | None = PassphraseOption,
+    url: str = URL,
+    identity: Path = IDENTITY,
+    cert: Path | None = CERT,
+    passphrase_file: Path | None = PASSPHRASE,
 ) -> None:
     """Run a query function signed here and print its result as JSON; a query that finds
     nothing (it answers null) is one line saying what was not found, and exit code 1."""

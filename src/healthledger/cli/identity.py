@@ -17,8 +17,9 @@ from pathlib import Path
 
 import typer
 
+from healthledger.appkit.client_commands import CERT, IDENTITY, PASSPHRASE, URL, signing_client
 from healthledger.cli.reporting import EXIT_UNUSABLE, CliError, reported, stdout
-from healthledger.client import Client, Committed
+from healthledger.client import Committed
 from healthledger.client.enrolment import (
     CSR_SUFFIX,
     DEFAULT_VALIDITY_DAYS,
@@ -36,34 +37,10 @@ from healthledger.crypto.enrolment import encrypt_key
 from healthledger.node.embedded import KEYSTORE_FILE
 from healthledger.node.keystore import Keystore
 
-DEFAULT_URL = "http://127.0.0.1:8000"
-
 identity_app = typer.Typer(
     help="Identities whose keys stay with their holders: enrol, register, rotate, revoke.",
     no_args_is_help=True,
 )
-
-UrlOption = typer.Option(
-    DEFAULT_URL, "--url", envvar="HEALTHLEDGER_URL", help="The node's address."
-)
-IdentityOption = typer.Option(
-    ..., "--identity", help="Key file (NAME.key.pem) of the identity that signs."
-)
-CertOption = typer.Option(
-    None, "--cert", help="Its certificate (default: in the key file, or NAME.cert.pem beside it)."
-)
-PassphraseOption = typer.Option(
-    None, "--passphrase-file", help="File whose first line is the key's passphrase (default: ask)."
-)
-
-
-def signing_client(
-    url: str, identity: Path, cert: Path | None, passphrase_file: Path | None
-) -> Client:
-    """A client of ``url`` signing as the identity of the key file ``identity``."""
-    return Client.signing(
-        url, key_file=identity, certificate_file=cert, passphrase_file=passphrase_file
-    )
 
 
 def print_committed(committed: Committed, *, what: str) -> None:
@@ -93,7 +70,7 @@ def identity_new(
         [], "--attribute", help="NAME=VALUE, e.g. region=440100 (repeatable)."
     ),
     out: Path = typer.Option(Path("."), "--out", help="Folder for the key and request."),
-    passphrase_file: Path | None = PassphraseOption,
+    passphrase_file: Path | None = PASSPHRASE,
 ) -> None:
     """Make a key here, encrypted under a passphrase (NAME.key.pem), and a certificate
     signing request (NAME.csr.pem) for your organisation's admin to register."""
@@ -128,10 +105,10 @@ def _enrol_command(*, rotating: bool, request_help: str) -> Callable[..., None]:
         out: Path | None = typer.Option(
             None, "--out", help="Certificate file (default NAME.cert.pem)."
         ),
-        url: str = UrlOption,
-        identity: Path = IdentityOption,
-        cert: Path | None = CertOption,
-        passphrase_file: Path | None = PassphraseOption,
+        url: str = URL,
+        identity: Path = IDENTITY,
+        cert: Path | None = CERT,
+        passphrase_file: Path | None = PASSPHRASE,
     ) -> None:
         with reported():
             request = read_request(request_file)
@@ -164,10 +141,10 @@ identity_app.command(
 def identity_revoke(
     identity_id: str = typer.Argument(..., help="The identity to revoke, ORG/NAME."),
     reason: str = typer.Option(..., "--reason", help="Why (1 to 500 characters)."),
-    url: str = UrlOption,
-    identity: Path = IdentityOption,
-    cert: Path | None = CertOption,
-    passphrase_file: Path | None = PassphraseOption,
+    url: str = URL,
+    identity: Path = IDENTITY,
+    cert: Path | None = CERT,
+    passphrase_file: Path | None = PASSPHRASE,
 ) -> None:
     """As an admin of its organisation (or of a regulator): revoke an identity, for good."""
     with reported(), signing_client(url, identity, cert, passphrase_file) as client:
@@ -182,7 +159,7 @@ def identity_export(
     data: Path = typer.Option(..., "--data", help="Data folder whose keystore holds the key."),
     ca: bool = typer.Option(False, "--ca", help="Export the organisation's CA key instead."),
     out: Path = typer.Option(Path("."), "--out", help="Folder for the key and certificate."),
-    passphrase_file: Path | None = PassphraseOption,
+    passphrase_file: Path | None = PASSPHRASE,
 ) -> None:
     """Take a key the demo holds out of custody: write it encrypted (NAME.key.pem) with
     its certificate (NAME.cert.pem), to sign with from the command line or a client."""
@@ -219,4 +196,4 @@ def identity_export(
         stdout().print(json.dumps({"key": str(key_path), "cert": str(cert_path)}))
 
 
-__all__ = ["CSR_SUFFIX", "DEFAULT_URL", "identity_app", "print_committed", "signing_client"]
+__all__ = ["CSR_SUFFIX", "identity_app", "print_committed", "signing_client"]

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich import box
@@ -23,7 +23,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from healthledger.cli.apps import INSTALLED_APPS, installed_contracts
 from healthledger.cli.reporting import (
     EXIT_FAILED,
     EXIT_UNUSABLE,
@@ -35,17 +34,11 @@ from healthledger.cli.reporting import (
 )
 from healthledger.cli.reporting import progress as progress_bar
 from healthledger.contracts.system.admission import ORGANISATION_KINDS
-from healthledger.crypto.errors import CryptoError
-from healthledger.demo.organisations import DEMO_ORGS
-from healthledger.ledger.transaction import ValidationCode
-from healthledger.network import admit as admission
-from healthledger.network import join as joining
-from healthledger.network import status as network_status
-from healthledger.network.layout import HOST
-from healthledger.network.supervisor import MIN_ORGS, Supervisor
-from healthledger.network.traffic import Stage, TrafficReport, traffic
-from healthledger.node.consortium_peer import DEFAULT_CHECKPOINT_EVERY
-from healthledger.node.peer_directory import DirectoryError
+from healthledger.network.layout import HOST, REQUEST_FILE
+from healthledger.node.defaults import DEFAULT_CHECKPOINT_EVERY
+
+if TYPE_CHECKING:
+    from healthledger.network.traffic import Stage, TrafficReport
 
 network_app = typer.Typer(
     help="A consortium on this machine: a NATS JetStream cluster and one peer per organisation.",
@@ -68,6 +61,10 @@ def up(
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for health."),
 ) -> None:
     """Start a NATS JetStream cluster and one peer per organisation, in the background."""
+    from healthledger.cli.apps import installed_contracts
+    from healthledger.demo.organisations import DEMO_ORGS
+    from healthledger.network.supervisor import MIN_ORGS, Supervisor
+
     with reported():
         if not MIN_ORGS <= orgs <= len(DEMO_ORGS):
             raise CliError(f"--orgs must be between {MIN_ORGS} and {len(DEMO_ORGS)}", EXIT_UNUSABLE)
@@ -90,6 +87,8 @@ def status(
 ) -> None:
     """Each peer's height, head block, lag and health; each NATS server's health.
     Exits 1 (after printing) if a peer is not ok or a NATS server is down."""
+    from healthledger.network import status as network_status
+
     with reported():
         report = network_status.status(data)
         if json_output:
@@ -107,6 +106,8 @@ def down(
     timeout: float = typer.Option(10.0, "--timeout", help="Seconds before SIGKILL."),
 ) -> None:
     """Stop the peers, then the NATS servers (SIGTERM, then SIGKILL after --timeout)."""
+    from healthledger.network.supervisor import Supervisor
+
     with reported(), progress_bar(True, "stopping the network"):
         Supervisor(data, say=stdout().print).down(timeout=timeout)
 
@@ -143,6 +144,9 @@ def join(
     ),
 ) -> None:
     """Join the consortium from a verified snapshot of an existing peer."""
+    from healthledger.network import join as joining
+    from healthledger.node.peer_directory import DirectoryError
+
     out = stdout()
     with (
         reported(unusable=(ValueError, DirectoryError)),
@@ -203,6 +207,9 @@ def new_org(
     ),
 ) -> None:
     """Make a new organisation's keys and its admission request."""
+    from healthledger.crypto.errors import CryptoError
+    from healthledger.network import admit as admission
+
     with reported(unusable=(ValueError, KeyError, TypeError, CryptoError)):
         folder = admission.new_org(
             data,
@@ -227,7 +234,7 @@ def admit(
     request: Path | None = typer.Option(
         None,
         "--request",
-        help=f"Its {admission.REQUEST_FILE} (default DIR/peers/ORG/{admission.REQUEST_FILE}).",
+        help=f"Its {REQUEST_FILE} (default DIR/peers/ORG/{REQUEST_FILE}).",
     ),
     by: str = typer.Option(
         "",
@@ -237,6 +244,9 @@ def admit(
     ),
 ) -> None:
     """Have the members' admins propose and approve a new organisation."""
+    from healthledger.crypto.errors import CryptoError
+    from healthledger.network import admit as admission
+
     out = stdout()
     with (
         reported(unusable=(ValueError, KeyError, TypeError, CryptoError)),
@@ -283,6 +293,9 @@ def network_traffic(
     """Run the demo's simulated traffic over the running network: the platform's, then
     each application's whose organisations are in it, then live rounds; every write is
     endorsed by the organisations' own peers."""
+    from healthledger.cli.apps import INSTALLED_APPS, installed_contracts
+    from healthledger.network.traffic import traffic
+
     out = stderr() if json_output else stdout()
     known = {app.name: app for app in INSTALLED_APPS}
     unknown = sorted(set(only or ()) - set(known))
@@ -412,6 +425,8 @@ def print_status(report: Mapping[str, Any], out: Console) -> None:
 def summary_lines(report: TrafficReport) -> list[str]:
     """The closing summary of a traffic run: transactions by validation code, heights
     per peer."""
+    from healthledger.ledger.transaction import ValidationCode
+
     total = sum(report.codes.values())
     codes = ", ".join(f"{n} {code}" for code, n in sorted(report.codes.items())) or "none"
     lines = [f"committed {total} transactions in {report.blocks} blocks: {codes}"]

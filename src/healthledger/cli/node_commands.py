@@ -35,11 +35,8 @@ from healthledger.demo.traffic import (
 )
 from healthledger.ledger.audit import AuditReport, audit_store
 from healthledger.ledger.errors import InvalidBlock
-from healthledger.node.consortium_peer import (
-    DEFAULT_CHECKPOINT_EVERY,
-    open_consortium_peer,
-    peer_org,
-)
+from healthledger.node.consortium_peer import open_consortium_peer, peer_org
+from healthledger.node.defaults import DEFAULT_CHECKPOINT_EVERY
 from healthledger.node.embedded import LEDGER_FILE, NODE_FILE, EmbeddedNode
 from healthledger.node.parts import Node
 from healthledger.node.peer import new_validator

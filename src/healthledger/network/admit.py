@@ -27,13 +27,12 @@ from healthledger.contracts.system.prefixes import checked_prefixes
 from healthledger.ledger.transaction import NAME_RE
 from healthledger.network.client import NetworkClient
 from healthledger.network.errors import FAILED, UNUSABLE, NetworkError, ProblemAnswer
-from healthledger.network.layout import Network
+from healthledger.network.layout import REQUEST_FILE, Network
 from healthledger.node.consortium import new_organisation
 from healthledger.node.embedded import KEYSTORE_FILE
 from healthledger.node.keystore import Keystore
 from healthledger.ordering.solo import wall_clock_ms
 
-REQUEST_FILE = "admission.json"
 WAIT_S = 60.0
 """How long a member's peer may take to commit a block another peer committed."""
 REQUEST_FIELDS = (

@@ -17,9 +17,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from healthledger.network.errors import UNUSABLE, NetworkError
-from healthledger.node.consortium_peer import DEFAULT_CHECKPOINT_EVERY
+from healthledger.node.defaults import DEFAULT_CHECKPOINT_EVERY
 
 NETWORK_FILE = "network.json"
+REQUEST_FILE = "admission.json"
+"""A new organisation's admission request, in its folder (``peers/ORG``)."""
 HOST = "127.0.0.1"
 
 

@@ -28,7 +28,8 @@ from healthledger.network.errors import UNUSABLE, NetworkError
 from healthledger.network.layout import NETWORK_FILE, NatsProcess, Network, PeerProcess
 from healthledger.network.processes import Processes, port_free
 from healthledger.node.consortium import OrgPlan
-from healthledger.node.consortium_peer import DEFAULT_CHECKPOINT_EVERY, found_consortium
+from healthledger.node.consortium_peer import found_consortium
+from healthledger.node.defaults import DEFAULT_CHECKPOINT_EVERY
 from healthledger.node.embedded import LEDGER_FILE
 from healthledger.node.peer_directory import write_directories
 from healthledger.ordering.nats_cluster import (

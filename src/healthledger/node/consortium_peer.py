@@ -40,6 +40,7 @@ from healthledger.node.checkpoint_exchange import (
 )
 from healthledger.node.checkpoint_guard import CheckpointGuard, CheckpointState
 from healthledger.node.consortium import OrgPlan, create_consortium
+from healthledger.node.defaults import DEFAULT_CHECKPOINT_EVERY
 from healthledger.node.keystore import Keystore
 from healthledger.node.parts import (
     CHECKPOINT_DIR,
@@ -58,8 +59,6 @@ log = logging.getLogger(__name__)
 
 CONSORTIUM_MODE = "consortium"
 GENESIS_FILE = "genesis.json"
-DEFAULT_CHECKPOINT_EVERY = 10
-"""A consortium peer signs a checkpoint every this many blocks."""
 
 
 def org_keystore(keystore: Keystore, org: str) -> Keystore:

@@ -12,7 +12,10 @@ document signer is put on the trust list through governance and its nurse record
   rate of pre-endorsed ones, as ``bench commit`` measures it, beside);
 * ``per_tx``: one credential per transaction (``credentials.issue``), the way the
   simulator and the API issue, every transaction of a client ordered together;
-* ``batch``: ``batch`` credentials per ``credentials.issue_batch`` transaction.
+* ``batch``: ``batch`` credentials per ``credentials.issue_batch`` transaction, signed
+  in ``signers`` worker processes (started before the rounds, as a node's would be) while
+  the node's process endorses and commits the batches already signed; ``signers=0``
+  signs in the node's process.
 
 Both issuance modes do everything a real issuance does, inside the clock: the facts read
 through the epidemic contract's query, three encodings signed (EU DCC, SMART Health
@@ -23,12 +26,15 @@ them, later rounds reissue), so each round does the same work. A credential coun
 once its transaction committed valid.
 
 Beside each rate the CPU milliseconds per credential (every thread of this process;
-for the baseline per transaction, its node's start included): on a machine shared with
-others the rates fall with their load, the CPU cost far less.
+for the baseline per transaction, its node's start included; for ``batch`` the signing
+processes' apart), and this machine's ES256 and Ed25519 signing rates measured at each
+round's start: on a machine shared with others the rates fall with their load, the CPU
+cost far less.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import resource
@@ -40,11 +46,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
 from healthledger.apps.credentials.app import APP as CREDENTIALS
 from healthledger.apps.credentials.app import CONTRACTS as CREDENTIAL_CONTRACTS
 from healthledger.apps.credentials.facts import HolderName
 from healthledger.apps.credentials.provision import enrol_issuers
 from healthledger.apps.credentials.service import CredentialService
+from healthledger.apps.credentials.signing import SigningPool
 from healthledger.apps.epidemic.app import APP as EPIDEMIC
 from healthledger.apps.epidemic.contract import Epidemic
 from healthledger.apps.epidemic.dates import day_of_ms
@@ -101,23 +111,25 @@ def _per_tx(service: CredentialService, nurse: str, work: Sequence[tuple[str, Ho
 
 
 def _batch(
-    service: CredentialService, nurse: str, work: Sequence[tuple[str, HolderName]], batch: int
-) -> int:
+    service: CredentialService, nurse: str, work: Sequence[tuple[str, HolderName]], batch: int,
+    signing: SigningPool | None,
+) -> int:  # fmt: skip
     """One client's credentials, ``batch`` to an ``issue_batch`` transaction."""
-    outcomes = service.issue_many(nurse, "vaccination", work, batch=batch)
+    outcomes = service.issue_many(nurse, "vaccination", work, batch=batch, signing=signing)
     return sum(not isinstance(outcome, Exception) for outcome in outcomes)
 
 
 def _issue_round(
     service: CredentialService, mode: str, nurse: str,
     work: Sequence[tuple[str, HolderName]], clients: int, batch: int,
+    signing: SigningPool | None,
 ) -> int:  # fmt: skip
     """Credentials committed valid, ``clients`` threads issuing a share each."""
 
     def client(share: Sequence[tuple[str, HolderName]]) -> int:
         if mode == "per_tx":
             return _per_tx(service, nurse, share)
-        return _batch(service, nurse, share, batch)
+        return _batch(service, nurse, share, batch, signing)
 
     with ThreadPoolExecutor(max_workers=clients) as pool:
         return sum(pool.map(client, _slices(work, clients)))
@@ -163,6 +175,7 @@ def issuance_benchmark(
     batch: int = 100,
     clients: int = 2,
     rounds: int = 3,
+    signers: int = 1,
     seed: int = 15,
     status: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
@@ -170,7 +183,14 @@ def issuance_benchmark(
     highest per-second rate over ``rounds`` alternated rounds."""
     rng = random.Random(seed)
     load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
-    with tempfile.TemporaryDirectory(prefix="healthledger-credentials-bench-") as tmp:
+    pool = SigningPool(processes=signers) if signers else contextlib.nullcontext()
+    with (
+        pool as signing,
+        tempfile.TemporaryDirectory(prefix="healthledger-credentials-bench-") as tmp,
+    ):
+        if signing is not None:
+            status(f"setup: {signers} signing process(es)")
+            signing.warm()
         node = EmbeddedNode.create(
             Path(tmp) / "node",
             contracts=(*SYSTEM_CONTRACTS, Epidemic, *CREDENTIAL_CONTRACTS),
@@ -188,10 +208,14 @@ def issuance_benchmark(
             rates: dict[str, list[float]] = {mode: [] for mode in MODES}
             cpu_ms: dict[str, list[float]] = {mode: [] for mode in MODES}
             commit_only: list[float] = []
+            signing_ms: list[float] = []
+            sign_rates: list[tuple[float, float]] = []
             for round_no in range(rounds):
+                sign_rates.append(_sign_rates())
                 for mode in MODES:
                     status(f"round {round_no + 1}/{rounds}: {mode}")
                     cpu_started = _cpu_s()
+                    signing_started = 0.0 if signing is None else signing.cpu_s
                     if mode == "baseline":
                         folder = Path(tmp) / f"baseline-{round_no}"
                         end_to_end, committed = _baseline(folder, credentials, clients)
@@ -200,18 +224,23 @@ def issuance_benchmark(
                         cpu_ms[mode].append((_cpu_s() - cpu_started) * 1000 / (2 * credentials))
                         continue
                     started = time.perf_counter()
-                    done = _issue_round(CredentialService(seam), mode, nurse, work, clients, batch)
+                    done = _issue_round(CredentialService(seam), mode, nurse, work, clients,
+                                        batch, signing)  # fmt: skip
                     seconds = time.perf_counter() - started
                     if done != credentials:
                         raise RuntimeError(f"{credentials - done} credentials were refused in "
                                            f"{mode}: the benchmark is broken")  # fmt: skip
                     rates[mode].append(credentials / seconds)
                     cpu_ms[mode].append((_cpu_s() - cpu_started) * 1000 / credentials)
+                    if mode == "batch" and signing is not None:
+                        signed_s = signing.cpu_s - signing_started
+                        signing_ms.append(signed_s * 1000 / credentials)
         finally:
             node.stop()
     per_tx, batched = _spread(rates["per_tx"]), _spread(rates["batch"])
     baseline = _spread(rates["baseline"])
     cpu = {mode: round(statistics.median(found), 3) for mode, found in cpu_ms.items()}
+    signing_cpu = round(statistics.median(signing_ms), 3) if signing_ms else None
     return {
         "cores": len(os.sched_getaffinity(0))
         if hasattr(os, "sched_getaffinity")
@@ -235,7 +264,31 @@ def issuance_benchmark(
         "ratio_batch_to_baseline": round(batched["median"] / baseline["median"], 3),
         "ratio_per_tx_to_baseline": round(per_tx["median"] / baseline["median"], 3),
         "issuance_batch_cpu_ms_per_credential": cpu["batch"],
+        "issuance_batch_signing_processes": signers,
+        "issuance_batch_signing_cpu_ms_per_credential": signing_cpu,
         "issuance_per_tx_cpu_ms_per_credential": cpu["per_tx"],
         "baseline_put_cpu_ms_per_tx": cpu["baseline"],
         "issuance_identity": nurse,
+        "machine_es256_sign_per_s": round(statistics.median(r[0] for r in sign_rates)),
+        "machine_ed25519_sign_per_s": round(statistics.median(r[1] for r in sign_rates)),
     }
+
+
+def _sign_rates(seconds: float = 0.2) -> tuple[float, float]:
+    """This machine's ES256 and Ed25519 signatures per CPU second of one thread, now:
+    the yardstick beside the rates (it falls with the load as they do)."""
+    es256, ed = ec.generate_private_key(ec.SECP256R1()), ed25519.Ed25519PrivateKey.generate()
+    message = bytes(200)
+    signs: tuple[Callable[[], bytes], ...] = (
+        lambda: es256.sign(message, ec.ECDSA(hashes.SHA256())),
+        lambda: ed.sign(message),
+    )
+    rates = []
+    for sign in signs:
+        count, started = 0, time.thread_time()
+        while time.thread_time() - started < seconds:
+            for _ in range(100):
+                sign()
+            count += 100
+        rates.append(count / (time.thread_time() - started))
+    return rates[0], rates[1]

@@ -11,6 +11,7 @@ from healthledger.apps.credentials.facts import HolderName
 from healthledger.apps.credentials.issued import LIST_SIZE, index_key
 from healthledger.apps.credentials.provision import approve_change
 from healthledger.apps.credentials.service import CredentialService, Issued
+from healthledger.apps.credentials.signing import SigningPool
 from healthledger.apps.credentials.trustdoc import TrustListRefused
 from healthledger.apps.credentials.trustdoc import verify as verify_trust_document
 from healthledger.contracts.errors import (
@@ -191,6 +192,34 @@ def test_a_batch_records_each_credential_and_keeps_personal_data_off_chain(
     for (_, holder), one in zip(facts, issued, strict=True):
         kept = seam.private("gz-first-hospital/credentials", one.record["credential_id"])
         assert kept["holder"] == vars(holder) and kept["texts"] == one.texts
+
+
+def test_a_batch_signed_in_worker_processes_is_the_same_issuance(
+    ledger: EmbeddedNode, seam: AppNode
+) -> None:
+    service = CredentialService(seam)
+    facts = [(vaccinate(ledger, 70 + n), _holder(n)) for n in range(3)]
+    with SigningPool(processes=1) as signing:
+        outcomes = service.issue_many(NURSE, "vaccination", facts, batch=2, signing=signing)
+        assert signing.cpu_s > 0
+    issued = [o for o in outcomes if isinstance(o, Issued)]
+    assert len(issued) == 3, outcomes
+    assert issued[0].tx_id == issued[1].tx_id != issued[2].tx_id
+    assert [i.record["source"]["id"] for i in issued] == [f for f, _ in facts]
+    at = seam.clock() // 1000
+    for (_, holder), one in zip(facts, issued, strict=True):
+        assert sorted(one.texts) == ["dcc", "sd-jwt-vc", "shc"]
+        for fmt, verdict in _verdicts(service, one.texts, at).items():
+            assert verdict.valid, (fmt, verdict.to_json())
+        kept = seam.private("gz-first-hospital/credentials", one.record["credential_id"])
+        assert kept["holder"] == vars(holder) and kept["texts"] == one.texts
+    # A closed pool is refused before anything is recorded.
+    closed = SigningPool(processes=1)
+    closed.close()
+    fact = vaccinate(ledger, 73)
+    with pytest.raises(RuntimeError):
+        service.issue_many(NURSE, "vaccination", [(fact, _holder(3))], signing=closed)
+    assert not [v for _, v in seam.range("credential/") if v["source"]["id"] == fact]
 
 
 def test_a_batch_is_all_or_nothing_and_names_the_credential_at_fault(

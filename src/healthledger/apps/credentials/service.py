@@ -29,6 +29,7 @@ from healthledger.apps.credentials.facts import HolderName
 from healthledger.apps.credentials.issuance import Signer, issue_all, rid_of, signer_certificate
 from healthledger.apps.credentials.issued import BITS, LIST_SIZE, MAX_BATCH, index_key
 from healthledger.apps.credentials.records import Record, kind
+from healthledger.apps.credentials.signing import SigningJob, SigningPool
 from healthledger.apps.credentials.trustdoc import key_from_secret, public_jwk, sign
 from healthledger.contracts.errors import AccessDenied, InvalidArguments, Rejected
 from healthledger.crypto.credentials.status import STATUS_TYPE, TokenStatusList
@@ -70,6 +71,18 @@ class Prepared:
 
     call: Call
     texts: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A credential drawn up but not signed: its signing job and what its call names."""
+
+    identity: str
+    source_kind: str
+    source_id: str
+    holder: HolderName
+    kid: str
+    job: SigningJob
 
 
 class CredentialService:
@@ -176,6 +189,19 @@ class CredentialService:
         *, signer: Signer, issuer_name: str, formats: Sequence[str], source_id: str,
         holder_key: Jwk | None = None,
     ) -> Prepared:  # fmt: skip
+        draft = self._draft(identity, source_kind, fact, holder, signer=signer,
+                            issuer_name=issuer_name, source_id=source_id,
+                            holder_key=holder_key)  # fmt: skip
+        job = draft.job
+        texts = issue_all(job.record, signer, now=job.now, valid_days=job.valid_days,
+                          holder=holder_key, status=job.status)  # fmt: skip
+        return self._finish(draft, texts, formats)
+
+    def _draft(
+        self, identity: str, source_kind: str, fact: dict[str, Any], holder: HolderName,
+        *, signer: Signer, issuer_name: str, source_id: str, holder_key: Jwk | None = None,
+    ) -> _Draft:  # fmt: skip
+        """Everything of a credential but its signed texts (its record, index, expiry)."""
         org = identity.split("/", 1)[0]
         make: dict[str, Callable[..., Record]] = {
             "vaccination": facts.vaccination, "lab": facts.test_result, "case": facts.recovery,
@@ -186,21 +212,28 @@ class CredentialService:
         idx = self.draw_index(org)
         now = self.node.clock() // 1000
         days = facts.valid_days(record, now)
-        texts = issue_all(record, signer, now=now, valid_days=days, holder=holder_key,
-                          status=(status_uri(signer.issuer, org), idx))  # fmt: skip
+        holder_jwk = None if holder_key is None else dict(holder_key.members)
+        job = SigningJob(record, now, days, holder_jwk, (status_uri(signer.issuer, org), idx))
+        return _Draft(identity, source_kind, source_id, holder, dcc_kid(signer.certificate), job)
+
+    def _finish(self, draft: _Draft, texts: dict[str, str], formats: Sequence[str]) -> Prepared:
+        """The call recording a drafted credential, given its signed texts."""
         wanted = [f for f in formats if f in texts]
         if not wanted:
             raise InvalidArguments("formats", [{"field": "formats", "message": "none issuable"}])
         texts = {f: texts[f] for f in wanted}
+        job = draft.job
+        uci = job.record.uci
+        idx = job.status[1] if job.status is not None else 0
         args = {
-            "kind": kind(record), "source_kind": source_kind, "source_id": source_id,
-            "formats": wanted, "kid": dcc_kid(signer.certificate), "status_index": idx,
-            "uci_hash": hashlib.sha256(uci.encode()).hexdigest(), "rid": rid_of(uci),
-            "expires_at": now + days * facts.DAY_S,
+            "kind": kind(job.record), "source_kind": draft.source_kind,
+            "source_id": draft.source_id, "formats": wanted, "kid": draft.kid,
+            "status_index": idx, "uci_hash": hashlib.sha256(uci.encode()).hexdigest(),
+            "rid": rid_of(uci), "expires_at": job.now + job.valid_days * facts.DAY_S,
         }  # fmt: skip
-        transient = {"credential": {"holder": vars(holder), "salt": secrets.token_hex(32),
+        transient = {"credential": {"holder": vars(draft.holder), "salt": secrets.token_hex(32),
                                     "texts": texts}}  # fmt: skip
-        return Prepared(Call(identity, CONTRACT, "issue", args, transient), texts)
+        return Prepared(Call(draft.identity, CONTRACT, "issue", args, transient), texts)
 
     def _checked_identity(self, identity: str, source_kind: str) -> None:
         if source_kind not in SOURCES:
@@ -226,13 +259,19 @@ class CredentialService:
     def issue_many(
         self, identity: str, source_kind: str, holders: Sequence[tuple[str, HolderName]],
         *, formats: Sequence[str] = ("dcc", "shc", "sd-jwt-vc"), batch: int = 100,
+        signing: SigningPool | None = None,
     ) -> list[Issued | Exception]:  # fmt: skip
         """Issue the credential of each recorded fact (``(source_id, holder)``) of
         ``identity``'s organisation, as a CDC issues a vaccination day: the facts read in
         one query, every credential signed, then recorded ``batch`` to an
-        ``issue_batch`` transaction, all ordered together. One outcome per fact, in
-        order: its credential, or the error that refused its transaction (all or nothing
-        per transaction; the other transactions are unaffected)."""
+        ``issue_batch`` transaction. One outcome per fact, in order: its credential, or
+        the error that refused its transaction (all or nothing per transaction; the
+        other transactions are unaffected).
+
+        Without ``signing`` every credential is signed here, then all transactions are
+        ordered together. With a signing pool the batches are signed in its worker
+        processes and each is endorsed and ordered as soon as it is signed, while the
+        next ones are being signed; a batch whose signing failed has that error."""
         self._checked_identity(identity, source_kind)
         if not 1 <= batch <= MAX_BATCH:
             raise InvalidArguments("batch", [{"field": "batch", "message": f"1 to {MAX_BATCH}"}])
@@ -240,12 +279,42 @@ class CredentialService:
         found = self.facts(identity, source_kind, [source_id for source_id, _ in holders])
         signer = self.signer(org)
         issuer_name = str((self.node.organisation(org) or {}).get("name", org))
-        prepared = [
-            self._prepare(identity, source_kind, fact, holder, signer=signer,
-                          issuer_name=issuer_name, formats=formats, source_id=source_id)
+        drafts = [
+            self._draft(identity, source_kind, fact, holder, signer=signer,
+                        issuer_name=issuer_name, source_id=source_id)
             for fact, (source_id, holder) in zip(found, holders, strict=True)
         ]  # fmt: skip
-        groups = [prepared[i : i + batch] for i in range(0, len(prepared), batch)]
+        groups = [drafts[i : i + batch] for i in range(0, len(drafts), batch)]
+        if signing is None:
+            signed = [
+                [self._finish(d, self._sign_here(d, signer), formats) for d in group]
+                for group in groups
+            ]
+            return self._record_batches(identity, signed)
+        pending = [signing.sign(signer, [d.job for d in group]) for group in groups]
+        outcomes: list[Issued | Exception] = []
+        for group, texts in zip(groups, pending, strict=True):
+            try:
+                prepared = [
+                    self._finish(d, t, formats) for d, t in zip(group, texts.result(), strict=True)
+                ]
+            except Exception as exc:  # noqa: BLE001 - the batch's outcome, as a refusal is
+                outcomes += [exc] * len(group)
+                continue
+            outcomes += self._record_batches(identity, [prepared])
+        return outcomes
+
+    @staticmethod
+    def _sign_here(draft: _Draft, signer: Signer) -> dict[str, str]:
+        job = draft.job
+        holder = None if job.holder is None else Jwk.from_json(job.holder)
+        return issue_all(job.record, signer, now=job.now, valid_days=job.valid_days,
+                         holder=holder, status=job.status)  # fmt: skip
+
+    def _record_batches(
+        self, identity: str, groups: Sequence[Sequence[Prepared]]
+    ) -> list[Issued | Exception]:
+        """One ``issue_batch`` call per group, ordered together; one outcome per credential."""
         calls = [
             Call(identity, CONTRACT, "issue_batch", {"credentials": [p.call.args for p in group]},
                  {"credentials": [p.call.transient["credential"] for p in group

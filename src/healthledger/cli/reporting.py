@@ -67,7 +67,12 @@ def reported(unusable: tuple[type[Exception], ...] = ()) -> Iterator[None]:
     that say the input is not usable (a malformed file the command was given)."""
     try:
         yield
-    except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+    except (
+        typer.Exit,
+        click.exceptions.Exit,
+        click.exceptions.ClickException,
+        click.exceptions.Abort,
+    ):
         raise
     except (CliError, NetworkError) as exc:
         fail(str(exc), exc.code)

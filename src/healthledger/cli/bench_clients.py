@@ -15,9 +15,9 @@ Three loads, one after the other on the same consortium:
    of up to ``batch`` calls (above 1: through the batch routes, two requests a batch);
    committed tx/s on every peer (a transaction counts once every peer holds its block);
 2. and 3. paced at 50 % and 80 % of that peak (open loop, calls due at fixed times,
-   latency counted from when each was due; a due call waits up to 20 ms for others
-   to share its request, up to ``batch``): p50/p99 from the client's signing to its
-   receipt, and to the commit on every peer.
+   latency counted from when each was due; a due call leaves at once while the
+   client has requests to spare, else with those due when one returns): p50/p99 from
+   the client's signing to its receipt, and to the commit on every peer.
 
 Then, in the same run, today's in-process submit path (``bench network`` without
 ``--clients``: pre-endorsed transactions handed to ``Peer.submit_many`` inside each

@@ -24,14 +24,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from healthledger.client import AsyncClient, ClientError, Committed, Identity
 
 COMMIT_TIMEOUT_S = 60.0
-LINGER_S = 0.02
-"""Paced with ``batch`` above 1: how long a due call waits for others to share its request."""
 
 
 @dataclass(frozen=True)
@@ -138,24 +137,39 @@ async def _phase(client: AsyncClient, index: int, phase: Phase) -> tuple[list[Sa
 
     await asyncio.sleep(max(0.0, phase.start - time.perf_counter()))
     size = max(1, phase.batch)
+    # ``concurrency`` calls in flight: that many requests, or fewer of ``batch`` calls.
+    requests = max(1, -(-max(1, phase.concurrency) // size))
     if phase.rate:
-        # Open loop: a call leaves when due, with the calls falling due in the next
-        # LINGER_S (up to ``batch`` in a request); its latency counts from its due time.
-        tasks = []
-        j = 0
-        while j < phase.count:
-            first = phase.start + phase.offset + j / phase.rate
-            js = [j]
-            j += 1
-            while j < phase.count and len(js) < size:
-                if phase.start + phase.offset + j / phase.rate > first + LINGER_S:
-                    break
-                js.append(j)
-                j += 1
-            dues = [phase.start + phase.offset + k / phase.rate for k in js]
-            await asyncio.sleep(max(0.0, dues[-1] - time.perf_counter()))
-            tasks.append(asyncio.create_task(some(js, dues)))
-        await asyncio.gather(*tasks)
+        # Open loop: calls fall due at the rate whatever the answers; a due call leaves
+        # at once if fewer than ``requests`` are out, else with the calls due by the
+        # time one returns (up to ``batch`` a request). Latency counts from its due time.
+        due: deque[tuple[int, float]] = deque()
+        out: set[asyncio.Future[None]] = set()
+        started: list[asyncio.Future[None]] = []
+
+        async def send(taken: list[tuple[int, float]]) -> None:
+            me = asyncio.current_task()
+            try:
+                await some([j for j, _ in taken], [at for _, at in taken])
+            finally:
+                if me is not None:
+                    out.discard(me)
+                pump()
+
+        def pump() -> None:
+            while due and len(out) < requests:
+                taken = [due.popleft() for _ in range(min(size, len(due)))]
+                started.append(asyncio.ensure_future(send(taken)))
+                out.add(started[-1])
+
+        for j in range(phase.count):
+            at = phase.start + phase.offset + j / phase.rate
+            await asyncio.sleep(max(0.0, at - time.perf_counter()))
+            due.append((j, at))
+            pump()
+        while out:
+            await asyncio.wait(set(out))
+        await asyncio.gather(*started)  # raises what a request raised beyond a refusal
     else:
         queue = iter(range(phase.count))
 
@@ -163,8 +177,6 @@ async def _phase(client: AsyncClient, index: int, phase: Phase) -> tuple[list[Sa
             while chunk := list(itertools.islice(queue, size)):
                 await some(chunk, [])
 
-        # ``concurrency`` calls in flight: that many requests, or fewer of ``batch`` calls.
-        requests = max(1, -(-max(1, phase.concurrency) // size))
         await asyncio.gather(*(worker() for _ in range(requests)))
     return samples, failures
 

@@ -391,7 +391,9 @@ def clients_benchmark(
             rate = max(1.0, round(share * peak.tx_per_s, 1))
             label = f"paced_{round(share * 100)}pct"
             say(f"{label}: {rate:g} tx/s offered")
-            paced = deployment.run(label, paced_tx or tx, rate=rate, batch=batch)
+            paced = deployment.run(
+                label, paced_tx or tx, concurrency=concurrency, rate=rate, batch=batch
+            )
             figures[f"{label}_offered_tx_per_s"] = rate
             _add(figures, label, paced)
         figures["identical_heads"] = deployment.identical_heads()

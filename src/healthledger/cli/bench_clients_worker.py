@@ -56,7 +56,8 @@ class Phase:
     count: int
     start: float
     concurrency: int = 0
-    """Closed loop: calls in flight (in requests of up to ``batch`` calls)."""
+    """Calls in flight, in requests of up to ``batch`` calls (paced: at most, while
+    calls wait their turn)."""
     rate: float = 0.0
     offset: float = 0.0
     """Paced: this client's first call is due at ``start + offset``."""
@@ -136,9 +137,10 @@ async def _phase(client: AsyncClient, index: int, phase: Phase) -> tuple[list[Sa
             samples.append([start, answered, receipt.height, receipt.code])
 
     await asyncio.sleep(max(0.0, phase.start - time.perf_counter()))
-    size = max(1, phase.batch)
     # ``concurrency`` calls in flight: that many requests, or fewer of ``batch`` calls.
-    requests = max(1, -(-max(1, phase.concurrency) // size))
+    in_flight = max(1, phase.concurrency)
+    size = max(1, min(phase.batch, in_flight))
+    requests = -(-in_flight // size)
     if phase.rate:
         # Open loop: calls fall due at the rate whatever the answers; a due call leaves
         # at once if fewer than ``requests`` are out, else with the calls due by the

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from healthledger.cli import bench as benchmarks
 from healthledger.cli.apps import INSTALLED_APPS
-from healthledger.cli.bench_clients import clients_benchmark, profile_summary
+from healthledger.cli.bench_clients import CLIENT_BATCH, clients_benchmark, profile_summary
 from healthledger.cli.bench_network import network_benchmark
 from healthledger.cli.credentials import build_cli as credentials_cli
 from healthledger.cli.reporting import progress, reported, stderr, stdout
@@ -108,6 +108,14 @@ def bench_network(
     concurrency: int = typer.Option(
         16, "--concurrency", min=1, max=512, help="With --clients: calls in flight per client."
     ),
+    calls_per_request: int = typer.Option(
+        CLIENT_BATCH,
+        "--calls-per-request",
+        min=1,
+        max=200,
+        help="With --clients: calls a client sends in one request (1: one endorse and one "
+        "submit per call).",
+    ),
     paced_tx: int = typer.Option(
         0, "--paced-tx", min=0, help="With --clients: calls at each paced load (0: --tx)."
     ),
@@ -132,6 +140,7 @@ def bench_network(
                 tx,
                 clients=clients,
                 concurrency=concurrency,
+                batch=calls_per_request,
                 peers=peers,
                 paced_tx=paced_tx or None,
                 profile=profile,

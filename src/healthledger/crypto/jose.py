@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,9 @@ _EC_ALGS: dict[str, tuple[str, hashes.HashAlgorithm]] = {
     "ES256": ("P-256", hashes.SHA256()),
     "ES384": ("P-384", hashes.SHA384()),
 }
-_B64URL = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_B64URL = re.compile(rb"[A-Za-z0-9_-]*")
+"""Unpadded base64url text (a regular expression: a set test byte by byte was the
+largest Python cost of decoding a presentation's disclosures)."""
 
 
 def b64url_encode(data: bytes) -> str:
@@ -45,7 +48,7 @@ def b64url_encode(data: bytes) -> str:
 def b64url_decode(text: str, *, stage: str = "jws", what: str = "value") -> bytes:
     """The bytes of unpadded base64url ``text``; refuses any other character."""
     raw = text.encode("ascii", "replace")
-    if not _B64URL.issuperset(raw) or len(raw) % 4 == 1:
+    if _B64URL.fullmatch(raw) is None or len(raw) % 4 == 1:
         raise MalformedEncoding(stage, f"{what} is not base64url")
     try:
         return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from healthledger.crypto.base45 import ALPHABET
@@ -11,7 +12,7 @@ from healthledger.crypto.credentials.status import StatusSource
 from healthledger.crypto.credentials.trust import TrustStore
 from healthledger.crypto.credentials.verdict import Reason, Verdict, refused
 
-_BASE45 = frozenset(ALPHABET)
+_BASE45 = re.compile(f"[{re.escape(ALPHABET)}]+")
 
 
 def detect(texts: Sequence[str]) -> str:
@@ -30,7 +31,7 @@ def detect(texts: Sequence[str]) -> str:
 
 def _base45(text: str) -> bool:
     # An HC1: text that lost its prefix: refused as MALFORMED_PREFIX rather than unknown.
-    return len(text) > 16 and set(text) <= _BASE45
+    return len(text) > 16 and _BASE45.fullmatch(text) is not None
 
 
 def verify_credential(

@@ -137,7 +137,7 @@ def build_cli() -> typer.Typer:
             "baseline times them.",
         ),
         lifecycles: int = typer.Option(
-            250, "--lifecycles", min=1, max=100_000, help="With --lifecycle: lifecycles per run."
+            250, "--lifecycles", min=1, max=10_000, help="With --lifecycle: lifecycles per run."
         ),
         block_txs: int = typer.Option(
             100, "--block-txs", min=4, max=500, help="With --lifecycle: transactions per batch."

@@ -13,9 +13,10 @@ and one pharmacist per lifecycle (the EVM bench has one pharmacy account per
 lifecycle; here custody belongs to organisations, so the nearest is one pharmacy
 organisation whose N pharmacists each hold their own key and certificate).
 
-Signing happens before the clock, as the EVM bench signs before its clock; it is timed
-on its own and folded into the ``*_incl_signing`` figures. Timed is the node side:
-contract execution and endorsement, ordering, validation and durable commit
+Signing is outside the node-side clock, as in the EVM bench; it is timed on its own and
+folded into the ``*_incl_signing`` figures (each group of transactions is signed just
+before it is sent, so that no proposal outlives the node's replay window). Timed is
+the node side: contract execution and endorsement, ordering, validation and durable commit
 (SQLite, ``synchronous=FULL``) of every block, on an embedded node.
 
 * ``single``: one transaction per block, each waited for before the next is sent
@@ -41,7 +42,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from healthledger.apps.supply.aggregation import unit_key
 from healthledger.apps.supply.contract import SupplyContract
@@ -60,6 +61,7 @@ PHARMACIST_ROLE = "pharmacist"
 MODES = ("single", "batched")
 WARMUP = 3
 """Lifecycles run untimed on each ledger first (imports, caches), as the EVM bench does."""
+T = TypeVar("T")
 CONTEXT = ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"]
 WHEN = "2026-01-05T09:00:00.000+08:00"
 
@@ -231,17 +233,34 @@ def set_up(node: AppNode) -> None:
     node.invoke(pharmacist(0), CONTRACT, "register_location", {"gln": SHOP, "name": "Pharmacy"})
 
 
-def _schedule(
-    signed: Sequence[Sequence[SignedProposal]], mode: str, block_txs: int
-) -> list[list[SignedProposal]]:
+def _schedule(lifecycles: Sequence[Sequence[T]], mode: str, block_txs: int) -> list[list[T]]:
     """The groups sent together, each awaited before the next (see the module doc)."""
     if mode == "single":
-        return [[proposal] for lifecycle in signed for proposal in lifecycle]
-    groups: list[list[SignedProposal]] = []
-    for first in range(0, len(signed), block_txs):
-        window = signed[first : first + block_txs]
+        return [[step] for lifecycle in lifecycles for step in lifecycle]
+    groups: list[list[T]] = []
+    for first in range(0, len(lifecycles), block_txs):
+        window = lifecycles[first : first + block_txs]
         groups.extend([lifecycle[step] for lifecycle in window] for step in range(4))
     return groups
+
+
+def _sign_and_send(
+    node: AppNode, groups: Sequence[Sequence[tuple[str, dict[str, Any]]]]
+) -> tuple[float, float, list[str]]:
+    """Sign each group as its clients would, then send it and wait for its commits:
+    seconds signing, seconds on the node side, and what went wrong. Each group is
+    signed just before it is sent, so no proposal outlives the node's replay window
+    however long the run."""
+    sign_s = node_s = 0.0
+    problems: list[str] = []
+    for group in groups:
+        started = time.perf_counter()
+        signed = [node.propose(who, CONTRACT, "capture", args) for who, args in group]
+        sent = time.perf_counter()
+        problems += run_groups(node, [signed])
+        node_s += time.perf_counter() - sent
+        sign_s += sent - started
+    return sign_s, node_s, problems
 
 
 def run_groups(node: AppNode, groups: Sequence[Sequence[SignedProposal]]) -> list[str]:
@@ -284,20 +303,12 @@ def run_mode(
     ) as node:
         set_up(node)
         warm = range(lifecycles, lifecycles + WARMUP)
-        warm_signed = [
-            [node.propose(w, CONTRACT, "capture", a) for w, a in lifecycle_calls(i)] for i in warm
-        ]
-        check_lifecycles(node, warm, run_groups(node, _schedule(warm_signed, mode, block_txs)))
+        warm_groups = _schedule([lifecycle_calls(i) for i in warm], mode, block_txs)
+        check_lifecycles(node, warm, _sign_and_send(node, warm_groups)[2])
 
-        calls = [lifecycle_calls(i) for i in range(lifecycles)]
-        started = time.perf_counter()
-        signed = [[node.propose(w, CONTRACT, "capture", a) for w, a in c] for c in calls]
-        sign_s = time.perf_counter() - started
-        groups = _schedule(signed, mode, block_txs)
+        groups = _schedule([lifecycle_calls(i) for i in range(lifecycles)], mode, block_txs)
         height = node.height()
-        started = time.perf_counter()
-        problems = run_groups(node, groups)
-        node_s = time.perf_counter() - started
+        sign_s, node_s, problems = _sign_and_send(node, groups)
         blocks = node.height() - height
         check_lifecycles(node, range(lifecycles), problems)
     return ModeRun(mode, 4 * lifecycles, blocks, node_s, sign_s)

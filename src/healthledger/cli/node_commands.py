@@ -39,7 +39,7 @@ from healthledger.node.consortium_peer import open_consortium_peer, peer_org
 from healthledger.node.defaults import DEFAULT_CHECKPOINT_EVERY
 from healthledger.node.embedded import LEDGER_FILE, NODE_FILE, EmbeddedNode
 from healthledger.node.parts import Node
-from healthledger.node.peer import new_validator
+from healthledger.node.peer import replay_validator
 from healthledger.node.peer_tls import peer_client
 from healthledger.node.seam import attach
 from healthledger.node.staff import OPERATOR_KEY_ENV, StaffStore
@@ -317,7 +317,7 @@ def verify(
         ledger = _ledger_file(path)
         try:
             with progress(not json_output, "verifying blocks") as update:
-                report = audit_store(ledger, validator=new_validator(), progress=update)
+                report = audit_store(ledger, validator=replay_validator, progress=update)
         except InvalidBlock as exc:
             if json_output:
                 print(json.dumps({"path": str(ledger), "ok": False, "error": str(exc)}))

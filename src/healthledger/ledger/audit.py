@@ -53,12 +53,18 @@ from healthledger.ledger.chain import Chain
 from healthledger.ledger.errors import InvalidBlock, LedgerError, StorageError
 from healthledger.ledger.merkle import InMemoryNodes, MerkleLog
 from healthledger.ledger.sqlite_store import SqliteStore
+from healthledger.ledger.store import LedgerStore
 from healthledger.ledger.validation import (
     Validator,
 )
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(blocks_done, blocks_total)`` after each block."""
+
+ValidatorFor = Callable[[LedgerStore], Validator]
+"""Builds the validator for the replay's own store, so that it may keep what it derives
+from the committed state per height (contract definitions, key policies, identities),
+as a peer's validator does for its store."""
 
 PARALLEL_MIN_TRANSACTIONS = 4096
 """Below this many transactions, starting worker processes costs more than it saves."""
@@ -127,11 +133,12 @@ class AuditReport:
 def audit_store(
     path: Path | str,
     *,
-    validator: Validator,
+    validator: Validator | ValidatorFor,
     progress: Progress | None = None,
     workers: int | None = None,
 ) -> AuditReport:
-    """Audit the ledger file at ``path`` with ``validator`` (the one every peer uses).
+    """Audit the ledger file at ``path`` with ``validator`` (the one every peer uses), or
+    with the validator ``validator(store)`` builds for the replay's store.
 
     ``workers`` is how many processes check signatures ahead of the replay; by default
     one per core for ledgers of at least PARALLEL_MIN_TRANSACTIONS transactions, else 0.
@@ -184,7 +191,7 @@ class _Audit:
         db: sqlite3.Connection,
         uri: str,
         path: str,
-        validator: Validator,
+        validator: Validator | ValidatorFor,
         progress: Progress | None,
         workers: int | None,
     ) -> None:
@@ -209,34 +216,36 @@ class _Audit:
         workers = self.workers
         if workers is None:
             workers = (os.cpu_count() or 1) if total_txs >= PARALLEL_MIN_TRANSACTIONS else 0
-        checks = SignatureOutcomes()
-        pool: ProcessPoolExecutor | None = None
-        replay_validator = self.validator
-        if workers > 0:
-            try:
-                pool = ProcessPoolExecutor(
-                    max_workers=workers,
-                    mp_context=worker_context(),
-                    initializer=worker_start,
-                    initargs=(self.uri, self.validator.identities),
-                )
-                checks.schedule(pool, chunks(total_blocks, total_txs))
-                replay_validator = self.validator.with_signature_check(checks.check, threads=1)
-            except OSError:
-                # No processes to be had (limits, sandbox): the replay checks everything.
-                if pool is not None:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                pool, workers, replay_validator = None, 0, self.validator
+        replay = SqliteStore(":memory:", synchronous="OFF")
         try:
-            replay = SqliteStore(":memory:", synchronous="OFF")
+            given = self.validator
+            base = given if isinstance(given, Validator) else given(replay)
+            checks = SignatureOutcomes()
+            pool: ProcessPoolExecutor | None = None
+            replay_validator = base
+            if workers > 0:
+                try:
+                    pool = ProcessPoolExecutor(
+                        max_workers=workers,
+                        mp_context=worker_context(),
+                        initializer=worker_start,
+                        initargs=(self.uri, base.identities),
+                    )
+                    checks.schedule(pool, chunks(total_blocks, total_txs))
+                    replay_validator = base.with_signature_check(checks.check, threads=1)
+                except OSError:
+                    # No processes to be had (limits, sandbox): the replay checks everything.
+                    if pool is not None:
+                        pool.shutdown(wait=False, cancel_futures=True)
+                    pool, workers, replay_validator = None, 0, base
             try:
                 summary = self._replay_blocks(Chain(replay, replay_validator), checks, total_blocks)
                 rows = self._compare_tables(replay)
             finally:
-                replay.close()
+                if pool is not None:
+                    pool.shutdown(wait=False, cancel_futures=True)
         finally:
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
+            replay.close()
         head, txs, codes = summary
         return AuditReport(
             path=self.path,

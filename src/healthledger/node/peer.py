@@ -85,6 +85,12 @@ def new_validator(
     )
 
 
+def replay_validator(store: LedgerStore) -> Validator:
+    """The validator every peer uses, keeping per height what it derives from ``store``
+    (a fresh store a ledger is replayed into, as by the offline audit)."""
+    return new_validator(HeightMemo(store))
+
+
 class Peer(ChainReads):
     """One organisation's peer (or, embedded, every organisation's)."""
 

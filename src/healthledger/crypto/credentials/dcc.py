@@ -219,6 +219,9 @@ def _json(value: Any, depth: int = 0) -> Any:
     schema refuses."""
     if depth > 32:
         return {"$unrepresentable": "nesting"}
+    kind = type(value)
+    if kind is str or kind is int:  # the commonest leaves, without the ABC checks below
+        return value
     if isinstance(value, Mapping):
         if not all(isinstance(k, str) for k in value):
             return {"$unrepresentable": "non-text map key"}

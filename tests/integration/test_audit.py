@@ -384,6 +384,29 @@ def test_forged_acceptance_of_a_revoked_identity_is_caught(
 
 
 @pytest.mark.parametrize("workers", [0, 2])
+def test_the_first_bad_block_is_named_though_a_later_one_is_read_first(
+    ledger: Path, tmp_path: Path, workers: int
+) -> None:
+    # With workers the audit decodes blocks ahead of the replay: a later block that
+    # cannot be read must not hide an earlier block whose decisions were forged.
+    target = tmp_path / "forged.sqlite"
+    forged_at: list[int] = []
+
+    def accept_all(height: int, block: Block) -> tuple[Any, Any]:
+        if ValidationCode.IDENTITY_REVOKED in block.codes:
+            forged_at.append(height)
+        return block.transactions, [ValidationCode.VALID] * len(block.codes)
+
+    forge(ledger, target, accept_all)
+    with connect(target) as db:
+        last = db.execute("SELECT MAX(height) FROM blocks").fetchone()[0]
+        assert last > forged_at[0]
+        db.execute("UPDATE blocks SET body=x'00' WHERE height=?", (last,))
+    with pytest.raises(InvalidBlock, match=rf"block {forged_at[0]}: transaction \d+ is stored"):
+        audit(target, workers=workers)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
 def test_forged_write_is_caught_by_its_endorsement(
     ledger: Path, tmp_path: Path, workers: int
 ) -> None:

@@ -1,5 +1,5 @@
-"""Unit tests of the audit's pieces that need no ledger: work chunks, the row order
-used to merge stored and replayed tables, and the report's JSON form."""
+"""Unit tests of the audit's pieces that need no ledger: the row order used to merge
+stored and replayed tables, and the report's JSON form."""
 
 from __future__ import annotations
 
@@ -11,15 +11,6 @@ from hypothesis import strategies as st
 
 from healthledger.ledger import audit
 from healthledger.ledger.audit import AuditReport
-from healthledger.ledger.audit_signatures import chunks as work_chunks
-
-
-@given(st.integers(1, 5000), st.integers(0, 2_000_000))
-def test_chunks_cover_every_height_once_in_order(blocks: int, txs: int) -> None:
-    chunks = work_chunks(blocks, txs)
-    heights = [h for first, last in chunks for h in range(first, last + 1)]
-    assert heights == list(range(blocks))
-
 
 sql_values = st.one_of(
     st.none(),

@@ -20,11 +20,12 @@ Verifier style: it returns an :class:`AuditReport` or raises one typed error,
 or :class:`~healthledger.ledger.errors.StorageError` if the file cannot be read as a
 ledger at all.
 
-Ed25519 checks are most of the cost. For larger ledgers they are made ahead of the
-replay by worker processes, which find each signer's key in the stored (untrusted)
-final state; the replay then looks up the outcome of exactly the same check (same key,
-signature and message) and makes the check itself whenever the workers did not, so
-what the workers read can only make the audit slower, never wrong.
+Ed25519 checks are most of the cost. For larger ledgers the audit decodes blocks ahead
+of the replay and sends their checks in batches to worker processes, with each signer's
+key as the stored (untrusted) final state names it; the replay then looks up the
+outcome of exactly the same check (same key, signature and message) and makes the check
+itself whenever the workers did not, so what the workers were sent can only make the
+audit slower, never wrong.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,12 +44,7 @@ from typing import Any
 
 from healthledger.crypto.canonical import canonical_json_unchecked
 from healthledger.crypto.errors import CryptoError
-from healthledger.ledger.audit_signatures import (
-    SignatureOutcomes,
-    chunks,
-    worker_context,
-    worker_start,
-)
+from healthledger.ledger.audit_signatures import SignatureOutcomes, worker_context, worker_start
 from healthledger.ledger.block import FORMAT_VERSION, Block, BlockHeader, verify_block
 from healthledger.ledger.chain import Chain
 from healthledger.ledger.errors import InvalidBlock, LedgerError, StorageError
@@ -68,6 +65,10 @@ as a peer's validator does for its store."""
 
 PARALLEL_MIN_TRANSACTIONS = 4096
 """Below this many transactions, starting worker processes costs more than it saves."""
+
+LOOKAHEAD_TRANSACTIONS = 8192
+"""With workers, blocks are decoded and their signatures sent this far ahead of the
+replay, so that the workers are verifying while the replay runs."""
 
 
 @dataclass(frozen=True)
@@ -220,24 +221,21 @@ class _Audit:
         try:
             given = self.validator
             base = given if isinstance(given, Validator) else given(replay)
-            checks = SignatureOutcomes()
+            checks: SignatureOutcomes | None = None
             pool: ProcessPoolExecutor | None = None
             replay_validator = base
             if workers > 0:
                 try:
                     pool = ProcessPoolExecutor(
-                        max_workers=workers,
-                        mp_context=worker_context(),
-                        initializer=worker_start,
-                        initargs=(self.uri, base.identities),
+                        max_workers=workers, mp_context=worker_context(), initializer=worker_start
                     )
-                    checks.schedule(pool, chunks(total_blocks, total_txs))
+                    checks = SignatureOutcomes(pool, base.identities, self.db)
                     replay_validator = base.with_signature_check(checks.check, threads=1)
                 except OSError:
                     # No processes to be had (limits, sandbox): the replay checks everything.
                     if pool is not None:
                         pool.shutdown(wait=False, cancel_futures=True)
-                    pool, workers, replay_validator = None, 0, base
+                    pool, workers, replay_validator, checks = None, 0, base, None
             try:
                 summary = self._replay_blocks(Chain(replay, replay_validator), checks, total_blocks)
                 rows = self._compare_tables(replay)
@@ -258,8 +256,8 @@ class _Audit:
             log_root=head.log_root,
             state_keys=rows["state"],
             workers=workers,
-            prechecked=checks.hits,
-            checked_in_replay=checks.misses,
+            prechecked=0 if checks is None else checks.hits,
+            checked_in_replay=0 if checks is None else checks.misses,
             seconds=time.perf_counter() - started,
             stored_rows=rows,
         )
@@ -277,19 +275,40 @@ class _Audit:
     # --- blocks ----------------------------------------------------------------
 
     def _replay_blocks(
-        self, chain: Chain, checks: SignatureOutcomes, total: int
+        self, chain: Chain, checks: SignatureOutcomes | None, total: int
     ) -> tuple[BlockHeader, int, dict[str, int]]:
+        """Replay every stored block in height order. With workers, blocks are decoded
+        and checked up to LOOKAHEAD_TRANSACTIONS ahead of the replay, their signature
+        checks sent to the workers meanwhile; a problem found ahead is raised only when
+        the replay reaches its block, so the first bad block is still the one named."""
         previous: BlockHeader | None = None
         txs = 0
         codes: dict[str, int] = {}
-        rows = self.db.execute("SELECT height, hash, header, body FROM blocks ORDER BY height")
-        for expected_height, (height, hash_column, header_column, body) in enumerate(rows):
-            if height != expected_height:
-                raise InvalidBlock(
-                    f"block {expected_height}: missing (next stored block is {height})"
-                )
-            block = self._check_stored_block(height, hash_column, header_column, body, previous)
-            checks.wait_for(height)
+        stored = self._checked_blocks(checks)
+        ahead: deque[Block] = deque()
+        ahead_txs = 0
+        lookahead = 0 if checks is None else LOOKAHEAD_TRANSACTIONS
+        failure: Exception | None = None
+        while True:
+            while failure is None and (not ahead or ahead_txs < lookahead):
+                try:
+                    block = next(stored)
+                except StopIteration:
+                    break
+                except (LedgerError, sqlite3.DatabaseError) as exc:
+                    failure = exc
+                    break
+                ahead.append(block)
+                ahead_txs += len(block.transactions)
+            if not ahead:
+                if failure is not None:
+                    raise failure
+                break
+            block = ahead.popleft()
+            ahead_txs -= len(block.transactions)
+            height = block.header.height
+            if checks is not None:
+                checks.wait_for(height)
             self._check_replay(chain, block, height)
             previous = block.header
             txs += len(block.transactions)
@@ -299,6 +318,22 @@ class _Audit:
                 self.progress(height + 1, total)
         assert previous is not None  # the caller made sure there is a block
         return previous, txs, codes
+
+    def _checked_blocks(self, checks: SignatureOutcomes | None) -> Iterator[Block]:
+        """The stored blocks in height order, each checked as far as needs no replay
+        (and its signature checks sent to the workers)."""
+        previous: BlockHeader | None = None
+        rows = self.db.execute("SELECT height, hash, header, body FROM blocks ORDER BY height")
+        for expected_height, (height, hash_column, header_column, body) in enumerate(rows):
+            if height != expected_height:
+                raise InvalidBlock(
+                    f"block {expected_height}: missing (next stored block is {height})"
+                )
+            block = self._check_stored_block(height, hash_column, header_column, body, previous)
+            if checks is not None:
+                checks.send(height, block)
+            previous = block.header
+            yield block
 
     def _check_stored_block(
         self,

@@ -1,73 +1,110 @@
 """Signature checks of an audit made ahead of its replay, by worker processes.
 
-Each worker reads a range of stored blocks and checks every signature with the key it
-finds for the signer in the stored (untrusted) final state; the replay then looks up
-the outcome of exactly the same check (same key, signature and message) and makes the
-check itself whenever the workers did not, so what the workers read can only make the
-audit slower, never wrong (see audit.py).
+The audit decodes each block before it replays it (ledger.audit); as it does, it sends
+the block's signature checks (key, signature, message) in large batches to worker
+processes, which only verify. The signer's key is the one the stored (untrusted) final
+state names; the replay then looks up the outcome of exactly the same check (same key,
+signature and message) and makes the check itself whenever the workers did not, so
+what the workers were sent can only make the audit slower, never wrong.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from healthledger.crypto.canonical import canonical_json_unchecked
 from healthledger.crypto.errors import CryptoError
-from healthledger.crypto.hashing import sha256_hex
-from healthledger.crypto.keys import decode_b64
+from healthledger.ledger.block import Block
+from healthledger.ledger.errors import LedgerError
 from healthledger.ledger.state import HistoryEntry, VersionedValue
+from healthledger.ledger.transaction import endorsement_payload, unique_endorsers
 from healthledger.ledger.validation import IdentityResolver, check_signature
 
-CHUNK_TRANSACTIONS = 1024
-"""About this many transactions per unit of work sent to a worker process."""
+BATCH_SIGNATURES = 1024
+"""Signature checks sent to a worker process at once."""
 
-
-def _digest(public_key: bytes, signature: bytes, message: bytes) -> bytes:
-    """Names one check: a 32-byte key and a 64-byte signature make the split unambiguous."""
-    return hashlib.sha256(public_key + signature + message).digest()
+Check = tuple[bytes, bytes, bytes]
+"""(raw public key, signature, message) of one Ed25519 check."""
 
 
 class SignatureOutcomes:
-    """The checks worker processes found to verify, merged in block order."""
+    """Checks sent ahead to worker processes, and the outcomes the replay looks up."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, pool: ProcessPoolExecutor, identities: IdentityResolver, db: sqlite3.Connection
+    ) -> None:
         self.hits = 0
         self.misses = 0
-        self._verified: set[bytes] = set()
-        self._pending: list[tuple[int, Future[list[bytes]]]] = []
-        """(first height, checks of the blocks from there) in height order."""
+        self._pool = pool
+        self._identities = identities
+        self._state = _StoredState(db)
+        self._keys: dict[str, bytes | None] = {}
+        self._batch: list[Check] = []
+        self._batch_first = 0
+        """Height of the first block with checks in the batch being gathered."""
+        self._pending: deque[tuple[int, list[Check], Future[list[bool]]]] = deque()
+        """(first height, checks, their outcomes) of the batches sent, in height order."""
+        self._verified: dict[tuple[bytes, bytes], bytes] = {}
+        """(signature, message) -> raw key, for each check a worker found to verify."""
 
-    def schedule(self, pool: ProcessPoolExecutor, chunks: Sequence[tuple[int, int]]) -> None:
-        """Send every chunk of heights to the workers."""
-        self._pending = [
-            (first, pool.submit(_worker_verify, first, last)) for first, last in chunks
-        ]
-        self._pending.reverse()
+    def send(self, height: int, block: Block) -> None:
+        """Gather the checks of block ``height``; send each batch that is full."""
+        if not self._batch:
+            self._batch_first = height
+        for tx in block.transactions:
+            try:
+                signed = tx.signed_proposal
+                self._add(tx.proposal.creator, signed.signature, signed.signed_bytes)
+                payload = endorsement_payload(tx.tx_id, tx.response)
+                for endorsement in unique_endorsers(tx.endorsements):
+                    self._add(endorsement.endorser, endorsement.signature, payload)
+            except (LedgerError, CryptoError, LookupError, TypeError, ValueError):
+                continue  # the replay finds out what is wrong and says so
+        if len(self._batch) >= BATCH_SIGNATURES:
+            self._flush()
 
     def wait_for(self, height: int) -> None:
-        """Merge the outcomes of every chunk that starts at or before ``height``."""
-        while self._pending and self._pending[-1][0] <= height:
-            _, future = self._pending.pop()
+        """Merge the outcomes of every batch with checks of blocks up to ``height``."""
+        if self._batch and self._batch_first <= height:
+            self._flush()
+        while self._pending and self._pending[0][0] <= height:
+            _, checks, future = self._pending.popleft()
             try:
-                self._verified.update(future.result())
+                outcomes = future.result()
             except Exception:  # noqa: BLE001, S112 - only hints are lost: the replay checks
                 continue
+            for (key, signature, message), ok in zip(checks, outcomes, strict=False):
+                if ok:
+                    self._verified[(signature, message)] = key
 
     def check(self, public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
         """A SignatureCheck: a worker's positive outcome for this very check, or check now."""
-        if _digest(public_key.public_bytes_raw(), signature, message) in self._verified:
+        key = self._verified.pop((signature, message), None)
+        if key is not None and key == public_key.public_bytes_raw():
             self.hits += 1
             return True
         self.misses += 1
         return check_signature(public_key, signature, message)
+
+    def _add(self, identity_id: str, signature: bytes, message: bytes) -> None:
+        if identity_id not in self._keys:
+            identity = self._identities.resolve(identity_id, self._state)
+            self._keys[identity_id] = (
+                None if identity is None else identity.public_key.public_bytes_raw()
+            )
+        key = self._keys[identity_id]
+        if key is not None:
+            self._batch.append((key, bytes(signature), message))
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, []
+        self._pending.append((self._batch_first, batch, self._pool.submit(_verify_batch, batch)))
 
 
 def worker_context() -> multiprocessing.context.BaseContext:
@@ -78,17 +115,8 @@ def worker_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def chunks(total_blocks: int, total_txs: int) -> list[tuple[int, int]]:
-    """(first, last) height ranges of about CHUNK_TRANSACTIONS transactions each."""
-    per_chunk = max(1, CHUNK_TRANSACTIONS * total_blocks // max(total_txs, 1))
-    return [
-        (first, min(first + per_chunk, total_blocks) - 1)
-        for first in range(0, total_blocks, per_chunk)
-    ]
-
-
 class _StoredState:
-    """The stored final world state, read-only: where workers look for signers' keys."""
+    """The stored final world state, read-only: where the signers' keys are looked up."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
@@ -117,76 +145,21 @@ class _StoredState:
         return []
 
 
-class _Worker:
-    """A worker process's read-only view of the store and the keys it has found."""
-
-    def __init__(self, uri: str, identities: IdentityResolver) -> None:
-        self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
-        self._state = _StoredState(self._db)
-        self._identities = identities
-        self._keys: dict[str, tuple[Ed25519PublicKey, bytes] | None] = {}
-
-    def verify_blocks(self, first: int, last: int) -> list[bytes]:
-        """Digests of the signature checks of blocks first..last that verify."""
-        verified: list[bytes] = []
-        rows = self._db.execute(
-            "SELECT body FROM blocks WHERE height BETWEEN ? AND ? ORDER BY height", (first, last)
-        )
-        for (body,) in rows:
-            try:
-                transactions = json.loads(body)["transactions"]
-            except (LookupError, TypeError, ValueError):
-                continue
-            for tx in transactions if isinstance(transactions, list) else ():
-                try:
-                    self._verify_tx(tx, verified)
-                except (LookupError, TypeError, ValueError, AttributeError, CryptoError):
-                    continue  # malformed: the replay reports it
-        return verified
-
-    def _verify_tx(self, tx: Any, verified: list[bytes]) -> None:
-        # The same bytes Transaction computes, straight from the parsed JSON: a block
-        # body is canonical, so re-encoding a part gives that part's canonical form.
-        signed = tx["signed_proposal"]
-        signed_bytes = canonical_json_unchecked(signed["proposal"])
-        self._verify(signed["proposal"]["creator"], signed["signature"], signed_bytes, verified)
-        tx_id = sha256_hex(canonical_json_unchecked(signed))
-        payload = (
-            b'{"response":'
-            + canonical_json_unchecked(tx["response"])
-            + b',"tx_id":'
-            + canonical_json_unchecked(tx_id)
-            + b"}"
-        )
-        for endorsement in tx["endorsements"]:
-            self._verify(endorsement["endorser"], endorsement["signature"], payload, verified)
-
-    def _verify(
-        self, identity_id: str, signature_b64: str, message: bytes, verified: list[bytes]
-    ) -> None:
-        if identity_id not in self._keys:
-            identity = self._identities.resolve(identity_id, self._state)
-            self._keys[identity_id] = (
-                None
-                if identity is None
-                else (identity.public_key, identity.public_key.public_bytes_raw())
-            )
-        key = self._keys[identity_id]
-        signature = decode_b64(signature_b64, what="signature")
-        if key is not None and check_signature(key[0], signature, message):
-            verified.append(_digest(key[1], signature, message))
+# A worker process's keys parsed so far (a few signers sign most transactions); only
+# ever filled in the worker processes.
+_keys: dict[bytes, Ed25519PublicKey] = {}
 
 
-# Set in each worker process by its pool's initializer; never used in the parent.
-_worker: _Worker | None = None
+def worker_start() -> None:
+    """Start a worker process with no keys parsed (the pool's initializer)."""
+    _keys.clear()
 
 
-def worker_start(uri: str, identities: IdentityResolver) -> None:
-    """Open the store in a new worker process (the pool's initializer)."""
-    global _worker
-    _worker = _Worker(uri, identities)
-
-
-def _worker_verify(first: int, last: int) -> list[bytes]:
-    assert _worker is not None, "not a worker process"
-    return _worker.verify_blocks(first, last)
+def _verify_batch(checks: list[Check]) -> list[bool]:
+    outcomes = []
+    for raw, signature, message in checks:
+        key = _keys.get(raw)
+        if key is None:
+            key = _keys[raw] = Ed25519PublicKey.from_public_bytes(raw)
+        outcomes.append(check_signature(key, signature, message))
+    return outcomes

@@ -90,7 +90,15 @@ class ChainReads:
         """The hash of a committed transaction, without parsing and checking its whole
         block: a stored block is canonical, so re-encoding one parsed transaction gives
         its canonical bytes (the proof is verified against the log before it is served)."""
-        raw = json.loads(self.store.block_bytes(location.height))
+        body = self.store.block_bytes(location.height)
+        found = transaction_slice(body, location.index)
+        if found is not None:
+            # Parsing a block of 500 transactions to hash one was nine tenths of a proof's
+            # time: the slice is taken when its hash is the leaf the log holds for it.
+            tx_hash = sha256(found)
+            if self.store.get_node(0, location.log_index) == leaf_hash(tx_hash):
+                return tx_hash
+        raw = json.loads(body)
         return sha256(canonical_json_unchecked(raw["transactions"][location.index]))
 
     def consistency_proof(self, size1: int, size2: int | None = None) -> dict[str, Any]:
@@ -106,3 +114,27 @@ class ChainReads:
             "root2": encode_b64(self.chain.log.root(size2)),
             "proof": [encode_b64(p) for p in self.chain.log.consistency_proof(size1, size2)],
         }
+
+
+_TRANSACTIONS = b'"transactions":['
+_NEXT_TRANSACTION = b',{"endorsements":'
+_AFTER_TRANSACTIONS = b'],"version":'
+
+
+def transaction_slice(body: bytes, index: int) -> bytes | None:
+    """The bytes of transaction ``index`` in a canonical block's body, found by the
+    key every transaction begins with (canonical keys are sorted), or None where that
+    does not find it. A guess: the caller checks its hash against the global log."""
+    at = body.find(_TRANSACTIONS)
+    if at < 0:
+        return None
+    start = at + len(_TRANSACTIONS)
+    for _ in range(index):
+        start = body.find(_NEXT_TRANSACTION, start)
+        if start < 0:
+            return None
+        start += 1
+    end = body.find(_NEXT_TRANSACTION, start)
+    if end < 0:
+        end = body.rfind(_AFTER_TRANSACTIONS, start)
+    return None if end < 0 else body[start:end]

@@ -1,0 +1,463 @@
+"""A node holding many transactions: disk bytes per transaction, start time, memory,
+and the proof, trace and dashboard latencies at that size (issue 16, item 6).
+
+The ledger is built through the real commit path, pre-endorsed in bulk as ``bench
+commit`` does: supply custody lifecycles (commission, ship, receive, dispense of one
+pack each, the supply contract's ``capture``, each step signed by its actor) in blocks
+of ``--block`` transactions, and one epidemic ``report_cases`` transaction of
+``REPORTS_PER_TX`` case reports (personal data salted into the hospital's vault) per
+wave. A wave sends the commissions of one cohort of packs, the shipments of the cohort
+``LAG`` waves older, and so on; a wave is endorsed while the one before it commits.
+Every build ends with every pack dispensed, and ``build.json`` beside the data folder
+records where it stopped, so a later run grows the same ledger (10^5, then 10^6, ...).
+
+Each size is measured in fresh child processes, with the ledger's files evicted from
+the page cache first (``cold``, posix_fadvise; where the kernel keeps them anyway the
+figure is warmer than a reboot) and again right after (``warm``).
+
+Usage:
+  python benchmarks/scale.py 3000 --block 100 --samples 100 --json    (bounded: a temporary ledger)
+  python benchmarks/scale.py --dir DIR 100000 1000000 [--json]
+  nice -n 19 python benchmarks/scale.py --dir /var/tmp/hl-scale 10000000
+  python benchmarks/scale.py --measure-child DIR      (internal: one measurement)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_all
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from healthledger.apps.epidemic.contract import Epidemic
+from healthledger.apps.epidemic.dashboard import Dashboard, Scope, state_prefix
+from healthledger.apps.epidemic.dates import day_of_ms, iso
+from healthledger.apps.epidemic.simulate import person, places_of, setup_demo, staff_of
+from healthledger.apps.supply.contract import SupplyContract
+from healthledger.apps.supply.dashboards import unit_trace
+from healthledger.apps.supply.lifecycle_bench import (
+    GTIN,
+    lifecycle_calls,
+    lifecycle_plans,
+    pharmacist,
+    serial_of,
+    set_up,
+)
+from healthledger.apps.supply.service import CONTRACT
+from healthledger.apps.supply.verification import PublicLedger
+from healthledger.contracts.system import SYSTEM_CONTRACTS
+from healthledger.ledger.sqlite_store import SqliteStore
+from healthledger.ledger.transaction import Transaction, ValidationCode
+from healthledger.node.embedded import LEDGER_FILE, EmbeddedNode
+from healthledger.node.peer import Receipt
+from healthledger.node.seam import AppNode
+
+CONTRACTS = (*SYSTEM_CONTRACTS, SupplyContract, Epidemic)
+PHARMACISTS = 8
+"""Pharmacists of the pharmacy organisation, each with its own key, taking turns."""
+LAG = 2
+"""Waves between two steps of one cohort: a wave is endorsed while the one before commits."""
+REPORTS_PER_TX = 20
+CHUNK_COHORTS = 40
+"""Cohorts built between two saves of the build's state (80,000 transactions at 500)."""
+STATE_FILE = "build.json"
+NODE_FOLDER = "node"
+GUANGDONG = "44"
+
+
+def supply_app(node: EmbeddedNode) -> AppNode:
+    """The node as the supply application sees it."""
+    return AppNode(node, name="supply", namespaces=(SupplyContract.name,))
+
+
+def epidemic_app(node: EmbeddedNode) -> AppNode:
+    """The node as the epidemic application sees it."""
+    return AppNode(node, name="epidemic", namespaces=(Epidemic.name,))
+
+
+def unit_of(index: int) -> str:
+    """Pack ``index``'s unit id (GTIN and serial)."""
+    return f"01/{GTIN}/21/{serial_of(index)}"
+
+
+@dataclass
+class BuildState:
+    """Where a build stopped (``build.json``): every pack below ``packs`` is dispensed."""
+
+    packs: int = 0
+    reports: int = 0
+    build_seconds: float = 0.0
+
+    def save(self, root: Path) -> None:
+        """Write it beside the data folder."""
+        (root / STATE_FILE).write_text(json.dumps(self.__dict__, indent=1))
+
+    @classmethod
+    def load(cls, root: Path) -> BuildState:
+        """Read it (a new state where there is none)."""
+        path = root / STATE_FILE
+        return cls(**json.loads(path.read_text())) if path.exists() else cls()
+
+
+class LedgerBuilder:
+    """Grows the ledger under ``root`` to a number of transactions."""
+
+    def __init__(self, root: Path, *, block_txs: int = 500, seed: int = 16) -> None:
+        self.root = Path(root)
+        self.block_txs = block_txs
+        self.data = self.root / NODE_FOLDER
+        self.state = BuildState.load(self.root)
+        self.rng = random.Random(seed + self.state.packs)
+        self.invalid = 0
+        self._calls: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+        if (self.data / "node.json").exists():
+            self.node = EmbeddedNode(
+                self.data, contracts=CONTRACTS, max_block_tx=block_txs, synchronous="NORMAL"
+            ).start()
+        else:
+            self.node = EmbeddedNode.create(
+                self.data,
+                contracts=CONTRACTS,
+                plans=lifecycle_plans(PHARMACISTS),
+                max_block_tx=block_txs,
+                synchronous="NORMAL",
+            ).start()
+            set_up(supply_app(self.node))
+            setup_demo(epidemic_app(self.node))
+        epidemic = epidemic_app(self.node)
+        orgs = state_prefix(epidemic, "org/")
+        hospitals = sorted(k.split("/", 1)[1] for k, v in orgs.items() if v["kind"] == "hospital")
+        self.districts = places_of(state_prefix(epidemic, "region/"))
+        self.staff = [s for h, found in staff_of(epidemic, hospitals).items() for s in found]
+        self.today = day_of_ms(self.node.clock())
+
+    def transactions(self) -> int:
+        """Transactions the ledger holds (its global log's size)."""
+        head = self.node.peer.store.head()
+        return 0 if head is None else head.log_size
+
+    def close(self) -> None:
+        """Stop the node."""
+        self.node.stop()
+
+    def grow(self, target: int, *, say: Callable[[str], None] = print) -> BuildState:
+        """Add cohorts of packs (and epidemic reports) until the ledger holds at least
+        ``target`` transactions, saving the state after every ``CHUNK_COHORTS`` cohorts
+        (each chunk ends with every pack dispensed), so an interrupted build resumes."""
+        per_cohort = 4 * self.block_txs + 1
+        while (missing := target - self.transactions()) > 0:
+            cohorts = min(CHUNK_COHORTS, math.ceil(missing / per_cohort))
+            started = time.perf_counter()
+            self._chunk(cohorts, say)
+            self.state.packs += cohorts * self.block_txs
+            self.state.build_seconds += time.perf_counter() - started
+            self.state.save(self.root)
+            say(f"{self.transactions():,} transactions, {self.state.build_seconds:.0f} s")
+        return self.state
+
+    def _chunk(self, cohorts: int, say: Callable[[str], None]) -> None:
+        first = self.state.packs
+        pending: deque[list[Future[Receipt]]] = deque()
+        waves = cohorts + 3 * LAG
+        for wave in range(waves):
+            while len(pending) >= LAG:
+                self._settle(pending.popleft())
+            txs = [
+                self._endorse(first + (wave - step * LAG) * self.block_txs + i, step)
+                for step in range(4)
+                if 0 <= wave - step * LAG < cohorts
+                for i in range(self.block_txs)
+            ]
+            if wave < cohorts:
+                txs.append(self._reports())
+            pending.append(self.node.peer.submit_many(txs, precheck=False))
+        while pending:
+            self._settle(pending.popleft())
+        if self.invalid:
+            raise RuntimeError(f"{self.invalid} transactions committed invalid: broken build")
+
+    def _settle(self, futures: list[Future[Receipt]]) -> None:
+        wait_all(futures)
+        self.invalid += sum(1 for f in futures if f.result().code is not ValidationCode.VALID)
+
+    def _endorse(self, pack: int, step: int) -> Transaction:
+        # A pack's four calls are made together (each hashes its event), kept until used.
+        calls = self._calls.pop(pack, None) or lifecycle_calls(pack)
+        if step < 3:
+            self._calls[pack] = calls
+        identity, args = calls[step]
+        if step >= 2:
+            identity = pharmacist(pack % PHARMACISTS)
+        return self.node.peer.endorse(self.node.propose(identity, CONTRACT, "capture", args))
+
+    def _reports(self) -> Transaction:
+        """One hospital's upload of ``REPORTS_PER_TX`` case reports of synthetic people."""
+        rng = self.rng
+        identity, role = rng.choice(self.staff)
+        reports, patients = [], []
+        for _ in range(REPORTS_PER_TX):
+            region = rng.choice(self.districts)
+            onset = self.today - rng.randint(1, 30)
+            reports.append(
+                {
+                    "disease": "J10.1",
+                    "classification": "confirmed" if role == "lab" else "suspected",
+                    "onset_date": iso(onset),
+                    "diagnosis_date": min(self.today, onset + rng.randint(0, 3)),
+                    "region": region,
+                }
+            )
+            patients.append(person(self.state.reports, region, rng))
+            self.state.reports += 1
+        salted = self.node.keystore.with_salt({"patients": patients})
+        proposal = self.node.propose(
+            identity, "epidemic", "report_cases", {"reports": reports}, transient=salted
+        )
+        return self.node.peer.endorse(proposal, transient=salted)
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _rss_mib() -> dict[str, float]:
+    """Resident memory now and at its peak (VmHWM), MiB."""
+    return {
+        "rss_mib": round(_status_kib("VmRSS") / 1024, 1),
+        "peak_rss_mib": round(_status_kib("VmHWM") / 1024, 1),
+    }
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    return {"p50_ms": round(statistics.median(ordered), 3), "p99_ms": round(p99, 3)}
+
+
+def _timed(call: Any, arguments: list[Any]) -> list[float]:
+    found = []
+    for argument in arguments:
+        started = time.perf_counter()
+        call(argument)
+        found.append((time.perf_counter() - started) * 1000)
+    return found
+
+
+def measure_in_process(root: Path, *, samples: int = 300, seed: int = 7) -> dict[str, Any]:
+    """Open the ledger under ``root`` as a node does, then time reads: what a child
+    process of :func:`measure` reports."""
+    data = Path(root) / NODE_FOLDER
+    state = BuildState.load(Path(root))
+    started = time.perf_counter()
+    node = EmbeddedNode(data, contracts=CONTRACTS).start()
+    head = node.peer.store.head()
+    start_s = time.perf_counter() - started
+    after_start = _rss_mib()
+    try:
+        if head is None:
+            raise RuntimeError(f"{data} holds no block")
+        rng = random.Random(seed)
+        store = node.peer.store
+        tx_ids = [store.tx_at_log_index(rng.randrange(head.log_size)).tx_id for _ in range(samples)]
+        proof_ms = _timed(node.peer.inclusion_proof, tx_ids)
+        ledger = PublicLedger(supply_app(node))
+        units = [unit_of(rng.randrange(state.packs)) for _ in range(samples)] if state.packs else []
+        traces = [unit_trace(ledger, unit) for unit in units[:3]]
+        if any(t is None or len(t["timeline"]) != 4 for t in traces):
+            raise RuntimeError("a built pack has no four-step trail: broken ledger")
+        trace_ms = _timed(lambda unit: unit_trace(ledger, unit), units)
+        dashboard = Dashboard(epidemic_app(node))
+        scope = Scope(label="Guangdong", region_prefix=GUANGDONG)
+        started = time.perf_counter()
+        first = dashboard.figures(scope)
+        first_ms = (time.perf_counter() - started) * 1000
+        dashboard_ms = _timed(lambda _: dashboard.figures(scope), list(range(max(1, samples // 6))))
+        dashboard.close()
+    finally:
+        node.stop()
+    return {
+        "start_s": round(start_s, 3),
+        "after_start": after_start,
+        "after_reads": _rss_mib(),
+        "proof": _percentiles(proof_ms),
+        "trace": _percentiles(trace_ms) if trace_ms else None,
+        "dashboard_first_ms": round(first_ms, 1),
+        "dashboard": _percentiles(dashboard_ms),
+        "dashboard_cases": first["total"],
+    }
+
+
+def evict(folder: Path) -> None:
+    """Ask the kernel to drop ``folder``'s files from the page cache (clean pages only)."""
+    for path in folder.rglob("*"):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def _child(root: Path, samples: int) -> dict[str, Any]:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--measure-child", str(root),
+         "--samples", str(samples)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"measuring {root} failed: {done.stderr.strip()[-2000:]}")
+    found: dict[str, Any] = json.loads(done.stdout)
+    found["process_s"] = round(time.perf_counter() - started, 3)
+    return found
+
+
+def disk_figures(root: Path) -> dict[str, Any]:
+    """Size of the ledger under ``root``: transactions, blocks, and the bytes of every
+    file of its data folder (in total, per transaction, per file)."""
+    data = Path(root) / NODE_FOLDER
+    store = SqliteStore(data / LEDGER_FILE)
+    try:
+        tip = store.head()
+        if tip is None:
+            raise RuntimeError(f"{data} holds no block")
+        transactions, blocks = tip.log_size, tip.height + 1
+    finally:
+        store.close()
+    # Listed after the store is closed: closing folds its write-ahead log in.
+    files = [p for p in data.rglob("*") if p.is_file()]
+    disk = sum(p.stat().st_size for p in files)
+    state = BuildState.load(Path(root))
+    return {
+        "transactions": transactions,
+        "blocks": blocks,
+        "packs": state.packs,
+        "reports": state.reports,
+        "build_s": round(state.build_seconds, 1),
+        "disk_bytes": disk,
+        "disk_bytes_per_tx": round(disk / transactions, 1),
+        "disk_files": {str(p.relative_to(data)): p.stat().st_size for p in files},
+    }
+
+
+def measure(root: Path, *, samples: int = 300) -> dict[str, Any]:
+    """Every figure of the ledger under ``root``: disk, and a cold and a warm child."""
+    figures = disk_figures(root)
+    evict(Path(root) / NODE_FOLDER)
+    figures["cold"] = _child(root, samples)
+    figures["warm"] = _child(root, samples)
+    figures["quick_check_s_warm"] = quick_check_seconds(Path(root) / NODE_FOLDER / LEDGER_FILE)
+    return figures
+
+
+def quick_check_seconds(path: Path) -> float:
+    """How long SQLite's quick check of the ledger file takes (part of a node's start)."""
+    db = sqlite3.connect(path)
+    try:
+        started = time.perf_counter()
+        db.execute("PRAGMA quick_check(5)").fetchall()
+        return round(time.perf_counter() - started, 3)
+    finally:
+        db.close()
+
+
+def _pair(figure: dict[str, Any], run: str, what: str) -> str:
+    found = figure[run][what]
+    return "-" if found is None else f"{found['p50_ms']} / {found['p99_ms']}"
+
+
+Row = tuple[str, Callable[[dict[str, Any]], str]]
+ROWS: tuple[Row, ...] = (
+    ("disk bytes/tx", lambda f: f"{f['disk_bytes_per_tx']:,.0f}"),
+    ("start s cold / warm", lambda f: f"{f['cold']['start_s']:.2f} / {f['warm']['start_s']:.2f}"),
+    ("of which SQLite quick check s (warm)", lambda f: f"{f.get('quick_check_s_warm', '-')}"),
+    ("child process s cold (import, start, reads)", lambda f: f"{f['cold']['process_s']:.1f}"),
+    ("RSS MiB after start", lambda f: f"{f['warm']['after_start']['rss_mib']:.0f}"),
+    ("peak RSS MiB after reads", lambda f: f"{f['cold']['after_reads']['peak_rss_mib']:.0f}"),
+    ("proof p50 / p99 ms warm", lambda f: _pair(f, "warm", "proof")),
+    ("proof p50 / p99 ms cold", lambda f: _pair(f, "cold", "proof")),
+    ("trace p50 / p99 ms warm", lambda f: _pair(f, "warm", "trace")),
+    ("trace p50 / p99 ms cold", lambda f: _pair(f, "cold", "trace")),
+    ("dashboard first ms (catch-up)", lambda f: str(f["warm"]["dashboard_first_ms"])),
+    ("dashboard p50 / p99 ms", lambda f: _pair(f, "warm", "dashboard")),
+    ("build s (cumulative)", lambda f: f"{f['build_s']:.0f}"),
+)
+
+
+def table(figures: list[dict[str, Any]]) -> str:
+    """The figures of each size as one Markdown table."""
+    head = "| figure | " + " | ".join(f"{f['transactions']:,} tx" for f in figures) + " |"
+    lines = [head, "|---|" + "---|" * len(figures)]
+    lines += [f"| {name} | " + " | ".join(cell(f) for f in figures) + " |" for name, cell in ROWS]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Grow the ledger under ``--dir`` to each size in turn and measure it there."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("sizes", nargs="*", type=int, help="transactions, ascending")
+    parser.add_argument(
+        "--dir", type=Path, help="where the ledger is kept and grown (default: a temporary folder)"
+    )
+    parser.add_argument("--block", type=int, default=500, help="transactions per block")
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--measure-child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.measure_child is not None:
+        print(json.dumps(measure_in_process(args.measure_child, samples=args.samples)))
+        return
+    if not args.sizes:
+        parser.error("give at least one size")
+    if min(*args.sizes, args.block, args.samples) < 1:
+        parser.error("sizes, --block and --samples must be positive")
+    if args.dir is not None:
+        args.dir.mkdir(parents=True, exist_ok=True)
+        _run(args.dir, sorted(args.sizes), args.block, args.samples, as_json=args.json)
+        return
+    with tempfile.TemporaryDirectory(prefix="healthledger-scale-") as tmp:
+        _run(Path(tmp), sorted(args.sizes), args.block, args.samples, as_json=args.json)
+
+
+def _run(root: Path, sizes: list[int], block: int, samples: int, *, as_json: bool) -> None:
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    figures = []
+    for size in sizes:
+        builder = LedgerBuilder(root, block_txs=block)
+        try:
+            say(f"growing {root} to {size:,} transactions")
+            builder.grow(size, say=say)
+        finally:
+            builder.close()
+        say(f"measuring at {size:,}")
+        figures.append(measure(root, samples=samples))
+        if not as_json:
+            print(table(figures[-1:]), flush=True)
+    if as_json:
+        print(json.dumps({"benchmark": "scale", "sizes": figures}, indent=1))
+    elif len(figures) > 1:
+        print(table(figures))
+
+
+if __name__ == "__main__":
+    main()

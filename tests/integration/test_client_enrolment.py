@@ -480,6 +480,7 @@ def test_the_client_guide_examples_run(
     assert "the receipt holds" in printed
     assert "refused: " in printed
     assert "registered in block" in printed
+    assert "committed in block" in printed and "InvalidRequest" in printed  # send_many
     assert Evidence.from_json(json.loads((tmp_path / "evidence.json").read_text())) is not None
 
 

@@ -410,6 +410,40 @@ def table(figures: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+GROWTH: tuple[tuple[str, Callable[[dict[str, Any]], float]], ...] = (
+    ("disk_bytes", lambda f: float(f["disk_bytes"])),
+    ("start_s_cold", lambda f: float(f["cold"]["start_s"])),
+    ("start_s_warm", lambda f: float(f["warm"]["start_s"])),
+    ("quick_check_s_warm", lambda f: float(f.get("quick_check_s_warm") or "nan")),
+    ("rss_mib_after_start", lambda f: float(f["warm"]["after_start"]["rss_mib"])),
+    ("peak_rss_mib_after_reads", lambda f: float(f["cold"]["after_reads"]["peak_rss_mib"])),
+    ("proof_p50_ms", lambda f: float(f["warm"]["proof"]["p50_ms"])),
+    ("trace_p50_ms", lambda f: float(f["warm"]["trace"]["p50_ms"])),
+    ("dashboard_first_ms", lambda f: float(f["warm"]["dashboard_first_ms"])),
+    ("dashboard_p50_ms", lambda f: float(f["warm"]["dashboard"]["p50_ms"])),
+)
+GOAL_SIZE = 10_000_000
+
+
+def growth(figures: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per figure, the exponent b of figure ~ transactions^b between the smallest and
+    the largest size measured (0: constant, 1: linear; a logarithm shows as a small b
+    that falls with size) and what that power law gives at ``GOAL_SIZE``."""
+    if len(figures) < 2:
+        return {}
+    low, high = figures[0], figures[-1]
+    ratio = high["transactions"] / low["transactions"]
+    found = {}
+    for name, value in GROWTH:
+        a, b = value(low), value(high)
+        if not (a > 0 and b > 0) or ratio <= 1:
+            continue
+        exponent = math.log(b / a) / math.log(ratio)
+        at_goal = b * (GOAL_SIZE / high["transactions"]) ** exponent
+        found[name] = {"exponent": round(exponent, 2), "at_10e7": round(at_goal, 1)}
+    return found
+
+
 def main(argv: list[str] | None = None) -> None:
     """Grow the ledger under ``--dir`` to each size in turn and measure it there."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -453,10 +487,14 @@ def _run(root: Path, sizes: list[int], block: int, samples: int, *, as_json: boo
         figures.append(measure(root, samples=samples))
         if not as_json:
             print(table(figures[-1:]), flush=True)
+    fits = growth(figures)
     if as_json:
-        print(json.dumps({"benchmark": "scale", "sizes": figures}, indent=1))
+        print(json.dumps({"benchmark": "scale", "sizes": figures, "growth": fits}, indent=1))
     elif len(figures) > 1:
         print(table(figures))
+        print("\n| figure | exponent b (~ N^b) | at 10^7 |\n|---|---|---|")
+        for name, fit in fits.items():
+            print(f"| {name} | {fit['exponent']} | {fit['at_10e7']:,} |")
 
 
 if __name__ == "__main__":

@@ -51,3 +51,6 @@ def test_builder_grows_a_ledger_that_verifies_and_is_measured(tmp_path: Path) ->
     figures["cold"] = figures["warm"] = {**run, "process_s": 1.0}
     table = scale.table([figures])
     assert f"{size:,} tx" in table and len(table.splitlines()) == 2 + len(scale.ROWS)
+    tenfold = {**figures, "transactions": 10 * size, "disk_bytes": 10 * figures["disk_bytes"]}
+    fits = scale.growth([figures, tenfold])
+    assert fits["disk_bytes"]["exponent"] == 1.0 and fits["proof_p50_ms"]["exponent"] == 0.0

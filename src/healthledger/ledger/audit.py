@@ -51,9 +51,8 @@ from healthledger.ledger.errors import InvalidBlock, LedgerError, StorageError
 from healthledger.ledger.merkle import InMemoryNodes, MerkleLog
 from healthledger.ledger.sqlite_store import SqliteStore
 from healthledger.ledger.store import LedgerStore
-from healthledger.ledger.validation import (
-    Validator,
-)
+from healthledger.ledger.validation import Validator
+from healthledger.ledger.wire import decode_bytes
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(blocks_done, blocks_total)`` after each block."""
@@ -346,23 +345,10 @@ class _Audit:
         """Everything about block ``height`` that needs no replay."""
         if not isinstance(body, bytes):
             raise InvalidBlock(f"block {height}: body is not a blob")
-        try:
-            raw = json.loads(body, parse_float=_no_float, parse_constant=_no_float)
-        except (ValueError, RecursionError) as exc:
-            raise InvalidBlock(f"block {height}: body is not canonical JSON: {exc}") from exc
-        try:
-            block = Block.from_json(raw)
-        except InvalidBlock as exc:
-            raise InvalidBlock(_name_block(height, str(exc))) from exc
+        block = _decode_canonical(body)
+        if block is None:
+            block = self._decode_or_explain(height, body)
         header = block.header
-        try:
-            encoded = block.canonical
-        except CryptoError as exc:
-            raise InvalidBlock(f"block {height}: not in the canonical profile: {exc}") from exc
-        if body != encoded:
-            raise InvalidBlock(
-                f"block {height}: stored body is not the canonical encoding of its block"
-            )
         if header.height != height:
             raise InvalidBlock(f"block {height}: header says height {header.height}")
         if header_column != canonical_json_unchecked(header.to_json()).decode("ascii"):
@@ -378,6 +364,27 @@ class _Audit:
         self.nodes.put_nodes(append.nodes)
         self.log.advance(append)
         self.log_sizes.append(append.size)
+        return block
+
+    def _decode_or_explain(self, height: int, body: bytes) -> Block:
+        """Decode a body that is not simply a canonical block, step by step, to say
+        what is wrong with it (the first thing found) or return the block."""
+        try:
+            raw = json.loads(body, parse_float=_no_float, parse_constant=_no_float)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidBlock(f"block {height}: body is not canonical JSON: {exc}") from exc
+        try:
+            block = Block.from_json(raw)
+        except InvalidBlock as exc:
+            raise InvalidBlock(_name_block(height, str(exc))) from exc
+        try:
+            encoded = block.canonical
+        except CryptoError as exc:
+            raise InvalidBlock(f"block {height}: not in the canonical profile: {exc}") from exc
+        if body != encoded:
+            raise InvalidBlock(
+                f"block {height}: stored body is not the canonical encoding of its block"
+            )
         return block
 
     def _check_replay(self, chain: Chain, stored: Block, height: int) -> None:
@@ -488,6 +495,18 @@ def _sql_order(values: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
         else (3, bytes(v))
         for v in values
     )
+
+
+def _decode_canonical(body: bytes) -> Block | None:
+    """The block whose canonical encoding is exactly ``body``, decoded in one pass from
+    the bytes; None if it is not one (then the step-by-step path says why)."""
+    try:
+        block = decode_bytes(body, Block)
+        if len(block.transactions) != len(block.codes) or block.canonical != body:
+            return None
+    except (LedgerError, CryptoError):
+        return None
+    return block
 
 
 def _name_block(height: int, message: str) -> str:

@@ -590,6 +590,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=args.out, delete=False) as tmp:
         tmp.write(json.dumps(document, indent=1))
+    Path(tmp.name).chmod(0o644)
     Path(tmp.name).replace(args.out / "benchmarks.json")
     (args.out / "benchmarks.md").write_text(markdown)
     print(markdown)

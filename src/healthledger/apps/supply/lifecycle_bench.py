@@ -30,6 +30,21 @@ the node side: contract execution and endorsement, ordering, validation and dura
 Each mode runs on a fresh ledger per repeat, repeats interleaved, medians reported.
 After the clock: every transaction committed VALID, no event refused by the
 contract, every pack dispensed; anything else fails the run.
+
+What a profile (cProfile of the sending thread and of the committing thread, 2026-12-07,
+2 shared cores) showed, per transaction:
+
+* one per block: about 10 ms, of which the block's durable commit waits on one fsync
+  (the disk takes 136-309 a second here, ``disk_syncs_per_s``: that alone caps this mode
+  near 200 tx/s, below 10x the EVM's in-memory 90-156); endorsement about 4.7 ms, 2 ms
+  of it re-reading the node's eleven endorser identities from SQLite (their per-height
+  memo is emptied by every block), the proposal's signature check, about 1 ms of
+  contract code and the endorsement's signature; a validation dry run before ordering
+  took 1 ms more and is gone (``AppNode.invoke_signed`` skips it, as ``invoke`` does);
+* batched: about 1.8 ms, mostly endorsement (proposal check and endorsement signature,
+  contract code with its canonical-JSON checks of every write, SQLite reads); each new
+  pharmacist's certificate is parsed and its chain checked once. Validation and commit
+  of a block of 100 is about a fifth of the time.
 """
 
 from __future__ import annotations

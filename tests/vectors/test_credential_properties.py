@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from healthledger.crypto import sdjwt
@@ -119,7 +119,7 @@ def test_random_input_is_a_verdict(raw: bytes) -> None:
 
 
 CLAIM_NAMES = st.text(alphabet=string.ascii_lowercase + "_", min_size=1, max_size=8).filter(
-    lambda n: n not in ("_sd", "iss", "cnf")
+    lambda n: n not in ("_sd", "_sd_alg", "iss", "cnf")
 )
 CLAIM_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=12),
@@ -133,6 +133,7 @@ HOLDER = ec.generate_private_key(ec.SECP256R1())
 @BOUNDED
 @given(claims=st.dictionaries(CLAIM_NAMES, CLAIM_VALUES, min_size=1, max_size=5),
        keep=st.sets(CLAIM_NAMES, max_size=3))  # fmt: skip
+@example(claims={"a": {"_": None}}, keep={"_"})  # a nested claim kept, its parent not
 def test_sd_jwt_discloses_exactly_what_the_holder_chooses(
     claims: dict[str, Any], keep: set[str]
 ) -> None:
@@ -150,6 +151,20 @@ def test_sd_jwt_discloses_exactly_what_the_holder_chooses(
                         require_key_binding=True)  # fmt: skip
     assert set(seen.claims) == {"iss", "cnf"} | (keep & set(claims))
     assert seen.key_binding is not None and seen.key_binding["nonce"] == "n"
+
+
+@pytest.mark.parametrize(
+    "claims", [{"_sd_alg": "md5"}, {"_sd": []}, {"a": {"_sd": 1}}, {"a": {"...": 1}}]
+)
+def test_names_rfc_9901_reserves_are_refused_at_issuance(claims: dict[str, Any]) -> None:
+    with pytest.raises(sdjwt.ReservedClaimName, match="RFC 9901 reserves it"):
+        sdjwt.issue(claims, key=ISSUER, header={"typ": "dc+sd-jwt"})
+
+
+def test_a_nested_claim_may_be_named_sd_alg() -> None:
+    issued = sdjwt.issue({"a": {"_sd_alg": 1}}, key=ISSUER, header={"typ": "dc+sd-jwt"})
+    key = ISSUER.public_key()
+    assert sdjwt.verify(issued, issuer_key=lambda _: key).claims == {"a": {"_sd_alg": 1}}
 
 
 SHC_TEXT = next(s.decode() for s in SEEDS["credential"] if s.startswith(b"shc:/56"))

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from healthledger.crypto.errors import MalformedEncoding, SignatureError
+from healthledger.crypto.errors import CryptoError, MalformedEncoding, SignatureError
 from healthledger.crypto.jose import (
     CompactJws,
     Jwk,
@@ -94,6 +94,11 @@ class Disclosure:
         compact = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
         text = b64url_encode(compact.encode("utf-8"))
         return cls(text, s, name, value)
+
+
+class ReservedClaimName(CryptoError, ValueError):
+    """A claim to issue is named as RFC 9901 reserves: ``_sd`` or ``...`` anywhere, or
+    ``_sd_alg`` at the top level. Issued, it would make an SD-JWT no verifier accepts."""
 
 
 @dataclass(frozen=True)
@@ -287,6 +292,8 @@ def issue(
         out: dict[str, Any] = {}
         digests: list[str] = []
         for name, value in obj.items():
+            if name in ("_sd", "...") or (top and name == "_sd_alg"):
+                raise ReservedClaimName(f"a claim may not be named {name!r} (RFC 9901 reserves it)")
             if top and name in always_visible:
                 out[name] = value
                 continue
@@ -304,6 +311,24 @@ def issue(
     return "~".join([jwt, *(d.text for d in disclosures)]) + "~"
 
 
+def _digests_in(value: Any) -> Iterator[str]:
+    """The Disclosure digests ``value`` shows: its objects' ``_sd`` members and its
+    arrays' ``{"...": digest}`` elements, at every depth."""
+    if isinstance(value, Mapping):
+        listed = value.get("_sd")
+        if isinstance(listed, list):
+            yield from (d for d in listed if isinstance(d, str))
+        for name, inner in value.items():
+            if name != "_sd":
+                yield from _digests_in(inner)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, Mapping) and list(item) == ["..."] and isinstance(item["..."], str):
+                yield item["..."]
+            else:
+                yield from _digests_in(item)
+
+
 def present(
     sd_jwt: str,
     *,
@@ -314,9 +339,19 @@ def present(
     issued_at: int,
 ) -> str:
     """A presentation of ``sd_jwt`` revealing the Disclosures ``disclose`` keeps, with a
-    Key Binding JWT signed by ``holder_key`` (None: without key binding)."""
+    Key Binding JWT signed by ``holder_key`` (None: without key binding). A kept
+    Disclosure nested in one not kept is left out: its digest is not shown, so it would
+    reveal nothing and a verifier would refuse the presentation for it."""
     parts = split(sd_jwt)
-    kept = [d.text for d in parts.disclosures if disclose(d)]
+    chosen = {digest(d.text): d for d in parts.disclosures if disclose(d)}
+    shown: set[str] = set()
+    pending = list(_digests_in(_payload(parts.issuer_jwt)))
+    while pending:
+        found = pending.pop()
+        if found in chosen and found not in shown:
+            shown.add(found)
+            pending.extend(_digests_in(chosen[found].value))
+    kept = [d.text for d in parts.disclosures if digest(d.text) in shown]
     presented = "~".join([sd_jwt.split("~", 1)[0], *kept]) + "~"
     if holder_key is None:
         return presented

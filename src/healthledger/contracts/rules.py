@@ -251,6 +251,9 @@ class PolicyEndorsementRule:
 
     def __init__(self, memo: HeightMemo | None = None) -> None:
         self.memo = memo
+        self._outcomes: dict[tuple[Policy, tuple[tuple[str, str], ...]], bool] = {}
+        """satisfied(policy, signers) per policy and signers: most transactions of a
+        contract have the same endorsers, and the answer depends on nothing else."""
 
     def check(
         self, tx: Transaction, endorsers: Sequence[Identity], state: StateView
@@ -261,7 +264,15 @@ class PolicyEndorsementRule:
         )
         if need.failure is not None:
             return need.failure
-        signers = [(e.org, e.role) for e in endorsers]
-        if all(satisfied(policy, signers) for policy in need.policies):
+        signers = tuple((e.org, e.role) for e in endorsers)
+        if all(self._satisfied(policy, signers) for policy in need.policies):
             return None
         return ValidationCode.ENDORSEMENT_POLICY_FAILURE
+
+    def _satisfied(self, policy: Policy, signers: tuple[tuple[str, str], ...]) -> bool:
+        outcome = self._outcomes.get((policy, signers))
+        if outcome is None:
+            if len(self._outcomes) >= MEMO_MAX_ENTRIES:
+                self._outcomes.clear()
+            outcome = self._outcomes[(policy, signers)] = satisfied(policy, signers)
+        return outcome

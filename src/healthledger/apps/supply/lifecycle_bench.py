@@ -66,6 +66,7 @@ from healthledger.apps.supply.event_hash import json_document_hashes
 from healthledger.apps.supply.service import CONTRACT, capture_step
 from healthledger.contracts.system import SYSTEM_CONTRACTS
 from healthledger.demo.organisations import DEMO_ORGS
+from healthledger.errors import HealthledgerError
 from healthledger.ledger.transaction import SignedProposal
 from healthledger.node.seam import AppNode, scratch_ledger
 
@@ -90,7 +91,7 @@ PLANT = _with_check("695123400009")
 SHOP = _with_check("695123600009")
 
 
-class LifecycleCheckFailed(RuntimeError):
+class LifecycleCheckFailed(HealthledgerError):
     """After the clock: a transaction was refused, or a pack did not end dispensed."""
 
 

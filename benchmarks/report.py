@@ -206,8 +206,10 @@ def run(
 
 
 def _ceiling(
-    name: str, figures: dict[str, Any], label: str, target: float, goal: str
+    name: str, figures: dict[str, Any], label: str, goal: tuple[float, str] | None = None
 ) -> list[Figure]:
+    """A figure beside the Ed25519 verify ceiling of the same run; ``goal``: the least
+    ratio asked and where it is asked."""
     ceiling = float(figures["verify_ceiling_tx_per_s"])
     value = float(figures["tx_per_s"])
     return [
@@ -218,7 +220,7 @@ def _ceiling(
             "tx/s",
             f"Ed25519 verify ceiling {ceiling:,.0f} tx/s ({figures['verify_per_s']:,.0f} verify/s)",
             round(value / ceiling, 3),
-            Goal(f"≥ {target} x ceiling ({goal})", at_least=target),
+            None if goal is None else Goal(f"≥ {goal[0]} x ceiling ({goal[1]})", at_least=goal[0]),
         )
     ]
 
@@ -277,27 +279,51 @@ def _credentials(found: dict[str, Any]) -> list[Figure]:
 
 
 def _network(found: dict[str, Any], seen: dict[str, dict[str, Any]]) -> list[Figure]:
-    """Its ceiling: every peer checks two signatures per transaction (creator and one
-    endorser), all peers on this machine, at the verify rate ``bench commit`` measured."""
-    value = found.get("tx_per_s")
+    """``bench network --clients``: client processes signing and sending over HTTP to a
+    peer process per organisation, as deployed (item 4 and issue 14). Its ceiling: every
+    peer checks two signatures per transaction (creator and one endorser), all peers on
+    this machine, at the verify rate ``bench commit`` measured."""
+    value = found.get("peak_tx_per_s")
     verify = seen.get("commit", {}).get("verify_per_s")
     peers = int(found.get("peers") or 3)
     ceiling = None if verify is None else float(verify) / (2 * peers)
     ratio = None if ceiling is None or value is None else round(float(value) / ceiling, 3)
+    where = f"{peers} peer processes, 3 NATS, {found.get('clients', '?')} HTTP clients"
     rows = [
         Figure(
             "network",
-            "committed tx/s on every peer (3 peers, 3 NATS)",
+            f"committed tx/s on every peer, peak ({where})",
             value,
             "tx/s",
             "" if ceiling is None else f"signature ceiling {ceiling:,.0f} tx/s (2 per tx per peer)",
             ratio,
             Goal("≥ 0.5 x ceiling (item 4)", at_least=0.5),
-        )
+        ),
+        Figure(
+            "network",
+            "p99 at 80 % of the peak",
+            found.get("paced_80pct_p99_ms"),
+            "ms",
+            goal=Goal("< 1,000 ms (item 4)", at_most=1000.0),
+        ),
+        Figure(
+            "network",
+            "peak tx/s against issue 14's 1,500",
+            value,
+            "tx/s",
+            goal=Goal("≥ 1,500 tx/s (issue 14)", at_least=1500.0),
+        ),
     ]
-    for key in ("p50_ms", "p99_ms"):
-        if key in found:
-            rows.append(Figure("network", key, found[key], "ms"))
+    if "in_process_tx_per_s" in found:
+        rows.append(
+            Figure(
+                "network",
+                "peak over HTTP clients / submitters inside the peers",
+                found.get("ratio_to_in_process"),
+                "",
+                f"in-process {found['in_process_tx_per_s']:,.0f} tx/s",
+            )
+        )
     return rows
 
 
@@ -361,13 +387,15 @@ def benches(python: str, seen: dict[str, dict[str, Any]], scratch: Path) -> list
             "commit",
             [*cli, "commit", "--tx", "2000", "--json"],
             120,
-            lambda f: _ceiling("commit", f, "committed tx/s, pre-endorsed", 0.6, "item 2"),
+            lambda f: _ceiling(
+                "commit", f, "committed tx/s, endorsed before the clock (item 2 is end to end)"
+            ),
         ),
         Bench(
             "verify",
             [*cli, "verify", "--tx", "3000", "--json"],
             120,
-            lambda f: _ceiling("verify", f, "offline audit tx/s", 0.8, "item 5"),
+            lambda f: _ceiling("verify", f, "offline audit tx/s", (0.8, "item 5")),
         ),
         Bench(
             "proof",
@@ -383,8 +411,8 @@ def benches(python: str, seen: dict[str, dict[str, Any]], scratch: Path) -> list
         ),
         Bench(
             "network",
-            [*cli, "network", "--tx", "1000", "--json"],
-            240,
+            [*cli, "network", "--clients", "2", "--concurrency", "64", "--tx", "3000", "--json"],
+            420,
             lambda f: _network(f, seen),
         ),
         Bench("credentials", [*cli, "credentials", "--quick", "--json"], 180, _credentials),

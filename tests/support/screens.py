@@ -17,6 +17,10 @@ WIDTHS = (1280, 390)
 """Desktop and phone widths, in CSS pixels."""
 PHONE_HEIGHT = 844
 DESKTOP_HEIGHT = 900
+FITS = "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+SETTLE_MS = 3_000
+"""How long a page may take to fit a new viewport: a chart sized to its container redraws
+after the resize, not at once."""
 
 
 def _test_name() -> str:
@@ -37,6 +41,8 @@ def shoot(page: Page, name: str) -> list[Path]:
         page.set_viewport_size(
             {"width": width, "height": PHONE_HEIGHT if width < 600 else DESKTOP_HEIGHT}
         )
+        with contextlib.suppress(PlaywrightTimeout):  # charts redraw for the new width
+            page.wait_for_function(FITS, timeout=SETTLE_MS)
         target = folder / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}-{width}.png"
         page.screenshot(path=str(target), full_page=True)
         written.append(target)
@@ -59,7 +65,10 @@ def _charts_drawn(page: Page, timeout_ms: float = 10_000) -> None:
 
 def overflow(page: Page) -> int:
     """How many CSS pixels the page is wider than its viewport (0: it fits); a table
-    scrolling inside its own box does not count."""
+    scrolling inside its own box does not count. A page still wider once it has had
+    :data:`SETTLE_MS` to lay itself out again counts as it is then."""
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_function(FITS, timeout=SETTLE_MS)
     return int(
         page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     )

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from healthledger.cli.bench_network import process_answer
-from healthledger.cli.reporting import BenchmarkFailed
 from healthledger.cli.main import app
+from healthledger.cli.reporting import BenchmarkFailed
 
 pytestmark = pytest.mark.slow
 

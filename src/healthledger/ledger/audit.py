@@ -233,14 +233,17 @@ class _Audit:
                 except OSError:
                     # No processes to be had (limits, sandbox): the replay checks everything.
                     if pool is not None:
-                        pool.shutdown(wait=False, cancel_futures=True)
+                        pool.shutdown(wait=True, cancel_futures=True)
                     pool, workers, replay_validator, checks = None, 0, base, None
             try:
                 summary = self._replay_blocks(Chain(replay, replay_validator), checks, total_blocks)
                 rows = self._compare_tables(replay)
             finally:
                 if pool is not None:
-                    pool.shutdown(wait=False, cancel_futures=True)
+                    # Waited for: a pool left to wind down on its own while the process
+                    # exits (a bad block ends `healthledger verify` at once) makes
+                    # concurrent.futures' exit hook write to a closed pipe, a traceback.
+                    pool.shutdown(wait=True, cancel_futures=True)
         finally:
             replay.close()
         head, txs, codes = summary

@@ -8,6 +8,7 @@ stack trace.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 
 import typer
@@ -26,15 +27,18 @@ __all__ = ["EXIT_FAILED", "EXIT_UNUSABLE", "app", "main"]
 CREDENTIALS_HELP = "Health credentials (EU DCC, SMART Health Cards, SD-JWT VC), verified offline."
 
 
+@functools.cache
+def _node_commands() -> TyperGroup:
+    """The commands of ``cli/node_commands.py``, converted once for all four."""
+    from healthledger.cli.node_commands import commands
+
+    group = typer.main.get_command(commands)
+    assert isinstance(group, TyperGroup)
+    return group
+
+
 def _node_command(name: str) -> Loader:
-    def load() -> click.Command:
-        from healthledger.cli.node_commands import commands
-
-        group = typer.main.get_command(commands)
-        assert isinstance(group, TyperGroup)
-        return group.commands[name]
-
-    return load
+    return lambda: _node_commands().commands[name]
 
 
 def _bench() -> typer.Typer:

@@ -351,7 +351,7 @@ def present(
         if found in chosen and found not in shown:
             shown.add(found)
             pending.extend(_digests_in(chosen[found].value))
-    kept = [d.text for d in parts.disclosures if digest(d.text) in shown]
+    kept = [d.text for found, d in chosen.items() if found in shown]
     presented = "~".join([sd_jwt.split("~", 1)[0], *kept]) + "~"
     if holder_key is None:
         return presented

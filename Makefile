@@ -8,7 +8,7 @@ DATA ?= demo-data
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck layers unit browser-deps net-deps font-deps fhir-examples clean
+.PHONY: demo test lint typecheck layers unit browser-deps net-deps font-deps pg-deps fhir-examples clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -41,6 +41,11 @@ font-deps:
 net-deps:
 	@command -v ip >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; }
+
+# The ledger-store tests also run on a throw-away PostgreSQL server (tests/support/postgres.py).
+pg-deps:
+	@test -x /usr/lib/postgresql/15/bin/initdb || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null; }
 
 # Independent verifiers of the credentials the project issues (tests/apps/credentials).
 NPM_PREFIX := $(VENV)/npm
@@ -79,7 +84,7 @@ fhir-examples: $(FHIR_EXAMPLES)
 unit: $(TEST_STAMP)
 	$(PY) -m pytest -q -n 2 --durations=60 tests
 
-test: $(TEST_STAMP) browser-deps net-deps font-deps fhir-examples npm-deps lint typecheck layers unit
+test: $(TEST_STAMP) browser-deps net-deps font-deps pg-deps fhir-examples npm-deps lint typecheck layers unit
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache .mypy_cache .ruff_cache

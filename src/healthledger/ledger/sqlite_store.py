@@ -7,9 +7,10 @@ A commit the disk has no room for raises :class:`StorageFull` after rolling back
 nothing of it is on disk, and the next commit, once there is room, goes through.
 
 A node opens its store with ``startup_check``: the write-ahead log is compared with
-the wal-index before SQLite reads it (``ledger.wal``), then ``PRAGMA quick_check``
-reads every page; a damaged store raises :class:`CorruptStore`, whose message says
-how to restore it.
+the wal-index before SQLite reads it (``ledger.wal``), then, unless the file is
+unchanged since the store was last closed cleanly (``ledger.clean_stop``), ``PRAGMA
+quick_check`` reads every page; a damaged store raises :class:`CorruptStore`, whose
+message says how to restore it. Such a store records its clean stop when closed.
 
 Reads do not wait for a commit: each reading thread has its own connection, and
 WAL gives every read statement the last committed snapshot while the writer syncs
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 import threading
 import weakref
@@ -29,6 +31,7 @@ from typing import Any
 
 from healthledger.crypto.canonical import canonical_json_unchecked
 from healthledger.ledger.block import FORMAT_VERSION, BlockHeader
+from healthledger.ledger.clean_stop import CleanStop, record_clean_stop, take_clean_stop
 from healthledger.ledger.errors import (
     CorruptStore,
     LedgerError,
@@ -42,6 +45,7 @@ from healthledger.ledger.store import BlockCommit, TxLocation
 from healthledger.ledger.transaction import ValidationCode
 from healthledger.ledger.wal import read_store_wal
 
+log = logging.getLogger(__name__)
 _IN_CHUNK = 500
 """Parameters of one ``IN (...)`` list (SQLite allows at least 999)."""
 
@@ -108,15 +112,28 @@ class SqliteStore:
     def __init__(
         self, path: Path | str, *, synchronous: str = "FULL", startup_check: bool = False
     ) -> None:
-        """``startup_check``: refuse a damaged store (CorruptStore) before using it; a
-        node serving the store asks for it, tools reading a copy need not."""
+        """``startup_check``: refuse a damaged store (CorruptStore) before using it, and
+        record a clean stop when closing it; a node serving the store asks for it,
+        tools reading a copy need not."""
         if synchronous not in {"FULL", "NORMAL", "OFF", "EXTRA"}:
             raise ValueError(f"unknown synchronous mode {synchronous!r}")
         self.path = str(path)
         on_disk = self.path not in {":memory:", ""} and not self.path.startswith("file:")
+        self._records_clean_stop = startup_check and on_disk
+        self.pages_checked: bool | None = None
+        """Whether the start read every page (after an unclean stop or a change to
+        the file), or trusted a clean stop; None without ``startup_check``."""
+        clean: CleanStop | None = None
+        existed = on_disk and Path(self.path).exists()
         if startup_check and on_disk:
             # Before connecting: the first connection resets the wal-index it reads.
             self._check_wal()
+            try:
+                clean = take_clean_stop(Path(self.path))
+            except OSError as exc:
+                raise StorageError(
+                    f"cannot read the clean-stop record of {self.path}: {exc}"
+                ) from exc
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         except sqlite3.DatabaseError as exc:
@@ -125,7 +142,13 @@ class SqliteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.execute("PRAGMA foreign_keys=ON")
-            if startup_check:
+            if startup_check and clean is None:
+                if existed:
+                    log.warning(
+                        "ledger store %s was not closed cleanly or changed since: "
+                        "checking every page (PRAGMA quick_check)",
+                        self.path,
+                    )
                 self._quick_check()
             self._db.executescript(SCHEMA)
             self._check_version()
@@ -154,6 +177,20 @@ class SqliteStore:
                 f"ledger store {self.path} is damaged (its head block does not read: "
                 f"{exc}); {RESTORE_HINT}"
             ) from exc
+        if startup_check:
+            self.pages_checked = clean is None
+        if clean is not None and clean.head != (None if self._head is None else self._head.hash):
+            # The file's stamp matched but its head is not the one closed: check it all.
+            self.pages_checked = True
+            try:
+                self._quick_check()
+            except (sqlite3.DatabaseError, StorageError) as exc:
+                self._db.close()
+                if isinstance(exc, StorageError):
+                    raise
+                raise CorruptStore(
+                    f"ledger store {self.path} is damaged ({exc}); {RESTORE_HINT}"
+                ) from exc
 
     def _check_wal(self) -> None:
         try:
@@ -430,13 +467,21 @@ class SqliteStore:
         return self._db
 
     def close(self) -> None:
-        """Close the database and every thread's read connection."""
+        """Close the database and every thread's read connection; a store opened with
+        ``startup_check`` then records its clean stop (``ledger.clean_stop``)."""
         with self._lock:
-            self._closed = True
+            was_closed, self._closed = self._closed, True
             for _, connection in self._reader_connections:
                 connection.close()
             self._reader_connections.clear()
             self._db.close()
+            if not was_closed and self._records_clean_stop:
+                head = None if self._head is None else self._head.hash
+                try:
+                    record_clean_stop(Path(self.path), head=head)
+                except OSError as exc:
+                    # Without the record the next start reads every page: slower, safe.
+                    log.warning("could not record the clean stop of %s: %s", self.path, exc)
 
 
 def _code(exc: sqlite3.Error) -> int:

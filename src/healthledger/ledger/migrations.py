@@ -20,6 +20,18 @@ MIGRATIONS: Mapping[int, Migration] = {}
 """Step from format N to N+1, keyed by N."""
 
 
+def check_format(*, found: int, wanted: int, steps: Mapping[int, object] = MIGRATIONS) -> None:
+    """StorageError unless a store of format ``found`` can be brought to ``wanted`` by
+    ``steps`` (any store: the PostgreSQL one has no step yet either)."""
+    if found > wanted:
+        raise StorageError(
+            f"store format version {found} is newer than this healthledger ({wanted}): upgrade"
+        )
+    missing = [v for v in range(found, wanted) if v not in steps]
+    if missing:
+        raise StorageError(f"no migration from store format version {missing[0]}")
+
+
 def migrate(
     db: sqlite3.Connection,
     *,
@@ -28,13 +40,7 @@ def migrate(
     steps: Mapping[int, Migration] = MIGRATIONS,
 ) -> None:
     """Bring a store from format ``found`` to ``wanted`` atomically, or raise StorageError."""
-    if found > wanted:
-        raise StorageError(
-            f"store format version {found} is newer than this healthledger ({wanted}): upgrade"
-        )
-    missing = [v for v in range(found, wanted) if v not in steps]
-    if missing:
-        raise StorageError(f"no migration from store format version {missing[0]}")
+    check_format(found=found, wanted=wanted, steps=steps)
     if found == wanted:
         return
     try:

@@ -1,13 +1,16 @@
 """The storage interface of the ledger: blocks, transaction index, world state, log nodes.
 
-SQLite (ledger.sqlite_store) is the default implementation; the interface admits
-another (PostgreSQL) for large deployments.
+SQLite (ledger.sqlite_store) is the default implementation; PostgreSQL
+(ledger.postgres_store) is the other, for a peer that outgrows one file.
+:func:`open_store` opens either from where the store lives: a file path, or a
+``postgresql://`` connection URL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from healthledger.ledger.block import Block, BlockHeader
@@ -108,3 +111,34 @@ class LedgerStore(Protocol):
     def close(self) -> None:
         """Release the store."""
         ...
+
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+"""How a store location names a PostgreSQL database (libpq connection URLs)."""
+
+
+def is_postgres_location(location: str | Path) -> bool:
+    """True if ``location`` is a PostgreSQL connection URL rather than a file path."""
+    return isinstance(location, str) and location.startswith(POSTGRES_SCHEMES)
+
+
+def open_store(
+    location: str | Path, *, synchronous: str = "FULL", startup_check: bool = False
+) -> LedgerStore:
+    """The ledger store at ``location``: a PostgreSQL database for a ``postgresql://``
+    URL, else an SQLite file (``synchronous`` and ``startup_check`` as SqliteStore
+    takes them; a PostgreSQL server is always durable and checks its own pages)."""
+    if is_postgres_location(location):
+        try:
+            from healthledger.ledger.postgres_store import PostgresStore
+        except ImportError as exc:
+            from healthledger.ledger.errors import StorageError
+
+            raise StorageError(
+                "a PostgreSQL ledger store needs the psycopg driver: "
+                "pip install 'healthledger[postgresql]'"
+            ) from exc
+        return PostgresStore(str(location))
+    from healthledger.ledger.sqlite_store import SqliteStore
+
+    return SqliteStore(location, synchronous=synchronous, startup_check=startup_check)

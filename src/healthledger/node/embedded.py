@@ -1,6 +1,7 @@
 """The embedded node: one process, a solo orderer, SQLite storage under a data folder
-(ARCHITECTURE.md section 5), holding the keys of every organisation it was founded
-with (the demo passes its own plan: :mod:`healthledger.demo.organisations`)."""
+(ARCHITECTURE.md section 5; or the ledger in a PostgreSQL database), holding the keys
+of every organisation it was founded with (the demo passes its own plan:
+:mod:`healthledger.demo.organisations`)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from healthledger.node.parts import CHECKPOINT_DIR as CHECKPOINT_DIR
 from healthledger.node.parts import KEYSTORE_FILE as KEYSTORE_FILE
 from healthledger.node.parts import LEDGER_FILE as LEDGER_FILE
 from healthledger.node.parts import NODE_FILE as NODE_FILE
+from healthledger.node.parts import STORE_KEY, NodeParts
 from healthledger.node.parts import DataDirError as DataDirError
-from healthledger.node.parts import NodeParts
 from healthledger.node.parts import open_checked_store as open_checked_store
 from healthledger.node.peer import Receipt
 from healthledger.ordering.orderer import Orderer
@@ -42,11 +43,13 @@ class EmbeddedNode:
         orderer: Orderer | None = None,
         resume_orderer: Callable[[int], Orderer] | None = None,
         checkpoint_every: int = 0,
+        store: str | None = None,
     ) -> None:
         """``orderer`` replaces the solo orderer; ``resume_orderer`` makes one from the
         stream position to resume at (one past the store's recorded position);
         ``checkpoint_every`` > 0 signs a checkpoint every that many blocks with the
-        node's (first) peer identity, under ``checkpoints/``."""
+        node's (first) peer identity, under ``checkpoints/``; ``store`` (a
+        ``postgresql://`` URL) is where the ledger lives if node.json does not say."""
         self.parts = NodeParts(
             data_dir,
             contracts=contracts,
@@ -57,6 +60,7 @@ class EmbeddedNode:
             orderer=orderer,
             resume_orderer=resume_orderer,
             checkpoint_every=checkpoint_every,
+            store=store,
         )
         parts = self.parts
         self.data_dir, self.mode, self.keystore, self.clock = (
@@ -77,11 +81,13 @@ class EmbeddedNode:
         plans: Sequence[OrgPlan],
         clock: Callable[[], int] = wall_clock_ms,
         founder: str | None = None,
+        store: str | None = None,
         **options: Any,
     ) -> EmbeddedNode:
         """Found a new consortium in an empty ``data_dir`` and commit its genesis block
         (signed by ``founder``, an identity of ``plans``; by default the first
-        organisation's admin)."""
+        organisation's admin); with ``store`` (a ``postgresql://`` URL of an empty
+        database) the ledger lives there, and node.json records it."""
         data_dir = Path(data_dir)
         if (data_dir / NODE_FILE).exists():
             raise DataDirError(f"{data_dir} already holds a ledger")
@@ -97,6 +103,7 @@ class EmbeddedNode:
                     "format": 1,
                     "mode": "embedded",
                     "organisations": [o.id for o in consortium.organisations],
+                    **({STORE_KEY: store} if store else {}),
                 },
                 indent=1,
             )

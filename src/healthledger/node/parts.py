@@ -24,7 +24,8 @@ from healthledger.contracts.runtime import ContractRuntime
 from healthledger.crypto.envelope import VaultKey
 from healthledger.crypto.keys import decode_b64
 from healthledger.ledger.errors import CorruptStore, LedgerError
-from healthledger.ledger.sqlite_store import RESTORE_HINT, SqliteStore
+from healthledger.ledger.sqlite_store import RESTORE_HINT
+from healthledger.ledger.store import LedgerStore, is_postgres_location, open_store
 from healthledger.ledger.transaction import SignedProposal
 from healthledger.node.checkpoint import CheckpointError, CheckpointWriter
 from healthledger.node.errors import NodeError
@@ -46,18 +47,58 @@ class DataDirError(NodeError):
     """The data folder is missing, already used, or not a healthledger data folder."""
 
 
-def open_checked_store(path: Path, *, synchronous: str = "FULL") -> SqliteStore:
-    """The store a node serves, once it passed the start-up checks (write-ahead log,
-    SQLite's quick check, the most recent blocks re-derived); CorruptStore, saying
-    how to restore it, otherwise."""
-    store = SqliteStore(path, synchronous=synchronous, startup_check=True)
+STORE_KEY = "store"
+"""Key of ``node.json`` naming where the ledger store lives when it is not the folder's
+``ledger.sqlite``: a PostgreSQL connection URL."""
+
+
+def open_checked_store(location: Path | str, *, synchronous: str = "FULL") -> LedgerStore:
+    """The store a node serves (an SQLite file or a ``postgresql://`` database), once it
+    passed the start-up checks (for SQLite its write-ahead log and quick check; for
+    both the most recent blocks re-derived); CorruptStore, saying how to restore it,
+    otherwise."""
+    store = open_store(location, synchronous=synchronous, startup_check=True)
     try:
         check_recent(store)
     except (LedgerError, CheckpointError) as exc:
         # TamperedBlock is a CheckpointError; a missing header or log node a LedgerError.
         store.close()
-        raise CorruptStore(f"ledger store {path} is damaged ({exc}); {RESTORE_HINT}") from exc
+        raise CorruptStore(
+            f"ledger store {_shown(location)} is damaged ({exc}); {_hint(location)}"
+        ) from exc
     return store
+
+
+def _shown(location: Path | str) -> str:
+    """``location`` as a message shows it: a PostgreSQL URL without its password."""
+    if is_postgres_location(location):
+        from healthledger.ledger.postgres_store import redacted
+
+        return redacted(str(location))
+    return str(location)
+
+
+def _hint(location: Path | str) -> str:
+    """How to restore a damaged store at ``location``."""
+    if is_postgres_location(location):
+        from healthledger.ledger.postgres_store import RESTORE_HINT as POSTGRES_HINT
+
+        return POSTGRES_HINT
+    return RESTORE_HINT
+
+
+def store_location(data_dir: Path, info: dict[str, Any], store: str | None = None) -> Path | str:
+    """Where the ledger of ``data_dir`` lives: ``store`` if given, else what node.json
+    records, else the folder's ``ledger.sqlite``."""
+    chosen = store or info.get(STORE_KEY)
+    if chosen:
+        if not is_postgres_location(str(chosen)):
+            raise DataDirError(
+                f"{data_dir}: store {chosen!r} is not a postgresql:// URL "
+                f"(an SQLite store is always the folder's {LEDGER_FILE})"
+            )
+        return str(chosen)
+    return Path(data_dir) / LEDGER_FILE
 
 
 def node_info(data_dir: Path) -> dict[str, Any]:
@@ -86,11 +127,14 @@ class NodeParts:
         orderer: Orderer | None = None,
         resume_orderer: Callable[[int], Orderer] | None = None,
         checkpoint_every: int = 0,
+        store: str | None = None,
     ) -> None:
         """``orderer`` replaces the solo orderer; ``resume_orderer`` makes one from the
         stream position to resume at (one past the store's recorded position);
         ``checkpoint_every`` > 0 signs a checkpoint every that many blocks with the
-        node's (first) peer identity, under ``checkpoints/``."""
+        node's (first) peer identity, under ``checkpoints/``; ``store`` (a
+        ``postgresql://`` URL) is where the ledger lives if node.json does not say
+        (:func:`store_location`)."""
         self.data_dir = Path(data_dir)
         self.info = node_info(self.data_dir)
         self.mode = str(self.info.get("mode", ""))
@@ -98,7 +142,8 @@ class NodeParts:
         or ``client`` (users' keys, no peer's)."""
         self.keystore = Keystore.load(self.data_dir / KEYSTORE_FILE)
         self.clock = clock
-        store = open_checked_store(self.data_dir / LEDGER_FILE, synchronous=synchronous)
+        self.store_location = store_location(self.data_dir, self.info, store)
+        opened = open_checked_store(self.store_location, synchronous=synchronous)
         vault_dir = self.data_dir / VAULT_DIR
         vault_dir.mkdir(exist_ok=True)
         vaults = {
@@ -111,7 +156,7 @@ class NodeParts:
             for org, material in self.keystore.vault_keys.items()
         }
         if orderer is None and resume_orderer is not None:
-            orderer = resume_orderer(store.ordering_position() + 1)
+            orderer = resume_orderer(opened.ordering_position() + 1)
         if orderer is None:
             orderer = SoloOrderer(
                 max_block_tx=max_block_tx, batch_timeout_s=batch_timeout_s, clock=clock
@@ -128,7 +173,7 @@ class NodeParts:
             )
         self.peer = Peer(
             checkpoints=checkpoints,
-            store=store,
+            store=opened,
             runtime=ContractRuntime(contracts),
             orderer=orderer,
             endorsers=peers,

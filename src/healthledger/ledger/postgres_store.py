@@ -1,0 +1,459 @@
+"""PostgreSQL implementation of the ledger store, for a peer that outgrows one SQLite file.
+
+The same tables as the SQLite store (``ledger.sqlite_store``), in the database (and
+schema) its connection URL names. A block, its transaction index, its state changes,
+history rows and log nodes are written in one PostgreSQL transaction; the commit is
+acknowledged once the server has flushed its write-ahead log, so the store refuses a
+server (or a URL's options) with ``fsync`` or ``synchronous_commit`` switched off:
+durable means the same here as with SQLite's ``synchronous=FULL``. A commit the
+server's disk has no room for raises :class:`StorageFull`, a page the server finds
+damaged :class:`CorruptStore`, a server that cannot be reached :class:`StorageError`;
+in each case nothing of the block is committed.
+
+Keys are stored with the "C" collation, so a range of keys is in the byte order the
+SQLite store and the contracts use, whatever the database's locale.
+
+Reads do not wait for a commit: each reading thread has its own connection in
+autocommit mode, and every statement sees the last committed block (READ COMMITTED).
+
+What stays in the data folder whichever store a peer uses: the keystore, the
+private-data vaults, the staff store, checkpoints and the applications' read models
+(SQLite files of their own); only the ledger (blocks, transactions, world state, key
+history, the global log's nodes) moves to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import weakref
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from healthledger.crypto.canonical import canonical_json_unchecked
+from healthledger.ledger.block import FORMAT_VERSION, BlockHeader
+from healthledger.ledger.errors import (
+    CorruptStore,
+    LedgerError,
+    NotFound,
+    StorageError,
+    StorageFull,
+)
+from healthledger.ledger.migrations import check_format
+from healthledger.ledger.sqlite_store import ORDERING_POSITION
+from healthledger.ledger.state import HistoryEntry, VersionedValue
+from healthledger.ledger.store import BlockCommit, TxLocation
+from healthledger.ledger.transaction import ValidationCode
+
+RESTORE_HINT = (
+    "restore it before serving: join again from a snapshot of a healthy peer "
+    "(healthledger network join, operator guide 8.2) or restore the database from a "
+    "backup (pg_dump / pg_basebackup, operator guide 4.2)"
+)
+"""What to do about a damaged store, in the one line that reports it."""
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blocks (
+    height BIGINT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    header TEXT NOT NULL,
+    body BYTEA NOT NULL
+);
+CREATE TABLE IF NOT EXISTS txs (
+    log_index BIGINT PRIMARY KEY,
+    tx_id TEXT NOT NULL,
+    height BIGINT NOT NULL,
+    idx INTEGER NOT NULL,
+    code TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS txs_by_id ON txs (tx_id);
+CREATE TABLE IF NOT EXISTS state (
+    ns TEXT COLLATE "C" NOT NULL,
+    key TEXT COLLATE "C" NOT NULL,
+    value TEXT NOT NULL,
+    height BIGINT NOT NULL,
+    idx INTEGER NOT NULL,
+    PRIMARY KEY (ns, key)
+);
+CREATE TABLE IF NOT EXISTS history (
+    ns TEXT COLLATE "C" NOT NULL,
+    key TEXT COLLATE "C" NOT NULL,
+    height BIGINT NOT NULL,
+    idx INTEGER NOT NULL,
+    tx_id TEXT NOT NULL,
+    value TEXT,
+    PRIMARY KEY (ns, key, height, idx)
+);
+CREATE TABLE IF NOT EXISTS log_nodes (
+    level INTEGER NOT NULL,
+    idx BIGINT NOT NULL,
+    hash BYTEA NOT NULL,
+    PRIMARY KEY (level, idx)
+);
+"""
+
+_SCHEMA_LOCK = 0x686C6564
+"""Advisory lock held while creating the tables, so two processes opening one new
+database do not race on CREATE TABLE IF NOT EXISTS."""
+
+_DURABLE_SETTINGS = {"fsync": "on", "synchronous_commit": "on"}
+"""Server settings an acknowledged block needs (``remote_apply``/``remote_write`` with a
+standby are stronger or equal and accepted too)."""
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://(unparsable URL)"
+    user = f"{params['user']}@" if params.get("user") else ""
+    port = f":{params['port']}" if params.get("port") else ""
+    return f"postgresql://{user}{params.get('host') or ''}{port}/{params.get('dbname') or ''}"
+
+
+class PostgresStore:
+    """A ledger store in one PostgreSQL database (or one schema of it)."""
+
+    def __init__(self, url: str, *, connect_timeout_s: float = 10.0) -> None:
+        """Connect to ``url`` (a libpq connection URL), create the tables if the database
+        has none, and read the head; StorageError if the server cannot be reached or is
+        not durable, CorruptStore if the head block does not read."""
+        self.url = url
+        self.location = redacted(url)
+        try:
+            self._conninfo = make_conninfo(url, connect_timeout=max(1, round(connect_timeout_s)))
+        except psycopg.ProgrammingError as exc:
+            raise StorageError(
+                f"{self.location} is not a PostgreSQL connection URL: {exc}"
+            ) from exc
+        self._db = self._connect()
+        try:
+            self._check_server()
+            with self._db.transaction():
+                self._db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                self._db.execute(SCHEMA)
+                self._check_version()
+            self._head: BlockHeader | None = self._load_head()
+        except psycopg.Error as exc:
+            self._db.close()
+            raise storage_error(exc, f"cannot open ledger store {self.location}") from exc
+        except StorageError:
+            self._db.close()
+            raise
+        except (ValueError, TypeError, KeyError, LedgerError) as exc:
+            # The last block's header does not read back: damaged, not a bug.
+            self._db.close()
+            raise CorruptStore(
+                f"ledger store {self.location} is damaged (its head block does not read: "
+                f"{exc}); {RESTORE_HINT}"
+            ) from exc
+        self._lock = threading.RLock()
+        self._readers = threading.local()
+        self._reader_connections: list[
+            tuple[weakref.ref[threading.Thread], psycopg.Connection[Any]]
+        ] = []
+        self._closed = False
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self._conninfo, autocommit=True)
+        except psycopg.Error as exc:
+            raise StorageError(
+                f"cannot open ledger store {self.location}: {_first_line(exc)}"
+            ) from exc
+
+    def _check_server(self) -> None:
+        """Refuse a server that would acknowledge a commit before it is on disk, or whose
+        text encoding cannot hold every state value."""
+        for name, wanted in _DURABLE_SETTINGS.items():
+            row = self._db.execute(f"SHOW {name}").fetchone()  # names from the table above
+            found = "" if row is None else str(row[0])
+            if name == "synchronous_commit" and found in {"remote_apply", "remote_write"}:
+                continue
+            if found != wanted:
+                raise StorageError(
+                    f"ledger store {self.location}: the server has {name}={found}; a block is "
+                    f"acknowledged only once it is on disk, which needs {name}={wanted}"
+                )
+        row = self._db.execute("SHOW server_encoding").fetchone()
+        if row is None or str(row[0]).upper() not in {"UTF8", "UTF-8"}:
+            raise StorageError(
+                f"ledger store {self.location}: the database's encoding is "
+                f"{None if row is None else row[0]}, not UTF8"
+            )
+
+    def _check_version(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
+        if row is None:
+            self._db.execute(
+                "INSERT INTO meta VALUES ('format_version', %s)", (str(FORMAT_VERSION),)
+            )
+        else:
+            check_format(found=int(row[0]), wanted=FORMAT_VERSION)
+
+    def _reader(self) -> psycopg.Connection[Any]:
+        """This thread's read connection (opened on first use)."""
+        connection: psycopg.Connection[Any] | None = getattr(self._readers, "connection", None)
+        if connection is None or connection.closed:
+            with self._lock:
+                if self._closed:
+                    raise StorageError(f"ledger store {self.location} is closed")
+                connection = self._connect()
+                # A finished thread's connection is closed here, so threads that come
+                # and go do not leave connections behind.
+                live = []
+                for owner, reader in self._reader_connections:
+                    thread = owner()
+                    if thread is None or not thread.is_alive():
+                        reader.close()
+                    else:
+                        live.append((owner, reader))
+                live.append((weakref.ref(threading.current_thread()), connection))
+                self._reader_connections = live
+            self._readers.connection = connection
+        return connection
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """Every row of a read query, on this thread's connection."""
+        try:
+            return self._reader().execute(sql, params, prepare=True).fetchall()
+        except psycopg.Error as exc:
+            raise storage_error(exc, f"cannot read ledger store {self.location}") from exc
+
+    def _row(self, sql: str, params: Sequence[Any]) -> Any:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    def _load_head(self) -> BlockHeader | None:
+        row = self._db.execute("SELECT header FROM blocks ORDER BY height DESC LIMIT 1").fetchone()
+        return None if row is None else BlockHeader.from_json(json.loads(row[0]))
+
+    def height(self) -> int:
+        """Number of committed blocks."""
+        return 0 if self._head is None else self._head.height + 1
+
+    def head(self) -> BlockHeader | None:
+        """Header of the last block."""
+        return self._head
+
+    def block_bytes(self, height: int) -> bytes:
+        """Stored canonical block."""
+        row = self._row("SELECT body FROM blocks WHERE height=%s", (height,))
+        if row is None:
+            raise NotFound(f"no block at height {height}")
+        return bytes(row[0])
+
+    def header(self, height: int) -> BlockHeader:
+        """Header of a block."""
+        row = self._row("SELECT header FROM blocks WHERE height=%s", (height,))
+        if row is None:
+            raise NotFound(f"no block at height {height}")
+        return BlockHeader.from_json(json.loads(row[0]))
+
+    def tx_location(self, tx_id: str) -> TxLocation | None:
+        """First occurrence of a transaction id."""
+        row = self._row(
+            "SELECT log_index, tx_id, height, idx, code FROM txs WHERE tx_id=%s "
+            "ORDER BY log_index LIMIT 1",
+            (tx_id,),
+        )
+        return None if row is None else _location(row)
+
+    def committed_among(self, tx_ids: Sequence[str]) -> set[str]:
+        """Those of ``tx_ids`` that appear in a committed block, in one query."""
+        if not tx_ids:
+            return set()
+        rows = self._rows(
+            "SELECT DISTINCT tx_id FROM txs WHERE tx_id = ANY(%s)", (list(dict.fromkeys(tx_ids)),)
+        )
+        return {row[0] for row in rows}
+
+    def get_states(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], VersionedValue]:
+        """Current values of several keys (absent ones left out), in one query."""
+        if not keys:
+            return {}
+        unique = list(dict.fromkeys(keys))
+        rows = self._rows(
+            "SELECT s.ns, s.key, s.value, s.height, s.idx FROM state s "
+            "JOIN unnest(%s::text[], %s::text[]) AS k(ns, key) "
+            'ON s.ns = k.ns COLLATE "C" AND s.key = k.key COLLATE "C"',
+            ([ns for ns, _ in unique], [key for _, key in unique]),
+        )
+        return {
+            (ns, key): VersionedValue(json.loads(value), (height, idx))
+            for ns, key, value, height, idx in rows
+        }
+
+    def tx_at_log_index(self, log_index: int) -> TxLocation:
+        """The transaction at a global log position."""
+        row = self._row(
+            "SELECT log_index, tx_id, height, idx, code FROM txs WHERE log_index=%s",
+            (log_index,),
+        )
+        if row is None:
+            raise NotFound(f"no transaction at log index {log_index}")
+        return _location(row)
+
+    def get_node(self, level: int, index: int) -> bytes | None:
+        """A global-log node."""
+        row = self._row("SELECT hash FROM log_nodes WHERE level=%s AND idx=%s", (level, index))
+        return None if row is None else bytes(row[0])
+
+    def get_state(self, ns: str, key: str) -> VersionedValue | None:
+        """Current value of a key."""
+        row = self._row("SELECT value, height, idx FROM state WHERE ns=%s AND key=%s", (ns, key))
+        if row is None:
+            return None
+        return VersionedValue(json.loads(row[0]), (row[1], row[2]))
+
+    def range_state(
+        self, ns: str, start: str, end: str, limit: int
+    ) -> Iterator[tuple[str, VersionedValue]]:
+        """Keys in [start, end), in byte order."""
+        if end:
+            sql = (
+                "SELECT key, value, height, idx FROM state WHERE ns=%s AND key>=%s AND key<%s "
+                "ORDER BY key LIMIT %s"
+            )
+            params: tuple[Any, ...] = (ns, start, end, limit)
+        else:
+            sql = (
+                "SELECT key, value, height, idx FROM state WHERE ns=%s AND key>=%s "
+                "ORDER BY key LIMIT %s"
+            )
+            params = (ns, start, limit)
+        for key, value, height, idx in self._rows(sql, params):
+            yield key, VersionedValue(json.loads(value), (height, idx))
+
+    def key_history(self, ns: str, key: str, limit: int) -> list[HistoryEntry]:
+        """Changes of a key, newest first."""
+        rows = self._rows(
+            "SELECT h.tx_id, h.height, h.idx, h.value, (b.header::json->>'timestamp')::bigint "
+            "FROM history h JOIN blocks b ON b.height = h.height "
+            "WHERE h.ns=%s AND h.key=%s ORDER BY h.height DESC, h.idx DESC LIMIT %s",
+            (ns, key, limit),
+        )
+        return [
+            HistoryEntry(
+                tx_id=tx_id,
+                version=(height, idx),
+                timestamp=int(timestamp),
+                value=None if value is None else json.loads(value),
+                deleted=value is None,
+            )
+            for tx_id, height, idx, value, timestamp in rows
+        ]
+
+    def ordering_position(self) -> int:
+        """Stream position recorded by the last commit that carried one; 0 if none."""
+        row = self._row("SELECT value FROM meta WHERE key=%s", (ORDERING_POSITION,))
+        return 0 if row is None else int(row[0])
+
+    def commit(self, commit: BlockCommit) -> None:
+        """Write one block and everything it changes in one PostgreSQL transaction,
+        acknowledged once the server has flushed it to disk."""
+        block = commit.block
+        header = block.header
+        expected = self.height()
+        if header.height != expected:
+            raise StorageError(f"block {header.height} out of order: next is {expected}")
+        log_start = header.log_size - len(block.transactions)
+        tx_rows = [
+            (log_start + i, tx.tx_id, header.height, i, str(code))
+            for i, (tx, code) in enumerate(zip(block.transactions, block.codes, strict=True))
+        ]
+        state_puts = []
+        state_dels = []
+        history_rows = []
+        for u in commit.updates:
+            encoded = None if u.deleted else canonical_json_unchecked(u.value).decode("utf-8")
+            if encoded is None:
+                state_dels.append((u.ns, u.key))
+            else:
+                state_puts.append((u.ns, u.key, encoded, u.version[0], u.version[1]))
+            history_rows.append((u.ns, u.key, u.version[0], u.version[1], u.tx_id, encoded))
+        with self._lock:
+            if self._closed:
+                raise StorageError(f"ledger store {self.location} is closed")
+            try:
+                with self._db.transaction(), self._db.cursor() as cur:
+                    cur.execute(
+                        "INSERT INTO blocks (height, hash, header, body) VALUES (%s, %s, %s, %s)",
+                        (
+                            header.height,
+                            header.hash,
+                            canonical_json_unchecked(header.to_json()).decode("ascii"),
+                            commit.block_bytes,
+                        ),
+                    )
+                    # Plain inserts go in by COPY: one round trip for a whole block.
+                    with cur.copy(
+                        "COPY txs (log_index, tx_id, height, idx, code) FROM STDIN"
+                    ) as cp:
+                        for tx_row in tx_rows:
+                            cp.write_row(tx_row)
+                    with cur.copy(
+                        "COPY history (ns, key, height, idx, tx_id, value) FROM STDIN"
+                    ) as cp:
+                        for history_row in history_rows:
+                            cp.write_row(history_row)
+                    # Same order as the SQLite store: every put, then every delete.
+                    if state_puts:
+                        cur.executemany(
+                            "INSERT INTO state VALUES (%s, %s, %s, %s, %s) "
+                            "ON CONFLICT (ns, key) DO UPDATE SET value=EXCLUDED.value, "
+                            "height=EXCLUDED.height, idx=EXCLUDED.idx",
+                            state_puts,
+                        )
+                    if state_dels:
+                        cur.executemany("DELETE FROM state WHERE ns=%s AND key=%s", state_dels)
+                    if commit.log_append.nodes:
+                        cur.executemany(
+                            "INSERT INTO log_nodes VALUES (%s, %s, %s) "
+                            "ON CONFLICT (level, idx) DO UPDATE SET hash=EXCLUDED.hash",
+                            commit.log_append.nodes,
+                        )
+                    if commit.stream_seq is not None:
+                        # Same transaction as the block: a crash keeps both or neither.
+                        cur.execute(
+                            "INSERT INTO meta VALUES (%s, %s) "
+                            "ON CONFLICT (key) DO UPDATE SET value=EXCLUDED.value",
+                            (ORDERING_POSITION, str(commit.stream_seq)),
+                        )
+            except psycopg.Error as exc:
+                raise storage_error(exc, f"cannot commit block {header.height}") from exc
+            self._head = header
+
+    def close(self) -> None:
+        """Close the connection and every thread's read connection."""
+        with self._lock:
+            self._closed = True
+            for _, connection in self._reader_connections:
+                connection.close()
+            self._reader_connections.clear()
+            self._db.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def storage_error(exc: psycopg.Error, what: str) -> StorageError:
+    """StorageFull for a full disk, CorruptStore for damaged data, StorageError
+    otherwise, saying ``what`` failed."""
+    if isinstance(exc, pg_errors.DiskFull):
+        return StorageFull(f"{what}: the server's disk is full; nothing of it was written")
+    if isinstance(exc, pg_errors.DataCorrupted | pg_errors.IndexCorrupted):
+        return CorruptStore(f"{what}: the database is damaged ({_first_line(exc)}); {RESTORE_HINT}")
+    return StorageError(f"{what}: {_first_line(exc)}")
+
+
+def _location(row: tuple[Any, ...]) -> TxLocation:
+    log_index, tx_id, height, idx, code = row
+    return TxLocation(tx_id, height, idx, ValidationCode(code), log_index)

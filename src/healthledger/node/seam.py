@@ -334,6 +334,12 @@ class AppNode:
         """Wait until block ``height`` is committed; False on timeout or stop."""
         return self._node.peer.events.wait_for_height(height, timeout)
 
+    def block_hash(self, height: int) -> str | None:
+        """The hash of committed block ``height``, or None above the head: what a read
+        model saved at a height is checked against before it is trusted."""
+        store = self._node.peer.store
+        return store.header(height).hash if 0 <= height < store.height() else None
+
     def inclusion_proof(self, tx_id: str) -> dict[str, Any]:
         """The RFC 9162 inclusion proof of committed transaction ``tx_id``."""
         return self._node.peer.inclusion_proof(tx_id)

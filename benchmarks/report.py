@@ -225,6 +225,44 @@ def _ceiling(
     ]
 
 
+def _e2e(found: dict[str, Any]) -> list[Figure]:
+    """``bench e2e``: the embedded path with client signing inside the clock against its
+    signature ceiling (item 2), and one client's wait for its own write (item 3) beside
+    the disk's fsync time, the floor of a durable block."""
+    ceiling = float(found["signature_ceiling_tx_per_s"])
+    value = float(found["tx_per_s"])
+    fsync = f"disk fsync {found['fsync_ms']:.2f} ms ({found['fsync_per_s']:,.0f}/s)"
+    return [
+        Figure(
+            "e2e",
+            "end to end tx/s, embedded: client signing to durable commit, open loop",
+            value,
+            "tx/s",
+            f"signature ceiling {ceiling:,.0f} tx/s ({found['signs_per_tx']} signs at "
+            f"{found['sign_per_s']:,.0f}/s + {found['verifies_per_tx']} verifies at "
+            f"{found['verify_per_s']:,.0f}/s per tx)",
+            round(value / ceiling, 3),
+            Goal("≥ 0.6 x ceiling (item 2)", at_least=0.6),
+        ),
+        Figure(
+            "e2e",
+            "one client, one write at a time: sign to receipt p50",
+            found["latency_p50_ms"],
+            "ms",
+            fsync,
+            goal=Goal("≤ 5 ms (item 3)", at_most=5.0),
+        ),
+        Figure(
+            "e2e",
+            "one client, one write at a time: sign to receipt p99",
+            found["latency_p99_ms"],
+            "ms",
+            fsync,
+            goal=Goal("≤ 20 ms (item 3)", at_most=20.0),
+        ),
+    ]
+
+
 def _lifecycle(found: dict[str, Any]) -> list[Figure]:
     ours, evm = found["healthledger"], found["evm"]
     rows = []
@@ -390,6 +428,12 @@ def benches(python: str, seen: dict[str, dict[str, Any]], scratch: Path) -> list
             lambda f: _ceiling(
                 "commit", f, "committed tx/s, endorsed before the clock (item 2 is end to end)"
             ),
+        ),
+        Bench(
+            "e2e",
+            [*cli, "e2e", "--tx", "3000", "--sequential", "300", "--json"],
+            180,
+            _e2e,
         ),
         Bench(
             "verify",

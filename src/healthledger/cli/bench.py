@@ -39,14 +39,16 @@ SIGNATURES_PER_TX = 2
 """What validating one benchmark transaction verifies: the creator's and one endorser's."""
 
 
-def bench_node(data_dir: Path, *, synchronous: str = "FULL") -> EmbeddedNode:
-    """A new benchmark consortium in ``data_dir`` (not started)."""
+def bench_node(data_dir: Path, *, synchronous: str = "FULL", **options: Any) -> EmbeddedNode:
+    """A new benchmark consortium in ``data_dir`` (not started); ``options`` go to
+    EmbeddedNode (e.g. its orderer)."""
     return EmbeddedNode.create(
         data_dir,
         contracts=(*SYSTEM_CONTRACTS, BenchContract),
         plans=BENCH_PLANS,
         founder=f"{BENCH_ORG}/admin",
         synchronous=synchronous,
+        **options,
     )
 
 

@@ -13,6 +13,7 @@ from rich.table import Table
 from healthledger.cli import bench as benchmarks
 from healthledger.cli.apps import INSTALLED_APPS
 from healthledger.cli.bench_clients import CLIENT_BATCH, clients_benchmark, profile_summary
+from healthledger.cli.bench_e2e import e2e_benchmark
 from healthledger.cli.bench_network import network_benchmark
 from healthledger.cli.credentials import build_cli as credentials_cli
 from healthledger.cli.reporting import progress, reported, stderr, stdout
@@ -51,6 +52,23 @@ def bench_commit(
         status = None if json_output else (lambda m: stderr().print(f"[dim]{m}…[/dim]"))
         figures = benchmarks.commit_benchmark(tx, status=status).to_json()
         _emit_figures("bench commit", figures, json_output=json_output)
+
+
+@bench_app.command("e2e")
+def bench_e2e(
+    tx: int = typer.Option(5000, "--tx", min=1, help="Transactions in the open-loop run."),
+    clients: int = typer.Option(2, "--clients", min=1, max=64, help="Client threads signing."),
+    sequential: int = typer.Option(
+        300, "--sequential", min=1, help="Writes of the one-client, one-at-a-time run."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print figures as one JSON line."),
+) -> None:
+    """Embedded node end to end: client signing to durable commit, against the signature
+    ceiling; and one client's wait for its own write."""
+    with reported():
+        status = None if json_output else (lambda m: stderr().print(f"[dim]{m}…[/dim]"))
+        figures = e2e_benchmark(tx, clients=clients, sequential=sequential, status=status).to_json()
+        _emit_figures("bench e2e", figures, json_output=json_output)
 
 
 @bench_app.command("verify")

@@ -16,7 +16,11 @@ from healthledger.crypto.keys import SigningKey, VerifiedSignatures
 from healthledger.ledger.errors import StorageError
 from healthledger.ledger.sqlite_store import SqliteStore
 from healthledger.ledger.state import OverlayState, StateUpdate, VersionedValue
+from healthledger.ledger.store import LedgerStore, is_postgres_location, open_store
 from healthledger.node.vault import Vault
+from tests.support.postgres import postgres_server, store_location
+
+__all__ = ["store_location"]
 
 # --- VerifiedSignatures -------------------------------------------------------------
 
@@ -98,21 +102,31 @@ def test_overlay_prefetched_values_stand_for_the_base_until_written(tmp_path: Pa
     store.close()
 
 
-# --- SqliteStore --------------------------------------------------------------------
+# --- the ledger store (SQLite and PostgreSQL) ------------------------------------
 
 
-def _insert_rows(store: SqliteStore) -> None:
-    db = store.raw()
-    db.execute("INSERT INTO txs VALUES (0, 'tx-a', 0, 0, 'VALID')")
-    db.execute("INSERT INTO txs VALUES (1, 'tx-b', 0, 1, 'MVCC_READ_CONFLICT')")
-    db.execute("INSERT INTO state VALUES ('ns', 'a', '{\"v\":1}', 0, 0)")
-    db.execute("INSERT INTO state VALUES ('ns', 'b', '2', 0, 1)")
-    db.execute("INSERT INTO state VALUES ('other', 'a', '3', 0, 2)")
+ROWS = (
+    "INSERT INTO txs VALUES (0, 'tx-a', 0, 0, 'VALID')",
+    "INSERT INTO txs VALUES (1, 'tx-b', 0, 1, 'MVCC_READ_CONFLICT')",
+    "INSERT INTO state VALUES ('ns', 'a', '{\"v\":1}', 0, 0)",
+    "INSERT INTO state VALUES ('ns', 'b', '2', 0, 1)",
+    "INSERT INTO state VALUES ('other', 'a', '3', 0, 2)",
+)
 
 
-def test_store_batch_reads_match_single_reads(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "ledger.sqlite")
-    _insert_rows(store)
+def _insert_rows(store: LedgerStore, location: str) -> None:
+    """A few index and state rows, written beside the store as a commit would."""
+    for sql in ROWS:
+        if is_postgres_location(location):
+            postgres_server().execute(location, sql)
+        else:
+            assert isinstance(store, SqliteStore)
+            store.raw().execute(sql)
+
+
+def test_store_batch_reads_match_single_reads(store_location: str) -> None:
+    store = open_store(store_location)
+    _insert_rows(store, store_location)
     ids = ["tx-a", "tx-missing", "tx-b", "tx-a"] + [f"x{i}" for i in range(1200)]
     assert store.committed_among(ids) == {"tx-a", "tx-b"}
     assert store.committed_among([]) == set()
@@ -123,12 +137,13 @@ def test_store_batch_reads_match_single_reads(tmp_path: Path) -> None:
     assert found == {pair: v for pair in keys if (v := store.get_state(*pair)) is not None}
     assert found[("ns", "a")] == VersionedValue({"v": 1}, (0, 0))
     assert len(found) == 3
+    assert store.get_states([]) == {}
     store.close()
 
 
-def test_store_reads_from_many_threads_and_refuses_after_close(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "ledger.sqlite")
-    _insert_rows(store)
+def test_store_reads_from_many_threads_and_refuses_after_close(store_location: str) -> None:
+    store = open_store(store_location)
+    _insert_rows(store, store_location)
     seen: list[object] = []
 
     def read() -> None:
@@ -149,7 +164,7 @@ def test_store_reads_from_many_threads_and_refuses_after_close(tmp_path: Path) -
 
 def test_in_memory_store_shares_its_one_connection() -> None:
     store = SqliteStore(":memory:")
-    _insert_rows(store)
+    _insert_rows(store, ":memory:")
     result: list[object] = []
     thread = threading.Thread(target=lambda: result.append(store.get_states([("ns", "b")])))
     thread.start()

@@ -132,7 +132,7 @@ def test_doctor_reports_cdc_confirms_and_the_figures_show_it(
         "link", name="Public epidemic statistics"
     ).click()
     cell = page.locator('#public-counts tr[data-region="440100"]')
-    expect(cell).to_contain_text("influenza")
+    expect(cell).to_contain_text("Influenza")
     looked_at(page, "public-statistics")
 
     page.context.clear_cookies()

@@ -135,6 +135,14 @@ def _features(found: list[dict[str, Any]]) -> JSONResponse:
     )
 
 
+def _member_name(node: AppNode, org: str | None) -> str | None:
+    """A member organisation's registered name (its id if it has none), or None."""
+    if not org:
+        return None
+    record = node.organisation(org)
+    return str(record.get("name") or org) if record else org
+
+
 def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
     """The dashboard page, its live panel and its figures as JSON."""
     # Reads only: the day's release is recorded by the epidemic.public-release worker.
@@ -271,6 +279,8 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
             release=today,
             date=date,
             spent=releases.spent(),
+            disease_names=DISEASE_NAMES,
+            recorded_by=_member_name(node, None if today is None else today.recorded_by),
             spec=None
             if today is None
             else charts.public_release(

@@ -24,6 +24,7 @@ from healthledger.ledger.store import BlockCommit, is_postgres_location, open_st
 from healthledger.ledger.validation import BlockValidation
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.parts import open_checked_store
+from tests.support.cli import healthledger
 from tests.support.contracts import Notebook
 from tests.support.postgres import backend_node, postgres_server, store_location
 
@@ -192,12 +193,32 @@ def test_postgres_store_of_a_newer_format_is_refused() -> None:
         open_store(url)
 
 
-def test_node_json_names_only_postgres_stores(tmp_path: Path) -> None:
+def test_a_folder_keeps_the_store_it_was_founded_with(tmp_path: Path) -> None:
     from healthledger.node.parts import DataDirError, store_location
 
     assert store_location(tmp_path, {}) == tmp_path / "ledger.sqlite"
-    url = "postgresql://hl@db.example/ledger"
+    url = "postgresql://hl:pw@db.example/ledger"
     assert store_location(tmp_path, {"store": url}) == url
-    assert store_location(tmp_path, {"store": "postgresql://other"}, url) == url
+    assert store_location(tmp_path, {"store": url}, url) == url
+    assert store_location(tmp_path, {}, url) == url
     with pytest.raises(DataDirError, match="not a postgresql:// URL"):
         store_location(tmp_path, {"store": "/var/lib/ledger.sqlite"})
+    with pytest.raises(
+        DataDirError, match=r"keeps its ledger in postgresql://hl@db\.example/ledger, not"
+    ):
+        store_location(tmp_path, {"store": url}, "postgresql://hl@db.example/other")
+    (tmp_path / "ledger.sqlite").touch()
+    with pytest.raises(DataDirError, match=r"keeps its ledger in ledger\.sqlite"):
+        store_location(tmp_path, {}, url)
+
+
+def test_node_command_serves_the_store_its_folder_names(backend_node: EmbeddedNode) -> None:
+    """``healthledger node --store`` refuses, in one line, a store that is not the one the
+    folder was founded with (its ledger.sqlite, or the database node.json names)."""
+    data = backend_node.data_dir
+    backend_node.stop()
+    other = postgres_server().create_database()
+    done = healthledger("node", "--data", str(data), "--store", other, "--port", "1")
+    assert done.returncode == 2, done.stderr
+    assert "keeps its ledger in" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr

@@ -38,7 +38,7 @@ from healthledger.ledger.errors import InvalidBlock
 from healthledger.node.consortium_peer import open_consortium_peer, peer_org
 from healthledger.node.defaults import DEFAULT_CHECKPOINT_EVERY
 from healthledger.node.embedded import LEDGER_FILE, NODE_FILE, EmbeddedNode
-from healthledger.node.parts import Node
+from healthledger.node.parts import Node, shown_location
 from healthledger.node.peer import replay_validator
 from healthledger.node.peer_tls import peer_client
 from healthledger.node.seam import attach
@@ -68,9 +68,25 @@ def _ledger_file(path: Path) -> Path:
     return path
 
 
-def _open_node(data: Path, jetstream: Sequence[str] = (), *, checkpoint_every: int = 0) -> Node:
+StoreOption = typer.Option(
+    None,
+    "--store",
+    help="Where the ledger lives: a postgresql:// URL of a PostgreSQL database "
+    "(default: ledger.sqlite in the data folder). A folder founded on PostgreSQL records "
+    "its URL in node.json and needs no --store.",
+)
+
+
+def _open_node(
+    data: Path,
+    jetstream: Sequence[str] = (),
+    *,
+    checkpoint_every: int = 0,
+    store: str | None = None,
+) -> Node:
     """The node of an existing data folder, not started; with ``jetstream`` (NATS
-    URLs) a consortium peer ordering through that cluster."""
+    URLs) a consortium peer ordering through that cluster; with ``store`` its ledger in
+    that PostgreSQL database."""
     if not data.is_dir():
         raise CliError(f"{data} is not a folder", EXIT_UNUSABLE)
     if not (data / NODE_FILE).is_file():
@@ -84,8 +100,9 @@ def _open_node(data: Path, jetstream: Sequence[str] = (), *, checkpoint_every: i
                 contracts=installed_contracts(),
                 servers=list(jetstream),
                 checkpoint_every=checkpoint_every or DEFAULT_CHECKPOINT_EVERY,
+                store=store,
             )
-        return EmbeddedNode(data, contracts=installed_contracts())
+        return EmbeddedNode(data, contracts=installed_contracts(), store=store)
     except (ValueError, KeyError, TypeError) as exc:
         # json and the keystore's own parsing report a corrupt keystore this way.
         raise CliError(
@@ -204,6 +221,7 @@ def demo(
         "--live-every",
         help="Seconds between rounds of live traffic while serving (0: none).",
     ),
+    store: str | None = StoreOption,
 ) -> None:
     """Found the demo consortium (or reopen DATA), run simulated traffic, serve the console
     with live traffic going on."""
@@ -215,7 +233,7 @@ def demo(
         if data.is_dir() and any(data.iterdir()) and not (data / NODE_FILE).exists():
             raise CliError(f"{data} is not empty and holds no healthledger ledger", EXIT_UNUSABLE)
         rng = random.Random(seed)
-        node, created = open_or_create(data, installed_contracts())
+        node, created = open_or_create(data, installed_contracts(), store=store)
         try:
             node.start()
             out = stdout()
@@ -277,9 +295,11 @@ def node(
         None, "--tls-key", help="The private key of --tls-cert (PEM)."
     ),
     staff_key: Path | None = StaffKeyOption,
+    store: str | None = StoreOption,
 ) -> None:
     """Serve an existing data folder; with an operator key (--staff-key or
-    HEALTHLEDGER_STAFF_KEY) its enrolled staff log in to the console with a password."""
+    HEALTHLEDGER_STAFF_KEY) its enrolled staff log in to the console with a password.
+    Its ledger is the folder's ledger.sqlite, or the PostgreSQL database of --store."""
     with reported():
         if (tls_cert is None) != (tls_key is None):
             raise CliError("--tls-cert and --tls-key go together", EXIT_UNUSABLE)
@@ -298,7 +318,15 @@ def node(
         staff = None
         if not demo_custody and (staff_key is not None or os.environ.get(OPERATOR_KEY_ENV)):
             staff = open_store(data, staff_key)
-        embedded = _open_node(data, servers, checkpoint_every=checkpoint_every)
+        embedded = _open_node(data, servers, checkpoint_every=checkpoint_every, store=store)
+        if embedded.peer.store.height() == 0:
+            embedded.stop()
+            raise CliError(
+                f"the store {shown_location(embedded.parts.store_location)} holds no ledger: "
+                "found one on it with "
+                "`healthledger demo --store` (or `network up`)",
+                EXIT_UNUSABLE,
+            )
         try:
             # A consortium peer serves queries while NATS is down and keeps retrying.
             embedded.start()

@@ -68,12 +68,15 @@ class TrafficSummary:
         self.codes[str(receipt.code)] = self.codes.get(str(receipt.code), 0) + 1
 
 
-def open_or_create(data: Path, contracts: Sequence[type[Contract]]) -> tuple[EmbeddedNode, bool]:
+def open_or_create(
+    data: Path, contracts: Sequence[type[Contract]], *, store: str | None = None
+) -> tuple[EmbeddedNode, bool]:
     """The embedded node of ``data``: reopened if it holds a ledger, else founded
-    with the demo consortium. True if it was just created."""
+    with the demo consortium (its ledger in the PostgreSQL database ``store`` names, if
+    given). True if it was just created."""
     if (data / NODE_FILE).exists():
-        return EmbeddedNode(data, contracts=contracts), False
-    return EmbeddedNode.create(data, contracts=contracts, plans=DEMO_ORGS), True
+        return EmbeddedNode(data, contracts=contracts, store=store), False
+    return EmbeddedNode.create(data, contracts=contracts, plans=DEMO_ORGS, store=store), True
 
 
 def platform_traffic_size(node: Node) -> int:

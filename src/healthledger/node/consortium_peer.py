@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from healthledger.node.parts import (
     CHECKPOINT_DIR,
     KEYSTORE_FILE,
     NODE_FILE,
+    STORE_KEY,
     DataDirError,
     NodeParts,
 )
@@ -76,10 +77,13 @@ def found_consortium(
     contracts: Sequence[type[Contract]],
     clock: Callable[[], int] = wall_clock_ms,
     founder: str | None = None,
+    stores: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
     """Make one genesis for ``plans`` and one peer folder per organisation under
     ``root`` (``root/<org>``), each with that organisation's keys only and the same
-    genesis block committed; returns the folders by organisation."""
+    genesis block committed; returns the folders by organisation. ``stores`` puts an
+    organisation's ledger in the PostgreSQL database its URL names (an empty one)
+    instead of its folder's ``ledger.sqlite``."""
     now = clock()
     consortium = create_consortium(plans=plans, contracts=contracts, now_ms=now, founder=founder)
     root.mkdir(parents=True, exist_ok=True)
@@ -98,6 +102,7 @@ def found_consortium(
                     "mode": CONSORTIUM_MODE,
                     "org": plan.id,
                     "organisations": [o.id for o in consortium.organisations],
+                    **({STORE_KEY: stores[plan.id]} if stores and plan.id in stores else {}),
                 },
                 indent=1,
             )
@@ -170,12 +175,14 @@ def open_consortium_peer(
     subject_prefix: str = SUBJECT_PREFIX,
     checkpoint_stream: str = "",
     stuck_after_s: float = 0.0,
+    store: str | None = None,
 ) -> ConsortiumNode:
     """The peer of a consortium folder ordering through JetStream at ``servers``, not
     started; its ``start()`` does not fail when NATS is unreachable (it serves queries
     and keeps trying to connect). It exchanges signed checkpoints over
     ``checkpoint_stream`` (default ``HL_CKPT``, or ``<stream>_CKPT`` for another
-    ordering stream than the consortium's)."""
+    ordering stream than the consortium's); ``store`` is the PostgreSQL URL of its
+    ledger if node.json does not name it (``NodeParts``)."""
     org = peer_org(data_dir)
     if org is None:
         raise DataDirError(f"{data_dir} is not a consortium peer folder")
@@ -202,6 +209,7 @@ def open_consortium_peer(
         tx_stream=stream,
         tx_subject=f"{subject_prefix}.tx",
         stuck_after_s=stuck_after_s or STUCK_AFTER_S,
+        store_url=store,
     )
 
 
@@ -228,6 +236,7 @@ class ConsortiumNode:
         tx_subject: str = f"{SUBJECT_PREFIX}.tx",
         replicas: int = 3,
         stuck_after_s: float = STUCK_AFTER_S,
+        store_url: str | None = None,
     ) -> None:
         self.parts = NodeParts(
             data_dir,
@@ -235,6 +244,7 @@ class ConsortiumNode:
             clock=clock,
             resume_orderer=resume_orderer,
             checkpoint_every=checkpoint_every,
+            store=store_url,
         )
         parts = self.parts
         self.data_dir, self.mode, self.keystore, self.clock = (

@@ -64,12 +64,12 @@ def open_checked_store(location: Path | str, *, synchronous: str = "FULL") -> Le
         # TamperedBlock is a CheckpointError; a missing header or log node a LedgerError.
         store.close()
         raise CorruptStore(
-            f"ledger store {_shown(location)} is damaged ({exc}); {_hint(location)}"
+            f"ledger store {shown_location(location)} is damaged ({exc}); {_hint(location)}"
         ) from exc
     return store
 
 
-def _shown(location: Path | str) -> str:
+def shown_location(location: Path | str) -> str:
     """``location`` as a message shows it: a PostgreSQL URL without its password."""
     if is_postgres_location(location):
         from healthledger.ledger.postgres_store import redacted
@@ -88,17 +88,27 @@ def _hint(location: Path | str) -> str:
 
 
 def store_location(data_dir: Path, info: dict[str, Any], store: str | None = None) -> Path | str:
-    """Where the ledger of ``data_dir`` lives: ``store`` if given, else what node.json
-    records, else the folder's ``ledger.sqlite``."""
-    chosen = store or info.get(STORE_KEY)
-    if chosen:
-        if not is_postgres_location(str(chosen)):
+    """Where the ledger of ``data_dir`` lives: the PostgreSQL database node.json names
+    (``store``), else the folder's ``ledger.sqlite``. ``store`` given here (a
+    ``postgresql://`` URL) must agree with node.json, and cannot stand for a folder
+    whose ledger is in its ``ledger.sqlite``; DataDirError otherwise."""
+    recorded = info.get(STORE_KEY)
+    for chosen in (recorded, store):
+        if chosen and not is_postgres_location(str(chosen)):
             raise DataDirError(
                 f"{data_dir}: store {chosen!r} is not a postgresql:// URL "
                 f"(an SQLite store is always the folder's {LEDGER_FILE})"
             )
-        return str(chosen)
-    return Path(data_dir) / LEDGER_FILE
+    if store and recorded and store != recorded:
+        shown, given = shown_location(str(recorded)), shown_location(store)
+        raise DataDirError(f"{data_dir} keeps its ledger in {shown}, not {given}")
+    if store and not recorded and (Path(data_dir) / LEDGER_FILE).exists():
+        raise DataDirError(
+            f"{data_dir} keeps its ledger in {LEDGER_FILE}: a store cannot be chosen for "
+            "a folder that already has one"
+        )
+    chosen = store or recorded
+    return str(chosen) if chosen else Path(data_dir) / LEDGER_FILE
 
 
 def node_info(data_dir: Path) -> dict[str, Any]:

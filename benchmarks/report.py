@@ -365,6 +365,46 @@ def _network(found: dict[str, Any], seen: dict[str, dict[str, Any]]) -> list[Fig
     return rows
 
 
+def _network_growth(found: dict[str, Any]) -> list[Figure]:
+    """``benchmarks/network_growth.py``: the same HTTP-client peak at each consortium
+    size (item 4's cost growth), tx/s and CPU as ratios to the smallest size."""
+    rows = found.get("rows") or []
+    out: list[Figure] = []
+    for row in rows:
+        first = row is rows[0]
+        smallest = rows[0]
+        n = row["peers"]
+        out.append(
+            Figure(
+                "network_growth.py",
+                f"{n} peers: committed tx/s on every peer",
+                row["tx_per_s"],
+                "tx/s",
+                "" if first else f"{smallest['peers']} peers {smallest['tx_per_s']:,.0f} tx/s",
+                None if first else row["tx_per_s_ratio"],
+            )
+        )
+        out.append(
+            Figure(
+                "network_growth.py",
+                f"{n} peers: CPU per peer ({row['per_peer_cpu_cores']:.2f} cores each)",
+                row["per_peer_cpu_ms_per_tx"],
+                "ms/tx",
+            )
+        )
+        out.append(
+            Figure(
+                "network_growth.py",
+                f"{n} peers: CPU of every process (peers, NATS, clients)",
+                row["cpu_ms_per_tx"],
+                "ms/tx",
+                "" if first else f"{smallest['peers']} peers {smallest['cpu_ms_per_tx']:.2f} ms/tx",
+                None if first else row["cpu_ms_per_tx_ratio"],
+            )
+        )
+    return out
+
+
 def _jetstream(found: dict[str, Any]) -> list[Figure]:
     """Each run's throughput and p99, named by its load and NATS sync setting."""
     rows = []
@@ -458,6 +498,12 @@ def benches(python: str, seen: dict[str, dict[str, Any]], scratch: Path) -> list
             [*cli, "network", "--clients", "2", "--concurrency", "64", "--tx", "3000", "--json"],
             420,
             lambda f: _network(f, seen),
+        ),
+        Bench(
+            "network_growth.py",
+            [*script, "benchmarks/network_growth.py", "--peers", "3,5,9", "--tx", "1500", "--json"],
+            420,
+            _network_growth,
         ),
         Bench("credentials", [*cli, "credentials", "--quick", "--json"], 180, _credentials),
         Bench(

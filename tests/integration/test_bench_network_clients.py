@@ -48,6 +48,11 @@ def test_bench_network_with_two_clients_prints_its_figures() -> None:
         assert figures[f"{label}_tx_per_s"] > 0
         # Every peer committed every transaction of the load.
         assert len(figures[f"{label}_tx_per_s_by_peer"].split(", ")) == 3
+        # CPU counted per process: every peer, NATS and the clients worked for it.
+        assert len(figures[f"{label}_cpu_cores_by_peer"].split(", ")) == 3
+        for who in ("per_peer", "nats", "clients"):
+            assert figures[f"{label}_{who}_cpu_ms_per_tx"] > 0
+        assert figures[f"{label}_cpu_ms_per_tx"] >= figures[f"{label}_peers_cpu_ms_per_tx"]
     assert figures["identical_heads"] is True
     assert figures["in_process_tx_per_s"] > 0
     assert figures["ratio_to_in_process"] == pytest.approx(

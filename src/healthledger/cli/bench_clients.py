@@ -7,7 +7,9 @@ own folder and keys, serving the platform's API (``bench_clients_node``). Each c
 process (``bench_clients_worker``) holds an organisation admin's identity in an
 encrypted PKCS#8 key file and writes ``bench.put`` calls through its organisation's
 peer: signed in the client, endorsed, checked, submitted, receipt awaited. A thread
-here polls every peer's status to learn when each block committed on each peer.
+here follows every peer's event stream to learn when each block committed on each
+peer, and every process's CPU time is read before and after each load (CPU per
+committed transaction, by process).
 
 Three loads, one after the other on the same consortium:
 
@@ -40,7 +42,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -53,6 +55,7 @@ from healthledger.cli.bench_clients_worker import ClientJob, Phase
 from healthledger.cli.bench_clients_worker import run as run_client
 from healthledger.cli.bench_network import network_benchmark, process_answer
 from healthledger.cli.reporting import BenchmarkFailed
+from healthledger.client import Client, ClientError, Identity
 from healthledger.crypto.enrolment import encrypt_key
 from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.consortium_peer import found_consortium
@@ -64,7 +67,7 @@ READY_TIMEOUT_S = 90.0
 PHASE_TIMEOUT_S = 600.0
 CLIENT = "a client process"
 POLL_S = 0.02
-"""How often every peer's height is read (the commit times' resolution)."""
+"""How often the benchmark looks whether a block it waits for has committed."""
 CLIENT_BATCH = 8
 """Calls a client sends in one request by default (through the batch routes)."""
 PACED = (0.5, 0.8)
@@ -75,41 +78,56 @@ Say = Callable[[str], None]
 
 @dataclass
 class HeightWatch:
-    """When each peer was first seen at each height (polling ``/api/v1/status``)."""
+    """When each peer committed each block: one event stream per peer
+    (``GET /api/v1/events`` through the client library, signed as that peer's
+    organisation's admin), each block event stamped as it arrives. A stream costs the
+    peer one read of each new block; polling every peer's status 50 times a second
+    cost each of them about 15 % of its CPU under load."""
 
     urls: dict[str, str]
+    readers: dict[str, Identity]
+    """Who reads each peer's stream (the stream is for consortium members)."""
     seen: dict[str, dict[int, float]] = field(default_factory=dict)
     heads: dict[str, str | None] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _clients: list[Client] = field(default_factory=list)
 
     def start(self) -> HeightWatch:
-        """Begin polling."""
+        """Begin following every peer's stream (from its first block)."""
         self.seen = {org: {} for org in self.urls}
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
+        for org, url in self.urls.items():
+            client = Client(url, identity=self.readers[org], timeout=10.0)
+            self._clients.append(client)
+            thread = threading.Thread(
+                target=self._follow, args=(org, client), name=f"watch-{org}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
         return self
 
     def stop(self) -> None:
-        """Stop polling."""
+        """Stop following (closing the connections ends the streams)."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        for client in self._clients:
+            client.close()
+        for thread in self._threads:
+            thread.join(5)
 
-    def _poll(self) -> None:
-        with httpx.Client(timeout=5.0) as http:
-            while not self._stop.is_set():
-                for org, url in self.urls.items():
-                    try:
-                        body = http.get(f"{url}/api/v1/status").json()
-                        height = int(body["height"])
-                    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+    def _follow(self, org: str, client: Client) -> None:
+        known = self.seen[org]
+        while not self._stop.is_set():
+            try:
+                for event in client.events(from_height=len(known)):
+                    if event.kind != "block":
                         continue
-                    now = time.perf_counter()
-                    known = self.seen[org]
-                    for h in range(max(known, default=-1) + 1, height):
-                        known[h] = now
-                    self.heads[org] = body.get("head_hash")
+                    known[event.height] = time.perf_counter()
+                    self.heads[org] = event.data.get("hash")
+                    if self._stop.is_set():
+                        return
+            except (ClientError, RuntimeError):
+                # The client library resumes a broken stream itself; past its
+                # attempts (or once closed by stop) this starts it again, or ends.
                 self._stop.wait(POLL_S)
 
     def committed(self, org: str, height: int, timeout: float) -> float:
@@ -145,6 +163,11 @@ class PhaseFigures:
     every_peer_p99_ms: float
     failures: int
     invalid: int
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    """CPU seconds each process (or kind of process) used during the load:
+    ``peer:<org>``, ``nats``, ``clients`` and ``bench`` (this process)."""
+    window_s: float = 0.0
+    """Wall seconds over which ``cpu_s`` was counted."""
 
 
 def _phase_figures(
@@ -174,6 +197,20 @@ def _phase_figures(
         failures=failures,
         invalid=sum(s[3] != "VALID" for s in samples),
     )
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user and system, its reaped children's included) process ``pid``
+    has used so far; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    # Fields 14-17 of proc(5): utime, stime, cutime, cstime; [0] here is field 3.
+    return sum(int(v) for v in fields[11:15]) / _CLOCK_TICKS
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 class Deployment:
@@ -238,7 +275,10 @@ class Deployment:
                 )
             self.urls[plan.id] = f"http://127.0.0.1:{port}"
         self._await_peers(logs)
-        self.watch = HeightWatch(dict(self.urls)).start()
+        readers = {
+            org: Identity.load(str(keys[org]), passphrase=self.passphrase) for org in self.urls
+        }
+        self.watch = HeightWatch(dict(self.urls), readers).start()
         self.say(f"starting {self.clients} client processes")
         spawn = multiprocessing.get_context("spawn")
         orgs = list(self.urls)
@@ -293,6 +333,7 @@ class Deployment:
         """One load of ``count`` calls shared among the clients (see :class:`Phase`)."""
         assert self.watch is not None
         n = len(self.links)
+        cpu_before = self.cpu_times()
         start = time.perf_counter() + 0.2
         for i, link in enumerate(self.links):
             share = count // n + (1 if i < count % n else 0)
@@ -314,7 +355,27 @@ class Deployment:
             failures.extend(failed)
         if failures:
             self.say(f"{len(failures)} call(s) failed, e.g. {failures[0]}")
-        return _phase_figures(samples, len(failures), start, self.watch)
+        figures = _phase_figures(samples, len(failures), start, self.watch)
+        used = self.cpu_times()
+        cpu = {who: round(used[who] - cpu_before[who], 3) for who in used}
+        return replace(figures, cpu_s=cpu, window_s=round(time.perf_counter() - start, 3))
+
+    def cpu_times(self) -> dict[str, float]:
+        """CPU seconds used so far by each peer, the NATS servers, the clients and
+        this process (what is counted of a load, apart from other work on the machine)."""
+        times = {
+            f"peer:{org}": process_cpu_s(proc.pid)
+            for org, proc in zip(self.urls, self.peer_procs, strict=True)
+        }
+        cluster = self.cluster
+        pids = [] if cluster is None else [cluster.pid(i) for i in range(cluster.size)]
+        times["nats"] = sum(process_cpu_s(pid) for pid in pids if pid is not None)
+        times["clients"] = sum(
+            process_cpu_s(child.pid) for child in self.client_procs if child.pid is not None
+        )
+        own = os.times()
+        times["bench"] = own.user + own.system
+        return times
 
     def identical_heads(self) -> bool:
         """True if every peer reports the same head block."""
@@ -358,6 +419,7 @@ def clients_benchmark(
     batch: int = CLIENT_BATCH,
     peers: int = 3,
     paced_tx: int | None = None,
+    paced: bool = True,
     in_process: bool = True,
     profile: Path | None = None,
     status: Say | None = None,
@@ -365,7 +427,8 @@ def clients_benchmark(
     """The figures of ``bench network --clients N`` (see the module docstring): ``tx``
     calls at the peak, ``paced_tx`` (default ``tx``) at each paced load; each client
     keeps ``concurrency`` calls in flight at the peak, in requests of up to ``batch``
-    calls (1: one call per endorse and submit, as ``Client.send``)."""
+    calls (1: one call per endorse and submit, as ``Client.send``). ``paced=False``
+    measures the peak alone, ``in_process=False`` leaves out the in-process path."""
     if not 1 <= peers <= len(DEMO_ORGS):
         raise BenchmarkFailed(f"--peers must be between 1 and {len(DEMO_ORGS)} with --clients")
     say = status or (lambda _: None)
@@ -387,15 +450,15 @@ def clients_benchmark(
         say(f"peak: {tx:,} calls, {concurrency} in flight per client, {batch} a request")
         peak = deployment.run("peak", tx, concurrency=concurrency, batch=batch)
         _add(figures, "peak", peak)
-        for share in PACED:
+        for share in PACED if paced else ():
             rate = max(1.0, round(share * peak.tx_per_s, 1))
             label = f"paced_{round(share * 100)}pct"
             say(f"{label}: {rate:g} tx/s offered")
-            paced = deployment.run(
+            steady = deployment.run(
                 label, paced_tx or tx, concurrency=concurrency, rate=rate, batch=batch
             )
             figures[f"{label}_offered_tx_per_s"] = rate
-            _add(figures, label, paced)
+            _add(figures, label, steady)
         figures["identical_heads"] = deployment.identical_heads()
     if in_process:
         say("the in-process submit path, same transactions")
@@ -418,6 +481,31 @@ def _add(figures: dict[str, Any], label: str, phase: PhaseFigures) -> None:
     figures[f"{label}_every_peer_p99_ms"] = phase.every_peer_p99_ms
     figures[f"{label}_failures"] = phase.failures
     figures[f"{label}_invalid"] = phase.invalid
+    figures.update(cpu_figures(label, phase))
+
+
+def cpu_figures(label: str, phase: PhaseFigures) -> dict[str, Any]:
+    """What the load cost in CPU: milliseconds per committed transaction over every
+    process of the run and by kind of process, and each peer's share of a core."""
+    if not phase.cpu_s or phase.window_s <= 0:
+        return {}
+    tx = phase.transactions
+    peers = {
+        who.removeprefix("peer:"): s for who, s in phase.cpu_s.items() if who.startswith("peer:")
+    }
+    mean_peer = sum(peers.values()) / len(peers)
+    return {
+        f"{label}_cpu_ms_per_tx": round(1000 * sum(phase.cpu_s.values()) / tx, 3),
+        f"{label}_peers_cpu_ms_per_tx": round(1000 * sum(peers.values()) / tx, 3),
+        f"{label}_per_peer_cpu_ms_per_tx": round(1000 * mean_peer / tx, 3),
+        f"{label}_per_peer_cpu_cores": round(mean_peer / phase.window_s, 3),
+        f"{label}_nats_cpu_ms_per_tx": round(1000 * phase.cpu_s["nats"] / tx, 3),
+        f"{label}_clients_cpu_ms_per_tx": round(1000 * phase.cpu_s["clients"] / tx, 3),
+        f"{label}_bench_cpu_ms_per_tx": round(1000 * phase.cpu_s["bench"] / tx, 3),
+        f"{label}_cpu_cores_by_peer": ", ".join(
+            f"{org} {s / phase.window_s:.2f}" for org, s in peers.items()
+        ),
+    }
 
 
 def profile_summary(folder: Path, top: int = 15) -> dict[str, Any]:

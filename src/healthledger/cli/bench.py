@@ -39,17 +39,33 @@ SIGNATURES_PER_TX = 2
 """What validating one benchmark transaction verifies: the creator's and one endorser's."""
 
 
-def bench_node(data_dir: Path, *, synchronous: str = "FULL", **options: Any) -> EmbeddedNode:
-    """A new benchmark consortium in ``data_dir`` (not started); ``options`` go to
-    EmbeddedNode (e.g. its orderer)."""
+def bench_node(
+    data_dir: Path, *, synchronous: str = "FULL", store: str | None = None, **options: Any
+) -> EmbeddedNode:
+    """A new benchmark consortium in ``data_dir`` (not started), its ledger in the
+    folder's SQLite file or in the (empty) PostgreSQL database ``store`` names;
+    ``options`` go to EmbeddedNode (e.g. its orderer)."""
     return EmbeddedNode.create(
         data_dir,
         contracts=(*SYSTEM_CONTRACTS, BenchContract),
         plans=BENCH_PLANS,
         founder=f"{BENCH_ORG}/admin",
         synchronous=synchronous,
+        store=store,
         **options,
     )
+
+
+def store_kind(store: str | None) -> str:
+    """``postgresql`` or ``sqlite``: which store a benchmark's figures are of."""
+    return "postgresql" if store else "sqlite"
+
+
+def durable_commit(store: str | None, synchronous: str = "FULL") -> str:
+    """How a benchmark's store makes a commit durable, in words."""
+    if store:
+        return "PostgreSQL, synchronous_commit=on"
+    return f"SQLite WAL, synchronous={synchronous}"
 
 
 def endorse_puts(node: EmbeddedNode, count: int, *, start: int = 0) -> list[Transaction]:
@@ -86,6 +102,8 @@ class CommitFigures:
     verify_per_s: float
     peak_rss_mb: float
     cores: int
+    store: str | None = None
+    """The PostgreSQL URL the ledger was in; None for the SQLite file."""
 
     @property
     def tx_per_s(self) -> float:
@@ -102,7 +120,8 @@ class CommitFigures:
         return {
             "benchmark": "commit",
             "mode": "pre-endorsed: signing and endorsing happen before the clock starts; "
-            "timed is ordering, validation and durable commit (synchronous=FULL)",
+            f"timed is ordering, validation and durable commit ({durable_commit(self.store)})",
+            "store": store_kind(self.store),
             "transactions": self.transactions,
             "seconds": round(self.seconds, 3),
             "tx_per_s": round(self.tx_per_s, 1),
@@ -119,14 +138,14 @@ class CommitFigures:
 
 
 def commit_benchmark(
-    transactions: int, *, status: Callable[[str], None] | None = None
+    transactions: int, *, store: str | None = None, status: Callable[[str], None] | None = None
 ) -> CommitFigures:
     """Commit ``transactions`` pre-endorsed ``bench.put`` calls through the embedded
-    node (solo orderer, SQLite with synchronous=FULL), then measure this machine's
-    Ed25519 verify rate on every core."""
+    node (solo orderer; SQLite with synchronous=FULL, or the empty PostgreSQL database
+    ``store`` names), then measure this machine's Ed25519 verify rate on every core."""
     say = status or (lambda _message: None)
     with tempfile.TemporaryDirectory(prefix="healthledger-bench-") as tmp:
-        node = bench_node(Path(tmp) / "data")
+        node = bench_node(Path(tmp) / "data", store=store)
         try:
             say(f"signing and endorsing {transactions} transactions")
             started = time.perf_counter()
@@ -150,6 +169,7 @@ def commit_benchmark(
         verify_per_s=verify_rate(processes=cores),
         peak_rss_mb=peak_rss_mb,
         cores=cores,
+        store=store,
     )
 
 

@@ -20,6 +20,13 @@ from healthledger.cli.reporting import progress, reported, stderr, stdout
 
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 
+BenchStoreOption = typer.Option(
+    None,
+    "--store",
+    help="Put the benchmark's ledger in this empty PostgreSQL database (a postgresql:// "
+    "URL) instead of an SQLite file.",
+)
+
 
 def _emit_figures(title: str, figures: dict[str, Any], *, json_output: bool) -> None:
     """One JSON line with ``--json`` (the last line parses), else a table."""
@@ -46,11 +53,12 @@ def _figures(title: str, figures: dict[str, Any]) -> None:
 def bench_commit(
     tx: int = typer.Option(5000, "--tx", min=1, help="Transactions to commit."),
     json_output: bool = typer.Option(False, "--json", help="Print figures as one JSON line."),
+    store: str | None = BenchStoreOption,
 ) -> None:
     """Committed tx/s of pre-endorsed transactions (ordering, validation, durable commit)."""
     with reported():
         status = None if json_output else (lambda m: stderr().print(f"[dim]{m}…[/dim]"))
-        figures = benchmarks.commit_benchmark(tx, status=status).to_json()
+        figures = benchmarks.commit_benchmark(tx, store=store, status=status).to_json()
         _emit_figures("bench commit", figures, json_output=json_output)
 
 
@@ -62,12 +70,15 @@ def bench_e2e(
         300, "--sequential", min=1, help="Writes of the one-client, one-at-a-time run."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print figures as one JSON line."),
+    store: str | None = BenchStoreOption,
 ) -> None:
     """Embedded node end to end: client signing to durable commit, against the signature
     ceiling; and one client's wait for its own write."""
     with reported():
         status = None if json_output else (lambda m: stderr().print(f"[dim]{m}…[/dim]"))
-        figures = e2e_benchmark(tx, clients=clients, sequential=sequential, status=status).to_json()
+        figures = e2e_benchmark(
+            tx, clients=clients, sequential=sequential, store=store, status=status
+        ).to_json()
         _emit_figures("bench e2e", figures, json_output=json_output)
 
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from healthledger.cli.bench import BENCH_CLIENT, bench_node, peak_rss
+from healthledger.cli.bench import BENCH_CLIENT, bench_node, durable_commit, peak_rss, store_kind
 from healthledger.cli.reporting import BenchmarkFailed
 from healthledger.crypto.keys import SigningKey, verify_signature
 from healthledger.ledger.transaction import ValidationCode
@@ -91,6 +91,8 @@ class E2EFigures:
     fsync_per_s: float
     peak_rss_mb: float
     cores: int
+    store: str | None = None
+    """The PostgreSQL URL the ledger was in; None for the SQLite file."""
 
     @property
     def tx_per_s(self) -> float:
@@ -105,7 +107,8 @@ class E2EFigures:
             "benchmark": "e2e",
             "mode": f"embedded, end to end in the clock: {self.clients} client thread(s) in "
             "this process sign, the node checks, executes, endorses, orders (solo), "
-            f"validates and commits durably (SQLite WAL, synchronous={self.synchronous})",
+            f"validates and commits durably ({durable_commit(self.store, self.synchronous)})",
+            "store": store_kind(self.store),
             "transactions": self.transactions,
             "clients": self.clients,
             "seconds": round(self.seconds, 3),
@@ -139,15 +142,17 @@ def e2e_benchmark(
     sequential: int = 300,
     idle_timeout_s: float = IDLE_TIMEOUT_S,
     synchronous: str = "FULL",
+    store: str | None = None,
     status: Callable[[str], None] | None = None,
 ) -> E2EFigures:
-    """Run both phases on a new temporary ledger (see the module's notes); raises
+    """Run both phases on a new temporary ledger (in the folder's SQLite file, or in the
+    empty PostgreSQL database ``store`` names; see the module's notes); raises
     BenchmarkFailed if a write is refused or does not commit."""
     say = status or (lambda _message: None)
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="healthledger-bench-") as tmp:
         orderer = SoloOrderer(idle_timeout_s=idle_timeout_s)
-        node = bench_node(Path(tmp) / "data", synchronous=synchronous, orderer=orderer)
+        node = bench_node(Path(tmp) / "data", synchronous=synchronous, orderer=orderer, store=store)
         try:
             node.start()
             say("warming up")
@@ -188,6 +193,7 @@ def e2e_benchmark(
         fsync_per_s=fsync,
         peak_rss_mb=peak_rss(),
         cores=cores,
+        store=store,
     )
 
 

@@ -4,16 +4,16 @@ endorsement rule used by every peer's validator (ledger.validation protocols).
 A peer resolves the same few identities and contract definitions for every
 transaction. A ``HeightMemo`` keeps what was derived from the committed state at
 one height (an identity, a definition, whether a contract has key policies) and
-drops all of it when the height moves, so a revocation, registration or upgrade
-takes effect at the first read after its block commits, exactly as an uncached
-read would. Inside a block being validated, the memo is used only while no
+drops what a new block may have changed (all of it, unless the peer tells it which
+namespaces the block wrote), so a revocation, registration or upgrade takes effect
+at the first read after its block commits, exactly as an uncached read would. Inside a block being validated, the memo is used only while no
 earlier transaction of the block wrote the namespace in question.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol, TypeVar
@@ -51,12 +51,16 @@ class HeightMemo:
 
     Each table of values is tagged with the height read *before* its values were
     computed, and a value is only served to a reader that sees that same height, so
-    no value computed from an older state is ever served at a newer height."""
+    no value computed from an older state is ever served at a newer height. A value
+    read from one namespace only (``get``'s ``namespace``) is carried to the next
+    height by ``carry`` when the block in between wrote nothing there: the same
+    state gives the same value, and an identity, a definition or a key-policy flag
+    is then not read again after every block."""
 
     def __init__(self, store: CommittedState, *, max_entries: int = MEMO_MAX_ENTRIES) -> None:
         self.store = store
         self._max_entries = max_entries
-        self._table: tuple[int, dict[Hashable, Any]] = (-1, {})
+        self._table: tuple[int, dict[Hashable, tuple[str | None, Any]]] = (-1, {})
         self._lock = threading.Lock()
 
     def covers(self, state: StateView, *namespaces: str) -> bool:
@@ -70,8 +74,10 @@ class HeightMemo:
             and not any(state.touches(ns) for ns in namespaces)
         )
 
-    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """The value of ``key`` at the store's current height, computed on first use."""
+    def get(self, key: Hashable, compute: Callable[[], T], *, namespace: str | None = None) -> T:
+        """The value of ``key`` at the store's current height, computed on first use;
+        ``namespace``: the only namespace ``compute`` reads (None: unknown, so the
+        value is never carried to another height)."""
         height = self.store.height()
         table_height, table = self._table
         if table_height != height:
@@ -82,14 +88,31 @@ class HeightMemo:
                     self._table = (height, table)
                 elif height != table_height:
                     return compute()  # a reader that lags behind a newer table
-        if key in table:
-            value: T = table[key]
+        entry = table.get(key)
+        if entry is not None:
+            value: T = entry[1]
             return value
         value = compute()
         if len(table) >= self._max_entries:
             table.clear()
-        table[key] = value
+        table[key] = (namespace, value)
         return value
+
+    def carry(self, height: int, written: Collection[str]) -> None:
+        """Block ``height`` has just committed, writing namespaces ``written``: keep,
+        for the height after it, the values read from namespaces it did not write.
+        Does nothing unless the table is still that of ``height`` and the store has
+        moved exactly one block on (anything else starts afresh as before)."""
+        with self._lock:
+            table_height, table = self._table
+            if table_height != height or self.store.height() != height + 1:
+                return
+            kept = {
+                key: entry
+                for key, entry in dict(table).items()
+                if entry[0] is not None and entry[0] not in written
+            }
+            self._table = (height + 1, kept)
 
 
 def org_key(org: str) -> str:
@@ -133,7 +156,11 @@ class MembershipResolver:
         memo = self.memo
         if memo is not None and memo.covers(state, MEMBERSHIP):
             store = memo.store
-            return memo.get(("identity", identity_id), lambda: _resolve(identity_id, store))
+            return memo.get(
+                ("identity", identity_id),
+                lambda: _resolve(identity_id, store),
+                namespace=MEMBERSHIP,
+            )
         return _resolve(identity_id, state)
 
     def touches_membership(self, ns: str) -> bool:
@@ -191,7 +218,11 @@ def contract_definition(
     change the dict: with ``memo`` it is shared)."""
     if memo is not None and memo.covers(state, LIFECYCLE):
         store = memo.store
-        return memo.get(("definition", contract), lambda: contract_definition(store, contract))
+        return memo.get(
+            ("definition", contract),
+            lambda: contract_definition(store, contract),
+            namespace=LIFECYCLE,
+        )
     record = state.get_state(LIFECYCLE, definition_key(contract))
     if record is None or not isinstance(record.value, dict):
         return None
@@ -207,7 +238,11 @@ def has_key_policies(state: StateView, contract: str, memo: HeightMemo | None = 
         state = memo.store
     if memo is not None and state is memo.store:
         store = memo.store
-        return memo.get(("key-policies", contract), lambda: has_key_policies(store, contract))
+        return memo.get(
+            ("key-policies", contract),
+            lambda: has_key_policies(store, contract),
+            namespace=contract,
+        )
     return any(True for _ in state.range_state(contract, KEY_POLICY_PREFIX, KEY_POLICY_END, 1))
 
 

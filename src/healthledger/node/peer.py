@@ -550,8 +550,11 @@ class Peer(ChainReads):
         log_start = header.log_size - len(block.transactions)
         resolved = []
         settled = []
+        written: set[str] = set()
         for index, (tx, code) in enumerate(zip(block.transactions, block.codes, strict=True)):
             valid = code is ValidationCode.VALID
+            if valid:
+                written.update(write.ns for write in tx.response.rwset.writes)
             if tx.response.rwset.private:
                 settled.append((tx.tx_id, valid, tx.response.rwset.private))
             self.metrics.transactions.labels(str(code)).inc()
@@ -567,6 +570,8 @@ class Peer(ChainReads):
                     timestamp=header.timestamp,
                 )
             )
+        # Identities, definitions and key-policy flags the block did not touch stay known.
+        self.memo.carry(header.height, written)
         self.vaults.settle_block(settled)
         with self._pending_lock:
             futures = [(self._pending.pop(r.tx_id, None), r) for r in resolved]

@@ -1,5 +1,12 @@
 """The solo orderer: one in-process queue, a block cut at a size limit, at a timeout,
-or as soon as no transaction has arrived for a moment (the queue went idle)."""
+or as soon as the orderer finds no transaction waiting (the queue went idle).
+
+Cutting at once when idle is what a client waiting on its own write needs: one
+transaction in flight is a block of one without a timer's wait. Under load blocks
+still fill: what arrives while a block validates and commits waits in the queue and
+is cut together once the orderer is free. Transactions submitted in one
+``submit_many`` enter the queue together, so they are never split by an idle cut.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +19,9 @@ from healthledger.ledger.transaction import Transaction
 from healthledger.ordering.orderer import Batch, Deliver, OrderingError
 
 _STOP = object()
-IDLE_TIMEOUT_S = 0.002
-"""An open block is cut once no transaction has arrived for this long."""
+IDLE_TIMEOUT_S = 0.0
+"""An open block is cut once no transaction has arrived for this long (0: as soon as
+none is waiting)."""
 
 
 def wall_clock_ms() -> int:
@@ -37,15 +45,20 @@ class SoloOrderer:
         idle_timeout_s: float = IDLE_TIMEOUT_S,
     ) -> None:
         """A block is cut at ``max_block_tx`` transactions, ``batch_timeout_s`` after its
-        first, or once no transaction arrived for ``idle_timeout_s``, so that a client
-        waiting for its commit does not wait out the whole batch timeout."""
+        first, or once no transaction arrived for ``idle_timeout_s`` (by default as soon
+        as none is waiting), so that a client waiting for its commit does not wait out
+        a timer; at most ``max_queue`` transactions wait to be cut."""
         if max_block_tx < 1:
             raise ValueError("max_block_tx must be at least 1")
         self._max = max_block_tx
         self._timeout = batch_timeout_s
         self._idle = min(idle_timeout_s, batch_timeout_s)
         self._clock = clock
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=max_queue)
+        self._max_queue = max_queue
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._queued = 0
+        """Transactions taken and not yet cut into a block (at most ``max_queue``)."""
+        self._queued_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopped = False
         self._sequence = 0
@@ -61,24 +74,23 @@ class SoloOrderer:
 
     def submit(self, tx: Transaction) -> None:
         """Queue a transaction."""
-        if self._stopped or self._thread is None:
-            raise OrderingError("the orderer is not running")
-        try:
-            self._queue.put_nowait(tx)
-        except queue.Full as exc:
-            raise OrderingError("the ordering queue is full; retry later") from exc
+        outcome = self.submit_many([tx])[0]
+        if outcome is not None:
+            raise outcome
 
     def submit_many(self, transactions: Sequence[Transaction]) -> list[OrderingError | None]:
-        """Queue several transactions (in the order given)."""
-        outcomes: list[OrderingError | None] = []
-        for tx in transactions:
-            try:
-                self.submit(tx)
-            except OrderingError as exc:
-                outcomes.append(exc)
-            else:
-                outcomes.append(None)
-        return outcomes
+        """Queue several transactions, in the order given and together: an idle cut
+        never falls between them (a block may still end at its size limit). Those past
+        the queue's room are refused."""
+        if self._stopped or self._thread is None:
+            return [OrderingError("the orderer is not running")] * len(transactions)
+        with self._queued_lock:
+            taken = max(0, min(len(transactions), self._max_queue - self._queued))
+            self._queued += taken
+        if taken:
+            self._queue.put(tuple(transactions[:taken]))
+        full = OrderingError("the ordering queue is full; retry later")
+        return [None] * taken + [full] * (len(transactions) - taken)
 
     def stop(self) -> None:
         """Deliver what is queued, then stop."""
@@ -99,25 +111,28 @@ class SoloOrderer:
                 item = self._queue.get(timeout=wait)
             except queue.Empty:
                 item = None
-            if item is _STOP:
-                if pending:
-                    self._cut(pending, deliver)
-                return
-            if isinstance(item, Transaction):
+            stopping = item is _STOP
+            if isinstance(item, tuple):
                 if not pending:
                     deadline = time.monotonic() + self._timeout
-                pending.append(item)
+                pending.extend(item)
+                # Everything already waiting joins the open block.
                 while len(pending) < self._max:
                     try:
                         more = self._queue.get_nowait()
                     except queue.Empty:
                         break
                     if more is _STOP:
-                        self._queue.put(_STOP)
+                        stopping = True
                         break
-                    assert isinstance(more, Transaction)
-                    pending.append(more)
+                    assert isinstance(more, tuple)
+                    pending.extend(more)
                 idle_at = time.monotonic() + self._idle
+            if stopping:
+                while pending:
+                    self._cut(pending[: self._max], deliver)
+                    pending = pending[self._max :]
+                return
             now = time.monotonic()
             if pending and (len(pending) >= self._max or now >= deadline or now >= idle_at):
                 self._cut(pending[: self._max], deliver)
@@ -126,6 +141,8 @@ class SoloOrderer:
                 idle_at = time.monotonic() + self._idle
 
     def _cut(self, txs: list[Transaction], deliver: Deliver) -> None:
+        with self._queued_lock:
+            self._queued -= len(txs)
         batch = Batch(self._sequence, tuple(txs), self._clock())
         self._sequence += 1
         deliver(batch)

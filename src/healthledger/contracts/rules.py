@@ -6,8 +6,9 @@ transaction. A ``HeightMemo`` keeps what was derived from the committed state at
 one height (an identity, a definition, whether a contract has key policies) and
 drops what a new block may have changed (all of it, unless the peer tells it which
 namespaces the block wrote), so a revocation, registration or upgrade takes effect
-at the first read after its block commits, exactly as an uncached read would. Inside a block being validated, the memo is used only while no
-earlier transaction of the block wrote the namespace in question.
+at the first read after its block commits, exactly as an uncached read would.
+Inside a block being validated, the memo is used only while no earlier transaction
+of the block wrote the namespace in question.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ from typing import Any
 from healthledger.apps.epidemic.dates import day_of_ms, iso
 from healthledger.apps.epidemic.filters import choose, region_label, region_prefix
 from healthledger.apps.epidemic.positivity import POSITIVITY_RULE, positivity
-from healthledger.apps.epidemic.readmodel import CaseReadModel
+from healthledger.apps.epidemic.readmodel import CaseReadModel, snapshot_folder
+from healthledger.apps.epidemic.snapshot import SNAPSHOT_EVERY_TX
 from healthledger.apps.epidemic.surveillance import (
     NOWCAST_MAX_DELAY,
     NOWCAST_MIN_COMPLETENESS,
@@ -111,11 +112,21 @@ def scope_of(node: AppNode, identity: str) -> Scope | None:
 class Dashboard:
     """Figures for one node's dashboard; one read model, safe to share between threads."""
 
-    def __init__(self, node: AppNode) -> None:
+    def __init__(self, node: AppNode, *, snapshot_every: int = SNAPSHOT_EVERY_TX) -> None:
+        """The read model starts from its snapshot (when it checks out) and writes one
+        every ``snapshot_every`` transactions it applies (0: never)."""
         self._node = node
-        self._model = CaseReadModel(node)
+        self._model = CaseReadModel(
+            node, snapshots=snapshot_folder(node), snapshot_every=snapshot_every
+        )
         self._lock = threading.Lock()
         self._weights = serial_interval()
+
+    @property
+    def started_from(self) -> int | None:
+        """The block height of the snapshot its read model started from, or None (it
+        replayed the chain from the start)."""
+        return self._model.started_from
 
     def figures(
         self, scope: Scope, *, disease: str | None = None, region: str | None = None

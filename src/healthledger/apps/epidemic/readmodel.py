@@ -3,7 +3,9 @@ from the block event stream.
 
 It holds only what the contract's events carry (no pseudonymous ids, nothing
 personal), remembers the last event id it applied, and can be thrown away and
-rebuilt from the chain at any time (:meth:`CaseReadModel.rebuild`).
+rebuilt from the chain at any time (:meth:`CaseReadModel.rebuild`). Kept in memory,
+it starts from its latest snapshot when one checks out against the chain, and the
+dashboard's model writes one every few dozen blocks (:mod:`.snapshot`).
 
 Vaccinations given through the supply application are linked here, not re-entered:
 the supply contract's ``vaccine_administered`` event (read from the same stream,
@@ -14,6 +16,7 @@ pseudonymous person id is not kept.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,17 @@ from typing import Any
 import duckdb
 
 from healthledger.apps.epidemic.dates import day_of_ms
+from healthledger.apps.epidemic.snapshot import (
+    TABLES,
+    SnapshotRecord,
+    SnapshotRefused,
+    load_snapshot,
+    read_record,
+    save_snapshot,
+)
 from healthledger.node.seam import AppNode, LedgerEvent
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -83,6 +96,13 @@ LINE_LIST_COLUMNS = (
 """A line-list row: what the contract's events publish, no patient id."""
 CONTRACT = "epidemic"
 BATCH = 1000
+SNAPSHOT_FOLDER = "readmodel"
+"""Folder of the application's folder holding the read model's snapshot."""
+
+
+def snapshot_folder(node: AppNode) -> Path:
+    """Where the read model's snapshot of ``node`` is kept."""
+    return node.folder / SNAPSHOT_FOLDER
 
 
 def _reported_row(event: LedgerEvent) -> list[Any] | None:
@@ -116,10 +136,54 @@ def _touches_cases(event: LedgerEvent) -> bool:
 class CaseReadModel:
     """Case rows for dashboards, kept up to date from ``node``'s event feed."""
 
-    def __init__(self, node: AppNode, path: Path | str = ":memory:") -> None:
+    def __init__(
+        self,
+        node: AppNode,
+        path: Path | str = ":memory:",
+        *,
+        snapshots: Path | None = None,
+        snapshot_every: int = 0,
+    ) -> None:
+        """``snapshots``: the folder of the model's snapshot, which an empty model
+        starts from when it checks out; with ``snapshot_every`` > 0 the model writes
+        one there each time it has applied that many more transactions (one writer
+        per folder: the dashboard's model)."""
         self._feed = node
         self._db = duckdb.connect(str(path))
         self._db.execute(SCHEMA)
+        self._snapshots = snapshots
+        self._snapshot_every = snapshot_every
+        self._block: tuple[int, str] | None = None
+        """Height and hash of the last block whose block event was applied."""
+        self._unsaved_tx = 0
+        """Transactions of the blocks applied since the last snapshot."""
+        self.started_from: int | None = None
+        """The block height of the snapshot the model started from, or None."""
+        if snapshots is not None and self.last_event is None:
+            self._restore(snapshots)
+
+    def _restore(self, folder: Path) -> None:
+        try:
+            record = read_record(folder, node=self._feed, schema=SCHEMA)
+            load_snapshot(self._db, folder)
+        except SnapshotRefused as exc:
+            log.log(
+                logging.INFO if exc.missing else logging.WARNING,
+                "epidemic read model: snapshot in %s not used, %s: replaying the chain",
+                folder,
+                exc,
+            )
+            return
+        if self.last_event != record.last_event:
+            self._clear()
+            log.warning(
+                "epidemic read model: snapshot in %s holds another cursor than its "
+                "record: replaying the chain",
+                folder,
+            )
+            return
+        self._block = (record.height, record.block_hash)
+        self.started_from = record.height
 
     @property
     def last_event(self) -> str | None:
@@ -128,16 +192,21 @@ class CaseReadModel:
         return None if row is None else str(row[0])
 
     def catch_up(self) -> int:
-        """Apply every committed event not yet applied; return how many were read."""
+        """Apply every committed event not yet applied (then write a snapshot if one
+        is due); return how many were read."""
         total = 0
         while True:
             events = self._feed.events(self.last_event, limit=BATCH)
             if not events:
+                self._snapshot_if_due()
                 return total
             self._db.execute("BEGIN")
             try:
                 reported: dict[str, list[Any]] = {}
                 for event in events:
+                    if event.kind == "block":
+                        self._block = (event.height, str(event.data["hash"]))
+                        self._unsaved_tx += int(event.data["tx_count"])
                     row = _reported_row(event)
                     if row is not None and row[0] not in reported:
                         # One statement for a run of new reports: DuckDB's cost is per
@@ -158,13 +227,47 @@ class CaseReadModel:
                 raise
             total += len(events)
 
+    def _snapshot_if_due(self) -> None:
+        if self._snapshots is None or self._snapshot_every <= 0 or self._block is None:
+            return
+        if self._unsaved_tx >= self._snapshot_every:
+            try:
+                self.save_snapshot()
+            except OSError as exc:
+                # The model stays right; only the next restart replays more.
+                log.warning(
+                    "epidemic read model: no snapshot written in %s: %s", self._snapshots, exc
+                )
+
+    def save_snapshot(self) -> SnapshotRecord | None:
+        """Write the model as the snapshot at the last block it applied in full (call
+        after :meth:`catch_up`); None without a snapshot folder or a block applied."""
+        last = self.last_event
+        if self._snapshots is None or self._block is None or last is None:
+            return None
+        height, block_hash = self._block
+        if last.split(":", 1)[0] != str(height):
+            return None  # the last block is not applied in full
+        record = save_snapshot(
+            self._db,
+            self._snapshots,
+            height=height,
+            block_hash=block_hash,
+            last_event=last,
+            schema=SCHEMA,
+        )
+        self._unsaved_tx = 0
+        return record
+
+    def _clear(self) -> None:
+        for table in TABLES:
+            self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+
     def rebuild(self) -> int:
         """Forget everything and replay the chain from the start."""
-        self._db.execute("DELETE FROM cases")
-        self._db.execute("DELETE FROM alerts")
-        self._db.execute("DELETE FROM labs")
-        self._db.execute("DELETE FROM doses")
-        self._db.execute("DELETE FROM cursor")
+        self._clear()
+        self._block = None
+        self._unsaved_tx = 0
         return self.catch_up()
 
     def _insert(self, reported: dict[str, list[Any]]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from healthledger.apps.epidemic.batch import Call, commit_all
 from healthledger.apps.epidemic.dates import day_of_ms
-from healthledger.apps.epidemic.readmodel import CaseReadModel
+from healthledger.apps.epidemic.readmodel import CaseReadModel, snapshot_folder
 from healthledger.apps.epidemic.surveillance import ears
 from healthledger.node.seam import AppNode
 
@@ -124,7 +124,8 @@ class LiveWarning:
 
     def run(self, stop: threading.Event) -> None:
         """Scan each time new blocks commit, until ``stop`` is set (the worker's body)."""
-        model = CaseReadModel(self._node)
+        # Starts from the dashboard's snapshot, which it does not write.
+        model = CaseReadModel(self._node, snapshots=snapshot_folder(self._node))
         try:
             seen = -1
             while not stop.is_set():

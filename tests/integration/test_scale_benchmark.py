@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 from healthledger.ledger.audit import audit_store
+from healthledger.ledger.sqlite_store import SqliteStore
 from healthledger.node.embedded import LEDGER_FILE
 from healthledger.node.peer import new_validator
 
@@ -40,17 +41,38 @@ def test_builder_grows_a_ledger_that_verifies_and_is_measured(tmp_path: Path) ->
     report = audit_store(tmp_path / "node" / LEDGER_FILE, validator=new_validator())
     assert report.transactions == size and set(report.codes) == {"VALID"}
 
+    readmodel = scale.replay_figures(tmp_path)
+    assert readmodel["cases"] == grown.reports and readmodel["snapshot_bytes"] > 0
+    assert readmodel["replay_events"] > 0 and readmodel["tail_bound_ms"] > 0
     figures = scale.disk_figures(tmp_path)
     assert figures["transactions"] == size and figures["disk_bytes_per_tx"] > 0
     assert "ledger.sqlite" in figures["disk_files"]
+    assert "apps/epidemic/readmodel/cases.duckdb" in figures["disk_files"]
+    figures["readmodel"] = readmodel
     run = scale.measure_in_process(tmp_path, samples=5)
     for what in ("proof", "trace", "dashboard"):
         assert set(run[what]) == {"p50_ms", "p99_ms"}
     assert run["after_reads"]["peak_rss_mib"] >= run["after_start"]["rss_mib"] > 0
     assert run["dashboard_cases"] == grown.reports
+    # Every node here stopped cleanly: the start trusted the file, the dashboard
+    # started from the snapshot written at the head.
+    assert run["start_read_every_page"] is False
+    assert run["dashboard_from_snapshot_at"] == size_blocks(tmp_path) - 1
     figures["cold"] = figures["warm"] = {**run, "process_s": 1.0}
     table = scale.table([figures])
     assert f"{size:,} tx" in table and len(table.splitlines()) == 2 + len(scale.ROWS)
     tenfold = {**figures, "transactions": 10 * size, "disk_bytes": 10 * figures["disk_bytes"]}
     fits = scale.growth([figures, tenfold])
     assert fits["disk_bytes"]["exponent"] == 1.0 and fits["proof_p50_ms"]["exponent"] == 0.0
+    worst = fits["dashboard_first_worst_ms"]
+    assert worst["at_10e7"] == round(fits["dashboard_first_ms"]["at_10e7"] + worst["plus_ms"], 1)
+    assert "dashboard_first_worst_ms" in scale.fit_table(fits)
+
+
+def size_blocks(root: Path) -> int:
+    """Blocks of the ledger under ``root``."""
+    store = SqliteStore(root / "node" / LEDGER_FILE)
+    try:
+        return store.height()
+    finally:
+        store.close()

@@ -303,6 +303,47 @@ def _plain(
     return take
 
 
+def _stores(found: dict[str, Any]) -> list[Figure]:
+    """``store_backends.py``: the commit path on SQLite and on PostgreSQL, alternated in
+    the same run; PostgreSQL's figures beside SQLite's."""
+    sqlite, postgres = found["stores"]["sqlite"], found["stores"]["postgresql"]
+    name = "store_backends.py"
+    per_tx = "committed tx/s, endorsed before the clock"
+    return [
+        Figure(name, f"{per_tx}: SQLite (WAL, synchronous=FULL)", sqlite["tx_per_s"], "tx/s"),
+        Figure(
+            name,
+            f"{per_tx}: PostgreSQL 15 (synchronous_commit=on, unix socket)",
+            postgres["tx_per_s"],
+            "tx/s",
+            f"SQLite {sqlite['tx_per_s']:,.0f} tx/s",
+            found["postgresql_to_sqlite_tx_per_s"],
+        ),
+        Figure(name, "ledger disk bytes per tx: SQLite", sqlite["disk_bytes_per_tx"], "B"),
+        Figure(
+            name,
+            "ledger disk bytes per tx: PostgreSQL (tables and indexes)",
+            postgres["disk_bytes_per_tx"],
+            "B",
+            f"SQLite {sqlite['disk_bytes_per_tx']:,.0f} B",
+            found["postgresql_to_sqlite_disk_bytes"],
+        ),
+        Figure(
+            name,
+            "CPU per committed tx: node + PostgreSQL server",
+            postgres["node_cpu_ms_per_tx"] + postgres["server_cpu_ms_per_tx"],
+            "ms",
+            f"SQLite node {sqlite['node_cpu_ms_per_tx']:.3f} ms",
+        ),
+    ]
+
+
+def _postgres() -> str | None:
+    if not Path("/usr/lib/postgresql/15/bin/initdb").is_file():
+        return "PostgreSQL 15 is not installed (make pg-deps)"
+    return None
+
+
 def _credentials(found: dict[str, Any]) -> list[Figure]:
     rows = []
     for key, value in found.items():
@@ -468,6 +509,13 @@ def benches(python: str, seen: dict[str, dict[str, Any]], scratch: Path) -> list
             lambda f: _ceiling(
                 "commit", f, "committed tx/s, endorsed before the clock (item 2 is end to end)"
             ),
+        ),
+        Bench(
+            "store_backends",
+            [*script, "benchmarks/store_backends.py", "--tx", "2000", "--rounds", "2", "--json"],
+            240,
+            _stores,
+            _postgres,
         ),
         Bench(
             "e2e",

@@ -1,11 +1,14 @@
 """The solo orderer: one in-process queue, a block cut at a size limit, at a timeout,
-or as soon as the orderer finds no transaction waiting (the queue went idle).
+at once for a lone submission, or once a stream of submissions pauses.
 
-Cutting at once when idle is what a client waiting on its own write needs: one
-transaction in flight is a block of one without a timer's wait. Under load blocks
-still fill: what arrives while a block validates and commits waits in the queue and
-is cut together once the orderer is free. Transactions submitted in one
-``submit_many`` enter the queue together, so they are never split by an idle cut.
+A lone submission (one ``submit`` or ``submit_many`` that finds the orderer waiting
+and nothing behind it) is cut at once: a client waiting on its own write does not
+wait out a timer. Submissions that come together (several found waiting, as under
+load, where they queue while the previous block validates and commits) are
+gathered until none has arrived for ``idle_timeout_s``: fewer, larger blocks, whose
+fixed cost (the commit's fsync, the log's Merkle nodes) is shared. Transactions of
+one ``submit_many`` enter the queue together, so no cut falls between them except
+at the size limit.
 """
 
 from __future__ import annotations
@@ -19,9 +22,8 @@ from healthledger.ledger.transaction import Transaction
 from healthledger.ordering.orderer import Batch, Deliver, OrderingError
 
 _STOP = object()
-IDLE_TIMEOUT_S = 0.0
-"""An open block is cut once no transaction has arrived for this long (0: as soon as
-none is waiting)."""
+IDLE_TIMEOUT_S = 0.002
+"""A block of several submissions is cut once none has arrived for this long."""
 
 
 def wall_clock_ms() -> int:
@@ -45,9 +47,9 @@ class SoloOrderer:
         idle_timeout_s: float = IDLE_TIMEOUT_S,
     ) -> None:
         """A block is cut at ``max_block_tx`` transactions, ``batch_timeout_s`` after its
-        first, or once no transaction arrived for ``idle_timeout_s`` (by default as soon
-        as none is waiting), so that a client waiting for its commit does not wait out
-        a timer; at most ``max_queue`` transactions wait to be cut."""
+        first, at once if it holds one submission and nothing waits behind it, or
+        else once no submission arrived for ``idle_timeout_s``; at most ``max_queue``
+        transactions wait to be cut."""
         if max_block_tx < 1:
             raise ValueError("max_block_tx must be at least 1")
         self._max = max_block_tx
@@ -103,6 +105,7 @@ class SoloOrderer:
 
     def _run(self, deliver: Deliver) -> None:
         pending: list[Transaction] = []
+        submissions = 0  # queue items (submit or submit_many calls) in the open block
         deadline = 0.0
         idle_at = 0.0
         while True:
@@ -115,7 +118,9 @@ class SoloOrderer:
             if isinstance(item, tuple):
                 if not pending:
                     deadline = time.monotonic() + self._timeout
+                    submissions = 0
                 pending.extend(item)
+                submissions += 1
                 # Everything already waiting joins the open block.
                 while len(pending) < self._max:
                     try:
@@ -127,7 +132,9 @@ class SoloOrderer:
                         break
                     assert isinstance(more, tuple)
                     pending.extend(more)
-                idle_at = time.monotonic() + self._idle
+                    submissions += 1
+                # A lone submission is cut now; a stream is gathered until it pauses.
+                idle_at = time.monotonic() + (0.0 if submissions == 1 else self._idle)
             if stopping:
                 while pending:
                     self._cut(pending[: self._max], deliver)
@@ -137,6 +144,7 @@ class SoloOrderer:
             if pending and (len(pending) >= self._max or now >= deadline or now >= idle_at):
                 self._cut(pending[: self._max], deliver)
                 pending = pending[self._max :]
+                submissions = 2  # what is left of a stream
                 deadline = time.monotonic() + self._timeout
                 idle_at = time.monotonic() + self._idle
 

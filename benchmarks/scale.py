@@ -48,7 +48,11 @@ from healthledger.apps.epidemic.dashboard import Dashboard, Scope, state_prefix
 from healthledger.apps.epidemic.dates import day_of_ms, iso
 from healthledger.apps.epidemic.readmodel import CaseReadModel, snapshot_folder
 from healthledger.apps.epidemic.simulate import person, places_of, setup_demo, staff_of
-from healthledger.apps.epidemic.snapshot import SNAPSHOT_EVERY_TX, SNAPSHOT_FILE
+from healthledger.apps.epidemic.snapshot import (
+    SNAPSHOT_COST_RATIO,
+    SNAPSHOT_EVERY_TX,
+    SNAPSHOT_FILE,
+)
 from healthledger.apps.supply.contract import SupplyContract
 from healthledger.apps.supply.dashboards import unit_trace
 from healthledger.apps.supply.lifecycle_bench import (
@@ -262,9 +266,13 @@ def _timed(call: Any, arguments: list[Any]) -> list[float]:
     return found
 
 
-def measure_in_process(root: Path, *, samples: int = 300, seed: int = 7) -> dict[str, Any]:
+def measure_in_process(
+    root: Path, *, samples: int = 300, seed: int = 7, repeat: int = 1
+) -> dict[str, Any]:
     """Open the ledger under ``root`` as a node does, then time reads: what a child
-    process of :func:`measure` reports."""
+    process of :func:`measure` reports. With ``repeat`` > 1 the node's start and the
+    dashboard's first call (a new dashboard from the snapshot) are timed that many
+    times, the least kept beside the first (on a shared machine others only add)."""
     data = Path(root) / NODE_FOLDER
     state = BuildState.load(Path(root))
     started = time.perf_counter()
@@ -296,20 +304,36 @@ def measure_in_process(root: Path, *, samples: int = 300, seed: int = 7) -> dict
         started_from = dashboard.started_from
         dashboard_ms = _timed(lambda _: dashboard.figures(scope), list(range(max(1, samples // 6))))
         dashboard.close()
+        firsts = [first_ms, *_timed(lambda _: _first_call(node, scope), list(range(repeat - 1)))]
     finally:
         node.stop()
+    starts = [start_s, *_timed(lambda _: _restart(data), list(range(repeat - 1)))]
     return {
         "start_s": round(start_s, 3),
+        "start_s_least": round(min(starts[0], *(ms / 1000 for ms in starts[1:])), 3),
         "start_read_every_page": pages_checked,
         "after_start": after_start,
         "after_reads": _rss_mib(),
         "proof": _percentiles(proof_ms),
         "trace": _percentiles(trace_ms) if trace_ms else None,
         "dashboard_first_ms": round(first_ms, 1),
+        "dashboard_first_ms_least": round(min(firsts), 1),
         "dashboard_from_snapshot_at": started_from,
         "dashboard": _percentiles(dashboard_ms),
         "dashboard_cases": first["total"],
     }
+
+
+def _first_call(node: EmbeddedNode, scope: Scope) -> None:
+    dashboard = Dashboard(epidemic_app(node), snapshot_every=0)
+    try:
+        dashboard.figures(scope)
+    finally:
+        dashboard.close()
+
+
+def _restart(data: Path) -> None:
+    EmbeddedNode(data, contracts=CONTRACTS).start().stop()
 
 
 def evict(folder: Path) -> None:
@@ -324,11 +348,11 @@ def evict(folder: Path) -> None:
                 os.close(fd)
 
 
-def _child(root: Path, samples: int) -> dict[str, Any]:
+def _child(root: Path, samples: int, repeat: int = 1) -> dict[str, Any]:
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--measure-child", str(root),
-         "--samples", str(samples)],
+         "--samples", str(samples), "--repeat", str(repeat)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if done.returncode != 0:
@@ -403,7 +427,9 @@ def replay_figures(root: Path) -> dict[str, Any]:
         "cases": cases,
         "snapshot_write_s": round(write_s, 3),
         "snapshot_bytes": (snapshot_folder(app) / SNAPSHOT_FILE).stat().st_size,
-        "tail_bound_ms": round(per_tx_ms * SNAPSHOT_EVERY_TX, 1),
+        "tail_bound_ms": round(
+            min(per_tx_ms * SNAPSHOT_EVERY_TX, SNAPSHOT_COST_RATIO * write_s * 1000), 1
+        ),
     }
 
 
@@ -415,7 +441,7 @@ def measure(root: Path, *, samples: int = 300) -> dict[str, Any]:
     figures["readmodel"] = readmodel
     evict(Path(root) / NODE_FOLDER)
     figures["cold"] = _child(root, samples)
-    figures["warm"] = _child(root, samples)
+    figures["warm"] = _child(root, samples, REPEAT)
     figures["quick_check_s_warm"] = quick_check_seconds(Path(root) / NODE_FOLDER / LEDGER_FILE)
     return figures
 
@@ -439,7 +465,7 @@ def _pair(figure: dict[str, Any], run: str, what: str) -> str:
 Row = tuple[str, Callable[[dict[str, Any]], str]]
 ROWS: tuple[Row, ...] = (
     ("disk bytes/tx", lambda f: f"{f['disk_bytes_per_tx']:,.0f}"),
-    ("start s cold / warm", lambda f: f"{f['cold']['start_s']:.2f} / {f['warm']['start_s']:.2f}"),
+    ("start s cold / warm (least of 3)", lambda f: _start(f)),
     ("start read every page (cold / warm)", lambda f: _checked(f)),
     ("SQLite quick check s (after an unclean stop)", lambda f: f"{f.get('quick_check_s_warm')}"),
     ("child process s cold (import, start, reads)", lambda f: f"{f['cold']['process_s']:.1f}"),
@@ -449,12 +475,12 @@ ROWS: tuple[Row, ...] = (
     ("proof p50 / p99 ms cold", lambda f: _pair(f, "cold", "proof")),
     ("trace p50 / p99 ms warm", lambda f: _pair(f, "warm", "trace")),
     ("trace p50 / p99 ms cold", lambda f: _pair(f, "cold", "trace")),
-    ("dashboard first ms cold / warm (from snapshot)", lambda f: _first(f)),
+    ("dashboard first call ms cold / warm (least of 3)", lambda f: _first(f)),
     ("dashboard p50 / p99 ms", lambda f: _pair(f, "warm", "dashboard")),
     ("read model full replay s (no snapshot)", lambda f: f"{f['readmodel']['replay_s']:.2f}"),
     ("read model cases / snapshot MB", lambda f: _model(f)),
     ("snapshot write s", lambda f: f"{f['readmodel']['snapshot_write_s']:.3f}"),
-    (f"tail replay bound ms ({SNAPSHOT_EVERY_TX:,} tx)", lambda f: _tail(f)),
+    ("tail a restart replays, bound ms", lambda f: _tail(f)),
     ("build s (cumulative)", lambda f: f"{f['build_s']:.0f}"),
 )  # fmt: skip
 
@@ -466,11 +492,15 @@ def _checked(figure: dict[str, Any]) -> str:
     )
 
 
+def _start(figure: dict[str, Any]) -> str:
+    return f"{figure['cold']['start_s']:.2f} / {figure['warm']['start_s_least']:.2f}"
+
+
 def _first(figure: dict[str, Any]) -> str:
     cold, warm = figure["cold"], figure["warm"]
     at = warm["dashboard_from_snapshot_at"]
-    where = "no snapshot" if at is None else f"snapshot at block {at:,}"
-    return f"{cold['dashboard_first_ms']:,.0f} / {warm['dashboard_first_ms']:,.0f} ({where})"
+    where = "no snapshot" if at is None else f"from the snapshot at block {at:,}"
+    return f"{cold['dashboard_first_ms']:,.0f} / {warm['dashboard_first_ms_least']:,.0f} ({where})"
 
 
 def _tail(figure: dict[str, Any]) -> str:
@@ -493,19 +523,21 @@ def table(figures: list[dict[str, Any]]) -> str:
 GROWTH: tuple[tuple[str, Callable[[dict[str, Any]], float]], ...] = (
     ("disk_bytes", lambda f: float(f["disk_bytes"])),
     ("start_s_cold", lambda f: float(f["cold"]["start_s"])),
-    ("start_s_warm", lambda f: float(f["warm"]["start_s"])),
+    ("start_s_warm", lambda f: float(f["warm"]["start_s_least"])),
     ("quick_check_s_warm", lambda f: float(f.get("quick_check_s_warm") or "nan")),
     ("rss_mib_after_start", lambda f: float(f["warm"]["after_start"]["rss_mib"])),
     ("peak_rss_mib_after_reads", lambda f: float(f["cold"]["after_reads"]["peak_rss_mib"])),
     ("proof_p50_ms", lambda f: float(f["warm"]["proof"]["p50_ms"])),
     ("trace_p50_ms", lambda f: float(f["warm"]["trace"]["p50_ms"])),
     ("dashboard_first_ms_cold", lambda f: float(f["cold"]["dashboard_first_ms"])),
-    ("dashboard_first_ms", lambda f: float(f["warm"]["dashboard_first_ms"])),
+    ("dashboard_first_ms", lambda f: float(f["warm"]["dashboard_first_ms_least"])),
     ("dashboard_p50_ms", lambda f: float(f["warm"]["dashboard"]["p50_ms"])),
     ("readmodel_replay_s", lambda f: float(f["readmodel"]["replay_s"])),
     ("snapshot_write_s", lambda f: float(f["readmodel"]["snapshot_write_s"])),
 )
 GOAL_SIZE = 10_000_000
+REPEAT = 3
+"""Starts and first dashboard calls timed by the warm child (the least is fitted)."""
 
 
 def growth(figures: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -564,9 +596,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--measure-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure_child is not None:
-        print(json.dumps(measure_in_process(args.measure_child, samples=args.samples)))
+        found = measure_in_process(args.measure_child, samples=args.samples, repeat=args.repeat)
+        print(json.dumps(found))
         return
     if not args.sizes:
         parser.error("give at least one size")

@@ -17,6 +17,7 @@ pseudonymous person id is not kept.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import duckdb
 
 from healthledger.apps.epidemic.dates import day_of_ms
 from healthledger.apps.epidemic.snapshot import (
+    SNAPSHOT_COST_RATIO,
     TABLES,
     SnapshotRecord,
     SnapshotRefused,
@@ -157,6 +159,10 @@ class CaseReadModel:
         """Height and hash of the last block whose block event was applied."""
         self._unsaved_tx = 0
         """Transactions of the blocks applied since the last snapshot."""
+        self._unsaved_s = 0.0
+        """Time spent applying them."""
+        self.snapshot_write_s: float | None = None
+        """How long writing the last snapshot took."""
         self.started_from: int | None = None
         """The block height of the snapshot the model started from, or None."""
         if snapshots is not None and self.last_event is None:
@@ -195,9 +201,12 @@ class CaseReadModel:
         """Apply every committed event not yet applied (then write a snapshot if one
         is due); return how many were read."""
         total = 0
+        started = time.perf_counter()
         while True:
             events = self._feed.events(self.last_event, limit=BATCH)
             if not events:
+                if total:
+                    self._unsaved_s += time.perf_counter() - started
                 self._snapshot_if_due()
                 return total
             self._db.execute("BEGIN")
@@ -230,7 +239,14 @@ class CaseReadModel:
     def _snapshot_if_due(self) -> None:
         if self._snapshots is None or self._snapshot_every <= 0 or self._block is None:
             return
-        if self._unsaved_tx >= self._snapshot_every:
+        if self._unsaved_tx == 0:
+            return
+        last = self.snapshot_write_s
+        if (
+            self._unsaved_tx >= self._snapshot_every
+            or last is None
+            or self._unsaved_s >= SNAPSHOT_COST_RATIO * last
+        ):
             try:
                 self.save_snapshot()
             except OSError as exc:
@@ -248,6 +264,7 @@ class CaseReadModel:
         height, block_hash = self._block
         if last.split(":", 1)[0] != str(height):
             return None  # the last block is not applied in full
+        started = time.perf_counter()
         record = save_snapshot(
             self._db,
             self._snapshots,
@@ -256,7 +273,8 @@ class CaseReadModel:
             last_event=last,
             schema=SCHEMA,
         )
-        self._unsaved_tx = 0
+        self._unsaved_tx, self._unsaved_s = 0, 0.0
+        self.snapshot_write_s = time.perf_counter() - started
         return record
 
     def _clear(self) -> None:
@@ -267,7 +285,7 @@ class CaseReadModel:
         """Forget everything and replay the chain from the start."""
         self._clear()
         self._block = None
-        self._unsaved_tx = 0
+        self._unsaved_tx, self._unsaved_s = 0, 0.0
         return self.catch_up()
 
     def _insert(self, reported: dict[str, list[Any]]) -> None:

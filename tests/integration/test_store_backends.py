@@ -10,6 +10,8 @@ block) in one line that never shows a password.
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -23,10 +25,16 @@ from healthledger.ledger.state import StateUpdate
 from healthledger.ledger.store import BlockCommit, is_postgres_location, open_store
 from healthledger.ledger.validation import BlockValidation
 from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.errors import NodeError
 from healthledger.node.parts import open_checked_store
 from tests.support.cli import healthledger
 from tests.support.contracts import Notebook
-from tests.support.postgres import backend_node, postgres_server, store_location
+from tests.support.postgres import (
+    backend_node,
+    found_on_postgres,
+    postgres_server,
+    store_location,
+)
 
 __all__ = ["backend_node", "store_location"]
 
@@ -222,3 +230,57 @@ def test_node_command_serves_the_store_its_folder_names(backend_node: EmbeddedNo
     assert done.returncode == 2, done.stderr
     assert "keeps its ledger in" in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr
+
+
+def test_postgres_server_crash_loses_no_acknowledged_block(tmp_path: Path) -> None:
+    """The PostgreSQL server crashes (every process killed, nothing flushed) while a
+    client writes: writes in flight fail with a named error instead of hanging, every
+    acknowledged write is there once the server is back, and the node goes on
+    committing without a restart of its own."""
+    server = postgres_server()
+    node = found_on_postgres(tmp_path / "data", contracts=CONTRACTS, batch_timeout_s=0.005)
+    node.start()
+    acknowledged: dict[str, int] = {}
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def write() -> None:
+        i = 0
+        while not stop.is_set():
+            try:
+                receipt, _ = node.invoke(DOCTOR, "notebook", "put", {"key": f"w{i}", "value": i})
+                acknowledged[receipt.tx_id] = receipt.height
+            except (StorageError, NodeError) as exc:
+                failures.append(exc)
+                time.sleep(0.01)
+            i += 1
+
+    writer = threading.Thread(target=write)
+    try:
+        writer.start()
+        deadline = time.monotonic() + 30
+        while len(acknowledged) < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        server.crash()
+        time.sleep(0.3)
+        server.start()
+        # Writes commit again on their own once the server is back.
+        seen = len(acknowledged)
+        while len(acknowledged) < seen + 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stop.set()
+        writer.join(30)
+        assert failures, "no write failed while the server was down"
+        assert all("\n" not in str(f) for f in failures)
+        assert len(acknowledged) >= seen + 3
+    finally:
+        stop.set()
+        writer.join(30)
+        node.stop()
+    again = EmbeddedNode(tmp_path / "data", contracts=CONTRACTS)
+    try:
+        for tx_id, height in acknowledged.items():
+            location = again.peer.store.tx_location(tx_id)
+            assert location is not None and location.height == height
+    finally:
+        again.stop()

@@ -73,7 +73,7 @@ class PostgresServer:
             "--data-checksums",
             "--no-sync",
         )
-        options = " ".join(
+        self._options = " ".join(
             [
                 "-c fsync=on",
                 "-c synchronous_commit=on",
@@ -86,18 +86,18 @@ class PostgresServer:
                 "-c max_wal_size=256MB",
             ]
         )
-        self._run(
-            PG_BIN / "pg_ctl",
-            "-D",
-            self.data,
-            "-l",
-            self.root / "log",
-            "-o",
-            options,
-            "-w",
-            "start",
-        )
+        self.start()
         atexit.register(self.stop)
+
+    def start(self) -> None:
+        """Start the server (again) and wait until it accepts connections."""
+        log = self.root / "log"
+        self._run(PG_BIN / "pg_ctl", "-D", self.data, "-l", log, "-o", self._options, "-w", "start")
+
+    def crash(self) -> None:
+        """Stop the server as a crash would: every process ends at once, nothing is
+        flushed or checkpointed; the next start recovers from the write-ahead log."""
+        self._run(PG_BIN / "pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
 
     def _run(self, *argv: object) -> None:
         done = subprocess.run(

@@ -70,6 +70,7 @@ from healthledger.ledger.errors import (
     ProofError,
     StorageError,
     StorageFull,
+    StoreUnavailable,
 )
 from healthledger.ledger.transaction import ValidationCode
 from healthledger.node.errors import (
@@ -416,6 +417,7 @@ _BY_CLASS: tuple[tuple[type[BaseException], str], ...] = (
     (EndorsementFailed, "endorsement-failed"),
     (CommitTimeout, "commit-timeout"),
     (StorageFull, "storage-full"),
+    (StoreUnavailable, "unavailable"),
     (NodeUnavailable, "unavailable"),
     (BadRequest, "bad-request"),
     (InvalidTransaction, "invalid-transaction"),

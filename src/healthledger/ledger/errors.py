@@ -32,6 +32,11 @@ class StorageFull(StorageError):
     is on disk, and the store is as it was before."""
 
 
+class StoreUnavailable(StorageError):
+    """The store's database server cannot be reached (PostgreSQL): what was being
+    written was not committed, and the store connects again on its next use."""
+
+
 class CorruptStore(StorageError):
     """The store on disk is damaged (a page fails SQLite's check, the write-ahead log
     lost committed frames, or a stored block fails its self-check): the node must not

@@ -7,8 +7,12 @@ acknowledged once the server has flushed its write-ahead log, so the store refus
 server (or a URL's options) with ``fsync`` or ``synchronous_commit`` switched off:
 durable means the same here as with SQLite's ``synchronous=FULL``. A commit the
 server's disk has no room for raises :class:`StorageFull`, a page the server finds
-damaged :class:`CorruptStore`, a server that cannot be reached :class:`StorageError`;
-in each case nothing of the block is committed.
+damaged :class:`CorruptStore`, a server that cannot be reached (or went away)
+:class:`StoreUnavailable`; in each case nothing of the block is committed. When the
+connection drops during a commit, whether the server committed it is asked of the
+server once it answers again: a block it holds is the block committed, never written
+twice. Every connection is opened again on its next use after a drop, so a restarted
+server is used again without restarting the node.
 
 Keys are stored with the "C" collation, so a range of keys is in the byte order the
 SQLite store and the contracts use, whatever the database's locale.
@@ -42,6 +46,7 @@ from healthledger.ledger.errors import (
     NotFound,
     StorageError,
     StorageFull,
+    StoreUnavailable,
 )
 from healthledger.ledger.migrations import check_format
 from healthledger.ledger.sqlite_store import ORDERING_POSITION
@@ -159,10 +164,17 @@ class PostgresStore:
             tuple[weakref.ref[threading.Thread], psycopg.Connection[Any]]
         ] = []
         self._closed = False
+        self._unsure = False
+        """A commit's outcome could not be learnt (the server went away during it and
+        did not answer again at once): settled before the next commit."""
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:
             return psycopg.connect(self._conninfo, autocommit=True)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(
+                f"cannot reach ledger store {self.location}: {_first_line(exc)}"
+            ) from exc
         except psycopg.Error as exc:
             raise StorageError(
                 f"cannot open ledger store {self.location}: {_first_line(exc)}"
@@ -210,7 +222,7 @@ class PostgresStore:
                 live = []
                 for owner, reader in self._reader_connections:
                     thread = owner()
-                    if thread is None or not thread.is_alive():
+                    if thread is None or not thread.is_alive() or reader.closed:
                         reader.close()
                     else:
                         live.append((owner, reader))
@@ -220,11 +232,20 @@ class PostgresStore:
         return connection
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        """Every row of a read query, on this thread's connection."""
-        try:
-            return self._reader().execute(sql, params, prepare=True).fetchall()
-        except psycopg.Error as exc:
-            raise storage_error(exc, f"cannot read ledger store {self.location}") from exc
+        """Every row of a read query, on this thread's connection; a connection the
+        server dropped (a restart) is opened again and the query tried once more."""
+        for attempt in (1, 2):
+            connection = self._reader()
+            try:
+                return connection.execute(sql, params, prepare=True).fetchall()
+            except psycopg.Error as exc:
+                if attempt == 1 and _lost(exc, connection):
+                    connection.close()
+                    continue
+                raise storage_error(
+                    exc, f"cannot read ledger store {self.location}", connection
+                ) from exc
+        raise AssertionError("unreachable")
 
     def _row(self, sql: str, params: Sequence[Any]) -> Any:
         rows = self._rows(sql, params)
@@ -381,6 +402,10 @@ class PostgresStore:
         with self._lock:
             if self._closed:
                 raise StorageError(f"ledger store {self.location} is closed")
+            if self._db.closed:
+                self._db = self._connect()
+            if self._unsure:
+                self._settle_unsure()
             try:
                 with self._db.transaction(), self._db.cursor() as cur:
                     cur.execute(
@@ -427,8 +452,43 @@ class PostgresStore:
                             (ORDERING_POSITION, str(commit.stream_seq)),
                         )
             except psycopg.Error as exc:
-                raise storage_error(exc, f"cannot commit block {header.height}") from exc
+                if not _lost(exc, self._db) or not self._landed(header):
+                    raise storage_error(
+                        exc, f"cannot commit block {header.height}", self._db
+                    ) from exc
             self._head = header
+
+    def _settle_unsure(self) -> None:
+        """After a commit whose outcome the server could not be asked about: go on
+        only if the server's head is the one this store knows (the commit did not
+        land); if it did land, the node's view of the chain is behind the store's, and
+        only a restart (which reads the head afresh) may go on from it."""
+        try:
+            row = self._db.execute("SELECT max(height) FROM blocks").fetchone()
+        except psycopg.Error as exc:
+            raise storage_error(exc, f"cannot read ledger store {self.location}", self._db) from exc
+        stored = -1 if row is None or row[0] is None else int(row[0])
+        if stored != self.height() - 1:
+            raise StorageError(
+                f"ledger store {self.location} holds block {stored}, committed while the "
+                "server was out of reach: restart the node to continue from it"
+            )
+        self._unsure = False
+
+    def _landed(self, header: BlockHeader) -> bool:
+        """Whether the server holds block ``header`` after a connection dropped during
+        its commit (the commit may have been the server's last act); False while the
+        server cannot be asked."""
+        try:
+            self._db.close()
+            self._db = self._connect()
+            row = self._db.execute(
+                "SELECT hash FROM blocks WHERE height=%s", (header.height,)
+            ).fetchone()
+        except (psycopg.Error, StorageError):
+            self._unsure = True
+            return False
+        return row is not None and row[0] == header.hash
 
     def close(self) -> None:
         """Close the connection and every thread's read connection."""
@@ -444,11 +504,27 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def storage_error(exc: psycopg.Error, what: str) -> StorageError:
-    """StorageFull for a full disk, CorruptStore for damaged data, StorageError
-    otherwise, saying ``what`` failed."""
+def _lost(exc: psycopg.Error, connection: psycopg.Connection[Any]) -> bool:
+    """Whether ``exc`` means the connection to the server is gone (the server stopped,
+    restarted or cannot be reached), rather than a refusal of the statement."""
+    if not isinstance(exc, psycopg.OperationalError) or isinstance(exc, pg_errors.DiskFull):
+        return False
+    state = exc.sqlstate or ""
+    return connection.closed or not state or state.startswith(("08", "57P"))
+
+
+def storage_error(
+    exc: psycopg.Error, what: str, connection: psycopg.Connection[Any] | None = None
+) -> StorageError:
+    """StorageFull for a full disk, CorruptStore for damaged data, StoreUnavailable for
+    a server out of reach, StorageError otherwise, saying ``what`` failed."""
     if isinstance(exc, pg_errors.DiskFull):
         return StorageFull(f"{what}: the server's disk is full; nothing of it was written")
+    if connection is not None and _lost(exc, connection):
+        return StoreUnavailable(
+            f"{what}: the PostgreSQL server cannot be reached ({_first_line(exc)}); nothing "
+            "of it was committed, and the store connects again on its next use"
+        )
     if isinstance(exc, pg_errors.DataCorrupted | pg_errors.IndexCorrupted):
         return CorruptStore(f"{what}: the database is damaged ({_first_line(exc)}); {RESTORE_HINT}")
     return StorageError(f"{what}: {_first_line(exc)}")

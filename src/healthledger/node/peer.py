@@ -26,7 +26,7 @@ from healthledger.crypto.errors import SignatureError
 from healthledger.crypto.keys import SigningKey, VerifiedSignatures
 from healthledger.ledger.block import Block
 from healthledger.ledger.chain import Chain
-from healthledger.ledger.errors import StorageFull
+from healthledger.ledger.errors import StorageFull, StoreUnavailable
 from healthledger.ledger.sqlite_store import storage_error
 from healthledger.ledger.store import LedgerStore
 from healthledger.ledger.transaction import (
@@ -514,20 +514,23 @@ class Peer(ChainReads):
             block = self.chain.append(
                 batch.transactions, timestamp=batch.timestamp, stream_seq=batch.stream_seq
             )
-        except (StorageFull, NodeUnavailable) as exc:
+        except (StorageFull, StoreUnavailable, NodeUnavailable) as exc:
             if self._orderer.persistent:
                 # The batch is in the stream and must not be skipped: the orderer
                 # stops delivering, and the peer resumes from its recorded position.
                 raise
-            self._refuse_batch(batch, exc)
+            self._refuse_batch(
+                batch, NodeUnavailable(str(exc)) if isinstance(exc, StoreUnavailable) else exc
+            )
             return
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
         self._after_commit(block)
 
     def _refuse_batch(self, batch: Batch, error: Exception) -> None:
-        """A batch of the in-process orderer that could not be stored (a full disk):
-        it lives nowhere else, so it is dropped, and each waiting submitter gets the
-        error; the store rolled back, and the next batch commits once there is room."""
+        """A batch of the in-process orderer that could not be stored (a full disk, a
+        database server out of reach): it lives nowhere else, so it is dropped, and
+        each waiting submitter gets the error; the store rolled back, and the next
+        batch commits once there is room (or the server is back)."""
         log.error("block of %d transaction(s) not committed: %s", len(batch.transactions), error)
         with self._pending_lock:
             futures = [self._pending.pop(tx.tx_id, None) for tx in batch.transactions]

@@ -6,6 +6,7 @@ full check still refuses a damaged page that the constant-cost checks do not rea
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.clean_stop import record_path
 from healthledger.ledger.errors import CorruptStore
 from healthledger.ledger.sqlite_store import SqliteStore
-from healthledger.node.embedded import LEDGER_FILE, EmbeddedNode
+from healthledger.node.embedded import CHECKPOINT_DIR, LEDGER_FILE, EmbeddedNode
 from tests.conftest import CONTRACTS
 
 DOCTOR = "gz-first-hospital/dr-li"
@@ -124,3 +125,52 @@ def test_a_damaged_record_means_a_full_check(stopped: Path) -> None:
     record.write_text(json.dumps(found))
     # The file's stamp matches but the head is another: every page is read.
     assert pages_checked(stopped) is True
+
+
+# --- the block of the latest signed checkpoint -----------------------------------
+
+
+def checkpointed(folder: Path) -> Path:
+    """A stopped node's data folder that signed checkpoints every 2 blocks."""
+    with EmbeddedNode.create(
+        folder, contracts=CONTRACTS, batch_timeout_s=0.01, plans=DEMO_ORGS, checkpoint_every=2
+    ) as node:
+        put_some(node, 4)
+    assert (folder / CHECKPOINT_DIR / "latest.note").exists()
+    return folder
+
+
+def test_a_node_starts_on_the_chain_its_latest_checkpoint_signed(tmp_path: Path) -> None:
+    data = checkpointed(tmp_path / "data")
+    with EmbeddedNode(data, contracts=CONTRACTS) as node:
+        assert node.peer.store.height() == 5
+
+
+def test_a_history_other_than_the_latest_checkpoint_signed_is_refused(tmp_path: Path) -> None:
+    """Another chain's note at the same height stands for a history rewritten below the
+    blocks the start re-derives: the block there is not the one signed."""
+    ours, theirs = checkpointed(tmp_path / "ours"), checkpointed(tmp_path / "theirs")
+    note = (theirs / CHECKPOINT_DIR / "latest.note").read_text()
+    assert note != (ours / CHECKPOINT_DIR / "latest.note").read_text()
+    (ours / CHECKPOINT_DIR / "latest.note").write_text(note)
+    with pytest.raises(CorruptStore, match="is not the block of the checkpoint") as raised:
+        EmbeddedNode(ours, contracts=CONTRACTS)
+    assert "restore it before serving" in str(raised.value)
+
+
+def test_a_checkpoint_above_the_head_or_unreadable_is_logged_not_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store restored from an older copy is below its node's latest checkpoint: the
+    checkpoint exchange and catch-up deal with that, the start does not refuse it."""
+    data = checkpointed(tmp_path / "data")
+    latest = data / CHECKPOINT_DIR / "latest.note"
+    latest.write_text(latest.read_text().replace("height 4\n", "height 40\n"))
+    with caplog.at_level(logging.WARNING), EmbeddedNode(data, contracts=CONTRACTS):
+        pass
+    assert "above the store's head" in caplog.text
+    caplog.clear()
+    latest.write_text("not a note")
+    with caplog.at_level(logging.WARNING), EmbeddedNode(data, contracts=CONTRACTS):
+        pass
+    assert "does not read as a checkpoint" in caplog.text

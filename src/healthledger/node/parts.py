@@ -31,7 +31,7 @@ from healthledger.node.checkpoint import CheckpointError, CheckpointWriter
 from healthledger.node.errors import NodeError
 from healthledger.node.keystore import Keystore
 from healthledger.node.peer import Peer, Receipt
-from healthledger.node.selfcheck import check_recent
+from healthledger.node.selfcheck import check_latest_checkpoint, check_recent
 from healthledger.node.vault import Vault, VaultSet
 from healthledger.ordering.orderer import Orderer
 from healthledger.ordering.solo import SoloOrderer
@@ -52,14 +52,19 @@ STORE_KEY = "store"
 ``ledger.sqlite``: a PostgreSQL connection URL."""
 
 
-def open_checked_store(location: Path | str, *, synchronous: str = "FULL") -> LedgerStore:
+def open_checked_store(
+    location: Path | str, *, synchronous: str = "FULL", checkpoints: Path | None = None
+) -> LedgerStore:
     """The store a node serves (an SQLite file or a ``postgresql://`` database), once it
-    passed the start-up checks (for SQLite its write-ahead log and quick check; for
-    both the most recent blocks re-derived); CorruptStore, saying how to restore it,
-    otherwise."""
+    passed the start-up checks (for SQLite its write-ahead log and, unless the file is
+    unchanged since a clean stop, its quick check; for both the most recent blocks
+    re-derived and the block of the node's latest checkpoint under ``checkpoints``
+    compared with what it signed); CorruptStore, saying how to restore it, otherwise."""
     store = open_store(location, synchronous=synchronous, startup_check=True)
     try:
         check_recent(store)
+        if checkpoints is not None:
+            check_latest_checkpoint(store, checkpoints)
     except (LedgerError, CheckpointError) as exc:
         # TamperedBlock is a CheckpointError; a missing header or log node a LedgerError.
         store.close()
@@ -153,7 +158,11 @@ class NodeParts:
         self.keystore = Keystore.load(self.data_dir / KEYSTORE_FILE)
         self.clock = clock
         self.store_location = store_location(self.data_dir, self.info, store)
-        opened = open_checked_store(self.store_location, synchronous=synchronous)
+        opened = open_checked_store(
+            self.store_location,
+            synchronous=synchronous,
+            checkpoints=self.data_dir / CHECKPOINT_DIR,
+        )
         vault_dir = self.data_dir / VAULT_DIR
         vault_dir.mkdir(exist_ok=True)
         vaults = {

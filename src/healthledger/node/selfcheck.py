@@ -6,11 +6,12 @@ found by the peer that holds it."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from healthledger.ledger.block import BlockHeader, EncodedBlock, verify_block
 from healthledger.ledger.errors import InvalidBlock
 from healthledger.ledger.store import LedgerStore
-from healthledger.node.checkpoint import CheckpointError
+from healthledger.node.checkpoint import NOTE_SUFFIX, Checkpoint, CheckpointError
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +123,32 @@ def check_recent(store: LedgerStore, *, blocks: int = STARTUP_BLOCKS) -> None:
         prev = rederive_block(store, height, prev)
     if prev is None or prev.hash != head.hash:
         raise TamperedBlock(head.height, "the re-derived head differs from the head")
+
+
+def check_latest_checkpoint(store: LedgerStore, folder: Path) -> None:
+    """The stored block at the height of this node's latest signed checkpoint
+    (``latest.note`` under ``folder``) is the one it signed (block hash, state root,
+    global log size and root), as a node checks before serving its store: constant
+    work that finds a history rewritten below the recent blocks. TamperedBlock if it
+    differs; a note above the head (a store restored from an older copy) or one that
+    does not read is logged and left to the checkpoint exchange."""
+    path = folder / f"latest{NOTE_SUFFIX}"
+    try:
+        body, _, _ = path.read_text(encoding="utf-8").partition("\n\n")
+        signed = Checkpoint.parse((body + "\n").encode("utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, UnicodeDecodeError, CheckpointError) as exc:
+        log.warning("%s does not read as a checkpoint (%s): not compared at start", path, exc)
+        return
+    if signed.height >= store.height():
+        log.warning(
+            "%s is at block %d, above the store's head %d: not compared at start",
+            path,
+            signed.height,
+            store.height() - 1,
+        )
+        return
+    stored = Checkpoint.of(store.header(signed.height), origin=signed.origin)
+    if stored != signed:
+        raise TamperedBlock(signed.height, f"it is not the block of the checkpoint in {path}")

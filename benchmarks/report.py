@@ -456,6 +456,72 @@ def _jetstream(found: dict[str, Any]) -> list[Figure]:
     return rows
 
 
+SCALE_GOAL_S = 10.0
+"""Issue 16 item 6: a node holding 10^7 transactions starts within this, and its
+dashboards answer their first call within it too (the worst case: a restart after a
+crash, replaying the read model's tail)."""
+SCALE_RSS_MIB = 1024.0
+
+
+def _scale(found: dict[str, Any]) -> list[Figure]:
+    """``benchmarks/scale.py`` at two small sizes: disk per transaction, and start,
+    memory and first dashboard call at the larger size and at 10^7 by the power law
+    through both (a * N^b: over so short a range b is noisy; the large-ledger runs the
+    operator guide quotes are the check)."""
+    sizes, fits = found["sizes"], found["growth"]
+    low, top = sizes[0]["transactions"], sizes[-1]
+    n, warm, cold = top["transactions"], top["warm"], top["cold"]
+
+    def law(name: str) -> str:
+        fit = fits[name]
+        shape = f"{fit['factor']:.3g} * N^{fit['exponent']}"
+        if "scale" in fit:
+            shape = f"{fit['scale']:,} x (bytes read, {shape}) / bytes read at {n:,} tx"
+        tail = f" + {fit['plus_ms']:,.0f} ms tail" if "plus_ms" in fit else ""
+        return f"fit {shape}{tail}, through {low:,} and {n:,} tx"
+
+    def at_goal(name: str, label: str, unit: str, limit: float) -> Figure:
+        goal = Goal(f"≤ {limit:,g} {unit}", at_most=limit)
+        return Figure("scale", label, fits[name]["at_10e7"], unit, law(name), goal=goal)
+
+    read_all = {True: "read every page", False: "trusted its clean stop"}
+    return [
+        Figure("scale", f"disk per transaction at {n:,} tx", top["disk_bytes_per_tx"], "B"),
+        Figure(
+            "scale",
+            f"start at {n:,} tx, warm, least of 3 ({read_all.get(warm['start_read_every_page'])})",
+            warm["start_s_least"],
+            "s",
+        ),
+        at_goal("start_s_by_work", "start at 10^7 tx (its time scaled by what it reads)", "s",
+                SCALE_GOAL_S),
+        Figure("scale", "start at 10^7 tx, time fitted alone (noisy at this size)",
+               fits["start_s_warm"]["at_10e7"], "s", law("start_s_warm")),
+        at_goal("peak_rss_mib_after_reads", "peak RSS at 10^7 tx", "MiB", SCALE_RSS_MIB),
+        Figure(
+            "scale",
+            f"first dashboard call at {n:,} tx (from the snapshot at block "
+            f"{warm['dashboard_from_snapshot_at']}; steady p50 {warm['dashboard']['p50_ms']} ms)",
+            warm["dashboard_first_ms_least"],
+            "ms",
+        ),
+        at_goal(
+            "dashboard_first_extra_worst_ms",
+            "first dashboard call at 10^7 tx after a crash, beyond a steady call",
+            "ms",
+            SCALE_GOAL_S * 1000,
+        ),
+        Figure(
+            "scale",
+            "read model full replay at 10^7 tx (no snapshot, or a refused one)",
+            fits["readmodel_replay_s"]["at_10e7"],
+            "s",
+            law("readmodel_replay_s"),
+        ),
+        Figure("scale", f"cold start at {n:,} tx", cold["start_s"], "s"),
+    ]  # fmt: skip
+
+
 def _safety(name: str) -> Callable[[dict[str, Any]], list[Figure]]:
     def take(found: dict[str, Any]) -> list[Figure]:
         rows = [
@@ -598,6 +664,22 @@ def benches(python: str, seen: dict[str, dict[str, Any]], scratch: Path) -> list
                 for k, v in f.items()
                 if isinstance(v, int | float) and (k.endswith("per_s") or k.endswith("p99_ms"))
             ],
+        ),
+        Bench(
+            "scale",
+            [
+                *script,
+                "benchmarks/scale.py",
+                "1000",
+                "3000",
+                "--block",
+                "100",
+                "--samples",
+                "50",
+                "--json",
+            ],
+            300,
+            _scale,
         ),
         Bench(
             "jetstream_commit.py",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,26 @@ def test_private_data_commitment_vault_and_shredding(node: EmbeddedNode) -> None
     assert node.peer.block(receipt.height).transactions[receipt.index].tx_id == receipt.tx_id
     stored = b"".join(node.peer.store.block_bytes(h) for h in range(node.peer.store.height()))
     assert b"HbA1c" not in stored
+
+
+def test_shredding_one_value_leaves_the_others_of_its_key_agreement(
+    node: EmbeddedNode,
+) -> None:
+    # The vault wraps many data keys under one ephemeral agreement: each value still
+    # has a data key of its own, so erasing one wrapped key erases that value only.
+    for key, secret in (("s1", "first"), ("s2", "second")):
+        node.invoke(DOCTOR, "notebook", "keep_secret", {"key": key}, transient={"secret": secret})
+    vault = node.peer.vaults.vault("gz-first-hospital")
+    assert vault is not None
+    rows = vault._db.execute(
+        "SELECT key, wrapped_key FROM private WHERE key IN ('s1', 's2') ORDER BY key"
+    ).fetchall()
+    wrapped = [json.loads(w) for _, w in rows]
+    assert wrapped[0]["ephemeral_public"] == wrapped[1]["ephemeral_public"]
+    assert wrapped[0]["ciphertext"] != wrapped[1]["ciphertext"]
+    assert vault.shred("gz-first-hospital/secrets", "s1") == 1
+    assert node.query(DOCTOR, "notebook", "secret", {"key": "s1"}) is None
+    assert node.query(DOCTOR, "notebook", "secret", {"key": "s2"}) == {"secret": "second"}
 
 
 def test_transient_data_must_match_its_hash(node: EmbeddedNode) -> None:

@@ -35,6 +35,7 @@ from healthledger.crypto.certs import (
     verify_issued_by,
 )
 from healthledger.crypto.envelope import (
+    KeyWrapper,
     Sealed,
     VaultKey,
     WrappedKey,
@@ -545,6 +546,23 @@ def test_one_data_key_wrapped_for_two_vaults() -> None:
         assert open_sealed(sealed, unwrap_key(wrapped, vault), associated_data=RECORD_ID) == (
             b"shared record"
         )
+
+
+def test_one_wrapper_wraps_each_data_key_on_its_own() -> None:
+    # One ephemeral agreement for several data keys: each wrap has its own nonce and
+    # ciphertext and opens to its own key, so erasing one wrapped copy erases one key.
+    wrapper = KeyWrapper(VAULT.public_bytes())
+    sealed = [seal(b"value %d" % i, associated_data=RECORD_ID) for i in range(3)]
+    wrapped = [wrapper.wrap(data_key) for _, data_key in sealed]
+    assert len({w.ephemeral_public for w in wrapped}) == 1
+    assert len({w.nonce for w in wrapped}) == len({w.ciphertext for w in wrapped}) == 3
+    for (box, data_key), key in zip(sealed, wrapped, strict=True):
+        assert unwrap_key(key, VAULT) == data_key
+        assert open_sealed(box, unwrap_key(key, VAULT), associated_data=RECORD_ID)
+    with pytest.raises(DecryptionError, match="wrong vault key"):
+        unwrap_key(wrapped[0], OTHER_VAULT)
+    with pytest.raises(CryptoError):
+        wrapper.wrap(b"short")
 
 
 def test_wrapped_key_opens_only_for_its_vault() -> None:

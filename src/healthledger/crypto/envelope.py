@@ -7,11 +7,13 @@ sealed payload, so erasing every wrapped copy of a data key erases the payload
 
 Wrapping (one wrap per recipient, ECIES style):
 
-1. a fresh ephemeral X25519 key pair is drawn;
+1. a fresh ephemeral X25519 key pair is drawn (one per wrap, or one per
+   :class:`KeyWrapper`, which wraps several data keys under one agreement);
 2. ``shared = X25519(ephemeral_private, recipient_public)``;
 3. ``kek = HKDF-SHA256(ikm=shared, salt=none, info=CONTEXT_LABEL || ephemeral_public
    || recipient_public, length=32)``;
-4. ``ciphertext = AES-256-GCM(kek, nonce, data_key, associated_data=none)``.
+4. ``ciphertext = AES-256-GCM(kek, nonce, data_key, associated_data=none)``, with a
+   random nonce per wrap.
 
 Every failure (a malformed record, key or length, a wrong key, tampering) raises
 :class:`DecryptionError`, never an exception of the underlying library, so callers
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -161,6 +164,11 @@ class VaultKey:
 
     def public_bytes(self) -> bytes:
         """The 32-byte public key that data keys are wrapped for."""
+        return self._public
+
+    @functools.cached_property
+    def _public(self) -> bytes:
+        # Derived once: every wrap and unwrap names the recipient's public key.
         return self.key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
@@ -261,23 +269,44 @@ def open_sealed(sealed: Sealed, data_key: bytes, *, associated_data: bytes) -> b
         ) from exc
 
 
+class KeyWrapper:
+    """Wraps data keys for one recipient under one ephemeral X25519 key: the key
+    agreement and the key-encryption key are made once (steps 1-3), then each wrap is
+    one AES-256-GCM encryption with a nonce of its own (step 4), so a vault sealing many
+    values pays for one X25519 exchange instead of one each. Every data key is still
+    wrapped on its own: erasing one wrapped copy erases that key only. Keep a wrapper
+    for a bounded number of wraps (random 96-bit nonces under one key)."""
+
+    def __init__(self, recipient_public: bytes, *, random: Random = os.urandom) -> None:
+        recipient = _load_public(recipient_public, "recipient public key")
+        ephemeral = X25519PrivateKey.from_private_bytes(
+            _draw(random, X25519_KEY_SIZE, "ephemeral key")
+        )
+        self._ephemeral_public = ephemeral.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        shared = _exchange(ephemeral, recipient)
+        self._kek = AESGCM(_key_encryption_key(shared, self._ephemeral_public, recipient_public))
+        self._random = random
+
+    def wrap(self, data_key: bytes) -> WrappedKey:
+        """Wrap ``data_key`` so that only the recipient's vault key can unwrap it."""
+        _check_bytes(data_key, DATA_KEY_SIZE, "data key")
+        # A random nonce per wrap: one key-encryption key serves several wraps.
+        nonce = _draw(self._random, NONCE_SIZE, "nonce")
+        ciphertext = self._kek.encrypt(nonce, data_key, None)
+        return WrappedKey(
+            ephemeral_public=self._ephemeral_public, nonce=nonce, ciphertext=ciphertext
+        )
+
+
 def wrap_key(
     data_key: bytes, recipient_public: bytes, *, random: Random = os.urandom
 ) -> WrappedKey:
-    """Wrap ``data_key`` so that only the vault key of ``recipient_public`` can unwrap it."""
+    """Wrap ``data_key`` so that only the vault key of ``recipient_public`` can unwrap it,
+    under a fresh ephemeral key of its own."""
     _check_bytes(data_key, DATA_KEY_SIZE, "data key")
-    recipient = _load_public(recipient_public, "recipient public key")
-    ephemeral = X25519PrivateKey.from_private_bytes(_draw(random, X25519_KEY_SIZE, "ephemeral key"))
-    ephemeral_public = ephemeral.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
-    shared = _exchange(ephemeral, recipient)
-    kek = _key_encryption_key(shared, ephemeral_public, recipient_public)
-    # The key-encryption key is used once (fresh ephemeral key), so nonce reuse under it
-    # cannot happen; the nonce is random all the same so that no proof has to lean on that.
-    nonce = _draw(random, NONCE_SIZE, "nonce")
-    ciphertext = AESGCM(kek).encrypt(nonce, data_key, None)
-    return WrappedKey(ephemeral_public=ephemeral_public, nonce=nonce, ciphertext=ciphertext)
+    return KeyWrapper(recipient_public, random=random).wrap(data_key)
 
 
 def unwrap_key(wrapped: WrappedKey, recipient: VaultKey) -> bytes:

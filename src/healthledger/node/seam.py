@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,35 @@ class Outcome:
     def valid(self) -> bool:
         """The call committed valid."""
         return self.receipt is not None and self.receipt.code is ValidationCode.VALID
+
+
+@dataclass(frozen=True)
+class Sent:
+    """Calls endorsed and ordered (``AppNode.send_many``) whose commits may be still to
+    come: each call's transaction and its commit's future, or the error that refused it."""
+
+    calls: tuple[
+        tuple[Transaction, Future[Receipt]] | tuple[ContractError | TransactionRefused, None],
+        ...,
+    ]
+
+    def outcomes(self, *, timeout: float = 60.0) -> list[Outcome]:
+        """One outcome per call, in order, once each has committed (waiting up to
+        ``timeout`` seconds for each); a call refused before ordering, or whose
+        commit failed, has its error."""
+        outcomes = []
+        for tx, future in self.calls:
+            if future is None or not isinstance(tx, Transaction):
+                assert isinstance(tx, Exception)
+                outcomes.append(Outcome(None, None, tx))
+                continue
+            try:
+                receipt = future.result(timeout=timeout)
+            except (ContractError, NodeError) as exc:
+                outcomes.append(Outcome(None, None, exc))
+                continue
+            outcomes.append(Outcome(receipt, tx.response.result, None))
+        return outcomes
 
 
 @dataclass(frozen=True)
@@ -251,6 +281,12 @@ class AppNode:
         outcome per call, in order. A call its contract refuses, or that the orderer
         does not take, has its error and leaves the others unaffected; a node that
         cannot take transactions at all raises NodeError."""
+        return self.send_many(calls).outcomes(timeout=timeout)
+
+    def send_many(self, calls: Sequence[Call]) -> Sent:
+        """Endorse every call and order them together, as ``invoke_many`` does, without
+        waiting for their commits: the caller endorses its next calls meanwhile, and
+        waits with ``Sent.outcomes``."""
         endorsed: list[Transaction | ContractError | TransactionRefused] = []
         for call in calls:
             salted = (
@@ -269,7 +305,7 @@ class AppNode:
                 endorsed.append(self._node.peer.endorse(proposal, transient=salted))
             except (ContractError, TransactionRefused) as exc:
                 endorsed.append(exc)
-        return self._order_and_wait(endorsed, timeout, precheck=True)
+        return self._order(endorsed, precheck=True)
 
     def propose(
         self, identity: str, contract: str, function: str, args: dict[str, Any]
@@ -293,30 +329,23 @@ class AppNode:
                 endorsed.append(self._node.peer.endorse(signed))
             except (ContractError, TransactionRefused) as exc:
                 endorsed.append(exc)
-        return self._order_and_wait(endorsed, timeout, precheck=False)
+        return self._order(endorsed, precheck=False).outcomes(timeout=timeout)
 
-    def _order_and_wait(
+    def _order(
         self,
         endorsed: Sequence[Transaction | ContractError | TransactionRefused],
-        timeout: float,
         *,
         precheck: bool,
-    ) -> list[Outcome]:
+    ) -> Sent:
         ordered = [tx for tx in endorsed if isinstance(tx, Transaction)]
         submitted = self._node.peer.submit_many(ordered, precheck=precheck) if ordered else []
         futures = iter(submitted)
-        outcomes = []
-        for tx in endorsed:
-            if not isinstance(tx, Transaction):
-                outcomes.append(Outcome(None, None, tx))
-                continue
-            try:
-                receipt = next(futures).result(timeout=timeout)
-            except (ContractError, NodeError) as exc:
-                outcomes.append(Outcome(None, None, exc))
-                continue
-            outcomes.append(Outcome(receipt, tx.response.result, None))
-        return outcomes
+        return Sent(
+            tuple(
+                (tx, next(futures)) if isinstance(tx, Transaction) else (tx, None)
+                for tx in endorsed
+            )
+        )
 
     # --- events, proofs, vault -----------------------------------------------------
 

@@ -4,7 +4,8 @@ A value written with ``ctx.put_private`` never goes on chain: the chain holds
 SHA-256(key) and SHA-256(salt || canonical value), the salt an HMAC under the
 vault's secret so nobody else can test guesses. The value is sealed with
 AES-256-GCM under a fresh data key, which is wrapped with the vault's X25519
-key. Erasing a value's wrapped data key (``shred``) erases the value for good
+key (one ephemeral key agreement serves a few hundred wraps, each with its own
+nonce). Erasing a value's wrapped data key (``shred``) erases the value for good
 while the chain stays intact.
 
 Staged values are written before the transaction is ordered, marked pending,
@@ -44,13 +45,13 @@ from typing import Any
 from healthledger.contracts.errors import AccessDenied
 from healthledger.crypto.canonical import canonical_json
 from healthledger.crypto.envelope import (
+    KeyWrapper,
     Sealed,
     VaultKey,
     WrappedKey,
     open_sealed,
     seal,
     unwrap_key,
-    wrap_key,
 )
 from healthledger.crypto.errors import DecryptionError
 from healthledger.errors import HealthledgerError
@@ -69,6 +70,10 @@ CREATE TABLE IF NOT EXISTS private (
 );
 CREATE INDEX IF NOT EXISTS private_by_tx ON private (tx_id);
 """
+WRAPS_PER_AGREEMENT = 256
+"""Data keys wrapped under one ephemeral X25519 agreement before a new one is drawn: the
+agreement is most of a value's sealing cost, and random nonces stay far from
+colliding under one key-encryption key."""
 
 
 def key_hash(key: str) -> str:
@@ -174,6 +179,9 @@ class Vault:
         self.org = org
         self._key = key
         self._secret = secret
+        self._wrap_lock = threading.Lock()
+        self._wrapper: KeyWrapper | None = None
+        self._wraps_left = 0
         self._lock = threading.Lock()
         """Held while the writing connection is used (a write may wait for an fsync)."""
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -248,7 +256,7 @@ class Vault:
     ) -> None:
         aad = f"{collection}\n{key}".encode()
         sealed, data_key = seal(encoded, associated_data=aad)
-        wrapped = wrap_key(data_key, self._key.public_bytes())
+        wrapped = self._wrap(data_key)
         row = (
             collection,
             key,
@@ -262,6 +270,17 @@ class Vault:
             self._staged += 1
         if durable:
             self.sync()
+
+    def _wrap(self, data_key: bytes) -> WrappedKey:
+        """``data_key`` wrapped for this vault's key; one ephemeral key agreement serves
+        ``WRAPS_PER_AGREEMENT`` values (each still has a data key of its own)."""
+        with self._wrap_lock:
+            if self._wrapper is None or self._wraps_left <= 0:
+                self._wrapper = KeyWrapper(self._key.public_bytes())
+                self._wraps_left = WRAPS_PER_AGREEMENT
+            self._wraps_left -= 1
+            wrapper = self._wrapper
+        return wrapper.wrap(data_key)
 
     def sync(self) -> bool:
         """Write and fsync every value staged so far; False if there was none.

@@ -18,6 +18,7 @@ import secrets
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -35,7 +36,7 @@ from healthledger.contracts.errors import AccessDenied, InvalidArguments, Reject
 from healthledger.crypto.credentials.status import STATUS_TYPE, TokenStatusList
 from healthledger.crypto.credentials.trust import TRUST_LIST_TYPE, certificate_from_b64, dcc_kid
 from healthledger.crypto.jose import Jwk
-from healthledger.node.seam import AppNode, Call, NodeError
+from healthledger.node.seam import AppNode, Call, NodeError, Outcome, Sent
 
 CONTRACT = "credentials"
 SIGNER_PURPOSE = b"healthledger/credentials/document-signer/1"
@@ -279,29 +280,43 @@ class CredentialService:
         found = self.facts(identity, source_kind, [source_id for source_id, _ in holders])
         signer = self.signer(org)
         issuer_name = str((self.node.organisation(org) or {}).get("name", org))
-        drafts = [
-            self._draft(identity, source_kind, fact, holder, signer=signer,
-                        issuer_name=issuer_name, source_id=source_id)
-            for fact, (source_id, holder) in zip(found, holders, strict=True)
-        ]  # fmt: skip
-        groups = [drafts[i : i + batch] for i in range(0, len(drafts), batch)]
+        groups: list[list[_Draft]] = []
+        pending: list[Future[list[dict[str, str]]]] = []
+        for start in range(0, len(holders), batch):
+            group = [
+                self._draft(identity, source_kind, fact, holder, signer=signer,
+                            issuer_name=issuer_name, source_id=source_id)
+                for fact, (source_id, holder) in zip(found[start : start + batch],
+                                                     holders[start : start + batch], strict=True)
+            ]  # fmt: skip
+            groups.append(group)
+            if signing is not None:  # signed while the next group is drawn up
+                pending.append(signing.sign(signer, [d.job for d in group]))
         if signing is None:
             signed = [
                 [self._finish(d, self._sign_here(d, signer), formats) for d in group]
                 for group in groups
             ]
             return self._record_batches(identity, signed)
-        pending = [signing.sign(signer, [d.job for d in group]) for group in groups]
-        outcomes: list[Issued | Exception] = []
+        # Each batch is endorsed and ordered as soon as it is signed, without waiting for
+        # the commit of the one before: endorsing the next overlaps committing the last.
+        sent: list[tuple[list[Prepared], Sent] | Exception] = []
         for group, texts in zip(groups, pending, strict=True):
             try:
                 prepared = [
                     self._finish(d, t, formats) for d, t in zip(group, texts.result(), strict=True)
                 ]
             except Exception as exc:  # noqa: BLE001 - the batch's outcome, as a refusal is
-                outcomes += [exc] * len(group)
+                sent.append(exc)
                 continue
-            outcomes += self._record_batches(identity, [prepared])
+            sent.append((prepared, self.node.send_many([self._batch_call(identity, prepared)])))
+        outcomes: list[Issued | Exception] = []
+        for group, entry in zip(groups, sent, strict=True):
+            if isinstance(entry, Exception):
+                outcomes += [entry] * len(group)
+                continue
+            recorded, ordered = entry
+            outcomes += self._issued(recorded, ordered.outcomes()[0])
         return outcomes
 
     @staticmethod
@@ -315,22 +330,27 @@ class CredentialService:
         self, identity: str, groups: Sequence[Sequence[Prepared]]
     ) -> list[Issued | Exception]:
         """One ``issue_batch`` call per group, ordered together; one outcome per credential."""
-        calls = [
-            Call(identity, CONTRACT, "issue_batch", {"credentials": [p.call.args for p in group]},
-                 {"credentials": [p.call.transient["credential"] for p in group
-                                  if p.call.transient is not None]})
-            for group in groups
-        ]  # fmt: skip
+        calls = [self._batch_call(identity, group) for group in groups]
         outcomes: list[Issued | Exception] = []
         for group, outcome in zip(groups, self.node.invoke_many(calls), strict=True):
-            if outcome.error is not None or outcome.receipt is None or not outcome.valid:
-                error = outcome.error or Rejected("the batch did not commit valid")
-                outcomes += [error] * len(group)
-                continue
-            receipt = outcome.receipt
-            outcomes += [Issued(record, p.texts, receipt.tx_id, receipt.height)
-                         for record, p in zip(outcome.result, group, strict=True)]  # fmt: skip
+            outcomes += self._issued(group, outcome)
         return outcomes
+
+    @staticmethod
+    def _batch_call(identity: str, group: Sequence[Prepared]) -> Call:
+        """The ``issue_batch`` call recording ``group``."""
+        args = {"credentials": [p.call.args for p in group]}
+        kept = [p.call.transient["credential"] for p in group if p.call.transient is not None]
+        return Call(identity, CONTRACT, "issue_batch", args, {"credentials": kept})
+
+    @staticmethod
+    def _issued(group: Sequence[Prepared], outcome: Outcome) -> list[Issued | Exception]:
+        """One outcome per credential of a batch's transaction: all or nothing."""
+        if outcome.error is not None or outcome.receipt is None or not outcome.valid:
+            return [outcome.error or Rejected("the batch did not commit valid")] * len(group)
+        receipt = outcome.receipt
+        return [Issued(record, p.texts, receipt.tx_id, receipt.height)
+                for record, p in zip(outcome.result, group, strict=True)]  # fmt: skip
 
     def draw_index(self, org: str) -> int:
         """A status-list index of ``org`` drawn at random (CSPRNG) among unused ones."""

@@ -4,6 +4,7 @@ their outcomes, a holder's reasons, a fresh QR that verifies with the published 
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 
@@ -15,6 +16,7 @@ from healthledger.apps.credentials import healthcode_service as service
 from healthledger.apps.credentials.healthcode_qr import LIFETIME_S, verify_code
 from healthledger.apps.credentials.healthcode_routes import healthcode_router
 from healthledger.apps.credentials.healthcode_simulate import live_step, simulate
+from healthledger.apps.credentials.healthcode_snapshot import SNAPSHOT_FILE, digest_of
 from healthledger.node.embedded import EmbeddedNode
 from healthledger.node.seam import AppNode
 from tests.apps.credentials.healthcode_support import (
@@ -102,3 +104,40 @@ def test_live_rounds_colour_newly_confirmed_cases(node: EmbeddedNode, app: AppNo
     assert counts["colour changes"] >= 1
     code = service.holder_view(app, newcomer)
     assert code is not None and code["colour"] == "red"
+
+
+def test_a_new_board_starts_from_the_snapshot_and_equals_one_reading_the_chain(
+    app: AppNode, node: EmbeddedNode
+) -> None:
+    """The board wrote its snapshot when it first followed the feed; a new board (as
+    after a restart) starts from it, follows the blocks after it, and shows what a
+    board reading the whole chain shows; a tampered or other-block one is refused."""
+    service.board(app).summary()
+    snapshot = app.folder / SNAPSHOT_FILE
+    assert snapshot.exists()
+    lab(node, 55, "negative", days_ago=0)
+    live_step(app, random.Random(3))
+    restarted = service.HealthCodeBoard(app)
+    assert restarted.started_from is not None
+    full = service.HealthCodeBoard(app, snapshots=False)
+    assert restarted.summary() == full.summary()
+    assert full.started_from is None
+
+    record = json.loads(snapshot.read_text())
+    tampered = {
+        **record,
+        "snapshot": {
+            **record["snapshot"],
+            "counts": {
+                **record["snapshot"]["counts"],
+                "recited": record["snapshot"]["counts"]["recited"] + 1,
+            },
+        },
+    }
+    snapshot.write_text(json.dumps(tampered))  # fmt: skip
+    assert service.HealthCodeBoard(app).started_from is None
+    other = {**record["snapshot"], "block_hash": "00" * 32}
+    snapshot.write_text(json.dumps({"sha256": digest_of(other), "snapshot": other}))
+    refused = service.HealthCodeBoard(app)
+    assert refused.started_from is None
+    assert refused.summary() == full.summary()

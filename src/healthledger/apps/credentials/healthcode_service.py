@@ -8,7 +8,9 @@ recorded; every figure a page shows is served as JSON by the same methods."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,10 +22,17 @@ from healthledger.apps.credentials.healthcode_qr import (
     sign_code,
     signing_key,
 )
+from healthledger.apps.credentials.healthcode_snapshot import (
+    SNAPSHOT_COST_RATIO,
+    BoardSnapshotRefused,
+    load_board,
+    save_board,
+)
 from healthledger.apps.credentials.qr import qr_code
 from healthledger.node.seam import AppNode, NodeError
 
 NAMESPACE = "healthcode"
+log = logging.getLogger(__name__)
 COLOUR_ORDER = {"red": 0, "yellow": 1, "green": 2}
 GROUNDS = {
     "no-exposure": "No exposure",
@@ -53,24 +62,83 @@ class _Counts:
     appeals: list[dict[str, Any]] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)
 
+    def to_json(self) -> dict[str, Any]:
+        """The counts as a snapshot holds them (without ``after``)."""
+        return {
+            "recited": self.recited,
+            "changes": [[*key, n] for key, n in self.changes.items()],
+            "appeals": self.appeals,
+            "names": self.names,
+        }
+
+    @classmethod
+    def from_json(cls, after: str, found: dict[str, Any]) -> _Counts:
+        """Counts followed up to event ``after``, from their snapshot form."""
+        changes: Counter[tuple[int, str, str, str, str, bool]] = Counter()
+        for day, region, version, clause, colour, by_appeal, n in found["changes"]:
+            changes[(int(day), region, version, clause, colour, bool(by_appeal))] = int(n)
+        return cls(after, int(found["recited"]), changes, list(found["appeals"]),
+                   dict(found["names"]))  # fmt: skip
+
 
 class HealthCodeBoard:
-    """Public counts of colour changes and appeals, followed from the event feed."""
+    """Public counts of colour changes and appeals, followed from the event feed; it
+    starts from its snapshot in the application's folder when that checks out, and
+    keeps it up to date (:mod:`.healthcode_snapshot`)."""
 
-    def __init__(self, node: AppNode) -> None:
+    def __init__(self, node: AppNode, *, snapshots: bool = True) -> None:
         self._node = node
         self._lock = threading.Lock()
         self._counts = _Counts()
+        self._folder = node.folder if snapshots else None
+        self._unsaved_s = 0.0
+        self._write_s: float | None = None
+        self.started_from: str | None = None
+        """The event id of the snapshot the board started from, or None."""
+        if self._folder is not None:
+            try:
+                after, counts = load_board(self._folder, node=node)
+                self._counts = _Counts.from_json(after, counts)
+            except (BoardSnapshotRefused, ValueError, TypeError, KeyError) as exc:
+                missing = isinstance(exc, BoardSnapshotRefused) and exc.missing
+                log.log(logging.INFO if missing else logging.WARNING,
+                        "health-code board: snapshot in %s not used, %s: reading the chain",
+                        self._folder, exc)  # fmt: skip
+            else:
+                self.started_from = after
 
     def _catch_up(self) -> _Counts:
         with self._lock:
             counts = self._counts
+            started, read = time.perf_counter(), False
             while batch := self._node.events(counts.after, limit=1000):
+                read = True
                 for event in batch:
                     if event.kind == "contract" and event.data.get("contract") == NAMESPACE:
                         self._take(counts, event.data["name"], event.data["payload"])
                 counts.after = batch[-1].id
+            if read:
+                self._unsaved_s += time.perf_counter() - started
+                self._snapshot_if_due(counts)
             return counts
+
+    def _snapshot_if_due(self, counts: _Counts) -> None:
+        if self._folder is None or counts.after is None:
+            return
+        if self._write_s is not None and self._unsaved_s < SNAPSHOT_COST_RATIO * self._write_s:
+            return
+        block_hash = self._node.block_hash(int(counts.after.split(":", 1)[0]))
+        if block_hash is None:
+            return
+        started = time.perf_counter()
+        try:
+            save_board(self._folder, after=counts.after, block_hash=block_hash,
+                       counts=counts.to_json())  # fmt: skip
+        except OSError as exc:
+            log.warning("health-code board: no snapshot written in %s: %s", self._folder, exc)
+            return
+        self._write_s = time.perf_counter() - started
+        self._unsaved_s = 0.0
 
     @staticmethod
     def _take(counts: _Counts, name: str, payload: dict[str, Any]) -> None:

@@ -10,19 +10,26 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint typecheck layers unit browser-deps net-deps font-deps pg-deps fhir-examples clean
 
-$(STAMP): pyproject.toml
+define make-venv
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
 	@# Debian's python3.11 lacks ensurepip until python3.11-venv is installed.
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3.11-venv >/dev/null && \
 	  $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
+endef
+
+$(STAMP): pyproject.toml
+	$(make-venv)
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
-$(TEST_STAMP): $(STAMP) pyproject.toml
+# The project and its test extras in one pip run, not the project and then again with
+# them: each run resolves every dependency and builds the editable wheel anew.
+$(TEST_STAMP): pyproject.toml
+	$(make-venv)
 	$(PY) -m pip install --quiet -e '.[test]'
-	touch $@
+	touch $(STAMP) $@
 
 demo: $(STAMP) font-deps
 	$(VENV)/bin/healthledger demo --data $(DATA) --port $(PORT)

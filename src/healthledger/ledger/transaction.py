@@ -127,7 +127,13 @@ class SignedProposal(Record, frozen=True):
     @classmethod
     def sign(cls, proposal: Proposal, key: SigningKey) -> SignedProposal:
         """Sign ``proposal`` with the creator's key."""
-        return cls(proposal, Signature(key.sign(canonical_json(proposal.to_json()))))
+        fields = proposal.to_json()
+        # The args were checked when the proposal was made; the other fields here.
+        check_canonical({name: value for name, value in fields.items() if name != "args"})
+        data = canonical_json_unchecked(fields)
+        signed = cls(proposal, Signature(key.sign(data)))
+        signed.__dict__["signed_bytes"] = data  # what signed_bytes would encode again
+        return signed
 
     @cached_value
     def signed_bytes(self) -> bytes:

@@ -6,6 +6,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -13,8 +14,9 @@ from typing import Any
 
 from healthledger.contracts.context import PrivateData
 from healthledger.contracts.errors import AccessDenied, ContractError
-from healthledger.contracts.policy import choose_endorsers_indexed, satisfied
+from healthledger.contracts.policy import Policy, choose_endorsers_indexed, satisfied
 from healthledger.contracts.rules import (
+    MEMO_MAX_ENTRIES,
     HeightMemo,
     MembershipResolver,
     PolicyEndorsementRule,
@@ -123,6 +125,9 @@ class Peer(ChainReads):
         self._endorsers = list(endorsers)
         self._clock = clock
         self._resolver = MembershipResolver(self.memo)
+        self._choices: dict[tuple[tuple[Policy, ...], tuple[tuple[str, str], ...]], tuple[int, ...]]
+        self._choices = {}
+        """Endorsers chosen per policies and available (org, role)s (_choose_endorsers)."""
         self._pending: dict[str, Future[Receipt]] = {}
         self.vaults.follow(self._committed_valid)
         self._pending_lock = threading.Lock()
@@ -252,16 +257,7 @@ class Peer(ChainReads):
             identity = self._resolver.resolve(identity_id, self.store)
             if identity is not None and not identity.revoked:
                 available.append(((identity.org, identity.role), identity_id, key))
-        chosen: list[int] = []
-        # Narrow per-key policies first, so a broad contract policy can reuse their endorsers.
-        for policy in reversed(need.policies):
-            if satisfied(policy, [available[i][0] for i in chosen]):
-                continue
-            order = chosen + [i for i in range(len(available)) if i not in chosen]
-            picked = choose_endorsers_indexed(policy, [available[i][0] for i in order])
-            if picked is None:
-                raise EndorsementFailed(f"this peer cannot satisfy the endorsement policy {policy}")
-            chosen.extend(order[i] for i in picked if order[i] not in chosen)
+        chosen = self._choose_endorsers(need.policies, tuple(a[0] for a in available))
         endorsements = []
         for i in chosen:
             _, identity_id, key = available[i]
@@ -270,6 +266,30 @@ class Peer(ChainReads):
             )
         self.metrics.endorsements.inc()
         return Transaction(signed, response, tuple(endorsements))
+
+    def _choose_endorsers(
+        self, policies: tuple[Policy, ...], roles: tuple[tuple[str, str], ...]
+    ) -> tuple[int, ...]:
+        """Indexes of the endorsers (by their (org, role), in this peer's order) to sign
+        with so that every policy is satisfied; EndorsementFailed if none do. The answer
+        depends on nothing else, and most calls ask the same question: kept."""
+        chosen = self._choices.get((policies, roles))
+        if chosen is not None:
+            return chosen
+        picks: list[int] = []
+        # Narrow per-key policies first, so a broad contract policy can reuse their endorsers.
+        for policy in reversed(policies):
+            if satisfied(policy, [roles[i] for i in picks]):
+                continue
+            order = picks + [i for i in range(len(roles)) if i not in picks]
+            picked = choose_endorsers_indexed(policy, [roles[i] for i in order])
+            if picked is None:
+                raise EndorsementFailed(f"this peer cannot satisfy the endorsement policy {policy}")
+            picks.extend(order[i] for i in picked if order[i] not in picks)
+        if len(self._choices) >= MEMO_MAX_ENTRIES:
+            self._choices.clear()
+        chosen = self._choices[(policies, roles)] = tuple(picks)
+        return chosen
 
     def endorse_own(
         self, signed: SignedProposal, *, transient: Mapping[str, Any] | None = None
@@ -554,14 +574,14 @@ class Peer(ChainReads):
         resolved = []
         settled = []
         written: set[str] = set()
+        calls: Counter[tuple[str, str, str]] = Counter()
         for index, (tx, code) in enumerate(zip(block.transactions, block.codes, strict=True)):
             valid = code is ValidationCode.VALID
             if valid:
                 written.update(write.ns for write in tx.response.rwset.writes)
             if tx.response.rwset.private:
                 settled.append((tx.tx_id, valid, tx.response.rwset.private))
-            self.metrics.transactions.labels(str(code)).inc()
-            self.metrics.contract_calls.labels(*self._call_labels(tx), str(code)).inc()
+            calls[(*self._call_labels(tx), str(code))] += 1
             resolved.append(
                 Receipt.of(
                     tx_id=tx.tx_id,
@@ -575,6 +595,13 @@ class Peer(ChainReads):
             )
         # Identities, definitions and key-policy flags the block did not touch stay known.
         self.memo.carry(header.height, written)
+        # Counted per block: a metric's labels cost a locked lookup each.
+        codes: Counter[str] = Counter()
+        for (contract, function, outcome), count in calls.items():
+            self.metrics.contract_calls.labels(contract, function, outcome).inc(count)
+            codes[outcome] += count
+        for outcome, count in codes.items():
+            self.metrics.transactions.labels(outcome).inc(count)
         self.vaults.settle_block(settled)
         with self._pending_lock:
             futures = [(self._pending.pop(r.tx_id, None), r) for r in resolved]

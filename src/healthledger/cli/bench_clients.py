@@ -68,8 +68,11 @@ PHASE_TIMEOUT_S = 600.0
 CLIENT = "a client process"
 POLL_S = 0.02
 """How often the benchmark looks whether a block it waits for has committed."""
-CLIENT_BATCH = 8
-"""Calls a client sends in one request by default (through the batch routes)."""
+CLIENT_BATCH = 32
+"""Calls a client sends in one request by default (through the batch routes). Each
+request costs the peer and the client its HTTP, routing and thread hops whatever it
+carries: at 32 rather than 8 a committed transaction cost about a quarter less CPU over
+every process, at no higher p99 (same run, 3 peers, 64 calls in flight a client)."""
 PACED = (0.5, 0.8)
 """The paced loads, as shares of the measured peak."""
 

@@ -246,6 +246,14 @@ def _e2e(found: dict[str, Any]) -> list[Figure]:
         ),
         Figure(
             "e2e",
+            "signatures' share of the node's CPU a transaction (the most the ratio can be)",
+            found["signature_share_of_cpu"],
+            "",
+            f"{found['cpu_us_per_tx']:,.0f} us CPU a transaction, "
+            f"{found['signature_cpu_us_per_tx']:,.0f} us of it signing and verifying",
+        ),
+        Figure(
+            "e2e",
             "one client, one write at a time: sign to receipt p50",
             found["latency_p50_ms"],
             "ms",

@@ -50,6 +50,8 @@ def test_bench_e2e_prints_sane_figures_and_report_rows() -> None:
     # The ceiling follows from the rates measured in the same run.
     expected = 1 / (2 / figures["sign_per_s"] + 2 / figures["verify_per_s"])
     assert figures["signature_ceiling_tx_per_s"] == pytest.approx(expected, rel=0.01)
+    assert figures["signature_cpu_us_per_tx"] < figures["cpu_us_per_tx"]
+    assert 0 < figures["signature_share_of_cpu"] < 1
     # The peer checks each proposal's signature once: with the endorsement's, two a tx.
     assert figures["peer_verifies_per_tx"] == pytest.approx(2.0, abs=0.05)
 
@@ -58,10 +60,11 @@ def test_bench_e2e_prints_sane_figures_and_report_rows() -> None:
     report = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = report
     spec.loader.exec_module(report)
-    throughput, p50, p99 = report._e2e(figures)
+    throughput, share, p50, p99 = report._e2e(figures)
     assert throughput.value == figures["tx_per_s"]
     assert throughput.ratio == pytest.approx(figures["ratio_to_signature_ceiling"], abs=0.002)
     assert throughput.met is (throughput.ratio >= 0.6)
     assert p50.met is (figures["latency_p50_ms"] <= 5.0)
     assert p99.met is (figures["latency_p99_ms"] <= 20.0)
     assert "fsync" in p50.baseline
+    assert share.value == figures["signature_share_of_cpu"] and share.goal is None

@@ -26,6 +26,13 @@ endorsement at validation), at the sign and verify rates measured on every core 
 the same run, just before and after the open-loop phase and averaged. The peer's own
 count of the verifications it made is printed beside it, so a second check of the
 same proposal would show.
+
+On a machine others share, wall-clock rates move with their load; the CPU figures
+move less: ``cpu_us_per_tx`` is this process's CPU (every thread) per transaction of
+the open-loop phase, ``signature_cpu_us_per_tx`` the CPU the path's signatures take
+(sign and verify CPU per operation, measured in the same workers), and their quotient
+``signature_share_of_cpu`` is what the wall-clock ratio would be if the node had every
+core to itself and used them all.
 """
 
 from __future__ import annotations
@@ -61,10 +68,17 @@ VERIFIES_PER_TX = 2
 
 @dataclass(frozen=True)
 class SignatureRates:
-    """Ed25519 operations per second of this machine, every core busy."""
+    """Ed25519 operations per second of this machine, every core busy, and the CPU
+    time one operation takes."""
 
     sign_per_s: float
     verify_per_s: float
+    sign_cpu_us: float = 0.0
+    verify_cpu_us: float = 0.0
+
+    def cpu_us_per_tx(self) -> float:
+        """CPU microseconds of one transaction's signature work."""
+        return SIGNS_PER_TX * self.sign_cpu_us + VERIFIES_PER_TX * self.verify_cpu_us
 
     def ceiling(self) -> float:
         """Transactions per second if the path's signature work were all there is."""
@@ -82,6 +96,8 @@ class E2EFigures:
     invalid: int
     verifications: int
     """Ed25519 verifications the peer made during the open-loop phase."""
+    cpu_seconds: float
+    """CPU time of this process (every thread) during the open-loop phase."""
     rates: SignatureRates
     latency_ms: tuple[float, ...]
     """Sign-to-receipt time of each sequential write."""
@@ -103,6 +119,7 @@ class E2EFigures:
         """The JSON form (the figures ``bench e2e --json`` prints)."""
         ceiling = self.rates.ceiling()
         latencies = sorted(self.latency_ms)
+        cpu_us = self.cpu_seconds / self.transactions * 1e6
         return {
             "benchmark": "e2e",
             "mode": f"embedded, end to end in the clock: {self.clients} client thread(s) in "
@@ -122,6 +139,9 @@ class E2EFigures:
             "peer_verifies_per_tx": round(self.verifications / self.transactions, 3),
             "signature_ceiling_tx_per_s": round(ceiling, 1),
             "ratio_to_signature_ceiling": round(self.tx_per_s / ceiling, 3),
+            "cpu_us_per_tx": round(cpu_us, 1),
+            "signature_cpu_us_per_tx": round(self.rates.cpu_us_per_tx(), 1),
+            "signature_share_of_cpu": round(self.rates.cpu_us_per_tx() / cpu_us, 3),
             "latency_samples": len(latencies),
             "latency_p50_ms": round(statistics.median(latencies), 3),
             "latency_p99_ms": round(_percentile(latencies, 0.99), 3),
@@ -162,7 +182,9 @@ def e2e_benchmark(
             say(f"{clients} client(s) writing {transactions} transactions, open loop")
             height = node.peer.store.height()
             verified = node.peer.signatures.verified
+            cpu = time.process_time()
             seconds, invalid = _open_loop(node, transactions, clients=clients, start=50)
+            cpu = time.process_time() - cpu
             blocks = node.peer.store.height() - height
             verifications = node.peer.signatures.verified - verified
             say("measuring the Ed25519 sign and verify rates on every core again")
@@ -182,9 +204,12 @@ def e2e_benchmark(
         blocks=blocks,
         invalid=invalid,
         verifications=verifications,
+        cpu_seconds=cpu,
         rates=SignatureRates(
             (before.sign_per_s + after.sign_per_s) / 2,
             (before.verify_per_s + after.verify_per_s) / 2,
+            (before.sign_cpu_us + after.sign_cpu_us) / 2,
+            (before.verify_cpu_us + after.verify_cpu_us) / 2,
         ),
         latency_ms=tuple(latency),
         latency_blocks=latency_blocks,
@@ -263,12 +288,15 @@ def signature_rates(*, processes: int, seconds: float = 0.5) -> SignatureRates:
         signs = list(pool.map(_loop, [("sign", seconds)] * processes))
         verifies = list(pool.map(_loop, [("verify", seconds)] * processes))
     return SignatureRates(
-        sum(count / elapsed for count, elapsed in signs),
-        sum(count / elapsed for count, elapsed in verifies),
+        sum(count / elapsed for count, elapsed, _ in signs),
+        sum(count / elapsed for count, elapsed, _ in verifies),
+        statistics.median(cpu / count * 1e6 for count, _, cpu in signs),
+        statistics.median(cpu / count * 1e6 for count, _, cpu in verifies),
     )
 
 
-def _loop(job: tuple[str, float]) -> tuple[int, float]:
+def _loop(job: tuple[str, float]) -> tuple[int, float, float]:
+    """(operations, wall seconds, CPU seconds) of ``seconds`` signing or verifying."""
     operation, seconds = job
     key = SigningKey.from_seed(bytes(range(32)))
     public = key.key.public_key()
@@ -276,6 +304,7 @@ def _loop(job: tuple[str, float]) -> tuple[int, float]:
     message = bytes(random.Random(7).randbytes(400))
     signature = key.sign(message)
     count = 0
+    cpu = time.process_time()
     started = time.perf_counter()
     deadline = started + seconds
     while time.perf_counter() < deadline:
@@ -286,7 +315,7 @@ def _loop(job: tuple[str, float]) -> tuple[int, float]:
             for _ in range(100):
                 verify_signature(public, signature, message)
         count += 100
-    return count, time.perf_counter() - started
+    return count, time.perf_counter() - started, time.process_time() - cpu
 
 
 def fsync_per_s(folder: Path, *, syncs: int = 200) -> float:

@@ -25,6 +25,7 @@ from healthledger.crypto.canonical import (
     MAX_DEPTH,
     MAX_SAFE_INTEGER,
     canonical_json,
+    canonical_json_unchecked,
     is_canonical,
     parse_canonical,
 )
@@ -122,6 +123,20 @@ def test_canonical_json_is_idempotent(value: Any) -> None:
     encoded = canonical_json(value)
     assert canonical_json(parse_canonical(encoded)) == encoded
     assert is_canonical(encoded)
+
+
+@given(PROFILE_VALUES)
+def test_canonical_json_is_the_json_modules_sorted_compact_form(value: Any) -> None:
+    # The encoder is msgspec's, for speed; its bytes must be those of the definition.
+    reference = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_json(value) == reference.encode("utf-8")
+    assert canonical_json_unchecked(value) == reference.encode("utf-8")
+
+
+@pytest.mark.parametrize("code", range(0x80))
+def test_every_ascii_character_is_escaped_as_the_json_module_does(code: int) -> None:
+    text = f"a{chr(code)}\u2028\U0010ffff"
+    assert canonical_json([text]) == json.dumps([text], ensure_ascii=False).encode("utf-8")
 
 
 @given(PROFILE_VALUES, st.sampled_from([None, 0, 2, "\t"]), st.booleans())

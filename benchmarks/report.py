@@ -246,7 +246,8 @@ def _e2e(found: dict[str, Any]) -> list[Figure]:
         ),
         Figure(
             "e2e",
-            "signatures' share of the node's CPU a transaction (the most the ratio can be)",
+            "signatures' share of the node's CPU a transaction (the ratio with every core "
+            "to itself; on a loaded machine the wall-clock ratio above can read higher)",
             found["signature_share_of_cpu"],
             "",
             f"{found['cpu_us_per_tx']:,.0f} us CPU a transaction, "

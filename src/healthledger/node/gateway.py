@@ -83,6 +83,8 @@ DEFAULT_TIMEOUT_S = 10.0
 """How long the gateway waits for one peer's endorsement."""
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
 """A larger answer from a peer is reported as malformed without being parsed."""
+MAX_REMEMBERED_CHOICES = 4096
+"""Choices of endorsers a gateway remembers before it starts afresh."""
 
 LocalEndorse = Callable[[SignedProposal, Mapping[str, Any] | None], Transaction]
 """Endorses a proposal as the local organisation only (see :meth:`Peer.endorse_own`)."""
@@ -140,6 +142,10 @@ class Gateway:
         self._transport = transport
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
+        self._choices: dict[_ChoiceKey, tuple[int, ...] | None] = {}
+        """Endorsers chosen per policies and candidate signers' (org, role) in order:
+        most proposals of a contract ask the same, and the exhaustive search was a
+        few per cent of a busy endorsing peer's CPU (bench network --clients)."""
 
     def _http(self) -> httpx.Client:
         """The HTTP client, made on first use (most proposals need no other peer) and
@@ -327,13 +333,26 @@ class Gateway:
                 _Signer(org, PEER_ROLE, e.endorser) for e in endorsed.transaction.endorsements
             ]
         # Most proposals need no other peer: then membership state is not read at all.
-        plan = _choose(policies, signers)
+        plan = self._choose(policies, signers)
         if plan is not None:
             return plan
         for org in orgs:
             if org not in gathered:
                 signers += [_Signer(org, PEER_ROLE, i) for i in self._peer_identities(org)]
-        return _choose(policies, signers)
+        return self._choose(policies, signers)
+
+    def _choose(self, policies: Sequence[Policy], signers: Sequence[_Signer]) -> list[str] | None:
+        """:func:`_choose_indexes` as organisations, remembered per policies and the
+        signers' (org, role) in order (the choice depends on nothing else)."""
+        key = (tuple(policies), tuple((s.org, s.role) for s in signers))
+        # One lookup (threads share the memo and may clear it between two).
+        picked = self._choices.get(key, _UNCHOSEN)
+        if picked is _UNCHOSEN:
+            picked = _choose_indexes(policies, signers)
+            if len(self._choices) >= MAX_REMEMBERED_CHOICES:
+                self._choices.clear()
+            self._choices[key] = picked
+        return None if picked is None else list(dict.fromkeys(signers[i].org for i in picked))
 
     def _peer_identities(self, org: str) -> list[str]:
         """Registered, unrevoked peer identities of ``org`` in membership state."""
@@ -414,8 +433,15 @@ class Gateway:
             return PeerFault(org, url, str(exc))
 
 
-def _choose(policies: Sequence[Policy], signers: Sequence[_Signer]) -> list[str] | None:
-    """The organisations of a smallest choice of ``signers`` that satisfies every policy
+_ChoiceKey = tuple[tuple[Policy, ...], tuple[tuple[str, str], ...]]
+_UNCHOSEN: tuple[int, ...] = (-1,)
+"""Not in the memo (no real choice is a negative index)."""
+
+
+def _choose_indexes(
+    policies: Sequence[Policy], signers: Sequence[_Signer]
+) -> tuple[int, ...] | None:
+    """The indexes of a smallest choice of ``signers`` that satisfies every policy
     (earlier signers preferred on ties), or None."""
     chosen: list[int] = []
     # Narrow per-key policies first, so a broad contract policy can reuse their endorsers.
@@ -429,7 +455,7 @@ def _choose(policies: Sequence[Policy], signers: Sequence[_Signer]) -> list[str]
         if picked is None:
             return None
         chosen.extend(order[i] for i in picked if order[i] not in chosen)
-    return list(dict.fromkeys(signers[i].org for i in chosen))
+    return tuple(chosen)
 
 
 def peer_gateway(

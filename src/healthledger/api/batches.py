@@ -12,7 +12,6 @@ problem for the whole request, and nothing of it is endorsed or ordered.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
@@ -86,23 +85,33 @@ async def submit_batch(
         except (ApiError, HealthledgerError) as exc:
             txs.append(exc)
     ordered = [tx for tx in txs if isinstance(tx, Transaction)]
-    futures = iter(await run_in_threadpool(transactor.checked_submit_many, ordered))
-    pending: list[tuple[Transaction, Future[Receipt]] | BaseException] = [
-        (tx, next(futures)) if isinstance(tx, Transaction) else tx for tx in txs
-    ]
-
-    async def outcome(i: int, waiting: tuple[Transaction, Future[Receipt]] | BaseException) -> Any:
-        if isinstance(waiting, BaseException):
-            return {"problem": _problem(waiting, f"{instance}#{i}")}
-        tx, future = waiting
-        try:
-            remaining = max(0.001, deadline - time.monotonic())
-            receipt = await transactor.committed(future, tx.tx_id, remaining)
-            settle(tx.tx_id, receipt.to_json(), tx.response.result)
-        except HealthledgerError as exc:
-            return {"problem": _problem(exc, f"{instance}#{i}")}
-        return {"receipt": receipt.to_json()}
-
-    results = list(await asyncio.gather(*(outcome(i, w) for i, w in enumerate(pending))))
+    futures: list[Future[Receipt]] = await run_in_threadpool(
+        transactor.checked_submit_many, ordered
+    )
+    remaining = max(0.001, deadline - time.monotonic())
+    settled = iter(
+        await transactor.committed_many(
+            [(tx.tx_id, future) for tx, future in zip(ordered, futures, strict=True)], remaining
+        )
+    )
+    results: list[dict[str, Any]] = []
+    for i, tx in enumerate(txs):
+        refusal: BaseException
+        if not isinstance(tx, Transaction):
+            refusal = tx
+        else:
+            outcome = next(settled)
+            if isinstance(outcome, BaseException):
+                refusal = outcome
+            else:
+                receipt_json = outcome.to_json()
+                try:
+                    settle(tx.tx_id, receipt_json, tx.response.result)
+                except HealthledgerError as exc:
+                    refusal = exc
+                else:
+                    results.append({"receipt": receipt_json})
+                    continue
+        results.append({"problem": _problem(refusal, f"{instance}#{i}")})
     committed = sum("receipt" in r for r in results)
     return {"results": results, "committed": committed, "refused": len(results) - committed}

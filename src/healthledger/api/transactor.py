@@ -9,6 +9,8 @@ a concurrent write; its receipt then says so.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from healthledger.api.problems import ApiError, problem
 from healthledger.contracts.refusal import settle
+from healthledger.errors import HealthledgerError
 from healthledger.ledger.transaction import SignedProposal, Transaction, ValidationCode
 from healthledger.node.gateway import consortium_gateway
 from healthledger.node.parts import Node
@@ -108,26 +111,17 @@ class Transactor:
         try:
             receipt = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout)
         except TimeoutError as exc:
-            raise ApiError(
-                problem(
-                    "commit-timeout",
-                    f"{tx_id} did not commit within {timeout:g} s; fetch its receipt later",
-                    extensions={
-                        "tx_id": tx_id,
-                        "receipt": f"/api/v1/transactions/{tx_id}/receipt",
-                    },
-                )
-            ) from exc
-        if receipt.code is not ValidationCode.VALID:
-            raise ApiError(
-                problem(
-                    "transaction-invalidated",
-                    f"{tx_id} committed in block {receipt.height} but was marked "
-                    f"{receipt.code} and changed nothing",
-                    extensions={"receipt": receipt.to_json()},
-                )
-            )
-        return receipt
+            raise _commit_timeout(tx_id, timeout) from exc
+        return _valid(receipt, tx_id)
+
+    async def committed_many(
+        self, waiting: Sequence[tuple[str, Future[Receipt]]], timeout: float
+    ) -> list[Receipt | HealthledgerError]:
+        """As :meth:`committed` for each ``(tx_id, future)``, awaited together: the event
+        loop is woken once for the lot (when the last settles, or at the timeout) rather
+        than once per transaction; per transaction, its receipt or the error
+        :meth:`committed` raises."""
+        return await receipts_of(waiting, min(timeout, MAX_WAIT_S))
 
     async def submit(self, tx: Transaction, *, timeout: float) -> Receipt:
         """Check, order and await a client-assembled transaction; a committed one whose
@@ -159,3 +153,78 @@ class Transactor:
     async def query(self, signed: SignedProposal) -> Any:
         """Run a query function as the proposal's creator."""
         return await run_in_threadpool(self.peer.evaluate, signed)
+
+
+async def receipts_of(
+    waiting: Sequence[tuple[str, Future[Receipt]]], timeout: float
+) -> list[Receipt | HealthledgerError]:
+    """Per ``(tx_id, future)``, once every future has settled or ``timeout`` s have
+    passed: its receipt if it committed valid, else the problem (commit-timeout,
+    transaction-invalidated) or the refusal its future holds."""
+    await _all_settled([future for _, future in waiting], timeout)
+    outcomes: list[Receipt | HealthledgerError] = []
+    for tx_id, future in waiting:
+        try:
+            if not future.done():
+                raise _commit_timeout(tx_id, timeout)
+            outcomes.append(_valid(future.result(), tx_id))
+        except HealthledgerError as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+def _commit_timeout(tx_id: str, timeout: float) -> ApiError:
+    return ApiError(
+        problem(
+            "commit-timeout",
+            f"{tx_id} did not commit within {timeout:g} s; fetch its receipt later",
+            extensions={
+                "tx_id": tx_id,
+                "receipt": f"/api/v1/transactions/{tx_id}/receipt",
+            },
+        )
+    )
+
+
+def _valid(receipt: Receipt, tx_id: str) -> Receipt:
+    """``receipt`` if its transaction committed valid; else the problem that says so."""
+    if receipt.code is not ValidationCode.VALID:
+        raise ApiError(
+            problem(
+                "transaction-invalidated",
+                f"{tx_id} committed in block {receipt.height} but was marked "
+                f"{receipt.code} and changed nothing",
+                extensions={"receipt": receipt.to_json()},
+            )
+        )
+    return receipt
+
+
+async def _all_settled(futures: Sequence[Future[Receipt]], timeout: float) -> None:
+    """Return once every one of ``futures`` is done, or after ``timeout`` s. The last to
+    settle wakes the event loop, once (a wrapped future per transaction would wake it,
+    and write to its self-pipe, once each)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    lock = threading.Lock()
+    left = len(futures)
+
+    def settled(_: Future[Receipt]) -> None:
+        nonlocal left
+        with lock:
+            left -= 1
+            last = left == 0
+        if last:
+            loop.call_soon_threadsafe(_resolve, done)
+
+    if not futures:
+        return
+    for future in futures:
+        future.add_done_callback(settled)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(done), timeout)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -57,7 +57,27 @@ def test_table_in_markdown_and_json_with_goals_judged(report: ModuleType) -> Non
     assert again["machine"]["load_start"] == [1.5, 1.0, 0.5]
     assert [f["met"] for f in again["figures"]] == [True, False, True, None, None]
     assert again["figures"][0]["ratio"] == 12.0
-    assert again["figures"][0]["goal"] == {"text": ">= 10 x EVM", "at_least": 10.0, "at_most": None}
+    assert again["figures"][0]["goal"] == {
+        "text": ">= 10 x EVM", "at_least": 10.0, "at_most": None, "value_at_least": None
+    }  # fmt: skip
+
+
+def test_credentials_issuance_is_judged_against_its_rate(report: ModuleType) -> None:
+    found = {
+        "cores": 2, "issuance_committed_per_s": 520.4, "issuance_committed_per_s_range": "4-6",
+        "issuance_goal_per_s": 500, "issuance_signing_ceiling_per_s": 17000,
+        "ratio_committed_to_signing_ceiling": 0.031, "machine_es256_sign_per_s": 26000,
+        "issuance_batch_per_s": 520.4, "issuance_batch_per_tx": 100, "issuance_rounds": 3,
+        "issuance_per_tx_per_s": 200.0, "dcc_verify_cpu_p99_ms": 0.9,
+    }  # fmt: skip
+    rows = report._credentials(found)
+    assert rows[0].value == 520.4 and rows[0].ratio == 0.031 and rows[0].met is True
+    assert "signing ceiling 17,000/s" in rows[0].baseline
+    assert [r.name for r in rows].count("issuance_batch_per_s") == 0
+    assert report._credentials({**found, "issuance_committed_per_s": 499.0})[0].met is False
+    judged = {r.name: r.met for r in rows[1:]}
+    assert judged == {"issuance_signing_ceiling_per_s": None, "machine_es256_sign_per_s": None,
+                      "issuance_per_tx_per_s": None, "dcc_verify_cpu_p99_ms": True}  # fmt: skip
 
 
 def test_figures_are_read_from_json_lines_and_indented_json(report: ModuleType) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from healthledger.crypto.errors import CryptoError, MalformedEncoding, SignatureError
@@ -31,6 +32,10 @@ from healthledger.crypto.jose import (
 
 KB_TYP = "kb+jwt"
 MAX_DEPTH = 64
+_COMPACT = msgspec.json.Encoder()
+"""Compact JSON in UTF-8, members in their order: what ``json.dumps(..., separators=(",",
+":"), ensure_ascii=False)`` writes, several times faster (a credential has a dozen
+Disclosures)."""
 
 
 class DisclosureMismatch(MalformedEncoding):
@@ -91,8 +96,7 @@ class Disclosure:
         """A new Disclosure of ``value`` (under ``name``, None for an array element)."""
         s = b64url_encode(salt)
         item = [s, value] if name is None else [s, name, value]
-        compact = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
-        text = b64url_encode(compact.encode("utf-8"))
+        text = b64url_encode(_COMPACT.encode(item))
         return cls(text, s, name, value)
 
 
@@ -306,7 +310,7 @@ def issue(
         return out
 
     payload = {**conceal(claims, True), "_sd_alg": "sha-256"}
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    body = _COMPACT.encode(payload)
     jwt = sign_compact(header, body, key)
     return "~".join([jwt, *(d.text for d in disclosures)]) + "~"
 

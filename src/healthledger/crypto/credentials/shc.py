@@ -14,6 +14,8 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
+
 from healthledger.crypto.credentials.policy import Policy
 from healthledger.crypto.credentials.status import StatusSource
 from healthledger.crypto.credentials.trust import TrustStore
@@ -274,5 +276,5 @@ def encode(
     payload: dict[str, Any] = {"iss": issuer, "nbf": issued_at, "vc": vc}
     if expires_at is not None:
         payload["exp"] = expires_at
-    body = deflate(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+    body = deflate(msgspec.json.encode(payload))
     return jws_to_numeric(sign_compact({"zip": "DEF", "kid": kid}, body, key))

@@ -25,6 +25,38 @@ Then, in the same run, today's in-process submit path (``bench network`` without
 ``--clients``: pre-endorsed transactions handed to ``Peer.submit_many`` inside each
 peer process) over the same number of transactions, and the ratio of the two peaks.
 Figures are printed; nothing is asserted on time.
+
+What the profile showed (py-spy on every process of a peak: 3 peers, 2 clients of 64
+calls in flight, 2 cores shared with other work at load 13-25, so CPU per committed
+transaction is the figure that carries from run to run):
+
+- Before: 5.0-5.5 ms of CPU per committed transaction over every process: peers
+  3.5-3.8 (an endorsing peer ~1.3, a peer that only validates ~0.7), clients 1.1-1.3,
+  NATS 0.4; and this benchmark's own polling of every peer's status (50 requests a
+  second each, ~15 % of a peer), now each peer's event stream.
+- Clients: ~10 % in ``import sniffio`` failing on every pooled request (httpcore
+  tries it each time; sniffio is now a dependency).
+- Per request, whatever it carries: HTTP, routing, two thread hops, a JetStream call.
+  32 calls a request instead of 8 cost ~25 % less CPU per transaction over every
+  process (interleaved runs), so 32 is the default.
+- Endorsing peers: a fifth of their interpreter time in FastAPI's ``jsonable_encoder``
+  walking the write routes' answers again (now a ``JSONResponse``), a few per cent in
+  the gateway's exhaustive choice of endorsers per proposal (now remembered), and a
+  wrapped future, shield and timer per transaction of a batch waiting for its commit
+  (now one wake-up a batch). Together within the noise of interleaved runs (3.5 ->
+  3.3 ms median).
+- After: ~3.2-3.4 ms per transaction: peers ~2.5 (endorsing ~0.9-1.0, validating
+  ~0.55), clients ~0.45, NATS ~0.2. Ed25519 is now 35-55 % of a peer's samples (55 %
+  on a peer that only validates: two verifications per transaction), SQLite (queries,
+  the commit's fsync) 17-20 %, the event loop and HTTP about a fifth of an endorsing
+  peer; signing and verifying 42 % of a client.
+- Left: an endorsing peer verifies its own endorsement again in its precheck (it
+  could remember the signatures it made); ``parse_canonical``'s pure-Python
+  duplicate-key hook on every body; two thread hops a request. The signatures alone
+  (client: sign, verify the endorsement; endorsing peer: verify, sign, verify; every
+  other peer: two verifications) are ~1 ms of CPU per transaction at this machine's
+  rates, so 1,500 tx/s on two cores would leave ~0.3 ms a transaction for HTTP, JSON,
+  SQLite and NATS over all processes.
 """
 
 from __future__ import annotations

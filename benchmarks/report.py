@@ -277,22 +277,32 @@ def _e2e(found: dict[str, Any]) -> list[Figure]:
 
 
 def _lifecycle(found: dict[str, Any]) -> list[Figure]:
+    """The custody lifecycle against the EVM. The goal is judged on the pipelined client
+    (like for like: the EVM's loop never waits on a disk; every block is still fsynced
+    before its transactions are acknowledged); a client that waits for each commit
+    before its next transaction is shown beside it, without the goal."""
     ours, evm = found["healthledger"], found["evm"]
     rows = []
+    clients = (
+        ("_pipelined", "client sends while earlier blocks commit"),
+        ("", "client waits for each commit"),
+    )
     for mode, label in (("single", "1 tx per block"), ("batched", "100 tx per block")):
-        for suffix, what in (("", "node side"), ("_incl_signing", "with client signing")):
-            key = f"tx_per_s_{mode}{suffix}"
-            rows.append(
-                Figure(
-                    "lifecycle-vs-evm",
-                    f"custody lifecycle, {label}, {what}",
-                    ours[key],
-                    "tx/s",
-                    f"py-evm + Vyper {evm[key]:,.1f} tx/s",
-                    found[f"ratio_{mode}{suffix}"],
-                    Goal("≥ 10 x EVM (item 1)", at_least=10.0) if not suffix else None,
+        for client, who in clients:
+            for suffix, what in (("", "node side"), ("_incl_signing", "with client signing")):
+                key = f"tx_per_s_{mode}{client}{suffix}"
+                judged = client == "_pipelined" and not suffix
+                rows.append(
+                    Figure(
+                        "lifecycle-vs-evm",
+                        f"custody lifecycle, {label}, durable, {who}, {what}",
+                        ours[key],
+                        "tx/s",
+                        f"py-evm + Vyper {evm[f'tx_per_s_{mode}{suffix}']:,.1f} tx/s",
+                        found[f"ratio_{mode}{client}{suffix}"],
+                        Goal("≥ 10 x EVM (item 1)", at_least=10.0) if judged else None,
+                    )
                 )
-            )
     rows.append(
         Figure(
             "lifecycle-vs-evm",
@@ -374,8 +384,8 @@ def _credentials(found: dict[str, Any]) -> list[Figure]:
                 committed,
                 "/s",
                 f"signing ceiling {found['issuance_signing_ceiling_per_s']:,.0f}/s "
-                f"({found['cores']} cores, 3 ES256 at {found['machine_es256_sign_per_s']:,}/s"
-                " a credential)",
+                f"(3 ES256 a credential at {found['machine_es256_sign_per_s']:,}/s on "
+                f"{found['cores']} cores, same run)",
                 found.get("ratio_committed_to_signing_ceiling"),
                 Goal(f"≥ {goal:,.0f} /s (issue 15)", value_at_least=goal),
             )
@@ -598,8 +608,8 @@ def benches(python: str, seen: dict[str, dict[str, Any]], scratch: Path) -> list
     return [
         Bench(
             "lifecycle-vs-evm",
-            [*script, "benchmarks/lifecycle_vs_evm.py", "--lifecycles", "100", "--repeat", "3"],
-            420,
+            [*script, "benchmarks/lifecycle_vs_evm.py", "--lifecycles", "200", "--repeat", "3"],
+            540,
             _lifecycle,
             _evm_venv,
         ),

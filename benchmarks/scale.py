@@ -284,12 +284,12 @@ def measure_in_process(
     times, the least kept beside the first (on a shared machine others only add)."""
     data = Path(root) / NODE_FOLDER
     state = BuildState.load(Path(root))
-    read_before = _read_bytes()
+    read_before, cpu_before = _read_bytes(), time.process_time()
     started = time.perf_counter()
     node = EmbeddedNode(data, contracts=CONTRACTS).start()
     head = node.peer.store.head()
     start_s = time.perf_counter() - started
-    start_read = _read_bytes() - read_before
+    start_read, start_cpu = _read_bytes() - read_before, time.process_time() - cpu_before
     after_start = _rss_mib()
     pages_checked = getattr(node.peer.store, "pages_checked", None)
     try:
@@ -306,14 +306,14 @@ def measure_in_process(
             raise RuntimeError("a built pack has no four-step trail: broken ledger")
         trace_ms = _timed(lambda unit: unit_trace(ledger, unit), units)
         scope = Scope(label="Guangdong", region_prefix=GUANGDONG)
-        read_before = _read_bytes()
+        read_before, cpu_before = _read_bytes(), time.process_time()
         started = time.perf_counter()
         # The first call as a restarted node's dashboard makes it: its read model
         # starts from the snapshot (if it checks out) and replays the blocks after it.
         dashboard = Dashboard(epidemic_app(node), snapshot_every=0)
         first = dashboard.figures(scope)
         first_ms = (time.perf_counter() - started) * 1000
-        first_read = _read_bytes() - read_before
+        first_read, first_cpu = _read_bytes() - read_before, time.process_time() - cpu_before
         started_from = dashboard.started_from
         dashboard_ms = _timed(lambda _: dashboard.figures(scope), list(range(max(1, samples // 6))))
         dashboard.close()
@@ -326,6 +326,7 @@ def measure_in_process(
         "start_s_least": round(min([starts[0], *(ms / 1000 for ms in starts[1:])]), 3),
         "start_read_every_page": pages_checked,
         "start_read_bytes": start_read,
+        "start_cpu_s": round(start_cpu, 3),
         "after_start": after_start,
         "after_reads": _rss_mib(),
         "proof": _percentiles(proof_ms),
@@ -334,6 +335,7 @@ def measure_in_process(
         "dashboard_first_ms_least": round(min(firsts), 1),
         "dashboard_from_snapshot_at": started_from,
         "dashboard_first_read_bytes": first_read,
+        "dashboard_first_cpu_ms": round(first_cpu * 1000, 1),
         "dashboard": _percentiles(dashboard_ms),
         "dashboard_cases": first["total"],
     }
@@ -482,6 +484,8 @@ ROWS: tuple[Row, ...] = (
     ("disk bytes/tx", lambda f: f"{f['disk_bytes_per_tx']:,.0f}"),
     ("start s cold / warm (least of 3)", lambda f: _start(f)),
     ("start read every page (cold / warm)", lambda f: _checked(f)),
+    ("start CPU s (warm)", lambda f: f"{f['warm']['start_cpu_s']:.2f}"),
+    ("start MB read (warm)", lambda f: f"{f['warm']['start_read_bytes'] / 1e6:.1f}"),
     ("SQLite quick check s (after an unclean stop)", lambda f: f"{f.get('quick_check_s_warm')}"),
     ("child process s cold (import, start, reads)", lambda f: f"{f['cold']['process_s']:.1f}"),
     ("RSS MiB after start", lambda f: f"{f['warm']['after_start']['rss_mib']:.0f}"),
@@ -491,6 +495,7 @@ ROWS: tuple[Row, ...] = (
     ("trace p50 / p99 ms warm", lambda f: _pair(f, "warm", "trace")),
     ("trace p50 / p99 ms cold", lambda f: _pair(f, "cold", "trace")),
     ("dashboard first call ms cold / warm (least of 3)", lambda f: _first(f)),
+    ("dashboard first call CPU ms (warm)", lambda f: f"{f['warm']['dashboard_first_cpu_ms']:,.0f}"),
     ("dashboard p50 / p99 ms", lambda f: _pair(f, "warm", "dashboard")),
     ("read model full replay s (no snapshot)", lambda f: f"{f['readmodel']['replay_s']:.2f}"),
     ("read model cases / snapshot MB", lambda f: _model(f)),
@@ -549,6 +554,8 @@ GROWTH: tuple[tuple[str, Callable[[dict[str, Any]], float]], ...] = (
     ("dashboard_p50_ms", lambda f: float(f["warm"]["dashboard"]["p50_ms"])),
     ("readmodel_replay_s", lambda f: float(f["readmodel"]["replay_s"])),
     ("start_read_bytes", lambda f: float(f["warm"]["start_read_bytes"])),
+    ("start_cpu_s", lambda f: float(f["warm"]["start_cpu_s"])),
+    ("dashboard_first_cpu_ms", lambda f: float(f["warm"]["dashboard_first_cpu_ms"])),
     ("dashboard_first_read_bytes", lambda f: float(f["warm"]["dashboard_first_read_bytes"])),
     ("snapshot_write_s", lambda f: float(f["readmodel"]["snapshot_write_s"])),
 )

@@ -53,6 +53,7 @@ def test_builder_grows_a_ledger_that_verifies_and_is_measured(tmp_path: Path) ->
     assert 0 < run["start_s_least"] <= run["start_s"]
     assert 0 < run["dashboard_first_ms_least"] <= run["dashboard_first_ms"]
     assert run["start_read_bytes"] > 0 and run["dashboard_first_read_bytes"] > 0
+    assert run["start_cpu_s"] > 0 and run["dashboard_first_cpu_ms"] > 0
     for what in ("proof", "trace", "dashboard"):
         assert set(run[what]) == {"p50_ms", "p99_ms"}
     assert run["after_reads"]["peak_rss_mib"] >= run["after_start"]["rss_mib"] > 0

@@ -1,6 +1,8 @@
 """The custody lifecycle on healthledger against the same contract in Vyper on py-evm,
 measured in one run on one machine, and the ratios (goal: at least 10x, one
-transaction per block and batched).
+transaction per block and batched). ``met`` judges the pipelined client (the like-for-like
+figure: the EVM's loop never waits on a disk); the ratios of a client that waits for
+each commit are printed beside it.
 
 The EVM side is ``../shared/baselines/evm/bench_evm.py`` (its README says what it
 times), run in its own virtualenv (``bash ../shared/baselines/evm/setup.sh`` makes it,
@@ -58,15 +60,17 @@ def run_evm(
 
 
 def ratios(ours: dict[str, Any], evm: dict[str, Any]) -> dict[str, float | None]:
-    """Our figure over the EVM's, per mode, node side and with client signing."""
+    """Our figure over the EVM's, per mode, node side and with client signing; our
+    pipelined client (``*_pipelined``) against the EVM's same blocks."""
     out: dict[str, float | None] = {}
     for mode in ("single", "batched"):
-        for suffix in ("", "_incl_signing"):
-            key = f"tx_per_s_{mode}{suffix}"
-            mine, theirs = ours.get(key), evm.get(key)
-            out[f"ratio_{mode}{suffix}"] = (
-                round(mine / theirs, 2) if mine is not None and theirs else None
-            )
+        for client in ("", "_pipelined"):
+            for suffix in ("", "_incl_signing"):
+                mine = ours.get(f"tx_per_s_{mode}{client}{suffix}")
+                theirs = evm.get(f"tx_per_s_{mode}{suffix}")
+                out[f"ratio_{mode}{client}{suffix}"] = (
+                    round(mine / theirs, 2) if mine is not None and theirs else None
+                )
     return out
 
 
@@ -102,12 +106,16 @@ def main() -> None:
     ).to_json()
     found = ratios(ours, evm)
     for mode in ("single", "batched"):
-        say(
-            f"{mode:8s} healthledger {ours[f'tx_per_s_{mode}']:8.1f} tx/s, "
-            f"EVM {evm[f'tx_per_s_{mode}']:7.1f} tx/s: {found[f'ratio_{mode}']}x "
-            f"(with client signing {found[f'ratio_{mode}_incl_signing']}x; goal {GOAL:g}x)"
-        )
-    met = all((found[f"ratio_{m}"] or 0) >= GOAL for m in ("single", "batched"))
+        for client, what in (("_pipelined", "pipelined client"), ("", "client waiting")):
+            say(
+                f"{mode:8s} {what:16s} healthledger {ours[f'tx_per_s_{mode}{client}']:8.1f} "
+                f"tx/s, EVM {evm[f'tx_per_s_{mode}']:7.1f} tx/s: "
+                f"{found[f'ratio_{mode}{client}']}x (with client signing "
+                f"{found[f'ratio_{mode}{client}_incl_signing']}x; goal {GOAL:g}x)"
+            )
+    # Like for like: the EVM's loop never waits on a disk, so neither does our client
+    # (every block is still fsynced before its transactions are acknowledged).
+    met = all((found[f"ratio_{m}_pipelined"] or 0) >= GOAL for m in ("single", "batched"))
     print(
         json.dumps(
             {

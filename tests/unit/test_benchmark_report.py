@@ -80,6 +80,37 @@ def test_credentials_issuance_is_judged_against_its_rate(report: ModuleType) -> 
                       "issuance_per_tx_per_s": None, "dcc_verify_cpu_p99_ms": True}  # fmt: skip
 
 
+def test_lifecycle_goal_is_judged_on_the_pipelined_client_and_waiting_is_shown(
+    report: ModuleType,
+) -> None:
+    evm = {"tx_per_s_single": 10.0, "tx_per_s_batched": 50.0}
+    evm |= {f"{k}_incl_signing": v / 2 for k, v in evm.items()}
+    ours = {
+        "tx_per_s_single_pipelined": 120.0,
+        "tx_per_s_batched_pipelined": 400.0,
+        "tx_per_s_single": 70.0,
+        "tx_per_s_batched": 300.0,
+        "disk_syncs_per_s": 136.0,
+    }
+    ours |= {f"{k}_incl_signing": v / 2 for k, v in list(ours.items()) if k != "disk_syncs_per_s"}
+    found = {"healthledger": ours, "evm": evm}
+    for key, value in list(ours.items()):
+        if key.startswith("tx_per_s_"):
+            mode = key.removeprefix("tx_per_s_")
+            found[f"ratio_{mode}"] = value / evm[key.replace("_pipelined", "")]
+    rows = report._lifecycle(found)
+    judged = [row for row in rows if row.goal is not None]
+    assert [row.name for row in judged] == [
+        "custody lifecycle, 1 tx per block, durable, client sends while earlier blocks "
+        "commit, node side",
+        "custody lifecycle, 100 tx per block, durable, client sends while earlier blocks "
+        "commit, node side",
+    ]
+    assert [row.met for row in judged] == [True, False]  # 12x and 8x the EVM
+    waiting = [row for row in rows if "client waits for each commit, node side" in row.name]
+    assert [(row.ratio, row.met) for row in waiting] == [(7.0, None), (6.0, None)]
+
+
 def test_figures_are_read_from_json_lines_and_indented_json(report: ModuleType) -> None:
     assert report.last_json('status\n{"a": 1}\n') == {"a": 1}
     assert report.last_json('x\n{\n "a": {"b": 2}\n}\n') == {"a": {"b": 2}}

@@ -322,6 +322,12 @@ class AppNode:
         for their commits: one outcome per proposal, in order, as ``invoke_many``. As
         ``invoke`` does, what this peer has just endorsed goes to ordering without a
         validation dry run (the block's validation still checks everything)."""
+        return self.send_signed(proposals).outcomes(timeout=timeout)
+
+    def send_signed(self, proposals: Sequence[SignedProposal]) -> Sent:
+        """Endorse and order proposals signed earlier, as ``invoke_signed`` does, without
+        waiting for their commits: the caller endorses its next proposals meanwhile,
+        and waits with ``Sent.outcomes``."""
         endorsed: list[Transaction | ContractError | TransactionRefused] = []
         for signed in proposals:
             self._own_contract(signed.proposal.contract)
@@ -329,7 +335,7 @@ class AppNode:
                 endorsed.append(self._node.peer.endorse(signed))
             except (ContractError, TransactionRefused) as exc:
                 endorsed.append(exc)
-        return self._order(endorsed, precheck=False).outcomes(timeout=timeout)
+        return self._order(endorsed, precheck=False)
 
     def _order(
         self,

@@ -18,6 +18,7 @@ from healthledger.contracts.errors import (
 from healthledger.contracts.rules import HeightMemo, MembershipResolver, contract_definition
 from healthledger.crypto.canonical import check_canonical
 from healthledger.crypto.errors import CanonicalEncodingError
+from healthledger.ledger.errors import StorageError
 from healthledger.ledger.state import StateView
 from healthledger.ledger.transaction import Proposal, ProposalResponse, transient_digest
 from healthledger.ledger.validation import Identity
@@ -180,7 +181,9 @@ def caller_of(identity: Identity) -> Caller:
 def _run(contract: Contract, ctx: Context, function: str, args: dict[str, Any]) -> Any:
     try:
         result = contract.call(ctx, function, args)
-    except ContractError:
+    except (ContractError, StorageError):
+        # A store that cannot be read (a database server gone) is the peer's trouble,
+        # reported as such, not a failure of the contract.
         raise
     except Exception as exc:
         raise ContractFailure(

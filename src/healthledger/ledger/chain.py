@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 
 from healthledger.crypto.hashing import ZERO_HASH
@@ -14,12 +15,15 @@ from healthledger.ledger.block import (
     tx_root_of,
     verify_block,
 )
-from healthledger.ledger.errors import InvalidBlock
+from healthledger.ledger.errors import InvalidBlock, StoreUnavailable
 from healthledger.ledger.merkle import MerkleLog
 from healthledger.ledger.state import StateUpdate
 from healthledger.ledger.store import BlockCommit, LedgerStore
 from healthledger.ledger.transaction import Transaction, ValidationCode
 from healthledger.ledger.validation import BlockValidation, Validator
+
+OUTCOME_WAIT_S = 30.0
+"""How long a committed block waits for a store's server that went away to answer again."""
 
 
 class Chain:
@@ -132,5 +136,23 @@ class Chain:
         block, commit = self.build_block(transactions, validation, timestamp, stream_seq)
         with self._publish:
             self.store.commit(commit)
-            self.log.advance(commit.log_append)
+            self._advance_log(commit)
         return block
+
+    def _advance_log(self, commit: BlockCommit) -> None:
+        """Advance the in-memory log past a committed block. Its check reads the stored
+        nodes back; a store whose server went away just after the commit cannot answer
+        yet, but the block is committed, so the check is asked again until the server
+        is back (for up to ``OUTCOME_WAIT_S``), never skipped and never left behind the
+        store's head."""
+        deadline = time.monotonic() + OUTCOME_WAIT_S
+        pause = 0.05
+        while True:
+            try:
+                self.log.advance(commit.log_append)
+                return
+            except StoreUnavailable:
+                if time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(1.0, pause * 2)

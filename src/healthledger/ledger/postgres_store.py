@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -125,11 +126,16 @@ def redacted(url: str) -> str:
 class PostgresStore:
     """A ledger store in one PostgreSQL database (or one schema of it)."""
 
-    def __init__(self, url: str, *, connect_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, url: str, *, connect_timeout_s: float = 10.0, outcome_wait_s: float = 30.0
+    ) -> None:
         """Connect to ``url`` (a libpq connection URL), create the tables if the database
         has none, and read the head; StorageError if the server cannot be reached or is
-        not durable, CorruptStore if the head block does not read."""
+        not durable, CorruptStore if the head block does not read. ``outcome_wait_s``:
+        how long a commit whose connection dropped waits for the server to say whether
+        it committed."""
         self.url = url
+        self.outcome_wait_s = outcome_wait_s
         self.location = redacted(url)
         try:
             self._conninfo = make_conninfo(url, connect_timeout=max(1, round(connect_timeout_s)))
@@ -389,16 +395,21 @@ class PostgresStore:
             (log_start + i, tx.tx_id, header.height, i, str(code))
             for i, (tx, code) in enumerate(zip(block.transactions, block.codes, strict=True))
         ]
-        state_puts = []
-        state_dels = []
+        # The SQLite store applies every put in order, then every delete: the state a
+        # block leaves is the last put of each key, unless the block deletes it at all.
+        # Every peer must derive the same state whichever store it runs, so this store
+        # leaves exactly that, in one statement for the puts and one for the deletes.
+        state_puts: dict[tuple[str, str], tuple[str, int, int]] = {}
+        state_dels: dict[tuple[str, str], None] = {}
         history_rows = []
         for u in commit.updates:
             encoded = None if u.deleted else canonical_json_unchecked(u.value).decode("utf-8")
             if encoded is None:
-                state_dels.append((u.ns, u.key))
+                state_dels[(u.ns, u.key)] = None
             else:
-                state_puts.append((u.ns, u.key, encoded, u.version[0], u.version[1]))
+                state_puts[(u.ns, u.key)] = (encoded, u.version[0], u.version[1])
             history_rows.append((u.ns, u.key, u.version[0], u.version[1], u.tx_id, encoded))
+        nodes = {(level, index): node for level, index, node in commit.log_append.nodes}
         with self._lock:
             if self._closed:
                 raise StorageError(f"ledger store {self.location} is closed")
@@ -428,21 +439,29 @@ class PostgresStore:
                     ) as cp:
                         for history_row in history_rows:
                             cp.write_row(history_row)
-                    # Same order as the SQLite store: every put, then every delete.
                     if state_puts:
-                        cur.executemany(
-                            "INSERT INTO state VALUES (%s, %s, %s, %s, %s) "
+                        cur.execute(
+                            "INSERT INTO state SELECT * FROM unnest(%s::text[], %s::text[], "
+                            "%s::text[], %s::bigint[], %s::integer[]) "
                             "ON CONFLICT (ns, key) DO UPDATE SET value=EXCLUDED.value, "
                             "height=EXCLUDED.height, idx=EXCLUDED.idx",
-                            state_puts,
+                            _columns(
+                                [(ns, key, *rest) for (ns, key), rest in state_puts.items()], 5
+                            ),
                         )
                     if state_dels:
-                        cur.executemany("DELETE FROM state WHERE ns=%s AND key=%s", state_dels)
-                    if commit.log_append.nodes:
-                        cur.executemany(
-                            "INSERT INTO log_nodes VALUES (%s, %s, %s) "
+                        cur.execute(
+                            "DELETE FROM state s "
+                            "USING unnest(%s::text[], %s::text[]) AS d(ns, key) "
+                            'WHERE s.ns = d.ns COLLATE "C" AND s.key = d.key COLLATE "C"',
+                            _columns(list(state_dels), 2),
+                        )
+                    if nodes:
+                        cur.execute(
+                            "INSERT INTO log_nodes SELECT * FROM unnest(%s::integer[], "
+                            "%s::bigint[], %s::bytea[]) "
                             "ON CONFLICT (level, idx) DO UPDATE SET hash=EXCLUDED.hash",
-                            commit.log_append.nodes,
+                            _columns([(*place, node) for place, node in nodes.items()], 3),
                         )
                     if commit.stream_seq is not None:
                         # Same transaction as the block: a crash keeps both or neither.
@@ -471,24 +490,32 @@ class PostgresStore:
         if stored != self.height() - 1:
             raise StorageError(
                 f"ledger store {self.location} holds block {stored}, committed while the "
-                "server was out of reach: restart the node to continue from it"
+                "server did not answer: restart the node to continue from it"
             )
         self._unsure = False
 
     def _landed(self, header: BlockHeader) -> bool:
-        """Whether the server holds block ``header`` after a connection dropped during
-        its commit (the commit may have been the server's last act); False while the
-        server cannot be asked."""
-        try:
-            self._db.close()
-            self._db = self._connect()
-            row = self._db.execute(
-                "SELECT hash FROM blocks WHERE height=%s", (header.height,)
-            ).fetchone()
-        except (psycopg.Error, StorageError):
-            self._unsure = True
-            return False
-        return row is not None and row[0] == header.hash
+        """Whether the server holds block ``header`` after the connection dropped during
+        its commit (the commit may have been the server's last act). The server is
+        asked until it answers, for up to ``outcome_wait_s`` (a restart takes seconds);
+        if it never does, the outcome stays unknown (settled before the next commit)."""
+        deadline = time.monotonic() + self.outcome_wait_s
+        pause = 0.05
+        while True:
+            try:
+                self._db.close()
+                self._db = self._connect()
+                row = self._db.execute(
+                    "SELECT hash FROM blocks WHERE height=%s", (header.height,)
+                ).fetchone()
+            except (psycopg.Error, StorageError):
+                if time.monotonic() + pause > deadline:
+                    self._unsure = True
+                    return False
+                time.sleep(pause)
+                pause = min(1.0, pause * 2)
+                continue
+            return row is not None and row[0] == header.hash
 
     def close(self) -> None:
         """Close the connection and every thread's read connection."""
@@ -528,6 +555,11 @@ def storage_error(
     if isinstance(exc, pg_errors.DataCorrupted | pg_errors.IndexCorrupted):
         return CorruptStore(f"{what}: the database is damaged ({_first_line(exc)}); {RESTORE_HINT}")
     return StorageError(f"{what}: {_first_line(exc)}")
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """``rows`` as ``width`` column lists, one array parameter each (``unnest``)."""
+    return [[row[i] for row in rows] for i in range(width)]
 
 
 def _location(row: tuple[Any, ...]) -> TxLocation:

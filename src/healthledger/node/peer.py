@@ -418,13 +418,14 @@ class Peer(ChainReads):
         self._check_accepting()
         futures: list[Future[Receipt]] = []
         accepted: list[tuple[Transaction, Future[Receipt]]] = []
+        committed = self.store.committed_among([tx.tx_id for tx in transactions])
         for tx in transactions:
             future: Future[Receipt] = Future()
             futures.append(future)
             try:
                 if precheck:
                     self.precheck(tx)
-                self._register(tx, future)
+                self._register(tx, future, committed)
             except (NodeError, ContractError) as exc:
                 future.set_exception(exc)
                 continue
@@ -461,9 +462,19 @@ class Peer(ChainReads):
                 )
             raise NodeUnavailable("the node is not accepting transactions")
 
-    def _register(self, tx: Transaction, future: Future[Receipt]) -> None:
+    def _register(
+        self, tx: Transaction, future: Future[Receipt], committed: set[str] | None = None
+    ) -> None:
+        """Wait for ``tx``'s commit; DuplicateTransaction if it is waited for already or
+        committed (``committed``: the ids of a batch found committed in one query, so
+        a batch does not ask the store once per transaction)."""
         with self._pending_lock:
-            if tx.tx_id in self._pending or self.store.tx_location(tx.tx_id) is not None:
+            known = (
+                self.store.tx_location(tx.tx_id) is not None
+                if committed is None
+                else tx.tx_id in committed
+            )
+            if tx.tx_id in self._pending or known:
                 self.metrics.rejections.labels("duplicate").inc()
                 raise DuplicateTransaction(f"transaction {tx.tx_id} was already submitted")
             self._pending[tx.tx_id] = future

@@ -7,8 +7,9 @@ each commit are printed beside it.
 The EVM side is ``../shared/baselines/evm/bench_evm.py`` (its README says what it
 times), run in its own virtualenv (``bash ../shared/baselines/evm/setup.sh`` makes it,
 in ``$EVM_BASELINE_VENV`` or ``/tmp/evm-baseline-venv``) with ``--json``; ours is
-``healthledger bench supply --lifecycle`` with the same sizes. Human lines go to
-stderr; the last stdout line is one JSON object.
+``healthledger bench supply --lifecycle`` with the same sizes, each of our rounds after one
+EVM repeat (the load of a shared machine drifts; medians over the rounds). Human lines go
+to stderr; the last stdout line is one JSON object.
 
 Usage: python benchmarks/lifecycle_vs_evm.py [--lifecycles 250] [--block-txs 100]
 [--repeat 3] [--evm-python PATH] [--baseline DIR]
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +61,21 @@ def run_evm(
     return found
 
 
+def median_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The EVM's figures over rounds of one repeat each: the median of each tx/s figure,
+    every round's figures under ``runs_tx_per_s``, the rest as the first round gave."""
+    merged = dict(rounds[0])
+    for key, value in rounds[0].items():
+        figure = key.startswith("tx_per_s_") or key == "sign_tx_per_s"
+        if figure and isinstance(value, int | float):
+            merged[key] = round(statistics.median(r[key] for r in rounds), 1)
+    merged["runs_tx_per_s"] = {
+        mode: [r.get(f"tx_per_s_{mode}") for r in rounds] for mode in ("single", "batched")
+    }
+    merged["repeat"] = len(rounds)
+    return merged
+
+
 def ratios(ours: dict[str, Any], evm: dict[str, Any]) -> dict[str, float | None]:
     """Our figure over the EVM's, per mode, node side and with client signing; our
     pipelined client (``*_pipelined``) against the EVM's same blocks."""
@@ -88,22 +105,35 @@ def main() -> None:
         print(line, file=sys.stderr, flush=True)
 
     load_start = os.getloadavg()[0]
-    say(f"EVM baseline: {args.lifecycles} lifecycles, {args.repeat} repeats")
+    evm_rounds: list[dict[str, Any]] = []
+
+    def evm_round(rep: int) -> None:
+        # One EVM repeat before each of our rounds: on a machine whose load drifts,
+        # both sides of a ratio are measured under the same load.
+        say(f"EVM baseline, round {rep + 1}/{args.repeat}: {args.lifecycles} lifecycles")
+        evm_rounds.append(
+            run_evm(
+                args.evm_python,
+                args.baseline,
+                lifecycles=args.lifecycles,
+                block_txs=args.block_txs,
+                repeat=1,
+            )
+        )
+        say(f"healthledger, round {rep + 1}/{args.repeat}: {args.lifecycles} lifecycles")
+
     try:
-        evm = run_evm(
-            args.evm_python,
-            args.baseline,
+        ours = lifecycle_benchmark(
             lifecycles=args.lifecycles,
             block_txs=args.block_txs,
             repeat=args.repeat,
-        )
+            status=say,
+            before_round=evm_round,
+        ).to_json()
     except (BaselineUnavailable, OSError, ValueError) as exc:
         say(f"error: {exc}")
         raise SystemExit(2) from None
-    say(f"healthledger: {args.lifecycles} lifecycles, {args.repeat} repeats")
-    ours = lifecycle_benchmark(
-        lifecycles=args.lifecycles, block_txs=args.block_txs, repeat=args.repeat, status=say
-    ).to_json()
+    evm = median_rounds(evm_rounds)
     found = ratios(ours, evm)
     for mode in ("single", "batched"):
         for client, what in (("_pipelined", "pipelined client"), ("", "client waiting")):

@@ -427,14 +427,17 @@ def lifecycle_benchmark(
     repeat: int = 3,
     modes: Sequence[str] = MODES,
     status: Callable[[str], None] = lambda _: None,
+    before_round: Callable[[int], None] = lambda _: None,
 ) -> LifecycleFigures:
-    """Run every mode ``repeat`` times, interleaved, each on a new temporary ledger."""
+    """Run every mode ``repeat`` times, interleaved, each on a new temporary ledger;
+    ``before_round(rep)`` runs before each round (a baseline interleaved with ours)."""
     load_start = os.getloadavg()[0]
     plans = lifecycle_plans(lifecycles + WARMUP)
     runs = []
     with tempfile.TemporaryDirectory(prefix="healthledger-lifecycle-bench-") as tmp:
         syncs = disk_syncs_per_s(Path(tmp))
         for rep in range(repeat):
+            before_round(rep)
             for mode in modes:
                 run = run_mode(
                     Path(tmp) / f"{mode}-{rep}",

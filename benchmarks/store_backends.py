@@ -8,8 +8,9 @@ ordering, validation and durable commit. Rounds alternate between the stores so 
 see the same machine load. Per store it prints the median tx/s, and what a peer costs
 per committed transaction: CPU seconds of the node process and of the PostgreSQL
 server's processes (from /proc, so exited backends count through the postmaster's
-reaped children), disk bytes of the ledger (SQLite: the file and its WAL; PostgreSQL:
-``pg_database_size`` growth, tables and indexes, its own WAL segments apart), and the
+reaped children), disk bytes of the ledger once the node stopped cleanly (SQLite: the
+file, its write-ahead log folded in; PostgreSQL: ``pg_database_size`` growth, tables,
+indexes and compressed block bodies, its own WAL segments apart), and the
 resident memory of the node process and of the server.
 
 Usage: python benchmarks/store_backends.py [--tx 2000] [--rounds 2] [--json]
@@ -111,11 +112,12 @@ def one_round(kind: str, transactions: int, server: PostgresServer) -> dict[str,
             cpu = self_cpu_s() - cpu_before
             server_cpu = server_cpu_s(server) - server_before if url else 0.0
             blocks = node.peer.store.height() - 1
-            size_after = ledger_bytes(kind, data, url, server)
             rss = current_rss_mb()
             pg_rss = server_rss_mb(server) if url else 0.0
         finally:
             node.stop()
+        # After a clean stop, which folds SQLite's write-ahead log into the file.
+        size_after = ledger_bytes(kind, data, url, server)
     return {
         "store": kind,
         "transactions": transactions,

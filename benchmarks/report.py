@@ -660,8 +660,8 @@ def benches(python: str, seen: dict[str, dict[str, Any]], scratch: Path) -> list
         ),
         Bench(
             "network_growth.py",
-            [*script, "benchmarks/network_growth.py", "--peers", "3,5,9", "--tx", "1500", "--json"],
-            420,
+            [*script, "benchmarks/network_growth.py", "--peers", "3,5,9", "--tx", "1000", "--json"],
+            360,
             _network_growth,
         ),
         Bench(

@@ -64,6 +64,24 @@ def test_memo_failures_are_not_remembered_as_successes() -> None:
         memo.verify(public, key.sign(message), message)
 
 
+def test_a_signature_made_here_is_remembered_under_its_own_key_only() -> None:
+    key = SigningKey.from_seed(bytes(range(32)))
+    memo = VerifiedSignatures()
+    signature = key.sign(b"endorsed")
+    memo.made(key.public_bytes(), signature, b"endorsed")
+    memo.verify(key.key.public_key(), signature, b"endorsed")
+    assert memo.verified == 0  # found, not verified again
+    # Checked against another key (a certificate naming another), it is verified.
+    other = SigningKey.from_seed(bytes(32)).key.public_key()
+    with pytest.raises(SignatureError):
+        memo.verify(other, signature, b"endorsed")
+    with pytest.raises(SignatureError):
+        memo.verify(key.key.public_key(), signature, b"endorsef")
+    # Malformed sizes are not remembered.
+    memo.made(key.public_bytes(), bytes(63), b"m")
+    assert not memo.check(key.key.public_key(), bytes(63), b"m")
+
+
 # --- OverlayState ------------------------------------------------------------------
 
 

@@ -135,6 +135,19 @@ class VerifiedSignatures:
             return
         self.verified += 1
         verify_signature(public, signature, message)
+        self._remember(digest)
+
+    def made(self, public: bytes, signature: bytes, message: bytes) -> None:
+        """Remember a signature this process has just made over ``message`` with the
+        private key whose raw public key is ``public``: it verifies under that key by
+        construction, so a peer need not verify its own endorsement again in its
+        precheck and its block. Filed under that key alone, so a check against any
+        other key (a certificate naming another) still verifies it."""
+        if len(signature) != SIGNATURE_SIZE or len(public) != PUBLIC_KEY_SIZE:
+            return
+        self._remember(hashlib.sha256(public + signature + message).digest())
+
+    def _remember(self, digest: bytes) -> None:
         if len(self._passed) >= self._max_entries:
             self._passed.clear()
         self._passed.add(digest)

@@ -32,10 +32,12 @@ from healthledger.ledger.errors import StorageFull, StoreUnavailable
 from healthledger.ledger.sqlite_store import storage_error
 from healthledger.ledger.store import LedgerStore
 from healthledger.ledger.transaction import (
+    Endorsement,
     ProposalResponse,
     SignedProposal,
     Transaction,
     ValidationCode,
+    endorsement_payload,
     sign_endorsement,
 )
 from healthledger.ledger.validation import Validator, check_signature
@@ -123,6 +125,8 @@ class Peer(ChainReads):
         self.vaults = vaults
         self._orderer = orderer
         self._endorsers = list(endorsers)
+        self._endorser_keys = {identity_id: key.public_bytes() for identity_id, key in endorsers}
+        """Each endorsing identity's raw public key, to remember the signatures it makes."""
         self._clock = clock
         self._resolver = MembershipResolver(self.memo)
         self._choices: dict[tuple[tuple[Policy, ...], tuple[tuple[str, str], ...]], tuple[int, ...]]
@@ -261,9 +265,7 @@ class Peer(ChainReads):
         endorsements = []
         for i in chosen:
             _, identity_id, key = available[i]
-            endorsements.append(
-                sign_endorsement(signed.tx_id, response, endorser=identity_id, key=key)
-            )
+            endorsements.append(self._sign_endorsement(signed, response, identity_id, key))
         self.metrics.endorsements.inc()
         return Transaction(signed, response, tuple(endorsements))
 
@@ -327,13 +329,25 @@ class Peer(ChainReads):
         for identity_id, key in self._endorsers:
             identity = self._resolver.resolve(identity_id, self.store)
             if identity is not None and not identity.revoked and identity.role == PEER_ROLE:
-                endorsements.append(
-                    sign_endorsement(signed.tx_id, response, endorser=identity_id, key=key)
-                )
+                endorsements.append(self._sign_endorsement(signed, response, identity_id, key))
         if not endorsements:
             raise EndorsementFailed("this peer holds no registered, unrevoked peer identity")
         self.metrics.endorsements.inc()
         return Transaction(signed, response, tuple(endorsements))
+
+    def _sign_endorsement(
+        self, signed: SignedProposal, response: ProposalResponse, endorser: str, key: SigningKey
+    ) -> Endorsement:
+        """Endorse ``response`` as ``endorser`` and remember the signature as verified
+        under ``key``'s own public key (the precheck and the block check it again only
+        against a certificate naming another key)."""
+        endorsement = sign_endorsement(signed.tx_id, response, endorser=endorser, key=key)
+        self.signatures.made(
+            self._endorser_keys[endorser],
+            endorsement.signature,
+            endorsement_payload(signed.tx_id, response),
+        )
+        return endorsement
 
     def _simulate(
         self,

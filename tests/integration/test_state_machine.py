@@ -1,5 +1,6 @@
 """Model-based test: random blocks of puts, adds, removes and replays keep the ledger's
-world state equal to a plain dictionary model, and every block's codes as predicted."""
+world state equal to a plain dictionary model, and every block's codes as predicted;
+once with the ledger in SQLite, once in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from healthledger.ledger.transaction import Transaction
+from healthledger.node.embedded import EmbeddedNode
 from tests.conftest import CONTRACTS
 from tests.support.founding import found
+from tests.support.postgres import found_on_postgres
 
 DOCTOR = "gz-first-hospital/dr-li"
 KEYS = st.sampled_from(["a", "b", "c"])
@@ -25,9 +28,13 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self._dir = tempfile.TemporaryDirectory()
-        self.node = found(Path(self._dir.name) / "data", contracts=CONTRACTS)
+        self.node = self.found_node(Path(self._dir.name) / "data")
         self.model: dict[str, int] = {}
         self.committed: list[Transaction] = []
+
+    def found_node(self, folder: Path) -> EmbeddedNode:
+        """A founded node in ``folder`` (its ledger in SQLite)."""
+        return found(folder, contracts=CONTRACTS)
 
     def endorse(self, function: str, **args: Any) -> Transaction:
         return self.node.peer.endorse(self.node.propose(DOCTOR, "notebook", function, args))
@@ -78,5 +85,15 @@ class LedgerMachine(RuleBasedStateMachine):
         self._dir.cleanup()
 
 
+class PostgresLedgerMachine(LedgerMachine):
+    """The same machine, the ledger in a PostgreSQL database."""
+
+    def found_node(self, folder: Path) -> EmbeddedNode:
+        """A founded node in ``folder`` whose ledger is a new database."""
+        return found_on_postgres(folder, contracts=CONTRACTS)
+
+
 TestLedgerMachine = LedgerMachine.TestCase
 TestLedgerMachine.settings = settings(max_examples=8, stateful_step_count=12, deadline=None)
+TestPostgresLedgerMachine = PostgresLedgerMachine.TestCase
+TestPostgresLedgerMachine.settings = TestLedgerMachine.settings

@@ -54,6 +54,33 @@ What a profile (cProfile of the sending thread and of the committing thread, 202
   contract code with its canonical-JSON checks of every write, SQLite reads); each new
   pharmacist's certificate is parsed and its chain checked once. Validation and commit
   of a block of 100 is about a fifth of the time.
+
+A second profile (2026-12-07, after the endorser and identity memos; CPU time per thread,
+``cProfile`` on ``time.thread_time``, 200 lifecycles, load 13-16 on 2 cores) in CPU
+rather than wall time, since on a loaded machine the wall clock mostly measures others:
+
+* the process spends about 2.7-2.9 ms of CPU per transaction at one per block and
+  1.0-1.6 ms batched (whole run, signing apart). At one per block the committing
+  thread takes about 1.07 ms of CPU a block (0.46 ms of it SQLite's commit, which writes
+  every touched page of five tables and the log to the WAL for one transaction)
+  against about 0.07 ms a transaction in a block of 100: per-block fixed cost, not
+  the fsync's wait, is what one block per transaction adds in CPU;
+* endorsement is about four fifths of the batched CPU: contract code about 30 %
+  (its writes' canonical-JSON checks included), the proposal check about 23 % (a
+  fresh pharmacist's certificate parse and chain check is most of it, once per
+  pharmacist), the endorsement's signature and payload about 19 %, the rest the
+  simulation's read set, write set and requirement. Validation and commit of a block
+  of 100: under a fifth;
+* the EVM's figures unloaded (its README: 156 and 412 tx/s) are 6.4 and 2.4 ms a
+  transaction on one core; ten times that is 0.64 and 0.24 ms a transaction for the
+  whole node side, endorsement included, below the 1 ms this one-process node spends
+  endorsing alone. The 10x goal needs endorsement and validation spread over processes
+  (the offline audit's signature workers are the pattern) and blocks of one
+  transaction committed several to an fsync (group commit), not per-call trimming;
+* the pipelined client (two windows in flight) does not help on a loaded 2-core
+  machine: the endorsing and the committing threads then contend for the GIL and the
+  cores, and its figures came out equal or lower than the waiting client's in
+  interleaved rounds.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from healthledger.ledger.errors import InvalidBlock
 from healthledger.node.consortium_peer import open_consortium_peer, peer_org
 from healthledger.node.defaults import DEFAULT_CHECKPOINT_EVERY
 from healthledger.node.embedded import LEDGER_FILE, NODE_FILE, EmbeddedNode
-from healthledger.node.parts import Node, shown_location
+from healthledger.node.parts import STORE_KEY, Node, shown_location
 from healthledger.node.peer import replay_validator
 from healthledger.node.peer_tls import peer_client
 from healthledger.node.seam import attach
@@ -60,6 +60,14 @@ def _ledger_file(path: Path) -> Path:
         raise CliError(f"{path} does not exist", EXIT_UNUSABLE)
     if path.is_dir():
         ledger = path / LEDGER_FILE
+        if not ledger.is_file() and (path / NODE_FILE).is_file():
+            recorded = json.loads((path / NODE_FILE).read_text()).get(STORE_KEY)
+            if recorded:
+                raise CliError(
+                    f"the ledger of {path} is in {shown_location(str(recorded))}: this "
+                    "command reads an SQLite ledger file only",
+                    EXIT_UNUSABLE,
+                )
         if not ledger.is_file():
             raise CliError(
                 f"{path} is not a healthledger data folder (no {LEDGER_FILE})", EXIT_UNUSABLE

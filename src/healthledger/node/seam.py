@@ -449,6 +449,7 @@ __all__ = [
     "Outcome",
     "OutsideNamespace",
     "Receipt",
+    "Sent",
     "StateEntry",
     "TransactionRefused",
     "Worker",

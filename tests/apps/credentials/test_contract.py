@@ -25,7 +25,7 @@ from healthledger.crypto.credentials.trust import load_trust
 from healthledger.crypto.credentials.verdict import Verdict
 from healthledger.crypto.credentials.verifier import verify_credential
 from healthledger.node.embedded import EmbeddedNode
-from healthledger.node.seam import AppNode
+from healthledger.node.seam import AppNode, Call
 from tests.apps.credentials.support import HOLDER, LAB, NURSE, lab_result, vaccinate
 
 OFFICER = "gd-commission/officer-chen"
@@ -220,6 +220,25 @@ def test_a_batch_signed_in_worker_processes_is_the_same_issuance(
     with pytest.raises(RuntimeError):
         service.issue_many(NURSE, "vaccination", [(fact, _holder(3))], signing=closed)
     assert not [v for _, v in seam.range("credential/") if v["source"]["id"] == fact]
+
+
+def test_calls_sent_without_waiting_each_have_their_outcome(
+    ledger: EmbeddedNode, seam: AppNode
+) -> None:
+    # send_many (how signed batches are recorded) endorses and orders at once; a call
+    # refused at endorsement has its error and no commit to wait for.
+    service = CredentialService(seam)
+    fact = vaccinate(ledger, 80)
+    [found] = service.facts(NURSE, "vaccination", [fact])
+    good = service.prepare(NURSE, "vaccination", found, _holder(4), source_id=fact).call
+    empty = Call(NURSE, "credentials", "issue_batch", {"credentials": []}, {"credentials": []})
+    sent = seam.send_many([good, empty])
+    refused, no_commit = sent.calls[1]
+    assert isinstance(refused, InvalidArguments) and no_commit is None
+    first, second = sent.outcomes(timeout=30)
+    assert first.valid and first.result["source"] == {"kind": "vaccination", "id": fact}
+    assert second.receipt is None and second.error is refused
+    assert seam.get(f"credential/{first.result['credential_id']}") == first.result
 
 
 def test_a_batch_is_all_or_nothing_and_names_the_credential_at_fault(

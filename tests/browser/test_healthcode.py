@@ -5,6 +5,7 @@ colour, why, and a signed QR that is renewed before it expires and verifies offl
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +18,7 @@ from healthledger.apps.registry import installed_contracts
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.credentials.healthcode_support import confirmed_case, lab, pid_of, seam, start
 from tests.browser.conftest import log_in
-from tests.support.screens import shoot
+from tests.support.screens import phone_overflow, shoot
 
 pytestmark = pytest.mark.browser
 
@@ -53,6 +54,50 @@ def test_the_public_page_counts_changes_by_clause_district_and_day(page: Page) -
     totals = page.request.get("/api/v1/credentials/healthcode/changes").json()["totals"]
     expect(page.locator("#hc-total")).to_contain_text(f"{totals['changes']} (1 by appeal)")
     shoot(page, "healthcode-public")
+
+
+def test_the_public_page_summarises_first_and_filters_by_day_district_and_clause(
+    page: Page,
+) -> None:
+    page.goto("/credentials/healthcode")
+    expect(page.locator("#hc-clauses tr[data-clause='confirmed-case']")).to_contain_text(
+        "A confirmed case diagnosed in the last 14 days"
+    )
+    expect(page.locator("#hc-districts tr[data-region='440104']")).to_contain_text("Yuexiu")
+    overturned = page.locator("#hc-standouts li[data-kind='overturned']")
+    expect(overturned).to_have_count(1)
+    expect(overturned).to_contain_text("Appeal overturned")
+    expect(page.locator("#hc-appeals tr.hc-flagged")).to_have_count(1)
+    assert phone_overflow(page) == 0
+
+    page.get_by_label("Rule clause").select_option("confirmed-case")
+    page.get_by_label("District").select_option("440104")
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(re.compile(r"region=440104.*clause=confirmed-case"))
+    expect(page.locator("#hc-shown")).to_contain_text("in Yuexiu")
+    expect(page.locator("#hc-changes tbody tr").first).to_be_visible()
+    others = "#hc-changes tbody tr:not([data-clause='confirmed-case']), "
+    others += "#hc-changes tbody tr:not([data-region='440104'])"
+    expect(page.locator(others)).to_have_count(0)
+    shown = sum(int(n) for n in page.locator("#hc-changes td.num").all_inner_texts())
+    expect(page.locator("#hc-shown")).to_contain_text(f"Shown: {shown} change")
+    csv_link = page.get_by_role("link", name="CSV of the changes shown")
+    lines = page.request.get(csv_link.get_attribute("href") or "").text().splitlines()
+    assert lines[0].startswith("day,region,")
+    assert all(",440104," in line and ",confirmed-case," in line for line in lines[1:])
+    assert sum(int(line.rsplit(",", 1)[1]) for line in lines[1:]) == shown
+    shoot(page, "healthcode-filtered")
+
+    answer = page.goto("/credentials/healthcode?from=yesterday&to=2026-01-01&region=999999")
+    assert answer is not None and answer.status == 400
+    errors = page.locator("#hc-filter-errors")
+    expect(errors).to_contain_text("“From” must be a date such as 2026-12-07, not “yesterday”")
+    expect(errors).to_contain_text("No colour change is recorded in a district with code")
+    expect(page.get_by_label("District")).to_have_value("")
+    expect(page.get_by_label("To", exact=True)).to_have_value("2026-01-01")
+    expect(page.locator("#hc-changes")).to_have_count(0)
+    expect(page.get_by_text("No colour change matches this filter.").first).to_be_visible()
+    shoot(page, "healthcode-bad-filter")
 
 
 def test_a_holder_sees_why_and_a_qr_renewed_before_it_expires(page: Page) -> None:

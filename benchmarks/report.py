@@ -21,6 +21,7 @@ import os
 import platform
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -185,16 +186,8 @@ def run(
         return [Figure(bench.name, "—", None, note=f"skipped: {reason}")]
     say(f"{bench.name}: {shlex.join(bench.argv)}")
     started = time.monotonic()
-    try:
-        done = subprocess.run(
-            bench.argv,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=bench.timeout_s,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+    done = _run_bounded(bench.argv, timeout_s=bench.timeout_s)
+    if done is None:
         return [Figure(bench.name, "—", None, note=f"timed out after {bench.timeout_s:.0f} s")]
     say(f"{bench.name}: exit {done.returncode} after {time.monotonic() - started:.0f} s")
     found = bench.parse(done.stdout)
@@ -207,6 +200,31 @@ def run(
         return bench.figures(found)
     except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
         return [Figure(bench.name, "—", None, note=f"unexpected figures: {exc!r}")]
+
+
+STOP_GRACE_S = 60.0
+"""How long a timed-out benchmark has to stop what it started after its SIGINT."""
+
+
+def _run_bounded(argv: list[str], *, timeout_s: float) -> subprocess.CompletedProcess[str] | None:
+    """Run ``argv`` to its end, or None once ``timeout_s`` has passed. A benchmark that
+    runs over is interrupted (SIGINT), so that its own clean-up stops the peers and NATS
+    servers it started in sessions of their own (a SIGKILL would leave them running),
+    and killed only if it is still running ``STOP_GRACE_S`` later."""
+    with subprocess.Popen(
+        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.communicate(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+            return None
+        return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
 
 def _ceiling(
@@ -350,6 +368,21 @@ def _stores(found: dict[str, Any]) -> list[Figure]:
             "B",
             f"SQLite {sqlite['disk_bytes_per_tx']:,.0f} B",
             found["postgresql_to_sqlite_disk_bytes"],
+        ),
+        Figure(
+            name,
+            "one client's write, sign to durable receipt, p99: SQLite",
+            sqlite["sequential_p99_ms"],
+            "ms",
+        ),
+        Figure(
+            name,
+            "one client's write, sign to durable receipt, p99: PostgreSQL",
+            postgres["sequential_p99_ms"],
+            "ms",
+            f"SQLite {sqlite['sequential_p99_ms']:.1f} ms (p50 {sqlite['sequential_p50_ms']:.1f}, "
+            f"PostgreSQL p50 {postgres['sequential_p50_ms']:.1f})",
+            round(postgres["sequential_p99_ms"] / sqlite["sequential_p99_ms"], 3),
         ),
         Figure(
             name,

@@ -11,9 +11,11 @@ server's processes (from /proc, so exited backends count through the postmaster'
 reaped children), disk bytes of the ledger once the node stopped cleanly (SQLite: the
 file, its write-ahead log folded in; PostgreSQL: ``pg_database_size`` growth, tables,
 indexes and compressed block bodies, its own WAL segments apart), and the
-resident memory of the node process and of the server.
+resident memory of the node process and of the server; then one client's wait for its
+own write (sign to durable receipt, one write at a time, p50 and p99), where a store's
+commit latency shows rather than its throughput.
 
-Usage: python benchmarks/store_backends.py [--tx 2000] [--rounds 2] [--json]
+Usage: python benchmarks/store_backends.py [--tx 2000] [--rounds 2] [--sequential 100] [--json]
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import resource
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.postgres import PostgresServer
 
-from healthledger.cli.bench import bench_node, commit_all, endorse_puts
+from healthledger.cli.bench import BENCH_CLIENT, bench_node, commit_all, endorse_puts
+from healthledger.ledger.transaction import ValidationCode
+from healthledger.node.embedded import EmbeddedNode
+from healthledger.ordering.solo import IDLE_TIMEOUT_S, SoloOrderer
 
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -96,12 +102,31 @@ def current_rss_mb() -> float:
     return resident * PAGE / 2**20
 
 
-def one_round(kind: str, transactions: int, server: PostgresServer) -> dict[str, Any]:
-    """Found, endorse, then time the commits of ``transactions`` on store ``kind``."""
+def sequential_ms(node: EmbeddedNode, count: int, *, start: int) -> list[float]:
+    """One client writing ``count`` puts one at a time, each waited for until its
+    block is durable: milliseconds from signing to receipt, each."""
+    times = []
+    for i in range(start, start + count):
+        began = time.perf_counter()
+        signed = node.propose(BENCH_CLIENT, "bench", "put", {"key": f"s{i:09d}", "value": i})
+        receipt, _ = node.peer.invoke(signed)
+        times.append((time.perf_counter() - began) * 1000)
+        if receipt.code is not ValidationCode.VALID:
+            raise SystemExit(f"a sequential write committed as {receipt.code}")
+    return times
+
+
+def one_round(
+    kind: str, transactions: int, server: PostgresServer, *, sequential: int
+) -> dict[str, Any]:
+    """Found, endorse, then time the commits of ``transactions`` on store ``kind``, then
+    ``sequential`` writes one at a time."""
     with tempfile.TemporaryDirectory(prefix="healthledger-bench-") as tmp:
         data = Path(tmp) / "data"
         url = server.create_database() if kind == "postgresql" else None
-        node = bench_node(data, store=url)
+        # Blocks are cut when the orderer goes idle, as `bench e2e` does: one waiting
+        # client's write is its own block at once.
+        node = bench_node(data, store=url, orderer=SoloOrderer(idle_timeout_s=IDLE_TIMEOUT_S))
         try:
             txs = endorse_puts(node, transactions)
             tx_bytes = sum(len(tx.canonical) for tx in txs) / transactions
@@ -114,6 +139,7 @@ def one_round(kind: str, transactions: int, server: PostgresServer) -> dict[str,
             blocks = node.peer.store.height() - 1
             rss = current_rss_mb()
             pg_rss = server_rss_mb(server) if url else 0.0
+            latency = sorted(sequential_ms(node, sequential, start=transactions))
         finally:
             node.stop()
         # After a clean stop, which folds SQLite's write-ahead log into the file.
@@ -131,6 +157,8 @@ def one_round(kind: str, transactions: int, server: PostgresServer) -> dict[str,
         "tx_canonical_bytes": tx_bytes,
         "node_rss_mb": rss,
         "server_rss_mb": pg_rss,
+        "sequential_p50_ms": statistics.median(latency),
+        "sequential_p99_ms": latency[min(len(latency) - 1, round(0.99 * (len(latency) - 1)))],
     }
 
 
@@ -158,6 +186,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tx", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--sequential", type=int, default=100)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     load_start = os.getloadavg()
@@ -166,7 +195,7 @@ def main() -> None:
         results: dict[str, list[dict[str, Any]]] = {"sqlite": [], "postgresql": []}
         for _ in range(args.rounds):
             for kind in results:
-                results[kind].append(one_round(kind, args.tx, server))
+                results[kind].append(one_round(kind, args.tx, server, sequential=args.sequential))
                 if not args.json:
                     r = results[kind][-1]
                     print(f"{kind:10s} {r['tx_per_s']:8.1f} tx/s", flush=True)

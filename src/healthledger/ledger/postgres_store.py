@@ -418,7 +418,9 @@ class PostgresStore:
             if self._unsure:
                 self._settle_unsure()
             try:
-                with self._db.transaction(), self._db.cursor() as cur:
+                # One statement per table, sent together (pipeline mode): a block costs
+                # about one round trip to the server and its WAL flush at COMMIT.
+                with self._db.pipeline(), self._db.transaction(), self._db.cursor() as cur:
                     cur.execute(
                         "INSERT INTO blocks (height, hash, header, body) VALUES (%s, %s, %s, %s)",
                         (
@@ -428,17 +430,17 @@ class PostgresStore:
                             commit.block_bytes,
                         ),
                     )
-                    # Plain inserts go in by COPY: one round trip for a whole block.
-                    with cur.copy(
-                        "COPY txs (log_index, tx_id, height, idx, code) FROM STDIN"
-                    ) as cp:
-                        for tx_row in tx_rows:
-                            cp.write_row(tx_row)
-                    with cur.copy(
-                        "COPY history (ns, key, height, idx, tx_id, value) FROM STDIN"
-                    ) as cp:
-                        for history_row in history_rows:
-                            cp.write_row(history_row)
+                    cur.execute(
+                        "INSERT INTO txs SELECT * FROM unnest(%s::bigint[], %s::text[], "
+                        "%s::bigint[], %s::integer[], %s::text[])",
+                        _columns(tx_rows, 5),
+                    )
+                    if history_rows:
+                        cur.execute(
+                            "INSERT INTO history SELECT * FROM unnest(%s::text[], %s::text[], "
+                            "%s::bigint[], %s::integer[], %s::text[], %s::text[])",
+                            _columns(history_rows, 6),
+                        )
                     if state_puts:
                         cur.execute(
                             "INSERT INTO state SELECT * FROM unnest(%s::text[], %s::text[], "

@@ -119,3 +119,24 @@ def test_figures_are_read_from_json_lines_and_indented_json(report: ModuleType) 
     assert parse("fuzz: 3,000 inputs run over 9 decoders in 60 s: 0 crashes, 0 hangs") == {
         "crashes": 0.0
     }
+
+
+def test_a_benchmark_that_runs_over_is_interrupted_so_its_clean_up_runs(
+    report: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timed-out benchmark gets SIGINT first: its own clean-up (which stops the peers
+    and NATS servers it started in sessions of their own) runs before the report goes on."""
+    cleaned = tmp_path / "cleaned"
+    child = (
+        "import pathlib, time\n"
+        "try:\n"
+        "    print('started', flush=True); time.sleep(60)\n"
+        "finally:\n"
+        f"    pathlib.Path({str(cleaned)!r}).write_text('stopped')\n"
+    )
+    monkeypatch.setattr(report, "STOP_GRACE_S", 30.0)
+    assert report._run_bounded([sys.executable, "-c", child], timeout_s=5.0) is None
+    assert cleaned.read_text() == "stopped"
+    finished = report._run_bounded([sys.executable, "-c", "print('figures')"], timeout_s=30.0)
+    assert finished is not None and finished.returncode == 0
+    assert finished.stdout == "figures\n"

@@ -202,6 +202,21 @@ def test_bench_commit_json() -> None:
     assert figures["invalid"] == 0
 
 
+def test_bench_verify_json_has_the_ceiling_ratio_in_wall_and_in_cpu_time() -> None:
+    process = run("bench", "verify", "--tx", "200", "--json")
+    assert process.returncode == 0, process.stderr
+    figures = json.loads(process.stdout.strip().splitlines()[-1])
+    assert figures["transactions"] == 201  # with the genesis transaction
+    for key in ("tx_per_s", "ratio_to_verify_ceiling", "cpu_us_per_tx", "signature_cpu_us_per_tx"):
+        assert isinstance(figures[key], int | float) and figures[key] > 0, key
+    # The share and the rest are derived from the two CPU figures printed beside them.
+    share = figures["signature_cpu_us_per_tx"] / figures["cpu_us_per_tx"]
+    assert share == pytest.approx(figures["signature_share_of_cpu"], abs=0.002)
+    assert figures["non_signature_cpu_us_per_tx"] == pytest.approx(
+        figures["cpu_us_per_tx"] - figures["signature_cpu_us_per_tx"], abs=0.2
+    )
+
+
 def _height(data: Path) -> int:
     with sqlite3.connect(data / LEDGER_FILE) as db:
         (count,) = db.execute("SELECT COUNT(*) FROM blocks").fetchone()

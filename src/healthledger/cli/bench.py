@@ -181,15 +181,24 @@ def peak_rss() -> float:
 
 def verify_rate(*, processes: int, seconds: float = 1.0) -> float:
     """Ed25519 verifications per second of this machine, one process per core."""
+    return verify_rate_and_cpu(processes=processes, seconds=seconds)[0]
+
+
+def verify_rate_and_cpu(*, processes: int, seconds: float = 1.0) -> tuple[float, float]:
+    """Ed25519 verifications per second of this machine, one process per core, and the
+    CPU microseconds one verification takes in them (what others' load on the machine
+    changes least)."""
     context = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )
     with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
         results = list(pool.map(_verify_loop, [seconds] * processes))
-    return sum(count / elapsed for count, elapsed in results)
+    rate = sum(count / elapsed for count, elapsed, _ in results)
+    cpu_us = 1e6 * sum(cpu for _, _, cpu in results) / sum(count for count, _, _ in results)
+    return rate, cpu_us
 
 
-def _verify_loop(seconds: float) -> tuple[int, float]:
+def _verify_loop(seconds: float) -> tuple[int, float, float]:
     key = SigningKey.from_seed(bytes(range(32)))
     public = key.key.public_key()
     # A message about the size of a benchmark transaction's endorsement payload.
@@ -197,12 +206,13 @@ def _verify_loop(seconds: float) -> tuple[int, float]:
     signature = key.sign(message)
     count = 0
     started = time.perf_counter()
+    cpu_started = time.process_time()
     deadline = started + seconds
     while time.perf_counter() < deadline:
         for _ in range(100):
             verify_signature(public, signature, message)
         count += 100
-    return count, time.perf_counter() - started
+    return count, time.perf_counter() - started, time.process_time() - cpu_started
 
 
 @dataclass(frozen=True)
@@ -213,10 +223,16 @@ class VerifyFigures:
     build_seconds: float
     report: AuditReport
     verify_per_s: float
+    cpu_s: float
+    """CPU seconds of the audit: this process's and its signature workers'."""
+    verify_cpu_us: float
+    """CPU microseconds of one Ed25519 verification, measured beside the rate."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form."""
         ceiling = self.verify_per_s / SIGNATURES_PER_TX
+        cpu_us = 1e6 * self.cpu_s / self.report.transactions
+        signature_us = SIGNATURES_PER_TX * self.verify_cpu_us
         return {
             "benchmark": "verify",
             "transactions": self.report.transactions,
@@ -228,6 +244,12 @@ class VerifyFigures:
             "verify_per_s": round(self.verify_per_s, 1),
             "verify_ceiling_tx_per_s": round(ceiling, 1),
             "ratio_to_verify_ceiling": round(self.report.tx_per_s / ceiling, 3),
+            # The same ratio in CPU rather than wall time: the audit's CPU a transaction
+            # against its signatures' CPU, which others' load on the machine changes less.
+            "cpu_us_per_tx": round(cpu_us, 1),
+            "signature_cpu_us_per_tx": round(signature_us, 1),
+            "non_signature_cpu_us_per_tx": round(cpu_us - signature_us, 1),
+            "signature_share_of_cpu": round(signature_us / cpu_us, 3),
         }
 
 
@@ -257,14 +279,28 @@ def verify_benchmark(
         # others share, a rate taken at another moment compares poorly.
         cores = os.cpu_count() or 1
         say("measuring the Ed25519 verify rate on every core")
-        before = verify_rate(processes=cores)
+        before, before_us = verify_rate_and_cpu(processes=cores)
         say("auditing")
+        # The signature workers are waited for before audit_store returns, so their CPU
+        # is in RUSAGE_CHILDREN by then.
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_started = time.process_time()
         report = audit_store(
             Path(tmp) / "data" / LEDGER_FILE, validator=replay_validator, progress=progress
         )
+        cpu_s = time.process_time() - cpu_started
+        ended = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_s += (ended.ru_utime + ended.ru_stime) - (children.ru_utime + children.ru_stime)
         say("measuring the Ed25519 verify rate on every core again")
-        after = verify_rate(processes=cores)
-    return VerifyFigures(transactions, build_seconds, report, (before + after) / 2)
+        after, after_us = verify_rate_and_cpu(processes=cores)
+    return VerifyFigures(
+        transactions,
+        build_seconds,
+        report,
+        (before + after) / 2,
+        cpu_s=cpu_s,
+        verify_cpu_us=(before_us + after_us) / 2,
+    )
 
 
 @dataclass(frozen=True)

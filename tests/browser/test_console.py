@@ -76,6 +76,9 @@ def test_a_stranger_finds_the_public_pages_and_the_way_in(page: Page) -> None:
     # No application is deployed on this chain, and an adjuster has no platform panel
     # (a regulator's home opens on the ledger's integrity): no panel, and no error either.
     expect(page.get_by_role("heading", name="Nothing to do here today")).to_be_visible()
+    expect(
+        page.get_by_text("No application has work for an adjuster of an insurer")
+    ).to_be_visible()
     shoot(page, "home-without-app-work")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Explorer").click()
     expect(page.get_by_role("heading", name="Ledger explorer")).to_be_visible()

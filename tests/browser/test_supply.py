@@ -185,6 +185,8 @@ def test_an_unknown_unit_is_a_clear_message(page: Page) -> None:
 
 def test_the_recall_dashboard_counts_units(page: Page) -> None:
     log_in(page, REGULATOR)
+    expect(page.get_by_text("1 recall.", exact=True)).to_be_visible()  # home: words, not "(s)"
+    expect(page.get_by_text("(s)")).to_have_count(0)
     page.goto("/supply/recalls")
     recall = page.get_by_test_id("recall")
     expect(recall).to_have_count(1)

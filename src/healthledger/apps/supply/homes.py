@@ -96,12 +96,19 @@ def _recall_panel(
     actions = [Link("/supply/recalls", "Recall a lot" if may_recall else "All recalls")]
     return HomePanel(
         title,
-        summary=f"{len(recalls)} recall(s).",
+        summary=_count(len(recalls), "recall.", "recalls.", none="No lot is recalled."),
         actions=tuple(actions),
         template="supply/panel_rows.html",
         context=_rows(rows, "recalls"),
         order=order,
     )
+
+
+def _count(n: int, one: str, many: str, *, none: str = "") -> str:
+    """``n`` with the singular or plural words after it (``none`` when ``n`` is 0)."""
+    if n == 0 and none:
+        return none
+    return f"{n} {one if n == 1 else many}"
 
 
 def _holder(work: Worklist, person: Person, kind: str) -> list[HomePanel]:
@@ -121,7 +128,12 @@ def _holder(work: Worklist, person: Person, kind: str) -> list[HomePanel]:
     panels = [
         HomePanel(
             "Incoming shipments",
-            summary=f"{len(incoming)} shipment(s) on their way to you.",
+            summary=_count(
+                len(incoming),
+                "shipment is on its way to you.",
+                "shipments are on their way to you.",
+                none="No shipment is on its way to you.",
+            ),
             actions=(Link("/supply/receive", "Receive a shipment"),) if incoming else (),
             template="supply/panel_rows.html",
             context=_rows(incoming, "incoming"),
@@ -132,7 +144,12 @@ def _holder(work: Worklist, person: Person, kind: str) -> list[HomePanel]:
         panels.append(
             HomePanel(
                 "Dispense",
-                summary=f"{work.sellable} pack(s) in stock may be dispensed.",
+                summary=_count(
+                    work.sellable,
+                    "pack in stock may be dispensed.",
+                    "packs in stock may be dispensed.",
+                    none="No pack in stock may be dispensed.",
+                ),
                 actions=(Link("/supply/dispense", "Dispense by scanning a pack's QR code"),),
                 order=21,
             )
@@ -141,7 +158,12 @@ def _holder(work: Worklist, person: Person, kind: str) -> list[HomePanel]:
         panels.append(
             HomePanel(
                 "Stock to ship",
-                summary=f"{len(work.shippable)} case(s) or pack(s) in stock.",
+                summary=_count(
+                    len(work.shippable),
+                    "case or pack in stock.",
+                    "cases or packs in stock.",
+                    none="Nothing in stock to ship.",
+                ),
                 actions=(Link("/supply/ship", "Ship onward"),) if work.shippable else (),
                 order=21,
             )
@@ -159,8 +181,8 @@ def _holder(work: Worklist, person: Person, kind: str) -> list[HomePanel]:
         panels.append(
             HomePanel(
                 "Recalled packs in your stock",
-                summary=f"{len(recalled)} recalled pack(s): set them aside for return; "
-                "the ledger refuses to dispense them.",
+                summary=_count(len(recalled), "recalled pack:", "recalled packs:")
+                + " set them aside for return; the ledger refuses to dispense them.",
                 actions=(Link("/supply/recalls", "Recalls"),),
                 template="supply/panel_rows.html",
                 context=_rows(recalled, "recalled-stock"),
@@ -186,7 +208,12 @@ def _regulator(node: AppNode, person: Person, recalls: list[dict[str, Any]]) -> 
         _recall_panel(recalls, "Recalls", may_recall=person.role in REGULATOR_ROLES, order=20),
         HomePanel(
             "Supply alerts",
-            summary=f"{len(alerts)} counterfeit, diversion and cold-chain alert(s).",
+            summary=_count(
+                len(alerts),
+                "counterfeit, diversion or cold-chain alert.",
+                "counterfeit, diversion and cold-chain alerts.",
+                none="No supply alert.",
+            ),
             actions=(Link("/supply/alerts", "All supply alerts"),),
             template="supply/panel_rows.html",
             context=_rows(alerts, "alerts"),

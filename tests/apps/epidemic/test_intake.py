@@ -98,6 +98,18 @@ def test_a_bundle_maps_to_report_arguments() -> None:
     assert patient["address"] == "70 Huanshi Road"
 
 
+def test_nulls_among_a_patients_name_and_address_lines_are_left_out() -> None:
+    # fhir.resources accepts [null] in a list of strings; joining it raised a TypeError
+    # (found by tests/vectors/test_decoder_properties.py).
+    data = bundle()
+    patient = data["entry"][0]["resource"]
+    patient["name"][0]["given"] = [None, "Fhirname70"]
+    patient["address"][0]["line"] = [None]
+    submission = from_fhir_bundle(data)
+    assert submission.transient["patient"]["name"] == "Fhirname70 Chen"
+    assert "address" not in submission.transient["patient"]
+
+
 def test_a_bundle_and_a_form_make_the_same_call(node: EmbeddedNode) -> None:
     form = from_form(
         {

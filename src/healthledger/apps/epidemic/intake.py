@@ -416,7 +416,9 @@ def _patient_fields(patient: Any, base: str, problems: list[dict[str, str]]) -> 
     name = patient.name[0] if patient.name else None
     text = None
     if name is not None:
-        text = name.text or " ".join([*(name.given or []), name.family or ""]).strip()
+        # fhir.resources accepts a null among a list's strings ("given": [null]).
+        given = [part for part in name.given or [] if part]
+        text = name.text or " ".join([*given, name.family or ""]).strip()
     if not text:
         problems.append({"field": f"{base}.name", "message": "required"})
     else:
@@ -433,7 +435,8 @@ def _patient_fields(patient: Any, base: str, problems: list[dict[str, str]]) -> 
         person["phone"] = phones[0]
     address = patient.address[0] if patient.address else None
     if address is not None:
-        line = address.text or ", ".join([*(address.line or []), address.city or ""]).strip(", ")
+        lines = [part for part in address.line or [] if part]
+        line = address.text or ", ".join([*lines, address.city or ""]).strip(", ")
         if line:
             person["address"] = line
     if patient.gender:

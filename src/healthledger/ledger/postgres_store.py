@@ -395,20 +395,21 @@ class PostgresStore:
             (log_start + i, tx.tx_id, header.height, i, str(code))
             for i, (tx, code) in enumerate(zip(block.transactions, block.codes, strict=True))
         ]
-        # The SQLite store applies every put in order, then every delete: the state a
-        # block leaves is the last put of each key, unless the block deletes it at all.
-        # Every peer must derive the same state whichever store it runs, so this store
-        # leaves exactly that, in one statement for the puts and one for the deletes.
-        state_puts: dict[tuple[str, str], tuple[str, int, int]] = {}
-        state_dels: dict[tuple[str, str], None] = {}
+        # A key written more than once in the block keeps its last write, put or delete,
+        # as the block's later transactions saw it (ledger.state.OverlayState) and as the
+        # SQLite store leaves it; one statement for the puts and one for the deletes.
+        final: dict[tuple[str, str], tuple[str | None, int, int]] = {}
         history_rows = []
         for u in commit.updates:
             encoded = None if u.deleted else canonical_json_unchecked(u.value).decode("utf-8")
-            if encoded is None:
-                state_dels[(u.ns, u.key)] = None
-            else:
-                state_puts[(u.ns, u.key)] = (encoded, u.version[0], u.version[1])
+            final[(u.ns, u.key)] = (encoded, u.version[0], u.version[1])
             history_rows.append((u.ns, u.key, u.version[0], u.version[1], u.tx_id, encoded))
+        state_puts = {
+            pair: (encoded, at_block, at_index)
+            for pair, (encoded, at_block, at_index) in final.items()
+            if encoded is not None
+        }
+        state_dels = {pair: None for pair, (encoded, _, _) in final.items() if encoded is None}
         nodes = {(level, index): node for level, index, node in commit.log_append.nodes}
         with self._lock:
             if self._closed:

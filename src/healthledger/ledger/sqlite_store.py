@@ -40,7 +40,7 @@ from healthledger.ledger.errors import (
     StorageFull,
 )
 from healthledger.ledger.migrations import migrate
-from healthledger.ledger.state import HistoryEntry, VersionedValue
+from healthledger.ledger.state import HistoryEntry, StateUpdate, VersionedValue
 from healthledger.ledger.store import BlockCommit, TxLocation
 from healthledger.ledger.transaction import ValidationCode
 from healthledger.ledger.wal import read_store_wal
@@ -415,16 +415,20 @@ class SqliteStore:
             (log_start + i, tx.tx_id, header.height, i, str(code))
             for i, (tx, code) in enumerate(zip(block.transactions, block.codes, strict=True))
         ]
-        state_puts = []
-        state_dels = []
+        # A key written more than once in the block keeps its last write, put or delete,
+        # as the block's later transactions saw it (ledger.state.OverlayState).
+        final: dict[tuple[str, str], tuple[StateUpdate, str | None]] = {}
         history_rows = []
         for u in commit.updates:
             encoded = None if u.deleted else canonical_json_unchecked(u.value).decode("utf-8")
-            if encoded is None:
-                state_dels.append((u.ns, u.key))
-            else:
-                state_puts.append((u.ns, u.key, encoded, u.version[0], u.version[1]))
+            final[(u.ns, u.key)] = (u, encoded)
             history_rows.append((u.ns, u.key, u.version[0], u.version[1], u.tx_id, encoded))
+        state_puts = [
+            (u.ns, u.key, encoded, u.version[0], u.version[1])
+            for u, encoded in final.values()
+            if encoded is not None
+        ]
+        state_dels = [(u.ns, u.key) for u, encoded in final.values() if encoded is None]
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")

@@ -109,7 +109,12 @@ class SoloOrderer:
         deadline = 0.0
         idle_at = 0.0
         while True:
-            wait = None if not pending else max(0.0, min(deadline, idle_at) - time.monotonic())
+            if not pending:
+                wait: float | None = None
+            elif len(pending) >= self._max:
+                wait = 0.0  # a full block is waiting: cut it now, not when the timer says
+            else:
+                wait = max(0.0, min(deadline, idle_at) - time.monotonic())
             try:
                 item = self._queue.get(timeout=wait)
             except queue.Empty:

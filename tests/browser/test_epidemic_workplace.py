@@ -229,6 +229,8 @@ def test_fhir_upload_review_requests_and_refusals(
     page.get_by_role("button", name="Report the case").click()
     expect(page.get_by_test_id("refusal")).to_contain_text("is after the diagnosis date")
     expect(page.locator("#f-onset_date-error")).to_have_text("is after the diagnosis date")
+    named = page.get_by_test_id("refusal").locator("li[data-field$='onset_date']")
+    expect(named).to_have_text("Onset date: is after the diagnosis date")  # words, not a key
     looked_at(page, "report-refused")
     second = report_by_form(page, node, 4, "440106")
 

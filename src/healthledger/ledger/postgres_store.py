@@ -32,7 +32,7 @@ import json
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -44,16 +44,14 @@ from healthledger.ledger.block import FORMAT_VERSION, BlockHeader
 from healthledger.ledger.errors import (
     CorruptStore,
     LedgerError,
-    NotFound,
     StorageError,
     StorageFull,
     StoreUnavailable,
 )
 from healthledger.ledger.migrations import check_format
-from healthledger.ledger.sqlite_store import ORDERING_POSITION
-from healthledger.ledger.state import HistoryEntry, VersionedValue
-from healthledger.ledger.store import BlockCommit, TxLocation
-from healthledger.ledger.transaction import ValidationCode
+from healthledger.ledger.sql_reads import ORDERING_POSITION, SqlReads
+from healthledger.ledger.state import VersionedValue
+from healthledger.ledger.store import BlockCommit
 
 RESTORE_HINT = (
     "restore it before serving: join again from a snapshot of a healthy peer "
@@ -123,8 +121,11 @@ def redacted(url: str) -> str:
     return f"postgresql://{user}{params.get('host') or ''}{port}/{params.get('dbname') or ''}"
 
 
-class PostgresStore:
+class PostgresStore(SqlReads):
     """A ledger store in one PostgreSQL database (or one schema of it)."""
+
+    MARK = "%s"
+    HEADER_TIMESTAMP = "(b.header::json->>'timestamp')::bigint"
 
     def __init__(
         self, url: str, *, connect_timeout_s: float = 10.0, outcome_wait_s: float = 30.0
@@ -253,44 +254,9 @@ class PostgresStore:
                 ) from exc
         raise AssertionError("unreachable")
 
-    def _row(self, sql: str, params: Sequence[Any]) -> Any:
-        rows = self._rows(sql, params)
-        return rows[0] if rows else None
-
     def _load_head(self) -> BlockHeader | None:
         row = self._db.execute("SELECT header FROM blocks ORDER BY height DESC LIMIT 1").fetchone()
         return None if row is None else BlockHeader.from_json(json.loads(row[0]))
-
-    def height(self) -> int:
-        """Number of committed blocks."""
-        return 0 if self._head is None else self._head.height + 1
-
-    def head(self) -> BlockHeader | None:
-        """Header of the last block."""
-        return self._head
-
-    def block_bytes(self, height: int) -> bytes:
-        """Stored canonical block."""
-        row = self._row("SELECT body FROM blocks WHERE height=%s", (height,))
-        if row is None:
-            raise NotFound(f"no block at height {height}")
-        return bytes(row[0])
-
-    def header(self, height: int) -> BlockHeader:
-        """Header of a block."""
-        row = self._row("SELECT header FROM blocks WHERE height=%s", (height,))
-        if row is None:
-            raise NotFound(f"no block at height {height}")
-        return BlockHeader.from_json(json.loads(row[0]))
-
-    def tx_location(self, tx_id: str) -> TxLocation | None:
-        """First occurrence of a transaction id."""
-        row = self._row(
-            "SELECT log_index, tx_id, height, idx, code FROM txs WHERE tx_id=%s "
-            "ORDER BY log_index LIMIT 1",
-            (tx_id,),
-        )
-        return None if row is None else _location(row)
 
     def committed_among(self, tx_ids: Sequence[str]) -> set[str]:
         """Those of ``tx_ids`` that appear in a committed block, in one query."""
@@ -316,71 +282,6 @@ class PostgresStore:
             (ns, key): VersionedValue(json.loads(value), (height, idx))
             for ns, key, value, height, idx in rows
         }
-
-    def tx_at_log_index(self, log_index: int) -> TxLocation:
-        """The transaction at a global log position."""
-        row = self._row(
-            "SELECT log_index, tx_id, height, idx, code FROM txs WHERE log_index=%s",
-            (log_index,),
-        )
-        if row is None:
-            raise NotFound(f"no transaction at log index {log_index}")
-        return _location(row)
-
-    def get_node(self, level: int, index: int) -> bytes | None:
-        """A global-log node."""
-        row = self._row("SELECT hash FROM log_nodes WHERE level=%s AND idx=%s", (level, index))
-        return None if row is None else bytes(row[0])
-
-    def get_state(self, ns: str, key: str) -> VersionedValue | None:
-        """Current value of a key."""
-        row = self._row("SELECT value, height, idx FROM state WHERE ns=%s AND key=%s", (ns, key))
-        if row is None:
-            return None
-        return VersionedValue(json.loads(row[0]), (row[1], row[2]))
-
-    def range_state(
-        self, ns: str, start: str, end: str, limit: int
-    ) -> Iterator[tuple[str, VersionedValue]]:
-        """Keys in [start, end), in byte order."""
-        if end:
-            sql = (
-                "SELECT key, value, height, idx FROM state WHERE ns=%s AND key>=%s AND key<%s "
-                "ORDER BY key LIMIT %s"
-            )
-            params: tuple[Any, ...] = (ns, start, end, limit)
-        else:
-            sql = (
-                "SELECT key, value, height, idx FROM state WHERE ns=%s AND key>=%s "
-                "ORDER BY key LIMIT %s"
-            )
-            params = (ns, start, limit)
-        for key, value, height, idx in self._rows(sql, params):
-            yield key, VersionedValue(json.loads(value), (height, idx))
-
-    def key_history(self, ns: str, key: str, limit: int) -> list[HistoryEntry]:
-        """Changes of a key, newest first."""
-        rows = self._rows(
-            "SELECT h.tx_id, h.height, h.idx, h.value, (b.header::json->>'timestamp')::bigint "
-            "FROM history h JOIN blocks b ON b.height = h.height "
-            "WHERE h.ns=%s AND h.key=%s ORDER BY h.height DESC, h.idx DESC LIMIT %s",
-            (ns, key, limit),
-        )
-        return [
-            HistoryEntry(
-                tx_id=tx_id,
-                version=(height, idx),
-                timestamp=int(timestamp),
-                value=None if value is None else json.loads(value),
-                deleted=value is None,
-            )
-            for tx_id, height, idx, value, timestamp in rows
-        ]
-
-    def ordering_position(self) -> int:
-        """Stream position recorded by the last commit that carried one; 0 if none."""
-        row = self._row("SELECT value FROM meta WHERE key=%s", (ORDERING_POSITION,))
-        return 0 if row is None else int(row[0])
 
     def commit(self, commit: BlockCommit) -> None:
         """Write one block and everything it changes in one PostgreSQL transaction,
@@ -563,8 +464,3 @@ def storage_error(
 def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     """``rows`` as ``width`` column lists, one array parameter each (``unnest``)."""
     return [[row[i] for row in rows] for i in range(width)]
-
-
-def _location(row: tuple[Any, ...]) -> TxLocation:
-    log_index, tx_id, height, idx, code = row
-    return TxLocation(tx_id, height, idx, ValidationCode(code), log_index)

@@ -25,7 +25,7 @@ import logging
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +35,13 @@ from healthledger.ledger.clean_stop import CleanStop, record_clean_stop, take_cl
 from healthledger.ledger.errors import (
     CorruptStore,
     LedgerError,
-    NotFound,
     StorageError,
     StorageFull,
 )
 from healthledger.ledger.migrations import migrate
-from healthledger.ledger.state import HistoryEntry, StateUpdate, VersionedValue
-from healthledger.ledger.store import BlockCommit, TxLocation
-from healthledger.ledger.transaction import ValidationCode
+from healthledger.ledger.sql_reads import ORDERING_POSITION, SqlReads
+from healthledger.ledger.state import StateUpdate, VersionedValue
+from healthledger.ledger.store import BlockCommit
 from healthledger.ledger.wal import read_store_wal
 
 log = logging.getLogger(__name__)
@@ -60,9 +59,6 @@ RESTORE_HINT = (
     "healthy peer or a backup (operator guide 4.2)"
 )
 """What to do about a damaged store, in the one line that reports it."""
-
-ORDERING_POSITION = "ordering_position"
-"""Key in ``meta`` of the ordering stream position of the last block that carried one."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -106,7 +102,7 @@ CREATE TABLE IF NOT EXISTS log_nodes (
 """
 
 
-class SqliteStore:
+class SqliteStore(SqlReads):
     """A ledger store in one SQLite file (or ``:memory:``)."""
 
     def __init__(
@@ -254,7 +250,7 @@ class SqliteStore:
             self._readers.connection = connection
         return connection
 
-    def _rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
         """Every row of a read query, on this thread's connection; the statement is
         finished before returning, so no read transaction stays open between calls."""
         if self._shared_reads:
@@ -270,44 +266,9 @@ class SqliteStore:
             # The store was closed under this thread.
             raise StorageError(f"cannot read ledger store {self.path}: {exc}") from exc
 
-    def _row(self, sql: str, params: tuple[Any, ...]) -> Any:
-        rows = self._rows(sql, params)
-        return rows[0] if rows else None
-
     def _load_head(self) -> BlockHeader | None:
         row = self._db.execute("SELECT header FROM blocks ORDER BY height DESC LIMIT 1").fetchone()
         return None if row is None else BlockHeader.from_json(json.loads(row[0]))
-
-    def height(self) -> int:
-        """Number of committed blocks."""
-        return 0 if self._head is None else self._head.height + 1
-
-    def head(self) -> BlockHeader | None:
-        """Header of the last block."""
-        return self._head
-
-    def block_bytes(self, height: int) -> bytes:
-        """Stored canonical block."""
-        row = self._row("SELECT body FROM blocks WHERE height=?", (height,))
-        if row is None:
-            raise NotFound(f"no block at height {height}")
-        return bytes(row[0])
-
-    def header(self, height: int) -> BlockHeader:
-        """Header of a block."""
-        row = self._row("SELECT header FROM blocks WHERE height=?", (height,))
-        if row is None:
-            raise NotFound(f"no block at height {height}")
-        return BlockHeader.from_json(json.loads(row[0]))
-
-    def tx_location(self, tx_id: str) -> TxLocation | None:
-        """First occurrence of a transaction id."""
-        row = self._row(
-            "SELECT log_index, tx_id, height, idx, code FROM txs WHERE tx_id=? "
-            "ORDER BY log_index LIMIT 1",
-            (tx_id,),
-        )
-        return None if row is None else _location(row)
 
     def committed_among(self, tx_ids: Sequence[str]) -> set[str]:
         """Those of ``tx_ids`` that appear in a committed block."""
@@ -337,71 +298,6 @@ class SqliteStore:
             for ns, key, value, height, idx in rows:
                 found[(ns, key)] = VersionedValue(json.loads(value), (height, idx))
         return found
-
-    def tx_at_log_index(self, log_index: int) -> TxLocation:
-        """The transaction at a global log position."""
-        row = self._row(
-            "SELECT log_index, tx_id, height, idx, code FROM txs WHERE log_index=?",
-            (log_index,),
-        )
-        if row is None:
-            raise NotFound(f"no transaction at log index {log_index}")
-        return _location(row)
-
-    def get_node(self, level: int, index: int) -> bytes | None:
-        """A global-log node."""
-        row = self._row("SELECT hash FROM log_nodes WHERE level=? AND idx=?", (level, index))
-        return None if row is None else bytes(row[0])
-
-    def get_state(self, ns: str, key: str) -> VersionedValue | None:
-        """Current value of a key."""
-        row = self._row("SELECT value, height, idx FROM state WHERE ns=? AND key=?", (ns, key))
-        if row is None:
-            return None
-        return VersionedValue(json.loads(row[0]), (row[1], row[2]))
-
-    def range_state(
-        self, ns: str, start: str, end: str, limit: int
-    ) -> Iterator[tuple[str, VersionedValue]]:
-        """Keys in [start, end)."""
-        if end:
-            sql = (
-                "SELECT key, value, height, idx FROM state WHERE ns=? AND key>=? AND key<? "
-                "ORDER BY key LIMIT ?"
-            )
-            params: tuple[Any, ...] = (ns, start, end, limit)
-        else:
-            sql = (
-                "SELECT key, value, height, idx FROM state WHERE ns=? AND key>=? "
-                "ORDER BY key LIMIT ?"
-            )
-            params = (ns, start, limit)
-        for key, value, height, idx in self._rows(sql, params):
-            yield key, VersionedValue(json.loads(value), (height, idx))
-
-    def key_history(self, ns: str, key: str, limit: int) -> list[HistoryEntry]:
-        """Changes of a key, newest first."""
-        rows = self._rows(
-            "SELECT h.tx_id, h.height, h.idx, h.value, json_extract(b.header, '$.timestamp') "
-            "FROM history h JOIN blocks b ON b.height = h.height "
-            "WHERE h.ns=? AND h.key=? ORDER BY h.height DESC, h.idx DESC LIMIT ?",
-            (ns, key, limit),
-        )
-        return [
-            HistoryEntry(
-                tx_id=tx_id,
-                version=(height, idx),
-                timestamp=int(timestamp),
-                value=None if value is None else json.loads(value),
-                deleted=value is None,
-            )
-            for tx_id, height, idx, value, timestamp in rows
-        ]
-
-    def ordering_position(self) -> int:
-        """Stream position recorded by the last commit that carried one; 0 if none."""
-        row = self._row("SELECT value FROM meta WHERE key=?", (ORDERING_POSITION,))
-        return 0 if row is None else int(row[0])
 
     def commit(self, commit: BlockCommit) -> None:
         """Write one block and everything it changes in one SQLite transaction."""
@@ -498,8 +394,3 @@ def storage_error(exc: sqlite3.Error, what: str) -> StorageError:
     if _code(exc) == SQLITE_FULL:
         return StorageFull(f"{what}: the disk is full; nothing of it was written")
     return StorageError(f"{what}: {exc}")
-
-
-def _location(row: tuple[Any, ...]) -> TxLocation:
-    log_index, tx_id, height, idx, code = row
-    return TxLocation(tx_id, height, idx, ValidationCode(code), log_index)

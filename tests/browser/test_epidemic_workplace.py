@@ -220,6 +220,9 @@ def test_fhir_upload_review_requests_and_refusals(
     page.get_by_label("FHIR Bundle (JSON file)").set_input_files(str(broken))
     page.get_by_role("button", name="Upload and report").click()
     expect(page.get_by_test_id("refusal")).to_contain_text("Not recorded")
+    expect(page.get_by_test_id("refusal").locator("li").first).to_have_text(
+        "Patient: needs exactly one Patient, found 0"
+    )
     looked_at(page, "fhir-refused")
     # A refusal in the contract's words, beside the field it names.
     page.get_by_label("Date of onset").fill(days_ago(node, 1))
@@ -231,6 +234,7 @@ def test_fhir_upload_review_requests_and_refusals(
     expect(page.locator("#f-onset_date-error")).to_have_text("is after the diagnosis date")
     named = page.get_by_test_id("refusal").locator("li[data-field$='onset_date']")
     expect(named).to_have_text("Onset date: is after the diagnosis date")  # words, not a key
+    expect(page.get_by_test_id("refusal")).not_to_contain_text("report_case")
     looked_at(page, "report-refused")
     second = report_by_form(page, node, 4, "440106")
 

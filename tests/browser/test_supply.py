@@ -190,6 +190,7 @@ def test_the_recall_dashboard_counts_units(page: Page) -> None:
     page.goto("/supply/recalls")
     recall = page.get_by_test_id("recall")
     expect(recall).to_have_count(1)
+    expect(recall).not_to_contain_text("(s)")
     expect(recall).to_contain_text("vial glass defect")
     expect(recall.locator('[data-bucket="returned"]')).to_have_text("1")
     expect(recall.locator('[data-bucket="missing"]')).to_have_text("0")
@@ -325,7 +326,7 @@ def test_the_demo_end_to_end(
             p for p in _packs(node) if (p["gtin"], p["lot"]) == (recalled["gtin"], recalled["lot"])
         ]
         missing = sum(p["status"] in ("dispensed", "administered") for p in lot)
-        expect(recall).to_contain_text(f"{len(lot)} unit(s)")
+        expect(recall).to_contain_text(f"{len(lot)} unit{'s' if len(lot) != 1 else ''}.")
         expect(recall.locator('[data-bucket="missing"]')).to_have_text(str(missing))
         # The alerts: counterfeit attempts and cold-chain excursions.
         page.goto("/supply/alerts")

@@ -109,6 +109,7 @@ def test_from_maker_to_patient_then_recalled(page: Page, tmp_path: Path) -> None
     page.get_by_label("Number of packs").fill("3")
     page.get_by_role("button", name="Commission the lot").click()
     receipt_of(page)
+    expect(page.get_by_test_id("receipt")).to_contain_text(f"Commissioned 3 packs of lot {LOT}")
     shoot(page, "commissioned")
     page.get_by_role("link", name="Pack them into a case").click()
     page.get_by_label("Lot", exact=True).select_option(f"{GTIN}/{LOT}")

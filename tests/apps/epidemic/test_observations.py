@@ -117,6 +117,26 @@ def test_a_vaccination_is_recorded_once_per_person_vaccine_and_dose(node: Embedd
     assert patient["name"] not in _chain_text(node)
 
 
+def test_observations_are_read_by_id_as_the_caller_may_see_them(node: EmbeddedNode) -> None:
+    """``get_observations`` reads each id by its key, in order, wherever it sorts among
+    every recorded one: None for an unknown id or one the caller may not see."""
+    receipt, _ = node.invoke(
+        NURSE, "epidemic", "record_vaccination", dose_args(node), transient={"patient": person(303)}
+    )
+    recorded = node.query(NURSE, "epidemic", "list_observations", {"kind": "vaccination"})
+    dose_id = recorded[0]["vaccination_id"]
+    args = {"kind": "vaccination", "ids": ["nope", dose_id, ""]}
+    assert node.query(NURSE, "epidemic", "get_observations", args) == [None, recorded[0], None]
+    assert node.query("gd-cdc/epi-wang", "epidemic", "get_observations", args)[1] == recorded[0]
+    other = node.query("sz-peoples-hospital/dr-zhang", "epidemic", "get_observations", args)
+    assert other == [None, None, None]  # another hospital's dose is not theirs to see
+    lab = node.query(NURSE, "epidemic", "get_observations", {"kind": "lab", "ids": [dose_id]})
+    assert lab == [None]
+    with pytest.raises(InvalidArguments, match="at most 1000"):
+        node.query(NURSE, "epidemic", "get_observations", {"kind": "lab", "ids": ["x"] * 1001})
+    assert receipt.code.name == "VALID"
+
+
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [

@@ -43,6 +43,8 @@ SIGNER_PURPOSE = b"healthledger/credentials/document-signer/1"
 TRUST_LIST_PURPOSE = b"healthledger/credentials/trust-list/1"
 ISSUER_BASE = "https://issuers.healthledger.example"
 SOURCES = {"vaccination": "vaccination", "lab": "test", "case": "recovery"}
+OBSERVATIONS_PER_QUERY = 1000
+"""Ids per ``get_observations`` query (the epidemic contract reads at most 1,000 a call)."""
 """Kinds of recorded fact and the credential each yields."""
 
 
@@ -155,11 +157,11 @@ class CredentialService:
             ]
         else:
             kind_arg = "lab" if source_kind == "lab" else "vaccination"
-            id_field = "lab_id" if source_kind == "lab" else "vaccination_id"
-            listed = self.node.query(identity, "epidemic", "list_observations",
-                                     {"kind": kind_arg, "limit": 10_000})  # fmt: skip
-            by_id = {r.get(id_field): r for r in listed if isinstance(r, dict)}
-            found = [by_id.get(source_id) for source_id in source_ids]
+            found = []
+            for start in range(0, len(source_ids), OBSERVATIONS_PER_QUERY):
+                ids = list(source_ids[start : start + OBSERVATIONS_PER_QUERY])
+                found.extend(self.node.query(identity, "epidemic", "get_observations",
+                                             {"kind": kind_arg, "ids": ids}))  # fmt: skip
         for i, (source_id, fact) in enumerate(zip(source_ids, found, strict=True)):
             field = "source_id" if len(source_ids) == 1 else f"source_ids[{i}]"
             if not isinstance(fact, dict):

@@ -92,6 +92,8 @@ MAX_REGIONS = 5000
 MAX_BATCH = 500
 """Reports in one ``report_cases`` transaction."""
 MAX_RELEASE_ROWS = 5000
+MAX_OBSERVATIONS_ASKED = 1000
+"""How many lab results or vaccinations ``get_observations`` reads in one call."""
 
 
 class Epidemic(Contract):
@@ -565,6 +567,28 @@ class Epidemic(Contract):
                 if len(out) >= limit:
                     break
         return out
+
+    @query()
+    def get_observations(
+        self, ctx: Context, *, kind: ObservationKind, ids: list[str]
+    ) -> list[dict[str, Any] | None]:
+        """Lab results or vaccinations by id, in order: each record the caller may see,
+        None for one that is not recorded or not visible to the caller; at most
+        ``MAX_OBSERVATIONS_ASKED`` ids, each read by its key."""
+        viewer = Viewer.of(ctx)
+        if viewer.aggregates_only:
+            raise AccessDenied(f"{ctx.caller.id} may see aggregates only")
+        if len(ids) > MAX_OBSERVATIONS_ASKED:
+            raise InvalidArguments(
+                f"{len(ids)} ids asked at once; at most {MAX_OBSERVATIONS_ASKED}",
+                [{"field": "ids", "message": f"at most {MAX_OBSERVATIONS_ASKED} ids"}],
+            )
+        prefix = "lab/" if kind == "lab" else "vaccination/"
+        found: list[dict[str, Any] | None] = []
+        for observation_id in ids:
+            record = ctx.get(f"{prefix}{observation_id}") if observation_id else None
+            found.append(record if record is not None and viewer.sees(ctx, record) else None)
+        return found
 
     @query()
     def grants(self, ctx: Context) -> list[dict[str, Any]]:

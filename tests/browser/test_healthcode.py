@@ -103,7 +103,13 @@ def test_the_public_page_summarises_first_and_filters_by_day_district_and_clause
 def test_a_holder_sees_why_and_a_qr_renewed_before_it_expires(page: Page) -> None:
     page.clock.install()
     page.set_viewport_size({"width": 390, "height": 844})
+    answer = page.goto("/credentials/healthcode/holder/Zhang%20San")
+    assert answer is not None and answer.status == 404
+    expect(page.locator("#hc-missing")).to_contain_text(
+        "No health code is recorded for the person id “Zhang San”"
+    )
     page.goto("/credentials/healthcode/holder")
+    expect(page.locator("#hc-missing")).to_have_count(0)
     page.locator("#hc-people li.hc-red a").first.click()
     expect(page.locator("#hc-colour")).to_have_text("RED")
     expect(page.locator("#hc-why")).to_contain_text(

@@ -75,7 +75,7 @@ def healthcode_pages(node: AppNode, kit: PageKit) -> APIRouter:
         if code is None:
             return kit.render(
                 request, "credentials/healthcode_holders.html", status=404,
-                people=service.holders(node),
+                people=service.holders(node), missing=pid,
             )  # fmt: skip
         try:
             qr, problem = service.fresh_qr(node, pid), ""

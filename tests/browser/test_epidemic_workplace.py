@@ -270,6 +270,7 @@ def test_fhir_upload_review_requests_and_refusals(
     log_in(page, DOCTOR)
     page.goto("/epidemic/my-reports")
     asked = page.locator(f'#my-reports tr[data-case="{covid}"]')
+    expect(page.locator("#my-reports-shown")).to_contain_text("The CDC asks about 1 report")
     expect(asked.locator("[data-status]").first).to_have_text("information requested")
     expect(asked).to_contain_text("asked about: Date of onset")
     asked.get_by_text("Correct and send back").click()

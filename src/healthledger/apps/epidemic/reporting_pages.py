@@ -29,8 +29,9 @@ CONTRACT = "epidemic"
 REPORTING_ROLES = ("doctor", "lab")
 VACCINATING_ROLES = ("doctor", "nurse")
 PATIENT_FIELDS = ("name", "id_type", "id_number", "country", "phone", "address", "sex")
-MY_REPORTS_SHOWN = 100
-"""The latest reports a hospital sees at once (besides those the CDC asks about)."""
+MY_REPORTS_SHOWN = 50
+"""How many reports the CDC asks about, and how many of the latest others, a hospital sees
+at once."""
 MAX_BUNDLE_BYTES = 1_000_000
 """A FHIR Bundle upload larger than this is refused before it is read."""
 
@@ -191,11 +192,7 @@ def build_reporting_pages(node: AppNode, kit: PageKit) -> APIRouter:
     # --- lab results and vaccinations ----------------------------------------------
 
     def mine(cases: list[dict[str, Any]]) -> dict[str, Any]:
-        """The reports the CDC asks about first, then the latest ones."""
-        rows = case_rows(cases, regions())
-        asked = [r for r in rows if r["status"] == "info-requested"]
-        rest = [r for r in rows if r["status"] != "info-requested"]
-        return {"rows": asked + rest[:MY_REPORTS_SHOWN], "total": len(rows)}
+        return my_report_rows(case_rows(cases, regions()))
 
     async def recent(request: Request, kind: str) -> list[dict[str, Any]]:
         """The hospital's latest lab results or doses, as people read them."""
@@ -289,6 +286,21 @@ def build_reporting_pages(node: AppNode, kit: PageKit) -> APIRouter:
         )
 
     return router
+
+
+def my_report_rows(rows: list[dict[str, Any]], *, shown: int = MY_REPORTS_SHOWN) -> dict[str, Any]:
+    """The reports the CDC asks about first, then the latest others, each part at most
+    ``shown`` rows (a hospital may have hundreds waiting: the page stays readable)."""
+    asked = [r for r in rows if r["status"] == "info-requested"]
+    rest = [r for r in rows if r["status"] != "info-requested"]
+    return {
+        "rows": asked[:shown] + rest[:shown],
+        "total": len(rows),
+        "asked_total": len(asked),
+        "asked_shown": min(len(asked), shown),
+        "rest_total": len(rest),
+        "rest_shown": min(len(rest), shown),
+    }
 
 
 def raise_bundle(message: str) -> NoReturn:

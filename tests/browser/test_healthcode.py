@@ -155,6 +155,11 @@ def test_a_hospital_files_an_appeal_and_the_cdc_overturns_it(
     row.get_by_role("button", name="Overturn").click()
     expect(page.get_by_test_id("receipt")).to_contain_text("Appeal overturned")
     expect(page.locator("#hc-decided tbody tr").first).to_contain_text("now green")
+    decided = page.locator("#hc-decided tbody tr").first
+    expect(decided).to_contain_text("yellow: A close-contact notice in the last 10 days")
+    expect(decided).to_contain_text(re.compile(r"\(\w+ \(\d{6}\)\)"))  # a name, not a code alone
+    expect(decided).not_to_contain_text("(close-contact)")
+    assert phone_overflow(page) == 0
     shoot(page, "healthcode-appeals")
     page.goto(f"/credentials/healthcode/holder/{yellow['pid']}")
     expect(page.locator("#hc-colour")).to_have_text("GREEN")

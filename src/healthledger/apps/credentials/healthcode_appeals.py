@@ -28,13 +28,18 @@ def healthcode_appeal_pages(node: AppNode, kit: PageKit) -> APIRouter:
         appeals.sort(key=lambda a: int(a["filed_at"]), reverse=True)
         waiting = [a for a in appeals if a["status"] == "filed"]
         decided = [a for a in appeals if a["status"] != "filed"][:30]
+        board = service.board(node)
+        by_version = sorted(board.rule_titles().items(), key=lambda kv: _version(kv[0][0]))
+        clauses = {clause: title for (_, clause), title in by_version}  # the newest title wins
+        regions = {a["region"]: board.region_name(a["region"]) for a in waiting + decided}
         return kit.render(
             request, "credentials/healthcode_appeals.html",
             status=written.refusal.status if written and written.refusal else 200,
             written=written, what=what, waiting=waiting, decided=decided,
             files=person.kind == "hospital" and person.role in FILING_ROLES,
             decides=person.kind == "cdc" and person.role in DECIDING_ROLES,
-            grounds=service.GROUNDS, reasons=service.REASONS,
+            grounds=service.GROUNDS, reasons=service.REASONS, clauses=clauses,
+            regions=regions,
         )  # fmt: skip
 
     @router.get("", response_class=HTMLResponse)
@@ -63,3 +68,7 @@ def healthcode_appeal_pages(node: AppNode, kit: PageKit) -> APIRouter:
         return page(request, written, f"Appeal {ruling}")
 
     return router
+
+
+def _version(text: str) -> list[int]:
+    return [int(part) for part in text.split(".") if part.isdigit()]

@@ -79,3 +79,7 @@ def test_the_cdc_finds_overdue_second_doses_by_district(page: Page) -> None:
     page.get_by_label("As of").evaluate("e => e.removeAttribute('max')")
     page.get_by_role("button", name="Show").click()
     expect(page.locator(".field-error")).to_contain_text("from 2000-01-01 to")
+    page.goto("/credentials/coverage?vaccine=polio&region=Tianhe")
+    errors = page.locator(".field-error")
+    expect(errors.first).to_contain_text("no vaccine “polio” has a schedule; one of COVID-19")
+    expect(errors.nth(1)).to_contain_text("“Tianhe” is not a six-digit region code")

@@ -71,10 +71,13 @@ def check_filters(
     errors = []
     vaccine = vaccine.strip() or DEFAULT_VACCINE
     if vaccine not in BY_ID:
-        errors.append({"field": "vaccine", "message": f"one of {', '.join(BY_ID)}"})
+        known = ", ".join(f"{s.name} ({key})" for key, s in BY_ID.items())
+        message = f"no vaccine “{vaccine[:40]}” has a schedule; one of {known}"
+        errors.append({"field": "vaccine", "message": message})
     region = region.strip()
     if region and not _REGION.match(region):
-        errors.append({"field": "region", "message": "a six-digit region code (GB/T 2260)"})
+        message = f"“{region[:40]}” is not a six-digit region code (GB/T 2260)"
+        errors.append({"field": "region", "message": message})
     elif region and region not in set(regions):
         errors.append({"field": "region", "message": f"no region {region} is on the ledger"})
     day = today

@@ -225,6 +225,14 @@ def recall_and_check(page: Page, tmp_path: Path) -> None:
     expect(refusal).to_contain_text("is recalled")
     fits_a_phone(page)
     shoot(page, "dispense-refused")
+    page.get_by_label("Or the link printed under the QR code").fill("hello world")
+    page.get_by_label("Or the link printed under the QR code").evaluate(
+        "e => e.form.noValidate = true"
+    )
+    page.get_by_role("button", name="Dispense").click()
+    expect(page.get_by_test_id("refusal").locator("li").first).to_have_text(
+        "Link: not an http(s) GS1 Digital Link URI"
+    )
 
 
 def test_public_verification_on_a_phone(page: Page) -> None:

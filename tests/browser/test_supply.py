@@ -181,6 +181,14 @@ def test_an_unknown_unit_is_a_clear_message(page: Page) -> None:
     log_in(page, REGULATOR)
     page.goto("/supply/trace?unit=01/00000000000000/21/NOPE")
     expect(page.locator("#trace-problem")).to_contain_text("No unit")
+    page.goto("/supply/trace?unit=garbage")
+    expect(page.locator("#trace-problem")).to_contain_text(
+        "No unit “garbage” is known to this ledger. A pack is written 01/<GTIN>/21/<serial>"
+    )
+    page.goto("/supply/trace?gtin=06951234000011")
+    expect(page.locator("#trace-problem")).to_have_text(
+        "To trace a lot, give both its GTIN and its lot number."
+    )
 
 
 def test_the_recall_dashboard_counts_units(page: Page) -> None:

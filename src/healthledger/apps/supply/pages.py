@@ -59,9 +59,13 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
                 place["place_name"] = ledger.place_name(place["location"])
         problem = None
         if unit and found is None:
-            problem = f"No unit {unit} is known to this ledger."
+            problem = f"No unit “{unit}” is known to this ledger."
+            if not unit.startswith(("01/", "00/")):
+                problem += " A pack is written 01/<GTIN>/21/<serial>, a case 00/<SSCC>."
         elif whereabouts is not None and not whereabouts["units"]:
             problem = f"No unit of GTIN {gtin} lot {lot} is known to this ledger."
+        elif not unit and bool(gtin) != bool(lot):
+            problem = "To trace a lot, give both its GTIN and its lot number."
         return kit.render(
             request,
             "supply/trace.html",

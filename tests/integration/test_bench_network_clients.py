@@ -41,7 +41,9 @@ def test_bench_network_with_two_clients_prints_its_figures() -> None:
         assert figures[f"{label}_transactions"] == 6
         assert figures[f"{label}_offered_tx_per_s"] > 0
         assert figures[f"{label}_p50_ms"] <= figures[f"{label}_p99_ms"]
-        assert figures[f"{label}_p99_ms"] <= figures[f"{label}_every_peer_p99_ms"]
+        # Seen committed on every peer (through their event streams, which can tell of
+        # a block before the writer's HTTP answer arrives: no order between the two).
+        assert 0 < figures[f"{label}_every_peer_p50_ms"] <= figures[f"{label}_every_peer_p99_ms"]
     for label in ("peak", "paced_50pct", "paced_80pct"):
         assert figures[f"{label}_failures"] == 0
         assert figures[f"{label}_invalid"] == 0

@@ -32,10 +32,10 @@ from healthledger.crypto.keys import SigningKey
 from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.ledger.block import Block
 from healthledger.ledger.transaction import ValidationCode
-from healthledger.node.checkpoint import Checkpoint, sign_note
+from healthledger.node.checkpoint import NOTE_SUFFIX, Checkpoint, sign_note
 from healthledger.node.checkpoint_guard import CheckpointState
 from healthledger.node.consortium_peer import ConsortiumNode, found_consortium
-from healthledger.node.embedded import KEYSTORE_FILE, LEDGER_FILE
+from healthledger.node.embedded import CHECKPOINT_DIR, KEYSTORE_FILE, LEDGER_FILE
 from healthledger.node.keystore import Keystore
 from healthledger.ordering.nats_cluster import NatsCluster
 from healthledger.web.console import create_console
@@ -92,7 +92,12 @@ def fork_head(folder: Path) -> int:
 
 
 def restore_from(healthy: Path, broken: Path) -> None:
-    """What the operator does: copy a healthy peer's ledger over the broken one's."""
+    """What the operator does (operator guide 4.2): copy a healthy peer's ledger over
+    the broken one's, and move the broken peer's checkpoints aside (they are evidence of
+    the chain it held; its start compares its latest one with the restored ledger)."""
+    notes = broken / CHECKPOINT_DIR
+    if notes.exists():
+        notes.rename(broken / f"{CHECKPOINT_DIR}.forked")
     for suffix in ("-wal", "-shm"):
         (broken / (LEDGER_FILE + suffix)).unlink(missing_ok=True)
     source = sqlite3.connect(healthy / LEDGER_FILE, timeout=30)
@@ -236,6 +241,10 @@ def test_a_forked_block_is_caught_by_the_checkpoint_comparison(
         wait_for(lambda: c.peer.store.height() >= 6, "a few blocks on every peer")
         c.stop()
         forked_at = fork_head(c.data_dir)
+        # Whoever forked the block also removed the peer's own latest checkpoint, which
+        # its start compares with the block at that height (tests/integration/
+        # test_clean_stop.py): only the consortium's checkpoints are left to catch it.
+        (c.data_dir / CHECKPOINT_DIR / f"latest{NOTE_SUFFIX}").unlink(missing_ok=True)
         c = open_peer(c.data_dir, stream, cluster.urls).start()
         wait_for(lambda: c.guard.state is CheckpointState.MINORITY, "the forked peer sees it")
         api = client_of(c, api_of, console=True)

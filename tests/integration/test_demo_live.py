@@ -9,8 +9,11 @@ from collections.abc import Mapping
 
 import pytest
 
-from healthledger.demo.traffic import LiveTraffic
+from healthledger.contracts.system import SYSTEM_CONTRACTS
+from healthledger.demo.traffic import LiveTraffic, contracts_changed
 from healthledger.node.embedded import EmbeddedNode
+from tests.conftest import CONTRACTS
+from tests.support.contracts import Notebook
 
 DOCTOR = "gz-first-hospital/dr-li"
 
@@ -54,3 +57,24 @@ def test_rounds_run_in_the_background_until_stopped(node: EmbeddedNode) -> None:
 def test_the_interval_must_be_positive(node: EmbeddedNode) -> None:
     with pytest.raises(ValueError, match="positive"):
         LiveTraffic(node, [], random.Random(3), every=0)
+
+
+class ChangedNotebook(Notebook):
+    """The Notebook contract as another version of healthledger would install it."""
+
+    name = "notebook"
+
+    def note(self) -> str:
+        """Code the approved version does not have."""
+        return "changed"
+
+
+def test_a_demo_folder_of_another_version_names_the_contracts_that_changed(
+    node: EmbeddedNode,
+) -> None:
+    """`healthledger demo` reopening a folder checks this first: its ledger approved
+    other code for these contracts, so the demo says so in one line instead of failing
+    at the first transaction of one of them."""
+    assert contracts_changed(node, CONTRACTS) == []
+    changed = contracts_changed(node, (*SYSTEM_CONTRACTS, ChangedNotebook))
+    assert changed == ["notebook"]

@@ -29,6 +29,7 @@ from healthledger.cli.reporting import (
 from healthledger.cli.staff import StaffKeyOption, open_store
 from healthledger.demo.traffic import (
     LiveTraffic,
+    contracts_changed,
     open_or_create,
     platform_traffic_size,
     simulate_platform,
@@ -241,9 +242,18 @@ def demo(
         if data.is_dir() and any(data.iterdir()) and not (data / NODE_FILE).exists():
             raise CliError(f"{data} is not empty and holds no healthledger ledger", EXIT_UNUSABLE)
         rng = random.Random(seed)
-        node, created = open_or_create(data, installed_contracts(), store=store)
+        contracts = installed_contracts()
+        node, created = open_or_create(data, contracts, store=store)
         try:
             node.start()
+            changed = [] if created else contracts_changed(node, contracts)
+            if changed:
+                raise CliError(
+                    f"{data} was made by another version of healthledger: its ledger approved "
+                    f"other code for {', '.join(changed)}; start the demo in a new folder "
+                    "(--data) or remove this one",
+                    EXIT_UNUSABLE,
+                )
             out = stdout()
             out.print(f"{'founded' if created else 'reopened'} the demo consortium in {data}")
             with progress(True, "platform traffic") as update:

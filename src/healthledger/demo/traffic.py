@@ -79,6 +79,17 @@ def open_or_create(
     return EmbeddedNode.create(data, contracts=contracts, plans=DEMO_ORGS, store=store), True
 
 
+def contracts_changed(node: EmbeddedNode, contracts: Sequence[type[Contract]]) -> list[str]:
+    """The installed contracts whose code differs from the version ``node``'s ledger
+    approved: a demo folder made by another version of healthledger."""
+    changed = []
+    for contract in contracts:
+        definition = contract_definition(node.peer.store, contract.name)
+        if definition is not None and definition.get("code_hash") != contract.code_hash():
+            changed.append(contract.name)
+    return changed
+
+
 def platform_traffic_size(node: Node) -> int:
     """How many transactions simulate_platform commits on ``node``."""
     hospitals = len(_hospitals(node))

@@ -206,13 +206,25 @@ STOP_GRACE_S = 60.0
 """How long a timed-out benchmark has to stop what it started after its SIGINT."""
 
 
+def _interruptible() -> None:
+    """In the benchmark's process before it starts: SIGINT at its default, so that Python
+    turns it into KeyboardInterrupt even where this report runs with SIGINT ignored (a
+    shell's background job, a test worker): an ignored signal stays ignored across exec."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run_bounded(argv: list[str], *, timeout_s: float) -> subprocess.CompletedProcess[str] | None:
     """Run ``argv`` to its end, or None once ``timeout_s`` has passed. A benchmark that
     runs over is interrupted (SIGINT), so that its own clean-up stops the peers and NATS
     servers it started in sessions of their own (a SIGKILL would leave them running),
     and killed only if it is still running ``STOP_GRACE_S`` later."""
     with subprocess.Popen(
-        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        argv,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_interruptible,
     ) as proc:
         try:
             stdout, stderr = proc.communicate(timeout=timeout_s)

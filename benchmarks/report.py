@@ -259,6 +259,21 @@ def _ceiling(
     ]
 
 
+def _commit(found: dict[str, Any]) -> list[Figure]:
+    """``bench commit``: ordering, validation and durable commit of transactions endorsed
+    before the clock. The peer checked their proposals' signatures when it endorsed them
+    and does not verify its own endorsements again, so no signature check is left inside
+    the clock and the verify ceiling is no baseline for it (item 2, ``e2e``, is)."""
+    return [
+        Figure(
+            "commit",
+            "committed tx/s, endorsed before the clock (signatures checked then; item 2 is e2e)",
+            float(found["tx_per_s"]),
+            "tx/s",
+        )
+    ]
+
+
 def _e2e(found: dict[str, Any]) -> list[Figure]:
     """``bench e2e``: the embedded path with client signing inside the clock against its
     signature ceiling (item 2), and one client's wait for its own write (item 3) beside
@@ -662,9 +677,7 @@ def benches(python: str, seen: dict[str, dict[str, Any]], scratch: Path) -> list
             "commit",
             [*cli, "commit", "--tx", "2000", "--json"],
             120,
-            lambda f: _ceiling(
-                "commit", f, "committed tx/s, endorsed before the clock (item 2 is end to end)"
-            ),
+            _commit,
         ),
         Bench(
             "store_backends",

@@ -79,6 +79,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from healthledger.appkit.disk import fsync_per_s
 from healthledger.cli.bench import BENCH_CLIENT, bench_node, durable_commit, peak_rss, store_kind
 from healthledger.cli.reporting import BenchmarkFailed
 from healthledger.crypto.keys import SigningKey, verify_signature
@@ -226,7 +227,7 @@ def e2e_benchmark(
         finally:
             node.stop()
         say("measuring the disk's fsync rate")
-        fsync = fsync_per_s(Path(tmp))
+        fsync = fsync_per_s(Path(tmp), syncs=200)
     return E2EFigures(
         transactions=transactions,
         clients=clients,
@@ -346,21 +347,6 @@ def _loop(job: tuple[str, float]) -> tuple[int, float, float]:
                 verify_signature(public, signature, message)
         count += 100
     return count, time.perf_counter() - started, time.process_time() - cpu
-
-
-def fsync_per_s(folder: Path, *, syncs: int = 200) -> float:
-    """Rounds of a small write and an fsync per second on the disk under ``folder``."""
-    path = folder / "fsync-probe"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        started = time.perf_counter()
-        for _ in range(syncs):
-            os.write(fd, b"\0" * 4096)
-            os.fsync(fd)
-        return syncs / (time.perf_counter() - started)
-    finally:
-        os.close(fd)
-        path.unlink()
 
 
 def _percentile(ordered: list[float], fraction: float) -> float:

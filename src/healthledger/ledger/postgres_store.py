@@ -49,7 +49,7 @@ from healthledger.ledger.errors import (
     StoreUnavailable,
 )
 from healthledger.ledger.migrations import check_format
-from healthledger.ledger.sql_reads import ORDERING_POSITION, SqlReads
+from healthledger.ledger.sql_reads import ORDERING_POSITION, SqlReads, block_rows
 from healthledger.ledger.state import VersionedValue
 from healthledger.ledger.store import BlockCommit
 
@@ -291,26 +291,7 @@ class PostgresStore(SqlReads):
         expected = self.height()
         if header.height != expected:
             raise StorageError(f"block {header.height} out of order: next is {expected}")
-        log_start = header.log_size - len(block.transactions)
-        tx_rows = [
-            (log_start + i, tx.tx_id, header.height, i, str(code))
-            for i, (tx, code) in enumerate(zip(block.transactions, block.codes, strict=True))
-        ]
-        # A key written more than once in the block keeps its last write, put or delete,
-        # as the block's later transactions saw it (ledger.state.OverlayState) and as the
-        # SQLite store leaves it; one statement for the puts and one for the deletes.
-        final: dict[tuple[str, str], tuple[str | None, int, int]] = {}
-        history_rows = []
-        for u in commit.updates:
-            encoded = None if u.deleted else canonical_json_unchecked(u.value).decode("utf-8")
-            final[(u.ns, u.key)] = (encoded, u.version[0], u.version[1])
-            history_rows.append((u.ns, u.key, u.version[0], u.version[1], u.tx_id, encoded))
-        state_puts = {
-            pair: (encoded, at_block, at_index)
-            for pair, (encoded, at_block, at_index) in final.items()
-            if encoded is not None
-        }
-        state_dels = {pair: None for pair, (encoded, _, _) in final.items() if encoded is None}
+        rows = block_rows(commit)
         nodes = {(level, index): node for level, index, node in commit.log_append.nodes}
         with self._lock:
             if self._closed:
@@ -335,30 +316,28 @@ class PostgresStore(SqlReads):
                     cur.execute(
                         "INSERT INTO txs SELECT * FROM unnest(%s::bigint[], %s::text[], "
                         "%s::bigint[], %s::integer[], %s::text[])",
-                        _columns(tx_rows, 5),
+                        _columns(rows.txs, 5),
                     )
-                    if history_rows:
+                    if rows.history:
                         cur.execute(
                             "INSERT INTO history SELECT * FROM unnest(%s::text[], %s::text[], "
                             "%s::bigint[], %s::integer[], %s::text[], %s::text[])",
-                            _columns(history_rows, 6),
+                            _columns(rows.history, 6),
                         )
-                    if state_puts:
+                    if rows.puts:
                         cur.execute(
                             "INSERT INTO state SELECT * FROM unnest(%s::text[], %s::text[], "
                             "%s::text[], %s::bigint[], %s::integer[]) "
                             "ON CONFLICT (ns, key) DO UPDATE SET value=EXCLUDED.value, "
                             "height=EXCLUDED.height, idx=EXCLUDED.idx",
-                            _columns(
-                                [(ns, key, *rest) for (ns, key), rest in state_puts.items()], 5
-                            ),
+                            _columns(rows.puts, 5),
                         )
-                    if state_dels:
+                    if rows.deletes:
                         cur.execute(
                             "DELETE FROM state s "
                             "USING unnest(%s::text[], %s::text[]) AS d(ns, key) "
                             'WHERE s.ns = d.ns COLLATE "C" AND s.key = d.key COLLATE "C"',
-                            _columns(list(state_dels), 2),
+                            _columns(rows.deletes, 2),
                         )
                     if nodes:
                         cur.execute(

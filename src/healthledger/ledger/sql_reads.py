@@ -1,6 +1,6 @@
-"""The read queries that both SQL ledger stores answer alike (``ledger.sqlite_store`` and
-``ledger.postgres_store``): one schema, one set of statements, written with ``?``
-placeholders; a store whose driver marks parameters otherwise sets ``MARK``.
+"""What both SQL ledger stores (``ledger.sqlite_store`` and ``ledger.postgres_store``) do
+alike: the read queries, written once with ``?`` placeholders (a store whose driver
+marks parameters otherwise sets ``MARK``), and the rows a block's commit writes.
 
 A store supplies ``_rows`` (every row of a read query, on its own connections, with its
 own errors) and keeps ``_head``, the header of its last committed block.
@@ -10,16 +10,57 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from healthledger.crypto.canonical import canonical_json_unchecked
 from healthledger.ledger.block import BlockHeader
 from healthledger.ledger.errors import NotFound
 from healthledger.ledger.state import HistoryEntry, VersionedValue
-from healthledger.ledger.store import TxLocation
+from healthledger.ledger.store import BlockCommit, TxLocation
 from healthledger.ledger.transaction import ValidationCode
 
 ORDERING_POSITION = "ordering_position"
 """The meta key under which a commit records its ordering stream position."""
+
+
+@dataclass(frozen=True)
+class BlockRows:
+    """The rows one block adds or changes, table by table."""
+
+    txs: list[tuple[int, str, int, int, str]]
+    """(log_index, tx_id, height, idx, code) of each transaction."""
+    history: list[tuple[str, str, int, int, str, str | None]]
+    """(ns, key, height, idx, tx_id, value or None for a delete) of every write."""
+    puts: list[tuple[str, str, str, int, int]]
+    """(ns, key, value, height, idx): the keys whose last write in the block is a put."""
+    deletes: list[tuple[str, str]]
+    """(ns, key): the keys whose last write in the block is a delete."""
+
+
+def block_rows(commit: BlockCommit) -> BlockRows:
+    """The rows of ``commit``. A key written more than once in the block keeps its last
+    write, put or delete, as the block's later transactions saw it
+    (``ledger.state.OverlayState``); history keeps every write."""
+    block, header = commit.block, commit.block.header
+    log_start = header.log_size - len(block.transactions)
+    txs = [
+        (log_start + i, tx.tx_id, header.height, i, str(code))
+        for i, (tx, code) in enumerate(zip(block.transactions, block.codes, strict=True))
+    ]
+    last: dict[tuple[str, str], tuple[str | None, int, int]] = {}
+    history = []
+    for u in commit.updates:
+        encoded = None if u.deleted else canonical_json_unchecked(u.value).decode("utf-8")
+        last[(u.ns, u.key)] = (encoded, u.version[0], u.version[1])
+        history.append((u.ns, u.key, u.version[0], u.version[1], u.tx_id, encoded))
+    puts = [
+        (ns, key, value, height, idx)
+        for (ns, key), (value, height, idx) in last.items()
+        if value is not None
+    ]
+    deletes = [pair for pair, (value, _, _) in last.items() if value is None]
+    return BlockRows(txs, history, puts, deletes)
 
 
 class SqlReads:

@@ -39,8 +39,8 @@ from healthledger.ledger.errors import (
     StorageFull,
 )
 from healthledger.ledger.migrations import migrate
-from healthledger.ledger.sql_reads import ORDERING_POSITION, SqlReads
-from healthledger.ledger.state import StateUpdate, VersionedValue
+from healthledger.ledger.sql_reads import ORDERING_POSITION, SqlReads, block_rows
+from healthledger.ledger.state import VersionedValue
 from healthledger.ledger.store import BlockCommit
 from healthledger.ledger.wal import read_store_wal
 
@@ -306,25 +306,7 @@ class SqliteStore(SqlReads):
         expected = self.height()
         if header.height != expected:
             raise StorageError(f"block {header.height} out of order: next is {expected}")
-        log_start = header.log_size - len(block.transactions)
-        tx_rows = [
-            (log_start + i, tx.tx_id, header.height, i, str(code))
-            for i, (tx, code) in enumerate(zip(block.transactions, block.codes, strict=True))
-        ]
-        # A key written more than once in the block keeps its last write, put or delete,
-        # as the block's later transactions saw it (ledger.state.OverlayState).
-        final: dict[tuple[str, str], tuple[StateUpdate, str | None]] = {}
-        history_rows = []
-        for u in commit.updates:
-            encoded = None if u.deleted else canonical_json_unchecked(u.value).decode("utf-8")
-            final[(u.ns, u.key)] = (u, encoded)
-            history_rows.append((u.ns, u.key, u.version[0], u.version[1], u.tx_id, encoded))
-        state_puts = [
-            (u.ns, u.key, encoded, u.version[0], u.version[1])
-            for u, encoded in final.values()
-            if encoded is not None
-        ]
-        state_dels = [(u.ns, u.key) for u, encoded in final.values() if encoded is None]
+        rows = block_rows(commit)
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -337,12 +319,12 @@ class SqliteStore(SqlReads):
                         commit.block_bytes,
                     ),
                 )
-                self._db.executemany("INSERT INTO txs VALUES (?, ?, ?, ?, ?)", tx_rows)
+                self._db.executemany("INSERT INTO txs VALUES (?, ?, ?, ?, ?)", rows.txs)
                 self._db.executemany(
-                    "INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)", state_puts
+                    "INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)", rows.puts
                 )
-                self._db.executemany("DELETE FROM state WHERE ns=? AND key=?", state_dels)
-                self._db.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)", history_rows)
+                self._db.executemany("DELETE FROM state WHERE ns=? AND key=?", rows.deletes)
+                self._db.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)", rows.history)
                 self._db.executemany(
                     "INSERT OR REPLACE INTO log_nodes VALUES (?, ?, ?)", commit.log_append.nodes
                 )

@@ -99,6 +99,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from healthledger.appkit.disk import fsync_per_s
 from healthledger.apps.supply.aggregation import unit_key
 from healthledger.apps.supply.contract import SupplyContract
 from healthledger.apps.supply.digital_link import check_digit
@@ -435,21 +436,6 @@ def run_mode(
     return ModeRun(mode, 4 * lifecycles, blocks, node_s, sign_s)
 
 
-def disk_syncs_per_s(folder: Path, *, syncs: int = 100) -> float:
-    """How many small write+fsync rounds per second the disk under ``folder`` takes."""
-    path = folder / "fsync-probe"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        started = time.perf_counter()
-        for _ in range(syncs):
-            os.write(fd, b"\0" * 4096)
-            os.fsync(fd)
-        return syncs / (time.perf_counter() - started)
-    finally:
-        os.close(fd)
-        path.unlink()
-
-
 def lifecycle_benchmark(
     *,
     lifecycles: int = 250,
@@ -465,7 +451,7 @@ def lifecycle_benchmark(
     plans = lifecycle_plans(lifecycles + WARMUP)
     runs = []
     with tempfile.TemporaryDirectory(prefix="healthledger-lifecycle-bench-") as tmp:
-        syncs = disk_syncs_per_s(Path(tmp))
+        syncs = fsync_per_s(Path(tmp))
         for rep in range(repeat):
             before_round(rep)
             for mode in modes:

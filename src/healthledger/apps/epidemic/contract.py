@@ -26,7 +26,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from healthledger.apps.epidemic import acknowledgement, bundles, observations, visibility
+from healthledger.apps.epidemic import (
+    acknowledgement,
+    bundles,
+    observations,
+    reads,
+    visibility,
+)
 from healthledger.apps.epidemic import pseudonym as pseudo
 from healthledger.apps.epidemic.cases import (
     own_case,
@@ -92,8 +98,6 @@ MAX_REGIONS = 5000
 MAX_BATCH = 500
 """Reports in one ``report_cases`` transaction."""
 MAX_RELEASE_ROWS = 5000
-MAX_OBSERVATIONS_ASKED = 1000
-"""How many lab results or vaccinations ``get_observations`` reads in one call."""
 
 
 class Epidemic(Contract):
@@ -109,6 +113,7 @@ class Epidemic(Contract):
         "healthledger.apps.epidemic.diseases",
         "healthledger.apps.epidemic.observations",
         "healthledger.apps.epidemic.pseudonym",
+        "healthledger.apps.epidemic.reads",
         "healthledger.apps.epidemic.regions",
         "healthledger.apps.epidemic.schemas",
         "healthledger.apps.epidemic.subjects",
@@ -519,16 +524,7 @@ class Epidemic(Contract):
     @query()
     def get_case(self, ctx: Context, *, case_id: str) -> dict[str, Any]:
         """One case with its links, if the caller may see it."""
-        viewer = Viewer.of(ctx)
-        record = ctx.get(f"case/{case_id}")
-        if record is None or not viewer.sees(ctx, record):
-            raise AccessDenied(f"no case {case_id} visible to {ctx.caller.id}")
-        links = []
-        for key, link in ctx.range(f"link/{case_id}/", f"link/{case_id}0"):
-            other = ctx.get(f"case/{key.rsplit('/', 1)[1]}")
-            if other is not None and viewer.sees(ctx, other):
-                links.append(link)
-        return {**record, "links": links}
+        return reads.case(ctx, case_id)
 
     @query()
     def list_cases(
@@ -536,59 +532,21 @@ class Epidemic(Contract):
     ) -> list[dict[str, Any]]:
         """Cases the caller may see (a hospital its own, a CDC or commission its region
         and the regions granted to it)."""
-        viewer = Viewer.of(ctx)
-        if viewer.aggregates_only:
-            raise AccessDenied(f"{ctx.caller.id} may see aggregates only")
-        out = []
-        for _, record in ctx.range("case/", "case0", limit=10_000):
-            if disease and record["disease"] != disease:
-                continue
-            if status and record["status"] != status:
-                continue
-            if viewer.sees(ctx, record):
-                out.append(record)
-                if len(out) >= limit:
-                    break
-        return out
+        return reads.cases(ctx, disease=disease, status=status, limit=limit)
 
     @query()
     def list_observations(
         self, ctx: Context, *, kind: ObservationKind, limit: int = 100
     ) -> list[dict[str, Any]]:
         """Lab results or vaccinations the caller may see (the rules of cases)."""
-        viewer = Viewer.of(ctx)
-        if viewer.aggregates_only:
-            raise AccessDenied(f"{ctx.caller.id} may see aggregates only")
-        prefix = "lab/" if kind == "lab" else "vaccination/"
-        out = []
-        for _, record in ctx.range(prefix, prefix[:-1] + "0", limit=10_000):
-            if viewer.sees(ctx, record):
-                out.append(record)
-                if len(out) >= limit:
-                    break
-        return out
+        return reads.visible(ctx, kind, limit)
 
     @query()
     def get_observations(
         self, ctx: Context, *, kind: ObservationKind, ids: list[str]
     ) -> list[dict[str, Any] | None]:
-        """Lab results or vaccinations by id, in order: each record the caller may see,
-        None for one that is not recorded or not visible to the caller; at most
-        ``MAX_OBSERVATIONS_ASKED`` ids, each read by its key."""
-        viewer = Viewer.of(ctx)
-        if viewer.aggregates_only:
-            raise AccessDenied(f"{ctx.caller.id} may see aggregates only")
-        if len(ids) > MAX_OBSERVATIONS_ASKED:
-            raise InvalidArguments(
-                f"{len(ids)} ids asked at once; at most {MAX_OBSERVATIONS_ASKED}",
-                [{"field": "ids", "message": f"at most {MAX_OBSERVATIONS_ASKED} ids"}],
-            )
-        prefix = "lab/" if kind == "lab" else "vaccination/"
-        found: list[dict[str, Any] | None] = []
-        for observation_id in ids:
-            record = ctx.get(f"{prefix}{observation_id}") if observation_id else None
-            found.append(record if record is not None and viewer.sees(ctx, record) else None)
-        return found
+        """Lab results or vaccinations by id (``reads.by_id``)."""
+        return reads.by_id(ctx, kind, ids)
 
     @query()
     def grants(self, ctx: Context) -> list[dict[str, Any]]:

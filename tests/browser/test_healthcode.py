@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
+from healthledger.appkit.readable import day, local_day
 from healthledger.apps.credentials import healthcode_service as service
 from healthledger.apps.credentials.healthcode_qr import verify_code
 from healthledger.apps.credentials.healthcode_simulate import simulate
@@ -36,7 +37,9 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNode]:
         yield made
 
 
-def test_the_public_page_counts_changes_by_clause_district_and_day(page: Page) -> None:
+def test_the_public_page_counts_changes_by_clause_district_and_day(
+    page: Page, node: EmbeddedNode
+) -> None:
     page.goto("/credentials/healthcode")
     expect(page.get_by_role("heading", name="Health-code colour changes")).to_be_visible()
     expect(page.locator("#hc-guarantee")).to_contain_text(
@@ -53,6 +56,19 @@ def test_the_public_page_counts_changes_by_clause_district_and_day(page: Page) -
     expect(page.locator("#hc-chart .track span").first).to_be_visible()
     totals = page.request.get("/api/v1/credentials/healthcode/changes").json()["totals"]
     expect(page.locator("#hc-total")).to_contain_text(f"{totals['changes']} (1 by appeal)")
+    # Days are the local days the page shows times in: each change counts on the China
+    # Standard Time day of the block that recorded it, not on its UTC day.
+    expect(page.locator("#hc-shown")).to_contain_text("days are calendar days in CST (UTC+08:00)")
+    blocks = [
+        e.data["timestamp"]
+        for e in seam(node).events(limit=100_000)
+        if e.kind == "contract" and e.data["name"] == "colour_changed"
+        and (e.data["payload"]["colour"] != e.data["payload"]["previous"]
+             or e.data["payload"]["appeal"])
+    ]  # fmt: skip
+    local_days = sorted({day(str(local_day(at))) for at in blocks})
+    labels = page.locator("#hc-chart .hc-bar > span:first-child").all_inner_texts()
+    assert sorted(set(labels)) == local_days
     shoot(page, "healthcode-public")
 
 

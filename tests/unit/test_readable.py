@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from healthledger.appkit.readable import celsius, day, named, when
+from healthledger.appkit.readable import celsius, day, local_day, named, when, zone_name
 
 NOON_UTC_MS = 1_796_644_800_000  # 2026-12-07 12:00:00 UTC
 
@@ -16,6 +16,18 @@ def test_a_moment_is_local_with_its_zone() -> None:
     assert when("2026-12-07T12:00:00Z") == "2026-12-07 20:00 CST (UTC+08:00)"
     assert when(NOON_UTC_MS, dt.UTC) == "2026-12-07 12:00 UTC"
     assert when(NOON_UTC_MS, ZoneInfo("Europe/Berlin")) == "2026-12-07 13:00 CET (UTC+01:00)"
+
+
+def test_a_moment_falls_on_the_local_day_it_is_shown_on() -> None:
+    evening = NOON_UTC_MS + (5 * 60 + 30) * 60_000  # 17:30 UTC: 01:30 CST the next day
+    assert when(evening).startswith("2026-12-08 01:30")
+    assert local_day(evening) == dt.date(2026, 12, 8)
+    assert local_day(evening, dt.UTC) == dt.date(2026, 12, 7)
+    assert local_day("2026-12-07T15:59:59Z") == dt.date(2026, 12, 7)
+    assert local_day("2026-12-07T16:00:00Z") == dt.date(2026, 12, 8)
+    assert local_day("soon") is None
+    assert zone_name(evening) == "CST (UTC+08:00)"
+    assert zone_name(evening, dt.UTC) == "UTC"
 
 
 def test_a_moment_that_is_not_one_is_shown_as_it_is() -> None:

@@ -48,6 +48,18 @@ def when(value: object, zone: dt.tzinfo = CONSORTIUM_ZONE, *, seconds: bool = Fa
     return f"{stamp} {name} ({shown_offset})"
 
 
+def local_day(value: object, zone: dt.tzinfo = CONSORTIUM_ZONE) -> dt.date | None:
+    """The calendar day in ``zone`` of a moment (Unix milliseconds, or an ISO 8601
+    date-time): the day a page counts it under, by the same rule ``when`` shows it."""
+    moment = _moment(value)
+    return None if moment is None else moment.astimezone(zone).date()
+
+
+def zone_name(at: object, zone: dt.tzinfo = CONSORTIUM_ZONE) -> str:
+    """The zone as ``when`` names it after the time at moment ``at``: ``CST (UTC+08:00)``."""
+    return when(at, zone).split(" ", 2)[-1]
+
+
 def day(value: object) -> str:
     """A calendar day (days since 1970-01-01, or an ISO date) as ``7 Dec 2026``."""
     if isinstance(value, bool):

@@ -57,7 +57,8 @@ def healthcode_router(node: AppNode) -> APIRouter:
 
     @router.get("/changes", summary="Colour changes by rule clause, district and day")
     def changes() -> dict[str, Any]:
-        """Every recorded colour change counted by day, district, rule version and
+        """Every recorded colour change counted by day (the calendar day in the zone
+        ``days_in`` names, of the block that recorded it), district, rule version and
         clause (changes made by an appeal counted apart), totals per day by colour, and
         every appeal with its outcome. A change that cites no clause cannot be recorded."""
         return service.board(node).summary()

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from healthledger.appkit.readable import CONSORTIUM_ZONE, EPOCH, local_day, zone_name
 from healthledger.apps.credentials.healthcode_qr import (
     KEY_PURPOSE,
     LIFETIME_S,
@@ -62,9 +63,10 @@ class _Counts:
     appeals: list[dict[str, Any]] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        """The counts as a snapshot holds them (without ``after``)."""
+    def to_json(self, zone: dt.tzinfo) -> dict[str, Any]:
+        """The counts as a snapshot holds them (without ``after``), their days in ``zone``."""
         return {
+            "zone": str(zone),
             "recited": self.recited,
             "changes": [[*key, n] for key, n in self.changes.items()],
             "appeals": self.appeals,
@@ -72,8 +74,11 @@ class _Counts:
         }
 
     @classmethod
-    def from_json(cls, after: str, found: dict[str, Any]) -> _Counts:
-        """Counts followed up to event ``after``, from their snapshot form."""
+    def from_json(cls, after: str, found: dict[str, Any], zone: dt.tzinfo) -> _Counts:
+        """Counts followed up to event ``after``, from their snapshot form; ValueError if
+        their days are not ``zone``'s."""
+        if found.get("zone") != str(zone):
+            raise ValueError(f"its days are not counted in {zone} (made by an older board?)")
         changes: Counter[tuple[int, str, str, str, str, bool]] = Counter()
         for day, region, version, clause, colour, by_appeal, n in found["changes"]:
             changes[(int(day), region, version, clause, colour, bool(by_appeal))] = int(n)
@@ -84,10 +89,17 @@ class _Counts:
 class HealthCodeBoard:
     """Public counts of colour changes and appeals, followed from the event feed; it
     starts from its snapshot in the application's folder when that checks out, and
-    keeps it up to date (:mod:`.healthcode_snapshot`)."""
+    keeps it up to date (:mod:`.healthcode_snapshot`).
 
-    def __init__(self, node: AppNode, *, snapshots: bool = True) -> None:
+    A change or an appeal counts on the calendar day in ``zone`` (the consortium's, in
+    which the console shows times) of its block's time: the ledger's time, the same on
+    every peer, read by the rule :func:`.readable.when` shows times by."""
+
+    def __init__(
+        self, node: AppNode, *, snapshots: bool = True, zone: dt.tzinfo = CONSORTIUM_ZONE
+    ) -> None:
         self._node = node
+        self._zone = zone
         self._lock = threading.Lock()
         self._counts = _Counts()
         self._folder = node.folder if snapshots else None
@@ -98,7 +110,7 @@ class HealthCodeBoard:
         if self._folder is not None:
             try:
                 after, counts = load_board(self._folder, node=node)
-                self._counts = _Counts.from_json(after, counts)
+                self._counts = _Counts.from_json(after, counts, zone)
             except (BoardSnapshotRefused, ValueError, TypeError, KeyError) as exc:
                 missing = isinstance(exc, BoardSnapshotRefused) and exc.missing
                 log.log(logging.INFO if missing else logging.WARNING,
@@ -115,7 +127,8 @@ class HealthCodeBoard:
                 read = True
                 for event in batch:
                     if event.kind == "contract" and event.data.get("contract") == NAMESPACE:
-                        self._take(counts, event.data["name"], event.data["payload"])
+                        day = self._day(event.data["timestamp"])
+                        self._take(counts, event.data["name"], event.data["payload"], day)
                 counts.after = batch[-1].id
             if read:
                 self._unsaved_s += time.perf_counter() - started
@@ -133,31 +146,37 @@ class HealthCodeBoard:
         started = time.perf_counter()
         try:
             save_board(self._folder, after=counts.after, block_hash=block_hash,
-                       counts=counts.to_json())  # fmt: skip
+                       counts=counts.to_json(self._zone))  # fmt: skip
         except OSError as exc:
             log.warning("health-code board: no snapshot written in %s: %s", self._folder, exc)
             return
         self._write_s = time.perf_counter() - started
         self._unsaved_s = 0.0
 
+    def _day(self, at_ms: int) -> int:
+        """The day number (days since 1970-01-01) of the local day of ``at_ms``."""
+        local = local_day(at_ms, self._zone)
+        assert local is not None  # a block's time is Unix milliseconds
+        return (local - EPOCH).days
+
     @staticmethod
-    def _take(counts: _Counts, name: str, payload: dict[str, Any]) -> None:
+    def _take(counts: _Counts, name: str, payload: dict[str, Any], day: int) -> None:
         same = payload.get("colour") == payload.get("previous")
         if name == "colour_changed" and same and not payload["appeal"]:
             counts.recited += 1  # the same colour, cited again under newer rules or facts
         elif name == "colour_changed":
-            key = (payload["day"], payload["region"], payload["version"], payload["clause"],
+            key = (day, payload["region"], payload["version"], payload["clause"],
                    payload["colour"], bool(payload["appeal"]))  # fmt: skip
             counts.changes[key] += 1
             if payload.get("region_name"):
                 counts.names[payload["region"]] = payload["region_name"]
         elif name == "appeal_filed":
-            counts.appeals.append({**payload, "status": "filed", "decided_day": None})
+            counts.appeals.append({**payload, "day": day, "status": "filed", "decided_day": None})
         elif name == "appeal_decided":
             for appeal in counts.appeals:
                 if appeal["appeal_id"] == payload["appeal_id"]:
                     appeal.update(status=payload["status"], reason=payload["reason"],
-                                  decided_day=payload["day"])  # fmt: skip
+                                  decided_day=day)  # fmt: skip
 
     def rule_titles(self) -> dict[tuple[str, str], str]:
         """Each clause's title by (version, clause id)."""
@@ -173,8 +192,8 @@ class HealthCodeBoard:
         return f"{name} ({code})" if name else code
 
     def summary(self, *, days: int = 30) -> dict[str, Any]:
-        """Colour changes by day, district, rule version and clause (the last ``days``
-        days with any), and every appeal with its outcome; JSON."""
+        """Colour changes by local day, district, rule version and clause (the last
+        ``days`` days with any), and every appeal with its outcome; JSON."""
         counts = self._catch_up()
         titles = self.rule_titles()
         recent = sorted({key[0] for key in counts.changes}, reverse=True)[:days]
@@ -206,6 +225,7 @@ class HealthCodeBoard:
             for a in reversed(counts.appeals)
         ]  # fmt: skip
         return {
+            "days_in": zone_name(self._node.clock(), self._zone),
             "changes": rows,
             "days": [
                 {"day": d, **{c: per_day[d].get(c, 0) for c in COLOUR_ORDER}}

@@ -23,6 +23,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from healthledger.ledger.durable import sync_path, write_durably
+
 RECORD_SUFFIX = "-clean"
 """Appended to the store's file name, as SQLite appends ``-wal`` and ``-shm``."""
 FORMAT = 1
@@ -58,14 +60,6 @@ def record_path(path: Path) -> Path:
     return path.with_name(path.name + RECORD_SUFFIX)
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def record_clean_stop(path: Path, *, head: str | None) -> bool:
     """Record that the store at ``path``, whose every connection is closed, stopped
     cleanly with head ``head``; False (and no record) if its write-ahead log is still
@@ -76,18 +70,11 @@ def record_clean_stop(path: Path, *, head: str | None) -> bool:
     writes with a coarse clock)."""
     if Path(f"{path}-wal").exists():
         return False
-    _fsync(path)
+    sync_path(path)
     before = path.stat()
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns - 1))
     record = {"format": FORMAT, "head": head, "stamp": asdict(FileStamp.of(path))}
-    target = record_path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(json.dumps(record))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, target)
-    _fsync(path.parent)
+    write_durably(record_path(path), json.dumps(record).encode("utf-8"))
     return True
 
 
@@ -101,7 +88,7 @@ def take_clean_stop(path: Path) -> CleanStop | None:
     except FileNotFoundError:
         return None
     target.unlink()
-    _fsync(path.parent)
+    sync_path(path.parent)
     try:
         found = json.loads(text)
         if found.get("format") != FORMAT:

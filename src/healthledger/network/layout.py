@@ -12,10 +12,10 @@ Layout of the network folder DIR::
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from healthledger.ledger.durable import write_durably
 from healthledger.network.errors import UNUSABLE, NetworkError
 from healthledger.node.defaults import DEFAULT_CHECKPOINT_EVERY
 
@@ -90,10 +90,8 @@ class Network:
         return {p.org: p.url for p in self.peers}
 
     def save(self, root: Path) -> None:
-        """Write ``network.json`` atomically."""
-        tmp = root / (NETWORK_FILE + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=1))
-        os.replace(tmp, root / NETWORK_FILE)
+        """Write ``network.json`` durably (see ``ledger.durable``)."""
+        write_durably(root / NETWORK_FILE, json.dumps(asdict(self), indent=1).encode("utf-8"))
 
     @classmethod
     def load(cls, root: Path) -> Network:

@@ -6,7 +6,6 @@ peers' copies of the ledger can be compared by anyone holding the peers' certifi
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from healthledger.ledger.checkpoint import note_signers as note_signers
 from healthledger.ledger.checkpoint import open_note as open_note
 from healthledger.ledger.checkpoint import origin_of as origin_of
 from healthledger.ledger.checkpoint import sign_note as sign_note
+from healthledger.ledger.durable import write_durably
 from healthledger.ledger.state import StateView
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ NOTE_SUFFIX = ".note"
 
 class CheckpointWriter:
     """Signs a checkpoint every ``every`` blocks and writes it under ``folder`` as
-    ``<height>.note`` (atomically), with ``latest.note`` the newest."""
+    ``<height>.note`` (durably), with ``latest.note`` the newest."""
 
     def __init__(self, folder: Path, *, every: int, name: str, key: SigningKey) -> None:
         if every < 1:
@@ -53,9 +53,7 @@ class CheckpointWriter:
             return None
         note = sign_note(Checkpoint.of(header, origin=origin), name=self.name, key=self._key)
         for target in (f"{header.height}{NOTE_SUFFIX}", f"latest{NOTE_SUFFIX}"):
-            tmp = self.folder / f".{target}.tmp"
-            tmp.write_text(note, encoding="utf-8")
-            os.replace(tmp, self.folder / target)
+            write_durably(self.folder / target, note.encode("utf-8"))
         return note
 
 

@@ -1,7 +1,8 @@
 """Identity keys held by a node: its peers' endorsement keys and, in the demo, every
 demo identity's key (demo custody: the server signs for whoever logs in).
 
-The keystore is a JSON file under the data folder, written atomically with mode 0600.
+The keystore is a JSON file under the data folder, written durably with mode 0600
+(``ledger.durable``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from healthledger.crypto.certs import Certificate, load_certificate
 from healthledger.crypto.keys import SigningKey
+from healthledger.ledger.durable import write_durably
 from healthledger.ledger.transaction import Proposal, SignedProposal, transient_digest
 
 
@@ -73,7 +75,7 @@ class Keystore:
         return cls(entries, data.get("vault_keys", {}), cas=cas)
 
     def save(self, path: Path) -> None:
-        """Write the keystore atomically, readable by the owner only."""
+        """Write the keystore durably, readable by the owner only."""
         data: dict[str, Any] = {
             "identities": [
                 {"id": e.id, "cert": e.cert.pem, "key": e.key.to_pem().decode("ascii")}
@@ -85,13 +87,7 @@ class Keystore:
                 for c in self.cas.values()
             ],
         }
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        write_durably(path, json.dumps(data, indent=1).encode("utf-8"), mode=0o600)
 
     def add(self, entry: KeyEntry) -> None:
         """Hold a new identity's key."""

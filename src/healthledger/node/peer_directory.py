@@ -6,12 +6,12 @@ deployment each operator keeps it (operator guide section 8.1)."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from healthledger.ledger.durable import write_durably
 from healthledger.node.errors import NodeUnavailable
 
 DIRECTORY_FILE = "directory.json"
@@ -53,10 +53,8 @@ class PeerDirectory:
             raise DirectoryError(f"{path} is not a readable peer directory: {exc}") from exc
 
     def save(self, path: Path) -> None:
-        """Write the directory to ``path`` atomically."""
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        """Write the directory to ``path`` durably (see ``ledger.durable``)."""
+        write_durably(path, json.dumps(self.to_json(), indent=1).encode("utf-8"))
 
 
 def write_directories(peers_root: Path, urls: Mapping[str, str]) -> None:

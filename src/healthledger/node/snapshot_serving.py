@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import httpx
 
 from healthledger.crypto.canonical import canonical_json
 from healthledger.ledger.block import BlockHeader
+from healthledger.ledger.durable import write_durably
 from healthledger.ledger.store import LedgerStore
 from healthledger.node.checkpoint import NOTE_SUFFIX, CheckpointWriter, origin_of
 from healthledger.node.embedded import CHECKPOINT_DIR
@@ -55,9 +55,7 @@ class PositionLog:
         """Remember that the stream continues after ``position`` once block ``height``
         is committed."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f".{height}.tmp"
-        tmp.write_text(str(position), encoding="ascii")
-        os.replace(tmp, self.folder / str(height))
+        write_durably(self.folder / str(height), str(position).encode("ascii"))
 
     def get(self, height: int) -> int | None:
         """The position recorded after block ``height``, or None."""

@@ -37,6 +37,7 @@ from healthledger.crypto.envelope import NONCE_SIZE, Sealed, open_sealed, seal
 from healthledger.crypto.errors import CryptoError
 from healthledger.crypto.keys import SigningKey
 from healthledger.errors import HealthledgerError
+from healthledger.ledger.durable import write_durably
 
 STAFF_FILE = "staff.json"
 OPERATOR_KEY_ENV = "HEALTHLEDGER_STAFF_KEY"
@@ -138,14 +139,8 @@ class StaffStore:
         return staff
 
     def _save(self) -> None:
-        temporary = self.path.with_suffix(".tmp")
         text = json.dumps({"v": FORMAT_VERSION, "staff": self._entries}, indent=2, sort_keys=True)
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, self.path)
+        write_durably(self.path, text.encode("utf-8"), mode=0o600)
 
     def ids(self) -> list[str]:
         """The staff members enrolled here."""

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from healthledger.errors import HealthledgerError
+from healthledger.ledger.durable import write_durably
 from healthledger.node.seam import AppNode
 
 SNAPSHOT_FILE = "healthcode-board.json"
@@ -49,17 +49,8 @@ def save_board(folder: Path, *, after: str, block_hash: str, counts: dict[str, A
     under ``folder``, durably."""
     folder.mkdir(parents=True, exist_ok=True)
     snapshot = {"format": FORMAT, "after": after, "block_hash": block_hash, "counts": counts}
-    tmp = folder / f".{SNAPSHOT_FILE}.tmp"
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(json.dumps({"sha256": digest_of(snapshot), "snapshot": snapshot}))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, folder / SNAPSHOT_FILE)
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    text = json.dumps({"sha256": digest_of(snapshot), "snapshot": snapshot})
+    write_durably(folder / SNAPSHOT_FILE, text.encode("utf-8"))
 
 
 def load_board(folder: Path, *, node: AppNode) -> tuple[str, dict[str, Any]]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 import duckdb
 
 from healthledger.errors import HealthledgerError
+from healthledger.ledger.durable import replace_durably, write_durably
 from healthledger.node.seam import AppNode
 
 SNAPSHOT_FILE = "cases.duckdb"
@@ -80,14 +80,6 @@ def _file_digest(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _sync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def schema_hash(schema: str) -> str:
     """The hash a snapshot records of the read model's schema."""
     return hashlib.sha256(schema.encode("utf-8")).hexdigest()
@@ -115,7 +107,6 @@ def save_snapshot(
             db.execute(f"CREATE TABLE snapshot.{table} AS SELECT * FROM main.{table}")  # noqa: S608 - TABLES
     finally:
         db.execute("DETACH snapshot")
-    _sync(tmp)
     sha256, size = _file_digest(tmp)
     record = SnapshotRecord(
         format=FORMAT,
@@ -126,14 +117,8 @@ def save_snapshot(
         sha256=sha256,
         bytes=size,
     )
-    os.replace(tmp, target)
-    record_tmp = folder / f".{RECORD_FILE}.tmp"
-    with record_tmp.open("w", encoding="utf-8") as handle:
-        handle.write(json.dumps(asdict(record)))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(record_tmp, record_path)
-    _sync(folder)
+    replace_durably(tmp, target)
+    write_durably(record_path, json.dumps(asdict(record)).encode("utf-8"))
     return record
 
 

@@ -160,6 +160,12 @@ def test_a_hospital_files_an_appeal_and_the_cdc_overturns_it(
     page.get_by_label("Grounds").select_option("no-exposure")
     page.get_by_role("button", name="File the appeal").click()
     expect(page.get_by_test_id("receipt")).to_contain_text("Appeal filed")
+    # Who filed it by name (the contract records the filer's organisation), not its id.
+    filed_by = page.locator("#hc-waiting tr", has_text=yellow["pid"][:11]).locator(
+        "td[data-label='By']"
+    )
+    expect(filed_by).to_have_text("Guangzhou First People's Hospital")
+    shoot(page, "healthcode-appeal-filed")
     page.get_by_label("Patient's pseudonymous id").fill("Zhang San")  # a name: refused
     page.get_by_role("button", name="File the appeal").click()
     expect(page.locator(".field-error")).to_contain_text("pseudonymous person id")
@@ -177,6 +183,11 @@ def test_a_hospital_files_an_appeal_and_the_cdc_overturns_it(
     expect(decided).to_contain_text(re.compile(r"yellow: A [a-z -]+ in the last \d+ days"))
     expect(decided).to_contain_text(re.compile(r"\(\w+ \(\d{6}\)\)"))  # a name, not a code alone
     expect(decided).not_to_contain_text("(close-contact)")
+    # Who decided it: their organisation's name and their role, not gd-cdc/epi-wang.
+    expect(decided.locator("td[data-label='By']")).to_have_text(
+        "Guangdong Provincial CDC · epidemiologist"
+    )
+    expect(decided).not_to_contain_text("gd-cdc")
     assert phone_overflow(page) == 0
     shoot(page, "healthcode-appeals")
     page.goto(f"/credentials/healthcode/holder/{yellow['pid']}")

@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from healthledger.appkit.readable import celsius, day, local_day, named, when, zone_name
+from healthledger.appkit.readable import (
+    celsius,
+    day,
+    local_day,
+    named,
+    someone,
+    when,
+    zone_name,
+)
 
 NOON_UTC_MS = 1_796_644_800_000  # 2026-12-07 12:00:00 UTC
 
@@ -56,3 +64,13 @@ def test_names_come_first_and_codes_second() -> None:
     assert named("440104", {"440104": "越秀区 Yuexiu"}) == "越秀区 Yuexiu (440104)"
     assert named("X99", {"J10": "Influenza"}) == "X99"
     assert named(None) == "—"
+
+
+def test_people_are_named_by_organisation_and_role() -> None:
+    cdc = "Guangdong Provincial CDC"
+    assert someone("gd-cdc/epi-wang", role="epidemiologist", org_name=cdc) == (
+        "Guangdong Provincial CDC · epidemiologist"
+    )
+    assert someone("gd-cdc", org_name=cdc) == "Guangdong Provincial CDC"
+    assert someone("x-org/who", role="doctor") == "x-org/who"
+    assert someone("") == "—"

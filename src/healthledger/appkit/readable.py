@@ -103,5 +103,14 @@ def named(code: object, names: object = None) -> str:
     return f"{name} ({text})" if text else str(name)
 
 
+def someone(identity: str, *, role: str | None = None, org_name: str | None = None) -> str:
+    """A signer as the console names people: the organisation's name and the role
+    (``Guangdong Provincial CDC · epidemiologist``), the organisation alone where the
+    role is not known, and the identity (``org/name``) only where neither is."""
+    if not org_name:
+        return identity or MISSING
+    return f"{org_name} · {role}" if role else org_name
+
+
 FILTERS = {"when": when, "day": day, "day_iso": iso_day, "celsius": celsius, "named": named}
 """What the console registers for every template (``when`` bound to its zone)."""

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from healthledger.appkit.readable import someone
 from healthledger.apps import PageKit, Written
 from healthledger.apps.credentials import healthcode_service as service
 from healthledger.node.seam import AppNode
@@ -32,6 +33,8 @@ def healthcode_appeal_pages(node: AppNode, kit: PageKit) -> APIRouter:
         by_version = sorted(board.rule_titles().items(), key=lambda kv: _version(kv[0][0]))
         clauses = {clause: title for (_, clause), title in by_version}  # the newest title wins
         regions = {a["region"]: board.region_name(a["region"]) for a in waiting + decided}
+        signers = {a["filed_by"] for a in waiting} | {a["decided_by"] for a in decided}
+        people = {who: _someone(node, who) for who in signers}
         return kit.render(
             request, "credentials/healthcode_appeals.html",
             status=written.refusal.status if written and written.refusal else 200,
@@ -39,7 +42,7 @@ def healthcode_appeal_pages(node: AppNode, kit: PageKit) -> APIRouter:
             files=person.kind == "hospital" and person.role in FILING_ROLES,
             decides=person.kind == "cdc" and person.role in DECIDING_ROLES,
             grounds=service.GROUNDS, reasons=service.REASONS, clauses=clauses,
-            regions=regions,
+            regions=regions, people=people,
         )  # fmt: skip
 
     @router.get("", response_class=HTMLResponse)
@@ -68,6 +71,16 @@ def healthcode_appeal_pages(node: AppNode, kit: PageKit) -> APIRouter:
         return page(request, written, f"Appeal {ruling}")
 
     return router
+
+
+def _someone(node: AppNode, who: str) -> str:
+    """An organisation (who filed: the contract records the filer's organisation) or an
+    identity (who decided) named as people read it: the organisation's name and the
+    role where this node knows it."""
+    org, _, name = who.partition("/")
+    record = node.organisation(org)
+    org_name = str(record.get("name") or org) if record else None
+    return someone(who, role=node.role_of(who) if name else None, org_name=org_name)
 
 
 def _version(text: str) -> list[int]:

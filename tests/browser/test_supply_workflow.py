@@ -116,6 +116,16 @@ def test_from_maker_to_patient_then_recalled(page: Page, tmp_path: Path) -> None
     page.get_by_role("button", name="Pack the case").click()
     receipt_of(page)
     page.get_by_role("link", name="Ship this case").click()
+    # The case by its SSCC as people read it (grouped at the maker's company prefix) and
+    # what it holds, not 18 bare digits.
+    chosen = page.get_by_label("What to ship").locator("option:checked")
+    expect(chosen).to_have_text(
+        re.compile(rf"^Case SSCC 1 6951234 \d{{9}} \d: 3 packs of [^,]+, lot {LOT}, at \S")
+    )
+    case = (chosen.get_attribute("value") or "").removeprefix("00/")
+    assert f"SSCC {case[0]} {case[1:8]} {case[8:17]} {case[17]}" in chosen.inner_text()
+    # the whole of it beside the select, which a long label overflows
+    expect(page.locator("#f-unit-help")).to_have_text(chosen.inner_text())
     page.get_by_label("Ship to").select_option(label_containing(page, "Ship to", "Yuexiu"))
     shoot(page, "ship")
     page.get_by_role("button", name="Ship", exact=True).click()

@@ -11,6 +11,7 @@ from healthledger.appkit.readable import (
     local_day,
     named,
     someone,
+    sscc,
     when,
     zone_name,
 )
@@ -74,3 +75,12 @@ def test_people_are_named_by_organisation_and_role() -> None:
     assert someone("gd-cdc", org_name=cdc) == "Guangdong Provincial CDC"
     assert someone("x-org/who", role="doctor") == "x-org/who"
     assert someone("") == "—"
+
+
+def test_an_sscc_is_labelled_and_grouped_at_its_company_prefix() -> None:
+    assert sscc("169512340000000005", "6951234") == "SSCC 1 6951234 000000000 5"
+    assert sscc("069512340000000012", "69512340") == "SSCC 0 69512340 00000001 2"
+    assert sscc("169512340000000005") == "SSCC 1 6951234000000000 5"
+    assert sscc("169512340000000005", "6951239") == "SSCC 1 6951234000000000 5"
+    assert sscc("1695123400000000") == "1695123400000000"
+    assert sscc(None) == "—"

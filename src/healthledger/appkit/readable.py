@@ -112,5 +112,19 @@ def someone(identity: str, *, role: str | None = None, org_name: str | None = No
     return f"{org_name} · {role}" if role else org_name
 
 
+def sscc(code: object, prefix: str | None = None) -> str:
+    """An SSCC (the 18 digits of a logistic unit: a case, a pallet) labelled and grouped
+    as people read it: extension digit, GS1 company prefix, serial reference, check digit
+    (``SSCC 1 6951234 00000000 5``). Where the company prefix is not known its digits
+    stay with the serial reference; anything that is not 18 digits is shown as it is."""
+    text = "" if code is None else str(code)
+    if len(text) != 18 or not text.isascii() or not text.isdigit():
+        return text or MISSING
+    body = text[1:17]
+    if prefix and body.startswith(prefix) and len(prefix) < len(body):
+        body = f"{prefix} {body[len(prefix) :]}"
+    return f"SSCC {text[0]} {body} {text[17]}"
+
+
 FILTERS = {"when": when, "day": day, "day_iso": iso_day, "celsius": celsius, "named": named}
 """What the console registers for every template (``when`` bound to its zone)."""

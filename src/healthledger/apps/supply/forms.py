@@ -323,8 +323,10 @@ def _options(work: Worklist) -> dict[str, list[tuple[str, str]]]:
 
     def unit(u: dict[str, Any]) -> str:
         if u["kind"] == "case":
-            where = u["place_name"] or u["location"]
-            return f"Case {u['unit'][3:]} ({u['contains']} packs) at {where}"
+            where = u["place_name"] or f"GLN {u['location']}"
+            packs = f"{u['contains']} pack{'s' if u['contains'] != 1 else ''}"
+            inside = f" of {u['product']}, lot {u['lot']}" if u["product"] and u["contains"] else ""
+            return f"Case {u['sscc']}: {packs}{inside}, at {where}"
         return f"{u['product']}, lot {u['lot']}, pack {u['serial']}"
 
     return {

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from healthledger.appkit.readable import sscc
 from healthledger.apps.supply.verification import PublicLedger, today_of
 
 MAX_UNITS = 20_000
@@ -138,9 +139,17 @@ def _shown(
     children = record.get("children") or []
     inside = ledger.get(f"unit/{children[0]}") if kind == "case" and children else None
     product = products.get(str((inside or record).get("gtin")))
+    code = None
+    if kind == "case":
+        digits = str(record["unit"])[3:]
+        # an SSCC's extension digit stands where a GTIN's indicator digit does: the
+        # company prefix follows it, and its holder is the member brand_owner finds
+        owner = ledger.brand_owner(digits)
+        code = sscc(digits, owner["prefix"] if owner else None)
     return {
         "unit": record["unit"],
         "kind": kind,
+        "sscc": code,
         "product": None if product is None else product["name"],
         "lot": (inside or record).get("lot"),
         "serial": record.get("serial"),

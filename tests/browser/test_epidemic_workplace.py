@@ -20,11 +20,12 @@ from healthledger.apps.epidemic.disclosure import PublicStatistics
 from healthledger.apps.epidemic.provision import configure
 from healthledger.apps.epidemic.regions import GUANGDONG, province_table
 from healthledger.apps.epidemic.releases import ChainReleases
+from healthledger.apps.epidemic.review_pages import QUEUE_SHOWN
 from healthledger.apps.epidemic.workers import publish_release
 from healthledger.demo.organisations import DEMO_ORGS
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.conftest import CONTRACTS
-from tests.apps.epidemic.support import iso_today, person, report, today
+from tests.apps.epidemic.support import case_args, iso_today, person, report, today
 from tests.browser.conftest import log_in
 from tests.support.screens import phone_overflow, shoot, wide_elements
 from tests.support.seam import epidemic_seam
@@ -380,3 +381,61 @@ def test_grants_alerts_and_the_province_at_a_glance(page: Page, node: EmbeddedNo
     expect(glance).to_contain_text("Influenza")
     expect(glance).to_contain_text("广州市 Guangzhou")
     looked_at(page, "commission-home")
+
+
+TO = "\u2013"
+"""The en dash of a range of places ('Showing 1-50', typeset)."""
+
+
+def shown_cases(page: Page, table_id: str) -> list[str]:
+    """The case ids of a queue table's rows, top to bottom."""
+    rows = page.locator(f"#{table_id} tbody tr")
+    return [str(case) for case in rows.evaluate_all("rows => rows.map(r => r.dataset.case)")]
+
+
+def test_the_review_queue_pages_past_the_first_reports(page: Page, node: EmbeddedNode) -> None:
+    """More reports wait than the queue shows at once: it says which of how many it
+    shows, oldest first, and a plain link reaches the reports past the first page."""
+    serials = range(700, 700 + QUEUE_SHOWN + 5)
+    node.invoke(
+        DOCTOR,
+        "epidemic",
+        "report_cases",
+        {"reports": [case_args(node) for _ in serials]},
+        transient={"patients": [person(serial) for serial in serials]},
+    )
+    waiting = sorted(
+        (c["reported_at"], c["case_id"])
+        for _, item in node.peer.store.range_state("epidemic", "case/", "case0", 10_000)
+        if (c := item.value)["status"] == "reported"
+    )
+    expected = [case_id for _, case_id in waiting]
+    total = len(expected)
+    assert total > QUEUE_SHOWN
+    log_in(page, EPI)
+    page.goto("/epidemic/review")
+    expect(page.get_by_role("heading", name=f"Waiting for you ({total})")).to_be_visible()
+    shown = page.locator("#waiting-shown")
+    expect(shown).to_contain_text(f"Showing 1{TO}{QUEUE_SHOWN} of {total}, oldest first.")
+    assert shown_cases(page, "review-queue") == expected[:QUEUE_SHOWN]
+    looked_at(page, "review-queue-paged")
+
+    shown.get_by_role("link", name=f"Next {total - QUEUE_SHOWN} →").click()
+    assert "waiting=" in page.url  # a plain GET: works without scripts
+    expect(shown).to_contain_text(f"Showing {QUEUE_SHOWN + 1}{TO}{total} of {total}, oldest first.")
+    assert shown_cases(page, "review-queue") == expected[QUEUE_SHOWN:]
+    beyond = expected[-1]
+    page.get_by_role("button", name=f"Confirm case {beyond}").click()
+    expect(page.get_by_test_id("receipt")).to_contain_text("Review recorded")
+    # The decision keeps the page's place in the queue; the case is among the reviewed.
+    expect(shown).to_contain_text(
+        f"Showing {QUEUE_SHOWN + 1}{TO}{total - 1} of {total - 1}, oldest first."
+    )
+    expect(page.locator(f'#reviewed tr[data-case="{beyond}"]')).to_contain_text("confirmed")
+    shown.get_by_role("link", name="Back to the first").click()
+    expect(shown).to_contain_text(f"Showing 1{TO}{QUEUE_SHOWN} of {total - 1}, oldest first.")
+    assert shown_cases(page, "review-queue") == expected[:QUEUE_SHOWN]
+    # A place in the queue typed by hand that is none is refused in words, not a traceback.
+    refused = page.goto("/epidemic/review?waiting=yesterday")
+    assert refused is not None and refused.status == 422
+    expect(page.locator("main")).to_contain_text("is not a position in the queue")

@@ -1,5 +1,5 @@
 """A hospital's list of its reports: the ones the CDC asks about first, then the latest
-others, each part cut at a length a person can read through."""
+others, each part a page the contract cut (``case_queue``), with how many there are."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ from typing import Any
 from healthledger.apps.epidemic.reporting_pages import my_report_rows
 
 
-def _rows(asked: int, others: int) -> list[dict[str, Any]]:
-    rows = [{"case_id": f"c{i}", "status": "reported"} for i in range(others)]
-    rows += [{"case_id": f"a{i}", "status": "info-requested"} for i in range(asked)]
-    return rows
+def _rows(prefix: str, count: int) -> list[dict[str, Any]]:
+    return [{"case_id": f"{prefix}{i}"} for i in range(count)]
 
 
 def test_hundreds_of_asked_reports_are_cut_like_the_others() -> None:
-    mine = my_report_rows(_rows(755, 2175), shown=50)
+    mine = my_report_rows(_rows("a", 50), _rows("c", 50), asked_total=755, rest_total=2175)
     assert [r["case_id"] for r in mine["rows"][:2]] == ["a0", "a1"]
     assert len(mine["rows"]) == 100
     assert mine["rows"][50]["case_id"] == "c0"
@@ -24,6 +22,6 @@ def test_hundreds_of_asked_reports_are_cut_like_the_others() -> None:
 
 
 def test_a_short_list_is_shown_whole() -> None:
-    mine = my_report_rows(_rows(1, 3), shown=50)
+    mine = my_report_rows(_rows("a", 1), _rows("c", 3), asked_total=1, rest_total=3)
     assert [r["case_id"] for r in mine["rows"]] == ["a0", "c0", "c1", "c2"]
     assert (mine["asked_shown"], mine["rest_shown"]) == (1, 3)

@@ -20,6 +20,7 @@ from healthledger.apps.epidemic.checks import (
 )
 from healthledger.apps.epidemic.dates import day_of_ms
 from healthledger.apps.epidemic.diseases import disease_for_icd10
+from healthledger.apps.epidemic.status_index import record_status
 from healthledger.apps.epidemic.visibility import region_contains
 from healthledger.contracts.context import Context
 from healthledger.contracts.errors import AccessDenied, Rejected
@@ -156,6 +157,7 @@ def write_reports(
         if case.flags:
             record["flags"] = case.flags
         ctx.put(f"case/{case_id}", record)
+        record_status(ctx, record, None)
         ctx.put(
             f"person/{pid}/{case.disease_id}/{case_id}",
             {"org": ctx.caller.org, "onset": case.onset},
@@ -218,5 +220,6 @@ def review(ctx: Context, case_id: str, decision: str, detail: dict[str, Any]) ->
     review = {"decision": decision, "by": ctx.caller.id, "at": ctx.timestamp, **detail}
     updated = {**record, "status": decision, "review": review, "timeliness": timeliness}
     ctx.put(f"case/{case_id}", updated)
+    record_status(ctx, updated, record["status"])
     ctx.emit("case_reviewed", {"case_id": case_id, "status": decision, "region": record["region"]})
     return {"case_id": case_id, "status": decision, "timeliness": timeliness}

@@ -14,6 +14,7 @@ State keys::
     org/<org>                           {kind: hospital|cdc|commission, region}
     pseudonymisation                    {holder, scheme, version} (the key is in the vault)
     case/<case_id>                      the case record
+    status/<status>/<case_id>           index: cases by status (see status_index.py)
     person/<pid>/<disease>/<case_id>    index: reports of one person and disease
     link/<case_id>/<other_case_id>      duplicate or re-infection link (both directions)
     lab/..., vaccination/..., dose/...  see observations.py
@@ -31,6 +32,7 @@ from healthledger.apps.epidemic import (
     bundles,
     observations,
     reads,
+    status_index,
     visibility,
 )
 from healthledger.apps.epidemic import pseudonym as pseudo
@@ -62,6 +64,7 @@ from healthledger.apps.epidemic.schemas import (
     BundleDoseArg,
     BundleLabArg,
     CaseArg,
+    CaseStatus,
     Classification,
     EarsMethod,
     GrantPurpose,
@@ -70,6 +73,7 @@ from healthledger.apps.epidemic.schemas import (
     OrgKind,
     Outcome,
     PopulationArg,
+    QueueOrder,
     RegionArg,
     RejectReason,
     ReleaseRow,
@@ -116,6 +120,7 @@ class Epidemic(Contract):
         "healthledger.apps.epidemic.reads",
         "healthledger.apps.epidemic.regions",
         "healthledger.apps.epidemic.schemas",
+        "healthledger.apps.epidemic.status_index",
         "healthledger.apps.epidemic.subjects",
         "healthledger.apps.epidemic.visibility",
     )
@@ -353,6 +358,7 @@ class Epidemic(Contract):
             "status": "reported",
         }
         ctx.put(f"case/{case_id}", amended)
+        status_index.record_status(ctx, amended, record["status"])
         ctx.emit("case_amended", public_event(amended))
 
     # --- review --------------------------------------------------------------------
@@ -531,8 +537,28 @@ class Epidemic(Contract):
         self, ctx: Context, *, disease: str = "", status: str = "", limit: int = 100
     ) -> list[dict[str, Any]]:
         """Cases the caller may see (a hospital its own, a CDC or commission its region
-        and the regions granted to it)."""
+        and the regions granted to it), in case id order (``reads.cases``)."""
         return reads.cases(ctx, disease=disease, status=status, limit=limit)
+
+    @query()
+    def case_queue(
+        self,
+        ctx: Context,
+        *,
+        statuses: list[CaseStatus],
+        order: QueueOrder,
+        limit: int = 50,
+        after: str = "",
+        disease: str = "",
+    ) -> dict[str, Any]:
+        """A page of the cases the caller may see in ``statuses``, with their total
+        (``reads.queue``)."""
+        return reads.queue(ctx, statuses, order, limit=limit, after=after, disease=disease)
+
+    @query()
+    def case_counts(self, ctx: Context, *, disease: str = "") -> dict[str, int]:
+        """How many cases the caller may see in each status (of ``disease`` if given)."""
+        return reads.counts(ctx, disease=disease)
 
     @query()
     def list_observations(

@@ -1,10 +1,15 @@
 """The epidemic contract's queries of cases, lab results and vaccinations: what a caller
-may see of them, by the rules of cases (``visibility.Viewer``)."""
+may see of them, by the rules of cases (``visibility.Viewer``). Cases are listed and
+queued through the index of cases by status (``status_index``), so every case counts,
+however many there are."""
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from healthledger.apps.epidemic import status_index
 from healthledger.apps.epidemic.schemas import ObservationKind
 from healthledger.apps.epidemic.visibility import Viewer
 from healthledger.contracts.context import Context
@@ -12,6 +17,8 @@ from healthledger.contracts.errors import AccessDenied, InvalidArguments
 
 MAX_ASKED = 1000
 """How many lab results or vaccinations ``by_id`` reads in one call."""
+MAX_LISTED = 10_000
+"""How many cases ``cases`` and ``queue`` return at most in one call."""
 
 
 def _viewer(ctx: Context) -> Viewer:
@@ -40,20 +47,99 @@ def case(ctx: Context, case_id: str) -> dict[str, Any]:
     return {**record, "links": links}
 
 
+def _seen(
+    ctx: Context, viewer: Viewer, statuses: Iterable[str], disease: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(case_id, index entry)`` of every case in ``statuses`` (of ``disease`` if
+    given) that ``viewer`` may see: the filters apply to every case, before any limit."""
+    for status in statuses:
+        for case_id, found in status_index.entries(ctx, status):
+            if (not disease or found["disease"] == disease) and viewer.sees(ctx, found):
+                yield case_id, found
+
+
+def _records(ctx: Context, case_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """The case records of ``case_ids`` (each written with its index entry), in order."""
+    found = []
+    for case_id in case_ids:
+        record = ctx.get(f"case/{case_id}")
+        if isinstance(record, dict):
+            found.append(record)
+    return found
+
+
+def _limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_LISTED:
+        raise InvalidArguments(
+            f"limit {limit}: from 1 to {MAX_LISTED}",
+            [{"field": "limit", "message": f"from 1 to {MAX_LISTED}"}],
+        )
+
+
 def cases(ctx: Context, *, disease: str, status: str, limit: int) -> list[dict[str, Any]]:
-    """Up to ``limit`` cases the caller may see, of ``disease`` and ``status`` if given."""
+    """Up to ``limit`` cases the caller may see, of ``disease`` and ``status`` if given,
+    in case id order."""
     viewer = _viewer(ctx)
-    out = []
-    for _, record in ctx.range("case/", "case0", limit=10_000):
-        if disease and record["disease"] != disease:
-            continue
-        if status and record["status"] != status:
-            continue
-        if viewer.sees(ctx, record):
-            out.append(record)
-            if len(out) >= limit:
-                break
-    return out
+    _limit(limit)
+    statuses = (status,) if status else status_index.STATUSES
+    found = sorted(case_id for case_id, _ in _seen(ctx, viewer, statuses, disease))
+    return _records(ctx, found[:limit])
+
+
+def _sort_key(order: str, case_id: str, found: dict[str, Any]) -> tuple[int, str]:
+    if order == "oldest-reported":
+        return int(found["reported_at"]), case_id
+    if order == "newest-reported":
+        return -int(found["reported_at"]), case_id
+    return -int(found.get("reviewed_at", 0)), case_id
+
+
+def _cursor(after: str) -> tuple[int, str] | None:
+    """The position ``after`` names (``<sort value>:<case id>``, a page's ``next``)."""
+    if not after:
+        return None
+    value, _, case_id = after.partition(":")
+    if not case_id or not value.lstrip("-").isdigit():
+        raise InvalidArguments(
+            f"after {after!r} is not a position in the queue (a page's 'next')",
+            [{"field": "after", "message": "a page's 'next', as it was given"}],
+        )
+    return int(value), case_id
+
+
+def queue(
+    ctx: Context, statuses: Sequence[str], order: str, *, limit: int, after: str, disease: str
+) -> dict[str, Any]:
+    """The page of ``limit`` cases the caller may see in ``statuses`` that follows the
+    position ``after`` in ``order`` (from the first if empty): ``cases``, ``total`` (all
+    of them), ``offset`` (how many come before the page) and ``next`` (the position to
+    ask after for the page that follows; empty after the last). A case is on one page
+    only, whatever is reviewed between pages, since a position is a sort value and id."""
+    viewer = _viewer(ctx)
+    _limit(limit)
+    cursor = _cursor(after)
+    ordered = sorted(
+        _sort_key(order, case_id, found)
+        for case_id, found in _seen(ctx, viewer, dict.fromkeys(statuses), disease)
+    )
+    offset = 0 if cursor is None else bisect.bisect_right(ordered, cursor)
+    page = ordered[offset : offset + limit]
+    more = offset + limit < len(ordered)
+    return {
+        "cases": _records(ctx, (case_id for _, case_id in page)),
+        "total": len(ordered),
+        "offset": offset,
+        "next": f"{page[-1][0]}:{page[-1][1]}" if page and more else "",
+    }
+
+
+def counts(ctx: Context, *, disease: str) -> dict[str, int]:
+    """How many cases the caller may see in each status, of ``disease`` if given."""
+    viewer = _viewer(ctx)
+    return {
+        status: sum(1 for _ in _seen(ctx, viewer, (status,), disease))
+        for status in status_index.STATUSES
+    }
 
 
 def visible(ctx: Context, kind: ObservationKind, limit: int) -> list[dict[str, Any]]:

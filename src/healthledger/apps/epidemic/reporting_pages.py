@@ -165,8 +165,7 @@ def build_reporting_pages(node: AppNode, kit: PageKit) -> APIRouter:
         """The hospital's reports, newest first, with the CDC's review of each."""
         person = kit.person(request)
         require_hospital(person, (*REPORTING_ROLES, "nurse", "admin"), "Your reports")
-        cases = await kit.ask(request, CONTRACT, "list_cases", {"limit": 10_000})
-        return show(request, "epidemic/my_reports.html", **mine(cases))
+        return show(request, "epidemic/my_reports.html", **await mine(request))
 
     @router.post("/my-reports/{case_id}/amend")
     async def amend(request: Request, case_id: str) -> HTMLResponse:
@@ -180,19 +179,29 @@ def build_reporting_pages(node: AppNode, kit: PageKit) -> APIRouter:
             **text_fields(form, ("classification", "onset_date", "diagnosis_date")),
         }
         written = await kit.write(request, CONTRACT, "amend_case", args)
-        cases = await kit.ask(request, CONTRACT, "list_cases", {"limit": 10_000})
         return show(
             request,
             "epidemic/my_reports.html",
             written=written,
             amended=case_id,
-            **mine(cases),
+            **await mine(request),
         )
 
     # --- lab results and vaccinations ----------------------------------------------
 
-    def mine(cases: list[dict[str, Any]]) -> dict[str, Any]:
-        return my_report_rows(case_rows(cases, regions()))
+    async def mine(request: Request) -> dict[str, Any]:
+        """The reports the CDC asks about and the latest others, a page of each."""
+        parts = []
+        for statuses in (["info-requested"], ["reported", "confirmed", "rejected"]):
+            args = {"statuses": statuses, "order": "newest-reported", "limit": MY_REPORTS_SHOWN}
+            parts.append(await kit.ask(request, CONTRACT, "case_queue", args))
+        asked, rest = parts
+        return my_report_rows(
+            case_rows(asked["cases"], regions(), newest_first=False),
+            case_rows(rest["cases"], regions(), newest_first=False),
+            asked_total=int(asked["total"]),
+            rest_total=int(rest["total"]),
+        )
 
     async def recent(request: Request, kind: str) -> list[dict[str, Any]]:
         """The hospital's latest lab results or doses, as people read them."""
@@ -288,18 +297,23 @@ def build_reporting_pages(node: AppNode, kit: PageKit) -> APIRouter:
     return router
 
 
-def my_report_rows(rows: list[dict[str, Any]], *, shown: int = MY_REPORTS_SHOWN) -> dict[str, Any]:
-    """The reports the CDC asks about first, then the latest others, each part at most
-    ``shown`` rows (a hospital may have hundreds waiting: the page stays readable)."""
-    asked = [r for r in rows if r["status"] == "info-requested"]
-    rest = [r for r in rows if r["status"] != "info-requested"]
+def my_report_rows(
+    asked: list[dict[str, Any]],
+    rest: list[dict[str, Any]],
+    *,
+    asked_total: int,
+    rest_total: int,
+) -> dict[str, Any]:
+    """The page's list: the shown reports the CDC asks about first, then the shown latest
+    others, with how many there are of each (a hospital may have hundreds waiting: the
+    page shows a part of each and stays readable)."""
     return {
-        "rows": asked[:shown] + rest[:shown],
-        "total": len(rows),
-        "asked_total": len(asked),
-        "asked_shown": min(len(asked), shown),
-        "rest_total": len(rest),
-        "rest_shown": min(len(rest), shown),
+        "rows": asked + rest,
+        "total": asked_total + rest_total,
+        "asked_total": asked_total,
+        "asked_shown": len(asked),
+        "rest_total": rest_total,
+        "rest_shown": len(rest),
     }
 
 

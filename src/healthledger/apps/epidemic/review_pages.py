@@ -55,7 +55,9 @@ ACTIONS = (
     ("no-action-needed", "No action needed (explained by known events)"),
 )
 QUEUE_SHOWN = 50
-"""Reports shown at once in each part of the review queue (the oldest first)."""
+"""Reports shown at once in each part of the review queue (a page; the next follows)."""
+REVIEWED_SHOWN = 20
+"""Decisions shown under 'Reviewed lately', the newest first."""
 METHOD_WORDS = {
     "C1": "C1 (rise over the last 7 days)",
     "C2": "C2 (rise over days 3 to 9 before)",
@@ -67,8 +69,11 @@ def case_rows(
     cases: Iterable[Mapping[str, Any]],
     regions: RegionNames,
     org_names: Mapping[str, str] | None = None,
+    *,
+    newest_first: bool = True,
 ) -> list[dict[str, Any]]:
-    """Cases as people read them, newest report first (reporters by name if given)."""
+    """Cases as people read them, newest report first unless ``newest_first`` is False
+    (then in the order given; reporters by name if given)."""
     words = dict(REJECT_REASONS)
     fields = dict(INFO_FIELDS)
     rows = []
@@ -97,7 +102,25 @@ def case_rows(
                 "review_detail": detail,
             }
         )
+    if not newest_first:
+        return rows
     return sorted(rows, key=lambda row: row["reported_at"], reverse=True)
+
+
+def queue_part(found: Mapping[str, Any], shown: int) -> dict[str, Any]:
+    """Where a page of ``case_queue`` (``found``, of at most ``shown`` cases) sits in
+    its part of the queue: the total, the first and last place shown (from 1), the
+    position of the next page and how many it holds."""
+    offset, total = int(found["offset"]), int(found["total"])
+    last = offset + len(found["cases"])
+    return {
+        "total": total,
+        "first": offset + 1,
+        "last": last,
+        "next": str(found["next"]),
+        "next_count": min(total - last, shown),
+        "later": offset > 0,
+    }
 
 
 def alert_rows(node: AppNode, person: Person, regions: RegionNames) -> list[dict[str, Any]]:
@@ -148,39 +171,48 @@ def build_review_pages(node: AppNode, kit: PageKit) -> APIRouter:
     """The CDC's and commission's pages."""
     router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
-    async def queue(request: Request, written: Written | None = None) -> HTMLResponse:
+    async def queue(
+        request: Request, places: Mapping[str, str], written: Written | None = None
+    ) -> HTMLResponse:
+        """The queue's page; ``places``: where each part starts (``waiting``, ``asked``:
+        the ``next`` of a page before, empty for the first)."""
         regions = RegionNames(node)
         names = {o["id"]: str(o.get("name", o["id"])) for o in node.organisations()}
-        cases = await kit.ask(request, CONTRACT, "list_cases", {"limit": 10_000})
-        rows = case_rows(cases, regions, names)
-        waiting = sorted(
-            (r for r in rows if r["status"] == "reported"), key=lambda r: r["reported_at"]
-        )
-        asked = [r for r in rows if r["status"] == "info-requested"]
-        reviewed = sorted(
-            (r for r in rows if r["status"] in ("confirmed", "rejected")),
-            key=lambda r: int(r["review"].get("at", 0)),
-            reverse=True,
+
+        async def part(name: str, statuses: list[str], order: str, shown: int) -> Any:
+            args = {"statuses": statuses, "order": order, "limit": shown}
+            found = await kit.ask(
+                request, CONTRACT, "case_queue", {**args, "after": places.get(name, "")}
+            )
+            rows = case_rows(found["cases"], regions, names, newest_first=False)
+            return rows, queue_part(found, shown)
+
+        waiting, waiting_part = await part("waiting", ["reported"], "oldest-reported", QUEUE_SHOWN)
+        asked, asked_part = await part("asked", ["info-requested"], "newest-reported", QUEUE_SHOWN)
+        reviewed, _ = await part(
+            "reviewed", ["confirmed", "rejected"], "newest-reviewed", REVIEWED_SHOWN
         )
         return kit.render(
             request,
             "epidemic/review.html",
             status=written.refusal.status if written and written.refusal else 200,
             written=written,
-            rows=waiting[:QUEUE_SHOWN],
-            waiting_count=len(waiting),
-            asked=asked[:QUEUE_SHOWN],
-            asked_count=len(asked),
-            reviewed=reviewed[:20],
+            rows=waiting,
+            waiting=waiting_part,
+            asked=asked,
+            asked_part=asked_part,
+            places={name: places.get(name, "") for name in ("waiting", "asked")},
+            reviewed=reviewed,
             reasons=REJECT_REASONS,
             info_fields=INFO_FIELDS,
         )
 
     @router.get("/review")
-    async def review_queue(request: Request) -> HTMLResponse:
-        """The reports of the CDC's area waiting for review."""
+    async def review_queue(request: Request, waiting: str = "", asked: str = "") -> HTMLResponse:
+        """The reports of the CDC's area waiting for review, a page of each part from
+        ``waiting`` and ``asked`` (the place the page before gave)."""
         require_overseer(kit.person(request), "The review queue", ("epidemiologist",))
-        return await queue(request)
+        return await queue(request, {"waiting": waiting, "asked": asked})
 
     @router.post("/review/{case_id}")
     async def review(request: Request, case_id: str) -> HTMLResponse:
@@ -198,7 +230,8 @@ def build_review_pages(node: AppNode, kit: PageKit) -> APIRouter:
         else:
             args, function = {"case_id": case_id}, "confirm"
         written = await kit.write(request, CONTRACT, function, args)
-        return await queue(request, written)
+        places = {name: str(form.get(name, "")) for name in ("waiting", "asked")}
+        return await queue(request, places, written)
 
     async def alerts_page(request: Request, written: Written | None = None) -> HTMLResponse:
         person = kit.person(request)

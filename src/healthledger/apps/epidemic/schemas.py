@@ -18,6 +18,10 @@ GrantPurpose = Literal[
 ]
 """Why a grant was made, coded (free text invites personal data onto the chain)."""
 ObservationKind = Literal["lab", "vaccination"]
+CaseStatus = Literal["reported", "info-requested", "confirmed", "rejected"]
+QueueOrder = Literal["oldest-reported", "newest-reported", "newest-reviewed"]
+"""How ``case_queue`` orders its cases: by the time of the report, oldest or newest
+first, or by the time of the CDC's last review (its decision), newest first."""
 AlertAction = Literal["investigating", "monitoring", "escalated", "no-action-needed"]
 """What a CDC does about an early-warning alert, coded."""
 

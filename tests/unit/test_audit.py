@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from healthledger.ledger import audit
+from healthledger.ledger import audit_replay
 from healthledger.ledger.audit import AuditReport
 
 sql_values = st.one_of(
@@ -27,7 +27,7 @@ def test_row_order_agrees_with_sqlite(rows: list[tuple[Any, Any]]) -> None:
     db.execute("CREATE TABLE t (a, b)")
     db.executemany("INSERT INTO t VALUES (?, ?)", rows)
     ordered = db.execute("SELECT a, b FROM t ORDER BY a, b").fetchall()
-    keys = [audit._sql_order(row) for row in ordered]
+    keys = [audit_replay._sql_order(row) for row in ordered]
     assert keys == sorted(keys)
 
 

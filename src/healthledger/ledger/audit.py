@@ -9,11 +9,14 @@ order, checks that
   (:func:`~healthledger.ledger.block.verify_block`: its ``prev_hash``, ``tx_root``,
   ``state_root`` and ``log_size``), and ``log_root`` is that of a global log rebuilt
   here from the transactions;
-- replaying the blocks through a fresh in-memory store with the given validator gives
-  the same validation codes, state root and header (so the same decisions);
+- replaying the blocks with the given validator (into a store of the audit's own,
+  ``ledger.audit_replay``, that keeps the world state but no history) gives the same
+  validation codes, state root and header (so the same decisions);
 
-and finally that the stored world state, key history, transaction index and global-log
-nodes are exactly those the replay produced, so no row is there that no block explains.
+and that the stored transaction index, key history and global-log nodes are exactly
+those the replay produced, block by block as it goes, and the stored world state at the
+end, so no row is there that no block explains. Its memory grows with the world state
+(on disk past a bounded cache) and the read-ahead, not with the ledger's history.
 
 Verifier style: it returns an :class:`AuditReport` or raises one typed error,
 :class:`~healthledger.ledger.errors.InvalidBlock` naming the first bad block (or row),
@@ -44,12 +47,11 @@ from typing import Any
 
 from healthledger.crypto.canonical import canonical_json_unchecked
 from healthledger.crypto.errors import CryptoError
+from healthledger.ledger.audit_replay import ReplayStore, StoredRows
 from healthledger.ledger.audit_signatures import SignatureOutcomes, worker_context, worker_start
 from healthledger.ledger.block import FORMAT_VERSION, Block, BlockHeader, verify_block
 from healthledger.ledger.chain import Chain
 from healthledger.ledger.errors import InvalidBlock, LedgerError, StorageError
-from healthledger.ledger.merkle import InMemoryNodes, MerkleLog
-from healthledger.ledger.sqlite_store import SqliteStore
 from healthledger.ledger.store import LedgerStore
 from healthledger.ledger.validation import Validator
 from healthledger.ledger.wire import decode_bytes
@@ -201,10 +203,8 @@ class _Audit:
         self.validator = validator
         self.progress = progress
         self.workers = workers
-        self.nodes = InMemoryNodes()
-        self.log = MerkleLog(self.nodes, 0)
         self.log_sizes: list[int] = []
-        """log_size after each block, to tell which block made a log node."""
+        """log_size after each replayed block, to tell which block made a log node."""
 
     def run(self, started: float) -> AuditReport:
         """Check everything; the report, or the first problem as an error."""
@@ -216,7 +216,8 @@ class _Audit:
         workers = self.workers
         if workers is None:
             workers = (os.cpu_count() or 1) if total_txs >= PARALLEL_MIN_TRANSACTIONS else 0
-        replay = SqliteStore(":memory:", synchronous="OFF")
+        replay = ReplayStore(self.db)
+        tables = StoredRows(self.db, self._block_of_node)
         try:
             given = self.validator
             base = given if isinstance(given, Validator) else given(replay)
@@ -236,8 +237,10 @@ class _Audit:
                         pool.shutdown(wait=True, cancel_futures=True)
                     pool, workers, replay_validator, checks = None, 0, base, None
             try:
-                summary = self._replay_blocks(Chain(replay, replay_validator), checks, total_blocks)
-                rows = self._compare_tables(replay)
+                summary = self._replay_blocks(
+                    Chain(replay, replay_validator), replay, tables, checks, total_blocks
+                )
+                rows = tables.finish(replay.raw())
             finally:
                 if pool is not None:
                     # Waited for: a pool left to wind down on its own while the process
@@ -277,7 +280,12 @@ class _Audit:
     # --- blocks ----------------------------------------------------------------
 
     def _replay_blocks(
-        self, chain: Chain, checks: SignatureOutcomes | None, total: int
+        self,
+        chain: Chain,
+        replay: ReplayStore,
+        tables: StoredRows,
+        checks: SignatureOutcomes | None,
+        total: int,
     ) -> tuple[BlockHeader, int, dict[str, int]]:
         """Replay every stored block in height order. With workers, blocks are decoded
         and checked up to LOOKAHEAD_TRANSACTIONS ahead of the replay, their signature
@@ -312,6 +320,9 @@ class _Audit:
             if checks is not None:
                 checks.wait_for(height)
             self._check_replay(chain, block, height)
+            tables.compare_block(height, *replay.take_rows())
+            # Those rows are the replay's own now: committed-id look-ups may read them.
+            replay.compared = block.header.log_size
             previous = block.header
             txs += len(block.transactions)
             for code in block.codes:
@@ -359,14 +370,6 @@ class _Audit:
         if hash_column != header.hash:
             raise InvalidBlock(f"block {height}: hash column is not the hash of its header")
         verify_block(previous, block)
-        # verify_block checked log_size against the previous header, whose size the
-        # rebuilt log has: only the root is left to compare.
-        append = self.log.plan_append(block.leaf_hashes)
-        if header.log_root != append.root.hex():
-            raise InvalidBlock(f"block {height}: log_root is not the root of the global log")
-        self.nodes.put_nodes(append.nodes)
-        self.log.advance(append)
-        self.log_sizes.append(append.size)
         return block
 
     def _decode_or_explain(self, height: int, body: bytes) -> Block:
@@ -412,6 +415,10 @@ class _Audit:
                     f"block {height}: transaction {index} is stored as {theirs}, "
                     f"but validation gives {mine}"
                 )
+        # The replay's log holds every transaction so far: its root is the global log's.
+        self.log_sizes.append(replayed.header.log_size)
+        if replayed.header.log_root != header.log_root:
+            raise InvalidBlock(f"block {height}: log_root is not the root of the global log")
         if replayed.header.state_root != header.state_root:
             raise InvalidBlock(f"block {height}: state_root differs from the replayed state")
         if replayed.header != header:
@@ -420,84 +427,12 @@ class _Audit:
 
     # --- tables ----------------------------------------------------------------
 
-    def _compare_tables(self, replay: SqliteStore) -> dict[str, int]:
-        """Compare each derived table of the stored file with the replay's, merging
-        the two by primary key, so a row that is missing, extra or different is named."""
-        mine = replay.raw()
-        counts = {}
-        for table, columns, key_width, block_of in (
-            ("txs", ("log_index", "tx_id", "height", "idx", "code"), 1, _column(2)),
-            ("state", ("ns", "key", "value", "height", "idx"), 2, _column(3)),
-            ("history", ("ns", "key", "height", "idx", "tx_id", "value"), 4, _column(2)),
-            ("log_nodes", ("level", "idx", "hash"), 2, self._block_of_node),
-        ):
-            order = ", ".join(columns[:key_width])
-            sql = f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}"  # noqa: S608
-            stored_rows, replayed_rows = self.db.execute(sql), mine.execute(sql)
-            stored, replayed = next(stored_rows, None), next(replayed_rows, None)
-            count = 0
-            while stored is not None or replayed is not None:
-                if stored == replayed:
-                    count += 1
-                    stored, replayed = next(stored_rows, None), next(replayed_rows, None)
-                    continue
-                if replayed is None or (
-                    stored is not None
-                    and _sql_order(stored[:key_width]) < _sql_order(replayed[:key_width])
-                ):
-                    assert stored is not None
-                    row, height, problem = (
-                        stored,
-                        block_of(stored),
-                        "is stored but no block explains it",
-                    )
-                elif stored is None or _sql_order(stored[:key_width]) > _sql_order(
-                    replayed[:key_width]
-                ):
-                    row, height, problem = replayed, block_of(replayed), "is missing from the store"
-                else:
-                    row, height, problem = replayed, block_of(replayed), "differs from the replay"
-                last = len(self.log_sizes) - 1
-                height = height if 0 <= height <= last else last
-                raise InvalidBlock(
-                    f"block {height}: {table} row {_describe(row, key_width)} {problem}"
-                )
-            counts[table] = count
-        return counts
-
     def _block_of_node(self, row: tuple[Any, ...]) -> int:
         level, index = row[0], row[1]
         if not isinstance(level, int) or not isinstance(index, int) or not 0 <= level < 64:
             return len(self.log_sizes) - 1
         last_leaf = ((index + 1) << level) - 1
         return min(bisect.bisect_right(self.log_sizes, last_leaf), len(self.log_sizes) - 1)
-
-
-def _column(i: int) -> Callable[[tuple[Any, ...]], int]:
-    def block_of(row: tuple[Any, ...]) -> int:
-        value = row[i]
-        return value if isinstance(value, int) else -1
-
-    return block_of
-
-
-def _describe(row: tuple[Any, ...], key_width: int) -> str:
-    key = row[:key_width]
-    return "(" + ", ".join(repr(v.hex() if isinstance(v, bytes) else v) for v in key) + ")"
-
-
-def _sql_order(values: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
-    """A sort key agreeing with SQLite's order: NULL, numbers, text, blobs (by bytes)."""
-    return tuple(
-        (0, 0)
-        if v is None
-        else (1, v)
-        if isinstance(v, int | float)
-        else (2, v)
-        if isinstance(v, str)
-        else (3, bytes(v))
-        for v in values
-    )
 
 
 def _decode_canonical(body: bytes) -> Block | None:

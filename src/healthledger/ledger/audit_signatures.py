@@ -23,7 +23,7 @@ from healthledger.crypto.errors import CryptoError
 from healthledger.ledger.block import Block
 from healthledger.ledger.errors import LedgerError
 from healthledger.ledger.state import HistoryEntry, VersionedValue
-from healthledger.ledger.transaction import endorsement_payload, unique_endorsers
+from healthledger.ledger.transaction import unique_endorsers
 from healthledger.ledger.validation import IdentityResolver, check_signature
 
 BATCH_SIGNATURES = 1024
@@ -61,7 +61,7 @@ class SignatureOutcomes:
             try:
                 signed = tx.signed_proposal
                 self._add(tx.proposal.creator, signed.signature, signed.signed_bytes)
-                payload = endorsement_payload(tx.tx_id, tx.response)
+                payload = tx.endorsed_bytes
                 for endorsement in unique_endorsers(tx.endorsements):
                     self._add(endorsement.endorser, endorsement.signature, payload)
             except (LedgerError, CryptoError, LookupError, TypeError, ValueError):

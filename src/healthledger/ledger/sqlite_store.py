@@ -25,7 +25,7 @@ import logging
 import sqlite3
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -272,32 +272,11 @@ class SqliteStore(SqlReads):
 
     def committed_among(self, tx_ids: Sequence[str]) -> set[str]:
         """Those of ``tx_ids`` that appear in a committed block."""
-        found: set[str] = set()
-        unique = list(dict.fromkeys(tx_ids))
-        for i in range(0, len(unique), _IN_CHUNK):
-            chunk = unique[i : i + _IN_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT DISTINCT tx_id FROM txs WHERE tx_id IN ({marks})"  # noqa: S608 - placeholders only
-            rows = self._rows(sql, tuple(chunk))
-            found.update(row[0] for row in rows)
-        return found
+        return committed_in(self._rows, tx_ids)
 
     def get_states(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], VersionedValue]:
         """Current values of several keys (absent ones left out), a few queries in all."""
-        found: dict[tuple[str, str], VersionedValue] = {}
-        unique = list(dict.fromkeys(keys))
-        step = _IN_CHUNK // 2
-        for i in range(0, len(unique), step):
-            chunk = unique[i : i + step]
-            marks = ",".join("(?, ?)" for _ in chunk)
-            params = tuple(part for pair in chunk for part in pair)
-            sql = (
-                f"SELECT ns, key, value, height, idx FROM state WHERE (ns, key) IN (VALUES {marks})"  # noqa: S608 - placeholders only
-            )
-            rows = self._rows(sql, params)
-            for ns, key, value, height, idx in rows:
-                found[(ns, key)] = VersionedValue(json.loads(value), (height, idx))
-        return found
+        return states_in(self._rows, keys)
 
     def commit(self, commit: BlockCommit) -> None:
         """Write one block and everything it changes in one SQLite transaction."""
@@ -364,6 +343,44 @@ class SqliteStore(SqlReads):
                 except OSError as exc:
                     # Without the record the next start reads every page: slower, safe.
                     log.warning("could not record the clean stop of %s: %s", self.path, exc)
+
+
+Rows = Callable[[str, Sequence[Any]], list[Any]]
+"""Runs a read query with its parameters and returns every row."""
+
+
+def committed_in(
+    rows: Rows, tx_ids: Sequence[str], *, before_log_index: int | None = None
+) -> set[str]:
+    """Those of ``tx_ids`` in the ``txs`` table that ``rows`` reads (only among its first
+    ``before_log_index`` transactions, if given), a few queries in all."""
+    found: set[str] = set()
+    unique = list(dict.fromkeys(tx_ids))
+    bound = () if before_log_index is None else (before_log_index,)
+    for i in range(0, len(unique), _IN_CHUNK):
+        chunk = unique[i : i + _IN_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT DISTINCT tx_id FROM txs WHERE tx_id IN ({marks})"  # noqa: S608 - placeholders only
+        if bound:
+            sql += " AND log_index < ?"
+        found.update(row[0] for row in rows(sql, (*chunk, *bound)))
+    return found
+
+
+def states_in(rows: Rows, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], VersionedValue]:
+    """Current values of several keys in the ``state`` table that ``rows`` reads (absent
+    ones left out), a few queries in all."""
+    found: dict[tuple[str, str], VersionedValue] = {}
+    unique = list(dict.fromkeys(keys))
+    step = _IN_CHUNK // 2
+    for i in range(0, len(unique), step):
+        chunk = unique[i : i + step]
+        marks = ",".join("(?, ?)" for _ in chunk)
+        params = tuple(part for pair in chunk for part in pair)
+        sql = f"SELECT ns, key, value, height, idx FROM state WHERE (ns, key) IN (VALUES {marks})"  # noqa: S608 - placeholders only
+        for ns, key, value, height, idx in rows(sql, params):
+            found[(ns, key)] = VersionedValue(json.loads(value), (height, idx))
+    return found
 
 
 def _code(exc: sqlite3.Error) -> int:

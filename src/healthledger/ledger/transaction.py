@@ -338,6 +338,11 @@ class Transaction(Record, frozen=True):
         """RFC 9162 leaf hash of the transaction hash, as in tx_root and the global log."""
         return leaf_hash(self.tx_hash)
 
+    @cached_value
+    def endorsed_bytes(self) -> bytes:
+        """What each endorser signed: :func:`endorsement_payload` of its id and response."""
+        return endorsement_payload(self.tx_id, self.response)
+
 
 def sign_endorsement(
     tx_id: str, response: ProposalResponse, *, endorser: str, key: SigningKey

@@ -27,7 +27,6 @@ from healthledger.ledger.state import BulkStateView, OverlayState, StateUpdate, 
 from healthledger.ledger.transaction import (
     Transaction,
     ValidationCode,
-    endorsement_payload,
     unique_endorsers,
 )
 
@@ -136,7 +135,7 @@ class Validator:
         is_committed: Callable[[str], bool],
     ) -> BlockValidation:
         """Validate ``transactions`` as block ``height`` ordered at ``timestamp``."""
-        checks = _BlockChecks(self._identities, self._check, len(transactions))
+        checks = _BlockChecks(self._identities, self._check)
         if self._threads > 1:
             checks.prefetch(transactions, state, timestamp, self._threads)
         overlay = OverlayState(state)
@@ -149,7 +148,7 @@ class Validator:
         codes: list[ValidationCode] = []
         updates: list[StateUpdate] = []
         for index, tx in enumerate(transactions):
-            code = self._validate_tx(index, tx, overlay, timestamp, seen, is_committed, checks)
+            code = self._validate_tx(tx, overlay, timestamp, seen, is_committed, checks)
             seen.add(tx.tx_id)
             codes.append(code)
             if code is not ValidationCode.VALID:
@@ -166,7 +165,6 @@ class Validator:
 
     def _validate_tx(
         self,
-        index: int,
         tx: Transaction,
         state: OverlayState,
         timestamp: int,
@@ -185,7 +183,7 @@ class Validator:
         if not checks.verify(creator.public_key, signed.signature, signed.signed_bytes):
             return ValidationCode.BAD_SIGNATURE
         endorsers = []
-        payload = checks.payload(index, tx)
+        payload = tx.endorsed_bytes
         for endorsement in unique_endorsers(tx.endorsements):
             endorser = checks.resolve(endorsement.endorser, state)
             if _check_signer(endorser, timestamp) is not None:
@@ -205,7 +203,7 @@ class Validator:
 
 
 class _BlockChecks:
-    """Per-block memo of identities, endorsement payloads and signature outcomes.
+    """Per-block memo of identities and signature outcomes.
 
     Identities are cached until a write to a membership namespace, the only writes
     that can change them. Signatures are checked up front, on several threads, for
@@ -214,11 +212,10 @@ class _BlockChecks:
     block is still checked against the key it has at its turn.
     """
 
-    def __init__(self, identities: IdentityResolver, check: SignatureCheck, size: int) -> None:
+    def __init__(self, identities: IdentityResolver, check: SignatureCheck) -> None:
         self._identities = identities
         self._check = check
         self._known: dict[str, Identity | None] = {}
-        self._payloads: list[bytes | None] = [None] * size
         self._outcomes: dict[tuple[bytes, bytes], tuple[Ed25519PublicKey, bool]] = {}
 
     def resolve(self, identity_id: str, state: StateView) -> Identity | None:
@@ -233,13 +230,6 @@ class _BlockChecks:
         """Membership changed: resolve identities afresh."""
         self._known.clear()
 
-    def payload(self, index: int, tx: Transaction) -> bytes:
-        """The bytes the endorsers of transaction ``index`` signed."""
-        payload = self._payloads[index]
-        if payload is None:
-            payload = self._payloads[index] = endorsement_payload(tx.tx_id, tx.response)
-        return payload
-
     def verify(self, public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
         """The outcome of a signature check, made now unless already made."""
         done = self._outcomes.get((signature, message))
@@ -253,7 +243,7 @@ class _BlockChecks:
         """Check, side by side on ``threads`` threads, the signatures of every signer
         that ``state`` (the committed state before the block) knows and accepts."""
         jobs: list[tuple[Ed25519PublicKey, bytes, bytes]] = []
-        for index, tx in enumerate(transactions):
+        for tx in transactions:
             creator = self.resolve(tx.proposal.creator, state)
             if creator is None or _check_signer(creator, timestamp) is not None:
                 continue
@@ -262,9 +252,7 @@ class _BlockChecks:
             for endorsement in unique_endorsers(tx.endorsements):
                 endorser = self.resolve(endorsement.endorser, state)
                 if endorser is not None and _check_signer(endorser, timestamp) is None:
-                    jobs.append(
-                        (endorser.public_key, endorsement.signature, self.payload(index, tx))
-                    )
+                    jobs.append((endorser.public_key, endorsement.signature, tx.endorsed_bytes))
         if len(jobs) < PARALLEL_MIN_SIGNATURES:
             return
         chunks = [jobs[i::threads] for i in range(threads)]

@@ -32,9 +32,8 @@ from healthledger.ledger.transaction import (
     ProposalResponse,
     SignedProposal,
     Transaction,
-    endorsement_payload,
 )
-from healthledger.node.peer import PEER_ROLE as PEER_ROLE  # the role gateways check for
+from healthledger.node.endorsers import PEER_ROLE as PEER_ROLE  # the role gateways check for
 from healthledger.node.vault import (
     Disclosure,
     DisclosureError,
@@ -158,7 +157,7 @@ def check_endorsed(
     if not tx.endorsements:
         raise BadEndorsement("sent no endorsement")
     resolver = MembershipResolver()
-    payload = endorsement_payload(tx.tx_id, tx.response)
+    payload = tx.endorsed_bytes
     for endorsement in tx.endorsements:
         if endorsement.endorser.split("/", 1)[0] != org:
             raise BadEndorsement(f"endorsed as {endorsement.endorser}, not as a peer of {org}")

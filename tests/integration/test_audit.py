@@ -34,7 +34,7 @@ from healthledger.ledger.transaction import (
 from healthledger.ledger.validation import BlockValidation
 from healthledger.node.consortium import issue_identity
 from healthledger.node.embedded import LEDGER_FILE
-from healthledger.node.peer import new_validator, replay_validator
+from healthledger.node.endorsers import new_validator, replay_validator
 from tests.support.founding import found
 
 MASKS = (0x01, 0x20, 0x80, 0x04, 0x40)

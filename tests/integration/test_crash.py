@@ -35,7 +35,7 @@ from healthledger.ledger.block import EncodedBlock
 from healthledger.ledger.store import open_store
 from healthledger.ledger.transaction import ValidationCode
 from healthledger.node.embedded import LEDGER_FILE, EmbeddedNode
-from healthledger.node.peer import new_validator
+from healthledger.node.endorsers import new_validator
 from healthledger.node.selfcheck import rederive_block
 from tests.support.postgres import postgres_server
 

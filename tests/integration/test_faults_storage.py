@@ -32,7 +32,7 @@ from healthledger.ledger.sqlite_store import SqliteStore
 from healthledger.ledger.transaction import ValidationCode
 from healthledger.ledger.wal import read_store_wal
 from healthledger.node.embedded import LEDGER_FILE, EmbeddedNode
-from healthledger.node.peer import new_validator
+from healthledger.node.endorsers import new_validator
 from tests.conftest import CONTRACTS
 from tests.support.cli import healthledger
 from tests.support.members import member_reads

@@ -12,7 +12,7 @@ from types import ModuleType
 from healthledger.ledger.audit import audit_store
 from healthledger.ledger.sqlite_store import SqliteStore
 from healthledger.node.embedded import LEDGER_FILE
-from healthledger.node.peer import new_validator
+from healthledger.node.endorsers import new_validator
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "scale.py"
 

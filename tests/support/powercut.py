@@ -21,7 +21,7 @@ from pathlib import Path
 from healthledger.cli.bench import bench_node
 from healthledger.ledger.audit import audit_store
 from healthledger.node.embedded import LEDGER_FILE, open_checked_store
-from healthledger.node.peer import new_validator
+from healthledger.node.endorsers import new_validator
 from tests.support.powercut_fs import PowerCutFs
 
 CHILD = r"""

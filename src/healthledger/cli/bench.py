@@ -30,7 +30,7 @@ from healthledger.ledger.merkle import InMemoryNodes, MerkleLog, leaf_hash, veri
 from healthledger.ledger.transaction import Transaction, ValidationCode
 from healthledger.node.consortium import OrgPlan
 from healthledger.node.embedded import LEDGER_FILE, EmbeddedNode
-from healthledger.node.peer import replay_validator
+from healthledger.node.endorsers import replay_validator
 
 BENCH_ORG = "bench-org"
 BENCH_CLIENT = f"{BENCH_ORG}/client"

@@ -39,8 +39,8 @@ from healthledger.ledger.errors import InvalidBlock
 from healthledger.node.consortium_peer import open_consortium_peer, peer_org
 from healthledger.node.defaults import DEFAULT_CHECKPOINT_EVERY
 from healthledger.node.embedded import LEDGER_FILE, NODE_FILE, EmbeddedNode
+from healthledger.node.endorsers import replay_validator
 from healthledger.node.parts import STORE_KEY, Node, shown_location
-from healthledger.node.peer import replay_validator
 from healthledger.node.peer_tls import peer_client
 from healthledger.node.seam import attach
 from healthledger.node.staff import OPERATOR_KEY_ENV, StaffStore

@@ -66,9 +66,9 @@ from healthledger.node.endorsement_answers import (
     problem_detail,
     refusal_from_problem,
 )
+from healthledger.node.endorsers import PEER_ROLE as PEER_ROLE  # the role gateways check for
 from healthledger.node.errors import EndorsementFailed, NodeUnavailable
 from healthledger.node.parts import Node
-from healthledger.node.peer import PEER_ROLE as PEER_ROLE  # the role gateways check for
 from healthledger.node.peer import Endorsed, Peer
 from healthledger.node.peer_directory import DIRECTORY_FILE, PeerDirectory
 from healthledger.node.peer_tls import peer_client

@@ -14,15 +14,7 @@ from typing import Any
 
 from healthledger.contracts.context import PrivateData
 from healthledger.contracts.errors import AccessDenied, ContractError
-from healthledger.contracts.policy import Policy, choose_endorsers_indexed, satisfied
-from healthledger.contracts.rules import (
-    MEMO_MAX_ENTRIES,
-    HeightMemo,
-    MembershipResolver,
-    PolicyEndorsementRule,
-    Requirement,
-    requirement,
-)
+from healthledger.contracts.rules import HeightMemo, MembershipResolver, Requirement, requirement
 from healthledger.contracts.runtime import ContractRuntime
 from healthledger.crypto.errors import SignatureError
 from healthledger.crypto.keys import SigningKey, VerifiedSignatures
@@ -32,17 +24,14 @@ from healthledger.ledger.errors import StorageFull, StoreUnavailable
 from healthledger.ledger.sqlite_store import storage_error
 from healthledger.ledger.store import LedgerStore
 from healthledger.ledger.transaction import (
-    Endorsement,
     ProposalResponse,
     SignedProposal,
     Transaction,
     ValidationCode,
-    endorsement_payload,
-    sign_endorsement,
 )
-from healthledger.ledger.validation import Validator, check_signature
 from healthledger.node.chain_reads import ChainReads, Receipt
 from healthledger.node.checkpoint import CheckpointWriter, origin_of
+from healthledger.node.endorsers import Endorsers, new_validator
 from healthledger.node.errors import (
     BadRequest,
     BadSignature,
@@ -60,8 +49,6 @@ from healthledger.ordering.orderer import Batch, Orderer, OrderingError
 
 log = logging.getLogger(__name__)
 
-PEER_ROLE = "peer"
-"""The role of the identities a peer endorses with."""
 MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
 """Proposals older or newer than this are refused at endorsement (replay window)."""
 
@@ -74,25 +61,6 @@ class Endorsed:
 
     transaction: Transaction
     private: tuple[Disclosure, ...] = ()
-
-
-def new_validator(
-    memo: HeightMemo | None = None, signatures: VerifiedSignatures | None = None
-) -> Validator:
-    """The validator every peer uses; ``memo`` (bound to the peer's store) keeps
-    identities and definitions per committed height, ``signatures`` the checks the
-    peer already made."""
-    return Validator(
-        identities=MembershipResolver(memo),
-        endorsement=PolicyEndorsementRule(memo),
-        signature_check=check_signature if signatures is None else signatures.check,
-    )
-
-
-def replay_validator(store: LedgerStore) -> Validator:
-    """The validator every peer uses, keeping per height what it derives from ``store``
-    (a fresh store a ledger is replayed into, as by the offline audit)."""
-    return new_validator(HeightMemo(store))
 
 
 class Peer(ChainReads):
@@ -124,14 +92,9 @@ class Peer(ChainReads):
         """Each installed contract's function names (bounded metric labels)."""
         self.vaults = vaults
         self._orderer = orderer
-        self._endorsers = list(endorsers)
-        self._endorser_keys = {identity_id: key.public_bytes() for identity_id, key in endorsers}
-        """Each endorsing identity's raw public key, to remember the signatures it makes."""
         self._clock = clock
         self._resolver = MembershipResolver(self.memo)
-        self._choices: dict[tuple[tuple[Policy, ...], tuple[tuple[str, str], ...]], tuple[int, ...]]
-        self._choices = {}
-        """Endorsers chosen per policies and available (org, role)s (_choose_endorsers)."""
+        self._endorsers = Endorsers(endorsers, resolver=self._resolver, signatures=self.signatures)
         self._pending: dict[str, Future[Receipt]] = {}
         self.vaults.follow(self._committed_valid)
         self._pending_lock = threading.Lock()
@@ -256,42 +219,10 @@ class Peer(ChainReads):
             signed.proposal.creator, transient, durable=False, disclose=False
         )
         response, need = self._simulate(signed, transient, private)
-        available = []
-        for identity_id, key in self._endorsers:
-            identity = self._resolver.resolve(identity_id, self.store)
-            if identity is not None and not identity.revoked:
-                available.append(((identity.org, identity.role), identity_id, key))
-        chosen = self._choose_endorsers(need.policies, tuple(a[0] for a in available))
-        endorsements = []
-        for i in chosen:
-            _, identity_id, key = available[i]
-            endorsements.append(self._sign_endorsement(signed, response, identity_id, key))
+        chosen = self._endorsers.for_policies(need.policies, self.store)
+        endorsements = self._endorsers.sign(signed, response, chosen)
         self.metrics.endorsements.inc()
-        return Transaction(signed, response, tuple(endorsements))
-
-    def _choose_endorsers(
-        self, policies: tuple[Policy, ...], roles: tuple[tuple[str, str], ...]
-    ) -> tuple[int, ...]:
-        """Indexes of the endorsers (by their (org, role), in this peer's order) to sign
-        with so that every policy is satisfied; EndorsementFailed if none do. The answer
-        depends on nothing else, and most calls ask the same question: kept."""
-        chosen = self._choices.get((policies, roles))
-        if chosen is not None:
-            return chosen
-        picks: list[int] = []
-        # Narrow per-key policies first, so a broad contract policy can reuse their endorsers.
-        for policy in reversed(policies):
-            if satisfied(policy, [roles[i] for i in picks]):
-                continue
-            order = picks + [i for i in range(len(roles)) if i not in picks]
-            picked = choose_endorsers_indexed(policy, [roles[i] for i in order])
-            if picked is None:
-                raise EndorsementFailed(f"this peer cannot satisfy the endorsement policy {policy}")
-            picks.extend(order[i] for i in picked if order[i] not in picks)
-        if len(self._choices) >= MEMO_MAX_ENTRIES:
-            self._choices.clear()
-        chosen = self._choices[(policies, roles)] = tuple(picks)
-        return chosen
+        return Transaction(signed, response, endorsements)
 
     def endorse_own(
         self, signed: SignedProposal, *, transient: Mapping[str, Any] | None = None
@@ -325,29 +256,9 @@ class Peer(ChainReads):
         private: PrivateData,
     ) -> Transaction:
         response, _ = self._simulate(signed, transient, private)
-        endorsements = []
-        for identity_id, key in self._endorsers:
-            identity = self._resolver.resolve(identity_id, self.store)
-            if identity is not None and not identity.revoked and identity.role == PEER_ROLE:
-                endorsements.append(self._sign_endorsement(signed, response, identity_id, key))
-        if not endorsements:
-            raise EndorsementFailed("this peer holds no registered, unrevoked peer identity")
+        endorsements = self._endorsers.sign(signed, response, self._endorsers.own(self.store))
         self.metrics.endorsements.inc()
-        return Transaction(signed, response, tuple(endorsements))
-
-    def _sign_endorsement(
-        self, signed: SignedProposal, response: ProposalResponse, endorser: str, key: SigningKey
-    ) -> Endorsement:
-        """Endorse ``response`` as ``endorser`` and remember the signature as verified
-        under ``key``'s own public key (the precheck and the block check it again only
-        against a certificate naming another key)."""
-        endorsement = sign_endorsement(signed.tx_id, response, endorser=endorser, key=key)
-        self.signatures.made(
-            self._endorser_keys[endorser],
-            endorsement.signature,
-            endorsement_payload(signed.tx_id, response),
-        )
-        return endorsement
+        return Transaction(signed, response, endorsements)
 
     def _simulate(
         self,
@@ -652,4 +563,4 @@ class Peer(ChainReads):
             log.warning("checkpoint at height %d not written: %s", block.header.height, exc)
 
 
-__all__ = ["ContractError", "Endorsed", "Peer", "Receipt", "new_validator"]
+__all__ = ["ContractError", "Endorsed", "Peer", "Receipt"]

@@ -42,9 +42,9 @@ from healthledger.node.checkpoint import origin_of
 from healthledger.node.checkpoint_exchange import STREAM, SUBJECT_PREFIX
 from healthledger.node.consortium_peer import CONSORTIUM_MODE
 from healthledger.node.embedded import KEYSTORE_FILE, LEDGER_FILE, NODE_FILE, DataDirError
+from healthledger.node.endorsers import new_validator
 from healthledger.node.gateway import PEER_ROLE
 from healthledger.node.keystore import Keystore
-from healthledger.node.peer import new_validator
 from healthledger.node.peer_tls import peer_client
 from healthledger.node.snapshot import (
     MAX_LINE_BYTES,

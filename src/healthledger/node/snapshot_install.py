@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -36,6 +35,7 @@ from healthledger.crypto.canonical import parse_canonical
 from healthledger.crypto.errors import CryptoError
 from healthledger.ledger.block import Block, BlockHeader
 from healthledger.ledger.chain import Chain
+from healthledger.ledger.durable import replace_durably, write_durably
 from healthledger.ledger.errors import InvalidTransaction, LedgerError
 from healthledger.ledger.sqlite_store import SqliteStore
 from healthledger.node.checkpoint import origin_of
@@ -116,27 +116,14 @@ def install_snapshot(
             store.close()
         if position_check is not None:
             position_check(manifest.stream_position, last_tx)
-        with part.open("rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(part, data_dir / LEDGER_FILE)
+        replace_durably(part, data_dir / LEDGER_FILE)
     except BaseException:
         for leftover in (part, *(part.with_name(part.name + s) for s in ("-wal", "-shm"))):
             leftover.unlink(missing_ok=True)
         raise
     node = {"format": 1, "mode": CONSORTIUM_MODE, "org": org, "organisations": members}
-    tmp = data_dir / f".{NODE_FILE}.tmp"
-    tmp.write_text(json.dumps(node, indent=1))
-    os.replace(tmp, data_dir / NODE_FILE)
-    _sync_folder(data_dir)
+    write_durably(data_dir / NODE_FILE, json.dumps(node, indent=1).encode("utf-8"))
     return manifest
-
-
-def _sync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _replay(

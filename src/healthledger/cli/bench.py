@@ -90,16 +90,17 @@ def commit_all(node: EmbeddedNode, transactions: Sequence[Transaction]) -> tuple
     return seconds, invalid
 
 
-@dataclass(frozen=True)
-class CommitFigures:
-    """Outcome of ``bench commit``."""
+@dataclass(frozen=True, kw_only=True)
+class ThroughputFigures:
+    """What every commit throughput benchmark measures: transactions committed in a
+    timed span, and the process and machine that committed them."""
 
     transactions: int
     seconds: float
+    """The timed span (each benchmark's figures say from what to what)."""
     blocks: int
     invalid: int
-    endorse_per_s: float
-    verify_per_s: float
+    """Transactions committed not VALID."""
     peak_rss_mb: float
     cores: int
     store: str | None = None
@@ -107,8 +108,17 @@ class CommitFigures:
 
     @property
     def tx_per_s(self) -> float:
-        """Committed transactions per second, first submit to last commit."""
+        """Committed transactions per second over ``seconds``."""
         return self.transactions / self.seconds
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommitFigures(ThroughputFigures):
+    """Outcome of ``bench commit``; ``seconds`` runs from the first submit to the last
+    commit."""
+
+    endorse_per_s: float
+    verify_per_s: float
 
     @property
     def ceiling(self) -> float:

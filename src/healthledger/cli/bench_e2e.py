@@ -80,7 +80,14 @@ from pathlib import Path
 from typing import Any
 
 from healthledger.appkit.disk import fsync_per_s
-from healthledger.cli.bench import BENCH_CLIENT, bench_node, durable_commit, peak_rss, store_kind
+from healthledger.cli.bench import (
+    BENCH_CLIENT,
+    ThroughputFigures,
+    bench_node,
+    durable_commit,
+    peak_rss,
+    store_kind,
+)
 from healthledger.cli.reporting import BenchmarkFailed
 from healthledger.crypto.keys import SigningKey, verify_signature
 from healthledger.ledger.transaction import ValidationCode
@@ -116,15 +123,12 @@ class SignatureRates:
         return 1.0 / (SIGNS_PER_TX / self.sign_per_s + VERIFIES_PER_TX / self.verify_per_s)
 
 
-@dataclass(frozen=True)
-class E2EFigures:
-    """Outcome of ``bench e2e``."""
+@dataclass(frozen=True, kw_only=True)
+class E2EFigures(ThroughputFigures):
+    """Outcome of ``bench e2e``; ``seconds`` runs from the first client signature to
+    the last commit."""
 
-    transactions: int
     clients: int
-    seconds: float
-    blocks: int
-    invalid: int
     verifications: int
     """Ed25519 verifications the peer made during the open-loop phase."""
     cpu_seconds: float
@@ -136,15 +140,6 @@ class E2EFigures:
     idle_timeout_ms: float
     synchronous: str
     fsync_per_s: float
-    peak_rss_mb: float
-    cores: int
-    store: str | None = None
-    """The PostgreSQL URL the ledger was in; None for the SQLite file."""
-
-    @property
-    def tx_per_s(self) -> float:
-        """Committed transactions per second, first client signature to last commit."""
-        return self.transactions / self.seconds
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form (the figures ``bench e2e --json`` prints)."""

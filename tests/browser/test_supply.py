@@ -34,6 +34,7 @@ from tests.apps.supply.conftest import (
     register_master_data,
     step,
     unit,
+    with_check,
 )
 from tests.browser.conftest import log_in
 from tests.support.screens import shoot
@@ -189,6 +190,14 @@ def test_an_unknown_unit_is_a_clear_message(page: Page) -> None:
     expect(page.locator("#trace-problem")).to_have_text(
         "To trace a lot, give both its GTIN and its lot number."
     )
+    # an unknown case is named as the pages name a case, not by 18 bare digits
+    case = with_check("16951234000000077")
+    page.goto(f"/supply/trace?unit=00/{case}")
+    expect(page.locator("#trace-problem")).to_have_text(
+        f"No case SSCC 1 6951234 000000077 {case[-1]} is known to this ledger."
+    )
+    assert not re.search(r"(?<!\d)\d{18}(?!\d)", page.locator("body").inner_text())
+    shoot(page, "unknown-case")
 
 
 def test_the_recall_dashboard_counts_units(page: Page) -> None:
@@ -319,13 +328,22 @@ def test_the_demo_end_to_end(
         expect(timeline.last).to_contain_text("dispense")
         shipped = timeline.filter(has_text="ship")
         expect(shipped).to_have_count(1)
-        expect(shipped.locator(".via")).to_contain_text("via 00/")
+        # the case named as the pages name one: its SSCC grouped at the maker's prefix
+        expect(shipped.locator(".via")).to_have_text(
+            re.compile(r"^via case SSCC \d 6951234 \d{9} \d$")
+        )
+        assert not re.search(r"(?<!\d)\d{18}(?!\d)", page.locator("body").inner_text())
         chart = page.get_by_test_id("temperature-chart")
         expect(chart.locator("svg g.mark-rule.role-mark line")).not_to_have_count(0)
         shoot(page, "unit-trace-demo")
         # The case it came in, one click away.
         shipped.locator(".via a").click()
         expect(page.locator("#timeline li").first).to_contain_text("pack")
+        expect(page.locator("#unit-trace h2")).to_have_text(
+            re.compile(r"^Case SSCC \d 6951234 \d{9} \d$")
+        )
+        assert not re.search(r"(?<!\d)\d{18}(?!\d)", page.locator("body").inner_text())
+        shoot(page, "case-trace-demo")
         # The recall view counts the recalled lot's units.
         page.goto("/supply/recalls")
         recall = page.get_by_test_id("recall").filter(has_text=f"lot {recalled['lot']}")

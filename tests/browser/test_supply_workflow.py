@@ -41,6 +41,9 @@ GTIN = "06951234000011"
 """The demo's influenza vaccine (2.0 to 8.0 °C), made by Lingnan Biologics."""
 LOT = "W7"
 REASON = "stopper particles found in retained samples"
+CASE = re.compile(r"SSCC 1 6951234 \d{9} \d")
+"""A case of the maker's as people read it: its SSCC grouped at the company prefix."""
+BARE_SSCC = re.compile(r"(?<!\d)\d{18}(?!\d)")
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +96,18 @@ def fits_a_phone(page: Page) -> None:
         page.set_viewport_size(before)
 
 
+def no_bare_sscc(page: Page) -> None:
+    """No 18 digits of an SSCC run together anywhere people read the page."""
+    found = BARE_SSCC.search(page.locator("body").inner_text())
+    assert found is None, f"{page.url} shows {found[0]}"
+
+
+def readable(case: str) -> str:
+    """The case id ``00/<sscc>`` as the pages name it, grouped at the maker's prefix."""
+    digits = case.removeprefix("00/")
+    return f"SSCC {digits[0]} {digits[1:8]} {digits[8:17]} {digits[17]}"
+
+
 def switch(page: Page, identity: str) -> None:
     page.context.clear_cookies()
     log_in(page, identity)
@@ -101,6 +116,7 @@ def switch(page: Page, identity: str) -> None:
 def test_from_maker_to_patient_then_recalled(page: Page, tmp_path: Path) -> None:
     log_in(page, MAKER)
     expect(page.get_by_test_id("maker-lots")).to_be_visible()
+    no_bare_sscc(page)
     shoot(page, "maker-home")
     page.get_by_role("link", name="Commission a lot").first.click()
     page.get_by_label("Product").select_option(GTIN)
@@ -115,6 +131,11 @@ def test_from_maker_to_patient_then_recalled(page: Page, tmp_path: Path) -> None
     page.get_by_label("Lot", exact=True).select_option(f"{GTIN}/{LOT}")
     page.get_by_role("button", name="Pack the case").click()
     receipt_of(page)
+    expect(page.get_by_test_id("receipt")).to_contain_text(
+        re.compile(rf"Packed into case {CASE.pattern}")
+    )
+    no_bare_sscc(page)
+    shoot(page, "packed")
     page.get_by_role("link", name="Ship this case").click()
     # The case by its SSCC as people read it (grouped at the maker's company prefix) and
     # what it holds, not 18 bare digits.
@@ -126,22 +147,43 @@ def test_from_maker_to_patient_then_recalled(page: Page, tmp_path: Path) -> None
     assert f"SSCC {case[0]} {case[1:8]} {case[8:17]} {case[17]}" in chosen.inner_text()
     # the whole of it beside the select, which a long label overflows
     expect(page.locator("#f-unit-help")).to_have_text(chosen.inner_text())
+    # a place named as its organisation is, is named once
+    places = page.get_by_label("Ship to").locator("option").all_inner_texts()
+    assert any(re.fullmatch(r"Yuexiu Community Pharmacy · GLN \d{13}", p) for p in places)
+    assert not [p for p in places if re.match(r"^(.+) \((\1)\) · GLN", p)], places
+    assert any(re.match(r"^.+ \(.+\) · GLN \d{13}$", p) for p in places), places
+    no_bare_sscc(page)
     page.get_by_label("Ship to").select_option(label_containing(page, "Ship to", "Yuexiu"))
     shoot(page, "ship")
     page.get_by_role("button", name="Ship", exact=True).click()
     receipt_of(page)
     page.goto("/supply/holds")
     expect(page.locator("#holds button[value='release']").first).to_be_visible()
+    no_bare_sscc(page)
     shoot(page, "holds")
 
     switch(page, PHARMACIST)
     incoming = page.get_by_test_id("incoming")
-    expect(incoming).to_contain_text("3 packs")
+    ours = f"Case {readable(case)}: 3 packs of Influenza vaccine"
+    expect(incoming.get_by_role("link", name=ours)).to_have_text(
+        re.compile(rf"^{ours}[^,]*, lot {LOT}$")
+    )
+    no_bare_sscc(page)
     shoot(page, "pharmacy-home")
     page.get_by_role("link", name="Receive a shipment").click()
+    row = page.locator(f"#incoming tr[data-unit='00/{case}']")
+    expect(row.locator("td").first).to_have_text(re.compile(rf"^{ours}[^,]*, lot {LOT}$"))
+    expect(row.get_by_role("link", name=f"Case {readable(case)}")).to_have_attribute(
+        "href", f"/supply/trace?unit=00/{case}"
+    )
+    no_bare_sscc(page)
     shoot(page, "receive")
-    page.locator("#incoming tr", has_text="3 packs").get_by_role("button", name="Receive").click()
+    row.get_by_role("button", name="Receive").click()
     receipt_of(page)
+    page.goto(f"/supply/trace?unit=00/{case}")
+    expect(page.locator("#unit-trace h2")).to_have_text(f"Case {readable(case)}")
+    no_bare_sscc(page)
+    shoot(page, "case-trace")
     page.goto("/supply/dispense")
     page.get_by_label("Photo of the pack's QR code").set_input_files(
         qr_photo(f"{LOT}-001", tmp_path)
@@ -179,11 +221,13 @@ def recall_and_check(page: Page, tmp_path: Path) -> None:
     """A regulator recalls the lot: every surface says so, and dispensing is refused."""
     switch(page, REGULATOR)
     expect(page.get_by_test_id("alerts")).to_be_visible()
+    no_bare_sscc(page)
     shoot(page, "regulator-home")
     page.goto("/supply/alerts")
     expect(page.locator("#alerts tr[data-kind='temperature_excursion']").first).to_contain_text(
         "°C"
     )
+    no_bare_sscc(page)
     shoot(page, "alerts")
     page.goto("/supply/recalls")
     page.get_by_label("Product").select_option(GTIN)
@@ -212,6 +256,11 @@ def recall_and_check(page: Page, tmp_path: Path) -> None:
     expect(page.locator("#unit-status")).to_contain_text("recalled")
     expect(page.locator("#unit-recall")).to_contain_text(date)
     expect(page.locator("#unit-recall")).to_contain_text(REASON)
+    # shipped in the case: the timeline names it as the pages name a case
+    expect(page.locator("#timeline .via").first).to_have_text(
+        re.compile(rf"^via case {CASE.pattern}$")
+    )
+    no_bare_sscc(page)
     shoot(page, "unit-trace")
 
     page.context.clear_cookies()

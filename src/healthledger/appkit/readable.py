@@ -115,7 +115,7 @@ def someone(identity: str, *, role: str | None = None, org_name: str | None = No
 def sscc(code: object, prefix: str | None = None) -> str:
     """An SSCC (the 18 digits of a logistic unit: a case, a pallet) labelled and grouped
     as people read it: extension digit, GS1 company prefix, serial reference, check digit
-    (``SSCC 1 6951234 00000000 5``). Where the company prefix is not known its digits
+    (``SSCC 1 6951234 000000000 5``). Where the company prefix is not known its digits
     stay with the serial reference; anything that is not 18 digits is shown as it is."""
     text = "" if code is None else str(code)
     if len(text) != 18 or not text.isascii() or not text.isdigit():

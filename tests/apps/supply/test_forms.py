@@ -22,8 +22,12 @@ from tests.apps.supply.conftest import (
     commission,
     step,
     unit,
+    with_check,
 )
 from tests.support.members import member_reads
+
+BARE_SSCC = re.compile(r"(?<!\d)\d{18}(?!\d)")
+"""An SSCC's 18 digits run together, as a person should never have to read them."""
 
 
 @pytest.fixture
@@ -79,6 +83,33 @@ def test_receiving_what_is_not_on_its_way_is_refused(
     page = console.post("/supply/receive", data={"csrf": csrf, "unit": unit("R1")})
     assert page.status_code in (403, 409)
     assert "pack R1 of Influenza vaccine 0.5 ml is not in transit" in page.text
+
+
+def test_a_case_is_named_by_its_sscc_as_people_read_it(
+    console: TestClient, supply: EmbeddedNode
+) -> None:
+    commission(supply, "K1", "K2")
+    digits = with_check("16951234000000077")  # inside the maker's prefix 6951234
+    case = f"00/{digits}"
+    capture(supply, MAKER_OPS, step("pack-k", "pack", [unit("K1"), unit("K2")], parent=case))
+    readable = f"SSCC 1 6951234 000000077 {digits[-1]}"
+    csrf = log_in(console, PHARMACY)
+    refused = console.post("/supply/receive", data={"csrf": csrf, "unit": case})
+    assert refused.status_code in (403, 409)
+    reason = re.search(r'data-testid="refusal-reason">([^<]+)<', refused.text)
+    assert reason is not None and f"case {readable} is not in transit" in reason[1]
+    assert not BARE_SSCC.search(reason[1])
+    traced = console.get(f"/supply/trace?unit={case}")
+    heading = re.search(r"<h2>([^<]+)</h2>", traced.text)
+    assert heading is not None and heading[1] == f"Case {readable}"
+    pack = console.get(f"/supply/trace?unit={unit('K1')}")
+    assert f">case {readable}</a>" in pack.text  # packed in it
+    unknown = console.get(f"/supply/trace?unit=00/{with_check('16951234000000078')}")
+    assert unknown.status_code == 404
+    assert "No case SSCC 1 6951234 000000078 " in unknown.text
+    for page in (refused, traced, pack, unknown):  # the unit id stays in links and fields
+        shown = re.sub(r'(href|value)="[^"]*"', "", page.text)
+        assert not BARE_SSCC.search(shown), BARE_SSCC.search(shown)
 
 
 def test_an_unreadable_photo_is_a_clear_refusal(console: TestClient) -> None:

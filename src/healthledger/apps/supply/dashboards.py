@@ -27,6 +27,8 @@ OP_NAMES: dict[str, str] = {
 }
 """What each step of a unit's trail (the contract's ``op``) is called on the pages and in
 the chart; the templates read it as ``supply_op_names`` (``App.template_globals``)."""
+SHOWN = 12
+"""Units of a case or pallet its trace names (``trace.html`` lists as many)."""
 RECALL_BUCKETS = ("located", "returned", "destroyed", "missing")
 """How a recalled unit stands: held somewhere in the chain (located), back with its
 maker (returned), destroyed or decommissioned, or out of reach (dispensed)."""
@@ -34,7 +36,8 @@ maker (returned), destroyed or decommissioned, or out of reach (dispensed)."""
 
 def unit_trace(ledger: PublicLedger, unit: str) -> dict[str, Any] | None:
     """A unit's record, how it stands (status, state, recall), its timeline with names
-    and excursions against its product's range, and the temperature chart of its journey."""
+    and excursions against its product's range, the temperature chart of its journey, and
+    the cases it names by their SSCC as people read them (``sscc``: unit id to name)."""
     record = ledger.get(f"unit/{unit}")
     if record is None:
         return None
@@ -69,8 +72,11 @@ def unit_trace(ledger: PublicLedger, unit: str) -> dict[str, Any] | None:
         for e in timeline
         if e.get("temperature_range_dc") and isinstance(e.get("at"), int)
     ]
+    named = [record["unit"], record.get("parent"), *(record.get("children") or [])[:SHOWN]]
+    named += [e.get("via") for e in trail]
     return {
         "unit": record,
+        "sscc": {u: ledger.sscc(u) for u in named if isinstance(u, str) and u.startswith("00/")},
         **ledger.standing(record, today=today_of(ledger.node)),
         "product": product,
         "maker_name": ledger.org_name(record.get("maker")),

@@ -28,7 +28,7 @@ from healthledger.apps.supply.dashboards import RECALL_BUCKETS, recall_dashboard
 from healthledger.apps.supply.photo import MAX_PHOTO_BYTES, UnreadablePhoto, qr_text
 from healthledger.apps.supply.service import CaptureService
 from healthledger.apps.supply.verification import PublicLedger, in_words, parse_link
-from healthledger.apps.supply.worklists import Worklist, worklist
+from healthledger.apps.supply.worklists import Worklist, case_label, worklist
 from healthledger.contracts.errors import InvalidArguments
 from healthledger.node.seam import AppNode
 
@@ -185,6 +185,7 @@ def build_forms(node: AppNode, kit: PageKit, service: CaptureService) -> APIRout
             at = node.clock()
             sscc = operations.case_sscc(forms.prefixes(person.org), 0, at)
             made["case"] = f"00/{sscc}"
+            made["sscc"] = forms.ledger.sscc(sscc)
             return operations.packing(
                 units=units, sscc=sscc, gln=str(record.get("location")), at_ms=at
             )
@@ -323,18 +324,18 @@ def _options(work: Worklist) -> dict[str, list[tuple[str, str]]]:
 
     def unit(u: dict[str, Any]) -> str:
         if u["kind"] == "case":
-            where = u["place_name"] or f"GLN {u['location']}"
-            packs = f"{u['contains']} pack{'s' if u['contains'] != 1 else ''}"
-            inside = f" of {u['product']}, lot {u['lot']}" if u["product"] and u["contains"] else ""
-            return f"Case {u['sscc']}: {packs}{inside}, at {where}"
+            return f"{case_label(u)}, at {u['place_name'] or 'GLN ' + str(u['location'])}"
         return f"{u['product']}, lot {u['lot']}, pack {u['serial']}"
+
+    def place(d: dict[str, Any]) -> str:
+        # a pharmacy's one shop often bears its organisation's name: say it once
+        who = "" if d["name"] == d["org_name"] else f" ({d['org_name']})"
+        return f"{d['name']}{who} · GLN {d['gln']}"
 
     return {
         "products": [(p["gtin"], f"{p['name']} · GTIN {p['gtin']}") for p in work.products],
         "places": [(p["gln"], f"{p['name']} · GLN {p['gln']}") for p in work.places],
-        "destinations": [
-            (d["gln"], f"{d['name']} ({d['org_name']}) · GLN {d['gln']}") for d in work.destinations
-        ],
+        "destinations": [(d["gln"], place(d)) for d in work.destinations],
         "loose": [
             (
                 f"{x['gtin']}/{x['lot']}",

@@ -12,7 +12,7 @@ from healthledger.apps.supply.capture_step import MAKER_ROLES, REGULATOR_ROLES
 from healthledger.apps.supply.dashboards import recall_dashboard
 from healthledger.apps.supply.standing import ALERTS
 from healthledger.apps.supply.verification import PublicLedger
-from healthledger.apps.supply.worklists import Worklist, worklist
+from healthledger.apps.supply.worklists import Worklist, case_label, worklist
 from healthledger.node.seam import AppNode
 
 SHOWN = 6
@@ -115,10 +115,7 @@ def _holder(work: Worklist, person: Person, kind: str) -> list[HomePanel]:
     incoming = [
         {
             "label": (
-                f"Case {u['unit'][3:]} ({u['contains']} packs"
-                + (f" of {u['product']}, lot {u['lot']})" if u["product"] else ")")
-                if u["kind"] == "case"
-                else f"{u['product']}, pack {u['serial']}"
+                case_label(u) if u["kind"] == "case" else f"{u['product']}, pack {u['serial']}"
             ),
             "href": _trace(u["unit"]),
             "detail": f"from {u['custodian_name']} to {u['destination_name'] or u['destination']}",

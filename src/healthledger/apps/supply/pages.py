@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,9 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
                 place["place_name"] = ledger.place_name(place["location"])
         problem = None
         if unit and found is None:
-            problem = f"No unit “{unit}” is known to this ledger."
+            case = re.fullmatch(r"00/\d{18}", unit) is not None
+            asked = f"case {ledger.sscc(unit)}" if case else f"unit “{unit}”"
+            problem = f"No {asked} is known to this ledger."
             if not unit.startswith(("01/", "00/")):
                 problem += " A pack is written 01/<GTIN>/21/<serial>, a case 00/<SSCC>."
         elif whereabouts is not None and not whereabouts["units"]:
@@ -87,6 +90,7 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
                 "org_name": ledger.org_name(a.get("org")),
                 "maker_name": ledger.org_name(a.get("maker")),
                 "what": ALERTS.get(str(a.get("kind")), str(a.get("kind")).replace("_", " ")),
+                "sscc": ledger.sscc(a["unit"]) if str(a.get("unit")).startswith("00/") else None,
             }
             | {"detail": in_words(str(a.get("detail", "")), ledger)}
             for a in reversed(found)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from healthledger.appkit.readable import celsius
+from healthledger.appkit.readable import celsius, sscc
 from healthledger.apps.supply.aggregation import anchor_key, trail_entry, trail_key
 from healthledger.apps.supply.digital_link import DigitalLinkError, PackLink, parse_pack_link
 from healthledger.apps.supply.standing import standing
@@ -65,6 +65,16 @@ class PublicLedger:
                 return {"org": member["id"], "name": member["name"], "prefix": prefix}
         return None
 
+    def sscc(self, unit: str) -> str:
+        """A logistic unit (``00/<sscc>`` or its 18 digits) by its SSCC as people read it,
+        grouped at the company prefix of the member holding it (``readable.sscc``):
+        the one way every supply page and message names a case or a pallet."""
+        digits = unit.removeprefix("00/")
+        # an SSCC's extension digit stands where a GTIN's indicator digit does: the
+        # company prefix follows it, and its holder is the member brand_owner finds
+        owner = self.brand_owner(digits) if len(digits) == 18 else None
+        return sscc(digits, None if owner is None else owner["prefix"])
+
     def trail(self, unit: str) -> list[Any]:
         """The events that touched ``unit``, oldest first (each with ``via``: the container
         named in the event through which it reached the unit, or None)."""
@@ -102,7 +112,7 @@ class PublicLedger:
 
 def in_words(text: str, ledger: PublicLedger) -> str:
     """A contract's message with names before codes: packs by product and serial,
-    cases by SSCC, places by name, members by name."""
+    cases by their SSCC as people read it, places by name, members by name."""
 
     def pack(match: re.Match[str]) -> str:
         product = ledger.get(f"product/{match[1]}") or {}
@@ -110,7 +120,7 @@ def in_words(text: str, ledger: PublicLedger) -> str:
 
     text = _UNIT.sub(pack, text)
     text = _TENTHS.sub(lambda m: f"{celsius(int(m[1]))} to {celsius(int(m[2]))}", text)
-    text = _CASE.sub(lambda m: f"case {m[1]}", text)
+    text = _CASE.sub(lambda m: f"case {ledger.sscc(m[1])}", text)
     text = _GLN.sub(lambda m: f"{ledger.place_name(m[1]) or 'GLN'} (GLN {m[1]})", text)
     for member in ledger.node.organisations():
         text = re.sub(rf"\b{re.escape(member['id'])}\b(?!/)", member["name"], text)

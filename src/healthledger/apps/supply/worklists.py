@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from healthledger.appkit.readable import sscc
 from healthledger.apps.supply.verification import PublicLedger, today_of
 
 MAX_UNITS = 20_000
@@ -124,6 +123,15 @@ def _worklist(ledger: PublicLedger, org: str) -> Worklist:
     return found
 
 
+def case_label(row: dict[str, Any]) -> str:
+    """A case of a worklist (:func:`_shown`) as its selects and lists name it: its SSCC
+    as people read it and what it holds (``Case SSCC 1 6951234 000000001 2: 3 packs of
+    Influenza vaccine, lot W7``)."""
+    packs = f"{row['contains']} pack{'s' if row['contains'] != 1 else ''}"
+    inside = f" of {row['product']}, lot {row['lot']}" if row["product"] and row["contains"] else ""
+    return f"Case {row['sscc']}: {packs}{inside}"
+
+
 def _locations(ledger: PublicLedger) -> list[tuple[str, dict[str, Any]]]:
     return [(k.removeprefix("location/"), v) for k, v in ledger.range("location/", 10_000)]
 
@@ -139,17 +147,10 @@ def _shown(
     children = record.get("children") or []
     inside = ledger.get(f"unit/{children[0]}") if kind == "case" and children else None
     product = products.get(str((inside or record).get("gtin")))
-    code = None
-    if kind == "case":
-        digits = str(record["unit"])[3:]
-        # an SSCC's extension digit stands where a GTIN's indicator digit does: the
-        # company prefix follows it, and its holder is the member brand_owner finds
-        owner = ledger.brand_owner(digits)
-        code = sscc(digits, owner["prefix"] if owner else None)
     return {
         "unit": record["unit"],
         "kind": kind,
-        "sscc": code,
+        "sscc": ledger.sscc(str(record["unit"])) if kind == "case" else None,
         "product": None if product is None else product["name"],
         "lot": (inside or record).get("lot"),
         "serial": record.get("serial"),

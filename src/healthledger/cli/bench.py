@@ -237,6 +237,9 @@ class VerifyFigures:
     """CPU seconds of the audit: this process's and its signature workers'."""
     verify_cpu_us: float
     """CPU microseconds of one Ed25519 verification, measured beside the rate."""
+    store: str = "sqlite"
+    """Which store the audited ledger is in (a PostgreSQL server's own CPU is not in
+    ``cpu_s``)."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form."""
@@ -245,6 +248,7 @@ class VerifyFigures:
         signature_us = SIGNATURES_PER_TX * self.verify_cpu_us
         return {
             "benchmark": "verify",
+            "store": self.store,
             "transactions": self.report.transactions,
             "blocks": self.report.blocks,
             "build_seconds": round(self.build_seconds, 3),
@@ -266,16 +270,18 @@ class VerifyFigures:
 def verify_benchmark(
     transactions: int,
     *,
+    store: str | None = None,
     status: Callable[[str], None] | None = None,
     progress: Progress | None = None,
 ) -> VerifyFigures:
-    """Build a ledger of ``transactions`` ``bench.put`` calls, audit it offline, and
-    measure this machine's Ed25519 verify rate on every core, just before and just
-    after the audit, for comparison."""
+    """Build a ledger of ``transactions`` ``bench.put`` calls (in an SQLite file, or in the
+    empty PostgreSQL database ``store`` names), audit it offline, and measure this
+    machine's Ed25519 verify rate on every core, just before and just after the audit,
+    for comparison."""
     say = status or (lambda _message: None)
     with tempfile.TemporaryDirectory(prefix="healthledger-bench-") as tmp:
         # Durability is not what is measured here: build without fsync.
-        node = bench_node(Path(tmp) / "data", synchronous="OFF")
+        node = bench_node(Path(tmp) / "data", synchronous="OFF", store=store)
         started = time.perf_counter()
         try:
             say(f"building a ledger of {transactions} transactions")
@@ -296,7 +302,9 @@ def verify_benchmark(
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu_started = time.process_time()
         report = audit_store(
-            Path(tmp) / "data" / LEDGER_FILE, validator=replay_validator, progress=progress
+            store or Path(tmp) / "data" / LEDGER_FILE,
+            validator=replay_validator,
+            progress=progress,
         )
         cpu_s = time.process_time() - cpu_started
         ended = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -310,6 +318,7 @@ def verify_benchmark(
         (before + after) / 2,
         cpu_s=cpu_s,
         verify_cpu_us=(before_us + after_us) / 2,
+        store=store_kind(store),
     )
 
 

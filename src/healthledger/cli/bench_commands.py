@@ -86,12 +86,13 @@ def bench_e2e(
 def bench_verify(
     tx: int = typer.Option(10_000, "--tx", min=1, help="Transactions in the ledger."),
     json_output: bool = typer.Option(False, "--json", help="Print figures as one JSON line."),
+    store: str | None = BenchStoreOption,
 ) -> None:
     """Offline verify rate (healthledger verify) of a freshly built ledger."""
     with reported():
         status = None if json_output else (lambda m: stderr().print(f"[dim]{m}…[/dim]"))
         with progress(not json_output, "verifying blocks") as update:
-            result = benchmarks.verify_benchmark(tx, status=status, progress=update)
+            result = benchmarks.verify_benchmark(tx, store=store, status=status, progress=update)
         figures = result.to_json()
         _emit_figures("bench verify", figures, json_output=json_output)
 

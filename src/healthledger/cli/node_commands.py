@@ -55,8 +55,9 @@ commands = typer.Typer()
 # --- folders -----------------------------------------------------------------
 
 
-def _ledger_file(path: Path) -> Path:
-    """The ledger file of a data folder (or the file itself)."""
+def _ledger_store(path: Path) -> Path | str:
+    """The ledger store of a data folder: its SQLite file, or the PostgreSQL database its
+    ``node.json`` names; or the file itself."""
     if not path.exists():
         raise CliError(f"{path} does not exist", EXIT_UNUSABLE)
     if path.is_dir():
@@ -64,11 +65,7 @@ def _ledger_file(path: Path) -> Path:
         if not ledger.is_file() and (path / NODE_FILE).is_file():
             recorded = json.loads((path / NODE_FILE).read_text()).get(STORE_KEY)
             if recorded:
-                raise CliError(
-                    f"the ledger of {path} is in {shown_location(str(recorded))}: this "
-                    "command reads an SQLite ledger file only",
-                    EXIT_UNUSABLE,
-                )
+                return str(recorded)
         if not ledger.is_file():
             raise CliError(
                 f"{path} is not a healthledger data folder (no {LEDGER_FILE})", EXIT_UNUSABLE
@@ -355,18 +352,23 @@ def node(
 
 @commands.command()
 def verify(
-    path: Path = typer.Argument(..., help="Data folder (or its ledger.sqlite)."),
+    path: Path = typer.Argument(
+        ...,
+        help="Data folder (or its ledger.sqlite); a folder whose ledger is in PostgreSQL "
+        "is audited in that database.",
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Audit a whole ledger offline: hashes, roots, every validation decision, state."""
     with reported():
-        ledger = _ledger_file(path)
+        ledger = _ledger_store(path)
         try:
             with progress(not json_output, "verifying blocks") as update:
                 report = audit_store(ledger, validator=replay_validator, progress=update)
         except InvalidBlock as exc:
             if json_output:
-                print(json.dumps({"path": str(ledger), "ok": False, "error": str(exc)}))
+                shown = shown_location(ledger)
+                print(json.dumps({"path": shown, "ok": False, "error": str(exc)}))
             raise
         if json_output:
             print(json.dumps(report.to_json()))

@@ -36,7 +36,6 @@ from __future__ import annotations
 import bisect
 import json
 import os
-import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -49,6 +48,7 @@ from healthledger.crypto.canonical import canonical_json_unchecked
 from healthledger.crypto.errors import CryptoError
 from healthledger.ledger.audit_replay import ReplayStore, StoredRows
 from healthledger.ledger.audit_signatures import SignatureOutcomes, worker_context, worker_start
+from healthledger.ledger.audit_source import DB_ERRORS, StoredDb, open_store
 from healthledger.ledger.block import FORMAT_VERSION, Block, BlockHeader, verify_block
 from healthledger.ledger.chain import Chain
 from healthledger.ledger.errors import InvalidBlock, LedgerError, StorageError
@@ -66,6 +66,9 @@ as a peer's validator does for its store."""
 
 PARALLEL_MIN_TRANSACTIONS = 4096
 """Below this many transactions, starting worker processes costs more than it saves."""
+
+_READ_FAILURES: tuple[type[Exception], ...] = (LedgerError, *DB_ERRORS)
+"""What reading the next stored block can raise: a bad block, or a store that fails."""
 
 LOOKAHEAD_TRANSACTIONS = 8192
 """With workers, blocks are decoded and their signatures sent this far ahead of the
@@ -148,41 +151,13 @@ def audit_store(
     a readable ledger store.
     """
     started = time.perf_counter()
-    uri = _read_only_uri(path)
-    db = _open(uri, path)
+    db = open_store(path)
     try:
-        return _Audit(db, uri, str(path), validator, progress, workers).run(started)
-    except sqlite3.DatabaseError as exc:
-        raise StorageError(f"cannot read ledger store {path}: {exc}") from exc
+        return _Audit(db, validator, progress, workers).run(started)
+    except DB_ERRORS as exc:
+        raise StorageError(f"cannot read ledger store {db.location}: {exc}") from exc
     finally:
         db.close()
-
-
-def _read_only_uri(path: Path | str) -> str:
-    resolved = Path(path).resolve()
-    if not resolved.is_file():
-        raise StorageError(f"no ledger store at {path}")
-    return resolved.as_uri() + "?mode=ro"
-
-
-def _open(uri: str, path: Path | str) -> sqlite3.Connection:
-    try:
-        db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-    except sqlite3.Error as exc:
-        raise StorageError(f"cannot open ledger store {path}: {exc}") from exc
-    try:
-        # One read transaction for the whole audit: a consistent snapshot even if a
-        # node is committing to the same file meanwhile.
-        db.execute("BEGIN")
-        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-    except sqlite3.DatabaseError as exc:
-        db.close()
-        raise StorageError(f"{path} is not a readable ledger store: {exc}") from exc
-    missing = {"meta", "blocks", "txs", "state", "history", "log_nodes"} - tables
-    if missing:
-        db.close()
-        raise StorageError(f"{path} is not a ledger store: no table(s) {sorted(missing)}")
-    return db
 
 
 class _Audit:
@@ -190,16 +165,13 @@ class _Audit:
 
     def __init__(
         self,
-        db: sqlite3.Connection,
-        uri: str,
-        path: str,
+        db: StoredDb,
         validator: Validator | ValidatorFor,
         progress: Progress | None,
         workers: int | None,
     ) -> None:
         self.db = db
-        self.uri = uri
-        self.path = path
+        self.path = db.location
         self.validator = validator
         self.progress = progress
         self.workers = workers
@@ -305,7 +277,7 @@ class _Audit:
                     block = next(stored)
                 except StopIteration:
                     break
-                except (LedgerError, sqlite3.DatabaseError) as exc:
+                except _READ_FAILURES as exc:
                     failure = exc
                     break
                 ahead.append(block)
@@ -336,7 +308,7 @@ class _Audit:
         """The stored blocks in height order, each checked as far as needs no replay
         (and its signature checks sent to the workers)."""
         previous: BlockHeader | None = None
-        rows = self.db.execute("SELECT height, hash, header, body FROM blocks ORDER BY height")
+        rows = self.db.stream("SELECT height, hash, header, body FROM blocks ORDER BY height")
         for expected_height, (height, hash_column, header_column, body) in enumerate(rows):
             if height != expected_height:
                 raise InvalidBlock(

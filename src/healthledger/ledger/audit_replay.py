@@ -22,6 +22,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
+from healthledger.ledger.audit_source import Rows, StoredDb
 from healthledger.ledger.block import BlockHeader
 from healthledger.ledger.errors import InvalidBlock, NotFound, StorageError
 from healthledger.ledger.sql_reads import SqlReads, block_rows
@@ -46,7 +47,7 @@ class ReplayStore(SqlReads):
     compare (:meth:`take_rows`); blocks, history and older log nodes it does not keep.
     """
 
-    def __init__(self, stored: sqlite3.Connection) -> None:
+    def __init__(self, stored: StoredDb) -> None:
         """``stored``: the audited file, read inside the audit's read transaction."""
         self._stored = stored
         # "" is a private temporary database on disk, removed when closed.
@@ -66,12 +67,9 @@ class ReplayStore(SqlReads):
     def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
         return self._db.execute(sql, params).fetchall()
 
-    def _stored_rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        return self._stored.execute(sql, params).fetchall()
-
     def committed_among(self, tx_ids: Sequence[str]) -> set[str]:
         """Those of ``tx_ids`` among the transactions compared so far."""
-        return committed_in(self._stored_rows, tx_ids, before_log_index=self.compared)
+        return committed_in(self._stored.rows, tx_ids, before_log_index=self.compared)
 
     def tx_location(self, tx_id: str) -> TxLocation | None:
         """First occurrence of a transaction id among those compared so far."""
@@ -159,18 +157,18 @@ class StoredRows:
     """The stored ``txs``, ``history`` and ``log_nodes`` rows, read once each in the order
     the replay makes them and compared block by block; the ``state`` rows at the end."""
 
-    def __init__(self, db: sqlite3.Connection, log_block: BlockOf) -> None:
+    def __init__(self, db: StoredDb, log_block: BlockOf) -> None:
         """``log_block`` names the block a stored log node belongs to."""
         self._db = db
         self._log_block = log_block
-        self._txs = db.execute(
+        self._txs = db.stream(
             "SELECT log_index, tx_id, height, idx, code FROM txs ORDER BY log_index"
         )
         # In the replay's order: block, transaction, then key (SQLite sorts once).
-        self._history = db.execute(
+        self._history = db.stream(
             "SELECT ns, key, height, idx, tx_id, value FROM history ORDER BY height, idx, ns, key"
         )
-        self._levels: list[sqlite3.Cursor] = []
+        self._levels: list[Rows] = []
         self.counts = {"txs": 0, "history": 0, "log_nodes": 0}
         self.last_height = 0
 
@@ -192,7 +190,7 @@ class StoredRows:
         for level in sorted(by_level):
             while len(self._levels) <= level:
                 self._levels.append(
-                    self._db.execute(
+                    self._db.stream(
                         "SELECT level, idx, hash FROM log_nodes WHERE level=? ORDER BY idx",
                         (len(self._levels),),
                     )
@@ -206,14 +204,14 @@ class StoredRows:
         self._leftover("history", self._history, 4, _column(2))
         for cursor in self._levels:
             self._leftover("log_nodes", cursor, 2, self._log_block)
-        beyond = self._db.execute(
+        beyond = self._db.stream(
             "SELECT level, idx, hash FROM log_nodes WHERE level NOT BETWEEN 0 AND ? "
             "ORDER BY level, idx",
             (len(self._levels) - 1,),
         )
         self._leftover("log_nodes", beyond, 2, self._log_block)
         sql = "SELECT ns, key, value, height, idx FROM state ORDER BY ns, key"
-        stored, replayed = self._db.execute(sql), replay.execute(sql)
+        stored, replayed = self._db.stream(sql), replay.execute(sql)
         count = 0
         while True:
             mine, theirs = replayed.fetchmany(4096), stored.fetchmany(4096)
@@ -231,7 +229,7 @@ class StoredRows:
     def _compare(
         self,
         table: str,
-        cursor: sqlite3.Cursor,
+        cursor: Rows,
         mine: list[Row],
         key_width: int,
         block_of: BlockOf,
@@ -273,9 +271,7 @@ class StoredRows:
                 )
             self._fail(table, replayed, key_width, block_of(replayed), "differs from the replay")
 
-    def _leftover(
-        self, table: str, cursor: sqlite3.Cursor, key_width: int, block_of: BlockOf
-    ) -> None:
+    def _leftover(self, table: str, cursor: Rows, key_width: int, block_of: BlockOf) -> None:
         row = cursor.fetchone()
         if row is not None:
             self._fail(table, row, key_width, block_of(row), "is stored but no block explains it")

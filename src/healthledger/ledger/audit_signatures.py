@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import sqlite3
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -20,6 +19,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from healthledger.crypto.errors import CryptoError
+from healthledger.ledger.audit_source import StoredDb
 from healthledger.ledger.block import Block
 from healthledger.ledger.errors import LedgerError
 from healthledger.ledger.state import HistoryEntry, VersionedValue
@@ -37,7 +37,7 @@ class SignatureOutcomes:
     """Checks sent ahead to worker processes, and the outcomes the replay looks up."""
 
     def __init__(
-        self, pool: ProcessPoolExecutor, identities: IdentityResolver, db: sqlite3.Connection
+        self, pool: ProcessPoolExecutor, identities: IdentityResolver, db: StoredDb
     ) -> None:
         self.hits = 0
         self.misses = 0
@@ -118,7 +118,7 @@ def worker_context() -> multiprocessing.context.BaseContext:
 class _StoredState:
     """The stored final world state, read-only: where the signers' keys are looked up."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: StoredDb) -> None:
         self._db = db
 
     def get_state(self, ns: str, key: str) -> VersionedValue | None:

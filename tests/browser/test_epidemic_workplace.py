@@ -297,7 +297,7 @@ def test_lab_result_and_vaccination(page: Page, node: EmbeddedNode) -> None:
     expect(page.get_by_test_id("receipt")).to_contain_text("Lab result recorded")
     looked_at(page, "lab-result")
     labs = node.query(LAB, "epidemic", "list_observations", {"kind": "lab"})
-    assert [lab["test"] for lab in labs] == ["92142-9"]
+    assert [lab["test"] for lab in labs["observations"]] == ["92142-9"]
     expect(page.locator("#recent-results tbody tr")).to_have_count(1)
     expect(page.locator("#recent-results")).to_contain_text(
         "Influenza A RNA, respiratory specimen, NAA (LOINC 92142-9)"

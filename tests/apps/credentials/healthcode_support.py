@@ -77,8 +77,8 @@ def pid_of(node: EmbeddedNode, serial: int) -> str:
          "region": "440106"},
         transient={"patient": person(serial)},
     )  # fmt: skip
-    facts = node.query(EPI, "epidemic", "list_observations", {"kind": "vaccination"})
-    return str(next(v["pid"] for v in facts if v["vaccination_id"] == found["vaccination_id"]))
+    args = {"kind": "vaccination", "ids": [found["vaccination_id"]]}
+    return str(node.query(EPI, "epidemic", "get_observations", args)[0]["pid"])
 
 
 def lab(node: EmbeddedNode, serial: int, result: str, days_ago: int) -> None:

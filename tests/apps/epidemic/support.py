@@ -64,6 +64,47 @@ def report(
     return result
 
 
+def report_many(
+    node: EmbeddedNode,
+    count: int,
+    *,
+    first: int = 0,
+    identity: str = "gz-first-hospital/dr-li",
+    **overrides: Any,
+) -> list[str]:
+    """``count`` reports (``case_args`` with ``overrides``) of distinct people, in
+    batches of 500 (``report_cases``); their case ids."""
+    ids: list[str] = []
+    for start in range(first, first + count, 500):
+        serials = range(start, min(start + 500, first + count))
+        patients = [
+            {**person(i), "id_number": resident_id(i % 1000, birth=f"19{50 + i // 1000}0312")}
+            for i in serials
+        ]
+        _, results = node.invoke(
+            identity,
+            "epidemic",
+            "report_cases",
+            {"reports": [case_args(node, **overrides) for _ in serials]},
+            transient={"patients": patients},
+        )
+        ids += [r["case_id"] for r in results]
+    return ids
+
+
+def state_records(node: EmbeddedNode, prefix: str) -> list[dict[str, Any]]:
+    """Every record under ``prefix`` (``case/``, ``lab/``) in the peer's state, read past
+    the contract (in pages)."""
+    found: list[dict[str, Any]] = []
+    start, end = prefix, prefix[:-1] + "0"
+    while True:
+        chunk = list(node.peer.store.range_state("epidemic", start, end, 5000))
+        found += [item.value for key, item in chunk if key != start]
+        if len(chunk) < 5000:
+            return found
+        start = chunk[-1][0]
+
+
 def iso_today(node: EmbeddedNode) -> str:
     """Today's ISO date on the node clock."""
     return (datetime.date(1970, 1, 1) + datetime.timedelta(days=today(node))).isoformat()

@@ -12,7 +12,7 @@ import pytest
 from healthledger.apps.epidemic.provision import CONFIGURER
 from healthledger.contracts.errors import AccessDenied, InvalidArguments
 from healthledger.node.embedded import EmbeddedNode
-from tests.apps.epidemic.support import case_args, person, report, resident_id, today
+from tests.apps.epidemic.support import person, report, report_many, state_records, today
 
 DOCTOR = "gz-first-hospital/dr-li"
 SZ_LAB = "sz-peoples-hospital/lab-wu"
@@ -22,34 +22,12 @@ OFFICER = "gd-commission/officer-chen"
 
 def _report_many(node: EmbeddedNode, count: int, *, first: int = 0) -> list[str]:
     """``count`` influenza reports of distinct people, in batches of 500; their ids."""
-    ids: list[str] = []
-    for start in range(first, first + count, 500):
-        serials = range(start, min(start + 500, first + count))
-        patients = [
-            {**person(i), "id_number": resident_id(i % 1000, birth=f"19{50 + i // 1000}0312")}
-            for i in serials
-        ]
-        _, results = node.invoke(
-            DOCTOR,
-            "epidemic",
-            "report_cases",
-            {"reports": [case_args(node) for _ in serials]},
-            transient={"patients": patients},
-        )
-        ids += [r["case_id"] for r in results]
-    return ids
+    return report_many(node, count, first=first)
 
 
 def _state_cases(node: EmbeddedNode) -> list[dict[str, Any]]:
     """Every case record in the peer's state, read past the contract (in pages)."""
-    found: list[dict[str, Any]] = []
-    start = "case/"
-    while True:
-        chunk = list(node.peer.store.range_state("epidemic", start, "case0", 5000))
-        found += [item.value for key, item in chunk if key != start]
-        if len(chunk) < 5000:
-            return found
-        start = chunk[-1][0]
+    return state_records(node, "case/")
 
 
 def _queue(node: EmbeddedNode, identity: str, **args: Any) -> dict[str, Any]:

@@ -77,8 +77,8 @@ def places(issues: list[dict[str, Any]], severity: str = "error") -> set[str]:
 
 def observations(node: EmbeddedNode, kind: str) -> list[dict[str, Any]]:
     found = node.query(EPI, "epidemic", "list_observations", {"kind": kind})
-    assert isinstance(found, list)
-    return found
+    assert isinstance(found, dict) and not found["next"]
+    return list(found["observations"])
 
 
 def test_the_smart_health_card_examples_are_recorded_once(

@@ -54,6 +54,13 @@ def dose_args(node: EmbeddedNode, **overrides: Any) -> dict[str, Any]:
     return {**args, **overrides}
 
 
+def _listed(node: EmbeddedNode, identity: str, kind: str) -> list[dict[str, Any]]:
+    """Every lab result or dose ``identity`` sees (one page of them)."""
+    found = node.query(identity, "epidemic", "list_observations", {"kind": kind})
+    assert not found["next"]
+    return list(found["observations"])
+
+
 def _chain_text(node: EmbeddedNode) -> str:
     texts = []
     for height in range(node.peer.store.height()):
@@ -111,7 +118,7 @@ def test_a_vaccination_is_recorded_once_per_person_vaccine_and_dose(node: Embedd
         dose_args(node, dose_number=2),
         transient={"patient": patient},
     )
-    doses = node.query("gd-cdc/epi-wang", "epidemic", "list_observations", {"kind": "vaccination"})
+    doses = _listed(node, "gd-cdc/epi-wang", "vaccination")
     assert sorted(d["dose_number"] for d in doses) == [1, 2]
     assert {d["disease"] for d in doses} == {"covid-19"}
     assert patient["name"] not in _chain_text(node)
@@ -123,7 +130,7 @@ def test_observations_are_read_by_id_as_the_caller_may_see_them(node: EmbeddedNo
     receipt, _ = node.invoke(
         NURSE, "epidemic", "record_vaccination", dose_args(node), transient={"patient": person(303)}
     )
-    recorded = node.query(NURSE, "epidemic", "list_observations", {"kind": "vaccination"})
+    recorded = _listed(node, NURSE, "vaccination")
     dose_id = recorded[0]["vaccination_id"]
     args = {"kind": "vaccination", "ids": ["nope", dose_id, ""]}
     assert node.query(NURSE, "epidemic", "get_observations", args) == [None, recorded[0], None]
@@ -293,7 +300,7 @@ def test_fhir_observation_and_immunization_become_contract_calls(node: EmbeddedN
         "region": "440104",
     }
     node.invoke(NURSE, "epidemic", dose.function, dose.args, transient=dose.transient)
-    listed = node.query("gd-cdc/epi-wang", "epidemic", "list_observations", {"kind": "lab"})
+    listed = _listed(node, "gd-cdc/epi-wang", "lab")
     assert [r["test"] for r in listed] == ["94500-6"]
 
 

@@ -4,10 +4,11 @@ have a dose due and have one overdue, on a chosen day.
 
 The doses are the epidemic application's records as its declared query
 ``list_observations`` returns them to the caller (a CDC sees those of the regions it
-serves); the regions and their populations come from its declared query ``reference``.
-A person is counted in the region of their latest dose of the vaccine (the chain holds
-no address). Nothing here is personal: pseudonymous ids are grouped and dropped.
-Pure functions: the pages and the API run the same code over the same inputs.
+serves), every page of them; the regions and their populations come from its declared
+query ``reference``. A person is counted in the region of their latest dose of the
+vaccine (the chain holds no address). Nothing here is personal: pseudonymous ids are
+grouped and dropped. Pure functions: the pages and the API run the same code over the
+same inputs.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ EPOCH = dt.date(1970, 1, 1)
 EARLIEST = dt.date(2000, 1, 1)
 DEFAULT_VACCINE = "covid-19"
 OVERSEEING_KINDS = ("cdc", "commission")
-MAX_DOSES = 10_000
-"""Vaccination records read for one figure (the epidemic query's range limit)."""
+DOSES_PAGE = 10_000
+"""Vaccination records asked for in one call (the most the epidemic query returns);
+a figure reads every page."""
 _REGION = re.compile(r"^[0-9]{6}$")
 COUNTS = ("started", "complete", "up_to_date", "due", "overdue")
 """``up_to_date``: nothing due (the series complete, or its next dose not due yet)."""
@@ -206,9 +208,14 @@ def may_see(kind: str) -> bool:
 def inputs(node: AppNode, identity: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The doses ``identity`` sees and the reference data, through the epidemic
     application's declared queries (signed as ``identity``, whose key the node holds)."""
-    args = {"kind": "vaccination", "limit": MAX_DOSES}
-    doses = node.query(identity, "epidemic", "list_observations", args)
-    return list(doses), dict(node.query(identity, "epidemic", "reference", {}))
+    doses: list[dict[str, Any]] = []
+    args: dict[str, Any] = {"kind": "vaccination", "limit": DOSES_PAGE}
+    while True:  # every page of them
+        page = node.query(identity, "epidemic", "list_observations", args)
+        doses += page["observations"]
+        if not page["next"]:
+            return doses, dict(node.query(identity, "epidemic", "reference", {}))
+        args["after"] = str(page["next"])
 
 
 def region_options(reference: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -6,6 +6,7 @@ figure is JSON at ``/api/v1/credentials/coverage`` (coverage_routes.py)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -34,8 +35,14 @@ def coverage_pages(node: AppNode, kit: PageKit) -> APIRouter:
                 "Vaccination coverage by region is for a CDC or the health commission; you "
                 f"are a {person.role} of {person.org_name}"
             )
-        args = {"kind": "vaccination", "limit": coverage.MAX_DOSES}
-        doses = await kit.ask(request, "epidemic", "list_observations", args)
+        doses: list[dict[str, Any]] = []
+        args: dict[str, Any] = {"kind": "vaccination", "limit": coverage.DOSES_PAGE}
+        while True:  # every page of the doses the person sees
+            page = await kit.ask(request, "epidemic", "list_observations", args)
+            doses += page["observations"]
+            if not page["next"]:
+                break
+            args["after"] = str(page["next"])
         reference = await kit.ask(request, "epidemic", "reference", {})
         today = node.clock() // DAY_MS
         values = {"vaccine": vaccine, "region": region, "as_of": as_of}

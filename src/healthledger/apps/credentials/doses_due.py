@@ -7,10 +7,11 @@ too early, and the next dose with its due and overdue dates.
 Only the holder can ask: the presentation must verify against the ledger's trust list
 and status lists and prove possession of the key the credential is bound to. The node
 finds the credential's record by the hash of its identifier (``jti``), the recorded
-dose it was issued from, and the person's other doses (through the epidemic
-application's declared query, as a CDC epidemiologist whose key the node holds, as for
-the health code). The answer names no pseudonymous id, no region and no issuer: only
-the holder's schedule.
+dose it was issued from and the person's other doses (through the epidemic
+application's declared queries ``get_observations`` and ``subject_facts``, as a CDC
+epidemiologist whose key the node holds, as for the health code), each read by its key
+however many doses the ledger holds. The answer names no pseudonymous id, no region
+and no issuer: only the holder's schedule.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from healthledger.apps import PageKit
-from healthledger.apps.credentials.coverage import MAX_DOSES, iso
+from healthledger.apps.credentials.coverage import iso
 from healthledger.apps.credentials.routes import ledger_sources
 from healthledger.apps.credentials.schedules import (
     SCHEDULES_VERSION,
@@ -126,13 +127,14 @@ def holder_doses(node: AppNode, presentation: str) -> dict[str, Any]:
     if record is None or record["source"]["kind"] != "vaccination":
         raise HolderRefused("only a vaccination credential recorded on this ledger tells "
                             "which doses are due", ("NOT_A_RECORDED_VACCINATION",))  # fmt: skip
-    args = {"kind": "vaccination", "limit": MAX_DOSES}
-    recorded = node.query(_epidemiologist(node), "epidemic", "list_observations", args)
-    source = next((d for d in recorded if d["vaccination_id"] == record["source"]["id"]), None)
+    epidemiologist = _epidemiologist(node)
+    args = {"kind": "vaccination", "ids": [str(record["source"]["id"])]}
+    source = node.query(epidemiologist, "epidemic", "get_observations", args)[0]
     if source is None:
         raise HolderRefused("the dose this credential was issued from is not in view here",
                             ("SOURCE_NOT_IN_VIEW",))  # fmt: skip
-    doses = [Dose(str(d["vaccine"]), int(d["day"])) for d in recorded if d["pid"] == source["pid"]]
+    facts = node.query(epidemiologist, "epidemic", "subject_facts", {"pid": source["pid"]})
+    doses = [Dose(str(d["vaccine"]), int(d["day"])) for d in facts["doses"]]
     today = node.clock() // DAY_MS
     return {
         "as_of": iso(today),

@@ -91,8 +91,13 @@ def _recent_pids(
     recent = [c["pid"] for c in cases]
     main = Counter(c["disease"] for c in cases).most_common(1)
     labs = node.query(epi, "epidemic", "list_observations", {"kind": "lab", "limit": 5000})
-    positive = [x["pid"] for x in labs if x["result"] == "positive" and x["result_day"] > today - 7]
-    doses = node.query(epi, "epidemic", "list_observations", {"kind": "vaccination", "limit": 400})
+    positive = [
+        x["pid"]
+        for x in labs["observations"]
+        if x["result"] == "positive" and x["result_day"] > today - 7
+    ]
+    args = {"kind": "vaccination", "limit": 400}
+    doses = node.query(epi, "epidemic", "list_observations", args)["observations"]
     return [*recent, *positive][:MAX_PEOPLE], doses, main[0][0] if main else "covid-19"
 
 

@@ -78,7 +78,7 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
                                          ("lab", "lab", "lab_id", "specimen_day")):  # fmt: skip
             listed = await kit.ask(request, "epidemic", "list_observations",
                                    {"kind": arg, "limit": 500})  # fmt: skip
-            for fact in listed:
+            for fact in listed["observations"]:
                 certifiable = kind == "lab" or str(fact.get("vaccine")) in VACCINES
                 if fact.get("disease") == COVID and fact.get("reporter_org") == org and certifiable:
                     found.append(

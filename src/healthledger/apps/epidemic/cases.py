@@ -13,6 +13,7 @@ from healthledger.apps.epidemic.checks import (
     RegionCheck,
     check_dates,
     check_patient,
+    date_field,
     patient_flags,
     placed,
     pseudonymisation_key,
@@ -223,3 +224,50 @@ def review(ctx: Context, case_id: str, decision: str, detail: dict[str, Any]) ->
     record_status(ctx, updated, record["status"])
     ctx.emit("case_reviewed", {"case_id": case_id, "status": decision, "region": record["region"]})
     return {"case_id": case_id, "status": decision, "timeliness": timeliness}
+
+
+def record_outcome(ctx: Context, case_id: str, outcome: str, outcome_date: int | str) -> None:
+    """The reporting hospital records the outcome of its case ``case_id`` (not rejected)."""
+    record = own_case(ctx, case_id)
+    if record["status"] == "rejected":
+        raise Rejected(f"case {case_id} was rejected by the CDC")
+    problems = FieldErrors("update_outcome")
+    day = date_field(outcome_date, "outcome_date", problems)
+    if day is not None:
+        if day > day_of_ms(ctx.timestamp):
+            problems.add("outcome_date", "is in the future")
+        elif day < record["onset"]:
+            problems.add("outcome_date", "is before onset")
+    problems.raise_if_any()
+    assert day is not None
+    ctx.put(f"case/{case_id}", {**record, "outcome": {"value": outcome, "day": day}})
+    ctx.emit("case_outcome", {"case_id": case_id, "outcome": outcome, "day": day})
+
+
+def amend(
+    ctx: Context,
+    case_id: str,
+    classification: str,
+    onset_date: int | str,
+    diagnosis_date: int | str,
+) -> None:
+    """The reporting hospital answers the CDC's request for information about its case
+    ``case_id``: the case goes back to review, its index entry with it."""
+    record = own_case(ctx, case_id)
+    if record["status"] != "info-requested":
+        raise Rejected(f"case {case_id} is {record['status']}; only info-requested is amended")
+    problems = FieldErrors("amend_case")
+    onset, diagnosis = check_dates(
+        onset_date, diagnosis_date, day_of_ms(record["reported_at"]), problems
+    )
+    problems.raise_if_any()
+    amended = {
+        **record,
+        "classification": classification,
+        "onset": onset,
+        "diagnosis": diagnosis,
+        "status": "reported",
+    }
+    ctx.put(f"case/{case_id}", amended)
+    record_status(ctx, amended, record["status"])
+    ctx.emit("case_amended", public_event(amended))

@@ -30,27 +30,19 @@ from typing import Any
 from healthledger.apps.epidemic import (
     acknowledgement,
     bundles,
+    cases,
     observations,
     reads,
-    status_index,
     visibility,
 )
 from healthledger.apps.epidemic import pseudonym as pseudo
-from healthledger.apps.epidemic.cases import (
-    own_case,
-    public_event,
-    record_reports,
-    review,
-)
+from healthledger.apps.epidemic.cases import own_case, record_reports, review
 from healthledger.apps.epidemic.checks import (
     CDC_ORG,
     COMMISSION_ORG,
     PATIENT_COLLECTION,
     FieldErrors,
     RegionCheck,
-    check_dates,
-    date_field,
-    org_record,
     require_kind,
     require_org,
 )
@@ -316,20 +308,7 @@ class Epidemic(Contract):
         self, ctx: Context, *, case_id: str, outcome: Outcome, outcome_date: int | str
     ) -> None:
         """Record the case's outcome (the reporting hospital)."""
-        record = own_case(ctx, case_id)
-        if record["status"] == "rejected":
-            raise Rejected(f"case {case_id} was rejected by the CDC")
-        problems = FieldErrors("update_outcome")
-        day = date_field(outcome_date, "outcome_date", problems)
-        if day is not None:
-            if day > day_of_ms(ctx.timestamp):
-                problems.add("outcome_date", "is in the future")
-            elif day < record["onset"]:
-                problems.add("outcome_date", "is before onset")
-        problems.raise_if_any()
-        assert day is not None
-        ctx.put(f"case/{case_id}", {**record, "outcome": {"value": outcome, "day": day}})
-        ctx.emit("case_outcome", {"case_id": case_id, "outcome": outcome, "day": day})
+        cases.record_outcome(ctx, case_id, outcome, outcome_date)
 
     @transaction(policy=CDC_POLICY, roles=REPORTING_ROLES, kinds=HOSPITAL_KINDS)
     def amend_case(
@@ -342,24 +321,7 @@ class Epidemic(Contract):
         diagnosis_date: int | str,
     ) -> None:
         """Answer the CDC's request for information; the case goes back to review."""
-        record = own_case(ctx, case_id)
-        if record["status"] != "info-requested":
-            raise Rejected(f"case {case_id} is {record['status']}; only info-requested is amended")
-        problems = FieldErrors("amend_case")
-        onset, diagnosis = check_dates(
-            onset_date, diagnosis_date, day_of_ms(record["reported_at"]), problems
-        )
-        problems.raise_if_any()
-        amended = {
-            **record,
-            "classification": classification,
-            "onset": onset,
-            "diagnosis": diagnosis,
-            "status": "reported",
-        }
-        ctx.put(f"case/{case_id}", amended)
-        status_index.record_status(ctx, amended, record["status"])
-        ctx.emit("case_amended", public_event(amended))
+        cases.amend(ctx, case_id, classification, onset_date, diagnosis_date)
 
     # --- review --------------------------------------------------------------------
 
@@ -504,13 +466,6 @@ class Epidemic(Contract):
         """A CDC or commission grants another the detail of ``regions`` of its own area
         until ``until_date`` inclusive, for a coded ``purpose`` (``reference``: a file
         number, at most 40 letters, digits or hyphens)."""
-        if len(reference) > 40 or not all(
-            c.isascii() and (c.isalnum() or c == "-") for c in reference
-        ):
-            raise InvalidArguments(
-                "reference: at most 40 letters, digits or hyphens",
-                [{"field": "reference", "message": "at most 40 letters, digits or hyphens"}],
-            )
         return visibility.grant(
             ctx,
             grantee=grantee,
@@ -562,10 +517,12 @@ class Epidemic(Contract):
 
     @query()
     def list_observations(
-        self, ctx: Context, *, kind: ObservationKind, limit: int = 100
-    ) -> list[dict[str, Any]]:
-        """Lab results or vaccinations the caller may see (the rules of cases)."""
-        return reads.visible(ctx, kind, limit)
+        self, ctx: Context, *, kind: ObservationKind, limit: int = 100, after: str = ""
+    ) -> dict[str, Any]:
+        """A page of the lab results or vaccinations the caller may see (the rules of
+        cases), newest recorded first, with their total and a cursor
+        (``reads.observations``)."""
+        return reads.observations(ctx, kind, limit=limit, after=after)
 
     @query()
     def get_observations(
@@ -577,8 +534,6 @@ class Epidemic(Contract):
     @query()
     def grants(self, ctx: Context) -> list[dict[str, Any]]:
         """Access grants to or by the caller's organisation (all, for the commission)."""
-        if org_record(ctx, ctx.caller.org) is None:
-            raise AccessDenied(f"{ctx.caller.org} takes no part in case reporting")
         return visibility.grants_seen_by(ctx)
 
     @query()

@@ -1,7 +1,8 @@
 """The epidemic contract's queries of cases, lab results and vaccinations: what a caller
 may see of them, by the rules of cases (``visibility.Viewer``). Cases are listed and
-queued through the index of cases by status (``status_index``), so every case counts,
-however many there are."""
+queued through the index of cases by status (``status_index``), and lab results and
+vaccinations are read whole and paged newest first, so every record counts, however
+many there are."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from healthledger.contracts.errors import AccessDenied, InvalidArguments
 MAX_ASKED = 1000
 """How many lab results or vaccinations ``by_id`` reads in one call."""
 MAX_LISTED = 10_000
-"""How many cases ``cases`` and ``queue`` return at most in one call."""
+"""How many records ``cases``, ``queue`` and ``observations`` return at most in one
+call."""
 
 
 def _viewer(ctx: Context) -> Viewer:
@@ -94,43 +96,55 @@ def _sort_key(order: str, case_id: str, found: dict[str, Any]) -> tuple[int, str
     return -int(found.get("reviewed_at", 0)), case_id
 
 
-def _cursor(after: str) -> tuple[int, str] | None:
-    """The position ``after`` names (``<sort value>:<case id>``, a page's ``next``)."""
+def _cursor(after: str, listed: str) -> tuple[int, str] | None:
+    """The position ``after`` names (``<sort value>:<id>``, a page's ``next``) in what
+    is ``listed`` (a word for the refusal)."""
     if not after:
         return None
-    value, _, case_id = after.partition(":")
-    if not case_id or not value.lstrip("-").isdigit():
+    value, _, found_id = after.partition(":")
+    if not found_id or not value.lstrip("-").isdigit():
         raise InvalidArguments(
-            f"after {after!r} is not a position in the queue (a page's 'next')",
+            f"after {after!r} is not a position in the {listed} (a page's 'next')",
             [{"field": "after", "message": "a page's 'next', as it was given"}],
         )
-    return int(value), case_id
+    return int(value), found_id
+
+
+def _page(
+    ordered: list[tuple[int, str]], after: str, limit: int, listed: str
+) -> tuple[list[tuple[int, str]], dict[str, Any]]:
+    """The ``limit`` positions of sorted ``ordered`` that follow ``after`` (from the
+    first if empty) and where the page sits: ``total``, ``offset`` (how many come
+    before it) and ``next`` (the position to ask after for the page that follows; empty
+    after the last). An item is on one page only, whatever changes between pages,
+    since a position is a sort value and an id."""
+    cursor = _cursor(after, listed)
+    offset = 0 if cursor is None else bisect.bisect_right(ordered, cursor)
+    page = ordered[offset : offset + limit]
+    more = offset + limit < len(ordered)
+    place = {
+        "total": len(ordered),
+        "offset": offset,
+        "next": f"{page[-1][0]}:{page[-1][1]}" if page and more else "",
+    }
+    return page, place
 
 
 def queue(
     ctx: Context, statuses: Sequence[str], order: str, *, limit: int, after: str, disease: str
 ) -> dict[str, Any]:
     """The page of ``limit`` cases the caller may see in ``statuses`` that follows the
-    position ``after`` in ``order`` (from the first if empty): ``cases``, ``total`` (all
-    of them), ``offset`` (how many come before the page) and ``next`` (the position to
-    ask after for the page that follows; empty after the last). A case is on one page
-    only, whatever is reviewed between pages, since a position is a sort value and id."""
+    position ``after`` in ``order`` (from the first if empty): ``cases`` and where the
+    page sits (``_page``). A case is on one page only, whatever is reviewed between
+    pages."""
     viewer = _viewer(ctx)
     _limit(limit)
-    cursor = _cursor(after)
     ordered = sorted(
         _sort_key(order, case_id, found)
         for case_id, found in _seen(ctx, viewer, dict.fromkeys(statuses), disease)
     )
-    offset = 0 if cursor is None else bisect.bisect_right(ordered, cursor)
-    page = ordered[offset : offset + limit]
-    more = offset + limit < len(ordered)
-    return {
-        "cases": _records(ctx, (case_id for _, case_id in page)),
-        "total": len(ordered),
-        "offset": offset,
-        "next": f"{page[-1][0]}:{page[-1][1]}" if page and more else "",
-    }
+    page, place = _page(ordered, after, limit, "queue")
+    return {"cases": _records(ctx, (case_id for _, case_id in page)), **place}
 
 
 def counts(ctx: Context, *, disease: str) -> dict[str, int]:
@@ -142,16 +156,21 @@ def counts(ctx: Context, *, disease: str) -> dict[str, int]:
     }
 
 
-def visible(ctx: Context, kind: ObservationKind, limit: int) -> list[dict[str, Any]]:
-    """Up to ``limit`` of the caller's visible records of ``kind``, in key order."""
+def observations(ctx: Context, kind: ObservationKind, *, limit: int, after: str) -> dict[str, Any]:
+    """The page of ``limit`` records of ``kind`` the caller may see that follows the
+    position ``after``, newest recorded first (by the time of the transaction that
+    recorded it, then id): ``observations`` and where the page sits (``_page``). Every
+    record is read, so none is left out however many there are."""
     viewer, prefix = _viewer(ctx), _prefix(kind)
-    out = []
-    for _, record in ctx.range(prefix, prefix[:-1] + "0", limit=10_000):
-        if viewer.sees(ctx, record):
-            out.append(record)
-            if len(out) >= limit:
-                break
-    return out
+    _limit(limit)
+    seen = {
+        key[len(prefix) :]: record
+        for key, record in status_index.scan(ctx, prefix)
+        if viewer.sees(ctx, record)
+    }
+    ordered = sorted((-int(record["reported_at"]), found) for found, record in seen.items())
+    page, place = _page(ordered, after, limit, "list")
+    return {"observations": [seen[found] for _, found in page], **place}
 
 
 def by_id(ctx: Context, kind: ObservationKind, ids: list[str]) -> list[dict[str, Any] | None]:

@@ -32,6 +32,8 @@ PATIENT_FIELDS = ("name", "id_type", "id_number", "country", "phone", "address",
 MY_REPORTS_SHOWN = 50
 """How many reports the CDC asks about, and how many of the latest others, a hospital sees
 at once."""
+RECENT_SHOWN = 10
+"""Lab results or doses shown under their form: the hospital's latest."""
 MAX_BUNDLE_BYTES = 1_000_000
 """A FHIR Bundle upload larger than this is refused before it is read."""
 
@@ -205,9 +207,10 @@ def build_reporting_pages(node: AppNode, kit: PageKit) -> APIRouter:
 
     async def recent(request: Request, kind: str) -> list[dict[str, Any]]:
         """The hospital's latest lab results or doses, as people read them."""
-        found = await kit.ask(request, CONTRACT, "list_observations", {"kind": kind, "limit": 500})
+        args = {"kind": kind, "limit": RECENT_SHOWN}
+        found = await kit.ask(request, CONTRACT, "list_observations", args)
         names = regions()
-        rows = sorted(found, key=lambda r: int(r.get("reported_at", 0)), reverse=True)[:10]
+        rows = found["observations"]  # newest recorded first
         return [
             {
                 **row,

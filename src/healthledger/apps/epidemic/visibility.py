@@ -11,6 +11,10 @@ A grant is made by a CDC or commission for regions inside its own area, to anoth
 registered CDC or commission, for at most ``MAX_GRANT_DAYS``; it counts from the
 day it is recorded to ``until_day`` inclusive (by the caller's proposal clock) unless
 revoked by its grantor or the commission.
+
+Grants, regions and populations are read whole (``status_index.scan``), and the
+aggregates count every case through the index of cases by status: no read stops at the
+10,000 keys one range returns.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from healthledger.apps.epidemic.checks import (
     require_kind,
 )
 from healthledger.apps.epidemic.dates import day_of_ms
+from healthledger.apps.epidemic.status_index import COUNTED, entries, scan
 from healthledger.contracts.context import Context
-from healthledger.contracts.errors import AccessDenied, Rejected
+from healthledger.contracts.errors import AccessDenied, InvalidArguments, Rejected
 
 MAX_GRANT_DAYS = 366
 OVERSEEING_KINDS = ("cdc", "commission")
@@ -54,7 +59,7 @@ def active_grants(ctx: Context, org: str) -> list[dict[str, Any]]:
     today = day_of_ms(ctx.timestamp)
     return [
         grant
-        for _, grant in ctx.range(f"grant/{org}/", f"grant/{org}0")
+        for _, grant in scan(ctx, f"grant/{org}/")
         if "revoked" not in grant and grant["from_day"] <= today <= grant["until_day"]
     ]
 
@@ -110,7 +115,13 @@ def grant(
     purpose: str,
     reference: str,
 ) -> dict[str, Any]:
-    """Record a grant of ``regions``' detail to ``grantee`` (see the module docstring)."""
+    """Record a grant of ``regions``' detail to ``grantee`` (see the module docstring;
+    ``reference``: a file number, at most 40 letters, digits or hyphens)."""
+    if len(reference) > 40 or not all(c.isascii() and (c.isalnum() or c == "-") for c in reference):
+        raise InvalidArguments(
+            "reference: at most 40 letters, digits or hyphens",
+            [{"field": "reference", "message": "at most 40 letters, digits or hyphens"}],
+        )
     grantor = require_kind(ctx, *OVERSEEING_KINDS)
     problems = FieldErrors("grant_access")
     today = day_of_ms(ctx.timestamp)
@@ -168,26 +179,30 @@ def revoke(ctx: Context, *, grantee: str, grant_id: str) -> dict[str, Any]:
 
 
 def grants_seen_by(ctx: Context) -> list[dict[str, Any]]:
-    """Grants to or by the caller's organisation (all of them for the commission)."""
+    """Grants to or by the caller's organisation (all of them for the commission);
+    AccessDenied for an organisation outside case reporting."""
     org = ctx.caller.org
+    if org_record(ctx, org) is None:
+        raise AccessDenied(f"{org} takes no part in case reporting")
     return [
         record
-        for _, record in ctx.range("grant/", "grant0", limit=10_000)
+        for _, record in scan(ctx, "grant/")
         if org in (record["grantee"], record["grantor_org"], COMMISSION_ORG)
     ]
 
 
 def case_aggregates(ctx: Context, viewer: Viewer, small_count: int) -> list[dict[str, Any]]:
     """Counts of cases (rejected excluded) by disease, region and classification;
-    counts below ``small_count`` suppressed where ``viewer`` may not see the cases."""
+    counts below ``small_count`` suppressed where ``viewer`` may not see the cases.
+    Every case counts: they are read through the index of cases by status, whose
+    entries carry what is counted and what the viewer rules read."""
     counts: dict[tuple[str, str, str], int] = {}
     visible: dict[tuple[str, str, str], bool] = {}
-    for _, record in ctx.range("case/", "case0", limit=10_000):
-        if record["status"] == "rejected":
-            continue
-        key = (record["disease"], record["region"], record["classification"])
-        counts[key] = counts.get(key, 0) + 1
-        visible[key] = visible.get(key, True) and viewer.sees(ctx, record)
+    for status in COUNTED:
+        for _, found in entries(ctx, status):
+            key = (found["disease"], found["region"], found["classification"])
+            counts[key] = counts.get(key, 0) + 1
+            visible[key] = visible.get(key, True) and viewer.sees(ctx, found)
     rows = []
     for (disease_id, region, classification), count in sorted(counts.items()):
         key = (disease_id, region, classification)
@@ -209,11 +224,6 @@ def public_reference(ctx: Context) -> dict[str, Any]:
     regions' recorded populations with their source and year (for another application's
     rates, through the declared query ``epidemic.reference``)."""
     shown = ("code", "name", "level", "parent")
-    regions = [
-        {k: r.get(k) for k in shown} for _, r in ctx.range("region/", "region0", limit=10_000)
-    ]
-    populations = {
-        key.split("/", 1)[1]: record
-        for key, record in ctx.range("population/", "population0", limit=10_000)
-    }
+    regions = [{k: r.get(k) for k in shown} for _, r in scan(ctx, "region/")]
+    populations = {key.split("/", 1)[1]: record for key, record in scan(ctx, "population/")}
     return {"regions": regions, "populations": populations}

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from healthledger.appkit.readable import day, local_day
+from healthledger.appkit.readable import day, local_day, when
 from healthledger.apps.credentials import healthcode_service as service
 from healthledger.apps.credentials.healthcode_qr import verify_code
 from healthledger.apps.credentials.healthcode_simulate import simulate
@@ -116,7 +116,9 @@ def test_the_public_page_summarises_first_and_filters_by_day_district_and_clause
     shoot(page, "healthcode-bad-filter")
 
 
-def test_a_holder_sees_why_and_a_qr_renewed_before_it_expires(page: Page) -> None:
+def test_a_holder_sees_why_and_a_qr_renewed_before_it_expires(
+    page: Page, node: EmbeddedNode
+) -> None:
     page.clock.install()
     page.set_viewport_size({"width": 390, "height": 844})
     answer = page.goto("/credentials/healthcode/holder/Zhang%20San")
@@ -135,6 +137,16 @@ def test_a_holder_sees_why_and_a_qr_renewed_before_it_expires(page: Page) -> Non
     expect(page.locator("#hc-facts")).to_contain_text("Confirmed case, diagnosed")
     expect(page.locator("#hc-qr svg")).to_be_visible()
     pid = page.locator("#hc-holder").get_attribute("data-pid")
+    # Since when: the local date and time of the change (its transaction's timestamp),
+    # not the contract's UTC day number, here and for each earlier colour.
+    shown = service.holder_view(seam(node), pid or "")
+    assert shown is not None
+    expect(page.locator("#hc-since")).to_have_text(f"since {when(shown['at'])}")
+    expect(page.locator("#hc-since")).to_contain_text("CST (UTC+08:00)")
+    earlier = page.locator("#hc-history li")
+    expect(earlier).to_have_count(len(shown["history"]))
+    for item, colour in zip(earlier.all(), shown["history"], strict=True):
+        expect(item).to_contain_text(f"{colour['colour']} from {when(colour['at'])}:")
     first = page.locator("#hc-qr").inner_html()
     shoot(page, "healthcode-holder")
     page.clock.run_for(52_000)  # ten seconds before expiry the page fetches a new code
@@ -160,11 +172,13 @@ def test_a_hospital_files_an_appeal_and_the_cdc_overturns_it(
     page.get_by_label("Grounds").select_option("no-exposure")
     page.get_by_role("button", name="File the appeal").click()
     expect(page.get_by_test_id("receipt")).to_contain_text("Appeal filed")
-    # Who filed it by name (the contract records the filer's organisation), not its id.
+    # Who filed it: their organisation's name and their role (the contract records the
+    # filer's identity), not gz-first-hospital/dr-li.
     filed_by = page.locator("#hc-waiting tr", has_text=yellow["pid"][:11]).locator(
         "td[data-label='By']"
     )
-    expect(filed_by).to_have_text("Guangzhou First People's Hospital")
+    expect(filed_by).to_have_text("Guangzhou First People's Hospital · doctor")
+    expect(filed_by).to_have_attribute("data-by", "gz-first-hospital/dr-li")
     shoot(page, "healthcode-appeal-filed")
     page.get_by_label("Patient's pseudonymous id").fill("Zhang San")  # a name: refused
     page.get_by_role("button", name="File the appeal").click()
@@ -193,3 +207,10 @@ def test_a_hospital_files_an_appeal_and_the_cdc_overturns_it(
     page.goto(f"/credentials/healthcode/holder/{yellow['pid']}")
     expect(page.locator("#hc-colour")).to_have_text("GREEN")
     expect(page.locator("#hc-why")).to_contain_text("after your appeal was decided")
+    shown = service.holder_view(seam(node), yellow["pid"])
+    assert shown is not None and shown["history"][0]["colour"] == "yellow"
+    expect(page.locator("#hc-since")).to_have_text(f"since {when(shown['at'])}")
+    expect(page.locator("#hc-history li").first).to_contain_text(
+        f"yellow from {when(shown['history'][0]['at'])}:"
+    )
+    shoot(page, "healthcode-holder-after-appeal")

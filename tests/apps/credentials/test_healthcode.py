@@ -118,6 +118,9 @@ def test_an_appeal_is_decided_by_the_cdc_and_an_overturn_cites_it(node: Embedded
     assert evaluate(node, contact)["clause"] == "close-contact"
     _, appeal = node.invoke(DOCTOR, "healthcode", "file_appeal",
                             {"pid": contact, "grounds": "no-exposure"})  # fmt: skip
+    assert (appeal["filed_by"], appeal["filer"]) == ("gz-first-hospital", DOCTOR)
+    filed = node.query(EPI, "healthcode", "appeals", {"status": "filed"})
+    assert [a["filer"] for a in filed if a["appeal_id"] == appeal["appeal_id"]] == [DOCTOR]
     with pytest.raises(Rejected, match="awaits"):
         node.invoke(
             DOCTOR, "healthcode", "file_appeal", {"pid": contact, "grounds": "wrong-person"}

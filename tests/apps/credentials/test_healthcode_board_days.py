@@ -1,18 +1,21 @@
 """The health-code board counts a change on the local day the public page shows: a change
 recorded at 17:30 UTC is 01:30 China Standard Time the next day, and counts there (the
 contract's own day number is still the UTC one). Its snapshot names its zone, so a board
-counting in another zone reads the chain again instead of taking the other's days."""
+counting in another zone reads the chain again instead of taking the other's days. The
+holder's page shows when their colour changed in the same local time."""
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from fastapi.testclient import TestClient
 
 from healthledger.appkit.readable import local_day, when
 from healthledger.apps.credentials import healthcode_service as service
@@ -21,6 +24,7 @@ from healthledger.apps.credentials.healthcode_snapshot import SNAPSHOT_FILE, dig
 from healthledger.apps.epidemic.provision import configure
 from healthledger.apps.epidemic.regions import RegionTable
 from healthledger.node.embedded import EmbeddedNode
+from healthledger.web.console import create_console
 from tests.apps.credentials.healthcode_support import (
     CONTRACTS,
     DOCTOR,
@@ -100,3 +104,20 @@ def test_a_board_counting_in_another_zone_does_not_take_the_snapshot(node: Embed
         json.dumps({"sha256": digest_of(older), "snapshot": older})
     )
     assert service.HealthCodeBoard(app).started_from is None
+
+
+def test_the_holder_sees_a_change_at_17_30_utc_on_the_next_local_day(node: EmbeddedNode) -> None:
+    case = pid_of(node, 42)
+    confirmed_case(node, 42, days_ago=1)
+    code = evaluate(node, case)
+    utc_day = dt.datetime.fromtimestamp(code["at"] / 1000, dt.UTC).date()
+    local = utc_day + dt.timedelta(days=1)
+    with TestClient(create_console(node)) as client:
+        answer = client.get(f"/credentials/healthcode/holder/{case}")
+        assert answer.status_code == 200, answer.text
+    since = re.search(r'<p id="hc-since">since ([^<]+)</p>', answer.text)
+    assert since is not None
+    assert since.group(1).startswith(f"{local.isoformat()} 01:30 CST (UTC+08:00)")
+    shown = service.holder_view(seam(node), case)  # what the API answers
+    assert shown is not None
+    assert since.group(1) == when(shown["at"]) == when(code["at"])

@@ -33,7 +33,7 @@ def healthcode_appeal_pages(node: AppNode, kit: PageKit) -> APIRouter:
         by_version = sorted(board.rule_titles().items(), key=lambda kv: _version(kv[0][0]))
         clauses = {clause: title for (_, clause), title in by_version}  # the newest title wins
         regions = {a["region"]: board.region_name(a["region"]) for a in waiting + decided}
-        signers = {a["filed_by"] for a in waiting} | {a["decided_by"] for a in decided}
+        signers = {filer(a) for a in waiting} | {a["decided_by"] for a in decided}
         people = {who: _someone(node, who) for who in signers}
         return kit.render(
             request, "credentials/healthcode_appeals.html",
@@ -42,7 +42,7 @@ def healthcode_appeal_pages(node: AppNode, kit: PageKit) -> APIRouter:
             files=person.kind == "hospital" and person.role in FILING_ROLES,
             decides=person.kind == "cdc" and person.role in DECIDING_ROLES,
             grounds=service.GROUNDS, reasons=service.REASONS, clauses=clauses,
-            regions=regions, people=people,
+            regions=regions, people=people, filer=filer,
         )  # fmt: skip
 
     @router.get("", response_class=HTMLResponse)
@@ -73,10 +73,16 @@ def healthcode_appeal_pages(node: AppNode, kit: PageKit) -> APIRouter:
     return router
 
 
+def filer(appeal: dict[str, Any]) -> str:
+    """Who filed ``appeal``: the filer's identity, or the filing organisation alone for an
+    appeal filed before the contract recorded the identity."""
+    return str(appeal.get("filer") or appeal["filed_by"])
+
+
 def _someone(node: AppNode, who: str) -> str:
-    """An organisation (who filed: the contract records the filer's organisation) or an
-    identity (who decided) named as people read it: the organisation's name and the
-    role where this node knows it."""
+    """An identity (who filed or decided) or an organisation (who filed an older appeal)
+    named as people read it: the organisation's name and the role where this node
+    knows it."""
     org, _, name = who.partition("/")
     record = node.organisation(org)
     org_name = str(record.get("name") or org) if record else None

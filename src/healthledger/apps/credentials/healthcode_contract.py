@@ -277,7 +277,8 @@ class HealthCode(Contract):
     @transaction(roles=APPEAL_ROLES, kinds=("hospital",))
     def file_appeal(self, ctx: Context, *, pid: str, grounds: Grounds) -> dict[str, Any]:
         """File an appeal against person ``pid``'s current colour, for them (coded
-        ``grounds``); the CDC decides it."""
+        ``grounds``); the CDC decides it. The appeal records the filing organisation
+        (``filed_by``) and who filed it (``filer``, the caller's identity)."""
         code = ctx.get(f"code/{_pid(pid)}")
         if not isinstance(code, dict) or code["colour"] == "green":
             raise Rejected("only a yellow or red code can be appealed")
@@ -286,8 +287,8 @@ class HealthCode(Contract):
         appeal_id = f"a-{ctx.tx_id[:24]}"
         appeal = {"appeal_id": appeal_id, "pid": pid, "change": code["change"],
                   "colour": code["colour"], "clause": code["clause"], "region": code["region"],
-                  "grounds": grounds, "filed_by": ctx.caller.org, "filed_at": ctx.timestamp,
-                  "status": "filed"}  # fmt: skip
+                  "grounds": grounds, "filed_by": ctx.caller.org, "filer": ctx.caller.id,
+                  "filed_at": ctx.timestamp, "status": "filed"}  # fmt: skip
         ctx.put(f"appeal/{appeal_id}", appeal)
         ctx.put(f"open-appeal/{pid}", {"appeal_id": appeal_id})
         shown = ("appeal_id", "colour", "clause", "region", "grounds")

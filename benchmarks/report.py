@@ -418,6 +418,22 @@ def _stores(found: dict[str, Any]) -> list[Figure]:
             "ms",
             f"SQLite node {sqlite['node_cpu_ms_per_tx']:.3f} ms",
         ),
+        Figure(name, "offline audit tx/s: SQLite", sqlite["audit_tx_per_s"], "tx/s"),
+        Figure(
+            name,
+            "offline audit tx/s: PostgreSQL",
+            postgres["audit_tx_per_s"],
+            "tx/s",
+            f"SQLite {sqlite['audit_tx_per_s']:,.0f} tx/s",
+            found["postgresql_to_sqlite_audit_tx_per_s"],
+        ),
+        Figure(
+            name,
+            "offline audit CPU per tx: auditor + PostgreSQL server",
+            postgres["audit_cpu_ms_per_tx"] + postgres["audit_server_cpu_ms_per_tx"],
+            "ms",
+            f"SQLite auditor {sqlite['audit_cpu_ms_per_tx']:.3f} ms",
+        ),
     ]
 
 

@@ -13,7 +13,9 @@ file, its write-ahead log folded in; PostgreSQL: ``pg_database_size`` growth, ta
 indexes and compressed block bodies, its own WAL segments apart), and the
 resident memory of the node process and of the server; then one client's wait for its
 own write (sign to durable receipt, one write at a time, p50 and p99), where a store's
-commit latency shows rather than its throughput.
+commit latency shows rather than its throughput; then the offline audit of the ledger
+it made (``healthledger verify``: tx/s, and the CPU of this process, its signature
+checks included, and of the server a transaction).
 
 Usage: python benchmarks/store_backends.py [--tx 2000] [--rounds 2] [--sequential 100] [--json]
 """
@@ -36,8 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.postgres import PostgresServer
 
 from healthledger.cli.bench import BENCH_CLIENT, bench_node, commit_all, endorse_puts
+from healthledger.ledger.audit import audit_store
 from healthledger.ledger.transaction import ValidationCode
-from healthledger.node.embedded import EmbeddedNode
+from healthledger.node.embedded import LEDGER_FILE, EmbeddedNode
+from healthledger.node.endorsers import replay_validator
 from healthledger.ordering.solo import IDLE_TIMEOUT_S, SoloOrderer
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -144,6 +148,10 @@ def one_round(
             node.stop()
         # After a clean stop, which folds SQLite's write-ahead log into the file.
         size_after = ledger_bytes(kind, data, url, server)
+        cpu_before, server_before = self_cpu_s(), server_cpu_s(server)
+        audit = audit_store(url or data / LEDGER_FILE, validator=replay_validator)
+        audit_cpu = self_cpu_s() - cpu_before
+        audit_server_cpu = server_cpu_s(server) - server_before if url else 0.0
     return {
         "store": kind,
         "transactions": transactions,
@@ -159,6 +167,9 @@ def one_round(
         "server_rss_mb": pg_rss,
         "sequential_p50_ms": statistics.median(latency),
         "sequential_p99_ms": latency[min(len(latency) - 1, round(0.99 * (len(latency) - 1)))],
+        "audit_tx_per_s": audit.tx_per_s,
+        "audit_cpu_ms_per_tx": 1000 * audit_cpu / audit.transactions,
+        "audit_server_cpu_ms_per_tx": 1000 * audit_server_cpu / audit.transactions,
     }
 
 
@@ -215,6 +226,9 @@ def main() -> None:
     report["postgresql_to_sqlite_tx_per_s"] = round(postgres["tx_per_s"] / sqlite["tx_per_s"], 3)
     report["postgresql_to_sqlite_disk_bytes"] = round(
         postgres["disk_bytes_per_tx"] / sqlite["disk_bytes_per_tx"], 3
+    )
+    report["postgresql_to_sqlite_audit_tx_per_s"] = round(
+        postgres["audit_tx_per_s"] / sqlite["audit_tx_per_s"], 3
     )
     print(json.dumps(report, indent=None if args.json else 2))
 

@@ -30,7 +30,11 @@ def private_rows(vault: Path, collection: str | None = None) -> int:
     with sqlite3.connect(vault) as db:
         if collection is None:
             return int(db.execute("SELECT count(*) FROM private").fetchone()[0])
-        query = "SELECT count(*) FROM private WHERE collection=? AND status='committed'"
+        query = (
+            "SELECT count(*) FROM private AS p WHERE collection=? AND NOT EXISTS "
+            "(SELECT 1 FROM pending AS m WHERE (m.tx_id, m.collection, m.key) = "
+            "(p.tx_id, p.collection, p.key))"
+        )
         return int(db.execute(query, (collection,)).fetchone()[0])
 
 

@@ -199,9 +199,15 @@ def _vault(path: Path) -> Vault:
 
 
 def _rows_on_disk(path: Path) -> list[tuple[str, str]]:
+    """Each value on disk (transaction, 'pending' while it has a pending mark, else
+    'committed'), in staging order."""
     db = sqlite3.connect(path)
     try:
-        return db.execute("SELECT tx_id, status FROM private ORDER BY rowid").fetchall()
+        return db.execute(
+            "SELECT p.tx_id, CASE WHEN m.tx_id IS NULL THEN 'committed' ELSE 'pending' END "
+            "FROM private AS p LEFT JOIN pending AS m USING (tx_id, collection, key) "
+            "ORDER BY p.rowid"
+        ).fetchall()
     finally:
         db.close()
 

@@ -10,6 +10,8 @@ while the chain stays intact.
 
 Staged values are written before the transaction is ordered, marked pending,
 and confirmed or dropped when its block commits, so nothing is lost to a crash.
+A value's sealed row is written once; its pending mark is a small row of its own
+that settling deletes (``vault_schema``: the tables and their format versions).
 A value staged for the peer's own endorsement may wait in memory
 (``durable=False``); the peer calls ``sync`` before it orders the transaction,
 and one SQLite transaction and one fsync write every value staged so far (group
@@ -56,20 +58,8 @@ from healthledger.crypto.envelope import (
 from healthledger.crypto.errors import DecryptionError
 from healthledger.errors import HealthledgerError
 from healthledger.ledger.transaction import PrivateWrite
+from healthledger.node.vault_schema import open_schema
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS private (
-    collection TEXT NOT NULL,
-    key TEXT NOT NULL,
-    tx_id TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'committed')),
-    salt BLOB NOT NULL,
-    sealed TEXT NOT NULL,
-    wrapped_key TEXT,
-    PRIMARY KEY (collection, key, tx_id)
-);
-CREATE INDEX IF NOT EXISTS private_by_tx ON private (tx_id);
-"""
 WRAPS_PER_AGREEMENT = 256
 """Data keys wrapped under one ephemeral X25519 agreement before a new one is drawn: the
 agreement is most of a value's sealing cost, and random nonces stay far from
@@ -187,7 +177,11 @@ class Vault:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        try:
+            open_schema(self._db, path)
+        except BaseException:
+            self._db.close()
+            raise
         # Reads use their own connection, so they never wait for a write's fsync.
         self._read_lock = threading.Lock()
         self._reader = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -301,7 +295,11 @@ class Vault:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany(
-                    "INSERT OR REPLACE INTO private VALUES (?, ?, ?, 'pending', ?, ?, ?)", rows
+                    "INSERT OR REPLACE INTO private VALUES (?, ?, ?, ?, ?, ?)", rows
+                )
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO pending VALUES (?, ?, ?)",
+                    [(tx_id, collection, key) for collection, key, tx_id, *_ in rows],
                 )
                 self._db.execute("COMMIT")
             except sqlite3.Error:
@@ -323,8 +321,10 @@ class Vault:
         self.settle_many([(tx_id, valid)])
 
     def settle_many(self, outcomes: Sequence[tuple[str, bool]]) -> None:
-        """Settle several transactions (id, valid) in one SQLite transaction. It is not
-        synced on its own: a settle lost to a crash is redone when the peer starts."""
+        """Settle several transactions (id, valid) in one SQLite transaction: a valid
+        one's pending marks are deleted, an invalid one's values with their marks; no
+        sealed value is rewritten. It is not synced on its own: a settle lost to a crash
+        is redone when the peer starts."""
         if not outcomes:
             return
         confirmed = [(tx_id,) for tx_id, valid in outcomes if valid]
@@ -333,13 +333,13 @@ class Vault:
             self._db.execute("PRAGMA synchronous=NORMAL")
             try:
                 self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany("DELETE FROM pending WHERE tx_id=?", confirmed)
                 self._db.executemany(
-                    "UPDATE private SET status='committed' WHERE tx_id=? AND status='pending'",
-                    confirmed,
+                    "DELETE FROM private WHERE (collection, key, tx_id) IN "
+                    "(SELECT collection, key, tx_id FROM pending WHERE tx_id=?)",
+                    dropped,
                 )
-                self._db.executemany(
-                    "DELETE FROM private WHERE tx_id=? AND status='pending'", dropped
-                )
+                self._db.executemany("DELETE FROM pending WHERE tx_id=?", dropped)
                 self._db.execute("COMMIT")
             except sqlite3.Error:
                 if self._db.in_transaction:
@@ -351,7 +351,7 @@ class Vault:
     def pending_tx_ids(self) -> list[str]:
         """Transactions with staged values not yet settled (for recovery after a restart)."""
         with self._lock:
-            rows = self._db.execute("SELECT DISTINCT tx_id FROM private WHERE status='pending'")
+            rows = self._db.execute("SELECT DISTINCT tx_id FROM pending")
             return [r[0] for r in rows]
 
     def read(self, collection: str, key: str) -> Any | None:
@@ -365,9 +365,10 @@ class Vault:
             return None
         with self._read_lock:
             cursor = self._reader.execute(
-                "SELECT tx_id, salt, sealed, wrapped_key, status FROM private "
-                "WHERE collection=? AND key=? AND status IN ('committed', 'pending') "
-                "ORDER BY rowid DESC",
+                "SELECT p.tx_id, p.salt, p.sealed, p.wrapped_key, m.tx_id IS NOT NULL "
+                "FROM private AS p LEFT JOIN pending AS m "
+                "ON m.tx_id = p.tx_id AND m.collection = p.collection AND m.key = p.key "
+                "WHERE p.collection=? AND p.key=? ORDER BY p.rowid DESC",
                 (collection, key),
             )
             try:
@@ -375,7 +376,7 @@ class Vault:
                 for candidate in cursor:
                     # A pending value counts once its transaction committed VALID: the
                     # ledger commits a block just before the peer settles its vaults.
-                    if candidate[4] == "committed" or self.committed_valid(candidate[0]):
+                    if not candidate[4] or self.committed_valid(candidate[0]):
                         row = candidate
                         break
             finally:

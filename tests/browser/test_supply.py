@@ -6,6 +6,7 @@ server decodes it with zxing-cpp and answers with the pack's status and trail.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import threading
@@ -18,6 +19,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect
 
+from healthledger.appkit.readable import celsius
 from healthledger.apps.registry import INSTALLED_APPS, installed_contracts
 from healthledger.apps.supply.verification import PublicLedger
 from healthledger.demo.organisations import DEMO_ORGS
@@ -211,6 +213,21 @@ def test_the_recall_dashboard_counts_units(page: Page) -> None:
     expect(recall).to_contain_text("vial glass defect")
     expect(recall.locator('[data-bucket="returned"]')).to_have_text("1")
     expect(recall.locator('[data-bucket="missing"]')).to_have_text("0")
+    # who recalled and who holds each unit, by name: no organisation or identity ids
+    expect(recall.locator(".recalled-by")).to_have_text(
+        "Lingnan Biologics (vaccine maker) · quality"
+    )
+    recall.locator("summary").click()
+    expect(recall.locator(".recall-units li")).to_have_text(
+        [
+            re.compile(
+                r"^pack P2 \S+: returned \(in stock, Lingnan Biologics \(vaccine maker\), "
+                r"Plant\s+GLN \d{13}\)$"
+            )
+        ]
+    )
+    assert not re.search(r"\blingnan-bio\b|\bin_transit\b", recall.inner_text())
+    shoot(page, "recalls")
 
 
 def test_the_alerts_list_shows_counterfeit_and_excursion(page: Page) -> None:
@@ -343,6 +360,17 @@ def test_the_demo_end_to_end(
             re.compile(r"^Case SSCC \d 6951234 \d{9} \d$")
         )
         assert not re.search(r"(?<!\d)\d{18}(?!\d)", page.locator("body").inner_text())
+        # A case has no product of its own: it takes the range of the packs it held,
+        # shaded on its chart as on a pack's.
+        product = PublicLedger(supply_seam(node)).get(f"product/{sold['gtin']}")
+        shown = f"{celsius(product['temp_min_dc'])} to {celsius(product['temp_max_dc'])}"
+        expect(page.locator("#unit-storage")).to_have_text(
+            re.compile(rf"^{shown} The storage range of the packs it (holds|held): .+\.$")
+        )
+        spec = json.loads(page.locator("#spec-temperature").text_content() or "{}")
+        assert spec["title"]["subtitle"].startswith(f"Shaded: the storage range, {shown}. The")
+        case_chart = page.get_by_test_id("temperature-chart")
+        expect(case_chart.locator("svg g.mark-rect.role-mark path")).to_have_count(1)
         shoot(page, "case-trace-demo")
         # The recall view counts the recalled lot's units.
         page.goto("/supply/recalls")

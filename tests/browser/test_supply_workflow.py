@@ -44,6 +44,10 @@ REASON = "stopper particles found in retained samples"
 CASE = re.compile(r"SSCC 1 6951234 \d{9} \d")
 """A case of the maker's as people read it: its SSCC grouped at the company prefix."""
 BARE_SSCC = re.compile(r"(?<!\d)\d{18}(?!\d)")
+ORG_ID = re.compile(rf"\b(?:{'|'.join(re.escape(o.id) for o in DEMO_ORGS)})\b")
+"""An organisation's id (``lingnan-bio``), which people should read as its name."""
+CLINIC = "Guangzhou First People's Hospital vaccination clinic"
+"""The hospital's place, whose name says the hospital's: it is named alone."""
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +154,7 @@ def test_from_maker_to_patient_then_recalled(page: Page, tmp_path: Path) -> None
     # a place named as its organisation is, is named once
     places = page.get_by_label("Ship to").locator("option").all_inner_texts()
     assert any(re.fullmatch(r"Yuexiu Community Pharmacy · GLN \d{13}", p) for p in places)
+    assert any(re.fullmatch(rf"{CLINIC} · GLN \d{{13}}", p) for p in places), places
     assert not [p for p in places if re.match(r"^(.+) \((\1)\) · GLN", p)], places
     assert any(re.match(r"^.+ \(.+\) · GLN \d{13}$", p) for p in places), places
     no_bare_sscc(page)
@@ -160,6 +165,10 @@ def test_from_maker_to_patient_then_recalled(page: Page, tmp_path: Path) -> None
     page.goto("/supply/holds")
     expect(page.locator("#holds button[value='release']").first).to_be_visible()
     no_bare_sscc(page)
+    # held by a place whose name says its organisation's: the place, once
+    held = page.locator("#holds td[data-label='Held by']").all_inner_texts()
+    assert any(re.fullmatch(rf"{CLINIC}\s+GLN \d{{13}}", h) for h in held), held
+    assert not [h for h in held if re.match(r"^(.+), \1", h) or ORG_ID.search(h)], held
     shoot(page, "holds")
 
     switch(page, PHARMACIST)
@@ -182,6 +191,12 @@ def test_from_maker_to_patient_then_recalled(page: Page, tmp_path: Path) -> None
     receipt_of(page)
     page.goto(f"/supply/trace?unit=00/{case}")
     expect(page.locator("#unit-trace h2")).to_have_text(f"Case {readable(case)}")
+    # a case has no product: its range is that of the packs it held (unpacked on arrival)
+    expect(page.locator("#unit-storage")).to_have_text(
+        re.compile(
+            r"^2\.0 °C to 8\.0 °C The storage range of the packs it held: Influenza vaccine .*\.$"
+        )
+    )
     no_bare_sscc(page)
     shoot(page, "case-trace")
     page.goto("/supply/dispense")
@@ -235,6 +250,20 @@ def recall_and_check(page: Page, tmp_path: Path) -> None:
     page.get_by_label("Reason").fill(REASON)
     page.get_by_role("button", name="Recall this lot").click()
     receipt_of(page)
+    # who recalled by organisation and role, each unit's holder and place by name
+    recalled = page.get_by_test_id("recall").filter(has_text=f"lot {LOT}")
+    expect(recalled.locator(".recalled-by")).to_have_text(
+        "Guangdong Medical Products Administration · inspector"
+    )
+    recalled.locator("summary").click()
+    units = recalled.locator(".recall-units li")
+    expect(units).to_have_count(3)
+    expect(units.filter(has_text=f"{LOT}-001")).to_contain_text(
+        re.compile(r": missing \(dispensed, Yuexiu Community Pharmacy\s+GLN \d{13}\)$")
+    )
+    listed = recalled.inner_text()
+    assert not ORG_ID.search(listed) and "/" not in recalled.locator("p").first.inner_text()
+    assert "in_transit" not in listed and "active" not in listed, listed
     shoot(page, "recalled")
 
     history = api(page, f"/api/v1/supply/units/01/{GTIN}/21/{LOT}-002/history")
@@ -268,6 +297,11 @@ def recall_and_check(page: Page, tmp_path: Path) -> None:
     expect(page.locator("#pack-status")).to_have_text("recalled")
     expect(page.locator("#pack-recall")).to_contain_text(date)
     expect(page.locator("#pack-recall")).to_contain_text(REASON)
+    # by the regulator's name, not its inspector's identity id
+    expect(page.locator("#pack-recall")).to_contain_text(
+        "Recall of the whole lot by Guangdong Medical Products Administration · its transaction"
+    )
+    expect(page.locator("#pack-recall")).not_to_contain_text(REGULATOR)
     expect(page.locator("#pack-advice")).to_contain_text("Do not use it")
     fits_a_phone(page)
     shoot(page, "verify-recalled")

@@ -10,6 +10,7 @@ from healthledger.appkit.readable import (
     day,
     local_day,
     named,
+    says_org,
     someone,
     sscc,
     when,
@@ -84,3 +85,15 @@ def test_an_sscc_is_labelled_and_grouped_at_its_company_prefix() -> None:
     assert sscc("169512340000000005", "6951239") == "SSCC 1 6951234000000000 5"
     assert sscc("1695123400000000") == "1695123400000000"
     assert sscc(None) == "—"
+
+
+def test_a_place_that_says_its_organisations_name_is_named_alone() -> None:
+    hospital = "Guangzhou First People's Hospital"
+    assert says_org(f"{hospital} vaccination clinic", hospital)
+    assert says_org("Yuexiu Community Pharmacy", "Yuexiu  community pharmacy")
+    assert says_org("Central store of Pearl Logistics", "Pearl Logistics")
+    assert not says_org("Conghua plant", "Lingnan Biologics")
+    assert says_org("Lingnan Biologics plant, Guangzhou", "Lingnan Biologics (vaccine maker)")
+    assert not says_org("Vaccine maker's store", "Lingnan Biologics (vaccine maker)")
+    assert not says_org("Guangzhou First", hospital)
+    assert not says_org(None, hospital) and not says_org("Ward", None) and not says_org("", "")

@@ -9,6 +9,7 @@ application's, so a time or a temperature reads the same everywhere.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 CONSORTIUM_ZONE = ZoneInfo("Asia/Shanghai")
@@ -124,6 +125,19 @@ def sscc(code: object, prefix: str | None = None) -> str:
     if prefix and body.startswith(prefix) and len(prefix) < len(body):
         body = f"{prefix} {body[len(prefix) :]}"
     return f"SSCC {text[0]} {body} {text[17]}"
+
+
+def says_org(place: str | None, org: str | None) -> bool:
+    """True where a place's name already says its organisation's name (``Guangzhou
+    First People's Hospital vaccination clinic`` of Guangzhou First People's Hospital,
+    a pharmacy's one shop named as the pharmacy is; a qualifier in brackets after the
+    organisation's name, ``Lingnan Biologics (vaccine maker)``, need not be said): a
+    page then names the place alone, not the organisation beside it again. The one rule
+    for every "held by" and "ship to"."""
+    if not place or not org:
+        return False
+    name = re.sub(r"\s*\([^()]*\)$", "", org.strip()) or org
+    return " ".join(name.split()).casefold() in " ".join(place.split()).casefold()
 
 
 FILTERS = {"when": when, "day": day, "day_iso": iso_day, "celsius": celsius, "named": named}

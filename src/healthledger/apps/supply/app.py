@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from healthledger.appkit.readable import says_org
 from healthledger.apps import App, Link
 from healthledger.apps.supply.cli import build_cli
 from healthledger.apps.supply.contract import SupplyContract
@@ -22,7 +23,7 @@ APP = App(
     templates=TEMPLATES,
     public_pages=PUBLIC_PAGES,
     home_panels=home_panels,
-    template_globals={"supply_op_names": OP_NAMES},
+    template_globals={"supply_op_names": OP_NAMES, "says_org": says_org},
     public_entries=(
         Link(
             "/supply/verify",

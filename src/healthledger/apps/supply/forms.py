@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
+from healthledger.appkit.readable import says_org, someone
 from healthledger.apps import PageKit, Person, Refusal, Written
 from healthledger.apps.supply import operations
 from healthledger.apps.supply.aggregation import anchor_key
@@ -27,6 +28,7 @@ from healthledger.apps.supply.capture_step import MAKER_ROLES, REGULATOR_ROLES
 from healthledger.apps.supply.dashboards import RECALL_BUCKETS, recall_dashboard
 from healthledger.apps.supply.photo import MAX_PHOTO_BYTES, UnreadablePhoto, qr_text
 from healthledger.apps.supply.service import CaptureService
+from healthledger.apps.supply.standing import STATES
 from healthledger.apps.supply.verification import PublicLedger, in_words, parse_link
 from healthledger.apps.supply.worklists import Worklist, case_label, worklist
 from healthledger.contracts.errors import InvalidArguments
@@ -328,8 +330,9 @@ def _options(work: Worklist) -> dict[str, list[tuple[str, str]]]:
         return f"{u['product']}, lot {u['lot']}, pack {u['serial']}"
 
     def place(d: dict[str, Any]) -> str:
-        # a pharmacy's one shop often bears its organisation's name: say it once
-        who = "" if d["name"] == d["org_name"] else f" ({d['org_name']})"
+        # a place often bears its organisation's name (a pharmacy's one shop, a
+        # hospital's clinic): say it once, as every "held by" does
+        who = "" if says_org(d["name"], d["org_name"]) else f" ({d['org_name']})"
         return f"{d['name']}{who} · GLN {d['gln']}"
 
     return {
@@ -354,9 +357,43 @@ def _recalls(forms: SupplyForms, person: Person) -> dict[str, Any]:
     if person.role not in REGULATOR_ROLES:
         products = [p for p in products if p["maker"] == person.org]
     return {
-        "recalls": recall_dashboard(forms.ledger),
+        "recalls": [_recall_in_words(forms, r) for r in recall_dashboard(forms.ledger)],
         "buckets": RECALL_BUCKETS,
         "product_options": [(p["gtin"], f"{p['name']} · GTIN {p['gtin']}") for p in products],
+    }
+
+
+def _recall_in_words(forms: SupplyForms, recall: dict[str, Any]) -> dict[str, Any]:
+    """A recall of the dashboard with names for its codes, for the page (the API answers
+    the codes): who recalled by organisation and role (``readable.someone``), and each
+    unit's holder and place by name, its state in words."""
+    orgs: dict[str, str] = {}
+    places: dict[str, str | None] = {}
+
+    def org_name(org: str | None) -> str:
+        if org and org not in orgs:
+            orgs[org] = forms.ledger.org_name(org)
+        return orgs.get(org or "", "")
+
+    def place_name(gln: str | None) -> str | None:
+        if gln and gln not in places:
+            places[gln] = forms.ledger.place_name(gln)
+        return places.get(gln or "")
+
+    by = str(recall["by"])
+    role = forms.node.role_of(by) if "/" in by else None
+    units = [
+        u
+        | {
+            "custodian_name": org_name(u.get("custodian")),
+            "place_name": place_name(u.get("location")),
+            "state": STATES.get(str(u.get("status")), str(u.get("status") or "")),
+        }
+        for u in recall["units"]
+    ]
+    return recall | {
+        "by_someone": someone(by, role=role, org_name=recall["by_name"]),
+        "units": units,
     }
 
 

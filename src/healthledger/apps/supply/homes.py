@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from healthledger.appkit.readable import says_org
 from healthledger.apps import HomePanel, Link, Person
 from healthledger.apps.supply.capture_step import MAKER_ROLES, REGULATOR_ROLES
 from healthledger.apps.supply.dashboards import recall_dashboard
@@ -57,7 +58,7 @@ def _maker(work: Worklist, person: Person, recalls: list[dict[str, Any]]) -> lis
     ]
     holds = [
         {"label": f"{u['product']}, pack {u['serial']}", "href": _trace(u["unit"]),
-         "detail": f"at {u['place_name'] or u['location']} ({u['custodian_name']})"}
+         "detail": f"at {_held_at(u)}"}
         for u in work.holds
     ]  # fmt: skip
     decide = person.role in MAKER_ROLES
@@ -104,6 +105,17 @@ def _recall_panel(
     )
 
 
+def _place(name: str | None, gln: object) -> str:
+    """A place by its name, by its GLN (labelled) where it has none."""
+    return name or f"GLN {gln}"
+
+
+def _held_at(row: dict[str, Any]) -> str:
+    """Where a worklist row is and who holds it, each said once (``readable.says_org``)."""
+    where, who = _place(row["place_name"], row["location"]), row["custodian_name"]
+    return where if not who or says_org(row["place_name"], who) else f"{where} ({who})"
+
+
 def _count(n: int, one: str, many: str, *, none: str = "") -> str:
     """``n`` with the singular or plural words after it (``none`` when ``n`` is 0)."""
     if n == 0 and none:
@@ -118,7 +130,8 @@ def _holder(work: Worklist, person: Person, kind: str) -> list[HomePanel]:
                 case_label(u) if u["kind"] == "case" else f"{u['product']}, pack {u['serial']}"
             ),
             "href": _trace(u["unit"]),
-            "detail": f"from {u['custodian_name']} to {u['destination_name'] or u['destination']}",
+            "detail": f"from {u['custodian_name']} to "
+            + _place(u["destination_name"], u["destination"]),
         }
         for u in work.incoming
     ]

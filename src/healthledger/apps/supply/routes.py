@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from healthledger.apps.supply.dashboards import storage_of
 from healthledger.apps.supply.digital_link import (
     DigitalLinkError,
     PackLink,
@@ -177,14 +178,23 @@ def build_router(node: AppNode, *, config: CaptureConfig | None = None) -> APIRo
     def history(unit: str) -> dict[str, Any]:
         """The unit's record, how it stands (``status`` in the vocabulary public
         verification uses, lifecycle ``state``, the ``recall`` reaching it with its time
-        and reason) and every event that touched it (through aggregation)."""
+        and reason), every event that touched it (through aggregation) and its storage
+        range (``storage``: a pack's product's; a case's from the packs it holds or held,
+        with ``storage_note`` saying whose, or why there is none), as its trace shows."""
         record = ledger.get(f"unit/{unit}")
         if record is None:
             raise InvalidArguments(
                 f"no unit {unit}", [{"field": "unit", "message": "never commissioned"}]
             )
         stands = ledger.standing(record, today=today_of(node))
-        return {"unit": record, **stands, "trail": ledger.trail(unit)}
+        storage, note = storage_of(ledger, record)
+        return {
+            "unit": record,
+            **stands,
+            "trail": ledger.trail(unit),
+            "storage": storage,
+            "storage_note": note,
+        }
 
     @router.get("/units/{unit:path}/contents", summary="What a case or pallet contains")
     def contents(unit: str) -> dict[str, Any]:

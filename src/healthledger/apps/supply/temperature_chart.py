@@ -62,16 +62,19 @@ def temperature_chart(
     *,
     width: Width = "container",
     zone: dt.tzinfo = CONSORTIUM_ZONE,
+    range_note: str | None = None,
 ) -> Spec:
     """The chart of ``readings`` against the ``storage`` range of the product
-    (``temp_min_dc``, ``temp_max_dc``; None when the product is unknown)."""
+    (``temp_min_dc``, ``temp_max_dc``; None when the product is unknown). ``range_note``
+    says whose range it is, or why there is none, where that is not the unit's own
+    product's (a case holds packs of products)."""
     low = None if storage is None else int(storage["temp_min_dc"])
     high = None if storage is None else int(storage["temp_max_dc"])
-    shown = (
-        f"Shaded: the storage range, {celsius(low)} to {celsius(high)}"
-        if low is not None and high is not None
-        else "The product's storage range is not known"
-    )
+    if low is not None and high is not None:
+        shown = f"Shaded: the storage range, {celsius(low)} to {celsius(high)}"
+        shown += f". {range_note}" if range_note else ""
+    else:
+        shown = range_note or "The product's storage range is not known"
     if not readings:
         return empty(TITLE, shown, width, "No temperature readings on this unit's journey")
     ordered = sorted(readings, key=lambda r: r.at_ms)

@@ -121,7 +121,9 @@ def in_words(text: str, ledger: PublicLedger) -> str:
     text = _UNIT.sub(pack, text)
     text = _TENTHS.sub(lambda m: f"{celsius(int(m[1]))} to {celsius(int(m[2]))}", text)
     text = _CASE.sub(lambda m: f"case {ledger.sscc(m[1])}", text)
-    text = _GLN.sub(lambda m: f"{ledger.place_name(m[1]) or 'GLN'} (GLN {m[1]})", text)
+    text = _GLN.sub(
+        lambda m: f"{ledger.place_name(m[1]) or 'an unregistered place'} (GLN {m[1]})", text
+    )
     for member in ledger.node.organisations():
         text = re.sub(rf"\b{re.escape(member['id'])}\b(?!/)", member["name"], text)
     return text

@@ -59,15 +59,25 @@ def up(
         help="Each peer signs a checkpoint every this many blocks.",
     ),
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for health."),
+    stores: list[str] = typer.Option(
+        [],
+        "--store",
+        help="Found the peers' ledgers on PostgreSQL: a server URL such as "
+        "postgresql://hl@db.example/ (a database per organisation, named DIR_ORG, created "
+        "if absent), or ORG=URL of an empty database (repeat). No password in the URL: "
+        "~/.pgpass, PGPASSFILE or PGPASSWORD.",
+    ),
 ) -> None:
     """Start a NATS JetStream cluster and one peer per organisation, in the background."""
     from healthledger.cli.apps import installed_contracts
     from healthledger.demo.organisations import DEMO_ORGS
+    from healthledger.network.stores import parse_stores
     from healthledger.network.supervisor import MIN_ORGS, Supervisor
 
     with reported():
         if not MIN_ORGS <= orgs <= len(DEMO_ORGS):
             raise CliError(f"--orgs must be between {MIN_ORGS} and {len(DEMO_ORGS)}", EXIT_UNUSABLE)
+        choice = parse_stores(stores)
         say = stdout().print
         with progress_bar(True, "starting the network") as update:
             Supervisor(data, say=say, progress=update).up(
@@ -76,6 +86,7 @@ def up(
                 base_port=base_port,
                 checkpoint_every=checkpoint_every,
                 timeout=timeout,
+                stores=choice,
             )
         say(f"network up; 'healthledger network down --data {data}' stops it")
 
@@ -142,6 +153,12 @@ def join(
     no_start: bool = typer.Option(
         False, "--no-start", help="Into a network folder: record the peer but do not start it."
     ),
+    store: str | None = typer.Option(
+        None,
+        "--store",
+        help="Install the ledger into this empty PostgreSQL database (a postgresql:// URL, "
+        "no password in it: ~/.pgpass, PGPASSFILE or PGPASSWORD) instead of ledger.sqlite.",
+    ),
 ) -> None:
     """Join the consortium from a verified snapshot of an existing peer."""
     from healthledger.network import join as joining
@@ -162,6 +179,7 @@ def join(
             timeout=timeout,
             port=port,
             start=not no_start,
+            store=store,
             say=out.print,
         )
     network, peer = joined.network, joined.peer

@@ -29,14 +29,18 @@ history, the global log's nodes) moves to PostgreSQL.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 import weakref
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from healthledger.crypto.canonical import canonical_json_unchecked
@@ -119,6 +123,110 @@ def redacted(url: str) -> str:
     user = f"{params['user']}@" if params.get("user") else ""
     port = f":{params['port']}" if params.get("port") else ""
     return f"postgresql://{user}{params.get('host') or ''}{port}/{params.get('dbname') or ''}"
+
+
+def has_password(url: str) -> bool:
+    """Whether the connection URL ``url`` carries a password (in its user part or its
+    query)."""
+    try:
+        return bool(conninfo_to_dict(url).get("password"))
+    except psycopg.ProgrammingError:
+        return False
+
+
+def database_url(server_url: str, dbname: str) -> str:
+    """``server_url`` (a ``postgresql://`` URL) naming database ``dbname`` instead of its
+    own."""
+    parts = urlsplit(server_url)
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "dbname"])
+    return urlunsplit((parts.scheme, parts.netloc, "/" + quote(dbname), query, parts.fragment))
+
+
+def create_database(url: str, *, connect_timeout_s: float = 10.0) -> bool:
+    """Create the database ``url`` names (UTF8) if its server has none of that name,
+    connected as the URL's user to the server's ``postgres`` database; True if it was
+    created. StorageError (StoreUnavailable for a server out of reach) if it cannot."""
+    shown = redacted(url)
+    try:
+        dbname = conninfo_to_dict(url).get("dbname")
+    except psycopg.ProgrammingError as exc:
+        raise StorageError(f"{shown} is not a PostgreSQL connection URL: {exc}") from exc
+    if not dbname:
+        raise StorageError(f"{shown} names no database")
+    try:
+        conninfo = make_conninfo(
+            database_url(url, "postgres"), connect_timeout=max(1, round(connect_timeout_s))
+        )
+        with psycopg.connect(conninfo, autocommit=True) as db:
+            if db.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone():
+                return False
+            db.execute(
+                sql.SQL("CREATE DATABASE {} ENCODING 'UTF8' TEMPLATE template0").format(
+                    sql.Identifier(str(dbname))
+                )
+            )
+            return True
+    except pg_errors.DuplicateDatabase:
+        return False  # made meanwhile by another process
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(f"cannot reach {shown}: {_first_line(exc)}") from exc
+    except psycopg.Error as exc:
+        raise StorageError(f"cannot create the database {shown}: {_first_line(exc)}") from exc
+
+
+_LEDGER_TABLES = (
+    ("blocks", "height, hash, header, body"),
+    ("txs", "log_index, tx_id, height, idx, code"),
+    ("state", "ns, key, value, height, idx"),
+    ("history", "ns, key, height, idx, tx_id, value"),
+    ("log_nodes", "level, idx, hash"),
+)
+"""The store's tables a ledger's rows are in, with their columns (``meta`` besides)."""
+
+
+def _held(db: psycopg.Connection[Any]) -> str | None:
+    """What the database of ``db`` holds besides an empty ledger store (a table of
+    something else, or a ledger row), in words; None if it holds nothing more."""
+    own = {name for name, _ in _LEDGER_TABLES} | {"meta"}
+    tables = db.execute(
+        "SELECT table_schema, table_name, table_schema = current_schema() "
+        "FROM information_schema.tables "
+        "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') "
+        "ORDER BY table_schema, table_name"
+    ).fetchall()
+    for schema, name, current in tables:
+        if not current or name not in own:
+            return f"the table {schema}.{name}"
+    present = {name for _, name, _ in tables}
+    for name, _ in _LEDGER_TABLES:
+        if name in present:
+            query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(name))
+            row = db.execute(query).fetchone()
+            if row is not None and row[0]:
+                return f"rows in its {name} table"
+    if "meta" in present:
+        row = db.execute(
+            "SELECT EXISTS (SELECT 1 FROM meta WHERE key <> 'format_version')"
+        ).fetchone()
+        if row is not None and row[0]:
+            return "rows in its meta table"
+    return None
+
+
+def check_unused(url: str, *, connect_timeout_s: float = 10.0) -> None:
+    """StorageError unless the database ``url`` names is empty (no tables, or only the
+    tables of a ledger store that holds no block), so a ledger may be put in it."""
+    shown = redacted(url)
+    try:
+        conninfo = make_conninfo(url, connect_timeout=max(1, round(connect_timeout_s)))
+        with psycopg.connect(conninfo, autocommit=True) as db:
+            held = _held(db)
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(f"cannot reach {shown}: {_first_line(exc)}") from exc
+    except psycopg.Error as exc:
+        raise StorageError(f"cannot read {shown}: {_first_line(exc)}") from exc
+    if held is not None:
+        raise StorageError(f"{shown} is not empty (it holds {held}): give a new database")
 
 
 class PostgresStore(SqlReads):
@@ -399,6 +507,44 @@ class PostgresStore(SqlReads):
                 pause = min(1.0, pause * 2)
                 continue
             return row is not None and row[0] == header.hash
+
+    def install(self, ledger_file: Path) -> None:
+        """Copy every row of the SQLite ledger ``ledger_file`` (a verified snapshot's
+        replay) into this store, table by table in one transaction, acknowledged once
+        the server has flushed it; StorageError, with nothing copied, if this store
+        already holds a block or its database anything else."""
+        with self._lock:
+            source = sqlite3.connect(f"file:{ledger_file}?mode=ro", uri=True)
+            try:
+                with self._db.transaction():
+                    self._db.execute(
+                        "LOCK TABLE meta, blocks, txs, state, history, log_nodes IN EXCLUSIVE MODE"
+                    )
+                    held = _held(self._db)
+                    if held is not None:
+                        raise StorageError(
+                            f"{self.location} is not empty (it holds {held}): a ledger is "
+                            "installed only into a new database"
+                        )
+                    for key, value in source.execute("SELECT key, value FROM meta"):
+                        if key == "format_version":
+                            check_format(found=int(value), wanted=FORMAT_VERSION)
+                            continue
+                        self._db.execute("INSERT INTO meta VALUES (%s, %s)", (key, value))
+                    for table, columns in _LEDGER_TABLES:
+                        copy_rows = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                            sql.Identifier(table), sql.SQL(columns)
+                        )
+                        with self._db.cursor() as cur, cur.copy(copy_rows) as copy:
+                            for row in source.execute(f"SELECT {columns} FROM {table}"):  # noqa: S608 - names from the table above
+                                copy.write_row(row)
+                self._head = self._load_head()
+            except psycopg.Error as exc:
+                raise storage_error(exc, f"cannot install the ledger into {self.location}") from exc
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot read the ledger {ledger_file}: {exc}") from exc
+            finally:
+                source.close()
 
     def close(self) -> None:
         """Close the connection and every thread's read connection."""

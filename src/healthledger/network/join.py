@@ -15,7 +15,8 @@ Into a network folder (``DIR/peers/ORG`` of a network brought up by
 peer's directory names it, and it is started in the background as the founders are
 (unless ``start`` is False); the NATS URLs and the genesis default to the network's.
 Elsewhere the peer is started by hand and follows the ordering stream from the
-snapshot's position.
+snapshot's position. With ``store`` the ledger goes into an empty PostgreSQL database
+instead of the folder's ``ledger.sqlite``, and the peer starts on it.
 """
 
 from __future__ import annotations
@@ -26,16 +27,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from healthledger.client.read_auth import SignedReads
+from healthledger.ledger.store import is_postgres_location
 from healthledger.network.client import NetworkClient
 from healthledger.network.errors import UNUSABLE, NetworkError, ProblemAnswer
 from healthledger.network.layout import NETWORK_FILE, Network, PeerProcess, network_root
 from healthledger.network.processes import Processes, port_free
+from healthledger.network.stores import check_url
 from healthledger.network.supervisor import Supervisor
 from healthledger.node.consortium_peer import GENESIS_FILE
 from healthledger.node.embedded import KEYSTORE_FILE, NODE_FILE
 from healthledger.node.keystore import Keystore
 from healthledger.node.peer_directory import DIRECTORY_FILE, write_directories
-from healthledger.node.snapshot_install import fetch_snapshot, install_snapshot, stream_check
+from healthledger.node.snapshot_install import (
+    check_store,
+    fetch_snapshot,
+    install_snapshot,
+    stream_check,
+)
 from healthledger.ordering.nats_cluster import free_port
 from healthledger.ordering.solo import wall_clock_ms
 
@@ -72,12 +80,18 @@ def join(
     timeout: float = 120.0,
     port: int | None = None,
     start: bool = True,
+    store: str | None = None,
     say: Say,
 ) -> Joined:
     """Join ``org``'s peer in folder ``data`` from the peer at ``source`` (see the
     module docstring); ``timeout``: seconds to wait for a snapshot vouched for by a
-    majority."""
+    majority; ``store``: the URL of an empty PostgreSQL database the ledger goes in
+    instead of the folder's ``ledger.sqlite`` (no password in it: :mod:`.stores`)."""
     servers = list(servers)
+    if store is not None:
+        if not is_postgres_location(store):
+            raise NetworkError(f"--store {store!r} is not a postgresql:// URL", UNUSABLE)
+        check_url(store)
     root = network_root(data)
     peer = None
     if root is not None:
@@ -98,7 +112,7 @@ def join(
             UNUSABLE,
         )
     height, position = _install(
-        org, source.rstrip("/"), data, keystore, genesis, servers, timeout, say=say
+        org, source.rstrip("/"), data, keystore, genesis, servers, timeout, store, say=say
     )
     if root is None or peer is None:
         return Joined(height, position)
@@ -159,14 +173,17 @@ def _install(
     genesis_file: Path | None,
     servers: list[str],
     timeout: float,
+    store: str | None,
     *,
     say: Say,
 ) -> tuple[int, int]:
     """Register the peer if need be, install a verified snapshot that includes its
-    registration, and copy the source's peer directory; the snapshot's height and
-    stream position."""
+    registration (into the PostgreSQL database ``store`` if given), and copy the
+    source's peer directory; the snapshot's height and stream position."""
     if (data / NODE_FILE).exists():
         raise NetworkError(f"{data} already holds a ledger", UNUSABLE)
+    if store is not None:
+        check_store(store)  # before anything is registered or fetched
     data.mkdir(parents=True, exist_ok=True)
     if keystore_file is not None:
         held = data / KEYSTORE_FILE
@@ -189,6 +206,7 @@ def _install(
                 org=org,
                 genesis=genesis,
                 position_check=stream_check(servers) if servers else None,
+                store=store,
             )
         if not servers:
             say("the stream position was not checked against the stream (no --jetstream)")

@@ -124,3 +124,22 @@ def network_root(peer_folder: Path) -> Path | None:
     if folder.parent.name != "peers" or not (root / NETWORK_FILE).is_file():
         return None
     return root
+
+
+def peer_ledger(root: Path, org: str) -> Path | str | None:
+    """Where the ledger of ``org``'s peer in the network folder ``root`` is: its
+    ``ledger.sqlite`` or the PostgreSQL database its ``node.json`` names; None while the
+    folder holds no ledger."""
+    # Imported here: the command line reads this module for its constants alone.
+    from healthledger.node.parts import NODE_FILE, DataDirError, node_info, store_location
+
+    folder = root / "peers" / org
+    if not (folder / NODE_FILE).is_file():
+        return None
+    try:
+        location = store_location(folder, node_info(folder))
+    except (DataDirError, ValueError):
+        return None
+    if isinstance(location, Path) and not location.is_file():
+        return None
+    return location

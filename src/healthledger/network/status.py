@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from healthledger.ledger.errors import LedgerError
-from healthledger.ledger.sqlite_store import SqliteStore
+from healthledger.ledger.store import open_store
 from healthledger.network.client import NetworkClient
 from healthledger.network.errors import NetworkError, PeerUnreachable
-from healthledger.network.layout import Network, PeerProcess
+from healthledger.network.layout import Network, PeerProcess, peer_ledger
 from healthledger.network.processes import Processes
 from healthledger.node.checkpoint import (
     Checkpoint,
@@ -22,7 +22,8 @@ from healthledger.node.checkpoint import (
     read_notes,
     verify_peer_note,
 )
-from healthledger.node.embedded import CHECKPOINT_DIR, LEDGER_FILE
+from healthledger.node.embedded import CHECKPOINT_DIR
+from healthledger.node.parts import shown_location
 
 STATUS_TIMEOUT_S = 2.0
 """How long status waits for each peer's answer."""
@@ -172,14 +173,14 @@ def _checkpoints(root: Path, network: Network) -> dict[str, Any]:
         "invalid": {},
         "alarm": False,
     }
-    ledgers = [root / "peers" / p.org / LEDGER_FILE for p in network.peers]
-    reference = next((path for path in ledgers if path.is_file()), None)
+    ledgers = (peer_ledger(root, p.org) for p in network.peers)
+    reference = next((location for location in ledgers if location is not None), None)
     if reference is None:
         return report
     try:
-        store = SqliteStore(reference)
+        store = open_store(reference)
     except LedgerError as exc:
-        report["invalid"]["*"] = [f"cannot open {reference}: {exc}"]
+        report["invalid"]["*"] = [f"cannot open {shown_location(reference)}: {exc}"]
         report["alarm"] = True
         return report
     try:

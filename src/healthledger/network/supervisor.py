@@ -22,15 +22,22 @@ from pathlib import Path
 
 from healthledger.contracts.contract import Contract
 from healthledger.ledger.errors import LedgerError
-from healthledger.ledger.sqlite_store import SqliteStore
+from healthledger.ledger.store import open_store
 from healthledger.network.client import NetworkClient
 from healthledger.network.errors import UNUSABLE, NetworkError
-from healthledger.network.layout import NETWORK_FILE, NatsProcess, Network, PeerProcess
+from healthledger.network.layout import (
+    NETWORK_FILE,
+    NatsProcess,
+    Network,
+    PeerProcess,
+    peer_ledger,
+)
 from healthledger.network.processes import Processes, port_free
+from healthledger.network.stores import StoreChoice, prepare_stores, store_urls
 from healthledger.node.consortium import OrgPlan
 from healthledger.node.consortium_peer import found_consortium
 from healthledger.node.defaults import DEFAULT_CHECKPOINT_EVERY
-from healthledger.node.embedded import LEDGER_FILE
+from healthledger.node.parts import STORE_KEY, node_info, shown_location
 from healthledger.node.peer_directory import write_directories
 from healthledger.ordering.nats_cluster import (
     NatsCluster,
@@ -106,9 +113,13 @@ class Supervisor:
         base_port: int | None,
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         timeout: float = 60.0,
+        stores: StoreChoice | None = None,
     ) -> Network:
         """Found the network of ``plans`` in the folder (or restart the one it holds)
-        and wait until every part is healthy."""
+        and wait until every part is healthy. ``stores``: the PostgreSQL databases the
+        founders' ledgers go in (:mod:`.stores`); a restart checks they are where the
+        peers keep them."""
+        stores = stores or StoreChoice()
         root = self.root
         if checkpoint_every < 1:
             raise NetworkError("--checkpoint-every must be at least 1", UNUSABLE)
@@ -133,6 +144,8 @@ class Supervisor:
                     f"{root} holds a network founded by {founders} organisations, not {len(plans)}",
                     UNUSABLE,
                 )
+            if stores:
+                self._check_stores(stores, [p.org for p in network.peers if not p.joined])
             self.say(f"restarting the network in {root}")
         else:
             if root.is_dir() and any(root.iterdir()):
@@ -149,10 +162,13 @@ class Supervisor:
                 checkpoint_every=checkpoint_every,
             )
             self.check_ports(network)
+            databases = prepare_stores(stores, root=root, orgs=network.orgs) if stores else {}
             root.mkdir(exist_ok=True)
-            found_consortium(root / "peers", plans=plans, contracts=contracts)
+            found_consortium(root / "peers", plans=plans, contracts=contracts, stores=databases)
             network.save(root)
             self.say(f"founded a consortium of {len(plans)} organisations in {root}")
+            for org, url in databases.items():
+                self.say(f"the ledger of {org} is in {shown_location(url)}")
         self.check_ports(network)
         try:
             self._start(network, timeout=timeout, rebind=rebind)
@@ -160,6 +176,19 @@ class Supervisor:
             Supervisor(root, processes=self.processes).down(timeout=5.0)
             raise
         return network
+
+    def _check_stores(self, stores: StoreChoice, orgs: Sequence[str]) -> None:
+        """NetworkError unless ``stores`` names where the founders ``orgs`` of the
+        network in the folder keep their ledgers (a restart moves no ledger)."""
+        for org, url in store_urls(stores, root=self.root, orgs=orgs).items():
+            recorded = node_info(self.root / "peers" / org).get(STORE_KEY)
+            if recorded != url:
+                where = shown_location(str(recorded)) if recorded else "ledger.sqlite"
+                raise NetworkError(
+                    f"the peer of {org} keeps its ledger in {where}, not in "
+                    f"{shown_location(url)}: a restart moves no ledger",
+                    UNUSABLE,
+                )
 
     def plan_ports(self, orgs: int, base_port: int | None) -> tuple[list[ServerPorts], list[int]]:
         """Ports of the NATS servers and of ``orgs`` peers: free ones chosen here, or a
@@ -389,11 +418,11 @@ def chain_genesis(root: Path, network: Network) -> str | None:
     """Hash of the genesis block of the network in ``root``, read from the ledger of
     the first peer that has one; None if none can be read."""
     for peer in network.peers:
-        ledger = root / "peers" / peer.org / LEDGER_FILE
-        if not ledger.is_file():
+        ledger = peer_ledger(root, peer.org)
+        if ledger is None:
             continue
         try:
-            store = SqliteStore(ledger)
+            store = open_store(ledger)
         except LedgerError:
             continue
         try:

@@ -36,8 +36,9 @@ from healthledger.crypto.errors import CryptoError
 from healthledger.ledger.block import Block, BlockHeader
 from healthledger.ledger.chain import Chain
 from healthledger.ledger.durable import replace_durably, write_durably
-from healthledger.ledger.errors import InvalidTransaction, LedgerError
+from healthledger.ledger.errors import InvalidTransaction, LedgerError, StorageError
 from healthledger.ledger.sqlite_store import SqliteStore
+from healthledger.ledger.store import is_postgres_location
 from healthledger.node.checkpoint import origin_of
 from healthledger.node.checkpoint_exchange import STREAM, SUBJECT_PREFIX
 from healthledger.node.consortium_peer import CONSORTIUM_MODE
@@ -45,6 +46,7 @@ from healthledger.node.embedded import KEYSTORE_FILE, LEDGER_FILE, NODE_FILE, Da
 from healthledger.node.endorsers import new_validator
 from healthledger.node.gateway import PEER_ROLE
 from healthledger.node.keystore import Keystore
+from healthledger.node.parts import STORE_KEY
 from healthledger.node.peer_tls import peer_client
 from healthledger.node.snapshot import (
     MAX_LINE_BYTES,
@@ -86,6 +88,7 @@ def install_snapshot(
     org: str,
     genesis: bytes | None = None,
     position_check: Callable[[int, str], None] | None = None,
+    store: str | None = None,
 ) -> Manifest:
     """Verify a snapshot (as bytes, in any chunks) and install it as the ledger of the
     peer folder ``data_dir``, whose keystore holds ``org``'s keys; the node then
@@ -93,12 +96,17 @@ def install_snapshot(
     consortium's genesis transaction (canonical bytes) that block 0 must hold;
     ``position_check(position, last_tx_id)``: checks the manifest's stream position
     against the ordering stream (see :func:`verify_position`) before anything is
-    installed.
+    installed; ``store``: the URL of an empty PostgreSQL database the verified ledger
+    is copied into, in one transaction, instead of the folder's ``ledger.sqlite``
+    (node.json then names it).
 
-    Raises SnapshotError with a one-line reason, leaving no ledger in ``data_dir``."""
+    Raises SnapshotError with a one-line reason, leaving no ledger in ``data_dir`` (nor
+    in ``store``)."""
     data_dir = Path(data_dir)
     if (data_dir / NODE_FILE).exists() or (data_dir / LEDGER_FILE).exists():
         raise DataDirError(f"{data_dir} already holds a ledger")
+    if store is not None:
+        check_store(store)
     keystore = Keystore.load(data_dir / KEYSTORE_FILE)
     others = sorted({e.cert.org for e in keystore.entries()} - {org})
     if others:
@@ -109,21 +117,67 @@ def install_snapshot(
     for stale in (part, *(part.with_name(part.name + s) for s in ("-journal", "-wal", "-shm"))):
         stale.unlink(missing_ok=True)
     try:
-        store = SqliteStore(part, synchronous="OFF")
+        replay = SqliteStore(part, synchronous="OFF")
         try:
-            manifest, members, last_tx = _replay(_lines(chunks), store, org, keystore, genesis)
+            manifest, members, last_tx = _replay(_lines(chunks), replay, org, keystore, genesis)
         finally:
-            store.close()
+            replay.close()
         if position_check is not None:
             position_check(manifest.stream_position, last_tx)
-        replace_durably(part, data_dir / LEDGER_FILE)
+        if store is None:
+            replace_durably(part, data_dir / LEDGER_FILE)
+        else:
+            _copy_into(part, store)
     except BaseException:
-        for leftover in (part, *(part.with_name(part.name + s) for s in ("-wal", "-shm"))):
-            leftover.unlink(missing_ok=True)
+        _remove(part)
         raise
+    if store is not None:
+        _remove(part)  # copied into the database: the replay's file is no ledger of the peer
     node = {"format": 1, "mode": CONSORTIUM_MODE, "org": org, "organisations": members}
+    if store is not None:
+        node[STORE_KEY] = store
     write_durably(data_dir / NODE_FILE, json.dumps(node, indent=1).encode("utf-8"))
     return manifest
+
+
+def _remove(part: Path) -> None:
+    """Remove the replay's SQLite file ``part`` and its write-ahead log."""
+    for leftover in (part, *(part.with_name(part.name + s) for s in ("-wal", "-shm"))):
+        leftover.unlink(missing_ok=True)
+
+
+def check_store(url: str) -> None:
+    """SnapshotError unless ``url`` names an empty PostgreSQL database a snapshot can be
+    installed into (checked again, under lock, as it is installed)."""
+    if not is_postgres_location(url):
+        raise SnapshotError(f"{url!r} is not a postgresql:// URL")
+    try:
+        from healthledger.ledger.postgres_store import check_unused
+
+        check_unused(url)
+    except ImportError as exc:
+        raise SnapshotError(
+            "a PostgreSQL ledger store needs the psycopg driver: "
+            "pip install 'healthledger[postgresql]'"
+        ) from exc
+    except StorageError as exc:
+        raise SnapshotError(f"cannot install the snapshot: {exc}") from exc
+
+
+def _copy_into(ledger_file: Path, url: str) -> None:
+    """Copy the verified SQLite ledger ``ledger_file`` into the empty database ``url``,
+    table by table in one transaction on a server that is durable (PostgresStore checks
+    it, and makes the tables the store has)."""
+    from healthledger.ledger.postgres_store import PostgresStore
+
+    try:
+        store = PostgresStore(url)
+        try:
+            store.install(ledger_file)
+        finally:
+            store.close()
+    except StorageError as exc:
+        raise SnapshotError(f"cannot install the snapshot: {exc}") from exc
 
 
 def _replay(

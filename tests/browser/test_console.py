@@ -54,9 +54,12 @@ def test_login_shows_identity_org_and_banner(page: Page) -> None:
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Ledger explorer")).to_be_visible()
     header = page.locator("header.site-header")
-    expect(header.get_by_test_id("viewer")).to_have_text("gd-cdc/epi-wang")
-    expect(header).to_contain_text("epidemiologist")
-    expect(header).to_contain_text("Guangdong Provincial CDC")
+    # the person as the console names people (readable.someone), the id on hover only
+    viewer = header.get_by_test_id("viewer")
+    expect(viewer).to_have_text("Guangdong Provincial CDC · epidemiologist")
+    expect(viewer).to_have_attribute("title", "gd-cdc/epi-wang")
+    expect(header).not_to_contain_text("gd-cdc/epi-wang")
+    shoot(page, "header-epidemiologist")
     expect(page.get_by_role("note", name="Demo custody warning")).to_have_text(BANNER)
 
 

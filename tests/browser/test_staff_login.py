@@ -141,7 +141,9 @@ def test_staff_member_logs_in_and_signs_with_their_own_key(
     assert phone_overflow(page) == 0
 
     log_in(page, STAFF, PASSWORD, here=True)
-    expect(page.get_by_test_id("viewer")).to_have_text(STAFF)
+    viewer = page.get_by_test_id("viewer")
+    expect(viewer).to_have_text("Guangzhou First People's Hospital · admin")
+    expect(viewer).to_have_attribute("title", STAFF)
     expect(page).to_have_url(re.compile(r"/consortium$"))
     page.get_by_label("Identity", exact=True).select_option(LEAVER)
     page.get_by_label("Reason").fill("left the hospital")

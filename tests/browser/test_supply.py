@@ -235,6 +235,12 @@ def test_the_alerts_list_shows_counterfeit_and_excursion(page: Page) -> None:
     page.goto("/supply/alerts")
     expect(page.locator('#alerts tr[data-kind="unknown_serial"]')).to_have_count(1)
     expect(page.locator('#alerts tr[data-kind="temperature_excursion"]')).to_have_count(1)
+    # the contract's "1 unit(s) quarantined: readings 45..95 (0.1 C)", as people read it
+    excursion = page.locator('#alerts tr[data-kind="temperature_excursion"] [data-label="Detail"]')
+    expect(excursion).to_have_text(
+        "1 unit quarantined: readings 4.5 °C to 9.5 °C outside the storage range"
+    )
+    expect(page.locator("#alerts")).not_to_contain_text("(s)")
 
 
 def test_the_console_pages_need_a_login(page: Page) -> None:

@@ -112,6 +112,39 @@ def readable(case: str) -> str:
     return f"SSCC {digits[0]} {digits[1:8]} {digits[8:17]} {digits[17]}"
 
 
+def panel_total(page: Page, testid: str) -> int:
+    """How many rows a home panel counts: those it lists and the "and N more"."""
+    panel = page.locator("section.panel").filter(has=page.get_by_test_id(testid))
+    if panel.count() == 0:
+        return 0
+    more = panel.get_by_text(re.compile(r"^and \d+ more$"))
+    hidden = int(more.inner_text().split()[1]) if more.count() else 0
+    return page.get_by_test_id(testid).locator("li").count() + hidden
+
+
+def summary_of(page: Page, title: str) -> str:
+    """The first line of the home panel headed ``title``."""
+    panel = page.locator("section.panel").filter(
+        has=page.get_by_role("heading", name=title, exact=True)
+    )
+    return panel.locator("p").first.inner_text()
+
+
+def maker_home_counts_in_words(page: Page) -> int:
+    """The maker's home counts its lots and held packs as words ("1 lot", "3 lots"),
+    never "lot(s)"; returns the number of lots."""
+    lots, held = panel_total(page, "maker-lots"), panel_total(page, "maker-holds")
+    assert lots > 0
+    said = "1 lot" if lots == 1 else f"{lots} lots"
+    assert summary_of(page, "Lots") == f"{said} of your products on the ledger."
+    said = "1 pack" if held == 1 else f"{held} packs"
+    assert summary_of(page, "Quality holds").startswith(
+        f"{said} quarantined after a temperature excursion"
+    )
+    expect(page.locator("main")).not_to_contain_text("(s)")
+    return lots
+
+
 def switch(page: Page, identity: str) -> None:
     page.context.clear_cookies()
     log_in(page, identity)
@@ -121,6 +154,12 @@ def test_from_maker_to_patient_then_recalled(page: Page, tmp_path: Path) -> None
     log_in(page, MAKER)
     expect(page.get_by_test_id("maker-lots")).to_be_visible()
     no_bare_sscc(page)
+    # the header names the person in words, the identity id is kept for a hover
+    viewer = page.locator("header.site-header").get_by_test_id("viewer")
+    expect(viewer).to_have_text("Lingnan Biologics (vaccine maker) · quality")
+    expect(viewer).to_have_attribute("title", MAKER)
+    expect(page.locator("header.site-header")).not_to_contain_text(MAKER)
+    lots_before = maker_home_counts_in_words(page)
     shoot(page, "maker-home")
     page.get_by_role("link", name="Commission a lot").first.click()
     page.get_by_label("Product").select_option(GTIN)
@@ -170,6 +209,8 @@ def test_from_maker_to_patient_then_recalled(page: Page, tmp_path: Path) -> None
     assert any(re.fullmatch(rf"{CLINIC}\s+GLN \d{{13}}", h) for h in held), held
     assert not [h for h in held if re.match(r"^(.+), \1", h) or ORG_ID.search(h)], held
     shoot(page, "holds")
+    page.goto("/")
+    assert maker_home_counts_in_words(page) == lots_before + 1  # lot W7 is counted
 
     switch(page, PHARMACIST)
     incoming = page.get_by_test_id("incoming")

@@ -7,9 +7,11 @@ from zoneinfo import ZoneInfo
 
 from healthledger.appkit.readable import (
     celsius,
+    counted,
     day,
     local_day,
     named,
+    plural_words,
     says_org,
     someone,
     sscc,
@@ -97,3 +99,21 @@ def test_a_place_that_says_its_organisations_name_is_named_alone() -> None:
     assert not says_org("Vaccine maker's store", "Lingnan Biologics (vaccine maker)")
     assert not says_org("Guangzhou First", hospital)
     assert not says_org(None, hospital) and not says_org("Ward", None) and not says_org("", "")
+
+
+def test_a_count_says_its_noun_in_the_singular_or_the_plural() -> None:
+    assert counted(1, "lot") == "1 lot"
+    assert [counted(n, "pack") for n in (0, 2, 10)] == ["0 packs", "2 packs", "10 packs"]
+    assert counted(1, "case is", "cases are") == "1 case is"
+    assert counted(3, "case is", "cases are") == "3 cases are"
+    assert counted(0, "recall.", "recalls.", none="No lot is recalled.") == "No lot is recalled."
+    assert counted(0, "recall.", "recalls.") == "0 recalls."
+
+
+def test_a_machine_message_counts_in_words() -> None:
+    assert plural_words("1 unit(s) quarantined") == "1 unit quarantined"
+    assert plural_words("12 unit(s) quarantined, 1 pack(s) held") == (
+        "12 units quarantined, 1 pack held"
+    )
+    assert plural_words("part(s) were refused") == "part(s) were refused"
+    assert plural_words("no count here") == "no count here"

@@ -2,8 +2,9 @@
 temperatures in °C with one decimal, names first and codes second.
 
 One module for every page: the console registers each function as a Jinja filter
-(``when``, ``day``, ``celsius``, ``named``) for the platform's templates and every
-application's, so a time or a temperature reads the same everywhere.
+(``when``, ``day``, ``celsius``, ``named``, ``someone``, ``counted``) for the platform's
+templates and every application's, so a time, a temperature, a person or a count reads
+the same everywhere.
 """
 
 from __future__ import annotations
@@ -113,6 +114,25 @@ def someone(identity: str, *, role: str | None = None, org_name: str | None = No
     return f"{org_name} · {role}" if role else org_name
 
 
+def counted(n: int, one: str, many: str | None = None, *, none: str = "") -> str:
+    """A count with its noun in the singular or the plural, never ``(s)``: ``1 lot``,
+    ``3 lots``. ``many`` is the plural where adding an "s" is wrong (``1 case is``,
+    ``2 cases are``); ``none``, where given, is said instead of a count of 0."""
+    if n == 0 and none:
+        return none
+    return f"{n} {one if n == 1 else (many if many is not None else one + 's')}"
+
+
+_COUNTED_S = re.compile(r"\b(\d+) ([A-Za-z]+)\(s\)")
+
+
+def plural_words(text: str) -> str:
+    """``text`` with each ``N noun(s)`` of a message written for machines (a contract's
+    alert, kept on chain as it was recorded) said as ``counted`` says it: ``1 unit``,
+    ``3 units``."""
+    return _COUNTED_S.sub(lambda m: counted(int(m[1]), m[2]), text)
+
+
 def sscc(code: object, prefix: str | None = None) -> str:
     """An SSCC (the 18 digits of a logistic unit: a case, a pallet) labelled and grouped
     as people read it: extension digit, GS1 company prefix, serial reference, check digit
@@ -140,5 +160,13 @@ def says_org(place: str | None, org: str | None) -> bool:
     return " ".join(name.split()).casefold() in " ".join(place.split()).casefold()
 
 
-FILTERS = {"when": when, "day": day, "day_iso": iso_day, "celsius": celsius, "named": named}
+FILTERS = {
+    "when": when,
+    "day": day,
+    "day_iso": iso_day,
+    "celsius": celsius,
+    "named": named,
+    "someone": someone,
+    "counted": counted,
+}
 """What the console registers for every template (``when`` bound to its zone)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from healthledger.appkit.readable import says_org
+from healthledger.appkit.readable import counted, says_org
 from healthledger.apps import HomePanel, Link, Person
 from healthledger.apps.supply.capture_step import MAKER_ROLES, REGULATOR_ROLES
 from healthledger.apps.supply.dashboards import recall_dashboard
@@ -45,7 +45,7 @@ def _maker(work: Worklist, person: Person, recalls: list[dict[str, Any]]) -> lis
     panels = [
         HomePanel(
             "Lots",
-            summary=f"{len(work.lots)} lot(s) of your products on the ledger.",
+            summary=f"{counted(len(work.lots), 'lot')} of your products on the ledger.",
             actions=(
                 Link("/supply/commission", "Commission a lot"),
                 Link("/supply/pack", "Pack a case"),
@@ -66,7 +66,7 @@ def _maker(work: Worklist, person: Person, recalls: list[dict[str, Any]]) -> lis
         HomePanel(
             "Quality holds",
             summary=(
-                f"{len(holds)} pack(s) quarantined after a temperature excursion"
+                f"{counted(len(holds), 'pack')} quarantined after a temperature excursion"
                 + (": release or destroy each." if holds and decide else ".")
             ),
             actions=(Link("/supply/holds", "Decide on quarantined packs"),) if holds else (),
@@ -97,7 +97,7 @@ def _recall_panel(
     actions = [Link("/supply/recalls", "Recall a lot" if may_recall else "All recalls")]
     return HomePanel(
         title,
-        summary=_count(len(recalls), "recall.", "recalls.", none="No lot is recalled."),
+        summary=counted(len(recalls), "recall.", "recalls.", none="No lot is recalled."),
         actions=tuple(actions),
         template="supply/panel_rows.html",
         context=_rows(rows, "recalls"),
@@ -116,13 +116,6 @@ def _held_at(row: dict[str, Any]) -> str:
     return where if not who or says_org(row["place_name"], who) else f"{where} ({who})"
 
 
-def _count(n: int, one: str, many: str, *, none: str = "") -> str:
-    """``n`` with the singular or plural words after it (``none`` when ``n`` is 0)."""
-    if n == 0 and none:
-        return none
-    return f"{n} {one if n == 1 else many}"
-
-
 def _holder(work: Worklist, person: Person, kind: str) -> list[HomePanel]:
     incoming = [
         {
@@ -138,7 +131,7 @@ def _holder(work: Worklist, person: Person, kind: str) -> list[HomePanel]:
     panels = [
         HomePanel(
             "Incoming shipments",
-            summary=_count(
+            summary=counted(
                 len(incoming),
                 "shipment is on its way to you.",
                 "shipments are on their way to you.",
@@ -154,7 +147,7 @@ def _holder(work: Worklist, person: Person, kind: str) -> list[HomePanel]:
         panels.append(
             HomePanel(
                 "Dispense",
-                summary=_count(
+                summary=counted(
                     work.sellable,
                     "pack in stock may be dispensed.",
                     "packs in stock may be dispensed.",
@@ -168,7 +161,7 @@ def _holder(work: Worklist, person: Person, kind: str) -> list[HomePanel]:
         panels.append(
             HomePanel(
                 "Stock to ship",
-                summary=_count(
+                summary=counted(
                     len(work.shippable),
                     "case or pack in stock.",
                     "cases or packs in stock.",
@@ -191,7 +184,7 @@ def _holder(work: Worklist, person: Person, kind: str) -> list[HomePanel]:
         panels.append(
             HomePanel(
                 "Recalled packs in your stock",
-                summary=_count(len(recalled), "recalled pack:", "recalled packs:")
+                summary=counted(len(recalled), "recalled pack:", "recalled packs:")
                 + " set them aside for return; the ledger refuses to dispense them.",
                 actions=(Link("/supply/recalls", "Recalls"),),
                 template="supply/panel_rows.html",
@@ -218,7 +211,7 @@ def _regulator(node: AppNode, person: Person, recalls: list[dict[str, Any]]) -> 
         _recall_panel(recalls, "Recalls", may_recall=person.role in REGULATOR_ROLES, order=20),
         HomePanel(
             "Supply alerts",
-            summary=_count(
+            summary=counted(
                 len(alerts),
                 "counterfeit, diversion or cold-chain alert.",
                 "counterfeit, diversion and cold-chain alerts.",

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from healthledger.appkit.readable import celsius, sscc
+from healthledger.appkit.readable import celsius, plural_words, sscc
 from healthledger.apps.supply.aggregation import anchor_key, trail_entry, trail_key
 from healthledger.apps.supply.digital_link import DigitalLinkError, PackLink, parse_pack_link
 from healthledger.apps.supply.standing import standing
@@ -112,13 +112,14 @@ class PublicLedger:
 
 def in_words(text: str, ledger: PublicLedger) -> str:
     """A contract's message with names before codes: packs by product and serial,
-    cases by their SSCC as people read it, places by name, members by name."""
+    cases by their SSCC as people read it, places by name, members by name, and counts
+    in words (``1 unit``, not ``1 unit(s)``)."""
 
     def pack(match: re.Match[str]) -> str:
         product = ledger.get(f"product/{match[1]}") or {}
         return f"pack {match[2]} of {product.get('name', 'GTIN ' + match[1])}"
 
-    text = _UNIT.sub(pack, text)
+    text = _UNIT.sub(pack, plural_words(text))
     text = _TENTHS.sub(lambda m: f"{celsius(int(m[1]))} to {celsius(int(m[2]))}", text)
     text = _CASE.sub(lambda m: f"case {ledger.sscc(m[1])}", text)
     text = _GLN.sub(

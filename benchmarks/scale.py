@@ -15,9 +15,23 @@ Each size is measured in fresh child processes, with the ledger's files evicted 
 the page cache first (``cold``, posix_fadvise; where the kernel keeps them anyway the
 figure is warmer than a reboot) and again right after (``warm``).
 
+With ``--store postgresql`` the ledger is in a PostgreSQL database instead of the data
+folder's ``ledger.sqlite`` (the folder keeps the keystore, vaults and read models): in
+the bounded run a throw-away PostgreSQL 15 server started here, as
+``benchmarks/store_backends.py`` starts one (restarted, its files evicted, before the
+cold child); with ``--dir``, ``--store URL`` names an existing empty database, which
+``node.json`` then records, so later runs grow it (the server's caches are left as they
+are). Disk is ``pg_database_size`` (tables, indexes, compressed block bodies; the
+server's write-ahead log apart) plus the data folder's files; the start checks the
+server and the most recent blocks instead of SQLite's quick check (``start_checks`` in
+the output says what); the server's resident memory is measured from /proc beside the
+node's. Its JSON carries ``"store": "postgresql"``.
+
 Usage:
   python benchmarks/scale.py 3000 --block 100 --samples 100 --json    (bounded: a temporary ledger)
   python benchmarks/scale.py --dir DIR 100000 1000000 [--json]
+  python benchmarks/scale.py --store postgresql 3000 --block 100 --samples 100 --json
+  python benchmarks/scale.py --dir DIR --store postgresql://USER@/DB?host=/run/postgresql 100000
   nice -n 19 python benchmarks/scale.py --dir /var/tmp/hl-scale 10000000
   python benchmarks/scale.py --measure-child DIR      (internal: one measurement)
 """
@@ -41,7 +55,11 @@ from concurrent.futures import Future
 from concurrent.futures import wait as wait_all
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import postgres_processes as processes
 
 from healthledger.apps.epidemic.contract import Epidemic
 from healthledger.apps.epidemic.dashboard import Dashboard, Scope, state_prefix
@@ -66,11 +84,18 @@ from healthledger.apps.supply.lifecycle_bench import (
 from healthledger.apps.supply.service import CONTRACT
 from healthledger.apps.supply.verification import PublicLedger
 from healthledger.contracts.system import SYSTEM_CONTRACTS
+from healthledger.ledger.errors import StorageError
 from healthledger.ledger.sqlite_store import SqliteStore
+from healthledger.ledger.store import is_postgres_location, open_store
 from healthledger.ledger.transaction import Transaction, ValidationCode
 from healthledger.node.embedded import LEDGER_FILE, EmbeddedNode
+from healthledger.node.parts import STORE_KEY, DataDirError, node_info
 from healthledger.node.peer import Receipt
 from healthledger.node.seam import AppNode
+from healthledger.node.selfcheck import STARTUP_BLOCKS, check_recent
+
+if TYPE_CHECKING:
+    from tests.support.postgres import PostgresServer
 
 CONTRACTS = (*SYSTEM_CONTRACTS, SupplyContract, Epidemic)
 PHARMACISTS = 8
@@ -83,6 +108,22 @@ CHUNK_COHORTS = 40
 STATE_FILE = "build.json"
 NODE_FOLDER = "node"
 GUANGDONG = "44"
+POSTGRESQL = "postgresql"
+START_CHECKS = (
+    "the server durable (fsync and synchronous_commit on) and UTF8, the format version, "
+    f"the head block read, the {STARTUP_BLOCKS} most recent blocks re-derived and the block "
+    "of the latest signed checkpoint compared; no page is read to check it (the server "
+    "checks its own pages, data checksums, as it reads them)"
+)
+"""What a node's start checks of a PostgreSQL ledger, where SQLite's runs its quick check."""
+
+
+def store_url(root: Path) -> str | None:
+    """The PostgreSQL URL of the ledger under ``root``, None for the folder's SQLite file."""
+    if not (Path(root) / NODE_FOLDER / "node.json").exists():
+        return None
+    found = node_info(Path(root) / NODE_FOLDER).get(STORE_KEY)
+    return str(found) if found else None
 
 
 def supply_app(node: EmbeddedNode) -> AppNode:
@@ -122,7 +163,11 @@ class BuildState:
 class LedgerBuilder:
     """Grows the ledger under ``root`` to a number of transactions."""
 
-    def __init__(self, root: Path, *, block_txs: int = 500, seed: int = 16) -> None:
+    def __init__(
+        self, root: Path, *, block_txs: int = 500, seed: int = 16, store: str | None = None
+    ) -> None:
+        """``store``: the ``postgresql://`` URL of an empty database to found the ledger
+        in (a ledger already under ``root`` stays where its node.json says)."""
         self.root = Path(root)
         self.block_txs = block_txs
         self.data = self.root / NODE_FOLDER
@@ -132,15 +177,24 @@ class LedgerBuilder:
         self._calls: dict[int, list[tuple[str, dict[str, Any]]]] = {}
         if (self.data / "node.json").exists():
             self.node = EmbeddedNode(
-                self.data, contracts=CONTRACTS, max_block_tx=block_txs, synchronous="NORMAL"
+                self.data,
+                contracts=CONTRACTS,
+                max_block_tx=block_txs,
+                synchronous="NORMAL",
+                store=store,
             ).start()
         else:
+            if store is not None:
+                from healthledger.ledger.postgres_store import check_unused
+
+                check_unused(store)
             self.node = EmbeddedNode.create(
                 self.data,
                 contracts=CONTRACTS,
                 plans=lifecycle_plans(PHARMACISTS),
                 max_block_tx=block_txs,
                 synchronous="NORMAL",
+                store=store,
             ).start()
             set_up(supply_app(self.node))
             setup_demo(epidemic_app(self.node))
@@ -260,6 +314,14 @@ def _rss_mib() -> dict[str, float]:
     }
 
 
+def server_rss_mib(url: str) -> float | None:
+    """Resident memory of the PostgreSQL server of ``url``, MiB, shared memory counted
+    once, as ``benchmarks/store_backends.py`` measures it; None where its processes are
+    not this machine's."""
+    master = processes.postmaster_of(url)
+    return None if master is None else round(processes.server_rss_mib(master), 1)
+
+
 def _percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
@@ -318,10 +380,13 @@ def measure_in_process(
         dashboard_ms = _timed(lambda _: dashboard.figures(scope), list(range(max(1, samples // 6))))
         dashboard.close()
         firsts = [first_ms, *_timed(lambda _: _first_call(node, scope), list(range(repeat - 1)))]
+        url = store_url(Path(root))
+        # The server as it serves this node (its connections open), after the reads.
+        server_rss = None if url is None else server_rss_mib(url)
     finally:
         node.stop()
     starts = [start_s, *_timed(lambda _: _restart(data), list(range(repeat - 1)))]
-    return {
+    found = {
         "start_s": round(start_s, 3),
         "start_s_least": round(min([starts[0], *(ms / 1000 for ms in starts[1:])]), 3),
         "start_read_every_page": pages_checked,
@@ -339,6 +404,9 @@ def measure_in_process(
         "dashboard": _percentiles(dashboard_ms),
         "dashboard_cases": first["total"],
     }
+    if url is not None:
+        found["server_rss_mib"] = server_rss
+    return found
 
 
 def _first_call(node: EmbeddedNode, scope: Scope) -> None:
@@ -383,7 +451,8 @@ def disk_figures(root: Path) -> dict[str, Any]:
     """Size of the ledger under ``root``: transactions, blocks, and the bytes of every
     file of its data folder (in total, per transaction, per file)."""
     data = Path(root) / NODE_FOLDER
-    store = SqliteStore(data / LEDGER_FILE)
+    url = store_url(Path(root))
+    store = SqliteStore(data / LEDGER_FILE) if url is None else open_store(url)
     try:
         tip = store.head()
         if tip is None:
@@ -395,7 +464,18 @@ def disk_figures(root: Path) -> dict[str, Any]:
     files = [p for p in data.rglob("*") if p.is_file()]
     disk = sum(p.stat().st_size for p in files)
     state = BuildState.load(Path(root))
+    database: dict[str, Any] = {}
+    if url is not None:
+        size, empty = database_bytes(url)
+        disk += size
+        database = {
+            "store": POSTGRESQL,
+            "database_bytes": size,
+            "database_bytes_per_tx": round(size / transactions, 1),
+            "database_empty_bytes": empty,
+        }
     return {
+        **database,
         "transactions": transactions,
         "blocks": blocks,
         "packs": state.packs,
@@ -405,6 +485,19 @@ def disk_figures(root: Path) -> dict[str, Any]:
         "disk_bytes_per_tx": round(disk / transactions, 1),
         "disk_files": {str(p.relative_to(data)): p.stat().st_size for p in files},
     }
+
+
+def database_bytes(url: str) -> tuple[int, int]:
+    """``pg_database_size`` of the database of ``url``, and of ``template1`` (what a new
+    database starts from: the part of the first that is no transaction's)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        row = db.execute(
+            "SELECT pg_database_size(current_database()), pg_database_size('template1')"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 def replay_figures(root: Path) -> dict[str, Any]:
@@ -450,17 +543,53 @@ def replay_figures(root: Path) -> dict[str, Any]:
     }
 
 
-def measure(root: Path, *, samples: int = 300) -> dict[str, Any]:
+def measure(
+    root: Path, *, samples: int = 300, server: PostgresServer | None = None
+) -> dict[str, Any]:
     """Every figure of the ledger under ``root``: disk, the read model's replay and
-    snapshot, and a cold and a warm child (each a node's start and first reads)."""
+    snapshot, and a cold and a warm child (each a node's start and first reads).
+    ``server``: the throw-away PostgreSQL server holding the ledger, restarted and its
+    files evicted before the cold child."""
     readmodel = replay_figures(root)
     figures = disk_figures(root)
     figures["readmodel"] = readmodel
     evict(Path(root) / NODE_FOLDER)
+    url = store_url(Path(root))
+    if url is not None:
+        figures["start_checks"] = START_CHECKS
+        figures["cold_server"] = "as found" if server is None else "restarted, files evicted"
+        if server is not None:
+            restart_cold(server)
     figures["cold"] = _child(root, samples)
     figures["warm"] = _child(root, samples, REPEAT)
-    figures["quick_check_s_warm"] = quick_check_seconds(Path(root) / NODE_FOLDER / LEDGER_FILE)
+    if url is None:
+        figures["quick_check_s_warm"] = quick_check_seconds(Path(root) / NODE_FOLDER / LEDGER_FILE)
+    else:
+        figures["start_check_s_warm"] = start_check_seconds(url)
     return figures
+
+
+def restart_cold(server: PostgresServer) -> None:
+    """Stop the throw-away server (its shared buffers go), drop its files from the page
+    cache, start it again."""
+    from tests.support.postgres import PG_BIN
+
+    server._run(PG_BIN / "pg_ctl", "-D", server.data, "-m", "fast", "-w", "stop")
+    evict(server.data)
+    server.start()
+
+
+def start_check_seconds(url: str) -> float:
+    """How long a node's start checks of the PostgreSQL ledger at ``url`` take (opening
+    the store, which checks the server, the format and the head, then re-deriving the
+    most recent blocks): what replaces SQLite's quick check."""
+    started = time.perf_counter()
+    store = open_store(url, startup_check=True)
+    try:
+        check_recent(store)
+        return round(time.perf_counter() - started, 3)
+    finally:
+        store.close()
 
 
 def quick_check_seconds(path: Path) -> float:
@@ -505,6 +634,46 @@ ROWS: tuple[Row, ...] = (
 )  # fmt: skip
 
 
+_SQLITE_ONLY = {
+    "start read every page (cold / warm)",
+    "SQLite quick check s (after an unclean stop)",
+}
+_POSTGRES_NAMES = {"disk bytes/tx": "disk bytes/tx (database and data folder)"}
+_POSTGRES_AFTER: dict[str, tuple[Row, ...]] = {
+    "disk bytes/tx": (("database bytes/tx (pg_database_size)", lambda f: _database(f)),),
+    "start s cold / warm (least of 3)": (
+        ("start checks s (warm): server, head, recent blocks", lambda f: _start_check(f)),
+    ),
+    "peak RSS MiB after reads": (
+        ("server RSS MiB after reads cold / warm", lambda f: _server_rss(f)),
+    ),
+}  # fmt: skip
+POSTGRES_ROWS: tuple[Row, ...] = tuple(
+    row
+    for name, cell in ROWS
+    if name not in _SQLITE_ONLY
+    for row in ((_POSTGRES_NAMES.get(name, name), cell), *_POSTGRES_AFTER.get(name, ()))
+)
+"""The rows of a ledger in PostgreSQL: the database's bytes, the start's checks instead
+of SQLite's quick check, and the server's memory beside the node's."""
+
+
+def _database(figure: dict[str, Any]) -> str:
+    over = (figure["database_bytes"] - figure["database_empty_bytes"]) / figure["transactions"]
+    return f"{figure['database_bytes_per_tx']:,.0f} ({over:,.0f} beyond an empty database)"
+
+
+def _start_check(figure: dict[str, Any]) -> str:
+    return f"{figure['start_check_s_warm']}"
+
+
+def _server_rss(figure: dict[str, Any]) -> str:
+    return " / ".join(
+        "-" if figure[run].get("server_rss_mib") is None else f"{figure[run]['server_rss_mib']:.0f}"
+        for run in ("cold", "warm")
+    )
+
+
 def _checked(figure: dict[str, Any]) -> str:
     return " / ".join(
         {True: "yes", False: "no"}.get(figure[run]["start_read_every_page"], "-")
@@ -534,9 +703,10 @@ def _model(figure: dict[str, Any]) -> str:
 
 def table(figures: list[dict[str, Any]]) -> str:
     """The figures of each size as one Markdown table."""
+    rows = POSTGRES_ROWS if figures[0].get("store") == POSTGRESQL else ROWS
     head = "| figure | " + " | ".join(f"{f['transactions']:,} tx" for f in figures) + " |"
     lines = [head, "|---|" + "---|" * len(figures)]
-    lines += [f"| {name} | " + " | ".join(cell(f) for f in figures) + " |" for name, cell in ROWS]
+    lines += [f"| {name} | " + " | ".join(cell(f) for f in figures) + " |" for name, cell in rows]
     return "\n".join(lines)
 
 
@@ -558,6 +728,10 @@ GROWTH: tuple[tuple[str, Callable[[dict[str, Any]], float]], ...] = (
     ("dashboard_first_cpu_ms", lambda f: float(f["warm"]["dashboard_first_cpu_ms"])),
     ("dashboard_first_read_bytes", lambda f: float(f["warm"]["dashboard_first_read_bytes"])),
     ("snapshot_write_s", lambda f: float(f["readmodel"]["snapshot_write_s"])),
+    # A ledger in PostgreSQL only (absent, so not fitted, on SQLite):
+    ("database_bytes", lambda f: float(f.get("database_bytes") or "nan")),
+    ("start_check_s_warm", lambda f: float(f.get("start_check_s_warm") or "nan")),
+    ("server_rss_mib_after_reads", lambda f: float(f["cold"].get("server_rss_mib") or "nan")),
 )
 GOAL_SIZE = 10_000_000
 REPEAT = 3
@@ -634,6 +808,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--dir", type=Path, help="where the ledger is kept and grown (default: a temporary folder)"
     )
+    parser.add_argument(
+        "--store",
+        default="sqlite",
+        help="sqlite (the data folder's file, default); postgresql (without --dir: a "
+        "throw-away server started here); with --dir, a postgresql:// URL of an empty database",
+    )
     parser.add_argument("--block", type=int, default=500, help="transactions per block")
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -648,37 +828,83 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("give at least one size")
     if min(*args.sizes, args.block, args.samples) < 1:
         parser.error("sizes, --block and --samples must be positive")
-    if args.dir is not None:
-        args.dir.mkdir(parents=True, exist_ok=True)
-        _run(args.dir, sorted(args.sizes), args.block, args.samples, as_json=args.json)
-        return
-    with tempfile.TemporaryDirectory(prefix="healthledger-scale-") as tmp:
-        _run(Path(tmp), sorted(args.sizes), args.block, args.samples, as_json=args.json)
+    url = is_postgres_location(args.store)
+    if args.store not in {"sqlite", POSTGRESQL} and not url:
+        parser.error(f"--store {args.store!r}: give sqlite, postgresql or a postgresql:// URL")
+    if args.dir is None and url:
+        parser.error(
+            "a --store URL goes with --dir; without it, --store postgresql starts a server"
+        )
+    if args.dir is not None and args.store == POSTGRESQL:
+        parser.error("with --dir, give --store the postgresql:// URL of an empty database")
+    sizes = sorted(args.sizes)
+    try:
+        if args.dir is not None:
+            args.dir.mkdir(parents=True, exist_ok=True)
+            store = args.store if url else None
+            _run(args.dir, sizes, args.block, args.samples, as_json=args.json, store=store)
+        elif args.store == POSTGRESQL:
+            _run_on_server(sizes, args.block, args.samples, as_json=args.json)
+        else:
+            with tempfile.TemporaryDirectory(prefix="healthledger-scale-") as tmp:
+                _run(Path(tmp), sizes, args.block, args.samples, as_json=args.json)
+    except (DataDirError, StorageError) as exc:
+        raise SystemExit(f"scale.py: {exc}") from None
 
 
-def _run(root: Path, sizes: list[int], block: int, samples: int, *, as_json: bool) -> None:
+def _run_on_server(sizes: list[int], block: int, samples: int, *, as_json: bool) -> None:
+    """The bounded run with the ledger in a database of a throw-away server."""
+    from tests.support.postgres import PG_BIN, PostgresServer
+
+    if not (PG_BIN / "initdb").is_file():
+        raise SystemExit("scale.py: PostgreSQL 15 is not installed: run `make pg-deps`")
+    server = PostgresServer()
+    try:
+        url = server.create_database()
+        with tempfile.TemporaryDirectory(prefix="healthledger-scale-") as tmp:
+            _run(Path(tmp), sizes, block, samples, as_json=as_json, store=url, server=server)
+    finally:
+        server.stop()
+
+
+def _run(
+    root: Path,
+    sizes: list[int],
+    block: int,
+    samples: int,
+    *,
+    as_json: bool,
+    store: str | None = None,
+    server: PostgresServer | None = None,
+) -> None:
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     figures = []
     for size in sizes:
-        builder = LedgerBuilder(root, block_txs=block)
+        builder = LedgerBuilder(root, block_txs=block, store=store)
         try:
             say(f"growing {root} to {size:,} transactions")
             builder.grow(size, say=say)
         finally:
             builder.close()
         say(f"measuring at {size:,}")
-        figures.append(measure(root, samples=samples))
+        figures.append(measure(root, samples=samples, server=server))
         if not as_json:
             print(table(figures[-1:]), flush=True)
     fits = growth(figures)
+    on_postgres = figures[-1].get("store") == POSTGRESQL
     if as_json:
-        print(json.dumps({"benchmark": "scale", "sizes": figures, "growth": fits}, indent=1))
-    elif len(figures) > 1:
+        stored = {"store": POSTGRESQL} if on_postgres else {}
+        found = {"benchmark": "scale", **stored, "sizes": figures, "growth": fits}
+        print(json.dumps(found, indent=1))
+        return
+    if len(figures) > 1:
         print(table(figures))
         print()
         print(fit_table(fits))
+    if on_postgres:
+        print(f"\nLedger in PostgreSQL; a node's start checks {START_CHECKS}.")
 
 
 if __name__ == "__main__":

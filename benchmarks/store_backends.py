@@ -35,6 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import postgres_processes as processes
 from tests.support.postgres import PostgresServer
 
 from healthledger.cli.bench import BENCH_CLIENT, bench_node, commit_all, endorse_puts
@@ -44,56 +45,23 @@ from healthledger.node.embedded import LEDGER_FILE, EmbeddedNode
 from healthledger.node.endorsers import replay_validator
 from healthledger.ordering.solo import IDLE_TIMEOUT_S, SoloOrderer
 
-TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def _stat(pid: int) -> list[str]:
-    raw = Path(f"/proc/{pid}/stat").read_text()
-    return raw[raw.rindex(")") + 2 :].split()
-
-
-def server_pids(server: PostgresServer) -> tuple[int, list[int]]:
-    """The postmaster's pid and its live children's."""
-    master = int((server.data / "postmaster.pid").read_text().split()[0])
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int(_stat(int(entry.name))[1]) == master:
-                    children.append(int(entry.name))
-            except (OSError, ValueError, IndexError):
-                continue
-    return master, children
+def postmaster(server: PostgresServer) -> int:
+    """The pid of the server's postmaster."""
+    return int((server.data / "postmaster.pid").read_text().split()[0])
 
 
 def server_cpu_s(server: PostgresServer) -> float:
     """CPU seconds the server's processes used so far (live ones, and exited backends
     through the postmaster's reaped-children counters)."""
-    master, children = server_pids(server)
-    fields = _stat(master)
-    total = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
-    for pid in children:
-        try:
-            child = _stat(pid)
-        except OSError:
-            continue
-        total += int(child[11]) + int(child[12])
-    return total / TICK
+    return processes.server_cpu_s(postmaster(server))
 
 
 def server_rss_mb(server: PostgresServer) -> float:
-    """Resident memory of the server's processes, MB, shared memory counted once: the
-    postmaster's resident pages plus each child's resident pages that are not shared."""
-    master, children = server_pids(server)
-    total = 0
-    for i, pid in enumerate([master, *children]):
-        try:
-            _, resident, shared = map(int, Path(f"/proc/{pid}/statm").read_text().split()[:3])
-        except OSError:
-            continue
-        total += resident if i == 0 else resident - shared
-    return total * PAGE / 2**20
+    """Resident memory of the server's processes, MB, shared memory counted once."""
+    return processes.server_rss_mib(postmaster(server))
 
 
 def self_cpu_s() -> float:

@@ -222,8 +222,8 @@ def test_a_folder_keeps_the_store_it_was_founded_with(tmp_path: Path) -> None:
 
 def test_node_command_serves_the_store_its_folder_names(backend_node: EmbeddedNode) -> None:
     """``healthledger node --store`` refuses, in one line, a store that is not the one the
-    folder was founded with (its ledger.sqlite, or the database node.json names), and
-    ``healthledger verify`` a folder whose ledger is in PostgreSQL."""
+    folder was founded with (its ledger.sqlite, or the database node.json names); and
+    ``healthledger verify`` of the folder audits its ledger wherever it is."""
     data = backend_node.data_dir
     backend_node.stop()
     other = postgres_server().create_database()
@@ -231,11 +231,10 @@ def test_node_command_serves_the_store_its_folder_names(backend_node: EmbeddedNo
     assert done.returncode == 2, done.stderr
     assert "keeps its ledger in" in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr
-    if is_postgres_location(_location(backend_node)):
-        # The offline audit reads SQLite files only, and says so.
-        done = healthledger("verify", str(data))
-        assert done.returncode == 2, done.stderr
-        assert "reads an SQLite ledger file only" in done.stderr
+    done = healthledger("verify", str(data))
+    assert done.returncode == 0, done.stderr
+    where = "postgresql://" if is_postgres_location(_location(backend_node)) else str(data)
+    assert done.stdout.startswith(f"ok {where}")
 
 
 def test_postgres_server_crash_loses_no_acknowledged_block(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ from healthledger.ledger.validation import BlockValidation
 from healthledger.node.consortium import issue_identity
 from healthledger.node.embedded import LEDGER_FILE
 from healthledger.node.endorsers import new_validator, replay_validator
-from tests.support.founding import found
+from tests.support.founding import commit_bench_puts, found
 
 MASKS = (0x01, 0x20, 0x80, 0x04, 0x40)
 """XOR masks cycled over flip positions: case, ASCII-breaking and UTF-8-breaking flips."""
@@ -71,17 +71,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
         futures = [node.peer.submit(tx, precheck=False) for tx in twins]
         codes = sorted(str(f.result(30).code) for f in futures)
         assert codes == ["MVCC_READ_CONFLICT", "VALID"]
-        for batch in range(3):
-            puts = [
-                node.peer.endorse(
-                    node.propose(
-                        "gd-cdc/epi-wang", "bench", "put", {"key": f"b{batch}-{i}", "value": i}
-                    )
-                )
-                for i in range(6)
-            ]
-            for future in [node.peer.submit(tx, precheck=False) for tx in puts]:
-                assert future.result(30).code is ValidationCode.VALID
+        commit_bench_puts(node, "b", blocks=3, per_block=6)
     finally:
         node.stop()
     return data / LEDGER_FILE

@@ -19,9 +19,9 @@ from healthledger.demo.traffic import simulate_platform
 from healthledger.ledger.audit import AuditReport, audit_store
 from healthledger.ledger.errors import InvalidBlock, StorageError
 from healthledger.ledger.postgres_store import redacted
-from healthledger.ledger.transaction import ValidationCode
 from healthledger.node.endorsers import replay_validator
 from tests.support.cli import healthledger
+from tests.support.founding import commit_bench_puts
 from tests.support.postgres import found_on_postgres, postgres_server
 
 TABLES = ("txs", "state", "history", "log_nodes")
@@ -35,17 +35,7 @@ def pg_ledger(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     node = found_on_postgres(data, contracts=(*SYSTEM_CONTRACTS, BenchContract)).start()
     try:
         simulate_platform(node, random.Random(3))
-        for batch in range(3):
-            puts = [
-                node.peer.endorse(
-                    node.propose(
-                        "gd-cdc/epi-wang", "bench", "put", {"key": f"p{batch}-{i}", "value": i}
-                    )
-                )
-                for i in range(5)
-            ]
-            for future in [node.peer.submit(tx, precheck=False) for tx in puts]:
-                assert future.result(30).code is ValidationCode.VALID
+        commit_bench_puts(node, "p", blocks=3, per_block=5)
         url = str(node.parts.store_location)
     finally:
         node.stop()

@@ -20,6 +20,7 @@ from typing import Any
 
 from healthledger.contracts.contract import Contract
 from healthledger.demo.organisations import DEMO_ORGS
+from healthledger.ledger.transaction import ValidationCode
 from healthledger.node.consortium import OrgPlan
 from healthledger.node.embedded import EmbeddedNode
 
@@ -52,3 +53,20 @@ def found(
     contracts, plans = tuple(contracts), tuple(plans)
     shutil.copytree(_template(contracts, plans), data_dir)
     return EmbeddedNode(data_dir, contracts=contracts, **options)
+
+
+def commit_bench_puts(node: EmbeddedNode, prefix: str, *, blocks: int, per_block: int) -> None:
+    """Commit ``blocks`` blocks of ``per_block`` ``bench.put`` calls (keys
+    ``<prefix><block>-<i>``) on a started node, each block's transactions endorsed on the
+    same state and all VALID."""
+    for block in range(blocks):
+        puts = [
+            node.peer.endorse(
+                node.propose(
+                    "gd-cdc/epi-wang", "bench", "put", {"key": f"{prefix}{block}-{i}", "value": i}
+                )
+            )
+            for i in range(per_block)
+        ]
+        for future in [node.peer.submit(tx, precheck=False) for tx in puts]:
+            assert future.result(30).code is ValidationCode.VALID

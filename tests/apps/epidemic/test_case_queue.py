@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
+from healthledger.apps.epidemic.dashboard import Dashboard, scope_of
 from healthledger.apps.epidemic.provision import CONFIGURER
 from healthledger.contracts.errors import AccessDenied, InvalidArguments
 from healthledger.node.embedded import EmbeddedNode
 from tests.apps.epidemic.support import person, report, report_many, state_records, today
+from tests.support.seam import epidemic_seam
 
 DOCTOR = "gz-first-hospital/dr-li"
 SZ_LAB = "sz-peoples-hospital/lab-wu"
@@ -147,6 +149,17 @@ def test_decisions_come_newest_first_and_a_status_change_moves_the_case(
         "confirmed": 2,
         "rejected": 1,
     }
+    # The homes count from the dashboard's read model: the same answer, for every viewer.
+    seam = epidemic_seam(node)
+    dashboard = Dashboard(seam)
+    try:
+        for identity in (EPI, DOCTOR, OFFICER):
+            scope = scope_of(seam, identity)
+            assert scope is not None
+            contract = node.query(identity, "epidemic", "case_counts", {})
+            assert dashboard.status_counts(scope) == {s: n for s, n in contract.items() if n}
+    finally:
+        dashboard.close()
     back = _queue(node, EPI, statuses=["reported"], order="oldest-reported", limit=10)
     assert [c["case_id"] for c in back["cases"]] == [ids[3]]
     assert back["cases"][0]["classification"] == "confirmed"

@@ -350,6 +350,12 @@ class Dashboard:
             rows = self._model.line_list(region=scope.prefixes, org=scope.org)
         return [{**r, "onset": iso(r["onset"]), "diagnosis": iso(r["diagnosis"])} for r in rows]
 
+    def status_counts(self, scope: Scope) -> dict[str, int]:
+        """Cases in the viewer's scope by review status, rejected included."""
+        with self._lock:
+            self._model.catch_up()
+            return self._model.statuses(region=scope.prefixes, org=scope.org)
+
     def aggregates(self, scope: Scope) -> list[dict[str, Any]]:
         """Exact counts per region, disease and onset date in the viewer's scope."""
         with self._lock:

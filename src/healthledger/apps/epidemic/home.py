@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
 from healthledger.apps import HomePanel, Link, Person
+from healthledger.apps.epidemic.dashboard import scope_of
 from healthledger.apps.epidemic.names import RegionNames, disease_name
 from healthledger.apps.epidemic.review_pages import STATUS_WORDS, alert_rows
+from healthledger.apps.epidemic.workers import shared_dashboard
 from healthledger.node.seam import AppNode
 
 CONTRACT = "epidemic"
@@ -20,9 +21,11 @@ ALERT_DAYS = 7
 
 
 def _status_counts(node: AppNode, identity: str) -> Counter[str]:
-    """How many cases ``identity`` may see in each status (every one of them counted)."""
-    counts: dict[str, int] = node.query(identity, CONTRACT, "case_counts", {})
-    return Counter(counts)
+    """How many cases ``identity`` may see in each status (every one of them counted),
+    from the dashboard's read model: a home page is read often, and the contract's
+    ``case_counts`` reads every case's index entry each time."""
+    scope = scope_of(node, identity)
+    return Counter() if scope is None else Counter(shared_dashboard(node).status_counts(scope))
 
 
 def _counts(counts: Counter[str]) -> list[tuple[str, int, str]]:
@@ -132,10 +135,14 @@ def _alert_summary(count: int, *, acts: bool) -> str:
 
 
 def _glance(node: AppNode, person: Person, regions: RegionNames) -> HomePanel:
-    """The province at a glance: cases by disease and by city, and the review state."""
+    """The province at a glance: cases by disease and by city, and the review state.
+    The counts come from the dashboard's read model, which keeps them as blocks commit,
+    rather than from the contract's ``aggregates`` query, which reads every case's index
+    entry on each call."""
     by_disease: Counter[str] = Counter()
     by_city: Counter[str] = Counter()
-    rows: list[dict[str, Any]] = node.query(person.identity, CONTRACT, "aggregates", {})
+    scope = scope_of(node, person.identity)
+    rows = [] if scope is None else shared_dashboard(node).aggregates(scope)
     for row in rows:
         count = int(row.get("count", 0))
         by_disease[disease_name(str(row["disease"]))] += count

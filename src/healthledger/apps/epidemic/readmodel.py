@@ -495,6 +495,16 @@ class CaseReadModel:
         rows = self._db.execute(sql + " GROUP BY ALL ORDER BY ALL", params).fetchall()
         return [(str(d), str(r), int(day), int(n)) for d, r, day, n in rows]
 
+    def statuses(
+        self, *, region: str | Sequence[str] | None = None, org: str | None = None
+    ) -> dict[str, int]:
+        """Cases by review status, rejected included, limited as :meth:`line_list` is."""
+        sql = "SELECT status, count(*) FROM cases WHERE true"
+        params: list[Any] = []
+        sql = _filters(sql, params, region=region, org=org)
+        rows = self._db.execute(sql + " GROUP BY status", params).fetchall()
+        return {str(status): int(n) for status, n in rows}
+
     def line_list(
         self, *, region: str | Sequence[str] | None = None, org: str | None = None
     ) -> list[dict[str, Any]]:

@@ -185,7 +185,7 @@ class LedgerBuilder:
             ).start()
         else:
             if store is not None:
-                from healthledger.ledger.postgres_store import check_unused
+                from healthledger.ledger.postgres_setup import check_unused
 
                 check_unused(store)
             self.node = EmbeddedNode.create(

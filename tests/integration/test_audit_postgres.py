@@ -18,7 +18,7 @@ from healthledger.contracts.system import SYSTEM_CONTRACTS
 from healthledger.demo.traffic import simulate_platform
 from healthledger.ledger.audit import AuditReport, audit_store
 from healthledger.ledger.errors import InvalidBlock, StorageError
-from healthledger.ledger.postgres_store import redacted
+from healthledger.ledger.postgres_setup import redacted
 from healthledger.node.endorsers import replay_validator
 from tests.support.cli import healthledger
 from tests.support.founding import commit_bench_puts

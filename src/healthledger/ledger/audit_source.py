@@ -19,7 +19,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from healthledger.ledger.errors import StorageError
-from healthledger.ledger.postgres_store import redacted
+from healthledger.ledger.postgres_setup import redacted
 from healthledger.ledger.store import is_postgres_location
 
 LEDGER_TABLES = frozenset({"meta", "blocks", "txs", "state", "history", "log_nodes"})

@@ -86,7 +86,7 @@ def parse_stores(values: Sequence[str]) -> StoreChoice:
 
 def check_url(url: str) -> None:
     """NetworkError (unusable) if ``url`` carries a password."""
-    from healthledger.ledger.postgres_store import has_password
+    from healthledger.ledger.postgres_setup import has_password
 
     if has_password(url):
         raise NetworkError(f"--store: {WHERE_SECRETS_GO}", UNUSABLE)
@@ -103,7 +103,7 @@ def database_name(root: Path, org: str) -> str:
 def store_urls(choice: StoreChoice, *, root: Path, orgs: Sequence[str]) -> dict[str, str]:
     """The database URL of each organisation of ``orgs`` that ``choice`` puts on
     PostgreSQL; NetworkError (unusable) if it names another organisation."""
-    from healthledger.ledger.postgres_store import database_url
+    from healthledger.ledger.postgres_setup import database_url
 
     unknown = sorted(set(choice.databases) - set(orgs))
     if unknown:
@@ -120,7 +120,7 @@ def store_urls(choice: StoreChoice, *, root: Path, orgs: Sequence[str]) -> dict[
 def prepare_stores(choice: StoreChoice, *, root: Path, orgs: Sequence[str]) -> dict[str, str]:
     """:func:`store_urls`, each database created if its server has none of that name
     and checked to be empty; NetworkError naming the database otherwise."""
-    from healthledger.ledger.postgres_store import check_unused, create_database
+    from healthledger.ledger.postgres_setup import check_unused, create_database
 
     urls = store_urls(choice, root=root, orgs=orgs)
     for org, url in urls.items():

@@ -77,7 +77,7 @@ def open_checked_store(
 def shown_location(location: Path | str) -> str:
     """``location`` as a message shows it: a PostgreSQL URL without its password."""
     if is_postgres_location(location):
-        from healthledger.ledger.postgres_store import redacted
+        from healthledger.ledger.postgres_setup import redacted
 
         return redacted(str(location))
     return str(location)

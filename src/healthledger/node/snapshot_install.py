@@ -152,7 +152,7 @@ def check_store(url: str) -> None:
     if not is_postgres_location(url):
         raise SnapshotError(f"{url!r} is not a postgresql:// URL")
     try:
-        from healthledger.ledger.postgres_store import check_unused
+        from healthledger.ledger.postgres_setup import check_unused
 
         check_unused(url)
     except ImportError as exc:

@@ -18,6 +18,7 @@ from healthledger.ledger.merkle import (
     InMemoryNodes,
     LogAppend,
     MerkleLog,
+    RightEdge,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
@@ -653,3 +654,24 @@ def test_merkle_log_reads_are_logarithmic_at_a_million_leaves() -> None:
     assert nodes.reads <= 2 * 21
     assert append.size == n + 1000
     assert sum(1 for level, _, _ in append.nodes if level == 0) == 1000
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=25))
+def test_a_log_over_its_right_edge_appends_as_over_every_node(batches: list[int]) -> None:
+    # The audit's replay keeps only the right edge; every append and root must come out
+    # as from a store holding every node, with one node kept per set bit of the size.
+    full_nodes, edge = InMemoryNodes(), RightEdge()
+    full, lean = MerkleLog(full_nodes, 0), MerkleLog(edge, 0)
+    leaf = 0
+    for count in batches:
+        leaves = [hashlib.sha256(f"leaf {leaf + i}".encode()).digest() for i in range(count)]
+        leaf += count
+        planned, lean_planned = full.plan_append(leaves), lean.plan_append(leaves)
+        assert lean_planned == planned
+        full_nodes.put_nodes(planned.nodes)
+        full.advance(planned)
+        edge.advance(lean_planned.nodes, lean_planned.size)
+        lean.advance(lean_planned)
+        assert lean.root() == full.root()
+        assert len(edge) == bin(leaf).count("1")

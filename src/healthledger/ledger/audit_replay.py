@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 from healthledger.ledger.audit_source import Rows, StoredDb
 from healthledger.ledger.block import BlockHeader
 from healthledger.ledger.errors import InvalidBlock, NotFound, StorageError
+from healthledger.ledger.merkle import RightEdge
 from healthledger.ledger.sql_reads import SqlReads, block_rows
 from healthledger.ledger.sqlite_store import SCHEMA, committed_in, states_in
 from healthledger.ledger.state import HistoryEntry, VersionedValue
@@ -57,7 +58,7 @@ class ReplayStore(SqlReads):
         self._db.execute(f"PRAGMA cache_size=-{REPLAY_CACHE_KIB}")
         self._db.executescript(SCHEMA)
         self._head: BlockHeader | None = None
-        self._edge: dict[tuple[int, int], bytes] = {}
+        self._edge = RightEdge()
         self._taken: tuple[list[Row], list[Row], tuple[tuple[int, int, bytes], ...]] | None
         self._taken = None
         self.compared = 0
@@ -89,7 +90,7 @@ class ReplayStore(SqlReads):
 
     def get_node(self, level: int, index: int) -> bytes | None:
         """A node of the log's right edge (the only ones kept)."""
-        return self._edge.get((level, index))
+        return self._edge.get_node(level, index)
 
     def block_bytes(self, height: int) -> bytes:
         """Not kept: the audit reads blocks from the file it audits."""
@@ -124,16 +125,7 @@ class ReplayStore(SqlReads):
         self._db.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)", rows.puts)
         self._db.executemany("DELETE FROM state WHERE ns=? AND key=?", rows.deletes)
         self._db.execute("COMMIT")
-        for level, index, node in commit.log_append.nodes:
-            self._edge[(level, index)] = node
-        size = header.log_size
-        # The perfect subtrees of a log of this size, one per set bit: what the next
-        # append's left children and any root at this size read.
-        self._edge = {
-            (level, index): node
-            for (level, index), node in self._edge.items()
-            if (size >> level) & 1 and index == (size >> level) - 1
-        }
+        self._edge.advance(commit.log_append.nodes, header.log_size)
         self._head = header
         self._taken = (rows.txs, rows.history, commit.log_append.nodes)
 

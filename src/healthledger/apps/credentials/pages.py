@@ -77,7 +77,7 @@ def build_pages(node: AppNode, kit: PageKit) -> APIRouter:
         for kind, arg, id_field, day in (("vaccination", "vaccination", "vaccination_id", "day"),
                                          ("lab", "lab", "lab_id", "specimen_day")):  # fmt: skip
             listed = await kit.ask(request, "epidemic", "list_observations",
-                                   {"kind": arg, "limit": 500})  # fmt: skip
+                                   {"kind": arg, "limit": 500, "count": False})  # fmt: skip
             for fact in listed["observations"]:
                 certifiable = kind == "lab" or str(fact.get("vaccine")) in VACCINES
                 if fact.get("disease") == COVID and fact.get("reporter_org") == org and certifiable:

@@ -110,6 +110,7 @@ class Epidemic(Contract):
         "healthledger.apps.epidemic.observations",
         "healthledger.apps.epidemic.pseudonym",
         "healthledger.apps.epidemic.reads",
+        "healthledger.apps.epidemic.recent_index",
         "healthledger.apps.epidemic.regions",
         "healthledger.apps.epidemic.schemas",
         "healthledger.apps.epidemic.status_index",
@@ -517,12 +518,18 @@ class Epidemic(Contract):
 
     @query()
     def list_observations(
-        self, ctx: Context, *, kind: ObservationKind, limit: int = 100, after: str = ""
+        self,
+        ctx: Context,
+        *,
+        kind: ObservationKind,
+        limit: int = 100,
+        after: str = "",
+        count: bool = True,
     ) -> dict[str, Any]:
         """A page of the lab results or vaccinations the caller may see (the rules of
-        cases), newest recorded first, with their total and a cursor
+        cases), newest recorded first, with a cursor and, if ``count``, their total
         (``reads.observations``)."""
-        return reads.observations(ctx, kind, limit=limit, after=after)
+        return reads.observations(ctx, kind, limit=limit, after=after, count=count)
 
     @query()
     def get_observations(

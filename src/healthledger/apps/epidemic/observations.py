@@ -17,6 +17,7 @@ State keys::
     vaccination/<vaccination_id>       a dose given
     dose/<pid>/<cvx>/<dose_number>     index: one record per person, vaccine and dose
     person-lab/<pid>/<lab_id>          index: a person's test results
+    recent/<kind>/...                  index: newest recorded first (see recent_index.py)
 
 Vaccinations given through the supply application (its ``vaccine_administered``
 event) are linked by the monitoring read model from the event stream and never
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from healthledger.apps.epidemic import pseudonym as pseudo
+from healthledger.apps.epidemic import recent_index
 from healthledger.apps.epidemic.cases import Person, check_people
 from healthledger.apps.epidemic.checks import (
     PATIENT_COLLECTION,
@@ -213,6 +215,7 @@ def write_labs(ctx: Context, checked: list[CheckedLab], *, suffixed: bool) -> li
             "region": lab.region,
         }
         ctx.put(f"lab/{lab_id}", _reported(ctx, record, lab.flags))
+        recent_index.record_entries(ctx, "lab", lab_id, record)
         ctx.put(f"person-lab/{pid}/{lab_id}", {"result_day": lab.resulted})
         ctx.emit("lab_result", public_lab(record))
         results.append({"lab_id": lab_id})
@@ -248,6 +251,7 @@ def write_doses(
             "region": dose.region,
         }
         ctx.put(f"vaccination/{vaccination_id}", _reported(ctx, record, dose.flags))
+        recent_index.record_entries(ctx, "vaccination", vaccination_id, record)
         ctx.put(index, {"vaccination_id": vaccination_id})
         ctx.emit("vaccination_recorded", public_vaccination(record))
         results.append({"vaccination_id": vaccination_id})

@@ -1,8 +1,8 @@
 """The epidemic contract's queries of cases, lab results and vaccinations: what a caller
 may see of them, by the rules of cases (``visibility.Viewer``). Cases are listed and
 queued through the index of cases by status (``status_index``), and lab results and
-vaccinations are read whole and paged newest first, so every record counts, however
-many there are."""
+vaccinations are paged through their index newest first (``recent_index``), so every
+record counts, however many there are, and a page reads about what it lists."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import bisect
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from healthledger.apps.epidemic import status_index
+from healthledger.apps.epidemic import recent_index, status_index
 from healthledger.apps.epidemic.schemas import ObservationKind
 from healthledger.apps.epidemic.visibility import Viewer
 from healthledger.contracts.context import Context
@@ -156,21 +156,27 @@ def counts(ctx: Context, *, disease: str) -> dict[str, int]:
     }
 
 
-def observations(ctx: Context, kind: ObservationKind, *, limit: int, after: str) -> dict[str, Any]:
+def observations(
+    ctx: Context, kind: ObservationKind, *, limit: int, after: str, count: bool = True
+) -> dict[str, Any]:
     """The page of ``limit`` records of ``kind`` the caller may see that follows the
     position ``after``, newest recorded first (by the time of the transaction that
-    recorded it, then id): ``observations`` and where the page sits (``_page``). Every
-    record is read, so none is left out however many there are."""
+    recorded it, then id): ``observations`` and where the page sits, as for the case
+    queue (``_page``), with ``total`` and ``offset`` None unless ``count``. The page is
+    read from the index of records newest first (``recent_index``): its entries and a
+    few more, however many records there are; counting reads every entry in view."""
     viewer, prefix = _viewer(ctx), _prefix(kind)
     _limit(limit)
-    seen = {
-        key[len(prefix) :]: record
-        for key, record in status_index.scan(ctx, prefix)
-        if viewer.sees(ctx, record)
+    cursor = _cursor(after, "list")
+    listed, more = recent_index.page(ctx, viewer, kind, cursor, limit)
+    found = [ctx.get(f"{prefix}{observation_id}") for _, observation_id in listed]
+    total, offset = recent_index.count(ctx, viewer, kind, cursor) if count else (None, None)
+    return {
+        "observations": [record for record in found if record is not None],
+        "total": total,
+        "offset": offset,
+        "next": f"{listed[-1][0]}:{listed[-1][1]}" if listed and more else "",
     }
-    ordered = sorted((-int(record["reported_at"]), found) for found, record in seen.items())
-    page, place = _page(ordered, after, limit, "list")
-    return {"observations": [seen[found] for _, found in page], **place}
 
 
 def by_id(ctx: Context, kind: ObservationKind, ids: list[str]) -> list[dict[str, Any] | None]:

@@ -207,7 +207,7 @@ def build_reporting_pages(node: AppNode, kit: PageKit) -> APIRouter:
 
     async def recent(request: Request, kind: str) -> list[dict[str, Any]]:
         """The hospital's latest lab results or doses, as people read them."""
-        args = {"kind": kind, "limit": RECENT_SHOWN}
+        args = {"kind": kind, "limit": RECENT_SHOWN, "count": False}  # no total shown
         found = await kit.ask(request, CONTRACT, "list_observations", args)
         names = regions()
         rows = found["observations"]  # newest recorded first

@@ -209,7 +209,7 @@ def inputs(node: AppNode, identity: str) -> tuple[list[dict[str, Any]], dict[str
     """The doses ``identity`` sees and the reference data, through the epidemic
     application's declared queries (signed as ``identity``, whose key the node holds)."""
     doses: list[dict[str, Any]] = []
-    args: dict[str, Any] = {"kind": "vaccination", "limit": DOSES_PAGE}
+    args: dict[str, Any] = {"kind": "vaccination", "limit": DOSES_PAGE, "count": False}
     while True:  # every page of them
         page = node.query(identity, "epidemic", "list_observations", args)
         doses += page["observations"]

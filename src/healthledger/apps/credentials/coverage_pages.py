@@ -36,7 +36,7 @@ def coverage_pages(node: AppNode, kit: PageKit) -> APIRouter:
                 f"are a {person.role} of {person.org_name}"
             )
         doses: list[dict[str, Any]] = []
-        args: dict[str, Any] = {"kind": "vaccination", "limit": coverage.DOSES_PAGE}
+        args: dict[str, Any] = {"kind": "vaccination", "limit": coverage.DOSES_PAGE, "count": False}
         while True:  # every page of the doses the person sees
             page = await kit.ask(request, "epidemic", "list_observations", args)
             doses += page["observations"]

@@ -90,13 +90,14 @@ def _recent_pids(
     cases = [c for c in cases if c["diagnosis"] > today - 14]
     recent = [c["pid"] for c in cases]
     main = Counter(c["disease"] for c in cases).most_common(1)
-    labs = node.query(epi, "epidemic", "list_observations", {"kind": "lab", "limit": 5000})
+    newest = {"kind": "lab", "limit": 5000, "count": False}
+    labs = node.query(epi, "epidemic", "list_observations", newest)
     positive = [
         x["pid"]
         for x in labs["observations"]
         if x["result"] == "positive" and x["result_day"] > today - 7
     ]
-    args = {"kind": "vaccination", "limit": 400}
+    args = {"kind": "vaccination", "limit": 400, "count": False}
     doses = node.query(epi, "epidemic", "list_observations", args)["observations"]
     return [*recent, *positive][:MAX_PEOPLE], doses, main[0][0] if main else "covid-19"
 

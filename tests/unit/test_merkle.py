@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from healthledger.ledger.audit_replay import RightEdge
 from healthledger.ledger.errors import ProofError, StorageError
 from healthledger.ledger.merkle import (
     EMPTY_ROOT,
@@ -18,7 +19,6 @@ from healthledger.ledger.merkle import (
     InMemoryNodes,
     LogAppend,
     MerkleLog,
-    RightEdge,
     consistency_proof,
     inclusion_proof,
     leaf_hash,

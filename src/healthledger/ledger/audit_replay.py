@@ -19,13 +19,12 @@ with the ledger, which a regulator may audit at 10^7 transactions and more, so:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from healthledger.ledger.audit_source import Rows, StoredDb
 from healthledger.ledger.block import BlockHeader
 from healthledger.ledger.errors import InvalidBlock, NotFound, StorageError
-from healthledger.ledger.merkle import RightEdge
 from healthledger.ledger.sql_reads import SqlReads, block_rows
 from healthledger.ledger.sqlite_store import SCHEMA, committed_in, states_in
 from healthledger.ledger.state import HistoryEntry, VersionedValue
@@ -38,6 +37,35 @@ REPLAY_CACHE_KIB = 64 * 1024
 Row = tuple[Any, ...]
 BlockOf = Callable[[Row], int]
 """The height of the block a stored row belongs to, as the row says (-1 if it cannot)."""
+
+
+class RightEdge:
+    """A :class:`NodeReader` that keeps only the right edge of a log: the perfect subtrees
+    a log of its size decomposes into, one per set bit of the size. That is all an
+    append's left children and the root at that size read, so a log that is only ever
+    appended to (an audit's replay) needs O(log n) memory, not every node."""
+
+    def __init__(self) -> None:
+        """An edge of the empty log."""
+        self._nodes: dict[tuple[int, int], bytes] = {}
+
+    def get_node(self, level: int, index: int) -> bytes | None:
+        """The node, if it is on the edge."""
+        return self._nodes.get((level, index))
+
+    def advance(self, nodes: Iterable[tuple[int, int, bytes]], size: int) -> None:
+        """Take an append's new ``nodes`` and keep the edge of the log at ``size``."""
+        for level, index, node in nodes:
+            self._nodes[(level, index)] = node
+        self._nodes = {
+            (level, index): node
+            for (level, index), node in self._nodes.items()
+            if (size >> level) & 1 and index == (size >> level) - 1
+        }
+
+    def __len__(self) -> int:
+        """Nodes kept: the number of set bits of the log's size."""
+        return len(self._nodes)
 
 
 class ReplayStore(SqlReads):

@@ -444,35 +444,6 @@ class InMemoryNodes:
         return len(self._nodes)
 
 
-class RightEdge:
-    """A :class:`NodeReader` that keeps only the right edge of a log: the perfect subtrees
-    a log of its size decomposes into, one per set bit of the size. That is all an
-    append's left children and the root at that size read, so a log that is only ever
-    appended to (an audit's replay) needs O(log n) memory, not every node."""
-
-    def __init__(self) -> None:
-        """An edge of the empty log."""
-        self._nodes: dict[tuple[int, int], bytes] = {}
-
-    def get_node(self, level: int, index: int) -> bytes | None:
-        """The node, if it is on the edge."""
-        return self._nodes.get((level, index))
-
-    def advance(self, nodes: Iterable[tuple[int, int, bytes]], size: int) -> None:
-        """Take an append's new ``nodes`` and keep the edge of the log at ``size``."""
-        for level, index, node in nodes:
-            self._nodes[(level, index)] = node
-        self._nodes = {
-            (level, index): node
-            for (level, index), node in self._nodes.items()
-            if (size >> level) & 1 and index == (size >> level) - 1
-        }
-
-    def __len__(self) -> int:
-        """Nodes kept: the number of set bits of the log's size."""
-        return len(self._nodes)
-
-
 class MerkleLog:
     """An RFC 9162 log over a :class:`NodeReader` that holds every perfect-subtree hash.
 

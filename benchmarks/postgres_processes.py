@@ -22,13 +22,15 @@ def postmaster_of(url: str) -> int | None:
     new connection. None where the server's processes are not this machine's."""
     import psycopg
 
+    # Read while the connection is open: its backend exits, /proc entry and all, once
+    # the connection closes, and a read after that raced it and found nothing.
     with psycopg.connect(url, autocommit=True) as db:
         row = db.execute("SELECT pg_backend_pid()").fetchone()
-    try:
-        master = int(proc_stat(int(row[0]) if row else 0)[1])
-        name = Path(f"/proc/{master}/comm").read_text().strip()
-    except (OSError, ValueError, IndexError):
-        return None
+        try:
+            master = int(proc_stat(int(row[0]) if row else 0)[1])
+            name = Path(f"/proc/{master}/comm").read_text().strip()
+        except (OSError, ValueError, IndexError):
+            return None
     # A pid of another machine's backend may exist here as some other process.
     return master if name in {"postgres", "postmaster"} else None
 
